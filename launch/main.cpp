@@ -1,0 +1,42 @@
+// `trident <command> [flags]`: dispatches to the registered subcommands. A user mistake
+// prints one line and exits 2; an internal, MPI, HDF5 or CUDA failure exits 1.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "launch/cli.h"
+#include "runtime/core/error.h"
+
+namespace {
+void print_help() {
+  std::puts("usage: trident <command> [flags]   (trident <command> --help for its flags)\n");
+  std::puts("commands:");
+  for (const auto& command : trident::cli::commands()) {
+    std::printf("  %-10s %s\n", command.name.c_str(), command.summary.c_str());
+  }
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "help" || std::string(argv[1]) == "--help") {
+    print_help();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  trident::cli::Args args(argv + 2, argv + argc);
+  for (const auto& command : trident::cli::commands()) {
+    if (command.name != name) continue;
+    try {
+      return command.run(args);
+    } catch (const trident::UserError& e) {
+      std::fprintf(stderr, "trident %s: %s\n", name.c_str(), e.what());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "trident %s: %s\n", name.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "trident: unknown command '%s'\n\n", name.c_str());
+  print_help();
+  return 2;
+}

@@ -1,0 +1,8 @@
+#pragma once
+// The CPU op library: the oracle every other backend is compared with.
+#include "ops/cpu/attention.h"
+#include "ops/cpu/cross_entropy.h"
+#include "ops/cpu/elementwise.h"
+#include "ops/cpu/linear.h"
+#include "ops/cpu/rope.h"
+#include "ops/cpu/router.h"
