@@ -1,0 +1,86 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "runtime/train/lr_schedule.h"
+#include "runtime/train/optimizer.h"
+#include "runtime/train/progress.h"
+
+namespace trident::train {
+namespace {
+
+// Reference values computed by hand from the torch.optim.AdamW update rule in fp64.
+TEST(AdamW, MatchesTorchSemanticsInDouble) {
+  AdamWSettings settings{0.9, 0.95, 1e-8, 0.1};
+  float p[2] = {1.0f, -2.0f};
+  float m[2] = {0, 0}, v[2] = {0, 0};
+  const float g1[2] = {0.5f, -1.0f};
+  const float g2[2] = {-0.25f, 0.5f};
+  double rp[2] = {1.0, -2.0}, rm[2] = {0, 0}, rv[2] = {0, 0};
+  const double lr = 1e-2;
+  for (int step = 1; step <= 2; ++step) {
+    const float* g = step == 1 ? g1 : g2;
+    adamw_update(p, g, m, v, 2, settings, lr, step, /*decay=*/true);
+    for (int i = 0; i < 2; ++i) {
+      rp[i] *= 1.0 - lr * settings.weight_decay;
+      rm[i] = 0.9 * rm[i] + 0.1 * g[i];
+      rv[i] = 0.95 * rv[i] + 0.05 * g[i] * g[i];
+      const double mhat_step = lr / (1.0 - std::pow(0.9, step));
+      const double denom = std::sqrt(rv[i]) / std::sqrt(1.0 - std::pow(0.95, step)) + 1e-8;
+      rp[i] -= mhat_step * rm[i] / denom;
+    }
+  }
+  for (int i = 0; i < 2; ++i) EXPECT_NEAR(p[i], rp[i], 1e-6);
+}
+
+TEST(AdamW, NoDecayLeavesZeroGradientParameterUnchanged) {
+  AdamWSettings settings{0.9, 0.95, 1e-8, 0.1};
+  float p = 3.0f, m = 0, v = 0;
+  const float g = 0.0f;
+  adamw_update(&p, &g, &m, &v, 1, settings, 0.1, 1, /*decay=*/false);
+  EXPECT_FLOAT_EQ(p, 3.0f);
+  adamw_update(&p, &g, &m, &v, 1, settings, 0.1, 2, /*decay=*/true);
+  EXPECT_NEAR(p, 3.0f * (1 - 0.01), 1e-6);
+}
+
+// ZeRO-1 applies the update to shards; any split must give identical results.
+TEST(AdamW, ShardedUpdateIsBitIdentical) {
+  AdamWSettings settings{0.9, 0.95, 1e-8, 0.05};
+  std::vector<float> whole(10), grad(10), m(10, 0), v(10, 0);
+  for (int i = 0; i < 10; ++i) {
+    whole[i] = 0.1f * static_cast<float>(i) - 0.3f;
+    grad[i] = std::sin(static_cast<float>(i));
+  }
+  std::vector<float> sharded = whole, m2 = m, v2 = v;
+  adamw_update(whole.data(), grad.data(), m.data(), v.data(), 10, settings, 1e-3, 1, true);
+  adamw_update(sharded.data(), grad.data(), m2.data(), v2.data(), 3, settings, 1e-3, 1, true);
+  adamw_update(sharded.data() + 3, grad.data() + 3, m2.data() + 3, v2.data() + 3, 7, settings,
+               1e-3, 1, true);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(whole[i], sharded[i]);
+}
+
+TEST(LrSchedule, WarmupThenCosine) {
+  const LrSchedule schedule{1.0, 0.1, 10, 110};
+  EXPECT_DOUBLE_EQ(schedule.at(1), 0.1);
+  EXPECT_DOUBLE_EQ(schedule.at(10), 1.0);
+  EXPECT_NEAR(schedule.at(60), 0.55, 1e-12);  // half-way through the cosine
+  EXPECT_NEAR(schedule.at(110), 0.1, 1e-12);
+  EXPECT_NEAR(schedule.at(200), 0.1, 1e-12);  // stays at the floor
+}
+
+TEST(Clipping, Coefficient) {
+  EXPECT_DOUBLE_EQ(clip_coefficient(0.5, 1.0), 1.0);
+  EXPECT_NEAR(clip_coefficient(4.0, 1.0), 0.25, 1e-6);
+  EXPECT_DOUBLE_EQ(clip_coefficient(4.0, 0.0), 1.0);
+  const Tensor g = Tensor::from_vector({3.0f, 4.0f}, {2});
+  EXPECT_DOUBLE_EQ(sum_of_squares(g), 25.0);
+}
+
+TEST(Progress, DurationFormat) {
+  EXPECT_EQ(ProgressMeter::format_duration(12.2), "12s");
+  EXPECT_EQ(ProgressMeter::format_duration(185), "3m05s");
+  EXPECT_EQ(ProgressMeter::format_duration(3720), "1h02m");
+}
+
+}  // namespace
+}  // namespace trident::train
