@@ -87,7 +87,7 @@ class ModelConfig:
         if scaling and scaling_type != "yarn":
             raise ValueError(f"config.json: rope_scaling type {scaling_type!r} is not supported; "
                              "use yarn or null")
-        return ModelConfig(
+        cfg = ModelConfig(
             vocab_size=cfg["vocab_size"],
             hidden_size=cfg["hidden_size"],
             intermediate_size=cfg["intermediate_size"],
@@ -118,6 +118,24 @@ class ModelConfig:
             rope_mscale_all_dim=float(scaling.get("mscale_all_dim", 0)),
             num_mtp_layers=cfg.get("num_nextn_predict_layers") or 0,
         )
+        cfg.validate()
+        return cfg
+
+    def validate(self):
+        if self.qk_rope_head_dim % 2:
+            raise ValueError("config.json: qk_rope_head_dim must be even (RoPE rotates pairs)")
+        if self.n_routed_experts > 0:
+            if self.n_routed_experts % self.n_group:
+                raise ValueError(f"config.json: n_routed_experts {self.n_routed_experts} is not "
+                                 f"divisible by n_group {self.n_group}")
+            per_group = self.n_routed_experts // self.n_group
+            if not 0 < self.num_experts_per_tok <= self.topk_group * per_group:
+                raise ValueError(f"config.json: num_experts_per_tok {self.num_experts_per_tok} "
+                                 f"must be in 1..topk_group·experts per group "
+                                 f"({self.topk_group * per_group})")
+            if not 0 < self.topk_group <= self.n_group:
+                raise ValueError(f"config.json: topk_group {self.topk_group} must be in "
+                                 f"1..n_group ({self.n_group})")
 
 
 @dataclasses.dataclass
