@@ -2,6 +2,14 @@
 
 namespace trident::ops::cuda::detail {
 
+StreamScratch::StreamScratch(size_t bytes, cudaStream_t stream) : stream_(stream) {
+  if (bytes > 0) TRIDENT_CHECK_CUDA(cudaMallocAsync(&memory_, bytes, stream));
+}
+
+StreamScratch::~StreamScratch() {
+  if (memory_ != nullptr) cudaFreeAsync(memory_, stream_);  // a destructor cannot report failure
+}
+
 void expect_cuda(const Tensor& t, const char* what) {
   TRIDENT_CHECK(t.defined(), what, " is undefined");
   TRIDENT_CHECK(t.device() == Device::CUDA, what, " must be a CUDA tensor, got ", t.describe());

@@ -23,6 +23,26 @@ void expect_dtype(const Tensor& t, DType dtype, const char* what);
 void expect_float_or_bf16(const Tensor& t, const char* what);
 void expect_numel(const Tensor& t, int64_t numel, const char* what);
 
+// Temporary device memory ordered on a stream (cudaMallocAsync / cudaFreeAsync): it is released
+// once the stream has passed the kernels that use it, without synchronising the device.
+class StreamScratch {
+ public:
+  StreamScratch(size_t bytes, cudaStream_t stream);
+  ~StreamScratch();
+  StreamScratch(const StreamScratch&) = delete;
+  StreamScratch& operator=(const StreamScratch&) = delete;
+
+  void* get() const { return memory_; }
+  // A non-owning tensor over the scratch memory (valid while this object lives).
+  Tensor tensor(const Shape& shape, DType dtype) const {
+    return Tensor::wrap(memory_, shape, dtype, Device::CUDA);
+  }
+
+ private:
+  void* memory_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+};
+
 inline unsigned blocks_for(int64_t work, int threads) {
   const int64_t blocks = (work + threads - 1) / threads;
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 64 ? 65535 * 64 : blocks));

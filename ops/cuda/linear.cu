@@ -1,4 +1,5 @@
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <string>
 
@@ -164,9 +165,18 @@ void run(const Matmul& mm, cudaStream_t stream) {
                                       BlasLtContext::kWorkspaceBytes, stream));
 }
 
-// cuBLASLt wants A and B of one type: a bf16 operand next to an f32 one is widened first.
-Tensor widen(const Tensor& t, cudaStream_t stream) {
-  Tensor wide = Tensor::empty(t.shape(), DType::F32, Device::CUDA);
+// cuBLASLt wants A and B of one type: a bf16 operand next to an f32 one is widened first,
+// into stream-ordered scratch that lives as long as the operands.
+struct MatchedOperands {
+  Tensor a;
+  Tensor b;
+  std::unique_ptr<detail::StreamScratch> widened;
+};
+
+Tensor widen(const Tensor& t, std::unique_ptr<detail::StreamScratch>& memory,
+             cudaStream_t stream) {
+  memory = std::make_unique<detail::StreamScratch>(static_cast<size_t>(t.numel()) * sizeof(float), stream);
+  Tensor wide = memory->tensor(t.shape(), DType::F32);
   const int threads = 256;
   widen_kernel<<<blocks_for(t.numel(), threads), threads, 0, stream>>>(
       detail::bf16_ptr(t), wide.data<float>(), t.numel());
@@ -174,17 +184,13 @@ Tensor widen(const Tensor& t, cudaStream_t stream) {
   return wide;
 }
 
-struct MatchedOperands {
-  Tensor a;
-  Tensor b;
-};
-
 MatchedOperands match_types(const Tensor& a, const Tensor& b, cudaStream_t stream) {
   detail::expect_float_or_bf16(a, "matmul operand A");
   detail::expect_float_or_bf16(b, "matmul operand B");
-  if (a.dtype() == b.dtype()) return MatchedOperands{a, b};
-  return MatchedOperands{a.dtype() == DType::BF16 ? widen(a, stream) : a,
-                         b.dtype() == DType::BF16 ? widen(b, stream) : b};
+  MatchedOperands ops{a, b, nullptr};
+  if (a.dtype() == DType::BF16 && b.dtype() == DType::F32) ops.a = widen(a, ops.widened, stream);
+  if (b.dtype() == DType::BF16 && a.dtype() == DType::F32) ops.b = widen(b, ops.widened, stream);
+  return ops;
 }
 
 const char* byte_ptr(const Tensor& t, int64_t element_offset) {
