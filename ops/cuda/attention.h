@@ -12,6 +12,9 @@
 
 namespace trident::ops::cuda {
 
+// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
+// ops::cpu overloads: call these functions qualified (cuda::...).
+
 using cpu::AttentionShape;
 
 // q, k [B·S, H, Dqk]; v [B·S, H, Dv] -> out [B·S, H, Dv]; lse [B, H, S].

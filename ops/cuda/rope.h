@@ -8,6 +8,9 @@
 
 namespace trident::ops::cuda {
 
+// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
+// ops::cpu overloads: call these functions qualified (cuda::...).
+
 using cpu::RopeTable;
 using cpu::YarnSettings;
 

@@ -10,6 +10,9 @@
 
 namespace trident::ops::cuda {
 
+// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
+// ops::cpu overloads: call these functions qualified (cuda::...).
+
 using cpu::RouterSettings;
 
 constexpr int64_t kMaxRouterExperts = 256;
