@@ -1,4 +1,6 @@
+#include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
 
 #include "ops/cuda/device.h"
 
@@ -6,6 +8,12 @@ namespace trident::ops::cuda {
 
 DeviceInfo query_device() {
   DeviceInfo info;
+  // These calls need no device; failures leave the field at 0.
+  if (cudaRuntimeGetVersion(&info.runtime_version) != cudaSuccess) info.runtime_version = 0;
+  if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;
+  info.cublaslt_version = static_cast<int64_t>(cublasLtGetVersion());
+  info.cudnn_version = static_cast<int64_t>(cudnnGetVersion());
+
   int count = 0;
   const cudaError_t rc = cudaGetDeviceCount(&count);
   if (rc != cudaSuccess) {
@@ -20,12 +28,14 @@ DeviceInfo query_device() {
   cudaDeviceProp prop{};
   if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
     info.reason = "cudaGetDeviceProperties failed";
+    cudaGetLastError();
     return info;
   }
   info.available = true;
   info.name = prop.name;
   info.compute_capability = prop.major * 10 + prop.minor;
   info.multiprocessors = prop.multiProcessorCount;
+  info.memory_bytes = static_cast<int64_t>(prop.totalGlobalMem);
   return info;
 }
 

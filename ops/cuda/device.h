@@ -1,5 +1,6 @@
 #pragma once
-// CUDA device discovery for the op library and its tests.
+// CUDA device discovery for the op library, its tests and benchmarks.
+#include <cstdint>
 #include <string>
 
 namespace trident::ops::cuda {
@@ -10,6 +11,12 @@ struct DeviceInfo {
   std::string name;
   int compute_capability = 0;  // e.g. 90
   int multiprocessors = 0;
+  int64_t memory_bytes = 0;
+  // Library versions are known even without a GPU: they prove what was linked.
+  int runtime_version = 0;   // cudaRuntimeGetVersion, e.g. 13000
+  int driver_version = 0;    // 0 when no driver is installed
+  int64_t cublaslt_version = 0;
+  int64_t cudnn_version = 0;  // cudnnGetVersion, e.g. 91900
 };
 
 // Never throws: a machine without a GPU returns available=false with the reason.

@@ -1,0 +1,28 @@
+#pragma once
+// Token-level cross-entropy on the GPU with the contracts of ops/cpu/cross_entropy.h.
+// One thread block per token row; the vocabulary is read once per pass (online logsumexp).
+#include <cuda_runtime_api.h>
+
+#include "ops/cpu/cross_entropy.h"
+
+namespace trident::ops::cuda {
+
+// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
+// ops::cpu overloads: call these functions qualified (cuda::...).
+
+using cpu::CrossEntropyResult;
+using cpu::kIgnoreIndex;
+
+// logits [T, V] (f32); targets [T] (I32, kIgnoreIndex = skip); lse [T] saved for backward.
+// Returns after the loss sum has reached the host (it synchronises `stream`); a target outside
+// [0, V) that is not the ignore index is reported as an error.
+CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse,
+                                         cudaStream_t stream = nullptr);
+// dlogits = (softmax − onehot) · grad_scale for counted tokens, 0 for ignored (overwrite).
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            float grad_scale, Tensor& dlogits, cudaStream_t stream = nullptr);
+// log p(target) per token; ignored tokens get 0.
+void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs,
+                    cudaStream_t stream = nullptr);
+
+}  // namespace trident::ops::cuda

@@ -1,0 +1,49 @@
+// Runs everywhere: the library versions prove what was linked, and without a GPU the device
+// query must say why instead of throwing.
+#include <cudnn.h>
+#include <gtest/gtest.h>
+
+#include <utility>
+
+#include "ops/cuda/cudnn_handle.h"
+#include "ops/cuda/device.h"
+
+namespace trident::ops::cuda {
+namespace {
+
+TEST(CudaDevice, QueryNeverThrowsAndExplainsAbsence) {
+  const DeviceInfo info = query_device();
+  if (info.available) {
+    EXPECT_FALSE(info.name.empty());
+    EXPECT_GE(info.compute_capability, 75);
+    EXPECT_GT(info.multiprocessors, 0);
+    EXPECT_GT(info.memory_bytes, 0);
+  } else {
+    EXPECT_FALSE(info.reason.empty());
+  }
+}
+
+TEST(CudaDevice, ReportsLinkedLibraryVersions) {
+  const DeviceInfo info = query_device();
+  EXPECT_EQ(info.cudnn_version / 10000, CUDNN_MAJOR);  // the header and the library agree
+  EXPECT_GT(info.cublaslt_version, 0);
+  EXPECT_GT(info.runtime_version, 0);
+}
+
+TEST(CudaDevice, CudnnHandleLifecycle) {
+  if (!query_device().available) GTEST_SKIP() << "cuDNN handles need a GPU";
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  {
+    CudnnHandle handle;
+    EXPECT_NE(handle.get(), nullptr);
+    CudnnHandle moved = std::move(handle);
+    EXPECT_NE(moved.get(), nullptr);
+    EXPECT_EQ(handle.get(), nullptr);  // NOLINT(bugprone-use-after-move): moved-from is empty
+    moved.set_stream(stream);
+  }
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+}  // namespace
+}  // namespace trident::ops::cuda

@@ -1,0 +1,151 @@
+// GEMM, linear and grouped linear: cuBLASLt against the CPU oracle.
+#include <vector>
+
+#include "ops/cpu/linear.h"
+#include "ops/cuda/linear.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace trident::cuda_test {
+namespace {
+
+namespace cpu = ops::cpu;
+namespace cuda = ops::cuda;
+
+struct GemmCase {
+  int64_t m, n, k;
+};
+
+class CudaGemm : public ::testing::TestWithParam<GemmCase> {};
+
+TEST_P(CudaGemm, AllTransposesMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  const GemmCase c = GetParam();
+  uint64_t seed = 100;
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      const Tensor a = random_tensor(ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, ++seed);
+      const Tensor b = random_tensor(tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, ++seed);
+      const Tensor c0 = random_tensor({c.m, c.n}, ++seed);
+      Tensor expected = c0.clone();
+      cpu::gemm(ta, tb, 0.75f, a, b, 0.5f, expected);
+      Tensor got = gpu(c0);
+      cuda::gemm(ta, tb, 0.75f, gpu(a), gpu(b), 0.5f, got);
+      EXPECT_LE(gpu_error(got, expected), kMatmulTolerance) << "trans_a=" << ta << " trans_b=" << tb;
+
+      Tensor overwritten = poisoned({c.m, c.n});  // beta = 0 must not read C
+      cpu::gemm(ta, tb, 1.0f, a, b, 0.0f, expected);
+      cuda::gemm(ta, tb, 1.0f, gpu(a), gpu(b), 0.0f, overwritten);
+      EXPECT_LE(gpu_error(overwritten, expected), kMatmulTolerance);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaGemm,
+                         ::testing::Values(GemmCase{1, 1, 1}, GemmCase{7, 13, 5},
+                                           GemmCase{64, 96, 48}, GemmCase{130, 33, 257}));
+
+class CudaLinear : public ::testing::TestWithParam<GemmCase> {};
+
+TEST_P(CudaLinear, ForwardAndBothBackwardsMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  const auto [t, n, k] = GetParam();
+  const Tensor x = random_tensor({t, k}, 1);
+  const Tensor w = random_tensor({n, k}, 2, 0.2f);
+  const Tensor dy = random_tensor({t, n}, 3);
+
+  Tensor y = Tensor::empty({t, n});
+  cpu::linear_forward(x, w, y);
+  Tensor y_gpu = poisoned({t, n});
+  cuda::linear_forward(gpu(x), gpu(w), y_gpu);
+  EXPECT_LE(gpu_error(y_gpu, y), kMatmulTolerance);
+
+  for (const bool accumulate : {false, true}) {
+    const Tensor dx0 = random_tensor({t, k}, 4);
+    Tensor dx = dx0.clone();
+    cpu::linear_backward_input(dy, w, dx, accumulate);
+    Tensor dx_gpu = accumulate ? gpu(dx0) : poisoned({t, k});
+    cuda::linear_backward_input(gpu(dy), gpu(w), dx_gpu, accumulate);
+    EXPECT_LE(gpu_error(dx_gpu, dx), kMatmulTolerance) << "accumulate=" << accumulate;
+  }
+
+  const Tensor dw0 = random_tensor({n, k}, 5);
+  Tensor dw = dw0.clone();
+  cpu::linear_backward_weight(dy, x, dw);
+  Tensor dw_gpu = gpu(dw0);
+  cuda::linear_backward_weight(gpu(dy), gpu(x), dw_gpu);
+  EXPECT_LE(gpu_error(dw_gpu, dw), kMatmulTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaLinear,
+                         ::testing::Values(GemmCase{1, 3, 2}, GemmCase{19, 24, 40},
+                                           GemmCase{128, 160, 96}));
+
+// bf16 storage, fp32 accumulation: the CPU sees the same rounded values in fp32.
+TEST(CudaLinearBf16, Bf16AndMixedOperandsMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t t = 48, n = 80, k = 72;
+  const Tensor x = random_tensor({t, k}, 11).to(DType::BF16);
+  const Tensor w = random_tensor({n, k}, 12, 0.2f).to(DType::BF16);
+  Tensor expected = Tensor::empty({t, n});
+  cpu::linear_forward(x.to(DType::F32), w.to(DType::F32), expected);
+
+  Tensor both = poisoned({t, n});
+  cuda::linear_forward(gpu(x), gpu(w), both);
+  EXPECT_LE(gpu_error(both, expected), kBf16Tolerance);
+
+  Tensor mixed = poisoned({t, n});
+  cuda::linear_forward(gpu(x.to(DType::F32)), gpu(w), mixed);
+  EXPECT_LE(gpu_error(mixed, expected), kBf16Tolerance);
+
+  Tensor bf16_out = poisoned({t, n}, DType::BF16);
+  cuda::linear_forward(gpu(x), gpu(w), bf16_out);
+  EXPECT_LE(gpu_error(bf16_out.to(Device::CPU).to(DType::F32), expected), kBf16Tolerance);
+}
+
+struct GroupedCase {
+  int64_t n, k;
+  std::vector<int64_t> counts;
+};
+
+class CudaGroupedLinear : public ::testing::TestWithParam<GroupedCase> {};
+
+TEST_P(CudaGroupedLinear, MatchesCpuWithEmptyGroups) {
+  SKIP_WITHOUT_GPU();
+  const GroupedCase& c = GetParam();
+  const int64_t groups = static_cast<int64_t>(c.counts.size());
+  int64_t rows = 0;
+  for (const int64_t count : c.counts) rows += count;
+  const Tensor x = random_tensor({rows, c.k}, 21);
+  const Tensor w = random_tensor({groups, c.n, c.k}, 22, 0.2f);
+  const Tensor dy = random_tensor({rows, c.n}, 23);
+
+  Tensor y = Tensor::empty({rows, c.n});
+  cpu::grouped_linear_forward(x, w, c.counts, y);
+  Tensor y_gpu = poisoned({rows, c.n});
+  cuda::grouped_linear_forward(gpu(x), gpu(w), c.counts, y_gpu);
+  EXPECT_LE(gpu_error(y_gpu, y), kMatmulTolerance);
+
+  for (const bool accumulate : {false, true}) {
+    const Tensor dx0 = random_tensor({rows, c.k}, 24);
+    Tensor dx = dx0.clone();
+    cpu::grouped_linear_backward_input(dy, w, c.counts, dx, accumulate);
+    Tensor dx_gpu = accumulate ? gpu(dx0) : poisoned({rows, c.k});
+    cuda::grouped_linear_backward_input(gpu(dy), gpu(w), c.counts, dx_gpu, accumulate);
+    EXPECT_LE(gpu_error(dx_gpu, dx), kMatmulTolerance) << "accumulate=" << accumulate;
+  }
+
+  const Tensor dw0 = random_tensor({groups, c.n, c.k}, 25);
+  Tensor dw = dw0.clone();
+  cpu::grouped_linear_backward_weight(dy, x, c.counts, dw);
+  Tensor dw_gpu = gpu(dw0);
+  cuda::grouped_linear_backward_weight(gpu(dy), gpu(x), c.counts, dw_gpu);
+  EXPECT_LE(gpu_error(dw_gpu, dw), kMatmulTolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(Counts, CudaGroupedLinear,
+                         ::testing::Values(GroupedCase{8, 4, {3}},
+                                           GroupedCase{24, 16, {5, 0, 9, 1}},
+                                           GroupedCase{64, 48, {0, 33, 17, 0, 70, 2, 0, 11}}));
+
+}  // namespace
+}  // namespace trident::cuda_test

@@ -1,0 +1,118 @@
+// Router (sigmoid/softmax, group-limited top-k) and the expert permutation against the CPU.
+#include <vector>
+
+#include "ops/cpu/router.h"
+#include "ops/cuda/router.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace trident::cuda_test {
+namespace {
+
+namespace cpu = ops::cpu;
+namespace cuda = ops::cuda;
+
+struct RouterCase {
+  int64_t tokens;
+  cpu::RouterSettings settings;
+};
+
+cpu::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group,
+                             bool sigmoid, bool normalize) {
+  cpu::RouterSettings s;
+  s.experts = experts;
+  s.top_k = top_k;
+  s.n_group = n_group;
+  s.topk_group = topk_group;
+  s.scaling = 2.5f;
+  s.normalize = normalize;
+  s.sigmoid = sigmoid;
+  return s;
+}
+
+class CudaRouter : public ::testing::TestWithParam<RouterCase> {};
+
+TEST_P(CudaRouter, ForwardBackwardAndPermutationMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t tokens = GetParam().tokens;
+  const cpu::RouterSettings& s = GetParam().settings;
+  const int64_t e = s.experts, k = s.top_k;
+  const Tensor logits = random_tensor({tokens, e}, 1, 2.0f);
+  const Tensor bias = random_tensor({e}, 2, 0.1f);
+
+  Tensor indices = Tensor::empty({tokens, k}, DType::I32);
+  Tensor weights = Tensor::empty({tokens, k});
+  Tensor scores = Tensor::empty({tokens, e});
+  cpu::router_forward(s, logits, bias, indices, weights, scores);
+  Tensor indices_gpu = poisoned({tokens, k}, DType::I32);
+  Tensor weights_gpu = poisoned({tokens, k});
+  Tensor scores_gpu = poisoned({tokens, e});
+  cuda::router_forward(s, gpu(logits), gpu(bias), indices_gpu, weights_gpu, scores_gpu);
+  EXPECT_EQ(ints(indices_gpu), ints(indices));  // random logits: no near-ties to flip
+  EXPECT_LE(gpu_error(weights_gpu, weights), kFp32Tolerance);
+  EXPECT_LE(gpu_error(scores_gpu, scores), kFp32Tolerance);
+
+  const Tensor dweights = random_tensor({tokens, k}, 3);
+  Tensor dlogits = Tensor::empty({tokens, e});
+  cpu::router_backward(s, dweights, indices, scores, dlogits);
+  Tensor dlogits_gpu = poisoned({tokens, e});
+  cuda::router_backward(s, gpu(dweights), gpu(indices), gpu(scores), dlogits_gpu);
+  EXPECT_LE(gpu_error(dlogits_gpu, dlogits), kFp32Tolerance);
+
+  // The permutation built on the GPU from the same indices is the CPU's, row for row.
+  const cpu::PermutePlan plan = cpu::make_permute_plan(indices, e);
+  const cuda::PermutePlan plan_gpu = cuda::make_permute_plan(gpu(indices), e);
+  EXPECT_EQ(plan_gpu.tokens_per_expert, plan.tokens_per_expert);
+  const std::vector<int32_t> slot_to_row = ints(plan_gpu.slot_to_row);
+  const std::vector<int32_t> row_to_token = ints(plan_gpu.row_to_token);
+  ASSERT_EQ(slot_to_row.size(), plan.slot_to_row.size());
+  for (size_t i = 0; i < slot_to_row.size(); ++i) {
+    EXPECT_EQ(slot_to_row[i], plan.slot_to_row[i]) << "slot " << i;
+    EXPECT_EQ(row_to_token[i], plan.row_to_token[i]) << "row " << i;
+  }
+
+  const int64_t dim = 24;
+  const Tensor x = random_tensor({tokens, dim}, 4);
+  Tensor permuted = Tensor::empty({tokens * k, dim});
+  cpu::permute_forward(plan, x, permuted);
+  Tensor permuted_gpu = poisoned({tokens * k, dim});
+  cuda::permute_forward(plan_gpu, gpu(x), permuted_gpu);
+  EXPECT_LE(gpu_error(permuted_gpu, permuted), kFp32Tolerance);
+
+  const Tensor dpermuted = random_tensor({tokens * k, dim}, 5);
+  for (const bool accumulate : {false, true}) {
+    const Tensor dx0 = random_tensor({tokens, dim}, 6);
+    Tensor dx = dx0.clone();
+    cpu::permute_backward(plan, dpermuted, dx, accumulate);
+    Tensor dx_gpu = accumulate ? gpu(dx0) : poisoned({tokens, dim});
+    cuda::permute_backward(plan_gpu, gpu(dpermuted), dx_gpu, accumulate);
+    EXPECT_LE(gpu_error(dx_gpu, dx), kFp32Tolerance) << "accumulate=" << accumulate;
+  }
+
+  const Tensor y = random_tensor({tokens * k, dim}, 7);
+  Tensor combined = Tensor::empty({tokens, dim});
+  cpu::unpermute_forward(plan, y, weights, combined);
+  Tensor combined_gpu = poisoned({tokens, dim});
+  cuda::unpermute_forward(plan_gpu, gpu(y), gpu(weights), combined_gpu);
+  EXPECT_LE(gpu_error(combined_gpu, combined), kFp32Tolerance);
+
+  const Tensor dcombined = random_tensor({tokens, dim}, 8);
+  Tensor dy = Tensor::empty({tokens * k, dim});
+  Tensor dw = Tensor::empty({tokens, k});
+  cpu::unpermute_backward(plan, dcombined, y, weights, dy, dw);
+  Tensor dy_gpu = poisoned({tokens * k, dim});
+  Tensor dw_gpu = poisoned({tokens, k});
+  cuda::unpermute_backward(plan_gpu, gpu(dcombined), gpu(y), gpu(weights), dy_gpu, dw_gpu);
+  EXPECT_LE(gpu_error(dy_gpu, dy), kFp32Tolerance);
+  EXPECT_LE(gpu_error(dw_gpu, dw), kFp32Tolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Settings, CudaRouter,
+    ::testing::Values(RouterCase{1, settings(4, 1, 1, 1, true, true)},
+                      RouterCase{37, settings(16, 4, 4, 2, true, true)},
+                      RouterCase{100, settings(64, 6, 1, 1, false, false)},
+                      RouterCase{300, settings(256, 8, 8, 4, true, true)},
+                      RouterCase{2500, settings(32, 2, 4, 4, true, false)}));
+
+}  // namespace
+}  // namespace trident::cuda_test
