@@ -50,9 +50,9 @@ MeshLayout::MeshLayout(const MeshSizes& sizes, int world_size)
   }
   const int64_t product = int64_t{sizes.pp} * sizes.dp * sizes.tp;
   TRIDENT_USER_CHECK(product == world_size, "parallel.pp × parallel.dp × parallel.tp = ", product,
-                     " (", sizes.pp, " × ", sizes.dp, " × ", sizes.tp, ") does not match the ",
-                     world_size, " ranks started; choose sizes whose product is ", world_size,
-                     " or start ", product, " ranks");
+                     " does not match the ", world_size, " ranks started (pp ", sizes.pp,
+                     " × dp ", sizes.dp, " × tp ", sizes.tp, "); choose sizes whose product is ",
+                     world_size, " or start ", product, " ranks");
   const int64_t expert_block = int64_t{sizes.ep} * sizes.etp;
   const int64_t stage = int64_t{sizes.dp} * sizes.tp;
   TRIDENT_USER_CHECK(stage % expert_block == 0, "parallel.ep × parallel.etp = ", expert_block,

@@ -180,8 +180,10 @@ std::string ArrivalProbe::diagnose(const OpInfo& late) const {
   for (size_t i = 0; i < members.size(); ++i) {
     const std::string who = control_.describe_member(members[i]);
     if (!answered[i]) {
-      missing.push_back(who + " did not answer within " + std::to_string(grace_seconds_) +
-                        " s (its process is dead or wedged)");
+      std::ostringstream line;
+      line << who << " (did not answer within " << grace_seconds_
+           << " s: its process is dead or wedged)";
+      missing.push_back(line.str());
       continue;
     }
     const std::vector<int64_t>& r = replies[i];
@@ -190,8 +192,8 @@ std::string ArrivalProbe::diagnose(const OpInfo& late) const {
       const bool is_recv = late.op == CommOp::Recv;
       const int64_t theirs = is_recv ? r[kSendsToAsker] : r[kRecvsFromAsker];
       if (theirs < static_cast<int64_t>(late.seq)) {
-        missing.push_back(who + " has posted only " + std::to_string(theirs) +
-                          (is_recv ? " send(s) to" : " receive(s) from") + " this rank");
+        missing.push_back(who + " (has posted " + std::to_string(theirs) +
+                          (is_recv ? " send(s) to" : " receive(s) from") + " this rank)");
       } else {
         arrived.push_back(who);
       }
@@ -199,11 +201,11 @@ std::string ArrivalProbe::diagnose(const OpInfo& late) const {
     }
     const auto their_last = static_cast<uint64_t>(r[kLastSeq]);
     if (their_last < late.seq) {
-      std::string where = their_last == 0
-                              ? std::string("has not posted any collective on this group")
-                              : "is at " + describe_published(r[kLastOp], r[kLastDtype],
-                                                              r[kLastCount], their_last);
-      missing.push_back(who + " has not arrived: " + where);
+      const std::string where =
+          their_last == 0 ? std::string("has posted no collective on this group yet")
+                          : "last posted " + describe_published(r[kLastOp], r[kLastDtype],
+                                                                r[kLastCount], their_last);
+      missing.push_back(who + " (" + where + ")");
     } else if (r[kAskedOp] >= 0 &&
                !collective_matches(late, r[kAskedOp], r[kAskedDtype], r[kAskedCount])) {
       mismatched.push_back(who + " posted " +

@@ -69,7 +69,10 @@ MpiComm MpiComm::duplicate(const std::string& suffix) const {
 
 std::string MpiComm::describe_member(int group_rank) const {
   const int world = world_ranks_[static_cast<size_t>(group_rank)];
-  if (world == group_rank && name_ == "world") return "rank " + std::to_string(group_rank);
+  int world_size = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  // In a group that is the world in world order the two numbers agree: say it once.
+  if (size_ == world_size && world == group_rank) return "rank " + std::to_string(group_rank);
   return "rank " + std::to_string(group_rank) + " (world rank " + std::to_string(world) + ")";
 }
 
