@@ -12,7 +12,7 @@ void print_help() {
   std::puts("usage: trident <command> [flags]   (trident <command> --help for its flags)\n");
   std::puts("commands:");
   for (const auto& command : trident::cli::commands()) {
-    std::printf("  %-10s %s\n", command.name.c_str(), command.summary.c_str());
+    std::printf("  %-12s %s\n", command.name.c_str(), command.summary.c_str());
   }
 }
 }  // namespace
@@ -22,8 +22,17 @@ int main(int argc, char** argv) {
     print_help();
     return argc < 2 ? 2 : 0;
   }
-  const std::string name = argv[1];
-  trident::cli::Args args(argv + 2, argv + argc);
+  // Two-word commands ("bench comm") take precedence over one-word ones.
+  const bool two_words =
+      argc >= 3 && [&] {
+        const std::string candidate = std::string(argv[1]) + " " + argv[2];
+        for (const auto& command : trident::cli::commands()) {
+          if (command.name == candidate) return true;
+        }
+        return false;
+      }();
+  const std::string name = two_words ? std::string(argv[1]) + " " + argv[2] : argv[1];
+  trident::cli::Args args(argv + (two_words ? 3 : 2), argv + argc);
   for (const auto& command : trident::cli::commands()) {
     if (command.name != name) continue;
     try {

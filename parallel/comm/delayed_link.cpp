@@ -1,0 +1,217 @@
+#include "parallel/comm/delayed_link.h"
+
+#include <algorithm>
+
+#include "runtime/core/error.h"
+
+namespace trident::parallel {
+
+std::chrono::nanoseconds LinkModel::transfer_time(double wire_bytes) const {
+  const double seconds = gbytes_per_s > 0.0 ? wire_bytes / (gbytes_per_s * 1e9) : 0.0;
+  return std::chrono::nanoseconds(static_cast<int64_t>(seconds * 1e9));
+}
+
+LinkModel LinkConfig::for_group(const std::string& axis, bool spans_nodes) const {
+  if (auto it = per_axis.find(axis); it != per_axis.end()) return it->second;
+  return spans_nodes ? inter_node : intra_node;
+}
+
+double modelled_wire_bytes(const OpInfo& info, int group_size,
+                           const std::vector<int64_t>& send_counts,
+                           const std::vector<int64_t>& recv_counts, int self_rank) {
+  if (group_size <= 1) return 0.0;
+  const double n = group_size;
+  const double element = static_cast<double>(dtype_size(info.dtype));
+  const double bytes = static_cast<double>(info.count) * element;
+  switch (info.op) {
+    case CommOp::AllReduce: return 2.0 * (n - 1.0) / n * bytes;
+    case CommOp::ReduceScatter: return (n - 1.0) / n * bytes;
+    case CommOp::AllGather: return (n - 1.0) * bytes;  // count is the input block: S_out = n·block
+    case CommOp::AllToAllV: {
+      double sent = 0.0;
+      double received = 0.0;
+      for (size_t p = 0; p < send_counts.size(); ++p) {
+        if (static_cast<int>(p) == self_rank) continue;
+        sent += static_cast<double>(send_counts[p]) * element;
+        received += static_cast<double>(recv_counts[p]) * element;
+      }
+      return std::max(sent, received);
+    }
+    case CommOp::Broadcast:
+    case CommOp::Send:
+    case CommOp::Recv: return bytes;
+    case CommOp::Barrier: return 0.0;
+  }
+  return 0.0;
+}
+
+DelayTimer::DelayTimer() : thread_([this] { run(); }) {}
+
+DelayTimer::~DelayTimer() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+std::shared_ptr<DelayTimer::Flag> DelayTimer::schedule(Clock::time_point deadline) {
+  auto flag = std::make_shared<Flag>();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push(Entry{deadline, flag});
+  }
+  cv_.notify_all();
+  return flag;
+}
+
+void DelayTimer::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_) {
+    if (queue_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const Clock::time_point next = queue_.top().deadline;
+    if (Clock::now() < next) {
+      cv_.wait_until(lock, next);  // woken early by a new, earlier deadline or by stop
+      continue;
+    }
+    std::shared_ptr<Flag> flag = queue_.top().flag;
+    queue_.pop();
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> flag_lock(flag->mutex);
+      flag->elapsed = true;
+    }
+    flag->cv.notify_all();
+    lock.lock();
+  }
+  // Anyone still waiting is released: the modelled delay is moot once the timer is gone.
+  while (!queue_.empty()) {
+    std::shared_ptr<Flag> flag = queue_.top().flag;
+    queue_.pop();
+    std::lock_guard<std::mutex> flag_lock(flag->mutex);
+    flag->elapsed = true;
+    flag->cv.notify_all();
+  }
+}
+
+namespace {
+class DelayedWork final : public Work {
+ public:
+  DelayedWork(WorkHandle inner, std::shared_ptr<DelayTimer::Flag> flag,
+              std::shared_ptr<DelayTimer> timer, double default_timeout)
+      : inner_(std::move(inner)),
+        flag_(std::move(flag)),
+        timer_(std::move(timer)),
+        default_timeout_(default_timeout) {}
+
+  bool test() override {
+    {
+      std::lock_guard<std::mutex> lock(flag_->mutex);
+      if (!flag_->elapsed) return false;
+    }
+    return inner_->test();
+  }
+
+  void wait(double timeout_seconds) override {
+    const double timeout = timeout_seconds < 0 ? default_timeout_ : timeout_seconds;
+    const auto start = DelayTimer::Clock::now();
+    const auto deadline = start + std::chrono::duration_cast<DelayTimer::Clock::duration>(
+                                      std::chrono::duration<double>(timeout));
+    {
+      std::unique_lock<std::mutex> lock(flag_->mutex);
+      if (!flag_->cv.wait_until(lock, deadline, [this] { return flag_->elapsed; })) {
+        TRIDENT_FAIL_KIND(ErrorKind::Timeout, inner_->info().describe(),
+                          ": the modelled link delay is longer than the ", timeout,
+                          " s timeout; lower the delay or raise the timeout");
+      }
+    }
+    const double left = std::chrono::duration<double>(deadline - DelayTimer::Clock::now()).count();
+    inner_->wait(std::max(left, 0.0));
+  }
+
+  const OpInfo& info() const override { return inner_->info(); }
+
+ private:
+  WorkHandle inner_;
+  std::shared_ptr<DelayTimer::Flag> flag_;
+  std::shared_ptr<DelayTimer> timer_;  // keeps the timer thread alive while we wait on it
+  double default_timeout_;
+};
+}  // namespace
+
+DelayedLink::DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& link,
+                         std::shared_ptr<DelayTimer> timer)
+    : inner_(std::move(inner)),
+      link_(link),
+      timer_(timer ? std::move(timer) : std::make_shared<DelayTimer>()) {
+  TRIDENT_CHECK(inner_ != nullptr, "DelayedLink needs a communicator to wrap");
+  TRIDENT_USER_CHECK(link.latency_us >= 0 && link.gbytes_per_s >= 0,
+                     "link latency (", link.latency_us, " us) and bandwidth (", link.gbytes_per_s,
+                     " GB/s) must not be negative");
+}
+
+WorkHandle DelayedLink::delay(WorkHandle inner, double wire_bytes) {
+  const auto now = DelayTimer::Clock::now();
+  DelayTimer::Clock::time_point finish;
+  if (size() <= 1) {
+    finish = now;
+  } else {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto start = std::max(now, link_free_at_);
+    const auto transfer = link_.transfer_time(wire_bytes);
+    link_free_at_ = start + transfer;
+    finish = start + transfer +
+             std::chrono::nanoseconds(static_cast<int64_t>(link_.latency_us * 1e3));
+  }
+  return std::make_shared<DelayedWork>(std::move(inner), timer_->schedule(finish), timer_,
+                                       options().timeout_seconds);
+}
+
+WorkHandle DelayedLink::all_reduce(const Tensor& tensor, ReduceOp op) {
+  WorkHandle work = inner_->all_reduce(tensor, op);
+  return delay(work, modelled_wire_bytes(work->info(), size()));
+}
+
+WorkHandle DelayedLink::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
+  WorkHandle work = inner_->reduce_scatter(input, output, op);
+  return delay(work, modelled_wire_bytes(work->info(), size()));
+}
+
+WorkHandle DelayedLink::all_gather(const Tensor& input, const Tensor& output) {
+  WorkHandle work = inner_->all_gather(input, output);
+  return delay(work, modelled_wire_bytes(work->info(), size()));
+}
+
+WorkHandle DelayedLink::all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
+                                     const Tensor& output,
+                                     const std::vector<int64_t>& recv_counts) {
+  WorkHandle work = inner_->all_to_all_v(input, send_counts, output, recv_counts);
+  return delay(work,
+               modelled_wire_bytes(work->info(), size(), send_counts, recv_counts, rank()));
+}
+
+WorkHandle DelayedLink::broadcast(const Tensor& tensor, int root) {
+  WorkHandle work = inner_->broadcast(tensor, root);
+  return delay(work, modelled_wire_bytes(work->info(), size()));
+}
+
+WorkHandle DelayedLink::send(const Tensor& tensor, int peer, int tag) {
+  WorkHandle work = inner_->send(tensor, peer, tag);
+  return delay(work, modelled_wire_bytes(work->info(), size()));
+}
+
+WorkHandle DelayedLink::recv(const Tensor& tensor, int peer, int tag) {
+  WorkHandle work = inner_->recv(tensor, peer, tag);
+  return delay(work, modelled_wire_bytes(work->info(), size()));
+}
+
+WorkHandle DelayedLink::barrier() {
+  WorkHandle work = inner_->barrier();
+  return delay(work, 0.0);
+}
+
+}  // namespace trident::parallel

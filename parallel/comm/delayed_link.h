@@ -1,0 +1,124 @@
+#pragma once
+// DelayedLink: a Communicator decorator that makes every operation take as long as it would
+// on a modelled network link, so compute/communication overlap can be measured and tested on
+// a machine whose loopback is fast and free.
+//
+// An operation's Work completes no earlier than
+//     finish = start + latency + wire_bytes / bandwidth
+// where start is when the link is free (operations on one link queue behind each other's
+// transfer time; latencies overlap) and wire_bytes is what the operation's algorithm sends
+// per rank (n = group size, S = buffer bytes; see docs/comm.md):
+//     all_reduce (ring)     2 (n-1)/n · S
+//     reduce_scatter        (n-1)/n · S_input
+//     all_gather            (n-1)/n · S_output
+//     all_to_all_v          max(bytes sent to others, bytes received from others)
+//     broadcast, send, recv S
+//     barrier               0 (latency only)
+// A group of one rank has no link: no delay. The real operation runs underneath and must
+// also have finished. Waiting for the deadline uses a timer thread sleeping on a condition
+// variable, so the modelled time costs no CPU.
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "parallel/comm/communicator.h"
+
+namespace trident::parallel {
+
+struct LinkModel {
+  double latency_us = 0.0;
+  double gbytes_per_s = 0.0;  // 10^9 bytes per second; 0 = unlimited
+  bool is_free() const { return latency_us <= 0.0 && gbytes_per_s <= 0.0; }
+  // Modelled duration of moving `wire_bytes` (no queueing).
+  std::chrono::nanoseconds transfer_time(double wire_bytes) const;
+};
+
+// Which link a group uses: per axis ("ep", "dp", ...) if given, else the inter-node link for
+// groups that span nodes and the intra-node link otherwise.
+struct LinkConfig {
+  LinkModel intra_node;
+  LinkModel inter_node;
+  std::map<std::string, LinkModel> per_axis;
+  LinkModel for_group(const std::string& axis, bool spans_nodes) const;
+};
+
+// Bytes one rank puts on the wire for an operation (the table above).
+double modelled_wire_bytes(const OpInfo& info, int group_size,
+                           const std::vector<int64_t>& send_counts = {},
+                           const std::vector<int64_t>& recv_counts = {}, int self_rank = 0);
+
+// One thread that wakes each registered flag at its deadline; shared by any number of links.
+class DelayTimer {
+ public:
+  struct Flag {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool elapsed = false;
+  };
+  using Clock = std::chrono::steady_clock;
+
+  DelayTimer();
+  ~DelayTimer();
+  DelayTimer(const DelayTimer&) = delete;
+  DelayTimer& operator=(const DelayTimer&) = delete;
+
+  std::shared_ptr<Flag> schedule(Clock::time_point deadline);
+
+ private:
+  void run();
+  struct Entry {
+    Clock::time_point deadline;
+    std::shared_ptr<Flag> flag;
+    bool operator>(const Entry& other) const { return deadline > other.deadline; }
+  };
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+class DelayedLink final : public Communicator {
+ public:
+  DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& link,
+              std::shared_ptr<DelayTimer> timer = nullptr);
+
+  const LinkModel& link() const { return link_; }
+
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  const std::string& name() const override { return inner_->name(); }
+  Device device() const override { return inner_->device(); }
+  std::string describe_member(int group_rank) const override {
+    return inner_->describe_member(group_rank);
+  }
+  const CommOptions& options() const override { return inner_->options(); }
+
+  WorkHandle all_reduce(const Tensor& tensor, ReduceOp op) override;
+  WorkHandle reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) override;
+  WorkHandle all_gather(const Tensor& input, const Tensor& output) override;
+  WorkHandle all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
+                          const Tensor& output, const std::vector<int64_t>& recv_counts) override;
+  WorkHandle broadcast(const Tensor& tensor, int root) override;
+  WorkHandle send(const Tensor& tensor, int peer, int tag) override;
+  WorkHandle recv(const Tensor& tensor, int peer, int tag) override;
+  WorkHandle barrier() override;
+
+ private:
+  WorkHandle delay(WorkHandle inner, double wire_bytes);
+
+  std::shared_ptr<Communicator> inner_;
+  LinkModel link_;
+  std::shared_ptr<DelayTimer> timer_;
+  std::mutex mutex_;
+  DelayTimer::Clock::time_point link_free_at_{};
+};
+
+}  // namespace trident::parallel

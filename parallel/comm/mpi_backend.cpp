@@ -1,0 +1,334 @@
+#include "parallel/comm/mpi_backend.h"
+
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+
+#include "parallel/comm/op_checks.h"
+#include "runtime/core/error.h"
+#include "runtime/core/logging.h"
+
+namespace trident::parallel {
+
+struct MpiBackend::WorkState {
+  OpInfo info;
+  std::vector<Tensor> keep_alive;        // buffers MPI reads or writes until completion
+  std::vector<int> counts;               // all_to_all_v: counts and displacements
+  std::function<void()> on_complete;     // e.g. narrow an fp32 staging buffer back to bf16
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  std::string error;
+
+  void finish(std::string failure) {
+    if (failure.empty() && on_complete) {
+      try {
+        on_complete();
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+    error = std::move(failure);
+    cv.notify_all();
+  }
+};
+
+namespace {
+
+MPI_Datatype mpi_type(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return MPI_FLOAT;
+    case DType::BF16: return MPI_UINT16_T;  // moved, never reduced, as 16-bit words
+    case DType::I32: return MPI_INT32_T;
+    case DType::I64: return MPI_INT64_T;
+  }
+  return MPI_DATATYPE_NULL;
+}
+
+MPI_Op mpi_op(ReduceOp op) { return op == ReduceOp::Sum ? MPI_SUM : MPI_MAX; }
+
+int to_int_count(int64_t count, const char* what) {
+  TRIDENT_CHECK(count >= 0 && count <= INT_MAX, what, " of ", count,
+                " elements exceeds MPI's int count limit; split the operation");
+  return static_cast<int>(count);
+}
+
+class MpiWork final : public Work {
+ public:
+  MpiWork(std::shared_ptr<MpiBackend::WorkState> state, std::shared_ptr<ArrivalProbe> probe,
+          std::string group, int group_size, double default_timeout)
+      : state_(std::move(state)),
+        probe_(std::move(probe)),
+        group_(std::move(group)),
+        group_size_(group_size),
+        default_timeout_(default_timeout) {}
+
+  bool test() override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    if (state_->done) rethrow_failure();
+    return state_->done;
+  }
+
+  void wait(double timeout_seconds) override {
+    const double timeout = timeout_seconds < 0 ? default_timeout_ : timeout_seconds;
+    {
+      std::unique_lock<std::mutex> lock(state_->mutex);
+      const bool done = state_->cv.wait_for(lock, std::chrono::duration<double>(timeout),
+                                            [this] { return state_->done; });
+      if (done) {
+        rethrow_failure();
+        return;
+      }
+    }
+    const std::string diagnosis = probe_->diagnose(state_->info);
+    TRIDENT_FAIL_KIND(ErrorKind::Timeout, state_->info.describe(), " on group '", group_, "' (",
+                      group_size_, " ranks) did not complete within ", timeout, " s; ",
+                      diagnosis);
+  }
+
+  const OpInfo& info() const override { return state_->info; }
+
+ private:
+  void rethrow_failure() const {
+    if (!state_->error.empty()) {
+      TRIDENT_FAIL_KIND(ErrorKind::Mpi, state_->info.describe(), " on group '", group_,
+                        "' failed: ", state_->error);
+    }
+  }
+
+  std::shared_ptr<MpiBackend::WorkState> state_;
+  std::shared_ptr<ArrivalProbe> probe_;
+  std::string group_;
+  int group_size_;
+  double default_timeout_;
+};
+
+std::shared_ptr<MpiBackend::WorkState> new_state(std::vector<Tensor> keep_alive) {
+  auto state = std::make_shared<MpiBackend::WorkState>();
+  state->keep_alive = std::move(keep_alive);
+  return state;
+}
+
+}  // namespace
+
+MpiBackend::MpiBackend(const MpiComm& group, const CommOptions& options)
+    : name_(group.name()),
+      options_(options),
+      comm_(group.duplicate(".data")),
+      probe_(std::make_shared<ArrivalProbe>(group, options.probe_grace_seconds)),
+      sends_to_(static_cast<size_t>(group.size()), 0),
+      recvs_from_(static_cast<size_t>(group.size()), 0) {
+  TRIDENT_USER_CHECK(options.timeout_seconds > 0, "parallel.comm_timeout_s = ",
+                     options.timeout_seconds, " must be positive");
+  progress_ = std::thread([this] { progress_loop(); });
+}
+
+MpiBackend::~MpiBackend() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    stop_ = true;
+  }
+  queue_cv_.notify_all();
+  progress_.join();
+}
+
+std::string MpiBackend::describe_member(int group_rank) const {
+  return comm_.describe_member(group_rank);
+}
+
+WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<WorkState> state,
+                              const std::function<int(MPI_Request*)>& post) {
+  Posted posted;
+  {
+    std::lock_guard<std::mutex> lock(submit_mutex_);
+    if (info.op == CommOp::Send) {
+      info.seq = ++sends_to_[static_cast<size_t>(info.peer)];
+    } else if (info.op == CommOp::Recv) {
+      info.seq = ++recvs_from_[static_cast<size_t>(info.peer)];
+    } else {
+      info.seq = ++collective_seq_;
+    }
+    state->info = info;
+    probe_->record(info);
+    const int rc = post(&posted.request);
+    if (rc != MPI_SUCCESS) {
+      TRIDENT_FAIL_KIND(ErrorKind::Mpi, "posting ", info.describe(), " on group '", name_,
+                        "' failed: ", detail::mpi_error_string(rc));
+    }
+  }
+  posted.state = state;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    incoming_.push_back(std::move(posted));
+  }
+  queue_cv_.notify_one();
+  return std::make_shared<MpiWork>(std::move(state), probe_, name_, size(),
+                                   options_.timeout_seconds);
+}
+
+void MpiBackend::progress_loop() {
+  std::vector<Posted> active;
+  int idle_rounds = 0;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mutex_);
+      if (active.empty()) queue_cv_.wait(lock, [this] { return stop_ || !incoming_.empty(); });
+      if (stop_) break;
+      while (!incoming_.empty()) {
+        active.push_back(std::move(incoming_.front()));
+        incoming_.pop_front();
+      }
+    }
+    bool progressed = false;
+    for (size_t i = 0; i < active.size();) {
+      int complete = 0;
+      const int rc = MPI_Test(&active[i].request, &complete, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS || complete) {
+        active[i].state->finish(rc == MPI_SUCCESS ? std::string() : detail::mpi_error_string(rc));
+        active[i] = std::move(active.back());
+        active.pop_back();
+        progressed = true;
+      } else {
+        ++i;
+      }
+    }
+    // Poll eagerly right after activity, then back off so an idle wait costs little CPU.
+    if (progressed) {
+      idle_rounds = 0;
+    } else if (++idle_rounds < 32) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(std::min(idle_rounds, 200)));
+    }
+  }
+  if (!active.empty()) {
+    // Operations a peer never joined (the job is failing). Their buffers must outlive MPI's
+    // reference to them, so they are deliberately leaked rather than freed under MPI's feet.
+    TLOG_WARN("communicator '", name_, "' destroyed with ", active.size(),
+              " operation(s) still in flight; leaving them to MPI");
+    new std::vector<Posted>(std::move(active));
+  }
+}
+
+WorkHandle MpiBackend::all_reduce(const Tensor& tensor, ReduceOp op) {
+  OpInfo info = check_all_reduce(*this, tensor);
+  const int count = to_int_count(tensor.numel(), "all_reduce");
+  MPI_Comm comm = comm_.get();
+  if (tensor.dtype() == DType::BF16) {
+    Tensor wide = tensor.to(DType::F32);
+    auto state = new_state({tensor, wide});
+    state->on_complete = [target = tensor, wide]() mutable { target.copy_from(wide); };
+    return submit(info, state, [=](MPI_Request* request) {
+      return MPI_Iallreduce(MPI_IN_PLACE, wide.raw_data(), count, MPI_FLOAT, mpi_op(op), comm,
+                            request);
+    });
+  }
+  auto state = new_state({tensor});
+  return submit(info, state, [=](MPI_Request* request) {
+    return MPI_Iallreduce(MPI_IN_PLACE, tensor.raw_data(), count, mpi_type(tensor.dtype()),
+                          mpi_op(op), comm, request);
+  });
+}
+
+WorkHandle MpiBackend::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
+  OpInfo info = check_reduce_scatter(*this, input, output);
+  const int block = to_int_count(output.numel(), "reduce_scatter block");
+  MPI_Comm comm = comm_.get();
+  if (input.dtype() == DType::BF16) {
+    Tensor wide_in = input.to(DType::F32);
+    Tensor wide_out = Tensor::empty(output.shape(), DType::F32);
+    auto state = new_state({input, output, wide_in, wide_out});
+    state->on_complete = [target = output, wide_out]() mutable { target.copy_from(wide_out); };
+    return submit(info, state, [=](MPI_Request* request) {
+      return MPI_Ireduce_scatter_block(wide_in.raw_data(), wide_out.raw_data(), block, MPI_FLOAT,
+                                       mpi_op(op), comm, request);
+    });
+  }
+  auto state = new_state({input, output});
+  return submit(info, state, [=](MPI_Request* request) {
+    return MPI_Ireduce_scatter_block(input.raw_data(), output.raw_data(), block,
+                                     mpi_type(input.dtype()), mpi_op(op), comm, request);
+  });
+}
+
+WorkHandle MpiBackend::all_gather(const Tensor& input, const Tensor& output) {
+  OpInfo info = check_all_gather(*this, input, output);
+  const int count = to_int_count(input.numel(), "all_gather block");
+  const MPI_Datatype type = mpi_type(input.dtype());
+  MPI_Comm comm = comm_.get();
+  return submit(info, new_state({input, output}), [=](MPI_Request* request) {
+    return MPI_Iallgather(input.raw_data(), count, type, output.raw_data(), count, type, comm,
+                          request);
+  });
+}
+
+WorkHandle MpiBackend::all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
+                                    const Tensor& output,
+                                    const std::vector<int64_t>& recv_counts) {
+  OpInfo info = check_all_to_all_v(*this, input, send_counts, output, recv_counts);
+  const size_t n = static_cast<size_t>(size());
+  auto state = new_state({input, output});
+  // MPI reads the count arrays until completion, so they live in the Work's state.
+  state->counts.assign(4 * n, 0);
+  int* sc = state->counts.data();
+  int* sd = sc + n;
+  int* rc = sd + n;
+  int* rd = rc + n;
+  int64_t send_offset = 0;
+  int64_t recv_offset = 0;
+  for (size_t p = 0; p < n; ++p) {
+    sc[p] = to_int_count(send_counts[p], "all_to_all_v send block");
+    rc[p] = to_int_count(recv_counts[p], "all_to_all_v receive block");
+    sd[p] = to_int_count(send_offset, "all_to_all_v send offset");
+    rd[p] = to_int_count(recv_offset, "all_to_all_v receive offset");
+    send_offset += send_counts[p];
+    recv_offset += recv_counts[p];
+  }
+  const MPI_Datatype type = mpi_type(input.dtype());
+  MPI_Comm comm = comm_.get();
+  return submit(info, state, [=](MPI_Request* request) {
+    return MPI_Ialltoallv(input.raw_data(), sc, sd, type, output.raw_data(), rc, rd, type, comm,
+                          request);
+  });
+}
+
+WorkHandle MpiBackend::broadcast(const Tensor& tensor, int root) {
+  OpInfo info = check_broadcast(*this, tensor, root);
+  const int count = to_int_count(tensor.numel(), "broadcast");
+  MPI_Comm comm = comm_.get();
+  return submit(info, new_state({tensor}), [=](MPI_Request* request) {
+    return MPI_Ibcast(tensor.raw_data(), count, mpi_type(tensor.dtype()), root, comm, request);
+  });
+}
+
+WorkHandle MpiBackend::send(const Tensor& tensor, int peer, int tag) {
+  OpInfo info = check_point_to_point(*this, CommOp::Send, tensor, peer, tag);
+  const int count = to_int_count(tensor.numel(), "send");
+  MPI_Comm comm = comm_.get();
+  return submit(info, new_state({tensor}), [=](MPI_Request* request) {
+    return MPI_Isend(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm,
+                     request);
+  });
+}
+
+WorkHandle MpiBackend::recv(const Tensor& tensor, int peer, int tag) {
+  OpInfo info = check_point_to_point(*this, CommOp::Recv, tensor, peer, tag);
+  const int count = to_int_count(tensor.numel(), "recv");
+  MPI_Comm comm = comm_.get();
+  return submit(info, new_state({tensor}), [=](MPI_Request* request) {
+    return MPI_Irecv(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm,
+                     request);
+  });
+}
+
+WorkHandle MpiBackend::barrier() {
+  OpInfo info;
+  info.op = CommOp::Barrier;
+  MPI_Comm comm = comm_.get();
+  return submit(info, new_state({}),
+                [=](MPI_Request* request) { return MPI_Ibarrier(comm, request); });
+}
+
+}  // namespace trident::parallel

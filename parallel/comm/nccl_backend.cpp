@@ -1,0 +1,237 @@
+#include "parallel/comm/nccl_backend.h"
+
+#include <chrono>
+#include <thread>
+
+#include "parallel/comm/op_checks.h"
+#include "runtime/core/cuda_check.h"
+#include "runtime/core/error.h"
+
+namespace trident::parallel {
+
+namespace {
+
+ncclDataType_t nccl_type(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return ncclFloat32;
+    case DType::BF16: return ncclBfloat16;
+    case DType::I32: return ncclInt32;
+    case DType::I64: return ncclInt64;
+  }
+  return ncclFloat32;
+}
+
+ncclRedOp_t nccl_op(ReduceOp op) { return op == ReduceOp::Sum ? ncclSum : ncclMax; }
+
+size_t to_count(int64_t count) { return static_cast<size_t>(count); }
+
+char* element_pointer(const Tensor& tensor, int64_t offset) {
+  return static_cast<char*>(tensor.raw_data()) +
+         static_cast<size_t>(offset) * dtype_size(tensor.dtype());
+}
+
+class NcclWork final : public Work {
+ public:
+  NcclWork(OpInfo info, std::vector<Tensor> keep_alive, cudaEvent_t done, ncclComm_t comm,
+           std::shared_ptr<ArrivalProbe> probe, std::string group, int group_size,
+           double default_timeout)
+      : info_(info),
+        keep_alive_(std::move(keep_alive)),
+        done_(done),
+        comm_(comm),
+        probe_(std::move(probe)),
+        group_(std::move(group)),
+        group_size_(group_size),
+        default_timeout_(default_timeout) {}
+
+  ~NcclWork() override { cudaEventDestroy(done_); }
+
+  bool test() override {
+    const cudaError_t state = cudaEventQuery(done_);
+    if (state == cudaSuccess) return true;
+    if (state != cudaErrorNotReady) TRIDENT_CHECK_CUDA(state);
+    ncclResult_t async_error = ncclSuccess;
+    TRIDENT_CHECK_NCCL(ncclCommGetAsyncError(comm_, &async_error));
+    TRIDENT_CHECK_NCCL(async_error);
+    return false;
+  }
+
+  void wait(double timeout_seconds) override {
+    const double timeout = timeout_seconds < 0 ? default_timeout_ : timeout_seconds;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
+    while (!test()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        TRIDENT_FAIL_KIND(ErrorKind::Timeout, info_.describe(), " on group '", group_, "' (",
+                          group_size_, " ranks, NCCL) did not complete within ", timeout, " s; ",
+                          probe_->diagnose(info_));
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  const OpInfo& info() const override { return info_; }
+
+ private:
+  OpInfo info_;
+  std::vector<Tensor> keep_alive_;
+  cudaEvent_t done_;
+  ncclComm_t comm_;
+  std::shared_ptr<ArrivalProbe> probe_;
+  std::string group_;
+  int group_size_;
+  double default_timeout_;
+};
+
+}  // namespace
+
+NcclBackend::NcclBackend(const MpiComm& group, cudaStream_t compute_stream,
+                         const CommOptions& options)
+    : name_(group.name()),
+      options_(options),
+      mpi_(group.duplicate(".nccl")),
+      probe_(std::make_shared<ArrivalProbe>(group, options.probe_grace_seconds)),
+      rank_(group.rank()),
+      size_(group.size()),
+      compute_stream_(compute_stream),
+      sends_to_(static_cast<size_t>(group.size()), 0),
+      recvs_from_(static_cast<size_t>(group.size()), 0) {
+  TRIDENT_CHECK_CUDA(cudaGetDevice(&device_));
+  ncclUniqueId id{};
+  if (rank_ == 0) TRIDENT_CHECK_NCCL(ncclGetUniqueId(&id));
+  TRIDENT_CHECK_MPI(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, mpi_.get()));
+  TRIDENT_CHECK_NCCL(ncclCommInitRank(&comm_, size_, id, rank_));
+  TRIDENT_CHECK_CUDA(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
+  TRIDENT_CHECK_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+  barrier_scratch_ = Tensor::zeros({1}, DType::F32, Device::CUDA);
+}
+
+NcclBackend::~NcclBackend() {
+  if (comm_ != nullptr) {
+    ncclResult_t async_error = ncclSuccess;
+    ncclCommGetAsyncError(comm_, &async_error);
+    // A communicator with a failed or hung operation cannot be destroyed cleanly.
+    if (async_error != ncclSuccess) {
+      ncclCommAbort(comm_);
+    } else {
+      ncclCommDestroy(comm_);
+    }
+  }
+  if (ready_ != nullptr) cudaEventDestroy(ready_);
+  if (comm_stream_ != nullptr) cudaStreamDestroy(comm_stream_);
+}
+
+std::string NcclBackend::describe_member(int group_rank) const {
+  return mpi_.describe_member(group_rank);
+}
+
+template <typename Enqueue>
+WorkHandle NcclBackend::launch(OpInfo info, std::vector<Tensor> keep_alive, Enqueue&& enqueue) {
+  std::lock_guard<std::mutex> lock(launch_mutex_);
+  if (info.op == CommOp::Send) {
+    info.seq = ++sends_to_[static_cast<size_t>(info.peer)];
+  } else if (info.op == CommOp::Recv) {
+    info.seq = ++recvs_from_[static_cast<size_t>(info.peer)];
+  } else {
+    info.seq = ++collective_seq_;
+  }
+  probe_->record(info);
+  TRIDENT_CHECK_CUDA(cudaEventRecord(ready_, compute_stream_));
+  TRIDENT_CHECK_CUDA(cudaStreamWaitEvent(comm_stream_, ready_, 0));
+  enqueue();
+  cudaEvent_t done = nullptr;
+  TRIDENT_CHECK_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  TRIDENT_CHECK_CUDA(cudaEventRecord(done, comm_stream_));
+  return std::make_shared<NcclWork>(info, std::move(keep_alive), done, comm_, probe_, name_,
+                                    size_, options_.timeout_seconds);
+}
+
+WorkHandle NcclBackend::all_reduce(const Tensor& tensor, ReduceOp op) {
+  OpInfo info = check_all_reduce(*this, tensor);
+  return launch(info, {tensor}, [&] {
+    TRIDENT_CHECK_NCCL(ncclAllReduce(tensor.raw_data(), tensor.raw_data(),
+                                     to_count(tensor.numel()), nccl_type(tensor.dtype()),
+                                     nccl_op(op), comm_, comm_stream_));
+  });
+}
+
+WorkHandle NcclBackend::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
+  OpInfo info = check_reduce_scatter(*this, input, output);
+  return launch(info, {input, output}, [&] {
+    TRIDENT_CHECK_NCCL(ncclReduceScatter(input.raw_data(), output.raw_data(),
+                                         to_count(output.numel()), nccl_type(input.dtype()),
+                                         nccl_op(op), comm_, comm_stream_));
+  });
+}
+
+WorkHandle NcclBackend::all_gather(const Tensor& input, const Tensor& output) {
+  OpInfo info = check_all_gather(*this, input, output);
+  return launch(info, {input, output}, [&] {
+    TRIDENT_CHECK_NCCL(ncclAllGather(input.raw_data(), output.raw_data(), to_count(input.numel()),
+                                     nccl_type(input.dtype()), comm_, comm_stream_));
+  });
+}
+
+WorkHandle NcclBackend::all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
+                                     const Tensor& output,
+                                     const std::vector<int64_t>& recv_counts) {
+  OpInfo info = check_all_to_all_v(*this, input, send_counts, output, recv_counts);
+  const ncclDataType_t type = nccl_type(input.dtype());
+  return launch(info, {input, output}, [&] {
+    TRIDENT_CHECK_NCCL(ncclGroupStart());
+    int64_t send_offset = 0;
+    int64_t recv_offset = 0;
+    for (int p = 0; p < size_; ++p) {
+      const int64_t send_count = send_counts[static_cast<size_t>(p)];
+      const int64_t recv_count = recv_counts[static_cast<size_t>(p)];
+      if (send_count > 0) {
+        TRIDENT_CHECK_NCCL(ncclSend(element_pointer(input, send_offset), to_count(send_count),
+                                    type, p, comm_, comm_stream_));
+      }
+      if (recv_count > 0) {
+        TRIDENT_CHECK_NCCL(ncclRecv(element_pointer(output, recv_offset), to_count(recv_count),
+                                    type, p, comm_, comm_stream_));
+      }
+      send_offset += send_count;
+      recv_offset += recv_count;
+    }
+    TRIDENT_CHECK_NCCL(ncclGroupEnd());
+  });
+}
+
+WorkHandle NcclBackend::broadcast(const Tensor& tensor, int root) {
+  OpInfo info = check_broadcast(*this, tensor, root);
+  return launch(info, {tensor}, [&] {
+    TRIDENT_CHECK_NCCL(ncclBroadcast(tensor.raw_data(), tensor.raw_data(),
+                                     to_count(tensor.numel()), nccl_type(tensor.dtype()), root,
+                                     comm_, comm_stream_));
+  });
+}
+
+WorkHandle NcclBackend::send(const Tensor& tensor, int peer, int tag) {
+  OpInfo info = check_point_to_point(*this, CommOp::Send, tensor, peer, tag);
+  return launch(info, {tensor}, [&] {
+    TRIDENT_CHECK_NCCL(ncclSend(tensor.raw_data(), to_count(tensor.numel()),
+                                nccl_type(tensor.dtype()), peer, comm_, comm_stream_));
+  });
+}
+
+WorkHandle NcclBackend::recv(const Tensor& tensor, int peer, int tag) {
+  OpInfo info = check_point_to_point(*this, CommOp::Recv, tensor, peer, tag);
+  return launch(info, {tensor}, [&] {
+    TRIDENT_CHECK_NCCL(ncclRecv(tensor.raw_data(), to_count(tensor.numel()),
+                                nccl_type(tensor.dtype()), peer, comm_, comm_stream_));
+  });
+}
+
+WorkHandle NcclBackend::barrier() {
+  OpInfo info;
+  info.op = CommOp::Barrier;
+  // NCCL has no barrier: a one-element all-reduce has the same synchronising effect.
+  return launch(info, {barrier_scratch_}, [&] {
+    TRIDENT_CHECK_NCCL(ncclAllReduce(barrier_scratch_.raw_data(), barrier_scratch_.raw_data(), 1,
+                                     ncclFloat32, ncclSum, comm_, comm_stream_));
+  });
+}
+
+}  // namespace trident::parallel

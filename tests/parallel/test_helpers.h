@@ -1,0 +1,26 @@
+#pragma once
+// Shared pieces of the MPI tests: the world size/rank, and payloads that encode who sent
+// which element so a misplaced block is caught, not just a wrong sum.
+#include <mpi.h>
+
+#include <cstdint>
+
+namespace trident::parallel::testing {
+
+inline int world_rank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+inline int world_size() {
+  int size = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+// Small integers, exact in f32 and, below 256, in bf16.
+inline int64_t encode(int sender, int64_t index) { return sender * 1000 + index; }
+inline int64_t encode_small(int sender, int64_t index) { return sender * 16 + index % 16; }
+
+}  // namespace trident::parallel::testing
