@@ -150,6 +150,39 @@ uint8_t parse_ops(std::string_view list) {
   return ops;
 }
 
+ArithmeticProblem build_problem(int64_t lhs, ArithmeticOp op, int64_t rhs) {
+  TRIDENT_CHECK(lhs >= 0 && rhs >= 0, "operands must be non-negative: ", lhs, ", ", rhs);
+  TRIDENT_CHECK(op != ArithmeticOp::Sub || lhs >= rhs, "subtraction needs lhs >= rhs");
+  TRIDENT_CHECK(op != ArithmeticOp::Mul || rhs <= 9, "multiplication needs a one-digit rhs");
+  ArithmeticProblem problem;
+  problem.lhs = lhs;
+  problem.rhs = rhs;
+  problem.op = op;
+  int64_t result = 0;
+  std::string steps;
+  switch (op) {
+    case ArithmeticOp::Add:
+      result = lhs + rhs;
+      steps = addition_steps(lhs, rhs);
+      break;
+    case ArithmeticOp::Sub:
+      result = lhs - rhs;
+      steps = subtraction_steps(lhs, rhs);
+      break;
+    case ArithmeticOp::Mul:
+      result = lhs * rhs;
+      steps = multiplication_steps(lhs, rhs);
+      break;
+  }
+  std::ostringstream prompt, completion;
+  prompt << lhs << op_symbol(op) << rhs << '=';
+  problem.prompt = prompt.str();
+  problem.answer = std::to_string(result);
+  completion << "<think>" << steps << "</think><answer>" << problem.answer << "</answer>";
+  problem.completion = completion.str();
+  return problem;
+}
+
 ArithmeticProblem make_problem(uint64_t seed, Split split, uint64_t index,
                                const ArithmeticOptions& options) {
   TRIDENT_USER_CHECK(options.digits >= 1 && options.digits <= 9,
@@ -166,7 +199,7 @@ ArithmeticProblem make_problem(uint64_t seed, Split split, uint64_t index,
   const CounterRng rng(seed, stream_id(std::string("synthetic/arithmetic/") + split_name(split)));
   for (uint64_t attempt = 0; attempt < kMaxAttempts; ++attempt) {
     const uint64_t base = (index * kMaxAttempts + attempt) * 3;
-    ArithmeticProblem problem;
+    ArithmeticProblem problem;  // only the operands; build_problem writes the text
     problem.op = ops[rng.bits(base) % ops.size()];
     problem.lhs = rng.bits(base + 1) % range;
     problem.rhs = problem.op == ArithmeticOp::Mul ? 2 + rng.bits(base + 2) % 8
@@ -176,29 +209,7 @@ ArithmeticProblem make_problem(uint64_t seed, Split split, uint64_t index,
     }
     if (problem_split(problem.lhs, problem.op, problem.rhs) != split) continue;
 
-    int64_t result = 0;
-    std::string steps;
-    switch (problem.op) {
-      case ArithmeticOp::Add:
-        result = problem.lhs + problem.rhs;
-        steps = addition_steps(problem.lhs, problem.rhs);
-        break;
-      case ArithmeticOp::Sub:
-        result = problem.lhs - problem.rhs;
-        steps = subtraction_steps(problem.lhs, problem.rhs);
-        break;
-      case ArithmeticOp::Mul:
-        result = problem.lhs * problem.rhs;
-        steps = multiplication_steps(problem.lhs, problem.rhs);
-        break;
-    }
-    std::ostringstream prompt, completion;
-    prompt << problem.lhs << op_symbol(problem.op) << problem.rhs << '=';
-    problem.prompt = prompt.str();
-    problem.answer = std::to_string(result);
-    completion << "<think>" << steps << "</think><answer>" << problem.answer << "</answer>";
-    problem.completion = completion.str();
-    return problem;
+    return build_problem(problem.lhs, problem.op, problem.rhs);
   }
   TRIDENT_FAIL("no ", split_name(split), " problem found for index ", index, " in ", kMaxAttempts,
                " draws");

@@ -48,6 +48,10 @@ inline ArithmeticProblem make_problem(uint64_t seed, Split split, uint64_t index
   return make_problem(seed, split, index, ArithmeticOptions{digits, 1});
 }
 
+// The prompt, worked completion and answer for one problem (subtraction needs lhs >= rhs,
+// multiplication a single-digit rhs). make_problem draws (lhs, op, rhs) and calls this.
+ArithmeticProblem build_problem(int64_t lhs, ArithmeticOp op, int64_t rhs);
+
 // Which split a problem belongs to (the seed-independent hash described above).
 Split problem_split(int64_t lhs, ArithmeticOp op, int64_t rhs);
 
