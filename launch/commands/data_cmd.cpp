@@ -1,8 +1,9 @@
 // `trident data`: builds a token file from text, JSONL or the built-in arithmetic task.
 //
 //   trident data --input corpus.txt  --output train.bin
-//   trident data --input chat.jsonl  --output sft.bin --sft --prompt-field prompt --response-field response
-//   trident data --synthetic arithmetic --count 10000 --digits 3 --seed 1 --output sft.bin --sft
+//   trident data --input chat.jsonl  --output sft.bin --sft --prompt-field prompt --response-field
+//   response trident data --synthetic arithmetic --count 10000 --digits 3 --seed 1 --output sft.bin
+//   --sft
 //
 // Text files: documents are separated by blank lines. JSONL: one object per line, the text in
 // --field (pretraining) or --prompt-field / --response-field (--sft: only the response and
@@ -24,8 +25,7 @@ using trident::io::ByteTokenizer;
 using trident::io::TokenFileWriter;
 
 struct DataFlags {
-  std::string input, output, field = "text", prompt_field = "prompt",
-                              response_field = "response";
+  std::string input, output, field = "text", prompt_field = "prompt", response_field = "response";
   std::string synthetic, split = "train", ops = "add", dtype = "uint16";
   long long count = 0, digits = 3, seed = 1;
   bool sft = false;
@@ -64,8 +64,8 @@ void read_text(const DataFlags& flags, TokenFileWriter& writer) {
   long long line_number = 0;
   const auto flush = [&]() {
     if (!document.empty()) {
-      append_text(writer, document, "--input '" + flags.input + "' before line " +
-                                        std::to_string(line_number));
+      append_text(writer, document,
+                  "--input '" + flags.input + "' before line " + std::to_string(line_number));
     }
     document.clear();
   };
@@ -144,21 +144,25 @@ TRIDENT_COMMAND(data_command, "data",
   parser.add_string("--output", &flags.output, "token file to write (.bin)");
   parser.add_string("--field", &flags.field, "JSONL text field for pretraining data (text)");
   parser.add_bool("--sft", &flags.sft, "write a loss mask: only responses/completions count");
-  parser.add_string("--prompt-field", &flags.prompt_field, "JSONL prompt field with --sft (prompt)");
+  parser.add_string("--prompt-field", &flags.prompt_field,
+                    "JSONL prompt field with --sft (prompt)");
   parser.add_string("--response-field", &flags.response_field,
                     "JSONL response field with --sft (response)");
-  parser.add_string("--synthetic", &flags.synthetic, "built-in task instead of --input: arithmetic");
+  parser.add_string("--synthetic", &flags.synthetic,
+                    "built-in task instead of --input: arithmetic");
   parser.add_int("--count", &flags.count, "number of synthetic problems");
   parser.add_int("--digits", &flags.digits, "operand digits of the arithmetic task (3)");
   parser.add_int("--seed", &flags.seed, "seed of the synthetic task (1)");
   parser.add_string("--split", &flags.split, "synthetic split: train | eval (train)");
-  parser.add_string("--ops", &flags.ops, "arithmetic operations, comma-separated: add,sub,mul (add)");
+  parser.add_string("--ops", &flags.ops,
+                    "arithmetic operations, comma-separated: add,sub,mul (add)");
   parser.add_string("--dtype", &flags.dtype, "token storage: uint16 | uint32 (uint16)");
   if (!parser.parse(args)) return 0;
 
   TRIDENT_USER_CHECK(!flags.output.empty(), "--output is required\n", parser.usage());
   TRIDENT_USER_CHECK(flags.input.empty() != flags.synthetic.empty(),
-                     "give exactly one of --input FILE or --synthetic arithmetic\n", parser.usage());
+                     "give exactly one of --input FILE or --synthetic arithmetic\n",
+                     parser.usage());
   TRIDENT_USER_CHECK(flags.dtype == "uint16" || flags.dtype == "uint32", "--dtype '", flags.dtype,
                      "'; valid: uint16, uint32");
   const bool jsonl = ends_with(flags.input, ".jsonl") || ends_with(flags.input, ".json");
@@ -166,7 +170,8 @@ TRIDENT_COMMAND(data_command, "data",
                      "--sft with --input needs a .jsonl file with prompt and response fields");
 
   trident::io::TokenFileOptions options;
-  options.dtype = flags.dtype == "uint16" ? trident::io::TokenDType::U16 : trident::io::TokenDType::U32;
+  options.dtype =
+      flags.dtype == "uint16" ? trident::io::TokenDType::U16 : trident::io::TokenDType::U32;
   options.with_loss_mask = flags.sft;
   options.vocab_size = ByteTokenizer::kVocabSize;
   TokenFileWriter writer(flags.output, options);

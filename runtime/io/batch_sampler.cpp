@@ -16,14 +16,16 @@ uint64_t random64(const CounterRng& rng, uint64_t index) {
 
 RowRange micro_batch_rows(int64_t global_batch, int64_t dp_size, int64_t dp_rank,
                           int64_t micro_batch, int64_t micro) {
-  TRIDENT_USER_CHECK(dp_size > 0 && global_batch % dp_size == 0, "train.global_batch = ",
-                     global_batch, " must be a multiple of the data-parallel size ", dp_size);
+  TRIDENT_USER_CHECK(dp_size > 0 && global_batch % dp_size == 0,
+                     "train.global_batch = ", global_batch,
+                     " must be a multiple of the data-parallel size ", dp_size);
   const int64_t per_rank = global_batch / dp_size;
-  TRIDENT_USER_CHECK(micro_batch > 0 && per_rank % micro_batch == 0, "train.micro_batch = ",
-                     micro_batch, " must divide the rows per data-parallel rank (", per_rank,
-                     " = global_batch ", global_batch, " / dp ", dp_size, ")");
-  TRIDENT_CHECK(dp_rank >= 0 && dp_rank < dp_size && micro >= 0 &&
-                micro < per_rank / micro_batch, "dp_rank ", dp_rank, " micro ", micro);
+  TRIDENT_USER_CHECK(micro_batch > 0 && per_rank % micro_batch == 0,
+                     "train.micro_batch = ", micro_batch,
+                     " must divide the rows per data-parallel rank (", per_rank, " = global_batch ",
+                     global_batch, " / dp ", dp_size, ")");
+  TRIDENT_CHECK(dp_rank >= 0 && dp_rank < dp_size && micro >= 0 && micro < per_rank / micro_batch,
+                "dp_rank ", dp_rank, " micro ", micro);
   const int64_t begin = dp_rank * per_rank + micro * micro_batch;
   return RowRange{begin, begin + micro_batch};
 }
@@ -35,9 +37,8 @@ BatchSampler::BatchSampler(BatchShape shape) : shape_(shape) {
 }
 
 models::TokenBatch BatchSampler::rows(int64_t step, int64_t begin, int64_t end) const {
-  TRIDENT_CHECK(step >= 0 && 0 <= begin && begin <= end && end <= shape_.global_batch,
-                "rows [", begin, ", ", end, ") of step ", step, " with global batch ",
-                shape_.global_batch);
+  TRIDENT_CHECK(step >= 0 && 0 <= begin && begin <= end && end <= shape_.global_batch, "rows [",
+                begin, ", ", end, ") of step ", step, " with global batch ", shape_.global_batch);
   const int64_t width = shape_.seq_len + 1;
   models::TokenBatch batch;
   batch.batch = end - begin;
@@ -45,8 +46,9 @@ models::TokenBatch BatchSampler::rows(int64_t step, int64_t begin, int64_t end) 
   batch.tokens.assign(static_cast<size_t>(batch.batch * width), ByteTokenizer::kPad);
   batch.loss_mask.assign(static_cast<size_t>(batch.batch * width), 0);
   for (int64_t row = begin; row < end; ++row) {
-    const uint64_t sample = static_cast<uint64_t>(step) * static_cast<uint64_t>(shape_.global_batch) +
-                            static_cast<uint64_t>(row);
+    const uint64_t sample =
+        static_cast<uint64_t>(step) * static_cast<uint64_t>(shape_.global_batch) +
+        static_cast<uint64_t>(row);
     const size_t at = static_cast<size_t>((row - begin) * width);
     fill_row(sample, &batch.tokens[at], &batch.loss_mask[at]);
     batch.loss_mask[at] = 0;

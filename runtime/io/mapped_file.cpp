@@ -32,7 +32,8 @@ MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
     if (mapped == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
-      TRIDENT_USER_FAIL("cannot memory-map '", path_, "' (", size_, " bytes): ", std::strerror(err));
+      TRIDENT_USER_FAIL("cannot memory-map '", path_, "' (", size_,
+                        " bytes): ", std::strerror(err));
     }
     data_ = static_cast<uint8_t*>(mapped);
   }
@@ -47,7 +48,8 @@ AtomicFileWriter::AtomicFileWriter(std::string path)
     : path_(std::move(path)), temp_path_(path_ + ".tmp") {
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   TRIDENT_USER_CHECK(fd_ >= 0, "cannot create '", temp_path_, "' (for '", path_,
-                     "'): ", std::strerror(errno), "; check that the directory exists and is writable");
+                     "'): ", std::strerror(errno),
+                     "; check that the directory exists and is writable");
 }
 
 AtomicFileWriter::~AtomicFileWriter() {

@@ -26,9 +26,11 @@ constexpr const char* kIndexFile = "model.safetensors.index.json";
 constexpr const char* kSingleFile = "model.safetensors";
 
 bool parse_st_dtype(const std::string& name, StDType* out) {
-  static const std::map<std::string, StDType> kNames = {
-      {"F32", StDType::F32}, {"F16", StDType::F16}, {"BF16", StDType::BF16},
-      {"I32", StDType::I32}, {"I64", StDType::I64}};
+  static const std::map<std::string, StDType> kNames = {{"F32", StDType::F32},
+                                                        {"F16", StDType::F16},
+                                                        {"BF16", StDType::BF16},
+                                                        {"I32", StDType::I32},
+                                                        {"I64", StDType::I64}};
   const auto it = kNames.find(name);
   if (it == kNames.end()) return false;
   *out = it->second;
@@ -56,14 +58,17 @@ float read_float(const uint8_t* src, StDType dtype, size_t i) {
       std::memcpy(&v, src + 2 * i, 2);
       return f16_to_float(v);
     }
-    default: break;
+    default:
+      break;
   }
   TRIDENT_FAIL("read_float on ", st_dtype_name(dtype));
 }
 
 void write_float(uint8_t* dst, StDType dtype, size_t i, float value) {
   switch (dtype) {
-    case StDType::F32: std::memcpy(dst + 4 * i, &value, 4); return;
+    case StDType::F32:
+      std::memcpy(dst + 4 * i, &value, 4);
+      return;
     case StDType::BF16: {
       const bf16 v = float_to_bf16(value);
       std::memcpy(dst + 2 * i, &v.bits, 2);
@@ -74,7 +79,8 @@ void write_float(uint8_t* dst, StDType dtype, size_t i, float value) {
       std::memcpy(dst + 2 * i, &v, 2);
       return;
     }
-    default: break;
+    default:
+      break;
   }
   TRIDENT_FAIL("write_float on ", st_dtype_name(dtype));
 }
@@ -98,9 +104,8 @@ void convert(const uint8_t* src, StDType from, uint8_t* dst, StDType to, size_t 
     std::memcpy(dst, src, n * st_dtype_size(from));
     return;
   }
-  TRIDENT_USER_CHECK(is_float(from) == is_float(to), what, ": cannot convert ",
-                     st_dtype_name(from), " to ", st_dtype_name(to),
-                     " (floats and integers do not mix)");
+  TRIDENT_USER_CHECK(is_float(from) == is_float(to), what, ": cannot convert ", st_dtype_name(from),
+                     " to ", st_dtype_name(to), " (floats and integers do not mix)");
   if (is_float(from)) {
     for (size_t i = 0; i < n; ++i) write_float(dst, to, i, read_float(src, from, i));
     return;
@@ -108,9 +113,9 @@ void convert(const uint8_t* src, StDType from, uint8_t* dst, StDType to, size_t 
   for (size_t i = 0; i < n; ++i) {
     const int64_t v = read_int(src, from, i);
     if (to == StDType::I32) {
-      TRIDENT_USER_CHECK(v >= std::numeric_limits<int32_t>::min() &&
-                         v <= std::numeric_limits<int32_t>::max(),
-                         what, ": element ", i, " = ", v, " does not fit in I32");
+      TRIDENT_USER_CHECK(
+          v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max(),
+          what, ": element ", i, " = ", v, " does not fit in I32");
       const int32_t narrow = static_cast<int32_t>(v);
       std::memcpy(dst + 4 * i, &narrow, 4);
     } else {
@@ -141,8 +146,9 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
                      "\" is not supported; valid: F32, BF16, F16, I32, I64");
   uint64_t numel = 1;
   for (const json& dim : entry["shape"]) {
-    TRIDENT_USER_CHECK(dim.is_number_unsigned() || (dim.is_number_integer() && dim.get<int64_t>() >= 0),
-                       where, ": shape entries must be non-negative integers, got ", dim.dump());
+    TRIDENT_USER_CHECK(
+        dim.is_number_unsigned() || (dim.is_number_integer() && dim.get<int64_t>() >= 0), where,
+        ": shape entries must be non-negative integers, got ", dim.dump());
     const uint64_t size = dim.get<uint64_t>();
     TRIDENT_USER_CHECK(size == 0 || numel <= data_bytes / size || numel == 0, where, ": shape ",
                        entry["shape"].dump(), " is larger than the file");
@@ -150,9 +156,9 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
     info.shape.push_back(static_cast<int64_t>(size));
   }
   for (const json& offset : entry["data_offsets"]) {
-    TRIDENT_USER_CHECK(offset.is_number_unsigned() || (offset.is_number_integer() && offset.get<int64_t>() >= 0),
-                       where, ": data_offsets must be non-negative integers, got ",
-                       entry["data_offsets"].dump());
+    TRIDENT_USER_CHECK(
+        offset.is_number_unsigned() || (offset.is_number_integer() && offset.get<int64_t>() >= 0),
+        where, ": data_offsets must be non-negative integers, got ", entry["data_offsets"].dump());
   }
   info.begin = entry["data_offsets"][0].get<uint64_t>();
   info.end = entry["data_offsets"][1].get<uint64_t>();
@@ -169,11 +175,16 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
 
 const char* st_dtype_name(StDType dtype) {
   switch (dtype) {
-    case StDType::F32: return "F32";
-    case StDType::F16: return "F16";
-    case StDType::BF16: return "BF16";
-    case StDType::I32: return "I32";
-    case StDType::I64: return "I64";
+    case StDType::F32:
+      return "F32";
+    case StDType::F16:
+      return "F16";
+    case StDType::BF16:
+      return "BF16";
+    case StDType::I32:
+      return "I32";
+    case StDType::I64:
+      return "I64";
   }
   return "?";
 }
@@ -181,10 +192,13 @@ const char* st_dtype_name(StDType dtype) {
 size_t st_dtype_size(StDType dtype) {
   switch (dtype) {
     case StDType::F16:
-    case StDType::BF16: return 2;
+    case StDType::BF16:
+      return 2;
     case StDType::F32:
-    case StDType::I32: return 4;
-    case StDType::I64: return 8;
+    case StDType::I32:
+      return 4;
+    case StDType::I64:
+      return 8;
   }
   return 0;
 }
@@ -192,20 +206,28 @@ size_t st_dtype_size(StDType dtype) {
 DType st_native_dtype(StDType dtype) {
   switch (dtype) {
     case StDType::F32:
-    case StDType::F16: return DType::F32;
-    case StDType::BF16: return DType::BF16;
-    case StDType::I32: return DType::I32;
-    case StDType::I64: return DType::I64;
+    case StDType::F16:
+      return DType::F32;
+    case StDType::BF16:
+      return DType::BF16;
+    case StDType::I32:
+      return DType::I32;
+    case StDType::I64:
+      return DType::I64;
   }
   return DType::F32;
 }
 
 StDType st_dtype_for(DType dtype) {
   switch (dtype) {
-    case DType::F32: return StDType::F32;
-    case DType::BF16: return StDType::BF16;
-    case DType::I32: return StDType::I32;
-    case DType::I64: return StDType::I64;
+    case DType::F32:
+      return StDType::F32;
+    case DType::BF16:
+      return StDType::BF16;
+    case DType::I32:
+      return StDType::I32;
+    case DType::I64:
+      return StDType::I64;
   }
   return StDType::F32;
 }
@@ -221,7 +243,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   std::memcpy(&header_bytes, file_->data(), 8);
   TRIDENT_USER_CHECK(header_bytes <= size - 8 && header_bytes <= kMaxHeaderBytes,
                      "safetensors file '", path, "': header length ", header_bytes,
-                     " exceeds the file (", size, " bytes) or the 100 MiB limit (corrupt or truncated)");
+                     " exceeds the file (", size,
+                     " bytes) or the 100 MiB limit (corrupt or truncated)");
   data_start_ = 8 + header_bytes;
   const uint64_t data_bytes = size - data_start_;
 
@@ -238,8 +261,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
       TRIDENT_USER_CHECK(entry.is_object(), "safetensors file '", path,
                          "': __metadata__ must be an object of strings");
       for (const auto& [key, value] : entry.items()) {
-        TRIDENT_USER_CHECK(value.is_string(), "safetensors file '", path, "': __metadata__ \"",
-                           key, "\" is not a string");
+        TRIDENT_USER_CHECK(value.is_string(), "safetensors file '", path, "': __metadata__ \"", key,
+                           "\" is not a string");
         metadata_[key] = value.get<std::string>();
       }
       continue;
@@ -316,7 +339,8 @@ SafetensorsWriter::SafetensorsWriter(std::string path, std::vector<StEntry> entr
     TRIDENT_USER_CHECK(layout_.count(entry.name) == 0, "safetensors file '", file_->path(),
                        "': tensor '", entry.name, "' declared twice");
     StTensorInfo info{entry.name, entry.dtype, entry.shape, offset, 0};
-    info.end = offset + static_cast<uint64_t>(shape_numel(entry.shape)) * st_dtype_size(entry.dtype);
+    info.end =
+        offset + static_cast<uint64_t>(shape_numel(entry.shape)) * st_dtype_size(entry.dtype);
     offset = info.end;
     header[entry.name] = {{"dtype", st_dtype_name(entry.dtype)},
                           {"shape", entry.shape},
@@ -341,8 +365,9 @@ void SafetensorsWriter::write_bytes(const std::string& name, const void* data, s
   const auto it = layout_.find(name);
   TRIDENT_USER_CHECK(it != layout_.end(), "safetensors file '", file_->path(), "': tensor '", name,
                      "' was not declared");
-  TRIDENT_USER_CHECK(bytes == it->second.end - it->second.begin, describe_tensor(file_->path(), name),
-                     ": got ", bytes, " bytes, declared ", it->second.end - it->second.begin);
+  TRIDENT_USER_CHECK(bytes == it->second.end - it->second.begin,
+                     describe_tensor(file_->path(), name), ": got ", bytes, " bytes, declared ",
+                     it->second.end - it->second.begin);
   file_->write_at(data_start_ + it->second.begin, data, bytes);
   written_[name] = true;
 }
@@ -401,16 +426,16 @@ SafetensorsDirectory::SafetensorsDirectory(const std::string& dir) : dir_(dir) {
   } catch (const json::exception& e) {
     TRIDENT_USER_FAIL("'", index.string(), "' is not valid JSON: ", e.what());
   }
-  TRIDENT_USER_CHECK(parsed.is_object() && parsed.contains("weight_map") &&
-                         parsed["weight_map"].is_object(),
-                     "'", index.string(), "' has no \"weight_map\" object");
+  TRIDENT_USER_CHECK(
+      parsed.is_object() && parsed.contains("weight_map") && parsed["weight_map"].is_object(), "'",
+      index.string(), "' has no \"weight_map\" object");
   std::map<std::string, const SafetensorsFile*> by_file;
   for (const auto& [name, shard] : parsed["weight_map"].items()) {
     TRIDENT_USER_CHECK(shard.is_string(), "'", index.string(), "': weight_map entry '", name,
                        "' is not a file name");
     const std::string shard_name = shard.get<std::string>();
-    TRIDENT_USER_CHECK(shard_name.find('/') == std::string::npos, "'", index.string(),
-                       "': shard '", shard_name, "' must be a file name inside the directory");
+    TRIDENT_USER_CHECK(shard_name.find('/') == std::string::npos, "'", index.string(), "': shard '",
+                       shard_name, "' must be a file name inside the directory");
     auto found = by_file.find(shard_name);
     if (found == by_file.end()) {
       files_.push_back(std::make_unique<SafetensorsFile>((root / shard_name).string()));
@@ -430,8 +455,8 @@ std::vector<std::string> SafetensorsDirectory::names() const {
 
 const SafetensorsFile& SafetensorsDirectory::file_of(const std::string& name) const {
   const auto it = owner_.find(name);
-  TRIDENT_USER_CHECK(it != owner_.end(), "safetensors directory '", dir_, "' has no tensor '",
-                     name, "'");
+  TRIDENT_USER_CHECK(it != owner_.end(), "safetensors directory '", dir_, "' has no tensor '", name,
+                     "'");
   return *it->second;
 }
 

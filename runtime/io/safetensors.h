@@ -109,7 +109,9 @@ class SafetensorsDirectory {
   const SafetensorsFile& file_of(const std::string& name) const;  // UserError if absent
   const StTensorInfo& info(const std::string& name) const { return file_of(name).info(name); }
   Tensor view(const std::string& name) const { return file_of(name).view(name); }
-  Tensor load(const std::string& name, DType dtype) const { return file_of(name).load(name, dtype); }
+  Tensor load(const std::string& name, DType dtype) const {
+    return file_of(name).load(name, dtype);
+  }
   Tensor load(const std::string& name) const { return file_of(name).load(name); }
 
  private:

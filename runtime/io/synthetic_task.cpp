@@ -20,9 +20,12 @@ constexpr std::array<ArithmeticOp, 3> kAllOps = {ArithmeticOp::Add, ArithmeticOp
 
 char op_symbol(ArithmeticOp op) {
   switch (op) {
-    case ArithmeticOp::Add: return '+';
-    case ArithmeticOp::Sub: return '-';
-    case ArithmeticOp::Mul: return '*';
+    case ArithmeticOp::Add:
+      return '+';
+    case ArithmeticOp::Sub:
+      return '-';
+    case ArithmeticOp::Mul:
+      return '*';
   }
   return '?';
 }
@@ -46,8 +49,8 @@ std::string addition_steps(int64_t lhs, int64_t rhs) {
   int carry = 0;
   for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
     const int sum = digit_at(a, i) + digit_at(b, i) + carry;
-    steps << (i ? ";" : "") << digit_at(a, i) << '+' << digit_at(b, i) << (carry ? "+1" : "")
-          << '=' << sum;
+    steps << (i ? ";" : "") << digit_at(a, i) << '+' << digit_at(b, i) << (carry ? "+1" : "") << '='
+          << sum;
     carry = sum / 10;
   }
   return steps.str();
@@ -98,9 +101,8 @@ std::optional<std::string> canonical_integer(std::string_view text) {
     negative = text.front() == '-';
     text.remove_prefix(1);
   }
-  if (text.empty() || !std::all_of(text.begin(), text.end(), [](char ch) {
-        return ch >= '0' && ch <= '9';
-      })) {
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
     return std::nullopt;
   }
   while (text.size() > 1 && text.front() == '0') text.remove_prefix(1);
@@ -122,10 +124,9 @@ bool has_tag(std::string_view text) {
 const char* split_name(Split split) { return split == Split::Train ? "train" : "eval"; }
 
 Split problem_split(int64_t lhs, ArithmeticOp op, int64_t rhs) {
-  const PhiloxBlock hash =
-      philox4x32({static_cast<uint32_t>(lhs), static_cast<uint32_t>(rhs),
-                  static_cast<uint32_t>(op), static_cast<uint32_t>(lhs >> 32)},
-                 kSplitHashKey);
+  const PhiloxBlock hash = philox4x32({static_cast<uint32_t>(lhs), static_cast<uint32_t>(rhs),
+                                       static_cast<uint32_t>(op), static_cast<uint32_t>(lhs >> 32)},
+                                      kSplitHashKey);
   return hash[0] % 8 == 0 ? Split::Eval : Split::Train;
 }
 
@@ -202,8 +203,8 @@ ArithmeticProblem make_problem(uint64_t seed, Split split, uint64_t index,
     ArithmeticProblem problem;  // only the operands; build_problem writes the text
     problem.op = ops[rng.bits(base) % ops.size()];
     problem.lhs = rng.bits(base + 1) % range;
-    problem.rhs = problem.op == ArithmeticOp::Mul ? 2 + rng.bits(base + 2) % 8
-                                                  : rng.bits(base + 2) % range;
+    problem.rhs =
+        problem.op == ArithmeticOp::Mul ? 2 + rng.bits(base + 2) % 8 : rng.bits(base + 2) % range;
     if (problem.op == ArithmeticOp::Sub && problem.lhs < problem.rhs) {
       std::swap(problem.lhs, problem.rhs);  // keep results non-negative
     }

@@ -28,8 +28,8 @@ const char* split_name(Split split);
 enum class ArithmeticOp : uint8_t { Add = 1, Sub = 2, Mul = 4 };
 
 struct ArithmeticOptions {
-  int digits = 3;          // operands have at most this many digits (1..9)
-  uint8_t ops = 1;         // bit set of ArithmeticOp; addition only by default
+  int digits = 3;   // operands have at most this many digits (1..9)
+  uint8_t ops = 1;  // bit set of ArithmeticOp; addition only by default
 };
 
 struct ArithmeticProblem {

@@ -58,7 +58,8 @@ void TokenFileWriter::append(std::span<const int32_t> tokens, std::span<const ui
   TRIDENT_USER_CHECK(loss_mask.empty() || loss_mask.size() == tokens.size(), "token file '", path,
                      "': document ", num_documents(), " has ", tokens.size(), " tokens but ",
                      loss_mask.size(), " mask entries");
-  const uint64_t limit = options_.dtype == TokenDType::U16 ? (uint64_t{1} << 16) : (uint64_t{1} << 32);
+  const uint64_t limit =
+      options_.dtype == TokenDType::U16 ? (uint64_t{1} << 16) : (uint64_t{1} << 32);
   const uint64_t vocab = options_.vocab_size > 0 ? options_.vocab_size : limit;
   const size_t width = token_dtype_bytes(options_.dtype);
   std::vector<uint8_t> encoded(tokens.size() * width);
@@ -119,8 +120,9 @@ TokenFile::TokenFile(const std::string& path) : file_(std::make_unique<MappedFil
                      " bytes, shorter than its 64-byte header (truncated or not a token file)");
   RawHeader header;
   std::memcpy(&header, file_->data(), sizeof(header));
-  TRIDENT_USER_CHECK(std::memcmp(header.magic, kTokenFileMagic, sizeof(header.magic)) == 0,
-                     "'", path, "' is not a Trident token file (magic is not \"TRDTOK01\"); "
+  TRIDENT_USER_CHECK(std::memcmp(header.magic, kTokenFileMagic, sizeof(header.magic)) == 0, "'",
+                     path,
+                     "' is not a Trident token file (magic is not \"TRDTOK01\"); "
                      "make one with `trident data`");
   TRIDENT_USER_CHECK(header.version == kTokenFileVersion, "token file '", path, "' has version ",
                      header.version, "; this build reads version ", kTokenFileVersion);
@@ -142,9 +144,10 @@ TokenFile::TokenFile(const std::string& path) : file_(std::make_unique<MappedFil
       kTokenFileHeaderBytes + align8(num_tokens_ * token_dtype_bytes(dtype_));
   const uint64_t mask_at = offsets_at + (num_documents_ + 1) * sizeof(uint64_t);
   const uint64_t expected = mask_at + (with_mask ? num_tokens_ : 0);
-  TRIDENT_USER_CHECK(size == expected, "token file '", path, "' is ", size, " bytes but its header (",
-                     num_documents_, " documents, ", num_tokens_, " ", token_dtype_name(dtype_),
-                     " tokens", with_mask ? ", loss mask" : "", ") implies ", expected, " bytes (",
+  TRIDENT_USER_CHECK(size == expected, "token file '", path, "' is ", size,
+                     " bytes but its header (", num_documents_, " documents, ", num_tokens_, " ",
+                     token_dtype_name(dtype_), " tokens", with_mask ? ", loss mask" : "",
+                     ") implies ", expected, " bytes (",
                      size < expected ? "truncated" : "trailing garbage", ")");
 
   tokens_ = file_->data() + kTokenFileHeaderBytes;
@@ -156,8 +159,8 @@ TokenFile::TokenFile(const std::string& path) : file_(std::make_unique<MappedFil
                      ", found ", offsets_[0], " and ", offsets_[num_documents_]);
   for (uint64_t doc = 0; doc < num_documents_; ++doc) {
     TRIDENT_USER_CHECK(offsets_[doc] <= offsets_[doc + 1], "token file '", path,
-                       "': document offsets decrease at document ", doc, " (", offsets_[doc],
-                       " > ", offsets_[doc + 1], ")");
+                       "': document offsets decrease at document ", doc, " (", offsets_[doc], " > ",
+                       offsets_[doc + 1], ")");
   }
   // Token ids and mask values are checked as they are copied (copy()), not here: a scan at
   // open would read every page of a file that may be many gigabytes.
@@ -175,7 +178,8 @@ uint32_t TokenFile::token(uint64_t index) const {
 }
 
 DocumentRange TokenFile::document(uint64_t doc) const {
-  TRIDENT_CHECK(doc < num_documents_, "document ", doc, " of ", num_documents_, " in '", path(), "'");
+  TRIDENT_CHECK(doc < num_documents_, "document ", doc, " of ", num_documents_, " in '", path(),
+                "'");
   return DocumentRange{offsets_[doc], offsets_[doc + 1]};
 }
 
@@ -184,8 +188,8 @@ void TokenFile::copy(uint64_t begin, uint64_t end, int32_t* out, uint8_t* mask) 
                 ") outside '", path(), "' with ", num_tokens_, " tokens");
   for (uint64_t i = begin; i < end; ++i) {
     const uint32_t id = token(i);
-    TRIDENT_USER_CHECK(vocab_size_ == 0 || id < vocab_size_, "token file '", path(), "': token ",
-                       i, " has id ", id, ", not below the recorded vocab_size ", vocab_size_);
+    TRIDENT_USER_CHECK(vocab_size_ == 0 || id < vocab_size_, "token file '", path(), "': token ", i,
+                       " has id ", id, ", not below the recorded vocab_size ", vocab_size_);
     out[i - begin] = static_cast<int32_t>(id);
     if (mask != nullptr) {
       const uint8_t bit = loss_mask(i);

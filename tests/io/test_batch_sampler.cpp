@@ -90,7 +90,8 @@ TEST(SyntheticSampler, TruncatesLongRows) {
 }
 
 TEST(SyntheticSampler, LayoutIndependent) {
-  const SyntheticSampler sampler(ArithmeticOptions{3, 7}, Split::Train, true, BatchShape{16, 40, 5});
+  const SyntheticSampler sampler(ArithmeticOptions{3, 7}, Split::Train, true,
+                                 BatchShape{16, 40, 5});
   for (int64_t step : {0, 1, 7}) {
     expect_slices_match_global(sampler, step, 1, 16);
     expect_slices_match_global(sampler, step, 2, 2);

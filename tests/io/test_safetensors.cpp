@@ -49,8 +49,10 @@ Tensor int_tensor(DType dtype) {
   Tensor t = Tensor::empty({4, 6}, dtype);
   for (int64_t i = 0; i < 24; ++i) {
     const int64_t v = i * 1000003 - 7;
-    if (dtype == DType::I32) t.data<int32_t>()[i] = static_cast<int32_t>(v);
-    else t.data<int64_t>()[i] = v;
+    if (dtype == DType::I32)
+      t.data<int32_t>()[i] = static_cast<int32_t>(v);
+    else
+      t.data<int64_t>()[i] = v;
   }
   return t;
 }
@@ -66,8 +68,8 @@ void write_all_dtypes(const std::string& path) {
                             {"e.i64", StDType::I64, {4, 6}}},
                            {{"format", "pt"}, {"writer", "trident"}});
   writer.write("e.i64", int_tensor(DType::I32));  // any order; I32 widened to I64
-  writer.write("c.bf16", source);                  // F32 rounded to BF16
-  writer.write("b.f16", source);                   // F32 rounded to F16
+  writer.write("c.bf16", source);                 // F32 rounded to BF16
+  writer.write("b.f16", source);                  // F32 rounded to F16
   writer.write("a.f32", source);
   writer.write("d.i32", int_tensor(DType::I64));
   writer.finish();
@@ -85,9 +87,9 @@ TEST(Half, EveryF16RoundTripsThroughFloat) {
 }
 
 TEST(Half, KnownValuesAndRounding) {
-  EXPECT_EQ(f16_to_float(0x0001), std::ldexp(1.0f, -24));   // smallest subnormal
+  EXPECT_EQ(f16_to_float(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
   EXPECT_EQ(f16_to_float(0x03ff), 1023.0f * std::ldexp(1.0f, -24));
-  EXPECT_EQ(f16_to_float(0x0400), std::ldexp(1.0f, -14));   // smallest normal
+  EXPECT_EQ(f16_to_float(0x0400), std::ldexp(1.0f, -14));  // smallest normal
   EXPECT_EQ(f16_to_float(0x7bff), 65504.0f);
   EXPECT_EQ(f16_to_float(0x3555), 0.333251953125f);
   EXPECT_EQ(f16_to_float(0xc000), -2.0f);
@@ -97,12 +99,12 @@ TEST(Half, KnownValuesAndRounding) {
   EXPECT_EQ(float_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);      // tie -> even
   EXPECT_EQ(float_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);  // tie -> even (up)
   EXPECT_EQ(float_to_f16(65519.0f), 0x7bff);
-  EXPECT_EQ(float_to_f16(65520.0f), 0x7c00);                          // rounds to infinity
-  EXPECT_EQ(float_to_f16(std::ldexp(1.0f, -25)), 0x0000);             // tie -> even (zero)
+  EXPECT_EQ(float_to_f16(65520.0f), 0x7c00);               // rounds to infinity
+  EXPECT_EQ(float_to_f16(std::ldexp(1.0f, -25)), 0x0000);  // tie -> even (zero)
   EXPECT_EQ(float_to_f16(1.5f * std::ldexp(1.0f, -25)), 0x0001);
   EXPECT_EQ(float_to_f16(std::ldexp(1.0f, -26)), 0x0000);
   EXPECT_EQ(float_to_f16(-1e-10f), 0x8000);
-  EXPECT_EQ(float_to_f16(std::ldexp(1023.5f, -24)), 0x0400);          // subnormal carries up
+  EXPECT_EQ(float_to_f16(std::ldexp(1023.5f, -24)), 0x0400);  // subnormal carries up
 }
 
 TEST(Safetensors, HandBuiltF16File) {
@@ -110,11 +112,18 @@ TEST(Safetensors, HandBuiltF16File) {
   const std::string path = dir.file("f16.safetensors");
   const std::vector<uint16_t> bits = {0x3c00, 0xc000, 0x0001, 0x8001, 0x03ff, 0x0400,
                                       0x7bff, 0x3555, 0x7c00, 0xfc00, 0x0000, 0x8000};
-  const std::vector<float> expected = {1.0f, -2.0f, 5.9604644775390625e-08f,
-                                       -5.9604644775390625e-08f, 6.097555160522461e-05f,
-                                       6.103515625e-05f, 65504.0f, 0.333251953125f,
+  const std::vector<float> expected = {1.0f,
+                                       -2.0f,
+                                       5.9604644775390625e-08f,
+                                       -5.9604644775390625e-08f,
+                                       6.097555160522461e-05f,
+                                       6.103515625e-05f,
+                                       65504.0f,
+                                       0.333251953125f,
                                        std::numeric_limits<float>::infinity(),
-                                       -std::numeric_limits<float>::infinity(), 0.0f, -0.0f};
+                                       -std::numeric_limits<float>::infinity(),
+                                       0.0f,
+                                       -0.0f};
   std::string data(bits.size() * 2, '\0');
   std::memcpy(data.data(), bits.data(), data.size());
   write_raw(path,
@@ -177,8 +186,11 @@ TEST(Safetensors, WriterChecksItsInputs) {
     expect_user_error([&] { writer.finish(); }, {"'y'", "never written"});
   }
   EXPECT_FALSE(std::filesystem::exists(path));  // an unfinished file never appears
-  expect_user_error([&] { SafetensorsWriter w(path, {{"x", StDType::F32, {1}}, {"x", StDType::F32, {1}}}); },
-                    {"declared twice"});
+  expect_user_error(
+      [&] {
+        SafetensorsWriter w(path, {{"x", StDType::F32, {1}}, {"x", StDType::F32, {1}}});
+      },
+      {"declared twice"});
   SafetensorsWriter narrow(path, {{"n", StDType::I32, {1}}});
   Tensor big = Tensor::empty({1}, DType::I64);
   big.data<int64_t>()[0] = int64_t{1} << 40;
@@ -316,8 +328,8 @@ std::vector<char> read_file(const std::string& path) {
 
 TEST(SafetensorsNumpy, ReadsAFileWrittenByNumpy) {
   TempDir dir;
-  const std::string command = std::string(TRIDENT_TEST_PYTHON) + " " + script() + " write " +
-                              dir.path().string();
+  const std::string command =
+      std::string(TRIDENT_TEST_PYTHON) + " " + script() + " write " + dir.path().string();
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   const SafetensorsFile file(dir.file("numpy.safetensors"));
   EXPECT_EQ(file.metadata().at("source"), "numpy");
@@ -346,8 +358,8 @@ TEST(SafetensorsNumpy, ReadsAFileWrittenByNumpy) {
 TEST(SafetensorsNumpy, NumpyReadsAFileWrittenByTrident) {
   TempDir dir;
   write_all_dtypes(dir.file("t.safetensors"));
-  const std::string command = std::string(TRIDENT_TEST_PYTHON) + " " + script() + " check " +
-                              dir.file("t.safetensors");
+  const std::string command =
+      std::string(TRIDENT_TEST_PYTHON) + " " + script() + " check " + dir.file("t.safetensors");
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 #endif

@@ -15,9 +15,12 @@ ArithmeticOptions all_ops(int digits) {
 
 int64_t evaluate(const ArithmeticProblem& p) {
   switch (p.op) {
-    case ArithmeticOp::Add: return p.lhs + p.rhs;
-    case ArithmeticOp::Sub: return p.lhs - p.rhs;
-    case ArithmeticOp::Mul: return p.lhs * p.rhs;
+    case ArithmeticOp::Add:
+      return p.lhs + p.rhs;
+    case ArithmeticOp::Sub:
+      return p.lhs - p.rhs;
+    case ArithmeticOp::Mul:
+      return p.lhs * p.rhs;
   }
   return -1;
 }
@@ -97,7 +100,8 @@ TEST(ArithmeticTask, DeterministicPureFunction) {
   // Different seeds give different streams.
   int same = 0;
   for (uint64_t i = 0; i < 50; ++i) {
-    same += make_problem(1, Split::Train, i, 3).prompt == make_problem(2, Split::Train, i, 3).prompt;
+    same +=
+        make_problem(1, Split::Train, i, 3).prompt == make_problem(2, Split::Train, i, 3).prompt;
   }
   EXPECT_LT(same, 5);
   // The digits-only overload is addition.
@@ -151,7 +155,7 @@ TEST(Rewards, NumericAwareMatch) {
   EXPECT_FALSE(answers_match("35 7", "357"));
   EXPECT_FALSE(answers_match("", "0"));
   EXPECT_FALSE(answers_match("357.0", "357"));  // integers only
-  EXPECT_TRUE(answers_match(" abc ", "abc"));     // non-numeric: trimmed text
+  EXPECT_TRUE(answers_match(" abc ", "abc"));   // non-numeric: trimmed text
   EXPECT_TRUE(answers_match("123456789012345678901234567890", "0123456789012345678901234567890"));
   EXPECT_TRUE(is_correct("<think>t</think><answer> 0357 </answer>", "357"));
   EXPECT_FALSE(is_correct("<think>t</think><answer>358</answer>", "357"));

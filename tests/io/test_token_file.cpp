@@ -21,7 +21,8 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 // Expects a UserError whose message mentions every fragment.
@@ -76,12 +77,12 @@ TEST(TokenFile, HeaderBytesAreAsDocumented) {
   const std::vector<uint8_t> bytes = read_bytes(path);
   ASSERT_EQ(bytes.size(), 64u + 8u + 16u);
   EXPECT_EQ(std::string(bytes.begin(), bytes.begin() + 8), "TRDTOK01");
-  EXPECT_EQ(bytes[8], 1);    // version
-  EXPECT_EQ(bytes[12], 1);   // uint16
-  EXPECT_EQ(bytes[14], 0);   // no mask
-  EXPECT_EQ(bytes[16], 1);   // documents
-  EXPECT_EQ(bytes[24], 2);   // tokens
-  EXPECT_EQ(bytes[32], 0);   // vocab 256 = 0x100
+  EXPECT_EQ(bytes[8], 1);   // version
+  EXPECT_EQ(bytes[12], 1);  // uint16
+  EXPECT_EQ(bytes[14], 0);  // no mask
+  EXPECT_EQ(bytes[16], 1);  // documents
+  EXPECT_EQ(bytes[24], 2);  // tokens
+  EXPECT_EQ(bytes[32], 0);  // vocab 256 = 0x100
   EXPECT_EQ(bytes[33], 1);
   EXPECT_EQ(bytes[64], 104);
   EXPECT_EQ(bytes[66], 105);
@@ -98,8 +99,11 @@ TEST(TokenFile, WriterRejectsBadInput) {
   expect_user_error([&] { small.append(std::vector<int32_t>{1}, std::vector<uint8_t>{1}); },
                     {"without a mask section"});
   TokenFileWriter masked(dir.file("b.bin"), {TokenDType::U32, true, 10});
-  expect_user_error([&] { masked.append(std::vector<int32_t>{1, 2}, std::vector<uint8_t>{1}); },
-                    {"2 tokens but 1 mask"});
+  expect_user_error(
+      [&] {
+        masked.append(std::vector<int32_t>{1, 2}, std::vector<uint8_t>{1});
+      },
+      {"2 tokens but 1 mask"});
   expect_user_error([&] { masked.append(std::vector<int32_t>{10}); }, {"vocab_size 10"});
   expect_user_error([&] { masked.append(std::vector<int32_t>{1}, std::vector<uint8_t>{2}); },
                     {"0 or 1"});
