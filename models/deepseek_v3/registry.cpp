@@ -9,27 +9,42 @@ namespace trident::models {
 
 const char* param_kind_name(ParamKind kind) {
   switch (kind) {
-    case ParamKind::kEmbedding: return "embedding";
-    case ParamKind::kHead: return "head";
-    case ParamKind::kNorm: return "norm";
-    case ParamKind::kAttention: return "attention";
-    case ParamKind::kDenseFfn: return "dense_ffn";
-    case ParamKind::kRouter: return "router";
-    case ParamKind::kRouterBias: return "router_bias";
-    case ParamKind::kExpert: return "expert";
-    case ParamKind::kSharedExpert: return "shared_expert";
-    case ParamKind::kMtpNorm: return "mtp_norm";
-    case ParamKind::kMtpProjection: return "mtp_projection";
+    case ParamKind::kEmbedding:
+      return "embedding";
+    case ParamKind::kHead:
+      return "head";
+    case ParamKind::kNorm:
+      return "norm";
+    case ParamKind::kAttention:
+      return "attention";
+    case ParamKind::kDenseFfn:
+      return "dense_ffn";
+    case ParamKind::kRouter:
+      return "router";
+    case ParamKind::kRouterBias:
+      return "router_bias";
+    case ParamKind::kExpert:
+      return "expert";
+    case ParamKind::kSharedExpert:
+      return "shared_expert";
+    case ParamKind::kMtpNorm:
+      return "mtp_norm";
+    case ParamKind::kMtpProjection:
+      return "mtp_projection";
   }
   return "?";
 }
 
 const char* tp_split_name(TpSplit split) {
   switch (split) {
-    case TpSplit::kReplicated: return "replicated";
-    case TpSplit::kColumn: return "column";
-    case TpSplit::kRow: return "row";
-    case TpSplit::kVocab: return "vocab";
+    case TpSplit::kReplicated:
+      return "replicated";
+    case TpSplit::kColumn:
+      return "column";
+    case TpSplit::kRow:
+      return "row";
+    case TpSplit::kVocab:
+      return "vocab";
   }
   return "?";
 }
@@ -269,21 +284,26 @@ int64_t ParameterRegistry::attention_parameters(int64_t layer) const {
 }
 
 ShardSlice tp_slice(const ParamSpec& spec, int64_t tp_rank, int64_t tp_size) {
-  TRIDENT_CHECK(tp_size >= 1 && tp_rank >= 0 && tp_rank < tp_size, "bad TP rank ", tp_rank,
-                " of ", tp_size);
+  TRIDENT_CHECK(tp_size >= 1 && tp_rank >= 0 && tp_rank < tp_size, "bad TP rank ", tp_rank, " of ",
+                tp_size);
   ShardSlice slice;
   switch (spec.placement.tp) {
-    case TpSplit::kReplicated: return slice;
+    case TpSplit::kReplicated:
+      return slice;
     case TpSplit::kColumn:
-    case TpSplit::kVocab: slice.dim = 0; break;
-    case TpSplit::kRow: slice.dim = 1; break;
+    case TpSplit::kVocab:
+      slice.dim = 0;
+      break;
+    case TpSplit::kRow:
+      slice.dim = 1;
+      break;
   }
   TRIDENT_CHECK(slice.dim < static_cast<int64_t>(spec.shape.size()), spec.name,
                 " has no dimension ", slice.dim, " to split");
   const int64_t full = spec.shape[static_cast<size_t>(slice.dim)];
   TRIDENT_USER_CHECK(full % tp_size == 0, "tensor parallel size ", tp_size,
-                     " does not divide dimension ", slice.dim, " (", full, ") of ", spec.name,
-                     " (", tp_split_name(spec.placement.tp),
+                     " does not divide dimension ", slice.dim, " (", full, ") of ", spec.name, " (",
+                     tp_split_name(spec.placement.tp),
                      "-parallel); choose parallel.tp (or etp) dividing it");
   slice.extent = full / tp_size;
   slice.begin = tp_rank * slice.extent;
@@ -299,9 +319,9 @@ Shape local_shape(const ParamSpec& spec, int64_t tp_rank, int64_t tp_size) {
 
 int64_t ep_owner(const ParamSpec& spec, int64_t ep_size) {
   if (!spec.placement.expert_parallel) return 0;
-  TRIDENT_USER_CHECK(ep_size >= 1 && spec.placement.num_experts % ep_size == 0,
-                     "parallel.ep (", ep_size, ") must divide model.n_routed_experts (",
-                     spec.placement.num_experts, ")");
+  TRIDENT_USER_CHECK(ep_size >= 1 && spec.placement.num_experts % ep_size == 0, "parallel.ep (",
+                     ep_size, ") must divide model.n_routed_experts (", spec.placement.num_experts,
+                     ")");
   return spec.placement.expert_index / (spec.placement.num_experts / ep_size);
 }
 

@@ -52,10 +52,10 @@ struct ParamSpec {
   Shape shape;       // global shape
   DType dtype = DType::F32;
   ParamKind kind = ParamKind::kNorm;
-  int64_t layer = -1;      // decoder layer index (MTP depth d: num_hidden_layers + d − 1), −1 if none
-  int64_t expert = -1;     // routed expert index, −1 if not an expert
-  int64_t mtp_depth = 0;   // 0: main model; d ≥ 1: MTP module d (its own parameters)
-  bool trained = true;     // receives gradients (false: the router bias buffer)
+  int64_t layer = -1;  // decoder layer index (MTP depth d: num_hidden_layers + d − 1), −1 if none
+  int64_t expert = -1;        // routed expert index, −1 if not an expert
+  int64_t mtp_depth = 0;      // 0: main model; d ≥ 1: MTP module d (its own parameters)
+  bool trained = true;        // receives gradients (false: the router bias buffer)
   bool weight_decay = false;  // AdamW decay: trained parameters with ≥ 2 dimensions
   Placement placement;
 
@@ -82,13 +82,13 @@ int64_t global_index(const ParamSpec& spec, const ShardSlice& slice, int64_t loc
 
 // Parameter counts (from the registry's records, so they agree with what is allocated).
 struct ParameterCounts {
-  int64_t total = 0;           // main model (embedding, layers, final norm, head; no MTP)
-  int64_t activated = 0;       // main model per token: k routed + shared experts
-  int64_t mtp = 0;             // all MTP modules, their own parameters only
-  int64_t mtp_activated = 0;   // MTP modules per token
+  int64_t total = 0;          // main model (embedding, layers, final norm, head; no MTP)
+  int64_t activated = 0;      // main model per token: k routed + shared experts
+  int64_t mtp = 0;            // all MTP modules, their own parameters only
+  int64_t mtp_activated = 0;  // MTP modules per token
   int64_t embedding = 0;
   int64_t head = 0;
-  int64_t trained = 0;         // main + MTP parameters that receive gradients
+  int64_t trained = 0;  // main + MTP parameters that receive gradients
 };
 
 class ParameterRegistry {
