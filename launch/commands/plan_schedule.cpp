@@ -53,8 +53,8 @@ void write_png(const pp::Schedule& schedule, const pp::SimulationResult& result,
     file << pp::timeline_csv(schedule, result);
   }
   const std::string command = "/usr/bin/python3 " + shell_quote(find_plot_script().string()) +
-                              " --csv " + shell_quote(csv.string()) + " --png " +
-                              shell_quote(png) + " --title " + shell_quote(title);
+                              " --csv " + shell_quote(csv.string()) + " --png " + shell_quote(png) +
+                              " --title " + shell_quote(title);
   const int rc = std::system(command.c_str());
   TRIDENT_USER_CHECK(rc == 0, "--png: the plotting script failed (", command, ")");
 }
@@ -95,8 +95,7 @@ pp::SimulationResult plan_schedule(const SchedulePlanRequest& request, std::ostr
       << "W backward-weight; lower case = a rank's second chunk; . idle)\n";
   out << pp::render_timeline_text(schedule, result, cell) << "\n";
   out << std::fixed << std::setprecision(3);
-  out << "step time " << result.step_time << ", bubble fraction " << result.bubble_fraction
-      << "\n";
+  out << "step time " << result.step_time << ", bubble fraction " << result.bubble_fraction << "\n";
   out << "rank        busy      bubble  peak activations (micro-batch x stage)\n";
   for (int r = 0; r < layout.ranks; ++r) {
     const pp::RankReport& report = result.ranks[r];

@@ -27,11 +27,16 @@ struct Neighbours {
   // The rank a send/recv must name as its peer, or -1 if the action cannot exist there.
   int expected_peer(const Action& a) const {
     switch (a.kind) {
-      case ActionKind::SendActivation: return rank_of_next(a.stage);
-      case ActionKind::RecvActivation: return rank_of_previous(a.stage);
-      case ActionKind::SendGrad: return rank_of_previous(a.stage);
-      case ActionKind::RecvGrad: return rank_of_next(a.stage);
-      default: return -1;
+      case ActionKind::SendActivation:
+        return rank_of_next(a.stage);
+      case ActionKind::RecvActivation:
+        return rank_of_previous(a.stage);
+      case ActionKind::SendGrad:
+        return rank_of_previous(a.stage);
+      case ActionKind::RecvGrad:
+        return rank_of_next(a.stage);
+      default:
+        return -1;
     }
   }
 };
@@ -61,11 +66,12 @@ CheckResult check_shape(const Schedule& s) {
       }
       if (is_compute(a.kind)) {
         if (a.overlapped) {
-          const bool pair_ok = a.kind == ActionKind::Forward && i + 1 < list.size() &&
-                               list[i + 1].fused_weight;
+          const bool pair_ok =
+              a.kind == ActionKind::Forward && i + 1 < list.size() && list[i + 1].fused_weight;
           if (!pair_ok) {
-            return fail(where(r, i, a) + ": an overlapped action must be an F followed by a "
-                                         "full (fused) backward");
+            return fail(where(r, i, a) +
+                        ": an overlapped action must be an F followed by a "
+                        "full (fused) backward");
           }
         }
         if (a.fused_weight) {
@@ -74,8 +80,9 @@ CheckResult check_shape(const Schedule& s) {
                                 list[i + 1].microbatch == a.microbatch &&
                                 list[i + 1].stage == a.stage;
           if (!fused_ok) {
-            return fail(where(r, i, a) + ": a fused backward must be a B followed at once by "
-                                         "its own W");
+            return fail(where(r, i, a) +
+                        ": a fused backward must be a B followed at once by "
+                        "its own W");
           }
         }
         continue;
@@ -148,9 +155,9 @@ CheckResult check_coverage(const Schedule& s, const Positions& p) {
       for (const auto& e : expectations) {
         const int n = count(e.kind, m, stage);
         if (n != e.expected) {
-          return fail(detail::concat("micro-batch ", m, " stage ", stage, " (rank ", r, ") has ",
-                                     n, " ", action_kind_name(e.kind), " action",
-                                     n == 1 ? "" : "s", ", expected ", e.expected,
+          return fail(detail::concat("micro-batch ", m, " stage ", stage, " (rank ", r, ") has ", n,
+                                     " ", action_kind_name(e.kind), " action", n == 1 ? "" : "s",
+                                     ", expected ", e.expected,
                                      n < e.expected ? " (missing)" : " (duplicate)"));
         }
       }
@@ -214,7 +221,8 @@ CheckResult check_local_order(const Schedule& s, const Positions& p) {
           }
           break;
         case ActionKind::RecvActivation:
-        case ActionKind::RecvGrad: break;
+        case ActionKind::RecvGrad:
+          break;
       }
       if (!missing.empty()) return fail(where(r, i, a) + " runs before " + missing);
     }
@@ -236,8 +244,8 @@ Channel channel_of(int rank, const Action& a) {
 }
 
 std::string channel_name(const Channel& c) {
-  return detail::concat("rank ", c.from, " -> rank ", c.to, c.gradient ? " gradients"
-                                                                        : " activations");
+  return detail::concat("rank ", c.from, " -> rank ", c.to,
+                        c.gradient ? " gradients" : " activations");
 }
 
 CheckResult check_matching(const Schedule& s) {
@@ -267,8 +275,8 @@ CheckResult check_matching(const Schedule& s) {
   }
   for (const auto& [channel, received] : recvs) {
     if (!received.empty() && sends.find(channel) == sends.end()) {
-      return fail(detail::concat(channel_name(channel), ": 0 sends but ", received.size(),
-                                 " receives"));
+      return fail(
+          detail::concat(channel_name(channel), ": 0 sends but ", received.size(), " receives"));
     }
   }
   return {};

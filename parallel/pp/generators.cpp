@@ -29,8 +29,7 @@ void check_sizes(int pp, int microbatches) {
 
 Schedule finish(std::string name, const StageLayout& layout, int microbatches,
                 const std::vector<std::vector<Action>>& compute_lists) {
-  return Schedule{std::move(name), layout, microbatches,
-                  with_communication(layout, compute_lists)};
+  return Schedule{std::move(name), layout, microbatches, with_communication(layout, compute_lists)};
 }
 
 }  // namespace
@@ -84,8 +83,7 @@ Schedule make_interleaved(int pp, int virtual_stages, int microbatches) {
   const int total = static_cast<int>(forward_order.size());
   std::vector<std::vector<Action>> lists(pp);
   for (int r = 0; r < pp; ++r) {
-    const int warmup =
-        std::min(2 * (pp - r - 1) + (virtual_stages - 1) * largest_group, total);
+    const int warmup = std::min(2 * (pp - r - 1) + (virtual_stages - 1) * largest_group, total);
     std::vector<Action>& list = lists[r];
     auto forward = [&](int k) {
       list.push_back(compute(ActionKind::Forward, forward_order[k].microbatch,
@@ -137,7 +135,9 @@ class DualPipeVRank {
     stage_[1] = layout.stage_of(rank, 1);
   }
 
-  void forward(int chunk) { list_.push_back(compute(ActionKind::Forward, next_f_[chunk]++, stage_[chunk])); }
+  void forward(int chunk) {
+    list_.push_back(compute(ActionKind::Forward, next_f_[chunk]++, stage_[chunk]));
+  }
 
   // Backward for inputs; its W follows at once unless zero-bubble deferral is on, in which
   // case it waits in a queue for a weight() call to fill a gap.

@@ -9,13 +9,20 @@ namespace trident::pp {
 
 const char* action_kind_name(ActionKind kind) {
   switch (kind) {
-    case ActionKind::Forward: return "F";
-    case ActionKind::BackwardInput: return "B";
-    case ActionKind::BackwardWeight: return "W";
-    case ActionKind::SendActivation: return "SendActivation";
-    case ActionKind::RecvActivation: return "RecvActivation";
-    case ActionKind::SendGrad: return "SendGrad";
-    case ActionKind::RecvGrad: return "RecvGrad";
+    case ActionKind::Forward:
+      return "F";
+    case ActionKind::BackwardInput:
+      return "B";
+    case ActionKind::BackwardWeight:
+      return "W";
+    case ActionKind::SendActivation:
+      return "SendActivation";
+    case ActionKind::RecvActivation:
+      return "RecvActivation";
+    case ActionKind::SendGrad:
+      return "SendGrad";
+    case ActionKind::RecvGrad:
+      return "RecvGrad";
   }
   return "?";
 }
@@ -59,17 +66,20 @@ int StageLayout::chunk_of(int stage) const {
 }
 
 int StageLayout::stage_of(int rank, int chunk) const {
-  TRIDENT_CHECK(rank >= 0 && rank < ranks && chunk >= 0 && chunk < chunks, "rank ", rank,
-                " chunk ", chunk);
+  TRIDENT_CHECK(rank >= 0 && rank < ranks && chunk >= 0 && chunk < chunks, "rank ", rank, " chunk ",
+                chunk);
   if (kind == LayoutKind::VShape && chunk == 1) return 2 * ranks - 1 - rank;
   return chunk * ranks + rank;
 }
 
 const char* StageLayout::name() const {
   switch (kind) {
-    case LayoutKind::Linear: return "linear";
-    case LayoutKind::Interleaved: return "interleaved";
-    case LayoutKind::VShape: return "v-shape";
+    case LayoutKind::Linear:
+      return "linear";
+    case LayoutKind::Interleaved:
+      return "interleaved";
+    case LayoutKind::VShape:
+      return "v-shape";
   }
   return "?";
 }
@@ -99,18 +109,20 @@ Schedule make_schedule(const ScheduleRequest& request) {
   TRIDENT_USER_CHECK(request.pp >= 1, "--pp must be at least 1, got ", request.pp);
   const int minimum = min_microbatches(request.name, request.pp);
   TRIDENT_USER_CHECK(request.microbatches >= minimum, "--microbatches: schedule '", request.name,
-                     "' with pp=", request.pp, " needs at least ", minimum,
-                     " micro-batches, got ", request.microbatches);
+                     "' with pp=", request.pp, " needs at least ", minimum, " micro-batches, got ",
+                     request.microbatches);
   if (request.name == "interleaved") {
-    TRIDENT_USER_CHECK(request.virtual_stages >= 2, "--virtual: schedule 'interleaved' needs at "
-                       "least 2 virtual stages per rank, got ", request.virtual_stages,
-                       " (use '1f1b' for one)");
+    TRIDENT_USER_CHECK(request.virtual_stages >= 2,
+                       "--virtual: schedule 'interleaved' needs at "
+                       "least 2 virtual stages per rank, got ",
+                       request.virtual_stages, " (use '1f1b' for one)");
     return make_interleaved(request.pp, request.virtual_stages, request.microbatches);
   }
   const int chunks = request.name == "dualpipev" ? 2 : 1;
   TRIDENT_USER_CHECK(request.virtual_stages == 1 || request.virtual_stages == chunks,
                      "--virtual: schedule '", request.name, "' fixes the chunks per rank at ",
-                     chunks, ", got ", request.virtual_stages, " (only 'interleaved' takes --virtual)");
+                     chunks, ", got ", request.virtual_stages,
+                     " (only 'interleaved' takes --virtual)");
   if (request.name == "1f1b") return make_1f1b(request.pp, request.microbatches);
   if (request.name == "zb-h1") return make_zb_h1(request.pp, request.microbatches);
   return make_dualpipev(request.pp, request.microbatches);
@@ -133,15 +145,14 @@ std::vector<std::vector<Action>> with_communication(
       end = std::min(end, list.size());
       for (size_t j = i; j < end; ++j) {
         const Action& a = list[j];
-        if (a.kind == ActionKind::Forward && a.stage > 0 &&
-            layout.rank_of(a.stage - 1) != rank) {
-          out[r].push_back({ActionKind::RecvActivation, a.microbatch, a.stage,
-                            layout.rank_of(a.stage - 1)});
+        if (a.kind == ActionKind::Forward && a.stage > 0 && layout.rank_of(a.stage - 1) != rank) {
+          out[r].push_back(
+              {ActionKind::RecvActivation, a.microbatch, a.stage, layout.rank_of(a.stage - 1)});
         }
         if (a.kind == ActionKind::BackwardInput && a.stage < last_stage &&
             layout.rank_of(a.stage + 1) != rank) {
-          out[r].push_back({ActionKind::RecvGrad, a.microbatch, a.stage,
-                            layout.rank_of(a.stage + 1)});
+          out[r].push_back(
+              {ActionKind::RecvGrad, a.microbatch, a.stage, layout.rank_of(a.stage + 1)});
         }
       }
       for (size_t j = i; j < end; ++j) out[r].push_back(list[j]);
@@ -149,13 +160,13 @@ std::vector<std::vector<Action>> with_communication(
         const Action& a = list[j];
         if (a.kind == ActionKind::Forward && a.stage < last_stage &&
             layout.rank_of(a.stage + 1) != rank) {
-          out[r].push_back({ActionKind::SendActivation, a.microbatch, a.stage,
-                            layout.rank_of(a.stage + 1)});
+          out[r].push_back(
+              {ActionKind::SendActivation, a.microbatch, a.stage, layout.rank_of(a.stage + 1)});
         }
         if (a.kind == ActionKind::BackwardInput && a.stage > 0 &&
             layout.rank_of(a.stage - 1) != rank) {
-          out[r].push_back({ActionKind::SendGrad, a.microbatch, a.stage,
-                            layout.rank_of(a.stage - 1)});
+          out[r].push_back(
+              {ActionKind::SendGrad, a.microbatch, a.stage, layout.rank_of(a.stage - 1)});
         }
       }
       i = end;

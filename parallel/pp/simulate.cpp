@@ -16,10 +16,14 @@ namespace {
 
 double standalone_cost(const StageCosts& costs, ActionKind kind) {
   switch (kind) {
-    case ActionKind::Forward: return costs.forward;
-    case ActionKind::BackwardInput: return costs.backward_input;
-    case ActionKind::BackwardWeight: return costs.backward_weight;
-    default: return 0;
+    case ActionKind::Forward:
+      return costs.forward;
+    case ActionKind::BackwardInput:
+      return costs.backward_input;
+    case ActionKind::BackwardWeight:
+      return costs.backward_weight;
+    default:
+      return 0;
   }
 }
 
@@ -76,14 +80,15 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs) {
         const size_t count = a.overlapped ? 3 : 1;
         TRIDENT_CHECK(st.pc + count <= list.size(), "overlapped block cut short at rank ", r);
         double standalone = 0;
-        for (size_t j = 0; j < count; ++j) standalone += standalone_cost(costs, list[st.pc + j].kind);
+        for (size_t j = 0; j < count; ++j)
+          standalone += standalone_cost(costs, list[st.pc + j].kind);
         const double block = a.overlapped ? costs.overlapped_block() : standalone;
         double t = st.clock;
         for (size_t j = 0; j < count; ++j) {
           const Action& part = list[st.pc + j];
-          const double share =
-              standalone > 0 ? block * standalone_cost(costs, part.kind) / standalone
-                             : block / static_cast<double>(count);
+          const double share = standalone > 0
+                                   ? block * standalone_cost(costs, part.kind) / standalone
+                                   : block / static_cast<double>(count);
           result.timeline.push_back({r, part, t, t + share, a.overlapped});
           t += share;
           if (part.kind == ActionKind::Forward) ++st.live_activations;
@@ -115,8 +120,7 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs) {
     report.bubble = result.step_time - report.busy;
     total_bubble += report.bubble;
   }
-  result.bubble_fraction =
-      result.step_time > 0 ? total_bubble / (result.step_time * ranks) : 0.0;
+  result.bubble_fraction = result.step_time > 0 ? total_bubble / (result.step_time * ranks) : 0.0;
   // Per rank in list order: stable-sort by rank keeps each rank's own order.
   std::stable_sort(result.timeline.begin(), result.timeline.end(),
                    [](const TimelineEntry& x, const TimelineEntry& y) { return x.rank < y.rank; });

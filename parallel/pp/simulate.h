@@ -43,7 +43,7 @@ struct RankReport {
 struct SimulationResult {
   double step_time = 0;  // the latest end over all ranks
   std::vector<RankReport> ranks;
-  double bubble_fraction = 0;  // sum of bubbles / (ranks x step time)
+  double bubble_fraction = 0;           // sum of bubbles / (ranks x step time)
   std::vector<TimelineEntry> timeline;  // every action, per rank in list order
 };
 

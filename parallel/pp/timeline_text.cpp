@@ -13,7 +13,8 @@ namespace trident::pp {
 std::string render_timeline_text(const Schedule& schedule, const SimulationResult& result,
                                  double cell_time) {
   TRIDENT_CHECK(cell_time > 0, "cell_time ", cell_time);
-  const int digits = static_cast<int>(std::to_string(std::max(0, schedule.microbatches - 1)).size());
+  const int digits =
+      static_cast<int>(std::to_string(std::max(0, schedule.microbatches - 1)).size());
   const int width = 1 + digits;
   const long long cells = std::llround(std::ceil(result.step_time / cell_time - 1e-9));
   std::vector<std::vector<std::string>> rows(schedule.layout.ranks,

@@ -25,8 +25,8 @@ std::vector<Case> all_cases() {
     for (int pp : {2, 4, 8}) {
       const int minimum = min_microbatches(name, pp);
       // Small and large, multiples of pp and not.
-      std::set<int> counts = {minimum, minimum + 1, pp,       pp + 1,  2 * pp - 1, 2 * pp,
-                              2 * pp + 1, 3 * pp + 2, 4 * pp, 5 * pp + 3, 37};
+      std::set<int> counts = {minimum,    minimum + 1, pp,     pp + 1,     2 * pp - 1, 2 * pp,
+                              2 * pp + 1, 3 * pp + 2,  4 * pp, 5 * pp + 3, 37};
       for (int m : counts) {
         if (m < minimum) continue;
         if (name == "interleaved") {

@@ -66,8 +66,7 @@ TEST(Simulate, ZeroBubbleH1BubbleIsPublishedFormula) {
     for (int pp : kPipelineSizes) {
       for (int m : {pp, pp + 1, 2 * pp + 3, 4 * pp}) {
         const SimulationResult r = run(make_zb_h1(pp, m), c);
-        const double formula =
-            (pp - 1) * (c.forward + c.full_backward() - 2 * c.backward_weight);
+        const double formula = (pp - 1) * (c.forward + c.full_backward() - 2 * c.backward_weight);
         for (int rank = 0; rank < pp; ++rank) {
           EXPECT_NEAR(r.ranks[rank].bubble, formula, kTolerance)
               << "pp=" << pp << " m=" << m << " rank " << rank;
@@ -83,8 +82,8 @@ TEST(Simulate, DualPipeVBubbleIsPublishedFormula) {
     for (int pp : kPipelineSizes) {
       for (int m : {2 * pp, 2 * pp + 1, 3 * pp + 1, 6 * pp}) {
         const SimulationResult r = run(make_dualpipev(pp, m), c);
-        const double formula = (pp - 1) * (c.overlapped_block() + c.full_backward() -
-                                           3 * c.backward_weight);
+        const double formula =
+            (pp - 1) * (c.overlapped_block() + c.full_backward() - 3 * c.backward_weight);
         EXPECT_NEAR(max_bubble(r), formula, kTolerance) << "pp=" << pp << " m=" << m;
         EXPECT_NEAR(r.ranks[pp - 1].bubble, formula, kTolerance) << "pp=" << pp << " m=" << m;
         // Lower ranks run more overlapped pairs and so idle less, by the overlap gain each.
@@ -107,8 +106,7 @@ TEST(Simulate, InterleavedBubbleShrinksWithChunks) {
       for (int m : {pp, 2 * pp, 4 * pp}) {
         const SimulationResult r = run(make_interleaved(pp, v, m), c);
         for (int rank = 0; rank < pp; ++rank) {
-          EXPECT_NEAR(r.ranks[rank].bubble, (pp - 1) * (c.forward + c.full_backward()),
-                      kTolerance)
+          EXPECT_NEAR(r.ranks[rank].bubble, (pp - 1) * (c.forward + c.full_backward()), kTolerance)
               << "pp=" << pp << " v=" << v << " m=" << m << " rank " << rank;
         }
       }
