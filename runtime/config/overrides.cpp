@@ -33,10 +33,10 @@ std::vector<std::string> split(const std::string& text, char separator) {
   return parts;
 }
 
-[[noreturn]] void bad_value(const std::string& path, const gp::FieldDescriptor& field,
-                            const std::string& value, const std::string& expected) {
-  TRIDENT_USER_FAIL("--set ", path, "=", value, ": ", path, " takes ", expected, " (",
-                    detail::field_type_name(field), "), got '", value, "'");
+[[noreturn]] void bad_value(const std::string& path, const std::string& value,
+                            const std::string& expected) {
+  TRIDENT_USER_FAIL("--set ", path, "=", value, ": ", path, " takes ", expected, ", got '", value,
+                    "'");
 }
 
 long long parse_integer(const std::string& path, const gp::FieldDescriptor& field,
@@ -45,7 +45,7 @@ long long parse_integer(const std::string& path, const gp::FieldDescriptor& fiel
   errno = 0;
   const long long parsed = std::strtoll(value.c_str(), &end, 10);
   if (value.empty() || *end != '\0' || errno == ERANGE || parsed < lowest || parsed > highest) {
-    bad_value(path, field, value,
+    bad_value(path, value,
               "an integer in [" + std::to_string(lowest) + ", " + std::to_string(highest) + "]");
   }
   return parsed;
@@ -57,7 +57,7 @@ unsigned long long parse_unsigned(const std::string& path, const gp::FieldDescri
   errno = 0;
   const unsigned long long parsed = std::strtoull(value.c_str(), &end, 10);
   if (value.empty() || value[0] == '-' || *end != '\0' || errno == ERANGE || parsed > highest) {
-    bad_value(path, field, value, "a non-negative integer up to " + std::to_string(highest));
+    bad_value(path, value, "a non-negative integer up to " + std::to_string(highest));
   }
   return parsed;
 }
@@ -66,7 +66,7 @@ double parse_number(const std::string& path, const gp::FieldDescriptor& field,
                     const std::string& value) {
   char* end = nullptr;
   const double parsed = std::strtod(value.c_str(), &end);
-  if (value.empty() || *end != '\0') bad_value(path, field, value, "a number (e.g. 3e-4)");
+  if (value.empty() || *end != '\0') bad_value(path, value, "a number (e.g. 3e-4)");
   return parsed;
 }
 
@@ -74,7 +74,7 @@ bool parse_bool(const std::string& path, const gp::FieldDescriptor& field,
                 const std::string& value) {
   if (value == "true" || value == "1") return true;
   if (value == "false" || value == "0") return false;
-  bad_value(path, field, value, "true, false, 1 or 0");
+  bad_value(path, value, "a bool (true, false, 1 or 0)");
 }
 
 void set_scalar(gp::Message& message, const gp::FieldDescriptor& field, const std::string& path,
@@ -120,7 +120,7 @@ void set_scalar(gp::Message& message, const gp::FieldDescriptor& field, const st
         for (int i = 0; i < field.enum_type()->value_count(); ++i) {
           names += (i ? ", " : "") + field.enum_type()->value(i)->name();
         }
-        bad_value(path, field, value, "one of " + names);
+        bad_value(path, value, "one of " + names);
       }
       r.SetEnum(&message, &field, named);
       return;

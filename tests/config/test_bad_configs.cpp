@@ -207,7 +207,9 @@ const std::vector<BadConfig>& cases() {
       {"override_without_equals", {"parallel.ep"}, {"path.to.field=value", "'parallel.ep'"}},
       {"bad_int_value", {"parallel.ep=four"}, {"parallel.ep takes an integer", "'four'"}},
       {"bad_double_value", {"train.lr=fast"}, {"train.lr takes a number", "'fast'"}},
-      {"bad_bool_value", {"parallel.zero1=yes"}, {"parallel.zero1 takes true, false, 1 or 0"}},
+      {"bad_bool_value",
+       {"parallel.zero1=yes"},
+       {"parallel.zero1 takes a bool (true, false, 1 or 0)"}},
       {"bad_uint_value", {"train.seed=-5"}, {"train.seed takes a non-negative integer"}},
   };
   return table;
