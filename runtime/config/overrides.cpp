@@ -178,8 +178,8 @@ void apply_override(TridentConfig& config, const std::string& assignment) {
       message = message->GetReflection()->MutableMessage(message, field);
       continue;
     }
-    TRIDENT_USER_CHECK(last, "--set ", assignment, ": ", walked, " is a ",
-                       detail::field_type_name(*field), ", it has no field '", parts[i + 1], "'");
+    TRIDENT_USER_CHECK(last, "--set ", assignment, ": ", walked, " holds a value (",
+                       detail::field_type_name(*field), "), it has no field '", parts[i + 1], "'");
     if (field->is_repeated()) {
       set_repeated(*message, *field, walked, value);
     } else {
