@@ -1,0 +1,26 @@
+// trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model.
+#include "launch/cli.h"
+#include "launch/commands/config_flags.h"
+#include "runtime/core/logging.h"
+#include "runtime/train/pretrain_run.h"
+
+TRIDENT_COMMAND(pretrain_command, "pretrain", "train the model (pretraining or SFT) on one rank") {
+  trident::cli::ArgParser parser("pretrain");
+  trident::cli::ConfigFlags config_flags;
+  config_flags.add_to(parser);
+  trident::train::PretrainOptions options;
+  std::string metrics, tensorboard, log_level;
+  parser.add_string("--init-hf", &options.init_hf_dir, "start from HF weights (config.json + safetensors) in DIR");
+  parser.add_string("--save-hf", &options.save_hf_dir, "export the trained weights as HF safetensors to DIR");
+  parser.add_string("--metrics", &metrics, "write per-step metrics as JSONL to FILE (logging.metrics_path)");
+  parser.add_string("--tensorboard", &tensorboard, "write TensorBoard event files to DIR");
+  parser.add_string("--log-level", &log_level, "debug | info | warn | error");
+  if (!parser.parse(args)) return 0;
+  trident::config::TridentConfig config = config_flags.load(/*world_size=*/1);
+  if (!metrics.empty()) config.mutable_logging()->set_metrics_path(metrics);
+  if (!tensorboard.empty()) config.mutable_logging()->set_tensorboard_dir(tensorboard);
+  if (!log_level.empty()) config.mutable_logging()->set_level(log_level);
+  trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
+  trident::train::run_pretrain(config, options);
+  return 0;
+}

@@ -1,0 +1,51 @@
+#include "runtime/train/data_setup.h"
+
+#include "runtime/core/error.h"
+#include "runtime/io/token_file.h"
+
+namespace trident::train {
+
+namespace {
+io::BatchShape batch_shape(const config::TridentConfig& config, uint64_t seed_offset) {
+  return io::BatchShape{config.train().global_batch(), config.train().seq_len(),
+                        config.train().seed() + seed_offset};
+}
+
+std::unique_ptr<io::BatchSampler> file_sampler(const config::TridentConfig& config,
+                                               const std::string& path, uint64_t seed_offset) {
+  auto file = std::make_shared<const io::TokenFile>(path);
+  if (config.model().vocab_size() > 0 && file->vocab_size() > 0) {
+    TRIDENT_USER_CHECK(file->vocab_size() <= static_cast<uint32_t>(config.model().vocab_size()),
+                       "token file '", path, "' was written for a vocabulary of ",
+                       file->vocab_size(), " but model.vocab_size = ", config.model().vocab_size());
+  }
+  const bool sft = config.train().mode() == "sft";
+  TRIDENT_USER_CHECK(!sft || file->has_loss_mask(), "train.mode = \"sft\" needs a token file with a "
+                     "loss mask; '", path, "' has none (write it with `trident data --sft`)");
+  const io::TokenFileMode mode = sft ? io::TokenFileMode::Documents : io::TokenFileMode::RandomWindows;
+  return std::make_unique<io::TokenFileSampler>(std::move(file), batch_shape(config, seed_offset), mode);
+}
+
+io::ArithmeticOptions task_options(const config::TridentConfig& config) {
+  TRIDENT_USER_CHECK(config.data().task() == "arithmetic", "data.task = \"", config.data().task(),
+                     "\" is not a built-in task; valid: \"arithmetic\" (or set data.train_path)");
+  io::ArithmeticOptions options;
+  options.digits = static_cast<int>(config.data().task_digits() > 0 ? config.data().task_digits() : 3);
+  return options;
+}
+}  // namespace
+
+std::unique_ptr<io::BatchSampler> make_train_sampler(const config::TridentConfig& config) {
+  if (!config.data().train_path().empty()) return file_sampler(config, config.data().train_path(), 0);
+  return std::make_unique<io::SyntheticSampler>(task_options(config), io::Split::Train,
+                                                config.train().mode() == "sft", batch_shape(config, 0));
+}
+
+std::unique_ptr<io::BatchSampler> make_eval_sampler(const config::TridentConfig& config) {
+  if (!config.data().eval_path().empty()) return file_sampler(config, config.data().eval_path(), 1);
+  if (!config.data().train_path().empty()) return nullptr;
+  return std::make_unique<io::SyntheticSampler>(task_options(config), io::Split::Eval,
+                                                config.train().mode() == "sft", batch_shape(config, 1));
+}
+
+}  // namespace trident::train

@@ -1,0 +1,121 @@
+#include "runtime/train/pretrain_run.h"
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "runtime/core/logging.h"
+#include "runtime/io/hf_weights.h"
+#include "runtime/io/jsonl.h"
+#include "runtime/io/tensorboard.h"
+#include "runtime/train/data_setup.h"
+#include "runtime/train/progress.h"
+#include "runtime/train/trainer.h"
+
+namespace trident::train {
+
+namespace {
+nlohmann::json metrics_record(const StepMetrics& m) {
+  return nlohmann::json{{"step", m.step},
+                        {"loss", m.loss},
+                        {"lm_loss", m.lm_loss},
+                        {"mtp_loss", m.mtp_loss},
+                        {"balance_loss", m.balance_loss},
+                        {"grad_norm", m.grad_norm},
+                        {"lr", m.lr},
+                        {"tokens", m.tokens},
+                        {"tokens_per_s", m.tokens_per_second},
+                        {"step_s", m.step_seconds},
+                        {"expert_load_max_over_mean", m.expert_load_max_over_mean},
+                        {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
+}
+
+std::string format_progress(const StepMetrics& m, int64_t total, const ProgressMeter& meter) {
+  char line[320];
+  std::snprintf(line, sizeof(line),
+                "step %5lld/%lld | loss %.4f (lm %.4f mtp %.4f) | gnorm %.3f | lr %.2e | "
+                "%.0f tok/s | load max/mean %.2f | eta %s",
+                static_cast<long long>(m.step), static_cast<long long>(total), m.loss, m.lm_loss,
+                m.mtp_loss, m.grad_norm, m.lr, m.tokens_per_second, m.expert_load_max_over_mean,
+                ProgressMeter::format_duration(meter.eta_seconds(m.step)).c_str());
+  return line;
+}
+}  // namespace
+
+PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options) {
+  Trainer trainer(config, make_train_sampler(config), make_eval_sampler(config));
+  if (!options.init_hf_dir.empty()) {
+    io::load_hf_weights(trainer.model().params(), options.init_hf_dir);
+    TLOG_INFO("initialised from HF weights in ", options.init_hf_dir);
+  }
+  const auto& train = config.train();
+  const auto counts = trainer.model().registry().counts();
+  TLOG_INFO("model '", config.model().name(), "': ", counts.total, " parameters (", counts.activated,
+            " activated per token, MTP ", counts.mtp, "); ", train.steps(), " steps of ",
+            train.global_batch(), " × ", train.seq_len(), " tokens, mode ", train.mode());
+
+  std::unique_ptr<io::JsonlWriter> jsonl;
+  if (!config.logging().metrics_path().empty()) {
+    jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/false);
+  }
+  std::unique_ptr<io::TensorBoardWriter> tensorboard;
+  if (!config.logging().tensorboard_dir().empty()) {
+    tensorboard = std::make_unique<io::TensorBoardWriter>(config.logging().tensorboard_dir());
+  }
+
+  PretrainSummary summary;
+  const bool has_eval = make_eval_sampler(config) != nullptr;
+  if (has_eval) {
+    summary.first_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
+    TLOG_INFO("held-out loss before training: ", summary.first_eval_loss);
+  }
+  ProgressMeter meter(train.steps());
+  const int64_t log_every = std::max<int64_t>(1, train.log_every());
+  double tokens = 0.0;
+  for (int64_t s = 1; s <= train.steps(); ++s) {
+    const StepMetrics m = trainer.step();
+    meter.tick();
+    tokens += static_cast<double>(m.tokens);
+    if (s == 1) summary.first_loss = m.loss;
+    summary.last_loss = m.loss;
+    if (jsonl) jsonl->write(metrics_record(m));
+    if (tensorboard) {
+      tensorboard->add_scalar("train/loss", m.loss, s);
+      tensorboard->add_scalar("train/lm_loss", m.lm_loss, s);
+      tensorboard->add_scalar("train/mtp_loss", m.mtp_loss, s);
+      tensorboard->add_scalar("train/grad_norm", m.grad_norm, s);
+      tensorboard->add_scalar("train/lr", m.lr, s);
+      tensorboard->add_scalar("train/tokens_per_s", m.tokens_per_second, s);
+      tensorboard->add_scalar("moe/load_max_over_mean", m.expert_load_max_over_mean, s);
+    }
+    if (s % log_every == 0 || s == 1 || s == train.steps()) {
+      TLOG_INFO(format_progress(m, train.steps(), meter));
+    }
+    if (has_eval && train.eval_every() > 0 && s % train.eval_every() == 0 && s != train.steps()) {
+      const EvalMetrics eval = trainer.evaluate(options.eval_batches);
+      TLOG_INFO("step ", s, ": held-out loss ", eval.lm_loss);
+      if (jsonl) jsonl->write({{"step", s}, {"eval_lm_loss", eval.lm_loss}});
+      if (tensorboard) tensorboard->add_scalar("eval/lm_loss", eval.lm_loss, s);
+    }
+  }
+  summary.steps = train.steps();
+  summary.seconds = meter.elapsed_seconds();
+  summary.tokens_per_second = summary.seconds > 0 ? tokens / summary.seconds : 0.0;
+  if (has_eval) {
+    summary.last_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
+    TLOG_INFO("held-out loss after training: ", summary.last_eval_loss, " (before: ",
+              summary.first_eval_loss, ")");
+    if (jsonl) jsonl->write({{"step", train.steps()}, {"eval_lm_loss", summary.last_eval_loss}});
+  }
+  if (tensorboard) tensorboard->flush();
+  TLOG_INFO("trained ", summary.steps, " steps in ", ProgressMeter::format_duration(summary.seconds),
+            " (", static_cast<long long>(summary.tokens_per_second), " tokens/s); loss ",
+            summary.first_loss, " -> ", summary.last_loss);
+  if (!options.save_hf_dir.empty()) {
+    io::save_hf_weights(trainer.model().params(), options.save_hf_dir);
+    TLOG_INFO("saved HF weights to ", options.save_hf_dir);
+  }
+  return summary;
+}
+
+}  // namespace trident::train
