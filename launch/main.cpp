@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
     try {
       return command.run(args);
     } catch (const trident::UserError& e) {
-      std::fprintf(stderr, "trident %s: %s\n", name.c_str(), e.what());
+      // A user mistake: one line naming what is wrong, without internal source locations.
+      std::fprintf(stderr, "trident %s: error: %s\n", name.c_str(), e.detail().c_str());
       return 2;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "trident %s: %s\n", name.c_str(), e.what());
