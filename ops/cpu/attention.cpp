@@ -3,6 +3,7 @@
 // skipped. The matrix products are OpenBLAS sgemm calls that read q/k/v in place through
 // leading dimensions (no gathers). Heads run in parallel on OpenMP threads when there are
 // enough of them, otherwise one after another with OpenBLAS threading each product.
+#include "runtime/core/profiler.h"
 #include "ops/cpu/attention.h"
 
 #include <cblas.h>
@@ -194,6 +195,7 @@ void backward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& 
 
 void attention_forward(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v,
                        Tensor& out, Tensor& lse) {
+  TRIDENT_PROFILE_SCOPE("attention_forward");
   check_shape(s, q, k, v, out, lse);
   const size_t scratch = static_cast<size_t>(std::min(kQueryBlock, s.seq) * s.seq);
   for_each_head(s, scratch, [&](int64_t b, int64_t h, float* p) {
@@ -206,6 +208,7 @@ void attention_forward(const AttentionShape& s, const Tensor& q, const Tensor& k
 void attention_backward(const AttentionShape& s, const Tensor& dout, const Tensor& q,
                         const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                         Tensor& dq, Tensor& dk, Tensor& dv) {
+  TRIDENT_PROFILE_SCOPE("attention_backward");
   check_shape(s, q, k, v, out, lse);
   detail::check_f32(dout, "attention dout");
   detail::check_f32(dq, "attention dq");

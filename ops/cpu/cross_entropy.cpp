@@ -1,4 +1,5 @@
 // Token-level cross-entropy over the vocabulary, stable through a per-row logsumexp.
+#include "runtime/core/profiler.h"
 #include "ops/cpu/cross_entropy.h"
 
 #include <algorithm>
@@ -38,6 +39,7 @@ double row_logsumexp(const float* row, int64_t vocab) {
 }  // namespace
 
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse) {
+  TRIDENT_PROFILE_SCOPE("cross_entropy_forward");
   const VocabDims d = vocab_dims(logits, targets);
   detail::check_f32(lse, "cross_entropy lse");
   detail::check_numel(lse, d.tokens, "cross_entropy lse");
@@ -60,6 +62,7 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             float grad_scale, Tensor& dlogits) {
+  TRIDENT_PROFILE_SCOPE("cross_entropy_backward");
   const VocabDims d = vocab_dims(logits, targets);
   detail::check_f32(lse, "cross_entropy lse");
   detail::check_f32(dlogits, "cross_entropy dlogits");
@@ -83,6 +86,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 }
 
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs) {
+  TRIDENT_PROFILE_SCOPE("token_logprobs");
   const VocabDims d = vocab_dims(logits, targets);
   detail::check_f32(logprobs, "token_logprobs output");
   detail::check_numel(logprobs, d.tokens, "token_logprobs output");

@@ -1,4 +1,5 @@
 // Vector updates used by the optimiser and gradient plumbing.
+#include "runtime/core/profiler.h"
 #include "ops/cpu/elementwise.h"
 
 #include "ops/cpu/detail.h"
@@ -6,6 +7,7 @@
 namespace trident::ops::cpu {
 
 void axpy(float alpha, const Tensor& x, Tensor& y) {
+  TRIDENT_PROFILE_SCOPE("axpy");
   detail::check_f32(x, "axpy x");
   detail::check_f32(y, "axpy y");
   const int64_t n = x.numel();
@@ -17,6 +19,7 @@ void axpy(float alpha, const Tensor& x, Tensor& y) {
 }
 
 void scale(const Tensor& x, float factor, Tensor& y) {
+  TRIDENT_PROFILE_SCOPE("scale");
   detail::check_f32(x, "scale x");
   detail::check_f32(y, "scale y");
   const int64_t n = x.numel();

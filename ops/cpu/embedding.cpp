@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "runtime/core/profiler.h"
 #include "ops/cpu/detail.h"
 #include "ops/cpu/elementwise.h"
 
@@ -30,6 +31,7 @@ EmbeddingDims embedding_dims(const Tensor& ids, const Tensor& table, const Tenso
 }  // namespace
 
 void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
+  TRIDENT_PROFILE_SCOPE("embedding_forward");
   detail::check_f32(out, "embedding out");
   detail::check_host(table, "embedding table");
   const EmbeddingDims d = embedding_dims(ids, table, out);
@@ -53,6 +55,7 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
 }
 
 void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  TRIDENT_PROFILE_SCOPE("embedding_backward_weight");
   detail::check_f32(dout, "embedding dout");
   detail::check_f32(dtable, "embedding dtable");
   const EmbeddingDims d = embedding_dims(ids, dtable, dout);

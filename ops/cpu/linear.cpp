@@ -1,4 +1,5 @@
 // Dense and grouped (per-expert) linear layers on OpenBLAS sgemm.
+#include "runtime/core/profiler.h"
 #include "ops/cpu/linear.h"
 
 #include <cblas.h>
@@ -71,6 +72,7 @@ std::vector<int64_t> group_offsets(const std::vector<int64_t>& counts, int64_t g
 
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
           Tensor& c) {
+  TRIDENT_PROFILE_SCOPE("gemm");
   detail::check_f32(a, "gemm a");
   detail::check_f32(b, "gemm b");
   detail::check_f32(c, "gemm c");
@@ -87,6 +89,7 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
 }
 
 void linear_forward(const Tensor& x, const Tensor& w, Tensor& y) {
+  TRIDENT_PROFILE_SCOPE("linear_forward");
   detail::check_f32(x, "linear x");
   detail::check_f32(y, "linear y");
   const LinearDims d = linear_dims(x, w, 2);
@@ -97,6 +100,7 @@ void linear_forward(const Tensor& x, const Tensor& w, Tensor& y) {
 }
 
 void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
+  TRIDENT_PROFILE_SCOPE("linear_backward_input");
   detail::check_f32(dy, "linear dy");
   detail::check_f32(dx, "linear dx");
   const LinearDims d = linear_dims(dx, w, 2);
@@ -107,6 +111,7 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool a
 }
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
+  TRIDENT_PROFILE_SCOPE("linear_backward_weight");
   detail::check_f32(dy, "linear dy");
   detail::check_f32(x, "linear x");
   detail::check_f32(dw, "linear dw");
@@ -118,6 +123,7 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
 
 void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<int64_t>& counts,
                             Tensor& y) {
+  TRIDENT_PROFILE_SCOPE("grouped_linear_forward");
   detail::check_f32(x, "grouped_linear x");
   detail::check_f32(y, "grouped_linear y");
   const LinearDims d = linear_dims(x, w, 3);
@@ -135,6 +141,7 @@ void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<
 void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
                                    const std::vector<int64_t>& counts, Tensor& dx,
                                    bool accumulate) {
+  TRIDENT_PROFILE_SCOPE("grouped_linear_backward_input");
   detail::check_f32(dy, "grouped_linear dy");
   detail::check_f32(dx, "grouped_linear dx");
   const LinearDims d = linear_dims(dx, w, 3);
@@ -152,6 +159,7 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
 
 void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
                                     const std::vector<int64_t>& counts, Tensor& dw) {
+  TRIDENT_PROFILE_SCOPE("grouped_linear_backward_weight");
   detail::check_f32(dy, "grouped_linear dy");
   detail::check_f32(x, "grouped_linear x");
   detail::check_f32(dw, "grouped_linear dw");

@@ -1,6 +1,7 @@
 // Token permutation by expert (dispatch order) and the weighted combine back to tokens.
 #include <cstring>
 
+#include "runtime/core/profiler.h"
 #include "ops/cpu/detail.h"
 #include "ops/cpu/router.h"
 
@@ -23,6 +24,7 @@ void check_plan_rows(const PermutePlan& plan, const Tensor& per_token, const Ten
 }  // namespace
 
 PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
+  TRIDENT_PROFILE_SCOPE("make_permute_plan");
   detail::check_i32(indices, "permute indices");
   TRIDENT_CHECK(experts > 0, "permute plan needs experts > 0");
   PermutePlan plan;
@@ -54,6 +56,7 @@ PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
 }
 
 void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out) {
+  TRIDENT_PROFILE_SCOPE("permute_forward");
   check_plan_rows(plan, x, out, "permute_forward");
   const int64_t dim = detail::cols(x);
   const float* src = x.data<float>();
@@ -67,6 +70,7 @@ void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out) {
 }
 
 void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx, bool accumulate) {
+  TRIDENT_PROFILE_SCOPE("permute_backward");
   check_plan_rows(plan, dx, dout, "permute_backward");
   const int64_t dim = detail::cols(dx);
   const float* src = dout.data<float>();
@@ -84,6 +88,7 @@ void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx, b
 
 void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& weights,
                        Tensor& out) {
+  TRIDENT_PROFILE_SCOPE("unpermute_forward");
   check_plan_rows(plan, out, y, "unpermute_forward");
   detail::check_f32(weights, "unpermute weights");
   detail::check_numel(weights, slots(plan), "unpermute weights");
@@ -106,6 +111,7 @@ void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& w
 
 void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
                         const Tensor& weights, Tensor& dy, Tensor& dweights) {
+  TRIDENT_PROFILE_SCOPE("unpermute_backward");
   check_plan_rows(plan, dout, y, "unpermute_backward");
   check_plan_rows(plan, dout, dy, "unpermute_backward");
   detail::check_f32(weights, "unpermute weights");

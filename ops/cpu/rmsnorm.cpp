@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/core/profiler.h"
 #include "ops/cpu/detail.h"
 #include "ops/cpu/elementwise.h"
 
@@ -24,6 +25,7 @@ NormDims norm_dims(const Tensor& x, const Tensor& rstd) {
 }  // namespace
 
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
+  TRIDENT_PROFILE_SCOPE("rmsnorm_forward");
   const NormDims d = norm_dims(x, rstd);
   detail::check_f32(y, "rmsnorm y");
   detail::check_numel(y, x.numel(), "rmsnorm y");
@@ -49,6 +51,7 @@ void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Ten
 // dx = r·g − x · r³ · <g, x> / D.
 void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
                             Tensor& dx, bool accumulate) {
+  TRIDENT_PROFILE_SCOPE("rmsnorm_backward_input");
   const NormDims d = norm_dims(x, rstd);
   detail::check_f32(dy, "rmsnorm dy");
   detail::check_f32(dx, "rmsnorm dx");
@@ -78,6 +81,7 @@ void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, 
 }
 
 void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rstd, Tensor& dw) {
+  TRIDENT_PROFILE_SCOPE("rmsnorm_backward_weight");
   const NormDims d = norm_dims(x, rstd);
   detail::check_f32(dy, "rmsnorm dy");
   detail::check_f32(dw, "rmsnorm dw");

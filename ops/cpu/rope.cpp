@@ -1,4 +1,5 @@
 // Rotary position embedding with YaRN scaling (interleaved pairs).
+#include "runtime/core/profiler.h"
 #include "ops/cpu/rope.h"
 
 #include <algorithm>
@@ -104,6 +105,7 @@ double yarn_mscale(double scale, double m) {
 }
 
 RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn) {
+  TRIDENT_PROFILE_SCOPE("make_rope_table");
   TRIDENT_USER_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0,
                      "qk_rope_head_dim must be a positive even number, got ", rotary_dim);
   TRIDENT_USER_CHECK(max_positions > 0, "the rope table needs max_positions > 0, got ",
@@ -132,11 +134,13 @@ RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnS
 }
 
 void rope_forward(const Tensor& x, const Tensor& positions, const RopeTable& table, Tensor& y) {
+  TRIDENT_PROFILE_SCOPE("rope_forward");
   rotate(x, positions, table, y, 1.0f);
 }
 
 // The forward map is y = M·x with M = magnitude · R(θ); its transpose is magnitude · R(−θ).
 void rope_backward(const Tensor& dy, const Tensor& positions, const RopeTable& table, Tensor& dx) {
+  TRIDENT_PROFILE_SCOPE("rope_backward");
   rotate(dy, positions, table, dx, -1.0f);
 }
 

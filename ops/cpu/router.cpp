@@ -1,5 +1,6 @@
 // DeepSeek-V3 router: sigmoid (or softmax) scores, bias-corrected group-limited top-k
 // selection, normalised weights of the unbiased scores; and its backward.
+#include "runtime/core/profiler.h"
 #include "ops/cpu/router.h"
 
 #include <algorithm>
@@ -90,6 +91,7 @@ void select_row(const RouterSettings& r, float* biased, int32_t* chosen) {
 
 void router_forward(const RouterSettings& settings, const Tensor& logits, const Tensor& bias,
                     Tensor& indices, Tensor& weights, Tensor& scores) {
+  TRIDENT_PROFILE_SCOPE("router_forward");
   check_settings(settings);
   detail::check_f32(logits, "router logits");
   detail::check_f32(bias, "router bias");
@@ -132,6 +134,7 @@ void router_forward(const RouterSettings& settings, const Tensor& logits, const 
 // then sigmoid: dlogit_e = ds_e·s_e(1 − s_e); softmax: dlogit_e = s_e(ds_e − Σ_m ds_m s_m).
 void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
                      const Tensor& scores, Tensor& dlogits) {
+  TRIDENT_PROFILE_SCOPE("router_backward");
   check_settings(settings);
   detail::check_f32(dweights, "router dweights");
   detail::check_i32(indices, "router indices");

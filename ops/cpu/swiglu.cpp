@@ -1,6 +1,7 @@
 // SwiGLU gate: out = silu(gate) · up.
 #include <cmath>
 
+#include "runtime/core/profiler.h"
 #include "ops/cpu/detail.h"
 #include "ops/cpu/elementwise.h"
 
@@ -12,6 +13,7 @@ float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 }  // namespace
 
 void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) {
+  TRIDENT_PROFILE_SCOPE("swiglu_forward");
   detail::check_f32(gate, "swiglu gate");
   detail::check_f32(up, "swiglu up");
   detail::check_f32(out, "swiglu out");
@@ -28,6 +30,7 @@ void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) {
 // d silu(g)/dg = σ(g) · (1 + g · (1 − σ(g))).
 void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate,
                      Tensor& dup) {
+  TRIDENT_PROFILE_SCOPE("swiglu_backward");
   detail::check_f32(dout, "swiglu dout");
   detail::check_f32(gate, "swiglu gate");
   detail::check_f32(up, "swiglu up");

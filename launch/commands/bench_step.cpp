@@ -1,0 +1,147 @@
+// trident bench step: one training step of a model in Trident and in the PyTorch reference
+// (eager, same model, same batch, same thread count, measured in the same run), the ratio,
+// and where Trident's time goes op by op.
+#include <omp.h>
+
+#include <cblas.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "launch/cli.h"
+#include "launch/commands/config_flags.h"
+#include "runtime/core/profiler.h"
+#include "runtime/io/hf_weights.h"
+#include "runtime/io/safetensors.h"
+#include "runtime/train/data_setup.h"
+#include "runtime/train/trainer.h"
+
+namespace {
+
+std::string run_and_capture(const std::string& command) {
+  std::array<char, 4096> buffer{};
+  std::string out;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  TRIDENT_CHECK_IO(pipe != nullptr, "cannot run: ", command);
+  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe.get())) out += buffer.data();
+  return out;
+}
+
+void write_batch(const std::string& path, const trident::models::TokenBatch& batch) {
+  using trident::io::StDType;
+  const trident::Shape shape{batch.batch, batch.seq_len + 1};
+  trident::io::SafetensorsWriter writer(path, {{"tokens", StDType::I32, shape}, {"loss_mask", StDType::I32, shape}});
+  trident::Tensor tokens = trident::Tensor::empty(shape, trident::DType::I32);
+  trident::Tensor mask = trident::Tensor::empty(shape, trident::DType::I32);
+  for (size_t i = 0; i < batch.tokens.size(); ++i) {
+    tokens.data<int32_t>()[i] = batch.tokens[i];
+    mask.data<int32_t>()[i] = batch.loss_mask[i];
+  }
+  writer.write("tokens", tokens);
+  writer.write("loss_mask", mask);
+  writer.finish();
+}
+
+}  // namespace
+
+TRIDENT_COMMAND(bench_step_command, "bench step",
+                "time a training step in Trident vs the PyTorch reference, with a per-op profile") {
+  trident::cli::ArgParser parser("bench step");
+  trident::cli::ConfigFlags config_flags;
+  config_flags.config = "small";
+  config_flags.add_to(parser);
+  long long steps = 5, warmup = 2, threads = 0;
+  bool no_reference = false;
+  std::string python = TRIDENT_PYTHON_PATH;
+  parser.add_int("--steps", &steps, "timed steps (5)");
+  parser.add_int("--warmup", &warmup, "untimed steps first (2)");
+  parser.add_int("--threads", &threads, "threads for both (default: all cores)");
+  parser.add_bool("--no-reference", &no_reference, "time Trident only");
+  parser.add_string("--python", &python, "interpreter with torch (/usr/bin/python3)");
+  if (!parser.parse(args)) return 0;
+  TRIDENT_USER_CHECK(steps >= 1 && warmup >= 0, "--steps must be ≥ 1 and --warmup ≥ 0");
+  trident::config::TridentConfig config = config_flags.load(1);
+  if (threads <= 0) threads = omp_get_num_procs();
+  omp_set_num_threads(static_cast<int>(threads));
+  openblas_set_num_threads(static_cast<int>(threads));
+  // The reference trains on the whole global batch at once; so does Trident here.
+  config.mutable_train()->set_micro_batch(config.train().global_batch());
+  config.mutable_train()->set_steps(warmup + steps);
+
+  // The same fixed batch every step, for both.
+  auto sampler = trident::train::make_train_sampler(config);
+  const trident::models::TokenBatch batch = sampler->global_batch(1);
+  struct FixedSampler final : trident::io::BatchSampler {
+    FixedSampler(trident::io::BatchShape shape, trident::models::TokenBatch b)
+        : BatchSampler(shape), batch(std::move(b)) {}
+    void fill_row(uint64_t sample, int32_t* tokens, uint8_t* mask) const override {
+      const int64_t row = static_cast<int64_t>(sample) % batch.batch, width = batch.seq_len + 1;
+      std::copy_n(batch.tokens.begin() + row * width, width, tokens);
+      std::copy_n(batch.loss_mask.begin() + row * width, width, mask);
+    }
+    trident::models::TokenBatch batch;
+  };
+  trident::train::Trainer trainer(
+      config, std::make_unique<FixedSampler>(sampler->shape(), batch));
+
+  const std::string dir = std::filesystem::temp_directory_path().string() + "/trident_bench_step_" +
+                          std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  trident::io::save_hf_weights(trainer.model().params(), dir + "/model");
+  write_batch(dir + "/batch.safetensors", batch);
+  const auto& t = config.train();
+  std::ofstream(dir + "/train.json") << nlohmann::json{
+      {"lr", t.lr()}, {"min_lr", t.min_lr()}, {"warmup_steps", t.warmup_steps()}, {"steps", t.steps()},
+      {"weight_decay", t.weight_decay()}, {"beta1", t.beta1()}, {"beta2", t.beta2()},
+      {"adam_eps", t.adam_eps()}, {"grad_clip", t.grad_clip()}, {"mtp_loss_weight", t.mtp_loss_weight()},
+      {"aux_loss_alpha", t.aux_loss_alpha()}, {"bias_update_speed", t.bias_update_speed()}}.dump();
+
+  for (long long i = 0; i < warmup; ++i) trainer.step();
+  trident::Profiler::reset();
+  trident::Profiler::enable(true);
+  double trident_seconds = 0.0;
+  for (long long i = 0; i < steps; ++i) trident_seconds += trainer.step().step_seconds;
+  trident::Profiler::enable(false);
+  trident_seconds /= static_cast<double>(steps);
+
+  double torch_seconds = 0.0;
+  std::string torch_version;
+  if (!no_reference) {
+    const std::string command = python + " " + TRIDENT_SOURCE_PATH + "/tests/reference/bench_reference.py --model " +
+                                dir + "/model --batch " + dir + "/batch.safetensors --train-json " + dir +
+                                "/train.json --steps " + std::to_string(steps) + " --warmup " +
+                                std::to_string(warmup) + " --threads " + std::to_string(threads);
+    const nlohmann::json result = nlohmann::json::parse(run_and_capture(command));
+    torch_seconds = result.at("step_seconds").get<double>();
+    torch_version = result.at("torch").get<std::string>();
+  }
+  std::filesystem::remove_all(dir);
+
+  const double tokens = static_cast<double>(batch.batch * batch.seq_len);
+  std::printf("model '%s': %lld parameters, batch %lld × %lld tokens, %lld threads, %lld timed steps\n",
+              config.model().name().c_str(), static_cast<long long>(trainer.model().registry().counts().total),
+              static_cast<long long>(batch.batch), static_cast<long long>(batch.seq_len), threads, steps);
+  std::printf("%-28s %12s %12s\n", "", "s/step", "tokens/s");
+  std::printf("%-28s %12.4f %12.0f\n", "Trident (C++)", trident_seconds, tokens / trident_seconds);
+  if (!no_reference) {
+    std::printf("%-28s %12.4f %12.0f\n", ("PyTorch " + torch_version + " eager").c_str(), torch_seconds,
+                tokens / torch_seconds);
+    std::printf("speed-up (PyTorch time / Trident time): %.2fx\n", torch_seconds / trident_seconds);
+  }
+  std::printf("\nTrident per-op profile (mean per step; ops only, the rest is glue):\n");
+  std::printf("%-34s %10s %8s %8s\n", "op", "ms/step", "% step", "calls");
+  double accounted = 0.0;
+  for (const trident::ProfileEntry& entry : trident::Profiler::snapshot()) {
+    const double ms = 1e3 * entry.seconds / static_cast<double>(steps);
+    accounted += entry.seconds / static_cast<double>(steps);
+    std::printf("%-34s %10.3f %7.1f%% %8lld\n", entry.name.c_str(), ms, 100.0 * ms / (1e3 * trident_seconds),
+                static_cast<long long>(entry.calls / steps));
+  }
+  std::printf("%-34s %10.3f %7.1f%%\n", "(outside ops)", 1e3 * (trident_seconds - accounted),
+              100.0 * (trident_seconds - accounted) / trident_seconds);
+  return 0;
+}
