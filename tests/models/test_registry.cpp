@@ -3,6 +3,7 @@
 #include <set>
 
 #include "models/deepseek_v3/registry.h"
+#include "runtime/config/config.h"
 #include "tests/models/test_configs.h"
 
 namespace trident::models {
@@ -26,6 +27,18 @@ TEST(Registry, DeepSeekV3CountsMatchThePublishedFigures) {
   EXPECT_EQ(registry.layer_parameters(61), 11'507'286'272);
   // Router biases are buffers: counted, never trained.
   EXPECT_EQ(counts.trained, counts.total + counts.mtp - 59 * 256);
+}
+
+// The shipped presets agree with the hand-built configs of these tests.
+TEST(Registry, PresetsMatchTheHandBuiltConfigs) {
+  const config::ModelConfig full =
+      config::load_config(config::resolve_config_path("deepseek-v3-671b")).model();
+  const ParameterCounts counts = ParameterRegistry(full).counts();
+  EXPECT_EQ(counts.total, 671'026'419'200);
+  EXPECT_EQ(counts.activated, 37'552'297'472);
+  EXPECT_EQ(counts.mtp, 11'610'068'224);
+  const config::ModelConfig tiny = config::load_config(config::resolve_config_path("tiny")).model();
+  EXPECT_EQ(tiny.SerializeAsString(), testing::tiny_config().SerializeAsString());
 }
 
 TEST(Registry, NamesShapesAndFlags) {
