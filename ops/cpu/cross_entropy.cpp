@@ -48,7 +48,7 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
   float* l = lse.data<float>();
   double loss = 0.0;
   int64_t counted = 0;
-#pragma omp parallel for schedule(static) reduction(+ : loss, counted)
+#pragma omp parallel for schedule(static) reduction(+ : loss, counted) if (detail::worth_parallel(logits.numel()))
   for (int64_t t = 0; t < d.tokens; ++t) {
     const float* row = x + t * d.vocab;
     const double row_lse = row_logsumexp(row, d.vocab);
@@ -72,7 +72,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
   const int32_t* target = targets.data<int32_t>();
   const float* l = lse.data<float>();
   float* dx = dlogits.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(logits.numel()))
   for (int64_t t = 0; t < d.tokens; ++t) {
     const float* row = x + t * d.vocab;
     float* out = dx + t * d.vocab;
@@ -93,7 +93,7 @@ void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprob
   const float* x = logits.data<float>();
   const int32_t* target = targets.data<int32_t>();
   float* out = logprobs.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(logits.numel()))
   for (int64_t t = 0; t < d.tokens; ++t) {
     if (target[t] == kIgnoreIndex) {
       out[t] = 0.0f;

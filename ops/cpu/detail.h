@@ -8,6 +8,12 @@
 
 namespace trident::ops::cpu::detail {
 
+// Whether a loop over `elements` values is worth an OpenMP parallel region. Below this size the
+// fork/join costs more than it saves, and on a busy machine a descheduled worker can stall the
+// region's barrier for a whole scheduler quantum.
+constexpr int64_t kMinParallelElements = int64_t{1} << 17;
+inline bool worth_parallel(int64_t elements) { return elements >= kMinParallelElements; }
+
 // Rows of a tensor seen as a matrix [numel / last_dim, last_dim].
 inline int64_t rows(const Tensor& t) {
   const int64_t cols = t.dim() == 0 ? 1 : t.size(-1);

@@ -14,7 +14,7 @@ void axpy(float alpha, const Tensor& x, Tensor& y) {
   detail::check_numel(y, n, "axpy y");
   const float* src = x.data<float>();
   float* dst = y.data<float>();
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) dst[i] += alpha * src[i];
 }
 
@@ -26,7 +26,7 @@ void scale(const Tensor& x, float factor, Tensor& y) {
   detail::check_numel(y, n, "scale y");
   const float* src = x.data<float>();
   float* dst = y.data<float>();
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * factor;
 }
 

@@ -39,7 +39,7 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
   float* y = out.data<float>();
   if (table.dtype() == DType::F32) {
     const float* w = table.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.tokens * d.dim))
     for (int64_t t = 0; t < d.tokens; ++t) {
       std::memcpy(y + t * d.dim, w + id[t] * d.dim, sizeof(float) * static_cast<size_t>(d.dim));
     }
@@ -48,7 +48,7 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
   TRIDENT_CHECK(table.dtype() == DType::BF16, "embedding table must be f32 or bf16, got ",
                 table.describe());
   const bf16* w = table.data<bf16>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.tokens * d.dim))
   for (int64_t t = 0; t < d.tokens; ++t) {
     for (int64_t c = 0; c < d.dim; ++c) y[t * d.dim + c] = bf16_to_float(w[id[t] * d.dim + c]);
   }
@@ -66,7 +66,7 @@ void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dt
   // sum order (and so the result) does not depend on the thread count.
   constexpr int64_t kBlock = 64;
   const int64_t blocks = (d.dim + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.tokens * d.dim))
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t begin = b * kBlock;
     const int64_t end = std::min(d.dim, begin + kBlock);

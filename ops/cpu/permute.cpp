@@ -62,7 +62,7 @@ void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out) {
   const float* src = x.data<float>();
   float* dst = out.data<float>();
   const int64_t rows = slots(plan);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(rows * dim))
   for (int64_t row = 0; row < rows; ++row) {
     std::memcpy(dst + row * dim, src + plan.row_to_token[static_cast<size_t>(row)] * dim,
                 sizeof(float) * static_cast<size_t>(dim));
@@ -75,7 +75,7 @@ void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx, b
   const int64_t dim = detail::cols(dx);
   const float* src = dout.data<float>();
   float* dst = dx.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
   for (int64_t t = 0; t < plan.tokens; ++t) {
     float* row = dst + t * dim;
     if (!accumulate) std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
@@ -96,7 +96,7 @@ void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& w
   const float* src = y.data<float>();
   const float* w = weights.data<float>();
   float* dst = out.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
   for (int64_t t = 0; t < plan.tokens; ++t) {
     float* row = dst + t * dim;
     std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
@@ -124,7 +124,7 @@ void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tenso
   const float* w = weights.data<float>();
   float* dst = dy.data<float>();
   float* dw = dweights.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
   for (int64_t t = 0; t < plan.tokens; ++t) {
     const float* grow = g + t * dim;
     for (int64_t j = 0; j < plan.top_k; ++j) {

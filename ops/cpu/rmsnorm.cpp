@@ -35,7 +35,7 @@ void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Ten
   const float* g = weight.data();
   float* out = y.data<float>();
   float* r = rstd.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.rows * d.dim))
   for (int64_t t = 0; t < d.rows; ++t) {
     const float* row = in + t * d.dim;
     double sum = 0.0;
@@ -64,7 +64,7 @@ void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, 
   const float* g = weight.data();
   const float* r = rstd.data<float>();
   float* out = dx.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.rows * d.dim))
   for (int64_t t = 0; t < d.rows; ++t) {
     const float* xr = in + t * d.dim;
     const float* gr = grad + t * d.dim;
@@ -94,7 +94,7 @@ void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rs
   // Column blocks per thread, rows summed in order: deterministic for any thread count.
   constexpr int64_t kBlock = 64;
   const int64_t blocks = (d.dim + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.rows * d.dim))
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t begin = b * kBlock;
     const int64_t end = std::min(d.dim, begin + kBlock);

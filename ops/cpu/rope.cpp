@@ -81,7 +81,7 @@ void rotate(const Tensor& x, const Tensor& positions, const RopeTable& table, Te
   const float* in = x.data<float>();
   float* out = y.data<float>();
   const int64_t row = d.heads * d.pairs * 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.tokens * row))
   for (int64_t t = 0; t < d.tokens; ++t) {
     const float* c = cos_table + pos[t] * d.pairs;
     const float* s = sin_table + pos[t] * d.pairs;

@@ -112,7 +112,7 @@ void router_forward(const RouterSettings& settings, const Tensor& logits, const 
   int32_t* idx = indices.data<int32_t>();
   float* w = weights.data<float>();
   float* s = scores.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(tokens * experts))
   for (int64_t t = 0; t < tokens; ++t) {
     float* srow = s + t * experts;
     score_row(settings, x + t * experts, srow);
@@ -152,7 +152,7 @@ void router_backward(const RouterSettings& settings, const Tensor& dweights, con
   const int32_t* idx = indices.data<int32_t>();
   const float* s = scores.data<float>();
   float* dx = dlogits.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(tokens * experts))
   for (int64_t t = 0; t < tokens; ++t) {
     const float* srow = s + t * experts;
     const int32_t* chosen = idx + t * k;

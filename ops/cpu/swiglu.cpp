@@ -23,7 +23,7 @@ void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) {
   const float* g = gate.data<float>();
   const float* u = up.data<float>();
   float* y = out.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) y[i] = g[i] * sigmoid(g[i]) * u[i];
 }
 
@@ -46,7 +46,7 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
   const float* u = up.data<float>();
   float* dg = dgate.data<float>();
   float* du = dup.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) {
     // Read every input before writing: the gradients may alias the inputs.
     const float gate_value = g[i];
