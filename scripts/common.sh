@@ -18,6 +18,24 @@ step_done() {
 }
 TRIDENT_STEP_TIMES=()
 
+# summary_on_exit: when the script ends, however it ends, prints each step's time, the
+# outcome and the total elapsed time.
+summary_on_exit() {
+  TRIDENT_STARTED=$SECONDS
+  trap print_summary EXIT
+}
+print_summary() {
+  local status=$?
+  printf '\n==> summary\n'
+  if [ ${#TRIDENT_STEP_TIMES[@]} -gt 0 ]; then printf '  %s\n' "${TRIDENT_STEP_TIMES[@]}"; fi
+  if [ "$status" -eq 0 ]; then
+    echo "  PASSED in $((SECONDS - TRIDENT_STARTED))s"
+  else
+    echo "  FAILED during '${TRIDENT_STEP_NAME:-start}' (exit $status)" \
+         "after $((SECONDS - TRIDENT_STARTED))s"
+  fi
+}
+
 # Open MPI refuses to run as root and to place more ranks than cores unless told to; the tests
 # and the demo start several ranks on machines with few cores.
 allow_mpi_as_root() {

@@ -5,7 +5,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$TRIDENT_ROOT"
-started=$SECONDS
+summary_on_exit
 
 step setup; run_setup; step_done
 step build; bash scripts/build.sh; step_done
@@ -39,6 +39,4 @@ main_job() {
 
 step demo; main_job; step_done
 
-printf '\n==> summary\n'
-printf '  %s\n' "${TRIDENT_STEP_TIMES[@]}"
-echo "  demo finished in $((SECONDS - started))s; outputs in ${run_dir#"$TRIDENT_ROOT"/}/"
+echo "demo outputs are in ${run_dir#"$TRIDENT_ROOT"/}/"

@@ -6,19 +6,7 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$TRIDENT_ROOT"
-started=$SECONDS
-
-summary() {
-  local status=$?
-  printf '\n==> summary\n'
-  [ ${#TRIDENT_STEP_TIMES[@]} -gt 0 ] && printf '  %s\n' "${TRIDENT_STEP_TIMES[@]}"
-  if [ "$status" -eq 0 ]; then
-    echo "  PASSED in $((SECONDS - started))s"
-  else
-    echo "  FAILED during '${TRIDENT_STEP_NAME:-start}' (exit $status) after $((SECONDS - started))s"
-  fi
-}
-trap summary EXIT
+summary_on_exit
 
 step setup; run_setup; step_done
 step build; bash scripts/build.sh; step_done
