@@ -13,6 +13,16 @@ if(NOT TRIDENT_CUDA STREQUAL "OFF")
     # CMake 3.25 knows no C++20 flag for nvcc; CUDA sources are C++17 (headers they include must be too).
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    # CMake 3.25.1 (Debian 12) stops in FindCUDAToolkit when the toolkit has no libnvToolsExt, as
+    # CUDA 13 has not (only the header-only nvtx3). An empty stand-in lets it finish; nothing
+    # in Trident links nvToolsExt.
+    get_filename_component(_cuda_root "${CMAKE_CUDA_COMPILER}" DIRECTORY)
+    get_filename_component(_cuda_root "${_cuda_root}" DIRECTORY)
+    find_library(TRIDENT_NVTOOLSEXT_LIBRARY nvToolsExt HINTS ${_cuda_root}
+                 PATH_SUFFIXES lib64 lib NO_DEFAULT_PATH)
+    if(NOT TRIDENT_NVTOOLSEXT_LIBRARY AND NOT TARGET CUDA::nvToolsExt)
+      add_library(CUDA::nvToolsExt INTERFACE IMPORTED)
+    endif()
     find_package(CUDAToolkit REQUIRED)
     # NCCL and cuDNN ship no CMake package: look for them inside the toolkit.
     set(_cuda_roots ${CUDAToolkit_LIBRARY_ROOT} ${CUDAToolkit_TARGET_DIR} /usr/local/cuda)

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what Trident needs on Debian 12, and only what is missing: running it again on a
+# ready machine changes nothing. Runs as root, or through sudo for another user.
+# The CUDA toolkit is not installed here: the CUDA ops are built only where one already is
+# (/usr/local/cuda), and everything else builds and tests without it.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache git pkg-config
+  # libraries the C++ code links
+  libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libprotobuf-dev protobuf-compiler
+  libopenblas-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # the PyTorch reference, data tools and plots (Debian's /usr/bin/python3)
+  python3 python3-torch python3-numpy python3-h5py python3-matplotlib
+  # Slurm on one machine, for the launch tests
+  slurmctld slurmd slurm-client
+)
+
+is_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+missing=()
+for package in "${packages[@]}"; do
+  is_installed "$package" || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages are installed"
+else
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null; then
+    as_root=(sudo)
+  else
+    echo "setup: missing packages (${missing[*]}) and neither root nor sudo to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${#missing[@]} missing packages: ${missing[*]}"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ -x /usr/local/cuda/bin/nvcc ]; then
+  echo "setup: CUDA toolkit at /usr/local/cuda ($(/usr/local/cuda/bin/nvcc --version | tail -n 1))"
+elif command -v nvcc >/dev/null; then
+  echo "setup: CUDA toolkit on PATH ($(command -v nvcc))"
+else
+  echo "setup: no CUDA toolkit (no /usr/local/cuda/bin/nvcc): the CUDA ops will not be built"
+fi
