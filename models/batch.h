@@ -2,6 +2,7 @@
 // The model's input: `batch` sequences of seq_len + 1 tokens. Position i of a row is an input
 // token for i < seq_len and the target of position i − 1 for i ≥ 1; loss_mask[i] says whether
 // token i counts as a target (SFT masks the prompt; padding is masked everywhere).
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -1,0 +1,111 @@
+#include "models/deepseek_v3/blocks.h"
+
+#include "ops/cpu/elementwise.h"
+#include "ops/cpu/linear.h"
+#include "runtime/core/error.h"
+
+namespace trident::models {
+
+namespace cpu = ops::cpu;
+
+Weight weight_of(ParameterStore& store, const std::string& name) {
+  Parameter& param = store.get(name);
+  return Weight{param.value, param.grad};
+}
+
+Tensor linear_step_forward(const Weight& w, const Tensor& x, LinearStep& step) {
+  step.x = x;
+  Tensor y = Tensor::empty({x.size(0), w.value.size(0)});
+  cpu::linear_forward(x, w.value, y);
+  return y;
+}
+
+Tensor linear_step_backward_input(const Weight& w, const Tensor& dy, LinearStep& step) {
+  Tensor dx = Tensor::empty({dy.size(0), w.value.size(1)});
+  linear_step_backward_input_into(w, dy, step, dx, false);
+  return dx;
+}
+
+void linear_step_backward_input_into(const Weight& w, const Tensor& dy, LinearStep& step,
+                                     Tensor& dx, bool accumulate) {
+  step.dy = dy;
+  cpu::linear_backward_input(dy, w.value, dx, accumulate);
+}
+
+void linear_step_backward_weight(const Weight& w, LinearStep& step) {
+  TRIDENT_CHECK(step.dy.defined() && step.x.defined(),
+                "backward_weight without forward and backward_input");
+  if (w.grad.defined()) {
+    Tensor grad = w.grad;  // a handle: writes land in the store
+    cpu::linear_backward_weight(step.dy, step.x, grad);
+  }
+  step = LinearStep{};
+}
+
+Tensor norm_step_forward(const Weight& w, float eps, const Tensor& x, NormStep& step) {
+  step.x = x;
+  step.rstd = Tensor::empty({x.size(0)});
+  Tensor y = Tensor::empty(x.shape());
+  cpu::rmsnorm_forward(x, w.value, eps, y, step.rstd);
+  return y;
+}
+
+Tensor norm_step_backward_input(const Weight& w, const Tensor& dy, NormStep& step) {
+  Tensor dx = Tensor::empty(dy.shape());
+  norm_step_backward_input_into(w, dy, step, dx, false);
+  return dx;
+}
+
+void norm_step_backward_input_into(const Weight& w, const Tensor& dy, NormStep& step, Tensor& dx,
+                                   bool accumulate) {
+  step.dy = dy;
+  cpu::rmsnorm_backward_input(dy, step.x, w.value, step.rstd, dx, accumulate);
+}
+
+void norm_step_backward_weight(const Weight& w, NormStep& step) {
+  TRIDENT_CHECK(step.dy.defined() && step.x.defined(),
+                "backward_weight without forward and backward_input");
+  if (w.grad.defined()) {
+    Tensor grad = w.grad;
+    cpu::rmsnorm_backward_weight(step.dy, step.x, step.rstd, grad);
+  }
+  step = NormStep{};
+}
+
+Tensor take_columns(const Tensor& x, int64_t width, int64_t begin, int64_t count) {
+  TRIDENT_CHECK(x.numel() % width == 0 && begin >= 0 && begin + count <= width,
+                "take_columns out of range");
+  const int64_t rows = x.numel() / width;
+  Tensor out = Tensor::empty({rows, count});
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < count; ++c) dst[r * count + c] = src[r * width + begin + c];
+  }
+  return out;
+}
+
+void put_columns(Tensor& dst, int64_t width, int64_t begin, const Tensor& src, bool accumulate) {
+  TRIDENT_CHECK(dst.numel() % width == 0, "put_columns: bad width");
+  const int64_t rows = dst.numel() / width;
+  TRIDENT_CHECK(src.numel() % rows == 0, "put_columns: row count mismatch");
+  const int64_t count = src.numel() / rows;
+  TRIDENT_CHECK(begin >= 0 && begin + count <= width, "put_columns out of range");
+  const float* s = src.data<float>();
+  float* d = dst.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < count; ++c) {
+      float& target = d[r * width + begin + c];
+      target = accumulate ? target + s[r * count + c] : s[r * count + c];
+    }
+  }
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  TRIDENT_CHECK(a.numel() == b.numel(), "add: ", a.describe(), " vs ", b.describe());
+  Tensor out = a.clone();
+  cpu::axpy(1.0f, b, out);
+  return out;
+}
+
+}  // namespace trident::models

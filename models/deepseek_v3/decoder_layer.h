@@ -1,0 +1,56 @@
+#pragma once
+// One DeepSeek-V3 decoder layer (pre-norm residual):
+//   h = x + Attn(rms(x, input_layernorm));  out = h + FFN(rms(h, post_attention_layernorm))
+// with FFN the dense SwiGLU for layers < first_k_dense_replace and DeepSeekMoE after.
+// Forward / backward_input / backward_weight take and return explicit tensors so that a
+// pipeline stage can run any contiguous range of layers.
+#include <cstdint>
+#include <optional>
+
+#include "models/deepseek_v3/ffn.h"
+#include "models/deepseek_v3/mla.h"
+#include "models/deepseek_v3/moe.h"
+
+namespace trident::models {
+
+struct DecoderLayerContext {
+  NormStep input_norm;
+  NormStep post_norm;
+  MlaContext attention;
+  FfnContext ffn;
+  MoeContext moe;
+};
+
+class DecoderLayer {
+ public:
+  // layer: the HF layer index (MTP depth d uses num_hidden_layers + d − 1).
+  DecoderLayer(const ModelDims& dims, const config::ModelConfig& config, ParameterStore& store,
+               int64_t layer);
+
+  // x [T, H] -> [T, H]. balance_coef: see MoeLayer::forward (ignored by dense layers).
+  Tensor forward(const Tensor& x, const SequenceLayout& layout, float balance_coef,
+                 DecoderLayerContext& ctx) const;
+  // dout [T, H] -> dx [T, H]
+  Tensor backward_input(const Tensor& dout, DecoderLayerContext& ctx) const;
+  void backward_weight(DecoderLayerContext& ctx) const;
+
+  // Decoding with the absorbed MLA cache: x [batch · n, H] are n new tokens per row.
+  Tensor forward_decode(const Tensor& x, int64_t n, const ops::cpu::RopeTable& rope,
+                        MlaCache& cache) const;
+
+  int64_t index() const { return layer_; }
+  bool is_moe() const { return moe_.has_value(); }
+  const MoeLayer& moe() const { return *moe_; }
+  const MlaAttention& attention() const { return attention_; }
+
+ private:
+  ModelDims dims_;
+  int64_t layer_;
+  Weight input_norm_;
+  Weight post_norm_;
+  MlaAttention attention_;
+  std::optional<SwiGluFfn> ffn_;
+  std::optional<MoeLayer> moe_;
+};
+
+}  // namespace trident::models

@@ -1,0 +1,47 @@
+#include "models/deepseek_v3/ffn.h"
+
+#include "ops/cpu/elementwise.h"
+
+namespace trident::models {
+
+namespace cpu = ops::cpu;
+
+FfnWeights ffn_weights(ParameterStore& store, const std::string& prefix) {
+  return FfnWeights{weight_of(store, prefix + "gate_proj.weight"),
+                    weight_of(store, prefix + "up_proj.weight"),
+                    weight_of(store, prefix + "down_proj.weight")};
+}
+
+Tensor SwiGluFfn::forward(const Tensor& x, FfnContext& ctx) const {
+  ctx.g = linear_step_forward(w_.gate, x, ctx.gate);
+  ctx.u = linear_step_forward(w_.up, x, ctx.up);
+  Tensor a = Tensor::empty(ctx.g.shape());
+  cpu::swiglu_forward(ctx.g, ctx.u, a);
+  return linear_step_forward(w_.down, a, ctx.down);
+}
+
+Tensor SwiGluFfn::backward_input(const Tensor& dy, FfnContext& ctx) const {
+  Tensor dx = Tensor::empty({dy.size(0), w_.gate.value.size(1)});
+  backward_input_into(dy, ctx, dx, false);
+  return dx;
+}
+
+void SwiGluFfn::backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& dx,
+                                    bool accumulate) const {
+  const Tensor da = linear_step_backward_input(w_.down, dy, ctx.down);
+  Tensor dg = Tensor::empty(ctx.g.shape());
+  Tensor du = Tensor::empty(ctx.u.shape());
+  cpu::swiglu_backward(da, ctx.g, ctx.u, dg, du);
+  linear_step_backward_input_into(w_.gate, dg, ctx.gate, dx, accumulate);
+  linear_step_backward_input_into(w_.up, du, ctx.up, dx, true);
+  ctx.g = Tensor();
+  ctx.u = Tensor();
+}
+
+void SwiGluFfn::backward_weight(FfnContext& ctx) const {
+  linear_step_backward_weight(w_.down, ctx.down);
+  linear_step_backward_weight(w_.gate, ctx.gate);
+  linear_step_backward_weight(w_.up, ctx.up);
+}
+
+}  // namespace trident::models

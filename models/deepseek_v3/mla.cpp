@@ -1,0 +1,264 @@
+#include "models/deepseek_v3/mla.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/cpu/attention.h"
+#include "ops/cpu/linear.h"
+#include "ops/cpu/rope.h"
+#include "runtime/core/error.h"
+
+namespace trident::models {
+
+namespace cpu = ops::cpu;
+
+MlaWeights mla_weights(ParameterStore& store, const std::string& prefix, const ModelDims& dims) {
+  MlaWeights w;
+  if (dims.q_lora > 0) {
+    w.q_a = weight_of(store, prefix + "q_a_proj.weight");
+    w.q_a_norm = weight_of(store, prefix + "q_a_layernorm.weight");
+    w.q_b = weight_of(store, prefix + "q_b_proj.weight");
+  } else {
+    w.q = weight_of(store, prefix + "q_proj.weight");
+  }
+  w.kv_a = weight_of(store, prefix + "kv_a_proj_with_mqa.weight");
+  w.kv_a_norm = weight_of(store, prefix + "kv_a_layernorm.weight");
+  w.kv_b = weight_of(store, prefix + "kv_b_proj.weight");
+  w.o = weight_of(store, prefix + "o_proj.weight");
+  return w;
+}
+
+MlaCache::MlaCache(int64_t batch_rows, int64_t max_positions, const ModelDims& dims)
+    : batch(batch_rows),
+      capacity(max_positions),
+      latent(Tensor::zeros({batch_rows, max_positions, dims.kv_lora})),
+      k_rope(Tensor::zeros({batch_rows, max_positions, dims.rope})) {}
+
+MlaAttention::Projections MlaAttention::project(const Tensor& x, MlaContext& ctx) const {
+  Projections p;
+  if (dims_.q_lora > 0) {
+    const Tensor qa = linear_step_forward(w_.q_a, x, ctx.q_a);
+    const Tensor cq = norm_step_forward(w_.q_a_norm, dims_.eps, qa, ctx.q_norm);
+    p.q = linear_step_forward(w_.q_b, cq, ctx.q_b);
+  } else {
+    p.q = linear_step_forward(w_.q, x, ctx.q);
+  }
+  const int64_t kv_width = dims_.kv_lora + dims_.rope;
+  const Tensor kva = linear_step_forward(w_.kv_a, x, ctx.kv_a);
+  const Tensor latent_raw = take_columns(kva, kv_width, 0, dims_.kv_lora);
+  p.k_rope = take_columns(kva, kv_width, dims_.kv_lora, dims_.rope);
+  p.latent = norm_step_forward(w_.kv_a_norm, dims_.eps, latent_raw, ctx.kv_norm);
+  return p;
+}
+
+Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaContext& ctx) const {
+  const int64_t T = x.size(0);
+  TRIDENT_CHECK(T == layout.tokens(), "MLA input has ", T, " rows, layout ", layout.tokens());
+  const int64_t nh = dims_.heads, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
+  const int64_t dq = dims_.qk_dim;
+  ctx.layout = layout;
+
+  Projections p = project(x, ctx);
+  const Tensor kv = linear_step_forward(w_.kv_b, p.latent, ctx.kv_b);  // [T, nh·(dn+dv)]
+
+  // Queries: rotate the rope part of every head.
+  Tensor q_rope = take_columns(p.q, dq, dn, dr).view({T, nh, dr});
+  cpu::rope_forward(q_rope, layout.positions, *layout.rope, q_rope);
+  ctx.q_full = p.q.view({T, nh, dq});
+  put_columns(ctx.q_full, dq, dn, q_rope, false);
+
+  // Keys: per-head k_nope from the latent, the one rotated k_rope shared by all heads.
+  Tensor k_rope = p.k_rope.view({T, 1, dr});
+  cpu::rope_forward(k_rope, layout.positions, *layout.rope, k_rope);
+  ctx.k_full = Tensor::empty({T, nh, dq});
+  put_columns(ctx.k_full, dq, 0, take_columns(kv, dn + dv, 0, dn), false);
+  {
+    float* k = ctx.k_full.data<float>();
+    const float* r = k_rope.data<float>();
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t h = 0; h < nh; ++h) {
+        for (int64_t j = 0; j < dr; ++j) k[(t * nh + h) * dq + dn + j] = r[t * dr + j];
+      }
+    }
+  }
+  ctx.v = take_columns(kv, dn + dv, dn, dv).view({T, nh, dv});
+
+  cpu::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
+  ctx.out = Tensor::empty({T, nh, dv});
+  ctx.lse = Tensor::empty({layout.batch, nh, layout.seq});
+  cpu::attention_forward(shape, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse);
+  return linear_step_forward(w_.o, ctx.out.view({T, nh * dv}), ctx.o);
+}
+
+Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
+  const SequenceLayout& layout = ctx.layout;
+  const int64_t T = layout.tokens();
+  const int64_t nh = dims_.heads, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
+  const int64_t dq = dims_.qk_dim;
+
+  const Tensor d_out = linear_step_backward_input(w_.o, dout, ctx.o).view({T, nh, dv});
+  cpu::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
+  Tensor dq_full = Tensor::empty({T, nh, dq});
+  Tensor dk_full = Tensor::empty({T, nh, dq});
+  Tensor dv_full = Tensor::empty({T, nh, dv});
+  cpu::attention_backward(shape, d_out, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse, dq_full,
+                          dk_full, dv_full);
+  ctx.q_full = ctx.k_full = ctx.v = ctx.out = ctx.lse = Tensor();
+
+  // Query: un-rotate the rope part's gradient in place.
+  Tensor dq_rope = take_columns(dq_full, dq, dn, dr).view({T, nh, dr});
+  cpu::rope_backward(dq_rope, layout.positions, *layout.rope, dq_rope);
+  put_columns(dq_full, dq, dn, dq_rope, false);
+  const Tensor dq_flat = dq_full.view({T, nh * dq});
+
+  // kv_b output gradient [T, nh·(dn+dv)]: per head [dk_nope | dv].
+  Tensor dkv = Tensor::empty({T, nh * (dn + dv)});
+  put_columns(dkv, dn + dv, 0, take_columns(dk_full, dq, 0, dn), false);
+  put_columns(dkv, dn + dv, dn, dv_full, false);
+
+  // The shared rope key collects the gradient of every head, then is un-rotated.
+  Tensor dk_rope = Tensor::zeros({T, 1, dr});
+  {
+    const float* dk = dk_full.data<float>();
+    float* r = dk_rope.data<float>();
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t h = 0; h < nh; ++h) {
+        for (int64_t j = 0; j < dr; ++j) r[t * dr + j] += dk[(t * nh + h) * dq + dn + j];
+      }
+    }
+  }
+  cpu::rope_backward(dk_rope, layout.positions, *layout.rope, dk_rope);
+
+  const Tensor d_latent = linear_step_backward_input(w_.kv_b, dkv, ctx.kv_b);
+  const Tensor d_latent_raw = norm_step_backward_input(w_.kv_a_norm, d_latent, ctx.kv_norm);
+  const int64_t kv_width = dims_.kv_lora + dr;
+  Tensor dkva = Tensor::empty({T, kv_width});
+  put_columns(dkva, kv_width, 0, d_latent_raw, false);
+  put_columns(dkva, kv_width, dims_.kv_lora, dk_rope, false);
+
+  Tensor dx;
+  if (dims_.q_lora > 0) {
+    const Tensor dcq = linear_step_backward_input(w_.q_b, dq_flat, ctx.q_b);
+    const Tensor dqa = norm_step_backward_input(w_.q_a_norm, dcq, ctx.q_norm);
+    dx = linear_step_backward_input(w_.q_a, dqa, ctx.q_a);
+  } else {
+    dx = linear_step_backward_input(w_.q, dq_flat, ctx.q);
+  }
+  linear_step_backward_input_into(w_.kv_a, dkva, ctx.kv_a, dx, true);
+  return dx;
+}
+
+void MlaAttention::backward_weight(MlaContext& ctx) const {
+  linear_step_backward_weight(w_.o, ctx.o);
+  linear_step_backward_weight(w_.kv_b, ctx.kv_b);
+  norm_step_backward_weight(w_.kv_a_norm, ctx.kv_norm);
+  linear_step_backward_weight(w_.kv_a, ctx.kv_a);
+  if (dims_.q_lora > 0) {
+    linear_step_backward_weight(w_.q_b, ctx.q_b);
+    norm_step_backward_weight(w_.q_a_norm, ctx.q_norm);
+    linear_step_backward_weight(w_.q_a, ctx.q_a);
+  } else {
+    linear_step_backward_weight(w_.q, ctx.q);
+  }
+  ctx.layout = SequenceLayout{};
+}
+
+Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const cpu::RopeTable& rope,
+                                      MlaCache& cache) const {
+  const int64_t B = cache.batch;
+  TRIDENT_CHECK(x.size(0) == B * n, "absorbed MLA input has ", x.size(0), " rows, expected ",
+                B * n);
+  TRIDENT_CHECK(cache.length + n <= cache.capacity, "MLA cache full: ", cache.length, " + ", n,
+                " > ", cache.capacity);
+  const int64_t nh = dims_.heads, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
+  const int64_t dq = dims_.qk_dim, rkv = dims_.kv_lora;
+  const int64_t start = cache.length;
+
+  MlaContext scratch;  // projections only; nothing is kept for backward
+  Projections p = project(x, scratch);
+  std::vector<int32_t> pos(static_cast<size_t>(B * n));
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < n; ++i)
+      pos[static_cast<size_t>(b * n + i)] = static_cast<int32_t>(start + i);
+  }
+  const Tensor positions = Tensor::from_ints(pos, {B * n});
+  Tensor q_rope = take_columns(p.q, dq, dn, dr).view({B * n, nh, dr});
+  cpu::rope_forward(q_rope, positions, rope, q_rope);
+  Tensor k_rope = p.k_rope.view({B * n, 1, dr});
+  cpu::rope_forward(k_rope, positions, rope, k_rope);
+
+  // Append the new tokens to the cache.
+  {
+    float* lat = cache.latent.data<float>();
+    float* kr = cache.k_rope.data<float>();
+    const float* new_lat = p.latent.data<float>();
+    const float* new_kr = k_rope.data<float>();
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t slot = b * cache.capacity + start + i;
+        const int64_t row = b * n + i;
+        for (int64_t c = 0; c < rkv; ++c) lat[slot * rkv + c] = new_lat[row * rkv + c];
+        for (int64_t j = 0; j < dr; ++j) kr[slot * dr + j] = new_kr[row * dr + j];
+      }
+    }
+    cache.length = start + n;
+  }
+
+  // Per head: q_latent = W_kbᵀ q_nope scores against the cached latent directly; the output
+  // latent Σ p_s c_kv_s is expanded by W_vb. W_kb / W_vb are the k_nope / v rows of kv_b_proj.
+  const float* wkv = w_.kv_b.value.data<float>();  // [nh·(dn+dv), rkv]
+  const float* q = p.q.data<float>();
+  const float* qr = q_rope.data<float>();
+  const float* lat = cache.latent.data<float>();
+  const float* kr = cache.k_rope.data<float>();
+  Tensor out = Tensor::empty({B * n, nh * dv});
+  float* o = out.data<float>();
+  const int64_t context = start + n;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t row = 0; row < B * n; ++row) {
+    for (int64_t h = 0; h < nh; ++h) {
+      const int64_t b = row / n;
+      const int64_t position = start + row % n;
+      const float* w_k = wkv + h * (dn + dv) * rkv;
+      const float* w_v = w_k + dn * rkv;
+      std::vector<double> q_latent(static_cast<size_t>(rkv), 0.0);
+      for (int64_t d = 0; d < dn; ++d) {
+        const double qd = q[(row * nh + h) * dq + d];
+        for (int64_t c = 0; c < rkv; ++c) q_latent[static_cast<size_t>(c)] += qd * w_k[d * rkv + c];
+      }
+      std::vector<double> score(static_cast<size_t>(context), 0.0);
+      double max_score = -std::numeric_limits<double>::infinity();
+      for (int64_t s = 0; s <= position; ++s) {
+        const int64_t slot = b * cache.capacity + s;
+        double dot = 0.0;
+        for (int64_t c = 0; c < rkv; ++c)
+          dot += q_latent[static_cast<size_t>(c)] * lat[slot * rkv + c];
+        for (int64_t j = 0; j < dr; ++j)
+          dot += static_cast<double>(qr[(row * nh + h) * dr + j]) * kr[slot * dr + j];
+        score[static_cast<size_t>(s)] = dot * dims_.softmax_scale;
+        max_score = std::max(max_score, score[static_cast<size_t>(s)]);
+      }
+      double total = 0.0;
+      std::vector<double> out_latent(static_cast<size_t>(rkv), 0.0);
+      for (int64_t s = 0; s <= position; ++s) {
+        const double weight = std::exp(score[static_cast<size_t>(s)] - max_score);
+        total += weight;
+        const int64_t slot = b * cache.capacity + s;
+        for (int64_t c = 0; c < rkv; ++c)
+          out_latent[static_cast<size_t>(c)] += weight * lat[slot * rkv + c];
+      }
+      for (int64_t j = 0; j < dv; ++j) {
+        double acc = 0.0;
+        for (int64_t c = 0; c < rkv; ++c)
+          acc += w_v[j * rkv + c] * out_latent[static_cast<size_t>(c)];
+        o[row * nh * dv + h * dv + j] = static_cast<float>(acc / total);
+      }
+    }
+  }
+  Tensor y = Tensor::empty({B * n, dims_.hidden});
+  cpu::linear_forward(out, w_.o.value, y);
+  return y;
+}
+
+}  // namespace trident::models

@@ -1,0 +1,216 @@
+#include "models/deepseek_v3/model.h"
+
+#include <algorithm>
+
+#include "ops/cpu/elementwise.h"
+#include "runtime/core/error.h"
+
+namespace trident::models {
+
+namespace cpu = ops::cpu;
+
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed)
+    : registry_(config),
+      dims_(model_dims(config)),
+      store_(std::make_unique<ParameterStore>(registry_)),
+      embedding_(weight_of(*store_, "model.embed_tokens.weight")),
+      head_(dims_.eps, weight_of(*store_, "model.norm.weight"),
+            weight_of(*store_, "lm_head.weight")) {
+  store_->initialize(seed);
+  for (int64_t layer = 0; layer < dims_.layers; ++layer) {
+    layers_.push_back(std::make_unique<DecoderLayer>(dims_, config, *store_, layer));
+  }
+  const Weight lm_head = weight_of(*store_, "lm_head.weight");
+  for (int64_t depth = 1; depth <= dims_.mtp_depth; ++depth) {
+    mtp_.push_back(std::make_unique<MtpModule>(dims_, config, *store_, depth, lm_head));
+  }
+  const int64_t configured = config.max_position_embeddings();
+  ensure_rope(configured > 0 ? std::min<int64_t>(configured, 4096) : 4096);
+  reset_expert_loads();
+}
+
+void DeepSeekV3Model::ensure_rope(int64_t positions) {
+  if (rope_.max_positions >= positions) return;
+  rope_ = cpu::make_rope_table(dims_.rope, positions, dims_.yarn);
+}
+
+SequenceLayout DeepSeekV3Model::sequence_layout(int64_t batch, int64_t seq) {
+  ensure_rope(seq);
+  return make_sequence_layout(batch, seq, rope_);
+}
+
+float DeepSeekV3Model::balance_coefficient(const LossScales& scales) {
+  if (scales.balance_alpha == 0.0 || scales.sequences == 0) return 0.0f;
+  return static_cast<float>(scales.balance_alpha / static_cast<double>(scales.sequences));
+}
+
+Tensor DeepSeekV3Model::forward_layers(int64_t first, int64_t last, const Tensor& x,
+                                       const SequenceLayout& layout, float balance_coef,
+                                       std::vector<DecoderLayerContext>& contexts) const {
+  TRIDENT_CHECK(0 <= first && first <= last && last <= num_layers(), "bad layer range [", first,
+                ", ", last, ")");
+  contexts.resize(static_cast<size_t>(last - first));
+  Tensor h = x;
+  for (int64_t i = first; i < last; ++i) {
+    h = layer(i).forward(h, layout, balance_coef, contexts[static_cast<size_t>(i - first)]);
+  }
+  return h;
+}
+
+Tensor DeepSeekV3Model::backward_layers(int64_t first, int64_t last, const Tensor& dout,
+                                        std::vector<DecoderLayerContext>& contexts,
+                                        bool with_weights) const {
+  TRIDENT_CHECK(static_cast<int64_t>(contexts.size()) == last - first,
+                "backward_layers: contexts do not match the layer range");
+  Tensor d = dout;
+  for (int64_t i = last - 1; i >= first; --i) {
+    DecoderLayerContext& ctx = contexts[static_cast<size_t>(i - first)];
+    d = layer(i).backward_input(d, ctx);
+    if (with_weights) layer(i).backward_weight(ctx);
+  }
+  return d;
+}
+
+namespace {
+float inverse_count(int64_t count, double weight) {
+  return count > 0 ? static_cast<float>(weight / static_cast<double>(count)) : 0.0f;
+}
+}  // namespace
+
+void DeepSeekV3Model::forward(const TokenBatch& batch, const LossScales& scales,
+                              ModelContext& ctx) {
+  const int64_t D = mtp_depth();
+  TRIDENT_CHECK(static_cast<int64_t>(scales.mtp_targets.size()) >= D,
+                "LossScales has target counts for ", scales.mtp_targets.size(),
+                " MTP depths, the model has ", D);
+  ctx.layout = sequence_layout(batch.batch, batch.seq_len);
+  const float balance_coef = balance_coefficient(scales);
+  LossResult& losses = ctx.losses;
+  losses = LossResult{};
+
+  ctx.ids = input_ids(batch);
+  const Tensor x = embedding_.forward(ctx.ids);
+  const Tensor h_final = forward_layers(0, num_layers(), x, ctx.layout, balance_coef, ctx.layers);
+  const HeadForward main = head_.forward(h_final, shifted_targets(batch, 1),
+                                         inverse_count(scales.lm_targets, 1.0), ctx.head);
+  losses.lm_ce_sum = main.ce.loss_sum;
+  losses.lm_tokens = main.ce.tokens;
+  losses.lm_loss =
+      scales.lm_targets > 0 ? main.ce.loss_sum / static_cast<double>(scales.lm_targets) : 0.0;
+
+  ctx.mtp.resize(static_cast<size_t>(D));
+  Tensor h_prev = main.normed;  // h⁰ is taken after the final norm
+  for (int64_t d = 1; d <= D; ++d) {
+    MtpContext& m = ctx.mtp[static_cast<size_t>(d - 1)];
+    const int64_t count = scales.mtp_targets[static_cast<size_t>(d - 1)];
+    m.ids = shifted_ids(batch, d);
+    const Tensor h = mtp(d).forward(embedding_.forward(m.ids), h_prev, ctx.layout, balance_coef, m);
+    const HeadForward out = mtp(d).head().forward(
+        h, shifted_targets(batch, d + 1),
+        inverse_count(count, scales.mtp_weight / static_cast<double>(D)), m.head);
+    losses.mtp_ce_sum.push_back(out.ce.loss_sum);
+    losses.mtp_tokens.push_back(out.ce.tokens);
+    if (count > 0)
+      losses.mtp_loss += out.ce.loss_sum / static_cast<double>(count) / static_cast<double>(D);
+    h_prev = h;
+  }
+
+  if (scales.sequences > 0) {
+    double balance = 0.0;
+    for (const DecoderLayerContext& layer_ctx : ctx.layers) balance += layer_ctx.moe.balance_sum;
+    for (const MtpContext& m : ctx.mtp) balance += m.layer.moe.balance_sum;
+    losses.balance_loss = balance / static_cast<double>(scales.sequences);
+  }
+  losses.loss = losses.lm_loss + scales.mtp_weight * losses.mtp_loss +
+                scales.balance_alpha * losses.balance_loss;
+}
+
+void DeepSeekV3Model::backward(ModelContext& ctx) {
+  // MTP depths from the last: each returns the gradient of its h^{d−1}.
+  Tensor d_prev;
+  for (int64_t d = mtp_depth(); d >= 1; --d) {
+    MtpContext& m = ctx.mtp[static_cast<size_t>(d - 1)];
+    const MtpModule& module = mtp(d);
+    Tensor dh = module.head().backward_input(m.head);
+    if (d_prev.defined()) cpu::axpy(1.0f, d_prev, dh);
+    const MtpInputGradients grads = module.backward_input(dh, m);
+    module.head().backward_weight(m.head);
+    module.backward_weight(m);
+    embedding_.backward_weight(m.ids, grads.embedded);
+    d_prev = grads.h_prev;
+  }
+  // d_prev is now the gradient of h⁰, the main head's normalised output.
+  const Tensor dh_final = head_.backward_input(ctx.head, d_prev.defined() ? &d_prev : nullptr);
+  head_.backward_weight(ctx.head);
+  const Tensor dx = backward_layers(0, num_layers(), dh_final, ctx.layers, true);
+  embedding_.backward_weight(ctx.ids, dx);
+  ctx.mtp.clear();
+  ctx.layers.clear();
+}
+
+LossResult DeepSeekV3Model::forward_backward(const TokenBatch& batch, const LossScales& scales) {
+  ModelContext ctx;
+  forward(batch, scales, ctx);
+  record_expert_loads(ctx);
+  const LossResult losses = ctx.losses;
+  backward(ctx);
+  return losses;
+}
+
+ForwardResult DeepSeekV3Model::forward(const TokenBatch& batch, const LossScales* scales) {
+  const LossScales own = make_loss_scales(count_targets(batch, mtp_depth()), 0.0, 0.0);
+  ModelContext ctx;
+  forward(batch, scales != nullptr ? *scales : own, ctx);
+  ForwardResult result;
+  result.logits = ctx.head.logits;
+  for (const MtpContext& m : ctx.mtp) result.mtp_logits.push_back(m.head.logits);
+  result.losses = ctx.losses;
+  return result;
+}
+
+void DeepSeekV3Model::reset_expert_loads() {
+  loads_.clear();
+  auto add = [&](const DecoderLayer& layer) {
+    if (layer.is_moe()) {
+      loads_.push_back(
+          ExpertLoad{layer.index(), std::vector<int64_t>(static_cast<size_t>(dims_.experts), 0)});
+    }
+  };
+  for (const auto& layer : layers_) add(*layer);
+  for (const auto& module : mtp_) add(module->layer());
+}
+
+void DeepSeekV3Model::record_expert_loads(const ModelContext& ctx) {
+  std::vector<const MoeContext*> moe;
+  for (size_t i = 0; i < ctx.layers.size(); ++i) {
+    if (layers_[i]->is_moe()) moe.push_back(&ctx.layers[i].moe);
+  }
+  for (size_t d = 0; d < ctx.mtp.size(); ++d) {
+    if (mtp_[d]->layer().is_moe()) moe.push_back(&ctx.mtp[d].layer.moe);
+  }
+  TRIDENT_CHECK(moe.size() == loads_.size(), "expert load bookkeeping out of step");
+  for (size_t i = 0; i < moe.size(); ++i) {
+    for (size_t e = 0; e < loads_[i].tokens_per_expert.size(); ++e) {
+      loads_[i].tokens_per_expert[e] += moe[i]->tokens_per_expert[e];
+    }
+  }
+}
+
+void DeepSeekV3Model::update_router_bias(const std::vector<ExpertLoad>& global_loads,
+                                         double gamma) {
+  for (const ExpertLoad& load : global_loads) {
+    const std::string name =
+        "model.layers." + std::to_string(load.layer) + ".mlp.gate.e_score_correction_bias";
+    float* bias = store_->value(name).data<float>();
+    double mean = 0.0;
+    for (const int64_t tokens : load.tokens_per_expert) mean += static_cast<double>(tokens);
+    mean /= static_cast<double>(load.tokens_per_expert.size());
+    for (size_t e = 0; e < load.tokens_per_expert.size(); ++e) {
+      const double gap = mean - static_cast<double>(load.tokens_per_expert[e]);
+      const double sign = gap > 0 ? 1.0 : (gap < 0 ? -1.0 : 0.0);
+      bias[e] += static_cast<float>(gamma * sign);
+    }
+  }
+}
+
+}  // namespace trident::models

@@ -1,0 +1,113 @@
+#pragma once
+// The DeepSeek-V3 model on the CPU with explicit forward and backward: the oracle every
+// parallel layout must reproduce. It owns the parameter registry and store; the blocks
+// (decoder layers, MTP modules, embedding, heads) are exposed so a pipeline stage can run a
+// contiguous range of layers with explicit inputs and outputs.
+//
+// Gradients accumulate into params() (call params().zero_grad() before a step), so calling
+// forward_backward on several micro-batches with the same global LossScales gives the
+// gradient of the whole batch.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "models/batch.h"
+#include "models/deepseek_v3/decoder_layer.h"
+#include "models/deepseek_v3/dims.h"
+#include "models/deepseek_v3/head.h"
+#include "models/deepseek_v3/loss.h"
+#include "models/deepseek_v3/mtp.h"
+#include "models/deepseek_v3/parameters.h"
+#include "models/deepseek_v3/registry.h"
+
+namespace trident::models {
+
+// Tokens routed to each expert of one MoE layer (main model or MTP).
+struct ExpertLoad {
+  int64_t layer = 0;
+  std::vector<int64_t> tokens_per_expert;  // [E]
+};
+
+// Everything one micro-batch's forward keeps for its backward.
+struct ModelContext {
+  SequenceLayout layout;
+  Tensor ids;                               // [T] model inputs
+  std::vector<DecoderLayerContext> layers;  // one per main-model layer
+  HeadContext head;
+  std::vector<MtpContext> mtp;  // one per MTP depth
+  LossResult losses;
+};
+
+struct ForwardResult {
+  Tensor logits;                   // [B·S, V] main-model logits (row b·S + s predicts t_{s+1})
+  std::vector<Tensor> mtp_logits;  // per depth d: [B·S, V] (row b·S + s predicts t_{s+d+1})
+  LossResult losses;
+};
+
+class DeepSeekV3Model {
+ public:
+  // Builds the registry, allocates every parameter and initialises it from `seed`.
+  DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed);
+  DeepSeekV3Model(const DeepSeekV3Model&) = delete;
+  DeepSeekV3Model& operator=(const DeepSeekV3Model&) = delete;
+
+  const config::ModelConfig& config() const { return registry_.config(); }
+  const ModelDims& dims() const { return dims_; }
+  const ParameterRegistry& registry() const { return registry_; }
+  ParameterStore& params() { return *store_; }
+  const ParameterStore& params() const { return *store_; }
+
+  // Forward and backward of one micro-batch; gradients accumulate into params(). Expert loads
+  // of this forward are added to expert_loads().
+  LossResult forward_backward(const TokenBatch& batch, const LossScales& scales);
+  // Forward only (no gradients, loads not recorded). Without scales the losses are normalised
+  // by this batch's own counts.
+  ForwardResult forward(const TokenBatch& batch, const LossScales* scales = nullptr);
+
+  // The two halves of forward_backward, for callers that schedule them apart.
+  void forward(const TokenBatch& batch, const LossScales& scales, ModelContext& ctx);
+  void backward(ModelContext& ctx);
+
+  // Loads accumulated by forward_backward since the last reset: one entry per MoE layer
+  // (main layers in order, then MTP layers).
+  const std::vector<ExpertLoad>& expert_loads() const { return loads_; }
+  void reset_expert_loads();
+  void record_expert_loads(const ModelContext& ctx);
+  // Aux-loss-free balancing after an optimiser step: bias_e += γ · sign(mean(load) − load_e),
+  // with the step's global loads (summed over micro-batches and ranks).
+  void update_router_bias(const std::vector<ExpertLoad>& global_loads, double gamma);
+
+  // Pieces for pipeline stages.
+  const Embedding& embedding() const { return embedding_; }
+  int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
+  const DecoderLayer& layer(int64_t index) const { return *layers_[static_cast<size_t>(index)]; }
+  const OutputHead& head() const { return head_; }
+  int64_t mtp_depth() const { return static_cast<int64_t>(mtp_.size()); }
+  const MtpModule& mtp(int64_t depth) const { return *mtp_[static_cast<size_t>(depth - 1)]; }
+  // Layout of a [batch, seq] micro-batch (grows the RoPE table when needed).
+  SequenceLayout sequence_layout(int64_t batch, int64_t seq);
+  // Runs layers [first, last) on x; contexts[i − first] receives layer i's context.
+  Tensor forward_layers(int64_t first, int64_t last, const Tensor& x, const SequenceLayout& layout,
+                        float balance_coef, std::vector<DecoderLayerContext>& contexts) const;
+  // Backward through layers [first, last) from the gradient of their output; with
+  // `with_weights` each layer's backward_weight runs right after its backward_input.
+  Tensor backward_layers(int64_t first, int64_t last, const Tensor& dout,
+                         std::vector<DecoderLayerContext>& contexts, bool with_weights) const;
+  // The coefficient of Σ_rows L_bal passed to MoE layers: α / global rows.
+  static float balance_coefficient(const LossScales& scales);
+
+ private:
+  void ensure_rope(int64_t positions);
+
+  ParameterRegistry registry_;
+  ModelDims dims_;
+  std::unique_ptr<ParameterStore> store_;
+  Embedding embedding_;
+  std::vector<std::unique_ptr<DecoderLayer>> layers_;
+  OutputHead head_;
+  std::vector<std::unique_ptr<MtpModule>> mtp_;
+  ops::cpu::RopeTable rope_;
+  std::vector<ExpertLoad> loads_;
+};
+
+}  // namespace trident::models

@@ -1,0 +1,166 @@
+#include "models/deepseek_v3/moe.h"
+
+#include "ops/cpu/elementwise.h"
+#include "ops/cpu/linear.h"
+#include "runtime/core/error.h"
+
+namespace trident::models {
+
+namespace cpu = ops::cpu;
+
+MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& prefix,
+                       const ModelDims& dims) {
+  MoeWeights w;
+  w.router = weight_of(store, prefix + "gate.weight");
+  w.router_bias = store.value(prefix + "gate.e_score_correction_bias");
+  w.gate = store.expert_bank(layer, "gate_proj");
+  w.up = store.expert_bank(layer, "up_proj");
+  w.down = store.expert_bank(layer, "down_proj");
+  TRIDENT_CHECK(w.gate.count == dims.experts, "the single-rank MoE layer needs every expert (",
+                dims.experts, "), the store holds ", w.gate.count);
+  w.has_shared = dims.shared_experts > 0;
+  if (w.has_shared) w.shared = ffn_weights(store, prefix + "shared_experts.");
+  return w;
+}
+
+Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float balance_coef,
+                         MoeContext& ctx) const {
+  const int64_t T = x.size(0);
+  const int64_t E = dims_.experts, k = dims_.top_k;
+  ctx.layout = layout;
+  ctx.balance_coef = balance_coef;
+
+  const Tensor logits = linear_step_forward(w_.router, x, ctx.router);  // [T, E], fp32
+  ctx.indices = Tensor::empty({T, k}, DType::I32);
+  ctx.weights = Tensor::empty({T, k});
+  ctx.scores = Tensor::empty({T, E});
+  cpu::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
+  ctx.plan = cpu::make_permute_plan(ctx.indices, E);
+  ctx.tokens_per_expert = ctx.plan.tokens_per_expert;
+  const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
+
+  const int64_t Fe = dims_.expert_ffn;
+  ctx.xp = Tensor::empty({T * k, dims_.hidden});
+  cpu::permute_forward(ctx.plan, x, ctx.xp);
+  ctx.gp = Tensor::empty({T * k, Fe});
+  ctx.up = Tensor::empty({T * k, Fe});
+  cpu::grouped_linear_forward(ctx.xp, w_.gate.value, counts, ctx.gp);
+  cpu::grouped_linear_forward(ctx.xp, w_.up.value, counts, ctx.up);
+  ctx.ap = Tensor::empty({T * k, Fe});
+  cpu::swiglu_forward(ctx.gp, ctx.up, ctx.ap);
+  ctx.yp = Tensor::empty({T * k, dims_.hidden});
+  cpu::grouped_linear_forward(ctx.ap, w_.down.value, counts, ctx.yp);
+
+  Tensor out = Tensor::empty({T, dims_.hidden});
+  cpu::unpermute_forward(ctx.plan, ctx.yp, ctx.weights, out);
+  if (w_.has_shared) {
+    const Tensor shared = shared_.forward(x, ctx.shared);
+    cpu::axpy(1.0f, shared, out);
+  }
+  balance_forward(ctx);
+  return out;
+}
+
+// L_bal per row = Σ_e f_e · P_e with P_e = mean_t s_{e,t} / Σ_e' s_{e',t} and
+// f_e = E / (k · S) · #{t : e ∈ idx_t}.
+void MoeLayer::balance_forward(MoeContext& ctx) const {
+  const int64_t rows = ctx.layout.batch, S = ctx.layout.seq;
+  const int64_t E = dims_.experts, k = dims_.top_k;
+  const float* s = ctx.scores.data<float>();
+  const int32_t* idx = ctx.indices.data<int32_t>();
+  ctx.balance_f.assign(static_cast<size_t>(rows * E), 0.0f);
+  ctx.balance_sum = 0.0;
+  for (int64_t b = 0; b < rows; ++b) {
+    float* f = ctx.balance_f.data() + b * E;
+    std::vector<double> p(static_cast<size_t>(E), 0.0);
+    for (int64_t t = b * S; t < (b + 1) * S; ++t) {
+      for (int64_t j = 0; j < k; ++j) f[idx[t * k + j]] += 1.0f;
+      double z = 0.0;
+      for (int64_t e = 0; e < E; ++e) z += s[t * E + e];
+      for (int64_t e = 0; e < E; ++e) p[static_cast<size_t>(e)] += s[t * E + e] / z;
+    }
+    for (int64_t e = 0; e < E; ++e) {
+      f[e] *= static_cast<float>(E) / static_cast<float>(k * S);
+      ctx.balance_sum +=
+          static_cast<double>(f[e]) * p[static_cast<size_t>(e)] / static_cast<double>(S);
+    }
+  }
+}
+
+// d(coef · L_bal)/d s_{j,t} = (g_j − Σ_e g_e s'_{e,t}) / Z_t with g_e = coef · f_e / S, then
+// through the score function (sigmoid: s(1 − s); softmax: its Jacobian).
+void MoeLayer::balance_backward(const MoeContext& ctx, Tensor& dlogits) const {
+  if (ctx.balance_coef == 0.0f) return;
+  const int64_t rows = ctx.layout.batch, S = ctx.layout.seq;
+  const int64_t E = dims_.experts;
+  const float* s = ctx.scores.data<float>();
+  float* dl = dlogits.data<float>();
+  std::vector<double> ds(static_cast<size_t>(E));
+  for (int64_t b = 0; b < rows; ++b) {
+    const float* f = ctx.balance_f.data() + b * E;
+    for (int64_t t = b * S; t < (b + 1) * S; ++t) {
+      const float* st = s + t * E;
+      double z = 0.0, mean_g = 0.0;
+      for (int64_t e = 0; e < E; ++e) z += st[e];
+      for (int64_t e = 0; e < E; ++e) mean_g += static_cast<double>(f[e]) * st[e] / z;
+      const double scale = static_cast<double>(ctx.balance_coef) / static_cast<double>(S);
+      for (int64_t e = 0; e < E; ++e) {
+        ds[static_cast<size_t>(e)] = scale * (f[e] - mean_g) / z;
+      }
+      if (dims_.router.sigmoid) {
+        for (int64_t e = 0; e < E; ++e) {
+          dl[t * E + e] += static_cast<float>(ds[static_cast<size_t>(e)] * st[e] * (1.0 - st[e]));
+        }
+      } else {
+        double dot = 0.0;
+        for (int64_t e = 0; e < E; ++e) dot += ds[static_cast<size_t>(e)] * st[e];
+        for (int64_t e = 0; e < E; ++e) {
+          dl[t * E + e] += static_cast<float>(st[e] * (ds[static_cast<size_t>(e)] - dot));
+        }
+      }
+    }
+  }
+}
+
+Tensor MoeLayer::backward_input(const Tensor& dout, MoeContext& ctx) const {
+  const int64_t T = dout.size(0);
+  const int64_t E = dims_.experts, k = dims_.top_k, Fe = dims_.expert_ffn;
+  const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
+
+  ctx.d_yp = Tensor::empty({T * k, dims_.hidden});
+  Tensor d_weights = Tensor::empty({T, k});
+  cpu::unpermute_backward(ctx.plan, dout, ctx.yp, ctx.weights, ctx.d_yp, d_weights);
+  Tensor d_ap = Tensor::empty({T * k, Fe});
+  cpu::grouped_linear_backward_input(ctx.d_yp, w_.down.value, counts, d_ap);
+  ctx.d_gp = Tensor::empty({T * k, Fe});
+  ctx.d_up = Tensor::empty({T * k, Fe});
+  cpu::swiglu_backward(d_ap, ctx.gp, ctx.up, ctx.d_gp, ctx.d_up);
+  Tensor d_xp = Tensor::empty({T * k, dims_.hidden});
+  cpu::grouped_linear_backward_input(ctx.d_gp, w_.gate.value, counts, d_xp);
+  cpu::grouped_linear_backward_input(ctx.d_up, w_.up.value, counts, d_xp, true);
+  Tensor dx = Tensor::empty({T, dims_.hidden});
+  cpu::permute_backward(ctx.plan, d_xp, dx);
+
+  Tensor d_logits = Tensor::empty({T, E});
+  cpu::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
+  balance_backward(ctx, d_logits);
+  linear_step_backward_input_into(w_.router, d_logits, ctx.router, dx, true);
+  if (w_.has_shared) shared_.backward_input_into(dout, ctx.shared, dx, true);
+
+  ctx.gp = ctx.up = ctx.yp = ctx.scores = ctx.weights = Tensor();
+  return dx;
+}
+
+void MoeLayer::backward_weight(MoeContext& ctx) const {
+  const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
+  Tensor down_grad = w_.down.grad, gate_grad = w_.gate.grad, up_grad = w_.up.grad;  // handles
+  cpu::grouped_linear_backward_weight(ctx.d_yp, ctx.ap, counts, down_grad);
+  cpu::grouped_linear_backward_weight(ctx.d_gp, ctx.xp, counts, gate_grad);
+  cpu::grouped_linear_backward_weight(ctx.d_up, ctx.xp, counts, up_grad);
+  linear_step_backward_weight(w_.router, ctx.router);
+  if (w_.has_shared) shared_.backward_weight(ctx.shared);
+  ctx.xp = ctx.ap = ctx.d_yp = ctx.d_gp = ctx.d_up = ctx.indices = Tensor();
+  ctx.plan = cpu::PermutePlan{};
+}
+
+}  // namespace trident::models

@@ -1,0 +1,25 @@
+#include "models/deepseek_v3/sequence.h"
+
+#include <vector>
+
+#include "runtime/core/error.h"
+
+namespace trident::models {
+
+SequenceLayout make_sequence_layout(int64_t batch, int64_t seq, const ops::cpu::RopeTable& rope) {
+  TRIDENT_CHECK(seq <= rope.max_positions, "sequence length ", seq, " exceeds the RoPE table (",
+                rope.max_positions, " positions)");
+  std::vector<int32_t> positions(static_cast<size_t>(batch * seq));
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t s = 0; s < seq; ++s)
+      positions[static_cast<size_t>(b * seq + s)] = static_cast<int32_t>(s);
+  }
+  SequenceLayout layout;
+  layout.batch = batch;
+  layout.seq = seq;
+  layout.positions = Tensor::from_ints(positions, {batch * seq});
+  layout.rope = &rope;
+  return layout;
+}
+
+}  // namespace trident::models
