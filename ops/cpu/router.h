@@ -9,11 +9,11 @@ namespace trident::ops::cpu {
 struct RouterSettings {
   int64_t experts = 1;
   int64_t top_k = 1;
-  int64_t n_group = 1;        // experts are split into n_group contiguous groups
-  int64_t topk_group = 1;     // groups a token may use (group score = sum of its top-2 biased scores)
-  float scaling = 1.0f;       // routed_scaling_factor
-  bool normalize = true;      // normalise the selected weights to sum 1 (norm_topk_prob)
-  bool sigmoid = true;        // sigmoid scores (DeepSeek-V3); false = softmax
+  int64_t n_group = 1;     // experts are split into n_group contiguous groups
+  int64_t topk_group = 1;  // groups a token may use (group score = sum of its top-2 biased scores)
+  float scaling = 1.0f;    // routed_scaling_factor
+  bool normalize = true;   // normalise the selected weights to sum 1 (norm_topk_prob)
+  bool sigmoid = true;     // sigmoid scores (DeepSeek-V3); false = softmax
 };
 
 // logits [T, E] (fp32) + bias [E] (selection only) ->
@@ -28,6 +28,8 @@ void router_backward(const RouterSettings& settings, const Tensor& dweights, con
 
 // Token permutation by expert. Slot j of token t goes to expert indices[t, j].
 struct PermutePlan {
+  int64_t tokens = 0;                      // T
+  int64_t top_k = 0;                       // k (slots per token)
   std::vector<int64_t> tokens_per_expert;  // [E]
   std::vector<int64_t> slot_to_row;        // [T·k]: flattened slot t·k+j -> row in permuted order
   std::vector<int64_t> row_to_token;       // [T·k]: permuted row -> source token t
@@ -40,7 +42,8 @@ void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out);
 void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx,
                       bool accumulate = false);
 // out [T, D] = Σ_j weights[t, j] · y[slot_to_row[t·k+j]]
-void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& weights, Tensor& out);
+void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& weights,
+                       Tensor& out);
 // dy [T·k, D] = weights · dout rows; dweights [T, k] = <dout[t], y[row]>.
 void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
                         const Tensor& weights, Tensor& dy, Tensor& dweights);

@@ -1,0 +1,225 @@
+// Causal softmax attention. Each (batch, head) is processed in query blocks: a block of queries
+// only meets the keys at or before its last row, so the causal half of the score matrix is
+// skipped. The matrix products are OpenBLAS sgemm calls that read q/k/v in place through
+// leading dimensions (no gathers). Heads run in parallel on OpenMP threads when there are
+// enough of them, otherwise one after another with OpenBLAS threading each product.
+#include "ops/cpu/attention.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/cpu/detail.h"
+
+namespace trident::ops::cpu {
+namespace {
+
+constexpr int64_t kQueryBlock = 128;
+
+// Pointers and leading dimensions of one (batch, head) slice.
+struct HeadView {
+  int64_t q_ld = 0;  // H · Dqk
+  int64_t v_ld = 0;  // H · Dv
+  int64_t q_offset = 0;
+  int64_t v_offset = 0;
+  int64_t lse_offset = 0;
+};
+
+HeadView head_view(const AttentionShape& s, int64_t b, int64_t h) {
+  HeadView view;
+  view.q_ld = s.heads * s.qk_dim;
+  view.v_ld = s.heads * s.v_dim;
+  view.q_offset = b * s.seq * view.q_ld + h * s.qk_dim;
+  view.v_offset = b * s.seq * view.v_ld + h * s.v_dim;
+  view.lse_offset = (b * s.heads + h) * s.seq;
+  return view;
+}
+
+void check_shape(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v,
+                 const Tensor& out, const Tensor& lse) {
+  TRIDENT_CHECK(s.batch >= 0 && s.seq >= 0 && s.heads > 0 && s.qk_dim > 0 && s.v_dim > 0,
+                "bad attention shape B=", s.batch, " S=", s.seq, " H=", s.heads, " Dqk=", s.qk_dim,
+                " Dv=", s.v_dim);
+  const int64_t tokens = s.batch * s.seq;
+  detail::check_f32(q, "attention q");
+  detail::check_f32(k, "attention k");
+  detail::check_f32(v, "attention v");
+  detail::check_f32(out, "attention out");
+  detail::check_f32(lse, "attention lse");
+  detail::check_numel(q, tokens * s.heads * s.qk_dim, "attention q");
+  detail::check_numel(k, tokens * s.heads * s.qk_dim, "attention k");
+  detail::check_numel(v, tokens * s.heads * s.v_dim, "attention v");
+  detail::check_numel(out, tokens * s.heads * s.v_dim, "attention out");
+  detail::check_numel(lse, s.batch * s.heads * s.seq, "attention lse");
+}
+
+// OpenBLAS (pthreads build) must not start its own threads from inside an OpenMP team: the
+// two pools would fight over the cores. While heads run in parallel, BLAS runs single-threaded.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : previous_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~SingleThreadedBlas() { openblas_set_num_threads(previous_); }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int previous_;
+};
+
+// Runs run(b, h, scratch) for every (batch, head). With at least as many heads as threads the
+// heads are spread over OpenMP threads (each with its own scratch); otherwise heads run one
+// after another and OpenBLAS threads each product.
+template <typename PerHead>
+void for_each_head(const AttentionShape& s, size_t scratch_floats, const PerHead& run) {
+  const int64_t units = s.batch * s.heads;
+  const int threads = omp_get_max_threads();
+  if (threads > 1 && units >= threads) {
+    const SingleThreadedBlas single_threaded;
+#pragma omp parallel
+    {
+      std::vector<float> scratch(scratch_floats);
+#pragma omp for schedule(dynamic)
+      for (int64_t unit = 0; unit < units; ++unit)
+        run(unit / s.heads, unit % s.heads, scratch.data());
+    }
+    return;
+  }
+  std::vector<float> scratch(scratch_floats);
+  for (int64_t unit = 0; unit < units; ++unit) run(unit / s.heads, unit % s.heads, scratch.data());
+}
+
+void forward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& q, const Tensor& k,
+                  const Tensor& v, Tensor& out, Tensor& lse, float* p) {
+  const int64_t block = std::min(kQueryBlock, s.seq);
+  const HeadView hv = head_view(s, b, h);
+  const float* qh = q.data<float>() + hv.q_offset;
+  const float* kh = k.data<float>() + hv.q_offset;
+  const float* vh = v.data<float>() + hv.v_offset;
+  float* oh = out.data<float>() + hv.v_offset;
+  float* lh = lse.data<float>() + hv.lse_offset;
+  for (int64_t i0 = 0; i0 < s.seq; i0 += block) {
+    const int64_t rows = std::min(block, s.seq - i0);
+    const int64_t keys = i0 + rows;
+    detail::sgemm(false, true, rows, keys, s.qk_dim, s.scale, qh + i0 * hv.q_ld, hv.q_ld, kh,
+                  hv.q_ld, 0.0f, p, s.seq);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = p + r * s.seq;
+      const int64_t visible = i0 + r + 1;
+      float max_score = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < visible; ++j) max_score = std::max(max_score, row[j]);
+      double sum = 0.0;
+      for (int64_t j = 0; j < visible; ++j) {
+        row[j] = std::exp(row[j] - max_score);
+        sum += row[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+      for (int64_t j = visible; j < keys; ++j) row[j] = 0.0f;
+      lh[i0 + r] = max_score + static_cast<float>(std::log(sum));
+    }
+    detail::sgemm(false, false, rows, s.v_dim, keys, 1.0f, p, s.seq, vh, hv.v_ld, 0.0f,
+                  oh + i0 * hv.v_ld, hv.v_ld);
+  }
+}
+
+// Scratch: probabilities and their gradients for one query block, plus Δ for the head.
+size_t backward_scratch(const AttentionShape& s) {
+  const int64_t block = std::min(kQueryBlock, s.seq);
+  return static_cast<size_t>(2 * block * s.seq + s.seq);
+}
+
+void backward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& dout,
+                   const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                   const Tensor& lse, Tensor& dq, Tensor& dk, Tensor& dv, float* scratch) {
+  const int64_t block = std::min(kQueryBlock, s.seq);
+  float* p = scratch;
+  float* dp = scratch + block * s.seq;
+  float* delta = dp + block * s.seq;
+  const HeadView hv = head_view(s, b, h);
+  const float* qh = q.data<float>() + hv.q_offset;
+  const float* kh = k.data<float>() + hv.q_offset;
+  const float* vh = v.data<float>() + hv.v_offset;
+  const float* oh = out.data<float>() + hv.v_offset;
+  const float* doh = dout.data<float>() + hv.v_offset;
+  const float* lh = lse.data<float>() + hv.lse_offset;
+  float* dqh = dq.data<float>() + hv.q_offset;
+  float* dkh = dk.data<float>() + hv.q_offset;
+  float* dvh = dv.data<float>() + hv.v_offset;
+  for (int64_t i = 0; i < s.seq; ++i) {
+    double dot = 0.0;
+    for (int64_t c = 0; c < s.v_dim; ++c) {
+      dot += static_cast<double>(doh[i * hv.v_ld + c]) * oh[i * hv.v_ld + c];
+    }
+    delta[i] = static_cast<float>(dot);
+  }
+  for (int64_t i0 = 0; i0 < s.seq; i0 += block) {
+    const int64_t rows = std::min(block, s.seq - i0);
+    const int64_t keys = i0 + rows;
+    const float* q_block = qh + i0 * hv.q_ld;
+    const float* do_block = doh + i0 * hv.v_ld;
+    detail::sgemm(false, true, rows, keys, s.qk_dim, s.scale, q_block, hv.q_ld, kh, hv.q_ld, 0.0f,
+                  p, s.seq);
+    detail::sgemm(false, true, rows, keys, s.v_dim, 1.0f, do_block, hv.v_ld, vh, hv.v_ld, 0.0f, dp,
+                  s.seq);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* prow = p + r * s.seq;
+      float* dprow = dp + r * s.seq;
+      const int64_t visible = i0 + r + 1;
+      const float row_lse = lh[i0 + r];
+      const float row_delta = delta[i0 + r];
+      for (int64_t j = 0; j < visible; ++j) {
+        prow[j] = std::exp(prow[j] - row_lse);
+        dprow[j] = prow[j] * (dprow[j] - row_delta);
+      }
+      for (int64_t j = visible; j < keys; ++j) {
+        prow[j] = 0.0f;
+        dprow[j] = 0.0f;
+      }
+    }
+    // dK and dV rows of this head belong to this head alone: no other thread writes them.
+    detail::sgemm(true, false, keys, s.v_dim, rows, 1.0f, p, s.seq, do_block, hv.v_ld, 1.0f, dvh,
+                  hv.v_ld);
+    detail::sgemm(false, false, rows, s.qk_dim, keys, s.scale, dp, s.seq, kh, hv.q_ld, 0.0f,
+                  dqh + i0 * hv.q_ld, hv.q_ld);
+    detail::sgemm(true, false, keys, s.qk_dim, rows, s.scale, dp, s.seq, q_block, hv.q_ld, 1.0f,
+                  dkh, hv.q_ld);
+  }
+}
+
+}  // namespace
+
+void attention_forward(const AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v,
+                       Tensor& out, Tensor& lse) {
+  check_shape(s, q, k, v, out, lse);
+  const size_t scratch = static_cast<size_t>(std::min(kQueryBlock, s.seq) * s.seq);
+  for_each_head(s, scratch, [&](int64_t b, int64_t h, float* p) {
+    forward_head(s, b, h, q, k, v, out, lse, p);
+  });
+}
+
+// With P = softmax(scale · Q Kᵀ) (recomputed from lse) and Δ_i = <dO_i, O_i>:
+// dV = Pᵀ dO, dS = P ∘ (dO Vᵀ − Δ), dQ = scale · dS K, dK = scale · dSᵀ Q.
+void attention_backward(const AttentionShape& s, const Tensor& dout, const Tensor& q,
+                        const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        Tensor& dq, Tensor& dk, Tensor& dv) {
+  check_shape(s, q, k, v, out, lse);
+  detail::check_f32(dout, "attention dout");
+  detail::check_f32(dq, "attention dq");
+  detail::check_f32(dk, "attention dk");
+  detail::check_f32(dv, "attention dv");
+  detail::check_numel(dout, out.numel(), "attention dout");
+  detail::check_numel(dq, q.numel(), "attention dq");
+  detail::check_numel(dk, k.numel(), "attention dk");
+  detail::check_numel(dv, v.numel(), "attention dv");
+  dk.zero();
+  dv.zero();
+  for_each_head(s, backward_scratch(s), [&](int64_t b, int64_t h, float* scratch) {
+    backward_head(s, b, h, dout, q, k, v, out, lse, dq, dk, dv, scratch);
+  });
+}
+
+}  // namespace trident::ops::cpu

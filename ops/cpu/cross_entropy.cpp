@@ -1,0 +1,103 @@
+// Token-level cross-entropy over the vocabulary, stable through a per-row logsumexp.
+#include "ops/cpu/cross_entropy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ops/cpu/detail.h"
+
+namespace trident::ops::cpu {
+namespace {
+
+struct VocabDims {
+  int64_t tokens = 0;
+  int64_t vocab = 0;
+};
+
+VocabDims vocab_dims(const Tensor& logits, const Tensor& targets) {
+  detail::check_f32(logits, "cross_entropy logits");
+  detail::check_i32(targets, "cross_entropy targets");
+  VocabDims d{detail::rows(logits), detail::cols(logits)};
+  detail::check_numel(targets, d.tokens, "cross_entropy targets");
+  const int32_t* target = targets.data<int32_t>();
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    TRIDENT_CHECK(target[t] == kIgnoreIndex || (target[t] >= 0 && target[t] < d.vocab), "target ",
+                  target[t], " at position ", t, " outside [0, ", d.vocab,
+                  ") and not the ignore index ", kIgnoreIndex);
+  }
+  return d;
+}
+
+double row_logsumexp(const float* row, int64_t vocab) {
+  const float max_logit = *std::max_element(row, row + vocab);
+  double sum = 0.0;
+  for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(row[v] - max_logit));
+  return static_cast<double>(max_logit) + std::log(sum);
+}
+
+}  // namespace
+
+CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse) {
+  const VocabDims d = vocab_dims(logits, targets);
+  detail::check_f32(lse, "cross_entropy lse");
+  detail::check_numel(lse, d.tokens, "cross_entropy lse");
+  const float* x = logits.data<float>();
+  const int32_t* target = targets.data<int32_t>();
+  float* l = lse.data<float>();
+  double loss = 0.0;
+  int64_t counted = 0;
+#pragma omp parallel for schedule(static) reduction(+ : loss, counted)
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    const float* row = x + t * d.vocab;
+    const double row_lse = row_logsumexp(row, d.vocab);
+    l[t] = static_cast<float>(row_lse);
+    if (target[t] == kIgnoreIndex) continue;
+    loss += row_lse - static_cast<double>(row[target[t]]);
+    ++counted;
+  }
+  return CrossEntropyResult{loss, counted};
+}
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            float grad_scale, Tensor& dlogits) {
+  const VocabDims d = vocab_dims(logits, targets);
+  detail::check_f32(lse, "cross_entropy lse");
+  detail::check_f32(dlogits, "cross_entropy dlogits");
+  detail::check_numel(lse, d.tokens, "cross_entropy lse");
+  detail::check_numel(dlogits, logits.numel(), "cross_entropy dlogits");
+  const float* x = logits.data<float>();
+  const int32_t* target = targets.data<int32_t>();
+  const float* l = lse.data<float>();
+  float* dx = dlogits.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    const float* row = x + t * d.vocab;
+    float* out = dx + t * d.vocab;
+    if (target[t] == kIgnoreIndex) {
+      std::fill(out, out + d.vocab, 0.0f);
+      continue;
+    }
+    for (int64_t v = 0; v < d.vocab; ++v) out[v] = std::exp(row[v] - l[t]) * grad_scale;
+    out[target[t]] -= grad_scale;
+  }
+}
+
+void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs) {
+  const VocabDims d = vocab_dims(logits, targets);
+  detail::check_f32(logprobs, "token_logprobs output");
+  detail::check_numel(logprobs, d.tokens, "token_logprobs output");
+  const float* x = logits.data<float>();
+  const int32_t* target = targets.data<int32_t>();
+  float* out = logprobs.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    if (target[t] == kIgnoreIndex) {
+      out[t] = 0.0f;
+      continue;
+    }
+    const float* row = x + t * d.vocab;
+    out[t] = static_cast<float>(static_cast<double>(row[target[t]]) - row_logsumexp(row, d.vocab));
+  }
+}
+
+}  // namespace trident::ops::cpu

@@ -1,0 +1,57 @@
+#pragma once
+// Shared plumbing for the CPU ops (not part of the public API): argument checks and a
+// read-only fp32 view of tensors that may be stored as bf16.
+#include <cstdint>
+#include <vector>
+
+#include "runtime/core/tensor.h"
+
+namespace trident::ops::cpu::detail {
+
+// Rows of a tensor seen as a matrix [numel / last_dim, last_dim].
+inline int64_t rows(const Tensor& t) {
+  const int64_t cols = t.dim() == 0 ? 1 : t.size(-1);
+  return cols == 0 ? 0 : t.numel() / cols;
+}
+inline int64_t cols(const Tensor& t) { return t.dim() == 0 ? 1 : t.size(-1); }
+
+inline void check_host(const Tensor& t, const char* name) {
+  TRIDENT_CHECK(t.defined(), name, " is undefined");
+  TRIDENT_CHECK(t.device() == Device::CPU, name, " must be a CPU tensor, got ", t.describe());
+}
+
+inline void check_f32(const Tensor& t, const char* name) {
+  check_host(t, name);
+  TRIDENT_CHECK(t.dtype() == DType::F32, name, " must be f32, got ", t.describe());
+}
+
+inline void check_i32(const Tensor& t, const char* name) {
+  check_host(t, name);
+  TRIDENT_CHECK(t.dtype() == DType::I32, name, " must be i32, got ", t.describe());
+}
+
+inline void check_numel(const Tensor& t, int64_t expected, const char* name) {
+  TRIDENT_CHECK(t.numel() == expected, name, " has ", t.numel(), " elements (", t.describe(),
+                "), expected ", expected);
+}
+
+// fp32 values of an f32 or bf16 tensor: f32 data is used in place, bf16 is widened once into
+// an owned buffer (the caller accumulates in fp32 either way).
+class Fp32Values {
+ public:
+  Fp32Values(const Tensor& t, const char* name);
+  // A contiguous range [begin, begin + count) of the flattened tensor, widened if bf16.
+  Fp32Values(const Tensor& t, int64_t begin, int64_t count, const char* name);
+  const float* data() const { return data_; }
+
+ private:
+  std::vector<float> widened_;
+  const float* data_ = nullptr;
+};
+
+// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C with leading dimensions (OpenBLAS sgemm;
+// beta = 0 ignores the old contents of C; any of M, N, K may be 0).
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace trident::ops::cpu::detail

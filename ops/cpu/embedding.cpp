@@ -1,0 +1,78 @@
+// Token embedding lookup and its scatter-add gradient.
+#include <algorithm>
+#include <cstring>
+
+#include "ops/cpu/detail.h"
+#include "ops/cpu/elementwise.h"
+
+namespace trident::ops::cpu {
+namespace {
+
+struct EmbeddingDims {
+  int64_t tokens = 0;
+  int64_t vocab = 0;
+  int64_t dim = 0;
+};
+
+EmbeddingDims embedding_dims(const Tensor& ids, const Tensor& table, const Tensor& rows) {
+  detail::check_i32(ids, "embedding ids");
+  TRIDENT_CHECK(table.dim() == 2, "embedding table must be [V, D], got ", table.describe());
+  EmbeddingDims d{ids.numel(), table.size(0), table.size(1)};
+  detail::check_numel(rows, d.tokens * d.dim, "embedding rows");
+  const int32_t* id = ids.data<int32_t>();
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    TRIDENT_CHECK(id[t] >= 0 && id[t] < d.vocab, "token id ", id[t], " at position ", t,
+                  " is outside the vocabulary [0, ", d.vocab, ")");
+  }
+  return d;
+}
+
+}  // namespace
+
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
+  detail::check_f32(out, "embedding out");
+  detail::check_host(table, "embedding table");
+  const EmbeddingDims d = embedding_dims(ids, table, out);
+  const int32_t* id = ids.data<int32_t>();
+  float* y = out.data<float>();
+  if (table.dtype() == DType::F32) {
+    const float* w = table.data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < d.tokens; ++t) {
+      std::memcpy(y + t * d.dim, w + id[t] * d.dim, sizeof(float) * static_cast<size_t>(d.dim));
+    }
+    return;
+  }
+  TRIDENT_CHECK(table.dtype() == DType::BF16, "embedding table must be f32 or bf16, got ",
+                table.describe());
+  const bf16* w = table.data<bf16>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    for (int64_t c = 0; c < d.dim; ++c) y[t * d.dim + c] = bf16_to_float(w[id[t] * d.dim + c]);
+  }
+}
+
+void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  detail::check_f32(dout, "embedding dout");
+  detail::check_f32(dtable, "embedding dtable");
+  const EmbeddingDims d = embedding_dims(ids, dtable, dout);
+  const int32_t* id = ids.data<int32_t>();
+  const float* g = dout.data<float>();
+  float* dw = dtable.data<float>();
+  // Threads own column blocks and walk the tokens in order: repeated ids never race and the
+  // sum order (and so the result) does not depend on the thread count.
+  constexpr int64_t kBlock = 64;
+  const int64_t blocks = (d.dim + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kBlock;
+    const int64_t end = std::min(d.dim, begin + kBlock);
+    for (int64_t t = 0; t < d.tokens; ++t) {
+      float* row = dw + id[t] * d.dim;
+      const float* src = g + t * d.dim;
+      for (int64_t c = begin; c < end; ++c) row[c] += src[c];
+    }
+  }
+}
+
+}  // namespace trident::ops::cpu

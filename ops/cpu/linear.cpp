@@ -1,0 +1,170 @@
+// Dense and grouped (per-expert) linear layers on OpenBLAS sgemm.
+#include "ops/cpu/linear.h"
+
+#include <cblas.h>
+
+#include "ops/cpu/detail.h"
+
+namespace trident::ops::cpu {
+
+namespace detail {
+
+// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C on raw pointers with leading dimensions.
+// Degenerate sizes are handled here because BLAS implementations disagree on them.
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i) {
+      float* row = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+    }
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),
+              static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
+              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::Fp32Values;
+using detail::sgemm;
+
+struct LinearDims {
+  int64_t tokens = 0;  // T
+  int64_t in = 0;      // K
+  int64_t out = 0;     // N
+};
+
+// x [..., K], w [N, K] (or [G, N, K] for grouped), y [..., N].
+LinearDims linear_dims(const Tensor& x, const Tensor& w, int64_t weight_rank) {
+  TRIDENT_CHECK(w.dim() == weight_rank, "linear weight must have rank ", weight_rank, ", got ",
+                w.describe());
+  LinearDims dims;
+  dims.in = w.size(-1);
+  dims.out = w.size(-2);
+  TRIDENT_CHECK(detail::cols(x) == dims.in, "linear input ", x.describe(),
+                " does not match weight ", w.describe());
+  dims.tokens = detail::rows(x);
+  return dims;
+}
+
+std::vector<int64_t> group_offsets(const std::vector<int64_t>& counts, int64_t groups,
+                                   int64_t tokens) {
+  TRIDENT_CHECK(static_cast<int64_t>(counts.size()) == groups, "grouped linear: ", counts.size(),
+                " counts for ", groups, " weight groups");
+  std::vector<int64_t> offsets(counts.size() + 1, 0);
+  for (size_t g = 0; g < counts.size(); ++g) {
+    TRIDENT_CHECK(counts[g] >= 0, "grouped linear: negative count for group ", g);
+    offsets[g + 1] = offsets[g] + counts[g];
+  }
+  TRIDENT_CHECK(offsets.back() == tokens, "grouped linear: counts sum to ", offsets.back(),
+                " but the input has ", tokens, " rows");
+  return offsets;
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
+          Tensor& c) {
+  detail::check_f32(a, "gemm a");
+  detail::check_f32(b, "gemm b");
+  detail::check_f32(c, "gemm c");
+  TRIDENT_CHECK(a.dim() == 2 && b.dim() == 2 && c.dim() == 2, "gemm needs matrices: ", a.describe(),
+                ", ", b.describe(), ", ", c.describe());
+  const int64_t m = trans_a ? a.size(1) : a.size(0);
+  const int64_t k = trans_a ? a.size(0) : a.size(1);
+  const int64_t kb = trans_b ? b.size(1) : b.size(0);
+  const int64_t n = trans_b ? b.size(0) : b.size(1);
+  TRIDENT_CHECK(k == kb && c.size(0) == m && c.size(1) == n, "gemm shapes do not agree: op(a) ", m,
+                "x", k, ", op(b) ", kb, "x", n, ", c ", c.describe());
+  sgemm(trans_a, trans_b, m, n, k, alpha, a.data<float>(), a.size(1), b.data<float>(), b.size(1),
+        beta, c.data<float>(), n);
+}
+
+void linear_forward(const Tensor& x, const Tensor& w, Tensor& y) {
+  detail::check_f32(x, "linear x");
+  detail::check_f32(y, "linear y");
+  const LinearDims d = linear_dims(x, w, 2);
+  detail::check_numel(y, d.tokens * d.out, "linear y");
+  const Fp32Values weight(w, "linear w");
+  sgemm(false, true, d.tokens, d.out, d.in, 1.0f, x.data<float>(), d.in, weight.data(), d.in, 0.0f,
+        y.data<float>(), d.out);
+}
+
+void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
+  detail::check_f32(dy, "linear dy");
+  detail::check_f32(dx, "linear dx");
+  const LinearDims d = linear_dims(dx, w, 2);
+  detail::check_numel(dy, d.tokens * d.out, "linear dy");
+  const Fp32Values weight(w, "linear w");
+  sgemm(false, false, d.tokens, d.in, d.out, 1.0f, dy.data<float>(), d.out, weight.data(), d.in,
+        accumulate ? 1.0f : 0.0f, dx.data<float>(), d.in);
+}
+
+void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
+  detail::check_f32(dy, "linear dy");
+  detail::check_f32(x, "linear x");
+  detail::check_f32(dw, "linear dw");
+  const LinearDims d = linear_dims(x, dw, 2);
+  detail::check_numel(dy, d.tokens * d.out, "linear dy");
+  sgemm(true, false, d.out, d.in, d.tokens, 1.0f, dy.data<float>(), d.out, x.data<float>(), d.in,
+        1.0f, dw.data<float>(), d.in);
+}
+
+void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<int64_t>& counts,
+                            Tensor& y) {
+  detail::check_f32(x, "grouped_linear x");
+  detail::check_f32(y, "grouped_linear y");
+  const LinearDims d = linear_dims(x, w, 3);
+  detail::check_numel(y, d.tokens * d.out, "grouped_linear y");
+  const std::vector<int64_t> offsets = group_offsets(counts, w.size(0), d.tokens);
+  const int64_t matrix = d.out * d.in;
+  for (size_t g = 0; g < counts.size(); ++g) {
+    if (counts[g] == 0) continue;
+    const Fp32Values weight(w, static_cast<int64_t>(g) * matrix, matrix, "grouped_linear w");
+    sgemm(false, true, counts[g], d.out, d.in, 1.0f, x.data<float>() + offsets[g] * d.in, d.in,
+          weight.data(), d.in, 0.0f, y.data<float>() + offsets[g] * d.out, d.out);
+  }
+}
+
+void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
+                                   const std::vector<int64_t>& counts, Tensor& dx,
+                                   bool accumulate) {
+  detail::check_f32(dy, "grouped_linear dy");
+  detail::check_f32(dx, "grouped_linear dx");
+  const LinearDims d = linear_dims(dx, w, 3);
+  detail::check_numel(dy, d.tokens * d.out, "grouped_linear dy");
+  const std::vector<int64_t> offsets = group_offsets(counts, w.size(0), d.tokens);
+  const int64_t matrix = d.out * d.in;
+  for (size_t g = 0; g < counts.size(); ++g) {
+    if (counts[g] == 0) continue;
+    const Fp32Values weight(w, static_cast<int64_t>(g) * matrix, matrix, "grouped_linear w");
+    sgemm(false, false, counts[g], d.in, d.out, 1.0f, dy.data<float>() + offsets[g] * d.out, d.out,
+          weight.data(), d.in, accumulate ? 1.0f : 0.0f, dx.data<float>() + offsets[g] * d.in,
+          d.in);
+  }
+}
+
+void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
+                                    const std::vector<int64_t>& counts, Tensor& dw) {
+  detail::check_f32(dy, "grouped_linear dy");
+  detail::check_f32(x, "grouped_linear x");
+  detail::check_f32(dw, "grouped_linear dw");
+  const LinearDims d = linear_dims(x, dw, 3);
+  detail::check_numel(dy, d.tokens * d.out, "grouped_linear dy");
+  const std::vector<int64_t> offsets = group_offsets(counts, dw.size(0), d.tokens);
+  const int64_t matrix = d.out * d.in;
+  for (size_t g = 0; g < counts.size(); ++g) {
+    if (counts[g] == 0) continue;
+    sgemm(true, false, d.out, d.in, counts[g], 1.0f, dy.data<float>() + offsets[g] * d.out, d.out,
+          x.data<float>() + offsets[g] * d.in, d.in, 1.0f,
+          dw.data<float>() + static_cast<int64_t>(g) * matrix, d.in);
+  }
+}
+
+}  // namespace trident::ops::cpu

@@ -1,0 +1,137 @@
+// Token permutation by expert (dispatch order) and the weighted combine back to tokens.
+#include <cstring>
+
+#include "ops/cpu/detail.h"
+#include "ops/cpu/router.h"
+
+namespace trident::ops::cpu {
+namespace {
+
+int64_t slots(const PermutePlan& plan) { return plan.tokens * plan.top_k; }
+
+void check_plan_rows(const PermutePlan& plan, const Tensor& per_token, const Tensor& per_slot,
+                     const char* name) {
+  detail::check_f32(per_token, name);
+  detail::check_f32(per_slot, name);
+  TRIDENT_CHECK(detail::rows(per_token) == plan.tokens && detail::rows(per_slot) == slots(plan) &&
+                    detail::cols(per_token) == detail::cols(per_slot),
+                name, ": token rows ", per_token.describe(), " and expert rows ",
+                per_slot.describe(), " do not match a plan of ", plan.tokens, " tokens × ",
+                plan.top_k, " slots");
+}
+
+}  // namespace
+
+PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
+  detail::check_i32(indices, "permute indices");
+  TRIDENT_CHECK(experts > 0, "permute plan needs experts > 0");
+  PermutePlan plan;
+  plan.tokens = indices.dim() == 0 ? 1 : indices.size(0);
+  plan.top_k = plan.tokens == 0 ? (indices.dim() >= 2 ? indices.size(-1) : 0)
+                                : indices.numel() / plan.tokens;
+  const int64_t n = indices.numel();
+  const int32_t* idx = indices.data<int32_t>();
+  plan.tokens_per_expert.assign(static_cast<size_t>(experts), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    TRIDENT_CHECK(idx[i] >= 0 && idx[i] < experts, "expert index ", idx[i], " at slot ", i,
+                  " outside [0, ", experts, ")");
+    ++plan.tokens_per_expert[static_cast<size_t>(idx[i])];
+  }
+  std::vector<int64_t> next(static_cast<size_t>(experts), 0);
+  for (int64_t e = 1; e < experts; ++e) {
+    next[static_cast<size_t>(e)] =
+        next[static_cast<size_t>(e - 1)] + plan.tokens_per_expert[static_cast<size_t>(e - 1)];
+  }
+  plan.slot_to_row.resize(static_cast<size_t>(n));
+  plan.row_to_token.resize(static_cast<size_t>(n));
+  // Walking slots in token order keeps every expert's rows in token order (stable).
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t row = next[static_cast<size_t>(idx[i])]++;
+    plan.slot_to_row[static_cast<size_t>(i)] = row;
+    plan.row_to_token[static_cast<size_t>(row)] = plan.top_k == 0 ? 0 : i / plan.top_k;
+  }
+  return plan;
+}
+
+void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out) {
+  check_plan_rows(plan, x, out, "permute_forward");
+  const int64_t dim = detail::cols(x);
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  const int64_t rows = slots(plan);
+#pragma omp parallel for schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    std::memcpy(dst + row * dim, src + plan.row_to_token[static_cast<size_t>(row)] * dim,
+                sizeof(float) * static_cast<size_t>(dim));
+  }
+}
+
+void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx, bool accumulate) {
+  check_plan_rows(plan, dx, dout, "permute_backward");
+  const int64_t dim = detail::cols(dx);
+  const float* src = dout.data<float>();
+  float* dst = dx.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < plan.tokens; ++t) {
+    float* row = dst + t * dim;
+    if (!accumulate) std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
+    for (int64_t j = 0; j < plan.top_k; ++j) {
+      const float* from = src + plan.slot_to_row[static_cast<size_t>(t * plan.top_k + j)] * dim;
+      for (int64_t c = 0; c < dim; ++c) row[c] += from[c];
+    }
+  }
+}
+
+void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& weights,
+                       Tensor& out) {
+  check_plan_rows(plan, out, y, "unpermute_forward");
+  detail::check_f32(weights, "unpermute weights");
+  detail::check_numel(weights, slots(plan), "unpermute weights");
+  const int64_t dim = detail::cols(out);
+  const float* src = y.data<float>();
+  const float* w = weights.data<float>();
+  float* dst = out.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < plan.tokens; ++t) {
+    float* row = dst + t * dim;
+    std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
+    for (int64_t j = 0; j < plan.top_k; ++j) {
+      const int64_t slot = t * plan.top_k + j;
+      const float* from = src + plan.slot_to_row[static_cast<size_t>(slot)] * dim;
+      const float weight = w[slot];
+      for (int64_t c = 0; c < dim; ++c) row[c] += weight * from[c];
+    }
+  }
+}
+
+void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
+                        const Tensor& weights, Tensor& dy, Tensor& dweights) {
+  check_plan_rows(plan, dout, y, "unpermute_backward");
+  check_plan_rows(plan, dout, dy, "unpermute_backward");
+  detail::check_f32(weights, "unpermute weights");
+  detail::check_f32(dweights, "unpermute dweights");
+  detail::check_numel(weights, slots(plan), "unpermute weights");
+  detail::check_numel(dweights, slots(plan), "unpermute dweights");
+  const int64_t dim = detail::cols(dout);
+  const float* g = dout.data<float>();
+  const float* src = y.data<float>();
+  const float* w = weights.data<float>();
+  float* dst = dy.data<float>();
+  float* dw = dweights.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < plan.tokens; ++t) {
+    const float* grow = g + t * dim;
+    for (int64_t j = 0; j < plan.top_k; ++j) {
+      const int64_t slot = t * plan.top_k + j;
+      const int64_t row = plan.slot_to_row[static_cast<size_t>(slot)];
+      const float* yrow = src + row * dim;
+      float* drow = dst + row * dim;
+      double dot = 0.0;
+      for (int64_t c = 0; c < dim; ++c) dot += static_cast<double>(grow[c]) * yrow[c];
+      dw[slot] = static_cast<float>(dot);
+      for (int64_t c = 0; c < dim; ++c) drow[c] = w[slot] * grow[c];
+    }
+  }
+}
+
+}  // namespace trident::ops::cpu

@@ -1,0 +1,109 @@
+// RMSNorm over the last dimension, forward and the two backward halves.
+#include <algorithm>
+#include <cmath>
+
+#include "ops/cpu/detail.h"
+#include "ops/cpu/elementwise.h"
+
+namespace trident::ops::cpu {
+namespace {
+
+struct NormDims {
+  int64_t rows = 0;
+  int64_t dim = 0;
+};
+
+NormDims norm_dims(const Tensor& x, const Tensor& rstd) {
+  detail::check_f32(x, "rmsnorm x");
+  detail::check_f32(rstd, "rmsnorm rstd");
+  NormDims d{detail::rows(x), detail::cols(x)};
+  detail::check_numel(rstd, d.rows, "rmsnorm rstd");
+  return d;
+}
+
+}  // namespace
+
+void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
+  const NormDims d = norm_dims(x, rstd);
+  detail::check_f32(y, "rmsnorm y");
+  detail::check_numel(y, x.numel(), "rmsnorm y");
+  detail::check_numel(w, d.dim, "rmsnorm w");
+  const detail::Fp32Values weight(w, "rmsnorm w");
+  const float* in = x.data<float>();
+  const float* g = weight.data();
+  float* out = y.data<float>();
+  float* r = rstd.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < d.rows; ++t) {
+    const float* row = in + t * d.dim;
+    double sum = 0.0;
+    for (int64_t c = 0; c < d.dim; ++c) sum += static_cast<double>(row[c]) * row[c];
+    const float inv = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(d.dim) + eps));
+    r[t] = inv;
+    float* dst = out + t * d.dim;
+    for (int64_t c = 0; c < d.dim; ++c) dst[c] = row[c] * inv * g[c];
+  }
+}
+
+// y = x·r·w with r = (mean(x²) + eps)^(-1/2), so with g = dy ⊙ w:
+// dx = r·g − x · r³ · <g, x> / D.
+void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                            Tensor& dx, bool accumulate) {
+  const NormDims d = norm_dims(x, rstd);
+  detail::check_f32(dy, "rmsnorm dy");
+  detail::check_f32(dx, "rmsnorm dx");
+  detail::check_numel(dy, x.numel(), "rmsnorm dy");
+  detail::check_numel(dx, x.numel(), "rmsnorm dx");
+  detail::check_numel(w, d.dim, "rmsnorm w");
+  const detail::Fp32Values weight(w, "rmsnorm w");
+  const float* in = x.data<float>();
+  const float* grad = dy.data<float>();
+  const float* g = weight.data();
+  const float* r = rstd.data<float>();
+  float* out = dx.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < d.rows; ++t) {
+    const float* xr = in + t * d.dim;
+    const float* gr = grad + t * d.dim;
+    double dot = 0.0;
+    for (int64_t c = 0; c < d.dim; ++c) dot += static_cast<double>(gr[c]) * g[c] * xr[c];
+    const float inv = r[t];
+    const float coef = static_cast<float>(dot / static_cast<double>(d.dim)) * inv * inv * inv;
+    float* dst = out + t * d.dim;
+    for (int64_t c = 0; c < d.dim; ++c) {
+      const float value = inv * gr[c] * g[c] - xr[c] * coef;
+      dst[c] = accumulate ? dst[c] + value : value;
+    }
+  }
+}
+
+void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rstd, Tensor& dw) {
+  const NormDims d = norm_dims(x, rstd);
+  detail::check_f32(dy, "rmsnorm dy");
+  detail::check_f32(dw, "rmsnorm dw");
+  detail::check_numel(dy, x.numel(), "rmsnorm dy");
+  detail::check_numel(dw, d.dim, "rmsnorm dw");
+  const float* in = x.data<float>();
+  const float* grad = dy.data<float>();
+  const float* r = rstd.data<float>();
+  float* out = dw.data<float>();
+  // Column blocks per thread, rows summed in order: deterministic for any thread count.
+  constexpr int64_t kBlock = 64;
+  const int64_t blocks = (d.dim + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kBlock;
+    const int64_t end = std::min(d.dim, begin + kBlock);
+    double sum[kBlock] = {};
+    for (int64_t t = 0; t < d.rows; ++t) {
+      const float* xr = in + t * d.dim;
+      const float* gr = grad + t * d.dim;
+      const double inv = r[t];
+      for (int64_t c = begin; c < end; ++c)
+        sum[c - begin] += static_cast<double>(gr[c]) * xr[c] * inv;
+    }
+    for (int64_t c = begin; c < end; ++c) out[c] += static_cast<float>(sum[c - begin]);
+  }
+}
+
+}  // namespace trident::ops::cpu

@@ -1,0 +1,189 @@
+// DeepSeek-V3 router: sigmoid (or softmax) scores, bias-corrected group-limited top-k
+// selection, normalised weights of the unbiased scores; and its backward.
+#include "ops/cpu/router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "ops/cpu/detail.h"
+
+namespace trident::ops::cpu {
+namespace {
+
+void check_settings(const RouterSettings& r) {
+  TRIDENT_USER_CHECK(r.experts > 0, "n_routed_experts must be > 0, got ", r.experts);
+  TRIDENT_USER_CHECK(r.n_group > 0 && r.experts % r.n_group == 0, "n_group (", r.n_group,
+                     ") must divide n_routed_experts (", r.experts, ")");
+  TRIDENT_USER_CHECK(r.topk_group > 0 && r.topk_group <= r.n_group, "topk_group (", r.topk_group,
+                     ") must be in [1, n_group = ", r.n_group, "]");
+  TRIDENT_USER_CHECK(r.top_k > 0 && r.top_k <= r.topk_group * (r.experts / r.n_group),
+                     "num_experts_per_tok (", r.top_k,
+                     ") must be in [1, topk_group × experts "
+                     "per group = ",
+                     r.topk_group * (r.experts / r.n_group), "]");
+}
+
+// Orders candidates by descending value, lower index first on ties.
+struct Descending {
+  const float* values;
+  bool operator()(int64_t a, int64_t b) const {
+    return values[a] > values[b] || (values[a] == values[b] && a < b);
+  }
+};
+
+void score_row(const RouterSettings& r, const float* logits, float* scores) {
+  if (r.sigmoid) {
+    for (int64_t e = 0; e < r.experts; ++e) scores[e] = 1.0f / (1.0f + std::exp(-logits[e]));
+    return;
+  }
+  const float max_logit = *std::max_element(logits, logits + r.experts);
+  double sum = 0.0;
+  for (int64_t e = 0; e < r.experts; ++e) {
+    scores[e] = std::exp(logits[e] - max_logit);
+    sum += scores[e];
+  }
+  for (int64_t e = 0; e < r.experts; ++e) scores[e] = static_cast<float>(scores[e] / sum);
+}
+
+// Selects the top-k experts of one token from its biased scores (modified in place: experts
+// of dropped groups become −inf).
+void select_row(const RouterSettings& r, float* biased, int32_t* chosen) {
+  const int64_t group_size = r.experts / r.n_group;
+  if (r.topk_group < r.n_group) {
+    std::vector<float> group_score(static_cast<size_t>(r.n_group));
+    for (int64_t g = 0; g < r.n_group; ++g) {
+      const float* member = biased + g * group_size;
+      float best = -std::numeric_limits<float>::infinity();
+      float second = -std::numeric_limits<float>::infinity();
+      for (int64_t e = 0; e < group_size; ++e) {
+        if (member[e] > best) {
+          second = best;
+          best = member[e];
+        } else if (member[e] > second) {
+          second = member[e];
+        }
+      }
+      group_score[static_cast<size_t>(g)] = group_size >= 2 ? best + second : best;
+    }
+    std::vector<int64_t> groups(static_cast<size_t>(r.n_group));
+    std::iota(groups.begin(), groups.end(), 0);
+    std::partial_sort(groups.begin(), groups.begin() + r.topk_group, groups.end(),
+                      Descending{group_score.data()});
+    std::vector<bool> kept(static_cast<size_t>(r.n_group), false);
+    for (int64_t i = 0; i < r.topk_group; ++i) kept[static_cast<size_t>(groups[i])] = true;
+    for (int64_t g = 0; g < r.n_group; ++g) {
+      if (kept[static_cast<size_t>(g)]) continue;
+      std::fill(biased + g * group_size, biased + (g + 1) * group_size,
+                -std::numeric_limits<float>::infinity());
+    }
+  }
+  std::vector<int64_t> experts(static_cast<size_t>(r.experts));
+  std::iota(experts.begin(), experts.end(), 0);
+  std::partial_sort(experts.begin(), experts.begin() + r.top_k, experts.end(), Descending{biased});
+  for (int64_t j = 0; j < r.top_k; ++j) chosen[j] = static_cast<int32_t>(experts[j]);
+}
+
+}  // namespace
+
+void router_forward(const RouterSettings& settings, const Tensor& logits, const Tensor& bias,
+                    Tensor& indices, Tensor& weights, Tensor& scores) {
+  check_settings(settings);
+  detail::check_f32(logits, "router logits");
+  detail::check_f32(bias, "router bias");
+  detail::check_i32(indices, "router indices");
+  detail::check_f32(weights, "router weights");
+  detail::check_f32(scores, "router scores");
+  const int64_t experts = settings.experts;
+  const int64_t k = settings.top_k;
+  TRIDENT_CHECK(detail::cols(logits) == experts, "router logits ", logits.describe(), " must have ",
+                experts, " columns");
+  const int64_t tokens = detail::rows(logits);
+  detail::check_numel(bias, experts, "router bias");
+  detail::check_numel(indices, tokens * k, "router indices");
+  detail::check_numel(weights, tokens * k, "router weights");
+  detail::check_numel(scores, tokens * experts, "router scores");
+  const float* x = logits.data<float>();
+  const float* b = bias.data<float>();
+  int32_t* idx = indices.data<int32_t>();
+  float* w = weights.data<float>();
+  float* s = scores.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tokens; ++t) {
+    float* srow = s + t * experts;
+    score_row(settings, x + t * experts, srow);
+    std::vector<float> biased(srow, srow + experts);
+    for (int64_t e = 0; e < experts; ++e) biased[static_cast<size_t>(e)] += b[e];
+    int32_t* chosen = idx + t * k;
+    select_row(settings, biased.data(), chosen);
+    double sum = 0.0;
+    for (int64_t j = 0; j < k; ++j) sum += srow[chosen[j]];
+    const double norm = settings.normalize ? 1.0 / (sum + 1e-20) : 1.0;
+    for (int64_t j = 0; j < k; ++j) {
+      w[t * k + j] = static_cast<float>(srow[chosen[j]] * norm * settings.scaling);
+    }
+  }
+}
+
+// With S = Σ_sel s and c = scaling: w_j = c·s_j/(S + ε), so
+// ds_m = c/(S + ε) · (dw_m − Σ_j dw_j·s_j/(S + ε)) for selected m (c·dw_m unnormalised);
+// then sigmoid: dlogit_e = ds_e·s_e(1 − s_e); softmax: dlogit_e = s_e(ds_e − Σ_m ds_m s_m).
+void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
+                     const Tensor& scores, Tensor& dlogits) {
+  check_settings(settings);
+  detail::check_f32(dweights, "router dweights");
+  detail::check_i32(indices, "router indices");
+  detail::check_f32(scores, "router scores");
+  detail::check_f32(dlogits, "router dlogits");
+  const int64_t experts = settings.experts;
+  const int64_t k = settings.top_k;
+  const int64_t tokens = detail::rows(scores);
+  TRIDENT_CHECK(detail::cols(scores) == experts, "router scores ", scores.describe(), " must have ",
+                experts, " columns");
+  detail::check_numel(dweights, tokens * k, "router dweights");
+  detail::check_numel(indices, tokens * k, "router indices");
+  detail::check_numel(dlogits, tokens * experts, "router dlogits");
+  const float* dw = dweights.data<float>();
+  const int32_t* idx = indices.data<int32_t>();
+  const float* s = scores.data<float>();
+  float* dx = dlogits.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float* srow = s + t * experts;
+    const int32_t* chosen = idx + t * k;
+    const float* grow = dw + t * k;
+    std::vector<double> dscore(static_cast<size_t>(experts), 0.0);
+    if (settings.normalize) {
+      double sum = 0.0, weighted = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        sum += srow[chosen[j]];
+        weighted += static_cast<double>(grow[j]) * srow[chosen[j]];
+      }
+      const double denom = sum + 1e-20;
+      for (int64_t j = 0; j < k; ++j) {
+        dscore[static_cast<size_t>(chosen[j])] +=
+            settings.scaling / denom * (grow[j] - weighted / denom);
+      }
+    } else {
+      for (int64_t j = 0; j < k; ++j) {
+        dscore[static_cast<size_t>(chosen[j])] += static_cast<double>(settings.scaling) * grow[j];
+      }
+    }
+    float* out = dx + t * experts;
+    if (settings.sigmoid) {
+      for (int64_t e = 0; e < experts; ++e) {
+        out[e] = static_cast<float>(dscore[static_cast<size_t>(e)] * srow[e] * (1.0 - srow[e]));
+      }
+    } else {
+      double dot = 0.0;
+      for (int64_t e = 0; e < experts; ++e) dot += dscore[static_cast<size_t>(e)] * srow[e];
+      for (int64_t e = 0; e < experts; ++e) {
+        out[e] = static_cast<float>(srow[e] * (dscore[static_cast<size_t>(e)] - dot));
+      }
+    }
+  }
+}
+
+}  // namespace trident::ops::cpu

@@ -1,0 +1,35 @@
+#include "runtime/config/config.h"
+#include "runtime/config/problems.h"
+
+namespace trident::config {
+
+namespace detail {
+void Problems::require_one_of(const std::string& field, const std::string& value,
+                              std::initializer_list<const char*> valid) {
+  for (const char* choice : valid) {
+    if (value == choice) return;
+  }
+  std::string names;
+  for (const char* choice : valid) {
+    if (!names.empty()) names += ", ";
+    names += *choice == '\0' ? "\"\"" : choice;
+  }
+  list_.push_back(field + " = \"" + value + "\" is not valid; valid values: " + names);
+}
+}  // namespace detail
+
+void validate(const TridentConfig& config, int world_size) {
+  detail::Problems problems;
+  problems.require(world_size >= 0, "the number of ranks must be ≥ 0, got ", world_size);
+  detail::check_model(config.model(), problems);
+  detail::check_layout(config, world_size, problems);
+  detail::check_run(config, problems);
+  const std::vector<std::string>& list = problems.list();
+  if (list.empty()) return;
+  if (list.size() == 1) TRIDENT_USER_FAIL("invalid config: ", list.front());
+  std::string message = "invalid config (" + std::to_string(list.size()) + " problems):";
+  for (const std::string& problem : list) message += "\n  - " + problem;
+  TRIDENT_USER_FAIL(message);
+}
+
+}  // namespace trident::config
