@@ -37,8 +37,8 @@ std::string field_list() {
 double parse_number(const std::string& field, const std::string& text) {
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  TRIDENT_USER_CHECK(end != text.c_str() && *end == '\0', "hardware field '", field,
-                     "': '", text, "' is not a number");
+  TRIDENT_USER_CHECK(end != text.c_str() && *end == '\0', "hardware field '", field, "': '", text,
+                     "' is not a number");
   return value;
 }
 
@@ -50,7 +50,9 @@ double HardwareSpec::usable_hbm_bytes() const {
 double HardwareSpec::compute_flops_per_s() const {
   return peak_tflops_bf16 * 1e12 * mfu * (1.0 - comm_sm_fraction);
 }
-double HardwareSpec::nvlink_bytes_per_s() const { return nvlink_gbps / 2.0 * 1e9 * nvlink_efficiency; }
+double HardwareSpec::nvlink_bytes_per_s() const {
+  return nvlink_gbps / 2.0 * 1e9 * nvlink_efficiency;
+}
 double HardwareSpec::ib_bytes_per_s() const { return ib_gbps * 1e9 * ib_efficiency; }
 
 HardwareSpec hardware_preset(const std::string& name) {
@@ -79,7 +81,8 @@ void apply_hardware_override(HardwareSpec& spec, const std::string& assignment) 
   const std::string value = assignment.substr(eq + 1);
   if (field == "gpus_per_node") {
     const double n = parse_number(field, value);
-    TRIDENT_USER_CHECK(n >= 1 && n == static_cast<int>(n), "gpus_per_node must be a positive integer, got ", value);
+    TRIDENT_USER_CHECK(n >= 1 && n == static_cast<int>(n),
+                       "gpus_per_node must be a positive integer, got ", value);
     spec.gpus_per_node = static_cast<int>(n);
     return;
   }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "models/deepseek_v3/registry.h"
 #include "runtime/config/trident.pb.h"
 
 namespace trident::parallel::planner {
@@ -23,8 +24,8 @@ struct Layout {
   int64_t microbatches = 1;     // per pipeline per step
   int64_t micro_batch = 1;      // sequences per micro-batch per data-parallel rank
   int64_t seq_len = 1;
-  int64_t global_batch = 1;     // sequences per step
-  int64_t a2a_chunks = 1;       // > 1: all-to-all overlapped with compute
+  int64_t global_batch = 1;         // sequences per step
+  int64_t a2a_chunks = 1;           // > 1: all-to-all overlapped with compute
   int64_t max_nodes_per_token = 0;  // node-limited routing M (0 = unlimited)
   int64_t gpus_per_node = 8;
 
@@ -37,9 +38,9 @@ struct Layout {
 // Every size that does not divide is a UserError naming the fields.
 Layout resolve_layout(const config::TridentConfig& config, int64_t gpus, int gpus_per_node);
 
-// What one pipeline rank holds. Chunks cut the main-model layers as evenly as possible (the
-// first chunks take one extra layer when they do not divide); chunk 0 carries the embedding
-// and the last chunk the final norm, output head and the MTP modules.
+// What one pipeline rank holds. Chunks are contiguous runs of main-model layers balanced by
+// FLOPs (see chunk_first_layers); chunk 0 carries the embedding and the last chunk the final
+// norm, the output head and the MTP modules.
 struct StageContents {
   int64_t stage = 0;
   std::vector<int64_t> chunks;  // global chunk indices
@@ -52,11 +53,23 @@ struct StageContents {
 };
 
 int64_t total_chunks(const Layout& layout);
-// Chunk c of `chunks` covers layers [first[c], first[c + 1]).
-std::vector<int64_t> chunk_first_layers(int64_t num_layers, int64_t chunks);
+// Cuts layers with costs `layer_cost` into contiguous chunks of at least one layer (chunk c on
+// pipeline rank rank_of_chunk[c]; the last chunk also pays `last_extra`, the head and MTP),
+// balancing the ranks' loads: equal shares of the total first, then single boundary moves
+// while they lower the busiest rank's load (then the spread). Chunk c covers layers
+// [first[c], first[c + 1]).
+std::vector<int64_t> chunk_first_layers(const std::vector<double>& layer_cost,
+                                        const std::vector<int64_t>& rank_of_chunk,
+                                        double last_extra);
+// FLOPs per token of each main-model layer and of the head + MTP modules, for the balance.
+struct LayerCosts {
+  std::vector<double> layers;
+  double head_and_mtp = 0;
+};
+LayerCosts layer_costs(const models::ParameterRegistry& registry, int64_t seq_len);
 // 1f1b, zb-h1: r, interleaved: r, r + pp, …; dualpipev: r and 2·pp − 1 − r.
 std::vector<int64_t> chunks_of_stage(const Layout& layout, int64_t stage);
-StageContents stage_contents(const Layout& layout, const config::ModelConfig& model,
+StageContents stage_contents(const Layout& layout, const models::ParameterRegistry& registry,
                              int64_t stage);
 
 // Micro-batches whose activations a pipeline rank holds at its peak, in units of "one

@@ -16,9 +16,12 @@ Recompute parse_recompute(const std::string& name) {
 
 const char* recompute_name(Recompute recompute) {
   switch (recompute) {
-    case Recompute::kNone: return "none";
-    case Recompute::kSelective: return "selective";
-    case Recompute::kFull: return "full";
+    case Recompute::kNone:
+      return "none";
+    case Recompute::kSelective:
+      return "selective";
+    case Recompute::kFull:
+      return "full";
   }
   return "?";
 }
@@ -91,16 +94,22 @@ double swiglu_bytes(double f, const ActivationSettings& s) {
 }
 
 // MoE, per token: expert indices (i32) and gate weights (fp32) for k experts, fp32 router
-// scores for E experts, the k dispatched copies of the input (xp, H each) and of the expert
-// outputs (yp), each expert's gate/up outputs and activation (Fe each), and the shared expert.
+// scores for E experts, the k dispatched copies of the input (xp, H each), each expert's gate
+// and up outputs and activation (Fe each), the expert outputs (yp, H each; the gate-weight
+// gradient reads them), and the shared expert. Selective recomputes the SwiGLU activation and
+// applies the gate weight inside it (w · swiglu(g, u) feeds the down projection), so the
+// gate-weight gradient comes from the recomputed activation and yp is not kept. The FP8 cache
+// stores xp and the SwiGLU inputs in one byte.
 double moe_bytes(const Dims& d, const ActivationSettings& s) {
   const double a = static_cast<double>(s.act_bytes), t = static_cast<double>(s.tp);
   const double etp = static_cast<double>(s.etp);
   const double rows = d.k * etp / t;  // dispatched rows per token on one rank
-  const double xp_bytes = s.fp8_cache ? 1.0 : a;
-  const double expert_acts = s.recompute == Recompute::kNone ? 3.0 : 2.0;
-  return kI32 * d.k + kF32 * d.k + kF32 * d.E + rows * d.H * (xp_bytes + a) +
-         a * d.k * d.Fe * expert_acts / t + swiglu_bytes(d.shared * d.Fe, s);
+  const double cached = s.fp8_cache ? 1.0 : a;
+  const bool keep_all = s.recompute == Recompute::kNone;
+  const double expert_rows = rows * d.H * (cached + (keep_all ? a : 0.0));
+  const double expert_hidden = d.k * d.Fe / t * (2.0 * cached + (keep_all ? a : 0.0));
+  return kI32 * d.k + kF32 * d.k + kF32 * d.E + expert_rows + expert_hidden +
+         swiglu_bytes(d.shared * d.Fe, s);
 }
 
 }  // namespace
@@ -190,9 +199,8 @@ MemoryBreakdown rank_memory(const config::TridentConfig& config, const Layout& l
   m.activations = tokens * (m.inflight * per_token + head_per_token);
   m.transient = tokens * backward_transient_bytes(model, s, holds_moe, stage.head);
   if (holds_moe && layout.ep * layout.etp > 1) {
-    const double dispatch = options.dispatch_bytes > 0
-                                ? static_cast<double>(options.dispatch_bytes)
-                                : static_cast<double>(s.act_bytes);
+    const double dispatch = options.dispatch_bytes > 0 ? static_cast<double>(options.dispatch_bytes)
+                                                       : static_cast<double>(s.act_bytes);
     const double rows = static_cast<double>(model.num_experts_per_tok() * layout.etp) /
                         static_cast<double>(layout.tp);
     m.a2a_buffers = tokens * rows * static_cast<double>(model.hidden_size()) *

@@ -53,17 +53,17 @@ double backward_transient_bytes(const config::ModelConfig& model, const Activati
                                 bool holds_moe, bool holds_head);
 
 struct MemoryBreakdown {
-  double weights = 0;       // working weights, param dtype
-  double master = 0;        // fp32 master copy (only when the working weights are bf16)
-  double moments = 0;       // AdamW m and v
+  double weights = 0;  // working weights, param dtype
+  double master = 0;   // fp32 master copy (only when the working weights are bf16)
+  double moments = 0;  // AdamW m and v
   double grads = 0;
-  double activations = 0;   // saved activations × in-flight micro-batches + head
-  double transient = 0;     // largest backward working set
-  double a2a_buffers = 0;   // dispatch send + combine receive of one MoE layer
+  double activations = 0;                 // saved activations × in-flight micro-batches + head
+  double transient = 0;                   // largest backward working set
+  double a2a_buffers = 0;                 // dispatch send + combine receive of one MoE layer
   double activations_per_microbatch = 0;  // the rank's layers, one micro-batch
-  double inflight = 0;      // micro-batches in flight (see inflight_microbatches)
-  double optimizer_shard_dense = 1;   // ZeRO-1 divisor applied to dense optimizer state
-  double optimizer_shard_expert = 1;  // … and to expert optimizer state
+  double inflight = 0;                    // micro-batches in flight (see inflight_microbatches)
+  double optimizer_shard_dense = 1;       // ZeRO-1 divisor applied to dense optimizer state
+  double optimizer_shard_expert = 1;      // … and to expert optimizer state
   double total() const {
     return weights + master + moments + grads + activations + transient + a2a_buffers;
   }

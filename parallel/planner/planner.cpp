@@ -60,12 +60,15 @@ Plan make_plan(const config::TridentConfig& config, const models::ParameterRegis
 
   for (int64_t s = 0; s < layout.pp; ++s) {
     StagePlan stage;
-    stage.contents = stage_contents(layout, model, s);
+    stage.contents = stage_contents(layout, registry, s);
     stage.params = rank_parameters(registry, layout, stage.contents);
     stage.memory = rank_memory(config, layout, options, stage.contents, stage.params);
-    stage.flops = stage_flops_per_token(registry, stage.contents, layout.seq_len);
+    stage.flops =
+        stage_flops_per_token(registry, stage.contents, layout.seq_len, options.recompute);
+    const int64_t layers = static_cast<int64_t>(stage.contents.layers.size()) +
+                           (stage.contents.head ? model.num_nextn_predict_layers() : 0);
     stage.comm = microbatch_comm(model, layout, options, act_bytes,
-                                 moe_layers_of(model, stage.contents));
+                                 moe_layers_of(model, stage.contents), layers);
     stage.times = stage_times(stage.flops, stage.comm, layout, hardware);
     plan.stages.push_back(std::move(stage));
   }
@@ -103,15 +106,14 @@ Plan make_plan(const config::TridentConfig& config, const models::ParameterRegis
   const int64_t ep_stride = layout.ep * layout.etp;
   const double dp_seconds =
       ring_seconds((gbytes + pbytes) * dense * ring(dp), layout.dp, layout.tp, layout, hardware) +
-      ring_seconds((gbytes + pbytes) * expert * ring(edp), layout.edp, ep_stride, layout,
-                   hardware);
+      ring_seconds((gbytes + pbytes) * expert * ring(edp), layout.edp, ep_stride, layout, hardware);
   // Gradient buckets reduce while the last micro-batch's backward runs.
   plan.step.dp_exposed = std::max(0.0, dp_seconds - t.backward_total());
   // AdamW reads and writes master, m, v (and the gradient, the working copy) per element.
-  const double shard = dense / slow.memory.optimizer_shard_dense +
-                       expert / slow.memory.optimizer_shard_expert;
-  const double touched = shard * (2.0 * 4.0 + 2.0 * 2.0 * static_cast<double>(options.moment_bytes) +
-                                  gbytes + pbytes);
+  const double shard =
+      dense / slow.memory.optimizer_shard_dense + expert / slow.memory.optimizer_shard_expert;
+  const double touched =
+      shard * (2.0 * 4.0 + 2.0 * 2.0 * static_cast<double>(options.moment_bytes) + gbytes + pbytes);
   plan.step.optimizer = touched / (hardware.hbm_bandwidth_gbps * 1e9);
 
   const double step = plan.step.total();
@@ -141,16 +143,18 @@ std::string memory_summary(const Plan& plan, int64_t stage) {
   const Layout& l = plan.layout;
   const int64_t rank = stage * l.dp * l.tp;
   char head[160];
-  std::snprintf(head, sizeof(head), "rank %lld (pipeline stage %lld) needs %s %s %s usable HBM "
-                "(%.2f × %.0f GiB): ", static_cast<long long>(rank),
-                static_cast<long long>(stage), gib(mem.total()).c_str(),
+  std::snprintf(head, sizeof(head),
+                "rank %lld (pipeline stage %lld) needs %s %s %s usable HBM "
+                "(%.2f × %.0f GiB): ",
+                static_cast<long long>(rank), static_cast<long long>(stage),
+                gib(mem.total()).c_str(),
                 mem.total() > plan.hardware.usable_hbm_bytes() ? ">" : "≤",
-                gib(plan.hardware.usable_hbm_bytes()).c_str(),
-                plan.hardware.hbm_usable_fraction, plan.hardware.hbm_gib);
+                gib(plan.hardware.usable_hbm_bytes()).c_str(), plan.hardware.hbm_usable_fraction,
+                plan.hardware.hbm_gib);
   std::string out = head;
-  const std::string zero = l.zero1 ? " (ZeRO-1 over dp=" + std::to_string(l.dp) +
-                                         ", edp=" + std::to_string(l.edp) + ")"
-                                   : " (no ZeRO-1)";
+  const std::string zero =
+      l.zero1 ? " (ZeRO-1 over dp=" + std::to_string(l.dp) + ", edp=" + std::to_string(l.edp) + ")"
+              : " (no ZeRO-1)";
   char acts[96];
   std::snprintf(acts, sizeof(acts), " (%.1f micro-batches in flight × %s, recompute %s)",
                 mem.inflight, gib(mem.activations_per_microbatch).c_str(),

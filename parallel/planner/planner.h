@@ -33,15 +33,15 @@ struct StagePlan {
 
 // Bytes one rank moves per step.
 struct StepComm {
-  double a2a = 0;        // all-to-all, dispatch + combine, forward + backward (IB + NVLink)
-  double a2a_ib = 0;     // … of which over InfiniBand
-  double p2p = 0;        // pipeline sends, forward + backward
+  double a2a = 0;                // all-to-all, dispatch + combine, forward + backward (IB + NVLink)
+  double a2a_ib = 0;             // … of which over InfiniBand
+  double p2p = 0;                // pipeline sends, forward + backward
   double dp_reduce_scatter = 0;  // gradients (ring: (n − 1)/n of the buffer)
   double dp_all_gather = 0;      // updated weights after the ZeRO-1 step
 };
 
 struct StepTime {
-  double compute = 0;     // m · (F + B + W) of the slowest rank, no communication
+  double compute = 0;       // m · (F + B + W) of the slowest rank, no communication
   double microbatches = 0;  // m · (F' + B') with the all-to-all and p2p
   double bubble = 0;
   double dp_exposed = 0;  // gradient reduction not hidden behind the last backward
@@ -54,11 +54,11 @@ struct Plan {
   HardwareSpec hardware;
   PlanOptions options;
   models::ParameterCounts counts;
-  FlopsPerToken flops_per_token;   // whole model (main + MTP)
-  std::vector<StagePlan> stages;   // one per pipeline rank
-  int64_t peak_stage = 0;          // the rank with the most memory
-  int64_t slowest_stage = 0;       // the rank with the longest micro-batch
-  StepComm comm;                   // of the slowest rank
+  FlopsPerToken flops_per_token;  // whole model (main + MTP)
+  std::vector<StagePlan> stages;  // one per pipeline rank
+  int64_t peak_stage = 0;         // the rank with the most memory
+  int64_t slowest_stage = 0;      // the rank with the longest micro-batch
+  StepComm comm;                  // of the slowest rank
   StepTime step;
   double tokens_per_s = 0;
   double gpu_hours_per_trillion_tokens = 0;

@@ -11,9 +11,9 @@
 namespace trident::parallel::planner {
 
 struct RankParameters {
-  int64_t dense = 0;           // non-expert parameters held (gradients reduced over dp)
-  int64_t expert = 0;          // routed-expert parameters held (gradients reduced over edp)
-  int64_t dense_trained = 0;   // of `dense`, those that get gradients and optimizer state
+  int64_t dense = 0;          // non-expert parameters held (gradients reduced over dp)
+  int64_t expert = 0;         // routed-expert parameters held (gradients reduced over edp)
+  int64_t dense_trained = 0;  // of `dense`, those that get gradients and optimizer state
   int64_t expert_trained = 0;
   int64_t total() const { return dense + expert; }
   int64_t trained() const { return dense_trained + expert_trained; }

@@ -56,30 +56,29 @@ std::string format_plan(const Plan& plan) {
       << with_commas(c.activated) << ", MTP " << with_commas(c.mtp) << " (activated "
       << with_commas(c.mtp_activated) << ")\n";
   out << "layout: " << l.world << " GPUs = pp " << l.pp << " × dp " << l.dp << " × tp " << l.tp
-      << "; MoE: ep " << l.ep << " × etp " << l.etp << " × edp " << l.edp
-      << "; schedule " << schedule_name(l.schedule) << " (" << l.chunks_per_rank
-      << " chunk(s)/rank); zero1 " << (l.zero1 ? "on" : "off") << "; recompute "
-      << recompute_name(plan.options.recompute) << "\n";
-  out << "batch: " << l.global_batch << " sequences × " << l.seq_len << " tokens = "
-      << with_commas(l.tokens_per_step()) << " tokens/step; " << l.microbatches
+      << "; MoE: ep " << l.ep << " × etp " << l.etp << " × edp " << l.edp << "; schedule "
+      << schedule_name(l.schedule) << " (" << l.chunks_per_rank << " chunk(s)/rank); zero1 "
+      << (l.zero1 ? "on" : "off") << "; recompute " << recompute_name(plan.options.recompute)
+      << "\n";
+  out << "batch: " << l.global_batch << " sequences × " << l.seq_len
+      << " tokens = " << with_commas(l.tokens_per_step()) << " tokens/step; " << l.microbatches
       << " micro-batches of " << l.micro_batch << " per pipeline\n";
-  out << "FLOPs per token: " << format("%.1f", plan.flops_per_token.total() / 1e9)
-      << " GFLOP (6 × " << format("%.3f", plan.flops_per_token.matmul_params / 1e9)
+  out << "FLOPs per token: " << format("%.1f", plan.flops_per_token.total() / 1e9) << " GFLOP (6 × "
+      << format("%.3f", plan.flops_per_token.matmul_params / 1e9)
       << " B matmul params + 6 × attention " << format("%.3f", plan.flops_per_token.attention / 1e9)
       << " G)\n\n";
 
   out << pad("stage", 6) << pad("holds", 26) << pad("params", 15) << pad("weights", 9)
-      << pad("optim", 8) << pad("grads", 8) << pad("acts", 8) << pad("inflt", 6)
-      << pad("trans", 7) << pad("a2abuf", 7) << pad("total GiB", 10) << pad("F+B+W ms", 9)
-      << "a2a ms\n";
+      << pad("optim", 8) << pad("grads", 8) << pad("acts", 8) << pad("inflt", 6) << pad("trans", 7)
+      << pad("a2abuf", 7) << pad("total GiB", 10) << pad("F+B+W ms", 9) << "a2a ms\n";
   for (const StagePlan& st : plan.stages) {
     const MemoryBreakdown& m = st.memory;
     const StageTimes& t = st.times;
     out << pad(std::to_string(st.contents.stage), 6) << pad(layer_range(st.contents), 26)
         << pad(with_commas(st.params.total()), 15) << pad(gib(m.weights), 9)
-        << pad(gib(m.master + m.moments), 8) << pad(gib(m.grads), 8)
-        << pad(gib(m.activations), 8) << pad(format("%.1f", m.inflight), 6)
-        << pad(gib(m.transient), 7) << pad(gib(m.a2a_buffers), 7) << pad(gib(m.total()), 10)
+        << pad(gib(m.master + m.moments), 8) << pad(gib(m.grads), 8) << pad(gib(m.activations), 8)
+        << pad(format("%.1f", m.inflight), 6) << pad(gib(m.transient), 7)
+        << pad(gib(m.a2a_buffers), 7) << pad(gib(m.total()), 10)
         << pad(format("%.1f", 1e3 * (t.forward + t.backward_input + t.backward_weight)), 9)
         << format("%.1f", 1e3 * 2.0 * t.a2a) << "\n";
   }
@@ -111,12 +110,12 @@ std::string plan_csv_header() {
 std::string plan_csv_row(const Plan& plan) {
   const Layout& l = plan.layout;
   std::ostringstream out;
-  out << l.world << "," << l.pp << "," << l.dp << "," << l.tp << "," << l.ep << "," << l.edp
-      << "," << schedule_name(l.schedule) << "," << recompute_name(plan.options.recompute) << ","
+  out << l.world << "," << l.pp << "," << l.dp << "," << l.tp << "," << l.ep << "," << l.edp << ","
+      << schedule_name(l.schedule) << "," << recompute_name(plan.options.recompute) << ","
       << l.microbatches << "," << (plan.fits ? 1 : 0) << "," << plan.peak_stage << ","
       << format("%.3f", plan.stages[static_cast<size_t>(plan.peak_stage)].memory.total() / kGiB)
-      << "," << format("%.4f", plan.step.total()) << "," << format("%.4f", plan.step.bubble)
-      << "," << format("%.1f", plan.tokens_per_s) << "," << format("%.4f", plan.mfu) << ","
+      << "," << format("%.4f", plan.step.total()) << "," << format("%.4f", plan.step.bubble) << ","
+      << format("%.1f", plan.tokens_per_s) << "," << format("%.4f", plan.mfu) << ","
       << format("%.1f", plan.gpu_hours_per_trillion_tokens);
   return out.str();
 }

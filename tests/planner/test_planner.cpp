@@ -188,3 +188,56 @@ TEST(Planner, HardwareOverridesNameTheValidFields) {
 
 }  // namespace
 }  // namespace trident::parallel::planner
+
+namespace trident::parallel::planner {
+namespace {
+
+TEST(Planner, RecomputationTradesActivationMemoryForBackwardFlops) {
+  config::TridentConfig config = testing::deepseek_v3_published();
+  const HardwareSpec hw;
+  PlanOptions options;
+  const Plan none = make_plan(config, 2048, hw, options);
+  options.recompute = Recompute::kSelective;
+  const Plan selective = make_plan(config, 2048, hw, options);
+  options.recompute = Recompute::kFull;
+  const Plan full = make_plan(config, 2048, hw, options);
+  const StagePlan& a = none.stages[3];
+  const StagePlan& b = selective.stages[3];
+  const StagePlan& c = full.stages[3];
+  EXPECT_LT(b.memory.activations, a.memory.activations);
+  EXPECT_LT(c.memory.activations, b.memory.activations);
+  EXPECT_EQ(a.flops.recompute, 0.0);
+  EXPECT_GT(b.flops.recompute, 0.0);
+  // Full recomputation runs the decoder layers' forward once more.
+  EXPECT_NEAR(c.flops.recompute, c.flops.forward(), 1e-9 * c.flops.forward());
+  // Model FLOPs (and so MFU's numerator) do not count recomputation.
+  EXPECT_DOUBLE_EQ(none.flops_per_token.total(), full.flops_per_token.total());
+  EXPECT_GT(full.step.compute, none.step.compute);
+}
+
+}  // namespace
+}  // namespace trident::parallel::planner
+
+namespace trident::parallel::planner {
+namespace {
+
+TEST(Planner, ChunksBalanceLayerCostsWithTheHeadOnTheLastChunk) {
+  const std::vector<double> six(6, 1.0), seven(7, 1.0), eight(8, 1.0);
+  // One chunk per rank, equal layers, no head cost: an even cut.
+  EXPECT_EQ(chunk_first_layers(six, {0, 1, 2}, 0.0), (std::vector<int64_t>{0, 2, 4, 6}));
+  // The head costs two layers: 7 layers + 2 = 3 per rank, the last rank keeps one layer.
+  EXPECT_EQ(chunk_first_layers(seven, {0, 1, 2}, 2.0), (std::vector<int64_t>{0, 3, 6, 7}));
+  // Every chunk keeps at least one layer even when the head alone outweighs the rest.
+  EXPECT_EQ(chunk_first_layers({1, 1, 1}, {0, 1, 2}, 10.0), (std::vector<int64_t>{0, 1, 2, 3}));
+  // DualPipeV with two ranks: rank 0 holds chunks 0 and 3 (embedding and head); 8 layers + 2
+  // balance as 5 and 5.
+  const std::vector<int64_t> first = chunk_first_layers(eight, {0, 1, 1, 0}, 2.0);
+  ASSERT_EQ(first.size(), 5u);
+  const int64_t rank0 = (first[1] - first[0]) + (first[4] - first[3]) + 2;
+  const int64_t rank1 = first[3] - first[1];
+  EXPECT_EQ(rank0, 5);
+  EXPECT_EQ(rank1, 5);
+}
+
+}  // namespace
+}  // namespace trident::parallel::planner
