@@ -1,3 +1,4 @@
+#include "launch/commands/plan_model.h"
 #include "launch/commands/plan_schedule.h"
 
 #include <algorithm>
@@ -137,7 +138,7 @@ int run_schedule_plan(const cli::Args& args) {
                     "gain)");
   parser.add_double("--cost-p2p", &costs.p2p_latency, "latency of one send (default 0)");
   parser.add_string("--png", &png, "also draw the timeline into this PNG file");
-  parser.add_string("--config", &config, "model planning (not built yet)");
+  parser.add_string("--config", &config, "model planning: use without --schedule");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(pp_size >= 1 && pp_size <= 4096, "--pp must be in [1, 4096], got ", pp_size);
   TRIDENT_USER_CHECK(microbatches >= 1 && microbatches <= 100000,
@@ -164,13 +165,12 @@ bool has_flag(const trident::cli::Args& args, const std::string& flag) {
 }
 }  // namespace
 
-// `trident plan`: the schedule planner when --schedule is given; model planning (--config) is
-// a separate part that will dispatch from here too.
+// `trident plan`: the model cost model with --config (parameters, memory per rank, FLOPs,
+// traffic, step time, GPU-hours), the pipeline schedule planner with --schedule.
 TRIDENT_COMMAND(plan_command, "plan",
-                "cost model: pipeline schedule timeline, bubble and memory (--schedule)") {
+                "cost model: --config (memory, step time, GPU-hours) or --schedule (pipeline timeline)") {
   if (has_flag(args, "--config") && !has_flag(args, "--schedule")) {
-    std::puts("model planning: see trident plan --config (not built yet)");
-    return 2;
+    return trident::launch::run_model_plan(args);
   }
   return trident::launch::run_schedule_plan(args);
 }
