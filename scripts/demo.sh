@@ -22,19 +22,18 @@ on_ranks() {
 }
 
 # --------------------------------------------------------------------------------------------
-# The main job. Each line is one stage; replace or add stages here as the commands land, e.g.
-#   on_ranks "$trident" pretrain --config configs/tiny.textproto --out "$run_dir/pretrain"
-#   on_ranks "$trident" grpo --init "$run_dir/pretrain/last.h5" --out "$run_dir/grpo"
+# The main job: pretrain the `small` DeepSeek-V3-shaped model (MLA, 16 routed + 1 shared
+# experts with grouped sigmoid routing, MTP) on the built-in arithmetic task, print the loss
+# falling, evaluate on held-out problems, export the weights and plot the run.
 # --------------------------------------------------------------------------------------------
 main_job() {
-  "$trident" help
-  # Every subcommand the binary has registered shows its flags.
-  local command
-  for command in $("$trident" help | sed -n '/^commands:/,$p' | awk 'NR > 1 {print $1}'); do
-    echo
-    echo "\$ trident $command --help"
-    "$trident" "$command" --help
-  done
+  "$trident" pretrain --config small ${TRIDENT_DEMO_SET:-} \
+      --metrics "$run_dir/pretrain.jsonl" --tensorboard "$run_dir/tensorboard" \
+      --save-hf "$run_dir/small-hf"
+  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+    /usr/bin/python3 launch/plots/loss_curve.py "$run_dir/pretrain.jsonl" "$run_dir/pretrain.png" \
+        --title "trident pretrain --config small"
+  fi
 }
 
 step demo; main_job; step_done
