@@ -6,7 +6,8 @@ TRIDENT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TRIDENT_BUILD_DIR=${TRIDENT_BUILD_DIR:-build}
 export TRIDENT_ROOT TRIDENT_BUILD_DIR
 
-# step NAME: prints a banner and remembers when the step began; step_done prints its duration.
+# step NAME: prints a banner and remembers when the step began; step_done records its duration
+# for the summary.
 step() {
   TRIDENT_STEP_NAME=$1
   TRIDENT_STEP_START=$SECONDS
