@@ -1,26 +1,56 @@
-// trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model.
+// trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model, on one
+// rank or data-parallel over every rank mpirun started (parallel.dp = number of ranks).
+#include <memory>
+
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "parallel/comm/mpi_backend.h"
+#include "parallel/mesh.h"
+#include "parallel/mpi_session.h"
 #include "runtime/core/logging.h"
 #include "runtime/train/pretrain_run.h"
 
-TRIDENT_COMMAND(pretrain_command, "pretrain", "train the model (pretraining or SFT) on one rank") {
+TRIDENT_COMMAND(pretrain_command, "pretrain",
+                "train the model (pretraining or SFT), data-parallel under mpirun") {
   trident::cli::ArgParser parser("pretrain");
   trident::cli::ConfigFlags config_flags;
   config_flags.add_to(parser);
   trident::train::PretrainOptions options;
   std::string metrics, tensorboard, log_level;
-  parser.add_string("--init-hf", &options.init_hf_dir, "start from HF weights (config.json + safetensors) in DIR");
-  parser.add_string("--save-hf", &options.save_hf_dir, "export the trained weights as HF safetensors to DIR");
-  parser.add_string("--metrics", &metrics, "write per-step metrics as JSONL to FILE (logging.metrics_path)");
+  long long bucket_kb = 0;
+  parser.add_string("--init-hf", &options.init_hf_dir,
+                    "start from HF weights (config.json + safetensors) in DIR");
+  parser.add_string("--save-hf", &options.save_hf_dir,
+                    "export the trained weights as HF safetensors to DIR");
+  parser.add_string("--metrics", &metrics,
+                    "write per-step metrics as JSONL to FILE (logging.metrics_path)");
   parser.add_string("--tensorboard", &tensorboard, "write TensorBoard event files to DIR");
   parser.add_string("--log-level", &log_level, "debug | info | warn | error");
+  parser.add_int("--bucket-kb", &bucket_kb,
+                 "gradient bucket size in KiB (default: parallel.dp_bucket_mb)");
   if (!parser.parse(args)) return 0;
-  trident::config::TridentConfig config = config_flags.load(/*world_size=*/1);
+
+  trident::parallel::MpiSession session(nullptr, nullptr);
+  trident::config::TridentConfig config = config_flags.load(session.world_size());
   if (!metrics.empty()) config.mutable_logging()->set_metrics_path(metrics);
   if (!tensorboard.empty()) config.mutable_logging()->set_tensorboard_dir(tensorboard);
   if (!log_level.empty()) config.mutable_logging()->set_level(log_level);
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
-  trident::train::run_pretrain(config, options);
+  // Refused before any communicator exists, identically on every rank.
+  trident::train::check_pretrain_layout(config.parallel());
+  TRIDENT_USER_CHECK(bucket_kb >= 0, "--bucket-kb must be ≥ 0, got ", bucket_kb);
+
+  trident::parallel::MeshOptions mesh_options;
+  mesh_options.ranks_per_node = static_cast<int>(config.parallel().ranks_per_node());
+  const trident::parallel::Mesh mesh(trident::parallel::mesh_sizes_from_config(config.parallel()),
+                                     mesh_options);
+  trident::parallel::CommOptions comm_options;
+  comm_options.timeout_seconds = config.parallel().comm_timeout_s();
+  // Declared after the session and the mesh, so the communicator is gone before they are.
+  trident::train::PretrainOptions run_options = options;
+  run_options.dp = std::make_shared<trident::parallel::MpiBackend>(mesh.dp(), comm_options);
+  run_options.primary = mesh.rank() == 0;
+  run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
+  trident::train::run_pretrain(config, run_options);
   return 0;
 }

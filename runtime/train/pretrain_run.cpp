@@ -4,6 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/jsonl.h"
@@ -27,6 +28,8 @@ nlohmann::json metrics_record(const StepMetrics& m) {
                         {"tokens_per_s", m.tokens_per_second},
                         {"step_s", m.step_seconds},
                         {"expert_load_max_over_mean", m.expert_load_max_over_mean},
+                        {"grad_buckets", m.grad_buckets},
+                        {"grad_buckets_overlapped", m.grad_buckets_overlapped},
                         {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
 }
 
@@ -42,8 +45,22 @@ std::string format_progress(const StepMetrics& m, int64_t total, const ProgressM
 }
 }  // namespace
 
+void check_pretrain_layout(const config::ParallelConfig& parallel) {
+  TRIDENT_USER_CHECK(parallel.pp() <= 1 && parallel.tp() <= 1 && parallel.ep() <= 1 &&
+                         parallel.etp() <= 1,
+                     "trident pretrain runs data parallelism only so far: parallel.pp = ",
+                     parallel.pp(), ", parallel.tp = ", parallel.tp(), ", parallel.ep = ",
+                     parallel.ep(), ", parallel.etp = ", parallel.etp(),
+                     " must all be 1 (use parallel.dp for more ranks)");
+}
+
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options) {
-  Trainer trainer(config, make_train_sampler(config), make_eval_sampler(config));
+  check_pretrain_layout(config.parallel());
+  TrainerOptions trainer_options;
+  trainer_options.dp = options.dp;
+  trainer_options.bucket_bytes = options.bucket_bytes;
+  Trainer trainer(config, make_train_sampler(config), make_eval_sampler(config),
+                  std::move(trainer_options));
   if (!options.init_hf_dir.empty()) {
     io::load_hf_weights(trainer.model().params(), options.init_hf_dir);
     TLOG_INFO("initialised from HF weights in ", options.init_hf_dir);
@@ -53,13 +70,20 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   TLOG_INFO("model '", config.model().name(), "': ", counts.total, " parameters (", counts.activated,
             " activated per token, MTP ", counts.mtp, "); ", train.steps(), " steps of ",
             train.global_batch(), " × ", train.seq_len(), " tokens, mode ", train.mode());
+  if (trainer.dp_size() > 1 || trainer.zero1()) {
+    TLOG_INFO("data parallel: ", trainer.dp_size(), " rank(s) × ",
+              train.global_batch() / trainer.dp_size(), " rows, ",
+              trainer.bucket_plan().buckets.size(), " gradient bucket(s), ZeRO-1 ",
+              trainer.zero1() ? "on" : "off", ", optimizer state ",
+              trainer.optimizer_state_bytes() / 1024, " KiB per rank");
+  }
 
   std::unique_ptr<io::JsonlWriter> jsonl;
-  if (!config.logging().metrics_path().empty()) {
+  if (options.primary && !config.logging().metrics_path().empty()) {
     jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/false);
   }
   std::unique_ptr<io::TensorBoardWriter> tensorboard;
-  if (!config.logging().tensorboard_dir().empty()) {
+  if (options.primary && !config.logging().tensorboard_dir().empty()) {
     tensorboard = std::make_unique<io::TensorBoardWriter>(config.logging().tensorboard_dir());
   }
 
@@ -111,7 +135,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   TLOG_INFO("trained ", summary.steps, " steps in ", ProgressMeter::format_duration(summary.seconds),
             " (", static_cast<long long>(summary.tokens_per_second), " tokens/s); loss ",
             summary.first_loss, " -> ", summary.last_loss);
-  if (!options.save_hf_dir.empty()) {
+  if (options.primary && !options.save_hf_dir.empty()) {
     io::save_hf_weights(trainer.model().params(), options.save_hf_dir);
     TLOG_INFO("saved HF weights to ", options.save_hf_dir);
   }

@@ -1,8 +1,13 @@
 #pragma once
 // A whole pretraining / SFT run: the step loop with the progress line, JSONL metrics,
 // TensorBoard scalars, periodic held-out evaluation and the final weight export.
+//
+// With data parallelism every rank calls run_pretrain with the same config and its dp
+// communicator; every rank computes the same metrics, only the primary rank writes files.
+#include <memory>
 #include <string>
 
+#include "parallel/comm/communicator.h"
 #include "runtime/config/trident.pb.h"
 
 namespace trident::train {
@@ -11,6 +16,12 @@ struct PretrainOptions {
   std::string init_hf_dir;  // start from these HF weights instead of the random init
   std::string save_hf_dir;  // export the final weights here (config.json + safetensors)
   int64_t eval_batches = 2;
+  // Data-parallel group (size parallel.dp); null: a single rank.
+  std::shared_ptr<parallel::Communicator> dp;
+  // This rank writes the JSONL, TensorBoard and exported weights (rank 0 of the job).
+  bool primary = true;
+  // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
+  int64_t bucket_bytes = 0;
 };
 
 struct PretrainSummary {
@@ -22,6 +33,10 @@ struct PretrainSummary {
   double seconds = 0.0;
   double tokens_per_second = 0.0;
 };
+
+// What run_pretrain supports so far: data parallelism only (pp = tp = ep = etp = 1). A user
+// error naming the fields otherwise.
+void check_pretrain_layout(const config::ParallelConfig& parallel);
 
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options);
 

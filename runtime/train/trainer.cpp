@@ -5,13 +5,44 @@
 #include <cmath>
 
 #include "models/deepseek_v3/loss.h"
+#include "parallel/dp/backward_stages.h"
+#include "parallel/dp/reduce_sum.h"
 
 namespace trident::train {
 
 namespace {
-// The rows of one micro-batch of a single-rank step.
-io::RowRange micro_rows(int64_t global_batch, int64_t micro_batch, int64_t micro) {
-  return io::micro_batch_rows(global_batch, /*dp_size=*/1, /*dp_rank=*/0, micro_batch, micro);
+constexpr int64_t kMiB = 1024 * 1024;
+
+// Where each parameter sits in the flat buffers, when its gradient is final, and how AdamW
+// treats it: what the bucket plan and the ZeRO-1 shard are built from.
+std::vector<parallel::dp::ParamExtent> param_extents(const models::DeepSeekV3Model& model) {
+  std::vector<parallel::dp::ParamExtent> extents;
+  for (const models::Parameter& param : model.params().parameters()) {
+    parallel::dp::ParamExtent extent;
+    extent.offset = param.offset;
+    extent.numel = param.value.numel();
+    extent.ready_stage = parallel::dp::finishing_stage(*param.spec, model);
+    extent.trained = param.spec->trained;
+    extent.decay = param.spec->weight_decay;
+    extents.push_back(extent);
+  }
+  return extents;
+}
+
+// Target counts as one integer vector [lm, mtp_1 … mtp_D, sequences] (for the dp sum).
+std::vector<int64_t> pack_counts(const models::TargetCounts& counts) {
+  std::vector<int64_t> packed{counts.lm};
+  packed.insert(packed.end(), counts.mtp.begin(), counts.mtp.end());
+  packed.push_back(counts.sequences);
+  return packed;
+}
+
+models::TargetCounts unpack_counts(const std::vector<int64_t>& packed) {
+  models::TargetCounts counts;
+  counts.lm = packed.front();
+  counts.mtp.assign(packed.begin() + 1, packed.end() - 1);
+  counts.sequences = packed.back();
+  return counts;
 }
 }  // namespace
 
@@ -28,20 +59,53 @@ double load_max_over_mean(const std::vector<int64_t>& tokens_per_expert) {
 }
 
 Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchSampler> sampler,
-                 std::unique_ptr<io::BatchSampler> eval_sampler)
+                 std::unique_ptr<io::BatchSampler> eval_sampler, TrainerOptions options)
     : config_(config),
       model_(std::make_unique<models::DeepSeekV3Model>(config.model(), config.train().seed())),
       sampler_(std::move(sampler)),
-      eval_sampler_(std::move(eval_sampler)) {
+      eval_sampler_(std::move(eval_sampler)),
+      dp_(std::move(options.dp)) {
   const auto& train = config_.train();
+  const auto& par = config_.parallel();
+  dp_size_ = dp_ ? dp_->size() : 1;
+  dp_rank_ = dp_ ? dp_->rank() : 0;
+  const int64_t configured_dp = std::max<int64_t>(1, par.dp());
+  TRIDENT_USER_CHECK(configured_dp == dp_size_, "parallel.dp = ", par.dp(), " but ", dp_size_,
+                     " data-parallel rank(s) are running (start ", configured_dp,
+                     " ranks per model replica with mpirun, or set parallel.dp = ", dp_size_, ")");
   TRIDENT_USER_CHECK(train.global_batch() > 0 && train.micro_batch() > 0 &&
-                         train.global_batch() % train.micro_batch() == 0,
+                         train.global_batch() % (train.micro_batch() * dp_size_) == 0,
                      "train.global_batch = ", train.global_batch(),
-                     " must be a positive multiple of train.micro_batch = ", train.micro_batch());
+                     " must be a positive multiple of train.micro_batch × parallel.dp = ",
+                     train.micro_batch(), " × ", dp_size_);
   schedule_ = LrSchedule{train.lr(), train.min_lr(), train.warmup_steps(), train.steps()};
   adam_ = AdamWSettings{train.beta1(), train.beta2(), train.adam_eps(), train.weight_decay()};
-  exp_avg_ = Tensor::zeros({model_->params().numel()});
-  exp_avg_sq_ = Tensor::zeros({model_->params().numel()});
+
+  const int64_t bucket_bytes = options.bucket_bytes > 0
+                                   ? options.bucket_bytes
+                                   : std::max<int64_t>(1, par.dp_bucket_mb()) * kMiB;
+  const std::vector<parallel::dp::ParamExtent> extents = param_extents(*model_);
+  parallel::dp::BucketPlan plan = parallel::dp::plan_buckets(
+      extents, model_->params().numel(),
+      std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float))), dp_size_);
+  if (par.zero1()) {
+    zero1_ = std::make_unique<parallel::dp::Zero1State>(plan, dp_rank_, extents);
+  } else {
+    exp_avg_ = Tensor::zeros({model_->params().numel()});
+    exp_avg_sq_ = Tensor::zeros({model_->params().numel()});
+  }
+  reducer_ = std::make_unique<parallel::dp::GradReducer>(dp_.get(), model_->params().flat_grads(),
+                                                         std::move(plan), par.zero1());
+}
+
+int64_t Trainer::micro_batches_per_rank() const {
+  const auto& train = config_.train();
+  return train.global_batch() / (train.micro_batch() * dp_size_);
+}
+
+io::RowRange Trainer::rows_of(int64_t micro) const {
+  const auto& train = config_.train();
+  return io::micro_batch_rows(train.global_batch(), dp_size_, dp_rank_, train.micro_batch(), micro);
 }
 
 StepMetrics Trainer::step() {
@@ -49,44 +113,83 @@ StepMetrics Trainer::step() {
   const auto& train = config_.train();
   const int64_t step = ++step_;
   models::DeepSeekV3Model& model = *model_;
-  const int64_t global_batch = train.global_batch();
-  const int64_t micro_batches = global_batch / train.micro_batch();
+  parallel::Communicator* dp = dp_.get();
 
-  // Global target counts first: every micro-batch's loss is divided by them.
+  // Global target counts first (summed over the dp ranks): every micro-batch's loss on every
+  // rank is divided by them, so the ranks' gradients sum to the full-batch gradient.
   std::vector<models::TokenBatch> micros;
-  micros.reserve(static_cast<size_t>(micro_batches));
-  models::TargetCounts global;
-  for (int64_t micro = 0; micro < micro_batches; ++micro) {
-    micros.push_back(sampler_->rows(step, micro_rows(global_batch, train.micro_batch(), micro)));
-    global.add(models::count_targets(micros.back(), model.mtp_depth()));
+  models::TargetCounts local;
+  local.mtp.assign(static_cast<size_t>(model.mtp_depth()), 0);
+  for (int64_t micro = 0; micro < micro_batches_per_rank(); ++micro) {
+    micros.push_back(sampler_->rows(step, rows_of(micro)));
+    local.add(models::count_targets(micros.back(), model.mtp_depth()));
   }
+  std::vector<int64_t> counts = pack_counts(local);
+  parallel::dp::sum_over_ranks(dp, counts);
+  const models::TargetCounts global = unpack_counts(counts);
   const models::LossScales scales =
       models::make_loss_scales(global, train.mtp_loss_weight(), train.aux_loss_alpha());
 
   model.params().zero_grad();
   model.reset_expert_loads();
+  reducer_->start_step();
+  // Loss contributions of this rank: loss, lm, mtp, balance, input tokens.
+  std::vector<double> sums(5, 0.0);
+  for (size_t i = 0; i < micros.size(); ++i) {
+    const models::TokenBatch& micro = micros[i];
+    models::ModelContext ctx;
+    model.forward(micro, scales, ctx);
+    model.record_expert_loads(ctx);
+    sums[0] += ctx.losses.loss;
+    sums[1] += ctx.losses.lm_loss;
+    sums[2] += ctx.losses.mtp_loss;
+    sums[3] += ctx.losses.balance_loss;
+    sums[4] += static_cast<double>(micro.batch * micro.seq_len);
+    // Only the last micro-batch completes gradients: its backward stages post the buckets.
+    const bool last = i + 1 == micros.size();
+    parallel::dp::staged_backward(model, ctx, [&](int64_t stage) {
+      if (last) reducer_->stage_done(stage);
+    });
+  }
+  reducer_->finish();
+
+  const std::vector<double> totals = parallel::dp::sum_over_ranks(dp, sums);
   StepMetrics metrics;
   metrics.step = step;
-  for (const models::TokenBatch& micro : micros) {
-    const models::LossResult result = model.forward_backward(micro, scales);
-    metrics.loss += result.loss;
-    metrics.lm_loss += result.lm_loss;
-    metrics.mtp_loss += result.mtp_loss;
-    metrics.balance_loss += result.balance_loss;
-    metrics.tokens += micro.batch * micro.seq_len;
-  }
+  metrics.loss = totals[0];
+  metrics.lm_loss = totals[1];
+  metrics.mtp_loss = totals[2];
+  metrics.balance_loss = totals[3];
+  metrics.tokens = static_cast<int64_t>(totals[4]);
   metrics.target_tokens = global.lm;
+  metrics.grad_buckets = static_cast<int64_t>(reducer_->plan().buckets.size());
+  metrics.grad_buckets_overlapped = reducer_->posted_early();
 
-  metrics.grad_norm = std::sqrt(sum_of_squares(model.params().flat_grads()));
+  metrics.grad_norm = global_grad_norm();
   metrics.lr = schedule_.at(step);
-  apply_optimizer(metrics.lr, clip_coefficient(metrics.grad_norm, train.grad_clip()));
+  const double clip = clip_coefficient(metrics.grad_norm, train.grad_clip());
+  if (zero1_) {
+    apply_zero1_optimizer(metrics.lr, clip);
+  } else {
+    apply_optimizer(metrics.lr, clip);
+  }
 
-  for (const models::ExpertLoad& load : model.expert_loads()) {
+  // The bias update uses the loads of the whole global batch, identical on every rank.
+  std::vector<models::ExpertLoad> loads = model.expert_loads();
+  std::vector<int64_t> flat_loads;
+  for (const models::ExpertLoad& load : loads) {
+    flat_loads.insert(flat_loads.end(), load.tokens_per_expert.begin(),
+                      load.tokens_per_expert.end());
+  }
+  parallel::dp::sum_over_ranks(dp, flat_loads);
+  size_t at = 0;
+  for (models::ExpertLoad& load : loads) {
+    for (int64_t& tokens : load.tokens_per_expert) tokens = flat_loads[at++];
     const double ratio = load_max_over_mean(load.tokens_per_expert);
     metrics.layer_load_max_over_mean.push_back(ratio);
     metrics.expert_load_max_over_mean = std::max(metrics.expert_load_max_over_mean, ratio);
   }
-  model.update_router_bias(model.expert_loads(), train.bias_update_speed());
+  model.update_router_bias(loads, train.bias_update_speed());
 
   metrics.step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -95,7 +198,15 @@ StepMetrics Trainer::step() {
   return metrics;
 }
 
-double Trainer::apply_optimizer(double lr, double clip_scale) {
+double Trainer::global_grad_norm() const {
+  // Every element counted once: replicated gradients (all-reduced) on this rank alone,
+  // ZeRO-1 shards (disjoint, padding is zero) summed over the ranks.
+  if (!zero1_) return std::sqrt(sum_of_squares(model_->params().flat_grads()));
+  const double local = sum_of_squares(reducer_->shard_grads());
+  return std::sqrt(parallel::dp::sum_over_ranks(dp_.get(), local));
+}
+
+void Trainer::apply_optimizer(double lr, double clip_scale) {
   models::ParameterStore& store = model_->params();
   float* values = store.flat_values().data<float>();
   float* grads = store.flat_grads().data<float>();
@@ -113,23 +224,56 @@ double Trainer::apply_optimizer(double lr, double clip_scale) {
     adamw_update(values + offset, grads + offset, m + offset, v + offset, param.value.numel(),
                  adam_, lr, step_, param.spec->weight_decay);
   }
-  return clip_scale;
+}
+
+void Trainer::apply_zero1_optimizer(double lr, double clip_scale) {
+  parallel::dp::Zero1State& state = *zero1_;
+  const Tensor& flat_values = model_->params().flat_values();
+  // The master weights start from the model's (possibly imported) weights; the router bias
+  // changes outside the optimizer, so its elements are re-read every step.
+  if (!state.master_loaded()) {
+    state.load_master(flat_values);
+  } else {
+    state.refresh_untrained(flat_values);
+  }
+  float* grads = reducer_->shard_grads().data<float>();
+  float* master = state.master().data<float>();
+  float* m = state.exp_avg().data<float>();
+  float* v = state.exp_avg_sq().data<float>();
+  const float factor = static_cast<float>(clip_scale);
+  for (const parallel::dp::ShardSegment& s : state.segments()) {
+    if (!s.trained) continue;
+    float* g = grads + s.shard_offset;
+    if (clip_scale < 1.0) {
+      for (int64_t i = 0; i < s.count; ++i) g[i] *= factor;
+    }
+    adamw_update(master + s.shard_offset, g, m + s.shard_offset, v + s.shard_offset, s.count, adam_,
+                 lr, step_, s.decay);
+  }
+  parallel::dp::all_gather_weights(dp_.get(), reducer_->plan(), state.master(), flat_values);
+}
+
+int64_t Trainer::optimizer_state_bytes() const {
+  if (zero1_) return zero1_->bytes();
+  return static_cast<int64_t>(exp_avg_.nbytes() + exp_avg_sq_.nbytes());
 }
 
 EvalMetrics Trainer::evaluate(int64_t batches) const {
   EvalMetrics out;
   if (!eval_sampler_) return out;
   double ce_sum = 0.0;
-  const auto& train = config_.train();
+  std::vector<int64_t> targets{0};
   for (int64_t b = 0; b < batches; ++b) {
-    for (int64_t micro = 0; micro < train.global_batch() / train.micro_batch(); ++micro) {
-      const models::TokenBatch batch =
-          eval_sampler_->rows(b + 1, micro_rows(train.global_batch(), train.micro_batch(), micro));
+    for (int64_t micro = 0; micro < micro_batches_per_rank(); ++micro) {
+      const models::TokenBatch batch = eval_sampler_->rows(b + 1, rows_of(micro));
       const models::ForwardResult result = model_->forward(batch);
       ce_sum += result.losses.lm_ce_sum;
-      out.targets += result.losses.lm_tokens;
+      targets[0] += result.losses.lm_tokens;
     }
   }
+  ce_sum = parallel::dp::sum_over_ranks(dp_.get(), ce_sum);
+  parallel::dp::sum_over_ranks(dp_.get(), targets);
+  out.targets = targets[0];
   out.lm_loss = out.targets > 0 ? ce_sum / static_cast<double>(out.targets) : 0.0;
   return out;
 }

@@ -3,13 +3,23 @@
 // global-norm clipping → AdamW → aux-loss-free router-bias update → metrics.
 //
 // Every loss is normalised by the *global* batch's target counts before backward, so the
-// gradient a step applies does not depend on how the batch is cut into micro-batches (or,
-// with data parallelism, across ranks).
+// gradient a step applies does not depend on how the batch is cut into micro-batches or
+// across data-parallel ranks.
+//
+// Data parallelism (docs/data-parallel.md): each of the dp ranks takes its contiguous
+// global_batch / dp rows, in micro-batches of train.micro_batch; the target counts are summed
+// over the ranks before any backward; the gradients are summed over the ranks in buckets
+// posted while the last micro-batch's backward is still running; with parallel.zero1 each
+// rank keeps master weights and AdamW moments for its shard only and the updated weights are
+// all-gathered. Every rank ends the step with the same weights and the same metrics.
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
+#include "parallel/comm/communicator.h"
+#include "parallel/dp/grad_reducer.h"
+#include "parallel/dp/zero1_state.h"
 #include "runtime/config/trident.pb.h"
 #include "runtime/io/batch_sampler.h"
 #include "runtime/train/lr_schedule.h"
@@ -19,11 +29,11 @@ namespace trident::train {
 
 struct StepMetrics {
   int64_t step = 0;
-  double loss = 0.0;          // lm + λ·mtp + α·balance
+  double loss = 0.0;  // lm + λ·mtp + α·balance
   double lm_loss = 0.0;
   double mtp_loss = 0.0;
   double balance_loss = 0.0;
-  double grad_norm = 0.0;     // before clipping
+  double grad_norm = 0.0;  // before clipping
   double lr = 0.0;
   int64_t tokens = 0;         // model input tokens processed this step
   int64_t target_tokens = 0;  // counted LM targets
@@ -32,6 +42,16 @@ struct StepMetrics {
   // Load balance over the step's global batch: max over MoE layers of max(load) / mean(load).
   double expert_load_max_over_mean = 0.0;
   std::vector<double> layer_load_max_over_mean;  // per MoE layer (main layers, then MTP)
+  int64_t grad_buckets = 0;                      // data-parallel gradient buckets
+  int64_t grad_buckets_overlapped = 0;           // of which posted while backward was still running
+};
+
+struct TrainerOptions {
+  // The data-parallel group (the mesh's dp communicator); null: one rank, no communication.
+  // Its size must equal parallel.dp.
+  std::shared_ptr<parallel::Communicator> dp;
+  // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
+  int64_t bucket_bytes = 0;
 };
 
 struct EvalMetrics {
@@ -43,11 +63,12 @@ class Trainer {
  public:
   // `sampler` yields the training rows; `eval_sampler` (optional) the held-out rows.
   Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchSampler> sampler,
-          std::unique_ptr<io::BatchSampler> eval_sampler = nullptr);
+          std::unique_ptr<io::BatchSampler> eval_sampler = nullptr, TrainerOptions options = {});
 
   // Runs global step `step_index() + 1` and returns its metrics.
   StepMetrics step();
-  // Mean LM loss over `batches` global evaluation batches (forward only).
+  // Mean LM loss over `batches` global evaluation batches (forward only; with data
+  // parallelism each rank evaluates its rows and the sums are combined).
   EvalMetrics evaluate(int64_t batches) const;
 
   int64_t step_index() const { return step_; }
@@ -56,12 +77,26 @@ class Trainer {
   const config::TridentConfig& config() const { return config_; }
   const LrSchedule& schedule() const { return schedule_; }
 
-  // fp32 first and second moments, aligned with model().params().flat_values().
+  int dp_size() const { return dp_size_; }
+  int dp_rank() const { return dp_rank_; }
+  bool zero1() const { return zero1_ != nullptr; }
+  const parallel::dp::BucketPlan& bucket_plan() const { return reducer_->plan(); }
+
+  // fp32 first and second moments, aligned with model().params().flat_values() (undefined
+  // under ZeRO-1: see zero1_state()).
   const Tensor& exp_avg() const { return exp_avg_; }
   const Tensor& exp_avg_sq() const { return exp_avg_sq_; }
+  // ZeRO-1 only: this rank's master weights and moments.
+  const parallel::dp::Zero1State* zero1_state() const { return zero1_.get(); }
+  // Bytes of optimizer state this rank holds (moments, plus master weights under ZeRO-1).
+  int64_t optimizer_state_bytes() const;
 
  private:
-  double apply_optimizer(double lr, double clip_scale);
+  double global_grad_norm() const;
+  void apply_optimizer(double lr, double clip_scale);
+  void apply_zero1_optimizer(double lr, double clip_scale);
+  io::RowRange rows_of(int64_t micro) const;
+  int64_t micro_batches_per_rank() const;
 
   config::TridentConfig config_;
   std::unique_ptr<models::DeepSeekV3Model> model_;
@@ -69,6 +104,11 @@ class Trainer {
   std::unique_ptr<io::BatchSampler> eval_sampler_;
   LrSchedule schedule_;
   AdamWSettings adam_;
+  std::shared_ptr<parallel::Communicator> dp_;
+  int dp_size_ = 1;
+  int dp_rank_ = 0;
+  std::unique_ptr<parallel::dp::GradReducer> reducer_;
+  std::unique_ptr<parallel::dp::Zero1State> zero1_;
   Tensor exp_avg_;
   Tensor exp_avg_sq_;
   int64_t step_ = 0;

@@ -1,0 +1,95 @@
+#include "parallel/dp/bucket_plan.h"
+
+#include <algorithm>
+
+#include "runtime/core/error.h"
+
+namespace trident::parallel::dp {
+
+namespace {
+int64_t round_up(int64_t value, int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+std::vector<ParamExtent> sorted_by_offset(std::vector<ParamExtent> params) {
+  std::sort(params.begin(), params.end(),
+            [](const ParamExtent& a, const ParamExtent& b) { return a.offset < b.offset; });
+  return params;
+}
+}  // namespace
+
+BucketPlan plan_buckets(const std::vector<ParamExtent>& params, int64_t flat_numel,
+                        int64_t bucket_elements, int dp_size) {
+  TRIDENT_CHECK(dp_size >= 1 && bucket_elements >= 1 && flat_numel >= 0, "plan_buckets: bad sizes");
+  BucketPlan plan;
+  plan.flat_numel = flat_numel;
+  plan.dp_size = dp_size;
+  const int64_t target = round_up(bucket_elements, dp_size);
+  const std::vector<ParamExtent> ordered = sorted_by_offset(params);
+  for (int64_t end = flat_numel; end > 0;) {
+    const int64_t begin = std::max<int64_t>(0, end - target);
+    GradBucket bucket;
+    bucket.begin = begin;
+    bucket.end = end;
+    bucket.padded = round_up(end - begin, dp_size);
+    bucket.block = bucket.padded / dp_size;
+    for (const ParamExtent& p : ordered) {
+      if (p.offset < end && p.offset + p.numel > begin) {
+        bucket.ready_stage = std::max(bucket.ready_stage, p.ready_stage);
+      }
+    }
+    plan.buckets.push_back(bucket);
+    end = begin;
+  }
+  // Launch order: by readiness; equal stages keep the backwards cut order (deterministic).
+  std::stable_sort(
+      plan.buckets.begin(), plan.buckets.end(),
+      [](const GradBucket& a, const GradBucket& b) { return a.ready_stage < b.ready_stage; });
+  for (GradBucket& bucket : plan.buckets) {
+    bucket.shard_offset = plan.shard_numel;
+    plan.shard_numel += bucket.block;
+  }
+  return plan;
+}
+
+std::vector<ShardSegment> shard_segments(const BucketPlan& plan, int rank,
+                                         const std::vector<ParamExtent>& params) {
+  TRIDENT_CHECK(rank >= 0 && rank < plan.dp_size, "shard_segments: rank ", rank, " of ",
+                plan.dp_size);
+  const std::vector<ParamExtent> ordered = sorted_by_offset(params);
+  std::vector<ShardSegment> segments;
+  for (const GradBucket& bucket : plan.buckets) {
+    const int64_t block = bucket.block;
+    const int64_t lo = bucket.begin + rank * block;
+    const int64_t hi = std::min(bucket.end, lo + block);
+    // Walk [lo, hi) parameter by parameter; gaps between parameters are untrained.
+    int64_t at = lo;
+    while (at < hi) {
+      ShardSegment segment;
+      segment.flat_offset = at;
+      segment.shard_offset = bucket.shard_offset + (at - lo);
+      const auto holder = std::find_if(ordered.begin(), ordered.end(), [&](const ParamExtent& p) {
+        return p.offset <= at && at < p.offset + p.numel;
+      });
+      int64_t stop = hi;
+      if (holder != ordered.end()) {
+        stop = std::min(hi, holder->offset + holder->numel);
+        segment.trained = holder->trained;
+        segment.decay = holder->decay;
+      } else {
+        for (const ParamExtent& p : ordered) {
+          if (p.offset > at) {
+            stop = std::min(stop, p.offset);
+            break;
+          }
+        }
+      }
+      segment.count = stop - at;
+      segments.push_back(segment);
+      at = stop;
+    }
+  }
+  return segments;
+}
+
+}  // namespace trident::parallel::dp

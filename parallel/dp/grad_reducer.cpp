@@ -1,0 +1,103 @@
+#include "parallel/dp/grad_reducer.h"
+
+#include <cstring>
+#include <utility>
+
+#include "runtime/core/error.h"
+
+namespace trident::parallel::dp {
+
+namespace {
+int group_size(const Communicator* comm) { return comm == nullptr ? 1 : comm->size(); }
+}  // namespace
+
+GradReducer::GradReducer(Communicator* comm, const Tensor& flat_grads, BucketPlan plan, bool zero1)
+    : comm_(comm), flat_grads_(flat_grads), plan_(std::move(plan)), zero1_(zero1) {
+  TRIDENT_CHECK(plan_.dp_size == group_size(comm_), "bucket plan for dp ", plan_.dp_size,
+                " used with a group of ", group_size(comm_));
+  TRIDENT_CHECK(flat_grads_.numel() == plan_.flat_numel && flat_grads_.dtype() == DType::F32,
+                "GradReducer: the flat gradient buffer does not match the bucket plan");
+  if (zero1_) shard_grads_ = Tensor::zeros({plan_.shard_numel});
+  staging_.resize(plan_.buckets.size());
+  for (size_t i = 0; i < plan_.buckets.size(); ++i) {
+    if (zero1_ && plan_.buckets[i].needs_padding()) {
+      staging_[i] = Tensor::zeros({plan_.buckets[i].padded});
+    }
+  }
+}
+
+void GradReducer::start_step() {
+  TRIDENT_CHECK(pending_.empty(), "GradReducer: the previous step was not finished");
+  next_ = 0;
+  posted_early_ = 0;
+}
+
+void GradReducer::post(size_t index) {
+  const GradBucket& bucket = plan_.buckets[index];
+  const Tensor grads = flat_grads_.narrow(bucket.begin, bucket.end);
+  if (!zero1_) {
+    if (comm_ != nullptr && comm_->size() > 1) {
+      pending_.push_back(comm_->all_reduce(grads, ReduceOp::Sum));
+    }
+    return;
+  }
+  Tensor input = grads;
+  if (staging_[index].defined()) {
+    std::memcpy(staging_[index].data<float>(), grads.data<float>(),
+                static_cast<size_t>(bucket.size()) * sizeof(float));
+    input = staging_[index];
+  }
+  Tensor output = shard_grads_.narrow(bucket.shard_offset, bucket.shard_offset + bucket.block);
+  if (comm_ == nullptr || comm_->size() == 1) {
+    output.copy_from(input);
+    return;
+  }
+  pending_.push_back(comm_->reduce_scatter(input, output, ReduceOp::Sum));
+}
+
+void GradReducer::stage_done(int64_t stage) {
+  while (next_ < plan_.buckets.size() && plan_.buckets[next_].ready_stage <= stage) {
+    post(next_++);
+    ++posted_early_;
+  }
+}
+
+void GradReducer::finish() {
+  while (next_ < plan_.buckets.size()) post(next_++);
+  for (const WorkHandle& work : pending_) work->wait();
+  pending_.clear();
+}
+
+void all_gather_weights(Communicator* comm, const BucketPlan& plan, const Tensor& shard_values,
+                        const Tensor& flat_values) {
+  TRIDENT_CHECK(shard_values.numel() == plan.shard_numel && flat_values.numel() == plan.flat_numel,
+                "all_gather_weights: buffers do not match the bucket plan");
+  const int size = group_size(comm);
+  std::vector<WorkHandle> pending;
+  std::vector<Tensor> padded(plan.buckets.size());
+  for (size_t i = 0; i < plan.buckets.size(); ++i) {
+    const GradBucket& bucket = plan.buckets[i];
+    const Tensor mine =
+        shard_values.narrow(bucket.shard_offset, bucket.shard_offset + bucket.block);
+    Tensor target = flat_values.narrow(bucket.begin, bucket.end);
+    if (size == 1) {
+      target.copy_from(mine.narrow(0, bucket.size()));
+      continue;
+    }
+    Tensor output = target;
+    if (bucket.needs_padding()) {
+      padded[i] = Tensor::empty({bucket.padded});
+      output = padded[i];
+    }
+    pending.push_back(comm->all_gather(mine, output));
+  }
+  for (const WorkHandle& work : pending) work->wait();
+  for (size_t i = 0; i < plan.buckets.size(); ++i) {
+    if (!padded[i].defined()) continue;
+    const GradBucket& bucket = plan.buckets[i];
+    Tensor target = flat_values.narrow(bucket.begin, bucket.end);
+    target.copy_from(padded[i].narrow(0, bucket.size()));
+  }
+}
+
+}  // namespace trident::parallel::dp

@@ -1,0 +1,62 @@
+#pragma once
+// Data-parallel gradient reduction in buckets, launched while backward is still running.
+//
+// The trainer calls stage_done(s) after each backward stage of the step's last micro-batch;
+// every bucket whose parameters are all final by then is posted at once (asynchronously, the
+// communicator's progress thread moves it) and the compute thread goes on with the next stage.
+// finish() posts whatever is left and waits for everything.
+//
+// The reduction is a SUM: every loss is already divided by the global batch's counts, so the
+// ranks' gradients add up to the full-batch gradient.
+//   plain:  all_reduce of each bucket in place in the flat gradient buffer.
+//   ZeRO-1: reduce_scatter of each bucket; this rank's block lands in shard_grads() (the flat
+//           buffer is then only partly meaningful and must not be read).
+// Buckets whose size is not a multiple of dp (at most one) go through a zero-padded copy.
+// A null communicator is a group of one (the operations become local copies).
+#include <cstdint>
+#include <vector>
+
+#include "parallel/comm/communicator.h"
+#include "parallel/dp/bucket_plan.h"
+
+namespace trident::parallel::dp {
+
+class GradReducer {
+ public:
+  // `flat_grads` is the model's flat fp32 gradient buffer (kept alive by the view).
+  GradReducer(Communicator* comm, const Tensor& flat_grads, BucketPlan plan, bool zero1);
+
+  // Begins a step: nothing is posted yet.
+  void start_step();
+  // Backward stage `stage` has finished: posts every bucket that became ready.
+  void stage_done(int64_t stage);
+  // Posts the remaining buckets and waits for all of them.
+  void finish();
+
+  const BucketPlan& plan() const { return plan_; }
+  bool zero1() const { return zero1_; }
+  // ZeRO-1: this rank's reduced gradient blocks, [plan().shard_numel].
+  const Tensor& shard_grads() const { return shard_grads_; }
+  // Buckets posted before finish() in the current step (overlapped with backward).
+  int64_t posted_early() const { return posted_early_; }
+
+ private:
+  void post(size_t index);
+
+  Communicator* comm_;
+  Tensor flat_grads_;
+  BucketPlan plan_;
+  bool zero1_;
+  Tensor shard_grads_;
+  std::vector<Tensor> staging_;  // per bucket: the padded copy, or undefined
+  std::vector<WorkHandle> pending_;
+  size_t next_ = 0;
+  int64_t posted_early_ = 0;
+};
+
+// ZeRO-1, after the optimizer updated this rank's shard of the weights: every rank's blocks
+// are gathered into the flat value buffer (rank r's block of bucket b comes from its shard).
+void all_gather_weights(Communicator* comm, const BucketPlan& plan, const Tensor& shard_values,
+                        const Tensor& flat_values);
+
+}  // namespace trident::parallel::dp

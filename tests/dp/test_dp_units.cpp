@@ -1,0 +1,217 @@
+// Data-parallel pieces that need no MPI: the bucket plan and ZeRO-1 shard layout, the ZeRO-1
+// state's memory (counted by the allocator), and the staged backward the buckets hook into.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "models/deepseek_v3/model.h"
+#include "parallel/dp/backward_stages.h"
+#include "parallel/dp/bucket_plan.h"
+#include "parallel/dp/grad_reducer.h"
+#include "parallel/dp/zero1_state.h"
+#include "runtime/config/config.h"
+#include "runtime/core/allocator.h"
+#include "runtime/train/data_setup.h"
+
+namespace trident::parallel::dp {
+namespace {
+
+config::TridentConfig tiny_config() {
+  return config::load_config(config::resolve_config_path("tiny"));
+}
+
+std::vector<ParamExtent> extents_of(const models::DeepSeekV3Model& model) {
+  std::vector<ParamExtent> extents;
+  for (const models::Parameter& p : model.params().parameters()) {
+    extents.push_back(ParamExtent{p.offset, p.value.numel(), finishing_stage(*p.spec, model),
+                                  p.spec->trained, p.spec->weight_decay});
+  }
+  return extents;
+}
+
+// A made-up parameter list with a gap, odd sizes and every flag combination.
+std::vector<ParamExtent> synthetic_params() {
+  return {{0, 37, 3, true, true},
+          {37, 5, 2, true, false},
+          {42, 11, 0, false, false},
+          {60, 100, 1, true, true},
+          {160, 3, 1, true, false}};
+}
+
+TEST(BucketPlan, TilesTheBufferAndOrdersByReadiness) {
+  const std::vector<ParamExtent> params = synthetic_params();
+  for (int dp : {1, 2, 3, 4}) {
+    for (int64_t bucket : {1, 7, 16, 1000}) {
+      const BucketPlan plan = plan_buckets(params, 163, bucket, dp);
+      std::vector<int> covered(163, 0);
+      int64_t shard = 0;
+      for (size_t i = 0; i < plan.buckets.size(); ++i) {
+        const GradBucket& b = plan.buckets[i];
+        for (int64_t e = b.begin; e < b.end; ++e) ++covered[static_cast<size_t>(e)];
+        EXPECT_EQ(b.padded % dp, 0);
+        EXPECT_EQ(b.block * dp, b.padded);
+        EXPECT_LT(b.padded - b.size(), dp);
+        if (b.begin != 0) {
+          EXPECT_EQ(b.size() % dp, 0) << "only the first bucket is ragged";
+        }
+        EXPECT_EQ(b.shard_offset, shard);
+        shard += b.block;
+        if (i > 0) {
+          EXPECT_LE(plan.buckets[i - 1].ready_stage, b.ready_stage);
+        }
+        int64_t latest = 0;
+        for (const ParamExtent& p : params) {
+          if (p.offset < b.end && p.offset + p.numel > b.begin)
+            latest = std::max(latest, p.ready_stage);
+        }
+        EXPECT_EQ(b.ready_stage, latest);
+      }
+      EXPECT_EQ(plan.shard_numel, shard);
+      for (int c : covered) ASSERT_EQ(c, 1) << "dp " << dp << " bucket " << bucket;
+    }
+  }
+}
+
+TEST(BucketPlan, ShardsCoverEveryElementOnceWithItsFlags) {
+  const std::vector<ParamExtent> params = synthetic_params();
+  for (int dp : {1, 2, 3, 4}) {
+    const BucketPlan plan = plan_buckets(params, 163, 16, dp);
+    std::vector<int> owners(163, 0);
+    for (int rank = 0; rank < dp; ++rank) {
+      int64_t last_shard_end = 0;
+      for (const ShardSegment& s : shard_segments(plan, rank, params)) {
+        EXPECT_GE(s.shard_offset, last_shard_end);
+        last_shard_end = s.shard_offset + s.count;
+        EXPECT_LE(last_shard_end, plan.shard_numel);
+        for (int64_t e = s.flat_offset; e < s.flat_offset + s.count; ++e) {
+          ++owners[static_cast<size_t>(e)];
+          bool trained = false, decay = false;  // the gap [53, 60) is untrained
+          for (const ParamExtent& p : params) {
+            if (p.offset <= e && e < p.offset + p.numel) {
+              trained = p.trained;
+              decay = p.decay;
+            }
+          }
+          EXPECT_EQ(s.trained, trained) << "element " << e;
+          EXPECT_EQ(s.decay, decay) << "element " << e;
+        }
+      }
+    }
+    for (int c : owners) ASSERT_EQ(c, 1) << "dp " << dp;
+  }
+}
+
+// The optimizer state of one ZeRO-1 rank is 3 fp32 values (master, m, v) per shard element,
+// allocated through the allocator, and the shard is 1/dp of the model (plus < dp padding per
+// bucket).
+TEST(Zero1State, OptimizerMemoryPerRankShrinksByDp) {
+  const config::TridentConfig config = tiny_config();
+  const models::DeepSeekV3Model model(config.model(), 1);
+  const std::vector<ParamExtent> extents = extents_of(model);
+  const int64_t n = model.params().numel();
+  Allocator& allocator = Allocator::instance(Device::CPU);
+  int64_t single_rank_bytes = 0;
+  for (int dp : {1, 2, 4}) {
+    const BucketPlan plan = plan_buckets(extents, n, 4096, dp);
+    const int64_t buckets = static_cast<int64_t>(plan.buckets.size());
+    for (int rank = 0; rank < dp; ++rank) {
+      const int64_t before = allocator.stats().current_bytes;
+      const Zero1State state(plan, rank, extents);
+      const int64_t counted = allocator.stats().current_bytes - before;
+      EXPECT_EQ(counted, state.bytes());
+      EXPECT_EQ(counted, 12 * plan.shard_numel);
+      EXPECT_LE(plan.shard_numel * dp, n + buckets * (dp - 1));
+      EXPECT_GE(plan.shard_numel * dp, n);
+      if (dp == 1) single_rank_bytes = counted;
+      EXPECT_LE(counted * dp, single_rank_bytes + 12 * buckets * (dp - 1)) << "dp " << dp;
+      EXPECT_GE(counted * dp, single_rank_bytes) << "dp " << dp;
+    }
+  }
+  EXPECT_EQ(single_rank_bytes, 12 * n);
+}
+
+models::TokenBatch sample_batch(const config::TridentConfig& config) {
+  return train::make_train_sampler(config)->rows(1, 0, 4);
+}
+
+// staged_backward must be DeepSeekV3Model::backward with hooks: bit-identical gradients.
+TEST(StagedBackward, EqualsTheModelBackwardBitForBit) {
+  const config::TridentConfig config = tiny_config();
+  models::DeepSeekV3Model reference(config.model(), 7);
+  models::DeepSeekV3Model staged(config.model(), 7);
+  const models::TokenBatch batch = sample_batch(config);
+  const models::LossScales scales =
+      models::make_loss_scales(models::count_targets(batch, reference.mtp_depth()), 0.3, 1e-3);
+  reference.params().zero_grad();
+  reference.forward_backward(batch, scales);
+  staged.params().zero_grad();
+  models::ModelContext ctx;
+  staged.forward(batch, scales, ctx);
+  int64_t stages = 0;
+  staged_backward(staged, ctx, [&](int64_t stage) { EXPECT_EQ(stage, stages++); });
+  EXPECT_EQ(stages, num_backward_stages(staged));
+  const Tensor& a = reference.params().flat_grads();
+  const Tensor& b = staged.params().flat_grads();
+  ASSERT_EQ(a.numel(), b.numel());
+  EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0);
+}
+
+// finishing_stage must not claim a parameter is final before its last contribution: snapshot
+// the gradients after every stage and compare each parameter's snapshot at its finishing
+// stage with its final gradient.
+TEST(StagedBackward, ParametersAreFinalAfterTheirFinishingStage) {
+  const config::TridentConfig config = tiny_config();
+  models::DeepSeekV3Model model(config.model(), 11);
+  const models::TokenBatch batch = sample_batch(config);
+  const models::LossScales scales =
+      models::make_loss_scales(models::count_targets(batch, model.mtp_depth()), 0.3, 1e-3);
+  model.params().zero_grad();
+  models::ModelContext ctx;
+  model.forward(batch, scales, ctx);
+  std::vector<Tensor> snapshots;
+  staged_backward(model, ctx,
+                  [&](int64_t) { snapshots.push_back(model.params().flat_grads().clone()); });
+  const Tensor& final_grads = model.params().flat_grads();
+  int64_t checked = 0, early = 0;
+  for (const models::Parameter& p : model.params().parameters()) {
+    if (!p.spec->trained) continue;
+    const int64_t stage = finishing_stage(*p.spec, model);
+    const Tensor at_stage =
+        snapshots[static_cast<size_t>(stage)].narrow(p.offset, p.offset + p.value.numel());
+    const Tensor last = final_grads.narrow(p.offset, p.offset + p.value.numel());
+    EXPECT_EQ(std::memcmp(at_stage.raw_data(), last.raw_data(), last.nbytes()), 0)
+        << p.spec->name << " changed after its finishing stage " << stage;
+    ++checked;
+    if (stage < num_backward_stages(model) - 1) ++early;
+  }
+  EXPECT_GT(checked, 10);
+  EXPECT_GT(early, checked / 2) << "most parameters should be final before the embedding stage";
+}
+
+// With a group of one, ZeRO-1 reduce-scatter and all-gather are copies: the shard holds
+// exactly the flat gradient elements and the gather writes the master back.
+TEST(GradReducer, SingleRankZero1RoundTrip) {
+  const std::vector<ParamExtent> params = synthetic_params();
+  const BucketPlan plan = plan_buckets(params, 163, 16, 1);
+  Tensor grads = Tensor::empty({163});
+  for (int64_t i = 0; i < 163; ++i) grads.data<float>()[i] = static_cast<float>(i) * 0.5f;
+  GradReducer reducer(nullptr, grads, plan, /*zero1=*/true);
+  reducer.start_step();
+  reducer.stage_done(1);
+  EXPECT_GT(reducer.posted_early(), 0);
+  reducer.finish();
+  const std::vector<ShardSegment> segments = shard_segments(plan, 0, params);
+  for (const ShardSegment& s : segments) {
+    for (int64_t i = 0; i < s.count; ++i) {
+      EXPECT_EQ(reducer.shard_grads().data<float>()[s.shard_offset + i],
+                grads.data<float>()[s.flat_offset + i]);
+    }
+  }
+  Tensor values = Tensor::zeros({163});
+  all_gather_weights(nullptr, plan, reducer.shard_grads(), values);
+  EXPECT_EQ(std::memcmp(values.raw_data(), grads.raw_data(), grads.nbytes()), 0);
+}
+
+}  // namespace
+}  // namespace trident::parallel::dp
