@@ -68,6 +68,25 @@ TEST(GrpoSmoke, FirstUpdateSeesRatioOneAndNoKl) {
   EXPECT_GT(twice.step(1).kl, 0.0);
 }
 
+TEST(GrpoSmoke, ReferenceRefreshResetsTheKl) {
+  // μ = 1: the KL of step 2 is 0 when the reference was refreshed to the step-2 policy, and
+  // positive when it stayed at the initial one.
+  GrpoOptions options = smoke_options();
+  options.reward_command = "/usr/bin/python3 -c \"import sys, json\n"
+                           "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  options.updates_per_batch = 1;
+  options.ref_refresh_every = 1;
+  models::DeepSeekV3Model refreshed_model(testing::grpo_tiny_config(0.05), 1);
+  GrpoTrainer refreshed(refreshed_model, options);
+  refreshed.step(1);
+  EXPECT_EQ(refreshed.step(2).kl, 0.0);
+  options.ref_refresh_every = 0;
+  models::DeepSeekV3Model frozen_model(testing::grpo_tiny_config(0.05), 1);
+  GrpoTrainer frozen(frozen_model, options);
+  frozen.step(1);
+  EXPECT_GT(frozen.step(2).kl, 0.0);
+}
+
 TEST(GrpoSmoke, ZeroVarianceGroupsAreFilteredAndNothingMoves) {
   models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1);
   GrpoOptions options = smoke_options();

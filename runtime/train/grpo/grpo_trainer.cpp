@@ -203,7 +203,7 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       if (p.spec->trained && p.grad.defined()) sum_sq += sum_of_squares(p.grad);
     }
     if (update == 0) {
-      m.loss = -objective;
+      m.loss = 0.0 - objective;  // no "-0" in the metrics
       m.grad_norm = std::sqrt(sum_sq);
     }
     const double clip = clip_coefficient(std::sqrt(sum_sq), options_.grad_clip);
