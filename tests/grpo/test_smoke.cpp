@@ -87,6 +87,26 @@ TEST(GrpoSmoke, ReferenceRefreshResetsTheKl) {
   EXPECT_GT(frozen.step(2).kl, 0.0);
 }
 
+TEST(GrpoSmoke, MaskedTruncatedCompletionsGiveNoGradient) {
+  // No stop string and 6 new tokens: the tiny model's completions all end by length.
+  GrpoOptions options = smoke_options();
+  options.sampling.stop.clear();
+  options.sampling.stop_at_eos = false;
+  options.reward_command = "/usr/bin/python3 -c \"import sys, json\n"
+                           "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  options.mask_truncated = true;
+  models::DeepSeekV3Model masked_model(testing::grpo_tiny_config(0.05), 1);
+  GrpoTrainer masked(masked_model, options);
+  const GrpoStepMetrics m = masked.step(1);
+  EXPECT_EQ(m.truncated_fraction, 1.0);
+  EXPECT_EQ(m.grad_norm, 0.0);
+  EXPECT_EQ(m.loss, 0.0);
+  options.mask_truncated = false;
+  models::DeepSeekV3Model kept_model(testing::grpo_tiny_config(0.05), 1);
+  GrpoTrainer kept(kept_model, options);
+  EXPECT_GT(kept.step(1).grad_norm, 0.0);
+}
+
 TEST(GrpoSmoke, ZeroVarianceGroupsAreFilteredAndNothingMoves) {
   models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1);
   GrpoOptions options = smoke_options();
