@@ -20,15 +20,18 @@ TRIDENT_COMMAND(eval_command, "eval", "held-out greedy accuracy on the arithmeti
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(!hf_dir.empty(), "trident eval needs --hf-dir DIR");
 
-  trident::models::DeepSeekV3Model model(trident::config::import_hf_config(hf_dir + "/config.json"), 0);
+  trident::models::DeepSeekV3Model model(trident::config::import_hf_config(hf_dir + "/config.json"),
+                                         0);
   trident::io::load_hf_weights(model.params(), hf_dir);
   trident::train::grpo::SamplingOptions sampling;
   sampling.max_new_tokens = max_new_tokens;
   sampling.stop = {"</answer>"};
   const trident::io::ArithmeticOptions task{static_cast<int>(digits), trident::io::parse_ops(ops)};
-  const auto r = trident::train::grpo::evaluate_arithmetic(model, static_cast<uint64_t>(seed), count,
-                                                            task, sampling);
-  std::printf("{\"prompts\": %lld, \"accuracy\": %.6f, \"format_rate\": %.6f, \"completion_length\": %.2f}\n",
-              static_cast<long long>(r.prompts), r.accuracy, r.format_rate, r.completion_length);
+  const auto r = trident::train::grpo::evaluate_arithmetic(model, static_cast<uint64_t>(seed),
+                                                           count, task, sampling);
+  std::printf(
+      "{\"prompts\": %lld, \"accuracy\": %.6f, \"format_rate\": %.6f, \"completion_length\": "
+      "%.2f}\n",
+      static_cast<long long>(r.prompts), r.accuracy, r.format_rate, r.completion_length);
   return 0;
 }

@@ -1,4 +1,6 @@
 // trident generate: sample completions of a prompt from HF weights with the MLA latent cache.
+#include "runtime/train/grpo/generate.h"
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -7,7 +9,6 @@
 #include "runtime/config/config.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/tokenizer.h"
-#include "runtime/train/grpo/generate.h"
 
 TRIDENT_COMMAND(generate_command, "generate", "sample completions of a prompt from HF weights") {
   trident::cli::ArgParser parser("generate");
@@ -23,15 +24,18 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of a prompt fr
   parser.add_double("--top-p", &top_p, "nucleus sampling threshold in (0, 1] (default 1)");
   parser.add_int("--top-k", &top_k, "keep the k most likely tokens (0 = off)");
   parser.add_int("--max-new-tokens", &max_new_tokens, "tokens to generate at most (default 64)");
-  parser.add_repeated("--stop", &stop, "stop once the text ends with this string (repeatable; default </answer>)");
+  parser.add_repeated("--stop", &stop,
+                      "stop once the text ends with this string (repeatable; default </answer>)");
   parser.add_int("--seed", &seed, "sampling seed (default 0)");
   parser.add_bool("--json", &json, "print one JSON object per completion");
   if (!parser.parse(args)) return 0;
-  TRIDENT_USER_CHECK(!hf_dir.empty() && !prompt.empty(), "trident generate needs --hf-dir DIR and --prompt TEXT");
+  TRIDENT_USER_CHECK(!hf_dir.empty() && !prompt.empty(),
+                     "trident generate needs --hf-dir DIR and --prompt TEXT");
   TRIDENT_USER_CHECK(samples >= 1, "--samples = ", samples, " must be ≥ 1");
   TRIDENT_USER_CHECK(temperature >= 0, "--temperature = ", temperature, " must be ≥ 0");
 
-  trident::models::DeepSeekV3Model model(trident::config::import_hf_config(hf_dir + "/config.json"), 0);
+  trident::models::DeepSeekV3Model model(trident::config::import_hf_config(hf_dir + "/config.json"),
+                                         0);
   trident::io::load_hf_weights(model.params(), hf_dir);
   trident::train::grpo::SamplingOptions sampling;
   sampling.temperature = temperature;
@@ -44,10 +48,12 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of a prompt fr
       model, {{0, trident::io::ByteTokenizer::encode(prompt), samples}}, sampling);
   for (const auto& c : completions) {
     if (json) {
-      const nlohmann::json record{{"sample", c.sample}, {"completion", c.text},
+      const nlohmann::json record{{"sample", c.sample},
+                                  {"completion", c.text},
                                   {"tokens", c.tokens.size()},
                                   {"finish", trident::train::grpo::finish_reason_name(c.finish)}};
-      std::printf("%s\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n",
+                  record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
       std::printf("%s%s\n", prompt.c_str(), c.text.c_str());
     }

@@ -10,9 +10,12 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
   config_flags.add_to(parser);
   trident::train::grpo::GrpoRunOptions options;
   std::string metrics, log_level;
-  parser.add_string("--init-hf", &options.init_hf_dir, "start from HF weights (config.json + safetensors) in DIR");
-  parser.add_string("--save-hf", &options.save_hf_dir, "export the trained policy as HF safetensors to DIR");
-  parser.add_string("--metrics", &metrics, "write per-step metrics as JSONL to FILE (logging.metrics_path)");
+  parser.add_string("--init-hf", &options.init_hf_dir,
+                    "start from HF weights (config.json + safetensors) in DIR");
+  parser.add_string("--save-hf", &options.save_hf_dir,
+                    "export the trained policy as HF safetensors to DIR");
+  parser.add_string("--metrics", &metrics,
+                    "write per-step metrics as JSONL to FILE (logging.metrics_path)");
   parser.add_string("--log-level", &log_level, "debug | info | warn | error");
   if (!parser.parse(args)) return 0;
   trident::config::TridentConfig config = config_flags.load(/*world_size=*/1);

@@ -13,7 +13,8 @@ namespace trident::train::grpo {
 namespace {
 
 // Logits for the next token of `tokens` by a full forward over the whole sequence.
-std::vector<float> full_next_logits(models::DeepSeekV3Model& model, const std::vector<int32_t>& tokens) {
+std::vector<float> full_next_logits(models::DeepSeekV3Model& model,
+                                    const std::vector<int32_t>& tokens) {
   models::TokenBatch batch;
   batch.batch = 1;
   batch.seq_len = static_cast<int64_t>(tokens.size());
@@ -43,10 +44,9 @@ TEST(GrpoDecode, AbsorbedCacheMatchesFullRecomputation) {
   greedy.stop_at_eos = false;
   greedy.record_logits = true;
   // Two prompt lengths (two buckets), two rows in the first.
-  const std::vector<GenerationRequest> requests{
-      {0, io::ByteTokenizer::encode("12+34="), 2},
-      {1, io::ByteTokenizer::encode("58+67="), 1},
-      {2, io::ByteTokenizer::encode("7+8="), 1}};
+  const std::vector<GenerationRequest> requests{{0, io::ByteTokenizer::encode("12+34="), 2},
+                                                {1, io::ByteTokenizer::encode("58+67="), 1},
+                                                {2, io::ByteTokenizer::encode("7+8="), 1}};
   const std::vector<Completion> out = generate(model, requests, greedy);
   ASSERT_EQ(out.size(), 4u);
   int64_t distinct_tokens = 0;
@@ -67,7 +67,7 @@ TEST(GrpoDecode, AbsorbedCacheMatchesFullRecomputation) {
     std::sort(sorted.begin(), sorted.end());
     distinct_tokens += std::unique(sorted.begin(), sorted.end()) - sorted.begin();
   }
-  EXPECT_GT(distinct_tokens, 4);  // the decode is not stuck on one token
+  EXPECT_GT(distinct_tokens, 4);            // the decode is not stuck on one token
   EXPECT_EQ(out[0].tokens, out[1].tokens);  // greedy samples of one prompt agree
 }
 

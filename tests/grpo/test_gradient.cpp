@@ -52,7 +52,8 @@ LossEval evaluate(models::DeepSeekV3Model& model, const Problem& p, bool backwar
     const int32_t* idx = layer.moe.indices.data<int32_t>();
     out.routing.emplace_back(idx, idx + layer.moe.indices.numel());
   }
-  if (backward) policy_backward(model, completion_logit_grad(fwd.logits, batch, tokens, dlogp), fwd);
+  if (backward)
+    policy_backward(model, completion_logit_grad(fwd.logits, batch, tokens, dlogp), fwd);
   return out;
 }
 

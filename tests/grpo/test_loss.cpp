@@ -25,7 +25,8 @@ TEST(GrpoAdvantages, WorkedValuesSampleAndPopulationStd) {
 }
 
 TEST(GrpoAdvantages, AllEqualRewardsGiveZeroNotNan) {
-  for (const AdvantageScale scale : {AdvantageScale::Group, AdvantageScale::Batch, AdvantageScale::None}) {
+  for (const AdvantageScale scale :
+       {AdvantageScale::Group, AdvantageScale::Batch, AdvantageScale::None}) {
     AdvantageOptions o;
     o.scale = scale;
     // Group 0 flat, group 1 not; the batch-scale case still leaves group 0 at exactly 0.
@@ -62,7 +63,8 @@ TEST(GrpoKl, WorkedValues) {
   // Derivatives against central differences in log π_θ.
   for (const KlEstimator k : {KlEstimator::K1, KlEstimator::K2, KlEstimator::K3}) {
     const double h = 1e-6;
-    const double fd = (kl_term(-1.0 + h, -1.2, k).value - kl_term(-1.0 - h, -1.2, k).value) / (2 * h);
+    const double fd =
+        (kl_term(-1.0 + h, -1.2, k).value - kl_term(-1.0 - h, -1.2, k).value) / (2 * h);
     EXPECT_NEAR(kl_term(-1.0, -1.2, k).dlogp, fd, 1e-8);
   }
 }
@@ -97,7 +99,8 @@ TEST(GrpoObjective, KlPenaltyEntersValueAndGradient) {
   EXPECT_NEAR(t.value, 0.5 - 0.1 * 0.018730753, 1e-8);
   const double h = 1e-6;
   const double fd = (token_objective(-1.0 + h, -1.0, -1.2, 0.5, o).value -
-                     token_objective(-1.0 - h, -1.0, -1.2, 0.5, o).value) / (2 * h);
+                     token_objective(-1.0 - h, -1.0, -1.2, 0.5, o).value) /
+                    (2 * h);
   EXPECT_NEAR(t.dlogp, fd, 1e-7);
 }
 

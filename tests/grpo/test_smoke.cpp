@@ -13,9 +13,9 @@ namespace {
 
 GrpoOptions smoke_options() {
   config::TridentConfig config = config::default_config();
-  config::apply_overrides(config, {"grpo.prompts_per_step=2", "grpo.group_size=3",
-                                   "grpo.max_new_tokens=6", "grpo.lr=1e-3", "grpo.beta=0.04",
-                                   "grpo.updates_per_batch=2", "data.task_digits=1"});
+  config::apply_overrides(
+      config, {"grpo.prompts_per_step=2", "grpo.group_size=3", "grpo.max_new_tokens=6",
+               "grpo.lr=1e-3", "grpo.beta=0.04", "grpo.updates_per_batch=2", "data.task_digits=1"});
   return grpo_options(config);
 }
 
@@ -30,8 +30,9 @@ TEST(GrpoSmoke, StepsProduceFiniteMetricsAndMoveThePolicy) {
   models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1);
   GrpoOptions options = smoke_options();
   // Rewards that vary within a group, so the advantages (and the update) are not zero.
-  options.reward_command = "/usr/bin/python3 -c \"import sys, json\n"
-                           "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  options.reward_command =
+      "/usr/bin/python3 -c \"import sys, json\n"
+      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
   const std::vector<float> before = model.params().flat_values().to_vector();
   GrpoTrainer trainer(model, options);
   for (int64_t step = 1; step <= 3; ++step) {
@@ -53,8 +54,9 @@ TEST(GrpoSmoke, FirstUpdateSeesRatioOneAndNoKl) {
   // sees the moved policy.
   models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1);
   GrpoOptions options = smoke_options();
-  options.reward_command = "/usr/bin/python3 -c \"import sys, json\n"
-                           "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  options.reward_command =
+      "/usr/bin/python3 -c \"import sys, json\n"
+      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
   options.updates_per_batch = 1;
   GrpoTrainer once(model, options);
   const GrpoStepMetrics first = once.step(1);
@@ -72,8 +74,9 @@ TEST(GrpoSmoke, ReferenceRefreshResetsTheKl) {
   // μ = 1: the KL of step 2 is 0 when the reference was refreshed to the step-2 policy, and
   // positive when it stayed at the initial one.
   GrpoOptions options = smoke_options();
-  options.reward_command = "/usr/bin/python3 -c \"import sys, json\n"
-                           "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  options.reward_command =
+      "/usr/bin/python3 -c \"import sys, json\n"
+      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
   options.updates_per_batch = 1;
   options.ref_refresh_every = 1;
   models::DeepSeekV3Model refreshed_model(testing::grpo_tiny_config(0.05), 1);
@@ -92,8 +95,9 @@ TEST(GrpoSmoke, MaskedTruncatedCompletionsGiveNoGradient) {
   GrpoOptions options = smoke_options();
   options.sampling.stop.clear();
   options.sampling.stop_at_eos = false;
-  options.reward_command = "/usr/bin/python3 -c \"import sys, json\n"
-                           "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  options.reward_command =
+      "/usr/bin/python3 -c \"import sys, json\n"
+      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
   options.mask_truncated = true;
   models::DeepSeekV3Model masked_model(testing::grpo_tiny_config(0.05), 1);
   GrpoTrainer masked(masked_model, options);

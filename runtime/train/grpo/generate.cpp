@@ -13,9 +13,12 @@ namespace trident::train::grpo {
 
 const char* finish_reason_name(FinishReason reason) {
   switch (reason) {
-    case FinishReason::Stop: return "stop";
-    case FinishReason::Eos: return "eos";
-    case FinishReason::Length: return "length";
+    case FinishReason::Stop:
+      return "stop";
+    case FinishReason::Eos:
+      return "eos";
+    case FinishReason::Length:
+      return "length";
   }
   return "?";
 }
@@ -98,8 +101,7 @@ Tensor last_positions(const Tensor& h, int64_t rows, int64_t n) {
 Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& ids, int64_t rows,
                    int64_t n, const ops::cpu::RopeTable& rope,
                    std::vector<models::MlaCache>& caches) {
-  Tensor h = model.embedding().forward(
-      Tensor::from_ints(ids, {static_cast<int64_t>(ids.size())}));
+  Tensor h = model.embedding().forward(Tensor::from_ints(ids, {static_cast<int64_t>(ids.size())}));
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     h = model.layer(l).forward_decode(h, n, rope, caches[static_cast<size_t>(l)]);
   }
@@ -108,8 +110,9 @@ Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& i
 
 // Decodes every request of one prompt length together.
 void generate_bucket(models::DeepSeekV3Model& model, const std::vector<GenerationRequest>& requests,
-                     const std::vector<size_t>& members, const std::vector<size_t>& first_completion,
-                     const SamplingOptions& options, std::vector<Completion>& out) {
+                     const std::vector<size_t>& members,
+                     const std::vector<size_t>& first_completion, const SamplingOptions& options,
+                     std::vector<Completion>& out) {
   const int64_t prompt_len = static_cast<int64_t>(requests[members[0]].prompt.size());
   std::vector<Row> rows;
   std::vector<int32_t> ids;
@@ -123,7 +126,8 @@ void generate_bucket(models::DeepSeekV3Model& model, const std::vector<Generatio
   const int64_t capacity = prompt_len + options.max_new_tokens;
   const ops::cpu::RopeTable& rope = *model.sequence_layout(1, capacity).rope;
   std::vector<models::MlaCache> caches;
-  for (int64_t l = 0; l < model.num_layers(); ++l) caches.emplace_back(batch, capacity, model.dims());
+  for (int64_t l = 0; l < model.num_layers(); ++l)
+    caches.emplace_back(batch, capacity, model.dims());
 
   Tensor logits = decode_step(model, ids, batch, prompt_len, rope, caches);
   const int64_t vocab = logits.size(1);
@@ -175,7 +179,8 @@ std::vector<Completion> generate(models::DeepSeekV3Model& model,
   std::vector<size_t> first_completion(requests.size());
   std::map<size_t, std::vector<size_t>> by_length;
   for (size_t r = 0; r < requests.size(); ++r) {
-    TRIDENT_USER_CHECK(!requests[r].prompt.empty(), "generation request ", r, " has an empty prompt");
+    TRIDENT_USER_CHECK(!requests[r].prompt.empty(), "generation request ", r,
+                       " has an empty prompt");
     first_completion[r] = out.size();
     for (int64_t s = 0; s < requests[r].samples; ++s) {
       Completion c;

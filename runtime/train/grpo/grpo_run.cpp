@@ -33,13 +33,13 @@ nlohmann::json grpo_metrics_record(const GrpoStepMetrics& m) {
 namespace {
 std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const ProgressMeter& meter) {
   char line[320];
-  std::snprintf(line, sizeof line,
-                "grpo step %lld/%lld | reward %.3f acc %.3f fmt %.3f | kl %.4f clip %.3f | len %.1f "
-                "ent %.3f | rollout %.2fs update %.2fs | eta %s",
-                static_cast<long long>(m.step), static_cast<long long>(steps), m.reward, m.accuracy,
-                m.format_rate, m.kl, m.clip_fraction, m.completion_length, m.entropy,
-                m.rollout_seconds, m.update_seconds,
-                ProgressMeter::format_duration(meter.eta_seconds(m.step)).c_str());
+  std::snprintf(
+      line, sizeof line,
+      "grpo step %lld/%lld | reward %.3f acc %.3f fmt %.3f | kl %.4f clip %.3f | len %.1f "
+      "ent %.3f | rollout %.2fs update %.2fs | eta %s",
+      static_cast<long long>(m.step), static_cast<long long>(steps), m.reward, m.accuracy,
+      m.format_rate, m.kl, m.clip_fraction, m.completion_length, m.entropy, m.rollout_seconds,
+      m.update_seconds, ProgressMeter::format_duration(meter.eta_seconds(m.step)).c_str());
   return line;
 }
 }  // namespace
@@ -65,7 +65,8 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   if (eval_prompts > 0) {
     const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling);
     summary.eval_accuracy_before = e.accuracy;
-    TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ", e.format_rate);
+    TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ",
+              e.format_rate);
   }
   const int64_t steps = config.grpo().steps();
   ProgressMeter meter(steps);
@@ -81,7 +82,8 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     summary.eval_accuracy_after = e.accuracy;
     TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);
     if (jsonl) {
-      jsonl->write(nlohmann::json{{"eval_accuracy", e.accuracy}, {"eval_format_rate", e.format_rate}});
+      jsonl->write(
+          nlohmann::json{{"eval_accuracy", e.accuracy}, {"eval_format_rate", e.format_rate}});
     }
   }
   if (!options.save_hf_dir.empty()) {

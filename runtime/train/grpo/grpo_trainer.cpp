@@ -38,7 +38,8 @@ GrpoOptions grpo_options(const config::TridentConfig& config) {
   o.lr = g.lr();
   o.adam = AdamWSettings{t.beta1(), t.beta2(), t.adam_eps(), t.weight_decay()};
   o.grad_clip = t.grad_clip();
-  o.task.digits = static_cast<int>(config.data().task_digits() > 0 ? config.data().task_digits() : 3);
+  o.task.digits =
+      static_cast<int>(config.data().task_digits() > 0 ? config.data().task_digits() : 3);
   o.seed = t.seed();
   return o;
 }
@@ -73,7 +74,8 @@ void GrpoTrainer::refresh_reference() {
 }
 
 GrpoStepMetrics GrpoTrainer::step(int64_t step) {
-  const uint64_t first = static_cast<uint64_t>(step - 1) * static_cast<uint64_t>(options_.prompts_per_step);
+  const uint64_t first =
+      static_cast<uint64_t>(step - 1) * static_cast<uint64_t>(options_.prompts_per_step);
   return this->step(step, arithmetic_prompts(options_.seed, io::Split::Train, first,
                                              options_.prompts_per_step, options_.task));
 }
@@ -146,14 +148,16 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
   std::vector<CompletionScores> old_scores(prompts.size()), ref_scores(prompts.size());
   for (const int64_t g : groups) {
     old_scores[static_cast<size_t>(g)] = score_rows(*policy_, rows[static_cast<size_t>(g)]);
-    if (reference_) ref_scores[static_cast<size_t>(g)] = score_rows(*reference_, rows[static_cast<size_t>(g)]);
+    if (reference_)
+      ref_scores[static_cast<size_t>(g)] = score_rows(*reference_, rows[static_cast<size_t>(g)]);
   }
   // Aggregation coefficients over the kept completions.
   std::vector<int64_t> counted;
   for (const int64_t g : groups) {
     for (int64_t j = 0; j < G; ++j) {
       const Completion& c = completions[static_cast<size_t>(g * G + j)];
-      counted.push_back(options_.mask_truncated && c.truncated() ? 0 : static_cast<int64_t>(c.tokens.size()));
+      counted.push_back(
+          options_.mask_truncated && c.truncated() ? 0 : static_cast<int64_t>(c.tokens.size()));
     }
   }
   const std::vector<double> coef =
@@ -183,8 +187,9 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
         for (size_t t = 0; t < completions[i].tokens.size(); ++t) {
           const double logp = now.logp[static_cast<size_t>(j)][t];
           const double ref = reference_ ? ref_scores[g].logp[static_cast<size_t>(j)][t] : 0.0;
-          const TokenObjective obj = token_objective(
-              logp, old_scores[g].logp[static_cast<size_t>(j)][t], ref, advantages[i], options_.objective);
+          const TokenObjective obj =
+              token_objective(logp, old_scores[g].logp[static_cast<size_t>(j)][t], ref,
+                              advantages[i], options_.objective);
           // loss = −J, so d loss / d logp = −c · d s / d logp.
           dlogp[static_cast<size_t>(j)].push_back(masked ? 0.0 : -coef[slot] * obj.dlogp);
           if (masked) continue;

@@ -55,7 +55,7 @@ std::vector<GrpoPrompt> arithmetic_prompts(uint64_t seed, io::Split split, uint6
 
 struct GrpoStepMetrics {
   int64_t step = 0;
-  double reward = 0.0;       // mean over completions
+  double reward = 0.0;  // mean over completions
   double reward_std = 0.0;
   double accuracy = 0.0;     // fraction with the correct answer
   double format_rate = 0.0;  // fraction with the <think>/<answer> format
@@ -63,9 +63,9 @@ struct GrpoStepMetrics {
   double clip_fraction = 0.0;
   double completion_length = 0.0;
   double truncated_fraction = 0.0;
-  double entropy = 0.0;      // mean policy entropy at completion tokens (nats)
-  double loss = 0.0;         // −J of the first update
-  double grad_norm = 0.0;    // before clipping, first update
+  double entropy = 0.0;    // mean policy entropy at completion tokens (nats)
+  double loss = 0.0;       // −J of the first update
+  double grad_norm = 0.0;  // before clipping, first update
   int64_t filtered_groups = 0;
   double rollout_seconds = 0.0;
   double update_seconds = 0.0;

@@ -81,9 +81,12 @@ std::vector<double> group_advantages(const std::vector<double>& rewards, int64_t
 KlTerm kl_term(double logp, double ref_logp, KlEstimator estimator) {
   const double x = ref_logp - logp;
   switch (estimator) {
-    case KlEstimator::K1: return KlTerm{-x, 1.0};
-    case KlEstimator::K2: return KlTerm{0.5 * x * x, -x};
-    case KlEstimator::K3: return KlTerm{std::expm1(x) - x, 1.0 - std::exp(x)};
+    case KlEstimator::K1:
+      return KlTerm{-x, 1.0};
+    case KlEstimator::K2:
+      return KlTerm{0.5 * x * x, -x};
+    case KlEstimator::K3:
+      return KlTerm{std::expm1(x) - x, 1.0 - std::exp(x)};
   }
   return {};
 }
@@ -122,7 +125,9 @@ std::vector<double> completion_coefficients(const std::vector<int64_t>& counted_
       case LossType::Grpo:
         c[i] = 1.0 / (n * static_cast<double>(std::max<int64_t>(counted_tokens[i], 1)));
         break;
-      case LossType::Bnpo: c[i] = 1.0 / static_cast<double>(std::max<int64_t>(total, 1)); break;
+      case LossType::Bnpo:
+        c[i] = 1.0 / static_cast<double>(std::max<int64_t>(total, 1));
+        break;
       case LossType::DrGrpo:
         c[i] = 1.0 / (n * static_cast<double>(std::max<int64_t>(max_completion_length, 1)));
         break;

@@ -39,7 +39,8 @@ void policy_backward(models::DeepSeekV3Model& model, const Tensor& dlogits, Poli
 Tensor policy_head_logits(models::DeepSeekV3Model& model, const Tensor& h) {
   models::NormStep norm_step;
   models::LinearStep head_step;
-  const Tensor normed = models::norm_step_forward(final_norm(model), model.dims().eps, h, norm_step);
+  const Tensor normed =
+      models::norm_step_forward(final_norm(model), model.dims().eps, h, norm_step);
   return models::linear_step_forward(lm_head(model), normed, head_step);
 }
 

@@ -83,7 +83,8 @@ ProcessOutput run_command(const std::string& command, const std::string& input, 
     if (in.fd[1] >= 0) fds.push_back({in.fd[1], POLLOUT, 0});
     if (out.fd[0] >= 0) fds.push_back({out.fd[0], POLLIN, 0});
     if (err.fd[0] >= 0) fds.push_back({err.fd[0], POLLIN, 0});
-    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    const int ready =
+        ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left.count(), 1000)));
     if (ready < 0 && errno == EINTR) continue;
     TRIDENT_CHECK(ready >= 0, "poll failed: errno ", errno);
     for (const pollfd& p : fds) {
@@ -97,7 +98,10 @@ ProcessOutput run_command(const std::string& command, const std::string& input, 
       char buffer[4096];
       const ssize_t n = ::read(p.fd, buffer, sizeof buffer);
       if (n <= 0) {
-        if (p.fd == out.fd[0]) out.close_end(0); else err.close_end(0);
+        if (p.fd == out.fd[0])
+          out.close_end(0);
+        else
+          err.close_end(0);
         continue;
       }
       (p.fd == out.fd[0] ? result.out : result.err).append(buffer, static_cast<size_t>(n));
@@ -123,19 +127,19 @@ std::vector<double> external_rewards(const std::string& command,
   TRIDENT_USER_CHECK(timeout_s > 0, "grpo.reward_timeout_s = ", timeout_s, " must be > 0");
   std::string input;
   for (const RewardInput& in : inputs) {
-    input += nlohmann::json{{"prompt", in.prompt},
-                            {"completion", in.completion},
-                            {"reference", in.reference}}
-                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    input +=
+        nlohmann::json{
+            {"prompt", in.prompt}, {"completion", in.completion}, {"reference", in.reference}}
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     input += '\n';
   }
   const ProcessOutput run = run_command(command, input, timeout_s);
   const std::string where = "grpo.reward_command '" + command + "'";
-  TRIDENT_USER_CHECK(!run.timed_out, where, " did not finish within grpo.reward_timeout_s = ",
-                     timeout_s, " s (killed)");
+  TRIDENT_USER_CHECK(!run.timed_out, where,
+                     " did not finish within grpo.reward_timeout_s = ", timeout_s, " s (killed)");
   if (WIFSIGNALED(run.status)) {
-    TRIDENT_USER_FAIL(where, " was killed by signal ", WTERMSIG(run.status), "; stderr: ",
-                      tail(run.err));
+    TRIDENT_USER_FAIL(where, " was killed by signal ", WTERMSIG(run.status),
+                      "; stderr: ", tail(run.err));
   }
   TRIDENT_USER_CHECK(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0, where,
                      " exited with status ", WEXITSTATUS(run.status), "; stderr: ", tail(run.err));

@@ -13,7 +13,8 @@ RowBatch make_row_batch(const std::vector<ScoredRow>& rows) {
   int64_t longest = 2;
   for (const ScoredRow& r : rows) {
     TRIDENT_CHECK(!r.prompt.empty(), "a scored row needs a prompt");
-    longest = std::max<int64_t>(longest, static_cast<int64_t>(r.prompt.size() + r.completion.size()));
+    longest =
+        std::max<int64_t>(longest, static_cast<int64_t>(r.prompt.size() + r.completion.size()));
   }
   out.seq = longest - 1;
   std::vector<int32_t> ids(static_cast<size_t>(out.batch * out.seq), io::ByteTokenizer::kPad);
@@ -59,7 +60,8 @@ CompletionScores completion_scores(const Tensor& logits, const RowBatch& rows,
   for (int64_t b = 0; b < rows.batch; ++b) {
     const auto& toks = source[static_cast<size_t>(b)].completion;
     for (size_t j = 0; j < toks.size(); ++j) {
-      const float* l = data + (rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j)) * vocab;
+      const float* l =
+          data + (rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j)) * vocab;
       const RowSoftmax s = softmax_stats(l, vocab);
       out.entropy[static_cast<size_t>(b)].push_back(s.lse - s.mean_logit);
       out.logp[static_cast<size_t>(b)].push_back(static_cast<double>(l[toks[j]]) - s.lse);
