@@ -1,0 +1,23 @@
+#pragma once
+// Held-out greedy evaluation on the arithmetic eval split: accuracy and format rate.
+#include <cstdint>
+
+#include "models/deepseek_v3/model.h"
+#include "runtime/io/synthetic_task.h"
+#include "runtime/train/grpo/generate.h"
+
+namespace trident::train::grpo {
+
+struct EvalResult {
+  int64_t prompts = 0;
+  double accuracy = 0.0;
+  double format_rate = 0.0;
+  double completion_length = 0.0;
+};
+
+// Problems [0, count) of the eval split of `seed`, decoded greedily with `sampling` (its
+// temperature is forced to 0).
+EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, int64_t count,
+                               const io::ArithmeticOptions& task, SamplingOptions sampling);
+
+}  // namespace trident::train::grpo

@@ -1,0 +1,200 @@
+#include "runtime/train/grpo/generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "runtime/core/rng.h"
+#include "runtime/io/tokenizer.h"
+#include "runtime/train/grpo/policy.h"
+
+namespace trident::train::grpo {
+
+const char* finish_reason_name(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::Stop:
+      return "stop";
+    case FinishReason::Eos:
+      return "eos";
+    case FinishReason::Length:
+      return "length";
+  }
+  return "?";
+}
+
+uint64_t sample_stream(uint64_t prompt_id, int64_t sample) {
+  // splitmix64 finaliser over the pair, offset from the parameter-init streams by a name hash.
+  uint64_t z = stream_id("grpo.rollout") ^ (prompt_id * 0x9E3779B97F4A7C15ULL) ^
+               (static_cast<uint64_t>(sample) * 0xD1B54A32D192ED03ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& options,
+                     float uniform) {
+  if (options.temperature <= 0.0) {
+    return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
+  }
+  std::vector<int32_t> order(static_cast<size_t>(vocab));
+  std::iota(order.begin(), order.end(), 0);
+  // Descending logit, ties by id, so the candidate set is a pure function of the logits.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  size_t keep = order.size();
+  if (options.top_k > 0) keep = std::min(keep, static_cast<size_t>(options.top_k));
+  const double max_logit = logits[order[0]];
+  std::vector<double> probs(keep);
+  double total = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    probs[i] = std::exp((logits[order[i]] - max_logit) / options.temperature);
+    total += probs[i];
+  }
+  if (options.top_p < 1.0) {
+    double cumulative = 0.0;
+    size_t nucleus = keep;
+    for (size_t i = 0; i < keep; ++i) {
+      cumulative += probs[i] / total;
+      if (cumulative >= options.top_p) {
+        nucleus = i + 1;
+        break;
+      }
+    }
+    keep = nucleus;
+    total = std::accumulate(probs.begin(), probs.begin() + static_cast<long>(keep), 0.0);
+  }
+  const double target = static_cast<double>(uniform) * total;
+  double cumulative = 0.0;
+  for (size_t i = 0; i < keep; ++i) {
+    cumulative += probs[i];
+    if (target < cumulative) return order[i];
+  }
+  return order[keep - 1];
+}
+
+namespace {
+
+struct Row {
+  size_t completion = 0;  // index into the result
+  bool done = false;
+};
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Rows [row · n + n − 1] of h [rows · n, H]: each row's last position.
+Tensor last_positions(const Tensor& h, int64_t rows, int64_t n) {
+  if (n == 1) return h;
+  const int64_t width = h.size(1);
+  Tensor out = Tensor::empty({rows, width});
+  const float* src = h.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::copy_n(src + (r * n + n - 1) * width, width, dst + r * width);
+  }
+  return out;
+}
+
+Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& ids, int64_t rows,
+                   int64_t n, const ops::cpu::RopeTable& rope,
+                   std::vector<models::MlaCache>& caches) {
+  Tensor h = model.embedding().forward(Tensor::from_ints(ids, {static_cast<int64_t>(ids.size())}));
+  for (int64_t l = 0; l < model.num_layers(); ++l) {
+    h = model.layer(l).forward_decode(h, n, rope, caches[static_cast<size_t>(l)]);
+  }
+  return policy_head_logits(model, last_positions(h, rows, n));
+}
+
+// Decodes every request of one prompt length together.
+void generate_bucket(models::DeepSeekV3Model& model, const std::vector<GenerationRequest>& requests,
+                     const std::vector<size_t>& members,
+                     const std::vector<size_t>& first_completion, const SamplingOptions& options,
+                     std::vector<Completion>& out) {
+  const int64_t prompt_len = static_cast<int64_t>(requests[members[0]].prompt.size());
+  std::vector<Row> rows;
+  std::vector<int32_t> ids;
+  for (const size_t r : members) {
+    for (int64_t s = 0; s < requests[r].samples; ++s) {
+      rows.push_back(Row{first_completion[r] + static_cast<size_t>(s), false});
+      ids.insert(ids.end(), requests[r].prompt.begin(), requests[r].prompt.end());
+    }
+  }
+  const int64_t batch = static_cast<int64_t>(rows.size());
+  const int64_t capacity = prompt_len + options.max_new_tokens;
+  const ops::cpu::RopeTable& rope = *model.sequence_layout(1, capacity).rope;
+  std::vector<models::MlaCache> caches;
+  for (int64_t l = 0; l < model.num_layers(); ++l)
+    caches.emplace_back(batch, capacity, model.dims());
+
+  Tensor logits = decode_step(model, ids, batch, prompt_len, rope, caches);
+  const int64_t vocab = logits.size(1);
+  for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+    std::vector<int32_t> next(static_cast<size_t>(batch), io::ByteTokenizer::kEos);
+    bool any_active = false;
+    for (int64_t b = 0; b < batch; ++b) {
+      Row& row = rows[static_cast<size_t>(b)];
+      if (row.done) continue;
+      Completion& c = out[row.completion];
+      const float* row_logits = logits.data<float>() + b * vocab;
+      if (options.record_logits) c.step_logits.emplace_back(row_logits, row_logits + vocab);
+      const CounterRng rng(options.seed, sample_stream(c.prompt_id, c.sample));
+      const int32_t token = sample_token(row_logits, vocab, options,
+                                         rng.uniform(static_cast<uint64_t>(prompt_len + step)));
+      c.tokens.push_back(token);
+      next[static_cast<size_t>(b)] = token;
+      if (options.stop_at_eos && token == io::ByteTokenizer::kEos) {
+        c.finish = FinishReason::Eos;
+        row.done = true;
+        continue;
+      }
+      if (token >= 0 && token < io::ByteTokenizer::kVocabSize) {
+        c.text.push_back(static_cast<char>(token));
+      }
+      for (const std::string& stop : options.stop) {
+        if (ends_with(c.text, stop)) {
+          c.finish = FinishReason::Stop;
+          row.done = true;
+        }
+      }
+      if (!row.done) any_active = true;
+    }
+    if (!any_active || step + 1 == options.max_new_tokens) break;
+    logits = decode_step(model, next, batch, 1, rope, caches);
+  }
+}
+
+}  // namespace
+
+std::vector<Completion> generate(models::DeepSeekV3Model& model,
+                                 const std::vector<GenerationRequest>& requests,
+                                 const SamplingOptions& options) {
+  TRIDENT_USER_CHECK(options.max_new_tokens >= 1, "max_new_tokens = ", options.max_new_tokens,
+                     " must be ≥ 1");
+  TRIDENT_USER_CHECK(options.top_p > 0.0 && options.top_p <= 1.0, "top_p = ", options.top_p,
+                     " must be in (0, 1]");
+  std::vector<Completion> out;
+  std::vector<size_t> first_completion(requests.size());
+  std::map<size_t, std::vector<size_t>> by_length;
+  for (size_t r = 0; r < requests.size(); ++r) {
+    TRIDENT_USER_CHECK(!requests[r].prompt.empty(), "generation request ", r,
+                       " has an empty prompt");
+    first_completion[r] = out.size();
+    for (int64_t s = 0; s < requests[r].samples; ++s) {
+      Completion c;
+      c.prompt_id = requests[r].prompt_id;
+      c.sample = s;
+      out.push_back(std::move(c));
+    }
+    by_length[requests[r].prompt.size()].push_back(r);
+  }
+  for (const auto& [length, members] : by_length) {
+    (void)length;
+    generate_bucket(model, requests, members, first_completion, options, out);
+  }
+  return out;
+}
+
+}  // namespace trident::train::grpo

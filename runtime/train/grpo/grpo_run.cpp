@@ -1,0 +1,96 @@
+#include "runtime/train/grpo/grpo_run.h"
+
+#include <cstdio>
+#include <memory>
+
+#include "runtime/config/config.h"
+#include "runtime/core/logging.h"
+#include "runtime/io/hf_weights.h"
+#include "runtime/io/jsonl.h"
+#include "runtime/train/grpo/evaluate.h"
+#include "runtime/train/progress.h"
+
+namespace trident::train::grpo {
+
+nlohmann::json grpo_metrics_record(const GrpoStepMetrics& m) {
+  return nlohmann::json{{"step", m.step},
+                        {"reward", m.reward},
+                        {"reward_std", m.reward_std},
+                        {"accuracy", m.accuracy},
+                        {"format_rate", m.format_rate},
+                        {"kl", m.kl},
+                        {"clip_fraction", m.clip_fraction},
+                        {"completion_length", m.completion_length},
+                        {"truncated_fraction", m.truncated_fraction},
+                        {"entropy", m.entropy},
+                        {"loss", m.loss},
+                        {"grad_norm", m.grad_norm},
+                        {"filtered_groups", m.filtered_groups},
+                        {"rollout_s", m.rollout_seconds},
+                        {"update_s", m.update_seconds}};
+}
+
+namespace {
+std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const ProgressMeter& meter) {
+  char line[320];
+  std::snprintf(
+      line, sizeof line,
+      "grpo step %lld/%lld | reward %.3f acc %.3f fmt %.3f | kl %.4f clip %.3f | len %.1f "
+      "ent %.3f | rollout %.2fs update %.2fs | eta %s",
+      static_cast<long long>(m.step), static_cast<long long>(steps), m.reward, m.accuracy,
+      m.format_rate, m.kl, m.clip_fraction, m.completion_length, m.entropy, m.rollout_seconds,
+      m.update_seconds, ProgressMeter::format_duration(meter.eta_seconds(m.step)).c_str());
+  return line;
+}
+}  // namespace
+
+GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
+  config::ModelConfig model_config = config.model();
+  if (!options.init_hf_dir.empty()) {
+    model_config = config::import_hf_config(options.init_hf_dir + "/config.json");
+  }
+  models::DeepSeekV3Model policy(model_config, config.train().seed());
+  if (!options.init_hf_dir.empty()) {
+    io::load_hf_weights(policy.params(), options.init_hf_dir);
+    TLOG_INFO("policy initialised from HF weights in ", options.init_hf_dir);
+  }
+  GrpoTrainer trainer(policy, grpo_options(config));
+  const GrpoOptions& o = trainer.options();
+  std::unique_ptr<io::JsonlWriter> jsonl;
+  if (!config.logging().metrics_path().empty()) {
+    jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/false);
+  }
+  GrpoRunSummary summary;
+  const int64_t eval_prompts = config.grpo().eval_prompts();
+  if (eval_prompts > 0) {
+    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling);
+    summary.eval_accuracy_before = e.accuracy;
+    TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ",
+              e.format_rate);
+  }
+  const int64_t steps = config.grpo().steps();
+  ProgressMeter meter(steps);
+  for (int64_t step = 1; step <= steps; ++step) {
+    const GrpoStepMetrics m = trainer.step(step);
+    meter.tick();
+    summary.steps.push_back(m);
+    if (jsonl) jsonl->write(grpo_metrics_record(m));
+    TLOG_INFO(progress_line(m, steps, meter));
+  }
+  if (eval_prompts > 0) {
+    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling);
+    summary.eval_accuracy_after = e.accuracy;
+    TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);
+    if (jsonl) {
+      jsonl->write(
+          nlohmann::json{{"eval_accuracy", e.accuracy}, {"eval_format_rate", e.format_rate}});
+    }
+  }
+  if (!options.save_hf_dir.empty()) {
+    io::save_hf_weights(policy.params(), options.save_hf_dir);
+    TLOG_INFO("saved HF weights to ", options.save_hf_dir);
+  }
+  return summary;
+}
+
+}  // namespace trident::train::grpo

@@ -1,0 +1,27 @@
+#pragma once
+// The `trident grpo` loop: build (or load) the policy, run grpo.steps steps, log a progress
+// line and a JSONL record per step, optionally evaluate and save HF weights.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runtime/config/trident.pb.h"
+#include "runtime/train/grpo/grpo_trainer.h"
+
+namespace trident::train::grpo {
+
+struct GrpoRunOptions {
+  std::string init_hf_dir;  // empty: random init from train.seed with config.model
+  std::string save_hf_dir;  // empty: no export
+};
+
+struct GrpoRunSummary {
+  std::vector<GrpoStepMetrics> steps;
+  double eval_accuracy_before = -1.0;  // with grpo.eval_prompts > 0
+  double eval_accuracy_after = -1.0;
+};
+
+nlohmann::json grpo_metrics_record(const GrpoStepMetrics& m);
+GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options);
+
+}  // namespace trident::train::grpo

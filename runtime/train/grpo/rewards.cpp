@@ -1,0 +1,168 @@
+#include "runtime/train/grpo/rewards.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "runtime/core/error.h"
+#include "runtime/io/synthetic_task.h"
+
+namespace trident::train::grpo {
+
+RuleReward rule_reward(const RewardInput& input, const RuleRewardWeights& weights) {
+  RuleReward r;
+  r.correct = io::is_correct(input.completion, input.reference);
+  r.format = io::format_ok(input.completion);
+  r.reward = weights.accuracy * (r.correct ? 1.0 : 0.0) + weights.format * (r.format ? 1.0 : 0.0);
+  return r;
+}
+
+namespace {
+
+struct Pipe {
+  int fd[2] = {-1, -1};
+  Pipe() { TRIDENT_CHECK(::pipe(fd) == 0, "pipe failed: errno ", errno); }
+  ~Pipe() { close_both(); }
+  void close_end(int i) {
+    if (fd[i] >= 0) ::close(fd[i]);
+    fd[i] = -1;
+  }
+  void close_both() { close_end(0), close_end(1); }
+};
+
+struct ProcessOutput {
+  std::string out;
+  std::string err;
+  int status = 0;
+  bool timed_out = false;
+};
+
+// Runs the command, writing `input` to its stdin while reading stdout and stderr (poll, so
+// neither side blocks on a full pipe), killing its process group after timeout_s.
+ProcessOutput run_command(const std::string& command, const std::string& input, double timeout_s) {
+  Pipe in, out, err;
+  const pid_t pid = ::fork();
+  TRIDENT_CHECK(pid >= 0, "fork failed: errno ", errno);
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(in.fd[0], 0);
+    ::dup2(out.fd[1], 1);
+    ::dup2(err.fd[1], 2);
+    for (int fd : {in.fd[0], in.fd[1], out.fd[0], out.fd[1], err.fd[0], err.fd[1]}) ::close(fd);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);
+  in.close_end(0), out.close_end(1), err.close_end(1);
+  ::fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
+  ::signal(SIGPIPE, SIG_IGN);  // a command that exits without reading all input must not kill us
+
+  ProcessOutput result;
+  size_t written = 0;
+  if (input.empty()) in.close_end(1);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000.0));
+  while (out.fd[0] >= 0 || err.fd[0] >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      result.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    std::vector<pollfd> fds;
+    if (in.fd[1] >= 0) fds.push_back({in.fd[1], POLLOUT, 0});
+    if (out.fd[0] >= 0) fds.push_back({out.fd[0], POLLIN, 0});
+    if (err.fd[0] >= 0) fds.push_back({err.fd[0], POLLIN, 0});
+    const int ready =
+        ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno == EINTR) continue;
+    TRIDENT_CHECK(ready >= 0, "poll failed: errno ", errno);
+    for (const pollfd& p : fds) {
+      if (p.revents == 0) continue;
+      if (p.fd == in.fd[1]) {
+        const ssize_t n = ::write(p.fd, input.data() + written, input.size() - written);
+        if (n > 0) written += static_cast<size_t>(n);
+        if ((n < 0 && errno != EAGAIN) || written == input.size()) in.close_end(1);
+        continue;
+      }
+      char buffer[4096];
+      const ssize_t n = ::read(p.fd, buffer, sizeof buffer);
+      if (n <= 0) {
+        if (p.fd == out.fd[0])
+          out.close_end(0);
+        else
+          err.close_end(0);
+        continue;
+      }
+      (p.fd == out.fd[0] ? result.out : result.err).append(buffer, static_cast<size_t>(n));
+    }
+  }
+  in.close_end(1);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.status = status;
+  return result;
+}
+
+std::string tail(const std::string& text) {
+  return text.size() <= 400 ? text : "…" + text.substr(text.size() - 400);
+}
+
+}  // namespace
+
+std::vector<double> external_rewards(const std::string& command,
+                                     const std::vector<RewardInput>& inputs, double timeout_s) {
+  TRIDENT_USER_CHECK(!command.empty(), "grpo.reward_command is empty");
+  TRIDENT_USER_CHECK(timeout_s > 0, "grpo.reward_timeout_s = ", timeout_s, " must be > 0");
+  std::string input;
+  for (const RewardInput& in : inputs) {
+    input +=
+        nlohmann::json{
+            {"prompt", in.prompt}, {"completion", in.completion}, {"reference", in.reference}}
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    input += '\n';
+  }
+  const ProcessOutput run = run_command(command, input, timeout_s);
+  const std::string where = "grpo.reward_command '" + command + "'";
+  TRIDENT_USER_CHECK(!run.timed_out, where,
+                     " did not finish within grpo.reward_timeout_s = ", timeout_s, " s (killed)");
+  if (WIFSIGNALED(run.status)) {
+    TRIDENT_USER_FAIL(where, " was killed by signal ", WTERMSIG(run.status),
+                      "; stderr: ", tail(run.err));
+  }
+  TRIDENT_USER_CHECK(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0, where,
+                     " exited with status ", WEXITSTATUS(run.status), "; stderr: ", tail(run.err));
+  std::vector<double> rewards;
+  std::istringstream lines(run.out);
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(lines, line)) {
+    ++number;
+    const size_t first = line.find_first_not_of(" \t\r");
+    TRIDENT_USER_CHECK(first != std::string::npos, where, " wrote an empty line ", number,
+                       " (one number per completion expected)");
+    const size_t last = line.find_last_not_of(" \t\r");
+    const std::string word = line.substr(first, last - first + 1);
+    char* end = nullptr;
+    const double value = std::strtod(word.c_str(), &end);
+    TRIDENT_USER_CHECK(end != word.c_str() && *end == '\0' && std::isfinite(value), where,
+                       " wrote '", word, "' on line ", number, ", not a finite number");
+    rewards.push_back(value);
+  }
+  TRIDENT_USER_CHECK(rewards.size() == inputs.size(), where, " wrote ", rewards.size(),
+                     " reward lines for ", inputs.size(), " completions (one per line expected)");
+  return rewards;
+}
+
+}  // namespace trident::train::grpo
