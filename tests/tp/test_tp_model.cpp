@@ -7,6 +7,7 @@
 
 #include "models/deepseek_v3/model.h"
 #include "runtime/core/error.h"
+#include "runtime/core/rng.h"
 #include "tests/models/test_batches.h"
 #include "tests/models/test_configs.h"
 #include "tests/tp/tp_test_util.h"
@@ -126,6 +127,28 @@ TEST(TensorParallelModel, ForwardBackwardMatchesOneRank) {
   const int64_t backward_elems =
       layers * (T * (d.q_lora + d.kv_lora + d.rope) + T * H) + heads * T * H;
   EXPECT_EQ(traffic.elements, forward_elems + backward_elems);
+}
+
+// Decoding with the absorbed MLA cache over the rank's heads (o_proj all-reduced) gives the
+// one-rank decoder layer's output, for a dense and a MoE layer, prefill then one token.
+TEST(TensorParallelModel, AbsorbedDecodeMatchesOneRank) {
+  WorldGroup group;
+  DeepSeekV3Model reference(testing::tiny_config(), kSeed);
+  DeepSeekV3Model split(testing::tiny_config(), kSeed, tp_layout(group));
+  constexpr int64_t B = 2, S = 6;
+  const SequenceLayout layout = reference.sequence_layout(B, S);
+  const CounterRng rng(9, stream_id("tp-decode"));
+  Tensor x = Tensor::empty({B * S, reference.dims().hidden});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    x.data<float>()[i] = rng.normal(static_cast<uint64_t>(i));
+  }
+  for (int64_t layer : {1, 2}) {
+    MlaCache want_cache(B, S, reference.dims());
+    MlaCache got_cache(B, S, split.dims());
+    const Tensor want = reference.layer(layer).forward_decode(x, S, *layout.rope, want_cache);
+    const Tensor got = split.layer(layer).forward_decode(x, S, *layout.rope, got_cache);
+    EXPECT_LE(relative_error(got, want), kTolerance) << "layer " << layer;
+  }
 }
 
 }  // namespace
