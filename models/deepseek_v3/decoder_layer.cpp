@@ -14,17 +14,17 @@ std::string layer_prefix(int64_t layer) { return "model.layers." + std::to_strin
 }  // namespace
 
 DecoderLayer::DecoderLayer(const ModelDims& dims, const config::ModelConfig& config,
-                           ParameterStore& store, int64_t layer)
+                           ParameterStore& store, int64_t layer, parallel::TpGroup tp)
     : dims_(dims),
       layer_(layer),
       input_norm_(weight_of(store, layer_prefix(layer) + "input_layernorm.weight")),
       post_norm_(weight_of(store, layer_prefix(layer) + "post_attention_layernorm.weight")),
-      attention_(dims, mla_weights(store, layer_prefix(layer) + "self_attn.", dims)) {
+      attention_(dims, mla_weights(store, layer_prefix(layer) + "self_attn.", dims), tp) {
   const std::string mlp = layer_prefix(layer) + "mlp.";
   if (is_moe_layer(config, layer)) {
-    moe_.emplace(dims, moe_weights(store, layer, mlp, dims));
+    moe_.emplace(dims, moe_weights(store, layer, mlp, dims), tp);
   } else {
-    ffn_.emplace(ffn_weights(store, mlp));
+    ffn_.emplace(ffn_weights(store, mlp), tp);
   }
 }
 

@@ -24,8 +24,10 @@ struct DecoderLayerContext {
 class DecoderLayer {
  public:
   // layer: the HF layer index (MTP depth d uses num_hidden_layers + d − 1).
+  // tp: the tensor-parallel group the store's slices belong to (attention heads, the dense FFN
+  // and the shared expert are split; the rest is replicated).
   DecoderLayer(const ModelDims& dims, const config::ModelConfig& config, ParameterStore& store,
-               int64_t layer);
+               int64_t layer, parallel::TpGroup tp = {});
 
   // x [T, H] -> [T, H]. balance_coef: see MoeLayer::forward (ignored by dense layers).
   Tensor forward(const Tensor& x, const SequenceLayout& layout, float balance_coef,

@@ -17,7 +17,9 @@ Tensor SwiGluFfn::forward(const Tensor& x, FfnContext& ctx) const {
   ctx.u = linear_step_forward(w_.up, x, ctx.up);
   Tensor a = Tensor::empty(ctx.g.shape());
   cpu::swiglu_forward(ctx.g, ctx.u, a);
-  return linear_step_forward(w_.down, a, ctx.down);
+  Tensor y = linear_step_forward(w_.down, a, ctx.down);
+  parallel::tp_leave_forward(tp_, y);
+  return y;
 }
 
 Tensor SwiGluFfn::backward_input(const Tensor& dy, FfnContext& ctx) const {
@@ -32,8 +34,22 @@ void SwiGluFfn::backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& d
   Tensor dg = Tensor::empty(ctx.g.shape());
   Tensor du = Tensor::empty(ctx.u.shape());
   cpu::swiglu_backward(da, ctx.g, ctx.u, dg, du);
-  linear_step_backward_input_into(w_.gate, dg, ctx.gate, dx, accumulate);
-  linear_step_backward_input_into(w_.up, du, ctx.up, dx, true);
+  if (tp_.split()) {
+    // Each rank's input gradient is a partial sum over its features: reduce it on its own
+    // before it joins dx, which may already hold complete gradients from other branches.
+    Tensor partial = Tensor::empty({dy.size(0), w_.gate.value.size(1)});
+    linear_step_backward_input_into(w_.gate, dg, ctx.gate, partial, false);
+    linear_step_backward_input_into(w_.up, du, ctx.up, partial, true);
+    parallel::tp_enter_backward(tp_, partial);
+    if (accumulate) {
+      cpu::axpy(1.0f, partial, dx);
+    } else {
+      dx.copy_from(partial);
+    }
+  } else {
+    linear_step_backward_input_into(w_.gate, dg, ctx.gate, dx, accumulate);
+    linear_step_backward_input_into(w_.up, du, ctx.up, dx, true);
+  }
   ctx.g = Tensor();
   ctx.u = Tensor();
 }

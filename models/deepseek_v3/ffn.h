@@ -1,9 +1,14 @@
 #pragma once
 // SwiGLU feed-forward: FFN(x) = linear(silu(linear(x, gate)) ⊙ linear(x, up), down).
 // Used for the dense layers and for the shared experts of MoE layers.
+//
+// Tensor parallel: gate and up are column-parallel and down row-parallel (this rank holds F/tp
+// of the intermediate features), so the forward all-reduces the output (g) and the backward
+// all-reduces the input gradient (f); the weight gradients are local and exact.
 #include <string>
 
 #include "models/deepseek_v3/blocks.h"
+#include "parallel/tp/tp_group.h"
 
 namespace trident::models {
 
@@ -22,16 +27,18 @@ struct FfnContext {
 
 class SwiGluFfn {
  public:
-  explicit SwiGluFfn(FfnWeights weights) : w_(std::move(weights)) {}
+  explicit SwiGluFfn(FfnWeights weights, parallel::TpGroup tp = {})
+      : w_(std::move(weights)), tp_(tp) {}
   // x [T, H] -> [T, H]
   Tensor forward(const Tensor& x, FfnContext& ctx) const;
-  // dy [T, H] -> dx [T, H]
+  // dy [T, H] -> dx [T, H] (complete: summed over TP)
   Tensor backward_input(const Tensor& dy, FfnContext& ctx) const;
   void backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& dx, bool accumulate) const;
   void backward_weight(FfnContext& ctx) const;
 
  private:
   FfnWeights w_;
+  parallel::TpGroup tp_;
 };
 
 }  // namespace trident::models

@@ -1,6 +1,7 @@
 #include "models/deepseek_v3/head.h"
 
 #include "ops/cpu/elementwise.h"
+#include "parallel/tp/vocab_parallel.h"
 
 namespace trident::models {
 
@@ -8,14 +9,23 @@ namespace cpu = ops::cpu;
 
 Tensor Embedding::forward(const Tensor& ids) const {
   Tensor out = Tensor::empty({ids.numel(), table_.value.size(1)});
-  cpu::embedding_forward(ids, table_.value, out);
+  if (!tp_.split()) {
+    cpu::embedding_forward(ids, table_.value, out);
+    return out;
+  }
+  parallel::vocab_parallel_embedding_local(ids, table_.value, vocab_begin_, out);
+  parallel::tp_leave_forward(tp_, out);
   return out;
 }
 
 void Embedding::backward_weight(const Tensor& ids, const Tensor& dout) const {
   if (!table_.grad.defined()) return;
   Tensor grad = table_.grad;
-  cpu::embedding_backward_weight(ids, dout, grad);
+  if (tp_.split()) {
+    parallel::vocab_parallel_embedding_backward_weight(ids, dout, vocab_begin_, grad);
+  } else {
+    cpu::embedding_backward_weight(ids, dout, grad);
+  }
 }
 
 HeadForward OutputHead::forward(const Tensor& h, const Tensor& targets, float grad_scale,
@@ -27,15 +37,23 @@ HeadForward OutputHead::forward(const Tensor& h, const Tensor& targets, float gr
   ctx.targets = targets;
   ctx.lse = Tensor::empty({h.size(0)});
   ctx.grad_scale = grad_scale;
-  out.ce = cpu::cross_entropy_forward(out.logits, targets, ctx.lse);
+  out.ce = tp_.split() ? parallel::vocab_parallel_cross_entropy_forward(tp_, out.logits, targets,
+                                                                        vocab_begin_, ctx.lse)
+                       : cpu::cross_entropy_forward(out.logits, targets, ctx.lse);
   return out;
 }
 
 Tensor OutputHead::backward_input(HeadContext& ctx, const Tensor* extra_dnormed) const {
   Tensor dlogits = Tensor::empty(ctx.logits.shape());
-  cpu::cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse, ctx.grad_scale, dlogits);
+  if (tp_.split()) {
+    parallel::vocab_parallel_cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse, vocab_begin_,
+                                                    ctx.grad_scale, dlogits);
+  } else {
+    cpu::cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse, ctx.grad_scale, dlogits);
+  }
   ctx.logits = ctx.targets = ctx.lse = Tensor();
   Tensor dnormed = linear_step_backward_input(head_, dlogits, ctx.head);
+  parallel::tp_enter_backward(tp_, dnormed);  // lm_head is column-parallel over the vocabulary
   if (extra_dnormed != nullptr) cpu::axpy(1.0f, *extra_dnormed, dnormed);
   return norm_step_backward_input(norm_, dnormed, ctx.norm);
 }

@@ -29,6 +29,14 @@ MlaWeights mla_weights(ParameterStore& store, const std::string& prefix, const M
   return w;
 }
 
+MlaAttention::MlaAttention(const ModelDims& dims, MlaWeights weights, parallel::TpGroup tp)
+    : dims_(dims), w_(std::move(weights)), tp_(tp), heads_(dims.heads / tp.size) {
+  TRIDENT_USER_CHECK(dims.heads % tp.size == 0, "tensor parallel size ", tp.size,
+                     " must divide model.num_attention_heads (", dims.heads, ")");
+  TRIDENT_CHECK(w_.kv_b.value.size(0) == heads_ * (dims.nope + dims.v_dim), "kv_b_proj holds ",
+                w_.kv_b.value.size(0), " rows for ", heads_, " local heads");
+}
+
 MlaCache::MlaCache(int64_t batch_rows, int64_t max_positions, const ModelDims& dims)
     : batch(batch_rows),
       capacity(max_positions),
@@ -55,7 +63,7 @@ MlaAttention::Projections MlaAttention::project(const Tensor& x, MlaContext& ctx
 Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaContext& ctx) const {
   const int64_t T = x.size(0);
   TRIDENT_CHECK(T == layout.tokens(), "MLA input has ", T, " rows, layout ", layout.tokens());
-  const int64_t nh = dims_.heads, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
+  const int64_t nh = heads_, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
   const int64_t dq = dims_.qk_dim;
   ctx.layout = layout;
 
@@ -88,13 +96,15 @@ Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaC
   ctx.out = Tensor::empty({T, nh, dv});
   ctx.lse = Tensor::empty({layout.batch, nh, layout.seq});
   cpu::attention_forward(shape, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse);
-  return linear_step_forward(w_.o, ctx.out.view({T, nh * dv}), ctx.o);
+  Tensor y = linear_step_forward(w_.o, ctx.out.view({T, nh * dv}), ctx.o);
+  parallel::tp_leave_forward(tp_, y);  // o_proj is row-parallel
+  return y;
 }
 
 Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
   const SequenceLayout& layout = ctx.layout;
   const int64_t T = layout.tokens();
-  const int64_t nh = dims_.heads, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
+  const int64_t nh = heads_, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
   const int64_t dq = dims_.qk_dim;
 
   const Tensor d_out = linear_step_backward_input(w_.o, dout, ctx.o).view({T, nh, dv});
@@ -130,7 +140,13 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
   }
   cpu::rope_backward(dk_rope, layout.positions, *layout.rope, dk_rope);
 
-  const Tensor d_latent = linear_step_backward_input(w_.kv_b, dkv, ctx.kv_b);
+  Tensor d_latent = linear_step_backward_input(w_.kv_b, dkv, ctx.kv_b);
+  // With q_lora: the gradient of cq; without: of x through q_proj.
+  Tensor d_query_input = dims_.q_lora > 0 ? linear_step_backward_input(w_.q_b, dq_flat, ctx.q_b)
+                                          : linear_step_backward_input(w_.q, dq_flat, ctx.q);
+  // Leaving the head-split part: each of these is a sum over this rank's heads only.
+  parallel::tp_all_reduce_packed(tp_, {&d_query_input, &d_latent, &dk_rope});
+
   const Tensor d_latent_raw = norm_step_backward_input(w_.kv_a_norm, d_latent, ctx.kv_norm);
   const int64_t kv_width = dims_.kv_lora + dr;
   Tensor dkva = Tensor::empty({T, kv_width});
@@ -139,11 +155,10 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
 
   Tensor dx;
   if (dims_.q_lora > 0) {
-    const Tensor dcq = linear_step_backward_input(w_.q_b, dq_flat, ctx.q_b);
-    const Tensor dqa = norm_step_backward_input(w_.q_a_norm, dcq, ctx.q_norm);
+    const Tensor dqa = norm_step_backward_input(w_.q_a_norm, d_query_input, ctx.q_norm);
     dx = linear_step_backward_input(w_.q_a, dqa, ctx.q_a);
   } else {
-    dx = linear_step_backward_input(w_.q, dq_flat, ctx.q);
+    dx = d_query_input;
   }
   linear_step_backward_input_into(w_.kv_a, dkva, ctx.kv_a, dx, true);
   return dx;
@@ -171,7 +186,7 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const cpu::Rop
                 B * n);
   TRIDENT_CHECK(cache.length + n <= cache.capacity, "MLA cache full: ", cache.length, " + ", n,
                 " > ", cache.capacity);
-  const int64_t nh = dims_.heads, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
+  const int64_t nh = heads_, dn = dims_.nope, dr = dims_.rope, dv = dims_.v_dim;
   const int64_t dq = dims_.qk_dim, rkv = dims_.kv_lora;
   const int64_t start = cache.length;
 
@@ -258,6 +273,7 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const cpu::Rop
   }
   Tensor y = Tensor::empty({B * n, dims_.hidden});
   cpu::linear_forward(out, w_.o.value, y);
+  parallel::tp_leave_forward(tp_, y);
   return y;
 }
 

@@ -3,11 +3,20 @@
 // c_kv is expanded by kv_b_proj into per-head k_nope and v. Decoding uses the absorbed form:
 // only the normalised c_kv and the rotated k_rope are cached, kv_b_proj's k rows are folded
 // into the query and its v rows into the output. Both compute the same attention.
+//
+// Tensor parallel: heads are split across TP ranks. q_b_proj (or q_proj) and kv_b_proj are
+// column-parallel by heads, attention runs over the rank's heads, o_proj is row-parallel (its
+// output is all-reduced). q_a_proj, kv_a_proj_with_mqa and their norms are replicated and run
+// on every rank; the gradients that leave the head-split part (of cq, of the latent and of
+// the shared k_rope, each a partial sum over the rank's heads) are all-reduced together, once,
+// before the replicated projections' backward. Their weight gradients are therefore complete
+// and identical on every TP rank without any further reduction.
 #include <string>
 
 #include "models/deepseek_v3/blocks.h"
 #include "models/deepseek_v3/dims.h"
 #include "models/deepseek_v3/sequence.h"
+#include "parallel/tp/tp_group.h"
 
 namespace trident::models {
 
@@ -24,6 +33,7 @@ MlaWeights mla_weights(ParameterStore& store, const std::string& prefix, const M
 struct MlaContext {
   LinearStep q_a, q_b, q, kv_a, kv_b, o;
   NormStep q_norm, kv_norm;
+  // nh below is the number of heads on this TP rank.
   Tensor q_full;  // [T, nh, dq] rotated queries
   Tensor k_full;  // [T, nh, dq]
   Tensor v;       // [T, nh, dv]
@@ -45,7 +55,11 @@ struct MlaCache {
 
 class MlaAttention {
  public:
-  MlaAttention(const ModelDims& dims, MlaWeights weights) : dims_(dims), w_(std::move(weights)) {}
+  // weights hold this TP rank's heads (all of them for a one-rank group).
+  MlaAttention(const ModelDims& dims, MlaWeights weights, parallel::TpGroup tp = {});
+
+  // Heads computed on this rank: heads / tp.
+  int64_t local_heads() const { return heads_; }
 
   // x [T, H] (already normalised by input_layernorm) -> [T, H]
   Tensor forward(const Tensor& x, const SequenceLayout& layout, MlaContext& ctx) const;
@@ -69,6 +83,8 @@ class MlaAttention {
 
   ModelDims dims_;
   MlaWeights w_;
+  parallel::TpGroup tp_;
+  int64_t heads_ = 0;
 };
 
 }  // namespace trident::models

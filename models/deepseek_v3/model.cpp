@@ -9,20 +9,52 @@ namespace trident::models {
 
 namespace cpu = ops::cpu;
 
+namespace {
+
+// Validates the TP request against the model before anything is allocated.
+parallel::TpGroup checked_tp_group(const config::ModelConfig& config,
+                                   const ModelParallel& parallel) {
+  const parallel::TpGroup tp =
+      parallel::make_tp_group(parallel.tp, parallel.tp_rank, parallel.tp_size, parallel.tp_traffic);
+  TRIDENT_USER_CHECK(config.num_attention_heads() % tp.size == 0, "parallel.tp (", tp.size,
+                     ") must divide model.num_attention_heads (", config.num_attention_heads(),
+                     "): attention is split by whole heads");
+  TRIDENT_USER_CHECK(config.vocab_size() % tp.size == 0, "parallel.tp (", tp.size,
+                     ") must divide model.vocab_size (", config.vocab_size(),
+                     "): the embedding and lm_head are split by vocabulary rows");
+  return tp;
+}
+
+ShardSelection tp_selection(const parallel::TpGroup& tp) {
+  ShardSelection selection;
+  selection.tp_rank = tp.rank;
+  selection.tp_size = tp.size;
+  return selection;
+}
+
+}  // namespace
+
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed)
+    : DeepSeekV3Model(config, seed, ModelParallel{}) {}
+
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
+                                 const ModelParallel& parallel)
     : registry_(config),
       dims_(model_dims(config)),
-      store_(std::make_unique<ParameterStore>(registry_)),
-      embedding_(weight_of(*store_, "model.embed_tokens.weight")),
+      tp_(checked_tp_group(config, parallel)),
+      vocab_begin_(tp_.rank * (dims_.vocab / tp_.size)),
+      store_(std::make_unique<ParameterStore>(registry_, tp_selection(tp_))),
+      embedding_(weight_of(*store_, "model.embed_tokens.weight"), tp_, vocab_begin_),
       head_(dims_.eps, weight_of(*store_, "model.norm.weight"),
-            weight_of(*store_, "lm_head.weight")) {
+            weight_of(*store_, "lm_head.weight"), tp_, vocab_begin_) {
   store_->initialize(seed);
   for (int64_t layer = 0; layer < dims_.layers; ++layer) {
-    layers_.push_back(std::make_unique<DecoderLayer>(dims_, config, *store_, layer));
+    layers_.push_back(std::make_unique<DecoderLayer>(dims_, config, *store_, layer, tp_));
   }
   const Weight lm_head = weight_of(*store_, "lm_head.weight");
   for (int64_t depth = 1; depth <= dims_.mtp_depth; ++depth) {
-    mtp_.push_back(std::make_unique<MtpModule>(dims_, config, *store_, depth, lm_head));
+    mtp_.push_back(
+        std::make_unique<MtpModule>(dims_, config, *store_, depth, lm_head, tp_, vocab_begin_));
   }
   const int64_t configured = config.max_position_embeddings();
   ensure_rope(configured > 0 ? std::min<int64_t>(configured, 4096) : 4096);

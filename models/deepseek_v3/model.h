@@ -19,6 +19,7 @@
 #include "models/deepseek_v3/mtp.h"
 #include "models/deepseek_v3/parameters.h"
 #include "models/deepseek_v3/registry.h"
+#include "parallel/tp/tp_group.h"
 
 namespace trident::models {
 
@@ -39,15 +40,37 @@ struct ModelContext {
 };
 
 struct ForwardResult {
+  // With tensor parallelism the logits are this rank's vocabulary slice [B·S, V/tp]
+  // (global ids vocab_begin() + column).
   Tensor logits;                   // [B·S, V] main-model logits (row b·S + s predicts t_{s+1})
   std::vector<Tensor> mtp_logits;  // per depth d: [B·S, V] (row b·S + s predicts t_{s+d+1})
   LossResult losses;
+};
+
+// Where this model instance sits in a parallel layout (docs/tensor-parallel.md).
+//
+// Tensor parallelism: the rank holds its TP slice of every split parameter (registry
+// placement) and computes its share of attention heads, dense-FFN and shared-expert features,
+// and vocabulary; `tp` must be the communicator of the TP group, with rank tp_rank of tp_size
+// (null only for tp_size 1). Routed experts, the router, norms, q_a_proj, kv_a_proj_with_mqa
+// and eh_proj are replicated: every TP rank computes them on the whole (replicated) input and
+// ends a backward with the complete, identical gradient, so they need no TP reduction.
+// Losses and expert loads come out identical on every TP rank (count them once per TP group).
+struct ModelParallel {
+  parallel::Communicator* tp = nullptr;
+  int64_t tp_rank = 0;
+  int64_t tp_size = 1;
+  // Optional counters of the TP all-reduces (owned by the caller, may be null).
+  parallel::TpTraffic* tp_traffic = nullptr;
 };
 
 class DeepSeekV3Model {
  public:
   // Builds the registry, allocates every parameter and initialises it from `seed`.
   DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed);
+  // The same for one rank of a parallel layout: only this rank's slices are allocated, and
+  // each is initialised to exactly its part of the single-rank model's tensor.
+  DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed, const ModelParallel& parallel);
   DeepSeekV3Model(const DeepSeekV3Model&) = delete;
   DeepSeekV3Model& operator=(const DeepSeekV3Model&) = delete;
 
@@ -56,6 +79,9 @@ class DeepSeekV3Model {
   const ParameterRegistry& registry() const { return registry_; }
   ParameterStore& params() { return *store_; }
   const ParameterStore& params() const { return *store_; }
+  const parallel::TpGroup& tp() const { return tp_; }
+  // First global vocabulary id of this rank's embedding / lm_head rows (0 without TP).
+  int64_t vocab_begin() const { return vocab_begin_; }
 
   // Forward and backward of one micro-batch; gradients accumulate into params(). Expert loads
   // of this forward are added to expert_loads().
@@ -101,6 +127,8 @@ class DeepSeekV3Model {
 
   ParameterRegistry registry_;
   ModelDims dims_;
+  parallel::TpGroup tp_;
+  int64_t vocab_begin_ = 0;
   std::unique_ptr<ParameterStore> store_;
   Embedding embedding_;
   std::vector<std::unique_ptr<DecoderLayer>> layers_;

@@ -45,8 +45,10 @@ struct MoeContext {
 
 class MoeLayer {
  public:
-  MoeLayer(const ModelDims& dims, MoeWeights weights)
-      : dims_(dims), w_(std::move(weights)), shared_(w_.shared) {}
+  // tp splits only the shared expert (its own all-reduces); the router and the routed experts
+  // see the whole replicated input on every TP rank.
+  MoeLayer(const ModelDims& dims, MoeWeights weights, parallel::TpGroup tp = {})
+      : dims_(dims), w_(std::move(weights)), shared_(w_.shared, tp) {}
 
   // x [T, H] -> [T, H]. balance_coef scales Σ_rows L_bal in the loss (α / global rows; 0 = off).
   Tensor forward(const Tensor& x, const SequenceLayout& layout, float balance_coef,

@@ -11,15 +11,16 @@ std::string mtp_prefix(const ModelDims& dims, int64_t depth) {
 }  // namespace
 
 MtpModule::MtpModule(const ModelDims& dims, const config::ModelConfig& config,
-                     ParameterStore& store, int64_t depth, const Weight& lm_head)
+                     ParameterStore& store, int64_t depth, const Weight& lm_head,
+                     parallel::TpGroup tp, int64_t vocab_begin)
     : dims_(dims),
       depth_(depth),
       enorm_(weight_of(store, mtp_prefix(dims, depth) + "enorm.weight")),
       hnorm_(weight_of(store, mtp_prefix(dims, depth) + "hnorm.weight")),
       eh_proj_(weight_of(store, mtp_prefix(dims, depth) + "eh_proj.weight")),
-      layer_(dims, config, store, dims.layers + depth - 1),
+      layer_(dims, config, store, dims.layers + depth - 1, tp),
       head_(dims.eps, weight_of(store, mtp_prefix(dims, depth) + "shared_head.norm.weight"),
-            lm_head) {}
+            lm_head, tp, vocab_begin) {}
 
 Tensor MtpModule::forward(const Tensor& embedded, const Tensor& h_prev,
                           const SequenceLayout& layout, float balance_coef, MtpContext& ctx) const {
