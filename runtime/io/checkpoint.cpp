@@ -191,25 +191,31 @@ void store_checksums(const std::string& path) {
   file.close();
 }
 
-// Runs `work` on rank 0 and rethrows its failure on every rank.
+// Runs `work` on rank 0 and rethrows its failure on every rank (a UserError stays one).
 template <typename Work>
 void on_root(MPI_Comm comm, Work&& work) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   std::string error;
+  int user = 0;
   if (rank == 0) {
     try {
       work();
+    } catch (const UserError& e) {
+      error = e.detail();
+      user = 1;
     } catch (const std::exception& e) {
       error = e.what();
       if (error.empty()) error = "unknown error";
     }
   }
-  int length = static_cast<int>(error.size());
-  TRIDENT_CHECK_MPI(MPI_Bcast(&length, 1, MPI_INT, 0, comm));
-  error.resize(static_cast<size_t>(length));
-  if (length > 0) TRIDENT_CHECK_MPI(MPI_Bcast(error.data(), length, MPI_CHAR, 0, comm));
-  if (length > 0) TRIDENT_FAIL_KIND(ErrorKind::Io, "checkpoint: rank 0 failed: ", error);
+  int header[2] = {static_cast<int>(error.size()), user};
+  TRIDENT_CHECK_MPI(MPI_Bcast(header, 2, MPI_INT, 0, comm));
+  if (header[0] == 0) return;
+  error.resize(static_cast<size_t>(header[0]));
+  TRIDENT_CHECK_MPI(MPI_Bcast(error.data(), header[0], MPI_CHAR, 0, comm));
+  if (header[1] != 0) TRIDENT_USER_FAIL(error);
+  TRIDENT_FAIL_KIND(ErrorKind::Io, "checkpoint: rank 0 failed: ", error);
 }
 
 void prune(const std::string& dir, int64_t keep_last) {
