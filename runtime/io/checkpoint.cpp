@@ -9,6 +9,7 @@
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/io/checkpoint_attributes.h"
 #include "runtime/io/checkpoint_hdf5.h"
 #include "runtime/io/checkpoint_selection.h"
 
@@ -18,9 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kWeights = "/weights";
-constexpr const char* kExpAvg = "/optimizer/exp_avg";
-constexpr const char* kExpAvgSq = "/optimizer/exp_avg_sq";
 
 // One rank's part of one global tensor: local elements [begin, end) of its slice.
 struct Piece {
@@ -126,43 +124,7 @@ void transfer(hid_t dataset, hid_t dxpl, const Shape& shape, const Piece& piece,
   if (rc < 0) TRIDENT_FAIL_KIND(ErrorKind::Hdf5, write ? "writing " : "reading ", what, " failed");
 }
 
-void write_state_attributes(hid_t file, const CheckpointState& state, bool has_optimizer) {
-  h5::write_attr_i64(file, "format_version", kCheckpointFormatVersion);
-  h5::write_attr_string(file, "format", "trident-checkpoint");
-  h5::write_attr_i64(file, "step", state.step);
-  h5::write_attr_u64(file, "seed", state.seed);
-  h5::write_attr_i64(file, "data_position", state.data_position);
-  h5::write_attr_string(file, "rng_state", state.rng_state);
-  h5::write_attr_string(file, "config", config::to_text(state.config));
-  h5::write_attr_i64(file, "layout_pp", state.layout.pp);
-  h5::write_attr_i64(file, "layout_dp", state.layout.dp);
-  h5::write_attr_i64(file, "layout_tp", state.layout.tp);
-  h5::write_attr_i64(file, "layout_ep", state.layout.ep);
-  h5::write_attr_i64(file, "layout_etp", state.layout.etp);
-  h5::write_attr_i64(file, "layout_zero1", state.layout.zero1 ? 1 : 0);
-  h5::write_attr_i64(file, "has_optimizer", has_optimizer ? 1 : 0);
-}
-
-CheckpointState read_state_attributes(hid_t file, const std::string& path) {
-  TRIDENT_USER_CHECK(h5::has_attr(file, "format_version"), "'", path,
-                     "' is an HDF5 file but not a Trident checkpoint (no format_version)");
-  const int64_t version = h5::read_attr_i64(file, "format_version");
-  TRIDENT_USER_CHECK(version == kCheckpointFormatVersion, "'", path, "' has checkpoint format ",
-                     version, "; this build reads format ", kCheckpointFormatVersion);
-  CheckpointState state;
-  state.step = h5::read_attr_i64(file, "step");
-  state.seed = h5::read_attr_u64(file, "seed");
-  state.data_position = h5::read_attr_i64(file, "data_position");
-  state.rng_state = h5::read_attr_string(file, "rng_state");
-  state.config = config::parse_config_text(h5::read_attr_string(file, "config"), path + ":config");
-  state.layout.pp = h5::read_attr_i64(file, "layout_pp");
-  state.layout.dp = h5::read_attr_i64(file, "layout_dp");
-  state.layout.tp = h5::read_attr_i64(file, "layout_tp");
-  state.layout.ep = h5::read_attr_i64(file, "layout_ep");
-  state.layout.etp = h5::read_attr_i64(file, "layout_etp");
-  state.layout.zero1 = h5::read_attr_i64(file, "layout_zero1") != 0;
-  return state;
-}
+}  // namespace
 
 std::vector<std::string> dataset_names(hid_t file, const char* group) {
   std::vector<std::string> names;
@@ -175,6 +137,8 @@ std::vector<std::string> dataset_names(hid_t file, const char* group) {
   TRIDENT_CHECK_HDF5(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, nullptr, visit, &names));
   return names;
 }
+
+namespace {
 
 // Rank 0 computes and stores the CRC-32C of every dataset of a closed checkpoint.
 void store_checksums(const std::string& path) {
@@ -238,6 +202,44 @@ void prune(const std::string& dir, int64_t keep_last) {
 }
 
 }  // namespace
+
+void write_state_attributes(hid_t file, const CheckpointState& state, bool has_optimizer) {
+  h5::write_attr_i64(file, "format_version", kCheckpointFormatVersion);
+  h5::write_attr_string(file, "format", "trident-checkpoint");
+  h5::write_attr_i64(file, "step", state.step);
+  h5::write_attr_u64(file, "seed", state.seed);
+  h5::write_attr_i64(file, "data_position", state.data_position);
+  h5::write_attr_string(file, "rng_state", state.rng_state);
+  h5::write_attr_string(file, "config", config::to_text(state.config));
+  h5::write_attr_i64(file, "layout_pp", state.layout.pp);
+  h5::write_attr_i64(file, "layout_dp", state.layout.dp);
+  h5::write_attr_i64(file, "layout_tp", state.layout.tp);
+  h5::write_attr_i64(file, "layout_ep", state.layout.ep);
+  h5::write_attr_i64(file, "layout_etp", state.layout.etp);
+  h5::write_attr_i64(file, "layout_zero1", state.layout.zero1 ? 1 : 0);
+  h5::write_attr_i64(file, "has_optimizer", has_optimizer ? 1 : 0);
+}
+
+CheckpointState read_state_attributes(hid_t file, const std::string& path) {
+  TRIDENT_USER_CHECK(h5::has_attr(file, "format_version"), "'", path,
+                     "' is an HDF5 file but not a Trident checkpoint (no format_version)");
+  const int64_t version = h5::read_attr_i64(file, "format_version");
+  TRIDENT_USER_CHECK(version == kCheckpointFormatVersion, "'", path, "' has checkpoint format ",
+                     version, "; this build reads format ", kCheckpointFormatVersion);
+  CheckpointState state;
+  state.step = h5::read_attr_i64(file, "step");
+  state.seed = h5::read_attr_u64(file, "seed");
+  state.data_position = h5::read_attr_i64(file, "data_position");
+  state.rng_state = h5::read_attr_string(file, "rng_state");
+  state.config = config::parse_config_text(h5::read_attr_string(file, "config"), path + ":config");
+  state.layout.pp = h5::read_attr_i64(file, "layout_pp");
+  state.layout.dp = h5::read_attr_i64(file, "layout_dp");
+  state.layout.tp = h5::read_attr_i64(file, "layout_tp");
+  state.layout.ep = h5::read_attr_i64(file, "layout_ep");
+  state.layout.etp = h5::read_attr_i64(file, "layout_etp");
+  state.layout.zero1 = h5::read_attr_i64(file, "layout_zero1") != 0;
+  return state;
+}
 
 CheckpointLayout layout_of(const config::TridentConfig& config) {
   const auto& p = config.parallel();
