@@ -46,11 +46,11 @@ TRIDENT_COMMAND(convert_command, "convert",
                 "convert a checkpoint (.h5) to a Hugging Face directory or back") {
   trident::cli::ArgParser parser("convert");
   std::string input, output, dtype = "f32", config_name;
-  long long shard_size_mb = 5000;
+  double shard_size_mb = 5000;
   bool quiet = false;
   parser.add_string("--input", &input, "checkpoint file (.h5) or Hugging Face directory");
   parser.add_string("--output", &output, "Hugging Face directory or checkpoint file to write");
-  parser.add_int("--shard-size-mb", &shard_size_mb, "largest safetensors shard (h5 -> HF)");
+  parser.add_double("--shard-size-mb", &shard_size_mb, "largest safetensors shard in MiB (h5 -> HF)");
   parser.add_string("--dtype", &dtype, "weights dtype of the HF export: f32, bf16, f16");
   parser.add_string("--config", &config_name,
                     "preset or textproto whose non-model sections go into the checkpoint (HF -> h5)");

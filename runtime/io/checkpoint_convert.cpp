@@ -69,7 +69,7 @@ ConversionSummary checkpoint_to_hf(const std::string& checkpoint, const std::str
   const std::vector<ExportTensor> plan = export_plan(registry, options);
 
   // Group tensors into shards in registry order.
-  const uint64_t limit = static_cast<uint64_t>(options.shard_size_mb) << 20;
+  const auto limit = static_cast<uint64_t>(options.shard_size_mb * (1 << 20));
   std::vector<std::vector<size_t>> shards(1);
   uint64_t shard_bytes = 0;
   for (size_t i = 0; i < plan.size(); ++i) {

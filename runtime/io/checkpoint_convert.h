@@ -16,7 +16,7 @@ using ConvertProgress = std::function<void(int64_t, int64_t, const std::string&)
 
 struct HfExportConversion {
   StDType dtype = StDType::F32;         // weights dtype (router biases stay F32)
-  int64_t shard_size_mb = 5000;         // a shard closes once it would exceed this
+  double shard_size_mb = 5000;          // a shard closes once it would exceed this (MiB)
   bool write_mtp_shared_copies = true;  // MTP's copies of embed_tokens and lm_head, as published
 };
 
