@@ -239,5 +239,31 @@ TEST(CheckpointMpi, DamageIsDetectedAndLatestValidFallsBack) {
   fs::remove_all(dir);
 }
 
+TEST(CheckpointMpi, UnheldSlicesAndOtherModelsAreRefused) {
+  config::TridentConfig config = tiny_config();
+  const models::ParameterRegistry registry(config.model());
+  const std::string dir = shared_dir("refused");
+  // Both ranks hold TP slice 0 of 2: half of every split tensor has no writer.
+  auto store = make_store(registry, Split{0, 2, 0, 1}, 1234);
+  EXPECT_THROW(io::save_checkpoint(dir, state_for(config, 1), *store, io::MomentsView{},
+                                   MPI_COMM_WORLD),
+               Error);
+  EXPECT_TRUE(io::list_checkpoints(dir).empty());
+  // A checkpoint of another model (other hidden size) names the first tensor that differs.
+  auto whole = make_store(registry, Split{}, 1234);
+  io::save_checkpoint(dir, state_for(config, 2), *whole, io::MomentsView{}, MPI_COMM_WORLD);
+  config::TridentConfig other = config;
+  other.mutable_model()->set_hidden_size(64);
+  const models::ParameterRegistry other_registry(other.model());
+  auto target = make_store(other_registry, Split{}, 1);
+  try {
+    io::load_checkpoint(dir + "/step_2.h5", *target, io::MomentsView{}, MPI_COMM_WORLD);
+    ADD_FAILURE() << "loading a checkpoint of another model succeeded";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[256, 32]"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace trident::testing
