@@ -23,7 +23,8 @@ class ProgressBar {
     last_ = now;
     constexpr int kWidth = 30;
     const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
-    std::fprintf(stderr, "\r[%-*s] %lld/%lld %-60.60s", kWidth, std::string(static_cast<size_t>(filled), '#').c_str(),
+    std::fprintf(stderr, "\r[%-*s] %lld/%lld %-60.60s", kWidth,
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
                  static_cast<long long>(done), static_cast<long long>(total), name.c_str());
     if (done == total) std::fputc('\n', stderr);
     std::fflush(stderr);
@@ -50,10 +51,12 @@ TRIDENT_COMMAND(convert_command, "convert",
   bool quiet = false;
   parser.add_string("--input", &input, "checkpoint file (.h5) or Hugging Face directory");
   parser.add_string("--output", &output, "Hugging Face directory or checkpoint file to write");
-  parser.add_double("--shard-size-mb", &shard_size_mb, "largest safetensors shard in MiB (h5 -> HF)");
+  parser.add_double("--shard-size-mb", &shard_size_mb,
+                    "largest safetensors shard in MiB (h5 -> HF)");
   parser.add_string("--dtype", &dtype, "weights dtype of the HF export: f32, bf16, f16");
-  parser.add_string("--config", &config_name,
-                    "preset or textproto whose non-model sections go into the checkpoint (HF -> h5)");
+  parser.add_string(
+      "--config", &config_name,
+      "preset or textproto whose non-model sections go into the checkpoint (HF -> h5)");
   parser.add_bool("--quiet", &quiet, "no progress bar");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(!input.empty() && !output.empty(),
@@ -62,13 +65,17 @@ TRIDENT_COMMAND(convert_command, "convert",
   TRIDENT_USER_CHECK(fs::exists(input), "--input: '", input, "' does not exist");
   ProgressBar bar;
   trident::io::ConvertProgress progress;
-  if (!quiet) progress = [&bar](int64_t done, int64_t total, const std::string& name) { bar(done, total, name); };
+  if (!quiet)
+    progress = [&bar](int64_t done, int64_t total, const std::string& name) {
+      bar(done, total, name);
+    };
 
   trident::io::ConversionSummary summary;
   if (fs::is_directory(input)) {
     const trident::config::TridentConfig base =
-        config_name.empty() ? trident::config::default_config()
-                            : trident::config::load_config(trident::config::resolve_config_path(config_name));
+        config_name.empty()
+            ? trident::config::default_config()
+            : trident::config::load_config(trident::config::resolve_config_path(config_name));
     summary = trident::io::hf_to_checkpoint(input, output, base, progress);
   } else {
     trident::io::HfExportConversion options;
@@ -76,8 +83,9 @@ TRIDENT_COMMAND(convert_command, "convert",
     options.shard_size_mb = shard_size_mb;
     summary = trident::io::checkpoint_to_hf(input, output, options, progress);
   }
-  std::fprintf(stderr, "converted %lld tensors (%.1f MiB, %lld file%s) to %s\n",
-               static_cast<long long>(summary.tensors), static_cast<double>(summary.bytes) / (1 << 20),
-               static_cast<long long>(summary.shards), summary.shards == 1 ? "" : "s", output.c_str());
+  std::fprintf(
+      stderr, "converted %lld tensors (%.1f MiB, %lld file%s) to %s\n",
+      static_cast<long long>(summary.tensors), static_cast<double>(summary.bytes) / (1 << 20),
+      static_cast<long long>(summary.shards), summary.shards == 1 ? "" : "s", output.c_str());
   return 0;
 }

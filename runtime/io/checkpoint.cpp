@@ -19,7 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 // One rank's part of one global tensor: local elements [begin, end) of its slice.
 struct Piece {
   bool held = false;
@@ -61,8 +60,8 @@ void append_key(const Piece& piece, std::vector<int64_t>& out) {
     out.insert(out.end(), {-2, 0, 0, 0, 0});
     return;
   }
-  out.insert(out.end(), {piece.slice.dim, piece.slice.begin, piece.slice.extent, piece.begin,
-                         piece.end});
+  out.insert(out.end(),
+             {piece.slice.dim, piece.slice.begin, piece.slice.extent, piece.begin, piece.end});
 }
 
 // For every piece: whether this rank writes it. Ranks holding an identical piece hold replicas
@@ -82,11 +81,11 @@ std::vector<bool> elect_writers(const std::vector<Piece>& pieces, MPI_Comm comm)
     if (!pieces[i].held || pieces[i].begin >= pieces[i].end) continue;
     bool lower_has_it = false;
     for (int other = 0; other < rank && !lower_has_it; ++other) {
-      lower_has_it = std::equal(mine.begin() + static_cast<std::ptrdiff_t>(i * kKeyWords),
-                                mine.begin() + static_cast<std::ptrdiff_t>((i + 1) * kKeyWords),
-                                all.begin() + static_cast<std::ptrdiff_t>(
-                                                  (static_cast<size_t>(other) * pieces.size() + i) *
-                                                  kKeyWords));
+      lower_has_it = std::equal(
+          mine.begin() + static_cast<std::ptrdiff_t>(i * kKeyWords),
+          mine.begin() + static_cast<std::ptrdiff_t>((i + 1) * kKeyWords),
+          all.begin() + static_cast<std::ptrdiff_t>(
+                            (static_cast<size_t>(other) * pieces.size() + i) * kKeyWords));
     }
     writes[i] = !lower_has_it;
   }
@@ -104,12 +103,14 @@ void check_coverage(const std::vector<models::ParamSpec>& specs, const std::vect
   TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, written.data(), static_cast<int>(written.size()),
                                   MPI_INT64_T, MPI_SUM, comm));
   for (size_t i = 0; i < specs.size(); ++i) {
-    TRIDENT_CHECK(written[2 * i] == specs[i].numel(), "checkpoint: the ranks hold ",
-                  written[2 * i], " distinct elements of ", specs[i].name, " but it has ",
-                  specs[i].numel(), " (stores that leave part of a tensor unheld, or overlap)");
+    TRIDENT_CHECK(written[2 * i] == specs[i].numel(), "checkpoint: the ranks hold ", written[2 * i],
+                  " distinct elements of ", specs[i].name, " but it has ", specs[i].numel(),
+                  " (stores that leave part of a tensor unheld, or overlap)");
     if (has_moments && specs[i].trained) {
-      TRIDENT_CHECK(written[2 * i + 1] == specs[i].numel(), "checkpoint: the moments' flat ranges "
-                    "cover ", written[2 * i + 1], " elements of ", specs[i].name, " but it has ",
+      TRIDENT_CHECK(written[2 * i + 1] == specs[i].numel(),
+                    "checkpoint: the moments' flat ranges "
+                    "cover ",
+                    written[2 * i + 1], " elements of ", specs[i].name, " but it has ",
                     specs[i].numel());
     }
   }
@@ -151,7 +152,8 @@ void transfer(hid_t dataset, hid_t dxpl, const Shape& shape, const Piece& piece,
 std::vector<std::string> dataset_names(hid_t file, const char* group) {
   std::vector<std::string> names;
   if (!h5::link_exists(file, group)) return names;
-  h5::Handle g = h5::group_handle(H5Gopen2(file, group, H5P_DEFAULT), std::string("opening ") + group);
+  h5::Handle g =
+      h5::group_handle(H5Gopen2(file, group, H5P_DEFAULT), std::string("opening ") + group);
   auto visit = [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
     static_cast<std::vector<std::string>*>(out)->push_back(name);
     return 0;
@@ -219,7 +221,9 @@ void prune(const std::string& dir, int64_t keep_last) {
   for (int64_t i = 0; i < excess; ++i) {
     std::error_code ec;
     fs::remove(files[static_cast<size_t>(i)].path, ec);
-    if (ec) TLOG_WARN("could not remove old checkpoint ", files[static_cast<size_t>(i)].path, ": ", ec.message());
+    if (ec)
+      TLOG_WARN("could not remove old checkpoint ", files[static_cast<size_t>(i)].path, ": ",
+                ec.message());
   }
 }
 
@@ -329,7 +333,8 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
     for (size_t i = 0; i < specs.size(); ++i) {
       const models::ParamSpec& spec = specs[i];
       const Piece& weight = pieces[2 * i];
-      h5::Handle dataset = h5::create_f32_dataset(file, std::string(kWeights) + "/" + spec.name, spec.shape);
+      h5::Handle dataset =
+          h5::create_f32_dataset(file, std::string(kWeights) + "/" + spec.name, spec.shape);
       transfer(dataset, dxpl, spec.shape, weight, writes[2 * i],
                const_cast<float*>(values + weight.flat), true, spec.name);
       if (has_moments == 0 || !spec.trained) continue;
@@ -337,7 +342,8 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
       const int64_t at = moment.flat - moments.flat_begin;
       for (const char* group : {kExpAvg, kExpAvgSq}) {
         float* base = group == kExpAvg ? moments.exp_avg : moments.exp_avg_sq;
-        h5::Handle m = h5::create_f32_dataset(file, std::string(group) + "/" + spec.name, spec.shape);
+        h5::Handle m =
+            h5::create_f32_dataset(file, std::string(group) + "/" + spec.name, spec.shape);
         transfer(m, dxpl, spec.shape, moment, writes[2 * i + 1], base ? base + at : nullptr, true,
                  std::string(group) + "/" + spec.name);
       }
@@ -374,13 +380,14 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
                                     "opening checkpoint " + path + " (truncated or damaged?)");
   LoadedCheckpoint loaded;
   loaded.state = read_state_attributes(file, path);
-  loaded.optimizer_loaded = h5::has_attr(file, "has_optimizer") &&
-                            h5::read_attr_i64(file, "has_optimizer") != 0;
+  loaded.optimizer_loaded =
+      h5::has_attr(file, "has_optimizer") && h5::read_attr_i64(file, "has_optimizer") != 0;
   h5::Handle dxpl = collective_transfer();
   float* values = store.flat_values().data<float>();
   if (!moments.empty()) {
     std::fill(moments.exp_avg, moments.exp_avg + (moments.flat_end - moments.flat_begin), 0.0f);
-    std::fill(moments.exp_avg_sq, moments.exp_avg_sq + (moments.flat_end - moments.flat_begin), 0.0f);
+    std::fill(moments.exp_avg_sq, moments.exp_avg_sq + (moments.flat_end - moments.flat_begin),
+              0.0f);
   }
   for (const models::ParamSpec& spec : store.registry().specs()) {
     const std::string name = std::string(kWeights) + "/" + spec.name;
@@ -399,7 +406,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
     const int64_t at = moment.flat - moments.flat_begin;
     for (const char* group : {kExpAvg, kExpAvgSq}) {
       const std::string mname = std::string(group) + "/" + spec.name;
-      TRIDENT_USER_CHECK(h5::link_exists(file, mname), "checkpoint '", path, "' has no '", mname, "'");
+      TRIDENT_USER_CHECK(h5::link_exists(file, mname), "checkpoint '", path, "' has no '", mname,
+                         "'");
       h5::Handle m = h5::dataset_handle(H5Dopen2(file, mname.c_str(), H5P_DEFAULT), mname);
       float* base = group == kExpAvg ? moments.exp_avg : moments.exp_avg_sq;
       transfer(m, dxpl, spec.shape, moment, active, active ? base + at : nullptr, false, mname);
@@ -492,6 +500,22 @@ LatestCheckpoint find_latest_valid(const std::string& dir) {
     }
     TLOG_WARN("refusing checkpoint ", it->path, ": ", check.reason);
     latest.refused.push_back({it->path, check.reason});
+  }
+  return latest;
+}
+
+LatestCheckpoint find_latest_valid(const std::string& dir, MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  LatestCheckpoint latest;
+  on_root(comm, [&] { latest = find_latest_valid(dir); });
+  int64_t header[2] = {latest.step, static_cast<int64_t>(latest.path.size())};
+  TRIDENT_CHECK_MPI(MPI_Bcast(header, 2, MPI_INT64_T, 0, comm));
+  latest.step = header[0];
+  latest.path.resize(static_cast<size_t>(header[1]));
+  if (header[1] > 0) {
+    TRIDENT_CHECK_MPI(
+        MPI_Bcast(latest.path.data(), static_cast<int>(header[1]), MPI_CHAR, 0, comm));
   }
   return latest;
 }

@@ -71,7 +71,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
                             MPI_Comm comm, const CheckpointSaveOptions& options = {});
 
 struct LoadedCheckpoint {
-  CheckpointState state;  // config parsed from the stored textproto, layout as written
+  CheckpointState state;          // config parsed from the stored textproto, layout as written
   bool optimizer_loaded = false;  // false: the file has no optimizer state (moments zeroed)
 };
 
@@ -104,6 +104,9 @@ struct LatestCheckpoint {
 // --resume auto: the newest step_<N>.h5 in dir that verifies; *.tmp files are never considered.
 // Serial (run it on one rank and broadcast the path; it reads every byte of what it checks).
 LatestCheckpoint find_latest_valid(const std::string& dir);
+// The same for a job: rank 0 verifies, every rank gets the path and step (refusals are
+// logged and returned on rank 0 only). Collective over `comm`.
+LatestCheckpoint find_latest_valid(const std::string& dir, MPI_Comm comm);
 
 // Checkpoint file name of a step: "step_<N>.h5".
 std::string checkpoint_file_name(int64_t step);

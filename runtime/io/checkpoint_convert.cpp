@@ -28,7 +28,8 @@ std::vector<ExportTensor> export_plan(const models::ParameterRegistry& registry,
                                       const HfExportConversion& options) {
   std::vector<ExportTensor> plan;
   for (const models::ParamSpec& spec : registry.specs()) {
-    const StDType dtype = spec.kind == models::ParamKind::kRouterBias ? StDType::F32 : options.dtype;
+    const StDType dtype =
+        spec.kind == models::ParamKind::kRouterBias ? StDType::F32 : options.dtype;
     plan.push_back({spec.name, spec.name, dtype, spec.shape});
   }
   if (!options.write_mtp_shared_copies) return plan;
@@ -36,7 +37,8 @@ std::vector<ExportTensor> export_plan(const models::ParameterRegistry& registry,
   for (int64_t d = 1; d <= model.num_nextn_predict_layers(); ++d) {
     const std::string prefix = "model.layers." + std::to_string(model.num_hidden_layers() + d - 1);
     for (const auto& [copy, source] :
-         {std::pair<std::string, std::string>{prefix + ".embed_tokens.weight", "model.embed_tokens.weight"},
+         {std::pair<std::string, std::string>{prefix + ".embed_tokens.weight",
+                                              "model.embed_tokens.weight"},
           {prefix + ".shared_head.head.weight", "lm_head.weight"}}) {
       if (registry.contains(source) && !registry.contains(copy)) {
         plan.push_back({copy, source, options.dtype, registry.spec(source).shape});
@@ -73,7 +75,8 @@ ConversionSummary checkpoint_to_hf(const std::string& checkpoint, const std::str
   std::vector<std::vector<size_t>> shards(1);
   uint64_t shard_bytes = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
-    const uint64_t bytes = static_cast<uint64_t>(shape_numel(plan[i].shape)) * st_dtype_size(plan[i].dtype);
+    const uint64_t bytes =
+        static_cast<uint64_t>(shape_numel(plan[i].shape)) * st_dtype_size(plan[i].dtype);
     if (!shards.back().empty() && shard_bytes + bytes > limit) {
       shards.emplace_back();
       shard_bytes = 0;
@@ -91,7 +94,8 @@ ConversionSummary checkpoint_to_hf(const std::string& checkpoint, const std::str
   for (int64_t s = 0; s < count; ++s) {
     const std::string name = shard_name(s, count);
     std::vector<StEntry> entries;
-    for (size_t i : shards[static_cast<size_t>(s)]) entries.push_back({plan[i].name, plan[i].dtype, plan[i].shape});
+    for (size_t i : shards[static_cast<size_t>(s)])
+      entries.push_back({plan[i].name, plan[i].dtype, plan[i].shape});
     SafetensorsWriter writer((fs::path(dir) / name).string(), entries, {{"format", "pt"}});
     for (size_t i : shards[static_cast<size_t>(s)]) {
       const std::string path = std::string(kWeights) + "/" + plan[i].source;
@@ -138,16 +142,16 @@ ConversionSummary hf_to_checkpoint(const std::string& dir, const std::string& ch
   const std::string tmp = checkpoint + ".tmp";
   ConversionSummary summary;
   {
-    h5::Handle file = h5::file_handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                                      "creating " + tmp);
+    h5::Handle file = h5::file_handle(
+        H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "creating " + tmp);
     write_state_attributes(file, state, /*has_optimizer=*/false);
     const int64_t total = static_cast<int64_t>(registry.specs().size());
     for (const models::ParamSpec& spec : registry.specs()) {
       TRIDENT_USER_CHECK(files.contains(spec.name), "weights in '", dir, "' have no tensor '",
                          spec.name, "' (expected shape ", shape_string(spec.shape),
                          "); is config.json the right model?");
-      TRIDENT_USER_CHECK(files.info(spec.name).shape == spec.shape, "tensor '", spec.name,
-                         "' in '", dir, "' has shape ", shape_string(files.info(spec.name).shape),
+      TRIDENT_USER_CHECK(files.info(spec.name).shape == spec.shape, "tensor '", spec.name, "' in '",
+                         dir, "' has shape ", shape_string(files.info(spec.name).shape),
                          " but config.json implies ", shape_string(spec.shape));
       const Tensor tensor = files.load(spec.name, DType::F32);
       h5::Handle dataset =

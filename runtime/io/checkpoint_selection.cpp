@@ -68,7 +68,8 @@ std::vector<Box> local_range_boxes(const Shape& shape, const models::ShardSlice&
   std::vector<hsize_t> prefix;
   split_range(local, 0, prefix, begin, end, boxes);
   if (slice.dim >= 0) {
-    for (Box& box : boxes) box.start[static_cast<size_t>(slice.dim)] += static_cast<hsize_t>(slice.begin);
+    for (Box& box : boxes)
+      box.start[static_cast<size_t>(slice.dim)] += static_cast<hsize_t>(slice.begin);
   }
   return boxes;
 }
@@ -83,9 +84,9 @@ void select_boxes(hid_t space, const std::vector<Box>& boxes) {
     return;
   }
   for (size_t i = 0; i < boxes.size(); ++i) {
-    const herr_t rc = H5Sselect_hyperslab(space, i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR,
-                                          boxes[i].start.data(), nullptr, boxes[i].count.data(),
-                                          nullptr);
+    const herr_t rc =
+        H5Sselect_hyperslab(space, i == 0 ? H5S_SELECT_SET : H5S_SELECT_OR, boxes[i].start.data(),
+                            nullptr, boxes[i].count.data(), nullptr);
     TRIDENT_CHECK(rc >= 0, "selecting a hyperslab failed");
   }
 }

@@ -35,7 +35,8 @@ io::CheckpointState state_for(const config::TridentConfig& config, int64_t step)
   return state;
 }
 
-std::string sharded_save(const std::string& dir, int64_t step, const io::CheckpointSaveOptions& options) {
+std::string sharded_save(const std::string& dir, int64_t step,
+                         const io::CheckpointSaveOptions& options) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   config::TridentConfig config = testing::tiny_config();
@@ -87,8 +88,10 @@ int main(int argc, char** argv) {
     if (mode == "check-kill") {
       const io::LatestCheckpoint latest = io::find_latest_valid(dir);
       if (latest.step != 1) return fail("latest valid step is " + std::to_string(latest.step));
-      if (std::filesystem::exists(dir + "/step_2.h5")) return fail("step_2.h5 was renamed into place");
-      if (!std::filesystem::exists(dir + "/step_2.h5.tmp")) return fail("no step_2.h5.tmp left behind");
+      if (std::filesystem::exists(dir + "/step_2.h5"))
+        return fail("step_2.h5 was renamed into place");
+      if (!std::filesystem::exists(dir + "/step_2.h5.tmp"))
+        return fail("no step_2.h5.tmp left behind");
       if (!latest.refused.empty()) return fail("the .tmp file was considered");
       std::printf("latest valid: %s\n", latest.path.c_str());
       return 0;

@@ -95,7 +95,8 @@ TEST(CheckpointMpi, TpEpShardedSaveLoadsIntoOneAndFourRanks) {
   if (rank == 0) {  // one rank, everything whole
     auto store = make_store(registry, Split{}, 99);
     Moments moments{std::vector<float>(static_cast<size_t>(store->numel()), 7.0f),
-                    std::vector<float>(static_cast<size_t>(store->numel()), 7.0f), 0, store->numel()};
+                    std::vector<float>(static_cast<size_t>(store->numel()), 7.0f), 0,
+                    store->numel()};
     const auto loaded = io::load_checkpoint(path, *store, moments.view(), MPI_COMM_SELF);
     EXPECT_EQ(loaded.state.step, 7);
     EXPECT_EQ(loaded.state.seed, 1234u);
@@ -115,6 +116,9 @@ TEST(CheckpointMpi, TpEpShardedSaveLoadsIntoOneAndFourRanks) {
     expect_matches_fresh(registry, split, *store, moments);
   }
   EXPECT_TRUE(io::verify_checkpoint(path).valid);
+  const io::LatestCheckpoint latest = io::find_latest_valid(dir, MPI_COMM_WORLD);
+  EXPECT_EQ(latest.step, 7);
+  EXPECT_EQ(latest.path, path);
 }
 
 TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
@@ -158,7 +162,8 @@ TEST(CheckpointMpi, SingleRankRoundTripIsBitExact) {
   auto store = make_store(registry, Split{}, 1234);
   // Values that are not the initial ones (a trained model).
   float* values = store->flat_values().data<float>();
-  for (int64_t i = 0; i < store->numel(); ++i) values[i] = values[i] * 1.5f + 1e-3f * static_cast<float>(i % 17);
+  for (int64_t i = 0; i < store->numel(); ++i)
+    values[i] = values[i] * 1.5f + 1e-3f * static_cast<float>(i % 17);
   Moments moments = moments_for(*store, 0, store->numel());
   const std::string path =
       io::save_checkpoint(dir, state_for(config, 11), *store, moments.view(), MPI_COMM_SELF);
@@ -166,7 +171,8 @@ TEST(CheckpointMpi, SingleRankRoundTripIsBitExact) {
   Moments back{std::vector<float>(moments.m.size()), std::vector<float>(moments.v.size()), 0,
                store->numel()};
   io::load_checkpoint(path, *reloaded, back.view(), MPI_COMM_SELF);
-  EXPECT_TRUE(same_bits(values, reloaded->flat_values().data<float>(), static_cast<size_t>(store->numel())));
+  EXPECT_TRUE(same_bits(values, reloaded->flat_values().data<float>(),
+                        static_cast<size_t>(store->numel())));
   EXPECT_TRUE(same_bits(moments.m.data(), back.m.data(), back.m.size()));
   EXPECT_TRUE(same_bits(moments.v.data(), back.v.data(), back.v.size()));
   fs::remove_all(dir);
@@ -193,7 +199,8 @@ TEST(CheckpointMpi, DamageIsDetectedAndLatestValidFallsBack) {
   io::CheckpointSaveOptions options;
   options.keep_last = 4;
   for (int64_t step = 1; step <= 5; ++step) {
-    io::save_checkpoint(dir, state_for(config, step), *store, moments.view(), MPI_COMM_SELF, options);
+    io::save_checkpoint(dir, state_for(config, step), *store, moments.view(), MPI_COMM_SELF,
+                        options);
   }
   EXPECT_FALSE(fs::exists(dir + "/step_1.h5")) << "keep_last 4 keeps steps 2..5";
   EXPECT_TRUE(fs::exists(dir + "/step_2.h5"));
@@ -218,7 +225,8 @@ TEST(CheckpointMpi, DamageIsDetectedAndLatestValidFallsBack) {
   const io::CheckpointCheck corrupt = io::verify_checkpoint(dir + "/step_5.h5");
   EXPECT_FALSE(corrupt.valid);
   EXPECT_NE(corrupt.reason.find("checksum mismatch in /weights/model.embed_tokens.weight"),
-            std::string::npos) << corrupt.reason;
+            std::string::npos)
+      << corrupt.reason;
   const io::CheckpointCheck truncated = io::verify_checkpoint(dir + "/step_4.h5");
   EXPECT_FALSE(truncated.valid);
   EXPECT_NE(truncated.reason.find("truncated"), std::string::npos) << truncated.reason;
@@ -245,9 +253,9 @@ TEST(CheckpointMpi, UnheldSlicesAndOtherModelsAreRefused) {
   const std::string dir = shared_dir("refused");
   // Both ranks hold TP slice 0 of 2: half of every split tensor has no writer.
   auto store = make_store(registry, Split{0, 2, 0, 1}, 1234);
-  EXPECT_THROW(io::save_checkpoint(dir, state_for(config, 1), *store, io::MomentsView{},
-                                   MPI_COMM_WORLD),
-               Error);
+  EXPECT_THROW(
+      io::save_checkpoint(dir, state_for(config, 1), *store, io::MomentsView{}, MPI_COMM_WORLD),
+      Error);
   EXPECT_TRUE(io::list_checkpoints(dir).empty());
   // A checkpoint of another model (other hidden size) names the first tensor that differs.
   auto whole = make_store(registry, Split{}, 1234);
@@ -260,7 +268,8 @@ TEST(CheckpointMpi, UnheldSlicesAndOtherModelsAreRefused) {
     io::load_checkpoint(dir + "/step_2.h5", *target, io::MomentsView{}, MPI_COMM_WORLD);
     ADD_FAILURE() << "loading a checkpoint of another model succeeded";
   } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("[256, 32]"), std::string::npos) << e.what();
   }
 }
