@@ -1,0 +1,120 @@
+#pragma once
+// Training checkpoints: one HDF5 file per save (docs/checkpoint-format.md), written collectively
+// through MPI-IO. Every tensor is stored under its Hugging Face name with its GLOBAL shape, and
+// every rank reads or writes only its own hyperslab, so a checkpoint written under one layout
+// (pp, dp, tp, ep, etp, zero1) loads under any other: resharding is just a different selection.
+//
+// A save goes to <dir>/step_<N>.h5.tmp and is renamed to step_<N>.h5 only after every rank has
+// closed the file and the checksums are stored, so a crash mid-save never hides the previous
+// checkpoint, and a file named step_<N>.h5 is complete by construction.
+#include <mpi.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/deepseek_v3/parameters.h"
+#include "runtime/config/trident.pb.h"
+
+namespace trident::io {
+
+inline constexpr int64_t kCheckpointFormatVersion = 1;
+
+// The mesh a checkpoint was written under (informational: loading never needs it to match).
+struct CheckpointLayout {
+  int64_t pp = 1, dp = 1, tp = 1, ep = 1, etp = 1;
+  bool zero1 = false;
+};
+CheckpointLayout layout_of(const config::TridentConfig& config);
+
+// What a checkpoint records besides the tensors.
+struct CheckpointState {
+  int64_t step = 0;           // optimizer steps completed
+  uint64_t seed = 0;          // the run's seed
+  int64_t data_position = 0;  // the next step the data pipeline produces (resume point)
+  std::string rng_state;      // opaque extra RNG state, empty if none (counter RNGs need none)
+  config::TridentConfig config;
+  CheckpointLayout layout;
+};
+
+// The AdamW moments this rank holds, aligned with the store's flat value buffer: element i of
+// exp_avg / exp_avg_sq is flat element flat_begin + i of the store. Without ZeRO-1 that is the
+// whole buffer (flat_begin 0, flat_end store.numel()); under ZeRO-1 it is the rank's range.
+// Null pointers: no optimizer state (save writes none; load leaves nothing to fill).
+struct MomentsView {
+  float* exp_avg = nullptr;
+  float* exp_avg_sq = nullptr;
+  int64_t flat_begin = 0;
+  int64_t flat_end = 0;
+
+  bool empty() const { return exp_avg == nullptr || flat_end <= flat_begin; }
+  static MomentsView whole(float* exp_avg, float* exp_avg_sq, int64_t numel) {
+    return MomentsView{exp_avg, exp_avg_sq, 0, numel};
+  }
+};
+
+struct CheckpointSaveOptions {
+  int64_t keep_last = 0;  // keep this many step_*.h5 in dir after a save (0: keep all)
+  // Called on every rank after the file is complete and closed, just before the rename
+  // (fault-injection tests kill a rank here).
+  std::function<void()> before_commit;
+};
+
+// Collective over `comm` (every rank of the job, each passing its own store and moments).
+// Writes <dir>/step_<step>.h5 and returns its path (on every rank). Throws on failure; the .tmp
+// file is then left behind and ignored by find_latest_valid.
+// Cost: one collective write of the model plus, on rank 0, one re-read of the file to compute
+// the per-dataset CRC-32C (streamed in 64 MiB blocks).
+std::string save_checkpoint(const std::string& dir, const CheckpointState& state,
+                            const models::ParameterStore& store, const MomentsView& moments,
+                            MPI_Comm comm, const CheckpointSaveOptions& options = {});
+
+struct LoadedCheckpoint {
+  CheckpointState state;          // config parsed from the stored textproto, layout as written
+  bool optimizer_loaded = false;  // false: the file has no optimizer state (moments zeroed)
+};
+
+// Collective over `comm`. Fills every parameter the store holds (its slice of each global
+// tensor) and the moments' flat range. A tensor missing from the file, or stored with another
+// global shape, is a UserError naming it. Checksums are not verified here (find_latest_valid
+// and verify_checkpoint do that).
+LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore& store,
+                                 const MomentsView& moments, MPI_Comm comm);
+
+// Reads the attributes only (no tensors); serial, any rank.
+CheckpointState read_checkpoint_state(const std::string& path);
+
+struct CheckpointCheck {
+  bool valid = false;
+  std::string reason;  // why not: "not an HDF5 file", "truncated or damaged ...", "checksum ..."
+};
+// Serial: opens the file, checks the attributes and recomputes every dataset's CRC-32C.
+CheckpointCheck verify_checkpoint(const std::string& path);
+
+struct RefusedCheckpoint {
+  std::string path;
+  std::string reason;
+};
+struct LatestCheckpoint {
+  std::string path;  // empty: no valid checkpoint in dir
+  int64_t step = -1;
+  std::vector<RefusedCheckpoint> refused;  // newer files that failed verification, newest first
+};
+// --resume auto: the newest step_<N>.h5 in dir that verifies; *.tmp files are never considered.
+// Serial (run it on one rank and broadcast the path; it reads every byte of what it checks).
+LatestCheckpoint find_latest_valid(const std::string& dir);
+// The same for a job: rank 0 verifies, every rank gets the path and step (refusals are
+// logged and returned on rank 0 only). Collective over `comm`.
+LatestCheckpoint find_latest_valid(const std::string& dir, MPI_Comm comm);
+
+// Checkpoint file name of a step: "step_<N>.h5".
+std::string checkpoint_file_name(int64_t step);
+// Step files in dir (complete ones only), sorted by step ascending.
+struct CheckpointFile {
+  int64_t step = 0;
+  std::string path;
+};
+std::vector<CheckpointFile> list_checkpoints(const std::string& dir);
+
+}  // namespace trident::io
