@@ -10,12 +10,18 @@ namespace trident::models {
 namespace cpu = ops::cpu;
 
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed)
+    : DeepSeekV3Model(config, seed, ExpertParallelSetup{}) {}
+
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
+                                 const ExpertParallelSetup& setup)
     : registry_(config),
       dims_(model_dims(config)),
-      store_(std::make_unique<ParameterStore>(registry_)),
+      store_(std::make_unique<ParameterStore>(registry_, setup.shards)),
       embedding_(weight_of(*store_, "model.embed_tokens.weight")),
       head_(dims_.eps, weight_of(*store_, "model.norm.weight"),
             weight_of(*store_, "lm_head.weight")) {
+  dims_.router.experts_per_node = setup.experts_per_node;
+  dims_.router.max_nodes = setup.max_nodes_per_token;
   store_->initialize(seed);
   for (int64_t layer = 0; layer < dims_.layers; ++layer) {
     layers_.push_back(std::make_unique<DecoderLayer>(dims_, config, *store_, layer));
@@ -23,6 +29,14 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
   const Weight lm_head = weight_of(*store_, "lm_head.weight");
   for (int64_t depth = 1; depth <= dims_.mtp_depth; ++depth) {
     mtp_.push_back(std::make_unique<MtpModule>(dims_, config, *store_, depth, lm_head));
+  }
+  if (setup.engine) {
+    for (const auto& layer : layers_) {
+      if (layer->is_moe()) layer->moe().set_routed_engine(setup.engine);
+    }
+    for (const auto& module : mtp_) {
+      if (module->layer().is_moe()) module->layer().moe().set_routed_engine(setup.engine);
+    }
   }
   const int64_t configured = config.max_position_embeddings();
   ensure_rope(configured > 0 ? std::min<int64_t>(configured, 4096) : 4096);

@@ -38,6 +38,17 @@ struct ModelContext {
   LossResult losses;
 };
 
+// How this rank takes part in expert parallelism (parallel/ep/expert_parallel_moe.h builds it
+// from the config). The default is the single-rank model.
+struct ExpertParallelSetup {
+  ShardSelection shards;  // ep_rank / ep_size: which routed experts this rank holds
+  std::shared_ptr<const RoutedExpertsEngine> engine;  // null: the single-rank routed path
+  // Node-limited routing (ops::cpu::RouterSettings::experts_per_node / max_nodes; 0 = off). It
+  // is part of the model's maths: a single-rank reference is given the same values.
+  int64_t experts_per_node = 0;
+  int64_t max_nodes_per_token = 0;
+};
+
 struct ForwardResult {
   Tensor logits;                   // [B·S, V] main-model logits (row b·S + s predicts t_{s+1})
   std::vector<Tensor> mtp_logits;  // per depth d: [B·S, V] (row b·S + s predicts t_{s+d+1})
@@ -48,6 +59,10 @@ class DeepSeekV3Model {
  public:
   // Builds the registry, allocates every parameter and initialises it from `seed`.
   DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed);
+  // The same with expert parallelism: the store holds setup.shards' experts and every MoE layer
+  // (main and MTP) computes its routed experts through setup.engine.
+  DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
+                  const ExpertParallelSetup& setup);
   DeepSeekV3Model(const DeepSeekV3Model&) = delete;
   DeepSeekV3Model& operator=(const DeepSeekV3Model&) = delete;
 
