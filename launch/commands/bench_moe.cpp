@@ -1,6 +1,7 @@
 // `trident bench moe`: one DeepSeekMoE layer, forward + backward, under expert parallelism over
 // modelled links (DelayedLink), to show how much of the all-to-all the overlap hides. For each
-// link speed and chunk count, measured in the same run (median over iterations, max over ranks):
+// link speed and chunk count, measured in the same run, the four runs taking turns inside every
+// iteration (median over iterations, max over ranks):
 //   compute     the layer on an undelayed link, nothing overlapped (the real loopback
 //               all-to-alls are included: they are what "free" communication costs here)
 //   comm        the layer's all-to-alls alone on the modelled link (count exchange, then each
@@ -38,7 +39,7 @@ using parallel::Communicator;
 using parallel::ep::ExpertParallelMoe;
 using parallel::ep::ExpertParallelOptions;
 
-struct Shape {
+struct BenchShape {
   long long tokens = 2048;  // per rank
   long long hidden = 256;
   long long expert_ffn = 256;
@@ -48,7 +49,7 @@ struct Shape {
   long long seq = 512;
 };
 
-config::ModelConfig layer_config(const Shape& s) {
+config::ModelConfig layer_config(const BenchShape& s) {
   config::ModelConfig c;
   c.set_name("bench-moe");
   c.set_vocab_size(256);
@@ -96,20 +97,29 @@ double max_over_ranks(double value) {
   return out;
 }
 
-// Median over iterations of the slowest rank's time (ranks start together).
-double time_ms(int warmup, int iters, const std::function<void()>& body) {
-  std::vector<double> samples;
+// Median over iterations of the slowest rank's time (ranks start each run together). The bodies
+// take turns inside every iteration, so a change in machine load hits all of them alike.
+std::vector<double> time_ms(int warmup, int iters,
+                            const std::vector<std::function<void()>>& bodies) {
+  std::vector<std::vector<double>> samples(bodies.size());
   for (int i = 0; i < warmup + iters; ++i) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto start = std::chrono::steady_clock::now();
-    body();
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    const double slowest = max_over_ranks(ms);
-    if (i >= warmup) samples.push_back(slowest);
+    for (size_t b = 0; b < bodies.size(); ++b) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      const auto start = std::chrono::steady_clock::now();
+      bodies[b]();
+      const double ms = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+      const double slowest = max_over_ranks(ms);
+      if (i >= warmup) samples[b].push_back(slowest);
+    }
   }
-  std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
+  std::vector<double> medians;
+  for (std::vector<double>& s : samples) {
+    std::sort(s.begin(), s.end());
+    medians.push_back(s[s.size() / 2]);
+  }
+  return medians;
 }
 
 std::vector<double> parse_list(const std::string& flag, const std::string& list) {
@@ -146,7 +156,7 @@ struct Layer {
 TRIDENT_COMMAND(bench_moe, "bench moe",
                 "expert-parallel MoE layer: all-to-all/compute overlap over modelled links") {
   using namespace trident;
-  Shape shape;
+  BenchShape shape;
   std::string gbps_list = "0.25,0.5,1,2";
   std::string chunks_list = "1,2,4,8";
   double latency_us = 20;
@@ -215,10 +225,6 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
   const Tensor indices = probe.indices;
   probe = models::MoeContext{};
 
-  moe.set_routed_engine(engine(free_link, 1, false));
-  const double compute =
-      time_ms(static_cast<int>(warmup), static_cast<int>(iters), layer_step);
-
   if (rank == 0) {
     std::printf("# trident bench moe: %d ranks, %lld tokens/rank, H %lld, E %lld (%lld/rank), "
                 "k %lld, Fe %lld, shared %lld; latency %.0f us; median of %lld, max over ranks\n",
@@ -232,11 +238,13 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
     link.latency_us = latency_us;
     link.gbytes_per_s = gbps;
     const auto delayed = std::make_shared<parallel::DelayedLink>(free_link, link);
-    moe.set_routed_engine(engine(delayed, 1, false));
-    const double sequential =
-        time_ms(static_cast<int>(warmup), static_cast<int>(iters), layer_step);
+    const auto compute_engine = engine(free_link, 1, false);
+    const auto sequential_engine = engine(delayed, 1, false);
     for (const int64_t chunks : chunk_counts) {
-      const parallel::ep::Dispatcher dispatcher(delayed, {shape.experts, chunks, 0.0});
+      parallel::ep::DispatcherOptions comm_options;
+      comm_options.experts = shape.experts;
+      comm_options.chunks = chunks;
+      const parallel::ep::Dispatcher dispatcher(delayed, comm_options);
       // All-to-alls alone: the dispatches posted back to back, each combine as soon as its
       // dispatch arrived (what the overlapped layer would do with instant compute), twice.
       const auto comm_only = [&] {
@@ -253,10 +261,17 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
           for (auto& pending : back) pending.wait();
         }
       };
-      const double comm = time_ms(static_cast<int>(warmup), static_cast<int>(iters), comm_only);
-      moe.set_routed_engine(engine(delayed, chunks, true));
-      const double overlapped =
-          time_ms(static_cast<int>(warmup), static_cast<int>(iters), layer_step);
+      const auto overlap_engine = engine(delayed, chunks, true);
+      const auto with = [&](std::shared_ptr<const ExpertParallelMoe> e) {
+        return [&moe, &layer_step, e] {
+          moe.set_routed_engine(e);
+          layer_step();
+        };
+      };
+      const std::vector<double> t =
+          time_ms(static_cast<int>(warmup), static_cast<int>(iters),
+                  {with(compute_engine), comm_only, with(sequential_engine), with(overlap_engine)});
+      const double compute = t[0], comm = t[1], sequential = t[2], overlapped = t[3];
       if (rank == 0) {
         std::printf("%10.3f %7lld %12.1f %10.1f %15.1f %12.1f %12.3f\n", gbps,
                     static_cast<long long>(chunks), compute, comm, sequential, overlapped,
