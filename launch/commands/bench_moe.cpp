@@ -107,9 +107,9 @@ std::vector<double> time_ms(int warmup, int iters,
       MPI_Barrier(MPI_COMM_WORLD);
       const auto start = std::chrono::steady_clock::now();
       bodies[b]();
-      const double ms = std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - start)
-                            .count();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
       const double slowest = max_over_ranks(ms);
       if (i >= warmup) samples[b].push_back(slowest);
     }
@@ -147,7 +147,8 @@ struct Layer {
       : registry(config),
         store(registry, models::ShardSelection{0, 1, 0, 1, ep_rank, ep_size, {}}),
         dims(models::model_dims(config)),
-        moe(dims, (store.initialize(7), models::moe_weights(store, 0, "model.layers.0.mlp.", dims))) {}
+        moe(dims,
+            (store.initialize(7), models::moe_weights(store, 0, "model.layers.0.mlp.", dims))) {}
 };
 
 }  // namespace
@@ -226,10 +227,11 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
   probe = models::MoeContext{};
 
   if (rank == 0) {
-    std::printf("# trident bench moe: %d ranks, %lld tokens/rank, H %lld, E %lld (%lld/rank), "
-                "k %lld, Fe %lld, shared %lld; latency %.0f us; median of %lld, max over ranks\n",
-                ranks, shape.tokens, shape.hidden, shape.experts, shape.experts / ranks,
-                shape.top_k, shape.expert_ffn, shape.shared, latency_us, iters);
+    std::printf(
+        "# trident bench moe: %d ranks, %lld tokens/rank, H %lld, E %lld (%lld/rank), "
+        "k %lld, Fe %lld, shared %lld; latency %.0f us; median of %lld, max over ranks\n",
+        ranks, shape.tokens, shape.hidden, shape.experts, shape.experts / ranks, shape.top_k,
+        shape.expert_ffn, shape.shared, latency_us, iters);
     std::printf("%10s %7s %12s %10s %15s %12s %12s\n", "link(GB/s)", "chunks", "compute(ms)",
                 "comm(ms)", "no-overlap(ms)", "overlap(ms)", "ratio");
   }

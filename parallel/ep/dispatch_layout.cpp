@@ -37,7 +37,9 @@ void move_blocks(const Tensor& src, const std::vector<int64_t>& counts, int64_t 
   check_rows(dst, rows, "expert-parallel rows");
   const int64_t dim = src.size(1);
   TRIDENT_CHECK(dst.size(1) == dim, "row widths differ: ", src.describe(), " vs ", dst.describe());
-  auto count = [&](int64_t p, int64_t e) { return counts[static_cast<size_t>(p * local_experts + e)]; };
+  auto count = [&](int64_t p, int64_t e) {
+    return counts[static_cast<size_t>(p * local_experts + e)];
+  };
   // Offsets in sender-major order, then in expert-major order.
   std::vector<int64_t> sender_off(counts.size()), expert_off(counts.size());
   int64_t off = 0;
@@ -85,7 +87,8 @@ std::vector<int64_t> ChunkLayout::rows_per_local_expert(int64_t local_experts) c
 }
 
 int64_t expert_capacity(double capacity_factor, int64_t seq, int64_t top_k, int64_t experts) {
-  const double rows = capacity_factor * static_cast<double>(seq * top_k) / static_cast<double>(experts);
+  const double rows =
+      capacity_factor * static_cast<double>(seq * top_k) / static_cast<double>(experts);
   return static_cast<int64_t>(std::ceil(rows - 1e-9));
 }
 

@@ -30,8 +30,8 @@ struct ChunkLayout {
 
   int64_t send_rows() const;
   int64_t recv_rows() const;
-  std::vector<int64_t> rows_to_ranks(int64_t ranks) const;    // [P]
-  std::vector<int64_t> rows_from_ranks(int64_t ranks) const;  // [P]
+  std::vector<int64_t> rows_to_ranks(int64_t ranks) const;                  // [P]
+  std::vector<int64_t> rows_from_ranks(int64_t ranks) const;                // [P]
   std::vector<int64_t> rows_per_local_expert(int64_t local_experts) const;  // [El]
 };
 

@@ -15,8 +15,9 @@ std::vector<int64_t> times(std::vector<int64_t> rows, int64_t width) {
 }  // namespace
 
 void DispatcherOptions::validate(int group_size) const {
-  TRIDENT_USER_CHECK(experts > 0 && group_size > 0 && experts % group_size == 0, "parallel.ep = ",
-                     group_size, " must divide model.n_routed_experts = ", experts);
+  TRIDENT_USER_CHECK(experts > 0 && group_size > 0 && experts % group_size == 0,
+                     "parallel.ep = ", group_size,
+                     " must divide model.n_routed_experts = ", experts);
   TRIDENT_USER_CHECK(chunks >= 1, "parallel.a2a_chunks = ", chunks,
                      " must be ≥ 1 (1 = no chunked overlap)");
   TRIDENT_USER_CHECK(capacity_factor == 0.0 || capacity_factor >= 1.0,
@@ -97,9 +98,9 @@ PendingRows Dispatcher::dispatch(const DispatchLayout& layout, int64_t chunk,
   pending.block_counts_ = c.recv_counts;
   pending.ranks_ = layout.ranks;
   pending.local_experts_ = layout.local_experts;
-  pending.work_ = group_->all_to_all_v(rows, times(c.rows_to_ranks(layout.ranks), width),
-                                       pending.received_,
-                                       times(c.rows_from_ranks(layout.ranks), width));
+  pending.work_ =
+      group_->all_to_all_v(rows, times(c.rows_to_ranks(layout.ranks), width), pending.received_,
+                           times(c.rows_from_ranks(layout.ranks), width));
   return pending;
 }
 
@@ -113,9 +114,9 @@ PendingRows Dispatcher::combine(const DispatchLayout& layout, int64_t chunk,
   expert_major_to_sender_major(rows, c.recv_counts, layout.ranks, layout.local_experts, outgoing);
   PendingRows pending;
   pending.received_ = Tensor::empty({c.send_rows(), width});
-  pending.work_ = group_->all_to_all_v(outgoing, times(c.rows_from_ranks(layout.ranks), width),
-                                       pending.received_,
-                                       times(c.rows_to_ranks(layout.ranks), width));
+  pending.work_ =
+      group_->all_to_all_v(outgoing, times(c.rows_from_ranks(layout.ranks), width),
+                           pending.received_, times(c.rows_to_ranks(layout.ranks), width));
   return pending;
 }
 

@@ -46,8 +46,8 @@ class PendingRows {
  private:
   friend class Dispatcher;
   WorkHandle work_;
-  Tensor received_;                   // as the all_to_all_v delivered it
-  std::vector<int64_t> block_counts_; // reorder after arrival (dispatch only); empty = none
+  Tensor received_;                    // as the all_to_all_v delivered it
+  std::vector<int64_t> block_counts_;  // reorder after arrival (dispatch only); empty = none
   int64_t ranks_ = 1;
   int64_t local_experts_ = 1;
 };

@@ -12,8 +12,8 @@ namespace {
 // What one layer's forward keeps for its backward.
 struct EpState final : models::RoutedExpertsState {
   DispatchLayout layout;
-  Tensor weights;                                // [T, k] gate weights
-  std::vector<Tensor> combined;                  // per chunk: expert outputs in send order
+  Tensor weights;                                 // [T, k] gate weights
+  std::vector<Tensor> combined;                   // per chunk: expert outputs in send order
   std::vector<models::ExpertActivations> expert;  // per chunk: expert-side activations
   bool weight_grads_done = false;
 };
@@ -55,7 +55,8 @@ Tensor merge_chunks(const DispatchLayout& layout, const std::vector<Tensor>& row
     for (int64_t p = 0; p < P; ++p) {
       for (size_t c = 0; c < rows.size(); ++c) {
         const int64_t n = layout.chunks[c].recv_counts[static_cast<size_t>(p * El + e)];
-        const float* src = rows[c].data<float>() + offsets[c][static_cast<size_t>(e * P + p)] * width;
+        const float* src =
+            rows[c].data<float>() + offsets[c][static_cast<size_t>(e * P + p)] * width;
         std::copy(src, src + n * width, dst + out_row * width);
         out_row += n;
       }
@@ -128,11 +129,12 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
     if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
     if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
     const Tensor xp = dispatched[static_cast<size_t>(c)].wait();
-    const Tensor yp = models::experts_forward(
-        banks, xp, chunk(c).rows_per_local_expert(layout.local_experts),
-        s->expert[static_cast<size_t>(c)]);
+    const Tensor yp =
+        models::experts_forward(banks, xp, chunk(c).rows_per_local_expert(layout.local_experts),
+                                s->expert[static_cast<size_t>(c)]);
     combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, yp);
-    if (!options_.overlap) s->combined[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
+    if (!options_.overlap)
+      s->combined[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
   }
   Tensor out = Tensor::empty({layout.tokens, x.size(1)});
   for (int64_t c = 0; c < C; ++c) {
@@ -177,7 +179,8 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
     const Tensor d_xp =
         models::experts_backward_input(banks, d_yp, s.expert[static_cast<size_t>(c)]);
     combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, d_xp);
-    if (!options_.overlap) returned[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
+    if (!options_.overlap)
+      returned[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
   }
   if (options_.weight_grads_in_backward_input) expert_weight_grads(banks, s);
   Tensor dx = Tensor::empty({layout.tokens, dout.size(1)});
@@ -200,7 +203,8 @@ void ExpertParallelMoe::backward_weight(const models::ExpertBanks& banks,
 int64_t experts_per_node(int64_t experts, int64_t ep, int64_t etp, int64_t ranks_per_node) {
   TRIDENT_CHECK(ep >= 1 && experts % ep == 0, "parallel.ep = ", ep,
                 " must divide model.n_routed_experts = ", experts);
-  const int64_t ep_ranks_per_node = std::max<int64_t>(1, ranks_per_node / std::max<int64_t>(1, etp));
+  const int64_t ep_ranks_per_node =
+      std::max<int64_t>(1, ranks_per_node / std::max<int64_t>(1, etp));
   return std::min(experts, experts / ep * ep_ranks_per_node);
 }
 
@@ -211,11 +215,12 @@ models::ExpertParallelSetup expert_parallel_setup(const config::ModelConfig& mod
   const int64_t ep = std::max<int64_t>(1, parallel.ep());
   const int64_t experts = model.n_routed_experts();
   if (parallel.max_nodes_per_token() > 0) {
-    TRIDENT_USER_CHECK(parallel.ranks_per_node() > 0, "parallel.max_nodes_per_token = ",
-                       parallel.max_nodes_per_token(),
+    TRIDENT_USER_CHECK(parallel.ranks_per_node() > 0,
+                       "parallel.max_nodes_per_token = ", parallel.max_nodes_per_token(),
                        " needs parallel.ranks_per_node > 0 (the routing mask must not depend on "
                        "where the job happens to run)");
-    setup.experts_per_node = experts_per_node(experts, ep, parallel.etp(), parallel.ranks_per_node());
+    setup.experts_per_node =
+        experts_per_node(experts, ep, parallel.etp(), parallel.ranks_per_node());
     setup.max_nodes_per_token = parallel.max_nodes_per_token();
   }
   if (ep_group == nullptr) return setup;

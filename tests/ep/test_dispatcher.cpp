@@ -31,9 +31,9 @@ std::vector<int32_t> routing_of(int rank, int64_t tokens, int64_t k, Routing rou
   for (int64_t t = 0; t < tokens; ++t) {
     std::vector<int32_t> chosen;
     for (uint64_t draw = 0; static_cast<int64_t>(chosen.size()) < k; ++draw) {
-      int32_t e = static_cast<int32_t>(
-          rng.bits(static_cast<uint64_t>(rank) * 1'000'003 + static_cast<uint64_t>(t) * 101 + draw) %
-          kExperts);
+      int32_t e = static_cast<int32_t>(rng.bits(static_cast<uint64_t>(rank) * 1'000'003 +
+                                                static_cast<uint64_t>(t) * 101 + draw) %
+                                       kExperts);
       if (routing == Routing::SomeExpertsIdle) e = (e % 2 == 0) ? 0 : kExperts - 3;  // 0 or 5
       if (routing == Routing::AllToOneExpert) e = kExperts - 1;
       if (std::find(chosen.begin(), chosen.end(), e) == chosen.end()) chosen.push_back(e);
@@ -171,8 +171,8 @@ void run_case(const Case& cs, const std::shared_ptr<Communicator>& comm) {
       for (int64_t j = 0; j < cs.k; ++j) {
         const size_t s = static_cast<size_t>(t * cs.k + j);
         if (!my_kept[s]) continue;
-        want += static_cast<double>(weights.data<float>()[s]) * (mine[s] + 1) *
-                payload(rank, t, col);
+        want +=
+            static_cast<double>(weights.data<float>()[s]) * (mine[s] + 1) * payload(rank, t, col);
       }
       ASSERT_NEAR(out.data<float>()[t * kWidth + col], want, 1e-6 * std::abs(want) + 1e-6)
           << "rank " << rank << " token " << t;
@@ -192,9 +192,7 @@ TEST(Dispatcher, EveryTokenToOneExpert) {
   for (int64_t chunks : {1, 4}) run_case({40, 1, chunks, Routing::AllToOneExpert}, world_comm());
 }
 
-TEST(Dispatcher, MoreChunksThanTokens) {
-  run_case({2, 2, 5, Routing::Random}, world_comm());
-}
+TEST(Dispatcher, MoreChunksThanTokens) { run_case({2, 2, 5, Routing::Random}, world_comm()); }
 
 TEST(Dispatcher, CapacityDropsLateTokensPerSequence) {
   // k = 1, everything to one expert: capacity ceil(1.25 · 8 / 8) = 2 per sequence of 8.

@@ -132,7 +132,8 @@ TEST(DispatchLayout, BlockReorderRoundTrips) {
   const Tensor src = Tensor::from_vector(v, {7, 1});
   Tensor expert = Tensor::empty({7, 1}), back = Tensor::empty({7, 1});
   sender_major_to_expert_major(src, counts, 3, 2, expert);
-  // Sender-major rows: (0,0)=0 | (1,0)=1,2 (1,1)=3,4,5 | (2,1)=6. Expert 0: 0,1,2; expert 1: 3,4,5,6.
+  // Sender-major rows: (0,0)=0 | (1,0)=1,2 (1,1)=3,4,5 | (2,1)=6. Expert 0: 0,1,2; expert 1:
+  // 3,4,5,6.
   EXPECT_EQ(expert.to_vector(), (std::vector<float>{0, 1, 2, 3, 4, 5, 6}));
   const std::vector<int64_t> mixed = {2, 1, 0, 3, 1, 0};
   sender_major_to_expert_major(src, mixed, 3, 2, expert);
