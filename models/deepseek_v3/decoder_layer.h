@@ -43,6 +43,7 @@ class DecoderLayer {
   int64_t index() const { return layer_; }
   bool is_moe() const { return moe_.has_value(); }
   const MoeLayer& moe() const { return *moe_; }
+  MoeLayer& moe() { return *moe_; }
   const MlaAttention& attention() const { return attention_; }
 
  private:

@@ -25,8 +25,8 @@ parallel::TpGroup checked_tp_group(const config::ModelConfig& config,
   return tp;
 }
 
-ShardSelection tp_selection(const parallel::TpGroup& tp) {
-  ShardSelection selection;
+// The EP setup's expert selection with this rank's TP slice.
+ShardSelection combined_selection(const parallel::TpGroup& tp, ShardSelection selection) {
   selection.tp_rank = tp.rank;
   selection.tp_size = tp.size;
   return selection;
@@ -35,18 +35,28 @@ ShardSelection tp_selection(const parallel::TpGroup& tp) {
 }  // namespace
 
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed)
-    : DeepSeekV3Model(config, seed, ModelParallel{}) {}
+    : DeepSeekV3Model(config, seed, ModelParallel{}, ExpertParallelSetup{}) {}
 
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
                                  const ModelParallel& parallel)
+    : DeepSeekV3Model(config, seed, parallel, ExpertParallelSetup{}) {}
+
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
+                                 const ExpertParallelSetup& setup)
+    : DeepSeekV3Model(config, seed, ModelParallel{}, setup) {}
+
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
+                                 const ModelParallel& parallel, const ExpertParallelSetup& setup)
     : registry_(config),
       dims_(model_dims(config)),
       tp_(checked_tp_group(config, parallel)),
       vocab_begin_(tp_.rank * (dims_.vocab / tp_.size)),
-      store_(std::make_unique<ParameterStore>(registry_, tp_selection(tp_))),
+      store_(std::make_unique<ParameterStore>(registry_, combined_selection(tp_, setup.shards))),
       embedding_(weight_of(*store_, "model.embed_tokens.weight"), tp_, vocab_begin_),
       head_(dims_.eps, weight_of(*store_, "model.norm.weight"),
             weight_of(*store_, "lm_head.weight"), tp_, vocab_begin_) {
+  dims_.router.experts_per_node = setup.experts_per_node;
+  dims_.router.max_nodes = setup.max_nodes_per_token;
   store_->initialize(seed);
   for (int64_t layer = 0; layer < dims_.layers; ++layer) {
     layers_.push_back(std::make_unique<DecoderLayer>(dims_, config, *store_, layer, tp_));
@@ -55,6 +65,14 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
   for (int64_t depth = 1; depth <= dims_.mtp_depth; ++depth) {
     mtp_.push_back(
         std::make_unique<MtpModule>(dims_, config, *store_, depth, lm_head, tp_, vocab_begin_));
+  }
+  if (setup.engine) {
+    for (const auto& layer : layers_) {
+      if (layer->is_moe()) layer->moe().set_routed_engine(setup.engine);
+    }
+    for (const auto& module : mtp_) {
+      if (module->layer().is_moe()) module->layer().moe().set_routed_engine(setup.engine);
+    }
   }
   const int64_t configured = config.max_position_embeddings();
   ensure_rope(configured > 0 ? std::min<int64_t>(configured, 4096) : 4096);

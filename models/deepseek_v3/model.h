@@ -39,6 +39,17 @@ struct ModelContext {
   LossResult losses;
 };
 
+// How this rank takes part in expert parallelism (parallel/ep/expert_parallel_moe.h builds it
+// from the config). The default is the single-rank model.
+struct ExpertParallelSetup {
+  ShardSelection shards;  // ep_rank / ep_size: which routed experts this rank holds
+  std::shared_ptr<const RoutedExpertsEngine> engine;  // null: the single-rank routed path
+  // Node-limited routing (ops::cpu::RouterSettings::experts_per_node / max_nodes; 0 = off). It
+  // is part of the model's maths: a single-rank reference is given the same values.
+  int64_t experts_per_node = 0;
+  int64_t max_nodes_per_token = 0;
+};
+
 struct ForwardResult {
   // With tensor parallelism the logits are this rank's vocabulary slice [B·S, V/tp]
   // (global ids vocab_begin() + column).
@@ -71,6 +82,13 @@ class DeepSeekV3Model {
   // The same for one rank of a parallel layout: only this rank's slices are allocated, and
   // each is initialised to exactly its part of the single-rank model's tensor.
   DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed, const ModelParallel& parallel);
+  // The same with expert parallelism: the store holds setup.shards' experts and every MoE layer
+  // (main and MTP) computes its routed experts through setup.engine.
+  DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
+                  const ExpertParallelSetup& setup);
+  // Tensor and expert parallelism together (setup.shards' TP fields are taken from `parallel`).
+  DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed, const ModelParallel& parallel,
+                  const ExpertParallelSetup& setup);
   DeepSeekV3Model(const DeepSeekV3Model&) = delete;
   DeepSeekV3Model& operator=(const DeepSeekV3Model&) = delete;
 

@@ -16,8 +16,9 @@ MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& 
   w.gate = store.expert_bank(layer, "gate_proj");
   w.up = store.expert_bank(layer, "up_proj");
   w.down = store.expert_bank(layer, "down_proj");
-  TRIDENT_CHECK(w.gate.count == dims.experts, "the single-rank MoE layer needs every expert (",
-                dims.experts, "), the store holds ", w.gate.count);
+  // Expert parallelism holds a contiguous slice; the single-rank path checks for all of them.
+  TRIDENT_CHECK(w.gate.count > 0 && dims.experts % w.gate.count == 0, "MoE layer ", layer,
+                ": the store holds ", w.gate.count, " of ", dims.experts, " routed experts");
   w.has_shared = dims.shared_experts > 0;
   if (w.has_shared) w.shared = ffn_weights(store, prefix + "shared_experts.");
   return w;
@@ -29,6 +30,9 @@ Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float ba
   const int64_t E = dims_.experts, k = dims_.top_k;
   ctx.layout = layout;
   ctx.balance_coef = balance_coef;
+  if (engine_) return forward_expert_parallel(x, ctx);
+  TRIDENT_CHECK(w_.gate.count == E, "the single-rank MoE layer needs every expert (", E,
+                "), the store holds ", w_.gate.count, ": give the model an expert-parallel engine");
 
   const Tensor logits = linear_step_forward(w_.router, x, ctx.router);  // [T, E], fp32
   ctx.indices = Tensor::empty({T, k}, DType::I32);
@@ -123,6 +127,7 @@ void MoeLayer::balance_backward(const MoeContext& ctx, Tensor& dlogits) const {
 }
 
 Tensor MoeLayer::backward_input(const Tensor& dout, MoeContext& ctx) const {
+  if (ctx.routed) return backward_input_expert_parallel(dout, ctx);
   const int64_t T = dout.size(0);
   const int64_t E = dims_.experts, k = dims_.top_k, Fe = dims_.expert_ffn;
   const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
@@ -152,6 +157,14 @@ Tensor MoeLayer::backward_input(const Tensor& dout, MoeContext& ctx) const {
 }
 
 void MoeLayer::backward_weight(MoeContext& ctx) const {
+  if (ctx.routed) {
+    engine_->backward_weight(banks(), *ctx.routed);
+    linear_step_backward_weight(w_.router, ctx.router);
+    if (w_.has_shared) shared_.backward_weight(ctx.shared);
+    ctx.routed.reset();
+    ctx.indices = Tensor();
+    return;
+  }
   const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
   Tensor down_grad = w_.down.grad, gate_grad = w_.gate.grad, up_grad = w_.up.grad;  // handles
   cpu::grouped_linear_backward_weight(ctx.d_yp, ctx.ap, counts, down_grad);
@@ -161,6 +174,98 @@ void MoeLayer::backward_weight(MoeContext& ctx) const {
   if (w_.has_shared) shared_.backward_weight(ctx.shared);
   ctx.xp = ctx.ap = ctx.d_yp = ctx.d_gp = ctx.d_up = ctx.indices = Tensor();
   ctx.plan = cpu::PermutePlan{};
+}
+
+// ---- Expert parallelism ----
+
+void MoeLayer::set_routed_engine(std::shared_ptr<const RoutedExpertsEngine> engine) {
+  engine_ = std::move(engine);
+}
+
+// Router and balance loss as on one rank; the routed experts go through the engine, which runs
+// the shared expert while its first dispatch is on the wire.
+Tensor MoeLayer::forward_expert_parallel(const Tensor& x, MoeContext& ctx) const {
+  const int64_t T = x.size(0);
+  const int64_t E = dims_.experts, k = dims_.top_k;
+  const Tensor logits = linear_step_forward(w_.router, x, ctx.router);  // [T, E], fp32
+  ctx.indices = Tensor::empty({T, k}, DType::I32);
+  ctx.weights = Tensor::empty({T, k});
+  ctx.scores = Tensor::empty({T, E});
+  cpu::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
+  ctx.tokens_per_expert.assign(static_cast<size_t>(E), 0);
+  const int32_t* idx = ctx.indices.data<int32_t>();
+  for (int64_t i = 0; i < T * k; ++i) ++ctx.tokens_per_expert[static_cast<size_t>(idx[i])];
+
+  Tensor shared;
+  const auto run_shared = [&] {
+    if (w_.has_shared) shared = shared_.forward(x, ctx.shared);
+  };
+  Tensor out = engine_->forward(x, ctx.indices, ctx.weights, ctx.layout.seq, banks(), run_shared,
+                                ctx.routed);
+  TRIDENT_CHECK(ctx.routed != nullptr, "the routed-experts engine kept no state");
+  ctx.dropped_slots = ctx.routed->dropped_slots;
+  if (w_.has_shared) cpu::axpy(1.0f, shared, out);
+  balance_forward(ctx);
+  return out;
+}
+
+Tensor MoeLayer::backward_input_expert_parallel(const Tensor& dout, MoeContext& ctx) const {
+  const int64_t T = dout.size(0);
+  const int64_t E = dims_.experts;
+  Tensor dx_local;  // router and shared expert, computed while the first dispatch flies
+  const auto local = [&](const Tensor& d_weights) {
+    Tensor d_logits = Tensor::empty({T, E});
+    cpu::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
+    balance_backward(ctx, d_logits);
+    dx_local = linear_step_backward_input(w_.router, d_logits, ctx.router);
+    if (w_.has_shared) shared_.backward_input_into(dout, ctx.shared, dx_local, true);
+  };
+  Tensor dx = engine_->backward_input(dout, banks(), local, *ctx.routed);
+  TRIDENT_CHECK(dx_local.defined(), "the routed-experts engine did not run the local backward");
+  cpu::axpy(1.0f, dx_local, dx);
+  ctx.scores = ctx.weights = Tensor();
+  return dx;
+}
+
+// The same grouped GEMMs as the single-rank path, on rows grouped by local expert.
+Tensor experts_forward(const ExpertBanks& banks, const Tensor& xp,
+                       const std::vector<int64_t>& counts, ExpertActivations& act) {
+  const int64_t rows = xp.size(0), Fe = banks.ffn();
+  act.counts = counts;
+  act.xp = xp;
+  act.gp = Tensor::empty({rows, Fe});
+  act.up = Tensor::empty({rows, Fe});
+  cpu::grouped_linear_forward(xp, banks.gate.value, counts, act.gp);
+  cpu::grouped_linear_forward(xp, banks.up.value, counts, act.up);
+  act.ap = Tensor::empty({rows, Fe});
+  cpu::swiglu_forward(act.gp, act.up, act.ap);
+  Tensor yp = Tensor::empty({rows, banks.hidden()});
+  cpu::grouped_linear_forward(act.ap, banks.down.value, counts, yp);
+  return yp;
+}
+
+Tensor experts_backward_input(const ExpertBanks& banks, const Tensor& d_yp,
+                              ExpertActivations& act) {
+  const int64_t rows = d_yp.size(0), Fe = banks.ffn();
+  act.d_yp = d_yp;
+  Tensor d_ap = Tensor::empty({rows, Fe});
+  cpu::grouped_linear_backward_input(d_yp, banks.down.value, act.counts, d_ap);
+  act.d_gp = Tensor::empty({rows, Fe});
+  act.d_up = Tensor::empty({rows, Fe});
+  cpu::swiglu_backward(d_ap, act.gp, act.up, act.d_gp, act.d_up);
+  Tensor d_xp = Tensor::empty({rows, banks.hidden()});
+  cpu::grouped_linear_backward_input(act.d_gp, banks.gate.value, act.counts, d_xp);
+  cpu::grouped_linear_backward_input(act.d_up, banks.up.value, act.counts, d_xp, true);
+  act.gp = act.up = Tensor();
+  return d_xp;
+}
+
+void experts_backward_weight(const ExpertBanks& banks, ExpertActivations& act) {
+  Tensor down_grad = banks.down.grad, gate_grad = banks.gate.grad, up_grad = banks.up.grad;
+  cpu::grouped_linear_backward_weight(act.d_yp, act.ap, act.counts, down_grad);
+  cpu::grouped_linear_backward_weight(act.d_gp, act.xp, act.counts, gate_grad);
+  cpu::grouped_linear_backward_weight(act.d_up, act.xp, act.counts, up_grad);
+  act = ExpertActivations{};
 }
 
 }  // namespace trident::models

@@ -4,6 +4,8 @@
 // combined with the gate weights, plus the always-on shared expert. Also computes the
 // sequence-wise balance loss and exposes the step's per-expert token counts.
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,59 @@ struct MoeWeights {
 MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& prefix,
                        const ModelDims& dims);
 
+// ---- Routed experts, shared by the single-rank path and expert parallelism ----
+
+// The routed experts this rank holds: [local experts, out, in] banks of one layer.
+struct ExpertBanks {
+  ExpertBank gate, up, down;
+  int64_t count() const { return gate.count; }
+  int64_t ffn() const { return gate.value.size(1); }     // Fe
+  int64_t hidden() const { return gate.value.size(2); }  // H
+};
+
+// What the grouped SwiGLU of one batch of expert rows keeps for its backward.
+struct ExpertActivations {
+  std::vector<int64_t> counts;  // [local experts]: rows of each expert, consecutive
+  Tensor xp, gp, up, ap;        // input rows, gate/up outputs, activation
+  Tensor d_yp, d_gp, d_up;      // kept by backward_input for backward_weight
+};
+// yp [rows, H] = Expert_g(xp rows of group g) for rows grouped by local expert (counts).
+Tensor experts_forward(const ExpertBanks& banks, const Tensor& xp,
+                       const std::vector<int64_t>& counts, ExpertActivations& act);
+// d_yp [rows, H] -> d_xp [rows, H]; keeps what experts_backward_weight needs.
+Tensor experts_backward_input(const ExpertBanks& banks, const Tensor& d_yp, ExpertActivations& act);
+// Accumulates the banks' gradients and frees the activations.
+void experts_backward_weight(const ExpertBanks& banks, ExpertActivations& act);
+
+// Whatever an engine keeps between a layer's forward and its backward.
+struct RoutedExpertsState {
+  virtual ~RoutedExpertsState() = default;
+  int64_t dropped_slots = 0;  // (token, expert) slots over capacity: not computed, weight 0
+};
+
+// Computes the routed part of the MoE layer, Σ_j w[t, j] · Expert_{idx[t, j]}(x_t), when the
+// experts are spread over ranks (expert parallelism; parallel/ep implements it). Each rank
+// passes its own tokens; the experts it holds serve every rank's tokens.
+class RoutedExpertsEngine {
+ public:
+  virtual ~RoutedExpertsEngine() = default;
+  // x [T, H], indices [T, k] (I32, global expert ids), weights [T, k] -> [T, H].
+  // `overlap` runs exactly once, while the first all-to-all is in flight (the shared expert).
+  // seq: tokens per sequence (capacity is per sequence, so drops do not depend on the layout).
+  virtual Tensor forward(const Tensor& x, const Tensor& indices, const Tensor& weights,
+                         int64_t seq, const ExpertBanks& banks,
+                         const std::function<void()>& overlap,
+                         std::shared_ptr<RoutedExpertsState>& state) const = 0;
+  // dout [T, H] -> d x [T, H] of the routed part. The gate-weight gradient [T, k] is handed to
+  // `overlap`, which runs exactly once while the first all-to-all is in flight (router and
+  // shared-expert backward).
+  virtual Tensor backward_input(const Tensor& dout, const ExpertBanks& banks,
+                                const std::function<void(const Tensor& d_weights)>& overlap,
+                                RoutedExpertsState& state) const = 0;
+  // Expert weight gradients (local: every token of a held expert came to this rank).
+  virtual void backward_weight(const ExpertBanks& banks, RoutedExpertsState& state) const = 0;
+};
+
 struct MoeContext {
   SequenceLayout layout;
   LinearStep router;
@@ -41,6 +96,9 @@ struct MoeContext {
   float balance_coef = 0.0f;
   std::vector<float> balance_f;  // [rows, E]: f_e of each row (a constant for the gradient)
   std::vector<int64_t> tokens_per_expert;  // [E] this forward's load
+  // Expert parallelism: the engine's state (null on the single-rank path) and its drops.
+  std::shared_ptr<RoutedExpertsState> routed;
+  int64_t dropped_slots = 0;
 };
 
 class MoeLayer {
@@ -58,13 +116,23 @@ class MoeLayer {
 
   const Tensor& router_bias() const { return w_.router_bias; }
 
+  // Runs the routed experts through `engine` (expert parallelism); null restores the
+  // single-rank path, which needs every expert in this rank's store.
+  void set_routed_engine(std::shared_ptr<const RoutedExpertsEngine> engine);
+  const RoutedExpertsEngine* routed_engine() const { return engine_.get(); }
+  ExpertBanks banks() const { return ExpertBanks{w_.gate, w_.up, w_.down}; }
+
  private:
+  Tensor forward_expert_parallel(const Tensor& x, MoeContext& ctx) const;
+  Tensor backward_input_expert_parallel(const Tensor& dout, MoeContext& ctx) const;
+
   void balance_forward(MoeContext& ctx) const;
   void balance_backward(const MoeContext& ctx, Tensor& dlogits) const;
 
   ModelDims dims_;
   MoeWeights w_;
   SwiGluFfn shared_;
+  std::shared_ptr<const RoutedExpertsEngine> engine_;
 };
 
 }  // namespace trident::models

@@ -42,6 +42,7 @@ class MtpModule {
 
   const OutputHead& head() const { return head_; }
   const DecoderLayer& layer() const { return layer_; }
+  DecoderLayer& layer() { return layer_; }
   int64_t depth() const { return depth_; }
 
  private:

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -25,6 +26,13 @@ void check_settings(const RouterSettings& r) {
                      ") must be in [1, topk_group × experts "
                      "per group = ",
                      r.topk_group * (r.experts / r.n_group), "]");
+  if (r.max_nodes > 0 && r.experts_per_node > 0) {
+    TRIDENT_USER_CHECK(r.experts % r.experts_per_node == 0, "experts per node (",
+                       r.experts_per_node, ") must divide n_routed_experts (", r.experts, ")");
+    TRIDENT_USER_CHECK(r.top_k <= r.max_nodes * r.experts_per_node,
+                       "parallel.max_nodes_per_token (", r.max_nodes, ") × experts per node (",
+                       r.experts_per_node, ") must be ≥ num_experts_per_tok (", r.top_k, ")");
+  }
 }
 
 // Orders candidates by descending value, lower index first on ties.
@@ -34,6 +42,38 @@ struct Descending {
     return values[a] > values[b] || (values[a] == values[b] && a < b);
   }
 };
+
+// Node-limited routing: experts of every node outside the max_nodes best (sum of the node's top
+// ceil(k / max_nodes) biased scores) become −inf, so the top-k reaches at most max_nodes nodes.
+void limit_nodes(const RouterSettings& r, float* biased) {
+  if (r.max_nodes <= 0 || r.experts_per_node <= 0) return;
+  const int64_t nodes = r.experts / r.experts_per_node;
+  if (nodes <= r.max_nodes) return;
+  const int64_t per_node_best =
+      std::min(r.experts_per_node, (r.top_k + r.max_nodes - 1) / r.max_nodes);
+  std::vector<float> node_score(static_cast<size_t>(nodes));
+  std::vector<float> member(static_cast<size_t>(r.experts_per_node));
+  for (int64_t n = 0; n < nodes; ++n) {
+    std::copy(biased + n * r.experts_per_node, biased + (n + 1) * r.experts_per_node,
+              member.begin());
+    std::partial_sort(member.begin(), member.begin() + per_node_best, member.end(),
+                      std::greater<float>());
+    float sum = 0.0f;
+    for (int64_t i = 0; i < per_node_best; ++i) sum += member[static_cast<size_t>(i)];
+    node_score[static_cast<size_t>(n)] = sum;
+  }
+  std::vector<int64_t> order(static_cast<size_t>(nodes));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + r.max_nodes, order.end(),
+                    Descending{node_score.data()});
+  std::vector<bool> kept(static_cast<size_t>(nodes), false);
+  for (int64_t i = 0; i < r.max_nodes; ++i) kept[static_cast<size_t>(order[i])] = true;
+  for (int64_t n = 0; n < nodes; ++n) {
+    if (kept[static_cast<size_t>(n)]) continue;
+    std::fill(biased + n * r.experts_per_node, biased + (n + 1) * r.experts_per_node,
+              -std::numeric_limits<float>::infinity());
+  }
+}
 
 void score_row(const RouterSettings& r, const float* logits, float* scores) {
   if (r.sigmoid) {
@@ -52,6 +92,7 @@ void score_row(const RouterSettings& r, const float* logits, float* scores) {
 // Selects the top-k experts of one token from its biased scores (modified in place: experts
 // of dropped groups become −inf).
 void select_row(const RouterSettings& r, float* biased, int32_t* chosen) {
+  limit_nodes(r, biased);
   const int64_t group_size = r.experts / r.n_group;
   if (r.topk_group < r.n_group) {
     std::vector<float> group_score(static_cast<size_t>(r.n_group));
@@ -67,7 +108,9 @@ void select_row(const RouterSettings& r, float* biased, int32_t* chosen) {
           second = member[e];
         }
       }
-      group_score[static_cast<size_t>(g)] = group_size >= 2 ? best + second : best;
+      // A group cut by the node limit scores by its remaining expert (best + −inf would hide it).
+      const bool has_second = second != -std::numeric_limits<float>::infinity();
+      group_score[static_cast<size_t>(g)] = group_size >= 2 && has_second ? best + second : best;
     }
     std::vector<int64_t> groups(static_cast<size_t>(r.n_group));
     std::iota(groups.begin(), groups.end(), 0);

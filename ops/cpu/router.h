@@ -14,6 +14,12 @@ struct RouterSettings {
   float scaling = 1.0f;    // routed_scaling_factor
   bool normalize = true;   // normalise the selected weights to sum 1 (norm_topk_prob)
   bool sigmoid = true;     // sigmoid scores (DeepSeek-V3); false = softmax
+  // Node-limited routing (parallel.max_nodes_per_token): experts sit on nodes of
+  // experts_per_node consecutive experts, and a token may use at most max_nodes of them: those
+  // with the largest sum of their top ceil(k / max_nodes) biased scores. Applied before the
+  // group limit and the top-k. 0 in either field = no node limit.
+  int64_t experts_per_node = 0;
+  int64_t max_nodes = 0;
 };
 
 // logits [T, E] (fp32) + bias [E] (selection only) ->

@@ -1,0 +1,286 @@
+// `trident bench moe`: one DeepSeekMoE layer, forward + backward, under expert parallelism over
+// modelled links (DelayedLink), to show how much of the all-to-all the overlap hides. For each
+// link speed and chunk count, measured in the same run, the four runs taking turns inside every
+// iteration (median over iterations, max over ranks):
+//   compute     the layer on an undelayed link, nothing overlapped (the real loopback
+//               all-to-alls are included: they are what "free" communication costs here)
+//   comm        the layer's all-to-alls alone on the modelled link (count exchange, then each
+//               chunk's dispatch and combine, forward and backward, with the same row counts)
+//   no-overlap  the layer on the modelled link, one chunk, every all-to-all waited for at once
+//   overlap     the layer on the modelled link with the shared expert and k chunks overlapped
+//   ratio       overlap / max(comm, compute): 1 means the shorter of the two was fully hidden.
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "launch/cli.h"
+#include "models/deepseek_v3/dims.h"
+#include "models/deepseek_v3/moe.h"
+#include "models/deepseek_v3/parameters.h"
+#include "models/deepseek_v3/registry.h"
+#include "parallel/comm/delayed_link.h"
+#include "parallel/comm/mpi_backend.h"
+#include "parallel/ep/expert_parallel_moe.h"
+#include "parallel/mpi_session.h"
+#include "runtime/core/error.h"
+#include "runtime/core/rng.h"
+
+namespace trident {
+namespace {
+
+using parallel::Communicator;
+using parallel::ep::ExpertParallelMoe;
+using parallel::ep::ExpertParallelOptions;
+
+struct BenchShape {
+  long long tokens = 2048;  // per rank
+  long long hidden = 256;
+  long long expert_ffn = 256;
+  long long experts = 16;
+  long long top_k = 4;
+  long long shared = 1;
+  long long seq = 512;
+};
+
+config::ModelConfig layer_config(const BenchShape& s) {
+  config::ModelConfig c;
+  c.set_name("bench-moe");
+  c.set_vocab_size(256);
+  c.set_hidden_size(s.hidden);
+  c.set_intermediate_size(s.expert_ffn);
+  c.set_moe_intermediate_size(s.expert_ffn);
+  c.set_num_hidden_layers(1);
+  c.set_first_k_dense_replace(0);
+  c.set_moe_layer_freq(1);
+  c.set_num_attention_heads(2);
+  c.set_q_lora_rank(16);
+  c.set_kv_lora_rank(16);
+  c.set_qk_nope_head_dim(8);
+  c.set_qk_rope_head_dim(4);
+  c.set_v_head_dim(8);
+  c.set_n_routed_experts(s.experts);
+  c.set_n_shared_experts(s.shared);
+  c.set_num_experts_per_tok(s.top_k);
+  c.set_n_group(1);
+  c.set_topk_group(1);
+  c.set_routed_scaling_factor(2.5);
+  c.set_scoring_func("sigmoid");
+  c.set_topk_method("noaux_tc");
+  c.set_norm_topk_prob(true);
+  c.set_rms_norm_eps(1e-6);
+  c.set_rope_theta(10000);
+  c.set_max_position_embeddings(s.seq);
+  c.set_num_nextn_predict_layers(0);
+  c.set_initializer_range(0.02);
+  c.set_torch_dtype("float32");
+  return c;
+}
+
+Tensor random_tensor(int64_t rows, int64_t cols, uint64_t stream, int rank) {
+  const CounterRng rng(static_cast<uint64_t>(rank) + 1, stream);
+  Tensor t = Tensor::empty({rows, cols});
+  float* d = t.data<float>();
+  for (int64_t i = 0; i < rows * cols; ++i) d[i] = rng.normal(static_cast<uint64_t>(i));
+  return t;
+}
+
+double max_over_ranks(double value) {
+  double out = 0.0;
+  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return out;
+}
+
+// Median over iterations of the slowest rank's time (ranks start each run together). The bodies
+// take turns inside every iteration, so a change in machine load hits all of them alike.
+std::vector<double> time_ms(int warmup, int iters,
+                            const std::vector<std::function<void()>>& bodies) {
+  std::vector<std::vector<double>> samples(bodies.size());
+  for (int i = 0; i < warmup + iters; ++i) {
+    for (size_t b = 0; b < bodies.size(); ++b) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      const auto start = std::chrono::steady_clock::now();
+      bodies[b]();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      const double slowest = max_over_ranks(ms);
+      if (i >= warmup) samples[b].push_back(slowest);
+    }
+  }
+  std::vector<double> medians;
+  for (std::vector<double>& s : samples) {
+    std::sort(s.begin(), s.end());
+    medians.push_back(s[s.size() / 2]);
+  }
+  return medians;
+}
+
+std::vector<double> parse_list(const std::string& flag, const std::string& list) {
+  std::vector<double> out;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      out.push_back(std::stod(item));
+    } catch (const std::exception&) {
+      TRIDENT_USER_FAIL("trident bench moe: ", flag, " entry '", item, "' is not a number");
+    }
+  }
+  TRIDENT_USER_CHECK(!out.empty(), "trident bench moe: ", flag, " is empty");
+  return out;
+}
+
+// The MoE layer of a one-layer model whose store holds this rank's experts.
+struct Layer {
+  models::ParameterRegistry registry;
+  models::ParameterStore store;
+  models::ModelDims dims;
+  models::MoeLayer moe;
+  Layer(const config::ModelConfig& config, int ep_rank, int ep_size)
+      : registry(config),
+        store(registry, models::ShardSelection{0, 1, 0, 1, ep_rank, ep_size, {}}),
+        dims(models::model_dims(config)),
+        moe(dims,
+            (store.initialize(7), models::moe_weights(store, 0, "model.layers.0.mlp.", dims))) {}
+};
+
+}  // namespace
+}  // namespace trident
+
+TRIDENT_COMMAND(bench_moe, "bench moe",
+                "expert-parallel MoE layer: all-to-all/compute overlap over modelled links") {
+  using namespace trident;
+  BenchShape shape;
+  std::string gbps_list = "0.25,0.5,1,2";
+  std::string chunks_list = "1,2,4,8";
+  double latency_us = 20;
+  long long iters = 5;
+  long long warmup = 1;
+  cli::ArgParser parser("bench moe");
+  parser.add_int("--tokens", &shape.tokens, "tokens per rank (default 2048)");
+  parser.add_int("--hidden", &shape.hidden, "hidden size H (default 256)");
+  parser.add_int("--expert-ffn", &shape.expert_ffn, "expert intermediate size Fe (default 256)");
+  parser.add_int("--experts", &shape.experts, "routed experts E, a multiple of the ranks (16)");
+  parser.add_int("--top-k", &shape.top_k, "experts per token k (default 4)");
+  parser.add_int("--shared", &shape.shared, "shared experts (default 1)");
+  parser.add_int("--seq", &shape.seq, "tokens per sequence (default 512)");
+  parser.add_string("--gbps", &gbps_list, "modelled EP link bandwidths, GB/s (0.25,0.5,1,2)");
+  parser.add_string("--chunks", &chunks_list, "a2a chunk counts to try (1,2,4,8)");
+  parser.add_double("--latency-us", &latency_us, "modelled latency per all-to-all (20 us)");
+  parser.add_int("--iters", &iters, "timed iterations (default 5)");
+  parser.add_int("--warmup", &warmup, "untimed iterations (default 1)");
+  if (!parser.parse(args)) return 0;
+  TRIDENT_USER_CHECK(shape.tokens > 0 && shape.seq > 0 && shape.tokens % shape.seq == 0,
+                     "trident bench moe: --tokens (", shape.tokens,
+                     ") must be a positive multiple of --seq (", shape.seq, ")");
+  TRIDENT_USER_CHECK(iters > 0 && warmup >= 0, "trident bench moe: --iters must be positive");
+  const std::vector<double> speeds = parse_list("--gbps", gbps_list);
+  std::vector<int64_t> chunk_counts;
+  for (double c : parse_list("--chunks", chunks_list)) {
+    TRIDENT_USER_CHECK(c >= 1, "trident bench moe: --chunks entries must be ≥ 1");
+    chunk_counts.push_back(static_cast<int64_t>(c));
+  }
+
+  parallel::MpiSession session(nullptr, nullptr);
+  const parallel::MpiComm world = parallel::MpiComm::world();
+  const std::shared_ptr<Communicator> free_link = std::make_shared<parallel::MpiBackend>(world);
+  const int rank = free_link->rank(), ranks = free_link->size();
+  TRIDENT_USER_CHECK(shape.experts % ranks == 0, "trident bench moe: --experts (", shape.experts,
+                     ") must be a multiple of the ", ranks, " ranks");
+  const config::ModelConfig config = layer_config(shape);
+  Layer layer(config, rank, ranks);
+  models::MoeLayer& moe = layer.moe;
+
+  const int64_t T = shape.tokens, H = shape.hidden;
+  const Tensor x = random_tensor(T, H, 1, rank);
+  const Tensor dout = random_tensor(T, H, 2, rank);
+  models::SequenceLayout seq_layout;
+  seq_layout.batch = T / shape.seq;
+  seq_layout.seq = shape.seq;
+
+  auto engine = [&](std::shared_ptr<Communicator> comm, int64_t chunks, bool overlap) {
+    ExpertParallelOptions options;
+    options.dispatcher.experts = shape.experts;
+    options.dispatcher.chunks = chunks;
+    options.overlap = overlap;
+    options.weight_grads_in_backward_input = overlap;
+    return std::make_shared<const ExpertParallelMoe>(std::move(comm), options);
+  };
+  auto layer_step = [&] {
+    models::MoeContext ctx;
+    moe.forward(x, seq_layout, 0.0f, ctx);
+    moe.backward_input(dout, ctx);
+    moe.backward_weight(ctx);
+  };
+  // The routing of this input, for the communication-only runs.
+  models::MoeContext probe;
+  moe.set_routed_engine(engine(free_link, 1, false));
+  moe.forward(x, seq_layout, 0.0f, probe);
+  const Tensor indices = probe.indices;
+  probe = models::MoeContext{};
+
+  if (rank == 0) {
+    std::printf(
+        "# trident bench moe: %d ranks, %lld tokens/rank, H %lld, E %lld (%lld/rank), "
+        "k %lld, Fe %lld, shared %lld; latency %.0f us; median of %lld, max over ranks\n",
+        ranks, shape.tokens, shape.hidden, shape.experts, shape.experts / ranks, shape.top_k,
+        shape.expert_ffn, shape.shared, latency_us, iters);
+    std::printf("%10s %7s %12s %10s %15s %12s %12s\n", "link(GB/s)", "chunks", "compute(ms)",
+                "comm(ms)", "no-overlap(ms)", "overlap(ms)", "ratio");
+  }
+  for (const double gbps : speeds) {
+    parallel::LinkModel link;
+    link.latency_us = latency_us;
+    link.gbytes_per_s = gbps;
+    const auto delayed = std::make_shared<parallel::DelayedLink>(free_link, link);
+    const auto compute_engine = engine(free_link, 1, false);
+    const auto sequential_engine = engine(delayed, 1, false);
+    for (const int64_t chunks : chunk_counts) {
+      parallel::ep::DispatcherOptions comm_options;
+      comm_options.experts = shape.experts;
+      comm_options.chunks = chunks;
+      const parallel::ep::Dispatcher dispatcher(delayed, comm_options);
+      // All-to-alls alone: the dispatches posted back to back, each combine as soon as its
+      // dispatch arrived (what the overlapped layer would do with instant compute), twice.
+      const auto comm_only = [&] {
+        const parallel::ep::DispatchLayout plan = dispatcher.plan(indices, shape.seq);
+        for (int pass = 0; pass < 2; ++pass) {
+          std::vector<parallel::ep::PendingRows> out, back;
+          for (int64_t c = 0; c < chunks; ++c) {
+            const auto& chunk = plan.chunks[static_cast<size_t>(c)];
+            out.push_back(dispatcher.dispatch(plan, c, Tensor::empty({chunk.send_rows(), H})));
+          }
+          for (int64_t c = 0; c < chunks; ++c) {
+            back.push_back(dispatcher.combine(plan, c, out[static_cast<size_t>(c)].wait()));
+          }
+          for (auto& pending : back) pending.wait();
+        }
+      };
+      const auto overlap_engine = engine(delayed, chunks, true);
+      const auto with = [&](std::shared_ptr<const ExpertParallelMoe> e) {
+        return [&moe, &layer_step, e] {
+          moe.set_routed_engine(e);
+          layer_step();
+        };
+      };
+      const std::vector<double> t =
+          time_ms(static_cast<int>(warmup), static_cast<int>(iters),
+                  {with(compute_engine), comm_only, with(sequential_engine), with(overlap_engine)});
+      const double compute = t[0], comm = t[1], sequential = t[2], overlapped = t[3];
+      if (rank == 0) {
+        std::printf("%10.3f %7lld %12.1f %10.1f %15.1f %12.1f %12.3f\n", gbps,
+                    static_cast<long long>(chunks), compute, comm, sequential, overlapped,
+                    overlapped / std::max(comm, compute));
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,255 @@
+#include "parallel/ep/dispatch_layout.h"
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "runtime/core/error.h"
+
+namespace trident::parallel::ep {
+namespace {
+
+int64_t total(const std::vector<int64_t>& counts) {
+  return std::accumulate(counts.begin(), counts.end(), int64_t{0});
+}
+
+std::vector<int64_t> block_sums(const std::vector<int64_t>& counts, int64_t blocks,
+                                int64_t block_size) {
+  std::vector<int64_t> sums(static_cast<size_t>(blocks), 0);
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t i = 0; i < block_size; ++i) {
+      sums[static_cast<size_t>(b)] += counts[static_cast<size_t>(b * block_size + i)];
+    }
+  }
+  return sums;
+}
+
+void check_rows(const Tensor& t, int64_t rows, const char* what) {
+  TRIDENT_CHECK(t.dtype() == DType::F32 && t.dim() == 2 && t.size(0) == rows, what, ": expected ",
+                rows, " f32 rows, got ", t.describe());
+}
+
+// Copies blocks between the two orders: `src_offset(p, e)` / `dst_offset(p, e)` are row offsets.
+void move_blocks(const Tensor& src, const std::vector<int64_t>& counts, int64_t ranks,
+                 int64_t local_experts, Tensor& dst, bool to_expert_major) {
+  const int64_t rows = total(counts);
+  check_rows(src, rows, "expert-parallel rows");
+  check_rows(dst, rows, "expert-parallel rows");
+  const int64_t dim = src.size(1);
+  TRIDENT_CHECK(dst.size(1) == dim, "row widths differ: ", src.describe(), " vs ", dst.describe());
+  auto count = [&](int64_t p, int64_t e) {
+    return counts[static_cast<size_t>(p * local_experts + e)];
+  };
+  // Offsets in sender-major order, then in expert-major order.
+  std::vector<int64_t> sender_off(counts.size()), expert_off(counts.size());
+  int64_t off = 0;
+  for (int64_t p = 0; p < ranks; ++p) {
+    for (int64_t e = 0; e < local_experts; ++e) {
+      sender_off[static_cast<size_t>(p * local_experts + e)] = off;
+      off += count(p, e);
+    }
+  }
+  off = 0;
+  for (int64_t e = 0; e < local_experts; ++e) {
+    for (int64_t p = 0; p < ranks; ++p) {
+      expert_off[static_cast<size_t>(p * local_experts + e)] = off;
+      off += count(p, e);
+    }
+  }
+  const float* from = src.data<float>();
+  float* to = dst.data<float>();
+  for (size_t b = 0; b < counts.size(); ++b) {
+    const int64_t s = to_expert_major ? sender_off[b] : expert_off[b];
+    const int64_t d = to_expert_major ? expert_off[b] : sender_off[b];
+    std::memcpy(to + d * dim, from + s * dim, sizeof(float) * static_cast<size_t>(counts[b] * dim));
+  }
+}
+
+}  // namespace
+
+int64_t ChunkLayout::send_rows() const { return total(send_counts); }
+int64_t ChunkLayout::recv_rows() const { return total(recv_counts); }
+
+std::vector<int64_t> ChunkLayout::rows_to_ranks(int64_t ranks) const {
+  return block_sums(send_counts, ranks, static_cast<int64_t>(send_counts.size()) / ranks);
+}
+
+std::vector<int64_t> ChunkLayout::rows_from_ranks(int64_t ranks) const {
+  return block_sums(recv_counts, ranks, static_cast<int64_t>(recv_counts.size()) / ranks);
+}
+
+std::vector<int64_t> ChunkLayout::rows_per_local_expert(int64_t local_experts) const {
+  std::vector<int64_t> rows(static_cast<size_t>(local_experts), 0);
+  for (size_t i = 0; i < recv_counts.size(); ++i) {
+    rows[i % static_cast<size_t>(local_experts)] += recv_counts[i];
+  }
+  return rows;
+}
+
+int64_t expert_capacity(double capacity_factor, int64_t seq, int64_t top_k, int64_t experts) {
+  const double rows =
+      capacity_factor * static_cast<double>(seq * top_k) / static_cast<double>(experts);
+  return static_cast<int64_t>(std::ceil(rows - 1e-9));
+}
+
+DispatchLayout make_send_layout(const Tensor& indices, const LayoutOptions& options) {
+  TRIDENT_CHECK(indices.dtype() == DType::I32 && indices.dim() == 2, "routing indices must be ",
+                "[tokens, k] i32, got ", indices.describe());
+  TRIDENT_CHECK(options.ranks >= 1 && options.experts % options.ranks == 0, "the ", options.ranks,
+                " expert-parallel ranks must divide the ", options.experts, " experts");
+  TRIDENT_CHECK(options.chunks >= 1, "a2a chunks must be ≥ 1, got ", options.chunks);
+  DispatchLayout layout;
+  layout.ranks = options.ranks;
+  layout.rank = options.rank;
+  layout.experts = options.experts;
+  layout.local_experts = options.experts / options.ranks;
+  layout.tokens = indices.size(0);
+  layout.top_k = indices.size(1);
+  const int64_t T = layout.tokens, k = layout.top_k;
+  const int32_t* idx = indices.data<int32_t>();
+
+  // Capacity: per sequence and expert, earlier tokens first.
+  std::vector<bool> kept(static_cast<size_t>(T * k), true);
+  if (options.capacity_factor > 0.0) {
+    const int64_t seq = options.seq > 0 ? options.seq : T;
+    TRIDENT_CHECK(T % seq == 0, T, " tokens are not whole sequences of ", seq);
+    const int64_t capacity = expert_capacity(options.capacity_factor, seq, k, options.experts);
+    std::vector<int64_t> used(static_cast<size_t>(options.experts));
+    for (int64_t t = 0; t < T; ++t) {
+      if (t % seq == 0) std::fill(used.begin(), used.end(), 0);
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t& n = used[static_cast<size_t>(idx[t * k + j])];
+        if (n < capacity) {
+          ++n;
+        } else {
+          kept[static_cast<size_t>(t * k + j)] = false;
+          ++layout.dropped_slots;
+        }
+      }
+    }
+  }
+
+  for (int64_t c = 0; c < options.chunks; ++c) {
+    ChunkLayout chunk;
+    chunk.first_token = c * T / options.chunks;
+    chunk.tokens = (c + 1) * T / options.chunks - chunk.first_token;
+    chunk.send_counts.assign(static_cast<size_t>(options.experts), 0);  // [P·El] = [E]
+    const int64_t first_slot = chunk.first_token * k, slots = chunk.tokens * k;
+    for (int64_t s = first_slot; s < first_slot + slots; ++s) {
+      const int32_t e = idx[s];
+      TRIDENT_CHECK(e >= 0 && e < options.experts, "expert index ", e, " outside [0, ",
+                    options.experts, ")");
+      if (kept[static_cast<size_t>(s)]) ++chunk.send_counts[static_cast<size_t>(e)];
+    }
+    // Global expert e = p·El + l is block (p, l) of send order: the blocks are simply experts
+    // in ascending order. Walking slots in token order keeps each block in token order.
+    std::vector<int64_t> next(static_cast<size_t>(options.experts), 0);
+    std::exclusive_scan(chunk.send_counts.begin(), chunk.send_counts.end(), next.begin(),
+                        int64_t{0});
+    chunk.send_row_token.resize(static_cast<size_t>(chunk.send_rows()));
+    chunk.slot_row.assign(static_cast<size_t>(slots), -1);
+    for (int64_t s = first_slot; s < first_slot + slots; ++s) {
+      if (!kept[static_cast<size_t>(s)]) continue;
+      const int64_t row = next[static_cast<size_t>(idx[s])]++;
+      chunk.slot_row[static_cast<size_t>(s - first_slot)] = row;
+      chunk.send_row_token[static_cast<size_t>(row)] = s / k;
+    }
+    layout.chunks.push_back(std::move(chunk));
+  }
+  return layout;
+}
+
+void sender_major_to_expert_major(const Tensor& src, const std::vector<int64_t>& counts,
+                                  int64_t ranks, int64_t local_experts, Tensor& dst) {
+  move_blocks(src, counts, ranks, local_experts, dst, true);
+}
+
+void expert_major_to_sender_major(const Tensor& src, const std::vector<int64_t>& counts,
+                                  int64_t ranks, int64_t local_experts, Tensor& dst) {
+  move_blocks(src, counts, ranks, local_experts, dst, false);
+}
+
+Tensor gather_send_rows(const ChunkLayout& chunk, const Tensor& x) {
+  TRIDENT_CHECK(x.dtype() == DType::F32 && x.dim() == 2, "tokens must be [T, D] f32, got ",
+                x.describe());
+  const int64_t rows = chunk.send_rows(), dim = x.size(1);
+  Tensor out = Tensor::empty({rows, dim});
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(dst + r * dim, src + chunk.send_row_token[static_cast<size_t>(r)] * dim,
+                sizeof(float) * static_cast<size_t>(dim));
+  }
+  return out;
+}
+
+void combine_weighted(const ChunkLayout& chunk, int64_t top_k, const Tensor& rows,
+                      const Tensor& weights, Tensor& out) {
+  check_rows(rows, chunk.send_rows(), "combined rows");
+  const int64_t dim = out.size(1);
+  const float* y = rows.data<float>();
+  const float* w = weights.data<float>();
+  float* o = out.data<float>();
+  for (int64_t i = 0; i < chunk.tokens; ++i) {
+    const int64_t t = chunk.first_token + i;
+    float* dst = o + t * dim;
+    std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dim));
+    for (int64_t j = 0; j < top_k; ++j) {
+      const int64_t row = chunk.slot_row[static_cast<size_t>(i * top_k + j)];
+      if (row < 0) continue;
+      const float weight = w[t * top_k + j];
+      const float* from = y + row * dim;
+      for (int64_t c = 0; c < dim; ++c) dst[c] += weight * from[c];
+    }
+  }
+}
+
+Tensor weighted_output_grad(const ChunkLayout& chunk, int64_t top_k, const Tensor& dout,
+                            const Tensor& weights, const Tensor& rows, Tensor& d_weights) {
+  check_rows(rows, chunk.send_rows(), "combined rows");
+  const int64_t dim = dout.size(1);
+  Tensor d_rows = Tensor::empty({chunk.send_rows(), dim});
+  const float* g = dout.data<float>();
+  const float* y = rows.data<float>();
+  const float* w = weights.data<float>();
+  float* dr = d_rows.data<float>();
+  float* dw = d_weights.data<float>();
+  for (int64_t i = 0; i < chunk.tokens; ++i) {
+    const int64_t t = chunk.first_token + i;
+    const float* grow = g + t * dim;
+    for (int64_t j = 0; j < top_k; ++j) {
+      const int64_t slot = t * top_k + j;
+      const int64_t row = chunk.slot_row[static_cast<size_t>(i * top_k + j)];
+      if (row < 0) {
+        dw[slot] = 0.0f;
+        continue;
+      }
+      const float* yrow = y + row * dim;
+      double dot = 0.0;
+      for (int64_t c = 0; c < dim; ++c) dot += static_cast<double>(grow[c]) * yrow[c];
+      dw[slot] = static_cast<float>(dot);
+      float* drow = dr + row * dim;
+      for (int64_t c = 0; c < dim; ++c) drow[c] = w[slot] * grow[c];
+    }
+  }
+  return d_rows;
+}
+
+void sum_rows_into(const ChunkLayout& chunk, int64_t top_k, const Tensor& rows, Tensor& dx) {
+  check_rows(rows, chunk.send_rows(), "returned gradient rows");
+  const int64_t dim = dx.size(1);
+  const float* src = rows.data<float>();
+  float* d = dx.data<float>();
+  for (int64_t i = 0; i < chunk.tokens; ++i) {
+    float* dst = d + (chunk.first_token + i) * dim;
+    std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dim));
+    for (int64_t j = 0; j < top_k; ++j) {
+      const int64_t row = chunk.slot_row[static_cast<size_t>(i * top_k + j)];
+      if (row < 0) continue;
+      const float* from = src + row * dim;
+      for (int64_t c = 0; c < dim; ++c) dst[c] += from[c];
+    }
+  }
+}
+
+}  // namespace trident::parallel::ep

@@ -1,0 +1,239 @@
+#include "parallel/ep/expert_parallel_moe.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "runtime/core/error.h"
+
+namespace trident::parallel::ep {
+namespace {
+
+// What one layer's forward keeps for its backward.
+struct EpState final : models::RoutedExpertsState {
+  DispatchLayout layout;
+  Tensor weights;                                 // [T, k] gate weights
+  std::vector<Tensor> combined;                   // per chunk: expert outputs in send order
+  std::vector<models::ExpertActivations> expert;  // per chunk: expert-side activations
+  bool weight_grads_done = false;
+};
+
+EpState& as_ep_state(models::RoutedExpertsState& state) {
+  auto* ep = dynamic_cast<EpState*>(&state);
+  TRIDENT_CHECK(ep != nullptr, "MoE backward got a state this engine did not make");
+  return *ep;
+}
+
+// Rows of every chunk (each in expert order: [local expert][sender]) merged into one tensor in
+// [local expert][sender][chunk] order. Ranks hold consecutive rows of the batch and chunks are
+// consecutive tokens, so this is each expert's tokens in global batch order: the weight-gradient
+// GEMMs then sum in exactly the order of the single-rank layer, whatever the chunking.
+Tensor merge_chunks(const DispatchLayout& layout, const std::vector<Tensor>& rows) {
+  const int64_t P = layout.ranks, El = layout.local_experts;
+  int64_t total = 0, width = 0;
+  for (const Tensor& t : rows) {
+    total += t.size(0);
+    width = t.size(1);
+  }
+  Tensor merged = Tensor::empty({total, width});
+  float* dst = merged.data<float>();
+  // Row offset of block (e, p) inside each chunk's expert-order tensor.
+  std::vector<std::vector<int64_t>> offsets(rows.size());
+  for (size_t c = 0; c < rows.size(); ++c) {
+    const std::vector<int64_t>& counts = layout.chunks[c].recv_counts;
+    offsets[c].resize(static_cast<size_t>(P * El));
+    int64_t off = 0;
+    for (int64_t e = 0; e < El; ++e) {
+      for (int64_t p = 0; p < P; ++p) {
+        offsets[c][static_cast<size_t>(e * P + p)] = off;
+        off += counts[static_cast<size_t>(p * El + e)];
+      }
+    }
+  }
+  int64_t out_row = 0;
+  for (int64_t e = 0; e < El; ++e) {
+    for (int64_t p = 0; p < P; ++p) {
+      for (size_t c = 0; c < rows.size(); ++c) {
+        const int64_t n = layout.chunks[c].recv_counts[static_cast<size_t>(p * El + e)];
+        const float* src =
+            rows[c].data<float>() + offsets[c][static_cast<size_t>(e * P + p)] * width;
+        std::copy(src, src + n * width, dst + out_row * width);
+        out_row += n;
+      }
+    }
+  }
+  return merged;
+}
+
+// Expert weight gradients of every chunk at once, in the single-rank row order.
+void expert_weight_grads(const models::ExpertBanks& banks, EpState& s) {
+  models::ExpertActivations all;
+  all.counts.assign(static_cast<size_t>(s.layout.local_experts), 0);
+  for (const ChunkLayout& chunk : s.layout.chunks) {
+    const std::vector<int64_t> rows = chunk.rows_per_local_expert(s.layout.local_experts);
+    for (size_t e = 0; e < rows.size(); ++e) all.counts[e] += rows[e];
+  }
+  auto merge = [&](Tensor models::ExpertActivations::*field) {
+    std::vector<Tensor> rows;
+    for (models::ExpertActivations& act : s.expert) {
+      rows.push_back(act.*field);
+      act.*field = Tensor();
+    }
+    return merge_chunks(s.layout, rows);
+  };
+  all.xp = merge(&models::ExpertActivations::xp);
+  all.ap = merge(&models::ExpertActivations::ap);
+  all.d_yp = merge(&models::ExpertActivations::d_yp);
+  all.d_gp = merge(&models::ExpertActivations::d_gp);
+  all.d_up = merge(&models::ExpertActivations::d_up);
+  models::experts_backward_weight(banks, all);
+  s.expert.clear();
+  s.weight_grads_done = true;
+}
+
+}  // namespace
+
+ExpertParallelMoe::ExpertParallelMoe(std::shared_ptr<Communicator> ep_group,
+                                     ExpertParallelOptions options)
+    : dispatcher_(std::move(ep_group), options.dispatcher), options_(options) {}
+
+Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const Tensor& weights,
+                                  int64_t seq, const models::ExpertBanks& banks,
+                                  const std::function<void()>& overlap,
+                                  std::shared_ptr<models::RoutedExpertsState>& state) const {
+  TRIDENT_CHECK(banks.count() == dispatcher_.local_experts() &&
+                    banks.gate.first_expert == dispatcher_.first_local_expert(),
+                "EP rank ", dispatcher_.rank(), " should hold experts [",
+                dispatcher_.first_local_expert(), ", ",
+                dispatcher_.first_local_expert() + dispatcher_.local_experts(), "), its store has ",
+                banks.count(), " from ", banks.gate.first_expert);
+  auto s = std::make_shared<EpState>();
+  s->layout = dispatcher_.plan(indices, seq);
+  s->dropped_slots = s->layout.dropped_slots;
+  s->weights = weights;
+  const DispatchLayout& layout = s->layout;
+  const int64_t C = static_cast<int64_t>(layout.chunks.size());
+  const auto chunk = [&](int64_t c) -> const ChunkLayout& {
+    return layout.chunks[static_cast<size_t>(c)];
+  };
+  const auto send = [&](int64_t c) {
+    return dispatcher_.dispatch(layout, c, gather_send_rows(chunk(c), x));
+  };
+  s->expert.resize(static_cast<size_t>(C));
+  s->combined.resize(static_cast<size_t>(C));
+  std::vector<PendingRows> dispatched(static_cast<size_t>(C)), combined(static_cast<size_t>(C));
+
+  dispatched[0] = send(0);
+  if (options_.overlap) overlap();
+  for (int64_t c = 0; c < C; ++c) {
+    if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
+    if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
+    const Tensor xp = dispatched[static_cast<size_t>(c)].wait();
+    const Tensor yp =
+        models::experts_forward(banks, xp, chunk(c).rows_per_local_expert(layout.local_experts),
+                                s->expert[static_cast<size_t>(c)]);
+    combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, yp);
+    if (!options_.overlap)
+      s->combined[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
+  }
+  Tensor out = Tensor::empty({layout.tokens, x.size(1)});
+  for (int64_t c = 0; c < C; ++c) {
+    Tensor& rows = s->combined[static_cast<size_t>(c)];
+    if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
+    combine_weighted(chunk(c), layout.top_k, rows, weights, out);
+  }
+  if (!options_.overlap) overlap();
+  state = std::move(s);
+  return out;
+}
+
+Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::ExpertBanks& banks,
+                                         const std::function<void(const Tensor&)>& overlap,
+                                         models::RoutedExpertsState& state) const {
+  EpState& s = as_ep_state(state);
+  const DispatchLayout& layout = s.layout;
+  const int64_t C = static_cast<int64_t>(layout.chunks.size());
+  const auto chunk = [&](int64_t c) -> const ChunkLayout& {
+    return layout.chunks[static_cast<size_t>(c)];
+  };
+  // Gate-weight gradients need only the kept combined rows: all local, before anything moves.
+  Tensor d_weights = Tensor::empty({layout.tokens, layout.top_k});
+  std::vector<Tensor> d_rows(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    d_rows[static_cast<size_t>(c)] = weighted_output_grad(
+        chunk(c), layout.top_k, dout, s.weights, s.combined[static_cast<size_t>(c)], d_weights);
+    s.combined[static_cast<size_t>(c)] = Tensor();
+  }
+  const auto send = [&](int64_t c) {
+    return dispatcher_.dispatch(layout, c, d_rows[static_cast<size_t>(c)]);
+  };
+  std::vector<PendingRows> dispatched(static_cast<size_t>(C)), combined(static_cast<size_t>(C));
+  std::vector<Tensor> returned(static_cast<size_t>(C));
+
+  dispatched[0] = send(0);
+  if (options_.overlap) overlap(d_weights);
+  for (int64_t c = 0; c < C; ++c) {
+    if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
+    if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
+    const Tensor d_yp = dispatched[static_cast<size_t>(c)].wait();
+    const Tensor d_xp =
+        models::experts_backward_input(banks, d_yp, s.expert[static_cast<size_t>(c)]);
+    combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, d_xp);
+    if (!options_.overlap)
+      returned[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
+  }
+  if (options_.weight_grads_in_backward_input) expert_weight_grads(banks, s);
+  Tensor dx = Tensor::empty({layout.tokens, dout.size(1)});
+  for (int64_t c = 0; c < C; ++c) {
+    Tensor& rows = returned[static_cast<size_t>(c)];
+    if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
+    sum_rows_into(chunk(c), layout.top_k, rows, dx);
+  }
+  if (!options_.overlap) overlap(d_weights);
+  s.weights = Tensor();
+  return dx;
+}
+
+void ExpertParallelMoe::backward_weight(const models::ExpertBanks& banks,
+                                        models::RoutedExpertsState& state) const {
+  EpState& s = as_ep_state(state);
+  if (!s.weight_grads_done) expert_weight_grads(banks, s);
+}
+
+int64_t experts_per_node(int64_t experts, int64_t ep, int64_t etp, int64_t ranks_per_node) {
+  TRIDENT_CHECK(ep >= 1 && experts % ep == 0, "parallel.ep = ", ep,
+                " must divide model.n_routed_experts = ", experts);
+  const int64_t ep_ranks_per_node =
+      std::max<int64_t>(1, ranks_per_node / std::max<int64_t>(1, etp));
+  return std::min(experts, experts / ep * ep_ranks_per_node);
+}
+
+models::ExpertParallelSetup expert_parallel_setup(const config::ModelConfig& model,
+                                                  const config::ParallelConfig& parallel,
+                                                  std::shared_ptr<Communicator> ep_group) {
+  models::ExpertParallelSetup setup;
+  const int64_t ep = std::max<int64_t>(1, parallel.ep());
+  const int64_t experts = model.n_routed_experts();
+  if (parallel.max_nodes_per_token() > 0) {
+    TRIDENT_USER_CHECK(parallel.ranks_per_node() > 0,
+                       "parallel.max_nodes_per_token = ", parallel.max_nodes_per_token(),
+                       " needs parallel.ranks_per_node > 0 (the routing mask must not depend on "
+                       "where the job happens to run)");
+    setup.experts_per_node =
+        experts_per_node(experts, ep, parallel.etp(), parallel.ranks_per_node());
+    setup.max_nodes_per_token = parallel.max_nodes_per_token();
+  }
+  if (ep_group == nullptr) return setup;
+  TRIDENT_USER_CHECK(ep_group->size() == ep, "the expert-parallel group has ", ep_group->size(),
+                     " ranks, parallel.ep = ", ep);
+  setup.shards.ep_rank = ep_group->rank();
+  setup.shards.ep_size = ep;
+  ExpertParallelOptions options;
+  options.dispatcher.experts = experts;
+  options.dispatcher.chunks = std::max<int64_t>(1, parallel.a2a_chunks());
+  options.dispatcher.capacity_factor = parallel.capacity_factor();
+  setup.engine = std::make_shared<ExpertParallelMoe>(std::move(ep_group), options);
+  return setup;
+}
+
+}  // namespace trident::parallel::ep
