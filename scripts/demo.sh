@@ -22,17 +22,26 @@ on_ranks() {
 }
 
 # --------------------------------------------------------------------------------------------
-# The main job: pretrain the `small` DeepSeek-V3-shaped model (MLA, 16 routed + 1 shared
-# experts with grouped sigmoid routing, MTP) on the built-in arithmetic task, print the loss
-# falling, evaluate on held-out problems, export the weights and plot the run.
+# The main job:
+#   1. cold start: SFT of the `small` DeepSeek-V3-shaped model (MLA, 16 routed + 1 shared
+#      experts with grouped sigmoid routing, MTP) on the built-in arithmetic task, data-parallel
+#      over $ranks MPI ranks with bucketed gradient reduction; loss and held-out loss printed;
+#   2. GRPO from those weights (rule rewards: accuracy + format), printing held-out greedy
+#      accuracy before and after;
+#   3. plots of both runs.
 # --------------------------------------------------------------------------------------------
 main_job() {
-  "$trident" pretrain --config small ${TRIDENT_DEMO_SET:-} \
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} on_ranks -x OMP_NUM_THREADS \
+      "$trident" pretrain --config small --set parallel.dp="$ranks" --set train.mode=sft \
+      ${TRIDENT_DEMO_SET:-} \
       --metrics "$run_dir/pretrain.jsonl" --tensorboard "$run_dir/tensorboard" \
-      --save-hf "$run_dir/small-hf"
+      --save-hf "$run_dir/sft-hf"
+  "$trident" grpo --config small --init-hf "$run_dir/sft-hf" \
+      --set grpo.steps="${TRIDENT_DEMO_GRPO_STEPS:-10}" --set grpo.prompts_per_step=8 \
+      --metrics "$run_dir/grpo.jsonl" --save-hf "$run_dir/grpo-hf"
   if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
     /usr/bin/python3 launch/plots/loss_curve.py "$run_dir/pretrain.jsonl" "$run_dir/pretrain.png" \
-        --title "trident pretrain --config small"
+        --title "trident pretrain --config small (SFT, dp=$ranks)"
   fi
 }
 
