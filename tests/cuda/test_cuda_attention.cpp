@@ -3,6 +3,15 @@
 #include "ops/cuda/attention.h"
 #include "tests/cuda/cuda_test_util.h"
 
+#include <ostream>
+
+// Readable ctest names for the parameterised cases (found by argument-dependent lookup).
+namespace trident::ops::cpu {
+void PrintTo(const AttentionShape& s, std::ostream* os) {
+  *os << "B" << s.batch << "_S" << s.seq << "_H" << s.heads << "_qk" << s.qk_dim << "_v" << s.v_dim;
+}
+}  // namespace trident::ops::cpu
+
 namespace trident::cuda_test {
 namespace {
 

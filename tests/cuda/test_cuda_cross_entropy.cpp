@@ -14,6 +14,7 @@ namespace cuda = ops::cuda;
 struct VocabCase {
   int64_t tokens, vocab;
 };
+void PrintTo(const VocabCase& c, std::ostream* os) { *os << "T" << c.tokens << "_V" << c.vocab; }
 
 class CudaCrossEntropy : public ::testing::TestWithParam<VocabCase> {};
 

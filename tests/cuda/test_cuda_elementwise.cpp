@@ -12,6 +12,7 @@ namespace cuda = ops::cuda;
 struct RowsCase {
   int64_t rows, dim;
 };
+void PrintTo(const RowsCase& c, std::ostream* os) { *os << "rows" << c.rows << "_dim" << c.dim; }
 
 class CudaElementwise : public ::testing::TestWithParam<RowsCase> {};
 

@@ -14,6 +14,7 @@ namespace cuda = ops::cuda;
 struct GemmCase {
   int64_t m, n, k;
 };
+void PrintTo(const GemmCase& c, std::ostream* os) { *os << c.m << "x" << c.n << "x" << c.k; }
 
 class CudaGemm : public ::testing::TestWithParam<GemmCase> {};
 
@@ -106,6 +107,9 @@ struct GroupedCase {
   int64_t n, k;
   std::vector<int64_t> counts;
 };
+void PrintTo(const GroupedCase& c, std::ostream* os) {
+  *os << "N" << c.n << "_K" << c.k << "_groups" << c.counts.size();
+}
 
 class CudaGroupedLinear : public ::testing::TestWithParam<GroupedCase> {};
 

@@ -13,6 +13,9 @@ struct RopeCase {
   int64_t tokens, heads, rotary;
   double factor;
 };
+void PrintTo(const RopeCase& c, std::ostream* os) {
+  *os << "T" << c.tokens << "_H" << c.heads << "_R" << c.rotary << "_yarn" << c.factor;
+}
 
 class CudaRope : public ::testing::TestWithParam<RopeCase> {};
 

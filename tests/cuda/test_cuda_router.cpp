@@ -15,6 +15,10 @@ struct RouterCase {
   int64_t tokens;
   cpu::RouterSettings settings;
 };
+void PrintTo(const RouterCase& c, std::ostream* os) {
+  *os << "T" << c.tokens << "_E" << c.settings.experts << "_k" << c.settings.top_k << "_g" << c.settings.n_group
+      << "of" << c.settings.topk_group << (c.settings.sigmoid ? "_sigmoid" : "_softmax");
+}
 
 cpu::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group,
                              bool sigmoid, bool normalize) {
