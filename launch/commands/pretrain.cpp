@@ -1,5 +1,6 @@
 // trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model, on one
-// rank or data-parallel over every rank mpirun started (parallel.dp = number of ranks).
+// rank or over every rank mpirun started, data × tensor parallel (parallel.dp × parallel.tp =
+// number of ranks).
 #include <memory>
 
 #include "launch/cli.h"
@@ -11,7 +12,7 @@
 #include "runtime/train/pretrain_run.h"
 
 TRIDENT_COMMAND(pretrain_command, "pretrain",
-                "train the model (pretraining or SFT), data-parallel under mpirun") {
+                "train the model (pretraining or SFT), data × tensor parallel under mpirun") {
   trident::cli::ArgParser parser("pretrain");
   trident::cli::ConfigFlags config_flags;
   config_flags.add_to(parser);
@@ -49,6 +50,9 @@ TRIDENT_COMMAND(pretrain_command, "pretrain",
   // Declared after the session and the mesh, so the communicator is gone before they are.
   trident::train::PretrainOptions run_options = options;
   run_options.dp = std::make_shared<trident::parallel::MpiBackend>(mesh.dp(), comm_options);
+  if (mesh.layout().sizes().tp > 1) {
+    run_options.tp = std::make_shared<trident::parallel::MpiBackend>(mesh.tp(), comm_options);
+  }
   run_options.primary = mesh.rank() == 0;
   run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
   trident::train::run_pretrain(config, run_options);

@@ -13,6 +13,31 @@ namespace trident::train {
 namespace {
 constexpr int64_t kMiB = 1024 * 1024;
 
+// Every TP rank holds the whole tensor: replicated parameters, and the routed experts (split
+// over ETP, not TP).
+bool tp_replicated(const models::ParamSpec& spec) {
+  return spec.placement.tp == models::TpSplit::kReplicated ||
+         spec.kind == models::ParamKind::kExpert;
+}
+
+double squares(const float* values, int64_t count) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(values[i]) * values[i];
+  return sum;
+}
+
+std::unique_ptr<models::DeepSeekV3Model> make_model(const config::TridentConfig& config,
+                                                    parallel::Communicator* tp) {
+  if (tp == nullptr) {
+    return std::make_unique<models::DeepSeekV3Model>(config.model(), config.train().seed());
+  }
+  models::ModelParallel parallel;
+  parallel.tp = tp;
+  parallel.tp_rank = tp->rank();
+  parallel.tp_size = tp->size();
+  return std::make_unique<models::DeepSeekV3Model>(config.model(), config.train().seed(), parallel);
+}
+
 // Where each parameter sits in the flat buffers, when its gradient is final, and how AdamW
 // treats it: what the bucket plan and the ZeRO-1 shard are built from.
 std::vector<parallel::dp::ParamExtent> param_extents(const models::DeepSeekV3Model& model) {
@@ -24,6 +49,7 @@ std::vector<parallel::dp::ParamExtent> param_extents(const models::DeepSeekV3Mod
     extent.ready_stage = parallel::dp::finishing_stage(*param.spec, model);
     extent.trained = param.spec->trained;
     extent.decay = param.spec->weight_decay;
+    extent.tp_replicated = tp_replicated(*param.spec);
     extents.push_back(extent);
   }
   return extents;
@@ -61,14 +87,20 @@ double load_max_over_mean(const std::vector<int64_t>& tokens_per_expert) {
 Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchSampler> sampler,
                  std::unique_ptr<io::BatchSampler> eval_sampler, TrainerOptions options)
     : config_(config),
-      model_(std::make_unique<models::DeepSeekV3Model>(config.model(), config.train().seed())),
+      dp_(std::move(options.dp)),
+      tp_(std::move(options.tp)),
+      model_(make_model(config, tp_.get())),
       sampler_(std::move(sampler)),
-      eval_sampler_(std::move(eval_sampler)),
-      dp_(std::move(options.dp)) {
+      eval_sampler_(std::move(eval_sampler)) {
   const auto& train = config_.train();
   const auto& par = config_.parallel();
   dp_size_ = dp_ ? dp_->size() : 1;
   dp_rank_ = dp_ ? dp_->rank() : 0;
+  tp_size_ = tp_ ? tp_->size() : 1;
+  tp_rank_ = tp_ ? tp_->rank() : 0;
+  const int64_t configured_tp = std::max<int64_t>(1, par.tp());
+  TRIDENT_USER_CHECK(configured_tp == tp_size_, "parallel.tp = ", par.tp(),
+                     " but the trainer got a ", tp_size_, "-rank tensor-parallel group");
   const int64_t configured_dp = std::max<int64_t>(1, par.dp());
   TRIDENT_USER_CHECK(configured_dp == dp_size_, "parallel.dp = ", par.dp(), " but ", dp_size_,
                      " data-parallel rank(s) are running (start ", configured_dp,
@@ -199,11 +231,35 @@ StepMetrics Trainer::step() {
 }
 
 double Trainer::global_grad_norm() const {
-  // Every element counted once: replicated gradients (all-reduced) on this rank alone,
-  // ZeRO-1 shards (disjoint, padding is zero) summed over the ranks.
-  if (!zero1_) return std::sqrt(sum_of_squares(model_->params().flat_grads()));
-  const double local = sum_of_squares(reducer_->shard_grads());
-  return std::sqrt(parallel::dp::sum_over_ranks(dp_.get(), local));
+  // Every global element counted once: TP-split slices on every TP rank (disjoint), replicated
+  // parameters on TP rank 0 only; without ZeRO-1 the reduced gradients are the same on every
+  // dp rank, so this rank's buffer is the whole dp group's; under ZeRO-1 the shards (disjoint,
+  // padding is zero) are summed over the dp ranks. Then the TP ranks' parts are added.
+  const bool count_replicated = tp_rank_ == 0;
+  double local = 0.0;
+  if (!zero1_) {
+    if (tp_size_ == 1) {
+      local = sum_of_squares(model_->params().flat_grads());
+    } else {
+      for (const models::Parameter& param : model_->params().parameters()) {
+        if (!param.spec->trained) continue;
+        if (tp_replicated(*param.spec) && !count_replicated) continue;
+        local += squares(param.grad.data<float>(), param.grad.numel());
+      }
+    }
+  } else {
+    if (tp_size_ == 1) {
+      local = sum_of_squares(reducer_->shard_grads());
+    } else {
+      const float* grads = reducer_->shard_grads().data<float>();
+      for (const parallel::dp::ShardSegment& s : zero1_->segments()) {
+        if (!s.trained || (s.tp_replicated && !count_replicated)) continue;
+        local += squares(grads + s.shard_offset, s.count);
+      }
+    }
+    local = parallel::dp::sum_over_ranks(dp_.get(), local);
+  }
+  return std::sqrt(parallel::dp::sum_over_ranks(tp_.get(), local));
 }
 
 void Trainer::apply_optimizer(double lr, double clip_scale) {

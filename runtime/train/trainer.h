@@ -12,6 +12,13 @@
 // posted while the last micro-batch's backward is still running; with parallel.zero1 each
 // rank keeps master weights and AdamW moments for its shard only and the updated weights are
 // all-gathered. Every rank ends the step with the same weights and the same metrics.
+//
+// Tensor parallelism (docs/tensor-parallel.md, docs/data-parallel.md): the tp ranks of one
+// data-parallel index form a TP group that sees the same rows; each holds its slices of the
+// split parameters. Gradients are reduced (and ZeRO-1-sharded) over the dp group only: the
+// flat buffer of a TP rank holds that rank's slices, and the dp group's members all have the
+// same TP rank, hence the same buffer layout. The global gradient norm counts every global
+// element once: split slices summed over TP, replicated parameters on TP rank 0 only.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -50,6 +57,9 @@ struct TrainerOptions {
   // The data-parallel group (the mesh's dp communicator); null: one rank, no communication.
   // Its size must equal parallel.dp.
   std::shared_ptr<parallel::Communicator> dp;
+  // The tensor-parallel group (the mesh's tp communicator); null: tp 1. Its size must equal
+  // parallel.tp.
+  std::shared_ptr<parallel::Communicator> tp;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
   int64_t bucket_bytes = 0;
 };
@@ -79,6 +89,8 @@ class Trainer {
 
   int dp_size() const { return dp_size_; }
   int dp_rank() const { return dp_rank_; }
+  int tp_size() const { return tp_size_; }
+  int tp_rank() const { return tp_rank_; }
   bool zero1() const { return zero1_ != nullptr; }
   const parallel::dp::BucketPlan& bucket_plan() const { return reducer_->plan(); }
 
@@ -99,14 +111,18 @@ class Trainer {
   int64_t micro_batches_per_rank() const;
 
   config::TridentConfig config_;
+  // The groups outlive the model, which keeps a raw pointer to the TP communicator.
+  std::shared_ptr<parallel::Communicator> dp_;
+  std::shared_ptr<parallel::Communicator> tp_;
   std::unique_ptr<models::DeepSeekV3Model> model_;
   std::unique_ptr<io::BatchSampler> sampler_;
   std::unique_ptr<io::BatchSampler> eval_sampler_;
   LrSchedule schedule_;
   AdamWSettings adam_;
-  std::shared_ptr<parallel::Communicator> dp_;
   int dp_size_ = 1;
   int dp_rank_ = 0;
+  int tp_size_ = 1;
+  int tp_rank_ = 0;
   std::unique_ptr<parallel::dp::GradReducer> reducer_;
   std::unique_ptr<parallel::dp::Zero1State> zero1_;
   Tensor exp_avg_;
