@@ -49,10 +49,13 @@ void check_pretrain_layout(const config::ParallelConfig& parallel) {
   TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
                      ": pipeline parallelism is not wired into the trainer yet (set parallel.pp "
                      "= 1; use parallel.dp and parallel.tp for more ranks)");
-  TRIDENT_USER_CHECK(parallel.ep() <= 1 && parallel.etp() <= 1, "parallel.ep = ", parallel.ep(),
-                     ", parallel.etp = ", parallel.etp(),
-                     ": expert parallelism is not wired into the trainer yet (set both to 1; "
-                     "use parallel.dp and parallel.tp for more ranks)");
+  TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
+                     ": expert tensor parallelism is not wired into the trainer yet (set "
+                     "parallel.etp = 1)");
+  TRIDENT_USER_CHECK(parallel.ep() <= 1 || parallel.tp() <= 1, "parallel.ep = ", parallel.ep(),
+                     " with parallel.tp = ", parallel.tp(),
+                     ": the trainer runs expert parallelism with tp = 1 only so far (set one of "
+                     "them to 1)");
 }
 
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options) {
@@ -60,6 +63,8 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   TrainerOptions trainer_options;
   trainer_options.dp = options.dp;
   trainer_options.tp = options.tp;
+  trainer_options.ep = options.ep;
+  trainer_options.edp = options.edp;
   trainer_options.bucket_bytes = options.bucket_bytes;
   Trainer trainer(config, make_train_sampler(config), make_eval_sampler(config),
                   std::move(trainer_options));
@@ -75,6 +80,11 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
             train.mode());
   if (trainer.tp_size() > 1) {
     TLOG_INFO("tensor parallel: ", trainer.tp_size(), " rank(s) per data-parallel replica");
+  }
+  if (trainer.ep_size() > 1) {
+    TLOG_INFO("expert parallel: ", trainer.ep_size(), " rank(s), expert gradients over ",
+              trainer.expert_bucket_plan()->dp_size, " expert-data-parallel rank(s) in ",
+              trainer.expert_bucket_plan()->buckets.size(), " bucket(s)");
   }
   if (trainer.dp_size() > 1 || trainer.zero1()) {
     TLOG_INFO("data parallel: ", trainer.dp_size(), " rank(s) × ",

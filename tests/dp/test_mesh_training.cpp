@@ -165,5 +165,95 @@ INSTANTIATE_TEST_SUITE_P(Layouts, MeshTraining,
                            return param_info.param.name();
                          });
 
+// Expert parallelism in the trainer: the job's ranks are the dp group and, refolded, ep ranks
+// holding E / ep routed experts each (edp = dp / ep ranks hold the same experts). Dense
+// gradients are reduced over dp, the experts' over edp; the all-to-alls run in two chunks
+// overlapped with compute. Every rank's parameters (its experts and the dense ones) must match
+// the one-rank model's after 20 steps, and the metrics must match and agree on every rank.
+struct EpLayout {
+  int ep = 2;
+  bool zero1 = false;
+  std::string name() const { return "ep" + std::to_string(ep) + (zero1 ? "Zero1" : "Plain"); }
+};
+
+void PrintTo(const EpLayout& layout, std::ostream* out) { *out << layout.name(); }
+
+class ExpertParallelTraining : public ::testing::TestWithParam<EpLayout> {};
+
+TEST_P(ExpertParallelTraining, MatchesOneRank) {
+  const EpLayout layout = GetParam();
+  const int world = world_size();
+  if (world % layout.ep != 0) GTEST_SKIP() << "ep " << layout.ep << " does not divide " << world;
+  const RunResult& expected = oracle();
+
+  config::TridentConfig config = base_config();
+  config.mutable_parallel()->set_dp(world);
+  config.mutable_parallel()->set_ep(layout.ep);
+  config.mutable_parallel()->set_a2a_chunks(2);
+  config.mutable_parallel()->set_zero1(layout.zero1);
+  parallel::MeshSizes sizes;
+  sizes.dp = world;
+  sizes.ep = layout.ep;
+  const parallel::Mesh mesh(sizes);
+  TrainerOptions options;
+  options.dp = std::make_shared<parallel::MpiBackend>(mesh.dp());
+  options.ep = std::make_shared<parallel::MpiBackend>(mesh.ep());
+  options.edp = std::make_shared<parallel::MpiBackend>(mesh.edp());
+  options.bucket_bytes = 4096;
+  Trainer trainer(config, make_train_sampler(config), nullptr, options);
+  ASSERT_EQ(trainer.ep_size(), layout.ep);
+  ASSERT_NE(trainer.expert_bucket_plan(), nullptr);
+  EXPECT_EQ(trainer.expert_bucket_plan()->dp_size, world / layout.ep);
+
+  bool clipped = false;
+  for (int64_t s = 0; s < kSteps; ++s) {
+    const StepMetrics m = trainer.step();
+    const StepMetrics& want = expected.steps[static_cast<size_t>(s)];
+    EXPECT_LE(relative(m.loss, want.loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative(m.mtp_loss, want.mtp_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative(m.balance_loss, want.balance_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative(m.grad_norm, want.grad_norm), kTolerance) << "step " << m.step;
+    EXPECT_EQ(m.tokens, want.tokens);
+    EXPECT_EQ(m.expert_load_max_over_mean, want.expert_load_max_over_mean) << "step " << m.step;
+    EXPECT_TRUE(same_on_every_rank(m.loss)) << "step " << m.step;
+    EXPECT_TRUE(same_on_every_rank(m.grad_norm)) << "step " << m.step;
+    clipped = clipped || m.grad_norm > config.train().grad_clip();
+  }
+  EXPECT_TRUE(clipped) << "the test should exercise gradient clipping";
+
+  const models::ParameterStore& reference = expected.trainer->model().params();
+  double diff2 = 0.0, norm2 = 0.0;
+  int64_t experts_held = 0;
+  for (const models::Parameter& param : trainer.model().params().parameters()) {
+    if (param.spec->kind == models::ParamKind::kExpert) ++experts_held;
+    const Tensor& want = reference.get(param.spec->name).value;
+    const float* a = param.value.data<float>();
+    const float* b = want.data<float>();
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      diff2 += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+      norm2 += static_cast<double>(b[i]) * b[i];
+    }
+  }
+  int64_t experts_total = 0;
+  for (const models::Parameter& param : reference.parameters()) {
+    if (param.spec->kind == models::ParamKind::kExpert) ++experts_total;
+  }
+  EXPECT_EQ(experts_held * layout.ep, experts_total) << "each rank holds E / ep experts";
+  const double error = std::sqrt(diff2 / norm2);
+  EXPECT_LE(error, kTolerance) << "final weights of rank " << mesh.rank() << ", " << layout.name();
+  if (mesh.rank() == 0) {
+    std::printf("[ dp=%d ep=%d %s ] final-weight relative error (rank 0's parameters) %.3g\n",
+                world, layout.ep, layout.zero1 ? "zero1" : "plain", error);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, ExpertParallelTraining,
+                         ::testing::Values(EpLayout{2, false}, EpLayout{2, true},
+                                           EpLayout{4, false}, EpLayout{4, true}),
+                         [](const ::testing::TestParamInfo<EpLayout>& param_info) {
+                           return param_info.param.name();
+                         });
+
 }  // namespace
 }  // namespace trident::train
