@@ -1,5 +1,6 @@
 // trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model, on one
-// rank or data-parallel over every rank mpirun started (parallel.dp = number of ranks).
+// rank or over every rank mpirun started, data × tensor parallel (parallel.dp × parallel.tp =
+// number of ranks), with the MoE layers optionally expert parallel (parallel.ep, tp = 1).
 #include <memory>
 
 #include "launch/cli.h"
@@ -10,8 +11,9 @@
 #include "runtime/core/logging.h"
 #include "runtime/train/pretrain_run.h"
 
-TRIDENT_COMMAND(pretrain_command, "pretrain",
-                "train the model (pretraining or SFT), data-parallel under mpirun") {
+TRIDENT_COMMAND(
+    pretrain_command, "pretrain",
+    "train the model (pretraining or SFT), data × tensor / expert parallel under mpirun") {
   trident::cli::ArgParser parser("pretrain");
   trident::cli::ConfigFlags config_flags;
   config_flags.add_to(parser);
@@ -49,6 +51,13 @@ TRIDENT_COMMAND(pretrain_command, "pretrain",
   // Declared after the session and the mesh, so the communicator is gone before they are.
   trident::train::PretrainOptions run_options = options;
   run_options.dp = std::make_shared<trident::parallel::MpiBackend>(mesh.dp(), comm_options);
+  if (mesh.layout().sizes().tp > 1) {
+    run_options.tp = std::make_shared<trident::parallel::MpiBackend>(mesh.tp(), comm_options);
+  }
+  if (mesh.layout().sizes().ep > 1) {
+    run_options.ep = std::make_shared<trident::parallel::MpiBackend>(mesh.ep(), comm_options);
+    run_options.edp = std::make_shared<trident::parallel::MpiBackend>(mesh.edp(), comm_options);
+  }
   run_options.primary = mesh.rank() == 0;
   run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
   trident::train::run_pretrain(config, run_options);

@@ -20,26 +20,65 @@ std::vector<ParamExtent> sorted_by_offset(std::vector<ParamExtent> params) {
 
 BucketPlan plan_buckets(const std::vector<ParamExtent>& params, int64_t flat_numel,
                         int64_t bucket_elements, int dp_size) {
+  return plan_buckets(params, flat_numel, bucket_elements, dp_size, {FlatRange{0, flat_numel}});
+}
+
+std::vector<FlatRange> member_ranges(const std::vector<ParamExtent>& params,
+                                     const std::vector<bool>& member) {
+  TRIDENT_CHECK(params.size() == member.size(), "member_ranges: one flag per parameter");
+  std::vector<size_t> order(params.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return params[a].offset < params[b].offset; });
+  std::vector<FlatRange> ranges;
+  bool open = false;
+  for (const size_t i : order) {
+    if (!member[i]) {
+      open = false;
+      continue;
+    }
+    const int64_t end = params[i].offset + params[i].numel;
+    if (open) {
+      ranges.back().end = end;
+    } else {
+      ranges.push_back(FlatRange{params[i].offset, end});
+      open = true;
+    }
+  }
+  return ranges;
+}
+
+BucketPlan plan_buckets(const std::vector<ParamExtent>& params, int64_t flat_numel,
+                        int64_t bucket_elements, int dp_size,
+                        const std::vector<FlatRange>& ranges) {
   TRIDENT_CHECK(dp_size >= 1 && bucket_elements >= 1 && flat_numel >= 0, "plan_buckets: bad sizes");
   BucketPlan plan;
   plan.flat_numel = flat_numel;
   plan.dp_size = dp_size;
   const int64_t target = round_up(bucket_elements, dp_size);
   const std::vector<ParamExtent> ordered = sorted_by_offset(params);
-  for (int64_t end = flat_numel; end > 0;) {
-    const int64_t begin = std::max<int64_t>(0, end - target);
-    GradBucket bucket;
-    bucket.begin = begin;
-    bucket.end = end;
-    bucket.padded = round_up(end - begin, dp_size);
-    bucket.block = bucket.padded / dp_size;
-    for (const ParamExtent& p : ordered) {
-      if (p.offset < end && p.offset + p.numel > begin) {
-        bucket.ready_stage = std::max(bucket.ready_stage, p.ready_stage);
+  // Ranges from the end of the buffer backwards, each cut from its end backwards.
+  std::vector<FlatRange> backwards = ranges;
+  std::sort(backwards.begin(), backwards.end(),
+            [](const FlatRange& a, const FlatRange& b) { return a.begin > b.begin; });
+  for (const FlatRange& range : backwards) {
+    TRIDENT_CHECK(range.begin >= 0 && range.end <= flat_numel && range.begin <= range.end,
+                  "plan_buckets: range outside the buffer");
+    for (int64_t end = range.end; end > range.begin;) {
+      const int64_t begin = std::max<int64_t>(range.begin, end - target);
+      GradBucket bucket;
+      bucket.begin = begin;
+      bucket.end = end;
+      bucket.padded = round_up(end - begin, dp_size);
+      bucket.block = bucket.padded / dp_size;
+      for (const ParamExtent& p : ordered) {
+        if (p.offset < end && p.offset + p.numel > begin) {
+          bucket.ready_stage = std::max(bucket.ready_stage, p.ready_stage);
+        }
       }
+      plan.buckets.push_back(bucket);
+      end = begin;
     }
-    plan.buckets.push_back(bucket);
-    end = begin;
   }
   // Launch order: by readiness; equal stages keep the backwards cut order (deterministic).
   std::stable_sort(
@@ -76,6 +115,7 @@ std::vector<ShardSegment> shard_segments(const BucketPlan& plan, int rank,
         stop = std::min(hi, holder->offset + holder->numel);
         segment.trained = holder->trained;
         segment.decay = holder->decay;
+        segment.tp_replicated = holder->tp_replicated;
       } else {
         for (const ParamExtent& p : ordered) {
           if (p.offset > at) {

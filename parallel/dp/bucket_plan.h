@@ -24,6 +24,9 @@ struct ParamExtent {
   int64_t ready_stage = 0;  // backward stage after which its gradient is final
   bool trained = true;      // false: a buffer that gradients never reach (router bias)
   bool decay = false;       // AdamW weight decay applies
+  // Every TP rank holds the whole parameter (so the global gradient norm counts it on one TP
+  // rank only); false for TP-split parameters, whose slices are disjoint.
+  bool tp_replicated = true;
 };
 
 struct GradBucket {
@@ -48,6 +51,23 @@ struct BucketPlan {
 BucketPlan plan_buckets(const std::vector<ParamExtent>& params, int64_t flat_numel,
                         int64_t bucket_elements, int dp_size);
 
+// A half-open range of flat elements.
+struct FlatRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// The parameters with member[i] set, as maximal flat ranges that hold no other parameter (runs
+// of members consecutive in offset order, the alignment gaps between them included).
+std::vector<FlatRange> member_ranges(const std::vector<ParamExtent>& params,
+                                     const std::vector<bool>& member);
+
+// The same plan restricted to `ranges` (buckets never cross a range's ends; elements outside
+// every range are left alone): for a flat buffer whose parameters are reduced over different
+// groups (dense ones over DP, routed experts over EDP), one plan per group.
+BucketPlan plan_buckets(const std::vector<ParamExtent>& params, int64_t flat_numel,
+                        int64_t bucket_elements, int dp_size, const std::vector<FlatRange>& ranges);
+
 // A run of elements of this rank's shard that belongs to one parameter.
 struct ShardSegment {
   int64_t flat_offset = 0;   // first element in the flat buffers
@@ -55,6 +75,7 @@ struct ShardSegment {
   int64_t count = 0;
   bool trained = false;
   bool decay = false;
+  bool tp_replicated = true;
 };
 
 // The real (unpadded) elements rank `rank` owns, split at parameter boundaries, in shard

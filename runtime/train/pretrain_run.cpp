@@ -46,18 +46,25 @@ std::string format_progress(const StepMetrics& m, int64_t total, const ProgressM
 }  // namespace
 
 void check_pretrain_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.pp() <= 1 && parallel.tp() <= 1 && parallel.ep() <= 1 &&
-                         parallel.etp() <= 1,
-                     "trident pretrain runs data parallelism only so far: parallel.pp = ",
-                     parallel.pp(), ", parallel.tp = ", parallel.tp(), ", parallel.ep = ",
-                     parallel.ep(), ", parallel.etp = ", parallel.etp(),
-                     " must all be 1 (use parallel.dp for more ranks)");
+  TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
+                     ": pipeline parallelism is not wired into the trainer yet (set parallel.pp "
+                     "= 1; use parallel.dp and parallel.tp for more ranks)");
+  TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
+                     ": expert tensor parallelism is not wired into the trainer yet (set "
+                     "parallel.etp = 1)");
+  TRIDENT_USER_CHECK(parallel.ep() <= 1 || parallel.tp() <= 1, "parallel.ep = ", parallel.ep(),
+                     " with parallel.tp = ", parallel.tp(),
+                     ": the trainer runs expert parallelism with tp = 1 only so far (set one of "
+                     "them to 1)");
 }
 
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options) {
   check_pretrain_layout(config.parallel());
   TrainerOptions trainer_options;
   trainer_options.dp = options.dp;
+  trainer_options.tp = options.tp;
+  trainer_options.ep = options.ep;
+  trainer_options.edp = options.edp;
   trainer_options.bucket_bytes = options.bucket_bytes;
   Trainer trainer(config, make_train_sampler(config), make_eval_sampler(config),
                   std::move(trainer_options));
@@ -67,9 +74,18 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   }
   const auto& train = config.train();
   const auto counts = trainer.model().registry().counts();
-  TLOG_INFO("model '", config.model().name(), "': ", counts.total, " parameters (", counts.activated,
-            " activated per token, MTP ", counts.mtp, "); ", train.steps(), " steps of ",
-            train.global_batch(), " × ", train.seq_len(), " tokens, mode ", train.mode());
+  TLOG_INFO("model '", config.model().name(), "': ", counts.total, " parameters (",
+            counts.activated, " activated per token, MTP ", counts.mtp, "); ", train.steps(),
+            " steps of ", train.global_batch(), " × ", train.seq_len(), " tokens, mode ",
+            train.mode());
+  if (trainer.tp_size() > 1) {
+    TLOG_INFO("tensor parallel: ", trainer.tp_size(), " rank(s) per data-parallel replica");
+  }
+  if (trainer.ep_size() > 1) {
+    TLOG_INFO("expert parallel: ", trainer.ep_size(), " rank(s), expert gradients over ",
+              trainer.expert_bucket_plan()->dp_size, " expert-data-parallel rank(s) in ",
+              trainer.expert_bucket_plan()->buckets.size(), " bucket(s)");
+  }
   if (trainer.dp_size() > 1 || trainer.zero1()) {
     TLOG_INFO("data parallel: ", trainer.dp_size(), " rank(s) × ",
               train.global_batch() / trainer.dp_size(), " rows, ",
@@ -127,13 +143,14 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   summary.tokens_per_second = summary.seconds > 0 ? tokens / summary.seconds : 0.0;
   if (has_eval) {
     summary.last_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
-    TLOG_INFO("held-out loss after training: ", summary.last_eval_loss, " (before: ",
-              summary.first_eval_loss, ")");
+    TLOG_INFO("held-out loss after training: ", summary.last_eval_loss,
+              " (before: ", summary.first_eval_loss, ")");
     if (jsonl) jsonl->write({{"step", train.steps()}, {"eval_lm_loss", summary.last_eval_loss}});
   }
   if (tensorboard) tensorboard->flush();
-  TLOG_INFO("trained ", summary.steps, " steps in ", ProgressMeter::format_duration(summary.seconds),
-            " (", static_cast<long long>(summary.tokens_per_second), " tokens/s); loss ",
+  TLOG_INFO("trained ", summary.steps, " steps in ",
+            ProgressMeter::format_duration(summary.seconds), " (",
+            static_cast<long long>(summary.tokens_per_second), " tokens/s); loss ",
             summary.first_loss, " -> ", summary.last_loss);
   if (options.primary && !options.save_hf_dir.empty()) {
     io::save_hf_weights(trainer.model().params(), options.save_hf_dir);

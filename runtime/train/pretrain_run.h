@@ -2,8 +2,9 @@
 // A whole pretraining / SFT run: the step loop with the progress line, JSONL metrics,
 // TensorBoard scalars, periodic held-out evaluation and the final weight export.
 //
-// With data parallelism every rank calls run_pretrain with the same config and its dp
-// communicator; every rank computes the same metrics, only the primary rank writes files.
+// With data (and tensor) parallelism every rank calls run_pretrain with the same config and
+// its dp and tp communicators; every rank computes the same metrics, only the primary rank writes
+// files.
 #include <memory>
 #include <string>
 
@@ -18,6 +19,11 @@ struct PretrainOptions {
   int64_t eval_batches = 2;
   // Data-parallel group (size parallel.dp); null: a single rank.
   std::shared_ptr<parallel::Communicator> dp;
+  // Tensor-parallel group (size parallel.tp); null: tp 1.
+  std::shared_ptr<parallel::Communicator> tp;
+  // Expert-parallel and expert-data-parallel groups (parallel.ep > 1); null: ep 1.
+  std::shared_ptr<parallel::Communicator> ep;
+  std::shared_ptr<parallel::Communicator> edp;
   // This rank writes the JSONL, TensorBoard and exported weights (rank 0 of the job).
   bool primary = true;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
@@ -34,8 +40,8 @@ struct PretrainSummary {
   double tokens_per_second = 0.0;
 };
 
-// What run_pretrain supports so far: data parallelism only (pp = tp = ep = etp = 1). A user
-// error naming the fields otherwise.
+// What run_pretrain supports so far: data × tensor parallelism, or data × expert parallelism
+// (pp = etp = 1; ep > 1 needs tp = 1). A user error naming the fields otherwise.
 void check_pretrain_layout(const config::ParallelConfig& parallel);
 
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options);

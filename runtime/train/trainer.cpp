@@ -7,11 +7,46 @@
 #include "models/deepseek_v3/loss.h"
 #include "parallel/dp/backward_stages.h"
 #include "parallel/dp/reduce_sum.h"
+#include "parallel/ep/expert_parallel_moe.h"
 
 namespace trident::train {
 
 namespace {
 constexpr int64_t kMiB = 1024 * 1024;
+
+// Every TP rank holds the whole tensor: replicated parameters, and the routed experts (split
+// over ETP, not TP).
+bool tp_replicated(const models::ParamSpec& spec) {
+  return spec.placement.tp == models::TpSplit::kReplicated ||
+         spec.kind == models::ParamKind::kExpert;
+}
+
+double squares(const float* values, int64_t count) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(values[i]) * values[i];
+  return sum;
+}
+
+std::unique_ptr<models::DeepSeekV3Model> make_model(
+    const config::TridentConfig& config, parallel::Communicator* tp,
+    const std::shared_ptr<parallel::Communicator>& ep) {
+  const uint64_t seed = config.train().seed();
+  if (ep != nullptr) {
+    const models::ExpertParallelSetup setup =
+        parallel::ep::expert_parallel_setup(config.model(), config.parallel(), ep);
+    return std::make_unique<models::DeepSeekV3Model>(config.model(), seed, setup);
+  }
+  if (tp == nullptr) return std::make_unique<models::DeepSeekV3Model>(config.model(), seed);
+  models::ModelParallel parallel;
+  parallel.tp = tp;
+  parallel.tp_rank = tp->rank();
+  parallel.tp_size = tp->size();
+  return std::make_unique<models::DeepSeekV3Model>(config.model(), seed, parallel);
+}
+
+bool routed_expert(const models::ParamSpec& spec) {
+  return spec.kind == models::ParamKind::kExpert;
+}
 
 // Where each parameter sits in the flat buffers, when its gradient is final, and how AdamW
 // treats it: what the bucket plan and the ZeRO-1 shard are built from.
@@ -24,6 +59,7 @@ std::vector<parallel::dp::ParamExtent> param_extents(const models::DeepSeekV3Mod
     extent.ready_stage = parallel::dp::finishing_stage(*param.spec, model);
     extent.trained = param.spec->trained;
     extent.decay = param.spec->weight_decay;
+    extent.tp_replicated = tp_replicated(*param.spec);
     extents.push_back(extent);
   }
   return extents;
@@ -61,14 +97,28 @@ double load_max_over_mean(const std::vector<int64_t>& tokens_per_expert) {
 Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchSampler> sampler,
                  std::unique_ptr<io::BatchSampler> eval_sampler, TrainerOptions options)
     : config_(config),
-      model_(std::make_unique<models::DeepSeekV3Model>(config.model(), config.train().seed())),
+      dp_(std::move(options.dp)),
+      tp_(std::move(options.tp)),
+      ep_(std::move(options.ep)),
+      edp_(std::move(options.edp)),
+      model_(make_model(config, tp_.get(), ep_)),
       sampler_(std::move(sampler)),
-      eval_sampler_(std::move(eval_sampler)),
-      dp_(std::move(options.dp)) {
+      eval_sampler_(std::move(eval_sampler)) {
   const auto& train = config_.train();
   const auto& par = config_.parallel();
   dp_size_ = dp_ ? dp_->size() : 1;
   dp_rank_ = dp_ ? dp_->rank() : 0;
+  tp_size_ = tp_ ? tp_->size() : 1;
+  tp_rank_ = tp_ ? tp_->rank() : 0;
+  const int64_t configured_tp = std::max<int64_t>(1, par.tp());
+  TRIDENT_USER_CHECK(configured_tp == tp_size_, "parallel.tp = ", par.tp(),
+                     " but the trainer got a ", tp_size_, "-rank tensor-parallel group");
+  ep_size_ = ep_ ? ep_->size() : 1;
+  TRIDENT_USER_CHECK(std::max<int64_t>(1, par.ep()) == ep_size_, "parallel.ep = ", par.ep(),
+                     " but the trainer got a ", ep_size_, "-rank expert-parallel group");
+  TRIDENT_USER_CHECK(ep_size_ == 1 || (tp_size_ == 1 && par.etp() <= 1), "parallel.ep = ", par.ep(),
+                     " with parallel.tp = ", par.tp(), ", parallel.etp = ", par.etp(),
+                     ": the trainer runs expert parallelism with tp = etp = 1 only so far");
   const int64_t configured_dp = std::max<int64_t>(1, par.dp());
   TRIDENT_USER_CHECK(configured_dp == dp_size_, "parallel.dp = ", par.dp(), " but ", dp_size_,
                      " data-parallel rank(s) are running (start ", configured_dp,
@@ -85,17 +135,51 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
                                    ? options.bucket_bytes
                                    : std::max<int64_t>(1, par.dp_bucket_mb()) * kMiB;
   const std::vector<parallel::dp::ParamExtent> extents = param_extents(*model_);
-  parallel::dp::BucketPlan plan = parallel::dp::plan_buckets(
-      extents, model_->params().numel(),
-      std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float))), dp_size_);
-  if (par.zero1()) {
-    zero1_ = std::make_unique<parallel::dp::Zero1State>(plan, dp_rank_, extents);
+  const int64_t flat_numel = model_->params().numel();
+  const int64_t bucket_elements =
+      std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float)));
+  const Tensor& flat_grads = model_->params().flat_grads();
+  if (ep_size_ == 1) {
+    parallel::dp::BucketPlan plan =
+        parallel::dp::plan_buckets(extents, flat_numel, bucket_elements, dp_size_);
+    if (par.zero1()) {
+      zero1_ = std::make_unique<parallel::dp::Zero1State>(plan, dp_rank_, extents);
+    }
+    reducer_ = std::make_unique<parallel::dp::GradReducer>(dp_.get(), flat_grads, std::move(plan),
+                                                           par.zero1());
   } else {
-    exp_avg_ = Tensor::zeros({model_->params().numel()});
-    exp_avg_sq_ = Tensor::zeros({model_->params().numel()});
+    // Dense parameters over DP, routed experts over EDP: one plan per group over its ranges.
+    std::vector<bool> expert(extents.size());
+    std::vector<parallel::dp::ParamExtent> dense_extents, expert_extents;
+    const std::vector<models::Parameter>& params = model_->params().parameters();
+    for (size_t i = 0; i < extents.size(); ++i) {
+      expert[i] = routed_expert(*params[i].spec);
+      (expert[i] ? expert_extents : dense_extents).push_back(extents[i]);
+    }
+    std::vector<bool> dense(expert.size());
+    for (size_t i = 0; i < expert.size(); ++i) dense[i] = !expert[i];
+    const int edp_size = edp_ ? edp_->size() : 1;
+    const int edp_rank = edp_ ? edp_->rank() : 0;
+    parallel::dp::BucketPlan dense_plan =
+        parallel::dp::plan_buckets(extents, flat_numel, bucket_elements, dp_size_,
+                                   parallel::dp::member_ranges(extents, dense));
+    parallel::dp::BucketPlan expert_plan =
+        parallel::dp::plan_buckets(extents, flat_numel, bucket_elements, edp_size,
+                                   parallel::dp::member_ranges(extents, expert));
+    if (par.zero1()) {
+      zero1_ = std::make_unique<parallel::dp::Zero1State>(dense_plan, dp_rank_, dense_extents);
+      expert_zero1_ =
+          std::make_unique<parallel::dp::Zero1State>(expert_plan, edp_rank, expert_extents);
+    }
+    reducer_ = std::make_unique<parallel::dp::GradReducer>(dp_.get(), flat_grads,
+                                                           std::move(dense_plan), par.zero1());
+    expert_reducer_ = std::make_unique<parallel::dp::GradReducer>(
+        edp_.get(), flat_grads, std::move(expert_plan), par.zero1());
   }
-  reducer_ = std::make_unique<parallel::dp::GradReducer>(dp_.get(), model_->params().flat_grads(),
-                                                         std::move(plan), par.zero1());
+  if (!par.zero1()) {
+    exp_avg_ = Tensor::zeros({flat_numel});
+    exp_avg_sq_ = Tensor::zeros({flat_numel});
+  }
 }
 
 int64_t Trainer::micro_batches_per_rank() const {
@@ -133,6 +217,7 @@ StepMetrics Trainer::step() {
   model.params().zero_grad();
   model.reset_expert_loads();
   reducer_->start_step();
+  if (expert_reducer_) expert_reducer_->start_step();
   // Loss contributions of this rank: loss, lm, mtp, balance, input tokens.
   std::vector<double> sums(5, 0.0);
   for (size_t i = 0; i < micros.size(); ++i) {
@@ -148,10 +233,13 @@ StepMetrics Trainer::step() {
     // Only the last micro-batch completes gradients: its backward stages post the buckets.
     const bool last = i + 1 == micros.size();
     parallel::dp::staged_backward(model, ctx, [&](int64_t stage) {
-      if (last) reducer_->stage_done(stage);
+      if (!last) return;
+      reducer_->stage_done(stage);
+      if (expert_reducer_) expert_reducer_->stage_done(stage);
     });
   }
   reducer_->finish();
+  if (expert_reducer_) expert_reducer_->finish();
 
   const std::vector<double> totals = parallel::dp::sum_over_ranks(dp, sums);
   StepMetrics metrics;
@@ -164,12 +252,19 @@ StepMetrics Trainer::step() {
   metrics.target_tokens = global.lm;
   metrics.grad_buckets = static_cast<int64_t>(reducer_->plan().buckets.size());
   metrics.grad_buckets_overlapped = reducer_->posted_early();
+  if (expert_reducer_) {
+    metrics.grad_buckets += static_cast<int64_t>(expert_reducer_->plan().buckets.size());
+    metrics.grad_buckets_overlapped += expert_reducer_->posted_early();
+  }
 
   metrics.grad_norm = global_grad_norm();
   metrics.lr = schedule_.at(step);
   const double clip = clip_coefficient(metrics.grad_norm, train.grad_clip());
   if (zero1_) {
-    apply_zero1_optimizer(metrics.lr, clip);
+    apply_zero1_optimizer(metrics.lr, clip, *zero1_, *reducer_, dp_.get());
+    if (expert_zero1_) {
+      apply_zero1_optimizer(metrics.lr, clip, *expert_zero1_, *expert_reducer_, edp_.get());
+    }
   } else {
     apply_optimizer(metrics.lr, clip);
   }
@@ -198,12 +293,52 @@ StepMetrics Trainer::step() {
   return metrics;
 }
 
+double Trainer::shard_squares(const parallel::dp::Zero1State& state,
+                              const parallel::dp::GradReducer& reducer) const {
+  const bool count_replicated = tp_rank_ == 0;
+  const float* grads = reducer.shard_grads().data<float>();
+  double sum = 0.0;
+  for (const parallel::dp::ShardSegment& s : state.segments()) {
+    if (!s.trained || (s.tp_replicated && !count_replicated)) continue;
+    sum += squares(grads + s.shard_offset, s.count);
+  }
+  return sum;
+}
+
 double Trainer::global_grad_norm() const {
-  // Every element counted once: replicated gradients (all-reduced) on this rank alone,
-  // ZeRO-1 shards (disjoint, padding is zero) summed over the ranks.
-  if (!zero1_) return std::sqrt(sum_of_squares(model_->params().flat_grads()));
-  const double local = sum_of_squares(reducer_->shard_grads());
-  return std::sqrt(parallel::dp::sum_over_ranks(dp_.get(), local));
+  // Every global element counted once: TP-split slices on every TP rank (disjoint), replicated
+  // parameters on TP rank 0 only; without ZeRO-1 the reduced gradients are the same on every
+  // rank of the reduction group, so this rank's buffer is the whole group's; under ZeRO-1 the
+  // shards (disjoint, padding is zero) are summed over the group. Routed experts differ
+  // between EP ranks and are added over EP. Then the TP ranks' parts are added.
+  const bool count_replicated = tp_rank_ == 0;
+  double dense = 0.0, experts = 0.0;
+  if (!zero1_) {
+    if (tp_size_ == 1 && ep_size_ == 1) {
+      dense = sum_of_squares(model_->params().flat_grads());
+    } else {
+      for (const models::Parameter& param : model_->params().parameters()) {
+        if (!param.spec->trained) continue;
+        if (tp_replicated(*param.spec) && !count_replicated) continue;
+        const double sum = squares(param.grad.data<float>(), param.grad.numel());
+        if (ep_size_ > 1 && routed_expert(*param.spec)) {
+          experts += sum;
+        } else {
+          dense += sum;
+        }
+      }
+    }
+  } else {
+    dense = tp_size_ == 1 && ep_size_ == 1 ? sum_of_squares(reducer_->shard_grads())
+                                           : shard_squares(*zero1_, *reducer_);
+    dense = parallel::dp::sum_over_ranks(dp_.get(), dense);
+    if (expert_zero1_) {
+      experts =
+          parallel::dp::sum_over_ranks(edp_.get(), shard_squares(*expert_zero1_, *expert_reducer_));
+    }
+  }
+  if (ep_size_ > 1) experts = parallel::dp::sum_over_ranks(ep_.get(), experts);
+  return std::sqrt(parallel::dp::sum_over_ranks(tp_.get(), dense + experts));
 }
 
 void Trainer::apply_optimizer(double lr, double clip_scale) {
@@ -226,8 +361,9 @@ void Trainer::apply_optimizer(double lr, double clip_scale) {
   }
 }
 
-void Trainer::apply_zero1_optimizer(double lr, double clip_scale) {
-  parallel::dp::Zero1State& state = *zero1_;
+void Trainer::apply_zero1_optimizer(double lr, double clip_scale, parallel::dp::Zero1State& state,
+                                    const parallel::dp::GradReducer& reducer,
+                                    parallel::Communicator* comm) {
   const Tensor& flat_values = model_->params().flat_values();
   // The master weights start from the model's (possibly imported) weights; the router bias
   // changes outside the optimizer, so its elements are re-read every step.
@@ -236,7 +372,7 @@ void Trainer::apply_zero1_optimizer(double lr, double clip_scale) {
   } else {
     state.refresh_untrained(flat_values);
   }
-  float* grads = reducer_->shard_grads().data<float>();
+  float* grads = reducer.shard_grads().data<float>();
   float* master = state.master().data<float>();
   float* m = state.exp_avg().data<float>();
   float* v = state.exp_avg_sq().data<float>();
@@ -250,11 +386,11 @@ void Trainer::apply_zero1_optimizer(double lr, double clip_scale) {
     adamw_update(master + s.shard_offset, g, m + s.shard_offset, v + s.shard_offset, s.count, adam_,
                  lr, step_, s.decay);
   }
-  parallel::dp::all_gather_weights(dp_.get(), reducer_->plan(), state.master(), flat_values);
+  parallel::dp::all_gather_weights(comm, reducer.plan(), state.master(), flat_values);
 }
 
 int64_t Trainer::optimizer_state_bytes() const {
-  if (zero1_) return zero1_->bytes();
+  if (zero1_) return zero1_->bytes() + (expert_zero1_ ? expert_zero1_->bytes() : 0);
   return static_cast<int64_t>(exp_avg_.nbytes() + exp_avg_sq_.nbytes());
 }
 

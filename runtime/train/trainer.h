@@ -12,6 +12,19 @@
 // posted while the last micro-batch's backward is still running; with parallel.zero1 each
 // rank keeps master weights and AdamW moments for its shard only and the updated weights are
 // all-gathered. Every rank ends the step with the same weights and the same metrics.
+//
+// Tensor parallelism (docs/tensor-parallel.md, docs/data-parallel.md): the tp ranks of one
+// data-parallel index form a TP group that sees the same rows; each holds its slices of the
+// split parameters. Gradients are reduced (and ZeRO-1-sharded) over the dp group only: the
+// flat buffer of a TP rank holds that rank's slices, and the dp group's members all have the
+// same TP rank, hence the same buffer layout. The global gradient norm counts every global
+// element once: split slices summed over TP, replicated parameters on TP rank 0 only.
+//
+// Expert parallelism (docs/expert-parallel.md; tp = 1 so far): the ep ranks of the MoE refold
+// hold different routed experts and see different rows. The dense gradients are reduced over
+// dp as above; the routed experts' gradients are already complete over the EP group's tokens
+// and are reduced over the EDP group only (a second bucket plan over the experts' flat ranges,
+// with its own ZeRO-1 shard over EDP).
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -50,6 +63,13 @@ struct TrainerOptions {
   // The data-parallel group (the mesh's dp communicator); null: one rank, no communication.
   // Its size must equal parallel.dp.
   std::shared_ptr<parallel::Communicator> dp;
+  // The tensor-parallel group (the mesh's tp communicator); null: tp 1. Its size must equal
+  // parallel.tp.
+  std::shared_ptr<parallel::Communicator> tp;
+  // Expert parallelism: the EP group (size parallel.ep) and the expert-data-parallel group
+  // (dp · tp / ep ranks holding the same experts); both null: ep 1.
+  std::shared_ptr<parallel::Communicator> ep;
+  std::shared_ptr<parallel::Communicator> edp;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
   int64_t bucket_bytes = 0;
 };
@@ -79,6 +99,13 @@ class Trainer {
 
   int dp_size() const { return dp_size_; }
   int dp_rank() const { return dp_rank_; }
+  int tp_size() const { return tp_size_; }
+  int tp_rank() const { return tp_rank_; }
+  int ep_size() const { return ep_size_; }
+  // The routed experts' bucket plan over EDP (null without expert parallelism).
+  const parallel::dp::BucketPlan* expert_bucket_plan() const {
+    return expert_reducer_ ? &expert_reducer_->plan() : nullptr;
+  }
   bool zero1() const { return zero1_ != nullptr; }
   const parallel::dp::BucketPlan& bucket_plan() const { return reducer_->plan(); }
 
@@ -94,21 +121,36 @@ class Trainer {
  private:
   double global_grad_norm() const;
   void apply_optimizer(double lr, double clip_scale);
-  void apply_zero1_optimizer(double lr, double clip_scale);
+  void apply_zero1_optimizer(double lr, double clip_scale, parallel::dp::Zero1State& state,
+                             const parallel::dp::GradReducer& reducer,
+                             parallel::Communicator* comm);
+  double shard_squares(const parallel::dp::Zero1State& state,
+                       const parallel::dp::GradReducer& reducer) const;
   io::RowRange rows_of(int64_t micro) const;
   int64_t micro_batches_per_rank() const;
 
   config::TridentConfig config_;
+  // The groups outlive the model, which keeps a raw pointer to the TP communicator.
+  std::shared_ptr<parallel::Communicator> dp_;
+  std::shared_ptr<parallel::Communicator> tp_;
+  std::shared_ptr<parallel::Communicator> ep_;
+  std::shared_ptr<parallel::Communicator> edp_;
   std::unique_ptr<models::DeepSeekV3Model> model_;
   std::unique_ptr<io::BatchSampler> sampler_;
   std::unique_ptr<io::BatchSampler> eval_sampler_;
   LrSchedule schedule_;
   AdamWSettings adam_;
-  std::shared_ptr<parallel::Communicator> dp_;
   int dp_size_ = 1;
   int dp_rank_ = 0;
+  int tp_size_ = 1;
+  int tp_rank_ = 0;
+  int ep_size_ = 1;
   std::unique_ptr<parallel::dp::GradReducer> reducer_;
   std::unique_ptr<parallel::dp::Zero1State> zero1_;
+  // Expert parallelism: the routed experts' reduction over EDP (reducer_ and zero1_ then
+  // cover the dense parameters only).
+  std::unique_ptr<parallel::dp::GradReducer> expert_reducer_;
+  std::unique_ptr<parallel::dp::Zero1State> expert_zero1_;
   Tensor exp_avg_;
   Tensor exp_avg_sq_;
   int64_t step_ = 0;

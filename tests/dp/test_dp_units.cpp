@@ -105,6 +105,44 @@ TEST(BucketPlan, ShardsCoverEveryElementOnceWithItsFlags) {
 // The optimizer state of one ZeRO-1 rank is 3 fp32 values (master, m, v) per shard element,
 // allocated through the allocator, and the shard is 1/dp of the model (plus < dp padding per
 // bucket).
+// Parameters reduced over different groups (dense over dp, routed experts over edp) get one
+// plan each over their own ranges: together the plans tile every parameter exactly once, and
+// no bucket crosses into the other group's parameters.
+TEST(BucketPlan, RangesSplitTheBufferBetweenGroups) {
+  // Offsets: dense [0,10), expert [10,17), expert [17,20), dense [20,33), expert [33,40).
+  std::vector<ParamExtent> params(5);
+  const int64_t offsets[] = {0, 10, 17, 20, 33}, sizes[] = {10, 7, 3, 13, 7};
+  std::vector<bool> expert{false, true, true, false, true}, dense(5);
+  for (size_t i = 0; i < params.size(); ++i) {
+    params[i].offset = offsets[i];
+    params[i].numel = sizes[i];
+    params[i].ready_stage = static_cast<int64_t>(4 - i);
+    dense[i] = !expert[i];
+  }
+  const std::vector<FlatRange> expert_ranges = member_ranges(params, expert);
+  ASSERT_EQ(expert_ranges.size(), 2u);
+  EXPECT_EQ(expert_ranges[0].begin, 10);
+  EXPECT_EQ(expert_ranges[0].end, 20);
+  EXPECT_EQ(expert_ranges[1].begin, 33);
+  EXPECT_EQ(expert_ranges[1].end, 40);
+  const BucketPlan dense_plan = plan_buckets(params, 40, 4, 2, member_ranges(params, dense));
+  const BucketPlan expert_plan = plan_buckets(params, 40, 4, 3, expert_ranges);
+  std::vector<int> covered(40, 0);
+  for (const BucketPlan* plan : {&dense_plan, &expert_plan}) {
+    for (const GradBucket& b : plan->buckets) {
+      for (int64_t i = b.begin; i < b.end; ++i) ++covered[static_cast<size_t>(i)];
+      // A bucket lies inside one group's parameters.
+      for (size_t p = 0; p < params.size(); ++p) {
+        const bool overlaps =
+            params[p].offset < b.end && params[p].offset + params[p].numel > b.begin;
+        if (!overlaps) continue;
+        EXPECT_EQ(expert[p], plan == &expert_plan) << "bucket [" << b.begin << ", " << b.end << ")";
+      }
+    }
+  }
+  for (int64_t i = 0; i < 40; ++i) EXPECT_EQ(covered[static_cast<size_t>(i)], 1) << "element " << i;
+}
+
 TEST(Zero1State, OptimizerMemoryPerRankShrinksByDp) {
   const config::TridentConfig config = tiny_config();
   const models::DeepSeekV3Model model(config.model(), 1);
