@@ -15,6 +15,7 @@
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
 #include "runtime/core/profiler.h"
+#include "runtime/io/batch_safetensors.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/train/data_setup.h"
@@ -29,21 +30,6 @@ std::string run_and_capture(const std::string& command) {
   TRIDENT_CHECK_IO(pipe != nullptr, "cannot run: ", command);
   while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe.get())) out += buffer.data();
   return out;
-}
-
-void write_batch(const std::string& path, const trident::models::TokenBatch& batch) {
-  using trident::io::StDType;
-  const trident::Shape shape{batch.batch, batch.seq_len + 1};
-  trident::io::SafetensorsWriter writer(path, {{"tokens", StDType::I32, shape}, {"loss_mask", StDType::I32, shape}});
-  trident::Tensor tokens = trident::Tensor::empty(shape, trident::DType::I32);
-  trident::Tensor mask = trident::Tensor::empty(shape, trident::DType::I32);
-  for (size_t i = 0; i < batch.tokens.size(); ++i) {
-    tokens.data<int32_t>()[i] = batch.tokens[i];
-    mask.data<int32_t>()[i] = batch.loss_mask[i];
-  }
-  writer.write("tokens", tokens);
-  writer.write("loss_mask", mask);
-  writer.finish();
 }
 
 }  // namespace
@@ -92,7 +78,12 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
                           std::to_string(getpid());
   std::filesystem::create_directories(dir);
   trident::io::save_hf_weights(trainer.model().params(), dir + "/model");
-  write_batch(dir + "/batch.safetensors", batch);
+  {
+    trident::io::SafetensorsWriter writer(dir + "/batch.safetensors",
+                                          trident::io::token_batch_entries(batch));
+    trident::io::write_token_batch(writer, batch);
+    writer.finish();
+  }
   const auto& t = config.train();
   std::ofstream(dir + "/train.json") << nlohmann::json{
       {"lr", t.lr()}, {"min_lr", t.min_lr()}, {"warmup_steps", t.warmup_steps()}, {"steps", t.steps()},

@@ -12,6 +12,7 @@
 
 #include "models/deepseek_v3/model.h"
 #include "runtime/config/config.h"
+#include "runtime/io/batch_safetensors.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/train/data_setup.h"
@@ -47,19 +48,6 @@ void perturb(models::ParameterStore& store) {
   }
 }
 
-void write_batch(io::SafetensorsWriter& writer, const std::string& suffix,
-                 const models::TokenBatch& batch) {
-  const Shape shape{batch.batch, batch.seq_len + 1};
-  Tensor tokens = Tensor::empty(shape, DType::I32);
-  Tensor mask = Tensor::empty(shape, DType::I32);
-  for (size_t i = 0; i < batch.tokens.size(); ++i) {
-    tokens.data<int32_t>()[i] = batch.tokens[i];
-    mask.data<int32_t>()[i] = batch.loss_mask[i];
-  }
-  writer.write("tokens" + suffix, tokens);
-  writer.write("loss_mask" + suffix, mask);
-}
-
 std::string temp_dir(const std::string& name) {
   const std::string dir = ::testing::TempDir() + "/trident_golden_" + name;
   std::filesystem::remove_all(dir);
@@ -82,10 +70,8 @@ TEST(Golden, ForwardBackwardMatchesPyTorch) {
   const auto sampler = train::make_train_sampler(config);
   const models::TokenBatch batch = sampler->global_batch(1);
   {
-    io::SafetensorsWriter writer(dir + "/batch.safetensors",
-                                 {{"tokens", io::StDType::I32, {batch.batch, batch.seq_len + 1}},
-                                  {"loss_mask", io::StDType::I32, {batch.batch, batch.seq_len + 1}}});
-    write_batch(writer, "", batch);
+    io::SafetensorsWriter writer(dir + "/batch.safetensors", io::token_batch_entries(batch));
+    io::write_token_batch(writer, batch);
     writer.finish();
   }
   std::ofstream(dir + "/train.json") << nlohmann::json{
@@ -131,15 +117,17 @@ TEST(Golden, TenTrainingStepsMatchPyTorch) {
   const int64_t steps = config.train().steps();
   const auto sampler = train::make_train_sampler(config);
   {
+    std::vector<models::TokenBatch> batches;
     std::vector<io::StEntry> entries;
-    const Shape shape{config.train().global_batch(), config.train().seq_len() + 1};
     for (int64_t t = 0; t < steps; ++t) {
-      entries.push_back({"tokens_step" + std::to_string(t), io::StDType::I32, shape});
-      entries.push_back({"loss_mask_step" + std::to_string(t), io::StDType::I32, shape});
+      batches.push_back(sampler->global_batch(t + 1));
+      for (io::StEntry& entry : io::token_batch_entries(batches.back(), "_step" + std::to_string(t))) {
+        entries.push_back(std::move(entry));
+      }
     }
     io::SafetensorsWriter writer(dir + "/batch.safetensors", entries);
     for (int64_t t = 0; t < steps; ++t) {
-      write_batch(writer, "_step" + std::to_string(t), sampler->global_batch(t + 1));
+      io::write_token_batch(writer, batches[static_cast<size_t>(t)], "_step" + std::to_string(t));
     }
     writer.finish();
   }
