@@ -66,17 +66,17 @@ bool ArgParser::parse(const Args& args) {
     if (match == nullptr) {
       std::ostringstream valid;
       for (const Flag& flag : flags_) valid << " " << flag.name;
-      TRIDENT_USER_FAIL("trident ", command_, ": unknown argument '", args[i],
+      TRIDENT_USER_FAIL("unknown argument '", args[i],
                         "'; valid flags:", valid.str());
     }
     if (match->kind == Kind::Bool) {
-      TRIDENT_USER_CHECK(!has_value || value == "true" || value == "false", "trident ", command_,
-                         ": ", name, " takes no value (or =true/=false), got '", value, "'");
+      TRIDENT_USER_CHECK(!has_value || value == "true" || value == "false", name,
+                         " takes no value (or =true/=false), got '", value, "'");
       *static_cast<bool*>(match->out) = !has_value || value == "true";
       continue;
     }
     if (!has_value) {
-      TRIDENT_USER_CHECK(i + 1 < args.size(), "trident ", command_, ": ", name, " needs a value");
+      TRIDENT_USER_CHECK(i + 1 < args.size(), name, " needs a value");
       value = args[++i];
     }
     char* end = nullptr;
@@ -85,15 +85,13 @@ bool ArgParser::parse(const Args& args) {
       case Kind::Repeated: static_cast<std::vector<std::string>*>(match->out)->push_back(value); break;
       case Kind::Int: {
         const long long parsed = std::strtoll(value.c_str(), &end, 10);
-        TRIDENT_USER_CHECK(end && *end == '\0' && !value.empty(), "trident ", command_, ": ", name,
-                           " needs an integer, got '", value, "'");
+        TRIDENT_USER_CHECK(end && *end == '\0' && !value.empty(), name, " needs an integer, got '", value, "'");
         *static_cast<long long*>(match->out) = parsed;
         break;
       }
       case Kind::Double: {
         const double parsed = std::strtod(value.c_str(), &end);
-        TRIDENT_USER_CHECK(end && *end == '\0' && !value.empty(), "trident ", command_, ": ", name,
-                           " needs a number, got '", value, "'");
+        TRIDENT_USER_CHECK(end && *end == '\0' && !value.empty(), name, " needs a number, got '", value, "'");
         *static_cast<double*>(match->out) = parsed;
         break;
       }
