@@ -18,7 +18,9 @@ start() {
   dir=$(cd "$dir" && pwd)
   cat > "$dir/slurm.conf" <<CONF
 ClusterName=trident-local
-SlurmctldHost=localhost
+# Addresses are given explicitly: a minimal machine may have no /etc/hosts, and a lookup of
+# "localhost" would then go to DNS and stall every daemon and client call.
+SlurmctldHost=localhost(127.0.0.1)
 AuthType=auth/none
 CredType=cred/none
 SlurmUser=root
@@ -41,8 +43,9 @@ SlurmdParameters=config_overrides
 JobRequeue=1
 KillWait=5
 MailProg=/bin/true
+MessageTimeout=10
 SchedulerType=sched/backfill
-NodeName=localhost CPUs=$cpus State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=$cpus State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
   export SLURM_CONF="$dir/slurm.conf"
@@ -51,7 +54,7 @@ CONF
   slurmd -D -N localhost -f "$SLURM_CONF" > "$dir/log/slurmd.out" 2>&1 &
   echo $! > "$dir/slurmd.launcher.pid"
   for _ in $(seq 1 60); do
-    if scontrol show node localhost 2>/dev/null | grep -qE "State=(IDLE|MIXED|ALLOCATED)"; then
+    if timeout 5 scontrol show node localhost 2>/dev/null | grep -qE "State=(IDLE|MIXED|ALLOCATED)"; then
       echo "export SLURM_CONF=$SLURM_CONF"
       return 0
     fi

@@ -25,11 +25,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-eval "$("$source_dir/launch/slurm/local_cluster.sh" start "$cluster" 4)"
+if ! start_line=$(timeout 60 "$source_dir/launch/slurm/local_cluster.sh" start "$cluster" 4); then
+  echo "FAIL: the local Slurm cluster did not start; daemon logs:"
+  tail -n 20 "$cluster"/log/*.log 2>/dev/null || true
+  exit 1
+fi
+eval "$start_line"
 cd "$work"
 
 echo "== a 2-task pretraining job"
-sbatch --wait --output="$work/ok-%j.out" \
+timeout 120 sbatch --wait --output="$work/ok-%j.out" \
   --export=ALL,TRIDENT_BIN="$trident",TRIDENT_RUN="$work/run",OMPI_ALLOW_RUN_AS_ROOT=1,OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   "$source_dir/launch/slurm/pretrain.sbatch" --config tiny --set parallel.dp=2 --set train.steps=5
 log=$(cat "$work"/ok-*.out)
@@ -40,7 +45,7 @@ records=$(grep -c '"loss"' "$work/run/metrics.jsonl")
 [ "$records" -eq 5 ] || { echo "FAIL: expected 5 metric records, found $records"; exit 1; }
 
 echo "== a job with a layout that does not match its tasks must fail, naming the field"
-if sbatch --wait --output="$work/bad-%j.out" \
+if timeout 120 sbatch --wait --output="$work/bad-%j.out" \
   --export=ALL,TRIDENT_BIN="$trident",TRIDENT_RUN="$work/bad",OMPI_ALLOW_RUN_AS_ROOT=1,OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   "$source_dir/launch/slurm/pretrain.sbatch" --config tiny --set parallel.dp=3 --set train.steps=2; then
   echo "FAIL: a bad layout exited 0"; exit 1
