@@ -18,18 +18,17 @@
 #include "runtime/core/allocator.h"
 #include "runtime/train/data_setup.h"
 #include "runtime/train/trainer.h"
+#include "tests/parallel/test_helpers.h"
 
 namespace trident::train {
 namespace {
 
+using parallel::testing::relative_difference;
+using parallel::testing::same_on_every_rank;
+using parallel::testing::world_size;
+
 constexpr int64_t kSteps = 20;
 constexpr double kTolerance = 1e-5;
-
-int world_size() {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
 
 // The tiny model with a global batch of 16 rows in micro-batches of 2 (8 micro-batches on
 // one rank, 4 per rank at dp 2, 2 at dp 4), clipping that bites, the balance loss and the
@@ -62,8 +61,6 @@ const RunResult& oracle() {
   return result;
 }
 
-double relative(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-12); }
-
 // Every rank holds the same bytes: the element-wise max and min over ranks equal the local
 // values exactly.
 bool identical_on_every_rank(const Tensor& values) {
@@ -73,13 +70,6 @@ bool identical_on_every_rank(const Tensor& values) {
   MPI_Allreduce(values.data<float>(), lo.data(), n, MPI_FLOAT, MPI_MIN, MPI_COMM_WORLD);
   return std::memcmp(hi.data(), values.data<float>(), values.nbytes()) == 0 &&
          std::memcmp(lo.data(), values.data<float>(), values.nbytes()) == 0;
-}
-
-bool same_on_every_rank(double value) {
-  double hi = 0, lo = 0;
-  MPI_Allreduce(&value, &hi, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Allreduce(&value, &lo, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
-  return hi == value && lo == value;
 }
 
 struct Layout {
@@ -124,11 +114,11 @@ TEST_P(DataParallelTraining, MatchesOneRank) {
   for (int64_t s = 0; s < kSteps; ++s) {
     const StepMetrics m = trainer.step();
     const StepMetrics& want = expected.steps[static_cast<size_t>(s)];
-    EXPECT_LE(relative(m.loss, want.loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.mtp_loss, want.mtp_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.balance_loss, want.balance_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.grad_norm, want.grad_norm), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.loss, want.loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.mtp_loss, want.mtp_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.balance_loss, want.balance_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.grad_norm, want.grad_norm), kTolerance) << "step " << m.step;
     EXPECT_EQ(m.tokens, want.tokens);
     EXPECT_EQ(m.target_tokens, want.target_tokens);
     EXPECT_EQ(m.expert_load_max_over_mean, want.expert_load_max_over_mean) << "step " << m.step;

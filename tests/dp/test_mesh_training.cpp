@@ -23,19 +23,18 @@
 #include "runtime/config/config.h"
 #include "runtime/train/data_setup.h"
 #include "runtime/train/trainer.h"
+#include "tests/parallel/test_helpers.h"
 #include "tests/tp/tp_test_util.h"
 
 namespace trident::train {
 namespace {
 
+using parallel::testing::relative_difference;
+using parallel::testing::same_on_every_rank;
+using parallel::testing::world_size;
+
 constexpr int64_t kSteps = 20;
 constexpr double kTolerance = 1e-5;
-
-int world_size() {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
 
 // 16 rows in micro-batches of 2, clipping that bites, balance loss and bias update on.
 config::TridentConfig base_config() {
@@ -61,15 +60,6 @@ const RunResult& oracle() {
     return run;
   }();
   return result;
-}
-
-double relative(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-12); }
-
-bool same_on_every_rank(double value) {
-  double hi = 0, lo = 0;
-  MPI_Allreduce(&value, &hi, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Allreduce(&value, &lo, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
-  return hi == value && lo == value;
 }
 
 struct Layout {
@@ -112,11 +102,11 @@ TEST_P(MeshTraining, MatchesOneRank) {
   for (int64_t s = 0; s < kSteps; ++s) {
     const StepMetrics m = trainer.step();
     const StepMetrics& want = expected.steps[static_cast<size_t>(s)];
-    EXPECT_LE(relative(m.loss, want.loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.mtp_loss, want.mtp_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.balance_loss, want.balance_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.grad_norm, want.grad_norm), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.loss, want.loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.mtp_loss, want.mtp_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.balance_loss, want.balance_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.grad_norm, want.grad_norm), kTolerance) << "step " << m.step;
     EXPECT_EQ(m.tokens, want.tokens);
     EXPECT_EQ(m.target_tokens, want.target_tokens);
     EXPECT_EQ(m.expert_load_max_over_mean, want.expert_load_max_over_mean) << "step " << m.step;
@@ -209,11 +199,11 @@ TEST_P(ExpertParallelTraining, MatchesOneRank) {
   for (int64_t s = 0; s < kSteps; ++s) {
     const StepMetrics m = trainer.step();
     const StepMetrics& want = expected.steps[static_cast<size_t>(s)];
-    EXPECT_LE(relative(m.loss, want.loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.mtp_loss, want.mtp_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.balance_loss, want.balance_loss), kTolerance) << "step " << m.step;
-    EXPECT_LE(relative(m.grad_norm, want.grad_norm), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.loss, want.loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.mtp_loss, want.mtp_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.balance_loss, want.balance_loss), kTolerance) << "step " << m.step;
+    EXPECT_LE(relative_difference(m.grad_norm, want.grad_norm), kTolerance) << "step " << m.step;
     EXPECT_EQ(m.tokens, want.tokens);
     EXPECT_EQ(m.expert_load_max_over_mean, want.expert_load_max_over_mean) << "step " << m.step;
     EXPECT_TRUE(same_on_every_rank(m.loss)) << "step " << m.step;

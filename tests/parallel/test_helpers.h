@@ -3,6 +3,8 @@
 // which element so a misplaced block is caught, not just a wrong sum.
 #include <mpi.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace trident::parallel::testing {
@@ -17,6 +19,19 @@ inline int world_size() {
   int size = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   return size;
+}
+
+// Whether every rank holds exactly this value (max and min over the world equal it).
+inline bool same_on_every_rank(double value) {
+  double hi = 0, lo = 0;
+  MPI_Allreduce(&value, &hi, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Allreduce(&value, &lo, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+  return hi == value && lo == value;
+}
+
+// |a − b| / |b| (|b| floored at 1e-12).
+inline double relative_difference(double a, double b) {
+  return std::abs(a - b) / std::max(std::abs(b), 1e-12);
 }
 
 // Small integers, exact in f32 and, below 256, in bf16.
