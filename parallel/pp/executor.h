@@ -1,0 +1,72 @@
+#pragma once
+// The pipeline executor: runs one rank's action list of a Schedule (parallel/pp/schedule.h)
+// against the real computation, moving activations and gradients between pipeline ranks with
+// asynchronous point-to-point transfers.
+//
+// The split of responsibilities: the executor owns the order of actions, posts receives as
+// early as the schedule allows, keeps sends in flight until their buffers may be reused, and
+// hands each compute action its input. What a stage computes (embedding, a range of decoder
+// layers, head and loss, MTP) is the StageCompute's business, so the same executor runs the
+// model, a synthetic stage in tests, and a calibrated stand-in in the benchmark.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "parallel/comm/communicator.h"
+#include "parallel/pp/schedule.h"
+#include "runtime/core/tensor.h"
+
+namespace trident::pp {
+
+// What one pipeline rank computes for the virtual stages it holds.
+class StageCompute {
+ public:
+  virtual ~StageCompute() = default;
+  // Shape of the activation that enters `stage` for `microbatch` (the output of stage − 1),
+  // which is also the shape of the gradient that leaves it. Needed to post a receive before
+  // the producer has run. Never asked for stage 0.
+  virtual std::vector<int64_t> activation_shape(int microbatch, int stage) const = 0;
+  // F: `input` is the activation from stage − 1 (an undefined Tensor for stage 0). Returns the
+  // stage output (ignored, may be undefined, on the last stage).
+  virtual Tensor forward(int microbatch, int stage, const Tensor& input) = 0;
+  // B: `output_grad` is the gradient of the stage output (undefined on the last stage, whose
+  // loss starts the backward). Returns the gradient of the stage input (undefined for stage 0).
+  virtual Tensor backward_input(int microbatch, int stage, const Tensor& output_grad) = 0;
+  // W: the weight gradients of (microbatch, stage), accumulated into the parameters.
+  virtual void backward_weight(int microbatch, int stage) = 0;
+};
+
+// When one action ran on this rank (seconds since the start of run()).
+struct ActionTiming {
+  Action action;
+  double start_s = 0.0;
+  double end_s = 0.0;
+};
+
+struct ExecutorStats {
+  double step_seconds = 0.0;
+  double compute_seconds = 0.0;    // sum over F, B, W
+  double recv_wait_seconds = 0.0;  // time blocked in receives the next compute needed
+  double send_wait_seconds = 0.0;  // time blocked completing sends (buffer reuse, end of step)
+  std::vector<ActionTiming> timeline;  // every action of this rank, in execution order
+};
+
+class PipelineExecutor {
+ public:
+  // `pp` is the pipeline group: its size must equal schedule.layout.ranks and its rank picks
+  // the action list this executor runs. The schedule must pass pp::check_schedule.
+  PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::Communicator> pp);
+
+  // One training step of this rank's actions. Every F, B and W of the rank is called exactly
+  // once per (microbatch, stage) it holds. Returns when every action, including the sends,
+  // has completed.
+  ExecutorStats run(StageCompute& compute);
+
+  const Schedule& schedule() const { return schedule_; }
+
+ private:
+  Schedule schedule_;
+  std::shared_ptr<parallel::Communicator> pp_;
+};
+
+}  // namespace trident::pp
