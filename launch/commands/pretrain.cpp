@@ -1,6 +1,7 @@
 // trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model, on one
 // rank or over every rank mpirun started, data × tensor parallel (parallel.dp × parallel.tp =
-// number of ranks), with the MoE layers optionally expert parallel (parallel.ep, tp = 1).
+// number of ranks), with the MoE layers optionally expert parallel (parallel.ep dividing
+// parallel.dp × parallel.tp).
 #include <memory>
 
 #include "launch/cli.h"

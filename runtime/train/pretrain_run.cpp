@@ -52,10 +52,13 @@ void check_pretrain_layout(const config::ParallelConfig& parallel) {
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": expert tensor parallelism is not wired into the trainer yet (set "
                      "parallel.etp = 1)");
-  TRIDENT_USER_CHECK(parallel.ep() <= 1 || parallel.tp() <= 1, "parallel.ep = ", parallel.ep(),
-                     " with parallel.tp = ", parallel.tp(),
-                     ": the trainer runs expert parallelism with tp = 1 only so far (set one of "
-                     "them to 1)");
+  // EP with TP: each TP rank dispatches its share of the tokens, and the shares cut sequences,
+  // so the per-sequence capacity cannot be applied (parallel/ep/token_split_moe.h).
+  TRIDENT_USER_CHECK(parallel.ep() <= 1 || parallel.tp() <= 1 || parallel.capacity_factor() <= 0.0,
+                     "parallel.capacity_factor = ", parallel.capacity_factor(),
+                     " with parallel.ep = ", parallel.ep(), " and parallel.tp = ", parallel.tp(),
+                     ": expert capacity is not supported when tensor-parallel ranks split the "
+                     "tokens (set parallel.capacity_factor = 0, dropless)");
 }
 
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options) {

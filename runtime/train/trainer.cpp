@@ -7,7 +7,7 @@
 #include "models/deepseek_v3/loss.h"
 #include "parallel/dp/backward_stages.h"
 #include "parallel/dp/reduce_sum.h"
-#include "parallel/ep/expert_parallel_moe.h"
+#include "parallel/ep/token_split_moe.h"
 
 namespace trident::train {
 
@@ -15,10 +15,10 @@ namespace {
 constexpr int64_t kMiB = 1024 * 1024;
 
 // Every TP rank holds the whole tensor: replicated parameters, and the routed experts (split
-// over ETP, not TP).
-bool tp_replicated(const models::ParamSpec& spec) {
-  return spec.placement.tp == models::TpSplit::kReplicated ||
-         spec.kind == models::ParamKind::kExpert;
+// over ETP, not TP) unless expert parallelism spreads them over the TP ranks too.
+bool tp_replicated(const models::ParamSpec& spec, int ep_size) {
+  if (spec.kind == models::ParamKind::kExpert) return ep_size == 1;
+  return spec.placement.tp == models::TpSplit::kReplicated;
 }
 
 double squares(const float* values, int64_t count) {
@@ -28,19 +28,21 @@ double squares(const float* values, int64_t count) {
 }
 
 std::unique_ptr<models::DeepSeekV3Model> make_model(
-    const config::TridentConfig& config, parallel::Communicator* tp,
+    const config::TridentConfig& config, const std::shared_ptr<parallel::Communicator>& tp,
     const std::shared_ptr<parallel::Communicator>& ep) {
   const uint64_t seed = config.train().seed();
-  if (ep != nullptr) {
-    const models::ExpertParallelSetup setup =
-        parallel::ep::expert_parallel_setup(config.model(), config.parallel(), ep);
-    return std::make_unique<models::DeepSeekV3Model>(config.model(), seed, setup);
-  }
-  if (tp == nullptr) return std::make_unique<models::DeepSeekV3Model>(config.model(), seed);
   models::ModelParallel parallel;
-  parallel.tp = tp;
-  parallel.tp_rank = tp->rank();
-  parallel.tp_size = tp->size();
+  if (tp != nullptr) {
+    parallel.tp = tp.get();
+    parallel.tp_rank = tp->rank();
+    parallel.tp_size = tp->size();
+  }
+  if (ep != nullptr) {
+    // With tp > 1 each TP rank dispatches its share of the tokens (parallel/ep/token_split_moe.h).
+    const models::ExpertParallelSetup setup =
+        parallel::ep::expert_parallel_setup(config.model(), config.parallel(), ep, tp);
+    return std::make_unique<models::DeepSeekV3Model>(config.model(), seed, parallel, setup);
+  }
   return std::make_unique<models::DeepSeekV3Model>(config.model(), seed, parallel);
 }
 
@@ -50,7 +52,8 @@ bool routed_expert(const models::ParamSpec& spec) {
 
 // Where each parameter sits in the flat buffers, when its gradient is final, and how AdamW
 // treats it: what the bucket plan and the ZeRO-1 shard are built from.
-std::vector<parallel::dp::ParamExtent> param_extents(const models::DeepSeekV3Model& model) {
+std::vector<parallel::dp::ParamExtent> param_extents(const models::DeepSeekV3Model& model,
+                                                     int ep_size) {
   std::vector<parallel::dp::ParamExtent> extents;
   for (const models::Parameter& param : model.params().parameters()) {
     parallel::dp::ParamExtent extent;
@@ -59,7 +62,7 @@ std::vector<parallel::dp::ParamExtent> param_extents(const models::DeepSeekV3Mod
     extent.ready_stage = parallel::dp::finishing_stage(*param.spec, model);
     extent.trained = param.spec->trained;
     extent.decay = param.spec->weight_decay;
-    extent.tp_replicated = tp_replicated(*param.spec);
+    extent.tp_replicated = tp_replicated(*param.spec, ep_size);
     extents.push_back(extent);
   }
   return extents;
@@ -101,7 +104,7 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
       tp_(std::move(options.tp)),
       ep_(std::move(options.ep)),
       edp_(std::move(options.edp)),
-      model_(make_model(config, tp_.get(), ep_)),
+      model_(make_model(config, tp_, ep_)),
       sampler_(std::move(sampler)),
       eval_sampler_(std::move(eval_sampler)) {
   const auto& train = config_.train();
@@ -116,9 +119,11 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
   ep_size_ = ep_ ? ep_->size() : 1;
   TRIDENT_USER_CHECK(std::max<int64_t>(1, par.ep()) == ep_size_, "parallel.ep = ", par.ep(),
                      " but the trainer got a ", ep_size_, "-rank expert-parallel group");
-  TRIDENT_USER_CHECK(ep_size_ == 1 || (tp_size_ == 1 && par.etp() <= 1), "parallel.ep = ", par.ep(),
-                     " with parallel.tp = ", par.tp(), ", parallel.etp = ", par.etp(),
-                     ": the trainer runs expert parallelism with tp = etp = 1 only so far");
+  TRIDENT_USER_CHECK(par.etp() <= 1, "parallel.etp = ", par.etp(),
+                     ": expert tensor parallelism is not implemented (set parallel.etp = 1)");
+  TRIDENT_USER_CHECK((dp_size_ * tp_size_) % ep_size_ == 0, "parallel.ep = ", par.ep(),
+                     " must divide parallel.dp × parallel.tp = ", dp_size_ * tp_size_,
+                     " (the MoE layers refold the dp × tp ranks as edp × ep)");
   const int64_t configured_dp = std::max<int64_t>(1, par.dp());
   TRIDENT_USER_CHECK(configured_dp == dp_size_, "parallel.dp = ", par.dp(), " but ", dp_size_,
                      " data-parallel rank(s) are running (start ", configured_dp,
@@ -134,7 +139,7 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
   const int64_t bucket_bytes = options.bucket_bytes > 0
                                    ? options.bucket_bytes
                                    : std::max<int64_t>(1, par.dp_bucket_mb()) * kMiB;
-  const std::vector<parallel::dp::ParamExtent> extents = param_extents(*model_);
+  const std::vector<parallel::dp::ParamExtent> extents = param_extents(*model_, ep_size_);
   const int64_t flat_numel = model_->params().numel();
   const int64_t bucket_elements =
       std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float)));
@@ -319,7 +324,7 @@ double Trainer::global_grad_norm() const {
     } else {
       for (const models::Parameter& param : model_->params().parameters()) {
         if (!param.spec->trained) continue;
-        if (tp_replicated(*param.spec) && !count_replicated) continue;
+        if (tp_replicated(*param.spec, ep_size_) && !count_replicated) continue;
         const double sum = squares(param.grad.data<float>(), param.grad.numel());
         if (ep_size_ > 1 && routed_expert(*param.spec)) {
           experts += sum;
@@ -337,8 +342,10 @@ double Trainer::global_grad_norm() const {
           parallel::dp::sum_over_ranks(edp_.get(), shard_squares(*expert_zero1_, *expert_reducer_));
     }
   }
+  // The EP group holds every routed expert once (with tp > 1 it spans TP ranks), so the
+  // experts' sum is added after the TP sum, not into it.
   if (ep_size_ > 1) experts = parallel::dp::sum_over_ranks(ep_.get(), experts);
-  return std::sqrt(parallel::dp::sum_over_ranks(tp_.get(), dense + experts));
+  return std::sqrt(parallel::dp::sum_over_ranks(tp_.get(), dense) + experts);
 }
 
 void Trainer::apply_optimizer(double lr, double clip_scale) {

@@ -20,11 +20,11 @@
 // same TP rank, hence the same buffer layout. The global gradient norm counts every global
 // element once: split slices summed over TP, replicated parameters on TP rank 0 only.
 //
-// Expert parallelism (docs/expert-parallel.md; tp = 1 so far): the ep ranks of the MoE refold
-// hold different routed experts and see different rows. The dense gradients are reduced over
-// dp as above; the routed experts' gradients are already complete over the EP group's tokens
-// and are reduced over the EDP group only (a second bucket plan over the experts' flat ranges,
-// with its own ZeRO-1 shard over EDP).
+// Expert parallelism (docs/expert-parallel.md): the ep ranks of the MoE refold hold different
+// routed experts and see different rows (with tp > 1, different TP shares of the rows). The
+// dense gradients are reduced over dp as above; the routed experts' gradients are already
+// complete over the EP group's tokens and are reduced over the EDP group only (a second bucket
+// plan over the experts' flat ranges, with its own ZeRO-1 shard over EDP).
 #include <cstdint>
 #include <memory>
 #include <vector>
