@@ -38,7 +38,8 @@ TokenShare token_share(int64_t tokens, int64_t rank, int64_t ranks) {
 TokenSplitMoe::TokenSplitMoe(std::shared_ptr<const models::RoutedExpertsEngine> inner,
                              std::shared_ptr<Communicator> tp)
     : inner_(std::move(inner)), tp_(std::move(tp)) {
-  TRIDENT_CHECK(inner_ != nullptr && tp_ != nullptr, "the TP token split needs an engine and a group");
+  TRIDENT_CHECK(inner_ != nullptr && tp_ != nullptr,
+                "the TP token split needs an engine and a group");
 }
 
 Tensor TokenSplitMoe::all_gather_shares(const Tensor& mine, int64_t tokens) const {
@@ -118,9 +119,9 @@ models::ExpertParallelSetup expert_parallel_setup(const config::ModelConfig& mod
                      tp, " ranks, parallel.tp = ", parallel.tp());
   models::ExpertParallelSetup setup = expert_parallel_setup(model, parallel, ep_group);
   if (tp == 1 || !setup.engine) return setup;
-  TRIDENT_USER_CHECK(parallel.capacity_factor() <= 0.0, "parallel.capacity_factor = ",
-                     parallel.capacity_factor(), " with parallel.tp = ", parallel.tp(),
-                     " and parallel.ep = ", parallel.ep(),
+  TRIDENT_USER_CHECK(parallel.capacity_factor() <= 0.0,
+                     "parallel.capacity_factor = ", parallel.capacity_factor(),
+                     " with parallel.tp = ", parallel.tp(), " and parallel.ep = ", parallel.ep(),
                      ": capacity is counted per sequence and the TP ranks split sequences "
                      "between them; use capacity_factor = 0 (dropless) with tp > 1");
   setup.engine = std::make_shared<TokenSplitMoe>(setup.engine, std::move(tp_group));

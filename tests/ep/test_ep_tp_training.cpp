@@ -189,10 +189,11 @@ TEST_P(ExpertTensorParallelTraining, MatchesOneRank) {
   EXPECT_LE(error, kTolerance) << "final weights of rank " << mesh.rank() << ", " << layout.name();
   const double worst = max_over_ranks(error);
   if (mesh.rank() == 0) {
-    std::printf("[ dp=%d tp=%d ep=%d chunks=%d %s%s ] final-weight relative error (worst rank) "
-                "%.3g, last loss %.6f (one rank %.6f)\n",
-                dp, layout.tp, layout.ep, layout.chunks, layout.zero1 ? "zero1" : "plain",
-                layout.uneven ? " uneven" : "", worst, last_loss, expected.steps.back().loss);
+    std::printf(
+        "[ dp=%d tp=%d ep=%d chunks=%d %s%s ] final-weight relative error (worst rank) "
+        "%.3g, last loss %.6f (one rank %.6f)\n",
+        dp, layout.tp, layout.ep, layout.chunks, layout.zero1 ? "zero1" : "plain",
+        layout.uneven ? " uneven" : "", worst, last_loss, expected.steps.back().loss);
   }
 }
 
