@@ -7,7 +7,8 @@
 //
 // Layouts (skipped where they do not fold into the job's ranks): np 2: dp1·tp2·ep2; np 4:
 // dp2·tp2·ep2 (edp 2: the experts' replicas sit on different dp indices), dp2·tp2·ep4
-// (edp 1), dp1·tp4·ep2 (edp 2: replicas on different TP ranks of one dp index), dp1·tp4·ep4.
+// (edp 1), dp1·tp4·ep2 (edp 2: replicas on different TP ranks of one dp index), dp1·tp4·ep4;
+// np 8: the same folds with dp doubled, and dp4·tp2·ep8.
 // Each with the all-to-all in 1 to 3 chunks, ZeRO-1 on and off; an uneven configuration
 // (sequences of 15 tokens, one per micro-batch) makes the TP shares unequal.
 //
@@ -205,7 +206,9 @@ INSTANTIATE_TEST_SUITE_P(
         Layout{2, 2, 3, true, false}, Layout{2, 2, 2, true, true},
         // np 4 only.
         Layout{2, 4, 2, false, false}, Layout{2, 4, 1, true, false}, Layout{4, 2, 2, true, false},
-        Layout{4, 4, 1, false, false}, Layout{4, 2, 3, false, true}),
+        Layout{4, 4, 1, false, false}, Layout{4, 2, 3, false, true},
+        // np 8 only: dp4·tp2·ep8 (edp 1).
+        Layout{2, 8, 2, true, false}),
     [](const ::testing::TestParamInfo<Layout>& param_info) { return param_info.param.name(); });
 
 // What the trainer still refuses, with the field named, before it trains anything.
