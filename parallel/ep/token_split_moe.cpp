@@ -118,7 +118,9 @@ models::ExpertParallelSetup expert_parallel_setup(const config::ModelConfig& mod
   TRIDENT_USER_CHECK(tp == std::max<int64_t>(1, parallel.tp()), "the tensor-parallel group has ",
                      tp, " ranks, parallel.tp = ", parallel.tp());
   models::ExpertParallelSetup setup = expert_parallel_setup(model, parallel, ep_group);
-  if (tp == 1 || !setup.engine) return setup;
+  // One EP rank holds every expert: the TP ranks then compute all tokens, replicated, as
+  // without expert parallelism (splitting would leave each expert gradient partial over TP).
+  if (tp == 1 || !setup.engine || setup.shards.ep_size == 1) return setup;
   TRIDENT_USER_CHECK(parallel.capacity_factor() <= 0.0,
                      "parallel.capacity_factor = ", parallel.capacity_factor(),
                      " with parallel.tp = ", parallel.tp(), " and parallel.ep = ", parallel.ep(),

@@ -68,8 +68,8 @@ class TokenSplitMoe final : public models::RoutedExpertsEngine {
 };
 
 // expert_parallel_setup (expert_parallel_moe.h) for a model that is also tensor parallel over
-// `tp_group` (null or one rank: exactly expert_parallel_setup). With tp > 1 the engine is a
-// TokenSplitMoe around the expert-parallel engine. Throws UserError naming the field for what
+// `tp_group` (null or one rank: exactly expert_parallel_setup). With tp > 1 and ep > 1 the
+// engine is a TokenSplitMoe around the expert-parallel engine. Throws UserError naming the field for what
 // this does not run: parallel.etp > 1, parallel.capacity_factor > 0 together with tp > 1 (the
 // capacity unit is a sequence, which the TP shares cut), or a group size that disagrees with
 // parallel.tp / parallel.ep.
