@@ -45,6 +45,12 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
 // What one rank measured over the timed steps (doubles, so MPI_Gather moves them as one array).
 struct RankSample {
   double wall_per_step = 0;
@@ -129,14 +135,20 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
     for (long long s = 0; s < warmup; ++s) trainer.step();
     cpu.reset_peak();
     sample.state_bytes = static_cast<double>(cpu.stats().current_bytes);
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto wall0 = std::chrono::steady_clock::now();
-    const double cpu0 = thread_cpu_seconds();
-    for (long long s = 0; s < steps; ++s) trainer.step();
-    const double cpu1 = thread_cpu_seconds();
-    const auto wall1 = std::chrono::steady_clock::now();
-    sample.wall_per_step = std::chrono::duration<double>(wall1 - wall0).count() / steps;
-    sample.cpu_per_step = (cpu1 - cpu0) / steps;
+    // Per step, each after a barrier; the median keeps one step disturbed by another process
+    // on a shared machine from deciding the result.
+    std::vector<double> walls, cpus;
+    for (long long s = 0; s < steps; ++s) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      const auto wall0 = std::chrono::steady_clock::now();
+      const double cpu0 = thread_cpu_seconds();
+      trainer.step();
+      cpus.push_back(thread_cpu_seconds() - cpu0);
+      walls.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+    }
+    sample.wall_per_step = median(walls);
+    sample.cpu_per_step = median(cpus);
     sample.peak_bytes = static_cast<double>(cpu.stats().peak_bytes);
     const planner::MemoryBreakdown& predicted = planner::plan_for_rank(plan, mesh.rank()).memory;
     sample.predicted_bytes = predicted.total();
@@ -183,8 +195,8 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
       {"steps", steps},
       {"latency_us", latency_us},
       {"gbps", gbps},
-      {"step_s", wall},            // slowest rank's wall time per step
-      {"compute_s", compute},      // busiest rank's compute-thread CPU time per step
+      {"step_s", wall},            // slowest rank's median wall time per step
+      {"compute_s", compute},      // busiest rank's median compute-thread CPU time per step
       {"tokens_per_s", tokens / wall},
       {"model_flops_per_token", plan.flops_per_token.total()},
       {"predicted_step_s", plan.step.total()},

@@ -51,7 +51,8 @@ FIELDS = ["mode", "layout", "ranks", "dp", "tp", "ep", "zero1", "a2a_chunks", "g
           "tokens_per_step", "step_s", "tokens_per_s", "compute_s", "wait_s", "speedup",
           "efficiency", "compute_speedup", "compute_efficiency", "predicted_step_s",
           "predicted_compute_s", "predicted_speedup", "predicted_efficiency",
-          "measured_peak_mib", "predicted_peak_mib", "peak_error", "cores", "oversubscribed"]
+          "measured_peak_mib", "predicted_peak_mib", "peak_error", "cores", "oversubscribed",
+          "load_avg"]
 
 
 def env_for_mpi():
@@ -74,10 +75,14 @@ def run_point(args, ranks, sets, hw):
     for h in hw:
         command += ["--hw", h]
     try:
+        load = os.getloadavg()[0]
         subprocess.run(command, check=True, env=env_for_mpi(), timeout=args.timeout,
                        stdout=subprocess.DEVNULL)
         with open(out) as f:
-            return json.load(f)
+            record = json.load(f)
+        # Other processes on the machine take cores too: the wall time is only as good as this.
+        record["load_avg"] = max(load, os.getloadavg()[0])
+        return record
     finally:
         os.unlink(out)
 
@@ -114,6 +119,7 @@ def sweep(args, mode, hw):
                 if ranks == 1:
                     single = record
             rows.append(to_row(mode, name, ranks, record, args.cores))
+            rows[-1]["load_avg"] = record["load_avg"]
     add_ratios(rows, mode)
     return rows
 
@@ -160,6 +166,24 @@ def write_csv(rows, path):
     print("wrote", path)
 
 
+def write_markdown(rows, path):
+    """The CSV's main columns as a Markdown table (docs/scaling.md)."""
+    head = ("| layout | ranks | tokens/step | wall s/step | compute s/step | compute speedup | "
+            "planner s/step | planner speedup | peak MiB | planner MiB | peak error |")
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        over = "*" if r["oversubscribed"] else ""
+        lines.append(
+            f"| {r['layout']} | {r['ranks']}{over} | {r['tokens_per_step']} | "
+            f"{r['step_s']:.3f} | {r['compute_s']:.3f} | {r.get('compute_speedup', 0):.2f} | "
+            f"{r['predicted_step_s']:.3f} | {r.get('predicted_speedup', 0):.2f} | "
+            f"{r['measured_peak_mib']:.1f} | {r['predicted_peak_mib']:.1f} | "
+            f"{100 * r['peak_error']:+.1f}% |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote", path)
+
+
 def plot(rows, mode, args, tflops, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -181,7 +205,6 @@ def plot(rows, mode, args, tflops, path):
         ax_comp.plot(x, [r["predicted_compute_s"] for r in sel], "--", color=c, alpha=0.7)
         ax_speed.plot(x, [r.get("compute_speedup", 0) for r in sel], "o-", color=c, label=name)
         ax_speed.plot(x, [r.get("predicted_speedup", 0) for r in sel], "--", color=c, alpha=0.7)
-        ax_speed.plot(x, [r.get("speedup", 0) for r in sel], ":", color=c, alpha=0.6)
         ax_mem.plot(x, [r["measured_peak_mib"] for r in sel], "o-", color=c, label=name)
         ax_mem.plot(x, [r["predicted_peak_mib"] for r in sel], "--", color=c, alpha=0.7)
     ideal = ranks_all if mode == "strong" else ranks_all
@@ -194,8 +217,10 @@ def plot(rows, mode, args, tflops, path):
         ax.grid(alpha=0.3)
         if over:
             ax.axvspan(args.cores * 1.2, max(over) * 1.2, color="grey", alpha=0.12)
+    load = max(r["load_avg"] for r in rows)
     ax_step.text(0.98, 0.02, f"shaded: more ranks than the {args.cores} cores\n"
-                 "(time-shared: wall time includes waiting for a core)",
+                 "(time-shared: wall time includes waiting for a core)\n"
+                 f"1-min load average during the sweep up to {load:.1f}",
                  transform=ax_step.transAxes, ha="right", va="bottom", fontsize=7)
     what = ("global batch fixed" if mode == "strong" else "rows per rank fixed")
     ax_step.set_title(f"wall time per step (solid) and planner (dashed)")
@@ -206,7 +231,7 @@ def plot(rows, mode, args, tflops, path):
     ax_comp.set_ylabel("seconds per step")
     ax_comp.set_yscale("log")
     label = "speedup" if mode == "strong" else "throughput ratio"
-    ax_speed.set_title(f"{label}: from compute time (solid), planner (dashed), wall (dotted)",
+    ax_speed.set_title(f"{label} from the compute time (solid) and the planner (dashed)",
                        fontsize=9)
     ax_speed.set_ylabel(label + " over one rank")
     ax_mem.set_title("peak memory per rank: allocator (solid), planner (dashed)")
@@ -235,7 +260,7 @@ def main():
     p.add_argument("--strong-batch", type=int, default=32, help="global batch (rows), strong")
     p.add_argument("--weak-rows-per-rank", type=int, default=4, help="rows per rank, weak")
     p.add_argument("--micro-batch", type=int, default=4)
-    p.add_argument("--steps", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3, help="timed steps (the median counts)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--latency-us", type=float, default=20.0)
     p.add_argument("--gbps", type=float, default=0.5, help="DelayedLink bandwidth, GB/s")
@@ -255,6 +280,7 @@ def main():
         if not rows:
             sys.exit(f"the {mode} sweep produced no rows")
         write_csv(rows, os.path.join(args.out_dir, f"scaling_{mode}.csv"))
+        write_markdown(rows, os.path.join(args.out_dir, f"scaling_{mode}.md"))
         if not args.no_plot:
             plot(rows, mode, args, tflops, os.path.join(args.out_dir, f"scaling_{mode}.png"))
 

@@ -56,7 +56,7 @@ def main():
             gap = abs(predicted - measured) / measured
             state_gap = abs(r["predicted_state_bytes"] - r["state_bytes"]) / r["state_bytes"]
             print(f"{name:34s} rank {r['rank']}: measured peak {measured:>10,.0f} B, predicted "
-                  f"{predicted:>10,.0f} B ({gap:+.1%}); state {r['state_bytes']:>10,.0f} vs "
+                  f"{predicted:>10,.0f} B ({predicted / measured - 1:+.1%}); state {r['state_bytes']:>10,.0f} vs "
                   f"{r['predicted_state_bytes']:>10,.0f} B ({state_gap:.2%})")
             if not measured > 0:
                 failures.append(f"{name} rank {r['rank']}: no allocator peak reported")
