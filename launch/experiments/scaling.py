@@ -218,10 +218,6 @@ def plot(rows, mode, args, tflops, path):
         if over:
             ax.axvspan(args.cores * 1.2, max(over) * 1.2, color="grey", alpha=0.12)
     load = max(r["load_avg"] for r in rows)
-    ax_step.text(0.98, 0.02, f"shaded: more ranks than the {args.cores} cores\n"
-                 "(time-shared: wall time includes waiting for a core)\n"
-                 f"1-min load average during the sweep up to {load:.1f}",
-                 transform=ax_step.transAxes, ha="right", va="bottom", fontsize=7)
     what = ("global batch fixed" if mode == "strong" else "rows per rank fixed")
     ax_step.set_title(f"wall time per step (solid) and planner (dashed)")
     ax_step.set_ylabel("seconds per step")
@@ -240,7 +236,10 @@ def plot(rows, mode, args, tflops, path):
     ax_speed.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"{mode} scaling ({what}) of '{args.config}' on {args.cores} CPU cores, "
                  f"DelayedLink {args.latency_us:g} µs + {args.gbps:g} GB/s per operation; "
-                 f"planner calibrated to {tflops * 1e3:.1f} GFLOP/s per rank", fontsize=10)
+                 f"planner calibrated to {tflops * 1e3:.1f} GFLOP/s per rank\n"
+                 f"shaded: more ranks than the {args.cores} cores, time-shared (the wall time "
+                 f"includes waiting for a core); 1-min load average of the machine during the "
+                 f"sweep up to {load:.1f}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -258,7 +257,7 @@ def main():
     p.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=list(LAYOUTS))
     p.add_argument("--modes", nargs="+", default=["strong", "weak"], choices=["strong", "weak"])
     p.add_argument("--strong-batch", type=int, default=32, help="global batch (rows), strong")
-    p.add_argument("--weak-rows-per-rank", type=int, default=4, help="rows per rank, weak")
+    p.add_argument("--weak-rows-per-rank", type=int, default=8, help="rows per rank, weak")
     p.add_argument("--micro-batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=3, help="timed steps (the median counts)")
     p.add_argument("--warmup", type=int, default=1)
