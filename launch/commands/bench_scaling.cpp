@@ -62,10 +62,9 @@ struct RankSample {
 };
 constexpr int kSampleFields = 6;
 
-std::shared_ptr<parallel::Communicator> delayed(const parallel::MpiComm& group,
-                                                const parallel::CommOptions& options,
-                                                const parallel::LinkModel& link,
-                                                const std::shared_ptr<parallel::DelayTimer>& timer) {
+std::shared_ptr<parallel::Communicator> delayed(
+    const parallel::MpiComm& group, const parallel::CommOptions& options,
+    const parallel::LinkModel& link, const std::shared_ptr<parallel::DelayTimer>& timer) {
   std::shared_ptr<parallel::Communicator> comm =
       std::make_shared<parallel::MpiBackend>(group, options);
   if (link.is_free()) return comm;
@@ -180,7 +179,8 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
     compute = std::max(compute, g[1]);
   }
   const auto& p = config.parallel();
-  const double tokens = static_cast<double>(config.train().global_batch() * config.train().seq_len());
+  const double tokens =
+      static_cast<double>(config.train().global_batch() * config.train().seq_len());
   const nlohmann::json record{
       {"world", world},
       {"dp", p.dp()},
@@ -195,8 +195,8 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
       {"steps", steps},
       {"latency_us", latency_us},
       {"gbps", gbps},
-      {"step_s", wall},            // slowest rank's median wall time per step
-      {"compute_s", compute},      // busiest rank's median compute-thread CPU time per step
+      {"step_s", wall},        // slowest rank's median wall time per step
+      {"compute_s", compute},  // busiest rank's median compute-thread CPU time per step
       {"tokens_per_s", tokens / wall},
       {"model_flops_per_token", plan.flops_per_token.total()},
       {"predicted_step_s", plan.step.total()},
