@@ -207,8 +207,7 @@ def plot(rows, mode, args, tflops, path):
         ax_speed.plot(x, [r.get("predicted_speedup", 0) for r in sel], "--", color=c, alpha=0.7)
         ax_mem.plot(x, [r["measured_peak_mib"] for r in sel], "o-", color=c, label=name)
         ax_mem.plot(x, [r["predicted_peak_mib"] for r in sel], "--", color=c, alpha=0.7)
-    ideal = ranks_all if mode == "strong" else ranks_all
-    ax_speed.plot(ranks_all, ideal, color="grey", lw=0.8, label="ideal")
+    ax_speed.plot(ranks_all, ranks_all, color="grey", lw=0.8, label="ideal")  # both modes
     over = [n for n in ranks_all if n > args.cores]
     for ax in (ax_step, ax_comp, ax_speed, ax_mem):
         ax.set_xscale("log", base=2)
@@ -219,7 +218,7 @@ def plot(rows, mode, args, tflops, path):
             ax.axvspan(args.cores * 1.2, max(over) * 1.2, color="grey", alpha=0.12)
     load = max(r["load_avg"] for r in rows)
     what = ("global batch fixed" if mode == "strong" else "rows per rank fixed")
-    ax_step.set_title(f"wall time per step (solid) and planner (dashed)")
+    ax_step.set_title("wall time per step (solid) and planner (dashed)")
     ax_step.set_ylabel("seconds per step")
     ax_step.set_yscale("log")
     ax_comp.set_title("busiest rank's compute time per step (CPU time; core count does not "
