@@ -3,7 +3,8 @@
 
 Runs `trident plan --config CONFIG --sweep 64,...,4096 --csv CSV` (every size with the layout the
 config names, ep capped by the ranks of a stage, and with the best layout the planner finds), then
-draws predicted GPU-hours per trillion tokens and the busiest rank's memory against the GPU count.
+draws predicted GPU-hours per trillion tokens, the busiest rank's memory, the step time and the
+pipeline bubble's share of it against the GPU count; --markdown writes the same rows as a table.
 
     /usr/bin/python3 launch/experiments/planner_sweep.py --trident build/launch/trident \
         --config deepseek-v3-671b --out docs/images/planner_sweep.png
@@ -34,7 +35,8 @@ def run_sweep(args):
 
 
 def plot(rows, args):
-    fig, (ax_cost, ax_mem) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    (ax_cost, ax_mem), (ax_step, ax_bubble) = axes
     hbm_usable = args.hbm_gib * args.hbm_usable_fraction
     for kind, style in (("configured", "o-"), ("best", "s--")):
         sel = [r for r in rows if r["kind"] == kind]
@@ -44,6 +46,9 @@ def plot(rows, args):
         mem = [float(r["peak_gib"]) for r in sel]
         label = "layout of the config (pp16, ep ≤ 64)" if kind == "configured" else "best layout found"
         ax_mem.plot(gpus, mem, style, label=label)
+        ax_step.plot(gpus, [float(r["step_s"]) for r in sel], style, label=label)
+        ax_bubble.plot(gpus, [100 * float(r["bubble_s"]) / float(r["step_s"]) for r in sel],
+                       style, label=label)
         fit_g = [g for g, ok in zip(gpus, fits) if ok]
         fit_h = [h for h, ok in zip(hours, fits) if ok]
         ax_cost.plot(fit_g, fit_h, style, label=label + " (fits)")
@@ -74,11 +79,38 @@ def plot(rows, args):
     ax_mem.set_title("memory per rank")
     ax_mem.legend(fontsize=7)
     ax_mem.grid(alpha=0.3)
+    for ax in (ax_step, ax_bubble):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("GPUs")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax_step.set_yscale("log")
+    ax_step.set_ylabel("predicted seconds per step")
+    ax_step.set_title("step time (global batch fixed: 15360 × 4096 tokens)")
+    ax_bubble.set_ylabel("% of the step")
+    ax_bubble.set_title("pipeline bubble")
     if args.plan_arg:
         fig.suptitle("trident plan " + " ".join(args.plan_arg), fontsize=8, y=0.995)
     fig.tight_layout()
     fig.savefig(args.out, dpi=130)
     print("wrote", args.out)
+
+
+def write_markdown(rows, path):
+    """One table row per (GPU count, kind): the layout and what the planner predicts."""
+    head = ("| GPUs | layout | pp | dp | tp | ep | edp | micro-batches | fits | peak GiB | "
+            "step s | bubble % | K GPU-h / 10¹² tokens | MFU |")
+    lines = [head, "|" + "---|" * 14]
+    for r in rows:
+        bubble = 100 * float(r["bubble_s"]) / float(r["step_s"])
+        lines.append(
+            f"| {r['gpus']} | {r['kind']} | {r['pp']} | {r['dp']} | {r['tp']} | {r['ep']} | "
+            f"{r['edp']} | {r['microbatches']} | {'yes' if r['fits'] == '1' else 'no'} | "
+            f"{float(r['peak_gib']):.1f} | {float(r['step_s']):.2f} | {bubble:.1f} | "
+            f"{float(r['gpu_hours_per_trillion']) / 1e3:.0f} | {100 * float(r['mfu']):.1f}% |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote", path)
 
 
 def main():
@@ -91,6 +123,7 @@ def main():
     p.add_argument("--out", default="docs/images/planner_sweep.png")
     p.add_argument("--plan-arg", action="append", default=[],
                    help="extra argument for trident plan, e.g. --plan-arg=--recompute=selective")
+    p.add_argument("--markdown", help="also write the rows as a Markdown table to this file")
     p.add_argument("--hbm-gib", type=float, default=80.0)
     p.add_argument("--hbm-usable-fraction", type=float, default=0.92)
     args = p.parse_args()
@@ -98,6 +131,8 @@ def main():
     if not rows:
         sys.exit("the sweep produced no rows")
     plot(rows, args)
+    if args.markdown:
+        write_markdown(rows, args.markdown)
 
 
 if __name__ == "__main__":

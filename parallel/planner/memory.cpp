@@ -168,9 +168,13 @@ MemoryBreakdown rank_memory(const config::TridentConfig& config, const Layout& l
       static_cast<double>(params.dense_trained) / m.optimizer_shard_dense +
       static_cast<double>(params.expert_trained) / m.optimizer_shard_expert;
   m.weights = pbytes * static_cast<double>(params.total());
-  m.master = pbytes < 4.0 ? 4.0 * sharded_trained : 0.0;
+  // ZeRO-1 as the trainer runs it (parallel/dp/zero1_state.h, grad_reducer.h) keeps an fp32
+  // master shard even over fp32 working weights (the all-gather's source) and the
+  // reduce-scatter's output: the rank's shard of the gradients.
+  m.master = pbytes < 4.0 || layout.zero1 ? 4.0 * sharded_trained : 0.0;
   m.moments = 2.0 * static_cast<double>(options.moment_bytes) * sharded_trained;
-  m.grads = static_cast<double>(options.grad_bytes) * static_cast<double>(params.trained());
+  m.grads = static_cast<double>(options.grad_bytes) *
+            (static_cast<double>(params.trained()) + (layout.zero1 ? sharded_trained : 0.0));
 
   const double tokens = static_cast<double>(layout.tokens_per_microbatch());
   bool holds_moe = false;
