@@ -171,6 +171,7 @@ class RankRun {
 
   // The input a compute action needs: received, handed over on this rank, or none.
   Tensor take_input(const Action& a) {
+    if (a.kind == ActionKind::BackwardWeight) return Tensor();
     const bool gradient = a.kind == ActionKind::BackwardInput;
     const bool has_input = gradient ? a.stage < last_stage_ : a.stage > 0;
     if (!has_input) return Tensor();
