@@ -1,0 +1,354 @@
+// `trident bench pp`: the pipeline executor's measured step time beside the simulator's
+// prediction, for every schedule, at pp = the number of MPI ranks.
+//
+// A stage is a stand-in, not the model: `--layers` fp32 GEMMs of [tokens, hidden] x
+// [hidden, hidden] (ops/cpu, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
+// size. Per schedule:
+//   1. calibrate: every rank times F, B and W of its stage at the same moment (so the costs
+//      are taken under the same CPU sharing as the pipelined run), median over repeats,
+//      maximum over ranks;
+//   2. run the executor over a DelayedLink (--latency-us, --gbps) for --steps steps and take
+//      the median step time (the slowest rank's, each step started by a barrier);
+//   3. simulate() the same schedule with the calibrated costs and the link's p2p latency
+//      plus the transfer time of one activation;
+//   4. print measured, simulated, their ratio, and the bubble fraction of both. A second
+//      prediction uses the mean F, B and W durations observed inside the measured run, which
+//      separates schedule/communication effects from calibration error.
+// On CPU an overlapped F&B pair (DualPipeV) runs one after the other, so it is simulated at
+// F + B + W (no overlap gain).
+#include <mpi.h>
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "launch/cli.h"
+#include "ops/cpu/linear.h"
+#include "parallel/comm/delayed_link.h"
+#include "parallel/comm/mpi_backend.h"
+#include "parallel/mpi_session.h"
+#include "parallel/pp/executor.h"
+#include "parallel/pp/schedule.h"
+#include "parallel/pp/simulate.h"
+#include "runtime/core/error.h"
+#include "runtime/core/rng.h"
+
+namespace trident {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct StageShape {
+  int64_t tokens = 256;
+  int64_t hidden = 512;
+  int64_t layers = 2;
+};
+
+Tensor random_tensor(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream, float scale) {
+  Tensor t = Tensor::empty({rows, cols});
+  float* data = t.data<float>();
+  const CounterRng rng(seed, stream);
+  for (int64_t i = 0; i < rows * cols; ++i) data[i] = scale * rng.normal(static_cast<uint64_t>(i));
+  return t;
+}
+
+// The stand-in stage: a chain of linear layers. F stashes each layer's input, B stashes each
+// layer's output gradient, W turns the two into weight gradients and frees both.
+class GemmStages final : public pp::StageCompute {
+ public:
+  GemmStages(const pp::StageLayout& layout, int rank, const StageShape& shape)
+      : shape_(shape), last_stage_(layout.num_stages() - 1) {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(shape.hidden));
+    for (int c = 0; c < layout.chunks; ++c) {
+      const int s = layout.stage_of(rank, c);
+      for (int64_t l = 0; l < shape.layers; ++l) {
+        weights_[s].push_back(random_tensor(shape.hidden, shape.hidden, 7, s * 100 + l, scale));
+        grads_[s].push_back(Tensor::zeros({shape.hidden, shape.hidden}));
+      }
+    }
+    first_input_ = random_tensor(shape.tokens, shape.hidden, 11, 0, 1.0f);
+  }
+
+  std::vector<int64_t> activation_shape(int, int) const override {
+    return {shape_.tokens, shape_.hidden};
+  }
+
+  Tensor forward(int m, int s, const Tensor& input) override {
+    std::vector<Tensor>& stash = inputs_[{m, s}];
+    Tensor x = s == 0 ? first_input_ : input;
+    for (const Tensor& w : weights_.at(s)) {
+      stash.push_back(x);
+      Tensor y = Tensor::empty({shape_.tokens, shape_.hidden});
+      ops::cpu::linear_forward(x, w, y);
+      x = y;
+    }
+    if (s == last_stage_) last_outputs_[m] = x;
+    return x;
+  }
+
+  Tensor backward_input(int m, int s, const Tensor& output_grad) override {
+    Tensor g = s == last_stage_ ? take(last_outputs_, m) : output_grad;
+    std::vector<Tensor>& stash = output_grads_[{m, s}];
+    const std::vector<Tensor>& w = weights_.at(s);
+    stash.resize(w.size());
+    for (size_t l = w.size(); l-- > 0;) {
+      stash[l] = g;
+      Tensor dx = Tensor::empty({shape_.tokens, shape_.hidden});
+      ops::cpu::linear_backward_input(g, w[l], dx);
+      g = dx;
+    }
+    return s == 0 ? Tensor() : g;
+  }
+
+  void backward_weight(int m, int s) override {
+    const std::vector<Tensor> x = take(inputs_, std::make_pair(m, s));
+    const std::vector<Tensor> dy = take(output_grads_, std::make_pair(m, s));
+    std::vector<Tensor>& grads = grads_.at(s);
+    for (size_t l = 0; l < grads.size(); ++l) ops::cpu::linear_backward_weight(dy[l], x[l], grads[l]);
+  }
+
+ private:
+  template <typename Map, typename Key>
+  static typename Map::mapped_type take(Map& map, const Key& key) {
+    auto it = map.find(key);
+    TRIDENT_CHECK(it != map.end(), "bench pp: missing stash");
+    typename Map::mapped_type value = std::move(it->second);
+    map.erase(it);
+    return value;
+  }
+
+  StageShape shape_;
+  int last_stage_;
+  Tensor first_input_;
+  std::map<int, std::vector<Tensor>> weights_;
+  std::map<int, std::vector<Tensor>> grads_;
+  std::map<std::pair<int, int>, std::vector<Tensor>> inputs_;
+  std::map<std::pair<int, int>, std::vector<Tensor>> output_grads_;
+  std::map<int, Tensor> last_outputs_;
+};
+
+double max_over_ranks(double value) {
+  double out = 0;
+  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return out;
+}
+
+double sum_over_ranks(double value) {
+  double out = 0;
+  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  return out;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// F, B and W of one micro-batch through the rank's first stage, timed with every rank doing
+// the same at the same moment; median over `repeats`, the slowest rank.
+pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
+                         int repeats) {
+  GemmStages stages(layout, rank, shape);
+  const int s = layout.stage_of(rank, 0);
+  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
+  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
+  std::vector<double> f, b, w;
+  for (int i = 0; i < repeats + 1; ++i) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    Clock::time_point t = Clock::now();
+    stages.forward(i, s, input);
+    const double tf = seconds_since(t);
+    t = Clock::now();
+    // The last stage starts from its own output; others take the given gradient.
+    stages.backward_input(i, s, grad);
+    const double tb = seconds_since(t);
+    t = Clock::now();
+    stages.backward_weight(i, s);
+    const double tw = seconds_since(t);
+    if (i == 0) continue;  // warm-up
+    f.push_back(tf);
+    b.push_back(tb);
+    w.push_back(tw);
+  }
+  pp::StageCosts costs;
+  costs.forward = max_over_ranks(median(f));
+  costs.backward_input = max_over_ranks(median(b));
+  costs.backward_weight = max_over_ranks(median(w));
+  return costs;
+}
+
+// The mean F, B and W durations seen in executor runs, averaged over the ranks.
+pp::StageCosts observed_costs(const std::vector<pp::ExecutorStats>& runs) {
+  double sum[3] = {0, 0, 0};
+  double count[3] = {0, 0, 0};
+  for (const pp::ExecutorStats& stats : runs) {
+    for (const pp::ActionTiming& t : stats.timeline) {
+      const int k = t.action.kind == pp::ActionKind::Forward         ? 0
+                    : t.action.kind == pp::ActionKind::BackwardInput ? 1
+                    : t.action.kind == pp::ActionKind::BackwardWeight ? 2
+                                                                       : -1;
+      if (k < 0) continue;
+      sum[k] += t.end_s - t.start_s;
+      count[k] += 1;
+    }
+  }
+  pp::StageCosts costs;
+  costs.forward = sum_over_ranks(sum[0]) / sum_over_ranks(count[0]);
+  costs.backward_input = sum_over_ranks(sum[1]) / sum_over_ranks(count[1]);
+  costs.backward_weight = sum_over_ranks(sum[2]) / sum_over_ranks(count[2]);
+  return costs;
+}
+
+struct Measured {
+  double step = 0;             // median over steps of the slowest rank's step time
+  double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
+  std::vector<pp::ExecutorStats> runs;
+};
+
+Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communicator> link,
+                 const StageShape& shape, int steps, int warmup) {
+  const int rank = link->rank();
+  const int ranks = link->size();
+  pp::PipelineExecutor executor(schedule, link);
+  std::vector<double> step_times;
+  std::vector<double> bubbles;
+  Measured out;
+  for (int i = 0; i < warmup + steps; ++i) {
+    GemmStages stages(schedule.layout, rank, shape);
+    MPI_Barrier(MPI_COMM_WORLD);
+    pp::ExecutorStats stats = executor.run(stages);
+    const double step = max_over_ranks(stats.step_seconds);
+    const double compute = sum_over_ranks(stats.compute_seconds);
+    if (i < warmup) continue;
+    step_times.push_back(step);
+    bubbles.push_back(1.0 - compute / (ranks * step));
+    out.runs.push_back(std::move(stats));
+  }
+  // The bubble of the median step.
+  std::vector<size_t> order(step_times.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return step_times[a] < step_times[b]; });
+  const size_t mid = order[order.size() / 2];
+  out.step = step_times[mid];
+  out.bubble_fraction = bubbles[mid];
+  return out;
+}
+
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace trident
+
+TRIDENT_COMMAND(bench_pp, "bench pp",
+                "pipeline executor over a modelled link: measured vs simulated step time") {
+  using namespace trident;
+  StageShape shape;
+  std::string schedules = "1f1b,interleaved,zb-h1,dualpipev";
+  long long microbatches = 0;
+  long long virtual_stages = 2;
+  double latency_us = 100;
+  double gbps = 10;
+  long long steps = 5;
+  long long warmup = 1;
+  long long repeats = 5;
+  long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
+  cli::ArgParser parser("bench pp");
+  parser.add_string("--schedules", &schedules, "comma-separated (1f1b,interleaved,zb-h1,dualpipev)");
+  parser.add_int("--microbatches", &microbatches, "micro-batches per step (default 2 x pp)");
+  parser.add_int("--virtual", &virtual_stages, "chunks per rank for 'interleaved' (default 2)");
+  parser.add_int("--tokens", &tokens, "rows of a stage's GEMMs, one micro-batch (default 256)");
+  parser.add_int("--hidden", &hidden, "hidden size: GEMMs are [tokens,H]x[H,H] (default 512)");
+  parser.add_int("--layers", &layers, "GEMMs per stage for each of F, B and W (default 2)");
+  parser.add_double("--latency-us", &latency_us, "modelled p2p latency (default 100 us)");
+  parser.add_double("--gbps", &gbps, "modelled p2p bandwidth, GB/s; 0 = unlimited (default 10)");
+  parser.add_int("--steps", &steps, "timed steps per schedule (default 5)");
+  parser.add_int("--warmup", &warmup, "untimed steps per schedule (default 1)");
+  parser.add_int("--repeats", &repeats, "calibration repeats of F, B, W (default 5)");
+  if (!parser.parse(args)) return 0;
+  TRIDENT_USER_CHECK(tokens > 0 && hidden > 0 && layers > 0,
+                     "trident bench pp: --tokens, --hidden and --layers must be positive");
+  TRIDENT_USER_CHECK(steps > 0 && warmup >= 0 && repeats > 0,
+                     "trident bench pp: --steps and --repeats must be positive");
+  shape.tokens = tokens;
+  shape.hidden = hidden;
+  shape.layers = layers;
+
+  // One BLAS thread per rank: the ranks themselves already oversubscribe the cores.
+  openblas_set_num_threads(1);
+  parallel::MpiSession session(nullptr, nullptr);
+  auto mpi = std::make_shared<parallel::MpiBackend>(parallel::MpiComm::world());
+  const int rank = mpi->rank();
+  const int pp = mpi->size();
+  TRIDENT_USER_CHECK(pp >= 2, "trident bench pp: run under mpirun with at least 2 ranks (pp = "
+                              "the number of ranks), got ", pp);
+  if (microbatches <= 0) microbatches = 2 * pp;
+  parallel::LinkModel link_model;
+  link_model.latency_us = latency_us;
+  link_model.gbytes_per_s = gbps;
+  auto link = std::make_shared<parallel::DelayedLink>(mpi, link_model);
+  const double activation_bytes = static_cast<double>(shape.tokens * shape.hidden) * 4.0;
+  const double p2p_seconds =
+      std::chrono::duration<double>(link_model.transfer_time(activation_bytes)).count() +
+      latency_us * 1e-6;
+
+  if (rank == 0) {
+    std::printf(
+        "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs [%lld,%lld]x[%lld,%lld] "
+        "per F/B/W (a stand-in, not the model)\n"
+        "link: DelayedLink %.1f us + %.2f GB/s -> p2p %.1f us per %.0f KiB activation\n"
+        "costs calibrated with all ranks computing at once (median of %lld, slowest rank)\n",
+        pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
+        p2p_seconds * 1e6, activation_bytes / 1024, repeats);
+    std::printf("%-12s %6s %6s %6s %10s %10s %7s %9s %9s %12s %7s\n", "schedule", "F(ms)", "B(ms)",
+                "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim", "sim.obs(ms)",
+                "ratio");
+  }
+  for (const std::string& name : split_names(schedules)) {
+    pp::ScheduleRequest request;
+    request.name = name;
+    request.pp = pp;
+    request.microbatches = static_cast<int>(
+        std::max<long long>(microbatches, pp::min_microbatches(name, pp)));
+    request.virtual_stages = name == "interleaved" ? static_cast<int>(virtual_stages) : 1;
+    const pp::Schedule schedule = pp::make_schedule(request);
+
+    pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats));
+    costs.p2p_latency = p2p_seconds;
+    const Measured measured =
+        measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup));
+    const pp::SimulationResult sim = pp::simulate(schedule, costs);
+    pp::StageCosts seen = observed_costs(measured.runs);
+    seen.p2p_latency = p2p_seconds;
+    const pp::SimulationResult sim_seen = pp::simulate(schedule, seen);
+    if (rank == 0) {
+      std::printf("%-12s %6.2f %6.2f %6.2f %10.1f %10.1f %7.3f %9.3f %9.3f %12.1f %7.3f\n",
+                  (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : ""))
+                      .c_str(),
+                  costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
+                  measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
+                  measured.bubble_fraction, sim.bubble_fraction, sim_seen.step_time * 1e3,
+                  measured.step / sim_seen.step_time);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
