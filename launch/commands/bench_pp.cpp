@@ -16,8 +16,8 @@
 //      separates schedule/communication effects from calibration error.
 // On CPU an overlapped F&B pair (DualPipeV) runs one after the other, so it is simulated at
 // F + B + W (no overlap gain).
-#include <mpi.h>
 #include <cblas.h>
+#include <mpi.h>
 
 #include <algorithm>
 #include <chrono>
@@ -111,7 +111,8 @@ class GemmStages final : public pp::StageCompute {
     const std::vector<Tensor> x = take(inputs_, std::make_pair(m, s));
     const std::vector<Tensor> dy = take(output_grads_, std::make_pair(m, s));
     std::vector<Tensor>& grads = grads_.at(s);
-    for (size_t l = 0; l < grads.size(); ++l) ops::cpu::linear_backward_weight(dy[l], x[l], grads[l]);
+    for (size_t l = 0; l < grads.size(); ++l)
+      ops::cpu::linear_backward_weight(dy[l], x[l], grads[l]);
   }
 
  private:
@@ -188,16 +189,40 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
   return costs;
 }
 
+// One activation's hop between neighbouring ranks as the executor sees it (the modelled
+// delay plus MPI, progress threads and the OS scheduler): half a ping-pong over the link,
+// pairs (0,1), (2,3), ... at once, median over `repeats`, the slowest pair.
+double measured_hop_seconds(parallel::Communicator& link, const StageShape& shape, int repeats) {
+  const int rank = link.rank();
+  const int peer = rank ^ 1;
+  std::vector<double> hops;
+  if (peer < link.size()) {
+    Tensor buffer = Tensor::zeros({shape.tokens, shape.hidden});
+    for (int i = 0; i < repeats + 1; ++i) {
+      const Clock::time_point start = Clock::now();
+      if (rank % 2 == 0) {
+        link.send(buffer, peer, 1)->wait();
+        link.recv(buffer, peer, 2)->wait();
+      } else {
+        link.recv(buffer, peer, 1)->wait();
+        link.send(buffer, peer, 2)->wait();
+      }
+      if (i > 0) hops.push_back(seconds_since(start) / 2);
+    }
+  }
+  return max_over_ranks(hops.empty() ? 0.0 : median(hops));
+}
+
 // The mean F, B and W durations seen in executor runs, averaged over the ranks.
 pp::StageCosts observed_costs(const std::vector<pp::ExecutorStats>& runs) {
   double sum[3] = {0, 0, 0};
   double count[3] = {0, 0, 0};
   for (const pp::ExecutorStats& stats : runs) {
     for (const pp::ActionTiming& t : stats.timeline) {
-      const int k = t.action.kind == pp::ActionKind::Forward         ? 0
-                    : t.action.kind == pp::ActionKind::BackwardInput ? 1
+      const int k = t.action.kind == pp::ActionKind::Forward          ? 0
+                    : t.action.kind == pp::ActionKind::BackwardInput  ? 1
                     : t.action.kind == pp::ActionKind::BackwardWeight ? 2
-                                                                       : -1;
+                                                                      : -1;
       if (k < 0) continue;
       sum[k] += t.end_s - t.start_s;
       count[k] += 1;
@@ -213,6 +238,7 @@ pp::StageCosts observed_costs(const std::vector<pp::ExecutorStats>& runs) {
 struct Measured {
   double step = 0;             // median over steps of the slowest rank's step time
   double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
+  double recv_wait = 0;        // of the median step: mean over ranks of the receive waits
   std::vector<pp::ExecutorStats> runs;
 };
 
@@ -223,6 +249,7 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   pp::PipelineExecutor executor(schedule, link);
   std::vector<double> step_times;
   std::vector<double> bubbles;
+  std::vector<double> waits;
   Measured out;
   for (int i = 0; i < warmup + steps; ++i) {
     GemmStages stages(schedule.layout, rank, shape);
@@ -230,7 +257,9 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
     pp::ExecutorStats stats = executor.run(stages);
     const double step = max_over_ranks(stats.step_seconds);
     const double compute = sum_over_ranks(stats.compute_seconds);
+    const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
     if (i < warmup) continue;
+    waits.push_back(wait);
     step_times.push_back(step);
     bubbles.push_back(1.0 - compute / (ranks * step));
     out.runs.push_back(std::move(stats));
@@ -243,6 +272,7 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   const size_t mid = order[order.size() / 2];
   out.step = step_times[mid];
   out.bubble_fraction = bubbles[mid];
+  out.recv_wait = waits[mid];
   return out;
 }
 
@@ -272,7 +302,8 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   long long repeats = 5;
   long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
   cli::ArgParser parser("bench pp");
-  parser.add_string("--schedules", &schedules, "comma-separated (1f1b,interleaved,zb-h1,dualpipev)");
+  parser.add_string("--schedules", &schedules,
+                    "comma-separated (1f1b,interleaved,zb-h1,dualpipev)");
   parser.add_int("--microbatches", &microbatches, "micro-batches per step (default 2 x pp)");
   parser.add_int("--virtual", &virtual_stages, "chunks per rank for 'interleaved' (default 2)");
   parser.add_int("--tokens", &tokens, "rows of a stage's GEMMs, one micro-batch (default 256)");
@@ -298,8 +329,10 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   auto mpi = std::make_shared<parallel::MpiBackend>(parallel::MpiComm::world());
   const int rank = mpi->rank();
   const int pp = mpi->size();
-  TRIDENT_USER_CHECK(pp >= 2, "trident bench pp: run under mpirun with at least 2 ranks (pp = "
-                              "the number of ranks), got ", pp);
+  TRIDENT_USER_CHECK(pp >= 2,
+                     "trident bench pp: run under mpirun with at least 2 ranks (pp = "
+                     "the number of ranks), got ",
+                     pp);
   if (microbatches <= 0) microbatches = 2 * pp;
   parallel::LinkModel link_model;
   link_model.latency_us = latency_us;
@@ -310,24 +343,29 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
       std::chrono::duration<double>(link_model.transfer_time(activation_bytes)).count() +
       latency_us * 1e-6;
 
+  const double hop_seconds = measured_hop_seconds(*link, shape, static_cast<int>(repeats) * 4);
   if (rank == 0) {
     std::printf(
-        "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs [%lld,%lld]x[%lld,%lld] "
+        "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs "
+        "[%lld,%lld]x[%lld,%lld] "
         "per F/B/W (a stand-in, not the model)\n"
         "link: DelayedLink %.1f us + %.2f GB/s -> p2p %.1f us per %.0f KiB activation\n"
-        "costs calibrated with all ranks computing at once (median of %lld, slowest rank)\n",
+        "measured hop over that link (half ping-pong, median): %.1f us\n"
+        "sim: calibrated costs (all ranks computing at once, median of %lld, slowest rank) and "
+        "the modelled p2p time\n"
+        "sim.obs: mean F/B/W durations inside the measured run and the measured hop\n",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
-        p2p_seconds * 1e6, activation_bytes / 1024, repeats);
-    std::printf("%-12s %6s %6s %6s %10s %10s %7s %9s %9s %12s %7s\n", "schedule", "F(ms)", "B(ms)",
-                "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim", "sim.obs(ms)",
-                "ratio");
+        p2p_seconds * 1e6, activation_bytes / 1024, hop_seconds * 1e6, repeats);
+    std::printf("%-14s %6s %6s %6s %9s %9s %6s %8s %8s %11s %6s %8s\n", "schedule", "F(ms)",
+                "B(ms)", "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim",
+                "sim.obs(ms)", "ratio", "wait(ms)");
   }
   for (const std::string& name : split_names(schedules)) {
     pp::ScheduleRequest request;
     request.name = name;
     request.pp = pp;
-    request.microbatches = static_cast<int>(
-        std::max<long long>(microbatches, pp::min_microbatches(name, pp)));
+    request.microbatches =
+        static_cast<int>(std::max<long long>(microbatches, pp::min_microbatches(name, pp)));
     request.virtual_stages = name == "interleaved" ? static_cast<int>(virtual_stages) : 1;
     const pp::Schedule schedule = pp::make_schedule(request);
 
@@ -337,16 +375,16 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup));
     const pp::SimulationResult sim = pp::simulate(schedule, costs);
     pp::StageCosts seen = observed_costs(measured.runs);
-    seen.p2p_latency = p2p_seconds;
+    seen.p2p_latency = hop_seconds;
     const pp::SimulationResult sim_seen = pp::simulate(schedule, seen);
     if (rank == 0) {
-      std::printf("%-12s %6.2f %6.2f %6.2f %10.1f %10.1f %7.3f %9.3f %9.3f %12.1f %7.3f\n",
-                  (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : ""))
-                      .c_str(),
-                  costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
-                  measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
-                  measured.bubble_fraction, sim.bubble_fraction, sim_seen.step_time * 1e3,
-                  measured.step / sim_seen.step_time);
+      std::printf(
+          "%-14s %6.2f %6.2f %6.2f %9.1f %9.1f %6.3f %8.3f %8.3f %11.1f %6.3f %8.1f\n",
+          (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
+          costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
+          measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
+          measured.bubble_fraction, sim.bubble_fraction, sim_seen.step_time * 1e3,
+          measured.step / sim_seen.step_time, measured.recv_wait * 1e3);
       std::fflush(stdout);
     }
   }

@@ -346,8 +346,8 @@ TEST(PipelineTags, StayInRangeAndApartForConcurrentStreams) {
         const int tag = p2p_tag(m, b, gradient, stages);
         EXPECT_GE(tag, 0);
         EXPECT_LE(tag, 32767);
-        const std::string who = std::to_string(m) + "/" + std::to_string(b) + "/" +
-                                std::to_string(gradient);
+        const std::string who =
+            std::to_string(m) + "/" + std::to_string(b) + "/" + std::to_string(gradient);
         EXPECT_TRUE(seen.emplace(tag, who).second) << who << " reuses the tag of " << seen[tag];
       }
     }
