@@ -5,15 +5,17 @@
 // [hidden, hidden] (ops/cpu, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
 // size. Per schedule:
 //   1. calibrate: every rank times F, B and W of its stage at the same moment (so the costs
-//      are taken under the same CPU sharing as the pipelined run), median over repeats,
-//      maximum over ranks;
+//      are taken under the same CPU sharing as the pipelined run), median (--best: fastest)
+//      over repeats, maximum over ranks;
 //   2. run the executor over a DelayedLink (--latency-us, --gbps) for --steps steps and take
-//      the median step time (the slowest rank's, each step started by a barrier);
+//      the median (--best: fastest) step time (the slowest rank's; each step starts at a
+//      barrier);
 //   3. simulate() the same schedule with the calibrated costs and the link's p2p latency
 //      plus the transfer time of one activation;
 //   4. print measured, simulated, their ratio, and the bubble fraction of both. A second
-//      prediction uses the mean F, B and W durations observed inside the measured run, which
-//      separates schedule/communication effects from calibration error.
+//      prediction (sim.obs) uses the mean F, B and W durations observed inside the chosen
+//      measured step and the hop time of a ping-pong over the link, which separates
+//      schedule/communication effects from calibration error.
 // On CPU an overlapped F&B pair (DualPipeV) runs one after the other, so it is simulated at
 // F + B + W (no overlap gain).
 #include <cblas.h>
@@ -147,9 +149,11 @@ double sum_over_ranks(double value) {
   return out;
 }
 
-double median(std::vector<double> values) {
+// The median, or with `best` the minimum: on a machine shared with other work the fastest
+// repeat is the one least disturbed by it.
+double typical(std::vector<double> values, bool best) {
   std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
+  return best ? values.front() : values[values.size() / 2];
 }
 
 double seconds_since(Clock::time_point start) {
@@ -159,7 +163,7 @@ double seconds_since(Clock::time_point start) {
 // F, B and W of one micro-batch through the rank's first stage, timed with every rank doing
 // the same at the same moment; median over `repeats`, the slowest rank.
 pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                         int repeats) {
+                         int repeats, bool best) {
   GemmStages stages(layout, rank, shape);
   const int s = layout.stage_of(rank, 0);
   const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
@@ -183,16 +187,17 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
     w.push_back(tw);
   }
   pp::StageCosts costs;
-  costs.forward = max_over_ranks(median(f));
-  costs.backward_input = max_over_ranks(median(b));
-  costs.backward_weight = max_over_ranks(median(w));
+  costs.forward = max_over_ranks(typical(f, best));
+  costs.backward_input = max_over_ranks(typical(b, best));
+  costs.backward_weight = max_over_ranks(typical(w, best));
   return costs;
 }
 
 // One activation's hop between neighbouring ranks as the executor sees it (the modelled
 // delay plus MPI, progress threads and the OS scheduler): half a ping-pong over the link,
 // pairs (0,1), (2,3), ... at once, median over `repeats`, the slowest pair.
-double measured_hop_seconds(parallel::Communicator& link, const StageShape& shape, int repeats) {
+double measured_hop_seconds(parallel::Communicator& link, const StageShape& shape, int repeats,
+                            bool best) {
   const int rank = link.rank();
   const int peer = rank ^ 1;
   std::vector<double> hops;
@@ -210,7 +215,7 @@ double measured_hop_seconds(parallel::Communicator& link, const StageShape& shap
       if (i > 0) hops.push_back(seconds_since(start) / 2);
     }
   }
-  return max_over_ranks(hops.empty() ? 0.0 : median(hops));
+  return max_over_ranks(hops.empty() ? 0.0 : typical(hops, best));
 }
 
 // The mean F, B and W durations seen in executor runs, averaged over the ranks.
@@ -236,14 +241,14 @@ pp::StageCosts observed_costs(const std::vector<pp::ExecutorStats>& runs) {
 }
 
 struct Measured {
-  double step = 0;             // median over steps of the slowest rank's step time
-  double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
-  double recv_wait = 0;        // of the median step: mean over ranks of the receive waits
-  std::vector<pp::ExecutorStats> runs;
+  double step = 0;                      // median over steps of the slowest rank's step time
+  double bubble_fraction = 0;           // of the median step: 1 - sum(compute) / (ranks x step)
+  double recv_wait = 0;                 // of the median step: mean over ranks of the receive waits
+  std::vector<pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
 };
 
 Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communicator> link,
-                 const StageShape& shape, int steps, int warmup) {
+                 const StageShape& shape, int steps, int warmup, bool best) {
   const int rank = link->rank();
   const int ranks = link->size();
   pp::PipelineExecutor executor(schedule, link);
@@ -264,15 +269,17 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
     bubbles.push_back(1.0 - compute / (ranks * step));
     out.runs.push_back(std::move(stats));
   }
-  // The bubble of the median step.
+  // The bubble of the median (or fastest) step.
   std::vector<size_t> order(step_times.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return step_times[a] < step_times[b]; });
-  const size_t mid = order[order.size() / 2];
+  const size_t mid = order[best ? 0 : order.size() / 2];
   out.step = step_times[mid];
   out.bubble_fraction = bubbles[mid];
   out.recv_wait = waits[mid];
+  // The in-run costs come from the same step as the step time they predict.
+  out.runs = {std::move(out.runs[mid])};
   return out;
 }
 
@@ -300,6 +307,7 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   long long steps = 5;
   long long warmup = 1;
   long long repeats = 5;
+  bool best = false;
   long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
   cli::ArgParser parser("bench pp");
   parser.add_string("--schedules", &schedules,
@@ -314,6 +322,8 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   parser.add_int("--steps", &steps, "timed steps per schedule (default 5)");
   parser.add_int("--warmup", &warmup, "untimed steps per schedule (default 1)");
   parser.add_int("--repeats", &repeats, "calibration repeats of F, B, W (default 5)");
+  parser.add_bool("--best", &best,
+                  "fastest repeat/step instead of the median (a machine shared with other work)");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(tokens > 0 && hidden > 0 && layers > 0,
                      "trident bench pp: --tokens, --hidden and --layers must be positive");
@@ -343,19 +353,23 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
       std::chrono::duration<double>(link_model.transfer_time(activation_bytes)).count() +
       latency_us * 1e-6;
 
-  const double hop_seconds = measured_hop_seconds(*link, shape, static_cast<int>(repeats) * 4);
+  const double hop_seconds =
+      measured_hop_seconds(*link, shape, static_cast<int>(repeats) * 4, best);
   if (rank == 0) {
     std::printf(
         "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs "
         "[%lld,%lld]x[%lld,%lld] "
         "per F/B/W (a stand-in, not the model)\n"
         "link: DelayedLink %.1f us + %.2f GB/s -> p2p %.1f us per %.0f KiB activation\n"
-        "measured hop over that link (half ping-pong, median): %.1f us\n"
-        "sim: calibrated costs (all ranks computing at once, median of %lld, slowest rank) and "
+        "measured hop over that link (half ping-pong, %s): %.1f us\n"
+        "sim: calibrated costs (all ranks computing at once, %s of %lld, slowest rank) and "
         "the modelled p2p time\n"
         "sim.obs: mean F/B/W durations inside the measured run and the measured hop\n",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
-        p2p_seconds * 1e6, activation_bytes / 1024, hop_seconds * 1e6, repeats);
+        p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
+        best ? "fastest" : "median", repeats);
+    std::printf("steps: %s of %lld after %lld warm-up\n", best ? "fastest" : "median", steps,
+                warmup);
     std::printf("%-14s %6s %6s %6s %9s %9s %6s %8s %8s %11s %6s %8s\n", "schedule", "F(ms)",
                 "B(ms)", "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim",
                 "sim.obs(ms)", "ratio", "wait(ms)");
@@ -369,10 +383,10 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
     request.virtual_stages = name == "interleaved" ? static_cast<int>(virtual_stages) : 1;
     const pp::Schedule schedule = pp::make_schedule(request);
 
-    pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats));
+    pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats), best);
     costs.p2p_latency = p2p_seconds;
     const Measured measured =
-        measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup));
+        measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup), best);
     const pp::SimulationResult sim = pp::simulate(schedule, costs);
     pp::StageCosts seen = observed_costs(measured.runs);
     seen.p2p_latency = hop_seconds;
