@@ -240,6 +240,78 @@ pp::StageCosts observed_costs(const std::vector<pp::ExecutorStats>& runs) {
   return costs;
 }
 
+// Every rank's compute durations of one step, in list order (0 for sends and receives).
+std::vector<std::vector<double>> gather_durations(const pp::Schedule& schedule,
+                                                  const pp::ExecutorStats& stats) {
+  const int ranks = schedule.layout.ranks;
+  std::vector<double> mine;
+  for (const pp::ActionTiming& t : stats.timeline) {
+    mine.push_back(pp::is_compute(t.action.kind) ? t.end_s - t.start_s : 0.0);
+  }
+  std::vector<int> counts(ranks), offsets(ranks);
+  int total = 0;
+  for (int r = 0; r < ranks; ++r) {
+    counts[r] = static_cast<int>(schedule.ranks[r].size());
+    offsets[r] = total;
+    total += counts[r];
+  }
+  std::vector<double> all(total);
+  MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(), counts.data(),
+                 offsets.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  std::vector<std::vector<double>> out(ranks);
+  for (int r = 0; r < ranks; ++r) {
+    out[r].assign(all.begin() + offsets[r], all.begin() + offsets[r] + counts[r]);
+  }
+  return out;
+}
+
+// The simulator's rules (each rank in list order, a send arrives `hop` seconds after it is
+// issued, a receive ends when its message has arrived) with every compute action taking the
+// duration it took in the measured step: what the step would have cost had the executor added
+// nothing beyond the compute and the hops. Returns the step time.
+double replay_step(const pp::Schedule& schedule, const std::vector<std::vector<double>>& cost,
+                   double hop) {
+  const int ranks = schedule.layout.ranks;
+  struct Channel {
+    int from, to;
+    bool gradient;
+    auto operator<=>(const Channel&) const = default;
+  };
+  std::map<Channel, std::vector<double>> arrivals;
+  std::map<Channel, size_t> consumed;
+  std::vector<size_t> pc(ranks, 0);
+  std::vector<double> clock(ranks, 0.0);
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int r = 0; r < ranks; ++r) {
+      const std::vector<pp::Action>& list = schedule.ranks[r];
+      while (pc[r] < list.size()) {
+        const pp::Action& a = list[pc[r]];
+        const bool gradient =
+            a.kind == pp::ActionKind::SendGrad || a.kind == pp::ActionKind::RecvGrad;
+        if (pp::is_send(a.kind)) {
+          arrivals[{r, a.peer, gradient}].push_back(clock[r] + hop);
+        } else if (pp::is_recv(a.kind)) {
+          const Channel c{a.peer, r, gradient};
+          std::vector<double>& queue = arrivals[c];
+          if (consumed[c] >= queue.size()) break;
+          clock[r] = std::max(clock[r], queue[consumed[c]++]);
+        } else {
+          clock[r] += cost[r][pc[r]];
+        }
+        ++pc[r];
+        moved = true;
+      }
+    }
+  }
+  double step = 0;
+  for (int r = 0; r < ranks; ++r) {
+    TRIDENT_CHECK(pc[r] == schedule.ranks[r].size(), "bench pp: replay stuck at rank ", r);
+    step = std::max(step, clock[r]);
+  }
+  return step;
+}
+
 struct Measured {
   double step = 0;                      // median over steps of the slowest rank's step time
   double bubble_fraction = 0;           // of the median step: 1 - sum(compute) / (ranks x step)
@@ -364,15 +436,16 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         "measured hop over that link (half ping-pong, %s): %.1f us\n"
         "sim: calibrated costs (all ranks computing at once, %s of %lld, slowest rank) and "
         "the modelled p2p time\n"
-        "sim.obs: mean F/B/W durations inside the measured run and the measured hop\n",
+        "sim.obs: mean F/B/W durations inside the measured step and the measured hop\n"
+        "replay: the simulator's rules with each action's own duration in the measured step\n",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
         p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
         best ? "fastest" : "median", repeats);
     std::printf("steps: %s of %lld after %lld warm-up\n", best ? "fastest" : "median", steps,
                 warmup);
-    std::printf("%-14s %6s %6s %6s %9s %9s %6s %8s %8s %11s %6s %8s\n", "schedule", "F(ms)",
-                "B(ms)", "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim",
-                "sim.obs(ms)", "ratio", "wait(ms)");
+    std::printf("%-14s %6s %6s %6s %9s %9s %6s %8s %8s %11s %6s %10s %6s %8s\n", "schedule",
+                "F(ms)", "B(ms)", "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim",
+                "sim.obs(ms)", "ratio", "replay(ms)", "ratio", "wait(ms)");
   }
   for (const std::string& name : split_names(schedules)) {
     pp::ScheduleRequest request;
@@ -391,14 +464,17 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
     pp::StageCosts seen = observed_costs(measured.runs);
     seen.p2p_latency = hop_seconds;
     const pp::SimulationResult sim_seen = pp::simulate(schedule, seen);
+    const double replayed =
+        replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {
       std::printf(
-          "%-14s %6.2f %6.2f %6.2f %9.1f %9.1f %6.3f %8.3f %8.3f %11.1f %6.3f %8.1f\n",
+          "%-14s %6.2f %6.2f %6.2f %9.1f %9.1f %6.3f %8.3f %8.3f %11.1f %6.3f %10.1f %6.3f %8.1f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
           measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
           measured.bubble_fraction, sim.bubble_fraction, sim_seen.step_time * 1e3,
-          measured.step / sim_seen.step_time, measured.recv_wait * 1e3);
+          measured.step / sim_seen.step_time, replayed * 1e3, measured.step / replayed,
+          measured.recv_wait * 1e3);
       std::fflush(stdout);
     }
   }
