@@ -26,6 +26,9 @@ class StageCompute {
   // which is also the shape of the gradient that leaves it. Needed to post a receive before
   // the producer has run. Never asked for stage 0.
   virtual std::vector<int64_t> activation_shape(int microbatch, int stage) const = 0;
+  // The element type of that activation (and of its gradient); receive buffers are allocated
+  // with it.
+  virtual DType activation_dtype(int /*microbatch*/, int /*stage*/) const { return DType::F32; }
   // F: `input` is the activation from stage − 1 (an undefined Tensor for stage 0). Returns the
   // stage output (ignored, may be undefined, on the last stage).
   virtual Tensor forward(int microbatch, int stage, const Tensor& input) = 0;
@@ -43,19 +46,30 @@ struct ActionTiming {
   double end_s = 0.0;
 };
 
+struct ExecutorOptions {
+  // How many receives may be posted ahead of the compute that consumes them (receive buffers
+  // allocated and waiting for data). Receives are posted in list order; a larger window lets
+  // data land earlier at the cost of one activation buffer per posted receive. Must be >= 1.
+  int receive_window = 4;
+};
+
 struct ExecutorStats {
   double step_seconds = 0.0;
   double compute_seconds = 0.0;    // sum over F, B, W
   double recv_wait_seconds = 0.0;  // time blocked in receives the next compute needed
   double send_wait_seconds = 0.0;  // time blocked completing sends (buffer reuse, end of step)
-  std::vector<ActionTiming> timeline;  // every action of this rank, in execution order
+  // Every action of this rank, in list order (timeline[i].action == the rank's i-th action).
+  // A receive spans posting to the moment the data was seen complete; a send spans posting
+  // to the moment the executor saw it complete (at the latest at the end of the step).
+  std::vector<ActionTiming> timeline;
 };
 
 class PipelineExecutor {
  public:
   // `pp` is the pipeline group: its size must equal schedule.layout.ranks and its rank picks
   // the action list this executor runs. The schedule must pass pp::check_schedule.
-  PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::Communicator> pp);
+  PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::Communicator> pp,
+                   ExecutorOptions options = {});
 
   // One training step of this rank's actions. Every F, B and W of the rank is called exactly
   // once per (microbatch, stage) it holds. Returns when every action, including the sends,
@@ -67,6 +81,13 @@ class PipelineExecutor {
  private:
   Schedule schedule_;
   std::shared_ptr<parallel::Communicator> pp_;
+  ExecutorOptions options_;
 };
+
+// The point-to-point tag of the transfer across the boundary between stages `boundary` and
+// boundary + 1 for `microbatch`, activation or gradient direction. Unique while
+// 2 * microbatches * (stages - 1) <= 32768; beyond that tags repeat, which stays correct
+// because both sides post each (sender, receiver, direction) stream in the same order.
+int p2p_tag(int microbatch, int boundary, bool gradient, int num_stages);
 
 }  // namespace trident::pp

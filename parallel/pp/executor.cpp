@@ -1,0 +1,304 @@
+#include "parallel/pp/executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <utility>
+
+#include "parallel/pp/check.h"
+#include "runtime/core/error.h"
+
+namespace trident::pp {
+
+int p2p_tag(int microbatch, int boundary, bool gradient, int num_stages) {
+  // 32768 is even, so the low bit (the direction) survives the wrap-around.
+  constexpr int64_t kTagSpace = 32768;
+  const int64_t boundaries = std::max(num_stages - 1, 1);
+  const int64_t stream = static_cast<int64_t>(microbatch) * boundaries + boundary;
+  return static_cast<int>((stream * 2 + (gradient ? 1 : 0)) % kTagSpace);
+}
+
+PipelineExecutor::PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::Communicator> pp,
+                                   ExecutorOptions options)
+    : schedule_(std::move(schedule)), pp_(std::move(pp)), options_(options) {
+  TRIDENT_CHECK(pp_ != nullptr, "PipelineExecutor needs a pipeline communicator");
+  TRIDENT_CHECK(pp_->size() == schedule_.layout.ranks, "pipeline group has ", pp_->size(),
+                " ranks but schedule '", schedule_.name, "' is laid out for ",
+                schedule_.layout.ranks);
+  TRIDENT_CHECK(options_.receive_window >= 1, "receive_window must be at least 1, got ",
+                options_.receive_window);
+  const CheckResult check = check_schedule(schedule_);
+  TRIDENT_CHECK(check.ok, "schedule '", schedule_.name, "' is invalid: ", check.message);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Identifies a piece of data a compute action consumes: the input of F(m, s) or the output
+// gradient B(m, s) needs.
+struct DataKey {
+  int microbatch;
+  int stage;
+  bool gradient;
+  auto operator<=>(const DataKey&) const = default;
+};
+
+struct PostedRecv {
+  Tensor buffer;
+  parallel::WorkHandle work;
+  size_t timeline_index = 0;
+};
+
+struct InFlightSend {
+  Tensor buffer;  // kept alive until the transfer completes
+  parallel::WorkHandle work;
+  size_t timeline_index = 0;
+};
+
+// One run() call: the state of this rank's walk through its list.
+class RankRun {
+ public:
+  RankRun(const Schedule& schedule, parallel::Communicator& comm, StageCompute& compute,
+          const ExecutorOptions& options)
+      : schedule_(schedule),
+        comm_(comm),
+        compute_(compute),
+        options_(options),
+        rank_(comm.rank()),
+        list_(schedule.ranks.at(static_cast<size_t>(comm.rank()))),
+        last_stage_(schedule.layout.num_stages() - 1),
+        start_(Clock::now()) {
+    stats_.timeline.resize(list_.size());
+    for (size_t i = 0; i < list_.size(); ++i) stats_.timeline[i].action = list_[i];
+  }
+
+  ExecutorStats run() {
+    for (size_t i = 0; i < list_.size(); ++i) {
+      const Action& a = list_[i];
+      if (is_recv(a.kind)) {
+        // At the latest a receive is posted at its place in the list; usually earlier.
+        post_receives_through(i);
+      } else if (is_send(a.kind)) {
+        send(i);
+      } else {
+        // Keep the window of receives ahead of this compute posted, so their data can land
+        // while it runs.
+        post_receives_ahead(i);
+        run_compute(i);
+        release_completed_sends();
+      }
+    }
+    const double drain_start = now();
+    for (InFlightSend& s : sends_) complete_send(s);
+    stats_.send_wait_seconds += now() - drain_start;
+    sends_.clear();
+    TRIDENT_CHECK(posted_.empty(), "rank ", rank_, ": ", posted_.size(),
+                  " received tensors were never consumed");
+    TRIDENT_CHECK(local_.empty(), "rank ", rank_, ": ", local_.size(),
+                  " same-rank hand-overs were never consumed");
+    stats_.step_seconds = now();
+    return std::move(stats_);
+  }
+
+ private:
+  double now() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+  static DataKey data_key_of(const Action& a) {
+    // A receive names the consuming stage.
+    return DataKey{a.microbatch, a.stage, a.kind == ActionKind::RecvGrad};
+  }
+
+  // The boundary between stage b and b + 1 that a transfer crosses.
+  static int boundary_of(const Action& a) {
+    switch (a.kind) {
+      case ActionKind::SendActivation:
+        return a.stage;
+      case ActionKind::RecvActivation:
+        return a.stage - 1;
+      case ActionKind::SendGrad:
+        return a.stage - 1;
+      case ActionKind::RecvGrad:
+        return a.stage;
+      default:
+        TRIDENT_CHECK(false, "not a transfer: ", to_string(a));
+    }
+    return 0;
+  }
+
+  int tag_of(const Action& a) const {
+    const bool gradient = a.kind == ActionKind::SendGrad || a.kind == ActionKind::RecvGrad;
+    return p2p_tag(a.microbatch, boundary_of(a), gradient, schedule_.layout.num_stages());
+  }
+
+  // The activation entering `stage` (and the gradient leaving it) for `microbatch`.
+  Tensor new_boundary_buffer(int microbatch, int stage) const {
+    return Tensor::empty(compute_.activation_shape(microbatch, stage),
+                         compute_.activation_dtype(microbatch, stage), comm_.device());
+  }
+
+  void post_receive(size_t index) {
+    const Action& a = list_[index];
+    // The gradient received by B(m, s) is shaped like the input of stage s + 1.
+    const int boundary_stage = a.kind == ActionKind::RecvGrad ? a.stage + 1 : a.stage;
+    PostedRecv posted;
+    posted.buffer = new_boundary_buffer(a.microbatch, boundary_stage);
+    posted.timeline_index = index;
+    stats_.timeline[index].start_s = now();
+    posted.work = comm_.recv(posted.buffer, a.peer, tag_of(a));
+    const bool inserted = posted_.emplace(data_key_of(a), std::move(posted)).second;
+    TRIDENT_CHECK(inserted, "rank ", rank_, ": ", to_string(a), " received twice");
+  }
+
+  // Posts, in list order, every receive up to and including list position `index`.
+  void post_receives_through(size_t index) {
+    while (next_recv_ <= index && next_recv_ < list_.size()) {
+      if (is_recv(list_[next_recv_].kind)) post_receive(next_recv_);
+      ++next_recv_;
+    }
+  }
+
+  // Posts receives ahead of the compute at `index` while fewer than the window wait unused.
+  void post_receives_ahead(size_t index) {
+    post_receives_through(index);
+    while (next_recv_ < list_.size() &&
+           static_cast<int>(posted_.size()) < options_.receive_window) {
+      if (is_recv(list_[next_recv_].kind)) post_receive(next_recv_);
+      ++next_recv_;
+    }
+  }
+
+  // The input a compute action needs: received, handed over on this rank, or none.
+  Tensor take_input(const Action& a) {
+    if (a.kind == ActionKind::BackwardWeight) return Tensor();
+    const bool gradient = a.kind == ActionKind::BackwardInput;
+    const bool has_input = gradient ? a.stage < last_stage_ : a.stage > 0;
+    if (!has_input) return Tensor();
+    const DataKey key{a.microbatch, a.stage, gradient};
+    if (auto it = local_.find(key); it != local_.end()) {
+      Tensor t = std::move(it->second);
+      local_.erase(it);
+      return t;
+    }
+    auto it = posted_.find(key);
+    TRIDENT_CHECK(it != posted_.end(), "rank ", rank_, ": ", to_string(a),
+                  " has no input: neither received nor handed over on this rank");
+    const double wait_start = now();
+    it->second.work->wait();
+    const double wait_end = now();
+    stats_.recv_wait_seconds += wait_end - wait_start;
+    stats_.timeline[it->second.timeline_index].end_s = wait_end;
+    Tensor t = std::move(it->second.buffer);
+    posted_.erase(it);
+    return t;
+  }
+
+  void check_boundary_tensor(const Tensor& t, const Action& a, int boundary_stage) const {
+    TRIDENT_CHECK(t.defined(), "rank ", rank_, ": ", to_string(a),
+                  " returned no tensor but its result goes to stage ", boundary_stage);
+    TRIDENT_CHECK(t.shape() == compute_.activation_shape(a.microbatch, boundary_stage), "rank ",
+                  rank_, ": ", to_string(a), " returned ", t.describe(), ", but activation_shape(",
+                  a.microbatch, ", ", boundary_stage, ") differs");
+  }
+
+  void run_compute(size_t index) {
+    const Action& a = list_[index];
+    const Tensor input = take_input(a);
+    ActionTiming& timing = stats_.timeline[index];
+    timing.start_s = now();
+    switch (a.kind) {
+      case ActionKind::Forward: {
+        Tensor out = compute_.forward(a.microbatch, a.stage, input);
+        if (a.stage < last_stage_) {
+          check_boundary_tensor(out, a, a.stage + 1);
+          if (schedule_.layout.rank_of(a.stage + 1) == rank_) {
+            local_.emplace(DataKey{a.microbatch, a.stage + 1, false}, std::move(out));
+          } else {
+            produced_.emplace(DataKey{a.microbatch, a.stage, false}, std::move(out));
+          }
+        }
+        break;
+      }
+      case ActionKind::BackwardInput: {
+        Tensor grad = compute_.backward_input(a.microbatch, a.stage, input);
+        if (a.stage > 0) {
+          check_boundary_tensor(grad, a, a.stage);
+          if (schedule_.layout.rank_of(a.stage - 1) == rank_) {
+            local_.emplace(DataKey{a.microbatch, a.stage - 1, true}, std::move(grad));
+          } else {
+            produced_.emplace(DataKey{a.microbatch, a.stage, true}, std::move(grad));
+          }
+        }
+        break;
+      }
+      case ActionKind::BackwardWeight:
+        compute_.backward_weight(a.microbatch, a.stage);
+        break;
+      default:
+        TRIDENT_CHECK(false, "not a compute action: ", to_string(a));
+    }
+    timing.end_s = now();
+    stats_.compute_seconds += timing.end_s - timing.start_s;
+  }
+
+  void send(size_t index) {
+    const Action& a = list_[index];
+    // A send carries the producing stage: the output of F(m, s) or the input gradient of
+    // B(m, s). With fused_weight the list already places the gradient's send after the W.
+    const DataKey key{a.microbatch, a.stage, a.kind == ActionKind::SendGrad};
+    auto it = produced_.find(key);
+    TRIDENT_CHECK(it != produced_.end(), "rank ", rank_, ": ", to_string(a),
+                  " before the compute that produces its data");
+    InFlightSend s;
+    s.buffer = std::move(it->second);
+    produced_.erase(it);
+    s.timeline_index = index;
+    stats_.timeline[index].start_s = now();
+    s.work = comm_.send(s.buffer, a.peer, tag_of(a));
+    sends_.push_back(std::move(s));
+  }
+
+  void complete_send(InFlightSend& s) {
+    s.work->wait();
+    stats_.timeline[s.timeline_index].end_s = now();
+  }
+
+  // Frees the buffers of sends that have finished (without blocking), so in-flight memory
+  // stays bounded by what the link has not yet delivered.
+  void release_completed_sends() {
+    for (size_t i = 0; i < sends_.size();) {
+      if (sends_[i].work->test()) {
+        stats_.timeline[sends_[i].timeline_index].end_s = now();
+        sends_[i] = std::move(sends_.back());
+        sends_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  const Schedule& schedule_;
+  parallel::Communicator& comm_;
+  StageCompute& compute_;
+  const ExecutorOptions& options_;
+  const int rank_;
+  const std::vector<Action>& list_;
+  const int last_stage_;
+  const Clock::time_point start_;
+
+  ExecutorStats stats_;
+  size_t next_recv_ = 0;                  // the first list position not yet scanned for receives
+  std::map<DataKey, PostedRecv> posted_;  // receives posted, data not yet consumed
+  std::map<DataKey, Tensor> local_;       // same-rank hand-overs, keyed by the consumer
+  std::map<DataKey, Tensor> produced_;    // results waiting for their send, keyed by producer
+  std::vector<InFlightSend> sends_;
+};
+
+}  // namespace
+
+ExecutorStats PipelineExecutor::run(StageCompute& compute) {
+  RankRun run(schedule_, *pp_, compute, options_);
+  return run.run();
+}
+
+}  // namespace trident::pp
