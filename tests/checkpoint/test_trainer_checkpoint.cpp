@@ -11,11 +11,15 @@
 // match an uninterrupted one-rank run within 1e-5 relative (fp32: the layouts sum in other
 // orders), so the moments, re-split into other ZeRO-1 shards, were carried over.
 //
+// StopSignal: SIGTERM is recorded by the handler and agreed on over the job.
+//
 // AdamW eps 1e-6 as in tests/dp/test_mesh_training.cpp: it keeps cross-layout comparisons about
 // the layout rather than round-off amplified by tiny denominators.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cmath>
 #include <cstdlib>
@@ -30,6 +34,7 @@
 #include "parallel/mesh.h"
 #include "runtime/config/config.h"
 #include "runtime/train/data_setup.h"
+#include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer.h"
 #include "runtime/train/trainer_checkpoint.h"
 #include "tests/parallel/test_helpers.h"
@@ -303,6 +308,22 @@ TEST(TrainerCheckpoint, ReshardingChain) {
                 "%.9g), final-weight relative error %.3g\n",
                 got.back().loss, oracle.back().loss, error);
   }
+}
+
+// SIGTERM (like SIGUSR1, which the pretrain command test sends) is only recorded, and the ranks
+// agree on it: a signal raised on the last rank alone stops every rank.
+TEST(StopSignal, RecordedAndAgreedOverTheJob) {
+  {
+    const StopSignalScope scope;
+    EXPECT_EQ(stop_signal_received(), 0);
+    EXPECT_EQ(agree_on_stop(MPI_COMM_WORLD), 0);
+    if (world_rank() == world_size() - 1) std::raise(SIGTERM);
+    EXPECT_EQ(stop_signal_received(), world_rank() == world_size() - 1 ? SIGTERM : 0);
+    EXPECT_EQ(agree_on_stop(MPI_COMM_WORLD), SIGTERM);
+  }
+  // A new scope starts clean.
+  const StopSignalScope scope;
+  EXPECT_EQ(agree_on_stop(MPI_COMM_WORLD), 0);
 }
 
 }  // namespace
