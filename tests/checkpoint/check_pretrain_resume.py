@@ -8,7 +8,9 @@ job of new processes:
    truncated, `--resume auto` refuses both (logged, with the reason) and resumes from step 6;
 3. preemption: SIGUSR1 sent to ONE rank of a running job: every rank stops after the same step,
    a checkpoint of that step is written, the job exits with status 75; `--resume auto` then
-   runs to the end and its final loss equals the uninterrupted run's.
+   runs to the end and its final loss equals the uninterrupted run's;
+4. a dp2·ep2 ZeRO-1 checkpoint resumed by a new dp2·ep2 job (bit for bit) and by one rank
+   without mpirun (resharded, ZeRO-1 shards re-split: losses within 1e-5 relative).
 
 usage: check_pretrain_resume.py MPIRUN TRIDENT
 """
@@ -97,6 +99,35 @@ def main():
                                 f"{want.get(step)!r}")
         if 12 not in steps_in(ckpt):
             failures.append("the resumed run did not save its final checkpoint")
+
+        # 4: a dp2·ep2 ZeRO-1 job's checkpoint, resumed by a new dp2·ep2 job (bit for bit) and
+        # by one rank without mpirun (resharded: within 1e-5 relative; AdamW eps 1e-6 keeps
+        # that about the layout, see tests/dp/test_mesh_training.cpp).
+        ep_args = ["--set", "parallel.ep=2", "--set", "train.adam_eps=1e-6"]
+        ep_dir = os.path.join(tmp, "ep")
+        ep_straight = os.path.join(tmp, "ep_straight.jsonl")
+        run(job(mpirun, trident, *ep_args, "--metrics", ep_straight, "--checkpoint-dir", ep_dir,
+                "--set", "checkpoint.every=6"))
+        ep_want = losses(ep_straight)
+        ep_resumed = os.path.join(tmp, "ep_resumed.jsonl")
+        run(job(mpirun, trident, *ep_args, "--metrics", ep_resumed,
+                "--resume", os.path.join(ep_dir, "step_6.h5")))
+        if sorted(losses(ep_resumed)) != list(range(7, STEPS + 1)):
+            failures.append(f"dp2·ep2 resume wrote steps {sorted(losses(ep_resumed))}")
+        for step, loss in sorted(losses(ep_resumed).items()):
+            if loss != ep_want.get(step):
+                failures.append(f"dp2·ep2 resumed step {step}: loss {loss!r} != {ep_want.get(step)!r}")
+        single = [a for a in COMMON]
+        single[single.index("parallel.dp=2")] = "parallel.dp=1"
+        one = os.path.join(tmp, "ep_to_one.jsonl")
+        run([trident, "pretrain", *single, "--set", "train.adam_eps=1e-6", "--metrics", one,
+             "--resume", os.path.join(ep_dir, "step_6.h5")])
+        got_one = losses(one)
+        if sorted(got_one) != list(range(7, STEPS + 1)):
+            failures.append(f"one-rank resume of the dp2·ep2 checkpoint wrote {sorted(got_one)}")
+        for step, loss in sorted(got_one.items()):
+            if abs(loss - ep_want[step]) > 1e-5 * abs(ep_want[step]):
+                failures.append(f"one rank from dp2·ep2 step {step}: loss {loss} vs {ep_want[step]}")
 
         # 3: preemption.
         pre = os.path.join(tmp, "pre")
