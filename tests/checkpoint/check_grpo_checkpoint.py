@@ -29,7 +29,10 @@ def run(command):
 def main():
     trident = sys.argv[1]
     failures = []
+    home = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
+        # Runs without --checkpoint-dir save to ./checkpoints (the default): keep that in tmp.
+        os.chdir(tmp)
         pre, rl, rl2 = (os.path.join(tmp, d) for d in ("pre", "rl", "rl2"))
         run([trident, "pretrain", "--config", "tiny", "--set", "train.steps=2", "--set",
              "train.global_batch=4", "--set", "train.micro_batch=2", "--checkpoint-dir", pre])
@@ -58,6 +61,7 @@ def main():
              os.path.join(rl, "step_3.h5"), "--checkpoint-dir", rl2])
         if os.listdir(rl2) != ["step_1.h5"]:
             failures.append(f"second grpo run wrote {os.listdir(rl2)}")
+        os.chdir(home)
     if failures:
         sys.exit("FAILED:\n" + "\n".join(failures))
     print("grpo --init from a checkpoint and grpo checkpoints: OK")

@@ -66,7 +66,10 @@ def corrupt_inside_a_tensor(path):
 def main():
     mpirun, trident = sys.argv[1], sys.argv[2]
     failures = []
+    home = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
+        # Runs without --checkpoint-dir save to ./checkpoints (the default): keep that in tmp.
+        os.chdir(tmp)
         ckpt = os.path.join(tmp, "ckpt")
         straight = os.path.join(tmp, "straight.jsonl")
         run(job(mpirun, trident, "--metrics", straight, "--checkpoint-dir", ckpt,
@@ -166,6 +169,7 @@ def main():
                             f"{want[STEPS]!r}")
         print(f"preempted after step {last} of {STEPS}; final loss {final.get(STEPS)!r} "
               f"(uninterrupted {want[STEPS]!r})")
+        os.chdir(home)
     if failures:
         sys.exit("FAILED:\n" + "\n".join(failures))
     print("pretrain resume, fallback and preemption: OK")
