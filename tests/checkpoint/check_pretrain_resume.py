@@ -119,7 +119,8 @@ def main():
             failures.append(f"dp2·ep2 resume wrote steps {sorted(losses(ep_resumed))}")
         for step, loss in sorted(losses(ep_resumed).items()):
             if loss != ep_want.get(step):
-                failures.append(f"dp2·ep2 resumed step {step}: loss {loss!r} != {ep_want.get(step)!r}")
+                failures.append(f"dp2·ep2 resumed step {step}: loss {loss!r} != "
+                                f"{ep_want.get(step)!r}")
         single = [a for a in COMMON]
         single[single.index("parallel.dp=2")] = "parallel.dp=1"
         one = os.path.join(tmp, "ep_to_one.jsonl")
@@ -130,7 +131,8 @@ def main():
             failures.append(f"one-rank resume of the dp2·ep2 checkpoint wrote {sorted(got_one)}")
         for step, loss in sorted(got_one.items()):
             if abs(loss - ep_want[step]) > 1e-5 * abs(ep_want[step]):
-                failures.append(f"one rank from dp2·ep2 step {step}: loss {loss} vs {ep_want[step]}")
+                failures.append(f"one rank from dp2·ep2 step {step}: loss {loss} vs "
+                                f"{ep_want[step]}")
 
         # 3: preemption.
         pre = os.path.join(tmp, "pre")

@@ -19,9 +19,8 @@
 #include <mpi.h>
 #include <unistd.h>
 
-#include <csignal>
-
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -51,11 +50,11 @@ constexpr double kTolerance = 1e-5;
 
 config::TridentConfig base_config() {
   config::TridentConfig config = config::load_config(config::resolve_config_path("tiny"));
-  config::apply_overrides(config, {"train.steps=20", "train.global_batch=8", "train.micro_batch=2",
-                                   "train.grad_clip=0.5", "train.aux_loss_alpha=0.001",
-                                   "train.bias_update_speed=0.001", "train.mtp_loss_weight=0.3",
-                                   "train.adam_eps=1e-6", "train.lr=1e-3", "train.min_lr=1e-4",
-                                   "train.warmup_steps=3"});
+  config::apply_overrides(
+      config,
+      {"train.steps=20", "train.global_batch=8", "train.micro_batch=2", "train.grad_clip=0.5",
+       "train.aux_loss_alpha=0.001", "train.bias_update_speed=0.001", "train.mtp_loss_weight=0.3",
+       "train.adam_eps=1e-6", "train.lr=1e-3", "train.min_lr=1e-4", "train.warmup_steps=3"});
   return config;
 }
 
@@ -172,15 +171,16 @@ TEST(TrainerCheckpoint, ExactResume) {
       // values) must be fully overwritten by the load.
       second.trainer->step();
       second.trainer->step();
-      const io::LoadedCheckpoint loaded = load_trainer_checkpoint(*second.trainer, path, layout.comm());
+      const io::LoadedCheckpoint loaded =
+          load_trainer_checkpoint(*second.trainer, path, layout.comm());
       EXPECT_TRUE(loaded.optimizer_loaded);
       EXPECT_EQ(loaded.state.step, kSteps / 2);
       EXPECT_EQ(second.trainer->step_index(), kSteps / 2);
       for (int64_t s = kSteps / 2; s < kSteps; ++s) resumed.push_back(second.trainer->step());
       const std::vector<float> weights = values_of(second.trainer->model().params().flat_values());
       ASSERT_EQ(weights.size(), straight_weights.size());
-      EXPECT_EQ(std::memcmp(weights.data(), straight_weights.data(), weights.size() * sizeof(float)),
-                0)
+      EXPECT_EQ(
+          std::memcmp(weights.data(), straight_weights.data(), weights.size() * sizeof(float)), 0)
           << "final weights differ from the uninterrupted run";
     }
     for (int64_t s = 0; s < kSteps; ++s) {
@@ -216,7 +216,8 @@ int64_t slice_mismatches(const models::Parameter& local, const Tensor& whole) {
   if (local.slice.dim < 0) {
     if (local.value.numel() != whole.numel()) return local.value.numel() + 1;
     int64_t bad = 0;
-    for (int64_t i = 0; i < whole.numel(); ++i) bad += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    for (int64_t i = 0; i < whole.numel(); ++i)
+      bad += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
     return bad;
   }
   const size_t dim = static_cast<size_t>(local.slice.dim);
@@ -274,7 +275,8 @@ TEST(TrainerCheckpoint, ReshardingChain) {
     SCOPED_TRACE(link.layout.name());
     TrainerRun run = make_run(link.layout);
     if (!path.empty()) {
-      const io::LoadedCheckpoint loaded = load_trainer_checkpoint(*run.trainer, path, link.layout.comm());
+      const io::LoadedCheckpoint loaded =
+          load_trainer_checkpoint(*run.trainer, path, link.layout.comm());
       EXPECT_TRUE(loaded.optimizer_loaded);
       EXPECT_EQ(mismatched_parameters(*run.trainer, path), 0) << "after loading " << path;
     }
@@ -304,9 +306,10 @@ TEST(TrainerCheckpoint, ReshardingChain) {
   const double error = std::sqrt(diff2 / norm2);
   EXPECT_LE(error, kTolerance) << "final weights after the chain";
   if (world_rank() == 0) {
-    std::printf("[ chain dp4·ep2 zero1 → dp2·tp2 zero1 → one rank ] final loss %.9g (uninterrupted "
-                "%.9g), final-weight relative error %.3g\n",
-                got.back().loss, oracle.back().loss, error);
+    std::printf(
+        "[ chain dp4·ep2 zero1 → dp2·tp2 zero1 → one rank ] final loss %.9g (uninterrupted "
+        "%.9g), final-weight relative error %.3g\n",
+        got.back().loss, oracle.back().loss, error);
   }
 }
 

@@ -84,7 +84,8 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     if (jsonl) jsonl->write(grpo_metrics_record(m));
     TLOG_INFO(progress_line(m, steps, meter));
     const int64_t every = config.checkpoint().every();
-    if (every > 0 && step % every == 0 && step != steps) save_policy_checkpoint(config, policy, step);
+    if (every > 0 && step % every == 0 && step != steps)
+      save_policy_checkpoint(config, policy, step);
   }
   if (steps > 0) save_policy_checkpoint(config, policy, steps);
   if (eval_prompts > 0) {
