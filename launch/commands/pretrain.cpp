@@ -5,6 +5,7 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/rank_layout.h"
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/mesh.h"
 #include "parallel/mpi_session.h"
@@ -19,6 +20,7 @@ TRIDENT_COMMAND(
   config_flags.add_to(parser);
   trident::train::PretrainOptions options;
   std::string metrics, tensorboard, log_level;
+  std::string peak_tflops = std::to_string(trident::train::kDefaultPeakTflops);
   long long bucket_kb = 0;
   parser.add_string("--init-hf", &options.init_hf_dir,
                     "start from HF weights (config.json + safetensors) in DIR");
@@ -30,6 +32,9 @@ TRIDENT_COMMAND(
   parser.add_string("--log-level", &log_level, "debug | info | warn | error");
   parser.add_int("--bucket-kb", &bucket_kb,
                  "gradient bucket size in KiB (default: parallel.dp_bucket_mb)");
+  parser.add_string("--peak-tflops", &peak_tflops,
+                    "peak TFLOPS of one rank for the MFU, or 'measure' (a short GEMM at start-up; "
+                    "default: this project's CPU development machine, docs/launch.md)");
   if (!parser.parse(args)) return 0;
 
   trident::parallel::MpiSession session(nullptr, nullptr);
@@ -46,6 +51,7 @@ TRIDENT_COMMAND(
   mesh_options.ranks_per_node = static_cast<int>(config.parallel().ranks_per_node());
   const trident::parallel::Mesh mesh(trident::parallel::mesh_sizes_from_config(config.parallel()),
                                      mesh_options);
+  trident::cli::print_rank_layout(mesh);
   trident::parallel::CommOptions comm_options;
   comm_options.timeout_seconds = config.parallel().comm_timeout_s();
   // Declared after the session and the mesh, so the communicator is gone before they are.
@@ -60,6 +66,7 @@ TRIDENT_COMMAND(
   }
   run_options.primary = mesh.rank() == 0;
   run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
+  run_options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
   trident::train::run_pretrain(config, run_options);
   return 0;
 }

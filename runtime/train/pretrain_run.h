@@ -10,6 +10,7 @@
 
 #include "parallel/comm/communicator.h"
 #include "runtime/config/trident.pb.h"
+#include "runtime/train/peak_flops.h"
 
 namespace trident::train {
 
@@ -28,6 +29,8 @@ struct PretrainOptions {
   bool primary = true;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
   int64_t bucket_bytes = 0;
+  // Peak FLOP/s of one rank, the denominator of the MFU in the progress line and metrics.
+  double peak_flops_per_rank = kDefaultPeakTflops * 1e12;
 };
 
 struct PretrainSummary {
