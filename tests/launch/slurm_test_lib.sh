@@ -32,6 +32,17 @@ start_test_cluster() {
 }
 
 stop_test_cluster() {
+  # Jobs first (this private cluster runs only this test's jobs), so no step outlives slurmd.
+  if [ -n "${SLURM_CONF:-}" ]; then
+    local jobs
+    jobs=$(timeout 5 squeue -h -o %A 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    [ -n "$jobs" ] && { timeout 10 scancel $jobs 2>/dev/null || true; }
+    for _ in $(seq 1 20); do
+      [ -z "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] && break
+      sleep 0.5
+    done
+  fi
   "$test_cluster_script" stop "$test_cluster_dir" || true
   rm -rf "$work"
 }
