@@ -1,6 +1,8 @@
 // trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model, on one
 // rank or over every rank mpirun started, data × tensor parallel (parallel.dp × parallel.tp =
 // number of ranks), with the MoE layers optionally expert parallel (parallel.ep, tp = 1).
+// Checkpoints (docs/training.md): --checkpoint-dir, --resume auto|PATH; SIGTERM / SIGUSR1 save
+// at the next step boundary and exit with status 75.
 #include <memory>
 
 #include "launch/cli.h"
@@ -11,6 +13,7 @@
 #include "parallel/mpi_session.h"
 #include "runtime/core/logging.h"
 #include "runtime/train/pretrain_run.h"
+#include "runtime/train/stop_signal.h"
 
 TRIDENT_COMMAND(
     pretrain_command, "pretrain",
@@ -19,7 +22,7 @@ TRIDENT_COMMAND(
   trident::cli::ConfigFlags config_flags;
   config_flags.add_to(parser);
   trident::train::PretrainOptions options;
-  std::string metrics, tensorboard, log_level;
+  std::string metrics, tensorboard, log_level, resume, checkpoint_dir;
   std::string peak_tflops = std::to_string(trident::train::kDefaultPeakTflops);
   long long bucket_kb = 0;
   parser.add_string("--init-hf", &options.init_hf_dir,
@@ -30,6 +33,12 @@ TRIDENT_COMMAND(
                     "write per-step metrics as JSONL to FILE (logging.metrics_path)");
   parser.add_string("--tensorboard", &tensorboard, "write TensorBoard event files to DIR");
   parser.add_string("--log-level", &log_level, "debug | info | warn | error");
+  parser.add_string("--resume", &resume,
+                    "auto (newest valid checkpoint in checkpoint.dir) or a step_<N>.h5 path "
+                    "(checkpoint.resume)");
+  parser.add_string("--checkpoint-dir", &checkpoint_dir,
+                    "write checkpoints to DIR (checkpoint.dir; every checkpoint.every steps, at "
+                    "the end, and on SIGTERM / SIGUSR1)");
   parser.add_int("--bucket-kb", &bucket_kb,
                  "gradient bucket size in KiB (default: parallel.dp_bucket_mb)");
   parser.add_string("--peak-tflops", &peak_tflops,
@@ -42,6 +51,8 @@ TRIDENT_COMMAND(
   if (!metrics.empty()) config.mutable_logging()->set_metrics_path(metrics);
   if (!tensorboard.empty()) config.mutable_logging()->set_tensorboard_dir(tensorboard);
   if (!log_level.empty()) config.mutable_logging()->set_level(log_level);
+  if (!resume.empty()) config.mutable_checkpoint()->set_resume(resume);
+  if (!checkpoint_dir.empty()) config.mutable_checkpoint()->set_dir(checkpoint_dir);
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
   // Refused before any communicator exists, identically on every rank.
   trident::train::check_pretrain_layout(config.parallel());
@@ -67,6 +78,7 @@ TRIDENT_COMMAND(
   run_options.primary = mesh.rank() == 0;
   run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
   run_options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
-  trident::train::run_pretrain(config, run_options);
-  return 0;
+  const trident::train::PretrainSummary summary = trident::train::run_pretrain(config, run_options);
+  // Stopped by SIGTERM / SIGUSR1 after saving: a distinct status, so a job script can requeue.
+  return summary.stop_signal != 0 ? trident::train::kExitStoppedBySignal : 0;
 }

@@ -19,13 +19,26 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// One rank's part of one global tensor: local elements [begin, end) of its slice.
+// A run of local elements [begin, end) of one rank's slice; `range` indexes the moment
+// ranges it lies in (unused for weights).
+struct Span {
+  int64_t begin = 0;
+  int64_t end = 0;
+  size_t range = 0;
+};
+
+// One rank's part of one global tensor: runs of local elements of its slice, ascending.
 struct Piece {
   bool held = false;
   models::ShardSlice slice;
-  int64_t begin = 0;
-  int64_t end = 0;
-  int64_t flat = 0;  // flat-buffer index of local element `begin`
+  int64_t flat = 0;  // flat-buffer index of local element 0
+  std::vector<Span> spans;
+
+  int64_t count() const {
+    int64_t n = 0;
+    for (const Span& span : spans) n += span.end - span.begin;
+    return n;
+  }
 };
 
 Piece weight_piece(const models::ParameterStore& store, const models::ParamSpec& spec) {
@@ -34,34 +47,50 @@ Piece weight_piece(const models::ParameterStore& store, const models::ParamSpec&
   const models::Parameter& param = store.get(spec.name);
   piece.held = true;
   piece.slice = param.slice;
-  piece.begin = 0;
-  piece.end = param.value.numel();
   piece.flat = param.offset;
+  piece.spans.push_back({0, param.value.numel(), 0});
   return piece;
 }
 
-// The part of the weight's flat range that falls inside the moments' range.
+// The parts of the weight's flat range that fall inside the moment ranges (sorted, disjoint).
 Piece moment_piece(const models::ParameterStore& store, const models::ParamSpec& spec,
-                   const MomentsView& moments) {
+                   const std::vector<MomentRange>& ranges) {
   Piece piece = weight_piece(store, spec);
-  if (!piece.held || moments.empty() || !spec.trained) return Piece{};
-  const int64_t lo = std::max(piece.flat, moments.flat_begin);
-  const int64_t hi = std::min(piece.flat + piece.end, moments.flat_end);
-  if (lo >= hi) return Piece{};
-  piece.begin = lo - piece.flat;
-  piece.end = hi - piece.flat;
-  piece.flat = lo;
+  if (!piece.held || ranges.empty() || !spec.trained) return Piece{};
+  const int64_t lo = piece.flat;
+  const int64_t hi = piece.flat + piece.spans.front().end;
+  piece.spans.clear();
+  // The first range that ends after lo.
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), lo,
+                             [](int64_t at, const MomentRange& r) { return at < r.flat_end; });
+  for (; it != ranges.end() && it->flat_begin < hi; ++it) {
+    const int64_t begin = std::max(lo, it->flat_begin);
+    const int64_t end = std::min(hi, it->flat_end);
+    if (begin >= end) continue;
+    piece.spans.push_back(
+        {begin - lo, end - lo, static_cast<size_t>(std::distance(ranges.begin(), it))});
+  }
+  if (piece.spans.empty()) return Piece{};
   return piece;
 }
 
-constexpr int kKeyWords = 5;
+// Identifies a piece across ranks: slice, extent of the local runs, element count and a
+// fingerprint of the runs (ranks holding an identical piece hold replicas).
+constexpr int kKeyWords = 7;
 void append_key(const Piece& piece, std::vector<int64_t>& out) {
   if (!piece.held) {
-    out.insert(out.end(), {-2, 0, 0, 0, 0});
+    out.insert(out.end(), {-2, 0, 0, 0, 0, 0, 0});
     return;
   }
-  out.insert(out.end(),
-             {piece.slice.dim, piece.slice.begin, piece.slice.extent, piece.begin, piece.end});
+  uint64_t fingerprint = 1469598103934665603ull;
+  for (const Span& span : piece.spans) {
+    for (int64_t word : {span.begin, span.end}) {
+      fingerprint = (fingerprint ^ static_cast<uint64_t>(word)) * 1099511628211ull;
+    }
+  }
+  out.insert(out.end(), {piece.slice.dim, piece.slice.begin, piece.slice.extent,
+                         piece.spans.front().begin, piece.spans.back().end, piece.count(),
+                         static_cast<int64_t>(fingerprint >> 1)});
 }
 
 // For every piece: whether this rank writes it. Ranks holding an identical piece hold replicas
@@ -78,7 +107,7 @@ std::vector<bool> elect_writers(const std::vector<Piece>& pieces, MPI_Comm comm)
                                   all.data(), static_cast<int>(mine.size()), MPI_INT64_T, comm));
   std::vector<bool> writes(pieces.size(), false);
   for (size_t i = 0; i < pieces.size(); ++i) {
-    if (!pieces[i].held || pieces[i].begin >= pieces[i].end) continue;
+    if (!pieces[i].held || pieces[i].count() == 0) continue;
     bool lower_has_it = false;
     for (int other = 0; other < rank && !lower_has_it; ++other) {
       lower_has_it = std::equal(
@@ -98,7 +127,7 @@ void check_coverage(const std::vector<models::ParamSpec>& specs, const std::vect
                     const std::vector<bool>& writes, bool has_moments, MPI_Comm comm) {
   std::vector<int64_t> written(pieces.size(), 0);
   for (size_t i = 0; i < pieces.size(); ++i) {
-    if (writes[i]) written[i] = pieces[i].end - pieces[i].begin;
+    if (writes[i]) written[i] = pieces[i].count();
   }
   TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, written.data(), static_cast<int>(written.size()),
                                   MPI_INT64_T, MPI_SUM, comm));
@@ -116,6 +145,26 @@ void check_coverage(const std::vector<models::ParamSpec>& specs, const std::vect
   }
 }
 
+// Copies a moment piece between the ranges' buffers and a contiguous staging buffer (in the
+// piece's local order, which is the order of its file selection).
+void stage_moments(const Piece& piece, const std::vector<MomentRange>& ranges, bool first_moment,
+                   std::vector<float>& staging, bool to_staging) {
+  staging.resize(static_cast<size_t>(piece.count()));
+  size_t at = 0;
+  for (const Span& span : piece.spans) {
+    const MomentRange& range = ranges[span.range];
+    float* base = first_moment ? range.exp_avg : range.exp_avg_sq;
+    float* run = base + (piece.flat + span.begin - range.flat_begin);
+    const size_t n = static_cast<size_t>(span.end - span.begin);
+    if (to_staging) {
+      std::copy(run, run + n, staging.data() + at);
+    } else {
+      std::copy(staging.data() + at, staging.data() + at + n, run);
+    }
+    at += n;
+  }
+}
+
 h5::Handle collective_transfer() {
   h5::Handle dxpl = h5::plist_handle(H5Pcreate(H5P_DATASET_XFER), "H5Pcreate(xfer)");
   TRIDENT_CHECK_HDF5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE));
@@ -130,14 +179,22 @@ h5::Handle mpio_access(MPI_Comm comm) {
   return fapl;
 }
 
-// Writes (or reads) `data` for this rank's boxes of `dataset`; every rank calls it.
+// Writes (or reads) `data` (the piece's elements, contiguous) for this rank's boxes of
+// `dataset`; every rank calls it. The runs of a piece ascend in local order, and a slice's local
+// row-major order is the global one restricted to the slice, so the union of their boxes is
+// traversed in the same order as `data`.
 void transfer(hid_t dataset, hid_t dxpl, const Shape& shape, const Piece& piece, bool active,
               float* data, bool write, const std::string& what) {
   h5::Handle file_space = h5::space_handle(H5Dget_space(dataset), "H5Dget_space " + what);
-  const std::vector<Box> boxes =
-      active ? local_range_boxes(shape, piece.slice, piece.begin, piece.end) : std::vector<Box>{};
+  std::vector<Box> boxes;
+  if (active) {
+    for (const Span& span : piece.spans) {
+      std::vector<Box> part = local_range_boxes(shape, piece.slice, span.begin, span.end);
+      boxes.insert(boxes.end(), part.begin(), part.end());
+    }
+  }
   select_boxes(file_space, boxes);
-  const hsize_t n = active ? static_cast<hsize_t>(piece.end - piece.begin) : 1;
+  const hsize_t n = active ? static_cast<hsize_t>(piece.count()) : 1;
   h5::Handle mem_space = h5::space_handle(H5Screate_simple(1, &n, nullptr), "H5Screate_simple");
   float dummy = 0.0f;
   if (!active) H5Sselect_none(mem_space);
@@ -267,6 +324,25 @@ CheckpointState read_state_attributes(hid_t file, const std::string& path) {
   return state;
 }
 
+std::vector<MomentRange> MomentsView::ranges() const {
+  std::vector<MomentRange> all;
+  if (exp_avg != nullptr && flat_end > flat_begin) {
+    all.push_back({exp_avg, exp_avg_sq, flat_begin, flat_end});
+  }
+  for (const MomentRange& range : extra) {
+    if (range.exp_avg != nullptr && range.flat_end > range.flat_begin) all.push_back(range);
+  }
+  std::sort(all.begin(), all.end(), [](const MomentRange& a, const MomentRange& b) {
+    return a.flat_begin < b.flat_begin;
+  });
+  for (size_t i = 1; i < all.size(); ++i) {
+    TRIDENT_CHECK(all[i - 1].flat_end <= all[i].flat_begin, "MomentsView: ranges [",
+                  all[i - 1].flat_begin, ", ", all[i - 1].flat_end, ") and [", all[i].flat_begin,
+                  ", ", all[i].flat_end, ") overlap");
+  }
+  return all;
+}
+
 CheckpointLayout layout_of(const config::TridentConfig& config) {
   const auto& p = config.parallel();
   CheckpointLayout layout;
@@ -310,7 +386,8 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   });
 
   // Whether anyone holds optimizer state decides whether /optimizer exists (collectively).
-  int has_moments = moments.empty() ? 0 : 1;
+  const std::vector<MomentRange> ranges = moments.ranges();
+  int has_moments = ranges.empty() ? 0 : 1;
   TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &has_moments, 1, MPI_INT, MPI_MAX, comm));
 
   const auto& specs = store.registry().specs();
@@ -318,7 +395,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   pieces.reserve(specs.size() * 2);
   for (const models::ParamSpec& spec : specs) {
     pieces.push_back(weight_piece(store, spec));
-    pieces.push_back(moment_piece(store, spec, moments));
+    pieces.push_back(moment_piece(store, spec, ranges));
   }
   const std::vector<bool> writes = elect_writers(pieces, comm);
   check_coverage(specs, pieces, writes, has_moments != 0, comm);
@@ -330,6 +407,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
     write_state_attributes(file, state, has_moments != 0);
     h5::Handle dxpl = collective_transfer();
     const float* values = store.flat_values().data<float>();
+    std::vector<float> staging;
     for (size_t i = 0; i < specs.size(); ++i) {
       const models::ParamSpec& spec = specs[i];
       const Piece& weight = pieces[2 * i];
@@ -339,12 +417,12 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
                const_cast<float*>(values + weight.flat), true, spec.name);
       if (has_moments == 0 || !spec.trained) continue;
       const Piece& moment = pieces[2 * i + 1];
-      const int64_t at = moment.flat - moments.flat_begin;
       for (const char* group : {kExpAvg, kExpAvgSq}) {
-        float* base = group == kExpAvg ? moments.exp_avg : moments.exp_avg_sq;
+        const bool active = writes[2 * i + 1];
+        if (active) stage_moments(moment, ranges, group == kExpAvg, staging, true);
         h5::Handle m =
             h5::create_f32_dataset(file, std::string(group) + "/" + spec.name, spec.shape);
-        transfer(m, dxpl, spec.shape, moment, writes[2 * i + 1], base ? base + at : nullptr, true,
+        transfer(m, dxpl, spec.shape, moment, active, active ? staging.data() : nullptr, true,
                  std::string(group) + "/" + spec.name);
       }
     }
@@ -384,11 +462,13 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
       h5::has_attr(file, "has_optimizer") && h5::read_attr_i64(file, "has_optimizer") != 0;
   h5::Handle dxpl = collective_transfer();
   float* values = store.flat_values().data<float>();
-  if (!moments.empty()) {
-    std::fill(moments.exp_avg, moments.exp_avg + (moments.flat_end - moments.flat_begin), 0.0f);
-    std::fill(moments.exp_avg_sq, moments.exp_avg_sq + (moments.flat_end - moments.flat_begin),
-              0.0f);
+  const std::vector<MomentRange> ranges = moments.ranges();
+  for (const MomentRange& range : ranges) {
+    const int64_t n = range.flat_end - range.flat_begin;
+    std::fill(range.exp_avg, range.exp_avg + n, 0.0f);
+    std::fill(range.exp_avg_sq, range.exp_avg_sq + n, 0.0f);
   }
+  std::vector<float> staging;
   for (const models::ParamSpec& spec : store.registry().specs()) {
     const std::string name = std::string(kWeights) + "/" + spec.name;
     TRIDENT_USER_CHECK(h5::link_exists(file, name), "checkpoint '", path, "' has no tensor '",
@@ -401,16 +481,17 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
     const Piece weight = weight_piece(store, spec);
     transfer(dataset, dxpl, spec.shape, weight, weight.held, values + weight.flat, false, name);
     if (!loaded.optimizer_loaded || !spec.trained) continue;
-    const Piece moment = moment_piece(store, spec, moments);
-    const bool active = moment.held && moment.end > moment.begin;
-    const int64_t at = moment.flat - moments.flat_begin;
+    const Piece moment = moment_piece(store, spec, ranges);
+    const bool active = moment.held && moment.count() > 0;
     for (const char* group : {kExpAvg, kExpAvgSq}) {
       const std::string mname = std::string(group) + "/" + spec.name;
       TRIDENT_USER_CHECK(h5::link_exists(file, mname), "checkpoint '", path, "' has no '", mname,
                          "'");
       h5::Handle m = h5::dataset_handle(H5Dopen2(file, mname.c_str(), H5P_DEFAULT), mname);
-      float* base = group == kExpAvg ? moments.exp_avg : moments.exp_avg_sq;
-      transfer(m, dxpl, spec.shape, moment, active, active ? base + at : nullptr, false, mname);
+      staging.resize(static_cast<size_t>(moment.count()));
+      transfer(m, dxpl, spec.shape, moment, active, active ? staging.data() : nullptr, false,
+               mname);
+      if (active) stage_moments(moment, ranges, group == kExpAvg, staging, false);
     }
   }
   file.close();

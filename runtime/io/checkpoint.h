@@ -38,19 +38,39 @@ struct CheckpointState {
   CheckpointLayout layout;
 };
 
+// One contiguous run of AdamW moments: element i of exp_avg / exp_avg_sq is flat element
+// flat_begin + i of the store.
+struct MomentRange {
+  float* exp_avg = nullptr;
+  float* exp_avg_sq = nullptr;
+  int64_t flat_begin = 0;
+  int64_t flat_end = 0;
+};
+
 // The AdamW moments this rank holds, aligned with the store's flat value buffer: element i of
 // exp_avg / exp_avg_sq is flat element flat_begin + i of the store. Without ZeRO-1 that is the
 // whole buffer (flat_begin 0, flat_end store.numel()); under ZeRO-1 it is the rank's range.
+// A ZeRO-1 shard is generally not one range (a rank owns one block of every gradient bucket,
+// and with expert parallelism a second shard over the experts): `extra` then lists the further
+// ranges, each with its own buffers. All ranges must be disjoint.
 // Null pointers: no optimizer state (save writes none; load leaves nothing to fill).
 struct MomentsView {
   float* exp_avg = nullptr;
   float* exp_avg_sq = nullptr;
   int64_t flat_begin = 0;
   int64_t flat_end = 0;
+  std::vector<MomentRange> extra;
 
-  bool empty() const { return exp_avg == nullptr || flat_end <= flat_begin; }
+  // Every non-empty range (the first one and `extra`), sorted by flat_begin.
+  std::vector<MomentRange> ranges() const;
+  bool empty() const { return ranges().empty(); }
   static MomentsView whole(float* exp_avg, float* exp_avg_sq, int64_t numel) {
-    return MomentsView{exp_avg, exp_avg_sq, 0, numel};
+    return MomentsView{exp_avg, exp_avg_sq, 0, numel, {}};
+  }
+  static MomentsView of_ranges(std::vector<MomentRange> ranges) {
+    MomentsView view;
+    view.extra = std::move(ranges);
+    return view;
   }
 };
 

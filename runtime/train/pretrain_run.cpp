@@ -12,7 +12,9 @@
 #include "runtime/train/data_setup.h"
 #include "runtime/train/mfu.h"
 #include "runtime/train/progress.h"
+#include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer.h"
+#include "runtime/train/trainer_checkpoint.h"
 
 namespace trident::train {
 
@@ -76,7 +78,16 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   trainer_options.bucket_bytes = options.bucket_bytes;
   Trainer trainer(config, make_train_sampler(config), make_eval_sampler(config),
                   std::move(trainer_options));
-  if (!options.init_hf_dir.empty()) {
+  // Installed before the resume so that a signal arriving while loading is not lost.
+  const StopSignalScope stop_signals;
+  const config::CheckpointConfig& checkpoint = config.checkpoint();
+  const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), options.job);
+  if (!resume_path.empty()) {
+    if (!options.init_hf_dir.empty()) {
+      TLOG_WARN("--init-hf ", options.init_hf_dir, " ignored: resuming from ", resume_path);
+    }
+    load_trainer_checkpoint(trainer, resume_path, options.job);
+  } else if (!options.init_hf_dir.empty()) {
     io::load_hf_weights(trainer.model().params(), options.init_hf_dir);
     TLOG_INFO("initialised from HF weights in ", options.init_hf_dir);
   }
@@ -102,9 +113,12 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
               trainer.optimizer_state_bytes() / 1024, " KiB per rank");
   }
 
+  const int64_t first_step = trainer.step_index() + 1;
+  const bool resumed = first_step > 1;
   std::unique_ptr<io::JsonlWriter> jsonl;
   if (options.primary && !config.logging().metrics_path().empty()) {
-    jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/false);
+    // A resumed run continues the metrics file of the run it resumes.
+    jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/resumed);
   }
   std::unique_ptr<io::TensorBoardWriter> tensorboard;
   if (options.primary && !config.logging().tensorboard_dir().empty()) {
@@ -112,20 +126,28 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   }
 
   PretrainSummary summary;
+  summary.resumed_from_step = first_step - 1;
+  io::CheckpointSaveOptions save_options;
+  save_options.keep_last = checkpoint.keep_last();
+  auto save = [&] {
+    if (checkpoint.dir().empty()) return;
+    summary.last_checkpoint =
+        save_trainer_checkpoint(trainer, checkpoint.dir(), options.job, save_options);
+  };
   const bool has_eval = make_eval_sampler(config) != nullptr;
-  if (has_eval) {
+  if (has_eval && !resumed) {
     summary.first_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
     TLOG_INFO("held-out loss before training: ", summary.first_eval_loss);
   }
-  ProgressMeter meter(train.steps());
+  ProgressMeter meter(train.steps(), first_step);
   const ThroughputModel throughput = make_throughput_model(config, options.peak_flops_per_rank);
   const int64_t log_every = std::max<int64_t>(1, train.log_every());
   double tokens = 0.0;
-  for (int64_t s = 1; s <= train.steps(); ++s) {
+  for (int64_t s = first_step; s <= train.steps(); ++s) {
     const StepMetrics m = trainer.step();
     meter.tick();
     tokens += static_cast<double>(m.tokens);
-    if (s == 1) summary.first_loss = m.loss;
+    if (s == first_step) summary.first_loss = m.loss;
     summary.last_loss = m.loss;
     if (jsonl) jsonl->write(metrics_record(m, throughput));
     if (tensorboard) {
@@ -138,7 +160,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
       tensorboard->add_scalar("train/mfu", throughput.mfu(m.tokens_per_second), s);
       tensorboard->add_scalar("moe/load_max_over_mean", m.expert_load_max_over_mean, s);
     }
-    if (s % log_every == 0 || s == 1 || s == train.steps()) {
+    if (s % log_every == 0 || s == first_step || s == train.steps()) {
       TLOG_INFO(format_progress(m, train.steps(), meter, throughput));
     }
     if (has_eval && train.eval_every() > 0 && s % train.eval_every() == 0 && s != train.steps()) {
@@ -147,10 +169,32 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
       if (jsonl) jsonl->write({{"step", s}, {"eval_lm_loss", eval.lm_loss}});
       if (tensorboard) tensorboard->add_scalar("eval/lm_loss", eval.lm_loss, s);
     }
+    // Every rank takes part in the agreement every step: a signal seen by any rank stops all of
+    // them after this same step.
+    summary.stop_signal = agree_on_stop(options.job);
+    if (summary.stop_signal != 0) {
+      TLOG_WARN("signal ", summary.stop_signal, " received: saving a checkpoint after step ", s,
+                " and stopping");
+      if (checkpoint.dir().empty()) {
+        TLOG_WARN("checkpoint.dir is not set: stopping without a checkpoint");
+      }
+      save();
+      break;
+    }
+    if (checkpoint.every() > 0 && s % checkpoint.every() == 0 && s != train.steps()) save();
   }
-  summary.steps = train.steps();
+  if (summary.stop_signal == 0 && trainer.step_index() > summary.resumed_from_step) save();
+  summary.steps = trainer.step_index() - summary.resumed_from_step;
   summary.seconds = meter.elapsed_seconds();
   summary.tokens_per_second = summary.seconds > 0 ? tokens / summary.seconds : 0.0;
+  if (summary.stop_signal != 0) {
+    if (tensorboard) tensorboard->flush();
+    TLOG_INFO("stopped at step ", trainer.step_index(), " of ", train.steps(),
+              summary.last_checkpoint.empty() ? std::string()
+                                              : "; resume with --resume auto from " +
+                                                    summary.last_checkpoint);
+    return summary;
+  }
   if (has_eval) {
     summary.last_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
     TLOG_INFO("held-out loss after training: ", summary.last_eval_loss,

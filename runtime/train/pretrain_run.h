@@ -1,10 +1,14 @@
 #pragma once
 // A whole pretraining / SFT run: the step loop with the progress line, JSONL metrics,
-// TensorBoard scalars, periodic held-out evaluation and the final weight export.
+// TensorBoard scalars, periodic held-out evaluation, checkpoints (config `checkpoint`: every N
+// steps, at the end and on SIGTERM / SIGUSR1; resume from one with checkpoint.resume) and the
+// final weight export.
 //
 // With data (and tensor) parallelism every rank calls run_pretrain with the same config and
 // its dp and tp communicators; every rank computes the same metrics, only the primary rank writes
 // files.
+#include <mpi.h>
+
 #include <memory>
 #include <string>
 
@@ -31,6 +35,9 @@ struct PretrainOptions {
   int64_t bucket_bytes = 0;
   // Peak FLOP/s of one rank, the denominator of the MFU in the progress line and metrics.
   double peak_flops_per_rank = kDefaultPeakTflops * 1e12;
+  // Every rank of the job: checkpoints are written and read collectively over it, and the
+  // ranks agree over it on stopping after a SIGTERM / SIGUSR1 (stop_signal.h).
+  MPI_Comm job = MPI_COMM_WORLD;
 };
 
 struct PretrainSummary {
@@ -41,6 +48,11 @@ struct PretrainSummary {
   double last_eval_loss = 0.0;
   double seconds = 0.0;
   double tokens_per_second = 0.0;
+  int64_t resumed_from_step = 0;  // 0: started fresh
+  // Non-zero: the run stopped early on this signal after saving a checkpoint (the command
+  // then exits with kExitStoppedBySignal).
+  int stop_signal = 0;
+  std::string last_checkpoint;  // the newest checkpoint this run wrote (empty: none)
 };
 
 // What run_pretrain supports so far: data × tensor parallelism, or data × expert parallelism

@@ -118,6 +118,13 @@ class Trainer {
   // Bytes of optimizer state this rank holds (moments, plus master weights under ZeRO-1).
   int64_t optimizer_state_bytes() const;
 
+  // Checkpoint restore (trainer_checkpoint.h): the step counter (the data position and the LR
+  // schedule follow it) and the ZeRO-1 states (dense over dp; routed experts over edp, null
+  // without expert parallelism or ZeRO-1).
+  void set_step(int64_t step) { step_ = step; }
+  parallel::dp::Zero1State* mutable_zero1_state() { return zero1_.get(); }
+  parallel::dp::Zero1State* mutable_expert_zero1_state() { return expert_zero1_.get(); }
+
  private:
   double global_grad_norm() const;
   void apply_optimizer(double lr, double clip_scale);

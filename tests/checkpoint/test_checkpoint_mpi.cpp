@@ -53,7 +53,7 @@ io::CheckpointState state_for(const config::TridentConfig& config, int64_t step)
 struct Moments {
   std::vector<float> m, v;
   int64_t begin = 0, end = 0;
-  io::MomentsView view() { return io::MomentsView{m.data(), v.data(), begin, end}; }
+  io::MomentsView view() { return io::MomentsView{m.data(), v.data(), begin, end, {}}; }
 };
 
 Moments moments_for(const models::ParameterStore& store, int64_t begin, int64_t end) {

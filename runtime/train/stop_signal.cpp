@@ -1,0 +1,45 @@
+#include "runtime/train/stop_signal.h"
+
+#include <csignal>
+
+#include "runtime/core/error.h"
+
+namespace trident::train {
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void record_stop_signal(int signal_number) { g_signal = signal_number; }
+
+struct sigaction g_previous_term;
+struct sigaction g_previous_usr1;
+
+}  // namespace
+
+StopSignalScope::StopSignalScope() {
+  g_signal = 0;
+  struct sigaction action = {};
+  action.sa_handler = record_stop_signal;
+  sigemptyset(&action.sa_mask);
+  // SA_RESTART: a blocking read or MPI call interrupted by the signal goes on; the flag is
+  // looked at between steps.
+  action.sa_flags = SA_RESTART;
+  TRIDENT_CHECK(sigaction(SIGTERM, &action, &g_previous_term) == 0, "sigaction(SIGTERM) failed");
+  TRIDENT_CHECK(sigaction(SIGUSR1, &action, &g_previous_usr1) == 0, "sigaction(SIGUSR1) failed");
+}
+
+StopSignalScope::~StopSignalScope() {
+  sigaction(SIGTERM, &g_previous_term, nullptr);
+  sigaction(SIGUSR1, &g_previous_usr1, nullptr);
+}
+
+int stop_signal_received() { return static_cast<int>(g_signal); }
+
+int agree_on_stop(MPI_Comm comm) {
+  int signal_number = stop_signal_received();
+  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &signal_number, 1, MPI_INT, MPI_MAX, comm));
+  return signal_number;
+}
+
+}  // namespace trident::train

@@ -1,0 +1,33 @@
+#pragma once
+// Preemption: SIGTERM and SIGUSR1 (what Slurm sends before it stops a job) ask a run to save a
+// checkpoint at the next step boundary and exit cleanly with kExitStoppedBySignal.
+//
+// The handler only records the signal (async-signal-safe). At each step boundary the ranks agree
+// with one all-reduce of the flag over the job, so a signal that reached only some ranks stops
+// every rank after the same step and the checkpoint is consistent.
+#include <mpi.h>
+
+namespace trident::train {
+
+// Exit status of `trident pretrain` / `trident grpo` after a signal-triggered save
+// (EX_TEMPFAIL of sysexits.h: a temporary failure, resume to continue).
+inline constexpr int kExitStoppedBySignal = 75;
+
+// Installs the SIGTERM and SIGUSR1 handlers for its lifetime (the previous ones are restored
+// by the destructor). One at a time per process.
+class StopSignalScope {
+ public:
+  StopSignalScope();
+  ~StopSignalScope();
+  StopSignalScope(const StopSignalScope&) = delete;
+  StopSignalScope& operator=(const StopSignalScope&) = delete;
+};
+
+// The signal this process received since the scope was installed (0: none).
+int stop_signal_received();
+
+// Collective over `comm`: the highest signal number any rank received (0: none). Every rank
+// gets the same answer, so all stop at the same step.
+int agree_on_stop(MPI_Comm comm);
+
+}  // namespace trident::train
