@@ -14,34 +14,37 @@ trident=$2
 source "$(dirname "$0")/slurm_test_lib.sh"
 start_test_cluster "$source_dir" 4
 
-steps=200
-every=25
+# Steps of 32 × 64 tokens: long enough that the warning lands well before the end even on an
+# idle machine (the first checkpoint comes at step 10 of 120), short enough under load.
+steps=120
+every=10
 ckpt=$work/run/checkpoints
 id=$(timeout 30 sbatch --parsable --output="$work/job-%j.out" \
   --export="$job_env,TRIDENT_BIN=$trident,TRIDENT_RUN=$work/run" \
   "$source_dir/launch/slurm/pretrain.sbatch" --config tiny --set parallel.dp=2 \
-  --set train.steps=$steps --set train.log_every=50 --set checkpoint.every=$every)
+  --set train.steps=$steps --set train.global_batch=32 --set train.seq_len=64 \
+  --set train.log_every=20 --set checkpoint.every=$every)
 id=${id%%;*}
 log=$work/job-$id.out
 echo "job $id: $steps steps, a checkpoint every $every"
 
 echo "== wait for the first checkpoint"
 first_checkpoint=""
-for _ in $(seq 1 240); do
+for _ in $(seq 1 1200); do
   first_checkpoint=$(find "$ckpt" -mindepth 1 -maxdepth 1 ! -name '*tmp*' ! -name '.*' \
     2>/dev/null | head -1 || true)
   [ -n "$first_checkpoint" ] && break
   state=$(job_field "$id" JobState)
   [ "$state" = RUNNING ] || [ "$state" = PENDING ] ||
     { cat "$log"; fail "the job ended ($state) before writing a checkpoint"; }
-  sleep 0.5
+  sleep 0.1
 done
 [ -n "$first_checkpoint" ] || { tail -20 "$log"; fail "no checkpoint in $ckpt after 120 s"; }
 echo "first checkpoint: $first_checkpoint"
 
 echo "== preemption warning to the batch shell"
 timeout 10 scancel --signal=USR1 --batch "$id"
-state=$(wait_for_job "$id" 300)
+state=$(wait_for_job "$id" 480)
 echo "--- job log without the progress lines"
 grep -vE "step +[0-9]+/|checkpoint saved" "$log" || true
 [ "$state" = COMPLETED ] || { cat "$log"; fail "the job ended $state"; }
