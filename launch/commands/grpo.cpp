@@ -1,6 +1,7 @@
 // trident grpo: GRPO reinforcement learning on the arithmetic task (docs/grpo.md).
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "parallel/mpi_session.h"
 #include "runtime/core/logging.h"
 #include "runtime/train/grpo/grpo_run.h"
 
@@ -10,15 +11,23 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
   config_flags.add_to(parser);
   trident::train::grpo::GrpoRunOptions options;
   std::string metrics, log_level;
+  std::string checkpoint_dir;
+  parser.add_string("--init", &options.init_hf_dir,
+                    "start from HF weights in DIR or a Trident checkpoint FILE (step_<N>.h5)");
   parser.add_string("--init-hf", &options.init_hf_dir,
                     "start from HF weights (config.json + safetensors) in DIR");
+  parser.add_string("--checkpoint-dir", &checkpoint_dir,
+                    "write the policy as checkpoints to DIR (checkpoint.dir, checkpoint.every)");
   parser.add_string("--save-hf", &options.save_hf_dir,
                     "export the trained policy as HF safetensors to DIR");
   parser.add_string("--metrics", &metrics,
                     "write per-step metrics as JSONL to FILE (logging.metrics_path)");
   parser.add_string("--log-level", &log_level, "debug | info | warn | error");
   if (!parser.parse(args)) return 0;
+  // Checkpoints are read and written through MPI-IO (on this rank alone).
+  trident::parallel::MpiSession session(nullptr, nullptr);
   trident::config::TridentConfig config = config_flags.load(/*world_size=*/1);
+  if (!checkpoint_dir.empty()) config.mutable_checkpoint()->set_dir(checkpoint_dir);
   if (!metrics.empty()) config.mutable_logging()->set_metrics_path(metrics);
   if (!log_level.empty()) config.mutable_logging()->set_level(log_level);
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});

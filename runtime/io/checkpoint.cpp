@@ -88,9 +88,9 @@ void append_key(const Piece& piece, std::vector<int64_t>& out) {
       fingerprint = (fingerprint ^ static_cast<uint64_t>(word)) * 1099511628211ull;
     }
   }
-  out.insert(out.end(), {piece.slice.dim, piece.slice.begin, piece.slice.extent,
-                         piece.spans.front().begin, piece.spans.back().end, piece.count(),
-                         static_cast<int64_t>(fingerprint >> 1)});
+  out.insert(out.end(),
+             {piece.slice.dim, piece.slice.begin, piece.slice.extent, piece.spans.front().begin,
+              piece.spans.back().end, piece.count(), static_cast<int64_t>(fingerprint >> 1)});
 }
 
 // For every piece: whether this rank writes it. Ranks holding an identical piece hold replicas
@@ -332,9 +332,8 @@ std::vector<MomentRange> MomentsView::ranges() const {
   for (const MomentRange& range : extra) {
     if (range.exp_avg != nullptr && range.flat_end > range.flat_begin) all.push_back(range);
   }
-  std::sort(all.begin(), all.end(), [](const MomentRange& a, const MomentRange& b) {
-    return a.flat_begin < b.flat_begin;
-  });
+  std::sort(all.begin(), all.end(),
+            [](const MomentRange& a, const MomentRange& b) { return a.flat_begin < b.flat_begin; });
   for (size_t i = 1; i < all.size(); ++i) {
     TRIDENT_CHECK(all[i - 1].flat_end <= all[i].flat_begin, "MomentsView: ranges [",
                   all[i - 1].flat_begin, ", ", all[i - 1].flat_end, ") and [", all[i].flat_begin,

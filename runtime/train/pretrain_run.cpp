@@ -81,7 +81,8 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   // Installed before the resume so that a signal arriving while loading is not lost.
   const StopSignalScope stop_signals;
   const config::CheckpointConfig& checkpoint = config.checkpoint();
-  const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), options.job);
+  const std::string resume_path =
+      resolve_resume(checkpoint.resume(), checkpoint.dir(), options.job);
   if (!resume_path.empty()) {
     if (!options.init_hf_dir.empty()) {
       TLOG_WARN("--init-hf ", options.init_hf_dir, " ignored: resuming from ", resume_path);
@@ -190,9 +191,9 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   if (summary.stop_signal != 0) {
     if (tensorboard) tensorboard->flush();
     TLOG_INFO("stopped at step ", trainer.step_index(), " of ", train.steps(),
-              summary.last_checkpoint.empty() ? std::string()
-                                              : "; resume with --resume auto from " +
-                                                    summary.last_checkpoint);
+              summary.last_checkpoint.empty()
+                  ? std::string()
+                  : "; resume with --resume auto from " + summary.last_checkpoint);
     return summary;
   }
   if (has_eval) {

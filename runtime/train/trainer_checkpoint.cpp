@@ -15,7 +15,8 @@ void add_shard(parallel::dp::Zero1State* state, std::vector<io::MomentRange>& ra
   float* v = state->exp_avg_sq().data<float>();
   for (const parallel::dp::ShardSegment& s : state->segments()) {
     if (s.count <= 0) continue;
-    ranges.push_back({m + s.shard_offset, v + s.shard_offset, s.flat_offset, s.flat_offset + s.count});
+    ranges.push_back(
+        {m + s.shard_offset, v + s.shard_offset, s.flat_offset, s.flat_offset + s.count});
   }
 }
 
@@ -55,8 +56,8 @@ io::LoadedCheckpoint load_trainer_checkpoint(Trainer& trainer, const std::string
   io::LoadedCheckpoint loaded = io::load_checkpoint(path, store, optimizer_moments(trainer), comm);
   const io::CheckpointState& state = loaded.state;
   TRIDENT_USER_CHECK(state.data_position == state.step + 1, "checkpoint '", path,
-                     "': data_position ", state.data_position, " does not follow step ",
-                     state.step, " (this trainer serves step s's rows at step s)");
+                     "': data_position ", state.data_position, " does not follow step ", state.step,
+                     " (this trainer serves step s's rows at step s)");
   const auto& saved = state.config;
   const auto& now = trainer.config();
   if (saved.train().seed() != now.train().seed() ||
@@ -72,7 +73,8 @@ io::LoadedCheckpoint load_trainer_checkpoint(Trainer& trainer, const std::string
   }
   trainer.set_step(state.step);
   // The ZeRO-1 master weights are this rank's shard of the (fp32) weights just loaded.
-  if (parallel::dp::Zero1State* z = trainer.mutable_zero1_state()) z->load_master(store.flat_values());
+  if (parallel::dp::Zero1State* z = trainer.mutable_zero1_state())
+    z->load_master(store.flat_values());
   if (parallel::dp::Zero1State* z = trainer.mutable_expert_zero1_state()) {
     z->load_master(store.flat_values());
   }

@@ -8,6 +8,7 @@
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/jsonl.h"
 #include "runtime/train/grpo/evaluate.h"
+#include "runtime/train/grpo/grpo_checkpoint.h"
 #include "runtime/train/progress.h"
 
 namespace trident::train::grpo {
@@ -46,13 +47,19 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 
 GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
   config::ModelConfig model_config = config.model();
-  if (!options.init_hf_dir.empty()) {
-    model_config = config::import_hf_config(options.init_hf_dir + "/config.json");
+  const std::string& init = options.init_hf_dir;
+  const bool from_checkpoint = !init.empty() && is_trident_checkpoint(init);
+  if (!init.empty()) {
+    model_config = from_checkpoint ? checkpoint_model_config(init)
+                                   : config::import_hf_config(init + "/config.json");
   }
   models::DeepSeekV3Model policy(model_config, config.train().seed());
-  if (!options.init_hf_dir.empty()) {
-    io::load_hf_weights(policy.params(), options.init_hf_dir);
-    TLOG_INFO("policy initialised from HF weights in ", options.init_hf_dir);
+  if (from_checkpoint) {
+    load_policy_weights(init, policy);
+    TLOG_INFO("policy initialised from checkpoint ", init);
+  } else if (!init.empty()) {
+    io::load_hf_weights(policy.params(), init);
+    TLOG_INFO("policy initialised from HF weights in ", init);
   }
   GrpoTrainer trainer(policy, grpo_options(config));
   const GrpoOptions& o = trainer.options();
@@ -76,7 +83,11 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     summary.steps.push_back(m);
     if (jsonl) jsonl->write(grpo_metrics_record(m));
     TLOG_INFO(progress_line(m, steps, meter));
+    const int64_t every = config.checkpoint().every();
+    if (every > 0 && step % every == 0 && step != steps)
+      save_policy_checkpoint(config, policy, step);
   }
+  if (steps > 0) save_policy_checkpoint(config, policy, steps);
   if (eval_prompts > 0) {
     const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling);
     summary.eval_accuracy_after = e.accuracy;

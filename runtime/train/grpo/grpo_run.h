@@ -11,7 +11,9 @@
 namespace trident::train::grpo {
 
 struct GrpoRunOptions {
-  std::string init_hf_dir;  // empty: random init from train.seed with config.model
+  // An HF directory (config.json + safetensors) or a Trident checkpoint file (weights only);
+  // empty: random init from train.seed with config.model.
+  std::string init_hf_dir;
   std::string save_hf_dir;  // empty: no export
 };
 
