@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Real Slurm (local controller and node daemon, stopped by their process ids): a GRPO job from
-# a Hugging Face directory with `sbatch --wait`, and an array job of 2 indices from a sweep file
+# Real Slurm (local controller and node daemon, stopped by their process ids): GRPO jobs from
+# a Hugging Face directory and from a Trident checkpoint with `sbatch --wait`, and an array job of 2 indices from a sweep file
 # (launch/slurm/sweep.sbatch), each index training its own layout in its own run directory.
 #   test_slurm_grpo_sweep.sh SOURCE_DIR TRIDENT_BINARY
 set -euo pipefail
@@ -11,7 +11,8 @@ source "$(dirname "$0")/slurm_test_lib.sh"
 start_test_cluster "$source_dir" 4
 
 echo "== GRPO from an HF directory"
-"$trident" pretrain --config tiny --set train.steps=2 --save-hf "$work/sft-hf" > "$work/sft.log" 2>&1 ||
+"$trident" pretrain --config tiny --set train.steps=2 --save-hf "$work/sft-hf" \
+  --checkpoint-dir "$work/sft-ckpt" > "$work/sft.log" 2>&1 ||
   { cat "$work/sft.log"; fail "could not make the starting weights"; }
 timeout 150 sbatch --wait --output="$work/grpo-%j.out" \
   --export="$job_env,TRIDENT_BIN=$trident,TRIDENT_RUN=$work/grpo,TRIDENT_INIT=$work/sft-hf" \
@@ -25,6 +26,17 @@ grep -q "grpo step 2/2" <<<"$log" || fail "GRPO did not run its 2 steps"
 [ -f "$work/grpo/hf/config.json" ] && [ -f "$work/grpo/hf/model.safetensors" ] ||
   fail "the trained policy was not exported to the run directory"
 [ "$(grep -c '"step"' "$work/grpo/metrics.jsonl")" -ge 2 ] || fail "GRPO metrics missing"
+ls "$work"/grpo/checkpoints/*.h5 > /dev/null 2>&1 || fail "no GRPO policy checkpoint in the run directory"
+
+echo "== GRPO from a Trident checkpoint"
+checkpoint=$(ls "$work"/sft-ckpt/step_*.h5 | tail -1)
+timeout 150 sbatch --wait --output="$work/grpo-h5-%j.out" \
+  --export="$job_env,TRIDENT_BIN=$trident,TRIDENT_RUN=$work/grpo-h5,TRIDENT_INIT=$checkpoint" \
+  "$source_dir/launch/slurm/grpo.sbatch" --config tiny --set grpo.steps=1 ||
+  { cat "$work"/grpo-h5-*.out; fail "the GRPO job from a checkpoint failed"; }
+grep -q "policy initialised from checkpoint $checkpoint" "$work"/grpo-h5-*.out ||
+  fail "GRPO did not start from the checkpoint"
+grep -q "grpo step 1/1" "$work"/grpo-h5-*.out || fail "GRPO from the checkpoint did not train"
 
 echo "== a job without TRIDENT_INIT fails, naming it"
 if timeout 60 sbatch --wait --output="$work/noinit-%j.out" \
@@ -72,4 +84,4 @@ if timeout 60 sbatch --wait --array=5 --output="$work/past-%A_%a.out" \
   fail "array index 5 of a 2-line sweep exited 0"
 fi
 grep -q "has 2 setting(s)" "$work"/past-*.out || fail "the error does not count the settings"
-echo "PASS: GRPO job from HF weights; 2-index sweep ran one layout per index"
+echo "PASS: GRPO jobs from HF weights and from a checkpoint; 2-index sweep ran one layout per index"
