@@ -19,12 +19,12 @@ std::string host_name() {
 std::string rank_layout_line(const parallel::Mesh& mesh) {
   const parallel::MeshCoords& c = mesh.coords();
   std::ostringstream out;
+  // The training step runs on the CPU ops; a GPU step would take cuda:<local_rank>.
+  const std::string device = "cpu";
   out << "trident layout: rank=" << c.rank << " world=" << mesh.world_size()
       << " host=" << host_name() << " node=" << mesh.node_index() << "/" << mesh.num_nodes()
-      << " local_rank=" << mesh.node().rank() << " pp=" << c.pp << " dp=" << c.dp
-      << " tp=" << c.tp << " ep=" << c.ep << " edp=" << c.edp << " etp=" << c.etp
-      // The training step runs on the CPU ops; a GPU step would take cuda:<local_rank>.
-      << " device=cpu";
+      << " local_rank=" << mesh.node().rank() << " pp=" << c.pp << " dp=" << c.dp << " tp=" << c.tp
+      << " ep=" << c.ep << " edp=" << c.edp << " etp=" << c.etp << " device=" << device;
   return out.str();
 }
 

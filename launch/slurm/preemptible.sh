@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the job scripts in launch/slurm/: runs one srun step so that a preemption warning
 # turns into save → requeue → resume instead of lost work.
 #
@@ -16,7 +17,9 @@ trident_step_pid=""
 trident_on_warning() {
   trident_preempted=1
   echo "trident job ${SLURM_JOB_ID:-?}: preemption warning, asking the step to save and exit"
-  [ -n "$trident_step_pid" ] && kill -USR1 "$trident_step_pid" 2>/dev/null || true
+  if [ -n "$trident_step_pid" ]; then
+    kill -USR1 "$trident_step_pid" 2>/dev/null || true
+  fi
 }
 
 run_preemptible() {

@@ -25,8 +25,8 @@ ThroughputModel make_throughput_model(const config::TridentConfig& config,
       parallel::planner::model_flops_per_token(registry, config.train().seq_len()).total();
   model.peak_flops_per_rank = peak_flops_per_rank;
   const auto& p = config.parallel();
-  model.ranks = std::max<int64_t>(1, p.pp()) * std::max<int64_t>(1, p.dp()) *
-                std::max<int64_t>(1, p.tp());
+  model.ranks =
+      std::max<int64_t>(1, p.pp()) * std::max<int64_t>(1, p.dp()) * std::max<int64_t>(1, p.tp());
   return model;
 }
 

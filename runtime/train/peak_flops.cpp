@@ -39,7 +39,8 @@ double parse_peak_flops(const std::string& value) {
   const double tflops = std::strtod(value.c_str(), &end);
   TRIDENT_USER_CHECK(!value.empty() && end == value.c_str() + value.size() && tflops > 0,
                      "--peak-tflops must be a positive number of TFLOPS per rank or 'measure', "
-                     "got '", value, "'");
+                     "got '",
+                     value, "'");
   return tflops * 1e12;
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the Slurm tests: skips (exit 77) where Slurm is not installed, starts a local
 # controller and node daemon (launch/slurm/local_cluster.sh) in a temporary directory, and stops
 # them by their process ids however the test ends.
@@ -27,8 +28,9 @@ start_test_cluster() {
   fi
   eval "$start_line"
   # What every job needs: Open MPI as root under srun, the checkout for the shared helpers.
+  # shellcheck disable=SC2034  # used by the tests that source this file
   job_env="ALL,TRIDENT_HOME=$source_dir,OMPI_ALLOW_RUN_AS_ROOT=1,OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
-  cd "$work"
+  cd "$work" || exit 1
 }
 
 stop_test_cluster() {

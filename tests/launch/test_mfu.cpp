@@ -35,12 +35,10 @@ TEST(Mfu, UtilisationIsModelFlopsOverEveryRanksPeak) {
   const double tokens_per_second = 1000.0;
   EXPECT_DOUBLE_EQ(model.model_flops_per_second(tokens_per_second),
                    1000.0 * model.model_flops_per_token);
-  EXPECT_DOUBLE_EQ(model.mfu(tokens_per_second),
-                   1000.0 * model.model_flops_per_token / (4 * 2e9));
+  EXPECT_DOUBLE_EQ(model.mfu(tokens_per_second), 1000.0 * model.model_flops_per_token / (4 * 2e9));
   // Longer sequences cost more per token (the attention term grows with S).
   config.mutable_train()->set_seq_len(config.train().seq_len() * 4);
-  EXPECT_GT(make_throughput_model(config, 2e9).model_flops_per_token,
-            model.model_flops_per_token);
+  EXPECT_GT(make_throughput_model(config, 2e9).model_flops_per_token, model.model_flops_per_token);
   EXPECT_EQ(ThroughputModel{}.mfu(tokens_per_second), 0.0);  // no peak known: no MFU
 }
 
