@@ -198,8 +198,12 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   }
   if (has_eval) {
     summary.last_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
-    TLOG_INFO("held-out loss after training: ", summary.last_eval_loss,
-              " (before: ", summary.first_eval_loss, ")");
+    if (resumed) {
+      TLOG_INFO("held-out loss after training: ", summary.last_eval_loss);
+    } else {
+      TLOG_INFO("held-out loss after training: ", summary.last_eval_loss,
+                " (before: ", summary.first_eval_loss, ")");
+    }
     if (jsonl) jsonl->write({{"step", train.steps()}, {"eval_lm_loss", summary.last_eval_loss}});
   }
   if (tensorboard) tensorboard->flush();

@@ -44,7 +44,7 @@ struct PretrainSummary {
   int64_t steps = 0;
   double first_loss = 0.0;
   double last_loss = 0.0;
-  double first_eval_loss = 0.0;  // before training (0 if no held-out data)
+  double first_eval_loss = 0.0;  // before training (0 if no held-out data, or resumed)
   double last_eval_loss = 0.0;
   double seconds = 0.0;
   double tokens_per_second = 0.0;

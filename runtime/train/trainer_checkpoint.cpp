@@ -98,6 +98,22 @@ std::string resolve_resume(const std::string& resume, const std::string& dir, MP
   TRIDENT_USER_CHECK(std::filesystem::exists(resume), "--resume / checkpoint.resume: '", resume,
                      "' does not exist (give a step_<N>.h5 file, or \"auto\" to take the newest "
                      "valid one in checkpoint.dir)");
+  // A named file is verified too (rank 0 reads it once); a damaged one is refused, not loaded.
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  std::string reason;
+  if (rank == 0) {
+    const io::CheckpointCheck check = io::verify_checkpoint(resume);
+    if (!check.valid) reason = check.reason.empty() ? "invalid" : check.reason;
+  }
+  int length = static_cast<int>(reason.size());
+  TRIDENT_CHECK_MPI(MPI_Bcast(&length, 1, MPI_INT, 0, comm));
+  reason.resize(static_cast<size_t>(length));
+  if (length > 0) TRIDENT_CHECK_MPI(MPI_Bcast(reason.data(), length, MPI_CHAR, 0, comm));
+  TRIDENT_USER_CHECK(reason.empty(), "--resume / checkpoint.resume: refusing '", resume,
+                     "': ", reason,
+                     " (\"auto\" falls back to the newest valid checkpoint in "
+                     "checkpoint.dir)");
   return resume;
 }
 

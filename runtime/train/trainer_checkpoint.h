@@ -40,7 +40,8 @@ io::LoadedCheckpoint load_trainer_checkpoint(Trainer& trainer, const std::string
 
 // checkpoint.resume / --resume: "" → no resume (empty result); "auto" → the newest valid
 // checkpoint in `dir` (newer refused ones are logged; empty if there is none); anything else is
-// a path that must exist. Collective over `comm`; every rank gets the same answer.
+// a path that must exist and verify (checksums; a damaged file is a UserError with the reason).
+// Collective over `comm`; every rank gets the same answer.
 std::string resolve_resume(const std::string& resume, const std::string& dir, MPI_Comm comm);
 
 }  // namespace trident::train

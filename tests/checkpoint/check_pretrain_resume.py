@@ -85,6 +85,13 @@ def main():
         path9 = os.path.join(ckpt, "step_9.h5")
         with open(path9, "r+b") as f:
             f.truncate(os.path.getsize(path9) // 2)
+        # A damaged file named explicitly is refused (exit 2, the reason named), not loaded.
+        refused = subprocess.run(job(mpirun, trident, "--resume",
+                                     os.path.join(ckpt, "step_12.h5")),
+                                 capture_output=True, text=True, timeout=240)
+        if refused.returncode == 0 or "checksum mismatch" not in refused.stdout + refused.stderr:
+            failures.append(f"--resume of a corrupted file: exit {refused.returncode}\n"
+                            f"{refused.stdout}{refused.stderr}")
         resumed = os.path.join(tmp, "resumed.jsonl")
         log = run(job(mpirun, trident, "--metrics", resumed, "--checkpoint-dir", ckpt,
                       "--resume", "auto", "--set", "checkpoint.every=0"))
