@@ -8,6 +8,7 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/rank_layout.h"
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/mesh.h"
 #include "parallel/mpi_session.h"
@@ -23,6 +24,7 @@ TRIDENT_COMMAND(
   config_flags.add_to(parser);
   trident::train::PretrainOptions options;
   std::string metrics, tensorboard, log_level, resume, checkpoint_dir;
+  std::string peak_tflops = std::to_string(trident::train::kDefaultPeakTflops);
   long long bucket_kb = 0;
   parser.add_string("--init-hf", &options.init_hf_dir,
                     "start from HF weights (config.json + safetensors) in DIR");
@@ -40,6 +42,9 @@ TRIDENT_COMMAND(
                     "the end, and on SIGTERM / SIGUSR1)");
   parser.add_int("--bucket-kb", &bucket_kb,
                  "gradient bucket size in KiB (default: parallel.dp_bucket_mb)");
+  parser.add_string("--peak-tflops", &peak_tflops,
+                    "peak TFLOPS of one rank for the MFU, or 'measure' (a short GEMM at start-up; "
+                    "default: this project's CPU development machine, docs/launch.md)");
   if (!parser.parse(args)) return 0;
 
   trident::parallel::MpiSession session(nullptr, nullptr);
@@ -58,6 +63,7 @@ TRIDENT_COMMAND(
   mesh_options.ranks_per_node = static_cast<int>(config.parallel().ranks_per_node());
   const trident::parallel::Mesh mesh(trident::parallel::mesh_sizes_from_config(config.parallel()),
                                      mesh_options);
+  trident::cli::print_rank_layout(mesh);
   trident::parallel::CommOptions comm_options;
   comm_options.timeout_seconds = config.parallel().comm_timeout_s();
   // Declared after the session and the mesh, so the communicator is gone before they are.
@@ -72,6 +78,7 @@ TRIDENT_COMMAND(
   }
   run_options.primary = mesh.rank() == 0;
   run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
+  run_options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
   const trident::train::PretrainSummary summary = trident::train::run_pretrain(config, run_options);
   // Stopped by SIGTERM / SIGUSR1 after saving: a distinct status, so a job script can requeue.
   return summary.stop_signal != 0 ? trident::train::kExitStoppedBySignal : 0;

@@ -22,6 +22,9 @@ ClusterName=trident-local
 # "localhost" would then go to DNS and stall every daemon and client call.
 SlurmctldHost=localhost(127.0.0.1)
 AuthType=auth/none
+# A requeued job waits cred_expire seconds before it may start again (default 120): short here
+# so the preemption → requeue → resume test does not idle for two minutes.
+AuthInfo=cred_expire=10
 CredType=cred/none
 SlurmUser=root
 SlurmdUser=root

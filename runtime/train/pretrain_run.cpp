@@ -10,6 +10,7 @@
 #include "runtime/io/jsonl.h"
 #include "runtime/io/tensorboard.h"
 #include "runtime/train/data_setup.h"
+#include "runtime/train/mfu.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer.h"
@@ -18,7 +19,7 @@
 namespace trident::train {
 
 namespace {
-nlohmann::json metrics_record(const StepMetrics& m) {
+nlohmann::json metrics_record(const StepMetrics& m, const ThroughputModel& throughput) {
   return nlohmann::json{{"step", m.step},
                         {"loss", m.loss},
                         {"lm_loss", m.lm_loss},
@@ -29,19 +30,26 @@ nlohmann::json metrics_record(const StepMetrics& m) {
                         {"tokens", m.tokens},
                         {"tokens_per_s", m.tokens_per_second},
                         {"step_s", m.step_seconds},
+                        {"model_tflops_per_s",
+                         throughput.model_flops_per_second(m.tokens_per_second) / 1e12},
+                        {"mfu", throughput.mfu(m.tokens_per_second)},
                         {"expert_load_max_over_mean", m.expert_load_max_over_mean},
                         {"grad_buckets", m.grad_buckets},
                         {"grad_buckets_overlapped", m.grad_buckets_overlapped},
                         {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
 }
 
-std::string format_progress(const StepMetrics& m, int64_t total, const ProgressMeter& meter) {
-  char line[320];
+// "step 10/100 | loss … | 1234 tok/s | mfu 12.3% | … | eta 3m05s": tokens/s and MFU of this
+// step, ETA from the mean step time so far.
+std::string format_progress(const StepMetrics& m, int64_t total, const ProgressMeter& meter,
+                            const ThroughputModel& throughput) {
+  char line[360];
   std::snprintf(line, sizeof(line),
                 "step %5lld/%lld | loss %.4f (lm %.4f mtp %.4f) | gnorm %.3f | lr %.2e | "
-                "%.0f tok/s | load max/mean %.2f | eta %s",
+                "%.0f tok/s | mfu %.2f%% | load max/mean %.2f | eta %s",
                 static_cast<long long>(m.step), static_cast<long long>(total), m.loss, m.lm_loss,
-                m.mtp_loss, m.grad_norm, m.lr, m.tokens_per_second, m.expert_load_max_over_mean,
+                m.mtp_loss, m.grad_norm, m.lr, m.tokens_per_second,
+                100.0 * throughput.mfu(m.tokens_per_second), m.expert_load_max_over_mean,
                 ProgressMeter::format_duration(meter.eta_seconds(m.step)).c_str());
   return line;
 }
@@ -135,7 +143,8 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
     summary.first_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
     TLOG_INFO("held-out loss before training: ", summary.first_eval_loss);
   }
-  ProgressMeter meter(train.steps() - first_step + 1);
+  ProgressMeter meter(train.steps(), first_step);
+  const ThroughputModel throughput = make_throughput_model(config, options.peak_flops_per_rank);
   const int64_t log_every = std::max<int64_t>(1, train.log_every());
   double tokens = 0.0;
   for (int64_t s = first_step; s <= train.steps(); ++s) {
@@ -144,7 +153,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
     tokens += static_cast<double>(m.tokens);
     if (s == first_step) summary.first_loss = m.loss;
     summary.last_loss = m.loss;
-    if (jsonl) jsonl->write(metrics_record(m));
+    if (jsonl) jsonl->write(metrics_record(m, throughput));
     if (tensorboard) {
       tensorboard->add_scalar("train/loss", m.loss, s);
       tensorboard->add_scalar("train/lm_loss", m.lm_loss, s);
@@ -152,10 +161,11 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
       tensorboard->add_scalar("train/grad_norm", m.grad_norm, s);
       tensorboard->add_scalar("train/lr", m.lr, s);
       tensorboard->add_scalar("train/tokens_per_s", m.tokens_per_second, s);
+      tensorboard->add_scalar("train/mfu", throughput.mfu(m.tokens_per_second), s);
       tensorboard->add_scalar("moe/load_max_over_mean", m.expert_load_max_over_mean, s);
     }
     if (s % log_every == 0 || s == first_step || s == train.steps()) {
-      TLOG_INFO(format_progress(m, train.steps(), meter));
+      TLOG_INFO(format_progress(m, train.steps(), meter, throughput));
     }
     if (has_eval && train.eval_every() > 0 && s % train.eval_every() == 0 && s != train.steps()) {
       const EvalMetrics eval = trainer.evaluate(options.eval_batches);

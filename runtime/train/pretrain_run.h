@@ -14,6 +14,7 @@
 
 #include "parallel/comm/communicator.h"
 #include "runtime/config/trident.pb.h"
+#include "runtime/train/peak_flops.h"
 
 namespace trident::train {
 
@@ -32,6 +33,8 @@ struct PretrainOptions {
   bool primary = true;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
   int64_t bucket_bytes = 0;
+  // Peak FLOP/s of one rank, the denominator of the MFU in the progress line and metrics.
+  double peak_flops_per_rank = kDefaultPeakTflops * 1e12;
   // Every rank of the job: checkpoints are written and read collectively over it, and the
   // ranks agree over it on stopping after a SIGTERM / SIGUSR1 (stop_signal.h).
   MPI_Comm job = MPI_COMM_WORLD;
