@@ -18,8 +18,7 @@ int p2p_tag(int microbatch, int boundary, bool gradient, int num_stages) {
   return static_cast<int>((stream * 2 + (gradient ? 1 : 0)) % kTagSpace);
 }
 
-PipelineExecutor::PipelineExecutor(Schedule schedule,
-                                   std::shared_ptr<parallel::Communicator> pp,
+PipelineExecutor::PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::Communicator> pp,
                                    ExecutorOptions options)
     : schedule_(std::move(schedule)), pp_(std::move(pp)), options_(options) {
   TRIDENT_CHECK(pp_ != nullptr, "PipelineExecutor needs a pipeline communicator");
@@ -171,6 +170,7 @@ class RankRun {
 
   // The input a compute action needs: received, handed over on this rank, or none.
   Tensor take_input(const Action& a) {
+    if (a.kind == ActionKind::BackwardWeight) return Tensor();
     const bool gradient = a.kind == ActionKind::BackwardInput;
     const bool has_input = gradient ? a.stage < last_stage_ : a.stage > 0;
     if (!has_input) return Tensor();
@@ -196,9 +196,9 @@ class RankRun {
   void check_boundary_tensor(const Tensor& t, const Action& a, int boundary_stage) const {
     TRIDENT_CHECK(t.defined(), "rank ", rank_, ": ", to_string(a),
                   " returned no tensor but its result goes to stage ", boundary_stage);
-    TRIDENT_CHECK(t.shape() == compute_.activation_shape(a.microbatch, boundary_stage),
-                  "rank ", rank_, ": ", to_string(a), " returned ", t.describe(),
-                  ", but activation_shape(", a.microbatch, ", ", boundary_stage, ") differs");
+    TRIDENT_CHECK(t.shape() == compute_.activation_shape(a.microbatch, boundary_stage), "rank ",
+                  rank_, ": ", to_string(a), " returned ", t.describe(), ", but activation_shape(",
+                  a.microbatch, ", ", boundary_stage, ") differs");
   }
 
   void run_compute(size_t index) {
@@ -287,7 +287,7 @@ class RankRun {
   const Clock::time_point start_;
 
   ExecutorStats stats_;
-  size_t next_recv_ = 0;                 // the first list position not yet scanned for receives
+  size_t next_recv_ = 0;                  // the first list position not yet scanned for receives
   std::map<DataKey, PostedRecv> posted_;  // receives posted, data not yet consumed
   std::map<DataKey, Tensor> local_;       // same-rank hand-overs, keyed by the consumer
   std::map<DataKey, Tensor> produced_;    // results waiting for their send, keyed by producer

@@ -1,0 +1,482 @@
+// `trident bench pp`: the pipeline executor's measured step time beside the simulator's
+// prediction, for every schedule, at pp = the number of MPI ranks.
+//
+// A stage is a stand-in, not the model: `--layers` fp32 GEMMs of [tokens, hidden] x
+// [hidden, hidden] (ops/cpu, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
+// size. Per schedule:
+//   1. calibrate: every rank times F, B and W of its stage at the same moment (so the costs
+//      are taken under the same CPU sharing as the pipelined run), median (--best: fastest)
+//      over repeats, maximum over ranks;
+//   2. run the executor over a DelayedLink (--latency-us, --gbps) for --steps steps and take
+//      the median (--best: fastest) step time (the slowest rank's; each step starts at a
+//      barrier);
+//   3. simulate() the same schedule with the calibrated costs and the link's p2p latency
+//      plus the transfer time of one activation;
+//   4. print measured, simulated, their ratio, and the bubble fraction of both. A second
+//      prediction (sim.obs) uses the mean F, B and W durations observed inside the chosen
+//      measured step and the hop time of a ping-pong over the link, which separates
+//      schedule/communication effects from calibration error.
+// On CPU an overlapped F&B pair (DualPipeV) runs one after the other, so it is simulated at
+// F + B + W (no overlap gain).
+#include <cblas.h>
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "launch/cli.h"
+#include "ops/cpu/linear.h"
+#include "parallel/comm/delayed_link.h"
+#include "parallel/comm/mpi_backend.h"
+#include "parallel/mpi_session.h"
+#include "parallel/pp/executor.h"
+#include "parallel/pp/schedule.h"
+#include "parallel/pp/simulate.h"
+#include "runtime/core/error.h"
+#include "runtime/core/rng.h"
+
+namespace trident {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct StageShape {
+  int64_t tokens = 256;
+  int64_t hidden = 512;
+  int64_t layers = 2;
+};
+
+Tensor random_tensor(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream, float scale) {
+  Tensor t = Tensor::empty({rows, cols});
+  float* data = t.data<float>();
+  const CounterRng rng(seed, stream);
+  for (int64_t i = 0; i < rows * cols; ++i) data[i] = scale * rng.normal(static_cast<uint64_t>(i));
+  return t;
+}
+
+// The stand-in stage: a chain of linear layers. F stashes each layer's input, B stashes each
+// layer's output gradient, W turns the two into weight gradients and frees both.
+class GemmStages final : public pp::StageCompute {
+ public:
+  GemmStages(const pp::StageLayout& layout, int rank, const StageShape& shape)
+      : shape_(shape), last_stage_(layout.num_stages() - 1) {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(shape.hidden));
+    for (int c = 0; c < layout.chunks; ++c) {
+      const int s = layout.stage_of(rank, c);
+      for (int64_t l = 0; l < shape.layers; ++l) {
+        weights_[s].push_back(random_tensor(shape.hidden, shape.hidden, 7, s * 100 + l, scale));
+        grads_[s].push_back(Tensor::zeros({shape.hidden, shape.hidden}));
+      }
+    }
+    first_input_ = random_tensor(shape.tokens, shape.hidden, 11, 0, 1.0f);
+  }
+
+  std::vector<int64_t> activation_shape(int, int) const override {
+    return {shape_.tokens, shape_.hidden};
+  }
+
+  Tensor forward(int m, int s, const Tensor& input) override {
+    std::vector<Tensor>& stash = inputs_[{m, s}];
+    Tensor x = s == 0 ? first_input_ : input;
+    for (const Tensor& w : weights_.at(s)) {
+      stash.push_back(x);
+      Tensor y = Tensor::empty({shape_.tokens, shape_.hidden});
+      ops::cpu::linear_forward(x, w, y);
+      x = y;
+    }
+    if (s == last_stage_) last_outputs_[m] = x;
+    return x;
+  }
+
+  Tensor backward_input(int m, int s, const Tensor& output_grad) override {
+    Tensor g = s == last_stage_ ? take(last_outputs_, m) : output_grad;
+    std::vector<Tensor>& stash = output_grads_[{m, s}];
+    const std::vector<Tensor>& w = weights_.at(s);
+    stash.resize(w.size());
+    for (size_t l = w.size(); l-- > 0;) {
+      stash[l] = g;
+      Tensor dx = Tensor::empty({shape_.tokens, shape_.hidden});
+      ops::cpu::linear_backward_input(g, w[l], dx);
+      g = dx;
+    }
+    return s == 0 ? Tensor() : g;
+  }
+
+  void backward_weight(int m, int s) override {
+    const std::vector<Tensor> x = take(inputs_, std::make_pair(m, s));
+    const std::vector<Tensor> dy = take(output_grads_, std::make_pair(m, s));
+    std::vector<Tensor>& grads = grads_.at(s);
+    for (size_t l = 0; l < grads.size(); ++l)
+      ops::cpu::linear_backward_weight(dy[l], x[l], grads[l]);
+  }
+
+ private:
+  template <typename Map, typename Key>
+  static typename Map::mapped_type take(Map& map, const Key& key) {
+    auto it = map.find(key);
+    TRIDENT_CHECK(it != map.end(), "bench pp: missing stash");
+    typename Map::mapped_type value = std::move(it->second);
+    map.erase(it);
+    return value;
+  }
+
+  StageShape shape_;
+  int last_stage_;
+  Tensor first_input_;
+  std::map<int, std::vector<Tensor>> weights_;
+  std::map<int, std::vector<Tensor>> grads_;
+  std::map<std::pair<int, int>, std::vector<Tensor>> inputs_;
+  std::map<std::pair<int, int>, std::vector<Tensor>> output_grads_;
+  std::map<int, Tensor> last_outputs_;
+};
+
+double max_over_ranks(double value) {
+  double out = 0;
+  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return out;
+}
+
+double sum_over_ranks(double value) {
+  double out = 0;
+  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  return out;
+}
+
+// The median, or with `best` the minimum: on a machine shared with other work the fastest
+// repeat is the one least disturbed by it.
+double typical(std::vector<double> values, bool best) {
+  std::sort(values.begin(), values.end());
+  return best ? values.front() : values[values.size() / 2];
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// F, B and W of one micro-batch through the rank's first stage, timed with every rank doing
+// the same at the same moment; median over `repeats`, the slowest rank.
+pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
+                         int repeats, bool best) {
+  GemmStages stages(layout, rank, shape);
+  const int s = layout.stage_of(rank, 0);
+  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
+  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
+  std::vector<double> f, b, w;
+  for (int i = 0; i < repeats + 1; ++i) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    Clock::time_point t = Clock::now();
+    stages.forward(i, s, input);
+    const double tf = seconds_since(t);
+    t = Clock::now();
+    // The last stage starts from its own output; others take the given gradient.
+    stages.backward_input(i, s, grad);
+    const double tb = seconds_since(t);
+    t = Clock::now();
+    stages.backward_weight(i, s);
+    const double tw = seconds_since(t);
+    if (i == 0) continue;  // warm-up
+    f.push_back(tf);
+    b.push_back(tb);
+    w.push_back(tw);
+  }
+  pp::StageCosts costs;
+  costs.forward = max_over_ranks(typical(f, best));
+  costs.backward_input = max_over_ranks(typical(b, best));
+  costs.backward_weight = max_over_ranks(typical(w, best));
+  return costs;
+}
+
+// One activation's hop between neighbouring ranks as the executor sees it (the modelled
+// delay plus MPI, progress threads and the OS scheduler): half a ping-pong over the link,
+// pairs (0,1), (2,3), ... at once, median over `repeats`, the slowest pair.
+double measured_hop_seconds(parallel::Communicator& link, const StageShape& shape, int repeats,
+                            bool best) {
+  const int rank = link.rank();
+  const int peer = rank ^ 1;
+  std::vector<double> hops;
+  if (peer < link.size()) {
+    Tensor buffer = Tensor::zeros({shape.tokens, shape.hidden});
+    for (int i = 0; i < repeats + 1; ++i) {
+      const Clock::time_point start = Clock::now();
+      if (rank % 2 == 0) {
+        link.send(buffer, peer, 1)->wait();
+        link.recv(buffer, peer, 2)->wait();
+      } else {
+        link.recv(buffer, peer, 1)->wait();
+        link.send(buffer, peer, 2)->wait();
+      }
+      if (i > 0) hops.push_back(seconds_since(start) / 2);
+    }
+  }
+  return max_over_ranks(hops.empty() ? 0.0 : typical(hops, best));
+}
+
+// The mean F, B and W durations seen in executor runs, averaged over the ranks.
+pp::StageCosts observed_costs(const std::vector<pp::ExecutorStats>& runs) {
+  double sum[3] = {0, 0, 0};
+  double count[3] = {0, 0, 0};
+  for (const pp::ExecutorStats& stats : runs) {
+    for (const pp::ActionTiming& t : stats.timeline) {
+      const int k = t.action.kind == pp::ActionKind::Forward          ? 0
+                    : t.action.kind == pp::ActionKind::BackwardInput  ? 1
+                    : t.action.kind == pp::ActionKind::BackwardWeight ? 2
+                                                                      : -1;
+      if (k < 0) continue;
+      sum[k] += t.end_s - t.start_s;
+      count[k] += 1;
+    }
+  }
+  pp::StageCosts costs;
+  costs.forward = sum_over_ranks(sum[0]) / sum_over_ranks(count[0]);
+  costs.backward_input = sum_over_ranks(sum[1]) / sum_over_ranks(count[1]);
+  costs.backward_weight = sum_over_ranks(sum[2]) / sum_over_ranks(count[2]);
+  return costs;
+}
+
+// Every rank's compute durations of one step, in list order (0 for sends and receives).
+std::vector<std::vector<double>> gather_durations(const pp::Schedule& schedule,
+                                                  const pp::ExecutorStats& stats) {
+  const int ranks = schedule.layout.ranks;
+  std::vector<double> mine;
+  for (const pp::ActionTiming& t : stats.timeline) {
+    mine.push_back(pp::is_compute(t.action.kind) ? t.end_s - t.start_s : 0.0);
+  }
+  std::vector<int> counts(ranks), offsets(ranks);
+  int total = 0;
+  for (int r = 0; r < ranks; ++r) {
+    counts[r] = static_cast<int>(schedule.ranks[r].size());
+    offsets[r] = total;
+    total += counts[r];
+  }
+  std::vector<double> all(total);
+  MPI_Allgatherv(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(), counts.data(),
+                 offsets.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  std::vector<std::vector<double>> out(ranks);
+  for (int r = 0; r < ranks; ++r) {
+    out[r].assign(all.begin() + offsets[r], all.begin() + offsets[r] + counts[r]);
+  }
+  return out;
+}
+
+// The simulator's rules (each rank in list order, a send arrives `hop` seconds after it is
+// issued, a receive ends when its message has arrived) with every compute action taking the
+// duration it took in the measured step: what the step would have cost had the executor added
+// nothing beyond the compute and the hops. Returns the step time.
+double replay_step(const pp::Schedule& schedule, const std::vector<std::vector<double>>& cost,
+                   double hop) {
+  const int ranks = schedule.layout.ranks;
+  struct Channel {
+    int from, to;
+    bool gradient;
+    auto operator<=>(const Channel&) const = default;
+  };
+  std::map<Channel, std::vector<double>> arrivals;
+  std::map<Channel, size_t> consumed;
+  std::vector<size_t> pc(ranks, 0);
+  std::vector<double> clock(ranks, 0.0);
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (int r = 0; r < ranks; ++r) {
+      const std::vector<pp::Action>& list = schedule.ranks[r];
+      while (pc[r] < list.size()) {
+        const pp::Action& a = list[pc[r]];
+        const bool gradient =
+            a.kind == pp::ActionKind::SendGrad || a.kind == pp::ActionKind::RecvGrad;
+        if (pp::is_send(a.kind)) {
+          arrivals[{r, a.peer, gradient}].push_back(clock[r] + hop);
+        } else if (pp::is_recv(a.kind)) {
+          const Channel c{a.peer, r, gradient};
+          std::vector<double>& queue = arrivals[c];
+          if (consumed[c] >= queue.size()) break;
+          clock[r] = std::max(clock[r], queue[consumed[c]++]);
+        } else {
+          clock[r] += cost[r][pc[r]];
+        }
+        ++pc[r];
+        moved = true;
+      }
+    }
+  }
+  double step = 0;
+  for (int r = 0; r < ranks; ++r) {
+    TRIDENT_CHECK(pc[r] == schedule.ranks[r].size(), "bench pp: replay stuck at rank ", r);
+    step = std::max(step, clock[r]);
+  }
+  return step;
+}
+
+struct Measured {
+  double step = 0;                      // median over steps of the slowest rank's step time
+  double bubble_fraction = 0;           // of the median step: 1 - sum(compute) / (ranks x step)
+  double recv_wait = 0;                 // of the median step: mean over ranks of the receive waits
+  std::vector<pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
+};
+
+Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communicator> link,
+                 const StageShape& shape, int steps, int warmup, bool best) {
+  const int rank = link->rank();
+  const int ranks = link->size();
+  pp::PipelineExecutor executor(schedule, link);
+  std::vector<double> step_times;
+  std::vector<double> bubbles;
+  std::vector<double> waits;
+  Measured out;
+  for (int i = 0; i < warmup + steps; ++i) {
+    GemmStages stages(schedule.layout, rank, shape);
+    MPI_Barrier(MPI_COMM_WORLD);
+    pp::ExecutorStats stats = executor.run(stages);
+    const double step = max_over_ranks(stats.step_seconds);
+    const double compute = sum_over_ranks(stats.compute_seconds);
+    const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
+    if (i < warmup) continue;
+    waits.push_back(wait);
+    step_times.push_back(step);
+    bubbles.push_back(1.0 - compute / (ranks * step));
+    out.runs.push_back(std::move(stats));
+  }
+  // The bubble of the median (or fastest) step.
+  std::vector<size_t> order(step_times.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return step_times[a] < step_times[b]; });
+  const size_t mid = order[best ? 0 : order.size() / 2];
+  out.step = step_times[mid];
+  out.bubble_fraction = bubbles[mid];
+  out.recv_wait = waits[mid];
+  // The in-run costs come from the same step as the step time they predict.
+  out.runs = {std::move(out.runs[mid])};
+  return out;
+}
+
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace trident
+
+TRIDENT_COMMAND(bench_pp, "bench pp",
+                "pipeline executor over a modelled link: measured vs simulated step time") {
+  using namespace trident;
+  StageShape shape;
+  std::string schedules = "1f1b,interleaved,zb-h1,dualpipev";
+  long long microbatches = 0;
+  long long virtual_stages = 2;
+  double latency_us = 100;
+  double gbps = 10;
+  long long steps = 5;
+  long long warmup = 1;
+  long long repeats = 5;
+  bool best = false;
+  long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
+  cli::ArgParser parser("bench pp");
+  parser.add_string("--schedules", &schedules,
+                    "comma-separated (1f1b,interleaved,zb-h1,dualpipev)");
+  parser.add_int("--microbatches", &microbatches, "micro-batches per step (default 2 x pp)");
+  parser.add_int("--virtual", &virtual_stages, "chunks per rank for 'interleaved' (default 2)");
+  parser.add_int("--tokens", &tokens, "rows of a stage's GEMMs, one micro-batch (default 256)");
+  parser.add_int("--hidden", &hidden, "hidden size: GEMMs are [tokens,H]x[H,H] (default 512)");
+  parser.add_int("--layers", &layers, "GEMMs per stage for each of F, B and W (default 2)");
+  parser.add_double("--latency-us", &latency_us, "modelled p2p latency (default 100 us)");
+  parser.add_double("--gbps", &gbps, "modelled p2p bandwidth, GB/s; 0 = unlimited (default 10)");
+  parser.add_int("--steps", &steps, "timed steps per schedule (default 5)");
+  parser.add_int("--warmup", &warmup, "untimed steps per schedule (default 1)");
+  parser.add_int("--repeats", &repeats, "calibration repeats of F, B, W (default 5)");
+  parser.add_bool("--best", &best,
+                  "fastest repeat/step instead of the median (a machine shared with other work)");
+  if (!parser.parse(args)) return 0;
+  TRIDENT_USER_CHECK(tokens > 0 && hidden > 0 && layers > 0,
+                     "trident bench pp: --tokens, --hidden and --layers must be positive");
+  TRIDENT_USER_CHECK(steps > 0 && warmup >= 0 && repeats > 0,
+                     "trident bench pp: --steps and --repeats must be positive");
+  shape.tokens = tokens;
+  shape.hidden = hidden;
+  shape.layers = layers;
+
+  // One BLAS thread per rank: the ranks themselves already oversubscribe the cores.
+  openblas_set_num_threads(1);
+  parallel::MpiSession session(nullptr, nullptr);
+  auto mpi = std::make_shared<parallel::MpiBackend>(parallel::MpiComm::world());
+  const int rank = mpi->rank();
+  const int pp = mpi->size();
+  TRIDENT_USER_CHECK(pp >= 2,
+                     "trident bench pp: run under mpirun with at least 2 ranks (pp = "
+                     "the number of ranks), got ",
+                     pp);
+  if (microbatches <= 0) microbatches = 2 * pp;
+  parallel::LinkModel link_model;
+  link_model.latency_us = latency_us;
+  link_model.gbytes_per_s = gbps;
+  auto link = std::make_shared<parallel::DelayedLink>(mpi, link_model);
+  const double activation_bytes = static_cast<double>(shape.tokens * shape.hidden) * 4.0;
+  const double p2p_seconds =
+      std::chrono::duration<double>(link_model.transfer_time(activation_bytes)).count() +
+      latency_us * 1e-6;
+
+  const double hop_seconds =
+      measured_hop_seconds(*link, shape, static_cast<int>(repeats) * 4, best);
+  if (rank == 0) {
+    std::printf(
+        "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs "
+        "[%lld,%lld]x[%lld,%lld] "
+        "per F/B/W (a stand-in, not the model)\n"
+        "link: DelayedLink %.1f us + %.2f GB/s -> p2p %.1f us per %.0f KiB activation\n"
+        "measured hop over that link (half ping-pong, %s): %.1f us\n"
+        "sim: calibrated costs (all ranks computing at once, %s of %lld, slowest rank) and "
+        "the modelled p2p time\n"
+        "sim.obs: mean F/B/W durations inside the measured step and the measured hop\n"
+        "replay: the simulator's rules with each action's own duration in the measured step\n",
+        pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
+        p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
+        best ? "fastest" : "median", repeats);
+    std::printf("steps: %s of %lld after %lld warm-up\n", best ? "fastest" : "median", steps,
+                warmup);
+    std::printf("%-14s %6s %6s %6s %9s %9s %6s %8s %8s %11s %6s %10s %6s %8s\n", "schedule",
+                "F(ms)", "B(ms)", "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim",
+                "sim.obs(ms)", "ratio", "replay(ms)", "ratio", "wait(ms)");
+  }
+  for (const std::string& name : split_names(schedules)) {
+    pp::ScheduleRequest request;
+    request.name = name;
+    request.pp = pp;
+    request.microbatches =
+        static_cast<int>(std::max<long long>(microbatches, pp::min_microbatches(name, pp)));
+    request.virtual_stages = name == "interleaved" ? static_cast<int>(virtual_stages) : 1;
+    const pp::Schedule schedule = pp::make_schedule(request);
+
+    pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats), best);
+    costs.p2p_latency = p2p_seconds;
+    const Measured measured =
+        measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup), best);
+    const pp::SimulationResult sim = pp::simulate(schedule, costs);
+    pp::StageCosts seen = observed_costs(measured.runs);
+    seen.p2p_latency = hop_seconds;
+    const pp::SimulationResult sim_seen = pp::simulate(schedule, seen);
+    const double replayed =
+        replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
+    if (rank == 0) {
+      std::printf(
+          "%-14s %6.2f %6.2f %6.2f %9.1f %9.1f %6.3f %8.3f %8.3f %11.1f %6.3f %10.1f %6.3f %8.1f\n",
+          (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
+          costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
+          measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
+          measured.bubble_fraction, sim.bubble_fraction, sim_seen.step_time * 1e3,
+          measured.step / sim_seen.step_time, replayed * 1e3, measured.step / replayed,
+          measured.recv_wait * 1e3);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
