@@ -74,7 +74,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
                      "gather them yet");
   // Held-out evaluation runs the whole model on one rank: not with pipeline stages yet.
   std::unique_ptr<io::BatchSampler> eval_sampler = pipelined ? nullptr : make_eval_sampler(config);
-  if (pipelined && make_eval_sampler(config) != nullptr) {
+  if (pipelined && options.primary && make_eval_sampler(config) != nullptr) {
     TLOG_WARN("parallel.pp = ", config.parallel().pp(), ": held-out evaluation is skipped");
   }
   Trainer trainer(config, make_train_sampler(config), std::move(eval_sampler),
