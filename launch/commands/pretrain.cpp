@@ -1,7 +1,8 @@
 // trident pretrain: pretraining or SFT (train.mode = "sft") of the configured model, on one
 // rank or over every rank mpirun started, data × tensor parallel (parallel.dp × parallel.tp =
 // number of ranks), with the MoE layers optionally expert parallel (parallel.ep dividing
-// parallel.dp × parallel.tp).
+// parallel.dp × parallel.tp) and the layers optionally split into pipeline stages (parallel.pp,
+// docs/pipeline.md).
 // Checkpoints (docs/training.md): --checkpoint-dir, --resume auto|PATH; SIGTERM / SIGUSR1 save
 // at the next step boundary and exit with status 75.
 #include <memory>
@@ -69,6 +70,9 @@ TRIDENT_COMMAND(
   // Declared after the session and the mesh, so the communicator is gone before they are.
   trident::train::PretrainOptions run_options = options;
   run_options.dp = std::make_shared<trident::parallel::MpiBackend>(mesh.dp(), comm_options);
+  if (mesh.layout().sizes().pp > 1) {
+    run_options.pp = std::make_shared<trident::parallel::MpiBackend>(mesh.pp(), comm_options);
+  }
   if (mesh.layout().sizes().tp > 1) {
     run_options.tp = std::make_shared<trident::parallel::MpiBackend>(mesh.tp(), comm_options);
   }

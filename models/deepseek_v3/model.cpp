@@ -9,6 +9,14 @@ namespace trident::models {
 
 namespace cpu = ops::cpu;
 
+bool PipelineHolding::holds(const ParamSpec& spec) const {
+  if (spec.mtp_depth >= 1) return head;
+  if (spec.kind == ParamKind::kEmbedding) return embedding;
+  if (spec.kind == ParamKind::kHead || spec.name == "model.norm.weight") return head;
+  if (spec.layer >= 0) return holds_layer(spec.layer);
+  return true;
+}
+
 namespace {
 
 // Validates the TP request against the model before anything is allocated.
@@ -25,11 +33,21 @@ parallel::TpGroup checked_tp_group(const config::ModelConfig& config,
   return tp;
 }
 
-// The EP setup's expert selection with this rank's TP slice.
-ShardSelection combined_selection(const parallel::TpGroup& tp, ShardSelection selection) {
+// The EP setup's expert selection with this rank's TP slice and pipeline stages.
+ShardSelection combined_selection(const parallel::TpGroup& tp, ShardSelection selection,
+                                  const PipelineHolding& holding) {
   selection.tp_rank = tp.rank;
   selection.tp_size = tp.size;
+  auto include = std::move(selection.include);
+  selection.include = [holding, include](const ParamSpec& spec) {
+    return holding.holds(spec) && (!include || include(spec));
+  };
   return selection;
+}
+
+// The weight if this rank holds it; an empty Weight (never used) otherwise.
+Weight held_weight(ParameterStore& store, const std::string& name) {
+  return store.has(name) ? weight_of(store, name) : Weight{};
 }
 
 }  // namespace
@@ -48,27 +66,36 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
                                  const ModelParallel& parallel, const ExpertParallelSetup& setup)
     : registry_(config),
+      holding_(parallel.pipeline),
       dims_(model_dims(config)),
       tp_(checked_tp_group(config, parallel)),
       vocab_begin_(tp_.rank * (dims_.vocab / tp_.size)),
-      store_(std::make_unique<ParameterStore>(registry_, combined_selection(tp_, setup.shards))),
-      embedding_(weight_of(*store_, "model.embed_tokens.weight"), tp_, vocab_begin_),
-      head_(dims_.eps, weight_of(*store_, "model.norm.weight"),
-            weight_of(*store_, "lm_head.weight"), tp_, vocab_begin_) {
+      store_(std::make_unique<ParameterStore>(
+          registry_, combined_selection(tp_, setup.shards, parallel.pipeline))),
+      embedding_(held_weight(*store_, "model.embed_tokens.weight"), tp_, vocab_begin_),
+      head_(dims_.eps, held_weight(*store_, "model.norm.weight"),
+            held_weight(*store_, "lm_head.weight"), tp_, vocab_begin_) {
+  TRIDENT_CHECK(holding_.layers.empty() ||
+                    static_cast<int64_t>(holding_.layers.size()) == dims_.layers,
+                "PipelineHolding lists ", holding_.layers.size(), " layers, the model has ",
+                dims_.layers);
   dims_.router.experts_per_node = setup.experts_per_node;
   dims_.router.max_nodes = setup.max_nodes_per_token;
   store_->initialize(seed);
   for (int64_t layer = 0; layer < dims_.layers; ++layer) {
-    layers_.push_back(std::make_unique<DecoderLayer>(dims_, config, *store_, layer, tp_));
+    // Layers of other pipeline ranks stay null (num_layers() still counts the whole model).
+    layers_.push_back(holding_.holds_layer(layer) ? std::make_unique<DecoderLayer>(
+                                                        dims_, config, *store_, layer, tp_)
+                                                  : nullptr);
   }
-  const Weight lm_head = weight_of(*store_, "lm_head.weight");
-  for (int64_t depth = 1; depth <= dims_.mtp_depth; ++depth) {
+  const Weight lm_head = held_weight(*store_, "lm_head.weight");
+  for (int64_t depth = 1; depth <= (holding_.head ? dims_.mtp_depth : 0); ++depth) {
     mtp_.push_back(
         std::make_unique<MtpModule>(dims_, config, *store_, depth, lm_head, tp_, vocab_begin_));
   }
   if (setup.engine) {
     for (const auto& layer : layers_) {
-      if (layer->is_moe()) layer->moe().set_routed_engine(setup.engine);
+      if (layer && layer->is_moe()) layer->moe().set_routed_engine(setup.engine);
     }
     for (const auto& module : mtp_) {
       if (module->layer().is_moe()) module->layer().moe().set_routed_engine(setup.engine);
@@ -226,14 +253,16 @@ void DeepSeekV3Model::reset_expert_loads() {
           ExpertLoad{layer.index(), std::vector<int64_t>(static_cast<size_t>(dims_.experts), 0)});
     }
   };
-  for (const auto& layer : layers_) add(*layer);
+  for (const auto& layer : layers_) {
+    if (layer) add(*layer);
+  }
   for (const auto& module : mtp_) add(module->layer());
 }
 
 void DeepSeekV3Model::record_expert_loads(const ModelContext& ctx) {
   std::vector<const MoeContext*> moe;
   for (size_t i = 0; i < ctx.layers.size(); ++i) {
-    if (layers_[i]->is_moe()) moe.push_back(&ctx.layers[i].moe);
+    if (layers_[i] && layers_[i]->is_moe()) moe.push_back(&ctx.layers[i].moe);
   }
   for (size_t d = 0; d < ctx.mtp.size(); ++d) {
     if (mtp_[d]->layer().is_moe()) moe.push_back(&ctx.mtp[d].layer.moe);
@@ -251,6 +280,7 @@ void DeepSeekV3Model::update_router_bias(const std::vector<ExpertLoad>& global_l
   for (const ExpertLoad& load : global_loads) {
     const std::string name =
         "model.layers." + std::to_string(load.layer) + ".mlp.gate.e_score_correction_bias";
+    if (!store_->has(name)) continue;  // another pipeline rank's layer
     float* bias = store_->value(name).data<float>();
     double mean = 0.0;
     for (const int64_t tokens : load.tokens_per_expert) mean += static_cast<double>(tokens);

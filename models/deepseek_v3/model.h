@@ -58,6 +58,19 @@ struct ForwardResult {
   LossResult losses;
 };
 
+// Which parts of the model a pipeline rank holds (docs/pipeline.md); the default holds all.
+// Only these parameters are allocated; the blocks of the others are never built, so only the
+// held layers may be asked for (layer(i) with holds_layer(i)).
+struct PipelineHolding {
+  bool embedding = true;     // model.embed_tokens (the first stage, and MTP on the last stage)
+  bool head = true;          // model.norm, lm_head and every MTP module's own parameters
+  std::vector<bool> layers;  // per main-model layer; empty: every layer
+  bool holds_layer(int64_t layer) const {
+    return layers.empty() || layers[static_cast<size_t>(layer)];
+  }
+  bool holds(const ParamSpec& spec) const;
+};
+
 // Where this model instance sits in a parallel layout (docs/tensor-parallel.md).
 //
 // Tensor parallelism: the rank holds its TP slice of every split parameter (registry
@@ -73,6 +86,8 @@ struct ModelParallel {
   int64_t tp_size = 1;
   // Optional counters of the TP all-reduces (owned by the caller, may be null).
   parallel::TpTraffic* tp_traffic = nullptr;
+  // Pipeline parallelism: the stages' parts this rank holds.
+  PipelineHolding pipeline;
 };
 
 class DeepSeekV3Model {
@@ -118,15 +133,18 @@ class DeepSeekV3Model {
   void reset_expert_loads();
   void record_expert_loads(const ModelContext& ctx);
   // Aux-loss-free balancing after an optimiser step: bias_e += γ · sign(mean(load) − load_e),
-  // with the step's global loads (summed over micro-batches and ranks).
+  // with the step's global loads (summed over micro-batches and ranks). Layers this rank does
+  // not hold (pipeline parallelism) are skipped.
   void update_router_bias(const std::vector<ExpertLoad>& global_loads, double gamma);
 
   // Pieces for pipeline stages.
   const Embedding& embedding() const { return embedding_; }
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
+  const PipelineHolding& holding() const { return holding_; }
   const DecoderLayer& layer(int64_t index) const { return *layers_[static_cast<size_t>(index)]; }
   const OutputHead& head() const { return head_; }
-  int64_t mtp_depth() const { return static_cast<int64_t>(mtp_.size()); }
+  // The model's MTP depth D; the modules themselves exist only where holding().head.
+  int64_t mtp_depth() const { return dims_.mtp_depth; }
   const MtpModule& mtp(int64_t depth) const { return *mtp_[static_cast<size_t>(depth - 1)]; }
   // Layout of a [batch, seq] micro-batch (grows the RoPE table when needed).
   SequenceLayout sequence_layout(int64_t batch, int64_t seq);
@@ -144,6 +162,7 @@ class DeepSeekV3Model {
   void ensure_rope(int64_t positions);
 
   ParameterRegistry registry_;
+  PipelineHolding holding_;
   ModelDims dims_;
   parallel::TpGroup tp_;
   int64_t vocab_begin_ = 0;

@@ -56,9 +56,9 @@ std::string format_progress(const StepMetrics& m, int64_t total, const ProgressM
 }  // namespace
 
 void check_pretrain_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
-                     ": pipeline parallelism is not wired into the trainer yet (set parallel.pp "
-                     "= 1; use parallel.dp and parallel.tp for more ranks)");
+  TRIDENT_USER_CHECK(parallel.pp() <= 1 || !parallel.zero1(), "parallel.pp = ", parallel.pp(),
+                     " with parallel.zero1: the pipeline step does not shard the optimizer yet "
+                     "(set parallel.zero1 = false)");
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": expert tensor parallelism is not wired into the trainer yet (set "
                      "parallel.etp = 1)");
@@ -78,8 +78,19 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   trainer_options.tp = options.tp;
   trainer_options.ep = options.ep;
   trainer_options.edp = options.edp;
+  trainer_options.pp = options.pp;
   trainer_options.bucket_bytes = options.bucket_bytes;
-  Trainer trainer(config, make_train_sampler(config), make_eval_sampler(config),
+  const bool pipelined = config.parallel().pp() > 1;
+  TRIDENT_USER_CHECK(!pipelined || options.save_hf_dir.empty(),
+                     "--save-hf with parallel.pp = ", config.parallel().pp(),
+                     ": each pipeline rank holds only its stages' weights and the export does not "
+                     "gather them yet");
+  // Held-out evaluation runs the whole model on one rank: not with pipeline stages yet.
+  std::unique_ptr<io::BatchSampler> eval_sampler = pipelined ? nullptr : make_eval_sampler(config);
+  if (pipelined && options.primary && make_eval_sampler(config) != nullptr) {
+    TLOG_WARN("parallel.pp = ", config.parallel().pp(), ": held-out evaluation is skipped");
+  }
+  Trainer trainer(config, make_train_sampler(config), std::move(eval_sampler),
                   std::move(trainer_options));
   // Installed before the resume so that a signal arriving while loading is not lost.
   const StopSignalScope stop_signals;
@@ -101,6 +112,16 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
             counts.activated, " activated per token, MTP ", counts.mtp, "); ", train.steps(),
             " steps of ", train.global_batch(), " × ", train.seq_len(), " tokens, mode ",
             train.mode());
+  if (const PipelinePartition* partition = trainer.pipeline_partition()) {
+    std::string layers;
+    for (const StageRange& stage : partition->stages) {
+      if (!layers.empty()) layers += '/';
+      layers += std::to_string(stage.num_layers());
+    }
+    TLOG_INFO("pipeline parallel: ", trainer.pp_size(), " rank(s), schedule '",
+              config.parallel().schedule(), "' on a ", partition->layout.name(), " layout of ",
+              partition->layout.num_stages(), " stages, layers per stage ", layers);
+  }
   if (trainer.tp_size() > 1) {
     TLOG_INFO("tensor parallel: ", trainer.tp_size(), " rank(s) per data-parallel replica");
   }
@@ -138,7 +159,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
     summary.last_checkpoint =
         save_trainer_checkpoint(trainer, checkpoint.dir(), options.job, save_options);
   };
-  const bool has_eval = make_eval_sampler(config) != nullptr;
+  const bool has_eval = !pipelined && make_eval_sampler(config) != nullptr;
   if (has_eval && !resumed) {
     summary.first_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
     TLOG_INFO("held-out loss before training: ", summary.first_eval_loss);

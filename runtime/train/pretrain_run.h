@@ -29,6 +29,8 @@ struct PretrainOptions {
   // Expert-parallel and expert-data-parallel groups (parallel.ep > 1); null: ep 1.
   std::shared_ptr<parallel::Communicator> ep;
   std::shared_ptr<parallel::Communicator> edp;
+  // Pipeline group (size parallel.pp); null: pp 1.
+  std::shared_ptr<parallel::Communicator> pp;
   // This rank writes the JSONL, TensorBoard and exported weights (rank 0 of the job).
   bool primary = true;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
@@ -55,8 +57,9 @@ struct PretrainSummary {
   std::string last_checkpoint;  // the newest checkpoint this run wrote (empty: none)
 };
 
-// What run_pretrain supports so far: data × tensor parallelism, or data × expert parallelism
-// (pp = etp = 1; ep > 1 needs tp = 1). A user error naming the fields otherwise.
+// What run_pretrain supports so far: pipeline × data × tensor parallelism, or pipeline × data ×
+// expert parallelism (etp = 1; ep > 1 needs tp = 1; pp > 1 without ZeRO-1). A user error naming
+// the fields otherwise.
 void check_pretrain_layout(const config::ParallelConfig& parallel);
 
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options);

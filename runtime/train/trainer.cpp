@@ -29,21 +29,25 @@ double squares(const float* values, int64_t count) {
 
 std::unique_ptr<models::DeepSeekV3Model> make_model(
     const config::TridentConfig& config, const std::shared_ptr<parallel::Communicator>& tp,
-    const std::shared_ptr<parallel::Communicator>& ep) {
-  const uint64_t seed = config.train().seed();
+    const std::shared_ptr<parallel::Communicator>& ep, const PipelinePartition* pipeline,
+    const parallel::Communicator* pp) {
   models::ModelParallel parallel;
   if (tp != nullptr) {
     parallel.tp = tp.get();
     parallel.tp_rank = tp->rank();
     parallel.tp_size = tp->size();
   }
+  if (pipeline != nullptr) {
+    parallel.pipeline =
+        holding_of_rank(*pipeline, pp->rank(), config.model().num_nextn_predict_layers());
+  }
+  models::ExpertParallelSetup setup;
   if (ep != nullptr) {
     // With tp > 1 each TP rank dispatches its share of the tokens (parallel/ep/token_split_moe.h).
-    const models::ExpertParallelSetup setup =
-        parallel::ep::expert_parallel_setup(config.model(), config.parallel(), ep, tp);
-    return std::make_unique<models::DeepSeekV3Model>(config.model(), seed, parallel, setup);
+    setup = parallel::ep::expert_parallel_setup(config.model(), config.parallel(), ep, tp);
   }
-  return std::make_unique<models::DeepSeekV3Model>(config.model(), seed, parallel);
+  return std::make_unique<models::DeepSeekV3Model>(config.model(), config.train().seed(), parallel,
+                                                   setup);
 }
 
 bool routed_expert(const models::ParamSpec& spec) {
@@ -104,7 +108,9 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
       tp_(std::move(options.tp)),
       ep_(std::move(options.ep)),
       edp_(std::move(options.edp)),
-      model_(make_model(config, tp_, ep_)),
+      pp_(std::move(options.pp)),
+      partition_(pipeline_partition_for(config, pp_ ? pp_->size() : 1)),
+      model_(make_model(config, tp_, ep_, partition_.get(), pp_.get())),
       sampler_(std::move(sampler)),
       eval_sampler_(std::move(eval_sampler)) {
   const auto& train = config_.train();
@@ -185,6 +191,7 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
     exp_avg_ = Tensor::zeros({flat_numel});
     exp_avg_sq_ = Tensor::zeros({flat_numel});
   }
+  if (partition_) setup_pipeline();
 }
 
 int64_t Trainer::micro_batches_per_rank() const {
@@ -198,6 +205,7 @@ io::RowRange Trainer::rows_of(int64_t micro) const {
 }
 
 StepMetrics Trainer::step() {
+  if (partition_) return pipeline_step();
   const auto start = std::chrono::steady_clock::now();
   const auto& train = config_.train();
   const int64_t step = ++step_;
@@ -404,6 +412,8 @@ int64_t Trainer::optimizer_state_bytes() const {
 EvalMetrics Trainer::evaluate(int64_t batches) const {
   EvalMetrics out;
   if (!eval_sampler_) return out;
+  TRIDENT_USER_CHECK(!partition_, "evaluation (train.eval_every) does not run with parallel.pp > 1 "
+                                  "yet: set train.eval_every = 0");
   double ce_sum = 0.0;
   std::vector<int64_t> targets{0};
   for (int64_t b = 0; b < batches; ++b) {

@@ -33,10 +33,13 @@
 #include "parallel/comm/communicator.h"
 #include "parallel/dp/grad_reducer.h"
 #include "parallel/dp/zero1_state.h"
+#include "parallel/pp/executor.h"
 #include "runtime/config/trident.pb.h"
 #include "runtime/io/batch_sampler.h"
 #include "runtime/train/lr_schedule.h"
 #include "runtime/train/optimizer.h"
+#include "runtime/train/pipeline_partition.h"
+#include "runtime/train/pipeline_stage.h"
 
 namespace trident::train {
 
@@ -70,6 +73,9 @@ struct TrainerOptions {
   // (dp · tp / ep ranks holding the same experts); both null: ep 1.
   std::shared_ptr<parallel::Communicator> ep;
   std::shared_ptr<parallel::Communicator> edp;
+  // The pipeline group (the mesh's pp communicator, size parallel.pp); null: pp 1. The step
+  // then runs parallel.schedule over the stages (runtime/train/pipeline_step.cpp).
+  std::shared_ptr<parallel::Communicator> pp;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
   int64_t bucket_bytes = 0;
 };
@@ -102,6 +108,9 @@ class Trainer {
   int tp_size() const { return tp_size_; }
   int tp_rank() const { return tp_rank_; }
   int ep_size() const { return ep_size_; }
+  int pp_size() const { return pp_ ? pp_->size() : 1; }
+  // The stage split (null without pipeline parallelism).
+  const PipelinePartition* pipeline_partition() const { return partition_.get(); }
   // The routed experts' bucket plan over EDP (null without expert parallelism).
   const parallel::dp::BucketPlan* expert_bucket_plan() const {
     return expert_reducer_ ? &expert_reducer_->plan() : nullptr;
@@ -135,6 +144,11 @@ class Trainer {
                        const parallel::dp::GradReducer& reducer) const;
   io::RowRange rows_of(int64_t micro) const;
   int64_t micro_batches_per_rank() const;
+  // Pipeline parallelism (pipeline_step.cpp).
+  void setup_pipeline();
+  StepMetrics pipeline_step();
+  void sum_embedding_copies();
+  double pipeline_grad_norm() const;
 
   config::TridentConfig config_;
   // The groups outlive the model, which keeps a raw pointer to the TP communicator.
@@ -142,6 +156,8 @@ class Trainer {
   std::shared_ptr<parallel::Communicator> tp_;
   std::shared_ptr<parallel::Communicator> ep_;
   std::shared_ptr<parallel::Communicator> edp_;
+  std::shared_ptr<parallel::Communicator> pp_;
+  std::unique_ptr<PipelinePartition> partition_;  // before model_: it picks what is allocated
   std::unique_ptr<models::DeepSeekV3Model> model_;
   std::unique_ptr<io::BatchSampler> sampler_;
   std::unique_ptr<io::BatchSampler> eval_sampler_;
@@ -161,6 +177,8 @@ class Trainer {
   Tensor exp_avg_;
   Tensor exp_avg_sq_;
   int64_t step_ = 0;
+  std::unique_ptr<pp::PipelineExecutor> executor_;
+  std::unique_ptr<ModelStageCompute> stage_compute_;
 };
 
 // Load balance of one layer's token counts: max / mean (1 = perfectly even; 0 if no tokens).

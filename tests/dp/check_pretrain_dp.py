@@ -1,6 +1,7 @@
 """trident pretrain under mpirun: 2 data-parallel ranks (ZeRO-1 off and on), 2
-tensor-parallel ranks and 2 data-parallel ranks with 2-way expert parallelism report the same per-step losses as one rank (relative 1e-5), only rank 0
-writes the metrics file, and a layout the command does not run yet (pipeline parallelism) is
+tensor-parallel ranks, 2 data-parallel ranks with 2-way expert parallelism and 2 pipeline ranks
+(ZB-H1) report the same per-step losses as one rank (relative 1e-5), only rank 0 writes the
+metrics file, and a layout the command does not run yet (pipeline parallelism with ZeRO-1) is
 refused with a message naming the field.
 
 The tensor- and expert-parallel comparisons use AdamW eps 1e-6 on both sides: with eps 1e-8 the fp32
@@ -88,12 +89,25 @@ def main():
                 failures.append(f"dp 2 ep 2 step {step}: loss {a} vs one rank {b}")
         print(f"dp 2 ep 2: losses {got}")
 
+        pp_out = os.path.join(tmp, "pp2.jsonl")
+        run([mpirun, "-np", "2", "--oversubscribe", trident, "pretrain", *COMMON, *tp_eps,
+             "--set", "parallel.pp=2", "--set", "parallel.schedule=zb-h1", "--metrics", pp_out])
+        got = losses(pp_out)
+        if len(got) != STEPS:
+            failures.append(f"pp 2: {len(got)} steps in the metrics file")
+        for step, (a, b) in enumerate(zip(got, want_eps), start=1):
+            if abs(a - b) > 1e-5 * abs(b):
+                failures.append(f"pp 2 step {step}: loss {a} vs one rank {b}")
+        print(f"pp 2: losses {got}")
+
         refused = run([mpirun, "-np", "2", "--oversubscribe", trident, "pretrain", *COMMON,
-                       "--set", "parallel.pp=2"], expect_ok=False)
+                       "--set", "parallel.pp=2", "--set", "parallel.zero1=true"],
+                      expect_ok=False)
         text = refused.stdout + refused.stderr
-        if (refused.returncode == 0 or "pipeline parallelism is not wired into the trainer yet"
-                not in text or "parallel.pp = 2" not in text):
-            failures.append(f"pp 2 was not refused clearly (exit {refused.returncode}):\n{text}")
+        if (refused.returncode == 0 or "parallel.zero1" not in text
+                or "parallel.pp = 2" not in text):
+            failures.append(f"pp 2 with ZeRO-1 was not refused clearly (exit "
+                            f"{refused.returncode}):\n{text}")
         mismatch = run([mpirun, "-np", "2", "--oversubscribe", trident, "pretrain", *COMMON],
                        expect_ok=False)
         text = mismatch.stdout + mismatch.stderr
