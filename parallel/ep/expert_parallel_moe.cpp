@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/core/error.h"
+#include "runtime/core/trace.h"
 
 namespace trident::parallel::ep {
 namespace {
@@ -65,8 +66,16 @@ Tensor merge_chunks(const DispatchLayout& layout, const std::vector<Tensor>& row
   return merged;
 }
 
+// A compute-track span named "<what> <chunk>"; the name is built only while tracing.
+TraceScope chunk_span(const char* what, int64_t chunk) {
+  return TraceScope(Trace::enabled() ? std::string(what) + " " + std::to_string(chunk)
+                                     : std::string(),
+                    TraceTrack::Compute);
+}
+
 // Expert weight gradients of every chunk at once, in the single-rank row order.
 void expert_weight_grads(const models::ExpertBanks& banks, EpState& s) {
+  TRIDENT_TRACE_SCOPE("ep expert weight grads");
   models::ExpertActivations all;
   all.counts.assign(static_cast<size_t>(s.layout.local_experts), 0);
   for (const ChunkLayout& chunk : s.layout.chunks) {
@@ -108,7 +117,10 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
                 dispatcher_.first_local_expert() + dispatcher_.local_experts(), "), its store has ",
                 banks.count(), " from ", banks.gate.first_expert);
   auto s = std::make_shared<EpState>();
-  s->layout = dispatcher_.plan(indices, seq);
+  {
+    TRIDENT_TRACE_SCOPE("ep plan");
+    s->layout = dispatcher_.plan(indices, seq);
+  }
   s->dropped_slots = s->layout.dropped_slots;
   s->weights = weights;
   const DispatchLayout& layout = s->layout;
@@ -124,11 +136,16 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
   std::vector<PendingRows> dispatched(static_cast<size_t>(C)), combined(static_cast<size_t>(C));
 
   dispatched[0] = send(0);
-  if (options_.overlap) overlap();
+  const auto run_overlap = [&] {
+    TRIDENT_TRACE_SCOPE("ep shared expert");
+    overlap();
+  };
+  if (options_.overlap) run_overlap();
   for (int64_t c = 0; c < C; ++c) {
     if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
     if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
     const Tensor xp = dispatched[static_cast<size_t>(c)].wait();
+    const TraceScope span = chunk_span("ep experts fwd", c);
     const Tensor yp =
         models::experts_forward(banks, xp, chunk(c).rows_per_local_expert(layout.local_experts),
                                 s->expert[static_cast<size_t>(c)]);
@@ -142,7 +159,7 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
     if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
     combine_weighted(chunk(c), layout.top_k, rows, weights, out);
   }
-  if (!options_.overlap) overlap();
+  if (!options_.overlap) run_overlap();
   state = std::move(s);
   return out;
 }
@@ -171,11 +188,16 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
   std::vector<Tensor> returned(static_cast<size_t>(C));
 
   dispatched[0] = send(0);
-  if (options_.overlap) overlap(d_weights);
+  const auto run_overlap = [&] {
+    TRIDENT_TRACE_SCOPE("ep router+shared backward");
+    overlap(d_weights);
+  };
+  if (options_.overlap) run_overlap();
   for (int64_t c = 0; c < C; ++c) {
     if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
     if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
     const Tensor d_yp = dispatched[static_cast<size_t>(c)].wait();
+    const TraceScope span = chunk_span("ep experts bwd", c);
     const Tensor d_xp =
         models::experts_backward_input(banks, d_yp, s.expert[static_cast<size_t>(c)]);
     combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, d_xp);
@@ -189,7 +211,7 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
     if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
     sum_rows_into(chunk(c), layout.top_k, rows, dx);
   }
-  if (!options_.overlap) overlap(d_weights);
+  if (!options_.overlap) run_overlap();
   s.weights = Tensor();
   return dx;
 }
