@@ -220,6 +220,7 @@ std::string Trace::to_json(int rank) {
 std::string Trace::file_name(int rank) { return "trace_rank" + std::to_string(rank) + ".json"; }
 
 std::string Trace::write(const std::string& dir, int rank) {
+  if (dir.empty()) return {};
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   TRIDENT_USER_CHECK(!error, "trace directory '", dir, "' cannot be created: ", error.message(),

@@ -64,7 +64,8 @@ class Trace {
   // The recorded events as Chrome trace JSON with pid = `rank`.
   static std::string to_json(int rank);
   // Writes to_json(rank) to `dir`/trace_rank<rank>.json (creating `dir`); returns the path.
-  // Throws UserError naming `dir` when it cannot be written.
+  // An empty `dir` (tracing not asked for) writes nothing and returns "". Throws UserError
+  // naming `dir` when it cannot be written.
   static std::string write(const std::string& dir, int rank);
   static std::string file_name(int rank);  // "trace_rank<rank>.json"
 
