@@ -173,21 +173,25 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
   const auto chunk = [&](int64_t c) -> const ChunkLayout& {
     return layout.chunks[static_cast<size_t>(c)];
   };
-  // Gate-weight gradients need only the kept combined rows: all local, before anything moves.
+  // Gate-weight gradients need only the kept combined rows: all local. Chunk 0's output
+  // gradients go out first; the other chunks' are computed while they are on the wire.
   Tensor d_weights = Tensor::empty({layout.tokens, layout.top_k});
   std::vector<Tensor> d_rows(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) {
+  const auto output_grad = [&](int64_t c) {
+    TRIDENT_TRACE_SCOPE("ep gate grads");
     d_rows[static_cast<size_t>(c)] = weighted_output_grad(
         chunk(c), layout.top_k, dout, s.weights, s.combined[static_cast<size_t>(c)], d_weights);
     s.combined[static_cast<size_t>(c)] = Tensor();
-  }
+  };
   const auto send = [&](int64_t c) {
     return dispatcher_.dispatch(layout, c, d_rows[static_cast<size_t>(c)]);
   };
   std::vector<PendingRows> dispatched(static_cast<size_t>(C)), combined(static_cast<size_t>(C));
   std::vector<Tensor> returned(static_cast<size_t>(C));
 
+  output_grad(0);
   dispatched[0] = send(0);
+  for (int64_t c = 1; c < C; ++c) output_grad(c);
   const auto run_overlap = [&] {
     TRIDENT_TRACE_SCOPE("ep router+shared backward");
     overlap(d_weights);
