@@ -136,13 +136,17 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
   std::vector<PendingRows> dispatched(static_cast<size_t>(C)), combined(static_cast<size_t>(C));
 
   dispatched[0] = send(0);
+  // Every dispatch is posted before any combine: the link then carries the rows the expert
+  // GEMMs wait for first, and the combines queue behind them instead of delaying chunk c+1.
+  if (options_.overlap) {
+    for (int64_t c = 1; c < C; ++c) dispatched[static_cast<size_t>(c)] = send(c);
+  }
   const auto run_overlap = [&] {
     TRIDENT_TRACE_SCOPE("ep shared expert");
     overlap();
   };
   if (options_.overlap) run_overlap();
   for (int64_t c = 0; c < C; ++c) {
-    if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
     if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
     const Tensor xp = dispatched[static_cast<size_t>(c)].wait();
     const TraceScope span = chunk_span("ep experts fwd", c);
@@ -191,14 +195,16 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
 
   output_grad(0);
   dispatched[0] = send(0);
-  for (int64_t c = 1; c < C; ++c) output_grad(c);
+  for (int64_t c = 1; c < C; ++c) {
+    output_grad(c);
+    if (options_.overlap) dispatched[static_cast<size_t>(c)] = send(c);  // as in forward
+  }
   const auto run_overlap = [&] {
     TRIDENT_TRACE_SCOPE("ep router+shared backward");
     overlap(d_weights);
   };
   if (options_.overlap) run_overlap();
   for (int64_t c = 0; c < C; ++c) {
-    if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
     if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
     const Tensor d_yp = dispatched[static_cast<size_t>(c)].wait();
     const TraceScope span = chunk_span("ep experts bwd", c);
