@@ -9,6 +9,9 @@
 //   no-overlap  the layer on the modelled link, one chunk, every all-to-all waited for at once
 //   overlap     the layer on the modelled link with the shared expert and k chunks overlapped
 //   ratio       overlap / max(comm, compute): 1 means the shorter of the two was fully hidden.
+// With --trace DIR, after the table one more overlapped layer and one no-overlap layer run with
+// tracing on (link --trace-gbps, --trace-chunks chunks) and every rank writes
+// DIR/trace_rank<N>.json; launch/plots/moe_timeline.py draws them.
 #include <mpi.h>
 
 #include <algorithm>
@@ -27,10 +30,12 @@
 #include "models/deepseek_v3/registry.h"
 #include "parallel/comm/delayed_link.h"
 #include "parallel/comm/mpi_backend.h"
+#include "parallel/comm/tracing_communicator.h"
 #include "parallel/ep/expert_parallel_moe.h"
 #include "parallel/mpi_session.h"
 #include "runtime/core/error.h"
 #include "runtime/core/rng.h"
+#include "runtime/core/trace.h"
 
 namespace trident {
 namespace {
@@ -163,6 +168,9 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
   double latency_us = 20;
   long long iters = 5;
   long long warmup = 1;
+  std::string trace_dir;
+  double trace_gbps = 0;
+  long long trace_chunks = 0;
   cli::ArgParser parser("bench moe");
   parser.add_int("--tokens", &shape.tokens, "tokens per rank (default 2048)");
   parser.add_int("--hidden", &shape.hidden, "hidden size H (default 256)");
@@ -176,6 +184,11 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
   parser.add_double("--latency-us", &latency_us, "modelled latency per all-to-all (20 us)");
   parser.add_int("--iters", &iters, "timed iterations (default 5)");
   parser.add_int("--warmup", &warmup, "untimed iterations (default 1)");
+  parser.add_string("--trace", &trace_dir,
+                    "after the table, trace one overlapped and one no-overlap layer into "
+                    "DIR/trace_rank<N>.json");
+  parser.add_double("--trace-gbps", &trace_gbps, "link of the traced run (first of --gbps)");
+  parser.add_int("--trace-chunks", &trace_chunks, "chunks of the traced run (last of --chunks)");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(shape.tokens > 0 && shape.seq > 0 && shape.tokens % shape.seq == 0,
                      "trident bench moe: --tokens (", shape.tokens,
@@ -280,6 +293,41 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
                     overlapped / std::max(comm, compute));
         std::fflush(stdout);
       }
+    }
+  }
+  if (!trace_dir.empty()) {
+    parallel::LinkModel link;
+    link.latency_us = latency_us;
+    link.gbytes_per_s = trace_gbps > 0 ? trace_gbps : speeds.front();
+    const int64_t chunks = trace_chunks > 0 ? trace_chunks : chunk_counts.back();
+    const auto traced = std::make_shared<parallel::TracingCommunicator>(
+        std::make_shared<parallel::DelayedLink>(free_link, link), "ep");
+    const auto run = [&](const char* span, std::shared_ptr<const ExpertParallelMoe> e) {
+      moe.set_routed_engine(std::move(e));
+      layer_step();  // untraced warm-up of this engine
+      MPI_Barrier(MPI_COMM_WORLD);
+      Trace::enable(true);
+      {
+        TRIDENT_TRACE_SCOPE(span);
+        models::MoeContext ctx;
+        {
+          TRIDENT_TRACE_SCOPE("moe forward");
+          moe.forward(x, seq_layout, 0.0f, ctx);
+        }
+        TRIDENT_TRACE_SCOPE("moe backward");
+        moe.backward_input(dout, ctx);
+        moe.backward_weight(ctx);
+      }
+      Trace::enable(false);
+      traced->drain();
+    };
+    run("layer overlap", engine(traced, chunks, true));
+    run("layer no-overlap", engine(traced, 1, false));
+    MPI_Barrier(MPI_COMM_WORLD);
+    const std::string path = Trace::write(trace_dir, rank);
+    if (rank == 0) {
+      std::printf("# traces: %s (and the other ranks'): link %.3f GB/s, %lld chunks\n",
+                  path.c_str(), link.gbytes_per_s, static_cast<long long>(chunks));
     }
   }
   return 0;

@@ -11,9 +11,11 @@
 #include "launch/commands/config_flags.h"
 #include "launch/rank_layout.h"
 #include "parallel/comm/mpi_backend.h"
+#include "parallel/comm/tracing_communicator.h"
 #include "parallel/mesh.h"
 #include "parallel/mpi_session.h"
 #include "runtime/core/logging.h"
+#include "runtime/core/trace.h"
 #include "runtime/train/pretrain_run.h"
 #include "runtime/train/stop_signal.h"
 
@@ -24,7 +26,7 @@ TRIDENT_COMMAND(
   trident::cli::ConfigFlags config_flags;
   config_flags.add_to(parser);
   trident::train::PretrainOptions options;
-  std::string metrics, tensorboard, log_level, resume, checkpoint_dir;
+  std::string metrics, tensorboard, log_level, resume, checkpoint_dir, trace_dir;
   std::string peak_tflops = std::to_string(trident::train::kDefaultPeakTflops);
   long long bucket_kb = 0;
   parser.add_string("--init-hf", &options.init_hf_dir,
@@ -34,6 +36,9 @@ TRIDENT_COMMAND(
   parser.add_string("--metrics", &metrics,
                     "write per-step metrics as JSONL to FILE (logging.metrics_path)");
   parser.add_string("--tensorboard", &tensorboard, "write TensorBoard event files to DIR");
+  parser.add_string("--trace", &trace_dir,
+                    "write a Chrome/Perfetto trace per rank to DIR/trace_rank<N>.json "
+                    "(logging.trace_dir)");
   parser.add_string("--log-level", &log_level, "debug | info | warn | error");
   parser.add_string("--resume", &resume,
                     "auto (newest valid checkpoint in checkpoint.dir) or a step_<N>.h5 path "
@@ -55,6 +60,7 @@ TRIDENT_COMMAND(
   if (!log_level.empty()) config.mutable_logging()->set_level(log_level);
   if (!resume.empty()) config.mutable_checkpoint()->set_resume(resume);
   if (!checkpoint_dir.empty()) config.mutable_checkpoint()->set_dir(checkpoint_dir);
+  if (!trace_dir.empty()) config.mutable_logging()->set_trace_dir(trace_dir);
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
   // Refused before any communicator exists, identically on every rank.
   trident::train::check_pretrain_layout(config.parallel());
@@ -80,10 +86,32 @@ TRIDENT_COMMAND(
     run_options.ep = std::make_shared<trident::parallel::MpiBackend>(mesh.ep(), comm_options);
     run_options.edp = std::make_shared<trident::parallel::MpiBackend>(mesh.edp(), comm_options);
   }
+  // With logging.trace_dir, every communicator's operations go on the trace's comm track.
+  std::vector<std::shared_ptr<trident::parallel::TracingCommunicator>> traced;
+  const bool tracing = !config.logging().trace_dir().empty();
+  if (tracing) {
+    const auto trace = [&traced](std::shared_ptr<trident::parallel::Communicator>& comm,
+                                 const char* axis) {
+      if (comm == nullptr) return;
+      traced.push_back(std::make_shared<trident::parallel::TracingCommunicator>(comm, axis));
+      comm = traced.back();
+    };
+    trace(run_options.dp, "dp");
+    trace(run_options.tp, "tp");
+    trace(run_options.ep, "ep");
+    trace(run_options.edp, "edp");
+    trace(run_options.pp, "pp");
+    trident::Trace::enable(true);
+  }
   run_options.primary = mesh.rank() == 0;
   run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
   run_options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
   const trident::train::PretrainSummary summary = trident::train::run_pretrain(config, run_options);
+  if (tracing) {
+    trident::Trace::enable(false);
+    for (const auto& comm : traced) comm->drain();
+    trident::Trace::write(config.logging().trace_dir(), mesh.rank());
+  }
   // Stopped by SIGTERM / SIGUSR1 after saving: a distinct status, so a job script can requeue.
   return summary.stop_signal != 0 ? trident::train::kExitStoppedBySignal : 0;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/core/error.h"
+#include "runtime/core/trace.h"
 
 namespace trident::parallel::ep {
 namespace {
@@ -65,8 +66,16 @@ Tensor merge_chunks(const DispatchLayout& layout, const std::vector<Tensor>& row
   return merged;
 }
 
+// A compute-track span named "<what> <chunk>"; the name is built only while tracing.
+TraceScope chunk_span(const char* what, int64_t chunk) {
+  return TraceScope(Trace::enabled() ? std::string(what) + " " + std::to_string(chunk)
+                                     : std::string(),
+                    TraceTrack::Compute);
+}
+
 // Expert weight gradients of every chunk at once, in the single-rank row order.
 void expert_weight_grads(const models::ExpertBanks& banks, EpState& s) {
+  TRIDENT_TRACE_SCOPE("ep expert weight grads");
   models::ExpertActivations all;
   all.counts.assign(static_cast<size_t>(s.layout.local_experts), 0);
   for (const ChunkLayout& chunk : s.layout.chunks) {
@@ -108,7 +117,10 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
                 dispatcher_.first_local_expert() + dispatcher_.local_experts(), "), its store has ",
                 banks.count(), " from ", banks.gate.first_expert);
   auto s = std::make_shared<EpState>();
-  s->layout = dispatcher_.plan(indices, seq);
+  {
+    TRIDENT_TRACE_SCOPE("ep plan");
+    s->layout = dispatcher_.plan(indices, seq);
+  }
   s->dropped_slots = s->layout.dropped_slots;
   s->weights = weights;
   const DispatchLayout& layout = s->layout;
@@ -124,11 +136,20 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
   std::vector<PendingRows> dispatched(static_cast<size_t>(C)), combined(static_cast<size_t>(C));
 
   dispatched[0] = send(0);
-  if (options_.overlap) overlap();
+  // Every dispatch is posted before any combine: the link then carries the rows the expert
+  // GEMMs wait for first, and the combines queue behind them instead of delaying chunk c+1.
+  if (options_.overlap) {
+    for (int64_t c = 1; c < C; ++c) dispatched[static_cast<size_t>(c)] = send(c);
+  }
+  const auto run_overlap = [&] {
+    TRIDENT_TRACE_SCOPE("ep shared expert");
+    overlap();
+  };
+  if (options_.overlap) run_overlap();
   for (int64_t c = 0; c < C; ++c) {
-    if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
     if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
     const Tensor xp = dispatched[static_cast<size_t>(c)].wait();
+    const TraceScope span = chunk_span("ep experts fwd", c);
     const Tensor yp =
         models::experts_forward(banks, xp, chunk(c).rows_per_local_expert(layout.local_experts),
                                 s->expert[static_cast<size_t>(c)]);
@@ -142,7 +163,7 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
     if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
     combine_weighted(chunk(c), layout.top_k, rows, weights, out);
   }
-  if (!options_.overlap) overlap();
+  if (!options_.overlap) run_overlap();
   state = std::move(s);
   return out;
 }
@@ -156,26 +177,37 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
   const auto chunk = [&](int64_t c) -> const ChunkLayout& {
     return layout.chunks[static_cast<size_t>(c)];
   };
-  // Gate-weight gradients need only the kept combined rows: all local, before anything moves.
+  // Gate-weight gradients need only the kept combined rows: all local. Chunk 0's output
+  // gradients go out first; the other chunks' are computed while they are on the wire.
   Tensor d_weights = Tensor::empty({layout.tokens, layout.top_k});
   std::vector<Tensor> d_rows(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) {
+  const auto output_grad = [&](int64_t c) {
+    TRIDENT_TRACE_SCOPE("ep gate grads");
     d_rows[static_cast<size_t>(c)] = weighted_output_grad(
         chunk(c), layout.top_k, dout, s.weights, s.combined[static_cast<size_t>(c)], d_weights);
     s.combined[static_cast<size_t>(c)] = Tensor();
-  }
+  };
   const auto send = [&](int64_t c) {
     return dispatcher_.dispatch(layout, c, d_rows[static_cast<size_t>(c)]);
   };
   std::vector<PendingRows> dispatched(static_cast<size_t>(C)), combined(static_cast<size_t>(C));
   std::vector<Tensor> returned(static_cast<size_t>(C));
 
+  output_grad(0);
   dispatched[0] = send(0);
-  if (options_.overlap) overlap(d_weights);
+  for (int64_t c = 1; c < C; ++c) {
+    output_grad(c);
+    if (options_.overlap) dispatched[static_cast<size_t>(c)] = send(c);  // as in forward
+  }
+  const auto run_overlap = [&] {
+    TRIDENT_TRACE_SCOPE("ep router+shared backward");
+    overlap(d_weights);
+  };
+  if (options_.overlap) run_overlap();
   for (int64_t c = 0; c < C; ++c) {
-    if (c + 1 < C && options_.overlap) dispatched[static_cast<size_t>(c + 1)] = send(c + 1);
     if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
     const Tensor d_yp = dispatched[static_cast<size_t>(c)].wait();
+    const TraceScope span = chunk_span("ep experts bwd", c);
     const Tensor d_xp =
         models::experts_backward_input(banks, d_yp, s.expert[static_cast<size_t>(c)]);
     combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, d_xp);
@@ -189,7 +221,7 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
     if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
     sum_rows_into(chunk(c), layout.top_k, rows, dx);
   }
-  if (!options_.overlap) overlap(d_weights);
+  if (!options_.overlap) run_overlap();
   s.weights = Tensor();
   return dx;
 }

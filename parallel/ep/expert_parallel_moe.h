@@ -3,10 +3,11 @@
 // on the Dispatcher, with the all-to-alls overlapped with compute.
 //
 // Forward, with the tokens cut into k chunks (parallel.a2a_chunks):
-//   plan (counts exchanged) -> post dispatch 0 -> shared expert (while dispatch 0 flies)
-//   for chunk i: post dispatch i+1; wait dispatch i; expert GEMMs of chunk i; post combine i
+//   plan (counts exchanged) -> post dispatches 0..k-1 -> shared expert (while they fly)
+//   for chunk i: wait dispatch i; expert GEMMs of chunk i; post combine i
 //   wait the combines; gate-weighted sum per token
-// so chunk i+1's dispatch and chunk i−1's combine are on the wire while chunk i's experts run.
+// so later dispatches and chunk i−1's combine are on the wire while chunk i's experts run; the
+// combines queue behind the dispatches, which the GEMMs need first.
 // Backward is the mirror image: the gate-weight gradients are computed locally (the combined
 // rows were kept), output gradients go out like a dispatch while the router and shared expert
 // run their backward, the experts' input gradients come back like a combine, and the expert

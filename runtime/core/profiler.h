@@ -2,12 +2,15 @@
 // A per-op wall-clock profile: ops open a scope with TRIDENT_PROFILE_SCOPE("name"); when the
 // profiler is enabled the scope adds its duration to that name's total. Disabled (the default)
 // a scope costs one relaxed atomic load. Nested scopes each count their own time, so totals
-// of nested names overlap; ops do not nest.
+// of nested names overlap; ops do not nest. While a Trace is enabled (runtime/core/trace.h) every
+// scope is also a span on the compute track.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "runtime/core/trace.h"
 
 namespace trident {
 
@@ -32,12 +35,21 @@ class Profiler {
 
 class ProfileScope {
  public:
-  explicit ProfileScope(const char* name) : name_(Profiler::enabled() ? name : nullptr) {
+  explicit ProfileScope(const char* name)
+      : name_(Profiler::enabled() || Trace::enabled() ? name : nullptr) {
     if (name_) start_ = std::chrono::steady_clock::now();
   }
   ~ProfileScope() {
     if (name_) {
-      Profiler::record(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+      const auto end = std::chrono::steady_clock::now();
+      if (Profiler::enabled()) {
+        Profiler::record(name_, std::chrono::duration<double>(end - start_).count());
+      }
+      if (Trace::enabled()) {
+        Trace::record(TraceTrack::Compute, name_,
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(start_.time_since_epoch()).count(),
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(end.time_since_epoch()).count());
+      }
     }
   }
   ProfileScope(const ProfileScope&) = delete;
