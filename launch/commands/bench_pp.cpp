@@ -4,18 +4,19 @@
 // A stage is a stand-in, not the model: `--layers` fp32 GEMMs of [tokens, hidden] x
 // [hidden, hidden] (ops/cpu, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
 // size. Per schedule:
-//   1. calibrate: every rank times F, B and W of its stage at the same moment (so the costs
-//      are taken under the same CPU sharing as the pipelined run), median (--best: fastest)
-//      over repeats, maximum over ranks;
+//   1. calibrate in a quiet phase: the ranks take turns timing F, B and W of their stage while
+//      the others sleep in a barrier, so each cost is that of a core to itself; median
+//      (--best: fastest) over repeats, mean over ranks;
 //   2. run the executor over a DelayedLink (--latency-us, --gbps) for --steps steps and take
 //      the median (--best: fastest) step time (the slowest rank's; each step starts at a
 //      barrier);
 //   3. simulate() the same schedule with the calibrated costs and the link's p2p latency
-//      plus the transfer time of one activation;
-//   4. print measured, simulated, their ratio, and the bubble fraction of both. A second
-//      prediction (sim.obs) uses the mean F, B and W durations observed inside the chosen
-//      measured step and the hop time of a ping-pong over the link, which separates
-//      schedule/communication effects from calibration error.
+//      plus the transfer time of one activation, twice: with the machine's cores shared by
+//      the ranks' compute (--cores; processor sharing) and with a core per rank;
+//   4. print measured, both predictions, their ratios and bubble fractions, and a replay of
+//      the simulator's rules with each action's duration in the measured step (what the
+//      executor adds beyond compute and hops).
+// The core model holds only with single-threaded GEMMs: OMP_NUM_THREADS=1 is required.
 // On CPU an overlapped F&B pair (DualPipeV) runs one after the other, so it is simulated at
 // F + B + W (no overlap gain).
 #include <cblas.h>
@@ -25,10 +26,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "launch/cli.h"
@@ -160,8 +165,21 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// F, B and W of one micro-batch through the rank's first stage, timed with every rank doing
-// the same at the same moment; median over `repeats`, the slowest rank.
+// A barrier the waiting ranks sleep through: MPI_Barrier polls, and a polling rank would take
+// a core from the one being timed.
+void sleeping_barrier() {
+  MPI_Request request;
+  MPI_Ibarrier(MPI_COMM_WORLD, &request);
+  for (int done = 0;;) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
+// F, B and W of one micro-batch through the rank's first stage, timed in a quiet phase: the
+// ranks take turns, the others sleeping in a barrier, so each rank has a core to itself.
+// Median (--best: fastest) over `repeats`, mean over ranks.
 pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
                          int repeats, bool best) {
   GemmStages stages(layout, rank, shape);
@@ -169,28 +187,41 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
   const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
   const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
   std::vector<double> f, b, w;
-  for (int i = 0; i < repeats + 1; ++i) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    Clock::time_point t = Clock::now();
-    stages.forward(i, s, input);
-    const double tf = seconds_since(t);
-    t = Clock::now();
-    // The last stage starts from its own output; others take the given gradient.
-    stages.backward_input(i, s, grad);
-    const double tb = seconds_since(t);
-    t = Clock::now();
-    stages.backward_weight(i, s);
-    const double tw = seconds_since(t);
-    if (i == 0) continue;  // warm-up
-    f.push_back(tf);
-    b.push_back(tb);
-    w.push_back(tw);
+  for (int turn = 0; turn < layout.ranks; ++turn) {
+    sleeping_barrier();
+    if (turn != rank) continue;
+    for (int i = 0; i < repeats + 1; ++i) {
+      Clock::time_point t = Clock::now();
+      stages.forward(i, s, input);
+      const double tf = seconds_since(t);
+      t = Clock::now();
+      // The last stage starts from its own output; others take the given gradient.
+      stages.backward_input(i, s, grad);
+      const double tb = seconds_since(t);
+      t = Clock::now();
+      stages.backward_weight(i, s);
+      const double tw = seconds_since(t);
+      if (i == 0) continue;  // warm-up
+      f.push_back(tf);
+      b.push_back(tb);
+      w.push_back(tw);
+    }
   }
+  sleeping_barrier();
+  const double ranks = layout.ranks;
   pp::StageCosts costs;
-  costs.forward = max_over_ranks(typical(f, best));
-  costs.backward_input = max_over_ranks(typical(b, best));
-  costs.backward_weight = max_over_ranks(typical(w, best));
+  costs.forward = sum_over_ranks(typical(f, best)) / ranks;
+  costs.backward_input = sum_over_ranks(typical(b, best)) / ranks;
+  costs.backward_weight = sum_over_ranks(typical(w, best)) / ranks;
   return costs;
+}
+
+// The 1-minute load average (other work on the machine), or -1 where unknown.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return load;
 }
 
 // One activation's hop between neighbouring ranks as the executor sees it (the modelled
@@ -216,28 +247,6 @@ double measured_hop_seconds(parallel::Communicator& link, const StageShape& shap
     }
   }
   return max_over_ranks(hops.empty() ? 0.0 : typical(hops, best));
-}
-
-// The mean F, B and W durations seen in executor runs, averaged over the ranks.
-pp::StageCosts observed_costs(const std::vector<pp::ExecutorStats>& runs) {
-  double sum[3] = {0, 0, 0};
-  double count[3] = {0, 0, 0};
-  for (const pp::ExecutorStats& stats : runs) {
-    for (const pp::ActionTiming& t : stats.timeline) {
-      const int k = t.action.kind == pp::ActionKind::Forward          ? 0
-                    : t.action.kind == pp::ActionKind::BackwardInput  ? 1
-                    : t.action.kind == pp::ActionKind::BackwardWeight ? 2
-                                                                      : -1;
-      if (k < 0) continue;
-      sum[k] += t.end_s - t.start_s;
-      count[k] += 1;
-    }
-  }
-  pp::StageCosts costs;
-  costs.forward = sum_over_ranks(sum[0]) / sum_over_ranks(count[0]);
-  costs.backward_input = sum_over_ranks(sum[1]) / sum_over_ranks(count[1]);
-  costs.backward_weight = sum_over_ranks(sum[2]) / sum_over_ranks(count[2]);
-  return costs;
 }
 
 // Every rank's compute durations of one step, in list order (0 for sends and receives).
@@ -312,10 +321,21 @@ double replay_step(const pp::Schedule& schedule, const std::vector<std::vector<d
   return step;
 }
 
+// CPU time of this process, all its threads (compute, MPI progress, link timer).
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 struct Measured {
-  double step = 0;                      // median over steps of the slowest rank's step time
-  double bubble_fraction = 0;           // of the median step: 1 - sum(compute) / (ranks x step)
-  double recv_wait = 0;                 // of the median step: mean over ranks of the receive waits
+  double step = 0;             // median over steps of the slowest rank's step time
+  double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
+  double recv_wait = 0;        // of the median step: mean over ranks of the receive waits
+  // Of the median step: the CPU time all ranks' processes used over the step's wall time, the
+  // cores the job really had. Below --cores in a compute-bound phase means other work took
+  // the rest.
+  double cores_used = 0;
   std::vector<pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
 };
 
@@ -327,16 +347,20 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   std::vector<double> step_times;
   std::vector<double> bubbles;
   std::vector<double> waits;
+  std::vector<double> cores_used;
   Measured out;
   for (int i = 0; i < warmup + steps; ++i) {
     GemmStages stages(schedule.layout, rank, shape);
     MPI_Barrier(MPI_COMM_WORLD);
+    const double cpu_start = process_cpu_seconds();
     pp::ExecutorStats stats = executor.run(stages);
+    const double cpu = sum_over_ranks(process_cpu_seconds() - cpu_start);
     const double step = max_over_ranks(stats.step_seconds);
     const double compute = sum_over_ranks(stats.compute_seconds);
     const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
     if (i < warmup) continue;
     waits.push_back(wait);
+    cores_used.push_back(cpu / step);
     step_times.push_back(step);
     bubbles.push_back(1.0 - compute / (ranks * step));
     out.runs.push_back(std::move(stats));
@@ -350,6 +374,7 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   out.step = step_times[mid];
   out.bubble_fraction = bubbles[mid];
   out.recv_wait = waits[mid];
+  out.cores_used = cores_used[mid];
   // The in-run costs come from the same step as the step time they predict.
   out.runs = {std::move(out.runs[mid])};
   return out;
@@ -379,6 +404,7 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   long long steps = 5;
   long long warmup = 1;
   long long repeats = 5;
+  long long cores = -1;
   bool best = false;
   long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
   cli::ArgParser parser("bench pp");
@@ -394,6 +420,9 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   parser.add_int("--steps", &steps, "timed steps per schedule (default 5)");
   parser.add_int("--warmup", &warmup, "untimed steps per schedule (default 1)");
   parser.add_int("--repeats", &repeats, "calibration repeats of F, B, W (default 5)");
+  parser.add_int("--cores", &cores,
+                 "cores the ranks share in the simulator's machine model; 0 = one per rank "
+                 "(default: the machine's core count when ranks exceed it, else 0)");
   parser.add_bool("--best", &best,
                   "fastest repeat/step instead of the median (a machine shared with other work)");
   if (!parser.parse(args)) return 0;
@@ -401,12 +430,18 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
                      "trident bench pp: --tokens, --hidden and --layers must be positive");
   TRIDENT_USER_CHECK(steps > 0 && warmup >= 0 && repeats > 0,
                      "trident bench pp: --steps and --repeats must be positive");
+  const char* omp_threads = std::getenv("OMP_NUM_THREADS");
+  TRIDENT_USER_CHECK(omp_threads != nullptr && std::string(omp_threads) == "1",
+                     "trident bench pp: set OMP_NUM_THREADS=1 (got '",
+                     omp_threads ? omp_threads : "unset",
+                     "'): the core model assumes each rank's GEMM runs on one thread");
   shape.tokens = tokens;
   shape.hidden = hidden;
   shape.layers = layers;
 
   // One BLAS thread per rank: the ranks themselves already oversubscribe the cores.
   openblas_set_num_threads(1);
+  TRIDENT_CHECK(openblas_get_num_threads() == 1, "bench pp: OpenBLAS would not go single-threaded");
   parallel::MpiSession session(nullptr, nullptr);
   auto mpi = std::make_shared<parallel::MpiBackend>(parallel::MpiComm::world());
   const int rank = mpi->rank();
@@ -416,6 +451,10 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
                      "the number of ranks), got ",
                      pp);
   if (microbatches <= 0) microbatches = 2 * pp;
+  const int hardware_cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores < 0) cores = pp > hardware_cores && hardware_cores > 0 ? hardware_cores : 0;
+  pp::MachineModel machine;
+  machine.cores = static_cast<int>(cores);
   parallel::LinkModel link_model;
   link_model.latency_us = latency_us;
   link_model.gbytes_per_s = gbps;
@@ -430,22 +469,23 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   if (rank == 0) {
     std::printf(
         "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs "
-        "[%lld,%lld]x[%lld,%lld] "
-        "per F/B/W (a stand-in, not the model)\n"
+        "[%lld,%lld]x[%lld,%lld] per F/B/W (a stand-in, not the model), OMP_NUM_THREADS=1\n"
         "link: DelayedLink %.1f us + %.2f GB/s -> p2p %.1f us per %.0f KiB activation\n"
         "measured hop over that link (half ping-pong, %s): %.1f us\n"
-        "sim: calibrated costs (all ranks computing at once, %s of %lld, slowest rank) and "
-        "the modelled p2p time\n"
-        "sim.obs: mean F/B/W durations inside the measured step and the measured hop\n"
-        "replay: the simulator's rules with each action's own duration in the measured step\n",
+        "machine: %d hardware cores; core model --cores %lld%s\n"
+        "costs: each rank alone on a core (ranks take turns), %s of %lld, mean over ranks\n"
+        "sim.cores: those costs, the modelled p2p time, compute sharing the cores\n"
+        "sim.free: the same with a core per rank (no sharing)\n"
+        "replay: the simulator's rules with each action's own duration in the measured step\n"
+        "cores: CPU time of all ranks over the measured step's wall time (cores the job had)\n"
+        "steps: %s of %lld after %lld warm-up; load average at start: %.2f\n",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
         p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
-        best ? "fastest" : "median", repeats);
-    std::printf("steps: %s of %lld after %lld warm-up\n", best ? "fastest" : "median", steps,
-                warmup);
-    std::printf("%-14s %6s %6s %6s %9s %9s %6s %8s %8s %11s %6s %10s %6s %8s\n", "schedule",
-                "F(ms)", "B(ms)", "W(ms)", "meas(ms)", "sim(ms)", "ratio", "bub.meas", "bub.sim",
-                "sim.obs(ms)", "ratio", "replay(ms)", "ratio", "wait(ms)");
+        hardware_cores, cores, cores == 0 ? " (one per rank)" : "", best ? "fastest" : "median",
+        repeats, best ? "fastest" : "median", steps, warmup, load_average());
+    std::printf("%-14s %6s %6s %6s %9s %10s %6s %9s %6s %8s %8s %10s %6s %8s %6s\n", "schedule",
+                "F(ms)", "B(ms)", "W(ms)", "meas(ms)", "sim.cores", "ratio", "sim.free", "ratio",
+                "bub.meas", "bub.sim", "replay(ms)", "ratio", "wait(ms)", "cores");
   }
   for (const std::string& name : split_names(schedules)) {
     pp::ScheduleRequest request;
@@ -460,23 +500,23 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
     costs.p2p_latency = p2p_seconds;
     const Measured measured =
         measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup), best);
-    const pp::SimulationResult sim = pp::simulate(schedule, costs);
-    pp::StageCosts seen = observed_costs(measured.runs);
-    seen.p2p_latency = hop_seconds;
-    const pp::SimulationResult sim_seen = pp::simulate(schedule, seen);
+    const pp::SimulationResult sim = pp::simulate(schedule, costs, machine);
+    const pp::SimulationResult sim_free = pp::simulate(schedule, costs);
     const double replayed =
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {
       std::printf(
-          "%-14s %6.2f %6.2f %6.2f %9.1f %9.1f %6.3f %8.3f %8.3f %11.1f %6.3f %10.1f %6.3f %8.1f\n",
+          "%-14s %6.2f %6.2f %6.2f %9.1f %10.1f %6.3f %9.1f %6.3f %8.3f %8.3f %10.1f %6.3f %8.1f "
+          "%6.2f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
           measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
-          measured.bubble_fraction, sim.bubble_fraction, sim_seen.step_time * 1e3,
-          measured.step / sim_seen.step_time, replayed * 1e3, measured.step / replayed,
-          measured.recv_wait * 1e3);
+          sim_free.step_time * 1e3, measured.step / sim_free.step_time, measured.bubble_fraction,
+          sim.bubble_fraction, replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3,
+          measured.cores_used);
       std::fflush(stdout);
     }
   }
+  if (rank == 0) std::printf("load average at end: %.2f\n", load_average());
   return 0;
 }

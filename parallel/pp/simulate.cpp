@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 
 #include "runtime/core/error.h"
@@ -45,9 +46,170 @@ struct RankState {
   int live_activations = 0;
 };
 
+// The standalone cost of the compute block that starts at list[pc]: one action, or an
+// overlapped F with its B and W.
+struct ComputeBlock {
+  size_t count = 1;
+  double standalone = 0;  // sum of the parts' standalone costs
+  double cost = 0;        // what the block costs on a core of its own
+};
+
+ComputeBlock compute_block(const std::vector<Action>& list, size_t pc, const StageCosts& costs,
+                           int rank) {
+  const Action& a = list[pc];
+  ComputeBlock block;
+  block.count = a.overlapped ? 3 : 1;
+  TRIDENT_CHECK(pc + block.count <= list.size(), "overlapped block cut short at rank ", rank);
+  for (size_t j = 0; j < block.count; ++j)
+    block.standalone += standalone_cost(costs, list[pc + j].kind);
+  block.cost = a.overlapped ? costs.overlapped_block() : block.standalone;
+  return block;
+}
+
+// Emits the timeline boxes of a block that ran over [start, end] (split in proportion to the
+// parts' standalone costs) and tracks live activations.
+void emit_block(const std::vector<Action>& list, size_t pc, const ComputeBlock& block,
+                const StageCosts& costs, int rank, double start, double end, RankState& st,
+                RankReport& report, std::vector<TimelineEntry>& timeline) {
+  const double wall = end - start;
+  const bool overlapped = list[pc].overlapped;
+  double t = start;
+  for (size_t j = 0; j < block.count; ++j) {
+    const Action& part = list[pc + j];
+    const double share = block.standalone > 0
+                             ? wall * standalone_cost(costs, part.kind) / block.standalone
+                             : wall / static_cast<double>(block.count);
+    timeline.push_back({rank, part, t, j + 1 == block.count ? end : t + share, overlapped});
+    t += share;
+    if (part.kind == ActionKind::Forward) ++st.live_activations;
+    report.peak_activations = std::max(report.peak_activations, st.live_activations);
+    if (part.kind == ActionKind::BackwardWeight) --st.live_activations;
+  }
+  report.busy += wall;
+}
+
+// Step time, bubbles and the timeline's order, once every rank has run its list.
+void finish(const Schedule& schedule, const std::vector<RankState>& state,
+            SimulationResult& result) {
+  const int ranks = schedule.layout.ranks;
+  for (int r = 0; r < ranks; ++r) {
+    TRIDENT_CHECK(state[r].pc == schedule.ranks[r].size(), "simulate: rank ", r,
+                  " is stuck at action #", state[r].pc,
+                  "; the schedule deadlocks (check_schedule names the cause)");
+    result.step_time = std::max(result.step_time, state[r].clock);
+  }
+  double total_bubble = 0;
+  for (RankReport& report : result.ranks) {
+    report.bubble = result.step_time - report.busy;
+    total_bubble += report.bubble;
+  }
+  result.bubble_fraction = result.step_time > 0 ? total_bubble / (result.step_time * ranks) : 0.0;
+  // Per rank in list order: stable-sort by rank keeps each rank's own order.
+  std::stable_sort(result.timeline.begin(), result.timeline.end(),
+                   [](const TimelineEntry& x, const TimelineEntry& y) { return x.rank < y.rank; });
+}
+
+// Processor sharing over `cores`: an event loop over the moments a block ends or a message
+// arrives. Between two events the set of running blocks is fixed, so each progresses at
+// min(1, cores / running) standalone seconds per second.
+SimulationResult simulate_shared_cores(const Schedule& schedule, const StageCosts& costs,
+                                       int cores) {
+  const int ranks = schedule.layout.ranks;
+  TRIDENT_CHECK(static_cast<int>(schedule.ranks.size()) == ranks);
+  SimulationResult result;
+  result.ranks.resize(ranks);
+  std::vector<RankState> state(ranks);
+  std::map<ChannelKey, std::deque<double>> arrivals;
+  struct Running {
+    bool active = false;
+    ComputeBlock block;
+    double start = 0;
+    double remaining = 0;  // standalone seconds of work left
+  };
+  std::vector<Running> running(ranks);
+  double now = 0;
+
+  // Issues rank r's sends and the receives whose message is in by `now`, and starts its next
+  // compute block; returns whether it moved.
+  auto advance = [&](int r) {
+    const std::vector<Action>& list = schedule.ranks[r];
+    RankState& st = state[r];
+    bool moved = false;
+    while (!running[r].active && st.pc < list.size()) {
+      const Action& a = list[st.pc];
+      if (is_recv(a.kind)) {
+        std::deque<double>& queue = arrivals[channel_of(r, a)];
+        if (queue.empty() || queue.front() > now) break;
+        const double posted = st.clock;
+        st.clock = std::max(st.clock, queue.front());
+        queue.pop_front();
+        result.timeline.push_back({r, a, posted, st.clock, false});
+        ++st.pc;
+      } else if (is_send(a.kind)) {
+        arrivals[channel_of(r, a)].push_back(st.clock + costs.p2p_latency);
+        result.timeline.push_back({r, a, st.clock, st.clock, false});
+        ++st.pc;
+      } else {
+        Running& job = running[r];
+        job.active = true;
+        job.block = compute_block(list, st.pc, costs, r);
+        job.start = st.clock;
+        job.remaining = job.block.cost;
+      }
+      moved = true;
+    }
+    return moved;
+  };
+
+  constexpr double kNever = std::numeric_limits<double>::infinity();
+  while (true) {
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (int r = 0; r < ranks; ++r) moved = advance(r) || moved;
+    }
+    int active = 0;
+    for (const Running& job : running) active += job.active ? 1 : 0;
+    const double rate = active > cores ? static_cast<double>(cores) / active : 1.0;
+    double next = kNever;
+    for (const Running& job : running) {
+      if (job.active) next = std::min(next, now + job.remaining / rate);
+    }
+    for (int r = 0; r < ranks; ++r) {
+      const std::vector<Action>& list = schedule.ranks[r];
+      if (running[r].active || state[r].pc >= list.size() || !is_recv(list[state[r].pc].kind))
+        continue;
+      const std::deque<double>& queue = arrivals[channel_of(r, list[state[r].pc])];
+      if (!queue.empty()) next = std::min(next, queue.front());
+    }
+    if (next == kNever) break;  // done, or deadlocked (finish() says which)
+    // Blocks due at `next` (within rounding) end there; the others progress.
+    const double slack = 1e-12 * std::max(1.0, std::abs(next));
+    for (int r = 0; r < ranks; ++r) {
+      Running& job = running[r];
+      if (!job.active) continue;
+      if (now + job.remaining / rate <= next + slack) {
+        RankState& st = state[r];
+        emit_block(schedule.ranks[r], st.pc, job.block, costs, r, job.start, next, st,
+                   result.ranks[r], result.timeline);
+        st.clock = next;
+        st.pc += job.block.count;
+        job.active = false;
+      } else {
+        job.remaining -= (next - now) * rate;
+      }
+    }
+    now = next;
+  }
+  finish(schedule, state, result);
+  return result;
+}
+
 }  // namespace
 
-SimulationResult simulate(const Schedule& schedule, const StageCosts& costs) {
+SimulationResult simulate(const Schedule& schedule, const StageCosts& costs,
+                          const MachineModel& machine) {
+  TRIDENT_CHECK(machine.cores >= 0, "simulate: cores must be 0 (one per rank) or positive");
+  if (machine.cores > 0) return simulate_shared_cores(schedule, costs, machine.cores);
   const int ranks = schedule.layout.ranks;
   TRIDENT_CHECK(static_cast<int>(schedule.ranks.size()) == ranks);
   SimulationResult result;
@@ -77,27 +239,11 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs) {
         ++st.pc;
       } else {
         // A compute action, or an overlapped F with its B and W (shape checked beforehand).
-        const size_t count = a.overlapped ? 3 : 1;
-        TRIDENT_CHECK(st.pc + count <= list.size(), "overlapped block cut short at rank ", r);
-        double standalone = 0;
-        for (size_t j = 0; j < count; ++j)
-          standalone += standalone_cost(costs, list[st.pc + j].kind);
-        const double block = a.overlapped ? costs.overlapped_block() : standalone;
-        double t = st.clock;
-        for (size_t j = 0; j < count; ++j) {
-          const Action& part = list[st.pc + j];
-          const double share = standalone > 0
-                                   ? block * standalone_cost(costs, part.kind) / standalone
-                                   : block / static_cast<double>(count);
-          result.timeline.push_back({r, part, t, t + share, a.overlapped});
-          t += share;
-          if (part.kind == ActionKind::Forward) ++st.live_activations;
-          report.peak_activations = std::max(report.peak_activations, st.live_activations);
-          if (part.kind == ActionKind::BackwardWeight) --st.live_activations;
-        }
-        st.clock += block;
-        report.busy += block;
-        st.pc += count;
+        const ComputeBlock block = compute_block(list, st.pc, costs, r);
+        emit_block(list, st.pc, block, costs, r, st.clock, st.clock + block.cost, st, report,
+                   result.timeline);
+        st.clock += block.cost;
+        st.pc += block.count;
       }
       moved = true;
     }
@@ -109,21 +255,7 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs) {
     moved = false;
     for (int r = 0; r < ranks; ++r) moved = advance(r) || moved;
   }
-  for (int r = 0; r < ranks; ++r) {
-    TRIDENT_CHECK(state[r].pc == schedule.ranks[r].size(), "simulate: rank ", r,
-                  " is stuck at action #", state[r].pc,
-                  "; the schedule deadlocks (check_schedule names the cause)");
-    result.step_time = std::max(result.step_time, state[r].clock);
-  }
-  double total_bubble = 0;
-  for (RankReport& report : result.ranks) {
-    report.bubble = result.step_time - report.busy;
-    total_bubble += report.bubble;
-  }
-  result.bubble_fraction = result.step_time > 0 ? total_bubble / (result.step_time * ranks) : 0.0;
-  // Per rank in list order: stable-sort by rank keeps each rank's own order.
-  std::stable_sort(result.timeline.begin(), result.timeline.end(),
-                   [](const TimelineEntry& x, const TimelineEntry& y) { return x.rank < y.rank; });
+  finish(schedule, state, result);
   return result;
 }
 

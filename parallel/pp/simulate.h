@@ -47,7 +47,19 @@ struct SimulationResult {
   std::vector<TimelineEntry> timeline;  // every action, per rank in list order
 };
 
-// The schedule must pass check_schedule; a deadlock here is an internal error.
-SimulationResult simulate(const Schedule& schedule, const StageCosts& costs);
+// The machine the ranks share. With `cores` = 0 every rank has a processor to itself (the
+// published formulas' assumption). With cores > 0 the compute actions running at the same
+// moment share that many cores by processor sharing: with n > cores of them running, each
+// progresses at cores / n of its standalone speed, so an action's wall time grows with the
+// number of others computing beside it. Communication takes no core. cores >= ranks gives the
+// same result as cores = 0.
+struct MachineModel {
+  int cores = 0;
+};
+
+// The schedule must pass check_schedule; a deadlock here is an internal error. Under a core
+// model a compute action's timeline box and its rank's busy time are its wall time.
+SimulationResult simulate(const Schedule& schedule, const StageCosts& costs,
+                          const MachineModel& machine = {});
 
 }  // namespace trident::pp

@@ -180,5 +180,97 @@ TEST(Simulate, TextTimelineShowsEveryCompute) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 * 3 * 3);
 }
 
+// Processor sharing, by hand: 1F1B at pp=2 with 2 micro-batches, F = B = W = 1, no latency,
+// both ranks on one core.
+//   [0,1] rank 0 F0 alone.
+//   [1,3] rank 1 F0 and rank 0 F1 at half speed each.
+//   [3,5] rank 1 B0, W0 alone (rank 0 waits for the gradient, sent after a full backward).
+//   [5,7] rank 1 F1 and rank 0 B0 at half speed; [7,9] rank 1 B1 and rank 0 W0 likewise.
+//   [9,10] rank 1 W1 alone; [10,12] rank 0 B1, W1 alone.
+// The core is never idle, so the step is the total work, 12 (9 with a core per rank).
+TEST(SimulateSharedCores, OneCoreTwoRanksByHand) {
+  const Schedule s = make_1f1b(2, 2);
+  MachineModel one_core;
+  one_core.cores = 1;
+  const SimulationResult r = simulate(s, costs(1, 1, 1), one_core);
+  EXPECT_NEAR(r.step_time, 12, kTolerance);
+  EXPECT_NEAR(simulate(s, costs(1, 1, 1)).step_time, 9, kTolerance);
+  struct Box {
+    int rank;
+    ActionKind kind;
+    int microbatch;
+    double start, end;
+  };
+  const Box expected[] = {
+      {0, ActionKind::Forward, 0, 0, 1},         {0, ActionKind::Forward, 1, 1, 3},
+      {0, ActionKind::BackwardInput, 0, 5, 7},   {0, ActionKind::BackwardWeight, 0, 7, 9},
+      {0, ActionKind::BackwardInput, 1, 10, 11}, {0, ActionKind::BackwardWeight, 1, 11, 12},
+      {1, ActionKind::Forward, 0, 1, 3},         {1, ActionKind::BackwardInput, 0, 3, 4},
+      {1, ActionKind::BackwardWeight, 0, 4, 5},  {1, ActionKind::Forward, 1, 5, 7},
+      {1, ActionKind::BackwardInput, 1, 7, 9},   {1, ActionKind::BackwardWeight, 1, 9, 10},
+  };
+  for (const Box& box : expected) {
+    const auto it = std::find_if(r.timeline.begin(), r.timeline.end(), [&](const TimelineEntry& e) {
+      return e.rank == box.rank && e.action.kind == box.kind &&
+             e.action.microbatch == box.microbatch;
+    });
+    ASSERT_NE(it, r.timeline.end()) << "rank " << box.rank << " m=" << box.microbatch;
+    EXPECT_NEAR(it->start, box.start, kTolerance) << to_string(it->action) << " rank " << box.rank;
+    EXPECT_NEAR(it->end, box.end, kTolerance) << to_string(it->action) << " rank " << box.rank;
+  }
+  // Busy is wall time under sharing: rank 0 computed over [0,3], [5,9] and [10,12].
+  EXPECT_NEAR(r.ranks[0].busy, 9, kTolerance);
+  EXPECT_NEAR(r.ranks[0].bubble, 3, kTolerance);
+}
+
+// Four ranks on two cores: bounds that hold whatever the overlap.
+TEST(SimulateSharedCores, FourRanksOnTwoCoresBounds) {
+  const Schedule s = make_1f1b(4, 8);
+  const StageCosts c = costs(1, 2, 1);
+  const SimulationResult free_cores = simulate(s, c);
+  MachineModel two;
+  two.cores = 2;
+  const SimulationResult shared = simulate(s, c, two);
+  // Sharing never helps, and two cores can do at most twice one core's work per second.
+  const double work = 4 * 8 * (c.forward + c.full_backward());
+  EXPECT_GT(shared.step_time, free_cores.step_time + 1);
+  EXPECT_GE(shared.step_time, work / 2 - kTolerance);
+  // No box is shorter than its standalone cost, none longer than ranks / cores = 2 times it.
+  for (const TimelineEntry& e : shared.timeline) {
+    if (!is_compute(e.action.kind)) continue;
+    const double standalone = e.action.kind == ActionKind::Forward         ? c.forward
+                              : e.action.kind == ActionKind::BackwardInput ? c.backward_input
+                                                                           : c.backward_weight;
+    EXPECT_GE(e.end - e.start, standalone - kTolerance) << to_string(e.action);
+    EXPECT_LE(e.end - e.start, standalone * 2 + kTolerance) << to_string(e.action);
+  }
+}
+
+// As many cores as ranks is the one-core-per-rank model, for every schedule.
+TEST(SimulateSharedCores, EnoughCoresMatchesOneCorePerRank) {
+  const StageCosts c = costs(1, 1.5, 0.5, 2.5);
+  for (int pp : {2, 4}) {
+    for (const Schedule& s : {make_1f1b(pp, 2 * pp), make_interleaved(pp, 2, 2 * pp),
+                              make_zb_h1(pp, 2 * pp), make_dualpipev(pp, 2 * pp)}) {
+      for (int cores : {pp, pp + 3}) {
+        MachineModel machine;
+        machine.cores = cores;
+        const SimulationResult a = simulate(s, c);
+        const SimulationResult b = simulate(s, c, machine);
+        EXPECT_NEAR(a.step_time, b.step_time, kTolerance) << "pp=" << pp << " cores=" << cores;
+        ASSERT_EQ(a.timeline.size(), b.timeline.size());
+        for (size_t i = 0; i < a.timeline.size(); ++i) {
+          EXPECT_NEAR(a.timeline[i].start, b.timeline[i].start, kTolerance);
+          EXPECT_NEAR(a.timeline[i].end, b.timeline[i].end, kTolerance);
+        }
+        for (int r = 0; r < pp; ++r) {
+          EXPECT_EQ(a.ranks[r].peak_activations, b.ranks[r].peak_activations);
+          EXPECT_NEAR(a.ranks[r].busy, b.ranks[r].busy, kTolerance);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace trident::pp
