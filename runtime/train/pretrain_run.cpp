@@ -57,9 +57,6 @@ std::string format_progress(const StepMetrics& m, int64_t total, const ProgressM
 }  // namespace
 
 void check_pretrain_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.pp() <= 1 || !parallel.zero1(), "parallel.pp = ", parallel.pp(),
-                     " with parallel.zero1: the pipeline step does not shard the optimizer yet "
-                     "(set parallel.zero1 = false)");
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": expert tensor parallelism is not wired into the trainer yet (set "
                      "parallel.etp = 1)");

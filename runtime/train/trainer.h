@@ -110,6 +110,7 @@ class Trainer {
   int tp_rank() const { return tp_rank_; }
   int ep_size() const { return ep_size_; }
   int pp_size() const { return pp_ ? pp_->size() : 1; }
+  int pp_rank() const { return pp_ ? pp_->rank() : 0; }
   // The stage split (null without pipeline parallelism).
   const PipelinePartition* pipeline_partition() const { return partition_.get(); }
   // The routed experts' bucket plan over EDP (null without expert parallelism).

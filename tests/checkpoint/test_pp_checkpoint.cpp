@@ -4,7 +4,7 @@
 // ExactResume: 20 steps straight against 10 steps, a save, a new Trainer (which first trains
 // two steps of its own), a load and 10 more steps in the same layout: losses, gradient norms and
 // the final weights of every rank bit for bit (pp2 with 1F1B, whose last stage keeps the MTP
-// copy of the embedding; pp2·dp2·ep2 and pp4 on 4 ranks).
+// copy of the embedding; pp2·dp2·ep2, pp2·dp2 with ZeRO-1 and pp4 on 4 ranks).
 //
 // Evaluation: the held-out loss of pipeline layouts (1F1B, DualPipeV whose V passes activations
 // between stages of one rank, interleaved pp4, pp2·dp2) equals the one-rank loss within 1e-5,
@@ -14,7 +14,7 @@
 // every tensor equals a one-rank export of the same weights (loaded from a checkpoint of the
 // pipeline run) bit for bit, and the two directories name the same tensors.
 //
-// ReshardingChain (4 ranks): pp2·dp2·ep2 → dp4·ep4 with ZeRO-1 → one rank. Each pipeline rank
+// ReshardingChain (4 ranks): pp2·dp2·ep2 with ZeRO-1 → dp4·ep4 with ZeRO-1 → one rank. Each pipeline rank
 // writes only its stages and the embedding (held twice with MTP) once; after every save and
 // every load each rank's parameters equal the file's tensors bit for bit (both embedding copies
 // too), and the losses of every step and the final weights match an uninterrupted one-rank run
@@ -148,7 +148,8 @@ std::vector<Layout> exact_layouts() {
     case 2:
       return {Layout{2, 1, 1}};
     case 4:
-      return {Layout{2, 2, 2}, Layout{4, 1, 1, false, false, "interleaved"}};
+      return {Layout{2, 2, 2}, Layout{2, 2, 1, true},
+              Layout{4, 1, 1, false, false, "interleaved"}};
     default:
       return {};
   }
@@ -267,9 +268,9 @@ TEST(PipelineCheckpoint, ReshardingChain) {
     int64_t until;  // train through this step, then save
     int64_t embedding_holders;
   };
-  // pp2·dp2·ep2 with 1F1B: stage 0 and the last stage on different ranks, so both pipeline
+  // pp2·dp2·ep2 ZeRO-1 with 1F1B: stage 0 and the last stage on different ranks, so both pipeline
   // ranks of each dp replica hold the embedding (4 holders over the world).
-  const std::vector<Link> chain = {{Layout{2, 2, 2}, 8, 4},
+  const std::vector<Link> chain = {{Layout{2, 2, 2, true}, 8, 4},
                                    {Layout{1, 4, 4, true}, 14, 4},
                                    {Layout{1, 1, 1, false, true}, kSteps, 4}};
   SharedTempDir dir;
@@ -315,7 +316,7 @@ TEST(PipelineCheckpoint, ReshardingChain) {
   EXPECT_LE(error, kTolerance) << "final weights after the chain";
   if (world_rank() == 0) {
     std::printf(
-        "[ chain pp2·dp2·ep2 → dp4·ep4 zero1 → one rank ] final loss %.9g (uninterrupted %.9g), "
+        "[ chain pp2·dp2·ep2 zero1 → dp4·ep4 zero1 → one rank ] final loss %.9g (uninterrupted %.9g), "
         "final-weight relative error %.3g\n",
         got.back().loss, oracle.back().loss, error);
   }
