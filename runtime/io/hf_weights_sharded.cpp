@@ -94,7 +94,9 @@ void save_hf_weights_sharded(const models::ParameterStore& store, const std::str
     entries.push_back({specs[i].name, dtype, specs[i].shape});
   }
   for (const auto& [copy, source] : copies) {
-    if (writes_name[source]) entries.push_back({copy, options.dtype, store.get(source).spec->shape});
+    if (writes_name[source]) {
+      entries.push_back({copy, options.dtype, store.get(source).spec->shape});
+    }
   }
 
   // Shard numbers count only the ranks that write something.

@@ -14,11 +14,11 @@
 // every tensor equals a one-rank export of the same weights (loaded from a checkpoint of the
 // pipeline run) bit for bit, and the two directories name the same tensors.
 //
-// ReshardingChain (4 ranks): pp2·dp2·ep2 with ZeRO-1 → dp4·ep4 with ZeRO-1 → one rank. Each pipeline rank
-// writes only its stages and the embedding (held twice with MTP) once; after every save and
-// every load each rank's parameters equal the file's tensors bit for bit (both embedding copies
-// too), and the losses of every step and the final weights match an uninterrupted one-rank run
-// within 1e-5 relative.
+// ReshardingChain (4 ranks): pp2·dp2·ep2 with ZeRO-1 → dp4·ep4 with ZeRO-1 → one rank. Each
+// pipeline rank writes only its stages and the embedding (held twice with MTP) once; after
+// every save and every load each rank's parameters equal the file's tensors bit for bit (both
+// embedding copies too), and the losses of every step and the final weights match an
+// uninterrupted one-rank run within 1e-5 relative.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <unistd.h>
@@ -316,8 +316,8 @@ TEST(PipelineCheckpoint, ReshardingChain) {
   EXPECT_LE(error, kTolerance) << "final weights after the chain";
   if (world_rank() == 0) {
     std::printf(
-        "[ chain pp2·dp2·ep2 zero1 → dp4·ep4 zero1 → one rank ] final loss %.9g (uninterrupted %.9g), "
-        "final-weight relative error %.3g\n",
+        "[ chain pp2·dp2·ep2 zero1 → dp4·ep4 zero1 → one rank ] final loss %.9g "
+        "(uninterrupted %.9g), final-weight relative error %.3g\n",
         got.back().loss, oracle.back().loss, error);
   }
 }
