@@ -43,8 +43,6 @@ double squares(const Tensor& t) {
 
 void Trainer::setup_pipeline() {
   const auto& par = config_.parallel();
-  TRIDENT_USER_CHECK(!par.zero1(), "parallel.zero1 with parallel.pp = ", par.pp(),
-                     " is not supported yet: set parallel.zero1 = false");
   const int64_t micros = micro_batches_per_rank();
   TRIDENT_USER_CHECK(par.microbatches() == 0 || par.microbatches() == micros,
                      "parallel.microbatches = ", par.microbatches(),
@@ -141,7 +139,16 @@ StepMetrics Trainer::pipeline_step() {
 
   metrics.grad_norm = pipeline_grad_norm();
   metrics.lr = schedule_.at(step);
-  apply_optimizer(metrics.lr, clip_coefficient(metrics.grad_norm, train.grad_clip()));
+  const double clip = clip_coefficient(metrics.grad_norm, train.grad_clip());
+  if (zero1_) {
+    // Each pipeline rank shards its own stages' optimizer state over its dp (edp) group.
+    apply_zero1_optimizer(metrics.lr, clip, *zero1_, *reducer_, dp_.get());
+    if (expert_zero1_) {
+      apply_zero1_optimizer(metrics.lr, clip, *expert_zero1_, *expert_reducer_, edp_.get());
+    }
+  } else {
+    apply_optimizer(metrics.lr, clip);
+  }
 
   // Each rank recorded the loads of its own layers: the sum over pp and dp is the global one.
   std::vector<models::ExpertLoad> loads = sums.loads;
@@ -176,6 +183,37 @@ double Trainer::pipeline_grad_norm() const {
   const bool skip_embedding = partition_->embedding_copy(model_->mtp_depth()) &&
                               pp_->rank() != partition_->first_rank();
   double dense = 0.0, experts = 0.0;
+  if (zero1_) {
+    // ZeRO-1: this rank's shards of the reduced gradients (segments split at parameter
+    // boundaries), summed over the reduction groups; the embedding copy is skipped as above.
+    int64_t skip_begin = 0, skip_end = 0;
+    if (skip_embedding) {
+      const models::Parameter& embedding = model_->params().get(kEmbedding);
+      skip_begin = embedding.offset;
+      skip_end = embedding.offset + embedding.value.numel();
+    }
+    auto shard_sum = [&](const parallel::dp::Zero1State& state,
+                         const parallel::dp::GradReducer& reducer) {
+      const float* grads = reducer.shard_grads().data<float>();
+      double sum = 0.0;
+      for (const parallel::dp::ShardSegment& s : state.segments()) {
+        if (!s.trained || (s.tp_replicated && !count_replicated)) continue;
+        if (s.flat_offset >= skip_begin && s.flat_offset < skip_end) continue;
+        for (int64_t i = 0; i < s.count; ++i) {
+          sum += static_cast<double>(grads[s.shard_offset + i]) * grads[s.shard_offset + i];
+        }
+      }
+      return sum;
+    };
+    dense = parallel::dp::sum_over_ranks(dp_.get(), shard_sum(*zero1_, *reducer_));
+    if (expert_zero1_) {
+      experts = parallel::dp::sum_over_ranks(edp_.get(),
+                                             shard_sum(*expert_zero1_, *expert_reducer_));
+    }
+    if (ep_size_ > 1) experts = parallel::dp::sum_over_ranks(ep_.get(), experts);
+    const double total = parallel::dp::sum_over_ranks(tp_.get(), dense) + experts;
+    return std::sqrt(parallel::dp::sum_over_ranks(pp_.get(), total));
+  }
   for (const models::Parameter& param : model_->params().parameters()) {
     const models::ParamSpec& spec = *param.spec;
     if (!spec.trained) continue;

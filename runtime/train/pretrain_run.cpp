@@ -7,6 +7,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/hf_weights.h"
+#include "runtime/io/hf_weights_sharded.h"
 #include "runtime/io/jsonl.h"
 #include "runtime/io/tensorboard.h"
 #include "runtime/train/data_setup.h"
@@ -56,9 +57,6 @@ std::string format_progress(const StepMetrics& m, int64_t total, const ProgressM
 }  // namespace
 
 void check_pretrain_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.pp() <= 1 || !parallel.zero1(), "parallel.pp = ", parallel.pp(),
-                     " with parallel.zero1: the pipeline step does not shard the optimizer yet "
-                     "(set parallel.zero1 = false)");
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": expert tensor parallelism is not wired into the trainer yet (set "
                      "parallel.etp = 1)");
@@ -81,15 +79,15 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   trainer_options.pp = options.pp;
   trainer_options.bucket_bytes = options.bucket_bytes;
   const bool pipelined = config.parallel().pp() > 1;
-  TRIDENT_USER_CHECK(!pipelined || options.save_hf_dir.empty(),
-                     "--save-hf with parallel.pp = ", config.parallel().pp(),
-                     ": each pipeline rank holds only its stages' weights and the export does not "
-                     "gather them yet");
-  // Held-out evaluation runs the whole model on one rank: not with pipeline stages yet.
-  std::unique_ptr<io::BatchSampler> eval_sampler = pipelined ? nullptr : make_eval_sampler(config);
-  if (pipelined && options.primary && make_eval_sampler(config) != nullptr) {
-    TLOG_WARN("parallel.pp = ", config.parallel().pp(), ": held-out evaluation is skipped");
-  }
+  // Under pp every pipeline rank writes its stages' tensors into its own shard; the shards hold
+  // whole tensors, so TP and EP slices are not exported that way.
+  TRIDENT_USER_CHECK(!pipelined || options.save_hf_dir.empty() ||
+                         (config.parallel().tp() <= 1 && config.parallel().ep() <= 1),
+                     "--save-hf with parallel.pp = ", config.parallel().pp(), " and parallel.tp = ",
+                     config.parallel().tp(), ", parallel.ep = ", config.parallel().ep(),
+                     ": the pipeline export writes whole tensors per stage (use parallel.tp = 1 "
+                     "and parallel.ep = 1, or export a checkpoint with `trident convert`)");
+  std::unique_ptr<io::BatchSampler> eval_sampler = make_eval_sampler(config);
   Trainer trainer(config, make_train_sampler(config), std::move(eval_sampler),
                   std::move(trainer_options));
   // Installed before the resume so that a signal arriving while loading is not lost.
@@ -159,7 +157,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
     summary.last_checkpoint =
         save_trainer_checkpoint(trainer, checkpoint.dir(), options.job, save_options);
   };
-  const bool has_eval = !pipelined && make_eval_sampler(config) != nullptr;
+  const bool has_eval = make_eval_sampler(config) != nullptr;
   if (has_eval && !resumed) {
     summary.first_eval_loss = trainer.evaluate(options.eval_batches).lm_loss;
     TLOG_INFO("held-out loss before training: ", summary.first_eval_loss);
@@ -235,7 +233,10 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
             ProgressMeter::format_duration(summary.seconds), " (",
             static_cast<long long>(summary.tokens_per_second), " tokens/s); loss ",
             summary.first_loss, " -> ", summary.last_loss);
-  if (options.primary && !options.save_hf_dir.empty()) {
+  if (pipelined && !options.save_hf_dir.empty()) {
+    io::save_hf_weights_sharded(trainer.model().params(), options.save_hf_dir, options.job);
+    TLOG_INFO("saved HF weights to ", options.save_hf_dir, " (one shard per pipeline rank)");
+  } else if (options.primary && !options.save_hf_dir.empty()) {
     io::save_hf_weights(trainer.model().params(), options.save_hf_dir);
     TLOG_INFO("saved HF weights to ", options.save_hf_dir);
   }

@@ -412,8 +412,7 @@ int64_t Trainer::optimizer_state_bytes() const {
 EvalMetrics Trainer::evaluate(int64_t batches) const {
   EvalMetrics out;
   if (!eval_sampler_) return out;
-  TRIDENT_USER_CHECK(!partition_, "evaluation (train.eval_every) does not run with parallel.pp > 1 "
-                                  "yet: set train.eval_every = 0");
+  if (partition_) return pipeline_evaluate(batches);
   double ce_sum = 0.0;
   std::vector<int64_t> targets{0};
   for (int64_t b = 0; b < batches; ++b) {

@@ -94,7 +94,8 @@ class Trainer {
   // Runs global step `step_index() + 1` and returns its metrics.
   StepMetrics step();
   // Mean LM loss over `batches` global evaluation batches (forward only; with data
-  // parallelism each rank evaluates its rows and the sums are combined).
+  // parallelism each rank evaluates its rows and the sums are combined; with pipeline
+  // parallelism the activations flow over the stages and the last stage sums the loss).
   EvalMetrics evaluate(int64_t batches) const;
 
   int64_t step_index() const { return step_; }
@@ -109,6 +110,7 @@ class Trainer {
   int tp_rank() const { return tp_rank_; }
   int ep_size() const { return ep_size_; }
   int pp_size() const { return pp_ ? pp_->size() : 1; }
+  int pp_rank() const { return pp_ ? pp_->rank() : 0; }
   // The stage split (null without pipeline parallelism).
   const PipelinePartition* pipeline_partition() const { return partition_.get(); }
   // The routed experts' bucket plan over EDP (null without expert parallelism).
@@ -149,6 +151,8 @@ class Trainer {
   StepMetrics pipeline_step();
   void sum_embedding_copies();
   double pipeline_grad_norm() const;
+  // Held-out evaluation over the stages, forward only (pipeline_eval.cpp).
+  EvalMetrics pipeline_evaluate(int64_t batches) const;
 
   config::TridentConfig config_;
   // The groups outlive the model, which keeps a raw pointer to the TP communicator.

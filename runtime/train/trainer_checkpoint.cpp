@@ -1,5 +1,6 @@
 #include "runtime/train/trainer_checkpoint.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "runtime/core/error.h"
@@ -44,10 +45,45 @@ io::CheckpointState trainer_state(const Trainer& trainer) {
   return state;
 }
 
+namespace {
+
+// The moments to write. Under pipeline parallelism the last stage's rank may hold a copy of the
+// embedding (pipeline_partition.h) with the same moments as stage 0's rank; with ZeRO-1 the two
+// ranks shard them at other offsets, so the copy's moments are left to stage 0's rank (its dp
+// group holds all of them). Loading still fills both copies.
+io::MomentsView moments_to_save(Trainer& trainer) {
+  io::MomentsView moments = optimizer_moments(trainer);
+  const PipelinePartition* partition = trainer.pipeline_partition();
+  const models::ParameterStore& store = trainer.model().params();
+  const char* const embedding = "model.embed_tokens.weight";
+  if (partition == nullptr || !partition->embedding_copy(trainer.model().mtp_depth()) ||
+      trainer.pp_rank() == partition->first_rank() || !store.has(embedding)) {
+    return moments;
+  }
+  const models::Parameter& copy = store.get(embedding);
+  const int64_t lo = copy.offset;
+  const int64_t hi = copy.offset + copy.value.numel();
+  std::vector<io::MomentRange> kept;
+  for (const io::MomentRange& r : moments.ranges()) {
+    if (r.flat_begin < lo) {
+      const int64_t end = std::min(r.flat_end, lo);
+      kept.push_back({r.exp_avg, r.exp_avg_sq, r.flat_begin, end});
+    }
+    if (r.flat_end > hi) {
+      const int64_t begin = std::max(r.flat_begin, hi);
+      kept.push_back({r.exp_avg + (begin - r.flat_begin), r.exp_avg_sq + (begin - r.flat_begin),
+                      begin, r.flat_end});
+    }
+  }
+  return io::MomentsView::of_ranges(std::move(kept));
+}
+
+}  // namespace
+
 std::string save_trainer_checkpoint(Trainer& trainer, const std::string& dir, MPI_Comm comm,
                                     const io::CheckpointSaveOptions& options) {
   return io::save_checkpoint(dir, trainer_state(trainer), trainer.model().params(),
-                             optimizer_moments(trainer), comm, options);
+                             moments_to_save(trainer), comm, options);
 }
 
 io::LoadedCheckpoint load_trainer_checkpoint(Trainer& trainer, const std::string& path,
