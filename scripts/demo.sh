@@ -25,15 +25,14 @@ on_ranks() {
 # The main job:
 #   1. cold start: a short SFT of the `small` DeepSeek-V3-shaped model (MLA, 16 routed + 1 shared
 #      experts with grouped sigmoid routing, MTP) on the built-in arithmetic task, data-parallel
-#      over $ranks MPI ranks with bucketed gradient reduction. It is stopped early on purpose
-#      (train.steps=$sft_steps): the format is learned, the sums are not yet, which leaves
-#      GRPO room to show what it adds;
+#      over $ranks MPI ranks with bucketed gradient reduction ($sft_steps steps; fewer leave
+#      more headroom for GRPO: 450 steps give about 36-41% held-out accuracy, 600 about 58%);
 #   2. GRPO from those weights (rule rewards: accuracy + format; the settings are the `grpo`
 #      block of configs/small.textproto), data-parallel over the same ranks, printing held-out
 #      greedy accuracy on 256 eval problems before and after;
 #   3. plots of both runs.
 # --------------------------------------------------------------------------------------------
-sft_steps=${TRIDENT_DEMO_SFT_STEPS:-450}
+sft_steps=${TRIDENT_DEMO_SFT_STEPS:-600}
 main_job() {
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} on_ranks -x OMP_NUM_THREADS \
       "$trident" pretrain --config small --set parallel.dp="$ranks" --set train.mode=sft \
