@@ -1,6 +1,11 @@
-// trident grpo: GRPO reinforcement learning on the arithmetic task (docs/grpo.md).
+// trident grpo: GRPO reinforcement learning on the arithmetic task (docs/grpo.md), on one rank
+// or data parallel over every rank mpirun started (parallel.dp = number of ranks).
+#include <memory>
+
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "parallel/comm/mpi_backend.h"
+#include "parallel/mesh.h"
 #include "parallel/mpi_session.h"
 #include "runtime/core/logging.h"
 #include "runtime/train/grpo/grpo_run.h"
@@ -24,13 +29,27 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
                     "write per-step metrics as JSONL to FILE (logging.metrics_path)");
   parser.add_string("--log-level", &log_level, "debug | info | warn | error");
   if (!parser.parse(args)) return 0;
-  // Checkpoints are read and written through MPI-IO (on this rank alone).
   trident::parallel::MpiSession session(nullptr, nullptr);
-  trident::config::TridentConfig config = config_flags.load(/*world_size=*/1);
+  trident::config::TridentConfig config = config_flags.load(session.world_size());
   if (!checkpoint_dir.empty()) config.mutable_checkpoint()->set_dir(checkpoint_dir);
   if (!metrics.empty()) config.mutable_logging()->set_metrics_path(metrics);
   if (!log_level.empty()) config.mutable_logging()->set_level(log_level);
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
+  // Refused before any communicator exists, identically on every rank.
+  trident::train::grpo::check_grpo_layout(config.parallel());
+  trident::parallel::MeshOptions mesh_options;
+  mesh_options.ranks_per_node = static_cast<int>(config.parallel().ranks_per_node());
+  const trident::parallel::Mesh mesh(trident::parallel::mesh_sizes_from_config(config.parallel()),
+                                     mesh_options);
+  trident::parallel::CommOptions comm_options;
+  comm_options.timeout_seconds = config.parallel().comm_timeout_s();
+  // Declared after the session and the mesh, so the communicator is gone before they are.
+  std::unique_ptr<trident::parallel::MpiBackend> dp;
+  if (mesh.layout().sizes().dp > 1) {
+    dp = std::make_unique<trident::parallel::MpiBackend>(mesh.dp(), comm_options);
+  }
+  options.dp = dp.get();
+  options.primary = mesh.rank() == 0;
   trident::train::grpo::run_grpo(config, options);
   return 0;
 }

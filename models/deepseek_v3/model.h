@@ -87,7 +87,7 @@ struct ModelParallel {
   // Optional counters of the TP all-reduces (owned by the caller, may be null).
   parallel::TpTraffic* tp_traffic = nullptr;
   // Pipeline parallelism: the stages' parts this rank holds.
-  PipelineHolding pipeline;
+  PipelineHolding pipeline{};
 };
 
 class DeepSeekV3Model {

@@ -110,6 +110,7 @@ GrpoConfig default_grpo() {
   g.set_top_k(0);  // off
   // `stop` stays empty: generation ends at max_new_tokens unless a preset lists stop strings.
   g.set_lr(1e-6);
+  g.set_warmup_steps(0);
   g.set_epsilon_low(0.2);
   g.set_epsilon_high(0.2);
   g.set_beta(0.04);

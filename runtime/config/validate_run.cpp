@@ -55,6 +55,7 @@ void check_grpo(const TridentConfig& config, Problems& p) {
     p.require(!stop.empty(), "grpo.stop contains an empty string; every stop string needs text");
   }
   p.require(g.lr() >= 0, "grpo.lr = ", g.lr(), " must be ≥ 0");
+  p.require(g.warmup_steps() >= 0, "grpo.warmup_steps = ", g.warmup_steps(), " must be ≥ 0");
   p.require(g.epsilon_low() >= 0 && g.epsilon_low() < 1, "grpo.epsilon_low = ", g.epsilon_low(),
             " must be in [0, 1)");
   p.require(g.epsilon_high() >= 0, "grpo.epsilon_high = ", g.epsilon_high(), " must be ≥ 0");

@@ -45,7 +45,19 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 }
 }  // namespace
 
+void check_grpo_layout(const config::ParallelConfig& parallel) {
+  TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
+                     ": trident grpo does not run pipeline parallelism yet (set parallel.pp = 1; "
+                     "use parallel.dp for more ranks)");
+  TRIDENT_USER_CHECK(parallel.tp() <= 1 && parallel.ep() <= 1 && parallel.etp() <= 1,
+                     "parallel.tp = ", parallel.tp(), ", parallel.ep = ", parallel.ep(),
+                     ", parallel.etp = ", parallel.etp(),
+                     ": trident grpo runs data parallelism only so far (set them to 1; use "
+                     "parallel.dp = number of ranks)");
+}
+
 GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
+  check_grpo_layout(config.parallel());
   config::ModelConfig model_config = config.model();
   const std::string& init = options.init_hf_dir;
   const bool from_checkpoint = !init.empty() && is_trident_checkpoint(init);
@@ -61,10 +73,10 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     io::load_hf_weights(policy.params(), init);
     TLOG_INFO("policy initialised from HF weights in ", init);
   }
-  GrpoTrainer trainer(policy, grpo_options(config));
+  GrpoTrainer trainer(policy, grpo_options(config), options.dp);
   const GrpoOptions& o = trainer.options();
   std::unique_ptr<io::JsonlWriter> jsonl;
-  if (!config.logging().metrics_path().empty()) {
+  if (options.primary && !config.logging().metrics_path().empty()) {
     jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/false);
   }
   GrpoRunSummary summary;
@@ -83,21 +95,24 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     summary.steps.push_back(m);
     if (jsonl) jsonl->write(grpo_metrics_record(m));
     TLOG_INFO(progress_line(m, steps, meter));
+    // Every data-parallel rank holds the same policy: the primary rank alone writes it.
     const int64_t every = config.checkpoint().every();
-    if (every > 0 && step % every == 0 && step != steps)
+    if (options.primary && every > 0 && step % every == 0 && step != steps)
       save_policy_checkpoint(config, policy, step);
   }
-  if (steps > 0) save_policy_checkpoint(config, policy, steps);
+  if (options.primary && steps > 0) save_policy_checkpoint(config, policy, steps);
   if (eval_prompts > 0) {
     const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling);
     summary.eval_accuracy_after = e.accuracy;
     TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);
     if (jsonl) {
-      jsonl->write(
-          nlohmann::json{{"eval_accuracy", e.accuracy}, {"eval_format_rate", e.format_rate}});
+      jsonl->write(nlohmann::json{{"eval_accuracy_before", summary.eval_accuracy_before},
+                                  {"eval_accuracy", e.accuracy},
+                                  {"eval_format_rate", e.format_rate},
+                                  {"eval_prompts", eval_prompts}});
     }
   }
-  if (!options.save_hf_dir.empty()) {
+  if (options.primary && !options.save_hf_dir.empty()) {
     io::save_hf_weights(policy.params(), options.save_hf_dir);
     TLOG_INFO("saved HF weights to ", options.save_hf_dir);
   }

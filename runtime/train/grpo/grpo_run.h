@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel/comm/communicator.h"
 #include "runtime/config/trident.pb.h"
 #include "runtime/train/grpo/grpo_trainer.h"
 
@@ -15,7 +16,14 @@ struct GrpoRunOptions {
   // empty: random init from train.seed with config.model.
   std::string init_hf_dir;
   std::string save_hf_dir;  // empty: no export
+  // Data parallelism (null: one rank); only the primary rank writes metrics and weights.
+  parallel::Communicator* dp = nullptr;
+  bool primary = true;
 };
+
+// Refuses layouts the GRPO trainer does not run (identically on every rank, before any
+// communicator exists): anything but parallel.dp ranks of whole replicas.
+void check_grpo_layout(const config::ParallelConfig& parallel);
 
 struct GrpoRunSummary {
   std::vector<GrpoStepMetrics> steps;

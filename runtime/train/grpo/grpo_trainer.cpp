@@ -1,8 +1,10 @@
 #include "runtime/train/grpo/grpo_trainer.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
+#include "parallel/dp/reduce_sum.h"
 #include "runtime/io/tokenizer.h"
 #include "runtime/train/grpo/policy.h"
 #include "runtime/train/grpo/scoring.h"
@@ -36,6 +38,7 @@ GrpoOptions grpo_options(const config::TridentConfig& config) {
   o.reward_command = g.reward_command();
   o.reward_timeout_s = g.reward_timeout_s() > 0 ? g.reward_timeout_s() : 60.0;
   o.lr = g.lr();
+  o.warmup_steps = g.warmup_steps();
   o.adam = AdamWSettings{t.beta1(), t.beta2(), t.adam_eps(), t.weight_decay()};
   o.grad_clip = t.grad_clip();
   o.task.digits =
@@ -56,7 +59,11 @@ std::vector<GrpoPrompt> arithmetic_prompts(uint64_t seed, io::Split split, uint6
 }
 
 GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options)
-    : policy_(&policy), options_(std::move(options)) {
+    : GrpoTrainer(policy, std::move(options), nullptr) {}
+
+GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
+                         parallel::Communicator* dp)
+    : policy_(&policy), options_(std::move(options)), dp_(dp) {
   TRIDENT_USER_CHECK(options_.group_size >= 2, "grpo.group_size = ", options_.group_size,
                      " must be ≥ 2 (the group is the baseline)");
   const int64_t n = policy.params().numel();
@@ -85,6 +92,21 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
+
+// This rank's contiguous block [begin, end) of `groups` groups split over `size` ranks.
+struct GroupRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+GroupRange rank_groups(int64_t groups, int rank, int size) {
+  const int64_t base = groups / size, extra = groups % size;
+  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
+  return GroupRange{begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
+// What the whole batch needs to know about each completion, one double per field, so a sum over
+// ranks (each filling only its own completions) gives every rank the global arrays.
+enum Field : size_t { kReward, kCorrect, kFormat, kLength, kTruncated, kFields };
 }  // namespace
 
 GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& prompts) {
@@ -96,29 +118,53 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       (step - 1) % options_.ref_refresh_every == 0) {
     refresh_reference();
   }
+  const int dp_rank = dp_ ? dp_->rank() : 0, dp_size = dp_ ? dp_->size() : 1;
+  const GroupRange mine = rank_groups(static_cast<int64_t>(prompts.size()), dp_rank, dp_size);
+  const auto is_mine = [&mine](int64_t g) { return g >= mine.begin && g < mine.end; };
 
-  // --- rollout ---
+  // --- rollout of this rank's groups ---
   std::vector<GenerationRequest> requests;
   for (const GrpoPrompt& p : prompts) {
     requests.push_back(GenerationRequest{p.id, io::ByteTokenizer::encode(p.text), G});
   }
-  const std::vector<Completion> completions = generate(*policy_, requests, options_.sampling);
-  const size_t N = completions.size();
+  const std::vector<GenerationRequest> my_requests(requests.begin() + mine.begin,
+                                                   requests.begin() + mine.end);
+  const std::vector<Completion> my_completions =
+      generate(*policy_, my_requests, options_.sampling);
+  const size_t N = prompts.size() * static_cast<size_t>(G);
+  const size_t offset = static_cast<size_t>(mine.begin * G);
+  std::vector<Completion> completions(N);  // only this rank's slots are filled
+  for (size_t i = 0; i < my_completions.size(); ++i) completions[offset + i] = my_completions[i];
 
   std::vector<RewardInput> inputs;
-  std::vector<double> rewards(N);
-  for (size_t i = 0; i < N; ++i) {
+  std::vector<double> fields(N * kFields, 0.0);
+  for (size_t k = 0; k < my_completions.size(); ++k) {
+    const size_t i = offset + k;
     const GrpoPrompt& p = prompts[i / static_cast<size_t>(G)];
     inputs.push_back(RewardInput{p.text, completions[i].text, p.reference});
     const RuleReward rule = rule_reward(inputs.back(), options_.reward_weights);
-    rewards[i] = rule.reward;
-    m.accuracy += rule.correct ? 1.0 : 0.0;
-    m.format_rate += rule.format ? 1.0 : 0.0;
-    m.completion_length += static_cast<double>(completions[i].tokens.size());
-    m.truncated_fraction += completions[i].truncated() ? 1.0 : 0.0;
+    double* f = &fields[i * kFields];
+    f[kReward] = rule.reward;
+    f[kCorrect] = rule.correct ? 1.0 : 0.0;
+    f[kFormat] = rule.format ? 1.0 : 0.0;
+    f[kLength] = static_cast<double>(completions[i].tokens.size());
+    f[kTruncated] = completions[i].truncated() ? 1.0 : 0.0;
   }
-  if (!options_.reward_command.empty()) {
-    rewards = external_rewards(options_.reward_command, inputs, options_.reward_timeout_s);
+  if (!options_.reward_command.empty() && !inputs.empty()) {
+    const std::vector<double> external =
+        external_rewards(options_.reward_command, inputs, options_.reward_timeout_s);
+    for (size_t k = 0; k < external.size(); ++k) fields[(offset + k) * kFields] = external[k];
+  }
+  fields = parallel::dp::sum_over_ranks(dp_, fields);
+
+  std::vector<double> rewards(N);
+  for (size_t i = 0; i < N; ++i) {
+    const double* f = &fields[i * kFields];
+    rewards[i] = f[kReward];
+    m.accuracy += f[kCorrect];
+    m.format_rate += f[kFormat];
+    m.completion_length += f[kLength];
+    m.truncated_fraction += f[kTruncated];
   }
   const double count = static_cast<double>(N);
   m.accuracy /= count, m.format_rate /= count, m.completion_length /= count;
@@ -130,7 +176,7 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
   const std::vector<double> advantages = group_advantages(rewards, G, options_.advantages);
   const std::vector<bool> flat = zero_variance_groups(rewards, G);
 
-  // Groups that take part in the update, and the per-group rows.
+  // Groups that take part in the update (all ranks agree on them), and the rows of ours.
   std::vector<int64_t> groups;
   for (int64_t g = 0; g < static_cast<int64_t>(prompts.size()); ++g) {
     if (options_.filter_zero_variance && flat[static_cast<size_t>(g)]) {
@@ -140,24 +186,28 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
     }
   }
   std::vector<std::vector<ScoredRow>> rows(prompts.size());
-  for (size_t i = 0; i < N; ++i) {
-    rows[i / static_cast<size_t>(G)].push_back(
-        ScoredRow{requests[i / static_cast<size_t>(G)].prompt, completions[i].tokens});
+  for (int64_t g = mine.begin; g < mine.end; ++g) {
+    for (int64_t j = 0; j < G; ++j) {
+      rows[static_cast<size_t>(g)].push_back(ScoredRow{
+          requests[static_cast<size_t>(g)].prompt, completions[static_cast<size_t>(g * G + j)].tokens});
+    }
   }
-  // π_old (the rollout policy) and π_ref per kept group.
+  // π_old (the rollout policy) and π_ref per kept group of this rank.
   std::vector<CompletionScores> old_scores(prompts.size()), ref_scores(prompts.size());
   for (const int64_t g : groups) {
+    if (!is_mine(g)) continue;
     old_scores[static_cast<size_t>(g)] = score_rows(*policy_, rows[static_cast<size_t>(g)]);
     if (reference_)
       ref_scores[static_cast<size_t>(g)] = score_rows(*reference_, rows[static_cast<size_t>(g)]);
   }
-  // Aggregation coefficients over the kept completions.
+  // Aggregation coefficients over all kept completions of the batch.
   std::vector<int64_t> counted;
   for (const int64_t g : groups) {
     for (int64_t j = 0; j < G; ++j) {
-      const Completion& c = completions[static_cast<size_t>(g * G + j)];
-      counted.push_back(
-          options_.mask_truncated && c.truncated() ? 0 : static_cast<int64_t>(c.tokens.size()));
+      const double* f = &fields[static_cast<size_t>(g * G + j) * kFields];
+      counted.push_back(options_.mask_truncated && f[kTruncated] != 0.0
+                            ? 0
+                            : static_cast<int64_t>(f[kLength]));
     }
   }
   const std::vector<double> coef =
@@ -166,12 +216,12 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
 
   // --- μ updates ---
   const auto update_start = Clock::now();
-  int64_t tokens_seen = 0, tokens_clipped = 0;
-  double kl_sum = 0.0, entropy_sum = 0.0;
+  double tokens_seen = 0, tokens_clipped = 0, kl_sum = 0.0, entropy_sum = 0.0;
   for (int64_t update = 0; update < options_.updates_per_batch && !groups.empty(); ++update) {
     policy_->params().zero_grad();
     double objective = 0.0;
     for (size_t k = 0; k < groups.size(); ++k) {
+      if (!is_mine(groups[k])) continue;
       const size_t g = static_cast<size_t>(groups[k]);
       const RowBatch batch = make_row_batch(rows[g]);
       PolicyForward fwd;
@@ -194,8 +244,8 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
           dlogp[static_cast<size_t>(j)].push_back(masked ? 0.0 : -coef[slot] * obj.dlogp);
           if (masked) continue;
           objective += coef[slot] * obj.value;
-          ++tokens_seen;
-          tokens_clipped += obj.clipped ? 1 : 0;
+          tokens_seen += 1.0;
+          tokens_clipped += obj.clipped ? 1.0 : 0.0;
           kl_sum += obj.kl;
           entropy_sum += now.entropy[static_cast<size_t>(j)][t];
         }
@@ -203,12 +253,15 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       const Tensor dlogits = completion_logit_grad(fwd.logits, batch, tokens, dlogp);
       policy_backward(*policy_, dlogits, fwd);
     }
+    if (dp_ != nullptr && dp_->size() > 1) {
+      dp_->all_reduce(policy_->params().flat_grads(), parallel::ReduceOp::Sum)->wait();
+    }
     double sum_sq = 0.0;
     for (const models::Parameter& p : policy_->params().parameters()) {
       if (p.spec->trained && p.grad.defined()) sum_sq += sum_of_squares(p.grad);
     }
     if (update == 0) {
-      m.loss = 0.0 - objective;  // no "-0" in the metrics
+      m.loss = 0.0 - parallel::dp::sum_over_ranks(dp_, objective);  // no "-0" in the metrics
       m.grad_norm = std::sqrt(sum_sq);
     }
     const double clip = clip_coefficient(std::sqrt(sum_sq), options_.grad_clip);
@@ -217,18 +270,27 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       float* g = grads.data<float>();
       for (int64_t e = 0; e < grads.numel(); ++e) g[e] *= static_cast<float>(clip);
     }
-    apply_optimizer();
+    apply_optimizer(step_lr(step));
   }
-  if (tokens_seen > 0) {
-    m.clip_fraction = static_cast<double>(tokens_clipped) / static_cast<double>(tokens_seen);
-    m.kl = kl_sum / static_cast<double>(tokens_seen);
-    m.entropy = entropy_sum / static_cast<double>(tokens_seen);
+  const std::vector<double> token_sums =
+      parallel::dp::sum_over_ranks(dp_, {tokens_seen, tokens_clipped, kl_sum, entropy_sum});
+  if (token_sums[0] > 0) {
+    m.clip_fraction = token_sums[1] / token_sums[0];
+    m.kl = token_sums[2] / token_sums[0];
+    m.entropy = token_sums[3] / token_sums[0];
   }
   m.update_seconds = seconds_since(update_start);
   return m;
 }
 
-void GrpoTrainer::apply_optimizer() {
+double GrpoTrainer::step_lr(int64_t step) const {
+  // Adam's first updates move every weight by about lr whatever the gradient's size; a ramp
+  // keeps those first moves small while the moment estimates settle.
+  if (options_.warmup_steps <= 0 || step > options_.warmup_steps) return options_.lr;
+  return options_.lr * static_cast<double>(step) / static_cast<double>(options_.warmup_steps);
+}
+
+void GrpoTrainer::apply_optimizer(double lr) {
   ++optimizer_steps_;
   models::ParameterStore& store = policy_->params();
   float* values = store.flat_values().data<float>();
@@ -239,7 +301,7 @@ void GrpoTrainer::apply_optimizer() {
     if (!param.spec->trained) continue;
     const int64_t offset = param.offset;
     adamw_update(values + offset, grads + offset, m + offset, v + offset, param.value.numel(),
-                 options_.adam, options_.lr, optimizer_steps_, param.spec->weight_decay);
+                 options_.adam, lr, optimizer_steps_, param.spec->weight_decay);
   }
 }
 

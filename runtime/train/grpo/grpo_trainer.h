@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
+#include "parallel/comm/communicator.h"
 #include "runtime/config/trident.pb.h"
 #include "runtime/io/synthetic_task.h"
 #include "runtime/train/grpo/generate.h"
@@ -34,6 +35,7 @@ struct GrpoOptions {
   std::string reward_command;
   double reward_timeout_s = 60.0;
   double lr = 1e-6;
+  int64_t warmup_steps = 0;  // lr rises linearly to `lr` over the first steps
   AdamWSettings adam;
   double grad_clip = 1.0;
   io::ArithmeticOptions task;
@@ -74,6 +76,13 @@ struct GrpoStepMetrics {
 class GrpoTrainer {
  public:
   GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options);
+  // Data parallel over `dp` (null or size 1: one rank). Every rank holds the whole policy and
+  // the same prompt list; rank r rolls out and differentiates the contiguous block r of the
+  // step's prompt groups. Rewards, lengths and flags of every completion are summed over the
+  // group so advantages and aggregation coefficients are the global ones; the gradient is
+  // summed over the group before clipping and AdamW, so every rank applies the same update as
+  // one rank holding the whole batch.
+  GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options, parallel::Communicator* dp);
   GrpoTrainer(const GrpoTrainer&) = delete;
   GrpoTrainer& operator=(const GrpoTrainer&) = delete;
 
@@ -86,10 +95,12 @@ class GrpoTrainer {
 
  private:
   void refresh_reference();
-  void apply_optimizer();
+  void apply_optimizer(double lr);
+  double step_lr(int64_t step) const;
 
   models::DeepSeekV3Model* policy_;
   GrpoOptions options_;
+  parallel::Communicator* dp_ = nullptr;
   std::unique_ptr<models::DeepSeekV3Model> reference_;  // only with β > 0
   Tensor exp_avg_, exp_avg_sq_;
   int64_t optimizer_steps_ = 0;
