@@ -100,7 +100,8 @@ Tensor last_positions(const Tensor& h, int64_t rows, int64_t n) {
 
 Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& ids, int64_t rows,
                    int64_t n, const ops::cpu::RopeTable& rope,
-                   std::vector<models::MlaCache>& caches) {
+                   std::vector<models::MlaCache>& caches, ForwardLockstep* lockstep) {
+  if (lockstep != nullptr) lockstep->before_forward();
   Tensor h = model.embedding().forward(Tensor::from_ints(ids, {static_cast<int64_t>(ids.size())}));
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     h = model.layer(l).forward_decode(h, n, rope, caches[static_cast<size_t>(l)]);
@@ -112,7 +113,7 @@ Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& i
 void generate_bucket(models::DeepSeekV3Model& model, const std::vector<GenerationRequest>& requests,
                      const std::vector<size_t>& members,
                      const std::vector<size_t>& first_completion, const SamplingOptions& options,
-                     std::vector<Completion>& out) {
+                     ForwardLockstep* lockstep, std::vector<Completion>& out) {
   const int64_t prompt_len = static_cast<int64_t>(requests[members[0]].prompt.size());
   std::vector<Row> rows;
   std::vector<int32_t> ids;
@@ -129,7 +130,7 @@ void generate_bucket(models::DeepSeekV3Model& model, const std::vector<Generatio
   for (int64_t l = 0; l < model.num_layers(); ++l)
     caches.emplace_back(batch, capacity, model.dims());
 
-  Tensor logits = decode_step(model, ids, batch, prompt_len, rope, caches);
+  Tensor logits = decode_step(model, ids, batch, prompt_len, rope, caches, lockstep);
   const int64_t vocab = logits.size(1);
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     std::vector<int32_t> next(static_cast<size_t>(batch), io::ByteTokenizer::kEos);
@@ -162,7 +163,7 @@ void generate_bucket(models::DeepSeekV3Model& model, const std::vector<Generatio
       if (!row.done) any_active = true;
     }
     if (!any_active || step + 1 == options.max_new_tokens) break;
-    logits = decode_step(model, next, batch, 1, rope, caches);
+    logits = decode_step(model, next, batch, 1, rope, caches, lockstep);
   }
 }
 
@@ -170,7 +171,7 @@ void generate_bucket(models::DeepSeekV3Model& model, const std::vector<Generatio
 
 std::vector<Completion> generate(models::DeepSeekV3Model& model,
                                  const std::vector<GenerationRequest>& requests,
-                                 const SamplingOptions& options) {
+                                 const SamplingOptions& options, ForwardLockstep* lockstep) {
   TRIDENT_USER_CHECK(options.max_new_tokens >= 1, "max_new_tokens = ", options.max_new_tokens,
                      " must be ≥ 1");
   TRIDENT_USER_CHECK(options.top_p > 0.0 && options.top_p <= 1.0, "top_p = ", options.top_p,
@@ -192,8 +193,9 @@ std::vector<Completion> generate(models::DeepSeekV3Model& model,
   }
   for (const auto& [length, members] : by_length) {
     (void)length;
-    generate_bucket(model, requests, members, first_completion, options, out);
+    generate_bucket(model, requests, members, first_completion, options, lockstep, out);
   }
+  if (lockstep != nullptr) lockstep->finish([&model] { filler_forward(model); });
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
+#include "runtime/train/grpo/lockstep.h"
 
 namespace trident::train::grpo {
 
@@ -45,10 +46,13 @@ struct Completion {
   std::vector<std::vector<float>> step_logits;  // [tokens][V] with record_logits
 };
 
-// One completion per (request, sample), ordered by request then sample.
+// One completion per (request, sample), ordered by request then sample. Under expert
+// parallelism pass the EP group's lockstep: every prefill and decode step is announced, and a
+// rank that finished (or has no requests) runs filler forwards until every rank has.
 std::vector<Completion> generate(models::DeepSeekV3Model& model,
                                  const std::vector<GenerationRequest>& requests,
-                                 const SamplingOptions& options);
+                                 const SamplingOptions& options,
+                                 ForwardLockstep* lockstep = nullptr);
 
 // Picks a token from one row of logits [V] (exposed for tests). `uniform` in (0, 1).
 int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& options,

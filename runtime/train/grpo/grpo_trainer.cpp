@@ -3,6 +3,7 @@
 #include <chrono>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "parallel/dp/reduce_sum.h"
 #include "runtime/io/tokenizer.h"
@@ -63,14 +64,29 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options)
 
 GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
                          parallel::Communicator* dp)
-    : policy_(&policy), options_(std::move(options)), dp_(dp) {
+    : GrpoTrainer(policy, std::move(options), GrpoParallel{dp, nullptr, nullptr, {}}) {}
+
+GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
+                         GrpoParallel parallel)
+    : policy_(&policy),
+      options_(std::move(options)),
+      dp_(parallel.dp),
+      parallel_(std::move(parallel)),
+      lockstep_(parallel_.ep) {
+  if (lockstep_.active()) {
+    TRIDENT_USER_CHECK(parallel_.setup.shards.ep_size == parallel_.ep->size(),
+                       "the policy holds 1/", parallel_.setup.shards.ep_size,
+                       " of the routed experts but the expert-parallel group has ",
+                       parallel_.ep->size(), " ranks");
+  }
   TRIDENT_USER_CHECK(options_.group_size >= 2, "grpo.group_size = ", options_.group_size,
                      " must be ≥ 2 (the group is the baseline)");
   const int64_t n = policy.params().numel();
   exp_avg_ = Tensor::zeros({n});
   exp_avg_sq_ = Tensor::zeros({n});
   if (options_.objective.beta != 0.0) {
-    reference_ = std::make_unique<models::DeepSeekV3Model>(policy.config(), options_.seed);
+    reference_ =
+        std::make_unique<models::DeepSeekV3Model>(policy.config(), options_.seed, parallel_.setup);
     refresh_reference();
   }
 }
@@ -130,7 +146,7 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
   const std::vector<GenerationRequest> my_requests(requests.begin() + mine.begin,
                                                    requests.begin() + mine.end);
   const std::vector<Completion> my_completions =
-      generate(*policy_, my_requests, options_.sampling);
+      generate(*policy_, my_requests, options_.sampling, &lockstep_);
   const size_t N = prompts.size() * static_cast<size_t>(G);
   const size_t offset = static_cast<size_t>(mine.begin * G);
   std::vector<Completion> completions(N);  // only this rank's slots are filled
@@ -192,14 +208,20 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
           requests[static_cast<size_t>(g)].prompt, completions[static_cast<size_t>(g * G + j)].tokens});
     }
   }
-  // π_old (the rollout policy) and π_ref per kept group of this rank.
+  // π_old (the rollout policy) and π_ref per kept group of this rank, one model per pass (under
+  // expert parallelism the ranks' forwards pair up, so all must run the same model).
   std::vector<CompletionScores> old_scores(prompts.size()), ref_scores(prompts.size());
-  for (const int64_t g : groups) {
-    if (!is_mine(g)) continue;
-    old_scores[static_cast<size_t>(g)] = score_rows(*policy_, rows[static_cast<size_t>(g)]);
-    if (reference_)
-      ref_scores[static_cast<size_t>(g)] = score_rows(*reference_, rows[static_cast<size_t>(g)]);
-  }
+  const auto score_pass = [&](models::DeepSeekV3Model& model,
+                              std::vector<CompletionScores>& scores) {
+    for (const int64_t g : groups) {
+      if (!is_mine(g)) continue;
+      lockstep_.before_forward();
+      scores[static_cast<size_t>(g)] = score_rows(model, rows[static_cast<size_t>(g)]);
+    }
+    lockstep_.finish([&model] { filler_forward(model); });
+  };
+  score_pass(*policy_, old_scores);
+  if (reference_) score_pass(*reference_, ref_scores);
   // Aggregation coefficients over all kept completions of the batch.
   std::vector<int64_t> counted;
   for (const int64_t g : groups) {
@@ -224,6 +246,7 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       if (!is_mine(groups[k])) continue;
       const size_t g = static_cast<size_t>(groups[k]);
       const RowBatch batch = make_row_batch(rows[g]);
+      lockstep_.before_forward();
       PolicyForward fwd;
       policy_forward(*policy_, batch.ids, batch.batch, batch.seq, fwd);
       const CompletionScores now = completion_scores(fwd.logits, batch, rows[g]);
@@ -253,13 +276,8 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       const Tensor dlogits = completion_logit_grad(fwd.logits, batch, tokens, dlogp);
       policy_backward(*policy_, dlogits, fwd);
     }
-    if (dp_ != nullptr && dp_->size() > 1) {
-      dp_->all_reduce(policy_->params().flat_grads(), parallel::ReduceOp::Sum)->wait();
-    }
-    double sum_sq = 0.0;
-    for (const models::Parameter& p : policy_->params().parameters()) {
-      if (p.spec->trained && p.grad.defined()) sum_sq += sum_of_squares(p.grad);
-    }
+    lockstep_.finish([this] { filler_forward_backward(*policy_); });
+    const double sum_sq = reduce_gradients();
     if (update == 0) {
       m.loss = 0.0 - parallel::dp::sum_over_ranks(dp_, objective);  // no "-0" in the metrics
       m.grad_norm = std::sqrt(sum_sq);
@@ -281,6 +299,66 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
   }
   m.update_seconds = seconds_since(update_start);
   return m;
+}
+
+namespace {
+// The trained gradients of the parameters for which `pick` holds, packed into one buffer.
+std::vector<const models::Parameter*> trained_where(
+    const models::ParameterStore& store, const std::function<bool(const models::Parameter&)>& pick) {
+  std::vector<const models::Parameter*> out;
+  for (const models::Parameter& p : store.parameters()) {
+    if (p.spec->trained && p.grad.defined() && pick(p)) out.push_back(&p);
+  }
+  return out;
+}
+
+// Sums the gradients of `params` over `group` (null or one rank: nothing to do).
+void sum_gradients(parallel::Communicator* group,
+                   const std::vector<const models::Parameter*>& params) {
+  if (group == nullptr || group->size() <= 1 || params.empty()) return;
+  int64_t total = 0;
+  for (const models::Parameter* p : params) total += p->grad.numel();
+  Tensor packed = Tensor::empty({total});
+  float* dst = packed.data<float>();
+  for (const models::Parameter* p : params) {
+    dst = std::copy_n(p->grad.data<float>(), p->grad.numel(), dst);
+  }
+  group->all_reduce(packed, parallel::ReduceOp::Sum)->wait();
+  const float* src = packed.data<float>();
+  for (const models::Parameter* p : params) {
+    std::copy_n(src, p->grad.numel(), p->grad.data<float>());
+    src += p->grad.numel();
+  }
+}
+
+double squares_of(const std::vector<const models::Parameter*>& params) {
+  double sum = 0.0;
+  for (const models::Parameter* p : params) sum += sum_of_squares(p->grad);
+  return sum;
+}
+}  // namespace
+
+double GrpoTrainer::reduce_gradients() {
+  models::ParameterStore& store = policy_->params();
+  if (!expert_parallel()) {
+    if (dp_ != nullptr && dp_->size() > 1) {
+      dp_->all_reduce(store.flat_grads(), parallel::ReduceOp::Sum)->wait();
+    }
+    return squares_of(trained_where(store, [](const models::Parameter&) { return true; }));
+  }
+  // Each EP rank's held experts already carry the gradient of every token of the EP group
+  // routed to them; the ranks holding the same experts (edp) add theirs. Everything else is
+  // replicated over dp.
+  const auto is_expert = [](const models::Parameter& p) {
+    return p.spec->placement.expert_parallel;
+  };
+  const std::vector<const models::Parameter*> experts = trained_where(store, is_expert);
+  const std::vector<const models::Parameter*> dense =
+      trained_where(store, [&](const models::Parameter& p) { return !is_expert(p); });
+  sum_gradients(dp_, dense);
+  sum_gradients(parallel_.edp, experts);
+  // Dense squares are alike on every rank; each expert lives on one EP rank (per edp replica).
+  return squares_of(dense) + parallel::dp::sum_over_ranks(parallel_.ep, squares_of(experts));
 }
 
 double GrpoTrainer::step_lr(int64_t step) const {

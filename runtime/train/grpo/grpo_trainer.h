@@ -14,6 +14,7 @@
 #include "runtime/config/trident.pb.h"
 #include "runtime/io/synthetic_task.h"
 #include "runtime/train/grpo/generate.h"
+#include "runtime/train/grpo/lockstep.h"
 #include "runtime/train/grpo/loss.h"
 #include "runtime/train/grpo/rewards.h"
 #include "runtime/train/optimizer.h"
@@ -73,6 +74,18 @@ struct GrpoStepMetrics {
   double update_seconds = 0.0;
 };
 
+// How the policy is spread over ranks. dp splits the prompt groups. With expert parallelism
+// (ep with more than one rank) the policy was built with `setup` (its routed experts split over
+// ep, parallel/ep/expert_parallel_moe.h); every MoE forward is then a collective over ep, so
+// rollouts, scoring passes and updates run in lock step over it (lockstep.h). Routed expert
+// gradients are summed over edp (the ranks holding the same experts), all others over dp.
+struct GrpoParallel {
+  parallel::Communicator* dp = nullptr;
+  parallel::Communicator* ep = nullptr;
+  parallel::Communicator* edp = nullptr;
+  models::ExpertParallelSetup setup;  // also builds the frozen reference (β > 0)
+};
+
 class GrpoTrainer {
  public:
   GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options);
@@ -83,6 +96,8 @@ class GrpoTrainer {
   // summed over the group before clipping and AdamW, so every rank applies the same update as
   // one rank holding the whole batch.
   GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options, parallel::Communicator* dp);
+  // Data and expert parallel (see GrpoParallel); the EP group must fold over the dp ranks.
+  GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options, GrpoParallel parallel);
   GrpoTrainer(const GrpoTrainer&) = delete;
   GrpoTrainer& operator=(const GrpoTrainer&) = delete;
 
@@ -97,10 +112,16 @@ class GrpoTrainer {
   void refresh_reference();
   void apply_optimizer(double lr);
   double step_lr(int64_t step) const;
+  bool expert_parallel() const { return lockstep_.active(); }
+  // Sums the gradients over the ranks that share them; returns the global squared norm with
+  // every routed expert counted once.
+  double reduce_gradients();
 
   models::DeepSeekV3Model* policy_;
   GrpoOptions options_;
   parallel::Communicator* dp_ = nullptr;
+  GrpoParallel parallel_;
+  ForwardLockstep lockstep_;
   std::unique_ptr<models::DeepSeekV3Model> reference_;  // only with β > 0
   Tensor exp_avg_, exp_avg_sq_;
   int64_t optimizer_steps_ = 0;

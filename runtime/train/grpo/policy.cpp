@@ -44,4 +44,15 @@ Tensor policy_head_logits(models::DeepSeekV3Model& model, const Tensor& h) {
   return models::linear_step_forward(lm_head(model), normed, head_step);
 }
 
+namespace {
+void filler(models::DeepSeekV3Model& model, bool backward) {
+  PolicyForward fwd;
+  policy_forward(model, Tensor::from_ints({0}, {1}), 1, 1, fwd);
+  if (backward) policy_backward(model, Tensor::zeros(fwd.logits.shape()), fwd);
+}
+}  // namespace
+
+void filler_forward(models::DeepSeekV3Model& model) { filler(model, false); }
+void filler_forward_backward(models::DeepSeekV3Model& model) { filler(model, true); }
+
 }  // namespace trident::train::grpo

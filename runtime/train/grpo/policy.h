@@ -30,4 +30,10 @@ void policy_backward(models::DeepSeekV3Model& model, const Tensor& dlogits, Poli
 // Final norm and lm_head on hidden states h [T, H] (used by decoding) -> logits [T, V].
 Tensor policy_head_logits(models::DeepSeekV3Model& model, const Tensor& h);
 
+// Filler work for ForwardLockstep (lockstep.h): a forward of one token whose result is dropped,
+// and the same with a backward from zero logits gradients (which adds nothing to any gradient
+// but runs the MoE layers' backward collectives).
+void filler_forward(models::DeepSeekV3Model& model);
+void filler_forward_backward(models::DeepSeekV3Model& model);
+
 }  // namespace trident::train::grpo

@@ -1,0 +1,112 @@
+// GRPO with expert parallelism under mpirun: ep = dp = world size (each rank holds 1/ep of the
+// routed experts and rolls out its own prompt groups). Every MoE forward is a collective over the
+// EP group, and the ranks have different work (3 prompt groups over 2 ranks, completions of
+// different lengths), so this also exercises the lock step of rollouts, scoring and updates.
+// Each step must equal one rank holding the whole model and batch: the same rollouts, loss and
+// gradient norm (experts counted once), and every held parameter equal to the reference's.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parallel/comm/mpi_backend.h"
+#include "parallel/comm/mpi_comm.h"
+#include "parallel/ep/expert_parallel_moe.h"
+#include "runtime/config/config.h"
+#include "runtime/train/grpo/grpo_trainer.h"
+#include "tests/grpo/grpo_test_model.h"
+#include "tests/parallel/test_helpers.h"
+
+namespace trident::train::grpo {
+namespace {
+
+using parallel::testing::relative_difference;
+using parallel::testing::same_on_every_rank;
+using parallel::testing::world_rank;
+using parallel::testing::world_size;
+
+GrpoOptions ep_options(const std::string& loss_type) {
+  config::TridentConfig config = config::default_config();
+  config::apply_overrides(config, {"grpo.prompts_per_step=3", "grpo.group_size=3",
+                                   "grpo.max_new_tokens=6", "grpo.lr=3e-3", "grpo.warmup_steps=2",
+                                   "grpo.updates_per_batch=2", "data.task_digits=1",
+                                   "grpo.loss_type=" + loss_type});
+  GrpoOptions options = grpo_options(config);
+  options.objective.beta = 0.04;  // the frozen reference is expert parallel too
+  options.sampling.temperature = 1.5;  // completions of different lengths
+  options.reward_command =
+      "/usr/bin/python3 -c \"import sys, json\n"
+      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  return options;
+}
+
+// Every parameter this rank holds equals the reference's of the same name (routed experts are
+// named by their global index); returns how many routed experts' tensors were compared.
+int64_t expect_held_parameters_match(const models::DeepSeekV3Model& ep,
+                                     const models::DeepSeekV3Model& one) {
+  int64_t experts = 0;
+  for (const models::Parameter& p : ep.params().parameters()) {
+    const models::Parameter& q = one.params().get(p.spec->name);
+    EXPECT_LE(relative_error(p.value, q.value), 1e-5) << p.spec->name << " on rank " << world_rank();
+    if (p.spec->placement.expert_parallel) ++experts;
+  }
+  return experts;
+}
+
+class GrpoExpertParallel : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GrpoExpertParallel, StepsMatchOneRank) {
+  static const parallel::MpiComm world = parallel::MpiComm::world();
+  const auto group = std::make_shared<parallel::MpiBackend>(world);
+  const int ranks = world_size();
+  ASSERT_EQ(group->size(), ranks);
+  const config::ModelConfig model_config = testing::grpo_tiny_config(0.05);
+  ASSERT_EQ(model_config.n_routed_experts() % ranks, 0);
+  config::ParallelConfig layout;
+  layout.set_dp(ranks);
+  layout.set_ep(ranks);
+  GrpoParallel parallel;
+  parallel.dp = group.get();
+  parallel.ep = group.get();  // ep = dp: the experts are not replicated, edp is one rank
+  parallel.setup = parallel::ep::expert_parallel_setup(model_config, layout, group);
+  models::DeepSeekV3Model ep_model(model_config, 7, parallel.setup);
+  models::DeepSeekV3Model one_model(model_config, 7);
+  ASSERT_LT(ep_model.params().numel(), one_model.params().numel()) << "experts not split";
+
+  const GrpoOptions options = ep_options(GetParam());
+  GrpoTrainer split(ep_model, options, parallel);
+  GrpoTrainer one(one_model, options);
+  for (int64_t step = 1; step <= 3; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    const GrpoStepMetrics a = split.step(step);
+    const GrpoStepMetrics b = one.step(step);
+    EXPECT_EQ(a.accuracy, b.accuracy);
+    EXPECT_EQ(a.format_rate, b.format_rate);
+    EXPECT_EQ(a.completion_length, b.completion_length);
+    EXPECT_EQ(a.truncated_fraction, b.truncated_fraction);
+    EXPECT_EQ(a.reward, b.reward);
+    // The first update's loss is a sum of advantages (terms of order one) that nearly cancel:
+    // relative to at least 1e-9, round-off of the terms is not counted as a difference.
+    EXPECT_NEAR(a.loss, b.loss, 1e-5 * std::max(std::abs(b.loss), 1e-9));
+    EXPECT_LE(relative_difference(a.grad_norm, b.grad_norm), 1e-5)
+        << a.grad_norm << " vs " << b.grad_norm;
+    EXPECT_LE(relative_difference(a.kl, b.kl), 1e-4);
+    EXPECT_LE(relative_difference(a.entropy, b.entropy), 1e-5);
+    EXPECT_TRUE(same_on_every_rank(a.loss));
+    EXPECT_TRUE(same_on_every_rank(a.grad_norm));
+    EXPECT_GT(expect_held_parameters_match(ep_model, one_model), 0);
+  }
+  // The completions must differ in length, and the policy must have moved, or the comparison
+  // proves little.
+  models::DeepSeekV3Model initial(model_config, 7);
+  EXPECT_GT(relative_error(one_model.params().flat_values(), initial.params().flat_values()),
+            1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(LossTypes, GrpoExpertParallel, ::testing::Values("grpo", "dr_grpo"));
+
+}  // namespace
+}  // namespace trident::train::grpo
