@@ -1,5 +1,6 @@
 // trident grpo: GRPO reinforcement learning on the arithmetic task (docs/grpo.md), on one rank
-// or data parallel over every rank mpirun started (parallel.dp = number of ranks).
+// or data parallel over every rank mpirun started (parallel.dp = number of ranks), optionally
+// with the routed experts split over parallel.ep.
 #include <memory>
 
 #include "launch/cli.h"
@@ -49,6 +50,13 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
     dp = std::make_unique<trident::parallel::MpiBackend>(mesh.dp(), comm_options);
   }
   options.dp = dp.get();
+  std::unique_ptr<trident::parallel::MpiBackend> ep, edp;
+  if (mesh.layout().sizes().ep > 1) {
+    ep = std::make_unique<trident::parallel::MpiBackend>(mesh.ep(), comm_options);
+    options.ep = ep.get();
+    edp = std::make_unique<trident::parallel::MpiBackend>(mesh.edp(), comm_options);
+    options.edp = edp.get();
+  }
   options.primary = mesh.rank() == 0;
   trident::train::grpo::run_grpo(config, options);
   return 0;

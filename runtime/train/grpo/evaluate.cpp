@@ -6,7 +6,8 @@
 namespace trident::train::grpo {
 
 EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, int64_t count,
-                               const io::ArithmeticOptions& task, SamplingOptions sampling) {
+                               const io::ArithmeticOptions& task, SamplingOptions sampling,
+                               ForwardLockstep* lockstep) {
   TRIDENT_USER_CHECK(count >= 1, "evaluation needs at least one prompt (got ", count, ")");
   sampling.temperature = 0.0;
   std::vector<GenerationRequest> requests;
@@ -16,7 +17,7 @@ EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, in
     requests.push_back(GenerationRequest{static_cast<uint64_t>(i),
                                          io::ByteTokenizer::encode(problems.back().prompt), 1});
   }
-  const std::vector<Completion> completions = generate(model, requests, sampling);
+  const std::vector<Completion> completions = generate(model, requests, sampling, lockstep);
   EvalResult r;
   r.prompts = count;
   for (size_t i = 0; i < completions.size(); ++i) {

@@ -16,8 +16,10 @@ struct EvalResult {
 };
 
 // Problems [0, count) of the eval split of `seed`, decoded greedily with `sampling` (its
-// temperature is forced to 0).
+// temperature is forced to 0). Under expert parallelism every EP rank decodes the same problems
+// in lock step (generate.h).
 EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, int64_t count,
-                               const io::ArithmeticOptions& task, SamplingOptions sampling);
+                               const io::ArithmeticOptions& task, SamplingOptions sampling,
+                               ForwardLockstep* lockstep = nullptr);
 
 }  // namespace trident::train::grpo

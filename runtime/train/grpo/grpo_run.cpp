@@ -1,8 +1,10 @@
 #include "runtime/train/grpo/grpo_run.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
+#include "parallel/ep/expert_parallel_moe.h"
 #include "runtime/config/config.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/hf_weights.h"
@@ -49,11 +51,14 @@ void check_grpo_layout(const config::ParallelConfig& parallel) {
   TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
                      ": trident grpo does not run pipeline parallelism yet (set parallel.pp = 1; "
                      "use parallel.dp for more ranks)");
-  TRIDENT_USER_CHECK(parallel.tp() <= 1 && parallel.ep() <= 1 && parallel.etp() <= 1,
-                     "parallel.tp = ", parallel.tp(), ", parallel.ep = ", parallel.ep(),
+  TRIDENT_USER_CHECK(parallel.tp() <= 1 && parallel.etp() <= 1, "parallel.tp = ", parallel.tp(),
                      ", parallel.etp = ", parallel.etp(),
-                     ": trident grpo runs data parallelism only so far (set them to 1; use "
-                     "parallel.dp = number of ranks)");
+                     ": trident grpo runs data and expert parallelism only so far (set them to "
+                     "1; use parallel.dp = number of ranks, optionally parallel.ep)");
+  const int64_t dp = std::max<int64_t>(1, parallel.dp()), ep = std::max<int64_t>(1, parallel.ep());
+  TRIDENT_USER_CHECK(dp % ep == 0, "parallel.ep = ", parallel.ep(),
+                     " must divide parallel.dp = ", dp,
+                     " (under GRPO the expert-parallel group folds over the dp ranks)");
 }
 
 GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
@@ -65,7 +70,28 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     model_config = from_checkpoint ? checkpoint_model_config(init)
                                    : config::import_hf_config(init + "/config.json");
   }
-  models::DeepSeekV3Model policy(model_config, config.train().seed());
+  const bool expert_parallel = options.ep != nullptr && options.ep->size() > 1;
+  if (expert_parallel) {
+    // Each rank holds 1/ep of the routed experts; loading and writing whole weights is not
+    // wired for that layout yet.
+    TRIDENT_USER_CHECK(init.empty() && options.save_hf_dir.empty(), "parallel.ep = ",
+                       options.ep->size(),
+                       ": trident grpo does not load or export weights under expert parallelism "
+                       "yet (drop --init / --init-hf and --save-hf, or set parallel.ep = 1)");
+    if (!config.checkpoint().dir().empty()) {
+      TLOG_WARN("parallel.ep = ", options.ep->size(), ": GRPO checkpoints are not written under "
+                "expert parallelism yet (checkpoint.dir = ", config.checkpoint().dir(),
+                " is ignored)");
+    }
+  }
+  GrpoParallel ranks{options.dp, expert_parallel ? options.ep : nullptr, options.edp, {}};
+  if (expert_parallel) {
+    // Non-owning: the caller's group outlives the policy built here.
+    const std::shared_ptr<parallel::Communicator> ep_group(options.ep,
+                                                           [](parallel::Communicator*) {});
+    ranks.setup = parallel::ep::expert_parallel_setup(model_config, config.parallel(), ep_group);
+  }
+  models::DeepSeekV3Model policy(model_config, config.train().seed(), ranks.setup);
   if (from_checkpoint) {
     load_policy_weights(init, policy);
     TLOG_INFO("policy initialised from checkpoint ", init);
@@ -73,7 +99,9 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     io::load_hf_weights(policy.params(), init);
     TLOG_INFO("policy initialised from HF weights in ", init);
   }
-  GrpoTrainer trainer(policy, grpo_options(config), options.dp);
+  GrpoTrainer trainer(policy, grpo_options(config), ranks);
+  // Evaluation decodes the same problems on every rank; under EP their forwards pair up.
+  ForwardLockstep eval_lockstep(ranks.ep);
   const GrpoOptions& o = trainer.options();
   std::unique_ptr<io::JsonlWriter> jsonl;
   if (options.primary && !config.logging().metrics_path().empty()) {
@@ -82,7 +110,8 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   GrpoRunSummary summary;
   const int64_t eval_prompts = config.grpo().eval_prompts();
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling);
+    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
+                                               &eval_lockstep);
     summary.eval_accuracy_before = e.accuracy;
     TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ",
               e.format_rate);
@@ -97,12 +126,13 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     TLOG_INFO(progress_line(m, steps, meter));
     // Every data-parallel rank holds the same policy: the primary rank alone writes it.
     const int64_t every = config.checkpoint().every();
-    if (options.primary && every > 0 && step % every == 0 && step != steps)
+    if (options.primary && !expert_parallel && every > 0 && step % every == 0 && step != steps)
       save_policy_checkpoint(config, policy, step);
   }
-  if (options.primary && steps > 0) save_policy_checkpoint(config, policy, steps);
+  if (options.primary && !expert_parallel && steps > 0) save_policy_checkpoint(config, policy, steps);
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling);
+    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
+                                               &eval_lockstep);
     summary.eval_accuracy_after = e.accuracy;
     TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);
     if (jsonl) {

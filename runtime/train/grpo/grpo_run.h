@@ -18,11 +18,16 @@ struct GrpoRunOptions {
   std::string save_hf_dir;  // empty: no export
   // Data parallelism (null: one rank); only the primary rank writes metrics and weights.
   parallel::Communicator* dp = nullptr;
+  // Expert parallelism (parallel.ep > 1): the EP group, folded over the dp ranks, and the
+  // expert-data-parallel group of the ranks holding the same experts.
+  parallel::Communicator* ep = nullptr;
+  parallel::Communicator* edp = nullptr;
   bool primary = true;
 };
 
 // Refuses layouts the GRPO trainer does not run (identically on every rank, before any
-// communicator exists): anything but parallel.dp ranks of whole replicas.
+// communicator exists): anything but parallel.dp ranks of whole replicas, with the routed
+// experts optionally split over parallel.ep (a divisor of parallel.dp).
 void check_grpo_layout(const config::ParallelConfig& parallel);
 
 struct GrpoRunSummary {

@@ -1,0 +1,37 @@
+// The layouts `trident grpo` runs (dp ranks, routed experts optionally split over an ep that
+// divides dp) and the clear refusals of the others.
+#include <gtest/gtest.h>
+
+#include "runtime/core/error.h"
+#include "runtime/train/grpo/grpo_run.h"
+
+namespace trident::train::grpo {
+namespace {
+
+config::ParallelConfig layout(int64_t dp, int64_t ep, int64_t tp = 1, int64_t etp = 1,
+                              int64_t pp = 1) {
+  config::ParallelConfig p;
+  p.set_dp(dp);
+  p.set_ep(ep);
+  p.set_tp(tp);
+  p.set_etp(etp);
+  p.set_pp(pp);
+  return p;
+}
+
+TEST(GrpoLayout, DataAndExpertParallelAreAccepted) {
+  EXPECT_NO_THROW(check_grpo_layout(layout(1, 1)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(3, 1)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(2, 2)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(4, 2)));
+}
+
+TEST(GrpoLayout, OtherLayoutsAreRefused) {
+  EXPECT_THROW(check_grpo_layout(layout(2, 1, /*tp=*/2)), UserError);
+  EXPECT_THROW(check_grpo_layout(layout(2, 2, 1, /*etp=*/2)), UserError);
+  EXPECT_THROW(check_grpo_layout(layout(2, 1, 1, 1, /*pp=*/2)), UserError);
+  EXPECT_THROW(check_grpo_layout(layout(3, 2)), UserError);  // ep must divide dp
+}
+
+}  // namespace
+}  // namespace trident::train::grpo
