@@ -1,7 +1,8 @@
-// GRPO with expert parallelism under mpirun: ep = dp = world size (each rank holds 1/ep of the
-// routed experts and rolls out its own prompt groups). Every MoE forward is a collective over the
-// EP group, and the ranks have different work (3 prompt groups over 2 ranks, completions of
-// different lengths), so this also exercises the lock step of rollouts, scoring and updates.
+// GRPO with expert parallelism under mpirun: dp = world size, ep = 2 (each rank holds half the
+// routed experts and rolls out its own prompt groups; with 4 ranks every expert is held by two
+// ranks, the edp group). Every MoE forward is a collective over the EP group and the ranks have
+// different work (3 prompt groups over the ranks, completions that stop at different steps), so
+// this also exercises the lock step of rollouts, scoring and updates.
 // Each step must equal one rank holding the whole model and batch: the same rollouts, loss and
 // gradient norm (experts counted once), and every held parameter equal to the reference's.
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/comm/mpi_comm.h"
+#include "parallel/mesh.h"
 #include "parallel/ep/expert_parallel_moe.h"
 #include "runtime/config/config.h"
 #include "runtime/train/grpo/grpo_trainer.h"
@@ -59,19 +61,24 @@ int64_t expect_held_parameters_match(const models::DeepSeekV3Model& ep,
 class GrpoExpertParallel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GrpoExpertParallel, StepsMatchOneRank) {
-  static const parallel::MpiComm world = parallel::MpiComm::world();
-  const auto group = std::make_shared<parallel::MpiBackend>(world);
   const int ranks = world_size();
-  ASSERT_EQ(group->size(), ranks);
-  const config::ModelConfig model_config = testing::grpo_tiny_config(0.05);
-  ASSERT_EQ(model_config.n_routed_experts() % ranks, 0);
+  ASSERT_EQ(ranks % 2, 0) << "run with an even number of ranks";
   config::ParallelConfig layout;
   layout.set_dp(ranks);
-  layout.set_ep(ranks);
+  layout.set_ep(2);
+  static const parallel::Mesh mesh(parallel::mesh_sizes_from_config(layout));
+  const auto dp = std::make_shared<parallel::MpiBackend>(mesh.dp());
+  const auto ep = std::make_shared<parallel::MpiBackend>(mesh.ep());
+  const auto edp = std::make_shared<parallel::MpiBackend>(mesh.edp());
+  ASSERT_EQ(dp->size(), ranks);
+  ASSERT_EQ(ep->size(), 2);
+  ASSERT_EQ(edp->size(), ranks / 2);
+  const config::ModelConfig model_config = testing::grpo_tiny_config(0.05);
   GrpoParallel parallel;
-  parallel.dp = group.get();
-  parallel.ep = group.get();  // ep = dp: the experts are not replicated, edp is one rank
-  parallel.setup = parallel::ep::expert_parallel_setup(model_config, layout, group);
+  parallel.dp = dp.get();
+  parallel.ep = ep.get();
+  parallel.edp = edp.get();
+  parallel.setup = parallel::ep::expert_parallel_setup(model_config, layout, ep);
   models::DeepSeekV3Model ep_model(model_config, 7, parallel.setup);
   models::DeepSeekV3Model one_model(model_config, 7);
   ASSERT_LT(ep_model.params().numel(), one_model.params().numel()) << "experts not split";
@@ -99,8 +106,7 @@ TEST_P(GrpoExpertParallel, StepsMatchOneRank) {
     EXPECT_TRUE(same_on_every_rank(a.grad_norm));
     EXPECT_GT(expect_held_parameters_match(ep_model, one_model), 0);
   }
-  // The completions must differ in length, and the policy must have moved, or the comparison
-  // proves little.
+  // The update must have moved the policy, or the comparison proves nothing.
   models::DeepSeekV3Model initial(model_config, 7);
   EXPECT_GT(relative_error(one_model.params().flat_values(), initial.params().flat_values()),
             1e-4);
