@@ -52,7 +52,8 @@ int64_t expect_held_parameters_match(const models::DeepSeekV3Model& ep,
   int64_t experts = 0;
   for (const models::Parameter& p : ep.params().parameters()) {
     const models::Parameter& q = one.params().get(p.spec->name);
-    EXPECT_LE(relative_error(p.value, q.value), 1e-5) << p.spec->name << " on rank " << world_rank();
+    EXPECT_LE(relative_error(p.value, q.value), 1e-5)
+        << p.spec->name << " on rank " << world_rank();
     if (p.spec->placement.expert_parallel) ++experts;
   }
   return experts;

@@ -129,7 +129,9 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     if (options.primary && !expert_parallel && every > 0 && step % every == 0 && step != steps)
       save_policy_checkpoint(config, policy, step);
   }
-  if (options.primary && !expert_parallel && steps > 0) save_policy_checkpoint(config, policy, steps);
+  if (options.primary && !expert_parallel && steps > 0) {
+    save_policy_checkpoint(config, policy, steps);
+  }
   if (eval_prompts > 0) {
     const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
                                                &eval_lockstep);

@@ -302,9 +302,10 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
 }
 
 namespace {
-// The trained gradients of the parameters for which `pick` holds, packed into one buffer.
+// The trained parameters with a gradient for which `pick` holds.
 std::vector<const models::Parameter*> trained_where(
-    const models::ParameterStore& store, const std::function<bool(const models::Parameter&)>& pick) {
+    const models::ParameterStore& store,
+    const std::function<bool(const models::Parameter&)>& pick) {
   std::vector<const models::Parameter*> out;
   for (const models::Parameter& p : store.parameters()) {
     if (p.spec->trained && p.grad.defined() && pick(p)) out.push_back(&p);
