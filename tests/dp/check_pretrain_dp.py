@@ -1,8 +1,8 @@
 """trident pretrain under mpirun: 2 data-parallel ranks (ZeRO-1 off and on), 2
 tensor-parallel ranks, 2 data-parallel ranks with 2-way expert parallelism and 2 pipeline ranks
 (ZB-H1) report the same per-step losses as one rank (relative 1e-5), only rank 0 writes the
-metrics file, and a layout the command does not run yet (pipeline parallelism with ZeRO-1) is
-refused with a message naming the field.
+metrics file, pipeline parallelism with ZeRO-1 matches too, and a layout the command does not
+run yet (expert tensor parallelism) is refused with a message naming the field.
 
 The tensor- and expert-parallel comparisons use AdamW eps 1e-6 on both sides: with eps 1e-8 the fp32
 round-off of near-zero gradients, which differs between layouts, is amplified into O(lr) steps
@@ -18,7 +18,8 @@ import tempfile
 
 STEPS = 5
 COMMON = ["--config", "tiny", "--set", f"train.steps={STEPS}", "--set", "train.global_batch=8",
-          "--set", "train.micro_batch=2", "--set", "train.grad_clip=0.5", "--bucket-kb", "8"]
+          "--set", "train.micro_batch=2", "--set", "train.grad_clip=0.5", "--bucket-kb", "8",
+          "--set", "checkpoint.dir="]
 
 
 def run(command, expect_ok=True):
@@ -100,13 +101,24 @@ def main():
                 failures.append(f"pp 2 step {step}: loss {a} vs one rank {b}")
         print(f"pp 2: losses {got}")
 
+        pp_zero1_out = os.path.join(tmp, "pp2_zero1.jsonl")
+        run([mpirun, "-np", "2", "--oversubscribe", trident, "pretrain", *COMMON, *tp_eps,
+             "--set", "parallel.pp=2", "--set", "parallel.zero1=true", "--metrics", pp_zero1_out])
+        got = losses(pp_zero1_out)
+        if len(got) != STEPS:
+            failures.append(f"pp 2 ZeRO-1: {len(got)} steps in the metrics file")
+        for step, (a, b) in enumerate(zip(got, want_eps), start=1):
+            if abs(a - b) > 1e-5 * abs(b):
+                failures.append(f"pp 2 ZeRO-1 step {step}: loss {a} vs one rank {b}")
+        print(f"pp 2 ZeRO-1: losses {got}")
+
         refused = run([mpirun, "-np", "2", "--oversubscribe", trident, "pretrain", *COMMON,
-                       "--set", "parallel.pp=2", "--set", "parallel.zero1=true"],
+                       "--set", "parallel.dp=2", "--set", "parallel.ep=2",
+                       "--set", "parallel.etp=2"],
                       expect_ok=False)
         text = refused.stdout + refused.stderr
-        if (refused.returncode == 0 or "parallel.zero1" not in text
-                or "parallel.pp = 2" not in text):
-            failures.append(f"pp 2 with ZeRO-1 was not refused clearly (exit "
+        if refused.returncode == 0 or "parallel.etp" not in text:
+            failures.append(f"etp 2 was not refused clearly (exit "
                             f"{refused.returncode}):\n{text}")
         mismatch = run([mpirun, "-np", "2", "--oversubscribe", trident, "pretrain", *COMMON],
                        expect_ok=False)
