@@ -38,11 +38,12 @@ main_job() {
       "$trident" pretrain --config small --set parallel.dp="$ranks" --set train.mode=sft \
       --set train.steps="$sft_steps" ${TRIDENT_DEMO_SET:-} \
       --metrics "$run_dir/pretrain.jsonl" --tensorboard "$run_dir/tensorboard" \
-      --save-hf "$run_dir/sft-hf"
+      --checkpoint-dir "$run_dir/sft-checkpoints" --save-hf "$run_dir/sft-hf"
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} on_ranks -x OMP_NUM_THREADS \
       "$trident" grpo --config small --init-hf "$run_dir/sft-hf" --set parallel.dp="$ranks" \
       ${TRIDENT_DEMO_GRPO_SET:-} \
-      --metrics "$run_dir/grpo.jsonl" --save-hf "$run_dir/grpo-hf"
+      --metrics "$run_dir/grpo.jsonl" --checkpoint-dir "$run_dir/grpo-checkpoints" \
+      --save-hf "$run_dir/grpo-hf"
   if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
     /usr/bin/python3 launch/plots/loss_curve.py "$run_dir/pretrain.jsonl" "$run_dir/pretrain.png" \
         --title "trident pretrain --config small (SFT, dp=$ranks)"
