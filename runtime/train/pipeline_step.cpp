@@ -151,22 +151,7 @@ StepMetrics Trainer::pipeline_step() {
   }
 
   // Each rank recorded the loads of its own layers: the sum over pp and dp is the global one.
-  std::vector<models::ExpertLoad> loads = sums.loads;
-  std::vector<int64_t> flat_loads;
-  for (const models::ExpertLoad& load : loads) {
-    flat_loads.insert(flat_loads.end(), load.tokens_per_expert.begin(),
-                      load.tokens_per_expert.end());
-  }
-  parallel::dp::sum_over_ranks(pp, flat_loads);
-  parallel::dp::sum_over_ranks(dp, flat_loads);
-  size_t at = 0;
-  for (models::ExpertLoad& load : loads) {
-    for (int64_t& tokens : load.tokens_per_expert) tokens = flat_loads[at++];
-    const double ratio = load_max_over_mean(load.tokens_per_expert);
-    metrics.layer_load_max_over_mean.push_back(ratio);
-    metrics.expert_load_max_over_mean = std::max(metrics.expert_load_max_over_mean, ratio);
-  }
-  model.update_router_bias(loads, train.bias_update_speed());
+  update_router_bias_from(sums.loads, {pp, dp}, metrics);
 
   metrics.step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -283,13 +283,24 @@ StepMetrics Trainer::step() {
   }
 
   // The bias update uses the loads of the whole global batch, identical on every rank.
-  std::vector<models::ExpertLoad> loads = model.expert_loads();
+  update_router_bias_from(model.expert_loads(), {dp}, metrics);
+
+  metrics.step_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics.tokens_per_second =
+      metrics.step_seconds > 0 ? static_cast<double>(metrics.tokens) / metrics.step_seconds : 0.0;
+  return metrics;
+}
+
+void Trainer::update_router_bias_from(std::vector<models::ExpertLoad> loads,
+                                      const std::vector<parallel::Communicator*>& groups,
+                                      StepMetrics& metrics) {
   std::vector<int64_t> flat_loads;
   for (const models::ExpertLoad& load : loads) {
     flat_loads.insert(flat_loads.end(), load.tokens_per_expert.begin(),
                       load.tokens_per_expert.end());
   }
-  parallel::dp::sum_over_ranks(dp, flat_loads);
+  for (parallel::Communicator* group : groups) parallel::dp::sum_over_ranks(group, flat_loads);
   size_t at = 0;
   for (models::ExpertLoad& load : loads) {
     for (int64_t& tokens : load.tokens_per_expert) tokens = flat_loads[at++];
@@ -297,13 +308,7 @@ StepMetrics Trainer::step() {
     metrics.layer_load_max_over_mean.push_back(ratio);
     metrics.expert_load_max_over_mean = std::max(metrics.expert_load_max_over_mean, ratio);
   }
-  model.update_router_bias(loads, train.bias_update_speed());
-
-  metrics.step_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  metrics.tokens_per_second =
-      metrics.step_seconds > 0 ? static_cast<double>(metrics.tokens) / metrics.step_seconds : 0.0;
-  return metrics;
+  model_->update_router_bias(loads, config_.train().bias_update_speed());
 }
 
 double Trainer::shard_squares(const parallel::dp::Zero1State& state,

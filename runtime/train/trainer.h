@@ -137,6 +137,11 @@ class Trainer {
   parallel::dp::Zero1State* mutable_expert_zero1_state() { return expert_zero1_.get(); }
 
  private:
+  // Sums this rank's expert loads over `groups` (null entries skipped) into the global batch's
+  // loads, records their balance in `metrics` and applies the router-bias update with them.
+  void update_router_bias_from(std::vector<models::ExpertLoad> loads,
+                               const std::vector<parallel::Communicator*>& groups,
+                               StepMetrics& metrics);
   double global_grad_norm() const;
   void apply_optimizer(double lr, double clip_scale);
   void apply_zero1_optimizer(double lr, double clip_scale, parallel::dp::Zero1State& state,
