@@ -1,6 +1,6 @@
 // trident bench scaling: one point of a scaling experiment. Runs `--steps` training steps of the
-// configured model and layout (dp × tp, or dp with the MoE layers over ep) with every
-// communicator behind a DelayedLink, measures on each rank the wall time per step, the compute
+// configured model and layout (pp × dp × tp, or pp × dp with the MoE layers over ep) with every
+// communicator behind a DelayedLink (the pipeline's sends too), measures on each rank the wall time per step, the compute
 // thread's CPU time per step and the allocator's peak, evaluates the planner for the same
 // config and layout, and writes one JSON record (rank 0) for launch/experiments/scaling.py.
 //
@@ -112,6 +112,9 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
 
   train::TrainerOptions trainer_options;
   trainer_options.dp = delayed(mesh.dp(), comm_options, link, timer);
+  if (mesh.layout().sizes().pp > 1) {
+    trainer_options.pp = delayed(mesh.pp(), comm_options, link, timer);
+  }
   if (mesh.layout().sizes().tp > 1) {
     trainer_options.tp = delayed(mesh.tp(), comm_options, link, timer);
   }
@@ -183,6 +186,9 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
       static_cast<double>(config.train().global_batch() * config.train().seq_len());
   const nlohmann::json record{
       {"world", world},
+      {"pp", plan.layout.pp},
+      {"schedule", planner::schedule_name(plan.layout.schedule)},
+      {"microbatches", plan.layout.microbatches},
       {"dp", p.dp()},
       {"tp", p.tp()},
       {"ep", p.ep()},
@@ -201,6 +207,11 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
       {"model_flops_per_token", plan.flops_per_token.total()},
       {"predicted_step_s", plan.step.total()},
       {"predicted_compute_s", plan.step.compute},
+      // The planner's pipeline terms: the schedule's bubble (idle time of the slowest stage
+      // from its stage times, parallel/planner/cost.h) and the p2p sends inside each
+      // micro-batch; both are 0 at pp = 1.
+      {"predicted_bubble_s", plan.step.bubble},
+      {"predicted_p2p_bytes", plan.comm.p2p},
       {"predicted_peak_bytes", plan.stages[static_cast<size_t>(plan.peak_stage)].memory.total()},
       {"ranks", ranks}};
   if (json_path.empty()) {

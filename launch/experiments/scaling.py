@@ -45,12 +45,19 @@ LAYOUTS = {
     "dp-ep2": ("data parallel, experts over ep 2 (edp = R/2)",
                lambda r: [f"parallel.dp={r}", "parallel.ep=2", "parallel.a2a_chunks=1"]
                if r >= 4 else None),
+    # The small model has 4 decoder layers: pp up to 4 gives every stage at least one.
+    "pp": ("pipeline parallel over all ranks, 1f1b",
+           lambda r: [f"parallel.pp={r}", "parallel.dp=1", "parallel.schedule=1f1b"]
+           if 2 <= r <= 4 else None),
+    "pp2-dp": ("pipeline 2 (1f1b) × data parallel R/2",
+               lambda r: ["parallel.pp=2", f"parallel.dp={r // 2}", "parallel.schedule=1f1b"]
+               if 4 <= r <= 8 else None),
 }
 
-FIELDS = ["mode", "layout", "ranks", "dp", "tp", "ep", "zero1", "a2a_chunks", "global_batch",
+FIELDS = ["mode", "layout", "ranks", "pp", "dp", "tp", "ep", "zero1", "a2a_chunks", "global_batch",
           "tokens_per_step", "step_s", "tokens_per_s", "compute_s", "wait_s", "speedup",
           "efficiency", "compute_speedup", "compute_efficiency", "predicted_step_s",
-          "predicted_compute_s", "predicted_speedup", "predicted_efficiency",
+          "predicted_compute_s", "predicted_bubble_s", "predicted_speedup", "predicted_efficiency",
           "measured_peak_mib", "predicted_peak_mib", "peak_error", "cores", "oversubscribed",
           "load_avg"]
 
@@ -128,13 +135,14 @@ def to_row(mode, name, ranks, r, cores):
     peak = max(k["peak_bytes"] for k in r["ranks"])
     predicted = max(k["predicted_bytes"] for k in r["ranks"])
     return {
-        "mode": mode, "layout": name, "ranks": ranks, "dp": r["dp"], "tp": r["tp"],
+        "mode": mode, "layout": name, "ranks": ranks, "pp": r.get("pp", 1), "dp": r["dp"], "tp": r["tp"],
         "ep": r["ep"], "zero1": int(r["zero1"]), "a2a_chunks": r["a2a_chunks"],
         "global_batch": r["global_batch"], "tokens_per_step": int(r["tokens_per_step"]),
         "step_s": r["step_s"], "tokens_per_s": r["tokens_per_s"], "compute_s": r["compute_s"],
         "wait_s": max(0.0, r["step_s"] - r["compute_s"]),
         "predicted_step_s": r["predicted_step_s"],
         "predicted_compute_s": r["predicted_compute_s"],
+        "predicted_bubble_s": r.get("predicted_bubble_s", 0.0),
         "measured_peak_mib": peak / 2**20, "predicted_peak_mib": predicted / 2**20,
         "peak_error": predicted / peak - 1.0, "cores": cores,
         "oversubscribed": int(ranks > cores)}
@@ -169,14 +177,16 @@ def write_csv(rows, path):
 def write_markdown(rows, path):
     """The CSV's main columns as a Markdown table (docs/scaling.md)."""
     head = ("| layout | ranks | tokens/step | wall s/step | compute s/step | compute speedup | "
-            "planner s/step | planner speedup | peak MiB | planner MiB | peak error |")
-    lines = [head, "|" + "---|" * 11]
+            "planner s/step | planner bubble s | planner speedup | peak MiB | planner MiB | "
+            "peak error |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         over = "*" if r["oversubscribed"] else ""
         lines.append(
             f"| {r['layout']} | {r['ranks']}{over} | {r['tokens_per_step']} | "
             f"{r['step_s']:.3f} | {r['compute_s']:.3f} | {r.get('compute_speedup', 0):.2f} | "
-            f"{r['predicted_step_s']:.3f} | {r.get('predicted_speedup', 0):.2f} | "
+            f"{r['predicted_step_s']:.3f} | {r.get('predicted_bubble_s', 0):.3f} | "
+            f"{r.get('predicted_speedup', 0):.2f} | "
             f"{r['measured_peak_mib']:.1f} | {r['predicted_peak_mib']:.1f} | "
             f"{100 * r['peak_error']:+.1f}% |")
     with open(path, "w") as f:
@@ -193,7 +203,8 @@ def plot(rows, mode, args, tflops, path):
     (ax_step, ax_comp), (ax_speed, ax_mem) = axes
     ranks_all = sorted({r["ranks"] for r in rows})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, name in enumerate(args.layouts):
+    names = list(dict.fromkeys(r["layout"] for r in rows))  # merged layouts too
+    for i, name in enumerate(names):
         sel = sorted((r for r in rows if r["layout"] == name), key=lambda r: r["ranks"])
         if len(sel) < 2:
             continue
@@ -245,6 +256,43 @@ def plot(rows, mode, args, tflops, path):
     print("wrote", path)
 
 
+def read_csv(path, replaced_layouts):
+    """The rows of an earlier sweep, numbers as numbers; columns added since then take their
+    values for a layout without pipeline (pp 1, no bubble)."""
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["layout"] in replaced_layouts:
+                continue
+            out = {"pp": 1, "predicted_bubble_s": 0.0}
+            for k, v in row.items():
+                if k in ("mode", "layout") or v in (None, ""):
+                    out[k] = v if k in ("mode", "layout") else out.get(k, 0)
+                else:
+                    number = float(v)
+                    out[k] = int(number) if number.is_integer() and "." not in v else number
+            rows.append(out)
+    return rows
+
+
+def merged_calibration(args, calibration, hw, tflops):
+    """The compute rate the kept rows were predicted with, from their one-rank strong point
+    (predicted_compute_s = model FLOPs of the step / rate), so old and new predictions agree."""
+    strong = read_csv(os.path.join(args.out_dir, "scaling_strong.csv"), args.layouts)
+    base = [r for r in strong if r["ranks"] == 1
+            and r["tokens_per_step"] == calibration["tokens_per_step"]]
+    if not base:
+        return hw, tflops
+    old = (calibration["model_flops_per_token"] * calibration["tokens_per_step"]
+           / base[0]["predicted_compute_s"] / 1e12)
+    print(f"merging: planner compute rate {old * 1e3:.2f} GFLOP/s as in the kept rows "
+          f"(this machine now: {tflops * 1e3:.2f})", flush=True)
+    return [f"peak_tflops_bf16={old:.6g}" if h.startswith("peak_tflops_bf16=") else h
+            for h in hw], old
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -266,17 +314,26 @@ def main():
     p.add_argument("--timeout", type=float, default=300, help="seconds per run")
     p.add_argument("--out-dir", default=".")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the rows of other layouts already in --out-dir's CSVs (this "
+                        "sweep's layouts replace theirs), and calibrate the planner to the "
+                        "compute rate those rows were predicted with")
     args = p.parse_args()
 
     os.makedirs(args.out_dir, exist_ok=True)
     print("calibrating the planner on one rank", flush=True)
     calibration = run_point(args, 1, ["parallel.dp=1"] + batch_sets(args, "strong", 1), [])
     hw, tflops = planner_hardware(args, calibration)
+    kept = {mode: read_csv(os.path.join(args.out_dir, f"scaling_{mode}.csv"), args.layouts)
+            if args.merge else [] for mode in args.modes}
+    if args.merge:
+        hw, tflops = merged_calibration(args, calibration, hw, tflops)
     print(f"planner compute rate: {tflops * 1e3:.2f} GFLOP/s; hardware: {' '.join(hw)}")
     for mode in args.modes:
         rows = sweep(args, mode, hw)
         if not rows:
             sys.exit(f"the {mode} sweep produced no rows")
+        rows = kept[mode] + rows
         write_csv(rows, os.path.join(args.out_dir, f"scaling_{mode}.csv"))
         write_markdown(rows, os.path.join(args.out_dir, f"scaling_{mode}.md"))
         if not args.no_plot:
