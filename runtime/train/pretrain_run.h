@@ -57,9 +57,10 @@ struct PretrainSummary {
   std::string last_checkpoint;  // the newest checkpoint this run wrote (empty: none)
 };
 
-// What run_pretrain supports so far: pipeline × data × tensor parallelism, or pipeline × data ×
-// expert parallelism (etp = 1; ep > 1 needs tp = 1; pp > 1 without ZeRO-1). A user error naming
-// the fields otherwise.
+// What run_pretrain supports: pipeline × data × tensor parallelism with the MoE layers optionally
+// expert parallel (ep dividing dp · tp), ZeRO-1 with any of them; not yet expert tensor
+// parallelism (etp > 1) or expert capacity with tp > 1 and ep > 1. A user error naming the
+// fields otherwise.
 void check_pretrain_layout(const config::ParallelConfig& parallel);
 
 PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options);
