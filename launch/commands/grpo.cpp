@@ -1,5 +1,5 @@
 // trident grpo: GRPO reinforcement learning on the arithmetic task (docs/grpo.md), on one rank
-// or data parallel over every rank mpirun started (parallel.dp = number of ranks), optionally
+// or over every rank mpirun started (parallel.dp × parallel.tp = number of ranks), optionally
 // with the routed experts split over parallel.ep.
 #include <memory>
 
@@ -57,6 +57,12 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
     edp = std::make_unique<trident::parallel::MpiBackend>(mesh.edp(), comm_options);
     options.edp = edp.get();
   }
+  std::unique_ptr<trident::parallel::MpiBackend> tp;
+  if (mesh.layout().sizes().tp > 1) {
+    tp = std::make_unique<trident::parallel::MpiBackend>(mesh.tp(), comm_options);
+    options.tp = tp.get();
+  }
+  options.job = mesh.world().get();
   options.primary = mesh.rank() == 0;
   trident::train::grpo::run_grpo(config, options);
   return 0;

@@ -8,6 +8,7 @@
 #include "runtime/core/rng.h"
 #include "runtime/io/tokenizer.h"
 #include "runtime/train/grpo/policy.h"
+#include "runtime/train/grpo/vocab_sharded.h"
 
 namespace trident::train::grpo {
 
@@ -106,7 +107,8 @@ Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& i
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     h = model.layer(l).forward_decode(h, n, rope, caches[static_cast<size_t>(l)]);
   }
-  return policy_head_logits(model, last_positions(h, rows, n));
+  // Whole rows on every TP rank, so each samples the same token.
+  return gather_vocab_logits(model, policy_head_logits(model, last_positions(h, rows, n)));
 }
 
 // Decodes every request of one prompt length together.

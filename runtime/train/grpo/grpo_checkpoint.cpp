@@ -23,12 +23,14 @@ config::ModelConfig checkpoint_model_config(const std::string& path) {
   return io::read_checkpoint_state(path).config.model();
 }
 
-void load_policy_weights(const std::string& path, models::DeepSeekV3Model& policy) {
-  io::load_checkpoint(path, policy.params(), io::MomentsView{}, MPI_COMM_SELF);
+void load_policy_weights(const std::string& path, models::DeepSeekV3Model& policy,
+                         MPI_Comm comm) {
+  io::load_checkpoint(path, policy.params(), io::MomentsView{}, comm);
 }
 
 std::string save_policy_checkpoint(const config::TridentConfig& config,
-                                   const models::DeepSeekV3Model& policy, int64_t step) {
+                                   const models::DeepSeekV3Model& policy, int64_t step,
+                                   MPI_Comm comm) {
   const config::CheckpointConfig& checkpoint = config.checkpoint();
   if (checkpoint.dir().empty()) return "";
   io::CheckpointState state;
@@ -41,7 +43,7 @@ std::string save_policy_checkpoint(const config::TridentConfig& config,
   io::CheckpointSaveOptions options;
   options.keep_last = checkpoint.keep_last();
   return io::save_checkpoint(checkpoint.dir(), state, policy.params(), io::MomentsView{},
-                             MPI_COMM_SELF, options);
+                             comm, options);
 }
 
 }  // namespace trident::train::grpo

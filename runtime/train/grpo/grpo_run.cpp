@@ -5,12 +5,14 @@
 #include <memory>
 
 #include "parallel/ep/expert_parallel_moe.h"
+#include "parallel/ep/token_split_moe.h"
 #include "runtime/config/config.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/jsonl.h"
 #include "runtime/train/grpo/evaluate.h"
 #include "runtime/train/grpo/grpo_checkpoint.h"
+#include "runtime/train/grpo/sharded_export.h"
 #include "runtime/train/progress.h"
 
 namespace trident::train::grpo {
@@ -50,15 +52,15 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 void check_grpo_layout(const config::ParallelConfig& parallel) {
   TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
                      ": trident grpo does not run pipeline parallelism yet (set parallel.pp = 1; "
-                     "use parallel.dp for more ranks)");
-  TRIDENT_USER_CHECK(parallel.tp() <= 1 && parallel.etp() <= 1, "parallel.tp = ", parallel.tp(),
-                     ", parallel.etp = ", parallel.etp(),
-                     ": trident grpo runs data and expert parallelism only so far (set them to "
-                     "1; use parallel.dp = number of ranks, optionally parallel.ep)");
+                     "use parallel.dp or parallel.tp for more ranks)");
+  TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
+                     ": trident grpo does not run expert tensor parallelism (set parallel.etp = "
+                     "1; parallel.tp and parallel.ep are supported)");
   const int64_t dp = std::max<int64_t>(1, parallel.dp()), ep = std::max<int64_t>(1, parallel.ep());
-  TRIDENT_USER_CHECK(dp % ep == 0, "parallel.ep = ", parallel.ep(),
-                     " must divide parallel.dp = ", dp,
-                     " (under GRPO the expert-parallel group folds over the dp ranks)");
+  const int64_t tp = std::max<int64_t>(1, parallel.tp());
+  TRIDENT_USER_CHECK((dp * tp) % ep == 0, "parallel.ep = ", parallel.ep(),
+                     " must divide parallel.dp × parallel.tp = ", dp * tp,
+                     " (the expert-parallel group folds over the dp × tp ranks)");
 }
 
 GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
@@ -71,35 +73,44 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
                                    : config::import_hf_config(init + "/config.json");
   }
   const bool expert_parallel = options.ep != nullptr && options.ep->size() > 1;
-  if (expert_parallel) {
-    // Each rank holds 1/ep of the routed experts; loading and writing whole weights is not
-    // wired for that layout yet.
-    TRIDENT_USER_CHECK(init.empty() && options.save_hf_dir.empty(), "parallel.ep = ",
-                       options.ep->size(),
-                       ": trident grpo does not load or export weights under expert parallelism "
-                       "yet (drop --init / --init-hf and --save-hf, or set parallel.ep = 1)");
-    if (!config.checkpoint().dir().empty()) {
-      TLOG_WARN("parallel.ep = ", options.ep->size(), ": GRPO checkpoints are not written under "
-                "expert parallelism yet (checkpoint.dir = ", config.checkpoint().dir(),
-                " is ignored)");
-    }
-  }
+  const bool tensor_parallel = options.tp != nullptr && options.tp->size() > 1;
+  // Each rank holds part of the weights: checkpoints and the HF export go through the collective
+  // writer over the job, loads take each rank's slices.
+  const bool sharded = expert_parallel || tensor_parallel;
   GrpoParallel ranks{options.dp, expert_parallel ? options.ep : nullptr, options.edp, {}};
+  // Non-owning: the caller's groups outlive the policy built here.
+  const auto borrowed = [](parallel::Communicator* group) {
+    return std::shared_ptr<parallel::Communicator>(group, [](parallel::Communicator*) {});
+  };
   if (expert_parallel) {
-    // Non-owning: the caller's group outlives the policy built here.
-    const std::shared_ptr<parallel::Communicator> ep_group(options.ep,
-                                                           [](parallel::Communicator*) {});
-    ranks.setup = parallel::ep::expert_parallel_setup(model_config, config.parallel(), ep_group);
+    ranks.setup = parallel::ep::expert_parallel_setup(
+        model_config, config.parallel(), borrowed(options.ep),
+        tensor_parallel ? borrowed(options.tp) : nullptr);
   }
-  models::DeepSeekV3Model policy(model_config, config.train().seed(), ranks.setup);
+  models::ModelParallel layout;
+  if (tensor_parallel) {
+    layout.tp = options.tp;
+    layout.tp_rank = options.tp->rank();
+    layout.tp_size = options.tp->size();
+  }
+  models::DeepSeekV3Model policy(model_config, config.train().seed(), layout, ranks.setup);
   if (from_checkpoint) {
-    load_policy_weights(init, policy);
+    load_policy_weights(init, policy, options.job);
     TLOG_INFO("policy initialised from checkpoint ", init);
   } else if (!init.empty()) {
-    io::load_hf_weights(policy.params(), init);
+    io::load_hf_weights(policy.params(), init);  // each rank reads its slices
     TLOG_INFO("policy initialised from HF weights in ", init);
   }
   GrpoTrainer trainer(policy, grpo_options(config), ranks);
+  // A sharded policy is written collectively (each rank its slices, replicas once); whole
+  // replicas by the primary rank alone.
+  const auto save_checkpoint = [&](int64_t step) {
+    if (sharded) {
+      save_policy_checkpoint(config, policy, step, options.job);
+    } else if (options.primary) {
+      save_policy_checkpoint(config, policy, step);
+    }
+  };
   // Evaluation decodes the same problems on every rank; under EP their forwards pair up.
   ForwardLockstep eval_lockstep(ranks.ep);
   const GrpoOptions& o = trainer.options();
@@ -124,14 +135,10 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     summary.steps.push_back(m);
     if (jsonl) jsonl->write(grpo_metrics_record(m));
     TLOG_INFO(progress_line(m, steps, meter));
-    // Every data-parallel rank holds the same policy: the primary rank alone writes it.
     const int64_t every = config.checkpoint().every();
-    if (options.primary && !expert_parallel && every > 0 && step % every == 0 && step != steps)
-      save_policy_checkpoint(config, policy, step);
+    if (every > 0 && step % every == 0 && step != steps) save_checkpoint(step);
   }
-  if (options.primary && !expert_parallel && steps > 0) {
-    save_policy_checkpoint(config, policy, steps);
-  }
+  if (steps > 0) save_checkpoint(steps);
   if (eval_prompts > 0) {
     const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
                                                &eval_lockstep);
@@ -144,8 +151,8 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
                                   {"eval_prompts", eval_prompts}});
     }
   }
-  if (options.primary && !options.save_hf_dir.empty()) {
-    io::save_hf_weights(policy.params(), options.save_hf_dir);
+  if (!options.save_hf_dir.empty()) {
+    save_policy_hf(config, policy, options.save_hf_dir, sharded, options.primary, options.job);
     TLOG_INFO("saved HF weights to ", options.save_hf_dir);
   }
   return summary;

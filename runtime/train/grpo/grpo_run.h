@@ -1,6 +1,8 @@
 #pragma once
 // The `trident grpo` loop: build (or load) the policy, run grpo.steps steps, log a progress
 // line and a JSONL record per step, optionally evaluate and save HF weights.
+#include <mpi.h>
+
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -22,12 +24,17 @@ struct GrpoRunOptions {
   // expert-data-parallel group of the ranks holding the same experts.
   parallel::Communicator* ep = nullptr;
   parallel::Communicator* edp = nullptr;
+  // Tensor parallelism (parallel.tp > 1): the TP group; dp then joins the ranks of one TP rank.
+  parallel::Communicator* tp = nullptr;
+  // Every rank of the job: checkpoints are written and read collectively over it, and so is the
+  // HF export of a sharded (TP or EP) policy.
+  MPI_Comm job = MPI_COMM_SELF;
   bool primary = true;
 };
 
 // Refuses layouts the GRPO trainer does not run (identically on every rank, before any
-// communicator exists): anything but parallel.dp ranks of whole replicas, with the routed
-// experts optionally split over parallel.ep (a divisor of parallel.dp).
+// communicator exists): anything but parallel.dp × parallel.tp ranks, with the routed experts
+// optionally split over parallel.ep (a divisor of parallel.dp × parallel.tp).
 void check_grpo_layout(const config::ParallelConfig& parallel);
 
 struct GrpoRunSummary {

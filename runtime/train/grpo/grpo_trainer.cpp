@@ -9,6 +9,7 @@
 #include "runtime/io/tokenizer.h"
 #include "runtime/train/grpo/policy.h"
 #include "runtime/train/grpo/scoring.h"
+#include "runtime/train/grpo/vocab_sharded.h"
 
 namespace trident::train::grpo {
 
@@ -85,8 +86,9 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
   exp_avg_ = Tensor::zeros({n});
   exp_avg_sq_ = Tensor::zeros({n});
   if (options_.objective.beta != 0.0) {
-    reference_ =
-        std::make_unique<models::DeepSeekV3Model>(policy.config(), options_.seed, parallel_.setup);
+    // The same layout as the policy (TP slices, held experts).
+    reference_ = std::make_unique<models::DeepSeekV3Model>(
+        policy.config(), options_.seed, tensor_parallel_layout(policy), parallel_.setup);
     refresh_reference();
   }
 }
@@ -249,7 +251,7 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       lockstep_.before_forward();
       PolicyForward fwd;
       policy_forward(*policy_, batch.ids, batch.batch, batch.seq, fwd);
-      const CompletionScores now = completion_scores(fwd.logits, batch, rows[g]);
+      const CompletionScores now = model_completion_scores(*policy_, fwd.logits, batch, rows[g]);
       std::vector<std::vector<int32_t>> tokens;
       std::vector<std::vector<double>> dlogp(static_cast<size_t>(G));
       for (int64_t j = 0; j < G; ++j) {
@@ -273,7 +275,8 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
           entropy_sum += now.entropy[static_cast<size_t>(j)][t];
         }
       }
-      const Tensor dlogits = completion_logit_grad(fwd.logits, batch, tokens, dlogp);
+      const Tensor dlogits =
+          model_completion_logit_grad(*policy_, fwd.logits, batch, tokens, dlogp);
       policy_backward(*policy_, dlogits, fwd);
     }
     lockstep_.finish([this] { filler_forward_backward(*policy_); });
@@ -345,7 +348,9 @@ double GrpoTrainer::reduce_gradients() {
     if (dp_ != nullptr && dp_->size() > 1) {
       dp_->all_reduce(store.flat_grads(), parallel::ReduceOp::Sum)->wait();
     }
-    return squares_of(trained_where(store, [](const models::Parameter&) { return true; }));
+    // Under TP the dp group joins ranks of the same TP rank; split slices count over TP.
+    return tensor_parallel_squares(
+        *policy_, trained_where(store, [](const models::Parameter&) { return true; }));
   }
   // Each EP rank's held experts already carry the gradient of every token of the EP group
   // routed to them; the ranks holding the same experts (edp) add theirs. Everything else is
@@ -359,7 +364,8 @@ double GrpoTrainer::reduce_gradients() {
   sum_gradients(dp_, dense);
   sum_gradients(parallel_.edp, experts);
   // Dense squares are alike on every rank; each expert lives on one EP rank (per edp replica).
-  return squares_of(dense) + parallel::dp::sum_over_ranks(parallel_.ep, squares_of(experts));
+  return tensor_parallel_squares(*policy_, dense) +
+         parallel::dp::sum_over_ranks(parallel_.ep, squares_of(experts));
 }
 
 double GrpoTrainer::step_lr(int64_t step) const {

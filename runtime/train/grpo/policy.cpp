@@ -26,7 +26,9 @@ void policy_forward(models::DeepSeekV3Model& model, const Tensor& ids, int64_t b
 void policy_backward(models::DeepSeekV3Model& model, const Tensor& dlogits, PolicyForward& fwd) {
   const models::Weight head = lm_head(model);
   const models::Weight norm = final_norm(model);
-  const Tensor dnormed = models::linear_step_backward_input(head, dlogits, fwd.head);
+  Tensor dnormed = models::linear_step_backward_input(head, dlogits, fwd.head);
+  // lm_head is column-parallel over the vocabulary: each TP rank holds a partial sum.
+  parallel::tp_enter_backward(model.tp(), dnormed);
   models::linear_step_backward_weight(head, fwd.head);
   const Tensor dh = models::norm_step_backward_input(norm, dnormed, fwd.norm);
   models::norm_step_backward_weight(norm, fwd.norm);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "runtime/io/tokenizer.h"
+#include "runtime/train/grpo/vocab_sharded.h"
 
 namespace trident::train::grpo {
 
@@ -97,7 +98,7 @@ CompletionScores score_rows(models::DeepSeekV3Model& model, const std::vector<Sc
   const RowBatch batch = make_row_batch(rows);
   PolicyForward fwd;
   policy_forward(model, batch.ids, batch.batch, batch.seq, fwd);
-  return completion_scores(fwd.logits, batch, rows);
+  return model_completion_scores(model, fwd.logits, batch, rows);
 }
 
 }  // namespace trident::train::grpo

@@ -1,0 +1,177 @@
+#include "runtime/train/grpo/vocab_sharded.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "parallel/dp/reduce_sum.h"
+#include "runtime/train/optimizer.h"
+
+namespace trident::train::grpo {
+
+bool vocab_sharded(const models::DeepSeekV3Model& model) { return model.tp().split(); }
+
+Tensor gather_vocab_logits(const models::DeepSeekV3Model& model, const Tensor& logits) {
+  if (!vocab_sharded(model)) return logits;
+  const parallel::TpGroup& tp = model.tp();
+  const int64_t rows = logits.size(0), local = logits.size(1), vocab = local * tp.size;
+  TRIDENT_CHECK(vocab == model.dims().vocab, "gather_vocab_logits: ", local, " columns × ",
+                tp.size, " ranks for a vocabulary of ", model.dims().vocab);
+  Tensor gathered = Tensor::empty({tp.size * rows * local});
+  tp.comm->all_gather(logits, gathered)->wait();
+  // Rank r's block is its [rows, V/tp] slice: interleave the blocks into whole rows.
+  Tensor out = Tensor::empty({rows, vocab});
+  const float* src = gathered.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t r = 0; r < tp.size; ++r) {
+    for (int64_t row = 0; row < rows; ++row) {
+      std::copy_n(src + (r * rows + row) * local, local, dst + row * vocab + r * local);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// The logits rows of completion tokens, in (row, token) order, and the global id each predicts.
+struct TokenRows {
+  std::vector<int64_t> row;
+  std::vector<int32_t> target;
+};
+TokenRows token_rows(const RowBatch& rows, const std::vector<std::vector<int32_t>>& tokens) {
+  TokenRows out;
+  for (int64_t b = 0; b < rows.batch; ++b) {
+    const auto& toks = tokens[static_cast<size_t>(b)];
+    for (size_t j = 0; j < toks.size(); ++j) {
+      out.row.push_back(rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j));
+      out.target.push_back(toks[j]);
+    }
+  }
+  return out;
+}
+
+// Vocabulary-parallel softmax statistics of the given rows (the same on every TP rank).
+struct ShardedStats {
+  std::vector<double> lse;
+  std::vector<double> mean_logit;    // Σ p · logit
+  std::vector<double> target_logit;  // the logit of the row's target
+};
+ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const Tensor& logits,
+                           const TokenRows& at) {
+  const parallel::TpGroup& tp = model.tp();
+  const int64_t local = logits.size(1), begin = model.vocab_begin();
+  const size_t n = at.row.size();
+  const float* data = logits.data<float>();
+  // The row max over the whole vocabulary: max is exact, so it equals the single-rank max.
+  Tensor max = Tensor::empty({std::max<int64_t>(1, static_cast<int64_t>(n))});
+  float* m = max.data<float>();
+  m[0] = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < n; ++i) {
+    const float* l = data + at.row[i] * local;
+    m[i] = *std::max_element(l, l + local);
+  }
+  if (n > 0) tp.comm->all_reduce(max, parallel::ReduceOp::Max)->wait();
+  // [Z, W, z_t] per row, local parts, summed over TP in double.
+  std::vector<double> parts(3 * n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    const float* l = data + at.row[i] * local;
+    double total = 0.0, weighted = 0.0;
+    for (int64_t v = 0; v < local; ++v) {
+      const double e = std::exp(l[v] - static_cast<double>(m[i]));
+      total += e;
+      weighted += e * l[v];
+    }
+    parts[3 * i] = total;
+    parts[3 * i + 1] = weighted;
+    const int64_t column = at.target[i] - begin;
+    if (column >= 0 && column < local) parts[3 * i + 2] = l[column];
+  }
+  parts = parallel::dp::sum_over_ranks(tp.comm, parts);
+  ShardedStats out;
+  for (size_t i = 0; i < n; ++i) {
+    out.lse.push_back(static_cast<double>(m[i]) + std::log(parts[3 * i]));
+    out.mean_logit.push_back(parts[3 * i + 1] / parts[3 * i]);
+    out.target_logit.push_back(parts[3 * i + 2]);
+  }
+  return out;
+}
+
+std::vector<std::vector<int32_t>> completions_of(const std::vector<ScoredRow>& source) {
+  std::vector<std::vector<int32_t>> out;
+  for (const ScoredRow& r : source) out.push_back(r.completion);
+  return out;
+}
+
+}  // namespace
+
+CompletionScores model_completion_scores(const models::DeepSeekV3Model& model,
+                                         const Tensor& logits, const RowBatch& rows,
+                                         const std::vector<ScoredRow>& source) {
+  if (!vocab_sharded(model)) return completion_scores(logits, rows, source);
+  const std::vector<std::vector<int32_t>> tokens = completions_of(source);
+  const ShardedStats stats = sharded_stats(model, logits, token_rows(rows, tokens));
+  CompletionScores out;
+  out.logp.resize(static_cast<size_t>(rows.batch));
+  out.entropy.resize(static_cast<size_t>(rows.batch));
+  size_t i = 0;
+  for (int64_t b = 0; b < rows.batch; ++b) {
+    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j, ++i) {
+      out.logp[static_cast<size_t>(b)].push_back(stats.target_logit[i] - stats.lse[i]);
+      out.entropy[static_cast<size_t>(b)].push_back(stats.lse[i] - stats.mean_logit[i]);
+    }
+  }
+  return out;
+}
+
+Tensor model_completion_logit_grad(const models::DeepSeekV3Model& model, const Tensor& logits,
+                                   const RowBatch& rows,
+                                   const std::vector<std::vector<int32_t>>& tokens,
+                                   const std::vector<std::vector<double>>& dlogp) {
+  if (!vocab_sharded(model)) return completion_logit_grad(logits, rows, tokens, dlogp);
+  // Statistics of every completion row, weighted or not, so the collective is the same size on
+  // every TP rank by construction.
+  const TokenRows at = token_rows(rows, tokens);
+  const ShardedStats stats = sharded_stats(model, logits, at);
+  const int64_t local = logits.size(1), begin = model.vocab_begin();
+  Tensor grad = Tensor::zeros(logits.shape());
+  const float* data = logits.data<float>();
+  float* out = grad.data<float>();
+  size_t i = 0;
+  for (int64_t b = 0; b < rows.batch; ++b) {
+    const auto& w = dlogp[static_cast<size_t>(b)];
+    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j, ++i) {
+      if (w[j] == 0.0) continue;
+      const float* l = data + at.row[i] * local;
+      float* g = out + at.row[i] * local;
+      for (int64_t v = 0; v < local; ++v) {
+        g[v] = static_cast<float>(-w[j] * std::exp(l[v] - stats.lse[i]));
+      }
+      const int64_t column = at.target[i] - begin;
+      if (column >= 0 && column < local) g[column] += static_cast<float>(w[j]);
+    }
+  }
+  return grad;
+}
+
+models::ModelParallel tensor_parallel_layout(const models::DeepSeekV3Model& model) {
+  models::ModelParallel layout;
+  layout.tp = model.tp().comm;
+  layout.tp_rank = model.tp().rank;
+  layout.tp_size = model.tp().size;
+  return layout;
+}
+
+double tensor_parallel_squares(const models::DeepSeekV3Model& model,
+                               const std::vector<const models::Parameter*>& params) {
+  double replicated = 0.0, split = 0.0;
+  for (const models::Parameter* p : params) {
+    // Routed experts are split by ETP (1 here), not TP: every TP rank holds them whole.
+    const bool is_split = p->spec->kind != models::ParamKind::kExpert &&
+                          p->spec->placement.tp != models::TpSplit::kReplicated;
+    (is_split ? split : replicated) += sum_of_squares(p->grad);
+  }
+  if (!vocab_sharded(model)) return replicated + split;
+  return replicated + parallel::dp::sum_over_ranks(model.tp().comm, split);
+}
+
+}  // namespace trident::train::grpo
