@@ -1,5 +1,5 @@
-// The layouts `trident grpo` runs (dp ranks, routed experts optionally split over an ep that
-// divides dp) and the clear refusals of the others.
+// The layouts `trident grpo` runs (dp × tp ranks, routed experts optionally split over an ep
+// that divides dp × tp) and the clear refusals of the others.
 #include <gtest/gtest.h>
 
 #include "runtime/core/error.h"
@@ -26,11 +26,19 @@ TEST(GrpoLayout, DataAndExpertParallelAreAccepted) {
   EXPECT_NO_THROW(check_grpo_layout(layout(4, 2)));
 }
 
+TEST(GrpoLayout, TensorParallelIsAccepted) {
+  EXPECT_NO_THROW(check_grpo_layout(layout(1, 1, /*tp=*/2)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(2, 1, /*tp=*/2)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(1, 2, /*tp=*/2)));  // the EP group is the TP group
+  EXPECT_NO_THROW(check_grpo_layout(layout(2, 4, /*tp=*/2)));
+}
+
 TEST(GrpoLayout, OtherLayoutsAreRefused) {
-  EXPECT_THROW(check_grpo_layout(layout(2, 1, /*tp=*/2)), UserError);
   EXPECT_THROW(check_grpo_layout(layout(2, 2, 1, /*etp=*/2)), UserError);
   EXPECT_THROW(check_grpo_layout(layout(2, 1, 1, 1, /*pp=*/2)), UserError);
-  EXPECT_THROW(check_grpo_layout(layout(3, 2)), UserError);  // ep must divide dp
+  EXPECT_THROW(check_grpo_layout(layout(2, 2, /*tp=*/2, 1, /*pp=*/2)), UserError);
+  EXPECT_THROW(check_grpo_layout(layout(3, 2)), UserError);  // ep must divide dp × tp
+  EXPECT_THROW(check_grpo_layout(layout(1, 4, /*tp=*/2)), UserError);
 }
 
 }  // namespace
