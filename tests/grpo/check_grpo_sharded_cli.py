@@ -73,11 +73,18 @@ def main():
                              "--set", "parallel.dp=1", "--set", "parallel.tp=2",
                              "--checkpoint-dir", pre]))
         source = os.path.join(pre, "step_2.h5")
+        # Rewards that differ within a group (the rule reward of an untrained model is 0 for
+        # every completion), so the advantages and the gradient are not zero.
+        reward = os.path.join(tmp, "reward.py")
+        with open(reward, "w") as f:
+            f.write("import sys, json\nfor l in sys.stdin:\n"
+                    "    print(sum(map(ord, json.loads(l)['completion'])) % 5)\n")
         records, weights, exported = {}, {}, {}
         for name, (ranks, layout) in LAYOUTS.items():
             out = os.path.join(tmp, name)
             log = run(mpi(mpiexec, ranks,
-                          [trident, "grpo", *GRPO, *layout, "--init", source,
+                          [trident, "grpo", *GRPO, *layout, "--init", source, "--set",
+                           f"grpo.reward_command=/usr/bin/python3 {reward}",
                            "--checkpoint-dir", out + "-ckpt", "--metrics", out + ".jsonl",
                            "--save-hf", out + "-hf"]))
             if f"policy initialised from checkpoint {source}" not in log:
@@ -111,6 +118,21 @@ def main():
                             for k in tensors["one"])
                 if worst[0] > 1e-4:
                     failures.append(f"{name}: {kind} tensor {worst[1]} differs by {worst[0]:.2e}")
+        # --init-hf under tp = 2: each rank reads its slices; with lr = 0 the checkpoint is the
+        # exported one-rank policy exactly.
+        hf_init = os.path.join(tmp, "hf-init")
+        log = run(mpi(mpiexec, 2, [trident, "grpo", *GRPO, *LAYOUTS["tp2"][1], "--set",
+                                   "grpo.steps=1", "--set", "grpo.lr=0", "--init-hf",
+                                   os.path.join(tmp, "one-hf"), "--checkpoint-dir", hf_init]))
+        with h5py.File(os.path.join(hf_init, "step_1.h5"), "r") as h:
+            common = [k for k in exported["one"] if k in h["weights"]]
+            if len(common) != len(h["weights"].keys()):
+                failures.append("--init-hf under tp = 2: checkpoint tensors missing from the HF file")
+            for k in common:
+                if not np.array_equal(h["weights"][k][()], exported["one"][k]):
+                    failures.append(f"--init-hf under tp = 2: {k} differs from the HF file")
+        if max(r.get("grad_norm", 0.0) for r in one) < 1e-3:
+            failures.append("the one-rank gradient is too small for the comparison to mean much")
         # The policy moved, or equal weights would prove nothing.
         with h5py.File(source, "r") as h:
             start = h["weights"]["lm_head.weight"][()]
