@@ -79,6 +79,9 @@ struct GrpoStepMetrics {
 // ep, parallel/ep/expert_parallel_moe.h); every MoE forward is then a collective over ep, so
 // rollouts, scoring passes and updates run in lock step over it (lockstep.h). Routed expert
 // gradients are summed over edp (the ranks holding the same experts), all others over dp.
+// Tensor parallelism needs nothing here: it comes with the policy (built with
+// models::ModelParallel; vocab_sharded.h), dp is then the group of ranks with the same TP rank,
+// and the TP ranks of one replica do the same work.
 struct GrpoParallel {
   parallel::Communicator* dp = nullptr;
   parallel::Communicator* ep = nullptr;
