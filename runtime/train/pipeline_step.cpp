@@ -12,11 +12,24 @@
 //
 // The embedding lives on stage 0, but the MTP modules on the last stage embed their shifted
 // inputs with the same table. When the two stages are on different ranks, the last stage's
-// rank holds a second copy of model.embed_tokens (same initialisation, hence the same values),
-// and after the pipeline the two ranks exchange their gradients of it and both add the other's
-// (IEEE addition is commutative, so both end with bit-identical sums). Both copies then take
-// the same AdamW step and stay equal; the gradient norm counts the copy once (on stage 0's
-// rank). DualPipeV puts stage 0 and the last stage on rank 0, where no copy is needed.
+// rank holds a second copy of model.embed_tokens (same initialisation, hence the same values)
+// that follows stage 0's: after the pipeline it sends its gradient of the table to stage 0's
+// rank, which adds it to its own before the dp reduction; only stage 0's rank reduces,
+// clips and updates the table (its dp group holds the moments, under ZeRO-1 sharded as any
+// other parameter), and after the optimizer it sends the updated table back, which the last
+// stage's rank stores as its copy. The copy is out of the last stage's buckets, shards and
+// optimizer and out of the gradient norm. DualPipeV puts stage 0 and the last stage on rank 0,
+// where no copy is needed.
+//
+// Why not let both ranks reduce and update their copy: each rank plans its buckets over its
+// own parameters, so the copy sits at another offset in its buckets than the original does,
+// and a reduction whose order depends on the position (a ring reduce-scatter or all-reduce, as
+// NCCL runs them; an all-reduce that cuts the bucket into per-rank segments) adds the dp ranks'
+// gradients in another order on the two stages: with dp > 2 the copies then drift apart by
+// fp32 round-off, and one weight becomes two. Sending the table back makes the copy stage 0's
+// bits whatever the backend does, and costs one V×H/tp message per step per pipeline (from
+// stage 0's rank to the last stage's), while saving the last stage the reduction of the copy's
+// gradient (V×H/tp) and its optimizer state.
 #include <chrono>
 #include <cmath>
 
@@ -31,6 +44,7 @@ namespace trident::train {
 namespace {
 // A tag the executor's activation and gradient streams do not use.
 constexpr int kEmbeddingGradTag = 32700;
+constexpr int kEmbeddingValueTag = 32702;
 const char* const kEmbedding = "model.embed_tokens.weight";
 
 double squares(const Tensor& t) {
@@ -62,22 +76,33 @@ void Trainer::setup_pipeline() {
   stage_compute_ = std::make_unique<ModelStageCompute>(*model_, *partition_, pp_->rank());
 }
 
-void Trainer::sum_embedding_copies() {
+void Trainer::send_embedding_copy_grad() {
   models::DeepSeekV3Model& model = *model_;
   if (!partition_->embedding_copy(model.mtp_depth())) return;
   const int me = pp_->rank();
   const int first = partition_->first_rank();
   const int last = partition_->last_rank();
-  if (me != first && me != last) return;
-  const int peer = me == first ? last : first;
-  Tensor& grad = model.params().grad(kEmbedding);
-  const Tensor mine = grad.clone();
-  const Tensor theirs = Tensor::empty(grad.shape());
-  const parallel::WorkHandle received = pp_->recv(theirs, peer, kEmbeddingGradTag);
-  const parallel::WorkHandle sent = pp_->send(mine, peer, kEmbeddingGradTag);
-  received->wait();
-  sent->wait();
-  ops::cpu::axpy(1.0f, theirs, grad);
+  if (me == last) {
+    pp_->send(model.params().grad(kEmbedding), first, kEmbeddingGradTag)->wait();
+  } else if (me == first) {
+    Tensor& grad = model.params().grad(kEmbedding);
+    const Tensor theirs = Tensor::empty(grad.shape());
+    pp_->recv(theirs, last, kEmbeddingGradTag)->wait();
+    ops::cpu::axpy(1.0f, theirs, grad);
+  }
+}
+
+void Trainer::refresh_embedding_copy() {
+  models::DeepSeekV3Model& model = *model_;
+  if (!partition_->embedding_copy(model.mtp_depth())) return;
+  const int me = pp_->rank();
+  const int first = partition_->first_rank();
+  const int last = partition_->last_rank();
+  if (me == first) {
+    pp_->send(model.params().get(kEmbedding).value, last, kEmbeddingValueTag)->wait();
+  } else if (me == last) {
+    pp_->recv(model.params().get(kEmbedding).value, first, kEmbeddingValueTag)->wait();
+  }
 }
 
 StepMetrics Trainer::pipeline_step() {
@@ -110,7 +135,7 @@ StepMetrics Trainer::pipeline_step() {
   model.params().zero_grad();
   stage_compute_->begin_step(micros, scales);
   executor_->run(*stage_compute_);
-  sum_embedding_copies();
+  send_embedding_copy_grad();
   // Gradients are complete only now: the buckets go out together.
   reducer_->start_step();
   if (expert_reducer_) expert_reducer_->start_step();
@@ -149,6 +174,7 @@ StepMetrics Trainer::pipeline_step() {
   } else {
     apply_optimizer(metrics.lr, clip);
   }
+  refresh_embedding_copy();
 
   // Each rank recorded the loads of its own layers: the sum over pp and dp is the global one.
   update_router_bias_from(sums.loads, {pp, dp}, metrics);
@@ -165,25 +191,16 @@ double Trainer::pipeline_grad_norm() const {
   // routed experts summed over EP), plus the sum over the pipeline ranks, which hold disjoint
   // parameters except the embedding copy (counted on stage 0's rank only).
   const bool count_replicated = tp_rank_ == 0;
-  const bool skip_embedding = partition_->embedding_copy(model_->mtp_depth()) &&
-                              pp_->rank() != partition_->first_rank();
   double dense = 0.0, experts = 0.0;
   if (zero1_) {
     // ZeRO-1: this rank's shards of the reduced gradients (segments split at parameter
-    // boundaries), summed over the reduction groups; the embedding copy is skipped as above.
-    int64_t skip_begin = 0, skip_end = 0;
-    if (skip_embedding) {
-      const models::Parameter& embedding = model_->params().get(kEmbedding);
-      skip_begin = embedding.offset;
-      skip_end = embedding.offset + embedding.value.numel();
-    }
+    // boundaries), summed over the reduction groups; the embedding copy has no shard.
     auto shard_sum = [&](const parallel::dp::Zero1State& state,
                          const parallel::dp::GradReducer& reducer) {
       const float* grads = reducer.shard_grads().data<float>();
       double sum = 0.0;
       for (const parallel::dp::ShardSegment& s : state.segments()) {
         if (!s.trained || (s.tp_replicated && !count_replicated)) continue;
-        if (s.flat_offset >= skip_begin && s.flat_offset < skip_end) continue;
         for (int64_t i = 0; i < s.count; ++i) {
           sum += static_cast<double>(grads[s.shard_offset + i]) * grads[s.shard_offset + i];
         }
@@ -205,7 +222,7 @@ double Trainer::pipeline_grad_norm() const {
     const bool routed = spec.kind == models::ParamKind::kExpert;
     const bool replicated = spec.placement.tp == models::TpSplit::kReplicated || routed;
     if (replicated && !count_replicated) continue;
-    if (skip_embedding && spec.kind == models::ParamKind::kEmbedding) continue;
+    if (embedding_copy_ && spec.kind == models::ParamKind::kEmbedding) continue;
     (ep_size_ > 1 && routed ? experts : dense) += squares(param.grad);
   }
   if (ep_size_ > 1) experts = parallel::dp::sum_over_ranks(ep_.get(), experts);

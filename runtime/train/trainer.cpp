@@ -150,9 +150,21 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
   const int64_t bucket_elements =
       std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float)));
   const Tensor& flat_grads = model_->params().flat_grads();
+  // The last stage's embedding copy is reduced and updated on stage 0's rank, then copied
+  // back (pipeline_step.cpp): its elements stay out of this rank's buckets and shards.
+  embedding_copy_ = partition_ != nullptr && partition_->embedding_copy(model_->mtp_depth()) &&
+                    pp_->rank() == partition_->last_rank();
+  std::vector<bool> reduced(extents.size(), true);
+  for (size_t i = 0; i < extents.size(); ++i) {
+    const models::Parameter& param = model_->params().parameters()[i];
+    if (embedding_copy_ && param.spec->kind == models::ParamKind::kEmbedding) reduced[i] = false;
+  }
   if (ep_size_ == 1) {
     parallel::dp::BucketPlan plan =
-        parallel::dp::plan_buckets(extents, flat_numel, bucket_elements, dp_size_);
+        embedding_copy_
+            ? parallel::dp::plan_buckets(extents, flat_numel, bucket_elements, dp_size_,
+                                         parallel::dp::member_ranges(extents, reduced))
+            : parallel::dp::plan_buckets(extents, flat_numel, bucket_elements, dp_size_);
     if (par.zero1()) {
       zero1_ = std::make_unique<parallel::dp::Zero1State>(plan, dp_rank_, extents);
     }
@@ -168,7 +180,7 @@ Trainer::Trainer(const config::TridentConfig& config, std::unique_ptr<io::BatchS
       (expert[i] ? expert_extents : dense_extents).push_back(extents[i]);
     }
     std::vector<bool> dense(expert.size());
-    for (size_t i = 0; i < expert.size(); ++i) dense[i] = !expert[i];
+    for (size_t i = 0; i < expert.size(); ++i) dense[i] = !expert[i] && reduced[i];
     const int edp_size = edp_ ? edp_->size() : 1;
     const int edp_rank = edp_ ? edp_->rank() : 0;
     parallel::dp::BucketPlan dense_plan =
@@ -375,6 +387,7 @@ void Trainer::apply_optimizer(double lr, double clip_scale) {
   }
   for (const models::Parameter& param : store.parameters()) {
     if (!param.spec->trained) continue;
+    if (embedding_copy_ && param.spec->kind == models::ParamKind::kEmbedding) continue;
     const int64_t offset = param.offset;
     adamw_update(values + offset, grads + offset, m + offset, v + offset, param.value.numel(),
                  adam_, lr, step_, param.spec->weight_decay);

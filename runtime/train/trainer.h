@@ -154,7 +154,10 @@ class Trainer {
   // Pipeline parallelism (pipeline_step.cpp).
   void setup_pipeline();
   StepMetrics pipeline_step();
-  void sum_embedding_copies();
+  // The last stage's embedding copy (pipeline_step.cpp): its gradient goes to stage 0's rank
+  // before the dp reduction, and stage 0's updated embedding comes back after the optimizer.
+  void send_embedding_copy_grad();
+  void refresh_embedding_copy();
   double pipeline_grad_norm() const;
   // Held-out evaluation over the stages, forward only (pipeline_eval.cpp).
   EvalMetrics pipeline_evaluate(int64_t batches) const;
@@ -177,6 +180,9 @@ class Trainer {
   int tp_size_ = 1;
   int tp_rank_ = 0;
   int ep_size_ = 1;
+  // This rank holds the last stage's copy of the embedding, which follows stage 0's and is
+  // left out of this rank's gradient reduction and optimizer (pipeline_step.cpp).
+  bool embedding_copy_ = false;
   std::unique_ptr<parallel::dp::GradReducer> reducer_;
   std::unique_ptr<parallel::dp::Zero1State> zero1_;
   // Expert parallelism: the routed experts' reduction over EDP (reducer_ and zero1_ then

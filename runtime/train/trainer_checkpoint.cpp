@@ -48,9 +48,10 @@ io::CheckpointState trainer_state(const Trainer& trainer) {
 namespace {
 
 // The moments to write. Under pipeline parallelism the last stage's rank may hold a copy of the
-// embedding (pipeline_partition.h) with the same moments as stage 0's rank; with ZeRO-1 the two
-// ranks shard them at other offsets, so the copy's moments are left to stage 0's rank (its dp
-// group holds all of them). Loading still fills both copies.
+// embedding (pipeline_partition.h) that follows stage 0's and is updated there
+// (pipeline_step.cpp): its moments live on stage 0's rank (its dp group holds all of them under
+// ZeRO-1); the last stage's rank has none under ZeRO-1 and unused zeros without it, which must
+// not be written. Loading fills both copies' values.
 io::MomentsView moments_to_save(Trainer& trainer) {
   io::MomentsView moments = optimizer_moments(trainer);
   const PipelinePartition* partition = trainer.pipeline_partition();

@@ -9,13 +9,20 @@
 // an element whose gradient sits at the fp32 round-off floor takes an O(lr) step of arbitrary
 // sign under any change of summation order, which soon flips routing decisions.
 //
-// The binary runs under mpirun with 2, 4 or 8 ranks; each layout runs where its rank count
+// Where the last stage keeps a copy of the embedding for MTP, that copy must equal stage 0's
+// embedding bit for bit after every step (two copies of one weight are one weight), checked by
+// a point-to-point comparison between the two ranks of each pipeline, also under ZeRO-1 with
+// dp 3 and dp 4 reduced over a ring (the ranks shard the two copies at other bucket offsets,
+// so a ring would add their gradients in other orders).
+//
+// The binary runs under mpirun with 2, 4, 6 or 8 ranks; each layout runs where its rank count
 // (pp · dp · tp) equals the world size and is skipped elsewhere.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -28,6 +35,7 @@
 #include "runtime/train/data_setup.h"
 #include "runtime/train/trainer.h"
 #include "tests/parallel/test_helpers.h"
+#include "tests/pp/ring_reduction.h"
 #include "tests/tp/tp_test_util.h"
 
 namespace trident::train {
@@ -76,6 +84,10 @@ struct Layout {
   int tp = 1;
   int ep = 1;
   int64_t global_batch = 16;  // micro-batches per step: global_batch / (2 · dp)
+  bool zero1 = false;
+  // Reduce over dp with RingReduction (tests/pp/ring_reduction.h): the summation order then
+  // depends on where an element sits in its bucket, as with NCCL.
+  bool ring = false;
 
   int ranks() const { return pp * dp * tp; }
   int64_t microbatches() const { return global_batch / (2 * dp); }
@@ -85,11 +97,50 @@ struct Layout {
     if (dp > 1 && ep == 1) out += "_dp" + std::to_string(dp);
     if (tp > 1) out += "_tp" + std::to_string(tp);
     if (ep > 1) out += "_ep" + std::to_string(ep);
+    if (zero1) out += "_zero1";
+    if (ring) out += "_ring";
     return out + "_m" + std::to_string(microbatches());
   }
 };
 
 void PrintTo(const Layout& layout, std::ostream* out) { *out << layout.name(); }
+
+// How far the last stage's embedding copy is from stage 0's embedding: the count of elements
+// whose bits differ and the largest absolute difference, the same on every rank (zero where no
+// copy exists). The last stage's rank sends its copy to stage 0's rank of the same pipeline
+// (same dp, tp and ep coordinates), which compares.
+struct CopyDrift {
+  double differing = 0.0;
+  double max_abs = 0.0;
+};
+
+CopyDrift embedding_copy_drift(const Trainer& trainer, parallel::Communicator& pp) {
+  constexpr int kTag = 32711;
+  const char* const kEmbedding = "model.embed_tokens.weight";
+  const PipelinePartition& partition = *trainer.pipeline_partition();
+  CopyDrift local;
+  if (partition.embedding_copy(trainer.model().mtp_depth())) {
+    const Tensor* held = trainer.model().params().has(kEmbedding)
+                             ? &trainer.model().params().get(kEmbedding).value
+                             : nullptr;
+    if (pp.rank() == partition.last_rank()) {
+      pp.send(*held, partition.first_rank(), kTag)->wait();
+    } else if (pp.rank() == partition.first_rank()) {
+      const Tensor copy = Tensor::empty(held->shape());
+      pp.recv(copy, partition.last_rank(), kTag)->wait();
+      const float* a = held->data<float>();
+      const float* b = copy.data<float>();
+      for (int64_t i = 0; i < held->numel(); ++i) {
+        if (std::memcmp(a + i, b + i, sizeof(float)) != 0) local.differing += 1.0;
+        local.max_abs = std::max(local.max_abs, std::abs(static_cast<double>(a[i]) - b[i]));
+      }
+    }
+  }
+  CopyDrift global;
+  MPI_Allreduce(&local.differing, &global.differing, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Allreduce(&local.max_abs, &global.max_abs, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return global;
+}
 
 class PipelineTraining : public ::testing::TestWithParam<Layout> {};
 
@@ -108,6 +159,7 @@ TEST_P(PipelineTraining, MatchesOneRank) {
   par.set_dp(layout.dp);
   par.set_tp(layout.tp);
   par.set_ep(layout.ep);
+  par.set_zero1(layout.zero1);
   parallel::MeshSizes sizes;
   sizes.pp = layout.pp;
   sizes.dp = layout.dp;
@@ -118,7 +170,9 @@ TEST_P(PipelineTraining, MatchesOneRank) {
   auto tp_comm = std::make_shared<parallel::MpiBackend>(mesh.tp());
   TrainerOptions options;
   options.pp = pp_comm;
-  options.dp = std::make_shared<parallel::MpiBackend>(mesh.dp());
+  auto dp_comm = std::make_shared<parallel::MpiBackend>(mesh.dp());
+  options.dp = dp_comm;
+  if (layout.ring) options.dp = std::make_shared<parallel::testing::RingReduction>(dp_comm);
   options.tp = layout.tp > 1 ? tp_comm : nullptr;
   if (layout.ep > 1) {
     options.ep = std::make_shared<parallel::MpiBackend>(mesh.ep());
@@ -147,8 +201,14 @@ TEST_P(PipelineTraining, MatchesOneRank) {
   EXPECT_LT(layers_held, trainer.model().num_layers());
 
   bool clipped = false;
+  CopyDrift worst;
   for (int64_t s = 0; s < kSteps; ++s) {
     const StepMetrics m = trainer.step();
+    const CopyDrift drift = embedding_copy_drift(trainer, *pp_comm);
+    EXPECT_EQ(drift.differing, 0.0) << "step " << m.step << ": the embedding copy differs from "
+                                    << "stage 0's by up to " << drift.max_abs;
+    worst.differing = std::max(worst.differing, drift.differing);
+    worst.max_abs = std::max(worst.max_abs, drift.max_abs);
     const StepMetrics& want = expected.steps[static_cast<size_t>(s)];
     EXPECT_LE(relative_difference(m.loss, want.loss), kTolerance) << "step " << m.step;
     EXPECT_LE(relative_difference(m.lm_loss, want.lm_loss), kTolerance) << "step " << m.step;
@@ -184,14 +244,18 @@ TEST_P(PipelineTraining, MatchesOneRank) {
   const double error = std::sqrt(diff2 / norm2);
   EXPECT_LE(error, kTolerance) << "final weights of rank " << mesh.rank() << ", " << layout.name();
   if (mesh.rank() == 0) {
-    std::printf("[ %s ] final-weight relative error (rank 0's parameters) %.3g\n",
-                layout.name().c_str(), error);
+    std::printf("[ %s ] final-weight relative error (rank 0's parameters) %.3g; embedding copy: "
+                "at most %.0f elements differ, by up to %.3g\n",
+                layout.name().c_str(), error, worst.differing, worst.max_abs);
   }
 }
 
 // pp alone with every schedule at pp 2 and pp 4, then pp 2 with each of dp, tp and ep at 2
-// with two schedules each, and one 8-rank pp 4 × dp 2. The micro-batch counts alternate
-// between multiples of pp and not (DualPipeV needs at least 2·pp).
+// with two schedules each, one 8-rank pp 4 × dp 2, ZeRO-1 at pp 2 × dp 2, dp 3 (6 ranks) and
+// dp 4 (8 ranks), and plain dp 3; the dp 3 and dp 4 layouts reduce over a ring, whose order
+// depends on an element's place in its bucket (which differs between the embedding's two
+// copies). The micro-batch counts alternate between multiples of pp and not
+// (DualPipeV needs at least 2·pp).
 std::vector<Layout> layouts() {
   return {
       Layout{2, "1f1b", 0, 1, 1, 1, 14},        Layout{2, "interleaved", 2, 1, 1, 1, 16},
@@ -202,6 +266,10 @@ std::vector<Layout> layouts() {
       Layout{2, "interleaved", 2, 1, 2, 1, 14}, Layout{2, "zb-h1", 0, 1, 2, 1, 16},
       Layout{2, "zb-h1", 0, 2, 1, 2, 12},       Layout{2, "dualpipev", 0, 2, 1, 2, 20},
       Layout{4, "zb-h1", 0, 2, 1, 1, 12},
+      Layout{2, "1f1b", 0, 2, 1, 1, 12, true},
+      Layout{2, "1f1b", 0, 3, 1, 1, 12, true, true},
+      Layout{2, "zb-h1", 0, 3, 1, 1, 18, false, true},
+      Layout{2, "1f1b", 0, 4, 1, 1, 16, true, true},
   };
 }
 
