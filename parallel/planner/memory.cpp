@@ -172,9 +172,14 @@ MemoryBreakdown rank_memory(const config::TridentConfig& config, const Layout& l
   // master shard even over fp32 working weights (the all-gather's source) and the
   // reduce-scatter's output: the rank's shard of the gradients.
   m.master = pbytes < 4.0 || layout.zero1 ? 4.0 * sharded_trained : 0.0;
-  m.moments = 2.0 * static_cast<double>(options.moment_bytes) * sharded_trained;
+  // Without ZeRO-1 the trainer's moments span the whole store, the embedding copy's unused
+  // slots included; ZeRO-1 shards only what this rank updates.
+  const double copy = static_cast<double>(params.embedding_copy);
+  m.moments = 2.0 * static_cast<double>(options.moment_bytes) *
+              (sharded_trained + (layout.zero1 ? 0.0 : copy));
   m.grads = static_cast<double>(options.grad_bytes) *
-            (static_cast<double>(params.trained()) + (layout.zero1 ? sharded_trained : 0.0));
+            (static_cast<double>(params.trained()) + copy +
+             (layout.zero1 ? sharded_trained : 0.0));
 
   const double tokens = static_cast<double>(layout.tokens_per_microbatch());
   bool holds_moe = false;

@@ -34,7 +34,11 @@ RankParameters rank_parameters(const models::ParameterRegistry& registry, const 
     } else {
       const int64_t n = shape_numel(models::local_shape(spec, 0, layout.tp));
       out.dense += n;
-      if (spec.trained) out.dense_trained += n;
+      if (spec.kind == ParamKind::kEmbedding && !stage.embedding) {
+        out.embedding_copy += n;
+      } else if (spec.trained) {
+        out.dense_trained += n;
+      }
     }
   }
   return out;

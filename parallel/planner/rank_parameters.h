@@ -15,6 +15,10 @@ struct RankParameters {
   int64_t expert = 0;         // routed-expert parameters held (gradients reduced over edp)
   int64_t dense_trained = 0;  // of `dense`, those that get gradients and optimizer state
   int64_t expert_trained = 0;
+  // Of `dense`, the last pipeline stage's copy of the embedding (for MTP): it gets a gradient,
+  // which the trainer sends to stage 0's rank, but it is neither reduced over dp nor updated
+  // here; stage 0 sends the updated table back (runtime/train/pipeline_step.cpp).
+  int64_t embedding_copy = 0;
   int64_t total() const { return dense + expert; }
   int64_t trained() const { return dense_trained + expert_trained; }
 };

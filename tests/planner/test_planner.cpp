@@ -63,6 +63,9 @@ TEST(Planner, StagesPartitionTheParameters) {
   EXPECT_EQ(expert, experts / 4);
   EXPECT_EQ(dense, plan.counts.total + plan.counts.mtp - experts + 256 * 32);
   EXPECT_TRUE(plan.stages[1].contents.embedding_copy);
+  // The copy is held and gets a gradient, but stage 0's rank reduces and updates it.
+  EXPECT_EQ(plan.stages[1].params.embedding_copy, 256 * 32);
+  EXPECT_EQ(plan.stages[0].params.embedding_copy, 0);
 }
 
 TEST(Planner, Zero1DividesOptimizerStateByDataParallelism) {
@@ -77,14 +80,19 @@ TEST(Planner, Zero1DividesOptimizerStateByDataParallelism) {
     const MemoryBreakdown& a = off.stages[s].memory;
     const MemoryBreakdown& b = on.stages[s].memory;
     // bf16 weights: fp32 master (4 bytes) + two fp32 moments (8 bytes) per trained parameter.
-    EXPECT_DOUBLE_EQ(a.master + a.moments, 12.0 * static_cast<double>(p.trained()));
+    // The last stage's embedding copy is updated on stage 0's rank: it has a gradient, and
+    // without ZeRO-1 unused moment slots, but no master and no ZeRO-1 shard.
+    const double copy = static_cast<double>(p.embedding_copy);
+    EXPECT_EQ(p.embedding_copy,
+              on.stages[s].contents.embedding_copy ? int64_t{129280} * 7168 : 0);
+    EXPECT_DOUBLE_EQ(a.master + a.moments, 12.0 * static_cast<double>(p.trained()) + 8.0 * copy);
     EXPECT_NEAR(b.master + b.moments,
                 12.0 * (static_cast<double>(p.dense_trained) / 128.0 +
                         static_cast<double>(p.expert_trained) / 2.0),
                 1.0);
     EXPECT_DOUBLE_EQ(a.weights, b.weights);
     EXPECT_DOUBLE_EQ(a.weights, 2.0 * static_cast<double>(p.total()));
-    EXPECT_DOUBLE_EQ(a.grads, 4.0 * static_cast<double>(p.trained()));
+    EXPECT_DOUBLE_EQ(a.grads, 4.0 * (static_cast<double>(p.trained()) + copy));
     EXPECT_DOUBLE_EQ(a.activations, b.activations);
   }
 }
