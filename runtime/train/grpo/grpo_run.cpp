@@ -49,13 +49,37 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 }
 }  // namespace
 
+namespace {
+// Each pipeline rank holds only its stage's weights; loading and writing whole weights is not
+// wired for that layout yet.
+void refuse_pipeline_weights_io(const config::TridentConfig& config,
+                                const GrpoRunOptions& options) {
+  TRIDENT_USER_CHECK(options.init_hf_dir.empty() && options.save_hf_dir.empty(), "parallel.pp = ",
+                     options.pp->size(),
+                     ": trident grpo does not load or export weights under pipeline parallelism "
+                     "yet (drop --init / --init-hf and --save-hf, or set parallel.pp = 1)");
+  if (!config.checkpoint().dir().empty()) {
+    TLOG_WARN("parallel.pp = ", options.pp->size(), ": GRPO checkpoints are not written under "
+              "pipeline parallelism yet (checkpoint.dir = ", config.checkpoint().dir(),
+              " is ignored)");
+  }
+}
+}  // namespace
+
 void check_grpo_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
-                     ": trident grpo does not run pipeline parallelism yet (set parallel.pp = 1; "
-                     "use parallel.dp or parallel.tp for more ranks)");
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": trident grpo does not run expert tensor parallelism (set parallel.etp = "
                      "1; parallel.tp and parallel.ep are supported)");
+  // Pipeline parallelism: GRPO runs its own linear stages (pipeline_policy.h), one per pp rank.
+  if (parallel.pp() > 1) {
+    TRIDENT_USER_CHECK(parallel.tp() <= 1, "parallel.pp = ", parallel.pp(), ", parallel.tp = ",
+                       parallel.tp(), ": trident grpo does not run pipeline and tensor "
+                       "parallelism together yet (set parallel.tp = 1 or parallel.pp = 1)");
+    TRIDENT_USER_CHECK(parallel.virtual_stages() <= 1, "parallel.virtual_stages = ",
+                       parallel.virtual_stages(),
+                       ": trident grpo runs one linear pipeline stage per parallel.pp rank (set "
+                       "parallel.virtual_stages = 1)");
+  }
   const int64_t dp = std::max<int64_t>(1, parallel.dp()), ep = std::max<int64_t>(1, parallel.ep());
   const int64_t tp = std::max<int64_t>(1, parallel.tp());
   TRIDENT_USER_CHECK((dp * tp) % ep == 0, "parallel.ep = ", parallel.ep(),
@@ -65,6 +89,8 @@ void check_grpo_layout(const config::ParallelConfig& parallel) {
 
 GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
   check_grpo_layout(config.parallel());
+  const bool pipelined = options.pp != nullptr && options.pp->size() > 1;
+  if (pipelined) refuse_pipeline_weights_io(config, options);
   config::ModelConfig model_config = config.model();
   const std::string& init = options.init_hf_dir;
   const bool from_checkpoint = !init.empty() && is_trident_checkpoint(init);
@@ -82,6 +108,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   const auto borrowed = [](parallel::Communicator* group) {
     return std::shared_ptr<parallel::Communicator>(group, [](parallel::Communicator*) {});
   };
+  ranks.pp = pipelined ? options.pp : nullptr;
   if (expert_parallel) {
     ranks.setup = parallel::ep::expert_parallel_setup(
         model_config, config.parallel(), borrowed(options.ep),
@@ -92,6 +119,11 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     layout.tp = options.tp;
     layout.tp_rank = options.tp->rank();
     layout.tp_size = options.tp->size();
+  }
+  if (pipelined) {  // this rank's stage (grpo_pipeline_holding)
+    const auto& counts = config.parallel().stage_layers();
+    layout.pipeline = grpo_pipeline_holding(model_config.num_hidden_layers(), options.pp->size(),
+                                            options.pp->rank(), {counts.begin(), counts.end()});
   }
   models::DeepSeekV3Model policy(model_config, config.train().seed(), layout, ranks.setup);
   if (from_checkpoint) {
@@ -105,6 +137,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   // A sharded policy is written collectively (each rank its slices, replicas once); whole
   // replicas by the primary rank alone.
   const auto save_checkpoint = [&](int64_t step) {
+    if (pipelined) return;  // not wired yet (refuse_pipeline_weights_io warned)
     if (sharded) {
       save_policy_checkpoint(config, policy, step, options.job);
     } else if (options.primary) {
@@ -113,6 +146,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   };
   // Evaluation decodes the same problems on every rank; under EP their forwards pair up.
   ForwardLockstep eval_lockstep(ranks.ep);
+  StagedPolicy eval_stages(policy, ranks.pp);  // the whole policy without pp
   const GrpoOptions& o = trainer.options();
   std::unique_ptr<io::JsonlWriter> jsonl;
   if (options.primary && !config.logging().metrics_path().empty()) {
@@ -121,7 +155,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   GrpoRunSummary summary;
   const int64_t eval_prompts = config.grpo().eval_prompts();
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
+    const EvalResult e = evaluate_arithmetic(eval_stages, o.seed, eval_prompts, o.task, o.sampling,
                                                &eval_lockstep);
     summary.eval_accuracy_before = e.accuracy;
     TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ",
@@ -140,7 +174,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   }
   if (steps > 0) save_checkpoint(steps);
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
+    const EvalResult e = evaluate_arithmetic(eval_stages, o.seed, eval_prompts, o.task, o.sampling,
                                                &eval_lockstep);
     summary.eval_accuracy_after = e.accuracy;
     TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);
