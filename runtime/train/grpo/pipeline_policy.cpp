@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "parallel/dp/reduce_sum.h"
+#include "runtime/train/grpo/vocab_sharded.h"
 #include "runtime/train/pipeline_partition.h"
 
 namespace trident::train::grpo {
@@ -102,7 +103,7 @@ CompletionScores StagedPolicy::score(const std::vector<ScoredRow>& rows) {
   PolicyForward fwd;
   forward(batch.ids, batch.batch, batch.seq, fwd);
   if (!last_stage()) return {};
-  return completion_scores(fwd.logits, batch, rows);
+  return model_completion_scores(*model_, fwd.logits, batch, rows);
 }
 
 Tensor StagedPolicy::decode(const std::vector<int32_t>& ids, int64_t rows, int64_t n,
