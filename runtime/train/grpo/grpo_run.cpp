@@ -49,23 +49,6 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 }
 }  // namespace
 
-namespace {
-// Each pipeline rank holds only its stage's weights; loading and writing whole weights is not
-// wired for that layout yet.
-void refuse_pipeline_weights_io(const config::TridentConfig& config,
-                                const GrpoRunOptions& options) {
-  TRIDENT_USER_CHECK(options.init_hf_dir.empty() && options.save_hf_dir.empty(), "parallel.pp = ",
-                     options.pp->size(),
-                     ": trident grpo does not load or export weights under pipeline parallelism "
-                     "yet (drop --init / --init-hf and --save-hf, or set parallel.pp = 1)");
-  if (!config.checkpoint().dir().empty()) {
-    TLOG_WARN("parallel.pp = ", options.pp->size(), ": GRPO checkpoints are not written under "
-              "pipeline parallelism yet (checkpoint.dir = ", config.checkpoint().dir(),
-              " is ignored)");
-  }
-}
-}  // namespace
-
 void check_grpo_layout(const config::ParallelConfig& parallel) {
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": trident grpo does not run expert tensor parallelism (set parallel.etp = "
@@ -90,7 +73,6 @@ void check_grpo_layout(const config::ParallelConfig& parallel) {
 GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
   check_grpo_layout(config.parallel());
   const bool pipelined = options.pp != nullptr && options.pp->size() > 1;
-  if (pipelined) refuse_pipeline_weights_io(config, options);
   config::ModelConfig model_config = config.model();
   const std::string& init = options.init_hf_dir;
   const bool from_checkpoint = !init.empty() && is_trident_checkpoint(init);
@@ -102,7 +84,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   const bool tensor_parallel = options.tp != nullptr && options.tp->size() > 1;
   // Each rank holds part of the weights: checkpoints and the HF export go through the collective
   // writer over the job, loads take each rank's slices.
-  const bool sharded = expert_parallel || tensor_parallel;
+  const bool sharded = expert_parallel || tensor_parallel || pipelined;
   GrpoParallel ranks{options.dp, expert_parallel ? options.ep : nullptr, options.edp, {}};
   // Non-owning: the caller's groups outlive the policy built here.
   const auto borrowed = [](parallel::Communicator* group) {
@@ -137,7 +119,6 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   // A sharded policy is written collectively (each rank its slices, replicas once); whole
   // replicas by the primary rank alone.
   const auto save_checkpoint = [&](int64_t step) {
-    if (pipelined) return;  // not wired yet (refuse_pipeline_weights_io warned)
     if (sharded) {
       save_policy_checkpoint(config, policy, step, options.job);
     } else if (options.primary) {

@@ -27,7 +27,7 @@ struct GrpoRunOptions {
   // Tensor parallelism (parallel.tp > 1): the TP group; dp then joins the ranks of one TP rank.
   parallel::Communicator* tp = nullptr;
   // Every rank of the job: checkpoints are written and read collectively over it, and so is the
-  // HF export of a sharded (TP or EP) policy.
+  // HF export of a sharded (TP, EP or PP) policy.
   MPI_Comm job = MPI_COMM_SELF;
   // Pipeline parallelism (parallel.pp > 1): this rank's pp group; dp, ep and edp are then the
   // groups of the ranks of the same stage.
