@@ -77,8 +77,8 @@ struct PipelineFixture {
     }
     models::ModelParallel stage;
     stage.pipeline = grpo_pipeline_holding(model_config.num_hidden_layers(), 2, pp->rank(), {});
-    model =
-        std::make_unique<models::DeepSeekV3Model>(model_config, model_seed(), stage, parallel.setup);
+    model = std::make_unique<models::DeepSeekV3Model>(model_config, model_seed(), stage,
+                                                      parallel.setup);
   }
 };
 
