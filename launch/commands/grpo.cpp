@@ -1,6 +1,7 @@
 // trident grpo: GRPO reinforcement learning on the arithmetic task (docs/grpo.md), on one rank
 // or over every rank mpirun started (parallel.dp × parallel.tp = number of ranks), optionally
-// with the routed experts split over parallel.ep.
+// with the routed experts split over parallel.ep, or the layers over parallel.pp stages
+// (parallel.pp × parallel.dp = number of ranks).
 #include <memory>
 
 #include "launch/cli.h"
@@ -61,6 +62,11 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
   if (mesh.layout().sizes().tp > 1) {
     tp = std::make_unique<trident::parallel::MpiBackend>(mesh.tp(), comm_options);
     options.tp = tp.get();
+  }
+  std::unique_ptr<trident::parallel::MpiBackend> pp;
+  if (mesh.layout().sizes().pp > 1) {
+    pp = std::make_unique<trident::parallel::MpiBackend>(mesh.pp(), comm_options);
+    options.pp = pp.get();
   }
   options.job = mesh.world().get();
   options.primary = mesh.rank() == 0;

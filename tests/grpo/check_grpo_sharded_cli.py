@@ -5,7 +5,10 @@ must match the one-rank run: the same rewards and accuracy every step (identical
 loss and gradient norm close, held-out evaluation the same, and the checkpoint and exported
 weights equal tensor by tensor (global names and shapes, written collectively).
 
-usage: check_grpo_sharded_cli.py TRIDENT MPIEXEC
+With LAYOUTS = pp the same checks run pipeline layouts instead: pp = 2 (2 ranks) and
+pp2·dp2·ep2 (4 ranks).
+
+usage: check_grpo_sharded_cli.py TRIDENT MPIEXEC [tp | pp]
 """
 import json
 import os
@@ -21,10 +24,15 @@ GRPO = ["--config", "tiny", "--set", "grpo.prompts_per_step=2", "--set", "grpo.g
         "--set", "grpo.max_new_tokens=6", "--set", "grpo.eval_prompts=2", "--set",
         "grpo.steps=2", "--set", "grpo.lr=1e-3", "--set", "grpo.beta=0.04", "--set",
         "grpo.temperature=1.5"]
-LAYOUTS = {"one": (1, []),
+LAYOUT_SETS = {
+    "tp": {"one": (1, []),
            "tp2": (2, ["--set", "parallel.dp=1", "--set", "parallel.tp=2"]),
            "dp2tp2ep2": (4, ["--set", "parallel.dp=2", "--set", "parallel.tp=2", "--set",
-                             "parallel.ep=2"])}
+                             "parallel.ep=2"])},
+    "pp": {"one": (1, []),
+           "pp2": (2, ["--set", "parallel.dp=1", "--set", "parallel.pp=2"]),
+           "pp2dp2ep2": (4, ["--set", "parallel.dp=2", "--set", "parallel.pp=2", "--set",
+                             "parallel.ep=2"])}}
 
 
 def run(command):
@@ -65,6 +73,9 @@ def relative(a, b):
 
 def main():
     trident, mpiexec = sys.argv[1], sys.argv[2]
+    kind_name = sys.argv[3] if len(sys.argv) > 3 else "tp"
+    layouts = LAYOUT_SETS[kind_name]
+    sharded = [name for name in layouts if name != "one"]
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         pre = os.path.join(tmp, "pre")
@@ -80,7 +91,7 @@ def main():
             f.write("import sys, json\nfor l in sys.stdin:\n"
                     "    print(sum(map(ord, json.loads(l)['completion'])) % 5)\n")
         records, weights, exported = {}, {}, {}
-        for name, (ranks, layout) in LAYOUTS.items():
+        for name, (ranks, layout) in layouts.items():
             out = os.path.join(tmp, name)
             log = run(mpi(mpiexec, ranks,
                           [trident, "grpo", *GRPO, *layout, "--init", source, "--set",
@@ -97,7 +108,7 @@ def main():
             if any(n.startswith(".") for n in os.listdir(out + "-hf")):
                 failures.append(f"{name}: scratch files left in the HF export")
         one = records["one"]
-        for name in ("tp2", "dp2tp2ep2"):
+        for name in sharded:
             mine = records[name]
             if len(mine) != len(one):
                 failures.append(f"{name}: {len(mine)} JSONL records, one rank wrote {len(one)}")
@@ -118,19 +129,20 @@ def main():
                             for k in tensors["one"])
                 if worst[0] > 1e-4:
                     failures.append(f"{name}: {kind} tensor {worst[1]} differs by {worst[0]:.2e}")
-        # --init-hf under tp = 2: each rank reads its slices; with lr = 0 the checkpoint is the
-        # exported one-rank policy exactly.
+        # --init-hf under the 2-rank layout: each rank reads its slices; with lr = 0 the
+        # checkpoint is the exported one-rank policy exactly.
         hf_init = os.path.join(tmp, "hf-init")
-        log = run(mpi(mpiexec, 2, [trident, "grpo", *GRPO, *LAYOUTS["tp2"][1], "--set",
+        log = run(mpi(mpiexec, 2, [trident, "grpo", *GRPO, *layouts[sharded[0]][1], "--set",
                                    "grpo.steps=1", "--set", "grpo.lr=0", "--init-hf",
                                    os.path.join(tmp, "one-hf"), "--checkpoint-dir", hf_init]))
         with h5py.File(os.path.join(hf_init, "step_1.h5"), "r") as h:
             common = [k for k in exported["one"] if k in h["weights"]]
             if len(common) != len(h["weights"].keys()):
-                failures.append("--init-hf under tp = 2: checkpoint tensors missing from the HF file")
+                failures.append(f"--init-hf under {sharded[0]}: checkpoint tensors missing from "
+                                "the HF file")
             for k in common:
                 if not np.array_equal(h["weights"][k][()], exported["one"][k]):
-                    failures.append(f"--init-hf under tp = 2: {k} differs from the HF file")
+                    failures.append(f"--init-hf under {sharded[0]}: {k} differs from the HF file")
         if max(r.get("grad_norm", 0.0) for r in one) < 1e-3:
             failures.append("the one-rank gradient is too small for the comparison to mean much")
         # The policy moved, or equal weights would prove nothing.
@@ -140,7 +152,7 @@ def main():
             failures.append("GRPO did not move lm_head")
     if failures:
         sys.exit("FAILED:\n" + "\n".join(failures))
-    print("trident grpo under tp = 2 and dp2·tp2·ep2 matches one rank: OK")
+    print(f"trident grpo under {' and '.join(sharded)} matches one rank: OK")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // The layouts `trident grpo` runs (dp × tp ranks, routed experts optionally split over an ep
-// that divides dp × tp) and the clear refusals of the others.
+// that divides dp × tp, layers over linear pp stages) and the clear refusals of the others.
 #include <gtest/gtest.h>
 
 #include "runtime/core/error.h"
@@ -24,6 +24,8 @@ TEST(GrpoLayout, DataAndExpertParallelAreAccepted) {
   EXPECT_NO_THROW(check_grpo_layout(layout(3, 1)));
   EXPECT_NO_THROW(check_grpo_layout(layout(2, 2)));
   EXPECT_NO_THROW(check_grpo_layout(layout(4, 2)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(1, 1, 1, 1, /*pp=*/2)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(2, 2, 1, 1, /*pp=*/2)));
 }
 
 TEST(GrpoLayout, TensorParallelIsAccepted) {
@@ -35,7 +37,9 @@ TEST(GrpoLayout, TensorParallelIsAccepted) {
 
 TEST(GrpoLayout, OtherLayoutsAreRefused) {
   EXPECT_THROW(check_grpo_layout(layout(2, 2, 1, /*etp=*/2)), UserError);
-  EXPECT_THROW(check_grpo_layout(layout(2, 1, 1, 1, /*pp=*/2)), UserError);
+  config::ParallelConfig interleaved = layout(2, 1, 1, 1, /*pp=*/2);
+  interleaved.set_virtual_stages(2);
+  EXPECT_THROW(check_grpo_layout(interleaved), UserError);
   EXPECT_THROW(check_grpo_layout(layout(2, 2, /*tp=*/2, 1, /*pp=*/2)), UserError);
   EXPECT_THROW(check_grpo_layout(layout(3, 2)), UserError);  // ep must divide dp × tp
   EXPECT_THROW(check_grpo_layout(layout(1, 4, /*tp=*/2)), UserError);

@@ -5,6 +5,7 @@
 #include "models/deepseek_v3/model.h"
 #include "runtime/io/synthetic_task.h"
 #include "runtime/train/grpo/generate.h"
+#include "runtime/train/grpo/pipeline_policy.h"
 
 namespace trident::train::grpo {
 
@@ -19,6 +20,10 @@ struct EvalResult {
 // temperature is forced to 0). Under expert parallelism every EP rank decodes the same problems
 // in lock step (generate.h).
 EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, int64_t count,
+                               const io::ArithmeticOptions& task, SamplingOptions sampling,
+                               ForwardLockstep* lockstep = nullptr);
+// The same through pipeline stages (pipeline_generate.h): every stage gets the same result.
+EvalResult evaluate_arithmetic(StagedPolicy& policy, uint64_t seed, int64_t count,
                                const io::ArithmeticOptions& task, SamplingOptions sampling,
                                ForwardLockstep* lockstep = nullptr);
 

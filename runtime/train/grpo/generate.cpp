@@ -74,17 +74,44 @@ int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& 
   return order[keep - 1];
 }
 
+int32_t pick_token(const Completion& completion, const float* logits, int64_t vocab,
+                   int64_t position, const SamplingOptions& options) {
+  const CounterRng rng(options.seed, sample_stream(completion.prompt_id, completion.sample));
+  return sample_token(logits, vocab, options, rng.uniform(static_cast<uint64_t>(position)));
+}
+
+namespace {
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+bool append_token(Completion& completion, int32_t token, const SamplingOptions& options) {
+  completion.tokens.push_back(token);
+  if (options.stop_at_eos && token == io::ByteTokenizer::kEos) {
+    completion.finish = FinishReason::Eos;
+    return true;
+  }
+  if (token >= 0 && token < io::ByteTokenizer::kVocabSize) {
+    completion.text.push_back(static_cast<char>(token));
+  }
+  bool done = false;
+  for (const std::string& stop : options.stop) {
+    if (ends_with(completion.text, stop)) {
+      completion.finish = FinishReason::Stop;
+      done = true;
+    }
+  }
+  return done;
+}
+
 namespace {
 
 struct Row {
   size_t completion = 0;  // index into the result
   bool done = false;
 };
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Rows [row · n + n − 1] of h [rows · n, H]: each row's last position.
 Tensor last_positions(const Tensor& h, int64_t rows, int64_t n) {
@@ -143,25 +170,9 @@ void generate_bucket(models::DeepSeekV3Model& model, const std::vector<Generatio
       Completion& c = out[row.completion];
       const float* row_logits = logits.data<float>() + b * vocab;
       if (options.record_logits) c.step_logits.emplace_back(row_logits, row_logits + vocab);
-      const CounterRng rng(options.seed, sample_stream(c.prompt_id, c.sample));
-      const int32_t token = sample_token(row_logits, vocab, options,
-                                         rng.uniform(static_cast<uint64_t>(prompt_len + step)));
-      c.tokens.push_back(token);
+      const int32_t token = pick_token(c, row_logits, vocab, prompt_len + step, options);
       next[static_cast<size_t>(b)] = token;
-      if (options.stop_at_eos && token == io::ByteTokenizer::kEos) {
-        c.finish = FinishReason::Eos;
-        row.done = true;
-        continue;
-      }
-      if (token >= 0 && token < io::ByteTokenizer::kVocabSize) {
-        c.text.push_back(static_cast<char>(token));
-      }
-      for (const std::string& stop : options.stop) {
-        if (ends_with(c.text, stop)) {
-          c.finish = FinishReason::Stop;
-          row.done = true;
-        }
-      }
+      row.done = append_token(c, token, options);
       if (!row.done) any_active = true;
     }
     if (!any_active || step + 1 == options.max_new_tokens) break;

@@ -59,5 +59,11 @@ int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& 
                      float uniform);
 // The stream key of (prompt, sample).
 uint64_t sample_stream(uint64_t prompt_id, int64_t sample);
+// The token sampled for `completion` at absolute position `position` (prompt included) from
+// that row's logits [V]: sample_token with the completion's CounterRng stream.
+int32_t pick_token(const Completion& completion, const float* logits, int64_t vocab,
+                   int64_t position, const SamplingOptions& options);
+// Appends a generated token (text, EOS and stop strings); true once the completion is finished.
+bool append_token(Completion& completion, int32_t token, const SamplingOptions& options);
 
 }  // namespace trident::train::grpo

@@ -50,12 +50,19 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 }  // namespace
 
 void check_grpo_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.pp() <= 1, "parallel.pp = ", parallel.pp(),
-                     ": trident grpo does not run pipeline parallelism yet (set parallel.pp = 1; "
-                     "use parallel.dp or parallel.tp for more ranks)");
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": trident grpo does not run expert tensor parallelism (set parallel.etp = "
                      "1; parallel.tp and parallel.ep are supported)");
+  // Pipeline parallelism: GRPO runs its own linear stages (pipeline_policy.h), one per pp rank.
+  if (parallel.pp() > 1) {
+    TRIDENT_USER_CHECK(parallel.tp() <= 1, "parallel.pp = ", parallel.pp(), ", parallel.tp = ",
+                       parallel.tp(), ": trident grpo does not run pipeline and tensor "
+                       "parallelism together yet (set parallel.tp = 1 or parallel.pp = 1)");
+    TRIDENT_USER_CHECK(parallel.virtual_stages() <= 1, "parallel.virtual_stages = ",
+                       parallel.virtual_stages(),
+                       ": trident grpo runs one linear pipeline stage per parallel.pp rank (set "
+                       "parallel.virtual_stages = 1)");
+  }
   const int64_t dp = std::max<int64_t>(1, parallel.dp()), ep = std::max<int64_t>(1, parallel.ep());
   const int64_t tp = std::max<int64_t>(1, parallel.tp());
   TRIDENT_USER_CHECK((dp * tp) % ep == 0, "parallel.ep = ", parallel.ep(),
@@ -65,6 +72,7 @@ void check_grpo_layout(const config::ParallelConfig& parallel) {
 
 GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
   check_grpo_layout(config.parallel());
+  const bool pipelined = options.pp != nullptr && options.pp->size() > 1;
   config::ModelConfig model_config = config.model();
   const std::string& init = options.init_hf_dir;
   const bool from_checkpoint = !init.empty() && is_trident_checkpoint(init);
@@ -76,12 +84,13 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   const bool tensor_parallel = options.tp != nullptr && options.tp->size() > 1;
   // Each rank holds part of the weights: checkpoints and the HF export go through the collective
   // writer over the job, loads take each rank's slices.
-  const bool sharded = expert_parallel || tensor_parallel;
+  const bool sharded = expert_parallel || tensor_parallel || pipelined;
   GrpoParallel ranks{options.dp, expert_parallel ? options.ep : nullptr, options.edp, {}};
   // Non-owning: the caller's groups outlive the policy built here.
   const auto borrowed = [](parallel::Communicator* group) {
     return std::shared_ptr<parallel::Communicator>(group, [](parallel::Communicator*) {});
   };
+  ranks.pp = pipelined ? options.pp : nullptr;
   if (expert_parallel) {
     ranks.setup = parallel::ep::expert_parallel_setup(
         model_config, config.parallel(), borrowed(options.ep),
@@ -92,6 +101,11 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     layout.tp = options.tp;
     layout.tp_rank = options.tp->rank();
     layout.tp_size = options.tp->size();
+  }
+  if (pipelined) {  // this rank's stage (grpo_pipeline_holding)
+    const auto& counts = config.parallel().stage_layers();
+    layout.pipeline = grpo_pipeline_holding(model_config.num_hidden_layers(), options.pp->size(),
+                                            options.pp->rank(), {counts.begin(), counts.end()});
   }
   models::DeepSeekV3Model policy(model_config, config.train().seed(), layout, ranks.setup);
   if (from_checkpoint) {
@@ -113,6 +127,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   };
   // Evaluation decodes the same problems on every rank; under EP their forwards pair up.
   ForwardLockstep eval_lockstep(ranks.ep);
+  StagedPolicy eval_stages(policy, ranks.pp);  // the whole policy without pp
   const GrpoOptions& o = trainer.options();
   std::unique_ptr<io::JsonlWriter> jsonl;
   if (options.primary && !config.logging().metrics_path().empty()) {
@@ -121,7 +136,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   GrpoRunSummary summary;
   const int64_t eval_prompts = config.grpo().eval_prompts();
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
+    const EvalResult e = evaluate_arithmetic(eval_stages, o.seed, eval_prompts, o.task, o.sampling,
                                                &eval_lockstep);
     summary.eval_accuracy_before = e.accuracy;
     TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ",
@@ -140,7 +155,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   }
   if (steps > 0) save_checkpoint(steps);
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(policy, o.seed, eval_prompts, o.task, o.sampling,
+    const EvalResult e = evaluate_arithmetic(eval_stages, o.seed, eval_prompts, o.task, o.sampling,
                                                &eval_lockstep);
     summary.eval_accuracy_after = e.accuracy;
     TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);

@@ -27,14 +27,19 @@ struct GrpoRunOptions {
   // Tensor parallelism (parallel.tp > 1): the TP group; dp then joins the ranks of one TP rank.
   parallel::Communicator* tp = nullptr;
   // Every rank of the job: checkpoints are written and read collectively over it, and so is the
-  // HF export of a sharded (TP or EP) policy.
+  // HF export of a sharded (TP, EP or PP) policy.
   MPI_Comm job = MPI_COMM_SELF;
+  // Pipeline parallelism (parallel.pp > 1): this rank's pp group; dp, ep and edp are then the
+  // groups of the ranks of the same stage.
+  parallel::Communicator* pp = nullptr;
   bool primary = true;
 };
 
 // Refuses layouts the GRPO trainer does not run (identically on every rank, before any
 // communicator exists): anything but parallel.dp × parallel.tp ranks, with the routed experts
-// optionally split over parallel.ep (a divisor of parallel.dp × parallel.tp).
+// optionally split over parallel.ep (a divisor of parallel.dp × parallel.tp), or, with
+// parallel.pp > 1 (and tp = 1), chains of linear pipeline stages whose stages each have
+// parallel.dp ranks.
 void check_grpo_layout(const config::ParallelConfig& parallel);
 
 struct GrpoRunSummary {

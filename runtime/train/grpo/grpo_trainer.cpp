@@ -7,6 +7,7 @@
 
 #include "parallel/dp/reduce_sum.h"
 #include "runtime/io/tokenizer.h"
+#include "runtime/train/grpo/pipeline_generate.h"
 #include "runtime/train/grpo/policy.h"
 #include "runtime/train/grpo/scoring.h"
 #include "runtime/train/grpo/vocab_sharded.h"
@@ -73,7 +74,8 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
       options_(std::move(options)),
       dp_(parallel.dp),
       parallel_(std::move(parallel)),
-      lockstep_(parallel_.ep) {
+      lockstep_(parallel_.ep),
+      stages_(policy, parallel_.pp) {
   if (lockstep_.active()) {
     TRIDENT_USER_CHECK(parallel_.setup.shards.ep_size == parallel_.ep->size(),
                        "the policy holds 1/", parallel_.setup.shards.ep_size,
@@ -86,9 +88,12 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
   exp_avg_ = Tensor::zeros({n});
   exp_avg_sq_ = Tensor::zeros({n});
   if (options_.objective.beta != 0.0) {
-    // The same layout as the policy (TP slices, held experts).
-    reference_ = std::make_unique<models::DeepSeekV3Model>(
-        policy.config(), options_.seed, tensor_parallel_layout(policy), parallel_.setup);
+    // The same layout as the policy (TP slices, its pipeline stage, held experts).
+    models::ModelParallel layout = tensor_parallel_layout(policy);
+    layout.pipeline = policy.holding();
+    reference_ = std::make_unique<models::DeepSeekV3Model>(policy.config(), options_.seed, layout,
+                                                           parallel_.setup);
+    reference_stages_ = std::make_unique<StagedPolicy>(*reference_, parallel_.pp);
     refresh_reference();
   }
 }
@@ -148,7 +153,7 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
   const std::vector<GenerationRequest> my_requests(requests.begin() + mine.begin,
                                                    requests.begin() + mine.end);
   const std::vector<Completion> my_completions =
-      generate(*policy_, my_requests, options_.sampling, &lockstep_);
+      generate_staged(stages_, my_requests, options_.sampling, &lockstep_);
   const size_t N = prompts.size() * static_cast<size_t>(G);
   const size_t offset = static_cast<size_t>(mine.begin * G);
   std::vector<Completion> completions(N);  // only this rank's slots are filled
@@ -213,17 +218,18 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
   // π_old (the rollout policy) and π_ref per kept group of this rank, one model per pass (under
   // expert parallelism the ranks' forwards pair up, so all must run the same model).
   std::vector<CompletionScores> old_scores(prompts.size()), ref_scores(prompts.size());
-  const auto score_pass = [&](models::DeepSeekV3Model& model,
-                              std::vector<CompletionScores>& scores) {
+  // Under pipeline parallelism the scores exist on the last stage only (the only one that uses
+  // them).
+  const auto score_pass = [&](StagedPolicy& model, std::vector<CompletionScores>& scores) {
     for (const int64_t g : groups) {
       if (!is_mine(g)) continue;
       lockstep_.before_forward();
-      scores[static_cast<size_t>(g)] = score_rows(model, rows[static_cast<size_t>(g)]);
+      scores[static_cast<size_t>(g)] = model.score(rows[static_cast<size_t>(g)]);
     }
-    lockstep_.finish([&model] { filler_forward(model); });
+    lockstep_.finish([&model] { model.filler_forward(); });
   };
-  score_pass(*policy_, old_scores);
-  if (reference_) score_pass(*reference_, ref_scores);
+  score_pass(stages_, old_scores);
+  if (reference_) score_pass(*reference_stages_, ref_scores);
   // Aggregation coefficients over all kept completions of the batch.
   std::vector<int64_t> counted;
   for (const int64_t g : groups) {
@@ -250,7 +256,11 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       const RowBatch batch = make_row_batch(rows[g]);
       lockstep_.before_forward();
       PolicyForward fwd;
-      policy_forward(*policy_, batch.ids, batch.batch, batch.seq, fwd);
+      stages_.forward(batch.ids, batch.batch, batch.seq, fwd);
+      if (!stages_.last_stage()) {  // pipeline: the loss and its gradient live on the last stage
+        stages_.backward(Tensor(), fwd);
+        continue;
+      }
       const CompletionScores now = model_completion_scores(*policy_, fwd.logits, batch, rows[g]);
       std::vector<std::vector<int32_t>> tokens;
       std::vector<std::vector<double>> dlogp(static_cast<size_t>(G));
@@ -277,11 +287,12 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
       }
       const Tensor dlogits =
           model_completion_logit_grad(*policy_, fwd.logits, batch, tokens, dlogp);
-      policy_backward(*policy_, dlogits, fwd);
+      stages_.backward(dlogits, fwd);
     }
-    lockstep_.finish([this] { filler_forward_backward(*policy_); });
+    lockstep_.finish([this] { stages_.filler_forward_backward(); });
     const double sum_sq = reduce_gradients();
     if (update == 0) {
+      objective = stages_.sum_over_stages({objective})[0];  // known on the last stage
       m.loss = 0.0 - parallel::dp::sum_over_ranks(dp_, objective);  // no "-0" in the metrics
       m.grad_norm = std::sqrt(sum_sq);
     }
@@ -293,8 +304,8 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
     }
     apply_optimizer(step_lr(step));
   }
-  const std::vector<double> token_sums =
-      parallel::dp::sum_over_ranks(dp_, {tokens_seen, tokens_clipped, kl_sum, entropy_sum});
+  const std::vector<double> token_sums = parallel::dp::sum_over_ranks(
+      dp_, stages_.sum_over_stages({tokens_seen, tokens_clipped, kl_sum, entropy_sum}));
   if (token_sums[0] > 0) {
     m.clip_fraction = token_sums[1] / token_sums[0];
     m.kl = token_sums[2] / token_sums[0];
@@ -343,6 +354,11 @@ double squares_of(const std::vector<const models::Parameter*>& params) {
 }  // namespace
 
 double GrpoTrainer::reduce_gradients() {
+  // Each pipeline stage holds different parameters: their squares add up over the stages.
+  return stages_.sum_over_stages({reduce_stage_gradients()})[0];
+}
+
+double GrpoTrainer::reduce_stage_gradients() {
   models::ParameterStore& store = policy_->params();
   if (!expert_parallel()) {
     if (dp_ != nullptr && dp_->size() > 1) {

@@ -16,6 +16,7 @@
 #include "runtime/train/grpo/generate.h"
 #include "runtime/train/grpo/lockstep.h"
 #include "runtime/train/grpo/loss.h"
+#include "runtime/train/grpo/pipeline_policy.h"
 #include "runtime/train/grpo/rewards.h"
 #include "runtime/train/optimizer.h"
 
@@ -87,6 +88,10 @@ struct GrpoParallel {
   parallel::Communicator* ep = nullptr;
   parallel::Communicator* edp = nullptr;
   models::ExpertParallelSetup setup;  // also builds the frozen reference (β > 0)
+  // Pipeline parallelism (pipeline_policy.h): the pp group of this rank's chain of stages; the
+  // policy holds stage pp->rank() (grpo_pipeline_holding). dp, ep and edp are then the groups of
+  // the ranks of the same stage.
+  parallel::Communicator* pp = nullptr;
 };
 
 class GrpoTrainer {
@@ -117,15 +122,18 @@ class GrpoTrainer {
   double step_lr(int64_t step) const;
   bool expert_parallel() const { return lockstep_.active(); }
   // Sums the gradients over the ranks that share them; returns the global squared norm with
-  // every routed expert counted once.
+  // every routed expert counted once (summed over pipeline stages).
   double reduce_gradients();
+  double reduce_stage_gradients();
 
   models::DeepSeekV3Model* policy_;
   GrpoOptions options_;
   parallel::Communicator* dp_ = nullptr;
   GrpoParallel parallel_;
   ForwardLockstep lockstep_;
+  StagedPolicy stages_;  // the policy as this rank runs it (one pipeline stage or all)
   std::unique_ptr<models::DeepSeekV3Model> reference_;  // only with β > 0
+  std::unique_ptr<StagedPolicy> reference_stages_;
   Tensor exp_avg_, exp_avg_sq_;
   int64_t optimizer_steps_ = 0;
 };
