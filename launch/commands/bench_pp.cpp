@@ -28,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -328,6 +329,34 @@ double process_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
+// CPU time of the calling thread only (the executor's: compute and communication calls).
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// CPU time of each thread of this process so far (/proc/self/task/*/schedstat, ns
+// resolution), keyed by "<name>:<tid>". The MPI progress thread and the link's timer are
+// named, so their share of the step's CPU can be told apart from the executor's.
+std::map<std::string, double> thread_cpu_table() {
+  std::map<std::string, double> out;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task", error)) {
+    std::ifstream stat(entry.path() / "schedstat");
+    std::ifstream comm(entry.path() / "comm");
+    double ns = 0;
+    std::string name;
+    if (!(stat >> ns) || !std::getline(comm, name)) continue;
+    out[name + ":" + entry.path().filename().string()] = ns * 1e-9;
+  }
+  return out;
+}
+
+double steady_seconds() {
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+
 struct Measured {
   double step = 0;             // median over steps of the slowest rank's step time
   double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
@@ -337,6 +366,12 @@ struct Measured {
   // the rest.
   double cores_used = 0;
   std::vector<pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
+  // Of the chosen step, this rank's: when run() started (steady clock, shared by the
+  // processes of one machine), and the CPU time of its compute thread and of the process.
+  double run_start = 0;
+  double main_thread_cpu = 0;
+  double process_cpu = 0;
+  std::map<std::string, double> thread_cpu;  // per thread, over the chosen step
 };
 
 Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communicator> link,
@@ -348,13 +383,24 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   std::vector<double> bubbles;
   std::vector<double> waits;
   std::vector<double> cores_used;
+  std::vector<double> run_starts, thread_cpus, process_cpus;
+  std::vector<std::map<std::string, double>> per_thread;
   Measured out;
   for (int i = 0; i < warmup + steps; ++i) {
     GemmStages stages(schedule.layout, rank, shape);
     MPI_Barrier(MPI_COMM_WORLD);
+    const std::map<std::string, double> threads_before = thread_cpu_table();
     const double cpu_start = process_cpu_seconds();
+    const double thread_start = thread_cpu_seconds();
+    const double run_start = steady_seconds();
     pp::ExecutorStats stats = executor.run(stages);
-    const double cpu = sum_over_ranks(process_cpu_seconds() - cpu_start);
+    const double own_thread = thread_cpu_seconds() - thread_start;
+    const double own_process = process_cpu_seconds() - cpu_start;
+    std::map<std::string, double> threads = thread_cpu_table();
+    for (auto& [name, seconds] : threads) {
+      if (auto it = threads_before.find(name); it != threads_before.end()) seconds -= it->second;
+    }
+    const double cpu = sum_over_ranks(own_process);
     const double step = max_over_ranks(stats.step_seconds);
     const double compute = sum_over_ranks(stats.compute_seconds);
     const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
@@ -363,6 +409,10 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
     cores_used.push_back(cpu / step);
     step_times.push_back(step);
     bubbles.push_back(1.0 - compute / (ranks * step));
+    run_starts.push_back(run_start);
+    thread_cpus.push_back(own_thread);
+    process_cpus.push_back(own_process);
+    per_thread.push_back(std::move(threads));
     out.runs.push_back(std::move(stats));
   }
   // The bubble of the median (or fastest) step.
@@ -375,9 +425,48 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   out.bubble_fraction = bubbles[mid];
   out.recv_wait = waits[mid];
   out.cores_used = cores_used[mid];
+  out.run_start = run_starts[mid];
+  out.main_thread_cpu = thread_cpus[mid];
+  out.process_cpu = process_cpus[mid];
+  out.thread_cpu = per_thread[mid];
   // The in-run costs come from the same step as the step time they predict.
   out.runs = {std::move(out.runs[mid])};
   return out;
+}
+
+// Appends this rank's chosen step to `<prefix>.rank<r>.csv`: one row per action (schedule,
+// rank, kind, micro-batch, stage, start, end) with its start and end in ms since the earliest rank's run() start, then a `cpu` row with the step's
+// CPU time of the executor thread and of the whole process (ms).
+void write_trace(const std::string& prefix, const std::string& schedule_name, int rank,
+                 const Measured& measured) {
+  const double origin = -max_over_ranks(-measured.run_start);
+  const double offset = measured.run_start - origin;
+  const std::string path = prefix + ".rank" + std::to_string(rank) + ".csv";
+  std::ofstream out(path, std::ios::app);
+  TRIDENT_USER_CHECK(out.good(), "trident bench pp: cannot write --trace file ", path);
+  for (const pp::ActionTiming& t : measured.runs.front().timeline) {
+    out << schedule_name << ',' << rank << ',' << pp::action_kind_name(t.action.kind) << ','
+        << t.action.microbatch << ',' << t.action.stage << ','
+        << (offset + t.start_s) * 1e3 << ',' << (offset + t.end_s) * 1e3 << '\n';
+  }
+  out << schedule_name << ',' << rank << ",cpu,0,0," << measured.main_thread_cpu * 1e3 << ','
+      << measured.process_cpu * 1e3 << '\n';
+  for (const auto& [name, seconds] : measured.thread_cpu) {
+    out << schedule_name << ',' << rank << ",thread,0,0," << name << ',' << seconds * 1e3 << '\n';
+  }
+}
+
+// Appends the simulated timeline to `<prefix>.sim.csv` in the same row format.
+void write_simulated_trace(const std::string& prefix, const std::string& schedule_name,
+                           const pp::SimulationResult& sim) {
+  const std::string path = prefix + ".sim.csv";
+  std::ofstream out(path, std::ios::app);
+  TRIDENT_USER_CHECK(out.good(), "trident bench pp: cannot write --trace file ", path);
+  for (const pp::TimelineEntry& t : sim.timeline) {
+    out << schedule_name << ',' << t.rank << ',' << pp::action_kind_name(t.action.kind) << ','
+        << t.action.microbatch << ',' << t.action.stage << ',' << t.start * 1e3 << ','
+        << t.end * 1e3 << '\n';
+  }
 }
 
 std::vector<std::string> split_names(const std::string& list) {
@@ -406,6 +495,7 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   long long repeats = 5;
   long long cores = -1;
   bool best = false;
+  std::string trace;
   long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
   cli::ArgParser parser("bench pp");
   parser.add_string("--schedules", &schedules,
@@ -425,6 +515,8 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
                  "(default: the machine's core count when ranks exceed it, else 0)");
   parser.add_bool("--best", &best,
                   "fastest repeat/step instead of the median (a machine shared with other work)");
+  parser.add_string("--trace", &trace,
+                    "write each rank's timeline of the chosen step to TRACE.rank<r>.csv");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(tokens > 0 && hidden > 0 && layers > 0,
                      "trident bench pp: --tokens, --hidden and --layers must be positive");
@@ -500,8 +592,10 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
     costs.p2p_latency = p2p_seconds;
     const Measured measured =
         measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup), best);
+    if (!trace.empty()) write_trace(trace, name, rank, measured);
     const pp::SimulationResult sim = pp::simulate(schedule, costs, machine);
     const pp::SimulationResult sim_free = pp::simulate(schedule, costs);
+    if (!trace.empty() && rank == 0) write_simulated_trace(trace, name, sim);
     const double replayed =
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {

@@ -50,6 +50,7 @@ class MpiBackend final : public Communicator {
   WorkHandle barrier() override;
 
   struct WorkState;  // shared by the Work handle and the progress thread
+  struct Pacing;     // how often the progress thread tests (shared with the Work handles)
 
  private:
   struct Posted {
@@ -66,6 +67,7 @@ class MpiBackend final : public Communicator {
   CommOptions options_;
   MpiComm comm_;
   std::shared_ptr<ArrivalProbe> probe_;
+  std::shared_ptr<Pacing> pacing_;
   std::mutex submit_mutex_;  // keeps numbering and posting order identical
   uint64_t collective_seq_ = 0;
   std::vector<uint64_t> sends_to_;
