@@ -217,6 +217,50 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
   return costs;
 }
 
+// CPU time of the calling thread only (the executor's: compute and communication calls).
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// F, B and W as the step runs them: every rank computing at once, so the GEMMs share the
+// cores, the caches and the memory bus, are preempted and refill their caches. Each action
+// is timed in CPU seconds of the computing thread, not wall time: how a shared core stretches
+// wall time is the simulator's business (its core model); the CPU time is the work the core
+// model divides among the ranks. Median (--best: fastest) over `repeats`, mean over ranks.
+pp::StageCosts calibrate_co_running(const pp::StageLayout& layout, int rank,
+                                    const StageShape& shape, int repeats, bool best) {
+  GemmStages stages(layout, rank, shape);
+  const int s = layout.stage_of(rank, 0);
+  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
+  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
+  std::vector<double> f, b, w;
+  sleeping_barrier();
+  for (int i = 0; i < repeats + 1; ++i) {
+    double t = thread_cpu_seconds();
+    stages.forward(i, s, input);
+    const double tf = thread_cpu_seconds() - t;
+    t = thread_cpu_seconds();
+    stages.backward_input(i, s, grad);
+    const double tb = thread_cpu_seconds() - t;
+    t = thread_cpu_seconds();
+    stages.backward_weight(i, s);
+    const double tw = thread_cpu_seconds() - t;
+    if (i == 0) continue;  // warm-up
+    f.push_back(tf);
+    b.push_back(tb);
+    w.push_back(tw);
+  }
+  sleeping_barrier();
+  const double ranks = layout.ranks;
+  pp::StageCosts costs;
+  costs.forward = sum_over_ranks(typical(f, best)) / ranks;
+  costs.backward_input = sum_over_ranks(typical(b, best)) / ranks;
+  costs.backward_weight = sum_over_ranks(typical(w, best)) / ranks;
+  return costs;
+}
+
 // The 1-minute load average (other work on the machine), or -1 where unknown.
 double load_average() {
   std::ifstream in("/proc/loadavg");
@@ -248,6 +292,50 @@ double measured_hop_seconds(parallel::Communicator& link, const StageShape& shap
     }
   }
   return max_over_ranks(hops.empty() ? 0.0 : typical(hops, best));
+}
+
+// The same hop while the cores are busy, as they are during a step: pairs (0,1), (2,3), ...
+// take turns at the ping-pong while every other rank runs GEMMs back to back. A rank blocked
+// in a receive then has to win a core back from computing ranks to see its data (its MPI
+// progress thread to test, then the executor thread to wake), which a quiet machine hides.
+// With no rank left to compute (pp = 2) this is the quiet hop. The median, also with --best:
+// this is a distribution of wake-up delays whose fastest sample is the exception.
+double measured_busy_hop_seconds(parallel::Communicator& link, const StageShape& shape,
+                                 int repeats) {
+  const int rank = link.rank();
+  const int ranks = link.size();
+  const Tensor x = random_tensor(shape.tokens, shape.hidden, 19, 0, 1.0f);
+  const Tensor w = random_tensor(shape.hidden, shape.hidden, 23, 0, 0.05f);
+  Tensor y = Tensor::empty({shape.tokens, shape.hidden});
+  Tensor buffer = Tensor::zeros({shape.tokens, shape.hidden});
+  std::vector<double> hops;
+  for (int turn = 0; 2 * turn + 1 < ranks; ++turn) {
+    const bool pinging = rank / 2 == turn;
+    MPI_Request request;
+    if (pinging) {
+      const int peer = rank ^ 1;
+      for (int i = 0; i < repeats + 1; ++i) {
+        const Clock::time_point start = Clock::now();
+        if (rank % 2 == 0) {
+          link.send(buffer, peer, 3)->wait();
+          link.recv(buffer, peer, 4)->wait();
+        } else {
+          link.recv(buffer, peer, 3)->wait();
+          link.send(buffer, peer, 4)->wait();
+        }
+        if (i > 0) hops.push_back(seconds_since(start) / 2);
+      }
+      sleeping_barrier();
+    } else {
+      // Compute until the pair is done (it joins the barrier last).
+      MPI_Ibarrier(MPI_COMM_WORLD, &request);
+      for (int done = 0; !done;) {
+        ops::cpu::linear_forward(x, w, y);
+        MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      }
+    }
+  }
+  return max_over_ranks(hops.empty() ? 0.0 : typical(hops, false));
 }
 
 // Every rank's compute durations of one step, in list order (0 for sends and receives).
@@ -326,13 +414,6 @@ double replay_step(const pp::Schedule& schedule, const std::vector<std::vector<d
 double process_cpu_seconds() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-// CPU time of the calling thread only (the executor's: compute and communication calls).
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
@@ -558,25 +639,31 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
 
   const double hop_seconds =
       measured_hop_seconds(*link, shape, static_cast<int>(repeats) * 4, best);
+  const double busy_hop_seconds =
+      pp > 2 ? measured_busy_hop_seconds(*link, shape, static_cast<int>(repeats) * 4)
+             : hop_seconds;
   if (rank == 0) {
     std::printf(
         "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs "
         "[%lld,%lld]x[%lld,%lld] per F/B/W (a stand-in, not the model), OMP_NUM_THREADS=1\n"
         "link: DelayedLink %.1f us + %.2f GB/s -> p2p %.1f us per %.0f KiB activation\n"
-        "measured hop over that link (half ping-pong, %s): %.1f us\n"
+        "measured hop over that link (half ping-pong, %s): %.1f us quiet, %.1f us (median) "
+        "with the other ranks computing\n"
         "machine: %d hardware cores; core model --cores %lld%s\n"
         "costs: each rank alone on a core (ranks take turns), %s of %lld, mean over ranks\n"
-        "sim.cores: those costs, the modelled p2p time, compute sharing the cores\n"
-        "sim.free: the same with a core per rank (no sharing)\n"
+        "co-run: every rank computing at once, CPU time of the computing thread, %s of %lld\n"
+        "sim.cores: co-run costs, the hop measured on busy cores, compute sharing the cores\n"
+        "sim.free: the alone-on-a-core costs with a core per rank (no sharing)\n"
         "replay: the simulator's rules with each action's own duration in the measured step\n"
         "cores: CPU time of all ranks over the measured step's wall time (cores the job had)\n"
         "steps: %s of %lld after %lld warm-up; load average at start: %.2f\n",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
         p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
+        busy_hop_seconds * 1e6,
         hardware_cores, cores, cores == 0 ? " (one per rank)" : "", best ? "fastest" : "median",
-        repeats, best ? "fastest" : "median", steps, warmup, load_average());
-    std::printf("%-14s %6s %6s %6s %9s %10s %6s %9s %6s %8s %8s %10s %6s %8s %6s\n", "schedule",
-                "F(ms)", "B(ms)", "W(ms)", "meas(ms)", "sim.cores", "ratio", "sim.free", "ratio",
+        repeats, best ? "fastest" : "median", repeats, best ? "fastest" : "median", steps, warmup, load_average());
+    std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %9s %6s %8s %8s %10s %6s %8s %6s\n",
+                "schedule", "F(ms)", "B(ms)", "W(ms)", "co-run F/B/W cpu", "meas(ms)", "sim.cores", "ratio", "sim.free", "ratio",
                 "bub.meas", "bub.sim", "replay(ms)", "ratio", "wait(ms)", "cores");
   }
   for (const std::string& name : split_names(schedules)) {
@@ -590,20 +677,26 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
 
     pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats), best);
     costs.p2p_latency = p2p_seconds;
+    pp::StageCosts shared_costs =
+        calibrate_co_running(schedule.layout, rank, shape, static_cast<int>(repeats), best);
+    // What a hop really costs here (the modelled link, MPI and the wake-ups on busy cores).
+    shared_costs.p2p_latency = busy_hop_seconds;
     const Measured measured =
         measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup), best);
     if (!trace.empty()) write_trace(trace, name, rank, measured);
-    const pp::SimulationResult sim = pp::simulate(schedule, costs, machine);
+    const pp::SimulationResult sim = pp::simulate(schedule, shared_costs, machine);
     const pp::SimulationResult sim_free = pp::simulate(schedule, costs);
     if (!trace.empty() && rank == 0) write_simulated_trace(trace, name, sim);
     const double replayed =
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {
       std::printf(
-          "%-14s %6.2f %6.2f %6.2f %9.1f %10.1f %6.3f %9.1f %6.3f %8.3f %8.3f %10.1f %6.3f %8.1f "
-          "%6.2f\n",
+          "%-14s %6.2f %6.2f %6.2f %5.2f/%5.2f/%5.2f %9.1f %10.1f %6.3f %9.1f %6.3f %8.3f %8.3f "
+          "%10.1f %6.3f %8.1f %6.2f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
+          shared_costs.forward * 1e3, shared_costs.backward_input * 1e3,
+          shared_costs.backward_weight * 1e3,
           measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
           sim_free.step_time * 1e3, measured.step / sim_free.step_time, measured.bubble_fraction,
           sim.bubble_fraction, replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3,
