@@ -516,8 +516,9 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
 }
 
 // Appends this rank's chosen step to `<prefix>.rank<r>.csv`: one row per action (schedule,
-// rank, kind, micro-batch, stage, start, end) with its start and end in ms since the earliest rank's run() start, then a `cpu` row with the step's
-// CPU time of the executor thread and of the whole process (ms).
+// rank, kind, micro-batch, stage, start, end) with its start and end in ms since the earliest
+// rank's run() start, then a `cpu` row with the step's CPU time of the executor thread and of the
+// whole process (ms).
 void write_trace(const std::string& prefix, const std::string& schedule_name, int rank,
                  const Measured& measured) {
   const double origin = -max_over_ranks(-measured.run_start);
@@ -527,8 +528,8 @@ void write_trace(const std::string& prefix, const std::string& schedule_name, in
   TRIDENT_USER_CHECK(out.good(), "trident bench pp: cannot write --trace file ", path);
   for (const pp::ActionTiming& t : measured.runs.front().timeline) {
     out << schedule_name << ',' << rank << ',' << pp::action_kind_name(t.action.kind) << ','
-        << t.action.microbatch << ',' << t.action.stage << ','
-        << (offset + t.start_s) * 1e3 << ',' << (offset + t.end_s) * 1e3 << '\n';
+        << t.action.microbatch << ',' << t.action.stage << ',' << (offset + t.start_s) * 1e3 << ','
+        << (offset + t.end_s) * 1e3 << '\n';
   }
   out << schedule_name << ',' << rank << ",cpu,0,0," << measured.main_thread_cpu * 1e3 << ','
       << measured.process_cpu * 1e3 << '\n';
@@ -577,6 +578,7 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   long long cores = -1;
   bool best = false;
   std::string trace;
+
   long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
   cli::ArgParser parser("bench pp");
   parser.add_string("--schedules", &schedules,
@@ -640,8 +642,7 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   const double hop_seconds =
       measured_hop_seconds(*link, shape, static_cast<int>(repeats) * 4, best);
   const double busy_hop_seconds =
-      pp > 2 ? measured_busy_hop_seconds(*link, shape, static_cast<int>(repeats) * 4)
-             : hop_seconds;
+      pp > 2 ? measured_busy_hop_seconds(*link, shape, static_cast<int>(repeats) * 4) : hop_seconds;
   if (rank == 0) {
     std::printf(
         "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs "
@@ -659,12 +660,13 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         "steps: %s of %lld after %lld warm-up; load average at start: %.2f\n",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
         p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
-        busy_hop_seconds * 1e6,
-        hardware_cores, cores, cores == 0 ? " (one per rank)" : "", best ? "fastest" : "median",
-        repeats, best ? "fastest" : "median", repeats, best ? "fastest" : "median", steps, warmup, load_average());
+        busy_hop_seconds * 1e6, hardware_cores, cores, cores == 0 ? " (one per rank)" : "",
+        best ? "fastest" : "median", repeats, best ? "fastest" : "median", repeats,
+        best ? "fastest" : "median", steps, warmup, load_average());
     std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %9s %6s %8s %8s %10s %6s %8s %6s\n",
-                "schedule", "F(ms)", "B(ms)", "W(ms)", "co-run F/B/W cpu", "meas(ms)", "sim.cores", "ratio", "sim.free", "ratio",
-                "bub.meas", "bub.sim", "replay(ms)", "ratio", "wait(ms)", "cores");
+                "schedule", "F(ms)", "B(ms)", "W(ms)", "co-run F/B/W cpu", "meas(ms)", "sim.cores",
+                "ratio", "sim.free", "ratio", "bub.meas", "bub.sim", "replay(ms)", "ratio",
+                "wait(ms)", "cores");
   }
   for (const std::string& name : split_names(schedules)) {
     pp::ScheduleRequest request;
@@ -696,11 +698,10 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
           shared_costs.forward * 1e3, shared_costs.backward_input * 1e3,
-          shared_costs.backward_weight * 1e3,
-          measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
-          sim_free.step_time * 1e3, measured.step / sim_free.step_time, measured.bubble_fraction,
-          sim.bubble_fraction, replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3,
-          measured.cores_used);
+          shared_costs.backward_weight * 1e3, measured.step * 1e3, sim.step_time * 1e3,
+          measured.step / sim.step_time, sim_free.step_time * 1e3,
+          measured.step / sim_free.step_time, measured.bubble_fraction, sim.bubble_fraction,
+          replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3, measured.cores_used);
       std::fflush(stdout);
     }
   }
