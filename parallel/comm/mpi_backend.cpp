@@ -17,9 +17,9 @@ namespace trident::parallel {
 
 struct MpiBackend::WorkState {
   OpInfo info;
-  std::vector<Tensor> keep_alive;        // buffers MPI reads or writes until completion
-  std::vector<int> counts;               // all_to_all_v: counts and displacements
-  std::function<void()> on_complete;     // e.g. narrow an fp32 staging buffer back to bf16
+  std::vector<Tensor> keep_alive;     // buffers MPI reads or writes until completion
+  std::vector<int> counts;            // all_to_all_v: counts and displacements
+  std::function<void()> on_complete;  // e.g. narrow an fp32 staging buffer back to bf16
   std::mutex mutex;
   std::condition_variable cv;
   bool done = false;
@@ -63,10 +63,14 @@ constexpr std::chrono::microseconds kPollInBackground{250};
 
 MPI_Datatype mpi_type(DType dtype) {
   switch (dtype) {
-    case DType::F32: return MPI_FLOAT;
-    case DType::BF16: return MPI_UINT16_T;  // moved, never reduced, as 16-bit words
-    case DType::I32: return MPI_INT32_T;
-    case DType::I64: return MPI_INT64_T;
+    case DType::F32:
+      return MPI_FLOAT;
+    case DType::BF16:
+      return MPI_UINT16_T;  // moved, never reduced, as 16-bit words
+    case DType::I32:
+      return MPI_INT32_T;
+    case DType::I64:
+      return MPI_INT64_T;
   }
   return MPI_DATATYPE_NULL;
 }
@@ -118,8 +122,7 @@ class MpiWork final : public Work {
     }
     const std::string diagnosis = probe_->diagnose(state_->info);
     TRIDENT_FAIL_KIND(ErrorKind::Timeout, state_->info.describe(), " on group '", group_, "' (",
-                      group_size_, " ranks) did not complete within ", timeout, " s; ",
-                      diagnosis);
+                      group_size_, " ranks) did not complete within ", timeout, " s; ", diagnosis);
   }
 
   const OpInfo& info() const override { return state_->info; }
@@ -178,8 +181,8 @@ MpiBackend::MpiBackend(const MpiComm& group, const CommOptions& options)
       pacing_(std::make_shared<Pacing>()),
       sends_to_(static_cast<size_t>(group.size()), 0),
       recvs_from_(static_cast<size_t>(group.size()), 0) {
-  TRIDENT_USER_CHECK(options.timeout_seconds > 0, "parallel.comm_timeout_s = ",
-                     options.timeout_seconds, " must be positive");
+  TRIDENT_USER_CHECK(options.timeout_seconds > 0,
+                     "parallel.comm_timeout_s = ", options.timeout_seconds, " must be positive");
   progress_ = std::thread([this] { progress_loop(); });
 }
 
@@ -226,6 +229,50 @@ WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<WorkState> state,
                                    options_.timeout_seconds);
 }
 
+namespace {
+
+// Finishes the requests of `active` that have completed and drops them. One MPI_Testsome over
+// all of them, not an MPI_Test each: every test call runs MPI's progress engine, which with
+// oversubscribed ranks also yields the core, so testing n requests one by one costs n
+// progress passes and n yields per poll.
+void test_all(std::vector<MpiBackend::Posted>& active) {
+  const int n = static_cast<int>(active.size());
+  std::vector<MPI_Request> requests(active.size());
+  for (size_t i = 0; i < active.size(); ++i) requests[i] = active[i].request;
+  std::vector<int> indices(active.size());
+  std::vector<MPI_Status> statuses(active.size());
+  int completed = 0;
+  const int rc = MPI_Testsome(n, requests.data(), &completed, indices.data(), statuses.data());
+  std::vector<char> done(active.size(), 0);
+  if ((rc == MPI_SUCCESS || rc == MPI_ERR_IN_STATUS) && completed != MPI_UNDEFINED) {
+    for (int k = 0; k < completed; ++k) {
+      const int error = rc == MPI_ERR_IN_STATUS ? statuses[k].MPI_ERROR : MPI_SUCCESS;
+      MpiBackend::Posted& posted = active[static_cast<size_t>(indices[k])];
+      posted.state->finish(error == MPI_SUCCESS ? std::string() : detail::mpi_error_string(error));
+      done[static_cast<size_t>(indices[k])] = 1;
+    }
+  } else if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) {
+    // Which request failed is unknown: test each on its own to attribute the error.
+    for (size_t i = 0; i < active.size(); ++i) {
+      int complete = 0;
+      const int one = MPI_Test(&active[i].request, &complete, MPI_STATUS_IGNORE);
+      if (one != MPI_SUCCESS || complete) {
+        active[i].state->finish(one == MPI_SUCCESS ? std::string() : detail::mpi_error_string(one));
+        done[i] = 1;
+      }
+    }
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < active.size(); ++i) {
+    if (done[i]) continue;
+    if (kept != i) active[kept] = std::move(active[i]);
+    ++kept;
+  }
+  active.resize(kept);
+}
+
+}  // namespace
+
 void MpiBackend::progress_loop() {
   pthread_setname_np(pthread_self(), "mpi-progress");  // tells it apart in profiles
   // Sleeps of a few tens of microseconds need a timer slack well below the default 50 us.
@@ -245,17 +292,7 @@ void MpiBackend::progress_loop() {
         incoming_.pop_front();
       }
     }
-    for (size_t i = 0; i < active.size();) {
-      int complete = 0;
-      const int rc = MPI_Test(&active[i].request, &complete, MPI_STATUS_IGNORE);
-      if (rc != MPI_SUCCESS || complete) {
-        active[i].state->finish(rc == MPI_SUCCESS ? std::string() : detail::mpi_error_string(rc));
-        active[i] = std::move(active.back());
-        active.pop_back();
-      } else {
-        ++i;
-      }
-    }
+    test_all(active);
     if (active.empty()) continue;  // sleep on the queue until the next request
     std::unique_lock<std::mutex> lock(pacing_->mutex);
     if (pacing_->kicked) waited_period = kFirstPollWhileWaited;
@@ -329,8 +366,7 @@ WorkHandle MpiBackend::all_gather(const Tensor& input, const Tensor& output) {
 }
 
 WorkHandle MpiBackend::all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
-                                    const Tensor& output,
-                                    const std::vector<int64_t>& recv_counts) {
+                                    const Tensor& output, const std::vector<int64_t>& recv_counts) {
   OpInfo info = check_all_to_all_v(*this, input, send_counts, output, recv_counts);
   const size_t n = static_cast<size_t>(size());
   auto state = new_state({input, output});
@@ -372,8 +408,7 @@ WorkHandle MpiBackend::send(const Tensor& tensor, int peer, int tag) {
   const int count = to_int_count(tensor.numel(), "send");
   MPI_Comm comm = comm_.get();
   return submit(info, new_state({tensor}), [=](MPI_Request* request) {
-    return MPI_Isend(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm,
-                     request);
+    return MPI_Isend(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm, request);
   });
 }
 
@@ -382,8 +417,7 @@ WorkHandle MpiBackend::recv(const Tensor& tensor, int peer, int tag) {
   const int count = to_int_count(tensor.numel(), "recv");
   MPI_Comm comm = comm_.get();
   return submit(info, new_state({tensor}), [=](MPI_Request* request) {
-    return MPI_Irecv(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm,
-                     request);
+    return MPI_Irecv(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm, request);
   });
 }
 

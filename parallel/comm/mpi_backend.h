@@ -51,12 +51,12 @@ class MpiBackend final : public Communicator {
 
   struct WorkState;  // shared by the Work handle and the progress thread
   struct Pacing;     // how often the progress thread tests (shared with the Work handles)
-
- private:
-  struct Posted {
+  struct Posted {    // a request the progress thread tests
     MPI_Request request = MPI_REQUEST_NULL;
     std::shared_ptr<WorkState> state;
   };
+
+ private:
   // Assigns the sequence number, publishes it, calls `post` to issue the MPI call, and queues
   // the request for the progress thread.
   WorkHandle submit(OpInfo info, std::shared_ptr<WorkState> state,
