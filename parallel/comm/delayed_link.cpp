@@ -28,12 +28,9 @@ double modelled_wire_bytes(const OpInfo& info, int group_size,
   const double element = static_cast<double>(dtype_size(info.dtype));
   const double bytes = static_cast<double>(info.count) * element;
   switch (info.op) {
-    case CommOp::AllReduce:
-      return 2.0 * (n - 1.0) / n * bytes;
-    case CommOp::ReduceScatter:
-      return (n - 1.0) / n * bytes;
-    case CommOp::AllGather:
-      return (n - 1.0) * bytes;  // count is the input block: S_out = n·block
+    case CommOp::AllReduce: return 2.0 * (n - 1.0) / n * bytes;
+    case CommOp::ReduceScatter: return (n - 1.0) / n * bytes;
+    case CommOp::AllGather: return (n - 1.0) * bytes;  // count is the input block: S_out = n·block
     case CommOp::AllToAllV: {
       double sent = 0.0;
       double received = 0.0;
@@ -46,10 +43,8 @@ double modelled_wire_bytes(const OpInfo& info, int group_size,
     }
     case CommOp::Broadcast:
     case CommOp::Send:
-    case CommOp::Recv:
-      return bytes;
-    case CommOp::Barrier:
-      return 0.0;
+    case CommOp::Recv: return bytes;
+    case CommOp::Barrier: return 0.0;
   }
   return 0.0;
 }
@@ -163,8 +158,8 @@ DelayedLink::DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& l
       link_(link),
       timer_(timer ? std::move(timer) : std::make_shared<DelayTimer>()) {
   TRIDENT_CHECK(inner_ != nullptr, "DelayedLink needs a communicator to wrap");
-  TRIDENT_USER_CHECK(link.latency_us >= 0 && link.gbytes_per_s >= 0, "link latency (",
-                     link.latency_us, " us) and bandwidth (", link.gbytes_per_s,
+  TRIDENT_USER_CHECK(link.latency_us >= 0 && link.gbytes_per_s >= 0,
+                     "link latency (", link.latency_us, " us) and bandwidth (", link.gbytes_per_s,
                      " GB/s) must not be negative");
 }
 
@@ -178,8 +173,8 @@ WorkHandle DelayedLink::delay(WorkHandle inner, double wire_bytes) {
     const auto start = std::max(now, link_free_at_);
     const auto transfer = link_.transfer_time(wire_bytes);
     link_free_at_ = start + transfer;
-    finish =
-        start + transfer + std::chrono::nanoseconds(static_cast<int64_t>(link_.latency_us * 1e3));
+    finish = start + transfer +
+             std::chrono::nanoseconds(static_cast<int64_t>(link_.latency_us * 1e3));
   }
   return std::make_shared<DelayedWork>(std::move(inner), timer_->schedule(finish), timer_,
                                        options().timeout_seconds);
@@ -204,7 +199,8 @@ WorkHandle DelayedLink::all_to_all_v(const Tensor& input, const std::vector<int6
                                      const Tensor& output,
                                      const std::vector<int64_t>& recv_counts) {
   WorkHandle work = inner_->all_to_all_v(input, send_counts, output, recv_counts);
-  return delay(work, modelled_wire_bytes(work->info(), size(), send_counts, recv_counts, rank()));
+  return delay(work,
+               modelled_wire_bytes(work->info(), size(), send_counts, recv_counts, rank()));
 }
 
 WorkHandle DelayedLink::broadcast(const Tensor& tensor, int root) {

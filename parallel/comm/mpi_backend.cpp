@@ -17,9 +17,9 @@ namespace trident::parallel {
 
 struct MpiBackend::WorkState {
   OpInfo info;
-  std::vector<Tensor> keep_alive;     // buffers MPI reads or writes until completion
-  std::vector<int> counts;            // all_to_all_v: counts and displacements
-  std::function<void()> on_complete;  // e.g. narrow an fp32 staging buffer back to bf16
+  std::vector<Tensor> keep_alive;        // buffers MPI reads or writes until completion
+  std::vector<int> counts;               // all_to_all_v: counts and displacements
+  std::function<void()> on_complete;     // e.g. narrow an fp32 staging buffer back to bf16
   std::mutex mutex;
   std::condition_variable cv;
   bool done = false;
@@ -63,14 +63,10 @@ constexpr std::chrono::microseconds kPollInBackground{250};
 
 MPI_Datatype mpi_type(DType dtype) {
   switch (dtype) {
-    case DType::F32:
-      return MPI_FLOAT;
-    case DType::BF16:
-      return MPI_UINT16_T;  // moved, never reduced, as 16-bit words
-    case DType::I32:
-      return MPI_INT32_T;
-    case DType::I64:
-      return MPI_INT64_T;
+    case DType::F32: return MPI_FLOAT;
+    case DType::BF16: return MPI_UINT16_T;  // moved, never reduced, as 16-bit words
+    case DType::I32: return MPI_INT32_T;
+    case DType::I64: return MPI_INT64_T;
   }
   return MPI_DATATYPE_NULL;
 }
@@ -122,7 +118,8 @@ class MpiWork final : public Work {
     }
     const std::string diagnosis = probe_->diagnose(state_->info);
     TRIDENT_FAIL_KIND(ErrorKind::Timeout, state_->info.describe(), " on group '", group_, "' (",
-                      group_size_, " ranks) did not complete within ", timeout, " s; ", diagnosis);
+                      group_size_, " ranks) did not complete within ", timeout, " s; ",
+                      diagnosis);
   }
 
   const OpInfo& info() const override { return state_->info; }
@@ -181,8 +178,8 @@ MpiBackend::MpiBackend(const MpiComm& group, const CommOptions& options)
       pacing_(std::make_shared<Pacing>()),
       sends_to_(static_cast<size_t>(group.size()), 0),
       recvs_from_(static_cast<size_t>(group.size()), 0) {
-  TRIDENT_USER_CHECK(options.timeout_seconds > 0,
-                     "parallel.comm_timeout_s = ", options.timeout_seconds, " must be positive");
+  TRIDENT_USER_CHECK(options.timeout_seconds > 0, "parallel.comm_timeout_s = ",
+                     options.timeout_seconds, " must be positive");
   progress_ = std::thread([this] { progress_loop(); });
 }
 
@@ -366,7 +363,8 @@ WorkHandle MpiBackend::all_gather(const Tensor& input, const Tensor& output) {
 }
 
 WorkHandle MpiBackend::all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
-                                    const Tensor& output, const std::vector<int64_t>& recv_counts) {
+                                    const Tensor& output,
+                                    const std::vector<int64_t>& recv_counts) {
   OpInfo info = check_all_to_all_v(*this, input, send_counts, output, recv_counts);
   const size_t n = static_cast<size_t>(size());
   auto state = new_state({input, output});
@@ -408,7 +406,8 @@ WorkHandle MpiBackend::send(const Tensor& tensor, int peer, int tag) {
   const int count = to_int_count(tensor.numel(), "send");
   MPI_Comm comm = comm_.get();
   return submit(info, new_state({tensor}), [=](MPI_Request* request) {
-    return MPI_Isend(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm, request);
+    return MPI_Isend(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm,
+                     request);
   });
 }
 
@@ -417,7 +416,8 @@ WorkHandle MpiBackend::recv(const Tensor& tensor, int peer, int tag) {
   const int count = to_int_count(tensor.numel(), "recv");
   MPI_Comm comm = comm_.get();
   return submit(info, new_state({tensor}), [=](MPI_Request* request) {
-    return MPI_Irecv(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm, request);
+    return MPI_Irecv(tensor.raw_data(), count, mpi_type(tensor.dtype()), peer, tag, comm,
+                     request);
   });
 }
 
