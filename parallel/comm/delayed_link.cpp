@@ -5,7 +5,6 @@
 
 #include <algorithm>
 
-#include "parallel/comm/thread_slice.h"
 #include "runtime/core/error.h"
 
 namespace trident::parallel {
@@ -75,7 +74,6 @@ void DelayTimer::run() {
   // Deadlines are a few hundred microseconds apart: the default 50 us timer slack would make
   // every modelled delay longer by up to that much.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-  request_time_slice(100'000);  // wakes, signals and sleeps: preempt a computing thread at once
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stop_) {
     if (queue_.empty()) {

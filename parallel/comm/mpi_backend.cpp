@@ -9,7 +9,6 @@
 #include <condition_variable>
 
 #include "parallel/comm/op_checks.h"
-#include "parallel/comm/thread_slice.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 
@@ -274,9 +273,6 @@ void MpiBackend::progress_loop() {
   pthread_setname_np(pthread_self(), "mpi-progress");  // tells it apart in profiles
   // Sleeps of a few tens of microseconds need a timer slack well below the default 50 us.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-  // It wakes often and runs for microseconds: a short slice lets it preempt a computing
-  // thread on a shared core at once instead of after that thread's slice.
-  request_time_slice(100'000);
   std::vector<Posted> active;
   std::chrono::microseconds waited_period = kFirstPollWhileWaited;
   while (true) {
