@@ -1,9 +1,7 @@
 #include "parallel/comm/mpi_backend.h"
 
 #include <pthread.h>
-#include <sys/prctl.h>
 
-#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
@@ -39,26 +37,7 @@ struct MpiBackend::WorkState {
   }
 };
 
-// How often the progress thread tests its requests. Testing is what moves MPI's data, but on a
-// machine where ranks share cores every wake-up takes CPU from computing ranks; so it tests
-// often only while a thread is blocked in wait() (someone needs an answer now) and rarely
-// otherwise (a request posted ahead only has to be done by the time it is waited on).
-struct MpiBackend::Pacing {
-  std::mutex mutex;
-  std::condition_variable cv;
-  int waiters = 0;      // threads blocked in MpiWork::wait
-  bool kicked = false;  // a waiter arrived: test now
-};
-
 namespace {
-
-// Test periods. While a thread waits: 10 us after it starts waiting, doubling up to 160 us
-// (a short wait ends quickly; a long one is a pipeline bubble, where a late test adds
-// at most 160 us to a wait of milliseconds and saves hundreds of wake-ups). While none waits
-// but requests are in flight: 250 us, so background transfers and collectives still advance.
-constexpr std::chrono::microseconds kFirstPollWhileWaited{10};
-constexpr std::chrono::microseconds kLastPollWhileWaited{160};
-constexpr std::chrono::microseconds kPollInBackground{250};
 
 MPI_Datatype mpi_type(DType dtype) {
   switch (dtype) {
@@ -81,11 +60,9 @@ int to_int_count(int64_t count, const char* what) {
 class MpiWork final : public Work {
  public:
   MpiWork(std::shared_ptr<MpiBackend::WorkState> state, std::shared_ptr<ArrivalProbe> probe,
-          std::shared_ptr<MpiBackend::Pacing> pacing, std::string group, int group_size,
-          double default_timeout)
+          std::string group, int group_size, double default_timeout)
       : state_(std::move(state)),
         probe_(std::move(probe)),
-        pacing_(std::move(pacing)),
         group_(std::move(group)),
         group_size_(group_size),
         default_timeout_(default_timeout) {}
@@ -98,14 +75,6 @@ class MpiWork final : public Work {
 
   void wait(double timeout_seconds) override {
     const double timeout = timeout_seconds < 0 ? default_timeout_ : timeout_seconds;
-    {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      if (state_->done) {
-        rethrow_failure();
-        return;
-      }
-    }
-    const WaiterRegistration waiting(*pacing_);
     {
       std::unique_lock<std::mutex> lock(state_->mutex);
       const bool done = state_->cv.wait_for(lock, std::chrono::duration<double>(timeout),
@@ -124,28 +93,6 @@ class MpiWork final : public Work {
   const OpInfo& info() const override { return state_->info; }
 
  private:
-  // While alive, the progress thread tests at its fast pace; registering wakes it at once.
-  class WaiterRegistration {
-   public:
-    explicit WaiterRegistration(MpiBackend::Pacing& pacing) : pacing_(pacing) {
-      {
-        std::lock_guard<std::mutex> lock(pacing_.mutex);
-        ++pacing_.waiters;
-        pacing_.kicked = true;
-      }
-      pacing_.cv.notify_all();
-    }
-    ~WaiterRegistration() {
-      std::lock_guard<std::mutex> lock(pacing_.mutex);
-      --pacing_.waiters;
-    }
-    WaiterRegistration(const WaiterRegistration&) = delete;
-    WaiterRegistration& operator=(const WaiterRegistration&) = delete;
-
-   private:
-    MpiBackend::Pacing& pacing_;
-  };
-
   void rethrow_failure() const {
     if (!state_->error.empty()) {
       TRIDENT_FAIL_KIND(ErrorKind::Mpi, state_->info.describe(), " on group '", group_,
@@ -155,7 +102,6 @@ class MpiWork final : public Work {
 
   std::shared_ptr<MpiBackend::WorkState> state_;
   std::shared_ptr<ArrivalProbe> probe_;
-  std::shared_ptr<MpiBackend::Pacing> pacing_;
   std::string group_;
   int group_size_;
   double default_timeout_;
@@ -174,7 +120,6 @@ MpiBackend::MpiBackend(const MpiComm& group, const CommOptions& options)
       options_(options),
       comm_(group.duplicate(".data")),
       probe_(std::make_shared<ArrivalProbe>(group, options.probe_grace_seconds)),
-      pacing_(std::make_shared<Pacing>()),
       sends_to_(static_cast<size_t>(group.size()), 0),
       recvs_from_(static_cast<size_t>(group.size()), 0) {
   TRIDENT_USER_CHECK(options.timeout_seconds > 0, "parallel.comm_timeout_s = ",
@@ -221,60 +166,14 @@ WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<WorkState> state,
     incoming_.push_back(std::move(posted));
   }
   queue_cv_.notify_one();
-  return std::make_shared<MpiWork>(std::move(state), probe_, pacing_, name_, size(),
+  return std::make_shared<MpiWork>(std::move(state), probe_, name_, size(),
                                    options_.timeout_seconds);
 }
 
-namespace {
-
-// Finishes the requests of `active` that have completed and drops them. One MPI_Testsome over
-// all of them, not an MPI_Test each: every test call runs MPI's progress engine, which with
-// oversubscribed ranks also yields the core, so testing n requests one by one costs n
-// progress passes and n yields per poll.
-void test_all(std::vector<MpiBackend::Posted>& active) {
-  const int n = static_cast<int>(active.size());
-  std::vector<MPI_Request> requests(active.size());
-  for (size_t i = 0; i < active.size(); ++i) requests[i] = active[i].request;
-  std::vector<int> indices(active.size());
-  std::vector<MPI_Status> statuses(active.size());
-  int completed = 0;
-  const int rc = MPI_Testsome(n, requests.data(), &completed, indices.data(), statuses.data());
-  std::vector<char> done(active.size(), 0);
-  if ((rc == MPI_SUCCESS || rc == MPI_ERR_IN_STATUS) && completed != MPI_UNDEFINED) {
-    for (int k = 0; k < completed; ++k) {
-      const int error = rc == MPI_ERR_IN_STATUS ? statuses[k].MPI_ERROR : MPI_SUCCESS;
-      MpiBackend::Posted& posted = active[static_cast<size_t>(indices[k])];
-      posted.state->finish(error == MPI_SUCCESS ? std::string() : detail::mpi_error_string(error));
-      done[static_cast<size_t>(indices[k])] = 1;
-    }
-  } else if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) {
-    // Which request failed is unknown: test each on its own to attribute the error.
-    for (size_t i = 0; i < active.size(); ++i) {
-      int complete = 0;
-      const int one = MPI_Test(&active[i].request, &complete, MPI_STATUS_IGNORE);
-      if (one != MPI_SUCCESS || complete) {
-        active[i].state->finish(one == MPI_SUCCESS ? std::string() : detail::mpi_error_string(one));
-        done[i] = 1;
-      }
-    }
-  }
-  size_t kept = 0;
-  for (size_t i = 0; i < active.size(); ++i) {
-    if (done[i]) continue;
-    if (kept != i) active[kept] = std::move(active[i]);
-    ++kept;
-  }
-  active.resize(kept);
-}
-
-}  // namespace
-
 void MpiBackend::progress_loop() {
   pthread_setname_np(pthread_self(), "mpi-progress");  // tells it apart in profiles
-  // Sleeps of a few tens of microseconds need a timer slack well below the default 50 us.
-  prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   std::vector<Posted> active;
-  std::chrono::microseconds waited_period = kFirstPollWhileWaited;
+  int idle_rounds = 0;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(queue_mutex_);
@@ -285,16 +184,26 @@ void MpiBackend::progress_loop() {
         incoming_.pop_front();
       }
     }
-    test_all(active);
-    if (active.empty()) continue;  // sleep on the queue until the next request
-    std::unique_lock<std::mutex> lock(pacing_->mutex);
-    if (pacing_->kicked) waited_period = kFirstPollWhileWaited;
-    pacing_->kicked = false;
-    if (pacing_->waiters > 0) {
-      pacing_->cv.wait_for(lock, waited_period, [this] { return pacing_->kicked; });
-      waited_period = std::min(2 * waited_period, kLastPollWhileWaited);
+    bool progressed = false;
+    for (size_t i = 0; i < active.size();) {
+      int complete = 0;
+      const int rc = MPI_Test(&active[i].request, &complete, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS || complete) {
+        active[i].state->finish(rc == MPI_SUCCESS ? std::string() : detail::mpi_error_string(rc));
+        active[i] = std::move(active.back());
+        active.pop_back();
+        progressed = true;
+      } else {
+        ++i;
+      }
+    }
+    // Poll eagerly right after activity, then back off so an idle wait costs little CPU.
+    if (progressed) {
+      idle_rounds = 0;
+    } else if (++idle_rounds < 32) {
+      std::this_thread::yield();
     } else {
-      pacing_->cv.wait_for(lock, kPollInBackground, [this] { return pacing_->kicked; });
+      std::this_thread::sleep_for(std::chrono::microseconds(std::min(idle_rounds, 200)));
     }
   }
   if (!active.empty()) {

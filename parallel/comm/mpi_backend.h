@@ -50,13 +50,12 @@ class MpiBackend final : public Communicator {
   WorkHandle barrier() override;
 
   struct WorkState;  // shared by the Work handle and the progress thread
-  struct Pacing;     // how often the progress thread tests (shared with the Work handles)
-  struct Posted {    // a request the progress thread tests
+
+ private:
+  struct Posted {
     MPI_Request request = MPI_REQUEST_NULL;
     std::shared_ptr<WorkState> state;
   };
-
- private:
   // Assigns the sequence number, publishes it, calls `post` to issue the MPI call, and queues
   // the request for the progress thread.
   WorkHandle submit(OpInfo info, std::shared_ptr<WorkState> state,
@@ -67,7 +66,6 @@ class MpiBackend final : public Communicator {
   CommOptions options_;
   MpiComm comm_;
   std::shared_ptr<ArrivalProbe> probe_;
-  std::shared_ptr<Pacing> pacing_;
   std::mutex submit_mutex_;  // keeps numbering and posting order identical
   uint64_t collective_seq_ = 0;
   std::vector<uint64_t> sends_to_;
