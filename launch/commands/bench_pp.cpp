@@ -3,19 +3,21 @@
 //
 // A stage is a stand-in, not the model: `--layers` fp32 GEMMs of [tokens, hidden] x
 // [hidden, hidden] (ops/cpu, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
-// size. Per schedule:
-//   1. calibrate in a quiet phase: the ranks take turns timing F, B and W of their stage while
-//      the others sleep in a barrier, so each cost is that of a core to itself; median
-//      (--best: fastest) over repeats, mean over ranks;
+// size. First the hop: half a ping-pong of one activation over the link, quiet and while the
+// other ranks compute (a waiting rank then wakes late). Per schedule:
+//   1. calibrate F, B and W alone (the ranks take turns while the others sleep in a barrier;
+//      wall time of a core to itself) and co-running (every rank at once; CPU time of the
+//      computing thread, the work the core model shares out); median (--best: fastest) over
+//      repeats, mean over ranks;
 //   2. run the executor over a DelayedLink (--latency-us, --gbps) for --steps steps and take
 //      the median (--best: fastest) step time (the slowest rank's; each step starts at a
 //      barrier);
-//   3. simulate() the same schedule with the calibrated costs and the link's p2p latency
-//      plus the transfer time of one activation, twice: with the machine's cores shared by
-//      the ranks' compute (--cores; processor sharing) and with a core per rank;
+//   3. simulate() the same schedule twice: co-run costs, the hop measured on busy cores and
+//      the machine's cores shared by the ranks' compute (--cores; processor sharing); and
+//      alone costs, the modelled hop and a core per rank;
 //   4. print measured, both predictions, their ratios and bubble fractions, and a replay of
 //      the simulator's rules with each action's duration in the measured step (what the
-//      executor adds beyond compute and hops).
+//      executor adds beyond compute and hops). --trace writes the step's timelines.
 // The core model holds only with single-threaded GEMMs: OMP_NUM_THREADS=1 is required.
 // On CPU an overlapped F&B pair (DualPipeV) runs one after the other, so it is simulated at
 // F + B + W (no overlap gain).
