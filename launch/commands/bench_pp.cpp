@@ -3,19 +3,21 @@
 //
 // A stage is a stand-in, not the model: `--layers` fp32 GEMMs of [tokens, hidden] x
 // [hidden, hidden] (ops/cpu, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
-// size. Per schedule:
-//   1. calibrate in a quiet phase: the ranks take turns timing F, B and W of their stage while
-//      the others sleep in a barrier, so each cost is that of a core to itself; median
-//      (--best: fastest) over repeats, mean over ranks;
+// size. First the hop: half a ping-pong of one activation over the link, quiet and while the
+// other ranks compute (a waiting rank then wakes late). Per schedule:
+//   1. calibrate F, B and W alone (the ranks take turns while the others sleep in a barrier;
+//      wall time of a core to itself) and co-running (every rank at once; CPU time of the
+//      computing thread, the work the core model shares out); median (--best: fastest) over
+//      repeats, mean over ranks;
 //   2. run the executor over a DelayedLink (--latency-us, --gbps) for --steps steps and take
 //      the median (--best: fastest) step time (the slowest rank's; each step starts at a
 //      barrier);
-//   3. simulate() the same schedule with the calibrated costs and the link's p2p latency
-//      plus the transfer time of one activation, twice: with the machine's cores shared by
-//      the ranks' compute (--cores; processor sharing) and with a core per rank;
+//   3. simulate() the same schedule twice: co-run costs, the hop measured on busy cores and
+//      the machine's cores shared by the ranks' compute (--cores; processor sharing); and
+//      alone costs, the modelled hop and a core per rank;
 //   4. print measured, both predictions, their ratios and bubble fractions, and a replay of
 //      the simulator's rules with each action's duration in the measured step (what the
-//      executor adds beyond compute and hops).
+//      executor adds beyond compute and hops). --trace writes the step's timelines.
 // The core model holds only with single-threaded GEMMs: OMP_NUM_THREADS=1 is required.
 // On CPU an overlapped F&B pair (DualPipeV) runs one after the other, so it is simulated at
 // F + B + W (no overlap gain).
@@ -28,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -216,6 +219,50 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
   return costs;
 }
 
+// CPU time of the calling thread only (the executor's: compute and communication calls).
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// F, B and W as the step runs them: every rank computing at once, so the GEMMs share the
+// cores, the caches and the memory bus, are preempted and refill their caches. Each action
+// is timed in CPU seconds of the computing thread, not wall time: how a shared core stretches
+// wall time is the simulator's business (its core model); the CPU time is the work the core
+// model divides among the ranks. Median (--best: fastest) over `repeats`, mean over ranks.
+pp::StageCosts calibrate_co_running(const pp::StageLayout& layout, int rank,
+                                    const StageShape& shape, int repeats, bool best) {
+  GemmStages stages(layout, rank, shape);
+  const int s = layout.stage_of(rank, 0);
+  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
+  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
+  std::vector<double> f, b, w;
+  sleeping_barrier();
+  for (int i = 0; i < repeats + 1; ++i) {
+    double t = thread_cpu_seconds();
+    stages.forward(i, s, input);
+    const double tf = thread_cpu_seconds() - t;
+    t = thread_cpu_seconds();
+    stages.backward_input(i, s, grad);
+    const double tb = thread_cpu_seconds() - t;
+    t = thread_cpu_seconds();
+    stages.backward_weight(i, s);
+    const double tw = thread_cpu_seconds() - t;
+    if (i == 0) continue;  // warm-up
+    f.push_back(tf);
+    b.push_back(tb);
+    w.push_back(tw);
+  }
+  sleeping_barrier();
+  const double ranks = layout.ranks;
+  pp::StageCosts costs;
+  costs.forward = sum_over_ranks(typical(f, best)) / ranks;
+  costs.backward_input = sum_over_ranks(typical(b, best)) / ranks;
+  costs.backward_weight = sum_over_ranks(typical(w, best)) / ranks;
+  return costs;
+}
+
 // The 1-minute load average (other work on the machine), or -1 where unknown.
 double load_average() {
   std::ifstream in("/proc/loadavg");
@@ -247,6 +294,50 @@ double measured_hop_seconds(parallel::Communicator& link, const StageShape& shap
     }
   }
   return max_over_ranks(hops.empty() ? 0.0 : typical(hops, best));
+}
+
+// The same hop while the cores are busy, as they are during a step: pairs (0,1), (2,3), ...
+// take turns at the ping-pong while every other rank runs GEMMs back to back. A rank blocked
+// in a receive then has to win a core back from computing ranks to see its data (its MPI
+// progress thread to test, then the executor thread to wake), which a quiet machine hides.
+// With no rank left to compute (pp = 2) this is the quiet hop. The median, also with --best:
+// this is a distribution of wake-up delays whose fastest sample is the exception.
+double measured_busy_hop_seconds(parallel::Communicator& link, const StageShape& shape,
+                                 int repeats) {
+  const int rank = link.rank();
+  const int ranks = link.size();
+  const Tensor x = random_tensor(shape.tokens, shape.hidden, 19, 0, 1.0f);
+  const Tensor w = random_tensor(shape.hidden, shape.hidden, 23, 0, 0.05f);
+  Tensor y = Tensor::empty({shape.tokens, shape.hidden});
+  Tensor buffer = Tensor::zeros({shape.tokens, shape.hidden});
+  std::vector<double> hops;
+  for (int turn = 0; 2 * turn + 1 < ranks; ++turn) {
+    const bool pinging = rank / 2 == turn;
+    MPI_Request request;
+    if (pinging) {
+      const int peer = rank ^ 1;
+      for (int i = 0; i < repeats + 1; ++i) {
+        const Clock::time_point start = Clock::now();
+        if (rank % 2 == 0) {
+          link.send(buffer, peer, 3)->wait();
+          link.recv(buffer, peer, 4)->wait();
+        } else {
+          link.recv(buffer, peer, 3)->wait();
+          link.send(buffer, peer, 4)->wait();
+        }
+        if (i > 0) hops.push_back(seconds_since(start) / 2);
+      }
+      sleeping_barrier();
+    } else {
+      // Compute until the pair is done (it joins the barrier last).
+      MPI_Ibarrier(MPI_COMM_WORLD, &request);
+      for (int done = 0; !done;) {
+        ops::cpu::linear_forward(x, w, y);
+        MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      }
+    }
+  }
+  return max_over_ranks(hops.empty() ? 0.0 : typical(hops, false));
 }
 
 // Every rank's compute durations of one step, in list order (0 for sends and receives).
@@ -328,6 +419,27 @@ double process_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
+// CPU time of each thread of this process so far (/proc/self/task/*/schedstat, ns
+// resolution), keyed by "<name>:<tid>". The MPI progress thread and the link's timer are
+// named, so their share of the step's CPU can be told apart from the executor's.
+std::map<std::string, double> thread_cpu_table() {
+  std::map<std::string, double> out;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task", error)) {
+    std::ifstream stat(entry.path() / "schedstat");
+    std::ifstream comm(entry.path() / "comm");
+    double ns = 0;
+    std::string name;
+    if (!(stat >> ns) || !std::getline(comm, name)) continue;
+    out[name + ":" + entry.path().filename().string()] = ns * 1e-9;
+  }
+  return out;
+}
+
+double steady_seconds() {
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+
 struct Measured {
   double step = 0;             // median over steps of the slowest rank's step time
   double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
@@ -337,6 +449,12 @@ struct Measured {
   // the rest.
   double cores_used = 0;
   std::vector<pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
+  // Of the chosen step, this rank's: when run() started (steady clock, shared by the
+  // processes of one machine), and the CPU time of its compute thread and of the process.
+  double run_start = 0;
+  double main_thread_cpu = 0;
+  double process_cpu = 0;
+  std::map<std::string, double> thread_cpu;  // per thread, over the chosen step
 };
 
 Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communicator> link,
@@ -348,13 +466,24 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   std::vector<double> bubbles;
   std::vector<double> waits;
   std::vector<double> cores_used;
+  std::vector<double> run_starts, thread_cpus, process_cpus;
+  std::vector<std::map<std::string, double>> per_thread;
   Measured out;
   for (int i = 0; i < warmup + steps; ++i) {
     GemmStages stages(schedule.layout, rank, shape);
     MPI_Barrier(MPI_COMM_WORLD);
+    const std::map<std::string, double> threads_before = thread_cpu_table();
     const double cpu_start = process_cpu_seconds();
+    const double thread_start = thread_cpu_seconds();
+    const double run_start = steady_seconds();
     pp::ExecutorStats stats = executor.run(stages);
-    const double cpu = sum_over_ranks(process_cpu_seconds() - cpu_start);
+    const double own_thread = thread_cpu_seconds() - thread_start;
+    const double own_process = process_cpu_seconds() - cpu_start;
+    std::map<std::string, double> threads = thread_cpu_table();
+    for (auto& [name, seconds] : threads) {
+      if (auto it = threads_before.find(name); it != threads_before.end()) seconds -= it->second;
+    }
+    const double cpu = sum_over_ranks(own_process);
     const double step = max_over_ranks(stats.step_seconds);
     const double compute = sum_over_ranks(stats.compute_seconds);
     const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
@@ -363,6 +492,10 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
     cores_used.push_back(cpu / step);
     step_times.push_back(step);
     bubbles.push_back(1.0 - compute / (ranks * step));
+    run_starts.push_back(run_start);
+    thread_cpus.push_back(own_thread);
+    process_cpus.push_back(own_process);
+    per_thread.push_back(std::move(threads));
     out.runs.push_back(std::move(stats));
   }
   // The bubble of the median (or fastest) step.
@@ -375,9 +508,49 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   out.bubble_fraction = bubbles[mid];
   out.recv_wait = waits[mid];
   out.cores_used = cores_used[mid];
+  out.run_start = run_starts[mid];
+  out.main_thread_cpu = thread_cpus[mid];
+  out.process_cpu = process_cpus[mid];
+  out.thread_cpu = per_thread[mid];
   // The in-run costs come from the same step as the step time they predict.
   out.runs = {std::move(out.runs[mid])};
   return out;
+}
+
+// Appends this rank's chosen step to `<prefix>.rank<r>.csv`: one row per action (schedule,
+// rank, kind, micro-batch, stage, start, end) with its start and end in ms since the earliest
+// rank's run() start, then a `cpu` row with the step's CPU time of the executor thread and of the
+// whole process (ms).
+void write_trace(const std::string& prefix, const std::string& schedule_name, int rank,
+                 const Measured& measured) {
+  const double origin = -max_over_ranks(-measured.run_start);
+  const double offset = measured.run_start - origin;
+  const std::string path = prefix + ".rank" + std::to_string(rank) + ".csv";
+  std::ofstream out(path, std::ios::app);
+  TRIDENT_USER_CHECK(out.good(), "trident bench pp: cannot write --trace file ", path);
+  for (const pp::ActionTiming& t : measured.runs.front().timeline) {
+    out << schedule_name << ',' << rank << ',' << pp::action_kind_name(t.action.kind) << ','
+        << t.action.microbatch << ',' << t.action.stage << ',' << (offset + t.start_s) * 1e3 << ','
+        << (offset + t.end_s) * 1e3 << '\n';
+  }
+  out << schedule_name << ',' << rank << ",cpu,0,0," << measured.main_thread_cpu * 1e3 << ','
+      << measured.process_cpu * 1e3 << '\n';
+  for (const auto& [name, seconds] : measured.thread_cpu) {
+    out << schedule_name << ',' << rank << ",thread,0,0," << name << ',' << seconds * 1e3 << '\n';
+  }
+}
+
+// Appends the simulated timeline to `<prefix>.sim.csv` in the same row format.
+void write_simulated_trace(const std::string& prefix, const std::string& schedule_name,
+                           const pp::SimulationResult& sim) {
+  const std::string path = prefix + ".sim.csv";
+  std::ofstream out(path, std::ios::app);
+  TRIDENT_USER_CHECK(out.good(), "trident bench pp: cannot write --trace file ", path);
+  for (const pp::TimelineEntry& t : sim.timeline) {
+    out << schedule_name << ',' << t.rank << ',' << pp::action_kind_name(t.action.kind) << ','
+        << t.action.microbatch << ',' << t.action.stage << ',' << t.start * 1e3 << ','
+        << t.end * 1e3 << '\n';
+  }
 }
 
 std::vector<std::string> split_names(const std::string& list) {
@@ -406,6 +579,8 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   long long repeats = 5;
   long long cores = -1;
   bool best = false;
+  std::string trace;
+
   long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
   cli::ArgParser parser("bench pp");
   parser.add_string("--schedules", &schedules,
@@ -425,6 +600,8 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
                  "(default: the machine's core count when ranks exceed it, else 0)");
   parser.add_bool("--best", &best,
                   "fastest repeat/step instead of the median (a machine shared with other work)");
+  parser.add_string("--trace", &trace,
+                    "write each rank's timeline of the chosen step to TRACE.rank<r>.csv");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(tokens > 0 && hidden > 0 && layers > 0,
                      "trident bench pp: --tokens, --hidden and --layers must be positive");
@@ -466,26 +643,32 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
 
   const double hop_seconds =
       measured_hop_seconds(*link, shape, static_cast<int>(repeats) * 4, best);
+  const double busy_hop_seconds =
+      pp > 2 ? measured_busy_hop_seconds(*link, shape, static_cast<int>(repeats) * 4) : hop_seconds;
   if (rank == 0) {
     std::printf(
         "bench pp: pp=%d ranks, %lld micro-batches, stage = %lld fp32 GEMMs "
         "[%lld,%lld]x[%lld,%lld] per F/B/W (a stand-in, not the model), OMP_NUM_THREADS=1\n"
         "link: DelayedLink %.1f us + %.2f GB/s -> p2p %.1f us per %.0f KiB activation\n"
-        "measured hop over that link (half ping-pong, %s): %.1f us\n"
+        "measured hop over that link (half ping-pong, %s): %.1f us quiet, %.1f us (median) "
+        "with the other ranks computing\n"
         "machine: %d hardware cores; core model --cores %lld%s\n"
         "costs: each rank alone on a core (ranks take turns), %s of %lld, mean over ranks\n"
-        "sim.cores: those costs, the modelled p2p time, compute sharing the cores\n"
-        "sim.free: the same with a core per rank (no sharing)\n"
+        "co-run: every rank computing at once, CPU time of the computing thread, %s of %lld\n"
+        "sim.cores: co-run costs, the hop measured on busy cores, compute sharing the cores\n"
+        "sim.free: the alone-on-a-core costs with a core per rank (no sharing)\n"
         "replay: the simulator's rules with each action's own duration in the measured step\n"
         "cores: CPU time of all ranks over the measured step's wall time (cores the job had)\n"
         "steps: %s of %lld after %lld warm-up; load average at start: %.2f\n",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
         p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
-        hardware_cores, cores, cores == 0 ? " (one per rank)" : "", best ? "fastest" : "median",
-        repeats, best ? "fastest" : "median", steps, warmup, load_average());
-    std::printf("%-14s %6s %6s %6s %9s %10s %6s %9s %6s %8s %8s %10s %6s %8s %6s\n", "schedule",
-                "F(ms)", "B(ms)", "W(ms)", "meas(ms)", "sim.cores", "ratio", "sim.free", "ratio",
-                "bub.meas", "bub.sim", "replay(ms)", "ratio", "wait(ms)", "cores");
+        busy_hop_seconds * 1e6, hardware_cores, cores, cores == 0 ? " (one per rank)" : "",
+        best ? "fastest" : "median", repeats, best ? "fastest" : "median", repeats,
+        best ? "fastest" : "median", steps, warmup, load_average());
+    std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %9s %6s %8s %8s %10s %6s %8s %6s\n",
+                "schedule", "F(ms)", "B(ms)", "W(ms)", "co-run F/B/W cpu", "meas(ms)", "sim.cores",
+                "ratio", "sim.free", "ratio", "bub.meas", "bub.sim", "replay(ms)", "ratio",
+                "wait(ms)", "cores");
   }
   for (const std::string& name : split_names(schedules)) {
     pp::ScheduleRequest request;
@@ -498,22 +681,29 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
 
     pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats), best);
     costs.p2p_latency = p2p_seconds;
+    pp::StageCosts shared_costs =
+        calibrate_co_running(schedule.layout, rank, shape, static_cast<int>(repeats), best);
+    // What a hop really costs here (the modelled link, MPI and the wake-ups on busy cores).
+    shared_costs.p2p_latency = busy_hop_seconds;
     const Measured measured =
         measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup), best);
-    const pp::SimulationResult sim = pp::simulate(schedule, costs, machine);
+    if (!trace.empty()) write_trace(trace, name, rank, measured);
+    const pp::SimulationResult sim = pp::simulate(schedule, shared_costs, machine);
     const pp::SimulationResult sim_free = pp::simulate(schedule, costs);
+    if (!trace.empty() && rank == 0) write_simulated_trace(trace, name, sim);
     const double replayed =
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {
       std::printf(
-          "%-14s %6.2f %6.2f %6.2f %9.1f %10.1f %6.3f %9.1f %6.3f %8.3f %8.3f %10.1f %6.3f %8.1f "
-          "%6.2f\n",
+          "%-14s %6.2f %6.2f %6.2f %5.2f/%5.2f/%5.2f %9.1f %10.1f %6.3f %9.1f %6.3f %8.3f %8.3f "
+          "%10.1f %6.3f %8.1f %6.2f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
-          measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time,
-          sim_free.step_time * 1e3, measured.step / sim_free.step_time, measured.bubble_fraction,
-          sim.bubble_fraction, replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3,
-          measured.cores_used);
+          shared_costs.forward * 1e3, shared_costs.backward_input * 1e3,
+          shared_costs.backward_weight * 1e3, measured.step * 1e3, sim.step_time * 1e3,
+          measured.step / sim.step_time, sim_free.step_time * 1e3,
+          measured.step / sim_free.step_time, measured.bubble_fraction, sim.bubble_fraction,
+          replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3, measured.cores_used);
       std::fflush(stdout);
     }
   }

@@ -1,5 +1,8 @@
 #include "parallel/comm/delayed_link.h"
 
+#include <pthread.h>
+#include <sys/prctl.h>
+
 #include <algorithm>
 
 #include "runtime/core/error.h"
@@ -67,6 +70,10 @@ std::shared_ptr<DelayTimer::Flag> DelayTimer::schedule(Clock::time_point deadlin
 }
 
 void DelayTimer::run() {
+  pthread_setname_np(pthread_self(), "link-timer");  // tells it apart in profiles
+  // Deadlines are a few hundred microseconds apart: the default 50 us timer slack would make
+  // every modelled delay longer by up to that much.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stop_) {
     if (queue_.empty()) {

@@ -1,5 +1,7 @@
 #include "parallel/comm/mpi_backend.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <climits>
 #include <condition_variable>
@@ -169,6 +171,7 @@ WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<WorkState> state,
 }
 
 void MpiBackend::progress_loop() {
+  pthread_setname_np(pthread_self(), "mpi-progress");  // tells it apart in profiles
   std::vector<Posted> active;
   int idle_rounds = 0;
   while (true) {
