@@ -9,6 +9,12 @@
 // per-stage lock step. Each GRPO step (β > 0, μ = 2) must equal one rank holding the whole model
 // and batch: the same rollouts and rewards, loss and gradient norm, and every held parameter
 // equal to the one-rank model's after each step.
+//
+// The "Tp2" tests (4 ranks) run pp = 2 · tp = 2: each stage's two TP ranks hold slices of its
+// attention, dense FFN, shared experts (and the embedding or lm_head), and each sends its
+// activations to the same-TP-rank of the next stage. The last stage samples from the gathered
+// vocabulary rows and scores with the vocabulary-parallel log-softmax; every held slice must equal
+// the same slice of the one-rank tensor.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -44,20 +50,21 @@ using parallel::testing::world_size;
 // comparison uses a seed whose experts' gradients are not that close to cancelling.
 uint64_t model_seed() { return 11; }
 
-// pp = 2 over the world, dp = the rest, and ep (1 or 2) folded over each stage's dp ranks; the
-// model's stage (and expert share) of this rank.
+// pp = 2 over the world, tp (1 or 2), dp = the rest, and ep (1 or 2) folded over each stage's dp
+// ranks; the model's stage (its TP slices and expert share) of this rank.
 struct PipelineFixture {
   config::ParallelConfig layout;
   std::unique_ptr<parallel::Mesh> mesh;
-  std::shared_ptr<parallel::MpiBackend> pp, dp, ep, edp;
+  std::shared_ptr<parallel::MpiBackend> pp, dp, tp, ep, edp;
   config::ModelConfig model_config;
   GrpoParallel parallel;
   std::unique_ptr<models::DeepSeekV3Model> model;
 
-  explicit PipelineFixture(int ep_size) {
+  explicit PipelineFixture(int ep_size, int tp_size = 1) {
     const int ranks = world_size();
     layout.set_pp(2);
-    layout.set_dp(ranks / 2);
+    layout.set_tp(tp_size);
+    layout.set_dp(ranks / 2 / tp_size);
     layout.set_ep(ep_size);
     mesh = std::make_unique<parallel::Mesh>(parallel::mesh_sizes_from_config(layout));
     pp = std::make_shared<parallel::MpiBackend>(mesh->pp());
@@ -76,20 +83,28 @@ struct PipelineFixture {
       parallel.setup = parallel::ep::expert_parallel_setup(model_config, layout, ep);
     }
     models::ModelParallel stage;
+    if (tp_size > 1) {
+      tp = std::make_shared<parallel::MpiBackend>(mesh->tp());
+      stage.tp = tp.get();
+      stage.tp_rank = tp->rank();
+      stage.tp_size = tp->size();
+    }
     stage.pipeline = grpo_pipeline_holding(model_config.num_hidden_layers(), 2, pp->rank(), {});
     model = std::make_unique<models::DeepSeekV3Model>(model_config, model_seed(), stage,
                                                       parallel.setup);
   }
 };
 
-// Every parameter this rank holds equals the one-rank model's of the same name; returns how many
-// were compared.
+// Every parameter this rank holds equals the one-rank model's of the same name (the same slice
+// of it under TP); returns how many were compared.
 int64_t expect_held_parameters_match(const models::DeepSeekV3Model& staged,
                                      const models::DeepSeekV3Model& one) {
   int64_t compared = 0;
   for (const models::Parameter& p : staged.params().parameters()) {
-    const models::Parameter& q = one.params().get(p.spec->name);
-    EXPECT_LE(relative_error(p.value, q.value), 1e-5)
+    const Tensor expected = testing::slice_of(one.params().get(p.spec->name).value, p.slice);
+    const Tensor mine = Tensor::empty({p.value.numel()});
+    std::copy_n(p.value.data<float>(), p.value.numel(), mine.data<float>());
+    EXPECT_LE(relative_error(mine, expected), 1e-5)
         << p.spec->name << " on rank " << world_rank();
     ++compared;
   }
@@ -128,8 +143,8 @@ void expect_same_generation(const std::vector<Completion>& staged,
   }
 }
 
-void decode_matches_one_rank(int ep_size) {
-  PipelineFixture f(ep_size);
+void decode_matches_one_rank(int ep_size, int tp_size = 1) {
+  PipelineFixture f(ep_size, tp_size);
   models::DeepSeekV3Model one_model(f.model_config, model_seed());
   StagedPolicy staged(*f.model, f.pp.get());
   ASSERT_TRUE(staged.pipelined());
@@ -174,8 +189,8 @@ GrpoOptions pp_options(const std::string& loss_type) {
   return options;
 }
 
-void steps_match_one_rank(int ep_size, const std::string& loss_type) {
-  PipelineFixture f(ep_size);
+void steps_match_one_rank(int ep_size, const std::string& loss_type, int tp_size = 1) {
+  PipelineFixture f(ep_size, tp_size);
   models::DeepSeekV3Model one_model(f.model_config, model_seed());
   const GrpoOptions options = pp_options(loss_type);
   GrpoTrainer staged(*f.model, options, f.parallel);
@@ -202,6 +217,11 @@ void steps_match_one_rank(int ep_size, const std::string& loss_type) {
     EXPECT_TRUE(same_on_every_rank(a.entropy));
     EXPECT_GT(expect_held_parameters_match(*f.model, one_model), 0);
   }
+  if (tp_size > 1) {  // the comparison above ran on slices
+    const models::Parameter& mine = f.model->params().get(
+        f.pp->rank() == 0 ? "model.embed_tokens.weight" : "lm_head.weight");
+    EXPECT_GE(mine.slice.dim, 0) << mine.spec->name << " is not split";
+  }
   // The update must have moved the policy, or the comparison proves nothing.
   models::DeepSeekV3Model initial(f.model_config, model_seed());
   EXPECT_GT(relative_error(one_model.params().flat_values(), initial.params().flat_values()),
@@ -219,6 +239,19 @@ TEST(GrpoPipelineEp2, DecodeMatchesOneRank) {
 TEST(GrpoPipelineEp2, StepsMatchOneRank) {
   if (world_size() < 4) GTEST_SKIP() << "ep = 2 under pp = 2 needs 4 ranks";
   steps_match_one_rank(2, "grpo");
+}
+
+TEST(GrpoPipelineTp2, DecodeMatchesOneRank) {
+  if (world_size() != 4) GTEST_SKIP() << "pp = 2 · tp = 2 runs on 4 ranks";
+  decode_matches_one_rank(1, 2);
+}
+TEST(GrpoPipelineTp2, StepsMatchOneRankGrpo) {
+  if (world_size() != 4) GTEST_SKIP() << "pp = 2 · tp = 2 runs on 4 ranks";
+  steps_match_one_rank(1, "grpo", 2);
+}
+TEST(GrpoPipelineTp2, StepsMatchOneRankDrGrpo) {
+  if (world_size() != 4) GTEST_SKIP() << "pp = 2 · tp = 2 runs on 4 ranks";
+  steps_match_one_rank(1, "dr_grpo", 2);
 }
 
 }  // namespace

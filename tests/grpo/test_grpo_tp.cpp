@@ -37,6 +37,7 @@ using parallel::testing::relative_difference;
 using parallel::testing::same_on_every_rank;
 using parallel::testing::world_rank;
 using parallel::testing::world_size;
+using testing::slice_of;
 
 GrpoOptions tp_options(const std::string& loss_type) {
   config::TridentConfig config = config::default_config();
@@ -51,24 +52,6 @@ GrpoOptions tp_options(const std::string& loss_type) {
       "/usr/bin/python3 -c \"import sys, json\n"
       "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
   return options;
-}
-
-// The part `slice` of a whole tensor (dim −1: all of it).
-Tensor slice_of(const Tensor& whole, const models::ShardSlice& slice) {
-  if (slice.dim < 0) return whole;
-  const Shape& shape = whole.shape();
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < slice.dim; ++d) outer *= shape[static_cast<size_t>(d)];
-  for (size_t d = static_cast<size_t>(slice.dim) + 1; d < shape.size(); ++d) inner *= shape[d];
-  const int64_t size = shape[static_cast<size_t>(slice.dim)];
-  Tensor out = Tensor::empty({outer * slice.extent * inner});
-  const float* src = whole.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t o = 0; o < outer; ++o) {
-    std::copy_n(src + (o * size + slice.begin) * inner, slice.extent * inner,
-                dst + o * slice.extent * inner);
-  }
-  return out;
 }
 
 // Every parameter this rank holds equals the same slice of the whole one's of the same name;

@@ -79,7 +79,10 @@ void StagedPolicy::backward(const Tensor& dlogits, PolicyForward& fwd) {
   if (last_stage()) {
     const models::Weight head = held(*model_, "lm_head.weight");
     const models::Weight norm = held(*model_, "model.norm.weight");
-    const Tensor dnormed = models::linear_step_backward_input(head, dlogits, fwd.head);
+    Tensor dnormed = models::linear_step_backward_input(head, dlogits, fwd.head);
+    // Under TP lm_head is column-parallel over the vocabulary: each TP rank of the last stage
+    // holds a partial sum.
+    parallel::tp_enter_backward(model_->tp(), dnormed);
     models::linear_step_backward_weight(head, fwd.head);
     dh = models::norm_step_backward_input(norm, dnormed, fwd.norm);
     models::norm_step_backward_weight(norm, fwd.norm);
@@ -130,7 +133,8 @@ Tensor StagedPolicy::decode(const std::vector<int32_t>& ids, int64_t rows, int64
                   last.data<float>() + r * width);
     }
   }
-  return policy_head_logits(*model_, last);
+  // Whole vocabulary rows on every TP rank of the last stage: they all sample the same token.
+  return gather_vocab_logits(*model_, policy_head_logits(*model_, last));
 }
 
 void StagedPolicy::filler(bool backward) {
