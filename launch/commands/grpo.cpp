@@ -1,7 +1,7 @@
 // trident grpo: GRPO reinforcement learning on the arithmetic task (docs/grpo.md), on one rank
 // or over every rank mpirun started (parallel.dp × parallel.tp = number of ranks), optionally
 // with the routed experts split over parallel.ep, or the layers over parallel.pp stages
-// (parallel.pp × parallel.dp = number of ranks).
+// (parallel.pp × parallel.dp × parallel.tp = number of ranks; ep > 1 not with both pp and tp).
 #include <memory>
 
 #include "launch/cli.h"

@@ -5,8 +5,8 @@ must match the one-rank run: the same rewards and accuracy every step (identical
 loss and gradient norm close, held-out evaluation the same, and the checkpoint and exported
 weights equal tensor by tensor (global names and shapes, written collectively).
 
-With LAYOUTS = pp the same checks run pipeline layouts instead: pp = 2 (2 ranks) and
-pp2·dp2·ep2 (4 ranks).
+With LAYOUTS = pp the same checks run pipeline layouts instead: pp = 2 (2 ranks), pp2·dp2·ep2
+and pp2·tp2 (4 ranks each).
 
 usage: check_grpo_sharded_cli.py TRIDENT MPIEXEC [tp | pp]
 """
@@ -32,7 +32,9 @@ LAYOUT_SETS = {
     "pp": {"one": (1, []),
            "pp2": (2, ["--set", "parallel.dp=1", "--set", "parallel.pp=2"]),
            "pp2dp2ep2": (4, ["--set", "parallel.dp=2", "--set", "parallel.pp=2", "--set",
-                             "parallel.ep=2"])}}
+                             "parallel.ep=2"]),
+           "pp2tp2": (4, ["--set", "parallel.dp=1", "--set", "parallel.pp=2", "--set",
+                          "parallel.tp=2"])}}
 
 
 def run(command):

@@ -11,6 +11,10 @@
 // completion of a prompt group at once), so the simple schedule costs (pp − 1) idle stages per
 // forward, not per token.
 //
+// Under pp × tp each stage is TP-split (the model's own TP group): the pp group joins the ranks of
+// the same TP rank, the last stage's decode gathers whole vocabulary rows over TP and its
+// backward sums lm_head's input gradient over TP, as policy.h does without pp.
+//
 // Without a pp group every call is the single-rank one of policy.h / scoring.h.
 #include <cstdint>
 #include <vector>
