@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <numeric>
 
 #include "runtime/core/rng.h"
@@ -182,34 +181,40 @@ void generate_bucket(models::DeepSeekV3Model& model, const std::vector<Generatio
 
 }  // namespace
 
-std::vector<Completion> generate(models::DeepSeekV3Model& model,
-                                 const std::vector<GenerationRequest>& requests,
-                                 const SamplingOptions& options, ForwardLockstep* lockstep) {
+GenerationPlan plan_generation(const std::vector<GenerationRequest>& requests,
+                               const SamplingOptions& options) {
   TRIDENT_USER_CHECK(options.max_new_tokens >= 1, "max_new_tokens = ", options.max_new_tokens,
                      " must be ≥ 1");
   TRIDENT_USER_CHECK(options.top_p > 0.0 && options.top_p <= 1.0, "top_p = ", options.top_p,
                      " must be in (0, 1]");
-  std::vector<Completion> out;
-  std::vector<size_t> first_completion(requests.size());
-  std::map<size_t, std::vector<size_t>> by_length;
+  GenerationPlan plan;
+  plan.first_completion.resize(requests.size());
   for (size_t r = 0; r < requests.size(); ++r) {
     TRIDENT_USER_CHECK(!requests[r].prompt.empty(), "generation request ", r,
                        " has an empty prompt");
-    first_completion[r] = out.size();
+    plan.first_completion[r] = plan.completions.size();
     for (int64_t s = 0; s < requests[r].samples; ++s) {
       Completion c;
       c.prompt_id = requests[r].prompt_id;
       c.sample = s;
-      out.push_back(std::move(c));
+      plan.completions.push_back(std::move(c));
     }
-    by_length[requests[r].prompt.size()].push_back(r);
+    plan.by_length[requests[r].prompt.size()].push_back(r);
   }
-  for (const auto& [length, members] : by_length) {
+  return plan;
+}
+
+std::vector<Completion> generate(models::DeepSeekV3Model& model,
+                                 const std::vector<GenerationRequest>& requests,
+                                 const SamplingOptions& options, ForwardLockstep* lockstep) {
+  GenerationPlan plan = plan_generation(requests, options);
+  for (const auto& [length, members] : plan.by_length) {
     (void)length;
-    generate_bucket(model, requests, members, first_completion, options, lockstep, out);
+    generate_bucket(model, requests, members, plan.first_completion, options, lockstep,
+                    plan.completions);
   }
   if (lockstep != nullptr) lockstep->finish([&model] { filler_forward(model); });
-  return out;
+  return std::move(plan.completions);
 }
 
 }  // namespace trident::train::grpo

@@ -8,6 +8,7 @@
 // `prompt_id` is CounterRng(seed, stream(prompt_id, sample)).uniform(position), so a rollout
 // does not depend on which prompts share a batch or on how rows are split over ranks.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,17 @@ std::vector<Completion> generate(models::DeepSeekV3Model& model,
                                  const std::vector<GenerationRequest>& requests,
                                  const SamplingOptions& options,
                                  ForwardLockstep* lockstep = nullptr);
+
+// One empty completion per (request, sample), ordered by request then sample, and the requests
+// grouped by prompt length (prompts of one length decode together: the cache keeps one length
+// for all its rows). Checks the options and the requests (UserError naming what is wrong).
+struct GenerationPlan {
+  std::vector<Completion> completions;
+  std::vector<size_t> first_completion;             // per request: its sample 0's index
+  std::map<size_t, std::vector<size_t>> by_length;  // prompt length -> request indices
+};
+GenerationPlan plan_generation(const std::vector<GenerationRequest>& requests,
+                               const SamplingOptions& options);
 
 // Picks a token from one row of logits [V] (exposed for tests). `uniform` in (0, 1).
 int32_t sample_token(const float* logits, int64_t vocab, const SamplingOptions& options,

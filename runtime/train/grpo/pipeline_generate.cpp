@@ -1,7 +1,5 @@
 #include "runtime/train/grpo/pipeline_generate.h"
 
-#include <map>
-
 #include "runtime/io/tokenizer.h"
 
 namespace trident::train::grpo {
@@ -82,31 +80,14 @@ std::vector<Completion> generate_staged(StagedPolicy& policy,
                                         const SamplingOptions& options,
                                         ForwardLockstep* lockstep) {
   if (!policy.pipelined()) return generate(policy.model(), requests, options, lockstep);
-  TRIDENT_USER_CHECK(options.max_new_tokens >= 1, "max_new_tokens = ", options.max_new_tokens,
-                     " must be ≥ 1");
-  TRIDENT_USER_CHECK(options.top_p > 0.0 && options.top_p <= 1.0, "top_p = ", options.top_p,
-                     " must be in (0, 1]");
-  std::vector<Completion> out;
-  std::vector<size_t> first_completion(requests.size());
-  std::map<size_t, std::vector<size_t>> by_length;
-  for (size_t r = 0; r < requests.size(); ++r) {
-    TRIDENT_USER_CHECK(!requests[r].prompt.empty(), "generation request ", r,
-                       " has an empty prompt");
-    first_completion[r] = out.size();
-    for (int64_t s = 0; s < requests[r].samples; ++s) {
-      Completion c;
-      c.prompt_id = requests[r].prompt_id;
-      c.sample = s;
-      out.push_back(std::move(c));
-    }
-    by_length[requests[r].prompt.size()].push_back(r);
-  }
-  for (const auto& [length, members] : by_length) {
+  GenerationPlan plan = plan_generation(requests, options);
+  for (const auto& [length, members] : plan.by_length) {
     (void)length;
-    generate_bucket(policy, requests, members, first_completion, options, lockstep, out);
+    generate_bucket(policy, requests, members, plan.first_completion, options, lockstep,
+                    plan.completions);
   }
   if (lockstep != nullptr) lockstep->finish([&policy] { policy.filler_forward(); });
-  return out;
+  return std::move(plan.completions);
 }
 
 }  // namespace trident::train::grpo
