@@ -1,0 +1,35 @@
+#pragma once
+// The comparison every multi-rank GRPO test makes after each step: a sharded layout must give
+// one rank's rollouts exactly and its loss, gradient norm, KL and entropy to fp32 round-off,
+// with the same metrics on every rank.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/train/grpo/grpo_trainer.h"
+#include "tests/parallel/test_helpers.h"
+
+namespace trident::train::grpo {
+
+inline void expect_step_matches_one_rank(const GrpoStepMetrics& split, const GrpoStepMetrics& one) {
+  using parallel::testing::relative_difference;
+  using parallel::testing::same_on_every_rank;
+  // Rollouts and rewards come from the same keyed samples: identical, not close.
+  EXPECT_EQ(split.accuracy, one.accuracy);
+  EXPECT_EQ(split.format_rate, one.format_rate);
+  EXPECT_EQ(split.completion_length, one.completion_length);
+  EXPECT_EQ(split.truncated_fraction, one.truncated_fraction);
+  EXPECT_EQ(split.reward, one.reward);
+  // The first update's loss is a sum of advantages (terms of order one) that nearly cancel:
+  // relative to at least 1e-9, round-off of the terms is not counted as a difference.
+  EXPECT_NEAR(split.loss, one.loss, 1e-5 * std::max(std::abs(one.loss), 1e-9));
+  EXPECT_LE(relative_difference(split.grad_norm, one.grad_norm), 1e-5)
+      << split.grad_norm << " vs " << one.grad_norm;
+  EXPECT_LE(relative_difference(split.kl, one.kl), 1e-4);
+  EXPECT_LE(relative_difference(split.entropy, one.entropy), 1e-5);
+  EXPECT_TRUE(same_on_every_rank(split.loss));
+  EXPECT_TRUE(same_on_every_rank(split.grad_norm));
+}
+
+}  // namespace trident::train::grpo
