@@ -6,7 +6,7 @@ loss and gradient norm close, held-out evaluation the same, and the checkpoint a
 weights equal tensor by tensor (global names and shapes, written collectively).
 
 With LAYOUTS = pp the same checks run pipeline layouts instead: pp = 2 (2 ranks), pp2·dp2·ep2
-and pp2·tp2 (4 ranks each).
+and pp2·tp2·ep2 (4 ranks each).
 
 usage: check_grpo_sharded_cli.py TRIDENT MPIEXEC [tp | pp]
 """
@@ -33,8 +33,8 @@ LAYOUT_SETS = {
            "pp2": (2, ["--set", "parallel.dp=1", "--set", "parallel.pp=2"]),
            "pp2dp2ep2": (4, ["--set", "parallel.dp=2", "--set", "parallel.pp=2", "--set",
                              "parallel.ep=2"]),
-           "pp2tp2": (4, ["--set", "parallel.dp=1", "--set", "parallel.pp=2", "--set",
-                          "parallel.tp=2"])}}
+           "pp2tp2ep2": (4, ["--set", "parallel.dp=1", "--set", "parallel.pp=2", "--set",
+                             "parallel.tp=2", "--set", "parallel.ep=2"])}}
 
 
 def run(command):

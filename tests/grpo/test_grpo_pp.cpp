@@ -26,6 +26,7 @@
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/comm/mpi_comm.h"
 #include "parallel/ep/expert_parallel_moe.h"
+#include "parallel/ep/token_split_moe.h"
 #include "parallel/mesh.h"
 #include "runtime/config/config.h"
 #include "runtime/io/tokenizer.h"
@@ -75,19 +76,20 @@ struct PipelineFixture {
     model_config.set_first_k_dense_replace(1);
     parallel.pp = pp.get();
     parallel.dp = dp.get();
-    if (ep_size > 1) {
-      ep = std::make_shared<parallel::MpiBackend>(mesh->ep());
-      edp = std::make_shared<parallel::MpiBackend>(mesh->edp());
-      parallel.ep = ep.get();
-      parallel.edp = edp.get();
-      parallel.setup = parallel::ep::expert_parallel_setup(model_config, layout, ep);
-    }
     models::ModelParallel stage;
     if (tp_size > 1) {
       tp = std::make_shared<parallel::MpiBackend>(mesh->tp());
       stage.tp = tp.get();
       stage.tp_rank = tp->rank();
       stage.tp_size = tp->size();
+    }
+    if (ep_size > 1) {
+      ep = std::make_shared<parallel::MpiBackend>(mesh->ep());
+      edp = std::make_shared<parallel::MpiBackend>(mesh->edp());
+      parallel.ep = ep.get();
+      parallel.edp = edp.get();
+      // With tp as well each TP rank dispatches its share of the tokens (token split).
+      parallel.setup = parallel::ep::expert_parallel_setup(model_config, layout, ep, tp);
     }
     stage.pipeline = grpo_pipeline_holding(model_config.num_hidden_layers(), 2, pp->rank(), {});
     model = std::make_unique<models::DeepSeekV3Model>(model_config, model_seed(), stage,
@@ -240,6 +242,16 @@ TEST(GrpoPipelineTp2, StepsMatchOneRankGrpo) {
 TEST(GrpoPipelineTp2, StepsMatchOneRankDrGrpo) {
   if (world_size() != 4) GTEST_SKIP() << "pp = 2 · tp = 2 runs on 4 ranks";
   steps_match_one_rank(1, "dr_grpo", 2);
+}
+
+// pp = 2 · tp = 2 · ep = 2 (dp = 1): in each stage the EP group is the TP group.
+TEST(GrpoPipelineTp2Ep2, DecodeMatchesOneRank) {
+  if (world_size() != 4) GTEST_SKIP() << "pp = 2 · tp = 2 · ep = 2 runs on 4 ranks";
+  decode_matches_one_rank(2, 2);
+}
+TEST(GrpoPipelineTp2Ep2, StepsMatchOneRank) {
+  if (world_size() != 4) GTEST_SKIP() << "pp = 2 · tp = 2 · ep = 2 runs on 4 ranks";
+  steps_match_one_rank(2, "grpo", 2);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The layouts `trident grpo` runs (dp × tp ranks, routed experts optionally split over an ep
-// that divides dp × tp, layers over linear pp stages, also with tp) and the clear refusals of the
+// that divides dp × tp, layers over linear pp stages, also with tp and ep) and the clear refusals of the
 // others.
 #include <gtest/gtest.h>
 
@@ -39,6 +39,9 @@ TEST(GrpoLayout, TensorParallelIsAccepted) {
 TEST(GrpoLayout, PipelineWithTensorParallelIsAccepted) {
   EXPECT_NO_THROW(check_grpo_layout(layout(1, 1, /*tp=*/2, 1, /*pp=*/2)));
   EXPECT_NO_THROW(check_grpo_layout(layout(2, 1, /*tp=*/2, 1, /*pp=*/2)));
+  // With ep as well (in each stage the EP group folds over the dp × tp ranks).
+  EXPECT_NO_THROW(check_grpo_layout(layout(1, 2, /*tp=*/2, 1, /*pp=*/2)));
+  EXPECT_NO_THROW(check_grpo_layout(layout(2, 2, /*tp=*/2, 1, /*pp=*/2)));
 }
 
 TEST(GrpoLayout, OtherLayoutsAreRefused) {
@@ -46,9 +49,7 @@ TEST(GrpoLayout, OtherLayoutsAreRefused) {
   config::ParallelConfig interleaved = layout(2, 1, 1, 1, /*pp=*/2);
   interleaved.set_virtual_stages(2);
   EXPECT_THROW(check_grpo_layout(interleaved), UserError);
-  // pp with tp and ep together is not run.
-  EXPECT_THROW(check_grpo_layout(layout(2, 2, /*tp=*/2, 1, /*pp=*/2)), UserError);
-  EXPECT_THROW(check_grpo_layout(layout(1, 2, /*tp=*/2, 1, /*pp=*/2)), UserError);
+  EXPECT_THROW(check_grpo_layout(layout(1, 4, /*tp=*/2, 1, /*pp=*/2)), UserError);
   EXPECT_THROW(check_grpo_layout(layout(3, 2)), UserError);  // ep must divide dp × tp
   EXPECT_THROW(check_grpo_layout(layout(1, 4, /*tp=*/2)), UserError);
 }

@@ -53,14 +53,9 @@ void check_grpo_layout(const config::ParallelConfig& parallel) {
   TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
                      ": trident grpo does not run expert tensor parallelism (set parallel.etp = "
                      "1; parallel.tp and parallel.ep are supported)");
-  // Pipeline parallelism: GRPO runs its own linear stages (pipeline_policy.h), one per pp rank.
+  // Pipeline parallelism: GRPO runs its own linear stages (pipeline_policy.h), one per pp rank;
+  // each stage's dp × tp ranks fold into its EP groups as without pp.
   if (parallel.pp() > 1) {
-    // Each stage's TP ranks hold one replica of it; with ep as well the expert-parallel group
-    // would fold over a stage's dp × tp ranks, which is not run yet.
-    TRIDENT_USER_CHECK(parallel.tp() <= 1 || parallel.ep() <= 1, "parallel.pp = ", parallel.pp(),
-                       ", parallel.tp = ", parallel.tp(), ", parallel.ep = ", parallel.ep(),
-                       ": trident grpo does not run pipeline, tensor and expert parallelism "
-                       "together yet (set one of parallel.pp, parallel.tp, parallel.ep to 1)");
     TRIDENT_USER_CHECK(parallel.virtual_stages() <= 1, "parallel.virtual_stages = ",
                        parallel.virtual_stages(),
                        ": trident grpo runs one linear pipeline stage per parallel.pp rank (set "
