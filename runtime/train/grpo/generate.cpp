@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 
 #include "runtime/core/rng.h"
@@ -138,19 +139,13 @@ Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& i
 }
 
 // Decodes every request of one prompt length together.
-void generate_bucket(models::DeepSeekV3Model& model, const std::vector<GenerationRequest>& requests,
-                     const std::vector<size_t>& members,
-                     const std::vector<size_t>& first_completion, const SamplingOptions& options,
-                     ForwardLockstep* lockstep, std::vector<Completion>& out) {
-  const int64_t prompt_len = static_cast<int64_t>(requests[members[0]].prompt.size());
+void generate_bucket(models::DeepSeekV3Model& model, const GenerationBucket& bucket,
+                     const SamplingOptions& options, ForwardLockstep* lockstep,
+                     std::vector<Completion>& out) {
+  const int64_t prompt_len = bucket.prompt_len;
+  const std::vector<int32_t>& ids = bucket.ids;
   std::vector<Row> rows;
-  std::vector<int32_t> ids;
-  for (const size_t r : members) {
-    for (int64_t s = 0; s < requests[r].samples; ++s) {
-      rows.push_back(Row{first_completion[r] + static_cast<size_t>(s), false});
-      ids.insert(ids.end(), requests[r].prompt.begin(), requests[r].prompt.end());
-    }
-  }
+  for (const size_t completion : bucket.rows) rows.push_back(Row{completion, false});
   const int64_t batch = static_cast<int64_t>(rows.size());
   const int64_t capacity = prompt_len + options.max_new_tokens;
   const ops::cpu::RopeTable& rope = *model.sequence_layout(1, capacity).rope;
@@ -188,19 +183,22 @@ GenerationPlan plan_generation(const std::vector<GenerationRequest>& requests,
   TRIDENT_USER_CHECK(options.top_p > 0.0 && options.top_p <= 1.0, "top_p = ", options.top_p,
                      " must be in (0, 1]");
   GenerationPlan plan;
-  plan.first_completion.resize(requests.size());
+  std::map<size_t, GenerationBucket> by_length;
   for (size_t r = 0; r < requests.size(); ++r) {
-    TRIDENT_USER_CHECK(!requests[r].prompt.empty(), "generation request ", r,
-                       " has an empty prompt");
-    plan.first_completion[r] = plan.completions.size();
+    const std::vector<int32_t>& prompt = requests[r].prompt;
+    TRIDENT_USER_CHECK(!prompt.empty(), "generation request ", r, " has an empty prompt");
+    GenerationBucket& bucket = by_length[prompt.size()];
+    bucket.prompt_len = static_cast<int64_t>(prompt.size());
     for (int64_t s = 0; s < requests[r].samples; ++s) {
       Completion c;
       c.prompt_id = requests[r].prompt_id;
       c.sample = s;
+      bucket.rows.push_back(plan.completions.size());
+      bucket.ids.insert(bucket.ids.end(), prompt.begin(), prompt.end());
       plan.completions.push_back(std::move(c));
     }
-    plan.by_length[requests[r].prompt.size()].push_back(r);
   }
+  for (auto& entry : by_length) plan.buckets.push_back(std::move(entry.second));
   return plan;
 }
 
@@ -208,11 +206,8 @@ std::vector<Completion> generate(models::DeepSeekV3Model& model,
                                  const std::vector<GenerationRequest>& requests,
                                  const SamplingOptions& options, ForwardLockstep* lockstep) {
   GenerationPlan plan = plan_generation(requests, options);
-  for (const auto& [length, members] : plan.by_length) {
-    (void)length;
-    generate_bucket(model, requests, members, plan.first_completion, options, lockstep,
-                    plan.completions);
-  }
+  for (const GenerationBucket& bucket : plan.buckets)
+    generate_bucket(model, bucket, options, lockstep, plan.completions);
   if (lockstep != nullptr) lockstep->finish([&model] { filler_forward(model); });
   return std::move(plan.completions);
 }

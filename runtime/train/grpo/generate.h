@@ -8,7 +8,6 @@
 // `prompt_id` is CounterRng(seed, stream(prompt_id, sample)).uniform(position), so a rollout
 // does not depend on which prompts share a batch or on how rows are split over ranks.
 #include <cstdint>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -55,13 +54,18 @@ std::vector<Completion> generate(models::DeepSeekV3Model& model,
                                  const SamplingOptions& options,
                                  ForwardLockstep* lockstep = nullptr);
 
-// One empty completion per (request, sample), ordered by request then sample, and the requests
-// grouped by prompt length (prompts of one length decode together: the cache keeps one length
-// for all its rows). Checks the options and the requests (UserError naming what is wrong).
+// The prompts of one length, decoded together (the cache keeps one length for all its rows).
+struct GenerationBucket {
+  int64_t prompt_len = 0;
+  std::vector<size_t> rows;  // per batch row: its completion's index in the plan
+  std::vector<int32_t> ids;  // [rows · prompt_len] the rows' prompts
+};
+// One empty completion per (request, sample), ordered by request then sample, and the batch
+// rows of each prompt length, shortest first. Checks the options and the requests (UserError
+// naming what is wrong).
 struct GenerationPlan {
   std::vector<Completion> completions;
-  std::vector<size_t> first_completion;             // per request: its sample 0's index
-  std::map<size_t, std::vector<size_t>> by_length;  // prompt length -> request indices
+  std::vector<GenerationBucket> buckets;
 };
 GenerationPlan plan_generation(const std::vector<GenerationRequest>& requests,
                                const SamplingOptions& options);

@@ -19,20 +19,14 @@ Tensor staged_decode_step(StagedPolicy& policy, const std::vector<int32_t>& ids,
 }
 
 // Decodes every request of one prompt length together through the stages.
-void generate_bucket(StagedPolicy& policy, const std::vector<GenerationRequest>& requests,
-                     const std::vector<size_t>& members,
-                     const std::vector<size_t>& first_completion, const SamplingOptions& options,
-                     ForwardLockstep* lockstep, std::vector<Completion>& out) {
+void generate_bucket(StagedPolicy& policy, const GenerationBucket& bucket,
+                     const SamplingOptions& options, ForwardLockstep* lockstep,
+                     std::vector<Completion>& out) {
   models::DeepSeekV3Model& model = policy.model();
-  const int64_t prompt_len = static_cast<int64_t>(requests[members[0]].prompt.size());
+  const int64_t prompt_len = bucket.prompt_len;
+  const std::vector<int32_t>& ids = bucket.ids;
   std::vector<Row> rows;
-  std::vector<int32_t> ids;
-  for (const size_t r : members) {
-    for (int64_t s = 0; s < requests[r].samples; ++s) {
-      rows.push_back(Row{first_completion[r] + static_cast<size_t>(s), false});
-      ids.insert(ids.end(), requests[r].prompt.begin(), requests[r].prompt.end());
-    }
-  }
+  for (const size_t completion : bucket.rows) rows.push_back(Row{completion, false});
   const int64_t batch = static_cast<int64_t>(rows.size());
   const int64_t capacity = prompt_len + options.max_new_tokens;
   const ops::cpu::RopeTable& rope = *model.sequence_layout(1, capacity).rope;
@@ -81,11 +75,8 @@ std::vector<Completion> generate_staged(StagedPolicy& policy,
                                         ForwardLockstep* lockstep) {
   if (!policy.pipelined()) return generate(policy.model(), requests, options, lockstep);
   GenerationPlan plan = plan_generation(requests, options);
-  for (const auto& [length, members] : plan.by_length) {
-    (void)length;
-    generate_bucket(policy, requests, members, plan.first_completion, options, lockstep,
-                    plan.completions);
-  }
+  for (const GenerationBucket& bucket : plan.buckets)
+    generate_bucket(policy, bucket, options, lockstep, plan.completions);
   if (lockstep != nullptr) lockstep->finish([&policy] { policy.filler_forward(); });
   return std::move(plan.completions);
 }
