@@ -29,21 +29,6 @@ namespace {
 using parallel::testing::world_rank;
 using parallel::testing::world_size;
 
-GrpoOptions ep_options(const std::string& loss_type) {
-  config::TridentConfig config = config::default_config();
-  config::apply_overrides(config, {"grpo.prompts_per_step=3", "grpo.group_size=3",
-                                   "grpo.max_new_tokens=6", "grpo.lr=3e-3", "grpo.warmup_steps=2",
-                                   "grpo.updates_per_batch=2", "data.task_digits=1",
-                                   "grpo.loss_type=" + loss_type});
-  GrpoOptions options = grpo_options(config);
-  options.objective.beta = 0.04;  // the frozen reference is expert parallel too
-  options.sampling.temperature = 1.5;  // completions of different lengths
-  options.reward_command =
-      "/usr/bin/python3 -c \"import sys, json\n"
-      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
-  return options;
-}
-
 // Every parameter this rank holds equals the reference's of the same name (routed experts are
 // named by their global index); returns how many routed experts' tensors were compared.
 int64_t expect_held_parameters_match(const models::DeepSeekV3Model& ep,
@@ -83,7 +68,7 @@ TEST_P(GrpoExpertParallel, StepsMatchOneRank) {
   models::DeepSeekV3Model one_model(model_config, 7);
   ASSERT_LT(ep_model.params().numel(), one_model.params().numel()) << "experts not split";
 
-  const GrpoOptions options = ep_options(GetParam());
+  const GrpoOptions options = multi_rank_test_options(GetParam());
   GrpoTrainer split(ep_model, options, parallel);
   GrpoTrainer one(one_model, options);
   for (int64_t step = 1; step <= 3; ++step) {

@@ -176,25 +176,10 @@ void decode_matches_one_rank(int ep_size, int tp_size = 1) {
   EXPECT_TRUE(same_on_every_rank(e.completion_length));
 }
 
-GrpoOptions pp_options(const std::string& loss_type) {
-  config::TridentConfig config = config::default_config();
-  config::apply_overrides(config, {"grpo.prompts_per_step=3", "grpo.group_size=3",
-                                   "grpo.max_new_tokens=6", "grpo.lr=3e-3", "grpo.warmup_steps=2",
-                                   "grpo.updates_per_batch=2", "data.task_digits=1",
-                                   "grpo.loss_type=" + loss_type});
-  GrpoOptions options = grpo_options(config);
-  options.objective.beta = 0.04;       // the frozen reference is staged too
-  options.sampling.temperature = 1.5;  // completions of different lengths
-  options.reward_command =
-      "/usr/bin/python3 -c \"import sys, json\n"
-      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
-  return options;
-}
-
 void steps_match_one_rank(int ep_size, const std::string& loss_type, int tp_size = 1) {
   PipelineFixture f(ep_size, tp_size);
   models::DeepSeekV3Model one_model(f.model_config, model_seed());
-  const GrpoOptions options = pp_options(loss_type);
+  const GrpoOptions options = multi_rank_test_options(loss_type);
   GrpoTrainer staged(*f.model, options, f.parallel);
   GrpoTrainer one(one_model, options);
   for (int64_t step = 1; step <= 3; ++step) {

@@ -38,21 +38,6 @@ using parallel::testing::world_rank;
 using parallel::testing::world_size;
 using testing::slice_of;
 
-GrpoOptions tp_options(const std::string& loss_type) {
-  config::TridentConfig config = config::default_config();
-  config::apply_overrides(config, {"grpo.prompts_per_step=3", "grpo.group_size=3",
-                                   "grpo.max_new_tokens=6", "grpo.lr=3e-3", "grpo.warmup_steps=2",
-                                   "grpo.updates_per_batch=2", "data.task_digits=1",
-                                   "grpo.loss_type=" + loss_type});
-  GrpoOptions options = grpo_options(config);
-  options.objective.beta = 0.04;       // the frozen reference is sharded like the policy
-  options.sampling.temperature = 1.5;  // completions of different lengths
-  options.reward_command =
-      "/usr/bin/python3 -c \"import sys, json\n"
-      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
-  return options;
-}
-
 // Every parameter this rank holds equals the same slice of the whole one's of the same name;
 // returns how many were TP slices (not whole tensors).
 int64_t expect_slices_match(const models::DeepSeekV3Model& sharded,
@@ -142,7 +127,7 @@ TEST_P(GrpoTensorParallel, StepsMatchOneRank) {
   ASSERT_LT(tp_model.params().numel(), one_model.params().numel()) << "nothing split";
   expect_wrong_slice_detected(tp_model, one_model);
 
-  const GrpoOptions options = tp_options(GetParam().loss_type);
+  const GrpoOptions options = multi_rank_test_options(GetParam().loss_type);
   GrpoTrainer split(tp_model, options, parallel);
   GrpoTrainer one(one_model, options);
   for (int64_t step = 1; step <= 3; ++step) {
@@ -186,7 +171,7 @@ TEST_P(GrpoShardedCheckpoint, WritesAndLoadsAcrossLayouts) {
   const GrpoParallel parallel = layout.grpo(model_config);
   models::DeepSeekV3Model policy(model_config, 7, layout.model_parallel(), parallel.setup);
   {
-    GrpoOptions options = tp_options("grpo");
+    GrpoOptions options = multi_rank_test_options("grpo");
     options.updates_per_batch = 1;
     GrpoTrainer trainer(policy, options, parallel);
     trainer.step(1);  // weights that differ from any fresh init
