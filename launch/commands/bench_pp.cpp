@@ -180,50 +180,72 @@ void sleeping_barrier() {
   }
 }
 
-// F, B and W of one micro-batch through the rank's first stage, timed in a quiet phase: the
-// ranks take turns, the others sleeping in a barrier, so each rank has a core to itself.
-// Median (--best: fastest) over `repeats`, mean over ranks.
-pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                         int repeats, bool best) {
-  GemmStages stages(layout, rank, shape);
-  const int s = layout.stage_of(rank, 0);
-  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
-  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
-  std::vector<double> f, b, w;
-  for (int turn = 0; turn < layout.ranks; ++turn) {
-    sleeping_barrier();
-    if (turn != rank) continue;
-    for (int i = 0; i < repeats + 1; ++i) {
-      Clock::time_point t = Clock::now();
-      stages.forward(i, s, input);
-      const double tf = seconds_since(t);
-      t = Clock::now();
-      // The last stage starts from its own output; others take the given gradient.
-      stages.backward_input(i, s, grad);
-      const double tb = seconds_since(t);
-      t = Clock::now();
-      stages.backward_weight(i, s);
-      const double tw = seconds_since(t);
-      if (i == 0) continue;  // warm-up
-      f.push_back(tf);
-      b.push_back(tb);
-      w.push_back(tw);
-    }
-  }
-  sleeping_barrier();
-  const double ranks = layout.ranks;
-  pp::StageCosts costs;
-  costs.forward = sum_over_ranks(typical(f, best)) / ranks;
-  costs.backward_input = sum_over_ranks(typical(b, best)) / ranks;
-  costs.backward_weight = sum_over_ranks(typical(w, best)) / ranks;
-  return costs;
-}
-
 // CPU time of the calling thread only (the executor's: compute and communication calls).
 double thread_cpu_seconds() {
   timespec t{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+double wall_seconds() {
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+
+// Durations of F, B and W of the rank's first stage, `repeats` times after one warm-up, read
+// on `clock` (seconds).
+struct ActionSamples {
+  std::vector<double> forward, backward_input, backward_weight;
+};
+ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageShape& shape,
+                           int repeats, double (*clock)()) {
+  GemmStages stages(layout, rank, shape);
+  const int s = layout.stage_of(rank, 0);
+  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
+  // The last stage starts from its own output; others take the given gradient.
+  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
+  ActionSamples samples;
+  for (int i = 0; i < repeats + 1; ++i) {
+    double t = clock();
+    stages.forward(i, s, input);
+    const double tf = clock() - t;
+    t = clock();
+    stages.backward_input(i, s, grad);
+    const double tb = clock() - t;
+    t = clock();
+    stages.backward_weight(i, s);
+    const double tw = clock() - t;
+    if (i == 0) continue;  // warm-up
+    samples.forward.push_back(tf);
+    samples.backward_input.push_back(tb);
+    samples.backward_weight.push_back(tw);
+  }
+  return samples;
+}
+
+// Median (--best: fastest) of each action on every rank, mean over ranks (collective; a rank
+// without samples contributes 0).
+pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout,
+                          bool best) {
+  const double ranks = layout.ranks;
+  pp::StageCosts costs;
+  costs.forward = sum_over_ranks(typical(samples.forward, best)) / ranks;
+  costs.backward_input = sum_over_ranks(typical(samples.backward_input, best)) / ranks;
+  costs.backward_weight = sum_over_ranks(typical(samples.backward_weight, best)) / ranks;
+  return costs;
+}
+
+// F, B and W of one micro-batch through the rank's first stage, timed in a quiet phase: the
+// ranks take turns, the others sleeping in a barrier, so each rank has a core to itself.
+// Median (--best: fastest) over `repeats`, mean over ranks.
+pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
+                         int repeats, bool best) {
+  ActionSamples samples;
+  for (int turn = 0; turn < layout.ranks; ++turn) {
+    sleeping_barrier();
+    if (turn == rank) samples = time_actions(layout, rank, shape, repeats, wall_seconds);
+  }
+  sleeping_barrier();
+  return mean_costs(samples, layout, best);
 }
 
 // F, B and W as the step runs them: every rank computing at once, so the GEMMs share the
@@ -233,34 +255,10 @@ double thread_cpu_seconds() {
 // model divides among the ranks. Median (--best: fastest) over `repeats`, mean over ranks.
 pp::StageCosts calibrate_co_running(const pp::StageLayout& layout, int rank,
                                     const StageShape& shape, int repeats, bool best) {
-  GemmStages stages(layout, rank, shape);
-  const int s = layout.stage_of(rank, 0);
-  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
-  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
-  std::vector<double> f, b, w;
   sleeping_barrier();
-  for (int i = 0; i < repeats + 1; ++i) {
-    double t = thread_cpu_seconds();
-    stages.forward(i, s, input);
-    const double tf = thread_cpu_seconds() - t;
-    t = thread_cpu_seconds();
-    stages.backward_input(i, s, grad);
-    const double tb = thread_cpu_seconds() - t;
-    t = thread_cpu_seconds();
-    stages.backward_weight(i, s);
-    const double tw = thread_cpu_seconds() - t;
-    if (i == 0) continue;  // warm-up
-    f.push_back(tf);
-    b.push_back(tb);
-    w.push_back(tw);
-  }
+  const ActionSamples samples = time_actions(layout, rank, shape, repeats, thread_cpu_seconds);
   sleeping_barrier();
-  const double ranks = layout.ranks;
-  pp::StageCosts costs;
-  costs.forward = sum_over_ranks(typical(f, best)) / ranks;
-  costs.backward_input = sum_over_ranks(typical(b, best)) / ranks;
-  costs.backward_weight = sum_over_ranks(typical(w, best)) / ranks;
-  return costs;
+  return mean_costs(samples, layout, best);
 }
 
 // The 1-minute load average (other work on the machine), or -1 where unknown.
