@@ -187,7 +187,8 @@ double thread_cpu_seconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
-double wall_seconds() {
+// Wall time on the steady clock.
+double steady_seconds() {
   return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
@@ -242,7 +243,7 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
   ActionSamples samples;
   for (int turn = 0; turn < layout.ranks; ++turn) {
     sleeping_barrier();
-    if (turn == rank) samples = time_actions(layout, rank, shape, repeats, wall_seconds);
+    if (turn == rank) samples = time_actions(layout, rank, shape, repeats, steady_seconds);
   }
   sleeping_barrier();
   return mean_costs(samples, layout, best);
@@ -432,10 +433,6 @@ std::map<std::string, double> thread_cpu_table() {
     out[name + ":" + entry.path().filename().string()] = ns * 1e-9;
   }
   return out;
-}
-
-double steady_seconds() {
-  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
 struct Measured {
