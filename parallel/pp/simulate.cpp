@@ -46,6 +46,32 @@ struct RankState {
   int live_activations = 0;
 };
 
+// Messages in flight: arrival times per channel, oldest first.
+using Arrivals = std::map<ChannelKey, std::deque<double>>;
+
+// Runs list[st.pc] when it is a send or a receive: a send posts its arrival after the hop and
+// costs no time; a receive waits for its channel's oldest message, once one has arrived by
+// `arrived_by`. Returns false (nothing done) for a compute action or a receive whose message
+// is not there yet.
+bool run_p2p(int rank, const Action& a, const StageCosts& costs, double arrived_by,
+             RankState& st, Arrivals& arrivals, std::vector<TimelineEntry>& timeline) {
+  if (is_recv(a.kind)) {
+    std::deque<double>& queue = arrivals[channel_of(rank, a)];
+    if (queue.empty() || queue.front() > arrived_by) return false;
+    const double posted = st.clock;
+    st.clock = std::max(st.clock, queue.front());
+    queue.pop_front();
+    timeline.push_back({rank, a, posted, st.clock, false});
+  } else if (is_send(a.kind)) {
+    arrivals[channel_of(rank, a)].push_back(st.clock + costs.p2p_latency);
+    timeline.push_back({rank, a, st.clock, st.clock, false});
+  } else {
+    return false;
+  }
+  ++st.pc;
+  return true;
+}
+
 // The standalone cost of the compute block that starts at list[pc]: one action, or an
 // overlapped F with its B and W.
 struct ComputeBlock {
@@ -119,7 +145,7 @@ SimulationResult simulate_shared_cores(const Schedule& schedule, const StageCost
   SimulationResult result;
   result.ranks.resize(ranks);
   std::vector<RankState> state(ranks);
-  std::map<ChannelKey, std::deque<double>> arrivals;
+  Arrivals arrivals;
   struct Running {
     bool active = false;
     ComputeBlock block;
@@ -137,18 +163,8 @@ SimulationResult simulate_shared_cores(const Schedule& schedule, const StageCost
     bool moved = false;
     while (!running[r].active && st.pc < list.size()) {
       const Action& a = list[st.pc];
-      if (is_recv(a.kind)) {
-        std::deque<double>& queue = arrivals[channel_of(r, a)];
-        if (queue.empty() || queue.front() > now) break;
-        const double posted = st.clock;
-        st.clock = std::max(st.clock, queue.front());
-        queue.pop_front();
-        result.timeline.push_back({r, a, posted, st.clock, false});
-        ++st.pc;
-      } else if (is_send(a.kind)) {
-        arrivals[channel_of(r, a)].push_back(st.clock + costs.p2p_latency);
-        result.timeline.push_back({r, a, st.clock, st.clock, false});
-        ++st.pc;
+      if (is_recv(a.kind) || is_send(a.kind)) {
+        if (!run_p2p(r, a, costs, now, st, arrivals, result.timeline)) break;
       } else {
         Running& job = running[r];
         job.active = true;
@@ -215,7 +231,7 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs,
   SimulationResult result;
   result.ranks.resize(ranks);
   std::vector<RankState> state(ranks);
-  std::map<ChannelKey, std::deque<double>> arrivals;
+  Arrivals arrivals;
 
   // Advances rank r as far as its received messages allow; returns whether it moved.
   auto advance = [&](int r) {
@@ -225,18 +241,12 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs,
     bool moved = false;
     while (st.pc < list.size()) {
       const Action& a = list[st.pc];
-      if (is_recv(a.kind)) {
-        std::deque<double>& queue = arrivals[channel_of(r, a)];
-        if (queue.empty()) break;
-        const double posted = st.clock;
-        st.clock = std::max(st.clock, queue.front());
-        queue.pop_front();
-        result.timeline.push_back({r, a, posted, st.clock, false});
-        ++st.pc;
-      } else if (is_send(a.kind)) {
-        arrivals[channel_of(r, a)].push_back(st.clock + costs.p2p_latency);
-        result.timeline.push_back({r, a, st.clock, st.clock, false});
-        ++st.pc;
+      if (is_recv(a.kind) || is_send(a.kind)) {
+        // Without a machine model a message is usable whenever it arrives.
+        if (!run_p2p(r, a, costs, std::numeric_limits<double>::infinity(), st, arrivals,
+                     result.timeline)) {
+          break;
+        }
       } else {
         // A compute action, or an overlapped F with its B and W (shape checked beforehand).
         const ComputeBlock block = compute_block(list, st.pc, costs, r);
