@@ -6,15 +6,15 @@
 // size. First the hop: half a ping-pong of one activation over the link, quiet and while the
 // other ranks compute (a waiting rank then wakes late). Per schedule:
 //   1. calibrate F, B and W alone (the ranks take turns while the others sleep in a barrier;
-//      wall time of a core to itself) and co-running (every rank at once; CPU time of the
-//      computing thread, the work the core model shares out); median (--best: fastest) over
-//      repeats, mean over ranks;
-//   2. run the executor over a DelayedLink (--latency-us, --gbps) for --steps steps and take
-//      the median (--best: fastest) step time (the slowest rank's; each step starts at a
-//      barrier);
-//   3. simulate() the same schedule twice: co-run costs, the hop measured on busy cores and
-//      the machine's cores shared by the ranks' compute (--cores; processor sharing); and
-//      alone costs, the modelled hop and a core per rank;
+//      wall time of a core to itself; median, --best: fastest, over repeats, mean over ranks);
+//   2. run the executor over a DelayedLink (--latency-us, --gbps): --warmup untimed steps,
+//      then --steps timed steps, of which the median (--best: fastest) step time (the
+//      slowest rank's; each step starts at a barrier). Each step also gives its in-step costs:
+//      the mean CPU time of the computing thread per F, B and W over every rank's actions;
+//   3. simulate() the same schedule twice: the step's own in-step costs, the hop measured on
+//      busy cores and the machine's cores shared by the ranks' compute (--cores; processor
+//      sharing); and alone costs, the modelled hop and a core per rank. The first is done for
+//      every timed step too, giving the spread of measured / predicted;
 //   4. print measured, both predictions, their ratios and bubble fractions, and a replay of
 //      the simulator's rules with each action's duration in the measured step (what the
 //      executor adds beyond compute and hops). --trace writes the step's timelines.
@@ -69,6 +69,19 @@ Tensor random_tensor(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream,
   return t;
 }
 
+// CPU time of the calling thread only (the executor's: compute and communication calls).
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// Durations of F, B and W, in the order they ran (seconds, on whichever clock the caller
+// says).
+struct ActionSamples {
+  std::vector<double> forward, backward_input, backward_weight;
+};
+
 // The stand-in stage: a chain of linear layers. F stashes each layer's input, B stashes each
 // layer's output gradient, W turns the two into weight gradients and frees both.
 class GemmStages final : public pp::StageCompute {
@@ -90,7 +103,11 @@ class GemmStages final : public pp::StageCompute {
     return {shape_.tokens, shape_.hidden};
   }
 
+  // CPU seconds of the computing thread in each action this object ran.
+  const ActionSamples& cpu() const { return cpu_; }
+
   Tensor forward(int m, int s, const Tensor& input) override {
+    const double start = thread_cpu_seconds();
     std::vector<Tensor>& stash = inputs_[{m, s}];
     Tensor x = s == 0 ? first_input_ : input;
     for (const Tensor& w : weights_.at(s)) {
@@ -100,10 +117,12 @@ class GemmStages final : public pp::StageCompute {
       x = y;
     }
     if (s == last_stage_) last_outputs_[m] = x;
+    cpu_.forward.push_back(thread_cpu_seconds() - start);
     return x;
   }
 
   Tensor backward_input(int m, int s, const Tensor& output_grad) override {
+    const double start = thread_cpu_seconds();
     Tensor g = s == last_stage_ ? take(last_outputs_, m) : output_grad;
     std::vector<Tensor>& stash = output_grads_[{m, s}];
     const std::vector<Tensor>& w = weights_.at(s);
@@ -114,15 +133,18 @@ class GemmStages final : public pp::StageCompute {
       ops::cpu::linear_backward_input(g, w[l], dx);
       g = dx;
     }
+    cpu_.backward_input.push_back(thread_cpu_seconds() - start);
     return s == 0 ? Tensor() : g;
   }
 
   void backward_weight(int m, int s) override {
+    const double start = thread_cpu_seconds();
     const std::vector<Tensor> x = take(inputs_, std::make_pair(m, s));
     const std::vector<Tensor> dy = take(output_grads_, std::make_pair(m, s));
     std::vector<Tensor>& grads = grads_.at(s);
     for (size_t l = 0; l < grads.size(); ++l)
       ops::cpu::linear_backward_weight(dy[l], x[l], grads[l]);
+    cpu_.backward_weight.push_back(thread_cpu_seconds() - start);
   }
 
  private:
@@ -143,6 +165,7 @@ class GemmStages final : public pp::StageCompute {
   std::map<std::pair<int, int>, std::vector<Tensor>> inputs_;
   std::map<std::pair<int, int>, std::vector<Tensor>> output_grads_;
   std::map<int, Tensor> last_outputs_;
+  ActionSamples cpu_;
 };
 
 double max_over_ranks(double value) {
@@ -180,13 +203,6 @@ void sleeping_barrier() {
   }
 }
 
-// CPU time of the calling thread only (the executor's: compute and communication calls).
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
 // Wall time on the steady clock.
 double steady_seconds() {
   return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
@@ -194,9 +210,6 @@ double steady_seconds() {
 
 // Durations of F, B and W of the rank's first stage, `repeats` times after one warm-up, read
 // on `clock` (seconds).
-struct ActionSamples {
-  std::vector<double> forward, backward_input, backward_weight;
-};
 ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageShape& shape,
                            int repeats, double (*clock)()) {
   GemmStages stages(layout, rank, shape);
@@ -249,17 +262,29 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
   return mean_costs(samples, layout, best);
 }
 
-// F, B and W as the step runs them: every rank computing at once, so the GEMMs share the
-// cores, the caches and the memory bus, are preempted and refill their caches. Each action
-// is timed in CPU seconds of the computing thread, not wall time: how a shared core stretches
-// wall time is the simulator's business (its core model); the CPU time is the work the core
-// model divides among the ranks. Median (--best: fastest) over `repeats`, mean over ranks.
-pp::StageCosts calibrate_co_running(const pp::StageLayout& layout, int rank,
-                                    const StageShape& shape, int repeats, bool best) {
-  sleeping_barrier();
-  const ActionSamples samples = time_actions(layout, rank, shape, repeats, thread_cpu_seconds);
-  sleeping_barrier();
-  return mean_costs(samples, layout, best);
+// F, B and W as the executor ran them in one step: the mean CPU seconds of the computing
+// thread over that step's actions of each kind on every rank (collective). CPU time, not wall
+// time: how a shared core stretches wall time is the simulator's business (its core model);
+// the CPU time is the work the core model divides among the ranks, with what sharing caches
+// and the memory bus, being preempted and touching fresh buffers cost in a real step. Two
+// other sources were measured and left: a separate calibration (every rank running the same
+// GEMMs in a loop) missed the step's own by -10 % to +30 % from schedule to schedule, a loop
+// interleaving the ranks' work differently from a step; and earlier profiling steps of the
+// same schedule missed by up to 20 %, this machine being a VM whose speed drifts from second
+// to second (the host's steal counts as the thread's CPU time).
+pp::StageCosts in_step_costs(const ActionSamples& cpu) {
+  const std::vector<double>* kinds[3] = {&cpu.forward, &cpu.backward_input, &cpu.backward_weight};
+  double mean[3];
+  for (int k = 0; k < 3; ++k) {
+    double sum = 0;
+    for (double seconds : *kinds[k]) sum += seconds;
+    mean[k] = sum_over_ranks(sum) / sum_over_ranks(static_cast<double>(kinds[k]->size()));
+  }
+  pp::StageCosts costs;
+  costs.forward = mean[0];
+  costs.backward_input = mean[1];
+  costs.backward_weight = mean[2];
+  return costs;
 }
 
 // The 1-minute load average (other work on the machine), or -1 where unknown.
@@ -437,6 +462,10 @@ std::map<std::string, double> thread_cpu_table() {
 
 struct Measured {
   double step = 0;             // median over steps of the slowest rank's step time
+  pp::StageCosts costs;        // of the median step: its in-step costs (no hop)
+  // Every timed step's time and in-step costs, for the spread of the ratio.
+  std::vector<double> step_times;
+  std::vector<pp::StageCosts> step_costs;
   double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
   double recv_wait = 0;        // of the median step: mean over ranks of the receive waits
   // Of the median step: the CPU time all ranks' processes used over the step's wall time, the
@@ -452,11 +481,9 @@ struct Measured {
   std::map<std::string, double> thread_cpu;  // per thread, over the chosen step
 };
 
-Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communicator> link,
+Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, int rank,
                  const StageShape& shape, int steps, int warmup, bool best) {
-  const int rank = link->rank();
-  const int ranks = link->size();
-  pp::PipelineExecutor executor(schedule, link);
+  const int ranks = schedule.layout.ranks;
   std::vector<double> step_times;
   std::vector<double> bubbles;
   std::vector<double> waits;
@@ -482,7 +509,9 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
     const double step = max_over_ranks(stats.step_seconds);
     const double compute = sum_over_ranks(stats.compute_seconds);
     const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
+    const pp::StageCosts costs = in_step_costs(stages.cpu());
     if (i < warmup) continue;
+    out.step_costs.push_back(costs);
     waits.push_back(wait);
     cores_used.push_back(cpu / step);
     step_times.push_back(step);
@@ -500,6 +529,8 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
             [&](size_t a, size_t b) { return step_times[a] < step_times[b]; });
   const size_t mid = order[best ? 0 : order.size() / 2];
   out.step = step_times[mid];
+  out.costs = out.step_costs[mid];
+  out.step_times = step_times;
   out.bubble_fraction = bubbles[mid];
   out.recv_wait = waits[mid];
   out.cores_used = cores_used[mid];
@@ -507,7 +538,6 @@ Measured measure(const pp::Schedule& schedule, std::shared_ptr<parallel::Communi
   out.main_thread_cpu = thread_cpus[mid];
   out.process_cpu = process_cpus[mid];
   out.thread_cpu = per_thread[mid];
-  // The in-run costs come from the same step as the step time they predict.
   out.runs = {std::move(out.runs[mid])};
   return out;
 }
@@ -601,7 +631,8 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   TRIDENT_USER_CHECK(tokens > 0 && hidden > 0 && layers > 0,
                      "trident bench pp: --tokens, --hidden and --layers must be positive");
   TRIDENT_USER_CHECK(steps > 0 && warmup >= 0 && repeats > 0,
-                     "trident bench pp: --steps and --repeats must be positive");
+                     "trident bench pp: --steps and --repeats must be positive, --warmup not "
+                     "negative");
   const char* omp_threads = std::getenv("OMP_NUM_THREADS");
   TRIDENT_USER_CHECK(omp_threads != nullptr && std::string(omp_threads) == "1",
                      "trident bench pp: set OMP_NUM_THREADS=1 (got '",
@@ -649,8 +680,9 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         "with the other ranks computing\n"
         "machine: %d hardware cores; core model --cores %lld%s\n"
         "costs: each rank alone on a core (ranks take turns), %s of %lld, mean over ranks\n"
-        "co-run: every rank computing at once, CPU time of the computing thread, %s of %lld\n"
-        "sim.cores: co-run costs, the hop measured on busy cores, compute sharing the cores\n"
+        "in-step: mean CPU time of the computing thread per action in that step (every rank)\n"
+        "sim.cores: in-step costs, the hop measured on busy cores, compute sharing the cores;\n"
+        "  range: lowest-highest ratio of every timed step to its own sim.cores\n"
         "sim.free: the alone-on-a-core costs with a core per rank (no sharing)\n"
         "replay: the simulator's rules with each action's own duration in the measured step\n"
         "cores: CPU time of all ranks over the measured step's wall time (cores the job had)\n"
@@ -658,11 +690,11 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         pp, microbatches, layers, tokens, hidden, hidden, hidden, latency_us, gbps,
         p2p_seconds * 1e6, activation_bytes / 1024, best ? "fastest" : "median", hop_seconds * 1e6,
         busy_hop_seconds * 1e6, hardware_cores, cores, cores == 0 ? " (one per rank)" : "",
-        best ? "fastest" : "median", repeats, best ? "fastest" : "median", repeats,
-        best ? "fastest" : "median", steps, warmup, load_average());
-    std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %9s %6s %8s %8s %10s %6s %8s %6s\n",
-                "schedule", "F(ms)", "B(ms)", "W(ms)", "co-run F/B/W cpu", "meas(ms)", "sim.cores",
-                "ratio", "sim.free", "ratio", "bub.meas", "bub.sim", "replay(ms)", "ratio",
+        best ? "fastest" : "median", repeats, best ? "fastest" : "median", steps, warmup,
+        load_average());
+    std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %11s %9s %6s %8s %8s %10s %6s %8s %6s\n",
+                "schedule", "F(ms)", "B(ms)", "W(ms)", "in-step F/B/W cpu", "meas(ms)", "sim.cores",
+                "ratio", "range", "sim.free", "ratio", "bub.meas", "bub.sim", "replay(ms)", "ratio",
                 "wait(ms)", "cores");
   }
   for (const std::string& name : split_names(schedules)) {
@@ -676,27 +708,38 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
 
     pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats), best);
     costs.p2p_latency = p2p_seconds;
-    pp::StageCosts shared_costs =
-        calibrate_co_running(schedule.layout, rank, shape, static_cast<int>(repeats), best);
-    // What a hop really costs here (the modelled link, MPI and the wake-ups on busy cores).
-    shared_costs.p2p_latency = busy_hop_seconds;
-    const Measured measured =
-        measure(schedule, link, shape, static_cast<int>(steps), static_cast<int>(warmup), best);
+    pp::PipelineExecutor executor(schedule, link);
+    const Measured measured = measure(schedule, executor, rank, shape, static_cast<int>(steps),
+                                      static_cast<int>(warmup), best);
+    // Each step against its own prediction: in-step costs and what a hop really costs here
+    // (the modelled link, MPI and the wake-ups on busy cores).
+    auto predict = [&](pp::StageCosts in_step) {
+      in_step.p2p_latency = busy_hop_seconds;
+      return pp::simulate(schedule, in_step, machine);
+    };
+    double lowest_ratio = 1e30, highest_ratio = 0;
+    for (size_t i = 0; i < measured.step_times.size(); ++i) {
+      const double ratio = measured.step_times[i] / predict(measured.step_costs[i]).step_time;
+      lowest_ratio = std::min(lowest_ratio, ratio);
+      highest_ratio = std::max(highest_ratio, ratio);
+    }
+    const pp::StageCosts& shared_costs = measured.costs;
     if (!trace.empty()) write_trace(trace, name, rank, measured);
-    const pp::SimulationResult sim = pp::simulate(schedule, shared_costs, machine);
+    const pp::SimulationResult sim = predict(shared_costs);
     const pp::SimulationResult sim_free = pp::simulate(schedule, costs);
     if (!trace.empty() && rank == 0) write_simulated_trace(trace, name, sim);
     const double replayed =
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {
       std::printf(
-          "%-14s %6.2f %6.2f %6.2f %5.2f/%5.2f/%5.2f %9.1f %10.1f %6.3f %9.1f %6.3f %8.3f %8.3f "
+          "%-14s %6.2f %6.2f %6.2f %5.2f/%5.2f/%5.2f %9.1f %10.1f %6.3f %5.3f-%5.3f %9.1f %6.3f "
+          "%8.3f %8.3f "
           "%10.1f %6.3f %8.1f %6.2f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
           shared_costs.forward * 1e3, shared_costs.backward_input * 1e3,
           shared_costs.backward_weight * 1e3, measured.step * 1e3, sim.step_time * 1e3,
-          measured.step / sim.step_time, sim_free.step_time * 1e3,
+          measured.step / sim.step_time, lowest_ratio, highest_ratio, sim_free.step_time * 1e3,
           measured.step / sim_free.step_time, measured.bubble_fraction, sim.bubble_fraction,
           replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3, measured.cores_used);
       std::fflush(stdout);

@@ -64,11 +64,11 @@ constexpr int kSampleFields = 6;
 
 std::shared_ptr<parallel::Communicator> delayed(
     const parallel::MpiComm& group, const parallel::CommOptions& options,
-    const parallel::LinkModel& link, const std::shared_ptr<parallel::DelayTimer>& timer) {
+    const parallel::LinkModel& link) {
   std::shared_ptr<parallel::Communicator> comm =
       std::make_shared<parallel::MpiBackend>(group, options);
   if (link.is_free()) return comm;
-  return std::make_shared<parallel::DelayedLink>(comm, link, timer);
+  return std::make_shared<parallel::DelayedLink>(comm, link);
 }
 
 }  // namespace
@@ -108,19 +108,18 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
   parallel::LinkModel link;
   link.latency_us = latency_us;
   link.gbytes_per_s = gbps;
-  const auto timer = std::make_shared<parallel::DelayTimer>();
 
   train::TrainerOptions trainer_options;
-  trainer_options.dp = delayed(mesh.dp(), comm_options, link, timer);
+  trainer_options.dp = delayed(mesh.dp(), comm_options, link);
   if (mesh.layout().sizes().pp > 1) {
-    trainer_options.pp = delayed(mesh.pp(), comm_options, link, timer);
+    trainer_options.pp = delayed(mesh.pp(), comm_options, link);
   }
   if (mesh.layout().sizes().tp > 1) {
-    trainer_options.tp = delayed(mesh.tp(), comm_options, link, timer);
+    trainer_options.tp = delayed(mesh.tp(), comm_options, link);
   }
   if (mesh.layout().sizes().ep > 1) {
-    trainer_options.ep = delayed(mesh.ep(), comm_options, link, timer);
-    trainer_options.edp = delayed(mesh.edp(), comm_options, link, timer);
+    trainer_options.ep = delayed(mesh.ep(), comm_options, link);
+    trainer_options.edp = delayed(mesh.edp(), comm_options, link);
   }
 
   planner::HardwareSpec hw;

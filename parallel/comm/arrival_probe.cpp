@@ -1,5 +1,7 @@
 #include "parallel/comm/arrival_probe.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <list>
 #include <sstream>
@@ -49,7 +51,11 @@ ArrivalProbe::ArrivalProbe(const MpiComm& group, double grace_seconds)
 }
 
 ArrivalProbe::~ArrivalProbe() {
-  stop_.store(true);
+  {
+    std::lock_guard<std::mutex> lock(stop_mutex_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
   service_.join();
 }
 
@@ -97,7 +103,12 @@ void ArrivalProbe::serve() {
               &incoming);
   };
   post_receive();
-  while (!stop_.load()) {
+  pthread_setname_np(pthread_self(), "arrival-probe");  // tells it apart in profiles
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(stop_mutex_);
+      if (stop_) break;
+    }
     int arrived = 0;
     MPI_Status status;
     if (MPI_Test(&incoming, &arrived, &status) != MPI_SUCCESS) break;
@@ -114,8 +125,12 @@ void ArrivalProbe::serve() {
       MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
       it = done ? replies.erase(it) : std::next(it);
     }
-    // Queries only come after a timeout; a few milliseconds of latency cost nothing.
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Queries only come after a timeout and are answered within the grace period (a second
+    // by default), so a slow pace costs nothing there. A fast one is not free: each poll is a
+    // pass of MPI's progress engine, and on cores shared by more ranks than cores (a laptop,
+    // a CI box) a wake-up every 2 ms per communicator took a percent of a core per rank.
+    std::unique_lock<std::mutex> lock(stop_mutex_);
+    stop_cv_.wait_for(lock, kServicePeriod, [this] { return stop_; });
   }
   if (incoming != MPI_REQUEST_NULL) {
     MPI_Cancel(&incoming);

@@ -12,6 +12,8 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -56,7 +58,11 @@ class ArrivalProbe {
   mutable std::mutex mutex_;
   Published published_;
   mutable std::atomic<int> next_reply_tag_{0};
-  std::atomic<bool> stop_{false};
+  // How often the service thread looks for queries: well inside the grace period.
+  static constexpr std::chrono::milliseconds kServicePeriod{20};
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
   std::thread service_;
 };
 

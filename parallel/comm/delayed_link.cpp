@@ -1,9 +1,9 @@
 #include "parallel/comm/delayed_link.h"
 
-#include <pthread.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "runtime/core/error.h"
 
@@ -48,95 +48,41 @@ double modelled_wire_bytes(const OpInfo& info, int group_size,
   return 0.0;
 }
 
-DelayTimer::DelayTimer() : thread_([this] { run(); }) {}
-
-DelayTimer::~DelayTimer() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
-}
-
-std::shared_ptr<DelayTimer::Flag> DelayTimer::schedule(Clock::time_point deadline) {
-  auto flag = std::make_shared<Flag>();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push(Entry{deadline, flag});
-  }
-  cv_.notify_all();
-  return flag;
-}
-
-void DelayTimer::run() {
-  pthread_setname_np(pthread_self(), "link-timer");  // tells it apart in profiles
-  // Deadlines are a few hundred microseconds apart: the default 50 us timer slack would make
-  // every modelled delay longer by up to that much.
-  prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (!stop_) {
-    if (queue_.empty()) {
-      cv_.wait(lock);
-      continue;
-    }
-    const Clock::time_point next = queue_.top().deadline;
-    if (Clock::now() < next) {
-      cv_.wait_until(lock, next);  // woken early by a new, earlier deadline or by stop
-      continue;
-    }
-    std::shared_ptr<Flag> flag = queue_.top().flag;
-    queue_.pop();
-    lock.unlock();
-    {
-      std::lock_guard<std::mutex> flag_lock(flag->mutex);
-      flag->elapsed = true;
-    }
-    flag->cv.notify_all();
-    lock.lock();
-  }
-  // Anyone still waiting is released: the modelled delay is moot once the timer is gone.
-  while (!queue_.empty()) {
-    std::shared_ptr<Flag> flag = queue_.top().flag;
-    queue_.pop();
-    std::lock_guard<std::mutex> flag_lock(flag->mutex);
-    flag->elapsed = true;
-    flag->cv.notify_all();
-  }
-}
-
 namespace {
+
+// Modelled delays are a few hundred microseconds: the default 50 us timer slack would make
+// each one longer by up to that much. Set once on each thread that sleeps on a deadline.
+void tighten_timer_slack() {
+  thread_local bool done = false;
+  if (done) return;
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  done = true;
+}
+
 class DelayedWork final : public Work {
  public:
-  DelayedWork(WorkHandle inner, std::shared_ptr<DelayTimer::Flag> flag,
-              std::shared_ptr<DelayTimer> timer, double default_timeout)
-      : inner_(std::move(inner)),
-        flag_(std::move(flag)),
-        timer_(std::move(timer)),
-        default_timeout_(default_timeout) {}
+  DelayedWork(WorkHandle inner, DelayedLink::Clock::time_point deadline, double default_timeout)
+      : inner_(std::move(inner)), deadline_(deadline), default_timeout_(default_timeout) {}
 
   bool test() override {
-    {
-      std::lock_guard<std::mutex> lock(flag_->mutex);
-      if (!flag_->elapsed) return false;
-    }
-    return inner_->test();
+    return DelayedLink::Clock::now() >= deadline_ && inner_->test();
   }
 
   void wait(double timeout_seconds) override {
     const double timeout = timeout_seconds < 0 ? default_timeout_ : timeout_seconds;
-    const auto start = DelayTimer::Clock::now();
-    const auto deadline = start + std::chrono::duration_cast<DelayTimer::Clock::duration>(
-                                      std::chrono::duration<double>(timeout));
-    {
-      std::unique_lock<std::mutex> lock(flag_->mutex);
-      if (!flag_->cv.wait_until(lock, deadline, [this] { return flag_->elapsed; })) {
-        TRIDENT_FAIL_KIND(ErrorKind::Timeout, inner_->info().describe(),
-                          ": the modelled link delay is longer than the ", timeout,
-                          " s timeout; lower the delay or raise the timeout");
-      }
+    const auto start = DelayedLink::Clock::now();
+    const auto give_up = start + std::chrono::duration_cast<DelayedLink::Clock::duration>(
+                                     std::chrono::duration<double>(timeout));
+    if (deadline_ > give_up) {
+      TRIDENT_FAIL_KIND(ErrorKind::Timeout, inner_->info().describe(),
+                        ": the modelled link delay is longer than the ", timeout,
+                        " s timeout; lower the delay or raise the timeout");
     }
-    const double left = std::chrono::duration<double>(deadline - DelayTimer::Clock::now()).count();
+    if (start < deadline_) {
+      tighten_timer_slack();
+      std::this_thread::sleep_until(deadline_);
+    }
+    const double left = std::chrono::duration<double>(give_up - DelayedLink::Clock::now()).count();
     inner_->wait(std::max(left, 0.0));
   }
 
@@ -144,17 +90,13 @@ class DelayedWork final : public Work {
 
  private:
   WorkHandle inner_;
-  std::shared_ptr<DelayTimer::Flag> flag_;
-  std::shared_ptr<DelayTimer> timer_;  // keeps the timer thread alive while we wait on it
+  DelayedLink::Clock::time_point deadline_;
   double default_timeout_;
 };
 }  // namespace
 
-DelayedLink::DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& link,
-                         std::shared_ptr<DelayTimer> timer)
-    : inner_(std::move(inner)),
-      link_(link),
-      timer_(timer ? std::move(timer) : std::make_shared<DelayTimer>()) {
+DelayedLink::DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& link)
+    : inner_(std::move(inner)), link_(link) {
   TRIDENT_CHECK(inner_ != nullptr, "DelayedLink needs a communicator to wrap");
   TRIDENT_USER_CHECK(link.latency_us >= 0 && link.gbytes_per_s >= 0,
                      "link latency (", link.latency_us, " us) and bandwidth (", link.gbytes_per_s,
@@ -162,8 +104,8 @@ DelayedLink::DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& l
 }
 
 WorkHandle DelayedLink::delay(WorkHandle inner, double wire_bytes) {
-  const auto now = DelayTimer::Clock::now();
-  DelayTimer::Clock::time_point finish;
+  const auto now = Clock::now();
+  Clock::time_point finish;
   if (size() <= 1) {
     finish = now;
   } else {
@@ -174,8 +116,7 @@ WorkHandle DelayedLink::delay(WorkHandle inner, double wire_bytes) {
     finish = start + transfer +
              std::chrono::nanoseconds(static_cast<int64_t>(link_.latency_us * 1e3));
   }
-  return std::make_shared<DelayedWork>(std::move(inner), timer_->schedule(finish), timer_,
-                                       options().timeout_seconds);
+  return std::make_shared<DelayedWork>(std::move(inner), finish, options().timeout_seconds);
 }
 
 WorkHandle DelayedLink::all_reduce(const Tensor& tensor, ReduceOp op) {

@@ -15,17 +15,15 @@
 //     broadcast, send, recv S
 //     barrier               0 (latency only)
 // A group of one rank has no link: no delay. The real operation runs underneath and must
-// also have finished. Waiting for the deadline uses a timer thread sleeping on a condition
-// variable, so the modelled time costs no CPU.
+// also have finished. A thread waiting for an operation sleeps until its deadline itself, so
+// the modelled time costs no CPU and no other thread: a timer thread waking the waiter was
+// one more hand-over between threads, which on busy shared cores waits for a core.
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <queue>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "parallel/comm/communicator.h"
@@ -54,41 +52,11 @@ double modelled_wire_bytes(const OpInfo& info, int group_size,
                            const std::vector<int64_t>& send_counts = {},
                            const std::vector<int64_t>& recv_counts = {}, int self_rank = 0);
 
-// One thread that wakes each registered flag at its deadline; shared by any number of links.
-class DelayTimer {
- public:
-  struct Flag {
-    std::mutex mutex;
-    std::condition_variable cv;
-    bool elapsed = false;
-  };
-  using Clock = std::chrono::steady_clock;
-
-  DelayTimer();
-  ~DelayTimer();
-  DelayTimer(const DelayTimer&) = delete;
-  DelayTimer& operator=(const DelayTimer&) = delete;
-
-  std::shared_ptr<Flag> schedule(Clock::time_point deadline);
-
- private:
-  void run();
-  struct Entry {
-    Clock::time_point deadline;
-    std::shared_ptr<Flag> flag;
-    bool operator>(const Entry& other) const { return deadline > other.deadline; }
-  };
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 class DelayedLink final : public Communicator {
  public:
-  DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& link,
-              std::shared_ptr<DelayTimer> timer = nullptr);
+  using Clock = std::chrono::steady_clock;
+
+  DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& link);
 
   const LinkModel& link() const { return link_; }
 
@@ -116,9 +84,8 @@ class DelayedLink final : public Communicator {
 
   std::shared_ptr<Communicator> inner_;
   LinkModel link_;
-  std::shared_ptr<DelayTimer> timer_;
   std::mutex mutex_;
-  DelayTimer::Clock::time_point link_free_at_{};
+  Clock::time_point link_free_at_{};
 };
 
 }  // namespace trident::parallel

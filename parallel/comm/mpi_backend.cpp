@@ -1,41 +1,12 @@
 #include "parallel/comm/mpi_backend.h"
 
-#include <pthread.h>
-
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 
 #include "parallel/comm/op_checks.h"
 #include "runtime/core/error.h"
-#include "runtime/core/logging.h"
 
 namespace trident::parallel {
-
-struct MpiBackend::WorkState {
-  OpInfo info;
-  std::vector<Tensor> keep_alive;        // buffers MPI reads or writes until completion
-  std::vector<int> counts;               // all_to_all_v: counts and displacements
-  std::function<void()> on_complete;     // e.g. narrow an fp32 staging buffer back to bf16
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false;
-  std::string error;
-
-  void finish(std::string failure) {
-    if (failure.empty() && on_complete) {
-      try {
-        on_complete();
-      } catch (const std::exception& e) {
-        failure = e.what();
-      }
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    done = true;
-    error = std::move(failure);
-    cv.notify_all();
-  }
-};
 
 namespace {
 
@@ -59,10 +30,13 @@ int to_int_count(int64_t count, const char* what) {
 
 class MpiWork final : public Work {
  public:
-  MpiWork(std::shared_ptr<MpiBackend::WorkState> state, std::shared_ptr<ArrivalProbe> probe,
-          std::string group, int group_size, double default_timeout)
+  MpiWork(std::shared_ptr<MpiWorkState> state, std::shared_ptr<MpiProgress> progress,
+          std::shared_ptr<ArrivalProbe> probe, OpInfo info, std::string group, int group_size,
+          double default_timeout)
       : state_(std::move(state)),
+        progress_(std::move(progress)),
         probe_(std::move(probe)),
+        info_(std::move(info)),
         group_(std::move(group)),
         group_size_(group_size),
         default_timeout_(default_timeout) {}
@@ -75,40 +49,39 @@ class MpiWork final : public Work {
 
   void wait(double timeout_seconds) override {
     const double timeout = timeout_seconds < 0 ? default_timeout_ : timeout_seconds;
-    {
-      std::unique_lock<std::mutex> lock(state_->mutex);
-      const bool done = state_->cv.wait_for(lock, std::chrono::duration<double>(timeout),
-                                            [this] { return state_->done; });
-      if (done) {
-        rethrow_failure();
-        return;
-      }
+    if (progress_->wait(*state_, std::chrono::duration<double>(timeout))) {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      rethrow_failure();
+      return;
     }
-    const std::string diagnosis = probe_->diagnose(state_->info);
-    TRIDENT_FAIL_KIND(ErrorKind::Timeout, state_->info.describe(), " on group '", group_, "' (",
+    const std::string diagnosis = probe_->diagnose(info_);
+    TRIDENT_FAIL_KIND(ErrorKind::Timeout, info_.describe(), " on group '", group_, "' (",
                       group_size_, " ranks) did not complete within ", timeout, " s; ",
                       diagnosis);
   }
 
-  const OpInfo& info() const override { return state_->info; }
+  const OpInfo& info() const override { return info_; }
 
  private:
+  // Call with state_->mutex held.
   void rethrow_failure() const {
     if (!state_->error.empty()) {
-      TRIDENT_FAIL_KIND(ErrorKind::Mpi, state_->info.describe(), " on group '", group_,
+      TRIDENT_FAIL_KIND(ErrorKind::Mpi, info_.describe(), " on group '", group_,
                         "' failed: ", state_->error);
     }
   }
 
-  std::shared_ptr<MpiBackend::WorkState> state_;
+  std::shared_ptr<MpiWorkState> state_;
+  std::shared_ptr<MpiProgress> progress_;  // also drives completion while wait() blocks
   std::shared_ptr<ArrivalProbe> probe_;
+  OpInfo info_;
   std::string group_;
   int group_size_;
   double default_timeout_;
 };
 
-std::shared_ptr<MpiBackend::WorkState> new_state(std::vector<Tensor> keep_alive) {
-  auto state = std::make_shared<MpiBackend::WorkState>();
+std::shared_ptr<MpiWorkState> new_state(std::vector<Tensor> keep_alive) {
+  auto state = std::make_shared<MpiWorkState>();
   state->keep_alive = std::move(keep_alive);
   return state;
 }
@@ -124,25 +97,20 @@ MpiBackend::MpiBackend(const MpiComm& group, const CommOptions& options)
       recvs_from_(static_cast<size_t>(group.size()), 0) {
   TRIDENT_USER_CHECK(options.timeout_seconds > 0, "parallel.comm_timeout_s = ",
                      options.timeout_seconds, " must be positive");
-  progress_ = std::thread([this] { progress_loop(); });
+  progress_ = std::make_shared<MpiProgress>(name_);
 }
 
-MpiBackend::~MpiBackend() {
-  {
-    std::lock_guard<std::mutex> lock(queue_mutex_);
-    stop_ = true;
-  }
-  queue_cv_.notify_all();
-  progress_.join();
-}
+// Testing stops before the communicator is freed, even while Work handles still share the
+// progress engine.
+MpiBackend::~MpiBackend() { progress_->stop(); }
 
 std::string MpiBackend::describe_member(int group_rank) const {
   return comm_.describe_member(group_rank);
 }
 
-WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<WorkState> state,
+WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<MpiWorkState> state,
                               const std::function<int(MPI_Request*)>& post) {
-  Posted posted;
+  MPI_Request request = MPI_REQUEST_NULL;
   {
     std::lock_guard<std::mutex> lock(submit_mutex_);
     if (info.op == CommOp::Send) {
@@ -152,67 +120,16 @@ WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<WorkState> state,
     } else {
       info.seq = ++collective_seq_;
     }
-    state->info = info;
     probe_->record(info);
-    const int rc = post(&posted.request);
+    const int rc = post(&request);
     if (rc != MPI_SUCCESS) {
       TRIDENT_FAIL_KIND(ErrorKind::Mpi, "posting ", info.describe(), " on group '", name_,
                         "' failed: ", detail::mpi_error_string(rc));
     }
   }
-  posted.state = state;
-  {
-    std::lock_guard<std::mutex> lock(queue_mutex_);
-    incoming_.push_back(std::move(posted));
-  }
-  queue_cv_.notify_one();
-  return std::make_shared<MpiWork>(std::move(state), probe_, name_, size(),
-                                   options_.timeout_seconds);
-}
-
-void MpiBackend::progress_loop() {
-  pthread_setname_np(pthread_self(), "mpi-progress");  // tells it apart in profiles
-  std::vector<Posted> active;
-  int idle_rounds = 0;
-  while (true) {
-    {
-      std::unique_lock<std::mutex> lock(queue_mutex_);
-      if (active.empty()) queue_cv_.wait(lock, [this] { return stop_ || !incoming_.empty(); });
-      if (stop_) break;
-      while (!incoming_.empty()) {
-        active.push_back(std::move(incoming_.front()));
-        incoming_.pop_front();
-      }
-    }
-    bool progressed = false;
-    for (size_t i = 0; i < active.size();) {
-      int complete = 0;
-      const int rc = MPI_Test(&active[i].request, &complete, MPI_STATUS_IGNORE);
-      if (rc != MPI_SUCCESS || complete) {
-        active[i].state->finish(rc == MPI_SUCCESS ? std::string() : detail::mpi_error_string(rc));
-        active[i] = std::move(active.back());
-        active.pop_back();
-        progressed = true;
-      } else {
-        ++i;
-      }
-    }
-    // Poll eagerly right after activity, then back off so an idle wait costs little CPU.
-    if (progressed) {
-      idle_rounds = 0;
-    } else if (++idle_rounds < 32) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(std::min(idle_rounds, 200)));
-    }
-  }
-  if (!active.empty()) {
-    // Operations a peer never joined (the job is failing). Their buffers must outlive MPI's
-    // reference to them, so they are deliberately leaked rather than freed under MPI's feet.
-    TLOG_WARN("communicator '", name_, "' destroyed with ", active.size(),
-              " operation(s) still in flight; leaving them to MPI");
-    new std::vector<Posted>(std::move(active));
-  }
+  progress_->add(request, state);
+  return std::make_shared<MpiWork>(std::move(state), progress_, probe_, std::move(info), name_,
+                                   size(), options_.timeout_seconds);
 }
 
 WorkHandle MpiBackend::all_reduce(const Tensor& tensor, ReduceOp op) {

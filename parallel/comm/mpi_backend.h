@@ -2,25 +2,23 @@
 // Communicator for CPU tensors over MPI non-blocking operations.
 //
 // Each operation is posted (MPI_Iallreduce, MPI_Ialltoallv, ...) on a private duplicate of
-// the group's communicator and handed to a progress thread, which keeps calling MPI_Test on
-// everything outstanding. Open MPI advances non-blocking collectives only inside MPI calls,
-// so without that thread a collective would sit still while the caller computes. Work
-// completes when the progress thread sees MPI report completion.
+// the group's communicator and handed to an MpiProgress: its background thread keeps calling
+// MPI_Test on everything outstanding (Open MPI advances non-blocking collectives only inside
+// MPI calls, so without it a collective would sit still while the caller computes), and a
+// thread in Work::wait() tests them itself. Work completes when MPI reports completion.
 //
 // bf16 reductions are carried out in fp32 (MPI has no bf16 type): the tensor is widened,
 // reduced, and rounded back once on completion. bf16 data movement is moved as 16-bit words.
 
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "parallel/comm/arrival_probe.h"
 #include "parallel/comm/communicator.h"
 #include "parallel/comm/mpi_comm.h"
+#include "parallel/comm/mpi_progress.h"
 
 namespace trident::parallel {
 
@@ -49,18 +47,11 @@ class MpiBackend final : public Communicator {
   WorkHandle recv(const Tensor& tensor, int peer, int tag) override;
   WorkHandle barrier() override;
 
-  struct WorkState;  // shared by the Work handle and the progress thread
-
  private:
-  struct Posted {
-    MPI_Request request = MPI_REQUEST_NULL;
-    std::shared_ptr<WorkState> state;
-  };
-  // Assigns the sequence number, publishes it, calls `post` to issue the MPI call, and queues
-  // the request for the progress thread.
-  WorkHandle submit(OpInfo info, std::shared_ptr<WorkState> state,
+  // Assigns the sequence number, publishes it, calls `post` to issue the MPI call, and hands
+  // the request to the progress engine.
+  WorkHandle submit(OpInfo info, std::shared_ptr<MpiWorkState> state,
                     const std::function<int(MPI_Request*)>& post);
-  void progress_loop();
 
   std::string name_;
   CommOptions options_;
@@ -70,12 +61,7 @@ class MpiBackend final : public Communicator {
   uint64_t collective_seq_ = 0;
   std::vector<uint64_t> sends_to_;
   std::vector<uint64_t> recvs_from_;
-
-  std::mutex queue_mutex_;
-  std::condition_variable queue_cv_;
-  std::deque<Posted> incoming_;
-  bool stop_ = false;
-  std::thread progress_;
+  std::shared_ptr<MpiProgress> progress_;  // shared with the Work handles that wait on it
 };
 
 }  // namespace trident::parallel
