@@ -55,8 +55,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The default stage runs ~14 ms per F, B or W here: long against the 1-3 ms a blocked rank
+// waits for a core on busy shared cores (docs/pipeline.md).
 struct StageShape {
-  int64_t tokens = 256;
+  int64_t tokens = 1024;
   int64_t hidden = 512;
   int64_t layers = 2;
 };
@@ -612,7 +614,7 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
                     "comma-separated (1f1b,interleaved,zb-h1,dualpipev)");
   parser.add_int("--microbatches", &microbatches, "micro-batches per step (default 2 x pp)");
   parser.add_int("--virtual", &virtual_stages, "chunks per rank for 'interleaved' (default 2)");
-  parser.add_int("--tokens", &tokens, "rows of a stage's GEMMs, one micro-batch (default 256)");
+  parser.add_int("--tokens", &tokens, "rows of a stage's GEMMs, one micro-batch (default 1024)");
   parser.add_int("--hidden", &hidden, "hidden size: GEMMs are [tokens,H]x[H,H] (default 512)");
   parser.add_int("--layers", &layers, "GEMMs per stage for each of F, B and W (default 2)");
   parser.add_double("--latency-us", &latency_us, "modelled p2p latency (default 100 us)");
@@ -731,17 +733,20 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
     const double replayed =
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {
+      // Pieces with a '/' or '-' inside are formatted first, so each column stays one word.
+      char in_step[64], range[64];
+      std::snprintf(in_step, sizeof in_step, "%.2f/%.2f/%.2f", shared_costs.forward * 1e3,
+                    shared_costs.backward_input * 1e3, shared_costs.backward_weight * 1e3);
+      std::snprintf(range, sizeof range, "%.3f-%.3f", lowest_ratio, highest_ratio);
       std::printf(
-          "%-14s %6.2f %6.2f %6.2f %5.2f/%5.2f/%5.2f %9.1f %10.1f %6.3f %5.3f-%5.3f %9.1f %6.3f "
-          "%8.3f %8.3f "
-          "%10.1f %6.3f %8.1f %6.2f\n",
+          "%-14s %6.2f %6.2f %6.2f %17s %9.1f %10.1f %6.3f %11s %9.1f %6.3f %8.3f %8.3f %10.1f "
+          "%6.3f %8.1f %6.2f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
-          costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3,
-          shared_costs.forward * 1e3, shared_costs.backward_input * 1e3,
-          shared_costs.backward_weight * 1e3, measured.step * 1e3, sim.step_time * 1e3,
-          measured.step / sim.step_time, lowest_ratio, highest_ratio, sim_free.step_time * 1e3,
-          measured.step / sim_free.step_time, measured.bubble_fraction, sim.bubble_fraction,
-          replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3, measured.cores_used);
+          costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3, in_step,
+          measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time, range,
+          sim_free.step_time * 1e3, measured.step / sim_free.step_time, measured.bubble_fraction,
+          sim.bubble_fraction, replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3,
+          measured.cores_used);
       std::fflush(stdout);
     }
   }
