@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -462,6 +463,30 @@ std::map<std::string, double> thread_cpu_table() {
   return out;
 }
 
+// Machine-wide CPU time from /proc/stat (every core, in seconds): time the host took from this
+// VM (steal) and everything else. Zero where unreadable.
+struct MachineTime {
+  double steal = 0;
+  double total = 0;
+};
+MachineTime machine_time() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  in >> cpu;
+  MachineTime t;
+  // user nice system idle iowait irq softirq steal (USER_HZ ticks)
+  for (int field = 0; field < 8; ++field) {
+    double ticks = 0;
+    if (!(in >> ticks)) return MachineTime{};
+    t.total += ticks;
+    if (field == 7) t.steal = ticks;
+  }
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  t.steal /= hz;
+  t.total /= hz;
+  return t;
+}
+
 struct Measured {
   double step = 0;             // median over steps of the slowest rank's step time
   pp::StageCosts costs;        // of the median step: its in-step costs (no hop)
@@ -474,6 +499,9 @@ struct Measured {
   // cores the job really had. Below --cores in a compute-bound phase means other work took
   // the rest.
   double cores_used = 0;
+  // Of the median step: the share of the machine's core time the host's hypervisor took
+  // (steal), from /proc/stat at the step's start and end on rank 0 (10 ms ticks).
+  double steal_fraction = 0;
   std::vector<pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
   // Of the chosen step, this rank's: when run() started (steady clock, shared by the
   // processes of one machine), and the CPU time of its compute thread and of the process.
@@ -490,6 +518,7 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
   std::vector<double> bubbles;
   std::vector<double> waits;
   std::vector<double> cores_used;
+  std::vector<double> steals;
   std::vector<double> run_starts, thread_cpus, process_cpus;
   std::vector<std::map<std::string, double>> per_thread;
   Measured out;
@@ -499,6 +528,7 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
     const std::map<std::string, double> threads_before = thread_cpu_table();
     const double cpu_start = process_cpu_seconds();
     const double thread_start = thread_cpu_seconds();
+    const MachineTime machine_start = machine_time();
     const double run_start = steady_seconds();
     pp::ExecutorStats stats = executor.run(stages);
     const double own_thread = thread_cpu_seconds() - thread_start;
@@ -512,7 +542,14 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
     const double compute = sum_over_ranks(stats.compute_seconds);
     const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
     const pp::StageCosts costs = in_step_costs(stages.cpu());
+    const MachineTime machine_end = machine_time();
+    double steal = machine_end.total > machine_start.total
+                       ? (machine_end.steal - machine_start.steal) /
+                             (machine_end.total - machine_start.total)
+                       : 0.0;
+    MPI_Bcast(&steal, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     if (i < warmup) continue;
+    steals.push_back(steal);
     out.step_costs.push_back(costs);
     waits.push_back(wait);
     cores_used.push_back(cpu / step);
@@ -536,6 +573,7 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
   out.bubble_fraction = bubbles[mid];
   out.recv_wait = waits[mid];
   out.cores_used = cores_used[mid];
+  out.steal_fraction = steals[mid];
   out.run_start = run_starts[mid];
   out.main_thread_cpu = thread_cpus[mid];
   out.process_cpu = process_cpus[mid];
@@ -694,10 +732,10 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         busy_hop_seconds * 1e6, hardware_cores, cores, cores == 0 ? " (one per rank)" : "",
         best ? "fastest" : "median", repeats, best ? "fastest" : "median", steps, warmup,
         load_average());
-    std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %11s %9s %6s %8s %8s %10s %6s %8s %6s\n",
+    std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %11s %9s %6s %8s %8s %10s %6s %8s %6s %6s\n",
                 "schedule", "F(ms)", "B(ms)", "W(ms)", "in-step F/B/W cpu", "meas(ms)", "sim.cores",
                 "ratio", "range", "sim.free", "ratio", "bub.meas", "bub.sim", "replay(ms)", "ratio",
-                "wait(ms)", "cores");
+                "wait(ms)", "cores", "steal");
   }
   for (const std::string& name : split_names(schedules)) {
     pp::ScheduleRequest request;
@@ -740,13 +778,13 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
       std::snprintf(range, sizeof range, "%.3f-%.3f", lowest_ratio, highest_ratio);
       std::printf(
           "%-14s %6.2f %6.2f %6.2f %17s %9.1f %10.1f %6.3f %11s %9.1f %6.3f %8.3f %8.3f %10.1f "
-          "%6.3f %8.1f %6.2f\n",
+          "%6.3f %8.1f %6.2f %6.3f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3, in_step,
           measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time, range,
           sim_free.step_time * 1e3, measured.step / sim_free.step_time, measured.bubble_fraction,
           sim.bubble_fraction, replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3,
-          measured.cores_used);
+          measured.cores_used, measured.steal_fraction);
       std::fflush(stdout);
     }
   }

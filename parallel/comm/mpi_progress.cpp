@@ -87,9 +87,9 @@ bool MpiProgress::test_outstanding() {
 bool MpiProgress::wait(MpiWorkState& state, std::chrono::duration<double> timeout) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
-  std::chrono::microseconds pace = kFastestPoll;
+  std::chrono::microseconds pace = kWaiterFastest;
   while (true) {
-    if (test_outstanding()) pace = kFastestPoll;
+    if (test_outstanding()) pace = kWaiterFastest;
     std::unique_lock<std::mutex> lock(state.mutex);
     if (state.done) return true;
     const auto now = std::chrono::steady_clock::now();
@@ -97,13 +97,13 @@ bool MpiProgress::wait(MpiWorkState& state, std::chrono::duration<double> timeou
     // Woken early when the background thread completes it.
     state.cv.wait_until(lock, std::min(deadline, now + pace), [&] { return state.done; });
     if (state.done) return true;
-    pace = std::min(pace * 2, kSlowestWaiterPoll);
+    pace = std::min(pace * 2, kWaiterSlowest);
   }
 }
 
 void MpiProgress::background_loop() {
   pthread_setname_np(pthread_self(), "mpi-progress");  // tells it apart in profiles
-  std::chrono::microseconds pace = kFastestPoll;
+  std::chrono::microseconds pace = kBackgroundFastest;
   while (true) {
     {
       // Nothing to drive: sleep until an operation is added.
@@ -111,7 +111,7 @@ void MpiProgress::background_loop() {
       queue_cv_.wait(lock, [this] { return stop_ || pending_.load() > 0; });
       if (stop_) return;
     }
-    pace = test_outstanding() ? kFastestPoll : std::min(pace * 2, kSlowestPoll);
+    pace = test_outstanding() ? kBackgroundFastest : std::min(pace * 2, kBackgroundSlowest);
     std::unique_lock<std::mutex> lock(queue_mutex_);
     queue_cv_.wait_for(lock, pace, [this] { return stop_ || !incoming_.empty(); });
   }

@@ -4,8 +4,8 @@
 // Open MPI advances a non-blocking operation only inside MPI calls on some thread. Two kinds
 // of thread make those calls here:
 //   - a background thread, so that a collective or a rendezvous transfer moves while the
-//     caller computes. It polls quickly right after activity and backs off to a slow pace
-//     (kSlowestPoll) when nothing happens;
+//     caller computes. It polls soon after activity (kBackgroundFastest) and backs off to a
+//     slow pace (kBackgroundSlowest) when nothing happens: latency is the waiters' business;
 //   - a thread waiting for an operation, which tests the outstanding requests itself instead
 //     of sleeping until the background thread notices. Once the data is there, the waiter
 //     sees it on its next test, without first needing another thread to be scheduled.
@@ -78,12 +78,14 @@ class MpiProgress {
     MPI_Request request = MPI_REQUEST_NULL;
     std::shared_ptr<MpiWorkState> state;
   };
-  // Fastest and slowest pace of the polls when nothing completes: the background thread's
-  // and a waiter's. The background pace only has to keep transfers and collectives moving
-  // behind compute; the waiter's is how late it can see data that has arrived.
-  static constexpr std::chrono::microseconds kFastestPoll{20};
-  static constexpr std::chrono::microseconds kSlowestPoll{1000};
-  static constexpr std::chrono::microseconds kSlowestWaiterPoll{200};
+  // Pauses between polls: the first after a completion, doubling while nothing completes up
+  // to the slowest. The background thread only has to keep transfers and collectives moving
+  // behind compute (each of its polls also takes a core from compute); a waiter's pause is
+  // how late it can see data that has arrived.
+  static constexpr std::chrono::microseconds kBackgroundFastest{200};
+  static constexpr std::chrono::microseconds kBackgroundSlowest{5000};
+  static constexpr std::chrono::microseconds kWaiterFastest{50};
+  static constexpr std::chrono::microseconds kWaiterSlowest{1000};
 
   // One MPI_Test pass over everything outstanding; returns whether anything completed.
   // Tests nothing once stopped.
