@@ -8,7 +8,7 @@ Per schedule, for the measured step and its simulation (PREFIX.sim.csv):
     (idle by demand: cores minus ranks computing, when fewer ranks compute than there are
     cores);
   - the CPU time of the executor threads, of every other thread by name (mpi-progress,
-    link-timer, MPI's own), and what is left of cores x step (other processes);
+    arrival-probe, MPI's own), and what is left of cores x step (other processes);
   - every receive that ended more than 20 us after the rank's previous compute: the time
     from both sides having posted it to the receiver seeing the data. This includes any time
     the receiving thread was runnable but had no core, not only late wake-ups.
