@@ -23,6 +23,7 @@
 // F + B + W (no overlap gain).
 #include <cblas.h>
 #include <mpi.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -30,7 +31,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -273,8 +273,8 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
 // other sources were measured and left: a separate calibration (every rank running the same
 // GEMMs in a loop) missed the step's own by -10 % to +30 % from schedule to schedule, a loop
 // interleaving the ranks' work differently from a step; and earlier profiling steps of the
-// same schedule missed by up to 20 %, this machine being a VM whose speed drifts from second
-// to second (the host's steal counts as the thread's CPU time).
+// same schedule missed by up to 15 %, this machine being a VM whose speed drifts from second
+// to second.
 pp::StageCosts in_step_costs(const ActionSamples& cpu) {
   const std::vector<double>* kinds[3] = {&cpu.forward, &cpu.backward_input, &cpu.backward_weight};
   double mean[3];

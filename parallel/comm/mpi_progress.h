@@ -48,10 +48,6 @@ struct MpiWorkState {
 
   // Runs on_complete (its failure becomes the operation's), marks done and wakes waiters.
   void finish(std::string failure);
-  bool is_done() {
-    std::lock_guard<std::mutex> lock(mutex);
-    return done;
-  }
 };
 
 class MpiProgress {
