@@ -250,8 +250,8 @@ TEST_P(PipelineTraining, MatchesOneRank) {
   }
 }
 
-// pp alone with every schedule at pp 2 and pp 4, then pp 2 with each of dp, tp and ep at 2
-// with two schedules each, one 8-rank pp 4 × dp 2, ZeRO-1 at pp 2 × dp 2, dp 3 (6 ranks) and
+// pp alone with every schedule at pp 2 and pp 4, then every schedule at pp 2 (4 ranks) and
+// pp 4 (8 ranks) with each of dp 2, tp 2 and ep 2, ZeRO-1 at pp 2 × dp 2, dp 3 (6 ranks) and
 // dp 4 (8 ranks), and plain dp 3; the dp 3 and dp 4 layouts reduce over a ring, whose order
 // depends on an element's place in its bucket (which differs between the embedding's two
 // copies). The micro-batch counts alternate between multiples of pp and not
@@ -266,6 +266,17 @@ std::vector<Layout> layouts() {
       Layout{2, "interleaved", 2, 1, 2, 1, 14}, Layout{2, "zb-h1", 0, 1, 2, 1, 16},
       Layout{2, "zb-h1", 0, 2, 1, 2, 12},       Layout{2, "dualpipev", 0, 2, 1, 2, 20},
       Layout{4, "zb-h1", 0, 2, 1, 1, 12},
+      // Every schedule with each of dp 2, tp 2 and ep 2 (ep over the stage's dp 2), at pp 2
+      // (4 ranks) and pp 4 (8 ranks), besides the ones above.
+      Layout{2, "interleaved", 2, 2, 1, 1, 12}, Layout{2, "zb-h1", 0, 2, 1, 1, 16},
+      Layout{2, "1f1b", 0, 1, 2, 1, 10},        Layout{2, "dualpipev", 0, 1, 2, 1, 18},
+      Layout{2, "1f1b", 0, 2, 1, 2, 16},        Layout{2, "interleaved", 2, 2, 1, 2, 20},
+      Layout{4, "1f1b", 0, 2, 1, 1, 20},        Layout{4, "interleaved", 2, 2, 1, 1, 16},
+      Layout{4, "dualpipev", 0, 2, 1, 1, 36},
+      Layout{4, "1f1b", 0, 1, 2, 1, 16},        Layout{4, "interleaved", 2, 1, 2, 1, 10},
+      Layout{4, "zb-h1", 0, 1, 2, 1, 12},       Layout{4, "dualpipev", 0, 1, 2, 1, 16},
+      Layout{4, "1f1b", 0, 2, 1, 2, 12},        Layout{4, "interleaved", 2, 2, 1, 2, 16},
+      Layout{4, "zb-h1", 0, 2, 1, 2, 20},       Layout{4, "dualpipev", 0, 2, 1, 2, 32},
       Layout{2, "1f1b", 0, 2, 1, 1, 12, true},
       Layout{2, "1f1b", 0, 3, 1, 1, 12, true, true},
       Layout{2, "zb-h1", 0, 3, 1, 1, 18, false, true},
