@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -41,7 +40,8 @@
 #include <vector>
 
 #include "launch/cli.h"
-#include "ops/cpu/linear.h"
+#include "launch/commands/bench_pp_hop.h"
+#include "launch/commands/bench_pp_stage.h"
 #include "parallel/comm/delayed_link.h"
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/mpi_session.h"
@@ -49,246 +49,11 @@
 #include "parallel/pp/schedule.h"
 #include "parallel/pp/simulate.h"
 #include "runtime/core/error.h"
-#include "runtime/core/rng.h"
 
 namespace trident {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// The default stage runs ~14 ms per F, B or W here: long against the 1-3 ms a blocked rank
-// waits for a core on busy shared cores (docs/pipeline.md).
-struct StageShape {
-  int64_t tokens = 1024;
-  int64_t hidden = 512;
-  int64_t layers = 2;
-};
-
-Tensor random_tensor(int64_t rows, int64_t cols, uint64_t seed, uint64_t stream, float scale) {
-  Tensor t = Tensor::empty({rows, cols});
-  float* data = t.data<float>();
-  const CounterRng rng(seed, stream);
-  for (int64_t i = 0; i < rows * cols; ++i) data[i] = scale * rng.normal(static_cast<uint64_t>(i));
-  return t;
-}
-
-// CPU time of the calling thread only (the executor's: compute and communication calls).
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
-}
-
-// Durations of F, B and W, in the order they ran (seconds, on whichever clock the caller
-// says).
-struct ActionSamples {
-  std::vector<double> forward, backward_input, backward_weight;
-};
-
-// The stand-in stage: a chain of linear layers. F stashes each layer's input, B stashes each
-// layer's output gradient, W turns the two into weight gradients and frees both.
-class GemmStages final : public pp::StageCompute {
- public:
-  GemmStages(const pp::StageLayout& layout, int rank, const StageShape& shape)
-      : shape_(shape), last_stage_(layout.num_stages() - 1) {
-    const float scale = 1.0f / std::sqrt(static_cast<float>(shape.hidden));
-    for (int c = 0; c < layout.chunks; ++c) {
-      const int s = layout.stage_of(rank, c);
-      for (int64_t l = 0; l < shape.layers; ++l) {
-        weights_[s].push_back(random_tensor(shape.hidden, shape.hidden, 7, s * 100 + l, scale));
-        grads_[s].push_back(Tensor::zeros({shape.hidden, shape.hidden}));
-      }
-    }
-    first_input_ = random_tensor(shape.tokens, shape.hidden, 11, 0, 1.0f);
-  }
-
-  std::vector<int64_t> activation_shape(int, int) const override {
-    return {shape_.tokens, shape_.hidden};
-  }
-
-  // CPU seconds of the computing thread in each action this object ran.
-  const ActionSamples& cpu() const { return cpu_; }
-
-  Tensor forward(int m, int s, const Tensor& input) override {
-    const double start = thread_cpu_seconds();
-    std::vector<Tensor>& stash = inputs_[{m, s}];
-    Tensor x = s == 0 ? first_input_ : input;
-    for (const Tensor& w : weights_.at(s)) {
-      stash.push_back(x);
-      Tensor y = Tensor::empty({shape_.tokens, shape_.hidden});
-      ops::cpu::linear_forward(x, w, y);
-      x = y;
-    }
-    if (s == last_stage_) last_outputs_[m] = x;
-    cpu_.forward.push_back(thread_cpu_seconds() - start);
-    return x;
-  }
-
-  Tensor backward_input(int m, int s, const Tensor& output_grad) override {
-    const double start = thread_cpu_seconds();
-    Tensor g = s == last_stage_ ? take(last_outputs_, m) : output_grad;
-    std::vector<Tensor>& stash = output_grads_[{m, s}];
-    const std::vector<Tensor>& w = weights_.at(s);
-    stash.resize(w.size());
-    for (size_t l = w.size(); l-- > 0;) {
-      stash[l] = g;
-      Tensor dx = Tensor::empty({shape_.tokens, shape_.hidden});
-      ops::cpu::linear_backward_input(g, w[l], dx);
-      g = dx;
-    }
-    cpu_.backward_input.push_back(thread_cpu_seconds() - start);
-    return s == 0 ? Tensor() : g;
-  }
-
-  void backward_weight(int m, int s) override {
-    const double start = thread_cpu_seconds();
-    const std::vector<Tensor> x = take(inputs_, std::make_pair(m, s));
-    const std::vector<Tensor> dy = take(output_grads_, std::make_pair(m, s));
-    std::vector<Tensor>& grads = grads_.at(s);
-    for (size_t l = 0; l < grads.size(); ++l)
-      ops::cpu::linear_backward_weight(dy[l], x[l], grads[l]);
-    cpu_.backward_weight.push_back(thread_cpu_seconds() - start);
-  }
-
- private:
-  template <typename Map, typename Key>
-  static typename Map::mapped_type take(Map& map, const Key& key) {
-    auto it = map.find(key);
-    TRIDENT_CHECK(it != map.end(), "bench pp: missing stash");
-    typename Map::mapped_type value = std::move(it->second);
-    map.erase(it);
-    return value;
-  }
-
-  StageShape shape_;
-  int last_stage_;
-  Tensor first_input_;
-  std::map<int, std::vector<Tensor>> weights_;
-  std::map<int, std::vector<Tensor>> grads_;
-  std::map<std::pair<int, int>, std::vector<Tensor>> inputs_;
-  std::map<std::pair<int, int>, std::vector<Tensor>> output_grads_;
-  std::map<int, Tensor> last_outputs_;
-  ActionSamples cpu_;
-};
-
-double max_over_ranks(double value) {
-  double out = 0;
-  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return out;
-}
-
-double sum_over_ranks(double value) {
-  double out = 0;
-  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-  return out;
-}
-
-// The median, or with `best` the minimum: on a machine shared with other work the fastest
-// repeat is the one least disturbed by it.
-double typical(std::vector<double> values, bool best) {
-  std::sort(values.begin(), values.end());
-  return best ? values.front() : values[values.size() / 2];
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// A barrier the waiting ranks sleep through: MPI_Barrier polls, and a polling rank would take
-// a core from the one being timed.
-void sleeping_barrier() {
-  MPI_Request request;
-  MPI_Ibarrier(MPI_COMM_WORLD, &request);
-  for (int done = 0;;) {
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (done) return;
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-}
-
-// Wall time on the steady clock.
-double steady_seconds() {
-  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
-}
-
-// Durations of F, B and W of the rank's first stage, `repeats` times after one warm-up, read
-// on `clock` (seconds).
-ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                           int repeats, double (*clock)()) {
-  GemmStages stages(layout, rank, shape);
-  const int s = layout.stage_of(rank, 0);
-  const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
-  // The last stage starts from its own output; others take the given gradient.
-  const Tensor grad = random_tensor(shape.tokens, shape.hidden, 17, 0, 1.0f);
-  ActionSamples samples;
-  for (int i = 0; i < repeats + 1; ++i) {
-    double t = clock();
-    stages.forward(i, s, input);
-    const double tf = clock() - t;
-    t = clock();
-    stages.backward_input(i, s, grad);
-    const double tb = clock() - t;
-    t = clock();
-    stages.backward_weight(i, s);
-    const double tw = clock() - t;
-    if (i == 0) continue;  // warm-up
-    samples.forward.push_back(tf);
-    samples.backward_input.push_back(tb);
-    samples.backward_weight.push_back(tw);
-  }
-  return samples;
-}
-
-// Median (--best: fastest) of each action on every rank, mean over ranks (collective; a rank
-// without samples contributes 0).
-pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout,
-                          bool best) {
-  const double ranks = layout.ranks;
-  pp::StageCosts costs;
-  costs.forward = sum_over_ranks(typical(samples.forward, best)) / ranks;
-  costs.backward_input = sum_over_ranks(typical(samples.backward_input, best)) / ranks;
-  costs.backward_weight = sum_over_ranks(typical(samples.backward_weight, best)) / ranks;
-  return costs;
-}
-
-// F, B and W of one micro-batch through the rank's first stage, timed in a quiet phase: the
-// ranks take turns, the others sleeping in a barrier, so each rank has a core to itself.
-// Median (--best: fastest) over `repeats`, mean over ranks.
-pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                         int repeats, bool best) {
-  ActionSamples samples;
-  for (int turn = 0; turn < layout.ranks; ++turn) {
-    sleeping_barrier();
-    if (turn == rank) samples = time_actions(layout, rank, shape, repeats, steady_seconds);
-  }
-  sleeping_barrier();
-  return mean_costs(samples, layout, best);
-}
-
-// F, B and W as the executor ran them in one step: the mean CPU seconds of the computing
-// thread over that step's actions of each kind on every rank (collective). CPU time, not wall
-// time: how a shared core stretches wall time is the simulator's business (its core model);
-// the CPU time is the work the core model divides among the ranks, with what sharing caches
-// and the memory bus, being preempted and touching fresh buffers cost in a real step. Two
-// other sources were measured and left: a separate calibration (every rank running the same
-// GEMMs in a loop) missed the step's own by -10 % to +30 % from schedule to schedule, a loop
-// interleaving the ranks' work differently from a step; and earlier profiling steps of the
-// same schedule missed by up to 15 %, this machine being a VM whose speed drifts from second
-// to second.
-pp::StageCosts in_step_costs(const ActionSamples& cpu) {
-  const std::vector<double>* kinds[3] = {&cpu.forward, &cpu.backward_input, &cpu.backward_weight};
-  double mean[3];
-  for (int k = 0; k < 3; ++k) {
-    double sum = 0;
-    for (double seconds : *kinds[k]) sum += seconds;
-    mean[k] = sum_over_ranks(sum) / sum_over_ranks(static_cast<double>(kinds[k]->size()));
-  }
-  pp::StageCosts costs;
-  costs.forward = mean[0];
-  costs.backward_input = mean[1];
-  costs.backward_weight = mean[2];
-  return costs;
-}
+using namespace bench_pp;
 
 // The 1-minute load average (other work on the machine), or -1 where unknown.
 double load_average() {
@@ -296,75 +61,6 @@ double load_average() {
   double load = -1;
   in >> load;
   return load;
-}
-
-// One activation's hop between neighbouring ranks as the executor sees it (the modelled
-// delay plus MPI, progress threads and the OS scheduler): half a ping-pong over the link,
-// pairs (0,1), (2,3), ... at once, median over `repeats`, the slowest pair.
-double measured_hop_seconds(parallel::Communicator& link, const StageShape& shape, int repeats,
-                            bool best) {
-  const int rank = link.rank();
-  const int peer = rank ^ 1;
-  std::vector<double> hops;
-  if (peer < link.size()) {
-    Tensor buffer = Tensor::zeros({shape.tokens, shape.hidden});
-    for (int i = 0; i < repeats + 1; ++i) {
-      const Clock::time_point start = Clock::now();
-      if (rank % 2 == 0) {
-        link.send(buffer, peer, 1)->wait();
-        link.recv(buffer, peer, 2)->wait();
-      } else {
-        link.recv(buffer, peer, 1)->wait();
-        link.send(buffer, peer, 2)->wait();
-      }
-      if (i > 0) hops.push_back(seconds_since(start) / 2);
-    }
-  }
-  return max_over_ranks(hops.empty() ? 0.0 : typical(hops, best));
-}
-
-// The same hop while the cores are busy, as they are during a step: pairs (0,1), (2,3), ...
-// take turns at the ping-pong while every other rank runs GEMMs back to back. A rank blocked
-// in a receive then has to win a core back from computing ranks to see its data (its MPI
-// progress thread to test, then the executor thread to wake), which a quiet machine hides.
-// With no rank left to compute (pp = 2) this is the quiet hop. The median, also with --best:
-// this is a distribution of wake-up delays whose fastest sample is the exception.
-double measured_busy_hop_seconds(parallel::Communicator& link, const StageShape& shape,
-                                 int repeats) {
-  const int rank = link.rank();
-  const int ranks = link.size();
-  const Tensor x = random_tensor(shape.tokens, shape.hidden, 19, 0, 1.0f);
-  const Tensor w = random_tensor(shape.hidden, shape.hidden, 23, 0, 0.05f);
-  Tensor y = Tensor::empty({shape.tokens, shape.hidden});
-  Tensor buffer = Tensor::zeros({shape.tokens, shape.hidden});
-  std::vector<double> hops;
-  for (int turn = 0; 2 * turn + 1 < ranks; ++turn) {
-    const bool pinging = rank / 2 == turn;
-    MPI_Request request;
-    if (pinging) {
-      const int peer = rank ^ 1;
-      for (int i = 0; i < repeats + 1; ++i) {
-        const Clock::time_point start = Clock::now();
-        if (rank % 2 == 0) {
-          link.send(buffer, peer, 3)->wait();
-          link.recv(buffer, peer, 4)->wait();
-        } else {
-          link.recv(buffer, peer, 3)->wait();
-          link.send(buffer, peer, 4)->wait();
-        }
-        if (i > 0) hops.push_back(seconds_since(start) / 2);
-      }
-      sleeping_barrier();
-    } else {
-      // Compute until the pair is done (it joins the barrier last).
-      MPI_Ibarrier(MPI_COMM_WORLD, &request);
-      for (int done = 0; !done;) {
-        ops::cpu::linear_forward(x, w, y);
-        MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-      }
-    }
-  }
-  return max_over_ranks(hops.empty() ? 0.0 : typical(hops, false));
 }
 
 // Every rank's compute durations of one step, in list order (0 for sends and receives).
@@ -439,7 +135,7 @@ double replay_step(const pp::Schedule& schedule, const std::vector<std::vector<d
   return step;
 }
 
-// CPU time of this process, all its threads (compute, MPI progress, link timer).
+// CPU time of this process, all its threads (compute, MPI progress, arrival probe).
 double process_cpu_seconds() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
@@ -447,7 +143,7 @@ double process_cpu_seconds() {
 }
 
 // CPU time of each thread of this process so far (/proc/self/task/*/schedstat, ns
-// resolution), keyed by "<name>:<tid>". The MPI progress thread and the link's timer are
+// resolution), keyed by "<name>:<tid>". The MPI progress thread and the arrival probe are
 // named, so their share of the step's CPU can be told apart from the executor's.
 std::map<std::string, double> thread_cpu_table() {
   std::map<std::string, double> out;
