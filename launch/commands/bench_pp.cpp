@@ -14,7 +14,8 @@
 //   3. simulate() the same schedule twice: the step's own in-step costs, the hop measured on
 //      busy cores and the machine's cores shared by the ranks' compute (--cores; processor
 //      sharing); and alone costs, the modelled hop and a core per rank. The first is done for
-//      every timed step too, giving the spread of measured / predicted;
+//      every timed step too, giving the spread of measured / predicted, and again with the
+//      costs of the step before each (a prediction from costs the step did not produce);
 //   4. print measured, both predictions, their ratios and bubble fractions, and a replay of
 //      the simulator's rules with each action's duration in the measured step (what the
 //      executor adds beyond compute and hops). --trace writes the step's timelines.
@@ -184,11 +185,15 @@ MachineTime machine_time() {
 }
 
 struct Measured {
-  double step = 0;             // median over steps of the slowest rank's step time
-  pp::StageCosts costs;        // of the median step: its in-step costs (no hop)
-  // Every timed step's time and in-step costs, for the spread of the ratio.
+  double step = 0;       // median over steps of the slowest rank's step time
+  pp::StageCosts costs;  // of the median step: its in-step costs (no hop)
+  size_t chosen = 0;     // the median step's index in step_times
+  // Every timed step's time and in-step costs, for the spread of the ratio, and the in-step
+  // costs of the step before it (a warm-up step for the first; its own without warm-up): a
+  // prediction from costs the predicted step did not produce.
   std::vector<double> step_times;
   std::vector<pp::StageCosts> step_costs;
+  std::vector<pp::StageCosts> previous_costs;
   double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
   double recv_wait = 0;        // of the median step: mean over ranks of the receive waits
   // Of the median step: the CPU time all ranks' processes used over the step's wall time, the
@@ -215,6 +220,7 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
   std::vector<double> waits;
   std::vector<double> cores_used;
   std::vector<double> steals;
+  pp::StageCosts last_costs;
   std::vector<double> run_starts, thread_cpus, process_cpus;
   std::vector<std::map<std::string, double>> per_thread;
   Measured out;
@@ -239,14 +245,17 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
     const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
     const pp::StageCosts costs = in_step_costs(stages.cpu());
     const MachineTime machine_end = machine_time();
-    double steal = machine_end.total > machine_start.total
-                       ? (machine_end.steal - machine_start.steal) /
-                             (machine_end.total - machine_start.total)
-                       : 0.0;
+    double steal =
+        machine_end.total > machine_start.total
+            ? (machine_end.steal - machine_start.steal) / (machine_end.total - machine_start.total)
+            : 0.0;
     MPI_Bcast(&steal, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    const pp::StageCosts previous = i > 0 ? last_costs : costs;
+    last_costs = costs;
     if (i < warmup) continue;
     steals.push_back(steal);
     out.step_costs.push_back(costs);
+    out.previous_costs.push_back(previous);
     waits.push_back(wait);
     cores_used.push_back(cpu / step);
     step_times.push_back(step);
@@ -266,6 +275,7 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
   out.step = step_times[mid];
   out.costs = out.step_costs[mid];
   out.step_times = step_times;
+  out.chosen = mid;
   out.bubble_fraction = bubbles[mid];
   out.recv_wait = waits[mid];
   out.cores_used = cores_used[mid];
@@ -419,6 +429,8 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         "in-step: mean CPU time of the computing thread per action in that step (every rank)\n"
         "sim.cores: in-step costs, the hop measured on busy cores, compute sharing the cores;\n"
         "  range: lowest-highest ratio of every timed step to its own sim.cores\n"
+        "prev: the same with the in-step costs of the step before (costs the predicted step "
+        "did not produce); prev.range over every timed step\n"
         "sim.free: the alone-on-a-core costs with a core per rank (no sharing)\n"
         "replay: the simulator's rules with each action's own duration in the measured step\n"
         "cores: CPU time of all ranks over the measured step's wall time (cores the job had)\n"
@@ -428,10 +440,11 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         busy_hop_seconds * 1e6, hardware_cores, cores, cores == 0 ? " (one per rank)" : "",
         best ? "fastest" : "median", repeats, best ? "fastest" : "median", steps, warmup,
         load_average());
-    std::printf("%-14s %6s %6s %6s %17s %9s %10s %6s %11s %9s %6s %8s %8s %10s %6s %8s %6s %6s\n",
-                "schedule", "F(ms)", "B(ms)", "W(ms)", "in-step F/B/W cpu", "meas(ms)", "sim.cores",
-                "ratio", "range", "sim.free", "ratio", "bub.meas", "bub.sim", "replay(ms)", "ratio",
-                "wait(ms)", "cores", "steal");
+    std::printf(
+        "%-14s %6s %6s %6s %17s %9s %10s %6s %11s %6s %11s %9s %6s %8s %8s %10s %6s %8s %6s %6s\n",
+        "schedule", "F(ms)", "B(ms)", "W(ms)", "in-step F/B/W cpu", "meas(ms)", "sim.cores",
+        "ratio", "range", "prev", "prev.range", "sim.free", "ratio", "bub.meas", "bub.sim",
+        "replay(ms)", "ratio", "wait(ms)", "cores", "steal");
   }
   for (const std::string& name : split_names(schedules)) {
     pp::ScheduleRequest request;
@@ -454,11 +467,18 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
       return pp::simulate(schedule, in_step, machine);
     };
     double lowest_ratio = 1e30, highest_ratio = 0;
+    double lowest_previous = 1e30, highest_previous = 0;
     for (size_t i = 0; i < measured.step_times.size(); ++i) {
       const double ratio = measured.step_times[i] / predict(measured.step_costs[i]).step_time;
       lowest_ratio = std::min(lowest_ratio, ratio);
       highest_ratio = std::max(highest_ratio, ratio);
+      const double previous =
+          measured.step_times[i] / predict(measured.previous_costs[i]).step_time;
+      lowest_previous = std::min(lowest_previous, previous);
+      highest_previous = std::max(highest_previous, previous);
     }
+    const double chosen_previous =
+        measured.step / predict(measured.previous_costs[measured.chosen]).step_time;
     const pp::StageCosts& shared_costs = measured.costs;
     if (!trace.empty()) write_trace(trace, name, rank, measured);
     const pp::SimulationResult sim = predict(shared_costs);
@@ -468,19 +488,23 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);
     if (rank == 0) {
       // Pieces with a '/' or '-' inside are formatted first, so each column stays one word.
-      char in_step[64], range[64];
+      char in_step[64], range[64], previous_range[64];
       std::snprintf(in_step, sizeof in_step, "%.2f/%.2f/%.2f", shared_costs.forward * 1e3,
                     shared_costs.backward_input * 1e3, shared_costs.backward_weight * 1e3);
       std::snprintf(range, sizeof range, "%.3f-%.3f", lowest_ratio, highest_ratio);
+      std::snprintf(previous_range, sizeof previous_range, "%.3f-%.3f", lowest_previous,
+                    highest_previous);
       std::printf(
-          "%-14s %6.2f %6.2f %6.2f %17s %9.1f %10.1f %6.3f %11s %9.1f %6.3f %8.3f %8.3f %10.1f "
+          "%-14s %6.2f %6.2f %6.2f %17s %9.1f %10.1f %6.3f %11s %6.3f %11s %9.1f %6.3f %8.3f "
+          "%8.3f %10.1f "
           "%6.3f %8.1f %6.2f %6.3f\n",
           (name + (name == "interleaved" ? "/v" + std::to_string(virtual_stages) : "")).c_str(),
           costs.forward * 1e3, costs.backward_input * 1e3, costs.backward_weight * 1e3, in_step,
           measured.step * 1e3, sim.step_time * 1e3, measured.step / sim.step_time, range,
-          sim_free.step_time * 1e3, measured.step / sim_free.step_time, measured.bubble_fraction,
-          sim.bubble_fraction, replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3,
-          measured.cores_used, measured.steal_fraction);
+          chosen_previous, previous_range, sim_free.step_time * 1e3,
+          measured.step / sim_free.step_time, measured.bubble_fraction, sim.bubble_fraction,
+          replayed * 1e3, measured.step / replayed, measured.recv_wait * 1e3, measured.cores_used,
+          measured.steal_fraction);
       std::fflush(stdout);
     }
   }

@@ -95,8 +95,7 @@ ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageS
 
 // Median (--best: fastest) of each action on every rank, mean over ranks (collective; a rank
 // without samples contributes 0).
-pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout,
-                          bool best) {
+pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout, bool best) {
   const double ranks = layout.ranks;
   pp::StageCosts costs;
   costs.forward = sum_over_ranks(typical(samples.forward, best)) / ranks;
@@ -143,6 +142,5 @@ pp::StageCosts in_step_costs(const ActionSamples& cpu) {
   costs.backward_weight = mean[2];
   return costs;
 }
-
 
 }  // namespace trident::bench_pp

@@ -144,8 +144,7 @@ ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageS
                            int repeats, double (*clock)());
 
 // Median (--best: fastest) of each action on every rank, mean over ranks (collective).
-pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout,
-                          bool best);
+pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout, bool best);
 
 // F, B and W alone on a core: the ranks take turns, the others sleeping in a barrier.
 pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,

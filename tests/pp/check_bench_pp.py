@@ -1,6 +1,7 @@
 """trident bench pp under mpirun (pp = 4 ranks, tiny GEMM stages): every schedule gets a row
 whose measured step, prediction and ratios are positive numbers, the ratio column is the
-measured step over the prediction and lies inside the printed range of the timed steps, the
+measured step over the prediction and lies inside the printed range of the timed steps (and
+so does the prediction from the previous step's costs inside its own range), the
 --trace files hold one row per action of every rank's list for each schedule plus the
 simulated timeline, and bad input (OMP_NUM_THREADS unset, a single rank, an unknown
 schedule) is refused with a message naming what to change. Timing itself is not asserted.
@@ -53,9 +54,13 @@ def main():
                 failures.append(f"no row for {name}")
                 continue
             row = rows[name]
-            # columns: schedule F B W in-step meas sim.cores ratio range sim.free ratio ...
+            # columns: schedule F B W in-step meas sim.cores ratio range prev prev.range ...
             measured, predicted, ratio = float(row[5]), float(row[6]), float(row[7])
             low, high = (float(x) for x in row[8].split("-"))
+            previous = float(row[9])
+            previous_low, previous_high = (float(x) for x in row[10].split("-"))
+            if not previous_low - 1e-3 <= previous <= previous_high + 1e-3 or previous <= 0:
+                failures.append(f"{name}: prev {previous} outside its range {row[10]}")
             if not (measured > 0 and predicted > 0):
                 failures.append(f"{name}: measured {measured} / predicted {predicted}")
             # The times are printed to 0.1 ms: allow for that rounding.
