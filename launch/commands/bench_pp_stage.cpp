@@ -125,9 +125,9 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
 // and the memory bus, being preempted and touching fresh buffers cost in a real step. Two
 // other sources were measured and left: a separate calibration (every rank running the same
 // GEMMs in a loop) missed the step's own by -10 % to +30 % from schedule to schedule, a loop
-// interleaving the ranks' work differently from a step; and earlier profiling steps of the
-// same schedule missed by up to 15 %, this machine being a VM whose speed drifts from second
-// to second.
+// interleaving the ranks' work differently from a step; and the costs of another step of the
+// same schedule predict a step to 0.82-1.36 of its time (the `prev` column): the same work
+// costs up to a quarter more CPU time from one step to the next here.
 pp::StageCosts in_step_costs(const ActionSamples& cpu) {
   const std::vector<double>* kinds[3] = {&cpu.forward, &cpu.backward_input, &cpu.backward_weight};
   double mean[3];
