@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 
 namespace trident {
 
@@ -64,8 +65,22 @@ Error::Error(ErrorKind kind, const std::string& message, const char* file, int l
       kind_(kind),
       detail_(message) {}
 
+namespace {
+std::mutex g_last_error_mutex;
+std::string g_last_error;  // diagnostics only: read by last_error_message()
+}  // namespace
+
+std::string last_error_message() {
+  const std::lock_guard<std::mutex> lock(g_last_error_mutex);
+  return g_last_error;
+}
+
 namespace detail {
 void throw_error(ErrorKind kind, const char* file, int line, const std::string& msg) {
+  {
+    const std::lock_guard<std::mutex> lock(g_last_error_mutex);
+    g_last_error = std::string(error_kind_name(kind)) + ": " + msg;
+  }
   if (kind == ErrorKind::User) throw UserError(msg, file, line);
   throw Error(kind, msg, file, line);
 }

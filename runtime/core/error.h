@@ -33,6 +33,10 @@ class UserError : public Error {
       : Error(ErrorKind::User, message, file, line) {}
 };
 
+// The message of the most recent trident::Error this process raised ("" if none), for a last
+// word when a process must end before its error reaches main() (launch/finalize_guard.cpp).
+std::string last_error_message();
+
 // The rank reported in every error and log line. Set once MPI is up; before that the
 // launcher's environment (OMPI_COMM_WORLD_RANK, PMIX_RANK, SLURM_PROCID) is used.
 int current_rank();

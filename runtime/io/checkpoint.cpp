@@ -8,10 +8,14 @@
 
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
+#include "runtime/core/fault_injection.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/checkpoint_attributes.h"
+#include "runtime/io/checkpoint_commit.h"
 #include "runtime/io/checkpoint_hdf5.h"
 #include "runtime/io/checkpoint_selection.h"
+#include "runtime/io/non_finite.h"
+#include "runtime/io/on_root.h"
 
 namespace trident::io {
 
@@ -201,7 +205,11 @@ void transfer(hid_t dataset, hid_t dxpl, const Shape& shape, const Piece& piece,
   float* buffer = active ? data : &dummy;
   const herr_t rc = write ? H5Dwrite(dataset, H5T_NATIVE_FLOAT, mem_space, file_space, dxpl, buffer)
                           : H5Dread(dataset, H5T_NATIVE_FLOAT, mem_space, file_space, dxpl, buffer);
-  if (rc < 0) TRIDENT_FAIL_KIND(ErrorKind::Hdf5, write ? "writing " : "reading ", what, " failed");
+  if (rc < 0) {
+    const std::string reason = h5::error_stack_summary();
+    TRIDENT_FAIL_KIND(ErrorKind::Hdf5, write ? "writing " : "reading ", what, " failed",
+                      reason.empty() ? "" : " (" + reason + ")");
+  }
 }
 
 }  // namespace
@@ -236,93 +244,7 @@ void store_checksums(const std::string& path) {
   file.close();
 }
 
-// Runs `work` on rank 0 and rethrows its failure on every rank (a UserError stays one).
-template <typename Work>
-void on_root(MPI_Comm comm, Work&& work) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  std::string error;
-  int user = 0;
-  if (rank == 0) {
-    try {
-      work();
-    } catch (const UserError& e) {
-      error = e.detail();
-      user = 1;
-    } catch (const std::exception& e) {
-      error = e.what();
-      if (error.empty()) error = "unknown error";
-    }
-  }
-  int header[2] = {static_cast<int>(error.size()), user};
-  TRIDENT_CHECK_MPI(MPI_Bcast(header, 2, MPI_INT, 0, comm));
-  if (header[0] == 0) return;
-  error.resize(static_cast<size_t>(header[0]));
-  TRIDENT_CHECK_MPI(MPI_Bcast(error.data(), header[0], MPI_CHAR, 0, comm));
-  if (header[1] != 0) TRIDENT_USER_FAIL(error);
-  TRIDENT_FAIL_KIND(ErrorKind::Io, "checkpoint: rank 0 failed: ", error);
-}
-
-void prune(const std::string& dir, int64_t keep_last) {
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (name.size() > 7 && name.rfind("step_", 0) == 0 &&
-        name.compare(name.size() - 7, 7, ".h5.tmp") == 0) {
-      std::error_code ec;
-      fs::remove(entry.path(), ec);  // a save that never completed
-    }
-  }
-  if (keep_last <= 0) return;
-  std::vector<CheckpointFile> files = list_checkpoints(dir);
-  const int64_t excess = static_cast<int64_t>(files.size()) - keep_last;
-  for (int64_t i = 0; i < excess; ++i) {
-    std::error_code ec;
-    fs::remove(files[static_cast<size_t>(i)].path, ec);
-    if (ec)
-      TLOG_WARN("could not remove old checkpoint ", files[static_cast<size_t>(i)].path, ": ",
-                ec.message());
-  }
-}
-
 }  // namespace
-
-void write_state_attributes(hid_t file, const CheckpointState& state, bool has_optimizer) {
-  h5::write_attr_i64(file, "format_version", kCheckpointFormatVersion);
-  h5::write_attr_string(file, "format", "trident-checkpoint");
-  h5::write_attr_i64(file, "step", state.step);
-  h5::write_attr_u64(file, "seed", state.seed);
-  h5::write_attr_i64(file, "data_position", state.data_position);
-  h5::write_attr_string(file, "rng_state", state.rng_state);
-  h5::write_attr_string(file, "config", config::to_text(state.config));
-  h5::write_attr_i64(file, "layout_pp", state.layout.pp);
-  h5::write_attr_i64(file, "layout_dp", state.layout.dp);
-  h5::write_attr_i64(file, "layout_tp", state.layout.tp);
-  h5::write_attr_i64(file, "layout_ep", state.layout.ep);
-  h5::write_attr_i64(file, "layout_etp", state.layout.etp);
-  h5::write_attr_i64(file, "layout_zero1", state.layout.zero1 ? 1 : 0);
-  h5::write_attr_i64(file, "has_optimizer", has_optimizer ? 1 : 0);
-}
-
-CheckpointState read_state_attributes(hid_t file, const std::string& path) {
-  TRIDENT_USER_CHECK(h5::has_attr(file, "format_version"), "'", path,
-                     "' is an HDF5 file but not a Trident checkpoint (no format_version)");
-  const int64_t version = h5::read_attr_i64(file, "format_version");
-  TRIDENT_USER_CHECK(version == kCheckpointFormatVersion, "'", path, "' has checkpoint format ",
-                     version, "; this build reads format ", kCheckpointFormatVersion);
-  CheckpointState state;
-  state.step = h5::read_attr_i64(file, "step");
-  state.seed = h5::read_attr_u64(file, "seed");
-  state.data_position = h5::read_attr_i64(file, "data_position");
-  state.rng_state = h5::read_attr_string(file, "rng_state");
-  state.config = config::parse_config_text(h5::read_attr_string(file, "config"), path + ":config");
-  state.layout.pp = h5::read_attr_i64(file, "layout_pp");
-  state.layout.dp = h5::read_attr_i64(file, "layout_dp");
-  state.layout.tp = h5::read_attr_i64(file, "layout_tp");
-  state.layout.ep = h5::read_attr_i64(file, "layout_ep");
-  state.layout.etp = h5::read_attr_i64(file, "layout_etp");
-  state.layout.zero1 = h5::read_attr_i64(file, "layout_zero1") != 0;
-  return state;
-}
 
 std::vector<MomentRange> MomentsView::ranges() const {
   std::vector<MomentRange> all;
@@ -372,49 +294,49 @@ std::vector<CheckpointFile> list_checkpoints(const std::string& dir) {
   return files;
 }
 
-std::string save_checkpoint(const std::string& dir, const CheckpointState& state,
-                            const models::ParameterStore& store, const MomentsView& moments,
-                            MPI_Comm comm, const CheckpointSaveOptions& options) {
-  h5::silence_errors();
-  const std::string final_path = (fs::path(dir) / checkpoint_file_name(state.step)).string();
-  const std::string tmp_path = final_path + ".tmp";
-  on_root(comm, [&] {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    TRIDENT_USER_CHECK(!ec, "checkpoint.dir: cannot create '", dir, "': ", ec.message());
+namespace {
+
+// The collective write of every tensor into `tmp_path`. Each part that may fail on some ranks
+// only (creating the file, each dataset, the final close: a full disk fails on the ranks that
+// write) is followed by an agreement, so every rank stops at the same call and none is left
+// waiting in the next collective. Returns "" or the first failing rank's reason, on every rank.
+std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointState& state,
+                                  const models::ParameterStore& store,
+                                  const std::vector<MomentRange>& ranges, bool has_moments,
+                                  const std::vector<Piece>& pieces, const std::vector<bool>& writes,
+                                  MPI_Comm comm) {
+  std::string failure;
+  const auto attempt = [&](auto&& work) {
+    std::string local;
+    try {
+      work();
+    } catch (const std::exception& e) {
+      local = failure_text(e);
+    }
+    failure = agree_on_failure(local, comm);
+    return failure.empty();
+  };
+  h5::Handle fapl, file, dxpl;
+  const bool created = attempt([&] {
+    fapl = mpio_access(comm);
+    file = h5::file_handle(H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
+                           "creating checkpoint " + tmp_path);
+    write_state_attributes(file, state, has_moments);
+    dxpl = collective_transfer();
   });
-
-  // Whether anyone holds optimizer state decides whether /optimizer exists (collectively).
-  const std::vector<MomentRange> ranges = moments.ranges();
-  int has_moments = ranges.empty() ? 0 : 1;
-  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &has_moments, 1, MPI_INT, MPI_MAX, comm));
-
+  if (!created) return failure;
   const auto& specs = store.registry().specs();
-  std::vector<Piece> pieces;  // per spec: weight, moment
-  pieces.reserve(specs.size() * 2);
-  for (const models::ParamSpec& spec : specs) {
-    pieces.push_back(weight_piece(store, spec));
-    pieces.push_back(moment_piece(store, spec, ranges));
-  }
-  const std::vector<bool> writes = elect_writers(pieces, comm);
-  check_coverage(specs, pieces, writes, has_moments != 0, comm);
-
-  {
-    h5::Handle fapl = mpio_access(comm);
-    h5::Handle file = h5::file_handle(H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
-                                      "creating checkpoint " + tmp_path);
-    write_state_attributes(file, state, has_moments != 0);
-    h5::Handle dxpl = collective_transfer();
-    const float* values = store.flat_values().data<float>();
-    std::vector<float> staging;
-    for (size_t i = 0; i < specs.size(); ++i) {
-      const models::ParamSpec& spec = specs[i];
+  const float* values = store.flat_values().data<float>();
+  std::vector<float> staging;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const models::ParamSpec& spec = specs[i];
+    const bool written = attempt([&] {
       const Piece& weight = pieces[2 * i];
       h5::Handle dataset =
           h5::create_f32_dataset(file, std::string(kWeights) + "/" + spec.name, spec.shape);
       transfer(dataset, dxpl, spec.shape, weight, writes[2 * i],
                const_cast<float*>(values + weight.flat), true, spec.name);
-      if (has_moments == 0 || !spec.trained) continue;
+      if (!has_moments || !spec.trained) return;
       const Piece& moment = pieces[2 * i + 1];
       for (const char* group : {kExpAvg, kExpAvgSq}) {
         const bool active = writes[2 * i + 1];
@@ -424,11 +346,65 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
         transfer(m, dxpl, spec.shape, moment, active, active ? staging.data() : nullptr, true,
                  std::string(group) + "/" + spec.name);
       }
-    }
-    file.close();
+    });
+    if (!written) return failure;
+    fault_point("checkpoint_write");
   }
+  attempt([&] { file.close(); });
+  return failure;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& dir, const CheckpointState& state,
+                            const models::ParameterStore& store, const MomentsView& moments,
+                            MPI_Comm comm, const CheckpointSaveOptions& options) {
+  h5::silence_errors();
+  const std::string final_path = (fs::path(dir) / checkpoint_file_name(state.step)).string();
+  const std::string tmp_path = final_path + ".tmp";
+  CheckpointState stamped = state;
+  if (!options.run_id.empty()) stamped.run_id = options.run_id;
+
+  // Whether anyone holds optimizer state decides whether /optimizer exists (collectively).
+  const std::vector<MomentRange> ranges = moments.ranges();
+  refuse_non_finite(find_non_finite(store, ranges, comm), "checkpoint '" + final_path + "'");
+  int has_moments = ranges.empty() ? 0 : 1;
+  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &has_moments, 1, MPI_INT, MPI_MAX, comm));
+  const auto& specs = store.registry().specs();
+  uint64_t tensor_bytes = 0, datasets = 0;
+  for (const models::ParamSpec& spec : specs) {
+    const uint64_t copies = has_moments != 0 && spec.trained ? 3 : 1;
+    tensor_bytes += copies * static_cast<uint64_t>(spec.numel()) * sizeof(float);
+    datasets += copies;
+  }
+  on_root(comm, [&] {
+    prepare_checkpoint_dir(dir, final_path, tmp_path, stamped.run_id,
+                           checkpoint_size_bound(tensor_bytes, datasets));
+  });
+
+  std::vector<Piece> pieces;  // per spec: weight, moment
+  pieces.reserve(specs.size() * 2);
+  for (const models::ParamSpec& spec : specs) {
+    pieces.push_back(weight_piece(store, spec));
+    pieces.push_back(moment_piece(store, spec, ranges));
+  }
+  const std::vector<bool> writes = elect_writers(pieces, comm);
+  check_coverage(specs, pieces, writes, has_moments != 0, comm);
+
+  const std::string failure = write_checkpoint_file(tmp_path, stamped, store, ranges,
+                                                    has_moments != 0, pieces, writes, comm);
+  if (!failure.empty()) fail_save(dir, tmp_path, final_path, failure, comm);
   TRIDENT_CHECK_MPI(MPI_Barrier(comm));
-  on_root(comm, [&] { store_checksums(tmp_path); });
+  std::string checksum_failure;
+  on_root(comm, [&] {
+    try {
+      store_checksums(tmp_path);
+    } catch (const std::exception& e) {
+      checksum_failure = "rank 0: storing the checksums: " + failure_text(e);
+    }
+  });
+  broadcast_string(checksum_failure, comm);
+  if (!checksum_failure.empty()) fail_save(dir, tmp_path, final_path, checksum_failure, comm);
   if (options.before_commit) options.before_commit();
   // Every rank has closed the file and the checksums are in: only now does the name appear.
   TRIDENT_CHECK_MPI(MPI_Barrier(comm));
@@ -436,7 +412,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
     std::error_code ec;
     fs::rename(tmp_path, final_path, ec);
     TRIDENT_CHECK_IO(!ec, "renaming ", tmp_path, " to ", final_path, " failed: ", ec.message());
-    prune(dir, options.keep_last);
+    prune_after_save(dir, stamped.run_id, options.keep_last, final_path);
     TLOG_INFO("checkpoint saved: ", final_path);
   });
   return final_path;
@@ -498,10 +474,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
 }
 
 CheckpointState read_checkpoint_state(const std::string& path) {
-  h5::silence_errors();
-  TRIDENT_USER_CHECK(H5Fis_hdf5(path.c_str()) > 0, "'", path, "' is not an HDF5 file");
-  h5::Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
-                                    "opening checkpoint " + path + " (truncated or damaged?)");
+  const h5::Handle file = open_checkpoint(path);
   return read_state_attributes(file, path);
 }
 
@@ -531,7 +504,7 @@ CheckpointCheck verify_checkpoint(const std::string& path) {
       return check;
     }
   } catch (const std::exception& e) {
-    check.reason = std::string("bad attributes: ") + e.what();
+    check.reason = std::string("bad attributes: ") + failure_text(e);
     return check;
   }
   for (const char* group : {kWeights, kExpAvg, kExpAvgSq}) {
@@ -551,11 +524,17 @@ CheckpointCheck verify_checkpoint(const std::string& path) {
           return check;
         }
         const uint32_t stored = h5::read_attr_u32(dataset, "crc32c");
-        const uint32_t computed = h5::dataset_crc32c(dataset);
-        if (stored != computed) {
+        const h5::DatasetScan scan = h5::scan_dataset(dataset);
+        if (stored != scan.crc32c) {
           char text[96];
-          std::snprintf(text, sizeof(text), " (stored %08x, computed %08x)", stored, computed);
+          std::snprintf(text, sizeof(text), " (stored %08x, computed %08x)", stored, scan.crc32c);
           check.reason = "checksum mismatch in " + full + text;
+          return check;
+        }
+        if (scan.first_non_finite >= 0) {
+          check.reason = full + " holds a NaN or infinite value (element " +
+                         std::to_string(scan.first_non_finite) +
+                         "): the model had diverged when this was saved";
           return check;
         }
       } catch (const std::exception&) {

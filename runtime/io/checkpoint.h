@@ -19,7 +19,10 @@
 
 namespace trident::io {
 
-inline constexpr int64_t kCheckpointFormatVersion = 1;
+// Format 2 adds the run id and a checksum over the root attributes (the stored config
+// included); format 1 files still load, with a warning that their metadata is unchecked.
+inline constexpr int64_t kCheckpointFormatVersion = 2;
+inline constexpr int64_t kOldestReadableCheckpointFormat = 1;
 
 // The mesh a checkpoint was written under (informational: loading never needs it to match).
 struct CheckpointLayout {
@@ -36,6 +39,9 @@ struct CheckpointState {
   std::string rng_state;      // opaque extra RNG state, empty if none (counter RNGs need none)
   config::TridentConfig config;
   CheckpointLayout layout;
+  // The run that wrote it (checkpoint_claim.h): a run resumed from a checkpoint keeps its id.
+  // Empty in format 1 files and in saves that name no run.
+  std::string run_id;
 };
 
 // One contiguous run of AdamW moments: element i of exp_avg / exp_avg_sq is flat element
@@ -75,15 +81,23 @@ struct MomentsView {
 };
 
 struct CheckpointSaveOptions {
-  int64_t keep_last = 0;  // keep this many step_*.h5 in dir after a save (0: keep all)
+  // Keep this run's newest keep_last step_*.h5 in dir after a save (0: keep all). Files of
+  // other runs are never removed, nor is the file just written.
+  int64_t keep_last = 0;
+  // Stored in the file (overrides state.run_id when set); a save never replaces a step file
+  // that another run wrote.
+  std::string run_id;
   // Called on every rank after the file is complete and closed, just before the rename
   // (fault-injection tests kill a rank here).
   std::function<void()> before_commit;
 };
 
 // Collective over `comm` (every rank of the job, each passing its own store and moments).
-// Writes <dir>/step_<step>.h5 and returns its path (on every rank). Throws on failure; the .tmp
-// file is then left behind and ignored by find_latest_valid.
+// Writes <dir>/step_<step>.h5 and returns its path (on every rank). Refuses (UserError on every
+// rank, nothing written) a model with a NaN or infinite value, naming the tensor and the rank.
+// A save that cannot complete (disk full, file size limit, permission) throws the same
+// UserError on every rank, saying why, after removing its .tmp file: the checkpoints already in
+// dir are never touched before the new one is complete.
 // Cost: one collective write of the model plus, on rank 0, one re-read of the file to compute
 // the per-dataset CRC-32C (streamed in 64 MiB blocks).
 std::string save_checkpoint(const std::string& dir, const CheckpointState& state,

@@ -7,12 +7,17 @@
 #include <vector>
 
 #include "runtime/io/checkpoint.h"
+#include "runtime/io/checkpoint_hdf5.h"
 
 namespace trident::io {
 
 inline constexpr const char* kWeights = "/weights";
 inline constexpr const char* kExpAvg = "/optimizer/exp_avg";
 inline constexpr const char* kExpAvgSq = "/optimizer/exp_avg_sq";
+
+// Opens a checkpoint read-only for a serial reader; a missing, non-HDF5, truncated or damaged
+// file is a UserError naming it and what HDF5 found.
+h5::Handle open_checkpoint(const std::string& path);
 
 void write_state_attributes(hid_t file, const CheckpointState& state, bool has_optimizer);
 // UserError naming `path` if the file is not a Trident checkpoint of this format version.

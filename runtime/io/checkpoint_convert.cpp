@@ -9,8 +9,12 @@
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
 #include "runtime/io/checkpoint_attributes.h"
+#include "runtime/io/checkpoint_claim.h"
+#include "runtime/io/checkpoint_commit.h"
 #include "runtime/io/checkpoint_hdf5.h"
 #include "runtime/io/crc32c.h"
+#include "runtime/io/non_finite.h"
+#include "runtime/io/write_failure.h"
 
 namespace trident::io {
 
@@ -56,17 +60,46 @@ std::string shard_name(int64_t index, int64_t count) {
 }
 }  // namespace
 
+namespace {
+
+// The tensor read from `dataset` is what the save checksummed, and finite. The same check as
+// verify_checkpoint, done on the bytes the conversion reads anyway (one pass over the file).
+void check_tensor(hid_t dataset, const Tensor& tensor, const std::string& name,
+                  const std::string& checkpoint) {
+  TRIDENT_USER_CHECK(h5::has_attr(dataset, "crc32c"), "checkpoint '", checkpoint, "': tensor '",
+                     name, "' has no checksum (damaged, or not written by Trident)");
+  const uint32_t stored = h5::read_attr_u32(dataset, "crc32c");
+  const uint32_t computed = crc32c(tensor.data<float>(), tensor.nbytes());
+  TRIDENT_USER_CHECK(stored == computed, "checkpoint '", checkpoint, "': checksum mismatch in ",
+                     kWeights, "/", name, " (stored ", stored, ", computed ", computed,
+                     "): the file is damaged; convert an earlier checkpoint");
+  const int64_t bad = first_non_finite(tensor.data<float>(), tensor.numel());
+  TRIDENT_USER_CHECK(bad < 0, "checkpoint '", checkpoint, "': tensor '", name,
+                     "' holds a NaN or infinite value (element ", bad,
+                     "): refusing to export a diverged model");
+}
+
+// An output the user already has is never replaced: a conversion writes only new files.
+void refuse_existing_output(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  TRIDENT_USER_CHECK(fs::is_directory(path, ec) && fs::is_empty(path, ec), "--output '", path,
+                     "' already exists", fs::is_directory(path, ec) ? " and is not empty" : "",
+                     "; remove it or give another --output (convert never overwrites)");
+}
+
+}  // namespace
+
 ConversionSummary checkpoint_to_hf(const std::string& checkpoint, const std::string& dir,
                                    const HfExportConversion& options,
                                    const ConvertProgress& progress) {
-  h5::silence_errors();
-  TRIDENT_USER_CHECK(H5Fis_hdf5(checkpoint.c_str()) > 0, "'", checkpoint,
-                     "' is not an HDF5 checkpoint");
   TRIDENT_USER_CHECK(options.shard_size_mb > 0, "--shard-size-mb must be positive, got ",
                      options.shard_size_mb);
-  h5::Handle file = h5::file_handle(H5Fopen(checkpoint.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
-                                    "opening " + checkpoint + " (truncated or damaged?)");
+  refuse_existing_output(dir);
+  const h5::Handle file = open_checkpoint(checkpoint);
   const CheckpointState state = read_state_attributes(file, checkpoint);
+  TRIDENT_USER_CHECK(h5::has_attr(file, "complete"), "checkpoint '", checkpoint,
+                     "' is incomplete (the save did not finish: no 'complete' attribute)");
   const models::ParameterRegistry registry(state.config.model());
   const std::vector<ExportTensor> plan = export_plan(registry, options);
 
@@ -86,44 +119,56 @@ ConversionSummary checkpoint_to_hf(const std::string& checkpoint, const std::str
   }
 
   std::error_code ec;
+  const bool created = !fs::exists(dir, ec);
   fs::create_directories(dir, ec);
   TRIDENT_USER_CHECK(!ec, "cannot create the output directory '", dir, "': ", ec.message());
   ConversionSummary summary;
-  std::map<std::string, std::string> weight_map;
-  const int64_t count = static_cast<int64_t>(shards.size());
-  for (int64_t s = 0; s < count; ++s) {
-    const std::string name = shard_name(s, count);
-    std::vector<StEntry> entries;
-    for (size_t i : shards[static_cast<size_t>(s)])
-      entries.push_back({plan[i].name, plan[i].dtype, plan[i].shape});
-    SafetensorsWriter writer((fs::path(dir) / name).string(), entries, {{"format", "pt"}});
-    for (size_t i : shards[static_cast<size_t>(s)]) {
-      const std::string path = std::string(kWeights) + "/" + plan[i].source;
-      TRIDENT_USER_CHECK(h5::link_exists(file, path), "checkpoint '", checkpoint,
-                         "' has no tensor '", plan[i].source, "'");
-      h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, path.c_str(), H5P_DEFAULT), path);
-      const Tensor tensor = h5::read_f32_dataset(dataset);
-      TRIDENT_USER_CHECK(tensor.shape() == plan[i].shape, "tensor '", plan[i].source, "' in '",
-                         checkpoint, "' has shape ", shape_string(tensor.shape()),
-                         " but its config expects ", shape_string(plan[i].shape));
-      writer.write(plan[i].name, tensor);
-      weight_map[plan[i].name] = name;
-      ++summary.tensors;
-      if (progress) progress(summary.tensors, static_cast<int64_t>(plan.size()), plan[i].name);
+  try {
+    std::map<std::string, std::string> weight_map;
+    const int64_t count = static_cast<int64_t>(shards.size());
+    for (int64_t s = 0; s < count; ++s) {
+      const std::string name = shard_name(s, count);
+      std::vector<StEntry> entries;
+      for (size_t i : shards[static_cast<size_t>(s)])
+        entries.push_back({plan[i].name, plan[i].dtype, plan[i].shape});
+      SafetensorsWriter writer((fs::path(dir) / name).string(), entries, {{"format", "pt"}});
+      for (size_t i : shards[static_cast<size_t>(s)]) {
+        const std::string path = std::string(kWeights) + "/" + plan[i].source;
+        TRIDENT_USER_CHECK(h5::link_exists(file, path), "checkpoint '", checkpoint,
+                           "' has no tensor '", plan[i].source, "'");
+        h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, path.c_str(), H5P_DEFAULT), path);
+        const Tensor tensor = h5::read_f32_dataset(dataset);
+        TRIDENT_USER_CHECK(tensor.shape() == plan[i].shape, "tensor '", plan[i].source, "' in '",
+                           checkpoint, "' has shape ", shape_string(tensor.shape()),
+                           " but its config expects ", shape_string(plan[i].shape));
+        check_tensor(dataset, tensor, plan[i].source, checkpoint);
+        writer.write(plan[i].name, tensor);
+        weight_map[plan[i].name] = name;
+        ++summary.tensors;
+        if (progress) progress(summary.tensors, static_cast<int64_t>(plan.size()), plan[i].name);
+      }
+      writer.finish();
+      summary.bytes += writer.data_bytes();
     }
-    writer.finish();
-    summary.bytes += writer.data_bytes();
-  }
-  summary.shards = count;
-  write_safetensors_index(dir, weight_map, summary.bytes);
+    summary.shards = count;
+    write_safetensors_index(dir, weight_map, summary.bytes);
 
-  config::ModelConfig exported = state.config.model();
-  exported.set_torch_dtype(options.dtype == StDType::F32    ? "float32"
-                           : options.dtype == StDType::BF16 ? "bfloat16"
-                                                            : "float16");
-  std::ofstream json(fs::path(dir) / "config.json");
-  json << config::export_hf_config_json(exported);
-  TRIDENT_CHECK_IO(json.good(), "writing ", dir, "/config.json failed");
+    config::ModelConfig exported = state.config.model();
+    exported.set_torch_dtype(options.dtype == StDType::F32    ? "float32"
+                             : options.dtype == StDType::BF16 ? "bfloat16"
+                                                              : "float16");
+    std::ofstream json(fs::path(dir) / "config.json");
+    json << config::export_hf_config_json(exported);
+    TRIDENT_CHECK_IO(json.good(), "writing ", dir, "/config.json failed");
+  } catch (...) {
+    // No partial export is left to be mistaken for a model: the directory was empty or new.
+    if (created) {
+      fs::remove_all(dir, ec);
+    } else {
+      for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+    }
+    throw;
+  }
   return summary;
 }
 
@@ -131,6 +176,7 @@ ConversionSummary hf_to_checkpoint(const std::string& dir, const std::string& ch
                                    const config::TridentConfig& base,
                                    const ConvertProgress& progress) {
   h5::silence_errors();
+  refuse_existing_output(checkpoint);
   config::TridentConfig config = base;
   *config.mutable_model() = config::import_hf_config((fs::path(dir) / "config.json").string());
   const models::ParameterRegistry registry(config.model());
@@ -139,9 +185,23 @@ ConversionSummary hf_to_checkpoint(const std::string& dir, const std::string& ch
   CheckpointState state;
   state.config = config;
   state.layout = CheckpointLayout{};
+  state.run_id = new_run_id();  // a converted model starts a run of its own
   const std::string tmp = checkpoint + ".tmp";
+  // HDF5 cannot survive running out of room at close: make sure of the room first.
+  uint64_t tensor_bytes = 0;
+  for (const models::ParamSpec& spec : registry.specs()) {
+    tensor_bytes += static_cast<uint64_t>(spec.numel()) * sizeof(float);
+  }
+  const uint64_t bound = checkpoint_size_bound(tensor_bytes, registry.specs().size());
+  const std::string no_room = probe_space(tmp, bound);
+  if (!no_room.empty()) {
+    const std::string why =
+        explain_write_failure(fs::path(checkpoint).parent_path().string(), bound);
+    TRIDENT_USER_FAIL("cannot write '", checkpoint, "': it needs up to ", bound, " bytes and ",
+                      why.empty() ? no_room : why, " (", no_room, "); nothing was written");
+  }
   ConversionSummary summary;
-  {
+  try {
     h5::Handle file = h5::file_handle(
         H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "creating " + tmp);
     write_state_attributes(file, state, /*has_optimizer=*/false);
@@ -154,6 +214,10 @@ ConversionSummary hf_to_checkpoint(const std::string& dir, const std::string& ch
                          dir, "' has shape ", shape_string(files.info(spec.name).shape),
                          " but config.json implies ", shape_string(spec.shape));
       const Tensor tensor = files.load(spec.name, DType::F32);
+      const int64_t bad = first_non_finite(tensor.data<float>(), tensor.numel());
+      TRIDENT_USER_CHECK(bad < 0, "tensor '", spec.name, "' in '", dir,
+                         "' holds a NaN or infinite value (element ", bad,
+                         "): refusing to make a checkpoint of a diverged model");
       h5::Handle dataset =
           h5::create_f32_dataset(file, std::string(kWeights) + "/" + spec.name, spec.shape);
       if (tensor.numel() > 0) {
@@ -167,6 +231,10 @@ ConversionSummary hf_to_checkpoint(const std::string& dir, const std::string& ch
     }
     h5::write_attr_i64(file, "complete", 1);
     file.close();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
   }
   std::error_code ec;
   fs::rename(tmp, checkpoint, ec);

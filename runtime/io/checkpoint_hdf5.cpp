@@ -1,16 +1,24 @@
 #include "runtime/io/checkpoint_hdf5.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "runtime/core/error.h"
 #include "runtime/io/crc32c.h"
+#include "runtime/io/non_finite.h"
 
 namespace trident::io::h5 {
 
 namespace {
+// " (reason)" from the error stack, or "".
+std::string stack_reason() {
+  const std::string summary = error_stack_summary();
+  return summary.empty() ? "" : " (" + summary + ")";
+}
+
 Handle checked(hid_t id, Handle::Closer closer, const std::string& what) {
-  if (id < 0) TRIDENT_FAIL_KIND(ErrorKind::Hdf5, what, " failed");
+  if (id < 0) TRIDENT_FAIL_KIND(ErrorKind::Hdf5, what, " failed", stack_reason());
   return Handle(id, closer);
 }
 
@@ -37,6 +45,19 @@ T read_scalar_attr(hid_t object, const char* name, hid_t type) {
 }
 }  // namespace
 
+namespace {
+std::atomic<bool> g_file_close_failed{false};
+
+// Runs the closer, remembering a failed file close.
+herr_t close_id(hid_t id, Handle::Closer closer) {
+  const herr_t rc = closer(id);
+  if (rc < 0 && closer == &H5Fclose) g_file_close_failed.store(true);
+  return rc;
+}
+}  // namespace
+
+bool file_close_failed() { return g_file_close_failed.load(); }
+
 Handle::Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
 
 Handle& Handle::operator=(Handle&& other) noexcept {
@@ -53,15 +74,36 @@ void Handle::close() {
   if (id_ < 0) return;
   const hid_t id = id_;
   id_ = -1;
-  if (closer_(id) < 0) TRIDENT_FAIL_KIND(ErrorKind::Hdf5, "closing an HDF5 object failed");
+  if (close_id(id, closer_) < 0) {
+    TRIDENT_FAIL_KIND(ErrorKind::Hdf5, "closing an HDF5 object failed", stack_reason());
+  }
 }
 
 void Handle::reset() {
-  if (id_ >= 0) closer_(id_);
+  if (id_ >= 0) close_id(id_, closer_);
   id_ = -1;
 }
 
 void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+std::string error_stack_summary() {
+  // Walked from the failing API call down to the system call: the last entries name the cause.
+  std::vector<std::string> messages;
+  auto visit = [](unsigned, const H5E_error2_t* entry, void* out) -> herr_t {
+    if (entry->desc != nullptr && entry->desc[0] != '\0') {
+      static_cast<std::vector<std::string>*>(out)->push_back(entry->desc);
+    }
+    return 0;
+  };
+  if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, visit, &messages) < 0 || messages.empty()) {
+    return "";
+  }
+  std::string summary = messages.back();
+  if (messages.size() > 1 && messages[messages.size() - 2] != summary) {
+    summary = messages[messages.size() - 2] + ": " + summary;
+  }
+  return summary;
+}
 
 Handle file_handle(hid_t id, const std::string& what) { return checked(id, H5Fclose, what); }
 Handle dataset_handle(hid_t id, const std::string& what) { return checked(id, H5Dclose, what); }
@@ -80,6 +122,8 @@ void write_attr_u32(hid_t object, const char* name, uint32_t value) {
 }
 
 void write_attr_string(hid_t object, const char* name, const std::string& value) {
+  // HDF5 strings end at the first NUL: what follows it would silently not be stored.
+  TRIDENT_CHECK(value.find('\0') == std::string::npos, "attribute '", name, "' holds a NUL byte");
   if (H5Aexists(object, name) > 0) H5Adelete(object, name);
   // A variable-length UTF-8 string: h5py returns it as str.
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -171,22 +215,24 @@ Handle create_f32_dataset(hid_t parent, const std::string& name, const Shape& sh
       "creating dataset " + name);
 }
 
-uint32_t dataset_crc32c(hid_t dataset, size_t block_bytes) {
+DatasetScan scan_dataset(hid_t dataset, size_t block_bytes) {
   const Shape shape = dataset_shape(dataset);
   Handle file_space = space_handle(H5Dget_space(dataset), "H5Dget_space");
+  DatasetScan scan;
   if (shape.empty()) {
     float value = 0.0f;
     if (H5Dread(dataset, H5T_IEEE_F32LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) < 0) {
       TRIDENT_FAIL_KIND(ErrorKind::Hdf5, "reading a scalar dataset failed");
     }
-    return crc32c(&value, sizeof(value));
+    scan.crc32c = crc32c(&value, sizeof(value));
+    scan.first_non_finite = first_non_finite(&value, 1);
+    return scan;
   }
   const int64_t rows = shape[0];
   const int64_t row_numel = rows == 0 ? 0 : shape_numel(shape) / rows;
   const int64_t block_rows =
       std::max<int64_t>(1, static_cast<int64_t>(block_bytes / 4) / std::max<int64_t>(row_numel, 1));
   std::vector<float> buffer(static_cast<size_t>(std::min(rows, block_rows) * row_numel));
-  uint32_t crc = 0;
   for (int64_t row = 0; row < rows; row += block_rows) {
     const int64_t count_rows = std::min(block_rows, rows - row);
     std::vector<hsize_t> start(shape.size(), 0), count(shape.begin(), shape.end());
@@ -198,9 +244,13 @@ uint32_t dataset_crc32c(hid_t dataset, size_t block_bytes) {
     if (H5Dread(dataset, H5T_IEEE_F32LE, mem_space, file_space, H5P_DEFAULT, buffer.data()) < 0) {
       TRIDENT_FAIL_KIND(ErrorKind::Hdf5, "reading rows ", row, "..", row + count_rows, " failed");
     }
-    crc = crc32c(buffer.data(), n * sizeof(float), crc);
+    scan.crc32c = crc32c(buffer.data(), n * sizeof(float), scan.crc32c);
+    if (scan.first_non_finite < 0) {
+      const int64_t at = first_non_finite(buffer.data(), static_cast<int64_t>(n));
+      if (at >= 0) scan.first_non_finite = row * row_numel + at;
+    }
   }
-  return crc;
+  return scan;
 }
 
 Tensor read_f32_dataset(hid_t dataset) {

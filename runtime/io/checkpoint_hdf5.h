@@ -36,8 +36,17 @@ class Handle {
   Closer closer_ = nullptr;
 };
 
+// Whether closing an HDF5 file failed in this process. HDF5 1.10 then keeps the half-closed
+// file registered and crashes on it when it shuts down (at MPI_Finalize): the process must
+// end without that shutdown (launch/finalize_guard.cpp).
+bool file_close_failed();
+
 // Turns off HDF5's automatic error-stack printing for this process (idempotent).
 void silence_errors();
+// The innermost messages of HDF5's error stack for the call that just failed (the system or
+// MPI-IO error is there: "No space left on device", "MPI_ERR_ACCESS: permission denied"), ""
+// if there is none. Call it right after the failing call, before any other HDF5 call.
+std::string error_stack_summary();
 
 Handle file_handle(hid_t id, const std::string& what);
 Handle dataset_handle(hid_t id, const std::string& what);
@@ -64,10 +73,15 @@ Shape dataset_shape(hid_t dataset);
 // write is visible as zeros rather than as an unreadable hole).
 Handle create_f32_dataset(hid_t parent, const std::string& name, const Shape& shape);
 
-// Calls `visit(rows_begin, rows, data)` over the dataset in row blocks of about `block_bytes`,
-// in row-major order, so a caller can checksum or convert a tensor of any size in bounded
-// memory. Returns the dataset's CRC-32C over its little-endian fp32 bytes.
-uint32_t dataset_crc32c(hid_t dataset, size_t block_bytes = 64u << 20);
+// One pass over an fp32 dataset in row blocks of about `block_bytes` (bounded memory for a
+// tensor of any size): its CRC-32C over the little-endian fp32 bytes in row-major order, and
+// the index of its first NaN or infinity (-1: none).
+struct DatasetScan {
+  uint32_t crc32c = 0;
+  int64_t first_non_finite = -1;
+};
+DatasetScan scan_dataset(hid_t dataset, size_t block_bytes = 64u << 20);
+inline uint32_t dataset_crc32c(hid_t dataset) { return scan_dataset(dataset).crc32c; }
 // Reads a whole fp32 dataset (one tensor at a time: converter and tests).
 Tensor read_f32_dataset(hid_t dataset);
 

@@ -5,6 +5,7 @@
 
 #include "runtime/config/config.h"
 #include "runtime/core/logging.h"
+#include "runtime/io/non_finite.h"
 
 namespace trident::io {
 
@@ -48,6 +49,7 @@ void copy_slice(const Tensor& global, const models::ShardSlice& slice, Tensor& o
 void save_hf_weights(const models::ParameterStore& store, const std::string& dir,
                      const HfExportOptions& options) {
   const config::ModelConfig& model = store.registry().config();
+  refuse_non_finite(find_non_finite(store), "Hugging Face weights to '" + dir + "'");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   TRIDENT_USER_CHECK(!ec, "cannot create the output directory '", dir, "': ", ec.message());

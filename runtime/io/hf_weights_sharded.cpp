@@ -9,6 +9,7 @@
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/io/non_finite.h"
 
 namespace trident::io {
 
@@ -41,6 +42,7 @@ void save_hf_weights_sharded(const models::ParameterStore& store, const std::str
   MPI_Comm_size(comm, &size);
   const config::ModelConfig& model = store.registry().config();
   const std::vector<models::ParamSpec>& specs = store.registry().specs();
+  refuse_non_finite(find_non_finite(store, {}, comm), "Hugging Face weights to '" + dir + "'");
 
   // Which tensors this rank writes: those it holds and no lower rank holds.
   std::vector<int> held(specs.size(), 0);

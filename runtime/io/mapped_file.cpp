@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "runtime/core/error.h"
+#include "runtime/io/write_failure.h"
 
 namespace trident::io {
 
@@ -65,7 +67,15 @@ void AtomicFileWriter::write_at(uint64_t offset, const void* data, size_t bytes)
   while (bytes > 0) {
     const ssize_t written = ::pwrite(fd_, cursor, bytes, static_cast<off_t>(offset));
     if (written < 0 && errno == EINTR) continue;
-    TRIDENT_CHECK_IO(written > 0, "writing '", temp_path_, "' failed: ", std::strerror(errno));
+    if (written <= 0) {
+      // Disk full, file size limit: the user's to fix, and the temporary is removed on drop, so
+      // nothing under `path` changed.
+      const std::string error = std::strerror(errno);
+      const std::string why =
+          explain_write_failure(std::filesystem::path(path_).parent_path().string());
+      TRIDENT_USER_FAIL("cannot write '", path_, "': ", error, why.empty() ? "" : " (" + why + ")",
+                        "; nothing was written under that name");
+    }
     cursor += written;
     bytes -= static_cast<size_t>(written);
     offset += static_cast<uint64_t>(written);

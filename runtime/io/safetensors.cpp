@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -107,7 +108,15 @@ void convert(const uint8_t* src, StDType from, uint8_t* dst, StDType to, size_t 
   TRIDENT_USER_CHECK(is_float(from) == is_float(to), what, ": cannot convert ", st_dtype_name(from),
                      " to ", st_dtype_name(to), " (floats and integers do not mix)");
   if (is_float(from)) {
-    for (size_t i = 0; i < n; ++i) write_float(dst, to, i, read_float(src, from, i));
+    for (size_t i = 0; i < n; ++i) {
+      const float value = read_float(src, from, i);
+      write_float(dst, to, i, value);
+      // F16 tops out at 65504: a finite weight beyond it would be stored as infinity.
+      TRIDENT_USER_CHECK(
+          to != StDType::F16 || !std::isfinite(value) || std::isfinite(read_float(dst, to, i)),
+          what, ": element ", i, " = ", value,
+          " does not fit in F16 (largest 65504); export as f32 or bf16");
+    }
     return;
   }
   for (size_t i = 0; i < n; ++i) {

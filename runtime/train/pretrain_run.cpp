@@ -6,6 +6,7 @@
 
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/io/checkpoint_claim.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/hf_weights_sharded.h"
 #include "runtime/io/jsonl.h"
@@ -95,6 +96,8 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   const config::CheckpointConfig& checkpoint = config.checkpoint();
   const std::string resume_path =
       resolve_resume(checkpoint.resume(), checkpoint.dir(), options.job);
+  const io::CheckpointClaim claim =
+      io::claim_checkpoint_dir(checkpoint.dir(), resume_path, options.job);
   if (!resume_path.empty()) {
     if (!options.init_hf_dir.empty()) {
       TLOG_WARN("--init-hf ", options.init_hf_dir, " ignored: resuming from ", resume_path);
@@ -152,6 +155,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   summary.resumed_from_step = first_step - 1;
   io::CheckpointSaveOptions save_options;
   save_options.keep_last = checkpoint.keep_last();
+  save_options.run_id = claim.run_id;
   auto save = [&] {
     if (checkpoint.dir().empty()) return;
     summary.last_checkpoint =

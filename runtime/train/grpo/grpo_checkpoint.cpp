@@ -30,7 +30,7 @@ void load_policy_weights(const std::string& path, models::DeepSeekV3Model& polic
 
 std::string save_policy_checkpoint(const config::TridentConfig& config,
                                    const models::DeepSeekV3Model& policy, int64_t step,
-                                   MPI_Comm comm) {
+                                   MPI_Comm comm, const std::string& run_id) {
   const config::CheckpointConfig& checkpoint = config.checkpoint();
   if (checkpoint.dir().empty()) return "";
   io::CheckpointState state;
@@ -42,6 +42,7 @@ std::string save_policy_checkpoint(const config::TridentConfig& config,
   state.layout = io::layout_of(config);
   io::CheckpointSaveOptions options;
   options.keep_last = checkpoint.keep_last();
+  options.run_id = run_id;
   return io::save_checkpoint(checkpoint.dir(), state, policy.params(), io::MomentsView{},
                              comm, options);
 }

@@ -30,9 +30,10 @@ void load_policy_weights(const std::string& path, models::DeepSeekV3Model& polic
 // Writes the policy's weights as <checkpoint.dir>/step_<step>.h5 (keep_last honoured); returns
 // the path. Nothing (empty) when checkpoint.dir is unset. Collective over `comm`: every rank
 // writes its hyperslab of each tensor it holds, a tensor held by several ranks (replicas) once,
-// so a sharded policy (TP, EP) writes one file with global names and shapes.
+// so a sharded policy (TP, EP) writes one file with global names and shapes. `run_id` is
+// stored in the file (the run's claim on checkpoint.dir, io/checkpoint_claim.h).
 std::string save_policy_checkpoint(const config::TridentConfig& config,
                                    const models::DeepSeekV3Model& policy, int64_t step,
-                                   MPI_Comm comm = MPI_COMM_SELF);
+                                   MPI_Comm comm = MPI_COMM_SELF, const std::string& run_id = "");
 
 }  // namespace trident::train::grpo
