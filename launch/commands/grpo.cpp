@@ -11,6 +11,7 @@
 #include "parallel/mpi_session.h"
 #include "runtime/core/logging.h"
 #include "runtime/train/grpo/grpo_run.h"
+#include "runtime/train/stop_signal.h"
 
 TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or external rewards") {
   trident::cli::ArgParser parser("grpo");
@@ -70,6 +71,8 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
   }
   options.job = mesh.world().get();
   options.primary = mesh.rank() == 0;
-  trident::train::grpo::run_grpo(config, options);
-  return 0;
+  // Stopped by SIGTERM / SIGUSR1 / SIGINT after saving: a distinct status, as for pretrain.
+  return trident::train::grpo::run_grpo(config, options).stop_signal != 0
+             ? trident::train::kExitStoppedBySignal
+             : 0;
 }

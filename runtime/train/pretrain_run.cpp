@@ -200,8 +200,8 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
     // them after this same step.
     summary.stop_signal = agree_on_stop(options.job);
     if (summary.stop_signal != 0) {
-      TLOG_WARN("signal ", summary.stop_signal, " received: saving a checkpoint after step ", s,
-                " and stopping");
+      TLOG_WARN(stop_signal_name(summary.stop_signal), " received: saving a checkpoint after step ",
+                s, " and stopping");
       if (checkpoint.dir().empty()) {
         TLOG_WARN("checkpoint.dir is not set: stopping without a checkpoint");
       }

@@ -10,10 +10,19 @@ namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
 
-extern "C" void record_stop_signal(int signal_number) { g_signal = signal_number; }
+extern "C" void record_stop_signal(int signal_number) {
+  // A second Ctrl-C means "now": the default action ends the process without the save.
+  if (signal_number == SIGINT && g_signal == SIGINT) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+    return;
+  }
+  g_signal = signal_number;
+}
 
 struct sigaction g_previous_term;
 struct sigaction g_previous_usr1;
+struct sigaction g_previous_int;
 
 }  // namespace
 
@@ -27,11 +36,26 @@ StopSignalScope::StopSignalScope() {
   action.sa_flags = SA_RESTART;
   TRIDENT_CHECK(sigaction(SIGTERM, &action, &g_previous_term) == 0, "sigaction(SIGTERM) failed");
   TRIDENT_CHECK(sigaction(SIGUSR1, &action, &g_previous_usr1) == 0, "sigaction(SIGUSR1) failed");
+  TRIDENT_CHECK(sigaction(SIGINT, &action, &g_previous_int) == 0, "sigaction(SIGINT) failed");
 }
 
 StopSignalScope::~StopSignalScope() {
   sigaction(SIGTERM, &g_previous_term, nullptr);
   sigaction(SIGUSR1, &g_previous_usr1, nullptr);
+  sigaction(SIGINT, &g_previous_int, nullptr);
+}
+
+std::string stop_signal_name(int signal_number) {
+  switch (signal_number) {
+    case SIGINT:
+      return "SIGINT (Ctrl-C)";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGUSR1:
+      return "SIGUSR1";
+    default:
+      return "signal " + std::to_string(signal_number);
+  }
 }
 
 int stop_signal_received() { return static_cast<int>(g_signal); }

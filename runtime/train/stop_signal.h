@@ -1,11 +1,14 @@
 #pragma once
-// Preemption: SIGTERM and SIGUSR1 (what Slurm sends before it stops a job) ask a run to save a
-// checkpoint at the next step boundary and exit cleanly with kExitStoppedBySignal.
+// Preemption: SIGTERM and SIGUSR1 (what Slurm sends before it stops a job), and SIGINT
+// (Ctrl-C), ask a run to save a checkpoint at the next step boundary and exit cleanly with
+// kExitStoppedBySignal. A second SIGINT ends the process at once, without the save.
 //
 // The handler only records the signal (async-signal-safe). At each step boundary the ranks agree
 // with one all-reduce of the flag over the job, so a signal that reached only some ranks stops
 // every rank after the same step and the checkpoint is consistent.
 #include <mpi.h>
+
+#include <string>
 
 namespace trident::train {
 
@@ -13,8 +16,8 @@ namespace trident::train {
 // (EX_TEMPFAIL of sysexits.h: a temporary failure, resume to continue).
 inline constexpr int kExitStoppedBySignal = 75;
 
-// Installs the SIGTERM and SIGUSR1 handlers for its lifetime (the previous ones are restored
-// by the destructor). One at a time per process.
+// Installs the SIGTERM, SIGUSR1 and SIGINT handlers for its lifetime (the previous ones are
+// restored by the destructor). One at a time per process.
 class StopSignalScope {
  public:
   StopSignalScope();
@@ -25,6 +28,9 @@ class StopSignalScope {
 
 // The signal this process received since the scope was installed (0: none).
 int stop_signal_received();
+
+// "SIGINT (Ctrl-C)", "SIGTERM", "SIGUSR1": for the message a stopping run logs.
+std::string stop_signal_name(int signal_number);
 
 // Collective over `comm`: the highest signal number any rank received (0: none). Every rank
 // gets the same answer, so all stop at the same step.

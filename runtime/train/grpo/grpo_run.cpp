@@ -8,12 +8,15 @@
 #include "parallel/ep/token_split_moe.h"
 #include "runtime/config/config.h"
 #include "runtime/core/logging.h"
+#include "runtime/io/checkpoint_claim.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/jsonl.h"
+#include "runtime/io/on_root.h"
 #include "runtime/train/grpo/evaluate.h"
 #include "runtime/train/grpo/grpo_checkpoint.h"
 #include "runtime/train/grpo/sharded_export.h"
 #include "runtime/train/progress.h"
+#include "runtime/train/stop_signal.h"
 
 namespace trident::train::grpo {
 
@@ -114,13 +117,18 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     TLOG_INFO("policy initialised from HF weights in ", init);
   }
   GrpoTrainer trainer(policy, grpo_options(config), ranks);
+  const StopSignalScope stop_signals;
+  const io::CheckpointClaim claim =
+      io::claim_checkpoint_dir(config.checkpoint().dir(), "", options.job);
   // A sharded policy is written collectively (each rank its slices, replicas once); whole
-  // replicas by the primary rank alone.
+  // replicas by rank 0 of the job alone, whose failure every rank then shares.
   const auto save_checkpoint = [&](int64_t step) {
     if (sharded) {
-      save_policy_checkpoint(config, policy, step, options.job);
-    } else if (options.primary) {
-      save_policy_checkpoint(config, policy, step);
+      save_policy_checkpoint(config, policy, step, options.job, claim.run_id);
+    } else {
+      io::on_root(options.job, [&] {
+        save_policy_checkpoint(config, policy, step, MPI_COMM_SELF, claim.run_id);
+      });
     }
   };
   // Evaluation decodes the same problems on every rank; under EP their forwards pair up.
@@ -149,7 +157,15 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     if (jsonl) jsonl->write(grpo_metrics_record(m));
     TLOG_INFO(progress_line(m, steps, meter));
     const int64_t every = config.checkpoint().every();
-    if (every > 0 && step % every == 0 && step != steps) save_checkpoint(step);
+    const bool saved = every > 0 && step % every == 0 && step != steps;
+    if (saved) save_checkpoint(step);
+    summary.stop_signal = agree_on_stop(options.job);  // every rank stops after the same step
+    if (summary.stop_signal != 0) {
+      TLOG_WARN(stop_signal_name(summary.stop_signal), " received: saving the policy after GRPO ",
+                "step ", step, " and stopping");
+      if (!saved) save_checkpoint(step);
+      return summary;
+    }
   }
   if (steps > 0) save_checkpoint(steps);
   if (eval_prompts > 0) {

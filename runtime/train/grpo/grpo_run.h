@@ -46,6 +46,8 @@ struct GrpoRunSummary {
   std::vector<GrpoStepMetrics> steps;
   double eval_accuracy_before = -1.0;  // with grpo.eval_prompts > 0
   double eval_accuracy_after = -1.0;
+  // Non-zero: stopped early on this signal (SIGTERM, SIGUSR1, SIGINT) after saving the policy.
+  int stop_signal = 0;
 };
 
 nlohmann::json grpo_metrics_record(const GrpoStepMetrics& m);
