@@ -15,6 +15,7 @@
 
 #include "launch/cli.h"
 #include "runtime/core/error.h"
+#include "runtime/io/output_path.h"
 #include "runtime/io/synthetic_task.h"
 #include "runtime/io/token_file.h"
 #include "runtime/io/tokenizer.h"
@@ -168,6 +169,8 @@ TRIDENT_COMMAND(data_command, "data",
   const bool jsonl = ends_with(flags.input, ".jsonl") || ends_with(flags.input, ".json");
   TRIDENT_USER_CHECK(!flags.sft || !flags.synthetic.empty() || jsonl,
                      "--sft with --input needs a .jsonl file with prompt and response fields");
+
+  trident::io::refuse_output_over_input(flags.output, flags.input, "--output", "--input");
 
   trident::io::TokenFileOptions options;
   options.dtype =

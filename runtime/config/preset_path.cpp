@@ -52,6 +52,8 @@ std::string resolve_config_path(const std::string& name_or_path) {
                      "no config given: pass a preset name (e.g. tiny) or a .textproto path");
   std::error_code error;
   if (fs::is_regular_file(name_or_path, error)) return name_or_path;
+  TRIDENT_USER_CHECK(!fs::is_directory(name_or_path, error), "config '", name_or_path,
+                     "' is a directory; give a .textproto file or a preset name (e.g. tiny)");
   TRIDENT_USER_CHECK(!looks_like_path(name_or_path), "config file '", name_or_path,
                      "' does not exist");
 

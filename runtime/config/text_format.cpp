@@ -12,6 +12,7 @@
 #include "runtime/config/config.h"
 #include "runtime/config/field_names.h"
 #include "runtime/core/error.h"
+#include "runtime/core/logging.h"
 
 namespace trident::config {
 
@@ -196,6 +197,15 @@ TridentConfig parse_config_text(const std::string& text, const std::string& orig
     }
     if (message.empty()) message = origin + ": not a valid TridentConfig textproto";
     TRIDENT_USER_FAIL(message);
+  }
+  // The defaults are the full 671B model: a file that sets nothing would silently mean it.
+  std::vector<const gp::FieldDescriptor*> set_fields;
+  from_file.GetReflection()->ListFields(from_file, &set_fields);
+  TRIDENT_USER_CHECK(!set_fields.empty(), origin,
+                     " sets no field (empty, or only comments): give a preset name (tiny, small, "
+                     "deepseek-v3-671b) or a textproto with at least a model { ... } section");
+  if (!from_file.has_model()) {
+    TLOG_WARN(origin, " has no model section: the model is the default, deepseek-v3-671b");
   }
   TridentConfig config = default_config();
   clear_lists_set_in(from_file, config);

@@ -1,5 +1,6 @@
 #include "runtime/io/token_file.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -198,6 +199,34 @@ void TokenFile::copy(uint64_t begin, uint64_t end, int32_t* out, uint8_t* mask) 
       mask[i - begin] = bit;
     }
   }
+}
+
+namespace {
+template <typename Id>
+int64_t first_at_least(const uint8_t* bytes, uint64_t count, uint32_t limit) {
+  constexpr uint64_t kBlock = 1 << 16;  // a branch-free max per block, then the exact index
+  for (uint64_t at = 0; at < count; at += kBlock) {
+    const uint64_t n = std::min(kBlock, count - at);
+    Id largest = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      Id id;
+      std::memcpy(&id, bytes + (at + i) * sizeof(Id), sizeof(Id));
+      largest = std::max(largest, id);
+    }
+    if (largest < limit) continue;
+    for (uint64_t i = 0; i < n; ++i) {
+      Id id;
+      std::memcpy(&id, bytes + (at + i) * sizeof(Id), sizeof(Id));
+      if (id >= limit) return static_cast<int64_t>(at + i);
+    }
+  }
+  return -1;
+}
+}  // namespace
+
+int64_t TokenFile::first_id_at_least(uint32_t limit) const {
+  return dtype_ == TokenDType::U16 ? first_at_least<uint16_t>(tokens_, num_tokens_, limit)
+                                   : first_at_least<uint32_t>(tokens_, num_tokens_, limit);
 }
 
 std::vector<int32_t> TokenFile::document_tokens(uint64_t doc) const {

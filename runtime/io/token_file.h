@@ -94,6 +94,9 @@ class TokenFile {
   // Copies tokens [begin, end) into `out` (and the mask into `mask` when it is non-null).
   void copy(uint64_t begin, uint64_t end, int32_t* out, uint8_t* mask = nullptr) const;
   std::vector<int32_t> document_tokens(uint64_t doc) const;
+  // Index of the first token whose id is ≥ `limit`, or -1. Reads every token: for files whose
+  // header records no vocabulary (vocab_size 0), checked once against the model's before use.
+  int64_t first_id_at_least(uint32_t limit) const;
 
  private:
   std::unique_ptr<MappedFile> file_;

@@ -206,6 +206,17 @@ std::vector<Completion> generate(models::DeepSeekV3Model& model,
                                  const std::vector<GenerationRequest>& requests,
                                  const SamplingOptions& options, ForwardLockstep* lockstep) {
   GenerationPlan plan = plan_generation(requests, options);
+  // RoPE and the latent cache are sized for max_position_embeddings positions: a longer
+  // sequence would run the model where it was never defined (and grow the table without bound).
+  const int64_t positions = model.config().max_position_embeddings();
+  for (const GenerationBucket& bucket : plan.buckets) {
+    TRIDENT_USER_CHECK(
+        bucket.prompt_len + options.max_new_tokens <= positions,
+        "max_new_tokens = ", options.max_new_tokens, " after a prompt of ", bucket.prompt_len,
+        " tokens needs ", bucket.prompt_len + options.max_new_tokens,
+        " positions, more than model.max_position_embeddings = ", positions, " (at most ",
+        std::max<int64_t>(0, positions - bucket.prompt_len), " new tokens for this prompt)");
+  }
   for (const GenerationBucket& bucket : plan.buckets)
     generate_bucket(model, bucket, options, lockstep, plan.completions);
   if (lockstep != nullptr) lockstep->finish([&model] { filler_forward(model); });
