@@ -16,6 +16,7 @@
 #include "runtime/io/checkpoint_selection.h"
 #include "runtime/io/non_finite.h"
 #include "runtime/io/on_root.h"
+#include "runtime/io/save_watchdog.h"
 
 namespace trident::io {
 
@@ -304,9 +305,13 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
                                   const models::ParameterStore& store,
                                   const std::vector<MomentRange>& ranges, bool has_moments,
                                   const std::vector<Piece>& pieces, const std::vector<bool>& writes,
-                                  MPI_Comm comm) {
+                                  MPI_Comm comm, double timeout_seconds) {
+  SaveWatchdog watchdog(comm, "checkpoint save of " + tmp_path, timeout_seconds);
+  const auto& specs = store.registry().specs();
   std::string failure;
-  const auto attempt = [&](auto&& work) {
+  uint64_t part = 0;
+  const auto attempt = [&](const std::string& name, auto&& work) {
+    watchdog.enter(++part, name);
     std::string local;
     try {
       work();
@@ -317,7 +322,7 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
     return failure.empty();
   };
   h5::Handle fapl, file, dxpl;
-  const bool created = attempt([&] {
+  const bool created = attempt("creating the file", [&] {
     fapl = mpio_access(comm);
     file = h5::file_handle(H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
                            "creating checkpoint " + tmp_path);
@@ -325,12 +330,11 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
     dxpl = collective_transfer();
   });
   if (!created) return failure;
-  const auto& specs = store.registry().specs();
   const float* values = store.flat_values().data<float>();
   std::vector<float> staging;
   for (size_t i = 0; i < specs.size(); ++i) {
     const models::ParamSpec& spec = specs[i];
-    const bool written = attempt([&] {
+    const bool written = attempt(spec.name, [&] {
       const Piece& weight = pieces[2 * i];
       h5::Handle dataset =
           h5::create_f32_dataset(file, std::string(kWeights) + "/" + spec.name, spec.shape);
@@ -350,7 +354,7 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
     if (!written) return failure;
     fault_point("checkpoint_write");
   }
-  attempt([&] { file.close(); });
+  attempt("closing the file", [&] { file.close(); });
   return failure;
 }
 
@@ -391,8 +395,9 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   const std::vector<bool> writes = elect_writers(pieces, comm);
   check_coverage(specs, pieces, writes, has_moments != 0, comm);
 
-  const std::string failure = write_checkpoint_file(tmp_path, stamped, store, ranges,
-                                                    has_moments != 0, pieces, writes, comm);
+  const std::string failure =
+      write_checkpoint_file(tmp_path, stamped, store, ranges, has_moments != 0, pieces, writes,
+                            comm, options.timeout_seconds);
   if (!failure.empty()) fail_save(dir, tmp_path, final_path, failure, comm);
   TRIDENT_CHECK_MPI(MPI_Barrier(comm));
   std::string checksum_failure;

@@ -87,6 +87,9 @@ struct CheckpointSaveOptions {
   // Stored in the file (overrides state.run_id when set); a save never replaces a step file
   // that another run wrote.
   std::string run_id;
+  // The longest a collective part of the write may take on any rank before this rank names
+  // the ranks missing and aborts the job (save_watchdog.h); 0: no limit.
+  double timeout_seconds = 0;
   // Called on every rank after the file is complete and closed, just before the rename
   // (fault-injection tests kill a rank here).
   std::function<void()> before_commit;

@@ -156,6 +156,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   io::CheckpointSaveOptions save_options;
   save_options.keep_last = checkpoint.keep_last();
   save_options.run_id = claim.run_id;
+  save_options.timeout_seconds = config.parallel().comm_timeout_s();
   auto save = [&] {
     if (checkpoint.dir().empty()) return;
     summary.last_checkpoint =

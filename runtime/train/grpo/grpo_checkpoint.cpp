@@ -43,6 +43,7 @@ std::string save_policy_checkpoint(const config::TridentConfig& config,
   io::CheckpointSaveOptions options;
   options.keep_last = checkpoint.keep_last();
   options.run_id = run_id;
+  options.timeout_seconds = config.parallel().comm_timeout_s();
   return io::save_checkpoint(checkpoint.dir(), state, policy.params(), io::MomentsView{},
                              comm, options);
 }
