@@ -9,6 +9,7 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/fault_injection.h"
 #include "launch/rank_layout.h"
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/comm/tracing_communicator.h"
@@ -103,6 +104,7 @@ TRIDENT_COMMAND(
     trace(run_options.pp, "pp");
     trident::Trace::enable(true);
   }
+  trident::cli::inject_comm_faults(run_options);  // TRIDENT_FAULT only (tests/faults)
   run_options.primary = mesh.rank() == 0;
   run_options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
   run_options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
