@@ -115,8 +115,8 @@ ProcessOutput run_command(const std::string& command, const std::string& input, 
   return result;
 }
 
-std::string tail(const std::string& text) {
-  return text.size() <= 400 ? text : "…" + text.substr(text.size() - 400);
+std::string tail(const std::string& text, size_t keep = 400) {
+  return text.size() <= keep ? text : "…" + text.substr(text.size() - keep);
 }
 
 }  // namespace
@@ -143,8 +143,13 @@ std::vector<double> external_rewards(const std::string& command,
   }
   TRIDENT_USER_CHECK(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0, where,
                      " exited with status ", WEXITSTATUS(run.status), "; stderr: ", tail(run.err));
+  return parse_reward_output(run.out, inputs.size(), where);
+}
+
+std::vector<double> parse_reward_output(const std::string& out, size_t expected,
+                                        const std::string& where) {
   std::vector<double> rewards;
-  std::istringstream lines(run.out);
+  std::istringstream lines(out);
   std::string line;
   int64_t number = 0;
   while (std::getline(lines, line)) {
@@ -156,12 +161,14 @@ std::vector<double> external_rewards(const std::string& command,
     const std::string word = line.substr(first, last - first + 1);
     char* end = nullptr;
     const double value = std::strtod(word.c_str(), &end);
-    TRIDENT_USER_CHECK(end != word.c_str() && *end == '\0' && std::isfinite(value), where,
-                       " wrote '", word, "' on line ", number, ", not a finite number");
+    // The whole word must be the number (a NUL inside it would end strtod's view early).
+    TRIDENT_USER_CHECK(end == word.c_str() + word.size() && !word.empty() && std::isfinite(value),
+                       where, " wrote '", tail(word, 40), "' on line ", number,
+                       ", not a finite number");
     rewards.push_back(value);
   }
-  TRIDENT_USER_CHECK(rewards.size() == inputs.size(), where, " wrote ", rewards.size(),
-                     " reward lines for ", inputs.size(), " completions (one per line expected)");
+  TRIDENT_USER_CHECK(rewards.size() == expected, where, " wrote ", rewards.size(),
+                     " reward lines for ", expected, " completions (one per line expected)");
   return rewards;
 }
 

@@ -34,4 +34,9 @@ RuleReward rule_reward(const RewardInput& input, const RuleRewardWeights& weight
 std::vector<double> external_rewards(const std::string& command,
                                      const std::vector<RewardInput>& inputs, double timeout_s);
 
+// The reward command's stdout: `expected` lines, each one finite number (surrounding blanks
+// allowed). Anything else is a UserError that starts with `where` and names the line.
+std::vector<double> parse_reward_output(const std::string& out, size_t expected,
+                                        const std::string& where);
+
 }  // namespace trident::train::grpo
