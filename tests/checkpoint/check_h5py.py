@@ -30,7 +30,19 @@ try:
     with h5py.File(f"{work}/step_5.h5", "r") as f:
         attrs = f.attrs
         assert attrs["format"] == "trident-checkpoint", attrs["format"]
-        assert attrs["format_version"] == 1
+        assert attrs["format_version"] == 2
+        # The metadata checksum, recomputed as docs/checkpoint-format.md defines it.
+        covered = b""
+        for name in ("format_version", "format", "step", "seed", "data_position", "rng_state",
+                     "config", "layout_pp", "layout_dp", "layout_tp", "layout_ep", "layout_etp",
+                     "layout_zero1", "has_optimizer", "run_id"):
+            value = attrs[name]
+            if isinstance(value, str):
+                raw = value.encode()
+            else:
+                raw = np.array(value, dtype="<u8" if name == "seed" else "<i8").tobytes()
+            covered += name.encode() + b"\0" + np.array(len(raw), dtype="<u8").tobytes() + raw
+        assert crc32c(covered) == int(attrs["metadata_crc32c"]), "metadata_crc32c"
         assert attrs["step"] == 5 and attrs["data_position"] == 6 and attrs["seed"] == 1234
         assert attrs["layout_tp"] == 2 and attrs["layout_ep"] == 2 and attrs["layout_pp"] == 1
         assert attrs["has_optimizer"] == 1 and attrs["complete"] == 1

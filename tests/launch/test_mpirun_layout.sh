@@ -27,7 +27,7 @@ check_layout() {
 
 echo "== 4 ranks, dp 2 × tp 2"
 timeout 120 "$wrapper" -n 4 -- pretrain --config tiny --set parallel.dp=2 --set parallel.tp=2 \
-  --set train.steps=2 > "$work/tp.log" 2>&1 || { cat "$work/tp.log"; fail "the dp×tp run failed"; }
+  --set train.steps=2 --checkpoint-dir "$work/tp-ckpt" > "$work/tp.log" 2>&1 || { cat "$work/tp.log"; fail "the dp×tp run failed"; }
 grep "^trident layout:" "$work/tp.log"
 [ "$(grep -c '^trident layout:' "$work/tp.log")" -eq 4 ] || fail "expected 4 layout lines"
 for rank in 0 1 2 3; do
@@ -37,7 +37,7 @@ grep -q "trained 2 steps" "$work/tp.log" || fail "the dp×tp run did not finish 
 
 echo "== 4 ranks, dp 4 with ep 2"
 timeout 120 "$wrapper" -n 4 -- pretrain --config tiny --set parallel.dp=4 --set parallel.ep=2 \
-  --set train.steps=2 > "$work/ep.log" 2>&1 || { cat "$work/ep.log"; fail "the dp×ep run failed"; }
+  --set train.steps=2 --checkpoint-dir "$work/ep-ckpt" > "$work/ep.log" 2>&1 || { cat "$work/ep.log"; fail "the dp×ep run failed"; }
 for rank in 0 1 2 3; do
   check_layout "$work/ep.log" "$rank" "dp=$rank" tp=0 "ep=$((rank % 2))" "edp=$((rank / 2))"
 done
