@@ -102,7 +102,8 @@ int64_t read_int(const uint8_t* src, StDType dtype, size_t i) {
 void convert(const uint8_t* src, StDType from, uint8_t* dst, StDType to, size_t n,
              const std::string& what) {
   if (from == to) {
-    std::memcpy(dst, src, n * st_dtype_size(from));
+    // An empty tensor has no buffer: memcpy must not see its null pointer, even for 0 bytes.
+    if (n > 0) std::memcpy(dst, src, n * st_dtype_size(from));
     return;
   }
   TRIDENT_USER_CHECK(is_float(from) == is_float(to), what, ": cannot convert ", st_dtype_name(from),
