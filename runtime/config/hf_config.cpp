@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <climits>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -29,11 +30,16 @@ void read_field(const json& value, gp::Message& message, const gp::FieldDescript
   const std::string key = where + field.name();
   switch (field.cpp_type()) {
     case gp::FieldDescriptor::CPPTYPE_INT64: {
-      // 4096 and 4096.0 both mean an integer; 4096.5 does not.
+      // 4096 and 4096.0 both mean an integer; 4096.5 does not, nor one beyond int64.
+      constexpr double kInt64Bound = 9223372036854775808.0;  // 2^63
       const bool integral =
-          value.is_number_integer() ||
-          (value.is_number_float() && std::floor(value.get<double>()) == value.get<double>());
-      TRIDENT_USER_CHECK(integral, key, " must be an integer, got ", json_kind(value));
+          (value.is_number_integer() &&
+           !(value.is_number_unsigned() &&
+             value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))) ||
+          (value.is_number_float() && std::floor(value.get<double>()) == value.get<double>() &&
+           std::fabs(value.get<double>()) < kInt64Bound);
+      TRIDENT_USER_CHECK(integral, key, " must be an integer in int64's range, got ",
+                         json_kind(value));
       r.SetInt64(&message, &field,
                  value.is_number_integer() ? value.get<int64_t>()
                                            : static_cast<int64_t>(value.get<double>()));
@@ -131,6 +137,13 @@ ModelConfig import_hf_config(const std::string& path) {
     read_object(root, model, path + ": ");
   } catch (const json::exception& e) {
     TRIDENT_USER_FAIL(path, ": ", e.what());
+  }
+  // A rope_scaling object whose type is missing (a typo, a version's other key) would
+  // silently mean plain RoPE with its factor ignored.
+  if (auto rope = root.find("rope_scaling"); rope != root.end() && rope->is_object()) {
+    TRIDENT_USER_CHECK(!model.rope_scaling().type().empty(), path,
+                       ": rope_scaling has no \"type\" (or \"rope_type\"); give \"yarn\", "
+                       "or null for plain RoPE");
   }
   // The name comes from the checkpoint's own record when the file has no "name".
   if (!root.contains("name")) {
