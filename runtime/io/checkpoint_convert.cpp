@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "models/deepseek_v3/registry.h"
@@ -13,6 +12,7 @@
 #include "runtime/io/checkpoint_commit.h"
 #include "runtime/io/checkpoint_hdf5.h"
 #include "runtime/io/crc32c.h"
+#include "runtime/io/hf_weights.h"
 #include "runtime/io/non_finite.h"
 #include "runtime/io/write_failure.h"
 
@@ -153,13 +153,7 @@ ConversionSummary checkpoint_to_hf(const std::string& checkpoint, const std::str
     summary.shards = count;
     write_safetensors_index(dir, weight_map, summary.bytes);
 
-    config::ModelConfig exported = state.config.model();
-    exported.set_torch_dtype(options.dtype == StDType::F32    ? "float32"
-                             : options.dtype == StDType::BF16 ? "bfloat16"
-                                                              : "float16");
-    std::ofstream json(fs::path(dir) / "config.json");
-    json << config::export_hf_config_json(exported);
-    TRIDENT_CHECK_IO(json.good(), "writing ", dir, "/config.json failed");
+    write_hf_config(dir, state.config.model(), options.dtype);
   } catch (...) {
     // No partial export is left to be mistaken for a model: the directory was empty or new.
     if (created) {

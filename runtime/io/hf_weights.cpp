@@ -77,9 +77,14 @@ void save_hf_weights(const models::ParameterStore& store, const std::string& dir
   }
   writer.finish();
 
+  write_hf_config(dir, model, options.dtype);
+}
+
+void write_hf_config(const std::string& dir, const config::ModelConfig& model, StDType dtype) {
   config::ModelConfig exported = model;
-  exported.set_torch_dtype(options.dtype == StDType::F32 ? "float32"
-                           : options.dtype == StDType::BF16 ? "bfloat16" : "float16");
+  exported.set_torch_dtype(dtype == StDType::F32    ? "float32"
+                           : dtype == StDType::BF16 ? "bfloat16"
+                                                    : "float16");
   std::ofstream json(dir + "/config.json");
   json << config::export_hf_config_json(exported);
   TRIDENT_CHECK_IO(json.good(), "writing ", dir, "/config.json failed");

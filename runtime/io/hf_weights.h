@@ -18,6 +18,9 @@ struct HfExportOptions {
   bool write_mtp_shared_copies = true;
 };
 
+// Writes DIR/config.json for `model` with torch_dtype naming `dtype`.
+void write_hf_config(const std::string& dir, const config::ModelConfig& model, StDType dtype);
+
 // Writes config.json and model.safetensors for the parameters `store` holds (whole tensors:
 // a single-rank store). Streams tensor by tensor.
 void save_hf_weights(const models::ParameterStore& store, const std::string& dir,

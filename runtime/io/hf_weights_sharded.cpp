@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <vector>
 
@@ -138,13 +137,7 @@ void save_hf_weights_sharded(const models::ParameterStore& store, const std::str
       }
     }
     write_safetensors_index(dir, weight_map, total);
-    config::ModelConfig exported = model;
-    exported.set_torch_dtype(options.dtype == StDType::F32    ? "float32"
-                             : options.dtype == StDType::BF16 ? "bfloat16"
-                                                              : "float16");
-    std::ofstream json(fs::path(dir) / "config.json");
-    json << config::export_hf_config_json(exported);
-    TRIDENT_CHECK_IO(json.good(), "writing ", dir, "/config.json failed");
+    write_hf_config(dir, model, options.dtype);
   }
   TRIDENT_CHECK_MPI(MPI_Barrier(comm));
 }
