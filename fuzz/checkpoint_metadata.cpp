@@ -12,7 +12,6 @@
 
 #include "fuzz/fuzz_util.h"
 #include "runtime/config/config.h"
-#include "runtime/core/logging.h"
 #include "runtime/io/checkpoint_attributes.h"
 #include "runtime/io/checkpoint_hdf5.h"
 
@@ -72,12 +71,6 @@ void tamper(hid_t file, const char* name, fuzz::ByteReader& in) {
 }
 
 }  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  configure_logging({LogLevel::Off, false});
-  io::h5::silence_errors();
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::ByteReader in(data, size);

@@ -2,14 +2,8 @@
 // `eval`), imported into a model config and validated like one from a textproto.
 #include "fuzz/fuzz_util.h"
 #include "runtime/config/config.h"
-#include "runtime/core/logging.h"
 
 using namespace trident;
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  configure_logging({LogLevel::Off, false});
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static fuzz::MemoryFile file;

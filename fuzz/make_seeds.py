@@ -10,9 +10,13 @@ import json
 import os
 import shutil
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "hardening"))
+from file_formats import safetensors_bytes, token_file  # noqa: E402
+
 
 
 def seed(target, name, data):
@@ -54,7 +58,8 @@ def hf_config():
     seed("hf_config_json", "other_model.json", json.dumps({"model_type": "llama"}))
 
 
-def safetensors_bytes(tensors, metadata=None):
+def tensors_file(tensors, metadata=None):
+    """A safetensors file of {name: (dtype, shape, bytes)}, laid out back to back."""
     header, data = {}, b""
     for name, (dtype, shape, payload) in tensors.items():
         header[name] = {"dtype": dtype, "shape": shape,
@@ -62,16 +67,14 @@ def safetensors_bytes(tensors, metadata=None):
         data += payload
     if metadata is not None:
         header["__metadata__"] = metadata
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + data
+    return safetensors_bytes(header, data)
 
 
 def safetensors():
     f32 = struct.pack("<4f", 1.0, -2.0, 0.5, 3.0)
     seed("safetensors_file", "f32.safetensors",
-         safetensors_bytes({"w": ("F32", [2, 2], f32)}, {"format": "pt"}))
-    seed("safetensors_file", "mixed.safetensors", safetensors_bytes({
+         tensors_file({"w": ("F32", [2, 2], f32)}, {"format": "pt"}))
+    seed("safetensors_file", "mixed.safetensors", tensors_file({
         "a": ("BF16", [3], struct.pack("<3H", 0x3F80, 0xC000, 0x0000)),
         "b": ("F16", [2], struct.pack("<2H", 0x3C00, 0x7BFF)),
         "c": ("I64", [2], struct.pack("<2q", 7, -1)),
@@ -81,24 +84,6 @@ def safetensors():
         {"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
          "y": {"dtype": "F32", "shape": [1], "data_offsets": [2, 6]}}).encode().ljust(96)
         + b"\0" * 8)
-
-
-def token_file(tokens_per_doc, dtype=1, mask=None, vocab=256):
-    width = 2 if dtype == 1 else 4
-    tokens = [t for doc in tokens_per_doc for t in doc]
-    body = b"".join(struct.pack("<H" if width == 2 else "<I", t) for t in tokens)
-    body += b"\0" * (-len(body) % 8)
-    offsets = [0]
-    for doc in tokens_per_doc:
-        offsets.append(offsets[-1] + len(doc))
-    body += struct.pack(f"<{len(offsets)}Q", *offsets)
-    flags = 0
-    if mask is not None:
-        body += bytes(mask)
-        flags = 1
-    header = b"TRDTOK01" + struct.pack("<IHHQQI", 1, dtype, flags, len(tokens_per_doc),
-                                       len(tokens), vocab) + b"\0" * 28
-    return header + body
 
 
 def token_files():

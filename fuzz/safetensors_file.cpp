@@ -2,15 +2,9 @@
 // shapes and data offsets, and the data they point into), opened as `--init-hf` and
 // `trident convert` open one, then every tensor viewed and loaded as fp32.
 #include "fuzz/fuzz_util.h"
-#include "runtime/core/logging.h"
 #include "runtime/io/safetensors.h"
 
 using namespace trident;
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  configure_logging({LogLevel::Off, false});
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static fuzz::MemoryFile file;

@@ -4,14 +4,8 @@
 #include "fuzz/fuzz_util.h"
 #include "models/deepseek_v3/registry.h"
 #include "runtime/config/config.h"
-#include "runtime/core/logging.h"
 
 using namespace trident;
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  configure_logging({LogLevel::Off, false});
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int world_size = size > 0 ? data[0] % 9 : 0;  // 0: checks that need no rank count

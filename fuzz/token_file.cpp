@@ -4,15 +4,9 @@
 #include "runtime/io/token_file.h"
 
 #include "fuzz/fuzz_util.h"
-#include "runtime/core/logging.h"
 #include "runtime/io/batch_sampler.h"
 
 using namespace trident;
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  configure_logging({LogLevel::Off, false});
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static fuzz::MemoryFile file;

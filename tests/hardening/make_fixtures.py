@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from checkpoint_bytes import dataset_crc
+from file_formats import safetensors_bytes, split_safetensors, token_file
 
 TRIDENT, FIX = sys.argv[1], sys.argv[2]
 
@@ -80,15 +81,11 @@ def checkpoints():
 
 # --- Hugging Face directories -------------------------------------------------------------
 def read_safetensors(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    return json.loads(data[8:8 + n]), data[8 + n:]
+    return split_safetensors(open(path, "rb").read())
 
 
 def write_safetensors(path, header, body):
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    open(path, "wb").write(struct.pack("<Q", len(text)) + text + body)
+    open(path, "wb").write(safetensors_bytes(header, body))
 
 
 def hf_variant(name, edit=None, config=None):
@@ -157,19 +154,6 @@ def hf_dirs():
 
 
 # --- token files, texts, configs ----------------------------------------------------------
-def token_file(docs, vocab, dtype=1, magic=b"TRDTOK01"):
-    width = 2 if dtype == 1 else 4
-    tokens = [t for d in docs for t in d]
-    body = b"".join(struct.pack("<H" if width == 2 else "<I", t) for t in tokens)
-    body += b"\0" * (-len(body) % 8)
-    offsets = [0]
-    for d in docs:
-        offsets.append(offsets[-1] + len(d))
-    body += struct.pack(f"<{len(offsets)}Q", *offsets)
-    header = magic + struct.pack("<IHHQQI", 1, dtype, 0, len(docs), len(tokens), vocab)
-    return header + b"\0" * 28 + body
-
-
 def data_files():
     run("data", "--synthetic", "arithmetic", "--count", "200", "--output", "tokens_ok.bin")
     run("data", "--synthetic", "arithmetic", "--count", "200", "--sft", "--output",
