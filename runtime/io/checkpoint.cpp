@@ -16,7 +16,7 @@
 #include "runtime/io/checkpoint_selection.h"
 #include "runtime/io/non_finite.h"
 #include "runtime/io/on_root.h"
-#include "runtime/io/save_watchdog.h"
+#include "runtime/io/collective_watchdog.h"
 
 namespace trident::io {
 
@@ -297,6 +297,28 @@ std::vector<CheckpointFile> list_checkpoints(const std::string& dir) {
 
 namespace {
 
+// Announces the collective step a save enters to the run's watchdog, if it has one.
+class Watch {
+ public:
+  Watch(CollectiveWatchdog* watchdog, std::string what)
+      : watchdog_(watchdog), what_("checkpoint save of " + std::move(what)) {}
+  ~Watch() {
+    if (watchdog_ != nullptr) watchdog_->leave();
+  }
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+  void operator()(const std::string& step) const {
+    if (watchdog_ != nullptr) watchdog_->enter(what_ + ": " + step);
+  }
+  void pause() const {
+    if (watchdog_ != nullptr) watchdog_->leave();
+  }
+
+ private:
+  CollectiveWatchdog* watchdog_;
+  std::string what_;
+};
+
 // The collective write of every tensor into `tmp_path`. Each part that may fail on some ranks
 // only (creating the file, each dataset, the final close: a full disk fails on the ranks that
 // write) is followed by an agreement, so every rank stops at the same call and none is left
@@ -305,13 +327,11 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
                                   const models::ParameterStore& store,
                                   const std::vector<MomentRange>& ranges, bool has_moments,
                                   const std::vector<Piece>& pieces, const std::vector<bool>& writes,
-                                  MPI_Comm comm, double timeout_seconds) {
-  SaveWatchdog watchdog(comm, "checkpoint save of " + tmp_path, timeout_seconds);
+                                  MPI_Comm comm, const Watch& watch) {
   const auto& specs = store.registry().specs();
   std::string failure;
-  uint64_t part = 0;
   const auto attempt = [&](const std::string& name, auto&& work) {
-    watchdog.enter(++part, name);
+    watch(name);
     std::string local;
     try {
       work();
@@ -368,6 +388,8 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   const std::string tmp_path = final_path + ".tmp";
   CheckpointState stamped = state;
   if (!options.run_id.empty()) stamped.run_id = options.run_id;
+  const Watch watch(options.watchdog, final_path);
+  watch("checking the values");
 
   // Whether anyone holds optimizer state decides whether /optimizer exists (collectively).
   const std::vector<MomentRange> ranges = moments.ranges();
@@ -381,10 +403,12 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
     tensor_bytes += copies * static_cast<uint64_t>(spec.numel()) * sizeof(float);
     datasets += copies;
   }
+  watch("preparing the directory");
   on_root(comm, [&] {
     prepare_checkpoint_dir(dir, final_path, tmp_path, stamped.run_id,
                            checkpoint_size_bound(tensor_bytes, datasets));
   });
+  watch("electing the writers");
 
   std::vector<Piece> pieces;  // per spec: weight, moment
   pieces.reserve(specs.size() * 2);
@@ -395,11 +419,13 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   const std::vector<bool> writes = elect_writers(pieces, comm);
   check_coverage(specs, pieces, writes, has_moments != 0, comm);
 
-  const std::string failure =
-      write_checkpoint_file(tmp_path, stamped, store, ranges, has_moments != 0, pieces, writes,
-                            comm, options.timeout_seconds);
+  const std::string failure = write_checkpoint_file(tmp_path, stamped, store, ranges,
+                                                    has_moments != 0, pieces, writes, comm, watch);
   if (!failure.empty()) fail_save(dir, tmp_path, final_path, failure, comm);
+  watch("after the write");
   TRIDENT_CHECK_MPI(MPI_Barrier(comm));
+  // Rank 0 reads the whole file back, however large: the others wait for it unwatched.
+  watch.pause();
   std::string checksum_failure;
   on_root(comm, [&] {
     try {
@@ -412,6 +438,7 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   if (!checksum_failure.empty()) fail_save(dir, tmp_path, final_path, checksum_failure, comm);
   if (options.before_commit) options.before_commit();
   // Every rank has closed the file and the checksums are in: only now does the name appear.
+  watch("committing");
   TRIDENT_CHECK_MPI(MPI_Barrier(comm));
   on_root(comm, [&] {
     std::error_code ec;

@@ -19,6 +19,8 @@
 
 namespace trident::io {
 
+class CollectiveWatchdog;
+
 // Format 2 adds the run id and a checksum over the root attributes (the stored config
 // included); format 1 files still load, with a warning that their metadata is unchecked.
 inline constexpr int64_t kCheckpointFormatVersion = 2;
@@ -87,9 +89,9 @@ struct CheckpointSaveOptions {
   // Stored in the file (overrides state.run_id when set); a save never replaces a step file
   // that another run wrote.
   std::string run_id;
-  // The longest a collective part of the write may take on any rank before this rank names
-  // the ranks missing and aborts the job (save_watchdog.h); 0: no limit.
-  double timeout_seconds = 0;
+  // Watches each collective step of the save (collective_watchdog.h): a rank that died
+  // mid-save is named and the job ended instead of the others waiting forever. Null: none.
+  CollectiveWatchdog* watchdog = nullptr;
   // Called on every rank after the file is complete and closed, just before the rename
   // (fault-injection tests kill a rank here).
   std::function<void()> before_commit;

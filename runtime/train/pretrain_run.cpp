@@ -7,6 +7,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/checkpoint_claim.h"
+#include "runtime/io/collective_watchdog.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/hf_weights_sharded.h"
 #include "runtime/io/jsonl.h"
@@ -156,7 +157,8 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   io::CheckpointSaveOptions save_options;
   save_options.keep_last = checkpoint.keep_last();
   save_options.run_id = claim.run_id;
-  save_options.timeout_seconds = config.parallel().comm_timeout_s();
+  io::CollectiveWatchdog watchdog(options.job, config.parallel().comm_timeout_s());
+  save_options.watchdog = &watchdog;
   auto save = [&] {
     if (checkpoint.dir().empty()) return;
     summary.last_checkpoint =
@@ -199,7 +201,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
     }
     // Every rank takes part in the agreement every step: a signal seen by any rank stops all of
     // them after this same step.
-    summary.stop_signal = agree_on_stop(options.job);
+    summary.stop_signal = agree_on_stop({options.dp.get(), options.tp.get(), options.pp.get()});
     if (summary.stop_signal != 0) {
       TLOG_WARN(stop_signal_name(summary.stop_signal), " received: saving a checkpoint after step ",
                 s, " and stopping");

@@ -60,6 +60,18 @@ std::string stop_signal_name(int signal_number) {
 
 int stop_signal_received() { return static_cast<int>(g_signal); }
 
+int agree_on_stop(const std::vector<parallel::Communicator*>& groups) {
+  // The maximum over dp, then tp, then pp is the maximum over the whole mesh.
+  Tensor flag = Tensor::full({1}, 0.0f, DType::I32);
+  flag.data<int32_t>()[0] = stop_signal_received();
+  for (parallel::Communicator* group : groups) {
+    if (group != nullptr && group->size() > 1) {
+      group->all_reduce(flag, parallel::ReduceOp::Max)->wait();
+    }
+  }
+  return flag.data<int32_t>()[0];
+}
+
 int agree_on_stop(MPI_Comm comm) {
   int signal_number = stop_signal_received();
   TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &signal_number, 1, MPI_INT, MPI_MAX, comm));

@@ -30,7 +30,8 @@ void load_policy_weights(const std::string& path, models::DeepSeekV3Model& polic
 
 std::string save_policy_checkpoint(const config::TridentConfig& config,
                                    const models::DeepSeekV3Model& policy, int64_t step,
-                                   MPI_Comm comm, const std::string& run_id) {
+                                   MPI_Comm comm, const std::string& run_id,
+                                   io::CollectiveWatchdog* watchdog) {
   const config::CheckpointConfig& checkpoint = config.checkpoint();
   if (checkpoint.dir().empty()) return "";
   io::CheckpointState state;
@@ -43,7 +44,7 @@ std::string save_policy_checkpoint(const config::TridentConfig& config,
   io::CheckpointSaveOptions options;
   options.keep_last = checkpoint.keep_last();
   options.run_id = run_id;
-  options.timeout_seconds = config.parallel().comm_timeout_s();
+  options.watchdog = watchdog;
   return io::save_checkpoint(checkpoint.dir(), state, policy.params(), io::MomentsView{},
                              comm, options);
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "models/deepseek_v3/model.h"
+#include "runtime/io/collective_watchdog.h"
 #include "runtime/config/trident.pb.h"
 
 namespace trident::train::grpo {
@@ -31,9 +32,11 @@ void load_policy_weights(const std::string& path, models::DeepSeekV3Model& polic
 // the path. Nothing (empty) when checkpoint.dir is unset. Collective over `comm`: every rank
 // writes its hyperslab of each tensor it holds, a tensor held by several ranks (replicas) once,
 // so a sharded policy (TP, EP) writes one file with global names and shapes. `run_id` is
-// stored in the file (the run's claim on checkpoint.dir, io/checkpoint_claim.h).
+// stored in the file (the run's claim on checkpoint.dir, io/checkpoint_claim.h); `watchdog`
+// (the run's, over `comm`) times the save's collective steps.
 std::string save_policy_checkpoint(const config::TridentConfig& config,
                                    const models::DeepSeekV3Model& policy, int64_t step,
-                                   MPI_Comm comm = MPI_COMM_SELF, const std::string& run_id = "");
+                                   MPI_Comm comm = MPI_COMM_SELF, const std::string& run_id = "",
+                                   io::CollectiveWatchdog* watchdog = nullptr);
 
 }  // namespace trident::train::grpo

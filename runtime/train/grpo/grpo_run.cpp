@@ -9,6 +9,7 @@
 #include "runtime/config/config.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/checkpoint_claim.h"
+#include "runtime/io/collective_watchdog.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/jsonl.h"
 #include "runtime/io/on_root.h"
@@ -120,11 +121,12 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   const StopSignalScope stop_signals;
   const io::CheckpointClaim claim =
       io::claim_checkpoint_dir(config.checkpoint().dir(), "", options.job);
+  io::CollectiveWatchdog watchdog(options.job, config.parallel().comm_timeout_s());
   // A sharded policy is written collectively (each rank its slices, replicas once); whole
   // replicas by rank 0 of the job alone, whose failure every rank then shares.
   const auto save_checkpoint = [&](int64_t step) {
     if (sharded) {
-      save_policy_checkpoint(config, policy, step, options.job, claim.run_id);
+      save_policy_checkpoint(config, policy, step, options.job, claim.run_id, &watchdog);
     } else {
       io::on_root(options.job, [&] {
         save_policy_checkpoint(config, policy, step, MPI_COMM_SELF, claim.run_id);
@@ -159,7 +161,8 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     const int64_t every = config.checkpoint().every();
     const bool saved = every > 0 && step % every == 0 && step != steps;
     if (saved) save_checkpoint(step);
-    summary.stop_signal = agree_on_stop(options.job);  // every rank stops after the same step
+    // Every rank stops after the same step.
+    summary.stop_signal = agree_on_stop({options.dp, options.tp, options.pp});
     if (summary.stop_signal != 0) {
       TLOG_WARN(stop_signal_name(summary.stop_signal), " received: saving the policy after GRPO ",
                 "step ", step, " and stopping");
