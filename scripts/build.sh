@@ -2,6 +2,7 @@
 # Configures (Release, Ninja) and builds everything into build/ with all cores.
 #   TRIDENT_CUDA=AUTO|ON|OFF   build the CUDA ops: AUTO (default) does so wherever nvcc is found
 #   TRIDENT_BUILD_DIR=dir      build somewhere else than build/
+#   TRIDENT_BUILD_TARGETS=...  build only these targets (default: all)
 # Extra arguments go to the CMake configure step, e.g. `bash scripts/build.sh -DTRIDENT_WERROR=OFF`.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
@@ -26,7 +27,8 @@ configure_log=$(mktemp)
 trap 'rm -f "$configure_log"' EXIT
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DTRIDENT_CUDA="${TRIDENT_CUDA:-AUTO}" "$@" | tee "$configure_log"
-cmake --build "$build_dir" -j "$(nproc)"
+# shellcheck disable=SC2086  # a list of targets
+cmake --build "$build_dir" -j "$(nproc)" --target ${TRIDENT_BUILD_TARGETS:-all}
 
 # The CMake configure step says whether it enabled the CUDA ops; show the evidence either way.
 if grep -q 'Trident: CUDA ops ON' "$configure_log"; then

@@ -13,6 +13,9 @@ packages=(
   libopenblas-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # sanitizer and fuzzing builds (docs/hardening.md): clang with libFuzzer and the sanitizer
+  # runtimes, LLVM's OpenMP for clang, llvm-symbolizer for readable reports
+  clang libclang-rt-14-dev libomp-dev llvm
   # the PyTorch reference, data tools and plots (Debian's /usr/bin/python3)
   python3 python3-torch python3-numpy python3-h5py python3-matplotlib
   # Slurm on one machine, for the launch tests

@@ -1,17 +1,42 @@
 #!/usr/bin/env bash
 # Sets the machine up, builds, and runs the whole test suite; exits non-zero on any failure.
 # Extra arguments go to ctest, e.g. `bash scripts/test.sh -L core` runs the tests labelled core.
+#   --sanitize address   AddressSanitizer + UndefinedBehaviorSanitizer build (clang, in
+#                        build-asan/, with libFuzzer coverage so scripts/fuzz.sh reuses it): the
+#                        unit tests and the multi-rank tests of up to 4 ranks
+#   --sanitize thread    ThreadSanitizer build (build-tsan/): the communication, expert-parallel,
+#                        pipeline and step-engine tests
 #   TRIDENT_SKIP_SETUP=1   skip the package check   TRIDENT_TEST_JOBS=n   parallel tests (2)
+# docs/hardening.md says what each variant runs and why.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$TRIDENT_ROOT"
 summary_on_exit
 
-step setup; run_setup; step_done
-step build; bash scripts/build.sh; step_done
+sanitize=""
+if [ "${1:-}" = "--sanitize" ]; then
+  sanitize=${2:?"--sanitize needs address or thread"}
+  shift 2
+fi
 
-step test
-allow_mpi_as_root
-ctest --test-dir "$TRIDENT_BUILD_DIR" --output-on-failure -j "${TRIDENT_TEST_JOBS:-2}" "$@"
-step_done
+step setup; run_setup; step_done
+case "$sanitize" in
+  "")
+    step build; bash scripts/build.sh; step_done
+    step test
+    allow_mpi_as_root
+    ctest --test-dir "$TRIDENT_BUILD_DIR" --output-on-failure -j "${TRIDENT_TEST_JOBS:-2}" "$@"
+    step_done
+    ;;
+  address|thread)
+    # shellcheck source=scripts/sanitize.sh
+    source scripts/sanitize.sh
+    step "build-$sanitize"; sanitizer_build "$sanitize"; step_done
+    step "test-$sanitize"; sanitizer_test "$sanitize" "$@"; step_done
+    ;;
+  *)
+    echo "test.sh: --sanitize '$sanitize': valid values are address and thread" >&2
+    exit 2
+    ;;
+esac

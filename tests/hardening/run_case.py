@@ -54,12 +54,20 @@ def as_user_prefix():
     return "setpriv --reuid=65534 --regid=65534 --clear-groups --"
 
 
-def leftover(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+def leftover(pgid, grace=5.0):
+    """True if a process of the case's group is still alive after `grace` seconds.
+
+    The grace covers helpers that end on their own once the command has exited, such as the
+    symbolizer a sanitizer build starts for its exit-time leak check."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
 
 
 def run_case(name, case, env, workroot):
@@ -99,7 +107,6 @@ def run_case(name, case, env, workroot):
         for bad in ("internal error", "check failed", "segmentation fault", "core dumped"):
             if bad in lowered:
                 failures.append(f"a user error that reads like a crash ('{bad}')")
-    time.sleep(0.05)
     if leftover(proc.pid):
         failures.append("processes of the case were left running")
         os.killpg(proc.pid, signal.SIGKILL)

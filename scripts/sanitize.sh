@@ -1,0 +1,75 @@
+# shellcheck shell=bash
+# The sanitizer variants (sourced by test.sh and fuzz.sh): where each builds, what it builds and
+# which tests it runs. docs/hardening.md has the reasons.
+#   address: clang, ASan + UBSan (any UB fatal) + libFuzzer coverage, -O1, in build-asan/;
+#            every test target; runs the unit tests and the multi-rank tests of up to 4 ranks.
+#   thread:  clang, TSan, -O1, in build-tsan/; the targets of the threaded tests only.
+
+sanitizer_build_dir() {
+  case "$1" in
+    address) echo "${TRIDENT_ASAN_BUILD_DIR:-build-asan}" ;;
+    thread) echo "${TRIDENT_TSAN_BUILD_DIR:-build-tsan}" ;;
+  esac
+}
+
+# The tests each variant runs, as a ctest label expression (-L) and an exclusion (-LE).
+#  address: everything but the 6- and 8-rank tests (named *np6*, *np8*), the Python reference
+#           and the golden comparison (they test PyTorch against Trident's plain build), CUDA
+#           (no device), Slurm, and the long killed-and-resumed run (the same jobs run in the
+#           plain suite).
+#  thread:  the tests labelled tsan (tests/CMakeLists.txt): communication, expert parallel,
+#           pipeline and the step engine (dp, train) of up to 4 ranks, the threaded parts.
+sanitizer_ctest_args() {
+  case "$1" in
+    address) echo "-LE reference|cuda|slurm|golden|long -E np6|np8" ;;
+    thread) echo "-L tsan" ;;
+  esac
+}
+
+# The build targets behind those tests (thread: only these are built); TRIDENT_ASAN_TARGETS
+# narrows the address build (scripts/fuzz.sh builds only the fuzz targets).
+sanitizer_targets() {
+  case "$1" in
+    address) echo "${TRIDENT_ASAN_TARGETS:-all}" ;;
+    thread) echo "tsan_suite" ;;
+  esac
+}
+
+sanitizer_build() {
+  local kind=$1 dir
+  dir=$(sanitizer_build_dir "$kind")
+  local fuzz=OFF
+  [ "$kind" = address ] && fuzz=ON
+  TRIDENT_BUILD_DIR=$dir TRIDENT_CUDA=OFF TRIDENT_BUILD_TARGETS=$(sanitizer_targets "$kind") \
+    bash scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+      -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DTRIDENT_WERROR=OFF \
+      -DTRIDENT_BUILD_BENCHMARKS=OFF -DTRIDENT_SANITIZE="$kind" -DTRIDENT_FUZZ="$fuzz"
+}
+
+# The runtime options: findings are fatal and name the suppressions file that was read.
+sanitizer_environment() {
+  local supp=$TRIDENT_ROOT/tests/sanitizers
+  if [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
+    export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+  fi
+  # Open MPI's and PMIx's components stay loaded after finalize, so that leak reports through
+  # them have module names the suppressions can match; the slow unwinder follows stacks through
+  # libraries built without frame pointers (MPI, HDF5, OpenBLAS).
+  export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0:strict_string_checks=1:check_initialization_order=1"
+  export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp:report_signal_unsafe=0"
+}
+
+sanitizer_test() {
+  local kind=$1 dir
+  shift
+  dir=$(sanitizer_build_dir "$kind")
+  allow_mpi_as_root
+  sanitizer_environment
+  # shellcheck disable=SC2046  # the label expressions are several words on purpose
+  ctest --test-dir "$dir" --output-on-failure -j "${TRIDENT_TEST_JOBS:-2}" \
+    $(sanitizer_ctest_args "$kind") "$@"
+}
