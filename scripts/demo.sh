@@ -7,8 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$TRIDENT_ROOT"
 summary_on_exit
 
-step setup; run_setup; step_done
-step build; bash scripts/build.sh; step_done
+setup_and_build
 
 trident=$TRIDENT_BUILD_DIR/launch/trident
 run_dir=$TRIDENT_ROOT/runs/demo

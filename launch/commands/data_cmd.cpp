@@ -139,7 +139,7 @@ void write_synthetic(const DataFlags& flags, TokenFileWriter& writer) {
 TRIDENT_COMMAND(data_command, "data",
                 "build a token file from text/JSONL or the synthetic arithmetic task") {
   DataFlags flags;
-  trident::cli::ArgParser parser("data");
+  trident::launch::ArgParser parser("data");
   parser.add_string("--input", &flags.input, "FILE.txt (blank-line separated) or FILE.jsonl");
   parser.add_string("--output", &flags.output, "token file to write (.bin)");
   parser.add_string("--field", &flags.field, "JSONL text field for pretraining data (text)");

@@ -105,7 +105,7 @@ class MoeLayer {
  public:
   // tp splits only the shared expert (its own all-reduces); the router and the routed experts
   // see the whole replicated input on every TP rank.
-  MoeLayer(const ModelDims& dims, MoeWeights weights, parallel::TpGroup tp = {})
+  MoeLayer(const ModelDims& dims, MoeWeights weights, parallel::tp::TpGroup tp = {})
       : dims_(dims), w_(std::move(weights)), shared_(w_.shared, tp) {}
 
   // x [T, H] -> [T, H]. balance_coef scales Σ_rows L_bal in the loss (α / global rows; 0 = off).

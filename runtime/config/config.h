@@ -32,6 +32,10 @@ std::string export_hf_config_json(const ModelConfig& model);
 // Throws UserError with a message naming the field and the valid values. world_size = 0
 // skips the checks that need the number of ranks.
 void validate(const TridentConfig& config, int world_size = 0);
+// What this build can run, beyond what is a valid layout (`trident plan` still plans the rest):
+// throws UserError naming each field it does not run yet. Checked once, when a run's parallel
+// context is made (parallel/context.h), identically on every rank.
+void check_runnable_layout(const TridentConfig& config);
 
 // textproto text of a config (stored inside checkpoints and printed by --print-config).
 std::string to_text(const TridentConfig& config);
