@@ -1,5 +1,8 @@
 #include "models/deepseek_v3/moe.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/linear.h"
 #include "runtime/core/error.h"
@@ -12,7 +15,9 @@ MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& 
                        const ModelDims& dims) {
   MoeWeights w;
   w.router = weight_of(store, prefix + "gate.weight");
-  w.router_bias = store.value(prefix + "gate.e_score_correction_bias");
+  // Only noaux_tc routing has the bias buffer; the other methods select by the plain scores.
+  w.router_bias = dims.has_router_bias ? store.value(prefix + "gate.e_score_correction_bias")
+                                       : Tensor::zeros({dims.experts});
   w.gate = store.expert_bank(layer, "gate_proj");
   w.up = store.expert_bank(layer, "up_proj");
   w.down = store.expert_bank(layer, "down_proj");
@@ -65,8 +70,10 @@ Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float ba
   return out;
 }
 
-// L_bal per row = Σ_e f_e · P_e with P_e = mean_t s_{e,t} / Σ_e' s_{e',t} and
-// f_e = E / (k · S) · #{t : e ∈ idx_t}.
+// L_bal per row = Σ_e g_e · P_e with P_e = mean_t s_{e,t} / Σ_e' s_{e',t} and, for the
+// expert-level loss alone, g_e = f_e = E / (k · S) · #{t : e ∈ idx_t}. DeepSeek-V2's device-level
+// and communication losses are also linear in P (P'_d = Σ_{e ∈ d} P_e), so they fold into g:
+// g_e += w_dev · mean_{e' ∈ d(e)} f_e' + w_comm · D / (M · S) · #{t : t reaches device d(e)}.
 void MoeLayer::balance_forward(MoeContext& ctx) const {
   const int64_t rows = ctx.layout.batch, S = ctx.layout.seq;
   const int64_t E = dims_.experts, k = dims_.top_k;
@@ -83,11 +90,33 @@ void MoeLayer::balance_forward(MoeContext& ctx) const {
       for (int64_t e = 0; e < E; ++e) z += s[t * E + e];
       for (int64_t e = 0; e < E; ++e) p[static_cast<size_t>(e)] += s[t * E + e] / z;
     }
+    for (int64_t e = 0; e < E; ++e) f[e] *= static_cast<float>(E) / static_cast<float>(k * S);
+    if (dims_.balance.any()) add_device_balance(idx + b * S * k, S, f);
     for (int64_t e = 0; e < E; ++e) {
-      f[e] *= static_cast<float>(E) / static_cast<float>(k * S);
       ctx.balance_sum +=
           static_cast<double>(f[e]) * p[static_cast<size_t>(e)] / static_cast<double>(S);
     }
+  }
+}
+
+void MoeLayer::add_device_balance(const int32_t* idx, int64_t S, float* g) const {
+  const BalanceSettings& bal = dims_.balance;
+  const int64_t E = dims_.experts, k = dims_.top_k, D = bal.devices, per_device = E / D;
+  std::vector<double> device_f(static_cast<size_t>(D), 0.0);  // f'_d: mean f_e over the device
+  for (int64_t e = 0; e < E; ++e) device_f[static_cast<size_t>(e / per_device)] += g[e];
+  std::vector<double> reached(static_cast<size_t>(D), 0.0);  // tokens sent to each device
+  std::vector<char> hit(static_cast<size_t>(D));
+  for (int64_t t = 0; t < S; ++t) {
+    std::fill(hit.begin(), hit.end(), 0);
+    for (int64_t j = 0; j < k; ++j) hit[static_cast<size_t>(idx[t * k + j] / per_device)] = 1;
+    for (int64_t d = 0; d < D; ++d) reached[static_cast<size_t>(d)] += hit[static_cast<size_t>(d)];
+  }
+  const double comm_scale =
+      static_cast<double>(D) / (static_cast<double>(bal.max_devices) * static_cast<double>(S));
+  for (int64_t e = 0; e < E; ++e) {
+    const auto d = static_cast<size_t>(e / per_device);
+    g[e] += static_cast<float>(bal.device_weight * device_f[d] / static_cast<double>(per_device) +
+                               bal.comm_weight * comm_scale * reached[d]);
   }
 }
 
