@@ -1,9 +1,10 @@
-// The invariant under expert parallelism: the tiny model (8 routed experts) with ep = world size
-// computes what one rank computes. Each rank takes its own rows of the global batch (EP ranks
-// hold different tokens), runs forward and backward with the routed experts dispatched to the
-// ranks that hold them, and the test compares with a single-rank model built on every rank:
-// logits row by row, summed losses, gradients (replicated parameters summed over the ranks,
-// experts compared by expert index on the rank that holds them), then 20 AdamW steps.
+// The invariant under expert parallelism: the tiny model (8 routed experts; also as a
+// DeepSeek-V2) with ep = world size computes what one rank computes. Each rank takes its own rows
+// of the global batch (EP ranks hold different tokens), runs forward and backward with the routed
+// experts dispatched to the ranks that hold them, and the test compares with a single-rank model
+// built on every rank: logits row by row, summed losses, gradients (replicated parameters summed
+// over the ranks, experts compared by expert index on the rank that holds them), then 20 AdamW
+// steps.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -36,17 +37,19 @@ std::shared_ptr<Communicator> world_comm() {
   return std::make_shared<MpiBackend>(world);
 }
 
-config::ModelConfig model_config() {
-  config::ModelConfig config = models::testing::tiny_config();
-  config.set_initializer_range(0.1);  // gradients well above fp32 round-off everywhere
-  return config;
-}
-
 struct Variant {
   int64_t chunks = 1;
   bool overlap = true;
   int64_t max_nodes = 0;  // node-limited routing with one EP rank per node
+  bool v2 = false;        // the tiny model as a DeepSeek-V2 (test_configs.h)
 };
+
+config::ModelConfig model_config(const Variant& v) {
+  config::ModelConfig config =
+      v.v2 ? models::testing::tiny_v2_config() : models::testing::tiny_config();
+  config.set_initializer_range(0.1);  // gradients well above fp32 round-off everywhere
+  return config;
+}
 
 config::ParallelConfig parallel_config(const Variant& v) {
   config::ParallelConfig p;
@@ -62,21 +65,21 @@ config::ParallelConfig parallel_config(const Variant& v) {
 
 std::unique_ptr<DeepSeekV3Model> ep_model(const Variant& v) {
   models::ExpertParallelSetup setup =
-      expert_parallel_setup(model_config(), parallel_config(v), world_comm());
+      expert_parallel_setup(model_config(v), parallel_config(v), world_comm());
   if (!v.overlap) {  // the same engine with every all-to-all waited for at once
     ExpertParallelOptions options;
-    options.dispatcher.experts = model_config().n_routed_experts();
+    options.dispatcher.experts = model_config(v).n_routed_experts();
     options.dispatcher.chunks = v.chunks;
     options.overlap = false;
     options.weight_grads_in_backward_input = false;
     setup.engine = std::make_shared<ExpertParallelMoe>(world_comm(), options);
   }
-  return std::make_unique<DeepSeekV3Model>(model_config(), kSeed, setup);
+  return std::make_unique<DeepSeekV3Model>(model_config(v), kSeed, setup);
 }
 
 std::unique_ptr<DeepSeekV3Model> reference_model(const Variant& v) {
   return std::make_unique<DeepSeekV3Model>(
-      model_config(), kSeed, expert_parallel_setup(model_config(), parallel_config(v), nullptr));
+      model_config(v), kSeed, expert_parallel_setup(model_config(v), parallel_config(v), nullptr));
 }
 
 struct Data {
@@ -196,6 +199,10 @@ TEST(ExpertParallelModel, OneStepMatchesOneRankWithoutChunks) {
 
 TEST(ExpertParallelModel, OneStepMatchesOneRankWithChunkedOverlap) {
   expect_step_matches({3, true, 0});
+}
+
+TEST(ExpertParallelModel, DeepSeekV2MatchesOneRank) {
+  expect_step_matches({2, true, 0, /*v2=*/true});
 }
 
 TEST(ExpertParallelModel, NodeLimitedRoutingMatchesOneRankWithTheSameMask) {

@@ -8,7 +8,9 @@
 // Layouts (skipped where they do not fold into the job's ranks): np 2: dp1·tp2·ep2; np 4:
 // dp2·tp2·ep2 (edp 2: the experts' replicas sit on different dp indices), dp2·tp2·ep4
 // (edp 1), dp1·tp4·ep2 (edp 2: replicas on different TP ranks of one dp index), dp1·tp4·ep4;
-// np 8: the same folds with dp doubled, and dp4·tp2·ep8.
+// np 8: the same folds with dp doubled, and dp4·tp2·ep8. The tiny model as a DeepSeek-V2
+// (tests/models/test_configs.h: softmax group-limited routing, plain q_proj, 2 shared experts,
+// no MTP, device and communication balance losses) on tp2·ep2, dp2·tp2·ep4 and dp1·tp4·ep2.
 // Each with the all-to-all in 1 to 3 chunks, ZeRO-1 on and off; an uneven configuration
 // (sequences of 15 tokens, one per micro-batch) makes the TP shares unequal.
 //
@@ -31,6 +33,7 @@
 #include "runtime/config/config.h"
 #include "runtime/train/data_setup.h"
 #include "runtime/train/trainer.h"
+#include "tests/models/test_configs.h"
 #include "tests/parallel/test_helpers.h"
 #include "tests/tp/tp_test_util.h"
 
@@ -46,7 +49,7 @@ constexpr double kTolerance = 1e-5;
 
 // 16 rows in micro-batches of 2 (uneven: 8 rows of 15 tokens, one per micro-batch), clipping
 // that bites, balance loss and bias update on.
-config::TridentConfig base_config(bool uneven) {
+config::TridentConfig base_config(bool uneven, bool v2 = false) {
   config::TridentConfig config = config::load_config(config::resolve_config_path("tiny"));
   config::apply_overrides(config, {"train.steps=20", "train.global_batch=16", "train.micro_batch=2",
                                    "train.grad_clip=0.5", "train.aux_loss_alpha=0.001",
@@ -56,6 +59,7 @@ config::TridentConfig base_config(bool uneven) {
     config::apply_overrides(config,
                             {"train.global_batch=8", "train.micro_batch=1", "train.seq_len=15"});
   }
+  if (v2) config::apply_overrides(config, models::testing::tiny_v2_overrides());
   return config;
 }
 
@@ -71,16 +75,16 @@ struct RunResult {
   std::unique_ptr<Trainer> trainer;
 };
 
-const RunResult& oracle(bool uneven) {
-  static std::map<bool, RunResult> results;
-  auto found = results.find(uneven);
+const RunResult& oracle(bool uneven, bool v2) {
+  static std::map<std::pair<bool, bool>, RunResult> results;
+  auto found = results.find({uneven, v2});
   if (found != results.end()) return found->second;
-  config::TridentConfig config = base_config(uneven);
+  config::TridentConfig config = base_config(uneven, v2);
   RunResult run;
   run.trainer = std::make_unique<Trainer>(config, make_train_sampler(config));
   for (int64_t s = 0; s < kSteps; ++s) run.steps.push_back(run.trainer->step());
   run.last_loads = run.trainer->model().expert_loads();
-  return results.emplace(uneven, std::move(run)).first->second;
+  return results.emplace(std::make_pair(uneven, v2), std::move(run)).first->second;
 }
 
 struct Layout {
@@ -89,9 +93,11 @@ struct Layout {
   int chunks = 1;
   bool zero1 = false;
   bool uneven = false;
+  bool v2 = false;  // the tiny model as a DeepSeek-V2
   std::string name() const {
     return "tp" + std::to_string(tp) + "ep" + std::to_string(ep) + "chunks" +
-           std::to_string(chunks) + (zero1 ? "Zero1" : "Plain") + (uneven ? "Uneven" : "");
+           std::to_string(chunks) + (zero1 ? "Zero1" : "Plain") + (uneven ? "Uneven" : "") +
+           (v2 ? "DeepSeekV2" : "");
   }
 };
 
@@ -106,9 +112,9 @@ TEST_P(ExpertTensorParallelTraining, MatchesOneRank) {
     GTEST_SKIP() << layout.name() << " does not fold into " << world << " ranks";
   }
   const int dp = world / layout.tp;
-  const RunResult& expected = oracle(layout.uneven);
+  const RunResult& expected = oracle(layout.uneven, layout.v2);
 
-  config::TridentConfig config = base_config(layout.uneven);
+  config::TridentConfig config = base_config(layout.uneven, layout.v2);
   config.mutable_parallel()->set_dp(dp);
   config.mutable_parallel()->set_tp(layout.tp);
   config.mutable_parallel()->set_ep(layout.ep);
@@ -191,10 +197,11 @@ TEST_P(ExpertTensorParallelTraining, MatchesOneRank) {
   const double worst = max_over_ranks(error);
   if (mesh.rank() == 0) {
     std::printf(
-        "[ dp=%d tp=%d ep=%d chunks=%d %s%s ] final-weight relative error (worst rank) "
+        "[ dp=%d tp=%d ep=%d chunks=%d %s%s%s ] final-weight relative error (worst rank) "
         "%.3g, last loss %.6f (one rank %.6f)\n",
         dp, layout.tp, layout.ep, layout.chunks, layout.zero1 ? "zero1" : "plain",
-        layout.uneven ? " uneven" : "", worst, last_loss, expected.steps.back().loss);
+        layout.uneven ? " uneven" : "", layout.v2 ? " deepseek-v2" : "", worst, last_loss,
+        expected.steps.back().loss);
   }
 }
 
@@ -208,7 +215,10 @@ INSTANTIATE_TEST_SUITE_P(
         Layout{2, 4, 2, false, false}, Layout{2, 4, 1, true, false}, Layout{4, 2, 2, true, false},
         Layout{4, 4, 1, false, false}, Layout{4, 2, 3, false, true},
         // np 8 only: dp4·tp2·ep8 (edp 1).
-        Layout{2, 8, 2, true, false}),
+        Layout{2, 8, 2, true, false},
+        // DeepSeek-V2: np 2 and 4, then np 4 only.
+        Layout{2, 2, 2, true, false, true}, Layout{2, 4, 1, false, false, true},
+        Layout{4, 2, 3, true, true, true}),
     [](const ::testing::TestParamInfo<Layout>& param_info) { return param_info.param.name(); });
 
 // What the trainer still refuses, with the field named, before it trains anything.

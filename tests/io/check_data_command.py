@@ -19,21 +19,7 @@ import tiny_hf_tokenizer  # noqa: E402
 
 
 def read_token_ids(path):
-    """(vocab, [(ids, mask or None)]) of a token file."""
-    raw = open(path, "rb").read()
-    _, _, dtype, flags, docs, tokens, vocab = struct.unpack_from("<8sIHHQQI", raw, 0)
-    width = 2 if dtype == 1 else 4
-    ids = np.frombuffer(raw, "<u2" if dtype == 1 else "<u4", tokens, 64).astype(np.int64)
-    offsets_at = 64 + (tokens * width + 7) // 8 * 8
-    offsets = np.frombuffer(raw, "<u8", docs + 1, offsets_at)
-    mask_at = offsets_at + (docs + 1) * 8
-    mask = np.frombuffer(raw, np.uint8, tokens, mask_at) if flags & 1 else None
-    return vocab, [(list(ids[offsets[d]:offsets[d + 1]]),
-                    None if mask is None else list(mask[offsets[d]:offsets[d + 1]]))
-                   for d in range(docs)]
-
-
-def read_token_file(path):
+    """(vocab, [(ids, mask or None)]) of a token file, every layout rule checked."""
     raw = open(path, "rb").read()
     magic, version, dtype, flags, docs, tokens, vocab = struct.unpack_from("<8sIHHQQI", raw, 0)
     assert magic == b"TRDTOK01", magic
@@ -47,12 +33,17 @@ def read_token_file(path):
     mask = np.frombuffer(raw, np.uint8, tokens, mask_at) if flags & 1 else None
     assert len(raw) == mask_at + (tokens if flags & 1 else 0), "file size"
     assert offsets[0] == 0 and offsets[-1] == tokens and np.all(np.diff(offsets.astype(np.int64)) >= 0)
-    out = []
-    for d in range(docs):
-        b, e = int(offsets[d]), int(offsets[d + 1])
-        text = bytes(ids[b:e].astype(np.uint8)).decode()
-        out.append((text, None if mask is None else mask[b:e].copy()))
-    return vocab, out
+    return vocab, [(list(ids[offsets[d]:offsets[d + 1]]),
+                    None if mask is None else list(mask[offsets[d]:offsets[d + 1]]))
+                   for d in range(docs)]
+
+
+def read_token_file(path):
+    """(vocab, [(text, mask or None)]) of a byte-tokenizer token file."""
+    vocab, docs = read_token_ids(path)
+    return vocab, [(bytes(np.array(ids, dtype=np.uint8)).decode(),
+                    None if mask is None else np.array(mask, dtype=np.uint8))
+                   for ids, mask in docs]
 
 
 def run(binary, *args, expect=0):
@@ -140,6 +131,23 @@ def check_hf_tokenizer_data(binary, work):
     assert trained == e("4") + [eos] + e("the") + [eos], (ids, mask)
     assert "chat template needs" in run(binary, "--input", f"{work}/chat.jsonl", "--chat",
                                         "--output", f"{work}/nochat.bin", expect=2)
+
+    # The file trains as SFT data as it is (the sampler takes the mask from it): a few steps of
+    # the tiny model as a DeepSeek-V2 with its balance losses on.
+    v2 = ["model.model_type=deepseek_v2", "model.scoring_func=softmax",
+          "model.topk_method=group_limited_greedy", "model.q_lora_rank=0",
+          "model.n_shared_experts=2", "model.num_nextn_predict_layers=0",
+          "model.device_balance_weight=0.5", "model.comm_balance_weight=0.25",
+          "train.aux_loss_alpha=0.01", f"model.vocab_size={vocab}",
+          f"data.train_path={work}/chat.bin", "train.mode=sft", "train.steps=3",
+          "train.global_batch=2", "train.micro_batch=1", "train.seq_len=32", "checkpoint.dir="]
+    sets = [arg for assignment in v2 for arg in ("--set", assignment)]
+    proc = subprocess.run([binary, "pretrain", "--config", "tiny", *sets, "--metrics",
+                           f"{work}/sft.jsonl"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    steps = [json.loads(line) for line in open(f"{work}/sft.jsonl") if '"loss"' in line]
+    assert len(steps) == 3 and all(np.isfinite(r["loss"]) and r["balance_loss"] > 0
+                                   for r in steps), steps
 
     # The output never replaces the input.
     before = open(f"{work}/hf.txt", "rb").read()
