@@ -17,9 +17,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import deepseek_v3_ref as ref  # noqa: E402
 import safetensors_io  # noqa: E402
 
+# Top-3 of 8 experts in 4 groups of which 2 are kept: more experts than kept groups, so the group
+# limit changes the choice.
 V2 = {"architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
       "scoring_func": "softmax", "q_lora_rank": None, "n_shared_experts": 2,
-      "norm_topk_prob": False, "routed_scaling_factor": 1.5, "num_nextn_predict_layers": None}
+      "num_experts_per_tok": 3, "norm_topk_prob": False, "routed_scaling_factor": 1.5,
+      "num_nextn_predict_layers": None}
 MODELS = [
     ("deepseek-v3", {}, ("F32", "BF16", "F16")),
     ("deepseek-v2 group-limited", dict(V2, topk_method="group_limited_greedy"), ("F32", "BF16")),
