@@ -94,6 +94,7 @@ TRIDENT_COMMAND(tokenize_command, "tokenize",
   TRIDENT_USER_CHECK(!eos || tokenizer->eos_id() >= 0, "--eos: tokenizer ", tokenizer->name(),
                      " has no EOS token (tokenizer_config.json's eos_token)");
   std::vector<int32_t> ids;
+  ids.reserve(input.size() / 3 + 2);  // about 3 bytes per id for mixed text
   if (bos) ids.push_back(tokenizer->bos_id());
   const auto wall_start = std::chrono::steady_clock::now();
   const double cpu_start = thread_cpu_seconds();

@@ -1,6 +1,7 @@
 #include "runtime/io/pre_tokenizer.h"
 
 #include "runtime/core/error.h"
+#include "runtime/io/unicode_delta.h"
 #include "runtime/io/utf8.h"
 
 namespace trident::io {
@@ -66,14 +67,14 @@ void PreTokenizer::add(const json& config, const std::string& where) {
     } else {
       TRIDENT_USER_FAIL(where, ": \"pattern\" must be {\"Regex\": ...} or {\"String\": ...}");
     }
-    steps_.push_back(SplitStep{Regex(regex, where), parse_behavior(config, where)});
+    steps_.emplace_back(regex, where, parse_behavior(config, where));
     return;
   }
   if (type == "ByteLevel") {
     TRIDENT_USER_CHECK(!config.value("add_prefix_space", false), where,
                        ": ByteLevel \"add_prefix_space\": true is not supported (only false)");
     if (config.value("use_regex", true)) {
-      steps_.push_back(SplitStep{Regex(kByteLevelPattern, where), SplitBehavior::kIsolated});
+      steps_.emplace_back(kByteLevelPattern, where, SplitBehavior::kIsolated);
     }
     return;  // the byte mapping itself happens in the BPE, which works on raw bytes
   }
@@ -81,8 +82,9 @@ void PreTokenizer::add(const json& config, const std::string& where) {
                     "\" is not supported; valid: Sequence, Split, ByteLevel");
 }
 
-void split_piece(const SplitStep& step, std::string_view piece,
-                 std::vector<std::string_view>& out) {
+void split_piece(const SplitStep& step, std::string_view piece, std::vector<std::string_view>& out,
+                 bool newer_unicode) {
+  const Regex& regex = newer_unicode ? step.newer_unicode : step.regex;
   size_t gap_start = 0;  // start of the text not yet emitted
   size_t search = 0;
   bool pending_match = false;  // MergedWithNext: a match waits to be glued to what follows
@@ -91,7 +93,7 @@ void split_piece(const SplitStep& step, std::string_view piece,
   const auto emit = [&](size_t begin, size_t end) {
     if (end > begin) out.push_back(piece.substr(begin, end - begin));
   };
-  while (search <= piece.size() && step.regex.find(piece, search, m)) {
+  while (search <= piece.size() && regex.find(piece, search, m)) {
     // An empty match still cuts the text there (as the reference encoder's split does).
     switch (step.behavior) {
       case SplitBehavior::kIsolated:
@@ -121,9 +123,14 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& p
   pieces.clear();
   if (text.empty()) return;
   pieces.push_back(text);
+  // The extended patterns only where needed: piece by piece, once the text holds any such
+  // character (the two forms split a subject without one identically).
+  const bool any_newer = touches_unicode_delta(text);
   for (const SplitStep& step : steps_) {
     scratch_.clear();
-    for (std::string_view piece : pieces) split_piece(step, piece, scratch_);
+    for (std::string_view piece : pieces) {
+      split_piece(step, piece, scratch_, any_newer && touches_unicode_delta(piece));
+    }
     pieces.swap(scratch_);
   }
 }

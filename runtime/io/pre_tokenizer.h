@@ -20,9 +20,15 @@ namespace trident::io {
 
 enum class SplitBehavior { kIsolated, kRemoved, kMergedWithPrevious, kMergedWithNext };
 
+// Each pattern compiled twice: with PCRE2's own Unicode tables (fast), and with the categories
+// extended to the reference encoder's newer Unicode (regex.h), used only for text that holds a
+// character the two disagree on.
 struct SplitStep {
   Regex regex;
+  Regex newer_unicode;
   SplitBehavior behavior = SplitBehavior::kIsolated;
+  SplitStep(const std::string& pattern, const std::string& origin, SplitBehavior split)
+      : regex(pattern, origin, false), newer_unicode(pattern, origin, true), behavior(split) {}
 };
 
 class PreTokenizer {

@@ -3,7 +3,12 @@
 
 #include <pcre2.h>
 
+#include <cstdio>
+#include <span>
+#include <string_view>
+
 #include "runtime/core/error.h"
+#include "runtime/io/unicode_delta.h"
 
 namespace trident::io {
 
@@ -28,7 +33,54 @@ constexpr size_t kJitStackMax = size_t{8} << 20;
 
 }  // namespace
 
-std::string javascript_whitespace_pattern(const std::string& pattern, const std::string& origin) {
+namespace {
+
+std::string range_items(std::span<const CodePointRange> ranges) {
+  std::string items;
+  char buffer[40];
+  for (const CodePointRange& r : ranges) {
+    if (r.first == r.last) {
+      std::snprintf(buffer, sizeof(buffer), "\\x{%X}", r.first);
+    } else {
+      std::snprintf(buffer, sizeof(buffer), "\\x{%X}-\\x{%X}", r.first, r.last);
+    }
+    items += buffer;
+  }
+  return items;
+}
+
+const UnicodeDelta* category_delta(std::string_view name) {
+  for (const UnicodeDelta& delta : kUnicodeDeltas) {
+    if (name == delta.category) return &delta;
+  }
+  return nullptr;
+}
+
+// \p{X} (or \P{X} when `negated`) with JavaScript's meaning of category X.
+std::string category(std::string_view name, bool negated, bool in_class,
+                     const std::string& origin) {
+  const std::string plain = std::string(negated ? "\\P{" : "\\p{") + std::string(name) + "}";
+  const UnicodeDelta* delta = category_delta(name);
+  if (delta == nullptr) return plain;
+  // What joins the category and what leaves it, from the negated side's point of view too.
+  const auto joins = negated ? delta->removed : delta->added;
+  const auto leaves = negated ? delta->added : delta->removed;
+  if (in_class) {
+    TRIDENT_USER_CHECK(leaves.empty(), origin, ": ", plain, " inside a character class cannot be "
+                       "given its ", kUnicodeDeltaTarget, " meaning (it loses characters)");
+    return plain + range_items(joins);
+  }
+  // One class where possible: PCRE2 scans for a class faster than for an alternation.
+  if (leaves.empty()) return "[" + plain + range_items(joins) + "]";
+  std::string out = "(?:(?![" + range_items(leaves) + "])" + plain;
+  if (!joins.empty()) out += "|[" + range_items(joins) + "]";
+  return out + ")";
+}
+
+}  // namespace
+
+std::string javascript_pattern(const std::string& pattern, const std::string& origin,
+                               bool newer_unicode) {
   std::string out;
   out.reserve(pattern.size() + 64);
   bool in_class = false;
@@ -42,6 +94,20 @@ std::string javascript_whitespace_pattern(const std::string& pattern, const std:
         TRIDENT_USER_CHECK(!in_class, origin, ": \\S inside a character class is not supported (",
                            pattern, ")");
         out += "[^" + std::string(kJsSpaceItems) + "]";
+      } else if ((next == 'p' || next == 'P') && i + 1 < pattern.size()) {
+        // \p{Name} or the one-letter \pL.
+        std::string name;
+        if (pattern[i + 1] == '{') {
+          const size_t close = pattern.find('}', i + 2);
+          TRIDENT_USER_CHECK(close != std::string::npos, origin, ": unclosed \\", next,
+                             "{ in ", pattern);
+          name = pattern.substr(i + 2, close - i - 2);
+          i = close;
+        } else {
+          name = pattern.substr(++i, 1);
+        }
+        out += newer_unicode ? category(name, next == 'P', in_class, origin)
+                             : std::string(next == 'P' ? "\\P{" : "\\p{") + name + "}";
       } else {
         out += c;
         out += next;
@@ -76,9 +142,9 @@ struct Regex::State {
   }
 };
 
-Regex::Regex(const std::string& pattern, const std::string& origin)
+Regex::Regex(const std::string& pattern, const std::string& origin, bool newer_unicode)
     : state_(std::make_unique<State>()),
-      compiled_(javascript_whitespace_pattern(pattern, origin)),
+      compiled_(javascript_pattern(pattern, origin, newer_unicode)),
       origin_(origin) {
   int error = 0;
   PCRE2_SIZE offset = 0;

@@ -94,6 +94,7 @@ def chinese(rng):
     # Ideographs outside [\u4e00-\u9fa5] (later additions, Extension A and B) take the
     # letter branch of the third split instead of the CJK split.
     text.append(cjk(rng, 0x9FA6, 0x9FEF, 3) + cjk(rng, 0x3400, 0x4DBF, 3) + cjk(rng, 0x20000, 0x2A6DF, 2))
+    text.append(cjk(rng, 0x31350, 0x323AF, 2))  # extension H, Unicode 15.0
     return "".join(text)
 
 def japanese(rng):
@@ -111,11 +112,14 @@ OTHER_SCRIPTS = [
     "Γειά σου Κόσμε! Ελληνικό κείμενο.", "Ça va? Élève, naïve, Œuvre, ß, ẞ, İstanbul, ǅ",
     "e\u0301 a\u0308 o\u0302\u0323 n\u0303 Z\u0335\u0321\u034ealgo\u0336", "ﬁ ﬂ ﬀ ㎏ ℃ № ™ ©",
     "Tiếng Việt có dấu: Người, được, những.", "ქართული ენა", "Հայերեն լեզու", "ᚠᛇᚻ᛫ᛒᛦᚦ",
+    "\U00011F04\U00011F05\U00011F06 \U00011F43",  # Kawi (Unicode 15.0)
 ]
 
 EMOJI = [
     "😀", "😂", "🥲", "👍", "👍🏽", "👍🏿", "❤️", "❤", "🇺🇸", "🇯🇵🇨🇳", "👨‍👩‍👧‍👦", "🧑🏽‍💻", "🏳️‍🌈",
     "#️⃣", "1️⃣", "©️", "☺️", "🤷‍♀️", "🐍", "🦀", "🚀✨", "⚡", "🫠", "🀄", "🃏", "🎉🎉🎉",
+    # assigned in Unicode 15.0 (after the Unicode 14 of PCRE2 10.42's tables)
+    "🩷", "🫨", "🪿", "🫎🪼",
 ]
 
 WHITESPACE = [

@@ -63,7 +63,24 @@ TEST(PreTokenizer, WhitespaceIsJavaScripts) {
   ASSERT_TRUE(Regex("\\\\s", "t").find("a\\sb", 0, m));
   EXPECT_EQ(m.begin, 1u);
   EXPECT_EQ(m.end, 3u);
-  EXPECT_THROW(javascript_whitespace_pattern("[\\S]", "t"), UserError);
+  EXPECT_THROW(javascript_pattern("[\\S]", "t"), UserError);
+}
+
+// Categories mean what they mean to the reference encoder's newer Unicode: 🩷 (U+1FA77, a symbol
+// since Unicode 15) joins the space before it as punctuation/symbols do, and the CJK
+// extension H ideograph U+31350 is a letter inside a word. PCRE2's Unicode 14 tables know
+// neither.
+TEST(PreTokenizer, NewerUnicodeCategories) {
+  PreTokenizer pre(deepseek_v3_pre_tokenizer(), "test");
+  EXPECT_EQ(split(pre, "a \U0001FA77"), (Pieces{"a", " \U0001FA77"}));
+  EXPECT_EQ(split(pre, "x\U00031350y z"), (Pieces{"x\U00031350y", " z"}));
+  RegexMatch m;
+  ASSERT_TRUE(Regex("\\P{L}+", "t").find("ab\U0001FA77c", 0, m));  // outside a class, negated
+  EXPECT_EQ(m.begin, 2u);
+  EXPECT_EQ(m.end, 6u);
+  // Ll both gains and loses characters since Unicode 14: no single class can say that.
+  EXPECT_THROW(javascript_pattern("[\\p{Ll}x]", "t"), UserError);
+  EXPECT_NO_THROW(javascript_pattern("\\p{Ll}", "t"));
 }
 
 TEST(PreTokenizer, SplitBehaviors) {
