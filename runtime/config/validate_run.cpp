@@ -92,7 +92,12 @@ void check_data(const TridentConfig& config, Problems& p) {
   p.require(d.task_digits() >= 1 && d.task_digits() <= 9, "data.task_digits = ", d.task_digits(),
             " must be in [1, 9]");
   p.require(d.eval_samples() >= 0, "data.eval_samples = ", d.eval_samples(), " must be ≥ 0");
-  p.require_one_of("data.tokenizer", d.tokenizer(), {"byte"});
+  // The file itself is read only by the commands that tokenize text (trident data, tokenize),
+  // which report a missing one; training reads token files and needs only their vocabulary.
+  const std::string& tokenizer = d.tokenizer();
+  const bool json_path = tokenizer.size() > 5 && tokenizer.ends_with(".json");
+  p.require(tokenizer == "byte" || json_path, "data.tokenizer = \"", tokenizer,
+            "\" must be \"byte\" or the path of a Hugging Face tokenizer.json");
   if (d.tokenizer() == "byte") {
     p.require(config.model().vocab_size() >= 256,
               "data.tokenizer = \"byte\" needs "
