@@ -290,7 +290,8 @@ void DeepSeekV3Model::update_router_bias(const std::vector<ExpertLoad>& global_l
   for (const ExpertLoad& load : global_loads) {
     const std::string name =
         "model.layers." + std::to_string(load.layer) + ".mlp.gate.e_score_correction_bias";
-    if (!store_->has(name)) continue;  // another pipeline rank's layer
+    // Another pipeline rank's layer, or a router without the buffer (V2's topk methods).
+    if (!store_->has(name)) continue;
     float* bias = store_->value(name).data<float>();
     double mean = 0.0;
     for (const int64_t tokens : load.tokens_per_expert) mean += static_cast<double>(tokens);

@@ -24,7 +24,8 @@ TridentConfig parse_config_text(const std::string& text, const std::string& orig
 void apply_override(TridentConfig& config, const std::string& assignment);
 void apply_overrides(TridentConfig& config, const std::vector<std::string>& assignments);
 
-// Reads a Hugging Face DeepSeek-V3 config.json into a ModelConfig (unknown keys ignored).
+// Reads a Hugging Face DeepSeek-V3 or DeepSeek-V2 config.json into a ModelConfig (unknown keys
+// ignored; keys left out take the defaults of that family's config class).
 ModelConfig import_hf_config(const std::string& path);
 // Writes the ModelConfig as a Hugging Face config.json (for export/conversion).
 std::string export_hf_config_json(const ModelConfig& model);

@@ -1,9 +1,10 @@
-// The invariant under expert parallelism: the tiny model (8 routed experts) with ep = world size
-// computes what one rank computes. Each rank takes its own rows of the global batch (EP ranks
-// hold different tokens), runs forward and backward with the routed experts dispatched to the
-// ranks that hold them, and the test compares with a single-rank model built on every rank:
-// logits row by row, summed losses, gradients (replicated parameters summed over the ranks,
-// experts compared by expert index on the rank that holds them), then 20 AdamW steps.
+// The invariant under expert parallelism: the tiny model (8 routed experts; also as a
+// DeepSeek-V2) with ep = world size computes what one rank computes. Each rank takes its own rows
+// of the global batch (EP ranks hold different tokens), runs forward and backward with the routed
+// experts dispatched to the ranks that hold them, and the test compares with a single-rank model
+// built on every rank: logits row by row, summed losses, gradients (replicated parameters summed
+// over the ranks, experts compared by expert index on the rank that holds them), then 20 AdamW
+// steps.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -35,13 +36,14 @@ using testing::ep_test_model_config;
 using testing::kSeed;
 using testing::kTolerance;
 
-config::ModelConfig model_config() { return ep_test_model_config(); }
-
 struct Variant {
   int64_t chunks = 1;
   bool overlap = true;
   int64_t max_nodes = 0;  // node-limited routing with one EP rank per node
+  bool v2 = false;        // the tiny model as a DeepSeek-V2 (test_configs.h)
 };
+
+config::ModelConfig model_config(const Variant& v) { return ep_test_model_config(v.v2); }
 
 config::ParallelConfig parallel_config(const Variant& v) {
   config::ParallelConfig p = config::default_config().parallel();
@@ -67,7 +69,7 @@ struct EpModel {
 
 EpModel ep_model(const Variant& v) {
   config::TridentConfig config = config::default_config();
-  *config.mutable_model() = model_config();
+  *config.mutable_model() = model_config(v);
   *config.mutable_parallel() = parallel_config(v);
   EpModel out;
   out.context = parallel::make_parallel_context(config);
@@ -75,22 +77,22 @@ EpModel ep_model(const Variant& v) {
       expert_parallel_setup(config.model(), config.parallel(), *out.context);
   if (!v.overlap) {  // the same engine with every all-to-all waited for at once
     ExpertParallelOptions options;
-    options.dispatcher.experts = model_config().n_routed_experts();
+    options.dispatcher.experts = model_config(v).n_routed_experts();
     options.dispatcher.chunks = v.chunks;
     options.overlap = false;
     options.weight_grads_in_backward_input = false;
     setup.engine = std::make_shared<ExpertParallelMoe>(
         out.context->shared_group(parallel::MeshAxis::Ep), options);
   }
-  out.model = std::make_unique<DeepSeekV3Model>(model_config(), kSeed, setup);
+  out.model = std::make_unique<DeepSeekV3Model>(model_config(v), kSeed, setup);
   return out;
 }
 
 // The one-rank model with the same routing (node limits included).
 std::unique_ptr<DeepSeekV3Model> reference_model(const Variant& v) {
   return std::make_unique<DeepSeekV3Model>(
-      model_config(), kSeed,
-      expert_parallel_setup(model_config(), parallel_config(v),
+      model_config(v), kSeed,
+      expert_parallel_setup(model_config(v), parallel_config(v),
                             parallel::ParallelContext::one_rank()));
 }
 
@@ -211,6 +213,10 @@ TEST(ExpertParallelModel, OneStepMatchesOneRankWithoutChunks) {
 
 TEST(ExpertParallelModel, OneStepMatchesOneRankWithChunkedOverlap) {
   expect_step_matches({3, true, 0});
+}
+
+TEST(ExpertParallelModel, DeepSeekV2MatchesOneRank) {
+  expect_step_matches({2, true, 0, /*v2=*/true});
 }
 
 TEST(ExpertParallelModel, NodeLimitedRoutingMatchesOneRankWithTheSameMask) {

@@ -55,15 +55,17 @@ TEST(TokenShare, CoversEveryTokenOnceInOrder) {
   EXPECT_EQ(token_share(13, 0, 4).size(), 4);
 }
 
-config::ModelConfig model_config() { return ep_test_model_config(); }
-
 struct Variant {
   int64_t chunks = 1;
   bool overlap = true;
+  bool v2 = false;  // the tiny model as a DeepSeek-V2 (test_configs.h)
   std::string name() const {
-    return "chunks" + std::to_string(chunks) + (overlap ? "Overlap" : "NoOverlap");
+    return "chunks" + std::to_string(chunks) + (overlap ? "Overlap" : "NoOverlap") +
+           (v2 ? "DeepSeekV2" : "");
   }
 };
+
+config::ModelConfig model_config(bool v2 = false) { return ep_test_model_config(v2); }
 
 void PrintTo(const Variant& v, std::ostream* out) { *out << v.name(); }
 
@@ -79,11 +81,11 @@ std::unique_ptr<EpTpModel> ep_tp_model(const Variant& v) {
   config::ParallelConfig p = m->world.config.parallel();
   p.set_a2a_chunks(v.chunks);
   const parallel::ParallelContext& context = *m->world.context;
-  models::ExpertParallelSetup setup = expert_parallel_setup(model_config(), p, context);
+  models::ExpertParallelSetup setup = expert_parallel_setup(model_config(v.v2), p, context);
   EXPECT_NE(dynamic_cast<const TokenSplitMoe*>(setup.engine.get()), nullptr);
   if (!v.overlap) {  // every all-to-all waited for at once, the shared expert after the experts
     ExpertParallelOptions options;
-    options.dispatcher.experts = model_config().n_routed_experts();
+    options.dispatcher.experts = model_config(v.v2).n_routed_experts();
     options.dispatcher.chunks = v.chunks;
     options.overlap = false;
     options.weight_grads_in_backward_input = false;
@@ -95,7 +97,7 @@ std::unique_ptr<EpTpModel> ep_tp_model(const Variant& v) {
   layout.tp = context.tp();
   layout.tp_rank = context.rank(parallel::MeshAxis::Tp);
   layout.tp_size = context.size(parallel::MeshAxis::Tp);
-  m->model = std::make_unique<DeepSeekV3Model>(model_config(), kSeed, layout, setup);
+  m->model = std::make_unique<DeepSeekV3Model>(model_config(v.v2), kSeed, layout, setup);
   return m;
 }
 
@@ -108,7 +110,7 @@ TEST_P(ExpertTensorParallelModel, GradientsMatchOneRank) {
   }
   auto sharded = ep_tp_model(GetParam());
   DeepSeekV3Model& model = *sharded->model;
-  DeepSeekV3Model reference(model_config(), kSeed);
+  DeepSeekV3Model reference(model_config(GetParam().v2), kSeed);
 
   // One sequence of 13 tokens: uneven TP shares for 2 and 4 ranks (7/6 and 4/3/3/3).
   const models::TokenBatch batch = models::testing::random_batch(1, 13, 256, 77);
@@ -161,7 +163,7 @@ TEST_P(ExpertTensorParallelModel, GradientsMatchOneRank) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, ExpertTensorParallelModel,
                          ::testing::Values(Variant{1, true}, Variant{3, true}, Variant{1, false},
-                                           Variant{3, false}),
+                                           Variant{3, false}, Variant{2, true, /*v2=*/true}),
                          [](const ::testing::TestParamInfo<Variant>& param_info) {
                            return param_info.param.name();
                          });

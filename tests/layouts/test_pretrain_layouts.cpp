@@ -10,6 +10,7 @@
 //   - with dp > 1, gradient buckets reduced while backward was still running (small buckets, so
 //     there are many), and with ZeRO-1 (no expert parallelism) less optimizer state per rank
 //     than the moments of the whole model.
+// The same for the tiny model as a DeepSeek-V2 on a sample of layouts.
 // The binary runs under mpirun; each layout runs where its rank count equals the world size.
 #include <gtest/gtest.h>
 
@@ -17,6 +18,8 @@
 #include <string>
 
 #include "parallel/comm/tags.h"
+#include "runtime/config/config.h"
+#include "tests/models/test_configs.h"
 #include "tests/support/layout.h"
 #include "tests/support/layout_runs.h"
 #include "tests/support/mpi_helpers.h"
@@ -52,14 +55,8 @@ double embedding_copy_drift(const TrainerRun& run) {
   return sum_over_world(differing);
 }
 
-class PretrainLayouts : public ::testing::TestWithParam<Layout> {};
-
-TEST_P(PretrainLayouts, MatchOneRank) {
-  const Layout layout = GetParam();
-  if (layout.ranks() != world_size()) {
-    GTEST_SKIP() << layout.name() << " runs on " << layout.ranks() << " ranks";
-  }
-  config::TridentConfig config = layout_test_config(layout.global_batch());
+// Trains `config` on `layout` and on one rank and compares them as the file's header says.
+void expect_layout_matches_one_rank(const Layout& layout, config::TridentConfig config) {
   layout.apply(config);
   const TrainerRun& one = one_rank_run(config, kSteps);
   TrainerRun run = make_trainer_run(config, kBucketBytes);
@@ -78,6 +75,43 @@ TEST_P(PretrainLayouts, MatchOneRank) {
               2 * run.trainer->model().params().numel() * static_cast<int64_t>(sizeof(float)));
   }
 }
+
+class PretrainLayouts : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(PretrainLayouts, MatchOneRank) {
+  const Layout layout = GetParam();
+  if (layout.ranks() != world_size()) {
+    GTEST_SKIP() << layout.name() << " runs on " << layout.ranks() << " ranks";
+  }
+  expect_layout_matches_one_rank(layout, layout_test_config(layout.global_batch()));
+}
+
+// The tiny model as a DeepSeek-V2 (softmax group-limited routing, plain q_proj, 2 shared
+// experts, no MTP, the device-level and communication balance losses) on a sample of layouts:
+// the expert-parallel folds where experts' replicas sit on different dp indices or TP ranks, and
+// pipelined ones.
+class PretrainLayoutsDeepSeekV2 : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(PretrainLayoutsDeepSeekV2, MatchOneRank) {
+  const Layout layout = GetParam();
+  if (layout.ranks() != world_size()) {
+    GTEST_SKIP() << layout.name() << " runs on " << layout.ranks() << " ranks";
+  }
+  config::TridentConfig config = layout_test_config(layout.global_batch());
+  config::apply_overrides(config, models::testing::tiny_v2_overrides());
+  expect_layout_matches_one_rank(layout, config);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    TinyV2, PretrainLayoutsDeepSeekV2,
+    ::testing::Values(
+        // np 2
+        Layout{1, 1, 2, 2}, Layout{2, 1, 1, 1, "1f1b"},
+        // np 4
+        Layout{1, 2, 2, 4}, Layout{1, 1, 4, 2, "1f1b", true}, Layout{2, 1, 2, 2, "zb-h1"},
+        // np 8
+        Layout{2, 2, 2, 4, "dualpipev", true}, Layout{1, 4, 2, 8}),
+    LayoutName());
 
 INSTANTIATE_TEST_SUITE_P(Tiny, PretrainLayouts,
                          ::testing::ValuesIn(layouts_on({2, 4, 8}, /*heads=*/4, /*experts=*/8)),
