@@ -100,6 +100,8 @@ TrainConfig default_train() {
   t.set_param_dtype("float32");
   t.set_eval_every(0);
   t.set_log_every(1);
+  t.set_nonfinite("stop");
+  t.set_max_skipped_steps(10);
   return t;
 }
 

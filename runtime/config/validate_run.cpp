@@ -45,6 +45,9 @@ void check_train(const TridentConfig& config, Problems& p) {
   p.require_one_of("train.param_dtype", t.param_dtype(), {"float32", "bfloat16"});
   p.require(t.eval_every() >= 0, "train.eval_every = ", t.eval_every(), " must be ≥ 0 (0: off)");
   p.require(t.log_every() >= 1, "train.log_every = ", t.log_every(), " must be ≥ 1");
+  p.require_one_of("train.nonfinite", t.nonfinite(), {"stop", "skip"});
+  p.require(t.max_skipped_steps() >= 0, "train.max_skipped_steps = ", t.max_skipped_steps(),
+            " must be ≥ 0");
 }
 
 void check_grpo(const TridentConfig& config, Problems& p) {

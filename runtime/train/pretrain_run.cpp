@@ -21,23 +21,25 @@ namespace trident::train {
 
 namespace {
 nlohmann::json metrics_record(const StepMetrics& m, const ThroughputModel& throughput) {
-  return nlohmann::json{{"step", m.step},
-                        {"loss", m.loss},
-                        {"lm_loss", m.lm_loss},
-                        {"mtp_loss", m.mtp_loss},
-                        {"balance_loss", m.balance_loss},
-                        {"grad_norm", m.grad_norm},
-                        {"lr", m.lr},
-                        {"tokens", m.tokens},
-                        {"tokens_per_s", m.tokens_per_second},
-                        {"step_s", m.step_seconds},
-                        {"model_tflops_per_s",
-                         throughput.model_flops_per_second(m.tokens_per_second) / 1e12},
-                        {"mfu", throughput.mfu(m.tokens_per_second)},
-                        {"expert_load_max_over_mean", m.expert_load_max_over_mean},
-                        {"grad_buckets", m.grad_buckets},
-                        {"grad_buckets_overlapped", m.grad_buckets_overlapped},
-                        {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
+  return nlohmann::json{
+      {"step", m.step},
+      {"loss", m.loss},
+      {"lm_loss", m.lm_loss},
+      {"mtp_loss", m.mtp_loss},
+      {"balance_loss", m.balance_loss},
+      {"grad_norm", m.grad_norm},
+      {"lr", m.lr},
+      {"tokens", m.tokens},
+      {"tokens_per_s", m.tokens_per_second},
+      {"step_s", m.step_seconds},
+      {"model_tflops_per_s", throughput.model_flops_per_second(m.tokens_per_second) / 1e12},
+      {"mfu", throughput.mfu(m.tokens_per_second)},
+      {"expert_load_max_over_mean", m.expert_load_max_over_mean},
+      {"grad_buckets", m.grad_buckets},
+      {"grad_buckets_overlapped", m.grad_buckets_overlapped},
+      {"skipped", m.skipped},
+      {"skipped_steps", m.skipped_steps},
+      {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
 }
 
 // "step 10/100 | loss … | 1234 tok/s | mfu 12.3% | … | eta 3m05s": tokens/s and MFU of this

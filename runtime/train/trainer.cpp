@@ -92,7 +92,8 @@ Trainer::Trainer(const config::TridentConfig& config, const parallel::ParallelCo
                                              optimizer_settings(config, bucket_bytes))),
       compute_(*model_, partition_, context.rank(parallel::MeshAxis::Pp)),
       objective_(*model_),
-      eval_objective_(*model_) {
+      eval_objective_(*model_),
+      nonfinite_(model_->params(), context, nonfinite_settings(config.train())) {
   check_context_matches(config.parallel(), context);
   const config::TrainConfig& train = config_.train();
   schedule_ = LrSchedule{train.lr(), train.min_lr(), train.warmup_steps(), train.steps()};
@@ -170,8 +171,15 @@ StepMetrics Trainer::step() {
 
   metrics.grad_norm = optimizer_->grad_norm();
   metrics.lr = schedule_.at(step);
-  optimizer_->update(metrics.lr, clip_coefficient(metrics.grad_norm, train.grad_clip()), step);
-  update_router_bias(record, metrics);
+  const std::string what = "step " + std::to_string(step);
+  if (nonfinite_.admit(what, metrics.loss, metrics.grad_norm)) {
+    optimizer_->update(metrics.lr, clip_coefficient(metrics.grad_norm, train.grad_clip()), step);
+    nonfinite_.check_weights(what, metrics.lr);
+    update_router_bias(record, metrics);
+  } else {
+    metrics.skipped = true;
+  }
+  metrics.skipped_steps = nonfinite_.skipped();
 
   metrics.step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

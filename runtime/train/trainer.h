@@ -21,6 +21,7 @@
 #include "runtime/io/batch_sampler.h"
 #include "runtime/train/lr_schedule.h"
 #include "runtime/train/model_stage_compute.h"
+#include "runtime/train/nonfinite.h"
 #include "runtime/train/optimizer.h"
 #include "runtime/train/pretrain_objective.h"
 #include "runtime/train/step_engine.h"
@@ -44,6 +45,10 @@ struct StepMetrics {
   std::vector<double> layer_load_max_over_mean;  // per MoE layer (main layers, then MTP)
   int64_t grad_buckets = 0;                      // gradient buckets reduced
   int64_t grad_buckets_overlapped = 0;           // of which posted while backward was still running
+  // The non-finite policy (nonfinite.h): whether this step was skipped, and the steps skipped
+  // so far in this process.
+  bool skipped = false;
+  int64_t skipped_steps = 0;
 };
 
 struct EvalMetrics {
@@ -104,6 +109,7 @@ class Trainer {
   ModelStageCompute compute_;
   PretrainObjective objective_;
   EvalObjective eval_objective_;
+  NonFiniteGuard nonfinite_;
   int64_t step_ = 0;
 };
 

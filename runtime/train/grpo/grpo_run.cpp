@@ -29,6 +29,8 @@ nlohmann::json grpo_metrics_record(const GrpoStepMetrics& m) {
                         {"loss", m.loss},
                         {"grad_norm", m.grad_norm},
                         {"filtered_groups", m.filtered_groups},
+                        {"skipped", m.skipped},
+                        {"skipped_steps", m.skipped_steps},
                         {"rollout_s", m.rollout_seconds},
                         {"update_s", m.update_seconds}};
 }

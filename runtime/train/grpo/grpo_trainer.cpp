@@ -43,6 +43,7 @@ GrpoOptions grpo_options(const config::TridentConfig& config) {
   o.warmup_steps = g.warmup_steps();
   o.adam = AdamWSettings{t.beta1(), t.beta2(), t.adam_eps(), t.weight_decay()};
   o.grad_clip = t.grad_clip();
+  o.nonfinite = nonfinite_settings(t, "grpo.lr");
   o.task.digits =
       static_cast<int>(config.data().task_digits() > 0 ? config.data().task_digits() : 3);
   o.seed = t.seed();
@@ -128,7 +129,8 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
       scoring_(policy),
       objective_(policy, options_.objective),
       decoder_(policy, partition_, context),
-      lockstep_(context.ep()) {
+      lockstep_(context.ep()),
+      nonfinite_(policy.params(), context, options_.nonfinite) {
   TRIDENT_USER_CHECK(options_.group_size >= 2, "grpo.group_size = ", options_.group_size,
                      " must be ≥ 2 (the group is the baseline)");
   const models::PipelineHolding expected = policy_holding(partition_, context);
@@ -311,20 +313,29 @@ void GrpoTrainer::update(int64_t step, std::vector<GroupBatch>& pass, GrpoStepMe
     optimizer_.finish_gradients();
     const double norm = optimizer_.grad_norm();
     const PolicyPassSums& sums = objective_.sums();
+    // Known on the last stage: summed over the pipeline, then over dp.
+    const double loss =
+        0.0 - parallel::comm::sum_in_rank_order(
+                  context_.dp(), parallel::comm::sum_in_rank_order(context_.pp(), sums.objective));
     if (update == 0) {
-      // Known on the last stage: summed over the pipeline, then over dp.
-      const double objective = parallel::comm::sum_in_rank_order(
-          context_.dp(), parallel::comm::sum_in_rank_order(context_.pp(), sums.objective));
-      m.loss = 0.0 - objective;  // no "-0" in the metrics
+      m.loss = loss;  // 0.0 - J: no "-0" in the metrics
       m.grad_norm = norm;
     }
     totals.tokens += sums.tokens;
     totals.clipped += sums.clipped;
     totals.kl += sums.kl;
     totals.entropy += sums.entropy;
-    optimizer_.update(lr_.at(step), clip_coefficient(norm, options_.grad_clip),
-                      ++optimizer_steps_);
+    const std::string what =
+        "GRPO step " + std::to_string(step) + ", update " + std::to_string(update + 1);
+    if (!nonfinite_.admit(what, loss, norm)) {
+      m.skipped = true;  // the rest of the step's updates would start from the same weights
+      break;
+    }
+    const double lr = lr_.at(step);
+    optimizer_.update(lr, clip_coefficient(norm, options_.grad_clip), ++optimizer_steps_);
+    nonfinite_.check_weights(what, lr);
   }
+  m.skipped_steps = nonfinite_.skipped();
   const std::vector<double> token_sums = parallel::comm::sum_in_rank_order(
       context_.dp(),
       parallel::comm::sum_in_rank_order(

@@ -32,6 +32,7 @@
 #include "runtime/train/grpo/staged_decoder.h"
 #include "runtime/train/lr_schedule.h"
 #include "runtime/train/model_stage_compute.h"
+#include "runtime/train/nonfinite.h"
 #include "runtime/train/optimizer.h"
 #include "runtime/train/step_engine.h"
 
@@ -55,6 +56,7 @@ struct GrpoOptions {
   int64_t warmup_steps = 0;  // lr rises linearly to `lr` over the first steps
   AdamWSettings adam;
   double grad_clip = 1.0;
+  NonFiniteSettings nonfinite;  // train.nonfinite, train.max_skipped_steps
   io::ArithmeticOptions task;
   uint64_t seed = 0;
 };
@@ -85,6 +87,11 @@ struct GrpoStepMetrics {
   double entropy = 0.0;    // mean policy entropy at completion tokens (nats)
   double loss = 0.0;       // −J of the first update
   double grad_norm = 0.0;  // before clipping, first update
+  // The non-finite policy (nonfinite.h): whether this step's updates stopped at a non-finite
+  // loss or gradient norm (the remaining updates of the step skipped), and the steps skipped so
+  // far in this process.
+  bool skipped = false;
+  int64_t skipped_steps = 0;
   int64_t filtered_groups = 0;
   double rollout_seconds = 0.0;
   double update_seconds = 0.0;
@@ -161,6 +168,7 @@ class GrpoTrainer {
   std::unique_ptr<models::DeepSeekV3Model> reference_;  // only with β > 0
   std::unique_ptr<ModelStageCompute> reference_compute_;
   std::unique_ptr<ScoringObjective> reference_scoring_;
+  NonFiniteGuard nonfinite_;
   int64_t optimizer_steps_ = 0;
 };
 
