@@ -42,3 +42,9 @@ target_include_directories(trident::blas INTERFACE ${CBLAS_INCLUDE_DIR})
 
 # The Python interpreter that has torch, numpy, h5py and matplotlib (Debian's).
 find_program(TRIDENT_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+
+# PCRE2 (Debian: libpcre2-dev) runs the tokenizer's Unicode regular expressions, JIT-compiled.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+add_library(trident::pcre2 INTERFACE IMPORTED)
+target_link_libraries(trident::pcre2 INTERFACE PkgConfig::PCRE2)

@@ -6,7 +6,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::cli {
+namespace trident::launch {
 
 namespace {
 std::vector<Command>& registry() {
@@ -101,4 +101,4 @@ bool ArgParser::parse(const Args& args) {
   return true;
 }
 
-}  // namespace trident::cli
+}  // namespace trident::launch

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace trident::cli {
+namespace trident::launch {
 
 using Args = std::vector<std::string>;
 
@@ -50,9 +50,9 @@ class ArgParser {
   std::vector<Flag> flags_;
 };
 
-}  // namespace trident::cli
+}  // namespace trident::launch
 
-#define TRIDENT_COMMAND(ident, name, summary)                                              \
-  static int ident(const ::trident::cli::Args& args);                                     \
-  static ::trident::cli::CommandRegistrar ident##_registrar(name, summary, ident);         \
-  static int ident(const ::trident::cli::Args& args)
+#define TRIDENT_COMMAND(ident, name, summary)                                         \
+  static int ident(const ::trident::launch::Args& args);                              \
+  static ::trident::launch::CommandRegistrar ident##_registrar(name, summary, ident); \
+  static int ident(const ::trident::launch::Args& args)

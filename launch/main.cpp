@@ -15,7 +15,7 @@ namespace {
 void print_help() {
   std::puts("usage: trident <command> [flags]   (trident <command> --help for its flags)\n");
   std::puts("commands:");
-  for (const auto& command : trident::cli::commands()) {
+  for (const auto& command : trident::launch::commands()) {
     std::printf("  %-12s %s\n", command.name.c_str(), command.summary.c_str());
   }
 }
@@ -56,14 +56,14 @@ int main(int argc, char** argv) {
   const bool two_words =
       argc >= 3 && [&] {
         const std::string candidate = std::string(argv[1]) + " " + argv[2];
-        for (const auto& command : trident::cli::commands()) {
+        for (const auto& command : trident::launch::commands()) {
           if (command.name == candidate) return true;
         }
         return false;
       }();
   const std::string name = two_words ? std::string(argv[1]) + " " + argv[2] : argv[1];
-  trident::cli::Args args(argv + (two_words ? 3 : 2), argv + argc);
-  for (const auto& command : trident::cli::commands()) {
+  trident::launch::Args args(argv + (two_words ? 3 : 2), argv + argc);
+  for (const auto& command : trident::launch::commands()) {
     if (command.name != name) continue;
     return finish(name, [&] { return command.run(args); });
   }

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
-namespace trident::cli {
+namespace trident::launch {
 
 namespace {
 std::string host_name() {
@@ -34,4 +34,4 @@ void print_rank_layout(const parallel::Mesh& mesh) {
   std::fflush(stderr);
 }
 
-}  // namespace trident::cli
+}  // namespace trident::launch

@@ -6,7 +6,7 @@
 
 #include "parallel/mesh.h"
 
-namespace trident::cli {
+namespace trident::launch {
 
 // "trident layout: rank=3 world=4 host=node01 node=0/1 local_rank=3 pp=0 dp=1 tp=1 ep=1
 //  edp=0 etp=0 device=cpu"
@@ -16,4 +16,4 @@ std::string rank_layout_line(const parallel::Mesh& mesh);
 // already said where it was).
 void print_rank_layout(const parallel::Mesh& mesh);
 
-}  // namespace trident::cli
+}  // namespace trident::launch

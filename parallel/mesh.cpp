@@ -29,11 +29,12 @@ Mesh::Mesh(const MeshSizes& sizes, const MeshOptions& options)
   TRIDENT_USER_CHECK(options.ranks_per_node >= 0, "parallel.ranks_per_node = ",
                      options.ranks_per_node, " must be 0 (derive from host names) or positive");
   groups_.resize(std::size(kAllMeshAxes));
-  MpiComm world = MpiComm::world();
+  comm::MpiComm world = comm::MpiComm::world();
   for (MeshAxis axis : kAllMeshAxes) {
     const AxisGroup g = layout_.group(axis, coords_.rank);
-    MpiComm comm = axis == MeshAxis::World ? MpiComm::world()
-                                           : MpiComm::split(world, g.color, g.index, g.name);
+    comm::MpiComm comm = axis == MeshAxis::World
+                             ? comm::MpiComm::world()
+                             : comm::MpiComm::split(world, g.color, g.index, g.name);
     TRIDENT_CHECK(comm.rank() == g.index && comm.world_ranks() == g.world_ranks,
                   "MPI_Comm_split disagrees with the mesh layout for ", g.name);
     groups_[static_cast<size_t>(axis)] = std::move(comm);
@@ -41,13 +42,13 @@ Mesh::Mesh(const MeshSizes& sizes, const MeshOptions& options)
 
   if (options.ranks_per_node > 0) {
     const int node = coords_.rank / options.ranks_per_node;
-    node_ = MpiComm::split(world, node, coords_.rank, "node[" + std::to_string(node) + "]");
+    node_ = comm::MpiComm::split(world, node, coords_.rank, "node[" + std::to_string(node) + "]");
   } else {
     MPI_Comm shared = MPI_COMM_NULL;
     TRIDENT_CHECK_MPI(
         MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, coords_.rank, MPI_INFO_NULL,
                             &shared));
-    node_ = MpiComm(shared, "node");
+    node_ = comm::MpiComm(shared, "node");
   }
   // Number nodes by their lowest world rank so node indices follow rank order.
   const int leader = node_.world_rank_of(0);
@@ -68,7 +69,7 @@ Mesh::Mesh(const MeshSizes& sizes, const MeshOptions& options)
   }
 }
 
-const MpiComm& Mesh::group(MeshAxis axis) const { return groups_[static_cast<size_t>(axis)]; }
+const comm::MpiComm& Mesh::group(MeshAxis axis) const { return groups_[static_cast<size_t>(axis)]; }
 
 bool Mesh::spans_nodes(MeshAxis axis) const {
   const int mine = node_index();
@@ -86,7 +87,7 @@ std::string Mesh::describe() const {
       << "/" << num_nodes_;
   for (MeshAxis axis : kAllMeshAxes) {
     if (axis == MeshAxis::World) continue;
-    const MpiComm& g = group(axis);
+    const comm::MpiComm& g = group(axis);
     out << " | " << g.name() << "={";
     for (size_t i = 0; i < g.world_ranks().size(); ++i) out << (i ? "," : "") << g.world_ranks()[i];
     out << "}";

@@ -31,18 +31,18 @@ class Mesh {
   int rank() const { return coords_.rank; }
   int world_size() const { return layout_.world_size(); }
 
-  const MpiComm& group(MeshAxis axis) const;
-  const MpiComm& world() const { return group(MeshAxis::World); }
-  const MpiComm& pp() const { return group(MeshAxis::Pp); }
-  const MpiComm& dp() const { return group(MeshAxis::Dp); }
-  const MpiComm& tp() const { return group(MeshAxis::Tp); }
-  const MpiComm& ep() const { return group(MeshAxis::Ep); }
-  const MpiComm& etp() const { return group(MeshAxis::Etp); }
-  const MpiComm& edp() const { return group(MeshAxis::Edp); }
-  const MpiComm& stage() const { return group(MeshAxis::Stage); }
+  const comm::MpiComm& group(MeshAxis axis) const;
+  const comm::MpiComm& world() const { return group(MeshAxis::World); }
+  const comm::MpiComm& pp() const { return group(MeshAxis::Pp); }
+  const comm::MpiComm& dp() const { return group(MeshAxis::Dp); }
+  const comm::MpiComm& tp() const { return group(MeshAxis::Tp); }
+  const comm::MpiComm& ep() const { return group(MeshAxis::Ep); }
+  const comm::MpiComm& etp() const { return group(MeshAxis::Etp); }
+  const comm::MpiComm& edp() const { return group(MeshAxis::Edp); }
+  const comm::MpiComm& stage() const { return group(MeshAxis::Stage); }
 
   // Ranks on this rank's node, its index there, and which node every world rank is on.
-  const MpiComm& node() const { return node_; }
+  const comm::MpiComm& node() const { return node_; }
   int node_index() const { return node_of_rank_[static_cast<size_t>(coords_.rank)]; }
   int num_nodes() const { return num_nodes_; }
   int node_of(int world_rank) const { return node_of_rank_[static_cast<size_t>(world_rank)]; }
@@ -59,8 +59,8 @@ class Mesh {
  private:
   MeshLayout layout_;
   MeshCoords coords_;
-  std::vector<MpiComm> groups_;  // indexed by MeshAxis
-  MpiComm node_;
+  std::vector<comm::MpiComm> groups_;  // indexed by MeshAxis
+  comm::MpiComm node_;
   std::vector<int> node_of_rank_;
   int num_nodes_ = 1;
 };

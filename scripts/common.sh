@@ -46,6 +46,13 @@ allow_mpi_as_root() {
   export OMPI_MCA_rmaps_base_oversubscribe=1
 }
 
+# The first two steps of the entry scripts (demo.sh, test.sh): install what is missing, then
+# build.
+setup_and_build() {
+  step setup; run_setup; step_done
+  step build; bash "$TRIDENT_ROOT/scripts/build.sh"; step_done
+}
+
 # Runs setup.sh unless TRIDENT_SKIP_SETUP=1 (for machines that are known to be ready).
 run_setup() {
   if [ "${TRIDENT_SKIP_SETUP:-0}" = 1 ]; then

@@ -7,8 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$TRIDENT_ROOT"
 summary_on_exit
 
-step setup; run_setup; step_done
-step build; bash scripts/build.sh; step_done
+setup_and_build
 
 trident=$TRIDENT_BUILD_DIR/launch/trident
 run_dir=$TRIDENT_ROOT/runs/demo
@@ -57,7 +56,10 @@ sft_layout_name() {
 sft_steps=${TRIDENT_DEMO_SFT_STEPS:-600}
 sft_init_step=${TRIDENT_DEMO_SFT_INIT_STEP:-540}
 main_job() {
-  rm -rf "$run_dir/sft-checkpoints" "$run_dir/grpo-checkpoints"
+  # The demo owns $run_dir and writes every output anew (trident itself never overwrites a
+  # checkpoint directory of another run or an existing export).
+  rm -rf "$run_dir/sft-checkpoints" "$run_dir/grpo-checkpoints" "$run_dir/sft-hf" \
+      "$run_dir/grpo-hf"
   # shellcheck disable=SC2046  # the layout is several words on purpose
   on_ranks "$ranks" "$trident" pretrain --config small $(sft_layout) --set train.mode=sft \
       --set train.steps="$sft_steps" --set checkpoint.every="$sft_init_step" ${TRIDENT_DEMO_SET:-} \

@@ -21,7 +21,7 @@ sanitizer_build_dir() {
 #           pipeline and the step engine (dp, train) of up to 4 ranks, the threaded parts.
 sanitizer_ctest_args() {
   case "$1" in
-    address) echo "-LE reference|cuda|slurm|golden|long -E np6|np8" ;;
+    address) echo "-LE reference|cuda|slurm|golden|long|slow -E np6|np8" ;;
     thread) echo "-L tsan" ;;
   esac
 }

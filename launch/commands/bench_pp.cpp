@@ -44,11 +44,12 @@
 #include "launch/commands/bench_pp_hop.h"
 #include "launch/commands/bench_pp_stage.h"
 #include "parallel/comm/delayed_link.h"
-#include "parallel/comm/mpi_backend.h"
+#include "parallel/context.h"
 #include "parallel/mpi_session.h"
 #include "parallel/pp/executor.h"
 #include "parallel/pp/schedule.h"
 #include "parallel/pp/simulate.h"
+#include "runtime/config/config.h"
 #include "runtime/core/error.h"
 
 namespace trident {
@@ -65,12 +66,12 @@ double load_average() {
 }
 
 // Every rank's compute durations of one step, in list order (0 for sends and receives).
-std::vector<std::vector<double>> gather_durations(const pp::Schedule& schedule,
-                                                  const pp::ExecutorStats& stats) {
+std::vector<std::vector<double>> gather_durations(const parallel::pp::Schedule& schedule,
+                                                  const parallel::pp::ExecutorStats& stats) {
   const int ranks = schedule.layout.ranks;
   std::vector<double> mine;
-  for (const pp::ActionTiming& t : stats.timeline) {
-    mine.push_back(pp::is_compute(t.action.kind) ? t.end_s - t.start_s : 0.0);
+  for (const parallel::pp::ActionTiming& t : stats.timeline) {
+    mine.push_back(parallel::pp::is_compute(t.action.kind) ? t.end_s - t.start_s : 0.0);
   }
   std::vector<int> counts(ranks), offsets(ranks);
   int total = 0;
@@ -93,8 +94,8 @@ std::vector<std::vector<double>> gather_durations(const pp::Schedule& schedule,
 // issued, a receive ends when its message has arrived) with every compute action taking the
 // duration it took in the measured step: what the step would have cost had the executor added
 // nothing beyond the compute and the hops. Returns the step time.
-double replay_step(const pp::Schedule& schedule, const std::vector<std::vector<double>>& cost,
-                   double hop) {
+double replay_step(const parallel::pp::Schedule& schedule,
+                   const std::vector<std::vector<double>>& cost, double hop) {
   const int ranks = schedule.layout.ranks;
   struct Channel {
     int from, to;
@@ -108,14 +109,14 @@ double replay_step(const pp::Schedule& schedule, const std::vector<std::vector<d
   for (bool moved = true; moved;) {
     moved = false;
     for (int r = 0; r < ranks; ++r) {
-      const std::vector<pp::Action>& list = schedule.ranks[r];
+      const std::vector<parallel::pp::Action>& list = schedule.ranks[r];
       while (pc[r] < list.size()) {
-        const pp::Action& a = list[pc[r]];
-        const bool gradient =
-            a.kind == pp::ActionKind::SendGrad || a.kind == pp::ActionKind::RecvGrad;
-        if (pp::is_send(a.kind)) {
+        const parallel::pp::Action& a = list[pc[r]];
+        const bool gradient = a.kind == parallel::pp::ActionKind::SendGrad ||
+                              a.kind == parallel::pp::ActionKind::RecvGrad;
+        if (parallel::pp::is_send(a.kind)) {
           arrivals[{r, a.peer, gradient}].push_back(clock[r] + hop);
-        } else if (pp::is_recv(a.kind)) {
+        } else if (parallel::pp::is_recv(a.kind)) {
           const Channel c{a.peer, r, gradient};
           std::vector<double>& queue = arrivals[c];
           if (consumed[c] >= queue.size()) break;
@@ -186,14 +187,14 @@ MachineTime machine_time() {
 
 struct Measured {
   double step = 0;       // median over steps of the slowest rank's step time
-  pp::StageCosts costs;  // of the median step: its in-step costs (no hop)
+  parallel::pp::StageCosts costs;  // of the median step: its in-step costs (no hop)
   size_t chosen = 0;     // the median step's index in step_times
   // Every timed step's time and in-step costs, for the spread of the ratio, and the in-step
   // costs of the step before it (a warm-up step for the first; its own without warm-up): a
   // prediction from costs the predicted step did not produce.
   std::vector<double> step_times;
-  std::vector<pp::StageCosts> step_costs;
-  std::vector<pp::StageCosts> previous_costs;
+  std::vector<parallel::pp::StageCosts> step_costs;
+  std::vector<parallel::pp::StageCosts> previous_costs;
   double bubble_fraction = 0;  // of the median step: 1 - sum(compute) / (ranks x step)
   double recv_wait = 0;        // of the median step: mean over ranks of the receive waits
   // Of the median step: the CPU time all ranks' processes used over the step's wall time, the
@@ -203,7 +204,7 @@ struct Measured {
   // Of the median step: the share of the machine's core time the host's hypervisor took
   // (steal), from /proc/stat at the step's start and end on rank 0 (10 ms ticks).
   double steal_fraction = 0;
-  std::vector<pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
+  std::vector<parallel::pp::ExecutorStats> runs;  // this rank's stats of the chosen step only
   // Of the chosen step, this rank's: when run() started (steady clock, shared by the
   // processes of one machine), and the CPU time of its compute thread and of the process.
   double run_start = 0;
@@ -212,15 +213,15 @@ struct Measured {
   std::map<std::string, double> thread_cpu;  // per thread, over the chosen step
 };
 
-Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, int rank,
-                 const StageShape& shape, int steps, int warmup, bool best) {
+Measured measure(const parallel::pp::Schedule& schedule, parallel::pp::PipelineExecutor& executor,
+                 int rank, const StageShape& shape, int steps, int warmup, bool best) {
   const int ranks = schedule.layout.ranks;
   std::vector<double> step_times;
   std::vector<double> bubbles;
   std::vector<double> waits;
   std::vector<double> cores_used;
   std::vector<double> steals;
-  pp::StageCosts last_costs;
+  parallel::pp::StageCosts last_costs;
   std::vector<double> run_starts, thread_cpus, process_cpus;
   std::vector<std::map<std::string, double>> per_thread;
   Measured out;
@@ -232,25 +233,25 @@ Measured measure(const pp::Schedule& schedule, pp::PipelineExecutor& executor, i
     const double thread_start = thread_cpu_seconds();
     const MachineTime machine_start = machine_time();
     const double run_start = steady_seconds();
-    pp::ExecutorStats stats = executor.run(stages);
+    parallel::pp::ExecutorStats stats = executor.run(stages);
     const double own_thread = thread_cpu_seconds() - thread_start;
     const double own_process = process_cpu_seconds() - cpu_start;
     std::map<std::string, double> threads = thread_cpu_table();
     for (auto& [name, seconds] : threads) {
       if (auto it = threads_before.find(name); it != threads_before.end()) seconds -= it->second;
     }
-    const double cpu = sum_over_ranks(own_process);
+    const double cpu = sum_in_rank_order(own_process);
     const double step = max_over_ranks(stats.step_seconds);
-    const double compute = sum_over_ranks(stats.compute_seconds);
-    const double wait = sum_over_ranks(stats.recv_wait_seconds) / ranks;
-    const pp::StageCosts costs = in_step_costs(stages.cpu());
+    const double compute = sum_in_rank_order(stats.compute_seconds);
+    const double wait = sum_in_rank_order(stats.recv_wait_seconds) / ranks;
+    const parallel::pp::StageCosts costs = in_step_costs(stages.cpu());
     const MachineTime machine_end = machine_time();
     double steal =
         machine_end.total > machine_start.total
             ? (machine_end.steal - machine_start.steal) / (machine_end.total - machine_start.total)
             : 0.0;
     MPI_Bcast(&steal, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    const pp::StageCosts previous = i > 0 ? last_costs : costs;
+    const parallel::pp::StageCosts previous = i > 0 ? last_costs : costs;
     last_costs = costs;
     if (i < warmup) continue;
     steals.push_back(steal);
@@ -299,10 +300,10 @@ void write_trace(const std::string& prefix, const std::string& schedule_name, in
   const std::string path = prefix + ".rank" + std::to_string(rank) + ".csv";
   std::ofstream out(path, std::ios::app);
   TRIDENT_USER_CHECK(out.good(), "trident bench pp: cannot write --trace file ", path);
-  for (const pp::ActionTiming& t : measured.runs.front().timeline) {
-    out << schedule_name << ',' << rank << ',' << pp::action_kind_name(t.action.kind) << ','
-        << t.action.microbatch << ',' << t.action.stage << ',' << (offset + t.start_s) * 1e3 << ','
-        << (offset + t.end_s) * 1e3 << '\n';
+  for (const parallel::pp::ActionTiming& t : measured.runs.front().timeline) {
+    out << schedule_name << ',' << rank << ',' << parallel::pp::action_kind_name(t.action.kind)
+        << ',' << t.action.microbatch << ',' << t.action.stage << ',' << (offset + t.start_s) * 1e3
+        << ',' << (offset + t.end_s) * 1e3 << '\n';
   }
   out << schedule_name << ',' << rank << ",cpu,0,0," << measured.main_thread_cpu * 1e3 << ','
       << measured.process_cpu * 1e3 << '\n';
@@ -313,13 +314,13 @@ void write_trace(const std::string& prefix, const std::string& schedule_name, in
 
 // Appends the simulated timeline to `<prefix>.sim.csv` in the same row format.
 void write_simulated_trace(const std::string& prefix, const std::string& schedule_name,
-                           const pp::SimulationResult& sim) {
+                           const parallel::pp::SimulationResult& sim) {
   const std::string path = prefix + ".sim.csv";
   std::ofstream out(path, std::ios::app);
   TRIDENT_USER_CHECK(out.good(), "trident bench pp: cannot write --trace file ", path);
-  for (const pp::TimelineEntry& t : sim.timeline) {
-    out << schedule_name << ',' << t.rank << ',' << pp::action_kind_name(t.action.kind) << ','
-        << t.action.microbatch << ',' << t.action.stage << ',' << t.start * 1e3 << ','
+  for (const parallel::pp::TimelineEntry& t : sim.timeline) {
+    out << schedule_name << ',' << t.rank << ',' << parallel::pp::action_kind_name(t.action.kind)
+        << ',' << t.action.microbatch << ',' << t.action.stage << ',' << t.start * 1e3 << ','
         << t.end * 1e3 << '\n';
   }
 }
@@ -353,7 +354,7 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   std::string trace;
 
   long long tokens = shape.tokens, hidden = shape.hidden, layers = shape.layers;
-  cli::ArgParser parser("bench pp");
+  launch::ArgParser parser("bench pp");
   parser.add_string("--schedules", &schedules,
                     "comma-separated (1f1b,interleaved,zb-h1,dualpipev)");
   parser.add_int("--microbatches", &microbatches, "micro-batches per step (default 2 x pp)");
@@ -392,22 +393,27 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
   openblas_set_num_threads(1);
   TRIDENT_CHECK(openblas_get_num_threads() == 1, "bench pp: OpenBLAS would not go single-threaded");
   parallel::MpiSession session(nullptr, nullptr);
-  auto mpi = std::make_shared<parallel::MpiBackend>(parallel::MpiComm::world());
-  const int rank = mpi->rank();
-  const int pp = mpi->size();
-  TRIDENT_USER_CHECK(pp >= 2,
+  TRIDENT_USER_CHECK(session.world_size() >= 2,
                      "trident bench pp: run under mpirun with at least 2 ranks (pp = "
                      "the number of ranks), got ",
-                     pp);
+                     session.world_size());
+  // Every rank of the job is one pipeline (pp = ranks).
+  config::TridentConfig layout = config::default_config();
+  layout.mutable_parallel()->set_pp(session.world_size());
+  const auto context = parallel::make_parallel_context(layout);
+  const std::shared_ptr<parallel::comm::Communicator> mpi =
+      context->shared_group(parallel::MeshAxis::Pp);
+  const int rank = mpi->rank();
+  const int pp = mpi->size();
   if (microbatches <= 0) microbatches = 2 * pp;
   const int hardware_cores = static_cast<int>(std::thread::hardware_concurrency());
   if (cores < 0) cores = pp > hardware_cores && hardware_cores > 0 ? hardware_cores : 0;
-  pp::MachineModel machine;
+  parallel::pp::MachineModel machine;
   machine.cores = static_cast<int>(cores);
-  parallel::LinkModel link_model;
+  parallel::comm::LinkModel link_model;
   link_model.latency_us = latency_us;
   link_model.gbytes_per_s = gbps;
-  auto link = std::make_shared<parallel::DelayedLink>(mpi, link_model);
+  auto link = std::make_shared<parallel::comm::DelayedLink>(mpi, link_model);
   const double activation_bytes = static_cast<double>(shape.tokens * shape.hidden) * 4.0;
   const double p2p_seconds =
       std::chrono::duration<double>(link_model.transfer_time(activation_bytes)).count() +
@@ -447,24 +453,25 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
         "replay(ms)", "ratio", "wait(ms)", "cores", "steal");
   }
   for (const std::string& name : split_names(schedules)) {
-    pp::ScheduleRequest request;
+    parallel::pp::ScheduleRequest request;
     request.name = name;
     request.pp = pp;
-    request.microbatches =
-        static_cast<int>(std::max<long long>(microbatches, pp::min_microbatches(name, pp)));
+    request.microbatches = static_cast<int>(
+        std::max<long long>(microbatches, parallel::pp::min_microbatches(name, pp)));
     request.virtual_stages = name == "interleaved" ? static_cast<int>(virtual_stages) : 1;
-    const pp::Schedule schedule = pp::make_schedule(request);
+    const parallel::pp::Schedule schedule = parallel::pp::make_schedule(request);
 
-    pp::StageCosts costs = calibrate(schedule.layout, rank, shape, static_cast<int>(repeats), best);
+    parallel::pp::StageCosts costs =
+        calibrate(schedule.layout, rank, shape, static_cast<int>(repeats), best);
     costs.p2p_latency = p2p_seconds;
-    pp::PipelineExecutor executor(schedule, link);
+    parallel::pp::PipelineExecutor executor(schedule, link);
     const Measured measured = measure(schedule, executor, rank, shape, static_cast<int>(steps),
                                       static_cast<int>(warmup), best);
     // Each step against its own prediction: in-step costs and what a hop really costs here
     // (the modelled link, MPI and the wake-ups on busy cores).
-    auto predict = [&](pp::StageCosts in_step) {
+    auto predict = [&](parallel::pp::StageCosts in_step) {
       in_step.p2p_latency = busy_hop_seconds;
-      return pp::simulate(schedule, in_step, machine);
+      return parallel::pp::simulate(schedule, in_step, machine);
     };
     double lowest_ratio = 1e30, highest_ratio = 0;
     double lowest_previous = 1e30, highest_previous = 0;
@@ -479,10 +486,10 @@ TRIDENT_COMMAND(bench_pp, "bench pp",
     }
     const double chosen_previous =
         measured.step / predict(measured.previous_costs[measured.chosen]).step_time;
-    const pp::StageCosts& shared_costs = measured.costs;
+    const parallel::pp::StageCosts& shared_costs = measured.costs;
     if (!trace.empty()) write_trace(trace, name, rank, measured);
-    const pp::SimulationResult sim = predict(shared_costs);
-    const pp::SimulationResult sim_free = pp::simulate(schedule, costs);
+    const parallel::pp::SimulationResult sim = predict(shared_costs);
+    const parallel::pp::SimulationResult sim_free = parallel::pp::simulate(schedule, costs);
     if (!trace.empty() && rank == 0) write_simulated_trace(trace, name, sim);
     const double replayed =
         replay_step(schedule, gather_durations(schedule, measured.runs.front()), hop_seconds);

@@ -11,7 +11,7 @@ namespace trident::bench_pp {
 namespace {
 // Half of each of `repeats` ping-pongs (after one warm-up) of `buffer` between this rank and
 // rank ^ 1, on tags `tag` and `tag` + 1: the even rank pings.
-std::vector<double> half_ping_pongs(parallel::Communicator& link, Tensor& buffer, int repeats,
+std::vector<double> half_ping_pongs(parallel::comm::Communicator& link, Tensor& buffer, int repeats,
                                     int tag) {
   const int rank = link.rank();
   const int peer = rank ^ 1;
@@ -34,8 +34,8 @@ std::vector<double> half_ping_pongs(parallel::Communicator& link, Tensor& buffer
 // One activation's hop between neighbouring ranks as the executor sees it (the modelled
 // delay plus MPI, progress threads and the OS scheduler): half a ping-pong over the link,
 // pairs (0,1), (2,3), ... at once, median over `repeats`, the slowest pair.
-double measured_hop_seconds(parallel::Communicator& link, const StageShape& shape, int repeats,
-                            bool best) {
+double measured_hop_seconds(parallel::comm::Communicator& link, const StageShape& shape,
+                            int repeats, bool best) {
   std::vector<double> hops;
   if ((link.rank() ^ 1) < link.size()) {
     Tensor buffer = Tensor::zeros({shape.tokens, shape.hidden});
@@ -50,7 +50,7 @@ double measured_hop_seconds(parallel::Communicator& link, const StageShape& shap
 // wakes at the link's deadline and tests MPI), which a quiet machine hides.
 // With no rank left to compute (pp = 2) this is the quiet hop. The median, also with --best:
 // this is a distribution of wake-up delays whose fastest sample is the exception.
-double measured_busy_hop_seconds(parallel::Communicator& link, const StageShape& shape,
+double measured_busy_hop_seconds(parallel::comm::Communicator& link, const StageShape& shape,
                                  int repeats) {
   const int rank = link.rank();
   const int ranks = link.size();

@@ -8,11 +8,11 @@
 namespace trident::bench_pp {
 
 // Pairs (0,1), (2,3), ... at once; median (--best: fastest) over `repeats`, the slowest pair.
-double measured_hop_seconds(parallel::Communicator& link, const StageShape& shape, int repeats,
-                            bool best);
+double measured_hop_seconds(parallel::comm::Communicator& link, const StageShape& shape,
+                            int repeats, bool best);
 
 // The pairs take turns while every other rank runs GEMMs back to back; the median.
-double measured_busy_hop_seconds(parallel::Communicator& link, const StageShape& shape,
+double measured_busy_hop_seconds(parallel::comm::Communicator& link, const StageShape& shape,
                                  int repeats);
 
 }  // namespace trident::bench_pp

@@ -31,7 +31,7 @@ double max_over_ranks(double value) {
   return out;
 }
 
-double sum_over_ranks(double value) {
+double sum_in_rank_order(double value) {
   double out = 0;
   MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   return out;
@@ -67,8 +67,8 @@ double steady_seconds() {
 
 // Durations of F, B and W of the rank's first stage, `repeats` times after one warm-up, read
 // on `clock` (seconds).
-ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                           int repeats, double (*clock)()) {
+ActionSamples time_actions(const parallel::pp::StageLayout& layout, int rank,
+                           const StageShape& shape, int repeats, double (*clock)()) {
   GemmStages stages(layout, rank, shape);
   const int s = layout.stage_of(rank, 0);
   const Tensor input = random_tensor(shape.tokens, shape.hidden, 13, 0, 1.0f);
@@ -95,20 +95,21 @@ ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageS
 
 // Median (--best: fastest) of each action on every rank, mean over ranks (collective; a rank
 // without samples contributes 0).
-pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout, bool best) {
+parallel::pp::StageCosts mean_costs(const ActionSamples& samples,
+                                    const parallel::pp::StageLayout& layout, bool best) {
   const double ranks = layout.ranks;
-  pp::StageCosts costs;
-  costs.forward = sum_over_ranks(typical(samples.forward, best)) / ranks;
-  costs.backward_input = sum_over_ranks(typical(samples.backward_input, best)) / ranks;
-  costs.backward_weight = sum_over_ranks(typical(samples.backward_weight, best)) / ranks;
+  parallel::pp::StageCosts costs;
+  costs.forward = sum_in_rank_order(typical(samples.forward, best)) / ranks;
+  costs.backward_input = sum_in_rank_order(typical(samples.backward_input, best)) / ranks;
+  costs.backward_weight = sum_in_rank_order(typical(samples.backward_weight, best)) / ranks;
   return costs;
 }
 
 // F, B and W of one micro-batch through the rank's first stage, timed in a quiet phase: the
 // ranks take turns, the others sleeping in a barrier, so each rank has a core to itself.
 // Median (--best: fastest) over `repeats`, mean over ranks.
-pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                         int repeats, bool best) {
+parallel::pp::StageCosts calibrate(const parallel::pp::StageLayout& layout, int rank,
+                                   const StageShape& shape, int repeats, bool best) {
   ActionSamples samples;
   for (int turn = 0; turn < layout.ranks; ++turn) {
     sleeping_barrier();
@@ -128,15 +129,15 @@ pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageSha
 // interleaving the ranks' work differently from a step; and the costs of another step of the
 // same schedule predict a step to 0.82-1.36 of its time (the `prev` column): the same work
 // costs up to a quarter more CPU time from one step to the next here.
-pp::StageCosts in_step_costs(const ActionSamples& cpu) {
+parallel::pp::StageCosts in_step_costs(const ActionSamples& cpu) {
   const std::vector<double>* kinds[3] = {&cpu.forward, &cpu.backward_input, &cpu.backward_weight};
   double mean[3];
   for (int k = 0; k < 3; ++k) {
     double sum = 0;
     for (double seconds : *kinds[k]) sum += seconds;
-    mean[k] = sum_over_ranks(sum) / sum_over_ranks(static_cast<double>(kinds[k]->size()));
+    mean[k] = sum_in_rank_order(sum) / sum_in_rank_order(static_cast<double>(kinds[k]->size()));
   }
-  pp::StageCosts costs;
+  parallel::pp::StageCosts costs;
   costs.forward = mean[0];
   costs.backward_input = mean[1];
   costs.backward_weight = mean[2];

@@ -45,9 +45,9 @@ struct ActionSamples {
 
 // The stand-in stage: a chain of linear layers. F stashes each layer's input, B stashes each
 // layer's output gradient, W turns the two into weight gradients and frees both.
-class GemmStages final : public pp::StageCompute {
+class GemmStages final : public parallel::pp::StageCompute {
  public:
-  GemmStages(const pp::StageLayout& layout, int rank, const StageShape& shape)
+  GemmStages(const parallel::pp::StageLayout& layout, int rank, const StageShape& shape)
       : shape_(shape), last_stage_(layout.num_stages() - 1) {
     const float scale = 1.0f / std::sqrt(static_cast<float>(shape.hidden));
     for (int c = 0; c < layout.chunks; ++c) {
@@ -131,7 +131,7 @@ class GemmStages final : public pp::StageCompute {
 
 // Collective over MPI_COMM_WORLD.
 double max_over_ranks(double value);
-double sum_over_ranks(double value);
+double sum_in_rank_order(double value);
 
 // The median, or with `best` the minimum.
 double typical(std::vector<double> values, bool best);
@@ -140,18 +140,19 @@ double typical(std::vector<double> values, bool best);
 void sleeping_barrier();
 
 // F, B and W of the rank's first stage, `repeats` times after one warm-up, read on `clock`.
-ActionSamples time_actions(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                           int repeats, double (*clock)());
+ActionSamples time_actions(const parallel::pp::StageLayout& layout, int rank,
+                           const StageShape& shape, int repeats, double (*clock)());
 
 // Median (--best: fastest) of each action on every rank, mean over ranks (collective).
-pp::StageCosts mean_costs(const ActionSamples& samples, const pp::StageLayout& layout, bool best);
+parallel::pp::StageCosts mean_costs(const ActionSamples& samples,
+                                    const parallel::pp::StageLayout& layout, bool best);
 
 // F, B and W alone on a core: the ranks take turns, the others sleeping in a barrier.
-pp::StageCosts calibrate(const pp::StageLayout& layout, int rank, const StageShape& shape,
-                         int repeats, bool best);
+parallel::pp::StageCosts calibrate(const parallel::pp::StageLayout& layout, int rank,
+                                   const StageShape& shape, int repeats, bool best);
 
 // F, B and W as the executor ran them in one step: the mean CPU seconds of the computing
 // thread per kind over every rank's actions (collective).
-pp::StageCosts in_step_costs(const ActionSamples& cpu);
+parallel::pp::StageCosts in_step_costs(const ActionSamples& cpu);
 
 }  // namespace trident::bench_pp

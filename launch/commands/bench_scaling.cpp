@@ -22,22 +22,19 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
-#include "parallel/comm/delayed_link.h"
-#include "parallel/comm/mpi_backend.h"
-#include "parallel/mesh.h"
+#include "models/deepseek_v3/planner/planner.h"
+#include "parallel/context.h"
 #include "parallel/mpi_session.h"
-#include "parallel/planner/planner.h"
 #include "runtime/core/allocator.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/train/data_setup.h"
-#include "runtime/train/pretrain_run.h"
 #include "runtime/train/trainer.h"
 
 namespace {
 
 using namespace trident;
-namespace planner = parallel::planner;
+namespace planner = models::planner;
 
 double thread_cpu_seconds() {
   timespec ts{};
@@ -62,22 +59,13 @@ struct RankSample {
 };
 constexpr int kSampleFields = 6;
 
-std::shared_ptr<parallel::Communicator> delayed(
-    const parallel::MpiComm& group, const parallel::CommOptions& options,
-    const parallel::LinkModel& link) {
-  std::shared_ptr<parallel::Communicator> comm =
-      std::make_shared<parallel::MpiBackend>(group, options);
-  if (link.is_free()) return comm;
-  return std::make_shared<parallel::DelayedLink>(comm, link);
-}
-
 }  // namespace
 
 TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
                 "one scaling-experiment point: step time, compute time and peak memory per rank "
                 "over a DelayedLink, beside the planner's prediction") {
-  cli::ArgParser parser("bench scaling");
-  cli::ConfigFlags config_flags;
+  launch::ArgParser parser("bench scaling");
+  launch::ConfigFlags config_flags;
   config_flags.add_to(parser);
   long long steps = 3, warmup = 1;
   double latency_us = 0, gbps = 0;
@@ -98,29 +86,11 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
   config::TridentConfig config = config_flags.load(session.world_size());
   config.mutable_train()->set_steps(warmup + steps);
   configure_logging({LogLevel::Warn, false});
-  train::check_pretrain_layout(config.parallel());
 
-  parallel::MeshOptions mesh_options;
-  mesh_options.ranks_per_node = static_cast<int>(config.parallel().ranks_per_node());
-  const parallel::Mesh mesh(parallel::mesh_sizes_from_config(config.parallel()), mesh_options);
-  parallel::CommOptions comm_options;
-  comm_options.timeout_seconds = config.parallel().comm_timeout_s();
-  parallel::LinkModel link;
+  parallel::comm::LinkModel link;
   link.latency_us = latency_us;
   link.gbytes_per_s = gbps;
-
-  train::TrainerOptions trainer_options;
-  trainer_options.dp = delayed(mesh.dp(), comm_options, link);
-  if (mesh.layout().sizes().pp > 1) {
-    trainer_options.pp = delayed(mesh.pp(), comm_options, link);
-  }
-  if (mesh.layout().sizes().tp > 1) {
-    trainer_options.tp = delayed(mesh.tp(), comm_options, link);
-  }
-  if (mesh.layout().sizes().ep > 1) {
-    trainer_options.ep = delayed(mesh.ep(), comm_options, link);
-    trainer_options.edp = delayed(mesh.edp(), comm_options, link);
-  }
+  const auto context = parallel::make_parallel_context(config, link);
 
   planner::HardwareSpec hw;
   for (const std::string& assignment : hw_overrides) {
@@ -131,8 +101,7 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
   Allocator& cpu = Allocator::instance(Device::CPU);
   RankSample sample;
   {
-    train::Trainer trainer(config, train::make_train_sampler(config), nullptr,
-                           std::move(trainer_options));
+    train::Trainer trainer(config, *context, train::make_train_sampler(config));
     for (long long s = 0; s < warmup; ++s) trainer.step();
     cpu.reset_peak();
     sample.state_bytes = static_cast<double>(cpu.stats().current_bytes);
@@ -151,20 +120,21 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
     sample.wall_per_step = median(walls);
     sample.cpu_per_step = median(cpus);
     sample.peak_bytes = static_cast<double>(cpu.stats().peak_bytes);
-    const planner::MemoryBreakdown& predicted = planner::plan_for_rank(plan, mesh.rank()).memory;
+    const planner::MemoryBreakdown& predicted =
+        planner::plan_for_rank(plan, context->coords().rank).memory;
     sample.predicted_bytes = predicted.total();
     sample.predicted_state_bytes =
         predicted.weights + predicted.master + predicted.moments + predicted.grads;
   }
 
-  const int world = mesh.world_size();
+  const int world = context->layout().world_size();
   std::vector<double> gathered(static_cast<size_t>(world) * kSampleFields);
   const double mine[kSampleFields] = {sample.wall_per_step, sample.cpu_per_step,
                                       sample.peak_bytes,    sample.predicted_bytes,
                                       sample.state_bytes,   sample.predicted_state_bytes};
   MPI_Gather(mine, kSampleFields, MPI_DOUBLE, gathered.data(), kSampleFields, MPI_DOUBLE, 0,
              MPI_COMM_WORLD);
-  if (mesh.rank() != 0) return 0;
+  if (!context->primary()) return 0;
 
   nlohmann::json ranks = nlohmann::json::array();
   double wall = 0, compute = 0;
@@ -207,7 +177,7 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
       {"predicted_step_s", plan.step.total()},
       {"predicted_compute_s", plan.step.compute},
       // The planner's pipeline terms: the schedule's bubble (idle time of the slowest stage
-      // from its stage times, parallel/planner/cost.h) and the p2p sends inside each
+      // from its stage times, models/deepseek_v3/planner/cost.h) and the p2p sends inside each
       // micro-batch; both are 0 at pp = 1.
       {"predicted_bubble_s", plan.step.bubble},
       {"predicted_p2p_bytes", plan.comm.p2p},

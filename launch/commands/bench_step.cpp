@@ -36,8 +36,8 @@ std::string run_and_capture(const std::string& command) {
 
 TRIDENT_COMMAND(bench_step_command, "bench step",
                 "time a training step in Trident vs the PyTorch reference, with a per-op profile") {
-  trident::cli::ArgParser parser("bench step");
-  trident::cli::ConfigFlags config_flags;
+  trident::launch::ArgParser parser("bench step");
+  trident::launch::ConfigFlags config_flags;
   config_flags.config = "small";
   config_flags.add_to(parser);
   long long steps = 5, warmup = 2, threads = 0;

@@ -35,14 +35,14 @@ std::string summary(const TridentConfig& config, const std::string& origin, long
   return out;
 }
 
-int run_config(const trident::cli::Args& args) {
+int run_config(const trident::launch::Args& args) {
   std::string config_name;
   std::string from_hf;
   std::string hf_out;
   std::vector<std::string> overrides;
   long long world_size = 0;
   bool print = false;
-  trident::cli::ArgParser parser("config");
+  trident::launch::ArgParser parser("config");
   parser.add_string("--config", &config_name,
                     "preset name (tiny, small, deepseek-v3-671b) or path to a .textproto");
   parser.add_repeated("--set", &overrides, "override a field: path.to.field=value (repeatable)");

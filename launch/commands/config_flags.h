@@ -6,7 +6,7 @@
 #include "launch/cli.h"
 #include "runtime/config/config.h"
 
-namespace trident::cli {
+namespace trident::launch {
 
 struct ConfigFlags {
   std::string config = "tiny";
@@ -25,4 +25,4 @@ struct ConfigFlags {
   }
 };
 
-}  // namespace trident::cli
+}  // namespace trident::launch

@@ -45,7 +45,7 @@ trident::io::StDType parse_dtype(const std::string& text) {
 
 TRIDENT_COMMAND(convert_command, "convert",
                 "convert a checkpoint (.h5) to a Hugging Face directory or back") {
-  trident::cli::ArgParser parser("convert");
+  trident::launch::ArgParser parser("convert");
   std::string input, output, dtype = "f32", config_name;
   double shard_size_mb = 5000;
   bool quiet = false;

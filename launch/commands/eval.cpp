@@ -8,7 +8,7 @@
 #include "runtime/train/grpo/evaluate.h"
 
 TRIDENT_COMMAND(eval_command, "eval", "held-out greedy accuracy on the arithmetic eval split") {
-  trident::cli::ArgParser parser("eval");
+  trident::launch::ArgParser parser("eval");
   std::string hf_dir, ops = "add";
   long long count = 64, digits = 2, seed = 0, max_new_tokens = 64;
   parser.add_string("--hf-dir", &hf_dir, "directory with config.json and *.safetensors");

@@ -11,7 +11,7 @@
 #include "runtime/io/tokenizer.h"
 
 TRIDENT_COMMAND(generate_command, "generate", "sample completions of a prompt from HF weights") {
-  trident::cli::ArgParser parser("generate");
+  trident::launch::ArgParser parser("generate");
   std::string hf_dir, prompt;
   std::vector<std::string> stop;
   long long samples = 1, max_new_tokens = 64, top_k = 0, seed = 0;

@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "parallel/planner/planner.h"
-#include "parallel/planner/report.h"
+#include "models/deepseek_v3/planner/planner.h"
+#include "models/deepseek_v3/planner/report.h"
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
 
 namespace trident::launch {
 
-namespace planner = parallel::planner;
+namespace planner = models::planner;
 
 namespace {
 
@@ -121,12 +121,12 @@ int run_sweep(const config::TridentConfig& config, const std::vector<int64_t>& s
 
 }  // namespace
 
-int run_model_plan(const cli::Args& args) {
+int run_model_plan(const launch::Args& args) {
   std::string config_name, hardware = "h800", recompute = "none", sweep, csv;
   long long gpus = 0, moment_bytes = 4, dispatch_bytes = 0;
   bool fp8_cache = false;
   std::vector<std::string> sets, hw_overrides;
-  cli::ArgParser parser("plan");
+  launch::ArgParser parser("plan");
   parser.add_string("--config", &config_name, "preset name or textproto path");
   parser.add_int("--gpus", &gpus, "GPU count; dp = gpus / (pp · tp) (default: from the config)");
   parser.add_repeated("--set", &sets, "override a config field: path.to.field=value");

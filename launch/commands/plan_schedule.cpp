@@ -45,13 +45,13 @@ std::string shell_quote(const std::string& text) {
   return out + "'";
 }
 
-void write_png(const pp::Schedule& schedule, const pp::SimulationResult& result,
+void write_png(const parallel::pp::Schedule& schedule, const parallel::pp::SimulationResult& result,
                const std::string& png, const std::string& title) {
   const fs::path csv = fs::path(png).replace_extension(".csv");
   {
     std::ofstream file(csv);
     TRIDENT_USER_CHECK(file.good(), "--png: cannot write ", csv.string());
-    file << pp::timeline_csv(schedule, result);
+    file << parallel::pp::timeline_csv(schedule, result);
   }
   const std::string command = "/usr/bin/python3 " + shell_quote(find_plot_script().string()) +
                               " --csv " + shell_quote(csv.string()) + " --png " + shell_quote(png) +
@@ -70,18 +70,19 @@ double smallest_positive(std::initializer_list<double> values) {
 
 }  // namespace
 
-pp::SimulationResult plan_schedule(const SchedulePlanRequest& request, std::ostream& out) {
-  const pp::StageCosts& costs = request.costs;
+parallel::pp::SimulationResult plan_schedule(const SchedulePlanRequest& request,
+                                             std::ostream& out) {
+  const parallel::pp::StageCosts& costs = request.costs;
   TRIDENT_USER_CHECK(costs.forward > 0 && costs.backward_input > 0 && costs.backward_weight >= 0 &&
                          costs.p2p_latency >= 0,
                      "--cost-f and --cost-b must be positive, --cost-w and --cost-p2p not "
                      "negative");
-  const pp::Schedule schedule = pp::make_schedule(request.schedule);
-  const pp::CheckResult check = pp::check_schedule(schedule);
+  const parallel::pp::Schedule schedule = parallel::pp::make_schedule(request.schedule);
+  const parallel::pp::CheckResult check = parallel::pp::check_schedule(schedule);
   TRIDENT_CHECK(check.ok, "generated schedule '", schedule.name, "' is invalid: ", check.message);
-  const pp::SimulationResult result = pp::simulate(schedule, costs);
+  const parallel::pp::SimulationResult result = parallel::pp::simulate(schedule, costs);
 
-  const pp::StageLayout& layout = schedule.layout;
+  const parallel::pp::StageLayout& layout = schedule.layout;
   out << "schedule " << schedule.name << ": pp=" << layout.ranks
       << " microbatches=" << schedule.microbatches << " virtual stages=" << layout.num_stages()
       << " (" << layout.chunks << " per rank, " << layout.name() << " layout)\n";
@@ -94,12 +95,12 @@ pp::SimulationResult plan_schedule(const SchedulePlanRequest& request, std::ostr
       {costs.forward, costs.backward_input, costs.backward_weight, costs.p2p_latency});
   out << "timeline (one cell = " << cell << " time; F forward, B backward-input, "
       << "W backward-weight; lower case = a rank's second chunk; . idle)\n";
-  out << pp::render_timeline_text(schedule, result, cell) << "\n";
+  out << parallel::pp::render_timeline_text(schedule, result, cell) << "\n";
   out << std::fixed << std::setprecision(3);
   out << "step time " << result.step_time << ", bubble fraction " << result.bubble_fraction << "\n";
   out << "rank        busy      bubble  peak activations (micro-batch x stage)\n";
   for (int r = 0; r < layout.ranks; ++r) {
-    const pp::RankReport& report = result.ranks[r];
+    const parallel::pp::RankReport& report = result.ranks[r];
     out << std::setw(4) << r << std::setw(12) << report.busy << std::setw(12) << report.bubble
         << std::setw(10) << report.peak_activations << "\n";
   }
@@ -112,17 +113,18 @@ pp::SimulationResult plan_schedule(const SchedulePlanRequest& request, std::ostr
   return result;
 }
 
-int run_schedule_plan(const cli::Args& args) {
+int run_schedule_plan(const launch::Args& args) {
   std::string schedule = "1f1b";
   std::string png;
   std::string config;
   long long pp_size = 4;
   long long microbatches = 8;
   long long virtual_stages = 0;  // 0: the schedule's own (2 for interleaved, else 1)
-  pp::StageCosts costs;
+  parallel::pp::StageCosts costs;
   std::string names;
-  for (const std::string& name : pp::schedule_names()) names += (names.empty() ? "" : ", ") + name;
-  cli::ArgParser parser("plan");
+  for (const std::string& name : parallel::pp::schedule_names())
+    names += (names.empty() ? "" : ", ") + name;
+  launch::ArgParser parser("plan");
   parser.add_string("--schedule", &schedule, "pipeline schedule: " + names);
   parser.add_int("--pp", &pp_size, "pipeline-parallel ranks (default 4)");
   parser.add_int("--microbatches", &microbatches, "micro-batches per step (default 8)");
@@ -158,7 +160,7 @@ int run_schedule_plan(const cli::Args& args) {
 }  // namespace trident::launch
 
 namespace {
-bool has_flag(const trident::cli::Args& args, const std::string& flag) {
+bool has_flag(const trident::launch::Args& args, const std::string& flag) {
   return std::any_of(args.begin(), args.end(), [&](const std::string& a) {
     return a == flag || a.rfind(flag + "=", 0) == 0;
   });

@@ -13,15 +13,15 @@
 namespace trident::launch {
 
 struct SchedulePlanRequest {
-  pp::ScheduleRequest schedule;
-  pp::StageCosts costs;
+  parallel::pp::ScheduleRequest schedule;
+  parallel::pp::StageCosts costs;
   std::string png;  // empty: no picture
 };
 
 // Throws UserError for a bad request; an invalid generated schedule is an internal error.
-pp::SimulationResult plan_schedule(const SchedulePlanRequest& request, std::ostream& out);
+parallel::pp::SimulationResult plan_schedule(const SchedulePlanRequest& request, std::ostream& out);
 
 // `trident plan --schedule NAME ...`: parses the flags and calls plan_schedule.
-int run_schedule_plan(const cli::Args& args);
+int run_schedule_plan(const launch::Args& args);
 
 }  // namespace trident::launch

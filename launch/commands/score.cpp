@@ -45,7 +45,7 @@ std::vector<std::vector<int32_t>> read_sequences(const std::string& path, int64_
 }  // namespace
 
 TRIDENT_COMMAND(score_command, "score", "log-probabilities of token sequences under HF weights") {
-  trident::cli::ArgParser parser("score");
+  trident::launch::ArgParser parser("score");
   std::string hf_dir, tokens_path, output;
   parser.add_string("--hf-dir", &hf_dir, "directory with config.json and *.safetensors");
   parser.add_string("--tokens", &tokens_path, "file with one space-separated token sequence per line");

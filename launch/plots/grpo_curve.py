@@ -4,33 +4,21 @@ accuracy and format rate per step, with the held-out greedy accuracy before and 
 
     /usr/bin/python3 launch/plots/grpo_curve.py METRICS.jsonl OUT.png [--title TEXT]
 """
-import argparse
-import json
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from metrics_plot import parse_args, plt, records, save
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("metrics")
-    parser.add_argument("out")
-    parser.add_argument("--title", default="")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     steps, reward, accuracy, fmt = [], [], [], []
     held_out = {}
-    with open(args.metrics) as f:
-        for line in f:
-            record = json.loads(line)
-            if "eval_accuracy" in record:
-                held_out = record
-            elif "reward" in record:
-                steps.append(record["step"])
-                reward.append(record["reward"])
-                accuracy.append(record["accuracy"])
-                fmt.append(record["format_rate"])
+    for record in records(args.metrics):
+        if "eval_accuracy" in record:
+            held_out = record
+        elif "reward" in record:
+            steps.append(record["step"])
+            reward.append(record["reward"])
+            accuracy.append(record["accuracy"])
+            fmt.append(record["format_rate"])
     fig, (ax_reward, ax_rates) = plt.subplots(1, 2, figsize=(11, 4))
     ax_reward.plot(steps, reward, lw=1.2, color="tab:purple")
     ax_reward.set_xlabel("GRPO step")
@@ -47,10 +35,7 @@ def main():
     ax_rates.set_ylim(0, 1.02)
     ax_rates.legend(loc="lower right")
     ax_rates.grid(alpha=0.3)
-    if args.title:
-        fig.suptitle(args.title)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
+    save(fig, args)
 
 
 if __name__ == "__main__":

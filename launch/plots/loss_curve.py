@@ -3,34 +3,22 @@ MTP loss, held-out loss, and the worst MoE layer's load imbalance (max/mean), ag
 
     /usr/bin/python3 launch/plots/loss_curve.py METRICS.jsonl OUT.png [--title TEXT]
 """
-import argparse
-import json
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from metrics_plot import parse_args, plt, records, save
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("metrics")
-    parser.add_argument("out")
-    parser.add_argument("--title", default="")
-    args = parser.parse_args()
+    args = parse_args(__doc__)
     steps, loss, lm, mtp, load, eval_steps, eval_loss = [], [], [], [], [], [], []
-    with open(args.metrics) as f:
-        for line in f:
-            record = json.loads(line)
-            if "eval_lm_loss" in record:
-                eval_steps.append(record["step"])
-                eval_loss.append(record["eval_lm_loss"])
-            elif "loss" in record:
-                steps.append(record["step"])
-                loss.append(record["loss"])
-                lm.append(record["lm_loss"])
-                mtp.append(record["mtp_loss"])
-                load.append(record.get("expert_load_max_over_mean", 0.0))
+    for record in records(args.metrics):
+        if "eval_lm_loss" in record:
+            eval_steps.append(record["step"])
+            eval_loss.append(record["eval_lm_loss"])
+        elif "loss" in record:
+            steps.append(record["step"])
+            loss.append(record["loss"])
+            lm.append(record["lm_loss"])
+            mtp.append(record["mtp_loss"])
+            load.append(record.get("expert_load_max_over_mean", 0.0))
     fig, (ax_loss, ax_load) = plt.subplots(1, 2, figsize=(11, 4))
     ax_loss.plot(steps, loss, label="total loss", lw=1)
     ax_loss.plot(steps, lm, label="LM loss", lw=1)
@@ -45,10 +33,7 @@ def main():
     ax_load.set_xlabel("step")
     ax_load.set_ylabel("worst MoE layer: max load / mean load")
     ax_load.grid(alpha=0.3)
-    if args.title:
-        fig.suptitle(args.title)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
+    save(fig, args)
     print("wrote", args.out)
 
 

@@ -14,7 +14,7 @@ std::string layer_prefix(int64_t layer) { return "model.layers." + std::to_strin
 }  // namespace
 
 DecoderLayer::DecoderLayer(const ModelDims& dims, const config::ModelConfig& config,
-                           ParameterStore& store, int64_t layer, parallel::TpGroup tp)
+                           ParameterStore& store, int64_t layer, parallel::tp::TpGroup tp)
     : dims_(dims),
       layer_(layer),
       input_norm_(weight_of(store, layer_prefix(layer) + "input_layernorm.weight")),

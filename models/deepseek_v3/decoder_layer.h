@@ -27,7 +27,7 @@ class DecoderLayer {
   // tp: the tensor-parallel group the store's slices belong to (attention heads, the dense FFN
   // and the shared expert are split; the rest is replicated).
   DecoderLayer(const ModelDims& dims, const config::ModelConfig& config, ParameterStore& store,
-               int64_t layer, parallel::TpGroup tp = {});
+               int64_t layer, parallel::tp::TpGroup tp = {});
 
   // x [T, H] -> [T, H]. balance_coef: see MoeLayer::forward (ignored by dense layers).
   Tensor forward(const Tensor& x, const SequenceLayout& layout, float balance_coef,

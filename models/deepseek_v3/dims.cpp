@@ -1,8 +1,21 @@
 #include "models/deepseek_v3/dims.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace trident::models {
+
+BalanceSettings balance_settings(const config::ModelConfig& c) {
+  BalanceSettings b;
+  b.device_weight = c.device_balance_weight();
+  b.comm_weight = c.comm_balance_weight();
+  b.devices = c.n_group() > 0 ? c.n_group() : 1;
+  const bool group_limited = c.topk_method() != "greedy" && c.topk_group() > 0;
+  b.max_devices = group_limited ? std::min(c.topk_group(), b.devices)
+                                : std::min(c.num_experts_per_tok(), b.devices);
+  b.max_devices = std::max<int64_t>(b.max_devices, 1);
+  return b;
+}
 
 ModelDims model_dims(const config::ModelConfig& c) {
   ModelDims d;
@@ -44,10 +57,19 @@ ModelDims model_dims(const config::ModelConfig& c) {
   const bool grouped = c.topk_method() != "greedy";
   d.router.n_group = grouped && c.n_group() > 0 ? c.n_group() : 1;
   d.router.topk_group = grouped && c.topk_group() > 0 ? c.topk_group() : d.router.n_group;
+  d.router.group_top = c.topk_method() == "group_limited_greedy" ? 1 : 2;
   d.router.scaling =
       static_cast<float>(c.routed_scaling_factor() > 0 ? c.routed_scaling_factor() : 1.0);
   d.router.normalize = c.norm_topk_prob();
+  // DeepSeek-V2's gate either normalises the top-k weights (top_k > 1 with norm_topk_prob) or
+  // scales them by routed_scaling_factor, never both; V3 normalises, then scales.
+  if (c.model_type() == "deepseek_v2") {
+    d.router.normalize = c.norm_topk_prob() && d.top_k > 1;
+    if (d.router.normalize) d.router.scaling = 1.0f;
+  }
   d.router.sigmoid = c.scoring_func() != "softmax";
+  d.has_router_bias = c.topk_method() == "noaux_tc";
+  d.balance = balance_settings(c);
   return d;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The sizes and settings of one DeepSeek-V3 model, read once from the ModelConfig so the blocks
-// do not each re-derive them (and agree on defaults for fields a config leaves at 0).
+// The sizes and settings of one DeepSeek-V3 (or V2) model, read once from the ModelConfig so the
+// blocks do not each re-derive them (and agree on defaults for fields a config leaves at 0).
 #include <cstdint>
 
 #include "ops/cpu/rope.h"
@@ -8,6 +8,18 @@
 #include "runtime/config/trident.pb.h"
 
 namespace trident::models {
+
+// DeepSeek-V2's device-level and communication balance losses, added to the expert-level
+// (sequence-wise) balance loss with these weights (docs/model.md). The devices are the n_group
+// contiguous expert groups of the router; a token reaches at most max_devices of them.
+struct BalanceSettings {
+  double device_weight = 0.0;
+  double comm_weight = 0.0;
+  int64_t devices = 1;
+  int64_t max_devices = 1;
+  bool any() const { return device_weight > 0.0 || comm_weight > 0.0; }
+};
+BalanceSettings balance_settings(const config::ModelConfig& config);
 
 struct ModelDims {
   int64_t vocab = 0;
@@ -30,6 +42,8 @@ struct ModelDims {
   float softmax_scale = 1.0f;  // dq^-0.5 · m² (docs/model.md)
   ops::cpu::YarnSettings yarn;
   ops::cpu::RouterSettings router;
+  bool has_router_bias = true;  // mlp.gate.e_score_correction_bias exists (topk_method noaux_tc)
+  BalanceSettings balance;
 };
 
 ModelDims model_dims(const config::ModelConfig& config);

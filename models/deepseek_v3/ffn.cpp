@@ -18,7 +18,7 @@ Tensor SwiGluFfn::forward(const Tensor& x, FfnContext& ctx) const {
   Tensor a = Tensor::empty(ctx.g.shape());
   cpu::swiglu_forward(ctx.g, ctx.u, a);
   Tensor y = linear_step_forward(w_.down, a, ctx.down);
-  parallel::tp_leave_forward(tp_, y);
+  parallel::tp::tp_leave_forward(tp_, y);
   return y;
 }
 
@@ -40,7 +40,7 @@ void SwiGluFfn::backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& d
     Tensor partial = Tensor::empty({dy.size(0), w_.gate.value.size(1)});
     linear_step_backward_input_into(w_.gate, dg, ctx.gate, partial, false);
     linear_step_backward_input_into(w_.up, du, ctx.up, partial, true);
-    parallel::tp_enter_backward(tp_, partial);
+    parallel::tp::tp_enter_backward(tp_, partial);
     if (accumulate) {
       cpu::axpy(1.0f, partial, dx);
     } else {

@@ -27,7 +27,7 @@ struct FfnContext {
 
 class SwiGluFfn {
  public:
-  explicit SwiGluFfn(FfnWeights weights, parallel::TpGroup tp = {})
+  explicit SwiGluFfn(FfnWeights weights, parallel::tp::TpGroup tp = {})
       : w_(std::move(weights)), tp_(tp) {}
   // x [T, H] -> [T, H]
   Tensor forward(const Tensor& x, FfnContext& ctx) const;
@@ -38,7 +38,7 @@ class SwiGluFfn {
 
  private:
   FfnWeights w_;
-  parallel::TpGroup tp_;
+  parallel::tp::TpGroup tp_;
 };
 
 }  // namespace trident::models

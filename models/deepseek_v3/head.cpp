@@ -13,8 +13,8 @@ Tensor Embedding::forward(const Tensor& ids) const {
     cpu::embedding_forward(ids, table_.value, out);
     return out;
   }
-  parallel::vocab_parallel_embedding_local(ids, table_.value, vocab_begin_, out);
-  parallel::tp_leave_forward(tp_, out);
+  parallel::tp::vocab_parallel_embedding_local(ids, table_.value, vocab_begin_, out);
+  parallel::tp::tp_leave_forward(tp_, out);
   return out;
 }
 
@@ -22,7 +22,7 @@ void Embedding::backward_weight(const Tensor& ids, const Tensor& dout) const {
   if (!table_.grad.defined()) return;
   Tensor grad = table_.grad;
   if (tp_.split()) {
-    parallel::vocab_parallel_embedding_backward_weight(ids, dout, vocab_begin_, grad);
+    parallel::tp::vocab_parallel_embedding_backward_weight(ids, dout, vocab_begin_, grad);
   } else {
     cpu::embedding_backward_weight(ids, dout, grad);
   }
@@ -37,8 +37,8 @@ HeadForward OutputHead::forward(const Tensor& h, const Tensor& targets, float gr
   ctx.targets = targets;
   ctx.lse = Tensor::empty({h.size(0)});
   ctx.grad_scale = grad_scale;
-  out.ce = tp_.split() ? parallel::vocab_parallel_cross_entropy_forward(tp_, out.logits, targets,
-                                                                        vocab_begin_, ctx.lse)
+  out.ce = tp_.split() ? parallel::tp::vocab_parallel_cross_entropy_forward(
+                             tp_, out.logits, targets, vocab_begin_, ctx.lse)
                        : cpu::cross_entropy_forward(out.logits, targets, ctx.lse);
   return out;
 }
@@ -46,14 +46,14 @@ HeadForward OutputHead::forward(const Tensor& h, const Tensor& targets, float gr
 Tensor OutputHead::backward_input(HeadContext& ctx, const Tensor* extra_dnormed) const {
   Tensor dlogits = Tensor::empty(ctx.logits.shape());
   if (tp_.split()) {
-    parallel::vocab_parallel_cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse, vocab_begin_,
-                                                    ctx.grad_scale, dlogits);
+    parallel::tp::vocab_parallel_cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse,
+                                                        vocab_begin_, ctx.grad_scale, dlogits);
   } else {
     cpu::cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse, ctx.grad_scale, dlogits);
   }
   ctx.logits = ctx.targets = ctx.lse = Tensor();
   Tensor dnormed = linear_step_backward_input(head_, dlogits, ctx.head);
-  parallel::tp_enter_backward(tp_, dnormed);  // lm_head is column-parallel over the vocabulary
+  parallel::tp::tp_enter_backward(tp_, dnormed);  // lm_head is column-parallel over the vocabulary
   if (extra_dnormed != nullptr) cpu::axpy(1.0f, *extra_dnormed, dnormed);
   return norm_step_backward_input(norm_, dnormed, ctx.norm);
 }

@@ -16,7 +16,7 @@ namespace trident::models {
 class Embedding {
  public:
   // table: this rank's rows, starting at global id vocab_begin.
-  explicit Embedding(Weight table, parallel::TpGroup tp = {}, int64_t vocab_begin = 0)
+  explicit Embedding(Weight table, parallel::tp::TpGroup tp = {}, int64_t vocab_begin = 0)
       : table_(std::move(table)), tp_(tp), vocab_begin_(vocab_begin) {}
   // ids [T] I32 -> [T, H] (complete on every TP rank)
   Tensor forward(const Tensor& ids) const;
@@ -25,7 +25,7 @@ class Embedding {
 
  private:
   Weight table_;
-  parallel::TpGroup tp_;
+  parallel::tp::TpGroup tp_;
   int64_t vocab_begin_ = 0;
 };
 
@@ -47,7 +47,7 @@ struct HeadForward {
 class OutputHead {
  public:
   // head: this rank's lm_head rows, starting at global id vocab_begin.
-  OutputHead(float eps, Weight norm, Weight head, parallel::TpGroup tp = {},
+  OutputHead(float eps, Weight norm, Weight head, parallel::tp::TpGroup tp = {},
              int64_t vocab_begin = 0)
       : eps_(eps),
         norm_(std::move(norm)),
@@ -66,7 +66,7 @@ class OutputHead {
   float eps_;
   Weight norm_;
   Weight head_;
-  parallel::TpGroup tp_;
+  parallel::tp::TpGroup tp_;
   int64_t vocab_begin_ = 0;
 };
 

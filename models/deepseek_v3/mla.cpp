@@ -29,7 +29,7 @@ MlaWeights mla_weights(ParameterStore& store, const std::string& prefix, const M
   return w;
 }
 
-MlaAttention::MlaAttention(const ModelDims& dims, MlaWeights weights, parallel::TpGroup tp)
+MlaAttention::MlaAttention(const ModelDims& dims, MlaWeights weights, parallel::tp::TpGroup tp)
     : dims_(dims), w_(std::move(weights)), tp_(tp), heads_(dims.heads / tp.size) {
   TRIDENT_USER_CHECK(dims.heads % tp.size == 0, "tensor parallel size ", tp.size,
                      " must divide model.num_attention_heads (", dims.heads, ")");
@@ -97,7 +97,7 @@ Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaC
   ctx.lse = Tensor::empty({layout.batch, nh, layout.seq});
   cpu::attention_forward(shape, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse);
   Tensor y = linear_step_forward(w_.o, ctx.out.view({T, nh * dv}), ctx.o);
-  parallel::tp_leave_forward(tp_, y);  // o_proj is row-parallel
+  parallel::tp::tp_leave_forward(tp_, y);  // o_proj is row-parallel
   return y;
 }
 
@@ -145,7 +145,7 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
   Tensor d_query_input = dims_.q_lora > 0 ? linear_step_backward_input(w_.q_b, dq_flat, ctx.q_b)
                                           : linear_step_backward_input(w_.q, dq_flat, ctx.q);
   // Leaving the head-split part: each of these is a sum over this rank's heads only.
-  parallel::tp_all_reduce_packed(tp_, {&d_query_input, &d_latent, &dk_rope});
+  parallel::tp::tp_all_reduce_packed(tp_, {&d_query_input, &d_latent, &dk_rope});
 
   const Tensor d_latent_raw = norm_step_backward_input(w_.kv_a_norm, d_latent, ctx.kv_norm);
   const int64_t kv_width = dims_.kv_lora + dr;
@@ -273,7 +273,7 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const cpu::Rop
   }
   Tensor y = Tensor::empty({B * n, dims_.hidden});
   cpu::linear_forward(out, w_.o.value, y);
-  parallel::tp_leave_forward(tp_, y);
+  parallel::tp::tp_leave_forward(tp_, y);
   return y;
 }
 

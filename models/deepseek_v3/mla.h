@@ -56,7 +56,7 @@ struct MlaCache {
 class MlaAttention {
  public:
   // weights hold this TP rank's heads (all of them for a one-rank group).
-  MlaAttention(const ModelDims& dims, MlaWeights weights, parallel::TpGroup tp = {});
+  MlaAttention(const ModelDims& dims, MlaWeights weights, parallel::tp::TpGroup tp = {});
 
   // Heads computed on this rank: heads / tp.
   int64_t local_heads() const { return heads_; }
@@ -83,7 +83,7 @@ class MlaAttention {
 
   ModelDims dims_;
   MlaWeights w_;
-  parallel::TpGroup tp_;
+  parallel::tp::TpGroup tp_;
   int64_t heads_ = 0;
 };
 

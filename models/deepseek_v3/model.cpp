@@ -20,10 +20,10 @@ bool PipelineHolding::holds(const ParamSpec& spec) const {
 namespace {
 
 // Validates the TP request against the model before anything is allocated.
-parallel::TpGroup checked_tp_group(const config::ModelConfig& config,
-                                   const ModelParallel& parallel) {
-  const parallel::TpGroup tp =
-      parallel::make_tp_group(parallel.tp, parallel.tp_rank, parallel.tp_size, parallel.tp_traffic);
+parallel::tp::TpGroup checked_tp_group(const config::ModelConfig& config,
+                                       const ModelParallel& parallel) {
+  const parallel::tp::TpGroup tp = parallel::tp::make_tp_group(
+      parallel.tp, parallel.tp_rank, parallel.tp_size, parallel.tp_traffic);
   TRIDENT_USER_CHECK(config.num_attention_heads() % tp.size == 0, "parallel.tp (", tp.size,
                      ") must divide model.num_attention_heads (", config.num_attention_heads(),
                      "): attention is split by whole heads");
@@ -34,7 +34,7 @@ parallel::TpGroup checked_tp_group(const config::ModelConfig& config,
 }
 
 // The EP setup's expert selection with this rank's TP slice and pipeline stages.
-ShardSelection combined_selection(const parallel::TpGroup& tp, ShardSelection selection,
+ShardSelection combined_selection(const parallel::tp::TpGroup& tp, ShardSelection selection,
                                   const PipelineHolding& holding) {
   selection.tp_rank = tp.rank;
   selection.tp_size = tp.size;
@@ -154,34 +154,27 @@ float inverse_count(int64_t count, double weight) {
 }
 }  // namespace
 
-void DeepSeekV3Model::forward(const TokenBatch& batch, const LossScales& scales,
-                              ModelContext& ctx) {
+LossResult DeepSeekV3Model::forward_outputs(const TokenBatch& batch, const Tensor& h_final,
+                                            const SequenceLayout& layout, const LossScales& scales,
+                                            float balance_coef, OutputContext& ctx) const {
   const int64_t D = mtp_depth();
   TRIDENT_CHECK(static_cast<int64_t>(scales.mtp_targets.size()) >= D,
                 "LossScales has target counts for ", scales.mtp_targets.size(),
                 " MTP depths, the model has ", D);
-  ctx.layout = sequence_layout(batch.batch, batch.seq_len);
-  const float balance_coef = balance_coefficient(scales);
-  LossResult& losses = ctx.losses;
-  losses = LossResult{};
-
-  ctx.ids = input_ids(batch);
-  const Tensor x = embedding_.forward(ctx.ids);
-  const Tensor h_final = forward_layers(0, num_layers(), x, ctx.layout, balance_coef, ctx.layers);
+  LossResult losses;
   const HeadForward main = head_.forward(h_final, shifted_targets(batch, 1),
                                          inverse_count(scales.lm_targets, 1.0), ctx.head);
   losses.lm_ce_sum = main.ce.loss_sum;
   losses.lm_tokens = main.ce.tokens;
   losses.lm_loss =
       scales.lm_targets > 0 ? main.ce.loss_sum / static_cast<double>(scales.lm_targets) : 0.0;
-
   ctx.mtp.resize(static_cast<size_t>(D));
   Tensor h_prev = main.normed;  // h⁰ is taken after the final norm
   for (int64_t d = 1; d <= D; ++d) {
     MtpContext& m = ctx.mtp[static_cast<size_t>(d - 1)];
     const int64_t count = scales.mtp_targets[static_cast<size_t>(d - 1)];
     m.ids = shifted_ids(batch, d);
-    const Tensor h = mtp(d).forward(embedding_.forward(m.ids), h_prev, ctx.layout, balance_coef, m);
+    const Tensor h = mtp(d).forward(embedding_.forward(m.ids), h_prev, layout, balance_coef, m);
     const HeadForward out = mtp(d).head().forward(
         h, shifted_targets(batch, d + 1),
         inverse_count(count, scales.mtp_weight / static_cast<double>(D)), m.head);
@@ -191,18 +184,10 @@ void DeepSeekV3Model::forward(const TokenBatch& batch, const LossScales& scales,
       losses.mtp_loss += out.ce.loss_sum / static_cast<double>(count) / static_cast<double>(D);
     h_prev = h;
   }
-
-  if (scales.sequences > 0) {
-    double balance = 0.0;
-    for (const DecoderLayerContext& layer_ctx : ctx.layers) balance += layer_ctx.moe.balance_sum;
-    for (const MtpContext& m : ctx.mtp) balance += m.layer.moe.balance_sum;
-    losses.balance_loss = balance / static_cast<double>(scales.sequences);
-  }
-  losses.loss = losses.lm_loss + scales.mtp_weight * losses.mtp_loss +
-                scales.balance_alpha * losses.balance_loss;
+  return losses;
 }
 
-void DeepSeekV3Model::backward(ModelContext& ctx) {
+Tensor DeepSeekV3Model::backward_outputs(OutputContext& ctx) const {
   // MTP depths from the last: each returns the gradient of its h^{d−1}.
   Tensor d_prev;
   for (int64_t d = mtp_depth(); d >= 1; --d) {
@@ -219,9 +204,34 @@ void DeepSeekV3Model::backward(ModelContext& ctx) {
   // d_prev is now the gradient of h⁰, the main head's normalised output.
   const Tensor dh_final = head_.backward_input(ctx.head, d_prev.defined() ? &d_prev : nullptr);
   head_.backward_weight(ctx.head);
+  ctx.mtp.clear();
+  ctx.head = HeadContext{};
+  return dh_final;
+}
+
+void DeepSeekV3Model::forward(const TokenBatch& batch, const LossScales& scales,
+                              ModelContext& ctx) {
+  ctx.layout = sequence_layout(batch.batch, batch.seq_len);
+  const float balance_coef = balance_coefficient(scales);
+  ctx.ids = input_ids(batch);
+  const Tensor x = embedding_.forward(ctx.ids);
+  const Tensor h_final = forward_layers(0, num_layers(), x, ctx.layout, balance_coef, ctx.layers);
+  LossResult& losses = ctx.losses;
+  losses = forward_outputs(batch, h_final, ctx.layout, scales, balance_coef, ctx.outputs);
+  if (scales.sequences > 0) {
+    double balance = 0.0;
+    for (const DecoderLayerContext& layer_ctx : ctx.layers) balance += layer_ctx.moe.balance_sum;
+    for (const MtpContext& m : ctx.outputs.mtp) balance += m.layer.moe.balance_sum;
+    losses.balance_loss = balance / static_cast<double>(scales.sequences);
+  }
+  losses.loss = losses.lm_loss + scales.mtp_weight * losses.mtp_loss +
+                scales.balance_alpha * losses.balance_loss;
+}
+
+void DeepSeekV3Model::backward(ModelContext& ctx) {
+  const Tensor dh_final = backward_outputs(ctx.outputs);
   const Tensor dx = backward_layers(0, num_layers(), dh_final, ctx.layers, true);
   embedding_.backward_weight(ctx.ids, dx);
-  ctx.mtp.clear();
   ctx.layers.clear();
 }
 
@@ -239,8 +249,8 @@ ForwardResult DeepSeekV3Model::forward(const TokenBatch& batch, const LossScales
   ModelContext ctx;
   forward(batch, scales != nullptr ? *scales : own, ctx);
   ForwardResult result;
-  result.logits = ctx.head.logits;
-  for (const MtpContext& m : ctx.mtp) result.mtp_logits.push_back(m.head.logits);
+  result.logits = ctx.outputs.head.logits;
+  for (const MtpContext& m : ctx.outputs.mtp) result.mtp_logits.push_back(m.head.logits);
   result.losses = ctx.losses;
   return result;
 }
@@ -264,8 +274,8 @@ void DeepSeekV3Model::record_expert_loads(const ModelContext& ctx) {
   for (size_t i = 0; i < ctx.layers.size(); ++i) {
     if (layers_[i] && layers_[i]->is_moe()) moe.push_back(&ctx.layers[i].moe);
   }
-  for (size_t d = 0; d < ctx.mtp.size(); ++d) {
-    if (mtp_[d]->layer().is_moe()) moe.push_back(&ctx.mtp[d].layer.moe);
+  for (size_t d = 0; d < ctx.outputs.mtp.size(); ++d) {
+    if (mtp_[d]->layer().is_moe()) moe.push_back(&ctx.outputs.mtp[d].layer.moe);
   }
   TRIDENT_CHECK(moe.size() == loads_.size(), "expert load bookkeeping out of step");
   for (size_t i = 0; i < moe.size(); ++i) {
@@ -280,7 +290,8 @@ void DeepSeekV3Model::update_router_bias(const std::vector<ExpertLoad>& global_l
   for (const ExpertLoad& load : global_loads) {
     const std::string name =
         "model.layers." + std::to_string(load.layer) + ".mlp.gate.e_score_correction_bias";
-    if (!store_->has(name)) continue;  // another pipeline rank's layer
+    // Another pipeline rank's layer, or a router without the buffer (V2's topk methods).
+    if (!store_->has(name)) continue;
     float* bias = store_->value(name).data<float>();
     double mean = 0.0;
     for (const int64_t tokens : load.tokens_per_expert) mean += static_cast<double>(tokens);

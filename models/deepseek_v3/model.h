@@ -29,18 +29,23 @@ struct ExpertLoad {
   std::vector<int64_t> tokens_per_expert;  // [E]
 };
 
+// What the model's outputs (final norm, lm_head, the MTP depths) keep for their backward.
+struct OutputContext {
+  HeadContext head;
+  std::vector<MtpContext> mtp;  // one per MTP depth
+};
+
 // Everything one micro-batch's forward keeps for its backward.
 struct ModelContext {
   SequenceLayout layout;
   Tensor ids;                               // [T] model inputs
   std::vector<DecoderLayerContext> layers;  // one per main-model layer
-  HeadContext head;
-  std::vector<MtpContext> mtp;  // one per MTP depth
+  OutputContext outputs;
   LossResult losses;
 };
 
-// How this rank takes part in expert parallelism (parallel/ep/expert_parallel_moe.h builds it
-// from the config). The default is the single-rank model.
+// How this rank takes part in expert parallelism (parallelize/parallelize.h builds it from the
+// parallel context). The default is the single-rank model.
 struct ExpertParallelSetup {
   ShardSelection shards;  // ep_rank / ep_size: which routed experts this rank holds
   std::shared_ptr<const RoutedExpertsEngine> engine;  // null: the single-rank routed path
@@ -81,11 +86,11 @@ struct PipelineHolding {
 // ends a backward with the complete, identical gradient, so they need no TP reduction.
 // Losses and expert loads come out identical on every TP rank (count them once per TP group).
 struct ModelParallel {
-  parallel::Communicator* tp = nullptr;
+  parallel::comm::Communicator* tp = nullptr;
   int64_t tp_rank = 0;
   int64_t tp_size = 1;
   // Optional counters of the TP all-reduces (owned by the caller, may be null).
-  parallel::TpTraffic* tp_traffic = nullptr;
+  parallel::tp::TpTraffic* tp_traffic = nullptr;
   // Pipeline parallelism: the stages' parts this rank holds.
   PipelineHolding pipeline{};
 };
@@ -112,7 +117,7 @@ class DeepSeekV3Model {
   const ParameterRegistry& registry() const { return registry_; }
   ParameterStore& params() { return *store_; }
   const ParameterStore& params() const { return *store_; }
-  const parallel::TpGroup& tp() const { return tp_; }
+  const parallel::tp::TpGroup& tp() const { return tp_; }
   // First global vocabulary id of this rank's embedding / lm_head rows (0 without TP).
   int64_t vocab_begin() const { return vocab_begin_; }
 
@@ -155,6 +160,18 @@ class DeepSeekV3Model {
   // `with_weights` each layer's backward_weight runs right after its backward_input.
   Tensor backward_layers(int64_t first, int64_t last, const Tensor& dout,
                          std::vector<DecoderLayerContext>& contexts, bool with_weights) const;
+  // The outputs on the final hidden states h_final [T, H] of `batch` (the last pipeline
+  // stage's part of forward): main-model cross-entropy, then the MTP depths, each embedding its
+  // shifted inputs with the model's embedding; every loss divided by the global counts of
+  // `scales`. Sets lm_*, mtp_* and the CE sums of the result (the balance loss comes from the
+  // layers).
+  LossResult forward_outputs(const TokenBatch& batch, const Tensor& h_final,
+                             const SequenceLayout& layout, const LossScales& scales,
+                             float balance_coef, OutputContext& ctx) const;
+  // Their backward: MTP depths from the last, then the main head; the weight gradients of the
+  // MTP modules, lm_head, the final norm and the MTP part of the embedding accumulate. Returns
+  // d loss / d h_final and releases the context.
+  Tensor backward_outputs(OutputContext& ctx) const;
   // The coefficient of Σ_rows L_bal passed to MoE layers: α / global rows.
   static float balance_coefficient(const LossScales& scales);
 
@@ -164,7 +181,7 @@ class DeepSeekV3Model {
   ParameterRegistry registry_;
   PipelineHolding holding_;
   ModelDims dims_;
-  parallel::TpGroup tp_;
+  parallel::tp::TpGroup tp_;
   int64_t vocab_begin_ = 0;
   std::unique_ptr<ParameterStore> store_;
   Embedding embedding_;

@@ -12,7 +12,9 @@ MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& 
                        const ModelDims& dims) {
   MoeWeights w;
   w.router = weight_of(store, prefix + "gate.weight");
-  w.router_bias = store.value(prefix + "gate.e_score_correction_bias");
+  // Only noaux_tc routing has the bias buffer; the other methods select by the plain scores.
+  w.router_bias = dims.has_router_bias ? store.value(prefix + "gate.e_score_correction_bias")
+                                       : Tensor::zeros({dims.experts});
   w.gate = store.expert_bank(layer, "gate_proj");
   w.up = store.expert_bank(layer, "up_proj");
   w.down = store.expert_bank(layer, "down_proj");
@@ -63,67 +65,6 @@ Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float ba
   }
   balance_forward(ctx);
   return out;
-}
-
-// L_bal per row = Σ_e f_e · P_e with P_e = mean_t s_{e,t} / Σ_e' s_{e',t} and
-// f_e = E / (k · S) · #{t : e ∈ idx_t}.
-void MoeLayer::balance_forward(MoeContext& ctx) const {
-  const int64_t rows = ctx.layout.batch, S = ctx.layout.seq;
-  const int64_t E = dims_.experts, k = dims_.top_k;
-  const float* s = ctx.scores.data<float>();
-  const int32_t* idx = ctx.indices.data<int32_t>();
-  ctx.balance_f.assign(static_cast<size_t>(rows * E), 0.0f);
-  ctx.balance_sum = 0.0;
-  for (int64_t b = 0; b < rows; ++b) {
-    float* f = ctx.balance_f.data() + b * E;
-    std::vector<double> p(static_cast<size_t>(E), 0.0);
-    for (int64_t t = b * S; t < (b + 1) * S; ++t) {
-      for (int64_t j = 0; j < k; ++j) f[idx[t * k + j]] += 1.0f;
-      double z = 0.0;
-      for (int64_t e = 0; e < E; ++e) z += s[t * E + e];
-      for (int64_t e = 0; e < E; ++e) p[static_cast<size_t>(e)] += s[t * E + e] / z;
-    }
-    for (int64_t e = 0; e < E; ++e) {
-      f[e] *= static_cast<float>(E) / static_cast<float>(k * S);
-      ctx.balance_sum +=
-          static_cast<double>(f[e]) * p[static_cast<size_t>(e)] / static_cast<double>(S);
-    }
-  }
-}
-
-// d(coef · L_bal)/d s_{j,t} = (g_j − Σ_e g_e s'_{e,t}) / Z_t with g_e = coef · f_e / S, then
-// through the score function (sigmoid: s(1 − s); softmax: its Jacobian).
-void MoeLayer::balance_backward(const MoeContext& ctx, Tensor& dlogits) const {
-  if (ctx.balance_coef == 0.0f) return;
-  const int64_t rows = ctx.layout.batch, S = ctx.layout.seq;
-  const int64_t E = dims_.experts;
-  const float* s = ctx.scores.data<float>();
-  float* dl = dlogits.data<float>();
-  std::vector<double> ds(static_cast<size_t>(E));
-  for (int64_t b = 0; b < rows; ++b) {
-    const float* f = ctx.balance_f.data() + b * E;
-    for (int64_t t = b * S; t < (b + 1) * S; ++t) {
-      const float* st = s + t * E;
-      double z = 0.0, mean_g = 0.0;
-      for (int64_t e = 0; e < E; ++e) z += st[e];
-      for (int64_t e = 0; e < E; ++e) mean_g += static_cast<double>(f[e]) * st[e] / z;
-      const double scale = static_cast<double>(ctx.balance_coef) / static_cast<double>(S);
-      for (int64_t e = 0; e < E; ++e) {
-        ds[static_cast<size_t>(e)] = scale * (f[e] - mean_g) / z;
-      }
-      if (dims_.router.sigmoid) {
-        for (int64_t e = 0; e < E; ++e) {
-          dl[t * E + e] += static_cast<float>(ds[static_cast<size_t>(e)] * st[e] * (1.0 - st[e]));
-        }
-      } else {
-        double dot = 0.0;
-        for (int64_t e = 0; e < E; ++e) dot += ds[static_cast<size_t>(e)] * st[e];
-        for (int64_t e = 0; e < E; ++e) {
-          dl[t * E + e] += static_cast<float>(st[e] * (ds[static_cast<size_t>(e)] - dot));
-        }
-      }
-    }
-  }
 }
 
 Tensor MoeLayer::backward_input(const Tensor& dout, MoeContext& ctx) const {

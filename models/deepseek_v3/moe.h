@@ -1,8 +1,9 @@
 #pragma once
 // DeepSeekMoE (docs/model.md): sigmoid router with bias-corrected, group-limited top-k
-// selection, routed SwiGLU experts run as grouped GEMMs over tokens permuted by expert,
-// combined with the gate weights, plus the always-on shared expert. Also computes the
-// sequence-wise balance loss and exposes the step's per-expert token counts.
+// selection (or V2's softmax router with greedy / group-limited top-k), routed SwiGLU experts run
+// as grouped GEMMs over tokens permuted by expert, combined with the gate weights, plus the
+// always-on shared expert. Also computes the sequence-wise balance loss and exposes the step's
+// per-expert token counts.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -94,7 +95,9 @@ struct MoeContext {
   // Sequence-wise balance loss: Σ over rows of L_bal, and the coefficient its gradient uses.
   double balance_sum = 0.0;
   float balance_coef = 0.0f;
-  std::vector<float> balance_f;  // [rows, E]: f_e of each row (a constant for the gradient)
+  // [rows, E]: each row's weight g_e of P_e (f_e, plus V2's device and communication terms);
+  // a constant for the gradient.
+  std::vector<float> balance_f;
   std::vector<int64_t> tokens_per_expert;  // [E] this forward's load
   // Expert parallelism: the engine's state (null on the single-rank path) and its drops.
   std::shared_ptr<RoutedExpertsState> routed;
@@ -105,7 +108,7 @@ class MoeLayer {
  public:
   // tp splits only the shared expert (its own all-reduces); the router and the routed experts
   // see the whole replicated input on every TP rank.
-  MoeLayer(const ModelDims& dims, MoeWeights weights, parallel::TpGroup tp = {})
+  MoeLayer(const ModelDims& dims, MoeWeights weights, parallel::tp::TpGroup tp = {})
       : dims_(dims), w_(std::move(weights)), shared_(w_.shared, tp) {}
 
   // x [T, H] -> [T, H]. balance_coef scales Σ_rows L_bal in the loss (α / global rows; 0 = off).
@@ -127,6 +130,9 @@ class MoeLayer {
   Tensor backward_input_expert_parallel(const Tensor& dout, MoeContext& ctx) const;
 
   void balance_forward(MoeContext& ctx) const;
+  // Adds DeepSeek-V2's device-level and communication terms to one row's weights g [E]
+  // (entering as the expert-level f); idx [S, k] are the row's chosen experts.
+  void add_device_balance(const int32_t* idx, int64_t S, float* g) const;
   void balance_backward(const MoeContext& ctx, Tensor& dlogits) const;
 
   ModelDims dims_;

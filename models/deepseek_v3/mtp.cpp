@@ -12,7 +12,7 @@ std::string mtp_prefix(const ModelDims& dims, int64_t depth) {
 
 MtpModule::MtpModule(const ModelDims& dims, const config::ModelConfig& config,
                      ParameterStore& store, int64_t depth, const Weight& lm_head,
-                     parallel::TpGroup tp, int64_t vocab_begin)
+                     parallel::tp::TpGroup tp, int64_t vocab_begin)
     : dims_(dims),
       depth_(depth),
       enorm_(weight_of(store, mtp_prefix(dims, depth) + "enorm.weight")),

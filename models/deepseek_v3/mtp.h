@@ -31,7 +31,7 @@ class MtpModule {
   // depth d ≥ 1; lm_head is the shared output projection (TP: this rank's vocabulary rows,
   // starting at vocab_begin). eh_proj and the norms are replicated over TP.
   MtpModule(const ModelDims& dims, const config::ModelConfig& config, ParameterStore& store,
-            int64_t depth, const Weight& lm_head, parallel::TpGroup tp = {},
+            int64_t depth, const Weight& lm_head, parallel::tp::TpGroup tp = {},
             int64_t vocab_begin = 0);
 
   // embedded = Emb(t_{i+d}) [T, H]; h_prev = h^{d−1} [T, H] -> h^d [T, H]

@@ -193,9 +193,12 @@ void ParameterRegistry::add_decoder_layer(int64_t layer, int64_t mtp_depth) {
   const int64_t E = c.n_routed_experts();
   const int64_t Fe = c.moe_intermediate_size();
   add(param("mlp.gate.weight", {E, H}, ParamKind::kRouter, kRep));
-  ParamSpec bias = param("mlp.gate.e_score_correction_bias", {E}, ParamKind::kRouterBias, kRep);
-  bias.trained = false;
-  add(bias);
+  // The bias buffer belongs to DeepSeek-V3's aux-loss-free routing (noaux_tc) only.
+  if (c.topk_method() == "noaux_tc") {
+    ParamSpec bias = param("mlp.gate.e_score_correction_bias", {E}, ParamKind::kRouterBias, kRep);
+    bias.trained = false;
+    add(bias);
+  }
   for (int64_t e = 0; e < E; ++e) {
     const std::string expert = "mlp.experts." + std::to_string(e) + ".";
     for (const char* proj : {"gate_proj", "up_proj", "down_proj"}) {

@@ -21,6 +21,8 @@ void check_settings(const RouterSettings& r) {
                      ") must divide n_routed_experts (", r.experts, ")");
   TRIDENT_USER_CHECK(r.topk_group > 0 && r.topk_group <= r.n_group, "topk_group (", r.topk_group,
                      ") must be in [1, n_group = ", r.n_group, "]");
+  TRIDENT_CHECK(r.group_top == 1 || r.group_top == 2, "group_top must be 1 or 2, got ",
+                r.group_top);
   TRIDENT_USER_CHECK(r.top_k > 0 && r.top_k <= r.topk_group * (r.experts / r.n_group),
                      "num_experts_per_tok (", r.top_k,
                      ") must be in [1, topk_group × experts "
@@ -110,7 +112,8 @@ void select_row(const RouterSettings& r, float* biased, int32_t* chosen) {
       }
       // A group cut by the node limit scores by its remaining expert (best + −inf would hide it).
       const bool has_second = second != -std::numeric_limits<float>::infinity();
-      group_score[static_cast<size_t>(g)] = group_size >= 2 && has_second ? best + second : best;
+      const bool sum_two = r.group_top >= 2 && group_size >= 2 && has_second;
+      group_score[static_cast<size_t>(g)] = sum_two ? best + second : best;
     }
     std::vector<int64_t> groups(static_cast<size_t>(r.n_group));
     std::iota(groups.begin(), groups.end(), 0);

@@ -1,5 +1,5 @@
 #pragma once
-// The DeepSeek-V3 router and the token permutation that feeds the experts.
+// The DeepSeek-V3 / V2 router and the token permutation that feeds the experts.
 #include <vector>
 
 #include "runtime/core/tensor.h"
@@ -10,10 +10,13 @@ struct RouterSettings {
   int64_t experts = 1;
   int64_t top_k = 1;
   int64_t n_group = 1;     // experts are split into n_group contiguous groups
-  int64_t topk_group = 1;  // groups a token may use (group score = sum of its top-2 biased scores)
-  float scaling = 1.0f;    // routed_scaling_factor
-  bool normalize = true;   // normalise the selected weights to sum 1 (norm_topk_prob)
-  bool sigmoid = true;     // sigmoid scores (DeepSeek-V3); false = softmax
+  int64_t topk_group = 1;  // groups a token may use
+  // A group's score is the sum of its group_top best biased scores: 2 for DeepSeek-V3
+  // (noaux_tc), 1 for DeepSeek-V2's group_limited_greedy (the group's best expert).
+  int64_t group_top = 2;
+  float scaling = 1.0f;   // routed_scaling_factor
+  bool normalize = true;  // normalise the selected weights to sum 1 (norm_topk_prob)
+  bool sigmoid = true;    // sigmoid scores (DeepSeek-V3); false = softmax
   // Node-limited routing (parallel.max_nodes_per_token): experts sit on nodes of
   // experts_per_node consecutive experts, and a token may use at most max_nodes of them: those
   // with the largest sum of their top ceil(k / max_nodes) biased scores. Applied before the

@@ -15,6 +15,7 @@ struct RouterArgs {
   int top_k;
   int n_group;
   int topk_group;
+  int group_top;
   float scaling;
   bool normalize;
   bool sigmoid;
@@ -67,7 +68,7 @@ __global__ void router_forward_kernel(RouterArgs a, const float* logits, const f
   __syncwarp();
 
   if (a.n_group > 1 && a.topk_group < a.n_group) {
-    // Group score = sum of the two best biased scores of the group; keep the best groups.
+    // Group score = sum of the group_top (2 or 1) best biased scores; keep the best groups.
     const int group_size = E / a.n_group;
     float group_score = -INFINITY;
     if (lane < a.n_group) {
@@ -80,7 +81,7 @@ __global__ void router_forward_kernel(RouterArgs a, const float* logits, const f
           second = b[e];
         }
       }
-      group_score = group_size >= 2 ? first + second : first;
+      group_score = a.group_top >= 2 && group_size >= 2 ? first + second : first;
     }
     int rank = 0;
     for (int g = 0; g < a.n_group; ++g) {
@@ -171,9 +172,16 @@ RouterArgs router_args(const RouterSettings& settings) {
                 "n_group must divide the experts and be at most 32, got ", settings.n_group);
   TRIDENT_CHECK(settings.topk_group >= 1 && settings.topk_group <= settings.n_group,
                 "topk_group must be in 1..n_group, got ", settings.topk_group);
-  return RouterArgs{static_cast<int>(settings.experts), static_cast<int>(settings.top_k),
-                    static_cast<int>(settings.n_group), static_cast<int>(settings.topk_group),
-                    settings.scaling, settings.normalize, settings.sigmoid};
+  TRIDENT_CHECK(settings.group_top == 1 || settings.group_top == 2,
+                "group_top must be 1 or 2, got ", settings.group_top);
+  return RouterArgs{static_cast<int>(settings.experts),
+                    static_cast<int>(settings.top_k),
+                    static_cast<int>(settings.n_group),
+                    static_cast<int>(settings.topk_group),
+                    static_cast<int>(settings.group_top),
+                    settings.scaling,
+                    settings.normalize,
+                    settings.sigmoid};
 }
 
 unsigned router_blocks(int64_t tokens) {

@@ -9,7 +9,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 namespace {
 // Reply layout (int64 words).
@@ -254,4 +254,4 @@ std::string ArrivalProbe::diagnose(const OpInfo& late) const {
   return out.str();
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -23,7 +23,7 @@
 #include "parallel/comm/communicator.h"
 #include "parallel/comm/mpi_comm.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 class ArrivalProbe {
  public:
@@ -66,4 +66,4 @@ class ArrivalProbe {
   std::thread service_;
 };
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

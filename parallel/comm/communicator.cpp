@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 const char* comm_op_name(CommOp op) {
   switch (op) {
@@ -31,4 +31,4 @@ std::string OpInfo::describe() const {
   return out.str();
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

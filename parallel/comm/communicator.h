@@ -21,7 +21,7 @@
 
 #include "runtime/core/tensor.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 enum class ReduceOp { Sum, Max };
 enum class CommOp { AllReduce, ReduceScatter, AllGather, AllToAllV, Broadcast, Send, Recv, Barrier };
@@ -92,4 +92,4 @@ class Communicator {
   virtual WorkHandle barrier() = 0;
 };
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -7,7 +7,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 std::chrono::nanoseconds LinkModel::transfer_time(double wire_bytes) const {
   const double seconds = gbytes_per_s > 0.0 ? wire_bytes / (gbytes_per_s * 1e9) : 0.0;
@@ -162,4 +162,4 @@ WorkHandle DelayedLink::barrier() {
   return delay(work, 0.0);
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

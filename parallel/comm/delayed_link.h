@@ -28,7 +28,7 @@
 
 #include "parallel/comm/communicator.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 struct LinkModel {
   double latency_us = 0.0;
@@ -88,4 +88,4 @@ class DelayedLink final : public Communicator {
   Clock::time_point link_free_at_{};
 };
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -6,7 +6,7 @@
 #include "parallel/comm/op_checks.h"
 #include "runtime/core/error.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 namespace {
 
@@ -251,4 +251,4 @@ WorkHandle MpiBackend::barrier() {
                 [=](MPI_Request* request) { return MPI_Ibarrier(comm, request); });
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

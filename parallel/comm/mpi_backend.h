@@ -20,7 +20,7 @@
 #include "parallel/comm/mpi_comm.h"
 #include "parallel/comm/mpi_progress.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 class MpiBackend final : public Communicator {
  public:
@@ -64,4 +64,4 @@ class MpiBackend final : public Communicator {
   std::shared_ptr<MpiProgress> progress_;  // shared with the Work handles that wait on it
 };
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -5,7 +5,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 MpiComm::MpiComm(MPI_Comm comm, std::string name) : comm_(comm), name_(std::move(name)) {
   TRIDENT_CHECK(comm != MPI_COMM_NULL, "communicator '", name_, "' is MPI_COMM_NULL");
@@ -76,4 +76,4 @@ std::string MpiComm::describe_member(int group_rank) const {
   return "rank " + std::to_string(group_rank) + " (world rank " + std::to_string(world) + ")";
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 class MpiComm {
  public:
@@ -50,4 +50,4 @@ class MpiComm {
   std::vector<int> world_ranks_;
 };
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -7,7 +7,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 void MpiWorkState::finish(std::string failure) {
   if (failure.empty() && on_complete) {
@@ -117,4 +117,4 @@ void MpiProgress::background_loop() {
   }
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

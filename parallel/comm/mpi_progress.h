@@ -34,7 +34,7 @@
 
 #include "runtime/core/tensor.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 // What an operation's Work handle and the progress engine share.
 struct MpiWorkState {
@@ -99,4 +99,4 @@ class MpiProgress {
   std::thread background_;
 };
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

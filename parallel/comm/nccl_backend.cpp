@@ -7,7 +7,7 @@
 #include "runtime/core/cuda_check.h"
 #include "runtime/core/error.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 namespace {
 
@@ -234,4 +234,4 @@ WorkHandle NcclBackend::barrier() {
   });
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -21,7 +21,7 @@
 #include "parallel/comm/communicator.h"
 #include "parallel/comm/mpi_comm.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 class NcclBackend final : public Communicator {
  public:
@@ -75,4 +75,4 @@ class NcclBackend final : public Communicator {
   std::vector<uint64_t> recvs_from_;
 };
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

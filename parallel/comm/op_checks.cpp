@@ -4,7 +4,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 namespace {
 void check_tensor(const Communicator& comm, const Tensor& tensor, const char* what, CommOp op) {
@@ -101,4 +101,4 @@ OpInfo check_point_to_point(const Communicator& comm, CommOp op, const Tensor& t
   return info;
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

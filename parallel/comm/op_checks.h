@@ -7,7 +7,7 @@
 
 #include "parallel/comm/communicator.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 OpInfo check_all_reduce(const Communicator& comm, const Tensor& tensor);
 OpInfo check_reduce_scatter(const Communicator& comm, const Tensor& input, const Tensor& output);
@@ -21,4 +21,4 @@ OpInfo check_point_to_point(const Communicator& comm, CommOp op, const Tensor& t
 
 constexpr int kMaxUserTag = 32767;
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -7,7 +7,7 @@
 #include "runtime/core/error.h"
 #include "runtime/core/trace.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 std::string format_bytes(int64_t bytes) {
   char text[32];
@@ -196,4 +196,4 @@ WorkHandle TracingCommunicator::barrier() {
   return traced(inner_->barrier(), start, 0);
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

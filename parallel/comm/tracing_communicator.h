@@ -20,7 +20,7 @@
 
 #include "parallel/comm/communicator.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 
 class TracingCommunicator final : public Communicator {
  public:
@@ -74,4 +74,4 @@ class TracingCommunicator final : public Communicator {
 // "512 B", "3.0 KiB", "1.50 MiB": sizes in event names.
 std::string format_bytes(int64_t bytes);
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

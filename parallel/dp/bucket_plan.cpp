@@ -72,18 +72,15 @@ BucketPlan plan_buckets(const std::vector<ParamExtent>& params, int64_t flat_num
       bucket.padded = round_up(end - begin, dp_size);
       bucket.block = bucket.padded / dp_size;
       for (const ParamExtent& p : ordered) {
-        if (p.offset < end && p.offset + p.numel > begin) {
-          bucket.ready_stage = std::max(bucket.ready_stage, p.ready_stage);
-        }
+        if (p.offset < end && p.offset + p.numel > begin) bucket.blocks.push_back(p.block);
       }
+      std::sort(bucket.blocks.begin(), bucket.blocks.end());
+      bucket.blocks.erase(std::unique(bucket.blocks.begin(), bucket.blocks.end()),
+                          bucket.blocks.end());
       plan.buckets.push_back(bucket);
       end = begin;
     }
   }
-  // Launch order: by readiness; equal stages keep the backwards cut order (deterministic).
-  std::stable_sort(
-      plan.buckets.begin(), plan.buckets.end(),
-      [](const GradBucket& a, const GradBucket& b) { return a.ready_stage < b.ready_stage; });
   for (GradBucket& bucket : plan.buckets) {
     bucket.shard_offset = plan.shard_numel;
     plan.shard_numel += bucket.block;

@@ -5,9 +5,10 @@
 //
 // Buckets are contiguous element ranges of the flat buffer, cut from its end backwards
 // (parameters that backward finishes first sit at the end: MTP, head, last layers), each a
-// multiple of the data-parallel size except possibly the one at the start of the buffer. A
-// bucket is ready when every parameter overlapping it is finished (backward_stages.h); buckets
-// are launched in order of readiness.
+// multiple of the data-parallel size except possibly the one at the start of the buffer. Every
+// parameter belongs to a gradient block (a unit of backward whose weight gradients complete
+// together, e.g. one decoder layer); a bucket is ready once every block overlapping it is final
+// for the step, and ready buckets are launched in plan order.
 //
 // ZeRO-1: a bucket of n elements is padded to a multiple of dp, P = round_up(n, dp), and rank r
 // owns elements [r·P/dp, (r+1)·P/dp) of it (a reduce-scatter delivers exactly that block). A
@@ -21,7 +22,7 @@ namespace trident::parallel::dp {
 struct ParamExtent {
   int64_t offset = 0;  // first element in the flat buffers
   int64_t numel = 0;
-  int64_t ready_stage = 0;  // backward stage after which its gradient is final
+  int block = 0;            // the gradient block whose backward completes it
   bool trained = true;      // false: a buffer that gradients never reach (router bias)
   bool decay = false;       // AdamW weight decay applies
   // Every TP rank holds the whole parameter (so the global gradient norm counts it on one TP
@@ -33,7 +34,7 @@ struct GradBucket {
   int64_t begin = 0;  // flat elements [begin, end)
   int64_t end = 0;
   int64_t padded = 0;        // round_up(end − begin, dp)
-  int64_t ready_stage = 0;   // the latest finishing stage of its parameters
+  std::vector<int> blocks;   // the gradient blocks of its parameters (sorted, distinct)
   int64_t block = 0;         // padded / dp: elements each rank owns
   int64_t shard_offset = 0;  // where the block of each rank starts in that rank's shard
   int64_t size() const { return end - begin; }

@@ -1,5 +1,6 @@
 #include "parallel/dp/grad_reducer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -8,10 +9,11 @@
 namespace trident::parallel::dp {
 
 namespace {
-int group_size(const Communicator* comm) { return comm == nullptr ? 1 : comm->size(); }
+int group_size(const comm::Communicator* comm) { return comm == nullptr ? 1 : comm->size(); }
 }  // namespace
 
-GradReducer::GradReducer(Communicator* comm, const Tensor& flat_grads, BucketPlan plan, bool zero1)
+GradReducer::GradReducer(comm::Communicator* comm, const Tensor& flat_grads, BucketPlan plan,
+                         bool zero1)
     : comm_(comm), flat_grads_(flat_grads), plan_(std::move(plan)), zero1_(zero1) {
   TRIDENT_CHECK(plan_.dp_size == group_size(comm_), "bucket plan for dp ", plan_.dp_size,
                 " used with a group of ", group_size(comm_));
@@ -28,7 +30,8 @@ GradReducer::GradReducer(Communicator* comm, const Tensor& flat_grads, BucketPla
 
 void GradReducer::start_step() {
   TRIDENT_CHECK(pending_.empty(), "GradReducer: the previous step was not finished");
-  next_ = 0;
+  final_blocks_.clear();
+  posted_.assign(plan_.buckets.size(), false);
   posted_early_ = 0;
 }
 
@@ -37,7 +40,7 @@ void GradReducer::post(size_t index) {
   const Tensor grads = flat_grads_.narrow(bucket.begin, bucket.end);
   if (!zero1_) {
     if (comm_ != nullptr && comm_->size() > 1) {
-      pending_.push_back(comm_->all_reduce(grads, ReduceOp::Sum));
+      pending_.push_back(comm_->all_reduce(grads, comm::ReduceOp::Sum));
     }
     return;
   }
@@ -52,28 +55,40 @@ void GradReducer::post(size_t index) {
     output.copy_from(input);
     return;
   }
-  pending_.push_back(comm_->reduce_scatter(input, output, ReduceOp::Sum));
+  pending_.push_back(comm_->reduce_scatter(input, output, comm::ReduceOp::Sum));
 }
 
-void GradReducer::stage_done(int64_t stage) {
-  while (next_ < plan_.buckets.size() && plan_.buckets[next_].ready_stage <= stage) {
-    post(next_++);
+void GradReducer::block_final(int block) {
+  const auto at = std::lower_bound(final_blocks_.begin(), final_blocks_.end(), block);
+  if (at != final_blocks_.end() && *at == block) return;
+  final_blocks_.insert(at, block);
+  for (size_t i = 0; i < plan_.buckets.size(); ++i) {
+    if (posted_[i]) continue;
+    const std::vector<int>& blocks = plan_.buckets[i].blocks;
+    if (!std::includes(final_blocks_.begin(), final_blocks_.end(), blocks.begin(), blocks.end())) {
+      continue;
+    }
+    posted_[i] = true;
+    post(i);
     ++posted_early_;
   }
 }
 
 void GradReducer::finish() {
-  while (next_ < plan_.buckets.size()) post(next_++);
-  for (const WorkHandle& work : pending_) work->wait();
+  for (size_t i = 0; i < plan_.buckets.size(); ++i) {
+    if (!posted_[i]) post(i);
+    posted_[i] = true;
+  }
+  for (const comm::WorkHandle& work : pending_) work->wait();
   pending_.clear();
 }
 
-void all_gather_weights(Communicator* comm, const BucketPlan& plan, const Tensor& shard_values,
-                        const Tensor& flat_values) {
+void all_gather_weights(comm::Communicator* comm, const BucketPlan& plan,
+                        const Tensor& shard_values, const Tensor& flat_values) {
   TRIDENT_CHECK(shard_values.numel() == plan.shard_numel && flat_values.numel() == plan.flat_numel,
                 "all_gather_weights: buffers do not match the bucket plan");
   const int size = group_size(comm);
-  std::vector<WorkHandle> pending;
+  std::vector<comm::WorkHandle> pending;
   std::vector<Tensor> padded(plan.buckets.size());
   for (size_t i = 0; i < plan.buckets.size(); ++i) {
     const GradBucket& bucket = plan.buckets[i];
@@ -91,7 +106,7 @@ void all_gather_weights(Communicator* comm, const BucketPlan& plan, const Tensor
     }
     pending.push_back(comm->all_gather(mine, output));
   }
-  for (const WorkHandle& work : pending) work->wait();
+  for (const comm::WorkHandle& work : pending) work->wait();
   for (size_t i = 0; i < plan.buckets.size(); ++i) {
     if (!padded[i].defined()) continue;
     const GradBucket& bucket = plan.buckets[i];

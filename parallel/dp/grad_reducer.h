@@ -1,10 +1,12 @@
 #pragma once
 // Data-parallel gradient reduction in buckets, launched while backward is still running.
 //
-// The trainer calls stage_done(s) after each backward stage of the step's last micro-batch;
-// every bucket whose parameters are all final by then is posted at once (asynchronously, the
-// communicator's progress thread moves it) and the compute thread goes on with the next stage.
-// finish() posts whatever is left and waits for everything.
+// The step engine calls block_final(b) once gradient block b has received its last
+// contribution of the step; every bucket whose blocks are all final by then is posted at once
+// (asynchronously, the communicator's progress thread moves it), in plan order, and the compute
+// thread goes on with the rest of backward. finish() posts whatever is left and waits for
+// everything. Every member of the group sees the same blocks finish in the same order (they run
+// the same schedule), so they post the same collectives in the same order.
 //
 // The reduction is a SUM: every loss is already divided by the global batch's counts, so the
 // ranks' gradients add up to the full-batch gradient.
@@ -24,12 +26,12 @@ namespace trident::parallel::dp {
 class GradReducer {
  public:
   // `flat_grads` is the model's flat fp32 gradient buffer (kept alive by the view).
-  GradReducer(Communicator* comm, const Tensor& flat_grads, BucketPlan plan, bool zero1);
+  GradReducer(comm::Communicator* comm, const Tensor& flat_grads, BucketPlan plan, bool zero1);
 
   // Begins a step: nothing is posted yet.
   void start_step();
-  // Backward stage `stage` has finished: posts every bucket that became ready.
-  void stage_done(int64_t stage);
+  // Gradient block `block` is final for this step: posts every bucket that became ready.
+  void block_final(int block);
   // Posts the remaining buckets and waits for all of them.
   void finish();
 
@@ -43,20 +45,21 @@ class GradReducer {
  private:
   void post(size_t index);
 
-  Communicator* comm_;
+  comm::Communicator* comm_;
   Tensor flat_grads_;
   BucketPlan plan_;
   bool zero1_;
   Tensor shard_grads_;
   std::vector<Tensor> staging_;  // per bucket: the padded copy, or undefined
-  std::vector<WorkHandle> pending_;
-  size_t next_ = 0;
+  std::vector<comm::WorkHandle> pending_;
+  std::vector<int> final_blocks_;  // sorted: the blocks final so far this step
+  std::vector<bool> posted_;       // per bucket, this step
   int64_t posted_early_ = 0;
 };
 
 // ZeRO-1, after the optimizer updated this rank's shard of the weights: every rank's blocks
 // are gathered into the flat value buffer (rank r's block of bucket b comes from its shard).
-void all_gather_weights(Communicator* comm, const BucketPlan& plan, const Tensor& shard_values,
-                        const Tensor& flat_values);
+void all_gather_weights(comm::Communicator* comm, const BucketPlan& plan,
+                        const Tensor& shard_values, const Tensor& flat_values);
 
 }  // namespace trident::parallel::dp

@@ -41,7 +41,7 @@ Tensor PendingRows::wait() {
   return ordered;
 }
 
-Dispatcher::Dispatcher(std::shared_ptr<Communicator> group, DispatcherOptions options)
+Dispatcher::Dispatcher(std::shared_ptr<comm::Communicator> group, DispatcherOptions options)
     : group_(std::move(group)), options_(options) {
   TRIDENT_CHECK(group_ != nullptr, "Dispatcher needs an expert-parallel communicator");
   options_.validate(group_->size());

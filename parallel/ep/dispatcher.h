@@ -1,7 +1,7 @@
 #pragma once
 // The expert-parallel dispatcher: moves routed token rows to the ranks that hold their experts
-// and brings the expert outputs back, over one Communicator (the EP group, possibly wrapped in
-// a DelayedLink).
+// and brings the expert outputs back, over one comm::Communicator (the EP group, possibly wrapped
+// in a comm::DelayedLink).
 //
 //   plan      routing -> DispatchLayout: the send side is local arithmetic; the per-rank,
 //             per-expert counts of every chunk are then exchanged in one small all_to_all_v
@@ -45,7 +45,7 @@ class PendingRows {
 
  private:
   friend class Dispatcher;
-  WorkHandle work_;
+  comm::WorkHandle work_;
   Tensor received_;                    // as the all_to_all_v delivered it
   std::vector<int64_t> block_counts_;  // reorder after arrival (dispatch only); empty = none
   int64_t ranks_ = 1;
@@ -54,7 +54,7 @@ class PendingRows {
 
 class Dispatcher {
  public:
-  Dispatcher(std::shared_ptr<Communicator> group, DispatcherOptions options);
+  Dispatcher(std::shared_ptr<comm::Communicator> group, DispatcherOptions options);
 
   int rank() const { return group_->rank(); }
   int size() const { return group_->size(); }
@@ -72,7 +72,7 @@ class Dispatcher {
   PendingRows combine(const DispatchLayout& layout, int64_t chunk, const Tensor& rows) const;
 
  private:
-  std::shared_ptr<Communicator> group_;
+  std::shared_ptr<comm::Communicator> group_;
   DispatcherOptions options_;
 };
 

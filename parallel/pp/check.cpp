@@ -7,7 +7,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 namespace {
 
@@ -139,17 +139,18 @@ CheckResult check_coverage(const Schedule& s, const Positions& p) {
     const int next = neighbours.rank_of_next(stage);
     const bool receives_input = prev >= 0 && prev != r;
     const bool sends_output = next >= 0 && next != r;
+    const int backward = s.forward_only ? 0 : 1;
     const struct {
       ActionKind kind;
       int expected;
     } expectations[] = {
         {ActionKind::Forward, 1},
-        {ActionKind::BackwardInput, 1},
-        {ActionKind::BackwardWeight, 1},
+        {ActionKind::BackwardInput, backward},
+        {ActionKind::BackwardWeight, backward},
         {ActionKind::RecvActivation, receives_input ? 1 : 0},
-        {ActionKind::SendGrad, receives_input ? 1 : 0},
+        {ActionKind::SendGrad, receives_input ? backward : 0},
         {ActionKind::SendActivation, sends_output ? 1 : 0},
-        {ActionKind::RecvGrad, sends_output ? 1 : 0},
+        {ActionKind::RecvGrad, sends_output ? backward : 0},
     };
     for (int m = 0; m < s.microbatches; ++m) {
       for (const auto& e : expectations) {
@@ -326,4 +327,4 @@ CheckResult check_schedule(const Schedule& schedule) {
   return check_progress(schedule);
 }
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

@@ -6,7 +6,7 @@
 
 #include "parallel/pp/schedule.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 struct CheckResult {
   bool ok = true;
@@ -28,4 +28,4 @@ struct CheckResult {
 //     finished (no deadlock).
 CheckResult check_schedule(const Schedule& schedule);
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

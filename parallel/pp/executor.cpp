@@ -5,24 +5,26 @@
 #include <map>
 #include <utility>
 
+#include "parallel/comm/tags.h"
 #include "parallel/pp/check.h"
 #include "runtime/core/error.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 int p2p_tag(int microbatch, int boundary, bool gradient, int num_stages) {
-  // 32768 is even, so the low bit (the direction) survives the wrap-around.
-  constexpr int64_t kTagSpace = 32768;
+  // The range's size is even, so the low bit (the direction) survives the wrap-around.
+  constexpr comm::tags::TagRange kRange = comm::tags::kPipelineStreams;
   const int64_t boundaries = std::max(num_stages - 1, 1);
   const int64_t stream = static_cast<int64_t>(microbatch) * boundaries + boundary;
-  return static_cast<int>((stream * 2 + (gradient ? 1 : 0)) % kTagSpace);
+  return kRange.first + static_cast<int>((stream * 2 + (gradient ? 1 : 0)) % kRange.count);
 }
 
-PipelineExecutor::PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::Communicator> pp,
+PipelineExecutor::PipelineExecutor(Schedule schedule,
+                                   std::shared_ptr<parallel::comm::Communicator> pp,
                                    ExecutorOptions options)
     : schedule_(std::move(schedule)), pp_(std::move(pp)), options_(options) {
-  TRIDENT_CHECK(pp_ != nullptr, "PipelineExecutor needs a pipeline communicator");
-  TRIDENT_CHECK(pp_->size() == schedule_.layout.ranks, "pipeline group has ", pp_->size(),
+  const int ranks = pp_ != nullptr ? pp_->size() : 1;
+  TRIDENT_CHECK(ranks == schedule_.layout.ranks, "pipeline group has ", ranks,
                 " ranks but schedule '", schedule_.name, "' is laid out for ",
                 schedule_.layout.ranks);
   TRIDENT_CHECK(options_.receive_window >= 1, "receive_window must be at least 1, got ",
@@ -46,31 +48,32 @@ struct DataKey {
 
 struct PostedRecv {
   Tensor buffer;
-  parallel::WorkHandle work;
+  parallel::comm::WorkHandle work;
   size_t timeline_index = 0;
 };
 
 struct InFlightSend {
   Tensor buffer;  // kept alive until the transfer completes
-  parallel::WorkHandle work;
+  parallel::comm::WorkHandle work;
   size_t timeline_index = 0;
 };
 
 // One run() call: the state of this rank's walk through its list.
 class RankRun {
  public:
-  RankRun(const Schedule& schedule, parallel::Communicator& comm, StageCompute& compute,
+  RankRun(const Schedule& schedule, parallel::comm::Communicator* comm, StageCompute& compute,
           const ExecutorOptions& options)
       : schedule_(schedule),
         comm_(comm),
         compute_(compute),
         options_(options),
-        rank_(comm.rank()),
-        list_(schedule.ranks.at(static_cast<size_t>(comm.rank()))),
+        rank_(comm != nullptr ? comm->rank() : 0),
+        list_(schedule.ranks.at(static_cast<size_t>(rank_))),
         last_stage_(schedule.layout.num_stages() - 1),
         start_(Clock::now()) {
     stats_.timeline.resize(list_.size());
     for (size_t i = 0; i < list_.size(); ++i) stats_.timeline[i].action = list_[i];
+    plan_gradient_reports();
   }
 
   ExecutorStats run() {
@@ -85,7 +88,11 @@ class RankRun {
         // Keep the window of receives ahead of this compute posted, so their data can land
         // while it runs.
         post_receives_ahead(i);
-        run_compute(i);
+        // A fused B runs with its W (the next action, by the checker) when the stage fuses.
+        const bool fused = a.kind == ActionKind::BackwardInput && a.fused_weight &&
+                           compute_.fuses_backward();
+        run_compute(i, fused);
+        if (fused) ++i;
         release_completed_sends();
       }
     }
@@ -103,6 +110,19 @@ class RankRun {
 
  private:
   double now() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+  // For each compute action, the gradient blocks it is the last action of the step to touch.
+  void plan_gradient_reports() {
+    final_after_.resize(list_.size());
+    std::map<int, size_t> last_toucher;
+    for (size_t i = 0; i < list_.size(); ++i) {
+      if (!is_compute(list_[i].kind)) continue;
+      for (const int block : compute_.gradient_blocks(list_[i].kind, list_[i].stage)) {
+        last_toucher[block] = i;
+      }
+    }
+    for (const auto& [block, index] : last_toucher) final_after_[index].push_back(block);
+  }
 
   static DataKey data_key_of(const Action& a) {
     // A receive names the consuming stage.
@@ -134,7 +154,7 @@ class RankRun {
   // The activation entering `stage` (and the gradient leaving it) for `microbatch`.
   Tensor new_boundary_buffer(int microbatch, int stage) const {
     return Tensor::empty(compute_.activation_shape(microbatch, stage),
-                         compute_.activation_dtype(microbatch, stage), comm_.device());
+                         compute_.activation_dtype(microbatch, stage), comm_->device());
   }
 
   void post_receive(size_t index) {
@@ -145,7 +165,7 @@ class RankRun {
     posted.buffer = new_boundary_buffer(a.microbatch, boundary_stage);
     posted.timeline_index = index;
     stats_.timeline[index].start_s = now();
-    posted.work = comm_.recv(posted.buffer, a.peer, tag_of(a));
+    posted.work = comm_->recv(posted.buffer, a.peer, tag_of(a));
     const bool inserted = posted_.emplace(data_key_of(a), std::move(posted)).second;
     TRIDENT_CHECK(inserted, "rank ", rank_, ": ", to_string(a), " received twice");
   }
@@ -201,9 +221,22 @@ class RankRun {
                   a.microbatch, ", ", boundary_stage, ") differs");
   }
 
-  void run_compute(size_t index) {
+  // The compute action at `index`; with `fused`, a B together with its W at index + 1.
+  void run_compute(size_t index, bool fused) {
     const Action& a = list_[index];
     const Tensor input = take_input(a);
+    // Blocks final with this action are reported as soon as the action says it wrote them.
+    std::vector<int> final_here = final_after_[index];
+    if (fused) {
+      final_here.insert(final_here.end(), final_after_[index + 1].begin(),
+                        final_after_[index + 1].end());
+    }
+    compute_.set_block_listener([&final_here, this](int block) {
+      const auto it = std::find(final_here.begin(), final_here.end(), block);
+      if (it == final_here.end()) return;
+      final_here.erase(it);
+      compute_.gradients_final(block);
+    });
     ActionTiming& timing = stats_.timeline[index];
     timing.start_s = now();
     switch (a.kind) {
@@ -220,7 +253,8 @@ class RankRun {
         break;
       }
       case ActionKind::BackwardInput: {
-        Tensor grad = compute_.backward_input(a.microbatch, a.stage, input);
+        Tensor grad = fused ? compute_.backward_full(a.microbatch, a.stage, input)
+                            : compute_.backward_input(a.microbatch, a.stage, input);
         if (a.stage > 0) {
           check_boundary_tensor(grad, a, a.stage);
           if (schedule_.layout.rank_of(a.stage - 1) == rank_) {
@@ -239,6 +273,12 @@ class RankRun {
     }
     timing.end_s = now();
     stats_.compute_seconds += timing.end_s - timing.start_s;
+    compute_.set_block_listener(nullptr);
+    for (const int block : final_here) compute_.gradients_final(block);
+    if (fused) {  // the W ran inside the B
+      stats_.timeline[index + 1].start_s = timing.end_s;
+      stats_.timeline[index + 1].end_s = timing.end_s;
+    }
   }
 
   void send(size_t index) {
@@ -254,7 +294,7 @@ class RankRun {
     produced_.erase(it);
     s.timeline_index = index;
     stats_.timeline[index].start_s = now();
-    s.work = comm_.send(s.buffer, a.peer, tag_of(a));
+    s.work = comm_->send(s.buffer, a.peer, tag_of(a));
     sends_.push_back(std::move(s));
   }
 
@@ -278,7 +318,7 @@ class RankRun {
   }
 
   const Schedule& schedule_;
-  parallel::Communicator& comm_;
+  parallel::comm::Communicator* comm_;  // null for one rank (nothing is sent)
   StageCompute& compute_;
   const ExecutorOptions& options_;
   const int rank_;
@@ -292,13 +332,14 @@ class RankRun {
   std::map<DataKey, Tensor> local_;       // same-rank hand-overs, keyed by the consumer
   std::map<DataKey, Tensor> produced_;    // results waiting for their send, keyed by producer
   std::vector<InFlightSend> sends_;
+  std::vector<std::vector<int>> final_after_;  // per action: blocks final once it has run
 };
 
 }  // namespace
 
 ExecutorStats PipelineExecutor::run(StageCompute& compute) {
-  RankRun run(schedule_, *pp_, compute, options_);
+  RankRun run(schedule_, pp_.get(), compute, options_);
   return run.run();
 }
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

@@ -9,14 +9,16 @@
 // layers, head and loss, MTP) is the StageCompute's business, so the same executor runs the
 // model, a synthetic stage in tests, and a calibrated stand-in in the benchmark.
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "parallel/comm/communicator.h"
 #include "parallel/pp/schedule.h"
 #include "runtime/core/tensor.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 // What one pipeline rank computes for the virtual stages it holds.
 class StageCompute {
@@ -37,6 +39,43 @@ class StageCompute {
   virtual Tensor backward_input(int microbatch, int stage, const Tensor& output_grad) = 0;
   // W: the weight gradients of (microbatch, stage), accumulated into the parameters.
   virtual void backward_weight(int microbatch, int stage) = 0;
+  // A fused B and its W (plain 1F1B) as one full backward, returning what backward_input
+  // returns. Only called when fuses_backward() says so: a stage that can interleave the two
+  // (each layer's weight gradients right after its input gradient) finishes gradient blocks
+  // earlier than B-then-W would, so their reduction starts earlier. The executor then gives
+  // the whole time to the B in its timeline and the W none.
+  virtual bool fuses_backward() const { return false; }
+  virtual Tensor backward_full(int microbatch, int stage, const Tensor& output_grad) {
+    Tensor grad = backward_input(microbatch, stage, output_grad);
+    backward_weight(microbatch, stage);
+    return grad;
+  }
+
+  // Gradient blocks (ids of the caller's choosing) whose weight gradients an action of `kind`
+  // on `stage` accumulates. The executor calls gradients_final(block) once the last such action
+  // of the step on this rank has written its last contribution to the block, so the caller can
+  // reduce those gradients while the rest of the step runs: at the latest right after that
+  // action, earlier if the action reports the block done itself (block_written). The default:
+  // no blocks, no calls.
+  virtual std::vector<int> gradient_blocks(ActionKind /*kind*/, int /*stage*/) const { return {}; }
+  virtual void gradients_final(int /*block*/) {}
+
+  // Set by whoever runs the actions (the executor, or a wrapper forwarding to it): told of every
+  // block_written call.
+  void set_block_listener(std::function<void(int block)> listener) {
+    block_listener_ = std::move(listener);
+  }
+
+ protected:
+  // A compute action reports that it has written its last contribution to `block` (say, after
+  // one layer's weight gradients inside a W of several layers), so a block that is final with
+  // this action can be reduced before the action ends.
+  void block_written(int block) {
+    if (block_listener_) block_listener_(block);
+  }
+
+ private:
+  std::function<void(int)> block_listener_;
 };
 
 // When one action ran on this rank (seconds since the start of run()).
@@ -67,8 +106,9 @@ struct ExecutorStats {
 class PipelineExecutor {
  public:
   // `pp` is the pipeline group: its size must equal schedule.layout.ranks and its rank picks
-  // the action list this executor runs. The schedule must pass pp::check_schedule.
-  PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::Communicator> pp,
+  // the action list this executor runs (null for a schedule of one rank, which sends nothing).
+  // The schedule must pass pp::check_schedule.
+  PipelineExecutor(Schedule schedule, std::shared_ptr<parallel::comm::Communicator> pp,
                    ExecutorOptions options = {});
 
   // One training step of this rank's actions. Every F, B and W of the rank is called exactly
@@ -80,14 +120,15 @@ class PipelineExecutor {
 
  private:
   Schedule schedule_;
-  std::shared_ptr<parallel::Communicator> pp_;
+  std::shared_ptr<parallel::comm::Communicator> pp_;
   ExecutorOptions options_;
 };
 
 // The point-to-point tag of the transfer across the boundary between stages `boundary` and
-// boundary + 1 for `microbatch`, activation or gradient direction. Unique while
-// 2 * microbatches * (stages - 1) <= 32768; beyond that tags repeat, which stays correct
-// because both sides post each (sender, receiver, direction) stream in the same order.
+// boundary + 1 for `microbatch`, activation or gradient direction, inside
+// comm::tags::kPipelineStreams. Unique while 2 · microbatches · (stages − 1) fits the range;
+// beyond that tags repeat, which stays correct because both sides post each (sender, receiver,
+// direction) stream in the same order.
 int p2p_tag(int microbatch, int boundary, bool gradient, int num_stages);
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

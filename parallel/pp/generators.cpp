@@ -8,7 +8,7 @@
 #include "parallel/pp/schedule.h"
 #include "runtime/core/error.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 namespace {
 
@@ -240,4 +240,4 @@ Schedule make_dualpipev(int pp, int microbatches) {
   return finish("dualpipev", layout, microbatches, lists);
 }
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

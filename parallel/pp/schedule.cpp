@@ -5,7 +5,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 const char* action_kind_name(ActionKind kind) {
   switch (kind) {
@@ -175,4 +175,22 @@ std::vector<std::vector<Action>> with_communication(
   return out;
 }
 
-}  // namespace trident::pp
+Schedule forward_only(const Schedule& training) {
+  Schedule out = training;
+  out.forward_only = true;
+  for (std::vector<Action>& list : out.ranks) {
+    std::vector<Action> kept;
+    for (Action a : list) {
+      if (a.kind != ActionKind::Forward && a.kind != ActionKind::SendActivation &&
+          a.kind != ActionKind::RecvActivation) {
+        continue;
+      }
+      a.overlapped = false;  // there is no backward left to overlap with
+      kept.push_back(a);
+    }
+    list = std::move(kept);
+  }
+  return out;
+}
+
+}  // namespace trident::parallel::pp

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 enum class ActionKind {
   Forward,         // F: forward of one micro-batch through one virtual stage
@@ -74,6 +74,8 @@ struct Schedule {
   StageLayout layout;
   int microbatches = 0;
   std::vector<std::vector<Action>> ranks;  // ranks[r] = the ordered actions of rank r
+  // Forward passes only (evaluation, scoring): no B, W or gradient transfers.
+  bool forward_only = false;
 };
 
 struct ScheduleRequest {
@@ -98,6 +100,11 @@ Schedule make_interleaved(int pp, int virtual_stages, int microbatches);
 Schedule make_zb_h1(int pp, int microbatches);
 Schedule make_dualpipev(int pp, int microbatches);
 
+// The forward passes of a training schedule in the same order on the same layout: its F
+// actions and activation transfers. Dropping the backward only removes waits, so a valid
+// training schedule gives a valid forward-only one.
+Schedule forward_only(const Schedule& training);
+
 // Adds the sends and receives a list of compute actions needs: a receive right before the
 // compute that consumes remote data, a send right after the compute that produces data for
 // another rank (after the whole F&B block for an overlapped pair, after the W of a full
@@ -105,4 +112,4 @@ Schedule make_dualpipev(int pp, int microbatches);
 std::vector<std::vector<Action>> with_communication(
     const StageLayout& layout, const std::vector<std::vector<Action>>& compute);
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

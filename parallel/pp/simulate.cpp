@@ -7,7 +7,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 double StageCosts::overlapped_block() const {
   return forward_backward > 0 ? forward_backward : forward + full_backward();
@@ -269,4 +269,4 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs,
   return result;
 }
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

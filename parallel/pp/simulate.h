@@ -7,7 +7,7 @@
 
 #include "parallel/pp/schedule.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 struct StageCosts {
   double forward = 1;          // F
@@ -62,4 +62,4 @@ struct MachineModel {
 SimulationResult simulate(const Schedule& schedule, const StageCosts& costs,
                           const MachineModel& machine = {});
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

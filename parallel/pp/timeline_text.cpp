@@ -8,7 +8,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 std::string render_timeline_text(const Schedule& schedule, const SimulationResult& result,
                                  double cell_time) {
@@ -53,4 +53,4 @@ std::string timeline_csv(const Schedule& schedule, const SimulationResult& resul
   return out.str();
 }
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

@@ -4,7 +4,7 @@
 
 #include "parallel/pp/simulate.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 
 // One row per rank, one cell per `cell_time` of simulated time. A cell shows the action
 // letter (F, B, W) and micro-batch id; the letter is upper case for a rank's even chunks and
@@ -16,4 +16,4 @@ std::string render_timeline_text(const Schedule& schedule, const SimulationResul
 // rank,kind,microbatch,stage,chunk,start,end,overlapped: compute actions only.
 std::string timeline_csv(const Schedule& schedule, const SimulationResult& result);
 
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

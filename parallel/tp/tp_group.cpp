@@ -4,9 +4,9 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::parallel {
+namespace trident::parallel::tp {
 
-TpGroup make_tp_group(Communicator* comm, int64_t rank, int64_t size, TpTraffic* traffic) {
+TpGroup make_tp_group(comm::Communicator* comm, int64_t rank, int64_t size, TpTraffic* traffic) {
   TRIDENT_USER_CHECK(size >= 1 && rank >= 0 && rank < size, "tensor parallel rank ", rank,
                      " of size ", size, " is not valid (need 0 ≤ tp_rank < tp_size)");
   if (comm == nullptr) {
@@ -22,7 +22,7 @@ TpGroup make_tp_group(Communicator* comm, int64_t rank, int64_t size, TpTraffic*
   return TpGroup{comm, rank, size, traffic};
 }
 
-void tp_all_reduce(const TpGroup& tp, Tensor& tensor, ReduceOp op) {
+void tp_all_reduce(const TpGroup& tp, Tensor& tensor, comm::ReduceOp op) {
   if (!tp.split()) return;
   TRIDENT_CHECK(tp.comm != nullptr, "TP group of size ", tp.size, " without a communicator");
   tp.comm->all_reduce(tensor, op)->wait();
@@ -47,4 +47,4 @@ void tp_all_reduce_packed(const TpGroup& tp, const std::vector<Tensor*>& tensors
   }
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::tp

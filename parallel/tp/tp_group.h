@@ -20,7 +20,7 @@
 #include "parallel/comm/communicator.h"
 #include "runtime/core/tensor.h"
 
-namespace trident::parallel {
+namespace trident::parallel::tp {
 
 // Counts of what the TP operators sent (all-reduces and reduced f32 elements per rank), so
 // tests and benchmarks can hold the layers to the communication plan of docs/tensor-parallel.md.
@@ -30,7 +30,7 @@ struct TpTraffic {
 };
 
 struct TpGroup {
-  Communicator* comm = nullptr;  // null only when size == 1
+  comm::Communicator* comm = nullptr;  // null only when size == 1
   int64_t rank = 0;
   int64_t size = 1;
   TpTraffic* traffic = nullptr;  // optional counters (owned by the caller)
@@ -39,10 +39,11 @@ struct TpGroup {
 };
 
 // Checks comm against (rank, size): a null comm is allowed only for one rank.
-TpGroup make_tp_group(Communicator* comm, int64_t rank, int64_t size, TpTraffic* traffic = nullptr);
+TpGroup make_tp_group(comm::Communicator* comm, int64_t rank, int64_t size,
+                      TpTraffic* traffic = nullptr);
 
 // In place over the group (blocking); a no-op for one rank.
-void tp_all_reduce(const TpGroup& tp, Tensor& tensor, ReduceOp op = ReduceOp::Sum);
+void tp_all_reduce(const TpGroup& tp, Tensor& tensor, comm::ReduceOp op = comm::ReduceOp::Sum);
 // Sums several tensors over the group with one all-reduce: they are packed into one buffer,
 // reduced and unpacked (fewer, larger messages than one all-reduce each).
 void tp_all_reduce_packed(const TpGroup& tp, const std::vector<Tensor*>& tensors);
@@ -52,4 +53,4 @@ inline void tp_enter_backward(const TpGroup& tp, Tensor& dx) { tp_all_reduce(tp,
 // g's forward: the output of a row-parallel computation.
 inline void tp_leave_forward(const TpGroup& tp, Tensor& y) { tp_all_reduce(tp, y); }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::tp

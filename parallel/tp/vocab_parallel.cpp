@@ -7,7 +7,7 @@
 
 #include "runtime/core/error.h"
 
-namespace trident::parallel {
+namespace trident::parallel::tp {
 
 namespace {
 
@@ -74,7 +74,7 @@ ops::cpu::CrossEntropyResult vocab_parallel_cross_entropy_forward(const TpGroup&
   Tensor row_max = Tensor::empty({T});
   float* m = row_max.data<float>();
   for (int64_t t = 0; t < T; ++t) m[t] = *std::max_element(x + t * Vl, x + (t + 1) * Vl);
-  tp_all_reduce(tp, row_max, ReduceOp::Max);
+  tp_all_reduce(tp, row_max, comm::ReduceOp::Max);
 
   // One all-reduce for both sums: [Σ exp(logit − M) per row | target logit per row].
   Tensor sums = Tensor::zeros({2 * T});
@@ -127,4 +127,4 @@ void vocab_parallel_cross_entropy_backward(const Tensor& logits_local, const Ten
   }
 }
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::tp

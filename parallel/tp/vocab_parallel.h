@@ -18,7 +18,7 @@
 #include "parallel/tp/tp_group.h"
 #include "runtime/core/tensor.h"
 
-namespace trident::parallel {
+namespace trident::parallel::tp {
 
 // ids [T] I32, table_local [V/tp, H] -> out [T, H]: rows of owned ids, zeros elsewhere.
 void vocab_parallel_embedding_local(const Tensor& ids, const Tensor& table_local,
@@ -39,4 +39,4 @@ void vocab_parallel_cross_entropy_backward(const Tensor& logits_local, const Ten
                                            const Tensor& lse, int64_t vocab_begin, float grad_scale,
                                            Tensor& dlogits_local);
 
-}  // namespace trident::parallel
+}  // namespace trident::parallel::tp

@@ -24,7 +24,8 @@ TridentConfig parse_config_text(const std::string& text, const std::string& orig
 void apply_override(TridentConfig& config, const std::string& assignment);
 void apply_overrides(TridentConfig& config, const std::vector<std::string>& assignments);
 
-// Reads a Hugging Face DeepSeek-V3 config.json into a ModelConfig (unknown keys ignored).
+// Reads a Hugging Face DeepSeek-V3 or DeepSeek-V2 config.json into a ModelConfig (unknown keys
+// ignored; keys left out take the defaults of that family's config class).
 ModelConfig import_hf_config(const std::string& path);
 // Writes the ModelConfig as a Hugging Face config.json (for export/conversion).
 std::string export_hf_config_json(const ModelConfig& model);
@@ -32,6 +33,10 @@ std::string export_hf_config_json(const ModelConfig& model);
 // Throws UserError with a message naming the field and the valid values. world_size = 0
 // skips the checks that need the number of ranks.
 void validate(const TridentConfig& config, int world_size = 0);
+// What this build can run, beyond what is a valid layout (`trident plan` still plans the rest):
+// throws UserError naming each field it does not run yet. Checked once, when a run's parallel
+// context is made (parallel/context.h), identically on every rank.
+void check_runnable_layout(const TridentConfig& config);
 
 // textproto text of a config (stored inside checkpoints and printed by --print-config).
 std::string to_text(const TridentConfig& config);

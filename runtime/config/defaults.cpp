@@ -50,6 +50,10 @@ ModelConfig default_model() {
   m.set_initializer_range(0.006);
   m.set_tie_word_embeddings(false);
   m.set_torch_dtype("float32");
+  m.set_model_type("deepseek_v3");
+  m.set_seq_aux(true);
+  m.set_device_balance_weight(0.0);
+  m.set_comm_balance_weight(0.0);
   return m;
 }
 
@@ -96,6 +100,8 @@ TrainConfig default_train() {
   t.set_param_dtype("float32");
   t.set_eval_every(0);
   t.set_log_every(1);
+  t.set_nonfinite("stop");
+  t.set_max_skipped_steps(10);
   return t;
 }
 

@@ -1,5 +1,7 @@
-// Hugging Face DeepSeek-V3 config.json <-> ModelConfig. The schema's field names are the
-// config.json keys, so both directions walk the descriptor instead of listing fields by hand.
+// Hugging Face DeepSeek-V3 / DeepSeek-V2 config.json <-> ModelConfig. The schema's field names
+// are the config.json keys, so both directions walk the descriptor instead of listing fields by
+// hand. model_type picks the defaults for keys a file leaves out (those of the Hugging Face
+// config class of that family) and the architecture written back on export.
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
@@ -112,6 +114,22 @@ ordered_json write_object(const gp::Message& message) {
   return object;
 }
 
+// Keys a DeepSeek-V2 config.json may leave out take the DeepseekV2Config defaults, which differ
+// from V3's in the router and in having no multi-token prediction at all.
+void apply_v2_defaults(ModelConfig& model) {
+  model.set_model_type("deepseek_v2");
+  model.set_scoring_func("softmax");
+  model.set_topk_method("greedy");
+  model.set_norm_topk_prob(false);
+  model.set_routed_scaling_factor(1.0);
+  model.set_n_group(1);
+  model.set_topk_group(1);
+  model.set_num_nextn_predict_layers(0);
+}
+
+constexpr const char* kArchitectureV3 = "DeepseekV3ForCausalLM";
+constexpr const char* kArchitectureV2 = "DeepseekV2ForCausalLM";
+
 }  // namespace
 
 ModelConfig import_hf_config(const std::string& path) {
@@ -125,14 +143,23 @@ ModelConfig import_hf_config(const std::string& path) {
   }
   TRIDENT_USER_CHECK(root.is_object(), path, ": expected a JSON object at the top level, got ",
                      root.type_name());
+  std::string model_type = "deepseek_v3";
   if (auto type = root.find("model_type"); type != root.end() && !type->is_null()) {
-    TRIDENT_USER_CHECK(type->is_string() && type->get<std::string>() == "deepseek_v3", path,
-                       ": model_type is ", type->dump(),
-                       "; Trident imports DeepSeek-V3 configs only (model_type \"deepseek_v3\")");
+    TRIDENT_USER_CHECK(type->is_string() && (type->get<std::string>() == "deepseek_v3" ||
+                                             type->get<std::string>() == "deepseek_v2"),
+                       path, ": model_type is ", type->dump(),
+                       "; Trident imports DeepSeek-V3 and DeepSeek-V2 configs (model_type "
+                       "\"deepseek_v3\" or \"deepseek_v2\")");
+    model_type = type->get<std::string>();
   }
   ModelConfig model = default_config().model();
+  if (model_type == "deepseek_v2") apply_v2_defaults(model);
   // A config.json with no rope_scaling (or null) means plain RoPE.
   model.mutable_rope_scaling()->set_type("");
+  // q_lora_rank null means a plain q_proj (DeepSeek-V2-Lite); a missing key keeps the default.
+  if (auto q_lora = root.find("q_lora_rank"); q_lora != root.end() && q_lora->is_null()) {
+    model.set_q_lora_rank(0);
+  }
   try {
     read_object(root, model, path + ": ");
   } catch (const json::exception& e) {
@@ -157,12 +184,15 @@ ModelConfig import_hf_config(const std::string& path) {
 
 std::string export_hf_config_json(const ModelConfig& model) {
   ordered_json root = ordered_json::object();
-  root["architectures"] = {"DeepseekV3ForCausalLM"};
-  root["model_type"] = "deepseek_v3";
+  const bool v2 = model.model_type() == "deepseek_v2";
+  root["architectures"] = {v2 ? kArchitectureV2 : kArchitectureV3};
+  root["model_type"] = v2 ? "deepseek_v2" : "deepseek_v3";
   root["hidden_act"] = "silu";
   root["attention_bias"] = false;
   ordered_json fields = write_object(model);
   if (model.rope_scaling().type().empty()) fields["rope_scaling"] = nullptr;
+  // The Hugging Face modelling code tests `q_lora_rank is None` for the plain q_proj.
+  if (model.q_lora_rank() == 0) fields["q_lora_rank"] = nullptr;
   for (auto& [key, value] : fields.items()) root[key] = value;
   return root.dump(2) + "\n";
 }

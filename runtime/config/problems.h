@@ -30,6 +30,7 @@ class Problems {
 
 void check_model(const ModelConfig& model, Problems& problems);
 void check_layout(const TridentConfig& config, int world_size, Problems& problems);
+void check_runnable_layout(const TridentConfig& config, Problems& problems);
 void check_run(const TridentConfig& config, Problems& problems);
 
 }  // namespace trident::config::detail

@@ -18,18 +18,28 @@ void Problems::require_one_of(const std::string& field, const std::string& value
 }
 }  // namespace detail
 
+namespace {
+[[noreturn]] void fail_with(const std::vector<std::string>& list, const char* what) {
+  if (list.size() == 1) TRIDENT_USER_FAIL(what, ": ", list.front());
+  std::string message = std::string(what) + " (" + std::to_string(list.size()) + " problems):";
+  for (const std::string& problem : list) message += "\n  - " + problem;
+  TRIDENT_USER_FAIL(message);
+}
+}  // namespace
+
 void validate(const TridentConfig& config, int world_size) {
   detail::Problems problems;
   problems.require(world_size >= 0, "the number of ranks must be ≥ 0, got ", world_size);
   detail::check_model(config.model(), problems);
   detail::check_layout(config, world_size, problems);
   detail::check_run(config, problems);
-  const std::vector<std::string>& list = problems.list();
-  if (list.empty()) return;
-  if (list.size() == 1) TRIDENT_USER_FAIL("invalid config: ", list.front());
-  std::string message = "invalid config (" + std::to_string(list.size()) + " problems):";
-  for (const std::string& problem : list) message += "\n  - " + problem;
-  TRIDENT_USER_FAIL(message);
+  if (!problems.list().empty()) fail_with(problems.list(), "invalid config");
+}
+
+void check_runnable_layout(const TridentConfig& config) {
+  detail::Problems problems;
+  detail::check_runnable_layout(config, problems);
+  if (!problems.list().empty()) fail_with(problems.list(), "layout not supported");
 }
 
 }  // namespace trident::config

@@ -145,6 +145,10 @@ void check_communication(const TridentConfig& config, Problems& p) {
             "parallel.max_nodes_per_token = ", par.max_nodes_per_token(),
             " must be in [0, model.num_experts_per_tok = ", config.model().num_experts_per_tok(),
             "] (0: unlimited)");
+  p.require(par.max_nodes_per_token() == 0 || par.ranks_per_node() > 0,
+            "parallel.max_nodes_per_token = ", par.max_nodes_per_token(),
+            " needs parallel.ranks_per_node > 0 (the routing mask must not depend on where the "
+            "job happens to run)");
   p.require(par.capacity_factor() == 0 || par.capacity_factor() >= 1,
             "parallel.capacity_factor = ", par.capacity_factor(), " must be 0 (dropless) or ≥ 1");
   p.require(par.dp_bucket_mb() >= 1, "parallel.dp_bucket_mb = ", par.dp_bucket_mb(),
@@ -180,6 +184,20 @@ void check_layout(const TridentConfig& config, int world_size, Problems& p) {
   check_sizes(config, world_size, p);
   check_pipeline(config, p);
   check_communication(config, p);
+}
+
+void check_runnable_layout(const TridentConfig& config, Problems& p) {
+  const ParallelConfig& par = config.parallel();
+  p.require(par.etp() <= 1, "parallel.etp = ", par.etp(),
+            ": expert tensor parallelism is not implemented yet (set parallel.etp = 1; the "
+            "routed experts are split over parallel.ep)");
+  // With ep > 1 and tp > 1 each TP rank dispatches its own share of the tokens, and the shares
+  // cut sequences, so the per-sequence capacity cannot be applied.
+  p.require(par.ep() <= 1 || par.tp() <= 1 || par.capacity_factor() <= 0.0,
+            "parallel.capacity_factor = ", par.capacity_factor(), " with parallel.ep = ", par.ep(),
+            " and parallel.tp = ", par.tp(),
+            ": expert capacity is not supported when tensor-parallel ranks split the tokens "
+            "(set parallel.capacity_factor = 0, dropless)");
 }
 
 }  // namespace trident::config::detail

@@ -67,7 +67,19 @@ void check_model(const ModelConfig& m, Problems& p) {
   p.require(m.routed_scaling_factor() > 0,
             "model.routed_scaling_factor = ", m.routed_scaling_factor(), " must be > 0");
   p.require_one_of("model.scoring_func", m.scoring_func(), {"sigmoid", "softmax"});
-  p.require_one_of("model.topk_method", m.topk_method(), {"noaux_tc", "greedy"});
+  p.require_one_of("model.topk_method", m.topk_method(),
+                   {"noaux_tc", "greedy", "group_limited_greedy"});
+  p.require_one_of("model.model_type", m.model_type(), {"deepseek_v3", "deepseek_v2"});
+  p.require(m.device_balance_weight() >= 0,
+            "model.device_balance_weight = ", m.device_balance_weight(), " must be ≥ 0 (0: off)");
+  p.require(m.comm_balance_weight() >= 0, "model.comm_balance_weight = ", m.comm_balance_weight(),
+            " must be ≥ 0 (0: off)");
+  if (m.device_balance_weight() > 0 || m.comm_balance_weight() > 0) {
+    p.require(m.n_group() >= 2,
+              "model.device_balance_weight and model.comm_balance_weight balance the load over "
+              "the model.n_group expert groups (V2's devices) and need model.n_group ≥ 2, got ",
+              m.n_group());
+  }
 
   // Norms and positions.
   p.require(m.rms_norm_eps() > 0, "model.rms_norm_eps = ", m.rms_norm_eps(), " must be > 0");

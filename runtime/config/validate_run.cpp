@@ -28,12 +28,26 @@ void check_train(const TridentConfig& config, Problems& p) {
             " must be ≥ 0");
   p.require(t.aux_loss_alpha() >= 0, "train.aux_loss_alpha = ", t.aux_loss_alpha(),
             " must be ≥ 0 (0: off)");
+  const ModelConfig& m = config.model();
+  if (m.device_balance_weight() > 0 || m.comm_balance_weight() > 0) {
+    p.require(t.aux_loss_alpha() > 0,
+              "model.device_balance_weight / model.comm_balance_weight scale the device-level and "
+              "communication balance losses relative to train.aux_loss_alpha, which is 0: set "
+              "train.aux_loss_alpha > 0 (their coefficients are train.aux_loss_alpha × weight)");
+  }
+  p.require(m.seq_aux() || t.aux_loss_alpha() == 0,
+            "model.seq_aux = false asks for balance losses over a whole batch, which depends on "
+            "how the data-parallel layout cuts the batch; Trident computes them per sequence: set "
+            "model.seq_aux = true (or train.aux_loss_alpha = 0)");
   p.require(t.bias_update_speed() >= 0, "train.bias_update_speed = ", t.bias_update_speed(),
             " must be ≥ 0 (0: router biases stay fixed)");
   p.require_one_of("train.mode", t.mode(), {"pretrain", "sft"});
   p.require_one_of("train.param_dtype", t.param_dtype(), {"float32", "bfloat16"});
   p.require(t.eval_every() >= 0, "train.eval_every = ", t.eval_every(), " must be ≥ 0 (0: off)");
   p.require(t.log_every() >= 1, "train.log_every = ", t.log_every(), " must be ≥ 1");
+  p.require_one_of("train.nonfinite", t.nonfinite(), {"stop", "skip"});
+  p.require(t.max_skipped_steps() >= 0, "train.max_skipped_steps = ", t.max_skipped_steps(),
+            " must be ≥ 0");
 }
 
 void check_grpo(const TridentConfig& config, Problems& p) {
@@ -81,7 +95,12 @@ void check_data(const TridentConfig& config, Problems& p) {
   p.require(d.task_digits() >= 1 && d.task_digits() <= 9, "data.task_digits = ", d.task_digits(),
             " must be in [1, 9]");
   p.require(d.eval_samples() >= 0, "data.eval_samples = ", d.eval_samples(), " must be ≥ 0");
-  p.require_one_of("data.tokenizer", d.tokenizer(), {"byte"});
+  // The file itself is read only by the commands that tokenize text (trident data, tokenize),
+  // which report a missing one; training reads token files and needs only their vocabulary.
+  const std::string& tokenizer = d.tokenizer();
+  const bool json_path = tokenizer.size() > 5 && tokenizer.ends_with(".json");
+  p.require(tokenizer == "byte" || json_path, "data.tokenizer = \"", tokenizer,
+            "\" must be \"byte\" or the path of a Hugging Face tokenizer.json");
   if (d.tokenizer() == "byte") {
     p.require(config.model().vocab_size() >= 256,
               "data.tokenizer = \"byte\" needs "

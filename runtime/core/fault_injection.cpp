@@ -40,6 +40,8 @@ const FaultPlan& plan() {
 
 }  // namespace
 
+bool fault_injection_armed() { return plan().armed; }
+
 void fault_point(const char* name) {
   const FaultPlan& p = plan();
   if (!p.armed || p.point != name || current_rank() != p.rank) return;

@@ -11,9 +11,9 @@ namespace trident::io {
 
 namespace {
 // A watched step as the probe publishes it: a numbered collective of the watchdog's group.
-parallel::OpInfo step_info(uint64_t step) {
-  parallel::OpInfo info;
-  info.op = parallel::CommOp::Barrier;
+parallel::comm::OpInfo step_info(uint64_t step) {
+  parallel::comm::OpInfo info;
+  info.op = parallel::comm::CommOp::Barrier;
   info.seq = step;
   return info;
 }
@@ -26,8 +26,8 @@ CollectiveWatchdog::CollectiveWatchdog(MPI_Comm comm, double timeout_seconds)
   if (timeout_seconds_ <= 0 || size == 1) return;
   MPI_Comm own = MPI_COMM_NULL;
   TRIDENT_CHECK_MPI(MPI_Comm_dup(comm, &own));
-  comm_ = std::make_unique<parallel::MpiComm>(own, "job");
-  probe_ = std::make_unique<parallel::ArrivalProbe>(*comm_, /*grace_seconds=*/2.0);
+  comm_ = std::make_unique<parallel::comm::MpiComm>(own, "job");
+  probe_ = std::make_unique<parallel::comm::ArrivalProbe>(*comm_, /*grace_seconds=*/2.0);
   thread_ = std::thread([this] { watch(); });
 }
 

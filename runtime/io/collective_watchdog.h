@@ -18,10 +18,10 @@
 #include <string>
 #include <thread>
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 class ArrivalProbe;
 class MpiComm;
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm
 
 namespace trident::io {
 
@@ -44,8 +44,8 @@ class CollectiveWatchdog {
   void watch();
 
   double timeout_seconds_;
-  std::unique_ptr<parallel::MpiComm> comm_;
-  std::unique_ptr<parallel::ArrivalProbe> probe_;
+  std::unique_ptr<parallel::comm::MpiComm> comm_;
+  std::unique_ptr<parallel::comm::ArrivalProbe> probe_;
   std::mutex mutex_;
   std::condition_variable changed_;
   uint64_t step_ = 0;  // the step entered last (1, 2, ...), the same number on every rank

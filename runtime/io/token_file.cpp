@@ -41,12 +41,23 @@ const char* token_dtype_name(TokenDType dtype) {
   return dtype == TokenDType::U16 ? "uint16" : "uint32";
 }
 
+namespace {
+constexpr size_t kTokenBufferBytes = size_t{1} << 20;
+}
+
 TokenFileWriter::TokenFileWriter(std::string path, TokenFileOptions options)
     : options_(options), file_(std::make_unique<AtomicFileWriter>(std::move(path))) {
   TRIDENT_USER_CHECK(known_dtype(static_cast<uint16_t>(options_.dtype)), "token file '",
                      file_->path(), "': dtype must be uint16 or uint32");
   const RawHeader placeholder{};
   file_->write(&placeholder, sizeof(placeholder));  // the real header is written by finish()
+  offsets_ = std::make_unique<SpillFile>(file_->path() + ".offsets.tmp");
+  const uint64_t first_offset = 0;
+  offsets_->append(&first_offset, sizeof(first_offset));
+  if (options_.with_loss_mask) {
+    loss_mask_ = std::make_unique<SpillFile>(file_->path() + ".mask.tmp");
+  }
+  token_bytes_.reserve(kTokenBufferBytes);
 }
 
 TokenFileWriter::~TokenFileWriter() = default;
@@ -62,35 +73,48 @@ void TokenFileWriter::append(std::span<const int32_t> tokens, std::span<const ui
   const uint64_t limit =
       options_.dtype == TokenDType::U16 ? (uint64_t{1} << 16) : (uint64_t{1} << 32);
   const uint64_t vocab = options_.vocab_size > 0 ? options_.vocab_size : limit;
-  const size_t width = token_dtype_bytes(options_.dtype);
-  std::vector<uint8_t> encoded(tokens.size() * width);
+  // Everything is checked before anything is buffered, so a refused document leaves no trace.
   for (size_t i = 0; i < tokens.size(); ++i) {
     const int64_t id = tokens[i];
     TRIDENT_USER_CHECK(id >= 0 && static_cast<uint64_t>(id) < std::min(vocab, limit),
                        "token file '", path, "': document ", num_documents(), " token ", i,
                        " has id ", id, ", outside [0, ", std::min(vocab, limit), ") for ",
                        token_dtype_name(options_.dtype), " with vocab_size ", options_.vocab_size);
-    if (width == 2) {
-      const uint16_t value = static_cast<uint16_t>(id);
-      std::memcpy(&encoded[i * 2], &value, 2);
-    } else {
-      const uint32_t value = static_cast<uint32_t>(id);
-      std::memcpy(&encoded[i * 4], &value, 4);
-    }
   }
   for (uint8_t bit : loss_mask) {
     TRIDENT_USER_CHECK(bit <= 1, "token file '", path, "': loss mask entries must be 0 or 1, got ",
                        static_cast<int>(bit));
   }
-  file_->write(encoded.data(), encoded.size());
-  if (options_.with_loss_mask) {
-    if (loss_mask.empty()) {
-      loss_mask_.insert(loss_mask_.end(), tokens.size(), uint8_t{1});
+  const size_t width = token_dtype_bytes(options_.dtype);
+  const size_t start = token_bytes_.size();
+  token_bytes_.resize(start + tokens.size() * width);
+  uint8_t* encoded = token_bytes_.data() + start;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (width == 2) {
+      const auto value = static_cast<uint16_t>(tokens[i]);
+      std::memcpy(&encoded[i * 2], &value, 2);
     } else {
-      loss_mask_.insert(loss_mask_.end(), loss_mask.begin(), loss_mask.end());
+      const auto value = static_cast<uint32_t>(tokens[i]);
+      std::memcpy(&encoded[i * 4], &value, 4);
     }
   }
-  offsets_.push_back(offsets_.back() + tokens.size());
+  if (token_bytes_.size() >= kTokenBufferBytes) flush_tokens();
+  if (options_.with_loss_mask) {
+    if (loss_mask.empty()) {
+      const std::vector<uint8_t> ones(tokens.size(), 1);
+      loss_mask_->append(ones.data(), ones.size());
+    } else {
+      loss_mask_->append(loss_mask.data(), loss_mask.size());
+    }
+  }
+  num_tokens_ += tokens.size();
+  ++num_documents_;
+  offsets_->append(&num_tokens_, sizeof(num_tokens_));
+}
+
+void TokenFileWriter::flush_tokens() {
+  file_->write(token_bytes_.data(), token_bytes_.size());
+  token_bytes_.clear();
 }
 
 void TokenFileWriter::finish() {
@@ -98,9 +122,10 @@ void TokenFileWriter::finish() {
   const uint64_t token_bytes = num_tokens() * token_dtype_bytes(options_.dtype);
   const uint64_t pad = align8(token_bytes) - token_bytes;
   const uint8_t zeros[8] = {};
+  flush_tokens();
   file_->write(zeros, pad);
-  file_->write(offsets_.data(), offsets_.size() * sizeof(uint64_t));
-  if (options_.with_loss_mask) file_->write(loss_mask_.data(), loss_mask_.size());
+  offsets_->copy_to(*file_);
+  if (options_.with_loss_mask) loss_mask_->copy_to(*file_);
 
   RawHeader header{};
   std::memcpy(header.magic, kTokenFileMagic, sizeof(header.magic));

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "runtime/io/mapped_file.h"
+#include "runtime/io/spill_file.h"
 
 namespace trident::io {
 
@@ -41,8 +42,10 @@ struct TokenFileOptions {
   uint32_t vocab_size = 0;      // recorded in the header; ids must be below it when non-zero
 };
 
-// Streams tokens to disk as documents are appended; offsets (and the mask, if any) are kept in
-// memory until finish(). The file appears under its name only once finish() succeeds.
+// Streams tokens to disk as documents are appended; offsets (and the mask, if any) go to side
+// files next to the output (<path>.offsets.tmp, <path>.mask.tmp) and are copied in by finish(),
+// so memory stays constant however large the dataset. The file appears under its name only
+// once finish() succeeds; side files are removed either way.
 class TokenFileWriter {
  public:
   TokenFileWriter(std::string path, TokenFileOptions options);
@@ -56,14 +59,19 @@ class TokenFileWriter {
   // Writes offsets, mask and header, then renames the file into place.
   void finish();
 
-  uint64_t num_documents() const { return offsets_.size() - 1; }
-  uint64_t num_tokens() const { return offsets_.back(); }
+  uint64_t num_documents() const { return num_documents_; }
+  uint64_t num_tokens() const { return num_tokens_; }
 
  private:
+  void flush_tokens();
+
   TokenFileOptions options_;
   std::unique_ptr<AtomicFileWriter> file_;
-  std::vector<uint64_t> offsets_{0};
-  std::vector<uint8_t> loss_mask_;
+  std::unique_ptr<SpillFile> offsets_;
+  std::unique_ptr<SpillFile> loss_mask_;
+  std::vector<uint8_t> token_bytes_;  // encoded tokens not yet written
+  uint64_t num_documents_ = 0;
+  uint64_t num_tokens_ = 0;
   bool finished_ = false;
 };
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "models/deepseek_v3/planner/cost.h"
 #include "models/deepseek_v3/registry.h"
-#include "parallel/planner/cost.h"
 
 namespace trident::train {
 
@@ -22,7 +22,7 @@ ThroughputModel make_throughput_model(const config::TridentConfig& config,
   const models::ParameterRegistry registry(config.model());
   ThroughputModel model;
   model.model_flops_per_token =
-      parallel::planner::model_flops_per_token(registry, config.train().seq_len()).total();
+      models::planner::model_flops_per_token(registry, config.train().seq_len()).total();
   model.peak_flops_per_rank = peak_flops_per_rank;
   const auto& p = config.parallel();
   model.ranks =

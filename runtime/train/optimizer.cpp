@@ -1,50 +1,246 @@
 #include "runtime/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "ops/cpu/elementwise.h"
+#include "parallel/comm/sum_in_rank_order.h"
+#include "parallel/comm/tags.h"
+#include "runtime/core/error.h"
 
 namespace trident::train {
 
-void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
-                  int64_t count, const AdamWSettings& settings, double lr, int64_t step,
-                  bool decay) {
-  TRIDENT_CHECK(step >= 1, "AdamW step counts from 1, got ", step);
-  const float beta1 = static_cast<float>(settings.beta1);
-  const float beta2 = static_cast<float>(settings.beta2);
-  const double bias1 = 1.0 - std::pow(settings.beta1, static_cast<double>(step));
-  const double bias2 = 1.0 - std::pow(settings.beta2, static_cast<double>(step));
-  const float step_size = static_cast<float>(lr / bias1);
-  const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  const float eps = static_cast<float>(settings.eps);
-  const float keep = decay ? static_cast<float>(1.0 - lr * settings.weight_decay) : 1.0f;
-#pragma omp parallel for schedule(static) if (count > 16384)
-  for (int64_t i = 0; i < count; ++i) {
-    const float g = grad[i];
-    float p = param[i] * keep;
-    const float m = beta1 * exp_avg[i] + (1.0f - beta1) * g;
-    const float v = beta2 * exp_avg_sq[i] + (1.0f - beta2) * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    p -= step_size * m / (std::sqrt(v) / bias2_sqrt + eps);
-    param[i] = p;
+namespace {
+constexpr int64_t kMiB = 1024 * 1024;
+const char* const kEmbedding = "model.embed_tokens.weight";
+
+// Squares in one fixed order (no threads), so every rank and every run adds them alike.
+double squares(const float* values, int64_t count) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(values[i]) * values[i];
+  return sum;
+}
+}  // namespace
+
+Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelContext& context,
+                     const models::parallelize::PipelinePartition& partition,
+                     const OptimizerSettings& settings)
+    : model_(model), context_(context), settings_(settings) {
+  using models::parallelize::GradientBlocks;
+  using parallel::MeshAxis;
+  const models::ParameterStore& store = model.params();
+  const std::vector<models::Parameter>& params = store.parameters();
+  const GradientBlocks blocks(model.num_layers());
+  embedding_block_ = blocks.embedding();
+
+  if (settings.embedding_copy && partition.embedding_copy(model.mtp_depth())) {
+    const int pp_rank = context.rank(MeshAxis::Pp);
+    if (pp_rank == partition.last_rank()) {
+      copy_role_ = CopyRole::Copy;
+      copy_peer_ = partition.first_rank();
+    } else if (pp_rank == partition.first_rank()) {
+      copy_role_ = CopyRole::Original;
+      copy_peer_ = partition.last_rank();
+    }
+  }
+
+  const int tp_rank = context.rank(MeshAxis::Tp);
+  std::vector<parallel::dp::ParamExtent> extents;
+  std::vector<MeshAxis> axis_of;
+  for (const models::Parameter& param : params) {
+    const models::ParamSpec& spec = *param.spec;
+    const models::parallelize::GradientSharding sharding =
+        models::parallelize::gradient_sharding(spec, context.sizes());
+    parallel::dp::ParamExtent extent;
+    extent.offset = param.offset;
+    extent.numel = param.value.numel();
+    extent.block = blocks.of(spec);
+    extent.trained = spec.trained;
+    extent.decay = spec.weight_decay;
+    extent.tp_replicated = !sharding.distinct_over_tp;
+    extents.push_back(extent);
+    axis_of.push_back(sharding.reduce_over);
+    const bool copy = copy_role_ == CopyRole::Copy && spec.kind == models::ParamKind::kEmbedding;
+    updated_.push_back(spec.trained && !copy);
+    counted_.push_back(spec.trained && !copy && context.rank(sharding.reduce_over) == 0 &&
+                       (sharding.distinct_over_tp || tp_rank == 0));
+  }
+
+  const int64_t bucket_bytes = settings.bucket_bytes > 0
+                                   ? settings.bucket_bytes
+                                   : std::max<int64_t>(1, settings.bucket_mb) * kMiB;
+  const int64_t bucket_elements =
+      std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(float)));
+  for (const MeshAxis axis : {MeshAxis::Dp, MeshAxis::Edp}) {
+    std::vector<bool> member(params.size());
+    std::vector<parallel::dp::ParamExtent> member_extents;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const bool copy =
+          copy_role_ == CopyRole::Copy && params[i].spec->kind == models::ParamKind::kEmbedding;
+      member[i] = axis_of[i] == axis && !copy;
+      if (member[i]) member_extents.push_back(extents[i]);
+    }
+    if (member_extents.empty()) continue;
+    Group group;
+    group.axis = axis;
+    group.comm = context.group(axis);
+    parallel::dp::BucketPlan plan =
+        parallel::dp::plan_buckets(extents, store.numel(), bucket_elements, context.size(axis),
+                                   parallel::dp::member_ranges(extents, member));
+    if (settings.zero1) {
+      group.zero1 =
+          std::make_unique<parallel::dp::Zero1State>(plan, context.rank(axis), member_extents);
+    }
+    group.reducer = std::make_unique<parallel::dp::GradReducer>(group.comm, store.flat_grads(),
+                                                                std::move(plan), settings.zero1);
+    groups_.push_back(std::move(group));
+  }
+  if (!settings.zero1) {
+    exp_avg_ = Tensor::zeros({store.numel()});
+    exp_avg_sq_ = Tensor::zeros({store.numel()});
   }
 }
 
-AdamWState make_adamw_state(int64_t numel) {
-  return AdamWState{Tensor::zeros({numel}), Tensor::zeros({numel})};
+void Optimizer::begin_step() {
+  model_.params().zero_grad();
+  for (Group& g : groups_) g.reducer->start_step();
 }
 
-double sum_of_squares(const Tensor& grad) {
-  const float* g = grad.data<float>();
-  const int64_t n = grad.numel();
-  double total = 0.0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (n > 16384)
-  for (int64_t i = 0; i < n; ++i) total += static_cast<double>(g[i]) * static_cast<double>(g[i]);
-  return total;
+void Optimizer::block_final(int block) {
+  // Stage 0's embedding is final only once the copy's gradient has been added to it.
+  if (block == embedding_block_ && copy_role_ == CopyRole::Original) return;
+  for (Group& g : groups_) g.reducer->block_final(block);
 }
 
-double clip_coefficient(double global_norm, double max_norm) {
-  if (max_norm <= 0.0) return 1.0;
-  return std::min(1.0, max_norm / (global_norm + 1e-6));
+void Optimizer::send_copy_gradient() {
+  parallel::comm::Communicator* pp = context_.pp();
+  if (copy_role_ == CopyRole::Copy) {
+    pp->send(model_.params().grad(kEmbedding), copy_peer_,
+             parallel::comm::tags::kEmbeddingCopyGradient)
+        ->wait();
+  } else if (copy_role_ == CopyRole::Original) {
+    Tensor& grad = model_.params().grad(kEmbedding);
+    const Tensor theirs = Tensor::empty(grad.shape());
+    pp->recv(theirs, copy_peer_, parallel::comm::tags::kEmbeddingCopyGradient)->wait();
+    ops::cpu::axpy(1.0f, theirs, grad);
+  }
+}
+
+void Optimizer::finish_gradients() {
+  send_copy_gradient();
+  if (copy_role_ == CopyRole::Original) {
+    for (Group& g : groups_) g.reducer->block_final(embedding_block_);
+  }
+  for (Group& g : groups_) g.reducer->finish();
+}
+
+double Optimizer::local_squares() const {
+  const std::vector<models::Parameter>& params = model_.params().parameters();
+  double sum = 0.0;
+  if (!settings_.zero1) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (counted_[i]) sum += squares(params[i].grad.data<float>(), params[i].grad.numel());
+    }
+    return sum;
+  }
+  // Every rank's shard of a reduced bucket holds different elements; of TP ranks holding the
+  // same parameter, one counts it.
+  const bool tp_first = context_.rank(parallel::MeshAxis::Tp) == 0;
+  for (const Group& g : groups_) {
+    const float* grads = g.reducer->shard_grads().data<float>();
+    for (const parallel::dp::ShardSegment& s : g.zero1->segments()) {
+      if (!s.trained || (s.tp_replicated && !tp_first)) continue;
+      sum += squares(grads + s.shard_offset, s.count);
+    }
+  }
+  return sum;
+}
+
+double Optimizer::grad_norm() const {
+  return std::sqrt(parallel::comm::sum_in_rank_order(context_.world(), local_squares()));
+}
+
+void Optimizer::update(double lr, double clip, int64_t adam_step) {
+  models::ParameterStore& store = model_.params();
+  const float factor = static_cast<float>(clip);
+  if (!settings_.zero1) {
+    float* values = store.flat_values().data<float>();
+    float* grads = store.flat_grads().data<float>();
+    float* m = exp_avg_.data<float>();
+    float* v = exp_avg_sq_.data<float>();
+    const std::vector<models::Parameter>& params = store.parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (!updated_[i]) continue;
+      const int64_t offset = params[i].offset;
+      const int64_t count = params[i].value.numel();
+      if (clip < 1.0) {
+        for (int64_t e = 0; e < count; ++e) grads[offset + e] *= factor;
+      }
+      adamw_update(values + offset, grads + offset, m + offset, v + offset, count, settings_.adam,
+                   lr, adam_step, params[i].spec->weight_decay);
+    }
+  } else {
+    const Tensor& flat_values = store.flat_values();
+    for (Group& g : groups_) {
+      parallel::dp::Zero1State& state = *g.zero1;
+      // The masters start from the model's (possibly imported) weights; the router bias
+      // changes outside the optimizer, so its elements are re-read every step.
+      if (!state.master_loaded()) {
+        state.load_master(flat_values);
+      } else {
+        state.refresh_untrained(flat_values);
+      }
+      float* grads = g.reducer->shard_grads().data<float>();
+      float* master = state.master().data<float>();
+      float* m = state.exp_avg().data<float>();
+      float* v = state.exp_avg_sq().data<float>();
+      for (const parallel::dp::ShardSegment& s : state.segments()) {
+        if (!s.trained) continue;
+        float* grad = grads + s.shard_offset;
+        if (clip < 1.0) {
+          for (int64_t e = 0; e < s.count; ++e) grad[e] *= factor;
+        }
+        adamw_update(master + s.shard_offset, grad, m + s.shard_offset, v + s.shard_offset, s.count,
+                     settings_.adam, lr, adam_step, s.decay);
+      }
+      parallel::dp::all_gather_weights(g.comm, g.reducer->plan(), state.master(), flat_values);
+    }
+  }
+  refresh_copy();
+}
+
+void Optimizer::refresh_copy() {
+  parallel::comm::Communicator* pp = context_.pp();
+  models::ParameterStore& store = model_.params();
+  if (copy_role_ == CopyRole::Original) {
+    pp->send(store.get(kEmbedding).value, copy_peer_, parallel::comm::tags::kEmbeddingCopyValue)
+        ->wait();
+  } else if (copy_role_ == CopyRole::Copy) {
+    pp->recv(store.get(kEmbedding).value, copy_peer_, parallel::comm::tags::kEmbeddingCopyValue)
+        ->wait();
+  }
+}
+
+void Optimizer::reload_master_weights() {
+  for (Group& g : groups_) {
+    if (g.zero1) g.zero1->load_master(model_.params().flat_values());
+  }
+}
+
+ReductionStats Optimizer::reduction_stats() const {
+  ReductionStats stats;
+  for (const Group& g : groups_) {
+    stats.buckets += static_cast<int64_t>(g.reducer->plan().buckets.size());
+    stats.buckets_overlapped += g.reducer->posted_early();
+  }
+  return stats;
+}
+
+int64_t Optimizer::state_bytes() const {
+  if (!settings_.zero1) return static_cast<int64_t>(exp_avg_.nbytes() + exp_avg_sq_.nbytes());
+  int64_t bytes = 0;
+  for (const Group& g : groups_) bytes += g.zero1->bytes();
+  return bytes;
 }
 
 }  // namespace trident::train

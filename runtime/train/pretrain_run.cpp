@@ -23,23 +23,25 @@ namespace trident::train {
 
 namespace {
 nlohmann::json metrics_record(const StepMetrics& m, const ThroughputModel& throughput) {
-  return nlohmann::json{{"step", m.step},
-                        {"loss", m.loss},
-                        {"lm_loss", m.lm_loss},
-                        {"mtp_loss", m.mtp_loss},
-                        {"balance_loss", m.balance_loss},
-                        {"grad_norm", m.grad_norm},
-                        {"lr", m.lr},
-                        {"tokens", m.tokens},
-                        {"tokens_per_s", m.tokens_per_second},
-                        {"step_s", m.step_seconds},
-                        {"model_tflops_per_s",
-                         throughput.model_flops_per_second(m.tokens_per_second) / 1e12},
-                        {"mfu", throughput.mfu(m.tokens_per_second)},
-                        {"expert_load_max_over_mean", m.expert_load_max_over_mean},
-                        {"grad_buckets", m.grad_buckets},
-                        {"grad_buckets_overlapped", m.grad_buckets_overlapped},
-                        {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
+  return nlohmann::json{
+      {"step", m.step},
+      {"loss", m.loss},
+      {"lm_loss", m.lm_loss},
+      {"mtp_loss", m.mtp_loss},
+      {"balance_loss", m.balance_loss},
+      {"grad_norm", m.grad_norm},
+      {"lr", m.lr},
+      {"tokens", m.tokens},
+      {"tokens_per_s", m.tokens_per_second},
+      {"step_s", m.step_seconds},
+      {"model_tflops_per_s", throughput.model_flops_per_second(m.tokens_per_second) / 1e12},
+      {"mfu", throughput.mfu(m.tokens_per_second)},
+      {"expert_load_max_over_mean", m.expert_load_max_over_mean},
+      {"grad_buckets", m.grad_buckets},
+      {"grad_buckets_overlapped", m.grad_buckets_overlapped},
+      {"skipped", m.skipped},
+      {"skipped_steps", m.skipped_steps},
+      {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
 }
 
 // "step 10/100 | loss … | 1234 tok/s | mfu 12.3% | … | eta 3m05s": tokens/s and MFU of this
@@ -56,30 +58,46 @@ std::string format_progress(const StepMetrics& m, int64_t total, const ProgressM
                 ProgressMeter::format_duration(meter.eta_seconds(m.step)).c_str());
   return line;
 }
+// What the run's layout does, once at start-up.
+void log_layout(const Trainer& trainer) {
+  using parallel::MeshAxis;
+  const parallel::ParallelContext& context = trainer.context();
+  const models::parallelize::PipelinePartition& partition = trainer.partition();
+  if (context.size(MeshAxis::Pp) > 1) {
+    std::string layers;
+    for (const models::parallelize::StageRange& stage : partition.stages) {
+      if (!layers.empty()) layers += '/';
+      layers += std::to_string(stage.num_layers());
+    }
+    TLOG_INFO("pipeline parallel: ", context.size(MeshAxis::Pp), " rank(s), schedule '",
+              trainer.engine().schedule_name(), "' on a ", partition.layout.name(), " layout of ",
+              partition.layout.num_stages(), " stages, layers per stage ", layers);
+  }
+  if (context.size(MeshAxis::Tp) > 1) {
+    TLOG_INFO("tensor parallel: ", context.size(MeshAxis::Tp),
+              " rank(s) per data-parallel replica");
+  }
+  if (context.size(MeshAxis::Ep) > 1) {
+    TLOG_INFO("expert parallel: ", context.size(MeshAxis::Ep),
+              " rank(s), expert gradients reduced over ", context.size(MeshAxis::Edp),
+              " expert-data-parallel rank(s)");
+  }
+  const Optimizer& optimizer = trainer.optimizer();
+  const int dp = context.size(MeshAxis::Dp);
+  if (dp > 1 || optimizer.zero1()) {
+    TLOG_INFO("data parallel: ", dp, " rank(s) × ", trainer.config().train().global_batch() / dp,
+              " rows, ", optimizer.reduction_stats().buckets, " gradient bucket(s), ZeRO-1 ",
+              optimizer.zero1() ? "on" : "off", ", optimizer state ",
+              optimizer.state_bytes() / 1024, " KiB per rank");
+  }
+}
 }  // namespace
 
-void check_pretrain_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
-                     ": expert tensor parallelism is not wired into the trainer yet (set "
-                     "parallel.etp = 1)");
-  // EP with TP: each TP rank dispatches its share of the tokens, and the shares cut sequences,
-  // so the per-sequence capacity cannot be applied (parallel/ep/token_split_moe.h).
-  TRIDENT_USER_CHECK(parallel.ep() <= 1 || parallel.tp() <= 1 || parallel.capacity_factor() <= 0.0,
-                     "parallel.capacity_factor = ", parallel.capacity_factor(),
-                     " with parallel.ep = ", parallel.ep(), " and parallel.tp = ", parallel.tp(),
-                     ": expert capacity is not supported when tensor-parallel ranks split the "
-                     "tokens (set parallel.capacity_factor = 0, dropless)");
-}
-
-PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options) {
-  check_pretrain_layout(config.parallel());
-  TrainerOptions trainer_options;
-  trainer_options.dp = options.dp;
-  trainer_options.tp = options.tp;
-  trainer_options.ep = options.ep;
-  trainer_options.edp = options.edp;
-  trainer_options.pp = options.pp;
-  trainer_options.bucket_bytes = options.bucket_bytes;
+PretrainSummary run_pretrain(const config::TridentConfig& config,
+                             const parallel::ParallelContext& context,
+                             const PretrainOptions& options) {
+  const MPI_Comm job = context.job();
+  const bool primary = context.primary();
   const bool pipelined = config.parallel().pp() > 1;
   // Under pp every pipeline rank writes its stages' tensors into its own shard; the shards hold
   // whole tensors, so TP and EP slices are not exported that way.
@@ -90,20 +108,18 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
                      ": the pipeline export writes whole tensors per stage (use parallel.tp = 1 "
                      "and parallel.ep = 1, or export a checkpoint with `trident convert`)");
   std::unique_ptr<io::BatchSampler> eval_sampler = make_eval_sampler(config);
-  Trainer trainer(config, make_train_sampler(config), std::move(eval_sampler),
-                  std::move(trainer_options));
+  Trainer trainer(config, context, make_train_sampler(config), std::move(eval_sampler),
+                  options.bucket_bytes);
   // Installed before the resume so that a signal arriving while loading is not lost.
   const StopSignalScope stop_signals;
   const config::CheckpointConfig& checkpoint = config.checkpoint();
-  const std::string resume_path =
-      resolve_resume(checkpoint.resume(), checkpoint.dir(), options.job);
-  const io::CheckpointClaim claim =
-      io::claim_checkpoint_dir(checkpoint.dir(), resume_path, options.job);
+  const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), job);
+  const io::CheckpointClaim claim = io::claim_checkpoint_dir(checkpoint.dir(), resume_path, job);
   if (!resume_path.empty()) {
     if (!options.init_hf_dir.empty()) {
       TLOG_WARN("--init-hf ", options.init_hf_dir, " ignored: resuming from ", resume_path);
     }
-    load_trainer_checkpoint(trainer, resume_path, options.job);
+    load_trainer_checkpoint(trainer, resume_path, job);
   } else if (!options.init_hf_dir.empty()) {
     io::load_hf_weights(trainer.model().params(), options.init_hf_dir);
     TLOG_INFO("initialised from HF weights in ", options.init_hf_dir);
@@ -114,41 +130,17 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
             counts.activated, " activated per token, MTP ", counts.mtp, "); ", train.steps(),
             " steps of ", train.global_batch(), " × ", train.seq_len(), " tokens, mode ",
             train.mode());
-  if (const PipelinePartition* partition = trainer.pipeline_partition()) {
-    std::string layers;
-    for (const StageRange& stage : partition->stages) {
-      if (!layers.empty()) layers += '/';
-      layers += std::to_string(stage.num_layers());
-    }
-    TLOG_INFO("pipeline parallel: ", trainer.pp_size(), " rank(s), schedule '",
-              config.parallel().schedule(), "' on a ", partition->layout.name(), " layout of ",
-              partition->layout.num_stages(), " stages, layers per stage ", layers);
-  }
-  if (trainer.tp_size() > 1) {
-    TLOG_INFO("tensor parallel: ", trainer.tp_size(), " rank(s) per data-parallel replica");
-  }
-  if (trainer.ep_size() > 1) {
-    TLOG_INFO("expert parallel: ", trainer.ep_size(), " rank(s), expert gradients over ",
-              trainer.expert_bucket_plan()->dp_size, " expert-data-parallel rank(s) in ",
-              trainer.expert_bucket_plan()->buckets.size(), " bucket(s)");
-  }
-  if (trainer.dp_size() > 1 || trainer.zero1()) {
-    TLOG_INFO("data parallel: ", trainer.dp_size(), " rank(s) × ",
-              train.global_batch() / trainer.dp_size(), " rows, ",
-              trainer.bucket_plan().buckets.size(), " gradient bucket(s), ZeRO-1 ",
-              trainer.zero1() ? "on" : "off", ", optimizer state ",
-              trainer.optimizer_state_bytes() / 1024, " KiB per rank");
-  }
+  log_layout(trainer);
 
   const int64_t first_step = trainer.step_index() + 1;
   const bool resumed = first_step > 1;
   std::unique_ptr<io::JsonlWriter> jsonl;
-  if (options.primary && !config.logging().metrics_path().empty()) {
+  if (primary && !config.logging().metrics_path().empty()) {
     // A resumed run continues the metrics file of the run it resumes.
     jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/resumed);
   }
   std::unique_ptr<io::TensorBoardWriter> tensorboard;
-  if (options.primary && !config.logging().tensorboard_dir().empty()) {
+  if (primary && !config.logging().tensorboard_dir().empty()) {
     tensorboard = std::make_unique<io::TensorBoardWriter>(config.logging().tensorboard_dir());
   }
 
@@ -157,12 +149,11 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
   io::CheckpointSaveOptions save_options;
   save_options.keep_last = checkpoint.keep_last();
   save_options.run_id = claim.run_id;
-  io::CollectiveWatchdog watchdog(options.job, config.parallel().comm_timeout_s());
+  io::CollectiveWatchdog watchdog(job, config.parallel().comm_timeout_s());
   save_options.watchdog = &watchdog;
   auto save = [&] {
     if (checkpoint.dir().empty()) return;
-    summary.last_checkpoint =
-        save_trainer_checkpoint(trainer, checkpoint.dir(), options.job, save_options);
+    summary.last_checkpoint = save_trainer_checkpoint(trainer, checkpoint.dir(), job, save_options);
   };
   const bool has_eval = make_eval_sampler(config) != nullptr;
   if (has_eval && !resumed) {
@@ -201,7 +192,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
     }
     // Every rank takes part in the agreement every step: a signal seen by any rank stops all of
     // them after this same step.
-    summary.stop_signal = agree_on_stop({options.dp.get(), options.tp.get(), options.pp.get()});
+    summary.stop_signal = agree_on_stop(context);
     if (summary.stop_signal != 0) {
       TLOG_WARN(stop_signal_name(summary.stop_signal), " received: saving a checkpoint after step ",
                 s, " and stopping");
@@ -241,9 +232,9 @@ PretrainSummary run_pretrain(const config::TridentConfig& config, const Pretrain
             static_cast<long long>(summary.tokens_per_second), " tokens/s); loss ",
             summary.first_loss, " -> ", summary.last_loss);
   if (pipelined && !options.save_hf_dir.empty()) {
-    io::save_hf_weights_sharded(trainer.model().params(), options.save_hf_dir, options.job);
+    io::save_hf_weights_sharded(trainer.model().params(), options.save_hf_dir, job);
     TLOG_INFO("saved HF weights to ", options.save_hf_dir, " (one shard per pipeline rank)");
-  } else if (options.primary && !options.save_hf_dir.empty()) {
+  } else if (primary && !options.save_hf_dir.empty()) {
     io::save_hf_weights(trainer.model().params(), options.save_hf_dir);
     TLOG_INFO("saved HF weights to ", options.save_hf_dir);
   }

@@ -4,15 +4,11 @@
 // steps, at the end and on SIGTERM / SIGUSR1; resume from one with checkpoint.resume) and the
 // final weight export.
 //
-// With data (and tensor) parallelism every rank calls run_pretrain with the same config and
-// its dp and tp communicators; every rank computes the same metrics, only the primary rank writes
-// files.
-#include <mpi.h>
-
-#include <memory>
+// Every rank calls run_pretrain with the same config and the run's parallel context; every rank
+// computes the same metrics, only the primary rank writes files.
 #include <string>
 
-#include "parallel/comm/communicator.h"
+#include "parallel/context.h"
 #include "runtime/config/trident.pb.h"
 #include "runtime/train/peak_flops.h"
 
@@ -22,24 +18,10 @@ struct PretrainOptions {
   std::string init_hf_dir;  // start from these HF weights instead of the random init
   std::string save_hf_dir;  // export the final weights here (config.json + safetensors)
   int64_t eval_batches = 2;
-  // Data-parallel group (size parallel.dp); null: a single rank.
-  std::shared_ptr<parallel::Communicator> dp;
-  // Tensor-parallel group (size parallel.tp); null: tp 1.
-  std::shared_ptr<parallel::Communicator> tp;
-  // Expert-parallel and expert-data-parallel groups (parallel.ep > 1); null: ep 1.
-  std::shared_ptr<parallel::Communicator> ep;
-  std::shared_ptr<parallel::Communicator> edp;
-  // Pipeline group (size parallel.pp); null: pp 1.
-  std::shared_ptr<parallel::Communicator> pp;
-  // This rank writes the JSONL, TensorBoard and exported weights (rank 0 of the job).
-  bool primary = true;
   // Gradient bucket size in bytes; 0 takes parallel.dp_bucket_mb.
   int64_t bucket_bytes = 0;
   // Peak FLOP/s of one rank, the denominator of the MFU in the progress line and metrics.
   double peak_flops_per_rank = kDefaultPeakTflops * 1e12;
-  // Every rank of the job: checkpoints are written and read collectively over it, and the
-  // ranks agree over it on stopping after a SIGTERM / SIGUSR1 (stop_signal.h).
-  MPI_Comm job = MPI_COMM_WORLD;
 };
 
 struct PretrainSummary {
@@ -57,12 +39,11 @@ struct PretrainSummary {
   std::string last_checkpoint;  // the newest checkpoint this run wrote (empty: none)
 };
 
-// What run_pretrain supports: pipeline × data × tensor parallelism with the MoE layers optionally
-// expert parallel (ep dividing dp · tp), ZeRO-1 with any of them; not yet expert tensor
-// parallelism (etp > 1) or expert capacity with tp > 1 and ep > 1. A user error naming the
-// fields otherwise.
-void check_pretrain_layout(const config::ParallelConfig& parallel);
-
-PretrainSummary run_pretrain(const config::TridentConfig& config, const PretrainOptions& options);
+// The rank that writes files is context.primary(); checkpoints are written and read
+// collectively over context.job(), and the ranks agree over it on stopping after a SIGTERM /
+// SIGUSR1 (stop_signal.h).
+PretrainSummary run_pretrain(const config::TridentConfig& config,
+                             const parallel::ParallelContext& context,
+                             const PretrainOptions& options);
 
 }  // namespace trident::train

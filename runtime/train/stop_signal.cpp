@@ -60,14 +60,12 @@ std::string stop_signal_name(int signal_number) {
 
 int stop_signal_received() { return static_cast<int>(g_signal); }
 
-int agree_on_stop(const std::vector<parallel::Communicator*>& groups) {
+int agree_on_stop(const parallel::ParallelContext& context) {
   // The maximum over dp, then tp, then pp is the maximum over the whole mesh.
   Tensor flag = Tensor::full({1}, 0.0f, DType::I32);
   flag.data<int32_t>()[0] = stop_signal_received();
-  for (parallel::Communicator* group : groups) {
-    if (group != nullptr && group->size() > 1) {
-      group->all_reduce(flag, parallel::ReduceOp::Max)->wait();
-    }
+  for (parallel::comm::Communicator* group : {context.dp(), context.tp(), context.pp()}) {
+    if (group != nullptr) group->all_reduce(flag, parallel::comm::ReduceOp::Max)->wait();
   }
   return flag.data<int32_t>()[0];
 }

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "parallel/comm/communicator.h"
+#include "parallel/context.h"
 
 namespace trident::train {
 
@@ -38,9 +38,9 @@ std::string stop_signal_name(int signal_number);
 // Collective over `comm`: the highest signal number any rank received (0: none). Every rank
 // gets the same answer, so all stop at the same step.
 int agree_on_stop(MPI_Comm comm);
-// The same over the groups that make up the job (for the mesh: dp, tp, pp; null entries are
-// groups of one), through their communicators, so a rank that died since the last collective
-// is named by the timeout instead of leaving the others in a blocking MPI call.
-int agree_on_stop(const std::vector<parallel::Communicator*>& groups);
+// The same over the run's mesh, through the dp, tp and pp groups' communicators (together they
+// reach every rank), so a rank that died since the last collective is named by the timeout
+// instead of leaving the others in a blocking MPI call.
+int agree_on_stop(const parallel::ParallelContext& context);
 
 }  // namespace trident::train

@@ -24,14 +24,14 @@ void add_shard(parallel::dp::Zero1State* state, std::vector<io::MomentRange>& ra
 }  // namespace
 
 io::MomentsView optimizer_moments(Trainer& trainer) {
-  if (!trainer.zero1()) {
-    return io::MomentsView::whole(trainer.exp_avg().data<float>(),
-                                  trainer.exp_avg_sq().data<float>(),
+  Optimizer& optimizer = trainer.optimizer();
+  if (!optimizer.zero1()) {
+    return io::MomentsView::whole(optimizer.exp_avg().data<float>(),
+                                  optimizer.exp_avg_sq().data<float>(),
                                   trainer.model().params().numel());
   }
   std::vector<io::MomentRange> ranges;
-  add_shard(trainer.mutable_zero1_state(), ranges);
-  add_shard(trainer.mutable_expert_zero1_state(), ranges);
+  for (Optimizer::Group& group : optimizer.mutable_groups()) add_shard(group.zero1.get(), ranges);
   return io::MomentsView::of_ranges(std::move(ranges));
 }
 
@@ -48,19 +48,15 @@ io::CheckpointState trainer_state(const Trainer& trainer) {
 namespace {
 
 // The moments to write. Under pipeline parallelism the last stage's rank may hold a copy of the
-// embedding (pipeline_partition.h) that follows stage 0's and is updated there
-// (pipeline_step.cpp): its moments live on stage 0's rank (its dp group holds all of them under
-// ZeRO-1); the last stage's rank has none under ZeRO-1 and unused zeros without it, which must
-// not be written. Loading fills both copies' values.
+// embedding that follows stage 0's and is updated there (optimizer.h): its moments live on
+// stage 0's rank (its dp group holds all of them under ZeRO-1); the last stage's rank has none
+// under ZeRO-1 and unused zeros without it, which must not be written. Loading fills both
+// copies' values.
 io::MomentsView moments_to_save(Trainer& trainer) {
   io::MomentsView moments = optimizer_moments(trainer);
-  const PipelinePartition* partition = trainer.pipeline_partition();
   const models::ParameterStore& store = trainer.model().params();
   const char* const embedding = "model.embed_tokens.weight";
-  if (partition == nullptr || !partition->embedding_copy(trainer.model().mtp_depth()) ||
-      trainer.pp_rank() == partition->first_rank() || !store.has(embedding)) {
-    return moments;
-  }
+  if (!trainer.optimizer().holds_embedding_copy() || !store.has(embedding)) return moments;
   const models::Parameter& copy = store.get(embedding);
   const int64_t lo = copy.offset;
   const int64_t hi = copy.offset + copy.value.numel();
@@ -110,11 +106,7 @@ io::LoadedCheckpoint load_trainer_checkpoint(Trainer& trainer, const std::string
   }
   trainer.set_step(state.step);
   // The ZeRO-1 master weights are this rank's shard of the (fp32) weights just loaded.
-  if (parallel::dp::Zero1State* z = trainer.mutable_zero1_state())
-    z->load_master(store.flat_values());
-  if (parallel::dp::Zero1State* z = trainer.mutable_expert_zero1_state()) {
-    z->load_master(store.flat_values());
-  }
+  trainer.optimizer().reload_master_weights();
   const io::CheckpointLayout& l = state.layout;
   TLOG_INFO("resumed from ", path, " at step ", state.step, " (written by pp", l.pp, " dp", l.dp,
             " tp", l.tp, " ep", l.ep, " etp", l.etp, l.zero1 ? " zero1" : "", ")");

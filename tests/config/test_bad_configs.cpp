@@ -103,6 +103,10 @@ const std::vector<BadConfig>& cases() {
       {"byte_tokenizer_vocab",
        {"model.vocab_size=128"},
        {"data.tokenizer = \"byte\" needs model.vocab_size ≥ 256"}},
+      {"tokenizer_neither_byte_nor_json",
+       {"data.tokenizer=sentencepiece.model"},
+       {"data.tokenizer = \"sentencepiece.model\"", "\"byte\" or the path of a Hugging Face "
+        "tokenizer.json"}},
       {"torch_dtype",
        {"model.torch_dtype=float16"},
        {"model.torch_dtype = \"float16\"", "float32, bfloat16"}},

@@ -144,6 +144,65 @@ TEST_F(HfConfig, RopeTypeKeyOfNewerTransformersIsAccepted) {
   EXPECT_EQ(model.rope_scaling().factor(), 8.0);
 }
 
+// DeepSeek-V2's and V2-Lite's published config.json (tests/config/data/).
+std::string v2_config(const std::string& name) {
+  return std::string(TRIDENT_CONFIG_TEST_DATA) + "/" + name + "-config.json";
+}
+
+TEST_F(HfConfig, ImportsDeepSeekV2) {
+  const ModelConfig model = import_hf_config(v2_config("deepseek-v2"));
+  EXPECT_EQ(model.model_type(), "deepseek_v2");
+  EXPECT_EQ(model.hidden_size(), 5120);
+  EXPECT_EQ(model.num_hidden_layers(), 60);
+  EXPECT_EQ(model.q_lora_rank(), 1536);
+  EXPECT_EQ(model.n_routed_experts(), 160);
+  EXPECT_EQ(model.n_shared_experts(), 2);
+  EXPECT_EQ(model.scoring_func(), "softmax");
+  EXPECT_EQ(model.topk_method(), "group_limited_greedy");
+  EXPECT_EQ(model.n_group(), 8);
+  EXPECT_EQ(model.topk_group(), 3);
+  EXPECT_FALSE(model.norm_topk_prob());
+  EXPECT_EQ(model.routed_scaling_factor(), 16.0);
+  EXPECT_EQ(model.rope_scaling().mscale(), 0.707);
+  EXPECT_EQ(model.num_nextn_predict_layers(), 0);  // V2 has no MTP (the key is absent)
+  EXPECT_TRUE(model.seq_aux());
+  TridentConfig config = default_config();
+  *config.mutable_model() = model;
+  EXPECT_NO_THROW(validate(config));
+}
+
+TEST_F(HfConfig, ImportsDeepSeekV2LiteWithoutQLora) {
+  const ModelConfig lite = import_hf_config(v2_config("deepseek-v2-lite"));
+  EXPECT_EQ(lite.q_lora_rank(), 0);  // null: a plain q_proj
+  EXPECT_EQ(lite.topk_method(), "greedy");
+  EXPECT_EQ(lite.n_routed_experts(), 64);
+  EXPECT_EQ(lite.num_hidden_layers(), 27);
+  const nlohmann::json exported = nlohmann::json::parse(export_hf_config_json(lite));
+  EXPECT_EQ(exported["architectures"][0], "DeepseekV2ForCausalLM");
+  EXPECT_EQ(exported["model_type"], "deepseek_v2");
+  EXPECT_TRUE(exported["q_lora_rank"].is_null());
+  const ModelConfig back = import_hf_config(write("lite.json", exported.dump()));
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differ;
+  differ.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(differ.Compare(lite, back)) << diff;
+  // The preset has the same architecture (its initialisation follows the paper instead).
+  ModelConfig preset = load_config(resolve_config_path("deepseek-v2-lite")).model();
+  preset.set_name(lite.name());
+  preset.set_initializer_range(lite.initializer_range());
+  EXPECT_TRUE(differ.Compare(lite, preset)) << diff;
+}
+
+TEST_F(HfConfig, DeepSeekV2KeysLeftOutTakeV2Defaults) {
+  const ModelConfig model =
+      import_hf_config(write("sparse.json", R"({"model_type": "deepseek_v2", "hidden_size": 64})"));
+  EXPECT_EQ(model.scoring_func(), "softmax");
+  EXPECT_EQ(model.topk_method(), "greedy");
+  EXPECT_FALSE(model.norm_topk_prob());
+  EXPECT_EQ(model.routed_scaling_factor(), 1.0);
+  EXPECT_EQ(model.num_nextn_predict_layers(), 0);
+}
+
 void expect_user_error(const std::string& path, const std::vector<std::string>& needles) {
   try {
     import_hf_config(path);
@@ -158,7 +217,7 @@ void expect_user_error(const std::string& path, const std::vector<std::string>& 
 
 TEST_F(HfConfig, ClearErrors) {
   expect_user_error(write("llama.json", R"({"model_type": "llama", "hidden_size": 4096})"),
-                    {"llama.json", "model_type", "\"llama\"", "deepseek_v3"});
+                    {"llama.json", "model_type", "\"llama\"", "deepseek_v3", "deepseek_v2"});
   expect_user_error(write("bad.json", R"({"hidden_size": "big"})"),
                     {"bad.json", "hidden_size", "must be an integer", "\"big\""});
   expect_user_error(write("frac.json", R"({"num_hidden_layers": 2.5})"),

@@ -16,12 +16,14 @@ struct RouterCase {
   cpu::RouterSettings settings;
 };
 void PrintTo(const RouterCase& c, std::ostream* os) {
-  *os << "T" << c.tokens << "_E" << c.settings.experts << "_k" << c.settings.top_k << "_g" << c.settings.n_group
-      << "of" << c.settings.topk_group << (c.settings.sigmoid ? "_sigmoid" : "_softmax");
+  *os << "T" << c.tokens << "_E" << c.settings.experts << "_k" << c.settings.top_k << "_g"
+      << c.settings.n_group << "of" << c.settings.topk_group
+      << (c.settings.sigmoid ? "_sigmoid" : "_softmax")
+      << (c.settings.group_top == 1 ? "_groupmax" : "");
 }
 
 cpu::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group,
-                             bool sigmoid, bool normalize) {
+                             bool sigmoid, bool normalize, int64_t group_top = 2) {
   cpu::RouterSettings s;
   s.experts = experts;
   s.top_k = top_k;
@@ -30,6 +32,7 @@ cpu::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, in
   s.scaling = 2.5f;
   s.normalize = normalize;
   s.sigmoid = sigmoid;
+  s.group_top = group_top;
   return s;
 }
 
@@ -116,7 +119,9 @@ INSTANTIATE_TEST_SUITE_P(
                       RouterCase{37, settings(16, 4, 4, 2, true, true)},
                       RouterCase{100, settings(64, 6, 1, 1, false, false)},
                       RouterCase{300, settings(256, 8, 8, 4, true, true)},
-                      RouterCase{2500, settings(32, 2, 4, 4, true, false)}));
+                      RouterCase{2500, settings(32, 2, 4, 4, true, false)},
+                      // DeepSeek-V2: softmax, groups scored by their best expert.
+                      RouterCase{200, settings(160, 6, 8, 3, false, false, 1)}));
 
 }  // namespace
 }  // namespace trident::cuda_test

@@ -1,18 +1,18 @@
 // Data-parallel pieces that need no MPI: the bucket plan and ZeRO-1 shard layout, the ZeRO-1
-// state's memory (counted by the allocator), and the staged backward the buckets hook into.
+// state's memory (counted by the allocator), and the reducer's readiness by gradient block.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
-#include "parallel/dp/backward_stages.h"
+#include "models/deepseek_v3/parallelize/gradient_layout.h"
 #include "parallel/dp/bucket_plan.h"
 #include "parallel/dp/grad_reducer.h"
 #include "parallel/dp/zero1_state.h"
 #include "runtime/config/config.h"
 #include "runtime/core/allocator.h"
-#include "runtime/train/data_setup.h"
 
 namespace trident::parallel::dp {
 namespace {
@@ -22,10 +22,11 @@ config::TridentConfig tiny_config() {
 }
 
 std::vector<ParamExtent> extents_of(const models::DeepSeekV3Model& model) {
+  const models::parallelize::GradientBlocks blocks(model.num_layers());
   std::vector<ParamExtent> extents;
   for (const models::Parameter& p : model.params().parameters()) {
-    extents.push_back(ParamExtent{p.offset, p.value.numel(), finishing_stage(*p.spec, model),
-                                  p.spec->trained, p.spec->weight_decay});
+    extents.push_back(ParamExtent{p.offset, p.value.numel(), blocks.of(*p.spec), p.spec->trained,
+                                  p.spec->weight_decay});
   }
   return extents;
 }
@@ -39,7 +40,7 @@ std::vector<ParamExtent> synthetic_params() {
           {160, 3, 1, true, false}};
 }
 
-TEST(BucketPlan, TilesTheBufferAndOrdersByReadiness) {
+TEST(BucketPlan, TilesTheBufferFromTheEndWithEachBucketsBlocks) {
   const std::vector<ParamExtent> params = synthetic_params();
   for (int dp : {1, 2, 3, 4}) {
     for (int64_t bucket : {1, 7, 16, 1000}) {
@@ -58,14 +59,15 @@ TEST(BucketPlan, TilesTheBufferAndOrdersByReadiness) {
         EXPECT_EQ(b.shard_offset, shard);
         shard += b.block;
         if (i > 0) {
-          EXPECT_LE(plan.buckets[i - 1].ready_stage, b.ready_stage);
+          EXPECT_EQ(b.end, plan.buckets[i - 1].begin) << "cut from the end backwards";
         }
-        int64_t latest = 0;
+        std::vector<int> blocks;
         for (const ParamExtent& p : params) {
-          if (p.offset < b.end && p.offset + p.numel > b.begin)
-            latest = std::max(latest, p.ready_stage);
+          if (p.offset < b.end && p.offset + p.numel > b.begin) blocks.push_back(p.block);
         }
-        EXPECT_EQ(b.ready_stage, latest);
+        std::sort(blocks.begin(), blocks.end());
+        blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+        EXPECT_EQ(b.blocks, blocks);
       }
       EXPECT_EQ(plan.shard_numel, shard);
       for (int c : covered) ASSERT_EQ(c, 1) << "dp " << dp << " bucket " << bucket;
@@ -116,7 +118,7 @@ TEST(BucketPlan, RangesSplitTheBufferBetweenGroups) {
   for (size_t i = 0; i < params.size(); ++i) {
     params[i].offset = offsets[i];
     params[i].numel = sizes[i];
-    params[i].ready_stage = static_cast<int64_t>(4 - i);
+    params[i].block = static_cast<int>(4 - i);
     dense[i] = !expert[i];
   }
   const std::vector<FlatRange> expert_ranges = member_ranges(params, expert);
@@ -169,64 +171,6 @@ TEST(Zero1State, OptimizerMemoryPerRankShrinksByDp) {
   EXPECT_EQ(single_rank_bytes, 12 * n);
 }
 
-models::TokenBatch sample_batch(const config::TridentConfig& config) {
-  return train::make_train_sampler(config)->rows(1, 0, 4);
-}
-
-// staged_backward must be DeepSeekV3Model::backward with hooks: bit-identical gradients.
-TEST(StagedBackward, EqualsTheModelBackwardBitForBit) {
-  const config::TridentConfig config = tiny_config();
-  models::DeepSeekV3Model reference(config.model(), 7);
-  models::DeepSeekV3Model staged(config.model(), 7);
-  const models::TokenBatch batch = sample_batch(config);
-  const models::LossScales scales =
-      models::make_loss_scales(models::count_targets(batch, reference.mtp_depth()), 0.3, 1e-3);
-  reference.params().zero_grad();
-  reference.forward_backward(batch, scales);
-  staged.params().zero_grad();
-  models::ModelContext ctx;
-  staged.forward(batch, scales, ctx);
-  int64_t stages = 0;
-  staged_backward(staged, ctx, [&](int64_t stage) { EXPECT_EQ(stage, stages++); });
-  EXPECT_EQ(stages, num_backward_stages(staged));
-  const Tensor& a = reference.params().flat_grads();
-  const Tensor& b = staged.params().flat_grads();
-  ASSERT_EQ(a.numel(), b.numel());
-  EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0);
-}
-
-// finishing_stage must not claim a parameter is final before its last contribution: snapshot
-// the gradients after every stage and compare each parameter's snapshot at its finishing
-// stage with its final gradient.
-TEST(StagedBackward, ParametersAreFinalAfterTheirFinishingStage) {
-  const config::TridentConfig config = tiny_config();
-  models::DeepSeekV3Model model(config.model(), 11);
-  const models::TokenBatch batch = sample_batch(config);
-  const models::LossScales scales =
-      models::make_loss_scales(models::count_targets(batch, model.mtp_depth()), 0.3, 1e-3);
-  model.params().zero_grad();
-  models::ModelContext ctx;
-  model.forward(batch, scales, ctx);
-  std::vector<Tensor> snapshots;
-  staged_backward(model, ctx,
-                  [&](int64_t) { snapshots.push_back(model.params().flat_grads().clone()); });
-  const Tensor& final_grads = model.params().flat_grads();
-  int64_t checked = 0, early = 0;
-  for (const models::Parameter& p : model.params().parameters()) {
-    if (!p.spec->trained) continue;
-    const int64_t stage = finishing_stage(*p.spec, model);
-    const Tensor at_stage =
-        snapshots[static_cast<size_t>(stage)].narrow(p.offset, p.offset + p.value.numel());
-    const Tensor last = final_grads.narrow(p.offset, p.offset + p.value.numel());
-    EXPECT_EQ(std::memcmp(at_stage.raw_data(), last.raw_data(), last.nbytes()), 0)
-        << p.spec->name << " changed after its finishing stage " << stage;
-    ++checked;
-    if (stage < num_backward_stages(model) - 1) ++early;
-  }
-  EXPECT_GT(checked, 10);
-  EXPECT_GT(early, checked / 2) << "most parameters should be final before the embedding stage";
-}
-
 // With a group of one, ZeRO-1 reduce-scatter and all-gather are copies: the shard holds
 // exactly the flat gradient elements and the gather writes the master back.
 TEST(GradReducer, SingleRankZero1RoundTrip) {
@@ -236,8 +180,19 @@ TEST(GradReducer, SingleRankZero1RoundTrip) {
   for (int64_t i = 0; i < 163; ++i) grads.data<float>()[i] = static_cast<float>(i) * 0.5f;
   GradReducer reducer(nullptr, grads, plan, /*zero1=*/true);
   reducer.start_step();
-  reducer.stage_done(1);
-  EXPECT_GT(reducer.posted_early(), 0);
+  // Blocks 0 and 1 alone complete no bucket that also holds block 2 or 3.
+  reducer.block_final(0);
+  reducer.block_final(1);
+  const int64_t early = reducer.posted_early();
+  for (const GradBucket& b : plan.buckets) {
+    const bool complete =
+        std::all_of(b.blocks.begin(), b.blocks.end(), [](int x) { return x < 2; });
+    EXPECT_EQ(complete, b.blocks.back() < 2);
+  }
+  EXPECT_GT(early, 0);
+  EXPECT_LT(early, static_cast<int64_t>(plan.buckets.size()));
+  reducer.block_final(1);  // a repeated report changes nothing
+  EXPECT_EQ(reducer.posted_early(), early);
   reducer.finish();
   const std::vector<ShardSegment> segments = shard_segments(plan, 0, params);
   for (const ShardSegment& s : segments) {

@@ -11,13 +11,14 @@
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/ep/dispatcher.h"
 #include "runtime/core/rng.h"
-#include "tests/parallel/test_helpers.h"
+#include "tests/support/mpi_helpers.h"
 
 namespace trident::parallel::ep {
 namespace {
 
-using parallel::testing::world_rank;
-using parallel::testing::world_size;
+using trident::testing::world_rank;
+using trident::testing::world_size;
+using namespace parallel::comm;
 
 constexpr int64_t kExperts = 8;
 constexpr int64_t kWidth = 3;

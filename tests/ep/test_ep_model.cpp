@@ -1,9 +1,10 @@
-// The invariant under expert parallelism: the tiny model (8 routed experts) with ep = world size
-// computes what one rank computes. Each rank takes its own rows of the global batch (EP ranks
-// hold different tokens), runs forward and backward with the routed experts dispatched to the
-// ranks that hold them, and the test compares with a single-rank model built on every rank:
-// logits row by row, summed losses, gradients (replicated parameters summed over the ranks,
-// experts compared by expert index on the rank that holds them), then 20 AdamW steps.
+// The invariant under expert parallelism: the tiny model (8 routed experts; also as a
+// DeepSeek-V2) with ep = world size computes what one rank computes. Each rank takes its own rows
+// of the global batch (EP ranks hold different tokens), runs forward and backward with the routed
+// experts dispatched to the ranks that hold them, and the test compares with a single-rank model
+// built on every rank: logits row by row, summed losses, gradients (replicated parameters summed
+// over the ranks, experts compared by expert index on the rank that holds them), then 20 AdamW
+// steps.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -14,42 +15,39 @@
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
-#include "parallel/comm/mpi_backend.h"
-#include "parallel/ep/expert_parallel_moe.h"
-#include "runtime/train/optimizer.h"
+#include "models/deepseek_v3/parallelize/expert_parallel_moe.h"
+#include "models/deepseek_v3/parallelize/parallelize.h"
+#include "parallel/context.h"
+#include "runtime/config/config.h"
+#include "runtime/train/adamw.h"
 #include "tests/models/test_batches.h"
+#include "tests/ep/ep_test_model.h"
 #include "tests/models/test_configs.h"
-#include "tests/parallel/test_helpers.h"
+#include "tests/support/mpi_helpers.h"
 
-namespace trident::parallel::ep {
+namespace trident::models::parallelize {
 namespace {
 
 using models::DeepSeekV3Model;
-using parallel::testing::world_rank;
-using parallel::testing::world_size;
+using trident::testing::world_rank;
+using trident::testing::world_size;
 
-constexpr double kTolerance = 1e-5;
-constexpr uint64_t kSeed = 4242;
-
-std::shared_ptr<Communicator> world_comm() {
-  static MpiComm world = MpiComm::world();
-  return std::make_shared<MpiBackend>(world);
-}
-
-config::ModelConfig model_config() {
-  config::ModelConfig config = models::testing::tiny_config();
-  config.set_initializer_range(0.1);  // gradients well above fp32 round-off everywhere
-  return config;
-}
+using testing::ep_test_model_config;
+using testing::kSeed;
+using testing::kTolerance;
 
 struct Variant {
   int64_t chunks = 1;
   bool overlap = true;
   int64_t max_nodes = 0;  // node-limited routing with one EP rank per node
+  bool v2 = false;        // the tiny model as a DeepSeek-V2 (test_configs.h)
 };
 
+config::ModelConfig model_config(const Variant& v) { return ep_test_model_config(v.v2); }
+
 config::ParallelConfig parallel_config(const Variant& v) {
-  config::ParallelConfig p;
+  config::ParallelConfig p = config::default_config().parallel();
+  p.set_dp(world_size());
   p.set_ep(world_size());
   p.set_etp(1);
   p.set_a2a_chunks(v.chunks);
@@ -60,23 +58,42 @@ config::ParallelConfig parallel_config(const Variant& v) {
   return p;
 }
 
-std::unique_ptr<DeepSeekV3Model> ep_model(const Variant& v) {
-  models::ExpertParallelSetup setup =
-      expert_parallel_setup(model_config(), parallel_config(v), world_comm());
+// The model with its routed experts over every rank of the job (ep = dp = world size), and the
+// context whose ep group it uses.
+struct EpModel {
+  std::unique_ptr<parallel::ParallelContext> context;
+  std::unique_ptr<DeepSeekV3Model> model;
+  DeepSeekV3Model* operator->() const { return model.get(); }
+  DeepSeekV3Model& operator*() const { return *model; }
+};
+
+EpModel ep_model(const Variant& v) {
+  config::TridentConfig config = config::default_config();
+  *config.mutable_model() = model_config(v);
+  *config.mutable_parallel() = parallel_config(v);
+  EpModel out;
+  out.context = parallel::make_parallel_context(config);
+  ExpertParallelSetup setup =
+      expert_parallel_setup(config.model(), config.parallel(), *out.context);
   if (!v.overlap) {  // the same engine with every all-to-all waited for at once
     ExpertParallelOptions options;
-    options.dispatcher.experts = model_config().n_routed_experts();
+    options.dispatcher.experts = model_config(v).n_routed_experts();
     options.dispatcher.chunks = v.chunks;
     options.overlap = false;
     options.weight_grads_in_backward_input = false;
-    setup.engine = std::make_shared<ExpertParallelMoe>(world_comm(), options);
+    setup.engine = std::make_shared<ExpertParallelMoe>(
+        out.context->shared_group(parallel::MeshAxis::Ep), options);
   }
-  return std::make_unique<DeepSeekV3Model>(model_config(), kSeed, setup);
+  out.model = std::make_unique<DeepSeekV3Model>(model_config(v), kSeed, setup);
+  return out;
 }
 
+// The one-rank model with the same routing (node limits included).
 std::unique_ptr<DeepSeekV3Model> reference_model(const Variant& v) {
   return std::make_unique<DeepSeekV3Model>(
-      model_config(), kSeed, expert_parallel_setup(model_config(), parallel_config(v), nullptr));
+      model_config(v), kSeed,
+      expert_parallel_setup(model_config(v), parallel_config(v),
+                            parallel::ParallelContext::one_rank()));
 }
 
 struct Data {
@@ -96,13 +113,13 @@ Data make_data(const models::DeepSeekV3Model& model, uint64_t seed) {
   return d;
 }
 
-double sum_over_ranks(double value) {
+double sum_in_rank_order(double value) {
   double total = 0.0;
   MPI_Allreduce(&value, &total, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
   return total;
 }
 
-void sum_over_ranks(Tensor& t) {
+void sum_in_rank_order(Tensor& t) {
   MPI_Allreduce(MPI_IN_PLACE, t.data<float>(), static_cast<int>(t.numel()), MPI_FLOAT, MPI_SUM,
                 MPI_COMM_WORLD);
 }
@@ -110,7 +127,7 @@ void sum_over_ranks(Tensor& t) {
 // Replicated gradients summed over the ranks (what data parallelism will do); experts as held.
 void reduce_replicated_grads(DeepSeekV3Model& model) {
   for (models::Parameter& p : model.params().parameters()) {
-    if (p.grad.defined() && !p.spec->placement.expert_parallel) sum_over_ranks(p.grad);
+    if (p.grad.defined() && !p.spec->placement.expert_parallel) sum_in_rank_order(p.grad);
   }
 }
 
@@ -140,7 +157,7 @@ void expect_step_matches(const Variant& v) {
   models::ModelContext ref_ctx, ep_ctx;
   ref->forward(data.global, data.scales, ref_ctx);
   ep->forward(data.local, data.scales, ep_ctx);
-  const Tensor ref_logits = ref_ctx.head.logits, ep_logits = ep_ctx.head.logits;
+  const Tensor ref_logits = ref_ctx.outputs.head.logits, ep_logits = ep_ctx.outputs.head.logits;
   const models::LossResult ref_losses = ref_ctx.losses, ep_losses = ep_ctx.losses;
   ref->record_expert_loads(ref_ctx);
   ep->record_expert_loads(ep_ctx);
@@ -171,10 +188,10 @@ void expect_step_matches(const Variant& v) {
                          ref_logits.data<float>() + data.first_row * 12 * V + rows * V),
       {rows, V});
   EXPECT_LE(relative_error(ep_logits, ref_rows), kTolerance) << "logits";
-  EXPECT_NEAR(sum_over_ranks(ep_losses.loss), ref_losses.loss, kTolerance * ref_losses.loss);
-  EXPECT_NEAR(sum_over_ranks(ep_losses.balance_loss), ref_losses.balance_loss,
+  EXPECT_NEAR(sum_in_rank_order(ep_losses.loss), ref_losses.loss, kTolerance * ref_losses.loss);
+  EXPECT_NEAR(sum_in_rank_order(ep_losses.balance_loss), ref_losses.balance_loss,
               kTolerance * ref_losses.balance_loss);
-  EXPECT_NEAR(sum_over_ranks(ep_losses.mtp_loss), ref_losses.mtp_loss,
+  EXPECT_NEAR(sum_in_rank_order(ep_losses.mtp_loss), ref_losses.mtp_loss,
               kTolerance * ref_losses.mtp_loss);
 
   // Loads: every rank counted its own tokens; together they are the global loads.
@@ -196,6 +213,10 @@ TEST(ExpertParallelModel, OneStepMatchesOneRankWithoutChunks) {
 
 TEST(ExpertParallelModel, OneStepMatchesOneRankWithChunkedOverlap) {
   expect_step_matches({3, true, 0});
+}
+
+TEST(ExpertParallelModel, DeepSeekV2MatchesOneRank) {
+  expect_step_matches({2, true, 0, /*v2=*/true});
 }
 
 TEST(ExpertParallelModel, NodeLimitedRoutingMatchesOneRankWithTheSameMask) {
@@ -235,7 +256,7 @@ TEST(ExpertParallelModel, TwentyAdamWStepsMatchOneRank) {
     ep->reset_expert_loads();
     ref->reset_expert_loads();
     const double ref_loss = ref->forward_backward(data.global, data.scales).loss;
-    const double ep_loss = sum_over_ranks(ep->forward_backward(data.local, data.scales).loss);
+    const double ep_loss = sum_in_rank_order(ep->forward_backward(data.local, data.scales).loss);
     EXPECT_NEAR(ep_loss, ref_loss, kTolerance * ref_loss) << "step " << step;
     reduce_replicated_grads(*ep);
     update(*ep, ep_state, step);
@@ -254,4 +275,4 @@ TEST(ExpertParallelModel, TwentyAdamWStepsMatchOneRank) {
 }
 
 }  // namespace
-}  // namespace trident::parallel::ep
+}  // namespace trident::models::parallelize

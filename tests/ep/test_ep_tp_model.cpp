@@ -16,23 +16,26 @@
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
-#include "parallel/comm/mpi_backend.h"
-#include "parallel/ep/expert_parallel_moe.h"
-#include "parallel/ep/token_split_moe.h"
+#include "models/deepseek_v3/parallelize/expert_parallel_moe.h"
+#include "models/deepseek_v3/parallelize/parallelize.h"
+#include "models/deepseek_v3/parallelize/token_split_moe.h"
 #include "tests/models/test_batches.h"
+#include "tests/ep/ep_test_model.h"
 #include "tests/models/test_configs.h"
-#include "tests/parallel/test_helpers.h"
-#include "tests/tp/tp_test_util.h"
+#include "tests/support/mpi_helpers.h"
+#include "tests/support/tensor_gather.h"
+#include "tests/support/world_group.h"
 
-namespace trident::parallel::ep {
+namespace trident::models::parallelize {
 namespace {
 
 using models::DeepSeekV3Model;
-using parallel::testing::world_rank;
-using parallel::testing::world_size;
+using trident::testing::world_rank;
+using trident::testing::world_size;
 
-constexpr double kTolerance = 1e-5;
-constexpr uint64_t kSeed = 4242;
+using testing::ep_test_model_config;
+using testing::kSeed;
+using testing::kTolerance;
 
 TEST(TokenShare, CoversEveryTokenOnceInOrder) {
   for (int64_t ranks : {1, 2, 3, 4, 8}) {
@@ -52,57 +55,49 @@ TEST(TokenShare, CoversEveryTokenOnceInOrder) {
   EXPECT_EQ(token_share(13, 0, 4).size(), 4);
 }
 
-std::shared_ptr<Communicator> world_comm() {
-  static MpiComm world = MpiComm::world();
-  return std::make_shared<MpiBackend>(world);
-}
-
-config::ModelConfig model_config() {
-  config::ModelConfig config = models::testing::tiny_config();
-  config.set_initializer_range(0.1);  // gradients well above fp32 round-off everywhere
-  return config;
-}
-
 struct Variant {
   int64_t chunks = 1;
   bool overlap = true;
+  bool v2 = false;  // the tiny model as a DeepSeek-V2 (test_configs.h)
   std::string name() const {
-    return "chunks" + std::to_string(chunks) + (overlap ? "Overlap" : "NoOverlap");
+    return "chunks" + std::to_string(chunks) + (overlap ? "Overlap" : "NoOverlap") +
+           (v2 ? "DeepSeekV2" : "");
   }
 };
+
+config::ModelConfig model_config(bool v2 = false) { return ep_test_model_config(v2); }
 
 void PrintTo(const Variant& v, std::ostream* out) { *out << v.name(); }
 
 // The model with tp = ep = world size; the TP and EP groups are separate communicators over
 // the same ranks, as the mesh makes them for dp 1.
 struct EpTpModel {
-  std::shared_ptr<Communicator> tp = world_comm();
-  std::shared_ptr<Communicator> ep = world_comm();
+  trident::testing::WorldGroup world{trident::testing::WorldAxes::TpAndEp};
   std::unique_ptr<DeepSeekV3Model> model;
 };
 
 std::unique_ptr<EpTpModel> ep_tp_model(const Variant& v) {
   auto m = std::make_unique<EpTpModel>();
-  config::ParallelConfig p;
-  p.set_tp(world_size());
-  p.set_ep(world_size());
+  config::ParallelConfig p = m->world.config.parallel();
   p.set_a2a_chunks(v.chunks);
-  models::ExpertParallelSetup setup = expert_parallel_setup(model_config(), p, m->ep, m->tp);
+  const parallel::ParallelContext& context = *m->world.context;
+  models::ExpertParallelSetup setup = expert_parallel_setup(model_config(v.v2), p, context);
   EXPECT_NE(dynamic_cast<const TokenSplitMoe*>(setup.engine.get()), nullptr);
   if (!v.overlap) {  // every all-to-all waited for at once, the shared expert after the experts
     ExpertParallelOptions options;
-    options.dispatcher.experts = model_config().n_routed_experts();
+    options.dispatcher.experts = model_config(v.v2).n_routed_experts();
     options.dispatcher.chunks = v.chunks;
     options.overlap = false;
     options.weight_grads_in_backward_input = false;
-    setup.engine =
-        std::make_shared<TokenSplitMoe>(std::make_shared<ExpertParallelMoe>(m->ep, options), m->tp);
+    setup.engine = std::make_shared<TokenSplitMoe>(
+        std::make_shared<ExpertParallelMoe>(context.shared_group(parallel::MeshAxis::Ep), options),
+        context.shared_group(parallel::MeshAxis::Tp));
   }
   models::ModelParallel layout;
-  layout.tp = m->tp.get();
-  layout.tp_rank = m->tp->rank();
-  layout.tp_size = m->tp->size();
-  m->model = std::make_unique<DeepSeekV3Model>(model_config(), kSeed, layout, setup);
+  layout.tp = context.tp();
+  layout.tp_rank = context.rank(parallel::MeshAxis::Tp);
+  layout.tp_size = context.size(parallel::MeshAxis::Tp);
+  m->model = std::make_unique<DeepSeekV3Model>(model_config(v.v2), kSeed, layout, setup);
   return m;
 }
 
@@ -115,7 +110,7 @@ TEST_P(ExpertTensorParallelModel, GradientsMatchOneRank) {
   }
   auto sharded = ep_tp_model(GetParam());
   DeepSeekV3Model& model = *sharded->model;
-  DeepSeekV3Model reference(model_config(), kSeed);
+  DeepSeekV3Model reference(model_config(GetParam().v2), kSeed);
 
   // One sequence of 13 tokens: uneven TP shares for 2 and 4 ranks (7/6 and 4/3/3/3).
   const models::TokenBatch batch = models::testing::random_batch(1, 13, 256, 77);
@@ -128,13 +123,12 @@ TEST_P(ExpertTensorParallelModel, GradientsMatchOneRank) {
   reference.reset_expert_loads();
   const models::LossResult got = model.forward_backward(batch, scales);
   const models::LossResult want = reference.forward_backward(batch, scales);
-  EXPECT_LE(parallel::testing::relative_difference(got.loss, want.loss), kTolerance);
-  EXPECT_LE(parallel::testing::relative_difference(got.lm_loss, want.lm_loss), kTolerance);
-  EXPECT_LE(parallel::testing::relative_difference(got.mtp_loss, want.mtp_loss), kTolerance);
-  EXPECT_LE(parallel::testing::relative_difference(got.balance_loss, want.balance_loss),
-            kTolerance);
+  EXPECT_LE(trident::testing::relative_difference(got.loss, want.loss), kTolerance);
+  EXPECT_LE(trident::testing::relative_difference(got.lm_loss, want.lm_loss), kTolerance);
+  EXPECT_LE(trident::testing::relative_difference(got.mtp_loss, want.mtp_loss), kTolerance);
+  EXPECT_LE(trident::testing::relative_difference(got.balance_loss, want.balance_loss), kTolerance);
 
-  Communicator& tp = *sharded->tp;
+  parallel::comm::Communicator& tp = *sharded->world.comm;
   int64_t experts_held = 0;
   for (const models::Parameter& p : model.params().parameters()) {
     if (!p.grad.defined()) continue;
@@ -145,10 +139,10 @@ TEST_P(ExpertTensorParallelModel, GradientsMatchOneRank) {
           << p.spec->name << " on rank " << world_rank();
       continue;
     }
-    const Tensor global = parallel::testing::gather_parameter(tp, *p.spec, p.grad);
+    const Tensor global = trident::testing::gather_parameter(tp, *p.spec, p.grad);
     EXPECT_LE(relative_error(global, theirs.grad), kTolerance) << p.spec->name;
-    if (parallel::testing::whole_on_every_tp_rank(*p.spec)) {
-      EXPECT_EQ(parallel::testing::max_difference_to_rank0(tp, p.grad), 0.0)
+    if (trident::testing::whole_on_every_tp_rank(*p.spec)) {
+      EXPECT_EQ(trident::testing::max_difference_to_rank0(tp, p.grad), 0.0)
           << p.spec->name << ": a replicated gradient must be identical on every TP rank";
     }
   }
@@ -169,27 +163,10 @@ TEST_P(ExpertTensorParallelModel, GradientsMatchOneRank) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, ExpertTensorParallelModel,
                          ::testing::Values(Variant{1, true}, Variant{3, true}, Variant{1, false},
-                                           Variant{3, false}),
+                                           Variant{3, false}, Variant{2, true, /*v2=*/true}),
                          [](const ::testing::TestParamInfo<Variant>& param_info) {
                            return param_info.param.name();
                          });
 
-TEST(ExpertTensorParallelSetup, RefusesWhatItDoesNotRun) {
-  if (world_size() < 2) GTEST_SKIP() << "needs at least 2 ranks";
-  auto tp = world_comm();
-  auto ep = world_comm();
-  config::ParallelConfig p;
-  p.set_tp(world_size());
-  p.set_ep(world_size());
-  p.set_capacity_factor(1.5);
-  EXPECT_THROW(expert_parallel_setup(model_config(), p, ep, tp), UserError);
-  p.set_capacity_factor(0.0);
-  p.set_etp(2);
-  EXPECT_THROW(expert_parallel_setup(model_config(), p, ep, tp), UserError);
-  p.set_etp(1);
-  p.set_tp(1);  // the group disagrees with the config
-  EXPECT_THROW(expert_parallel_setup(model_config(), p, ep, tp), UserError);
-}
-
 }  // namespace
-}  // namespace trident::parallel::ep
+}  // namespace trident::models::parallelize

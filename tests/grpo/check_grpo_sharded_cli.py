@@ -6,19 +6,23 @@ loss and gradient norm close, held-out evaluation the same, and the checkpoint a
 weights equal tensor by tensor (global names and shapes, written collectively).
 
 With LAYOUTS = pp the same checks run pipeline layouts instead: pp = 2 (2 ranks), pp2·dp2·ep2
-and pp2·tp2·ep2 (4 ranks each).
+and pp2·tp2·ep2 (4 ranks each); with LAYOUTS = schedules, pp = 2 (2 ranks) under each of the four
+schedules (1f1b, interleaved with 2 chunks per rank, zb-h1, dualpipev).
 
-usage: check_grpo_sharded_cli.py TRIDENT MPIEXEC [tp | pp]
+usage: check_grpo_sharded_cli.py TRIDENT MPIEXEC [tp | pp | schedules]
 """
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
 import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+import cli_runs  # noqa: E402
+from cli_runs import mpi  # noqa: E402
 
 GRPO = ["--config", "tiny", "--set", "grpo.prompts_per_step=2", "--set", "grpo.group_size=2",
         "--set", "grpo.max_new_tokens=6", "--set", "grpo.eval_prompts=2", "--set",
@@ -34,21 +38,17 @@ LAYOUT_SETS = {
            "pp2dp2ep2": (4, ["--set", "parallel.dp=2", "--set", "parallel.pp=2", "--set",
                              "parallel.ep=2"]),
            "pp2tp2ep2": (4, ["--set", "parallel.dp=1", "--set", "parallel.pp=2", "--set",
-                             "parallel.tp=2", "--set", "parallel.ep=2"])}}
+                             "parallel.tp=2", "--set", "parallel.ep=2"])},
+    "schedules": {"one": (1, []),
+                  **{f"pp2_{name}": (2, ["--set", "parallel.dp=1", "--set", "parallel.pp=2",
+                                         "--set", f"parallel.schedule={name}", "--set",
+                                         f"parallel.virtual_stages={2 if name == 'interleaved' else 1}"])
+                     for name in ("1f1b", "interleaved", "zb-h1", "dualpipev")}}}
 
 
 def run(command):
-    result = subprocess.run(command, capture_output=True, text=True, timeout=400)
-    if result.returncode != 0:
-        sys.exit(f"FAILED ({result.returncode}): {' '.join(command)}\n{result.stdout}\n"
-                 f"{result.stderr}")
+    result = cli_runs.run(command)
     return result.stdout + result.stderr
-
-
-def mpi(mpiexec, ranks, command):
-    if ranks == 1:
-        return command
-    return [mpiexec, "-np", str(ranks), "--oversubscribe", *command]
 
 
 def read_safetensors(directory):

@@ -1,15 +1,23 @@
-// The gradient of the GRPO loss (clipped surrogate + k3 KL, grpo aggregation) through
-// log-softmax, the head and the whole model, against central finite differences.
+// The gradient of the GRPO loss (clipped surrogate + k3 KL, grpo aggregation) as the step
+// engine computes it (one rank, the policy objective of a training pass) through log-softmax,
+// the head and the whole model, against central finite differences of the same loss computed
+// directly from the model's blocks.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 
+#include "models/deepseek_v3/parallelize/pipeline_partition.h"
+#include "parallel/context.h"
+#include "runtime/config/config.h"
 #include "runtime/core/rng.h"
 #include "runtime/io/tokenizer.h"
 #include "runtime/train/grpo/loss.h"
-#include "runtime/train/grpo/policy.h"
+#include "runtime/train/grpo/policy_objective.h"
 #include "runtime/train/grpo/scoring.h"
+#include "runtime/train/grpo/staged_decoder.h"
+#include "runtime/train/model_stage_compute.h"
+#include "runtime/train/step_engine.h"
 #include "tests/grpo/grpo_test_model.h"
 
 namespace trident::train::grpo {
@@ -29,32 +37,55 @@ struct LossEval {
   int64_t clipped = 0;
 };
 
-LossEval evaluate(models::DeepSeekV3Model& model, const Problem& p, bool backward) {
+// The loss of the problem from the model's blocks, and the routing of every MoE layer.
+LossEval evaluate(models::DeepSeekV3Model& model, const Problem& p) {
   const RowBatch batch = make_row_batch(p.rows);
-  PolicyForward fwd;
-  policy_forward(model, batch.ids, batch.batch, batch.seq, fwd);
-  const CompletionScores now = completion_scores(fwd.logits, batch, p.rows);
+  const models::SequenceLayout layout = model.sequence_layout(batch.batch, batch.seq);
+  std::vector<models::DecoderLayerContext> layers;
+  const Tensor h = model.forward_layers(0, model.num_layers(), model.embedding().forward(batch.ids),
+                                        layout, 0.0f, layers);
+  const CompletionScores now = completion_scores(head_logits(model, h), batch, p.rows);
   LossEval out;
-  std::vector<std::vector<int32_t>> tokens;
-  std::vector<std::vector<double>> dlogp(p.rows.size());
   for (size_t i = 0; i < p.rows.size(); ++i) {
-    tokens.push_back(p.rows[i].completion);
     for (size_t t = 0; t < p.rows[i].completion.size(); ++t) {
       const TokenObjective obj = token_objective(now.logp[i][t], p.old_logp[i][t], p.ref_logp[i][t],
                                                  p.advantages[i], p.objective);
       out.loss -= p.coef[i] * obj.value;
       out.clipped += obj.clipped ? 1 : 0;
-      dlogp[i].push_back(-p.coef[i] * obj.dlogp);
     }
   }
-  for (const models::DecoderLayerContext& layer : fwd.layers) {
+  for (const models::DecoderLayerContext& layer : layers) {
     if (!layer.moe.indices.defined()) continue;
     const int32_t* idx = layer.moe.indices.data<int32_t>();
     out.routing.emplace_back(idx, idx + layer.moe.indices.numel());
   }
-  if (backward)
-    policy_backward(model, completion_logit_grad(fwd.logits, batch, tokens, dlogp), fwd);
   return out;
+}
+
+// The gradient of the problem's loss through the step engine: one training pass of one
+// micro-batch (the rows) with the policy objective; returns the objective's loss.
+double engine_backward(models::DeepSeekV3Model& model, const Problem& p) {
+  const config::ParallelConfig parallel = config::default_config().parallel();
+  const models::parallelize::PipelinePartition partition =
+      models::parallelize::pipeline_partition(model.config(), parallel);
+  StepEngine engine(parallel, parallel::ParallelContext::one_rank(), partition);
+  ModelStageCompute compute(model, partition, 0);
+  CompletionScores old_scores, ref_scores;
+  old_scores.logp = p.old_logp;
+  ref_scores.logp = p.ref_logp;
+  std::vector<GroupBatch> pass(1);
+  pass[0].source = p.rows;
+  pass[0].rows = make_row_batch(p.rows);
+  pass[0].advantages = p.advantages;
+  pass[0].coefficients = p.coef;
+  pass[0].old_scores = &old_scores;
+  pass[0].ref_scores = &ref_scores;
+  PolicyObjective objective(model, p.objective);
+  objective.begin_pass(pass);
+  const std::vector<StageInput> inputs = stage_inputs(pass);
+  compute.begin_step(inputs, objective, 0.0f);
+  engine.train(compute, 1, {});
+  return -objective.sums().objective;
 }
 
 TEST(GrpoGradient, MatchesFiniteDifferences) {
@@ -67,7 +98,15 @@ TEST(GrpoGradient, MatchesFiniteDifferences) {
   p.objective.beta = 0.3;
   p.objective.kl = KlEstimator::K3;
   p.objective.epsilon_low = p.objective.epsilon_high = 0.5;  // keep ρ inside the range
-  const CompletionScores base = score_rows(model, p.rows);
+  CompletionScores base;
+  {
+    const RowBatch batch = make_row_batch(p.rows);
+    const models::SequenceLayout layout = model.sequence_layout(batch.batch, batch.seq);
+    std::vector<models::DecoderLayerContext> layers;
+    const Tensor h = model.forward_layers(
+        0, model.num_layers(), model.embedding().forward(batch.ids), layout, 0.0f, layers);
+    base = completion_scores(head_logits(model, h), batch, p.rows);
+  }
   const CounterRng rng(5, stream_id("grpo-grad"));
   uint64_t draw = 0;
   for (size_t i = 0; i < p.rows.size(); ++i) {
@@ -81,9 +120,11 @@ TEST(GrpoGradient, MatchesFiniteDifferences) {
   p.coef = completion_coefficients({5, 5, 3}, LossType::Grpo, 5);
 
   model.params().zero_grad();
-  const LossEval reference = evaluate(model, p, true);
+  const double engine_loss = engine_backward(model, p);
+  const LossEval reference = evaluate(model, p);
   ASSERT_TRUE(std::isfinite(reference.loss));
   ASSERT_EQ(reference.clipped, 0);
+  EXPECT_NEAR(engine_loss, reference.loss, 1e-6 * std::abs(reference.loss));
 
   constexpr float kStep = 2e-3f;
   std::vector<double> analytic, numeric;
@@ -108,9 +149,9 @@ TEST(GrpoGradient, MatchesFiniteDifferences) {
       for (size_t k = 0; k < entries.size(); ++k) value[entries[k]] += amount * signs[k];
     };
     shift(kStep);
-    const LossEval plus = evaluate(model, p, false);
+    const LossEval plus = evaluate(model, p);
     shift(-kStep);
-    const LossEval minus = evaluate(model, p, false);
+    const LossEval minus = evaluate(model, p);
     std::memcpy(value, saved.data(), saved.size() * sizeof(float));
     if (plus.routing != reference.routing || minus.routing != reference.routing) {
       ++skipped;

@@ -14,8 +14,12 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tiny_hf_tokenizer  # noqa: E402
 
-def read_token_file(path):
+
+def read_token_ids(path):
+    """(vocab, [(ids, mask or None)]) of a token file, every layout rule checked."""
     raw = open(path, "rb").read()
     magic, version, dtype, flags, docs, tokens, vocab = struct.unpack_from("<8sIHHQQI", raw, 0)
     assert magic == b"TRDTOK01", magic
@@ -29,18 +33,169 @@ def read_token_file(path):
     mask = np.frombuffer(raw, np.uint8, tokens, mask_at) if flags & 1 else None
     assert len(raw) == mask_at + (tokens if flags & 1 else 0), "file size"
     assert offsets[0] == 0 and offsets[-1] == tokens and np.all(np.diff(offsets.astype(np.int64)) >= 0)
-    out = []
-    for d in range(docs):
-        b, e = int(offsets[d]), int(offsets[d + 1])
-        text = bytes(ids[b:e].astype(np.uint8)).decode()
-        out.append((text, None if mask is None else mask[b:e].copy()))
-    return vocab, out
+    return vocab, [(list(ids[offsets[d]:offsets[d + 1]]),
+                    None if mask is None else list(mask[offsets[d]:offsets[d + 1]]))
+                   for d in range(docs)]
+
+
+def read_token_file(path):
+    """(vocab, [(text, mask or None)]) of a byte-tokenizer token file."""
+    vocab, docs = read_token_ids(path)
+    return vocab, [(bytes(np.array(ids, dtype=np.uint8)).decode(),
+                    None if mask is None else np.array(mask, dtype=np.uint8))
+                   for ids, mask in docs]
 
 
 def run(binary, *args, expect=0):
     proc = subprocess.run([binary, "data", *args], capture_output=True, text=True)
     assert proc.returncode == expect, (args, proc.returncode, proc.stdout, proc.stderr)
     return proc.stdout + proc.stderr
+
+
+def encode(binary, tokenizer, text):
+    proc = subprocess.run([binary, "tokenize", "--tokenizer", tokenizer], input=text.encode(),
+                          capture_output=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def check_hf_tokenizer_data(binary, work):
+    """Text, JSONL and chat JSONL through a Hugging Face tokenizer; bad records; refusals."""
+    tokenizer, added = tiny_hf_tokenizer.write(os.path.join(work, "tok"))
+    bos, eos = added["<｜begin▁of▁sentence｜>"], added["<｜end▁of▁sentence｜>"]
+    user, assistant = added["<｜User｜>"], added["<｜Assistant｜>"]
+
+    # Plain text: BOS (add_bos_token) + the ids `trident tokenize` gives + EOS per document.
+    with open(f"{work}/hf.txt", "w") as f:
+        f.write("the theme in 12345\r\nline two\n\nsecond document")
+    out = run(binary, "--input", f"{work}/hf.txt", "--tokenizer", tokenizer, "--output",
+              f"{work}/hf.bin")
+    assert "2 documents" in out and "0 bad records" in out and "tokens/s" in out, out
+    vocab, docs = read_token_ids(f"{work}/hf.bin")
+    assert vocab == 256 + 4 + 4, vocab
+    assert [d for d, _ in docs] == [
+        [bos] + encode(binary, tokenizer, "the theme in 12345\r\nline two") + [eos],
+        [bos] + encode(binary, tokenizer, "second document") + [eos]], docs
+    assert docs[0][0][1] == 256 + 1, "merges apply (th + e)"
+
+    # JSONL with bad records: reported by line number, counted, left out.
+    lines = [json.dumps({"text": "the first"}), "{not json", json.dumps({"body": "no text"}),
+             json.dumps({"text": 7}), "", json.dumps({"text": "the last"})]
+    with open(f"{work}/bad.jsonl", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    out = run(binary, "--input", f"{work}/bad.jsonl", "--tokenizer", tokenizer, "--output",
+              f"{work}/good.bin", "--bad-records", f"{work}/bad.records.jsonl")
+    assert "2 documents" in out and "3 bad records left out" in out, out
+    for line, words in ((2, "not valid JSON"), (3, 'no string field "text"'),
+                        (4, 'no string field "text"')):
+        assert re.search(rf"line {line}: .*{re.escape(words)}", out), (line, out)
+    listed = [json.loads(l) for l in open(f"{work}/bad.records.jsonl")]
+    assert [r["line"] for r in listed] == [2, 3, 4] and all(r["dropped"] for r in listed), listed
+    _, docs = read_token_ids(f"{work}/good.bin")
+    assert len(docs) == 2
+    assert "line 2" in run(binary, "--input", f"{work}/bad.jsonl", "--tokenizer", tokenizer,
+                           "--output", f"{work}/strict.bin", "--strict", expect=2)
+    assert not os.path.exists(f"{work}/strict.bin")
+
+    # Invalid UTF-8 is repaired (U+FFFD), kept, and reported.
+    with open(f"{work}/latin1.txt", "wb") as f:
+        f.write(b"caf\xe9 au lait")
+    out = run(binary, "--input", f"{work}/latin1.txt", "--tokenizer", tokenizer, "--output",
+              f"{work}/latin1.bin")
+    assert "1 with invalid UTF-8 repaired" in out and "record kept" in out, out
+    _, docs = read_token_ids(f"{work}/latin1.bin")
+    assert docs[0][0][1:-1] == encode(binary, tokenizer, "caf\ufffd au lait")
+
+    # Chat: DeepSeek's template; the mask covers assistant content and its EOS only.
+    chats = [
+        {"messages": [{"role": "system", "content": "be brief"},
+                      {"role": "user", "content": "the 2+2"}, {"role": "assistant", "content": "4"},
+                      {"role": "user", "content": "in"}, {"role": "assistant", "content": "the"}]},
+        {"messages": [{"role": "tool", "content": "x"}]},
+        {"messages": [{"role": "user", "content": "only a question"}]},
+        {"messages": "not a list"},
+    ]
+    with open(f"{work}/chat.jsonl", "w") as f:
+        f.write("\n".join(json.dumps(c) for c in chats) + "\n")
+    out = run(binary, "--input", f"{work}/chat.jsonl", "--chat", "--tokenizer", tokenizer,
+              "--output", f"{work}/chat.bin")
+    assert "1 documents" in out and "3 bad records" in out, out
+    assert re.search(r'line 2: .*role "tool"', out) and re.search(r"line 3: .*no assistant", out)
+    assert re.search(r'line 4: .*no list field "messages"', out), out
+    _, docs = read_token_ids(f"{work}/chat.bin")
+    ids, mask = docs[0]
+    e = lambda text: encode(binary, tokenizer, text)  # noqa: E731
+    expected = ([bos] + e("be brief") + [user] + e("the 2+2") + [assistant] + e("4") + [eos] +
+                [user] + e("in") + [assistant] + e("the") + [eos])
+    assert ids == expected, (ids, expected)
+    trained = [t for t, m in zip(ids, mask) if m]
+    assert trained == e("4") + [eos] + e("the") + [eos], (ids, mask)
+    assert "chat template needs" in run(binary, "--input", f"{work}/chat.jsonl", "--chat",
+                                        "--output", f"{work}/nochat.bin", expect=2)
+
+    # The file trains as SFT data as it is (the sampler takes the mask from it): a few steps of
+    # the tiny model as a DeepSeek-V2 with its balance losses on.
+    v2 = ["model.model_type=deepseek_v2", "model.scoring_func=softmax",
+          "model.topk_method=group_limited_greedy", "model.q_lora_rank=0",
+          "model.n_shared_experts=2", "model.num_nextn_predict_layers=0",
+          "model.device_balance_weight=0.5", "model.comm_balance_weight=0.25",
+          "train.aux_loss_alpha=0.01", f"model.vocab_size={vocab}",
+          f"data.train_path={work}/chat.bin", "train.mode=sft", "train.steps=3",
+          "train.global_batch=2", "train.micro_batch=1", "train.seq_len=32", "checkpoint.dir="]
+    sets = [arg for assignment in v2 for arg in ("--set", assignment)]
+    proc = subprocess.run([binary, "pretrain", "--config", "tiny", *sets, "--metrics",
+                           f"{work}/sft.jsonl"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    steps = [json.loads(line) for line in open(f"{work}/sft.jsonl") if '"loss"' in line]
+    assert len(steps) == 3 and all(np.isfinite(r["loss"]) and r["balance_loss"] > 0
+                                   for r in steps), steps
+
+    # The output never replaces the input.
+    before = open(f"{work}/hf.txt", "rb").read()
+    assert "would overwrite the input" in run(binary, "--input", f"{work}/hf.txt", "--output",
+                                              f"{work}/./hf.txt", expect=2)
+    shutil.copy(f"{work}/hf.txt", f"{work}/out.bin.tmp")  # the writer's temporary name
+    assert "would overwrite the input" in run(binary, "--input", f"{work}/out.bin.tmp", "--output",
+                                              f"{work}/out.bin", expect=2)
+    assert open(f"{work}/hf.txt", "rb").read() == before
+    assert open(f"{work}/out.bin.tmp", "rb").read() == before
+
+    # Ids above 65535 need uint32: chosen by default, refused for an explicit uint16.
+    config = json.load(open(tokenizer))
+    config["added_tokens"][-1]["id"] = 70000
+    os.makedirs(f"{work}/big", exist_ok=True)
+    with open(f"{work}/big/tokenizer.json", "w") as f:
+        json.dump(config, f)
+    big = f"{work}/big/tokenizer.json"
+    assert "uint32" in run(binary, "--input", f"{work}/hf.txt", "--tokenizer", big, "--output",
+                           f"{work}/big.bin")
+    assert "--dtype uint16 holds ids below 65536" in run(
+        binary, "--input", f"{work}/hf.txt", "--tokenizer", big, "--output", f"{work}/big16.bin",
+        "--dtype", "uint16", expect=2)
+
+
+def peak_rss_mib(binary, *args):
+    """Peak resident memory of one `trident data` run (a fresh child, so its own peak)."""
+    code = ("import resource, subprocess, sys; "
+            "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, binary, "data", *args], check=True,
+                         capture_output=True, text=True).stdout
+    return int(out) / 1024
+
+
+def check_constant_memory(binary, work):
+    """SFT JSONL of 2 MB and of 40 MB: the writer keeps neither offsets nor masks in memory,
+    so the peak resident memory does not grow with the input."""
+    record = json.dumps({"prompt": "What is the answer? " * 3, "response": "It is 42. " * 6})
+    peaks = []
+    for count in (6000, 120000):
+        path = f"{work}/sft_{count}.jsonl"
+        with open(path, "w") as f:
+            f.write((record + "\n") * count)
+        peaks.append(peak_rss_mib(binary, "--input", path, "--sft", "--output", f"{work}/m.bin"))
+        os.remove(path)
+    print(f"peak RSS {peaks[0]:.1f} MiB for 2 MB, {peaks[1]:.1f} MiB for 40 MB of SFT JSONL")
+    assert peaks[1] - peaks[0] < 8, peaks
 
 
 def main():
@@ -104,6 +259,8 @@ def main():
                            "--output", f"{work}/bad.bin", expect=2)
     assert "exactly one" in run(binary, "--output", f"{work}/bad.bin", expect=2)
     assert not os.path.exists(f"{work}/bad.bin") and not os.path.exists(f"{work}/bad.bin.tmp")
+    check_hf_tokenizer_data(binary, work)
+    check_constant_memory(binary, work)
     print("ok")
 
 

@@ -1,6 +1,11 @@
 #pragma once
 // Model configurations built by hand for the model tests: the published 671B shape (for exact
-// parameter counts) and the tiny model of docs/model.md (for gradient checks in milliseconds).
+// parameter counts) and the tiny model of docs/model.md (for gradient checks in milliseconds),
+// also in a DeepSeek-V2 form.
+#include <string>
+#include <vector>
+
+#include "runtime/config/config.h"
 #include "runtime/config/trident.pb.h"
 
 namespace trident::models::testing {
@@ -44,6 +49,8 @@ inline config::ModelConfig deepseek_v3_671b_config() {
   c.set_num_nextn_predict_layers(1);
   c.set_initializer_range(0.006);
   c.set_torch_dtype("bfloat16");
+  c.set_model_type("deepseek_v3");
+  c.set_seq_aux(true);
   return c;
 }
 
@@ -87,7 +94,36 @@ inline config::ModelConfig tiny_config() {
   c.set_num_nextn_predict_layers(1);
   c.set_initializer_range(0.02);
   c.set_torch_dtype("float32");
+  c.set_model_type("deepseek_v3");
+  c.set_seq_aux(true);
   return c;
+}
+
+// The tiny model as a DeepSeek-V2 (--set overrides on top of tiny): softmax routing with
+// `topk_method` (group_limited_greedy or greedy), top-3 (more than the 2 groups a token may use,
+// so the group limit changes the choice), no q-LoRA (a plain q_proj), 2 shared experts, V2's
+// weighting (not normalised, scaled by 1.5), no MTP, and the device-level and communication
+// balance losses on.
+inline std::vector<std::string> tiny_v2_overrides(
+    const std::string& topk_method = "group_limited_greedy") {
+  return {"model.model_type=deepseek_v2",
+          "model.scoring_func=softmax",
+          "model.topk_method=" + topk_method,
+          "model.num_experts_per_tok=3",
+          "model.q_lora_rank=0",
+          "model.n_shared_experts=2",
+          "model.norm_topk_prob=false",
+          "model.routed_scaling_factor=1.5",
+          "model.num_nextn_predict_layers=0",
+          "model.device_balance_weight=0.5",
+          "model.comm_balance_weight=0.25"};
+}
+
+inline config::ModelConfig tiny_v2_config(const std::string& topk_method = "group_limited_greedy") {
+  config::TridentConfig config;
+  *config.mutable_model() = tiny_config();
+  config::apply_overrides(config, tiny_v2_overrides(topk_method));
+  return config.model();
 }
 
 }  // namespace trident::models::testing

@@ -30,7 +30,7 @@ Evaluation evaluate(DeepSeekV3Model& model, const TokenBatch& batch, const LossS
     out.routing.emplace_back(idx, idx + moe.indices.numel());
   };
   for (const DecoderLayerContext& layer : ctx.layers) keep(layer.moe);
-  for (const MtpContext& m : ctx.mtp) keep(m.layer.moe);
+  for (const MtpContext& m : ctx.outputs.mtp) keep(m.layer.moe);
   return out;
 }
 

@@ -41,6 +41,34 @@ TEST(Registry, PresetsMatchTheHandBuiltConfigs) {
   EXPECT_EQ(tiny.SerializeAsString(), testing::tiny_config().SerializeAsString());
 }
 
+// DeepSeek-V2 (236B) and V2-Lite: the counts of tests/config/check_v2_counts.py's independent
+// formula over the published config.json (the embedding counts as activated; the V2 report's
+// "2.4B activated" for V2-Lite leaves it out: 2,661,150,208 − 209,715,200 = 2,451,435,008).
+TEST(Registry, DeepSeekV2CountsMatchTheIndependentFormula) {
+  const ParameterCounts v2 =
+      ParameterRegistry(config::load_config(config::resolve_config_path("deepseek-v2")).model())
+          .counts();
+  EXPECT_EQ(v2.total, 235'741'434'880);
+  EXPECT_EQ(v2.activated, 21'375'800'320);
+  EXPECT_EQ(v2.mtp, 0);
+  EXPECT_EQ(v2.trained, v2.total);  // no router-bias buffers
+  const config::ModelConfig lite_config =
+      config::load_config(config::resolve_config_path("deepseek-v2-lite")).model();
+  const ParameterRegistry lite(lite_config);
+  EXPECT_EQ(lite.counts().total, 15'706'484'224);
+  EXPECT_EQ(lite.counts().activated, 2'661'150'208);
+  EXPECT_EQ(lite.counts().embedding, 209'715'200);
+  // No q-LoRA: one q_proj [heads · (nope + rope), hidden], split by heads under TP.
+  const ParamSpec& q = lite.spec("model.layers.1.self_attn.q_proj.weight");
+  EXPECT_EQ(q.shape, (Shape{16 * 192, 2048}));
+  EXPECT_EQ(q.placement.tp, TpSplit::kColumn);
+  EXPECT_FALSE(lite.contains("model.layers.1.self_attn.q_a_proj.weight"));
+  EXPECT_FALSE(lite.contains("model.layers.1.mlp.gate.e_score_correction_bias"));
+  EXPECT_EQ(lite.spec("model.layers.1.mlp.shared_experts.down_proj.weight").shape,
+            (Shape{2048, 2 * 1408}));
+  EXPECT_FALSE(lite.contains("model.layers.27.eh_proj.weight"));  // no MTP module
+}
+
 TEST(Registry, NamesShapesAndFlags) {
   const ParameterRegistry registry(testing::deepseek_v3_671b_config());
   const ParamSpec& q_b = registry.spec("model.layers.5.self_attn.q_b_proj.weight");

@@ -74,7 +74,7 @@ TEST(ModelTraining, StagedForwardAndDeferredWeightGradients) {
   const Tensor x = staged.embedding().forward(input_ids(batch));
   const Tensor mid = staged.forward_layers(0, 2, x, layout, coef, stage0);
   const Tensor out = staged.forward_layers(2, 4, mid, layout, coef, stage1);
-  EXPECT_LE(relative_error(out, ctx.head.norm.x), 1e-6);
+  EXPECT_LE(relative_error(out, ctx.outputs.head.norm.x), 1e-6);
 
   // A gradient for the last layer's output; run both stages with deferred weights, then
   // compare against running with immediate weights on a fresh copy.

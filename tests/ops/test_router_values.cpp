@@ -57,6 +57,23 @@ TEST(Router, GroupLimitChangesTheChoice) {
   EXPECT_NEAR(grouped.weights[1], 0.60 / 1.22 * 2.5, 1e-6);
 }
 
+// DeepSeek-V2's group_limited_greedy scores a group by its best expert (group_top = 1): the same
+// scores keep the groups of 0.9 and 0.62 instead of those of 1.22 and 1.11.
+TEST(Router, GroupScoredByItsBestExpert) {
+  const std::vector<float> logits = sigmoid_logits({0.9, 0.1, 0.6, 0.62, 0.55, 0.56, 0.3, 0.2});
+  const RouterSettings settings{.experts = 8,
+                                .top_k = 2,
+                                .n_group = 4,
+                                .topk_group = 2,
+                                .group_top = 1,
+                                .scaling = 1.5f,
+                                .normalize = false};
+  const Routed best = route(settings, logits, std::vector<float>(8, 0.0f));
+  EXPECT_EQ(best.indices, (std::vector<float>{0, 3}));
+  EXPECT_NEAR(best.weights[0], 0.9 * 1.5, 1e-6);  // not normalised: score × scaling
+  EXPECT_NEAR(best.weights[1], 0.62 * 1.5, 1e-6);
+}
+
 TEST(Router, BiasChangesSelectionButNotWeights) {
   RouterSettings settings;
   settings.experts = 4;

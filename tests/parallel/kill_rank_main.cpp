@@ -10,6 +10,7 @@
 
 int main(int argc, char** argv) {
   using namespace trident::parallel;
+  using namespace trident::parallel::comm;
   MpiSession session(&argc, &argv);
   const int victim = argc > 1 ? std::atoi(argv[1]) : 1;
   try {

@@ -5,13 +5,13 @@
 
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/mesh.h"
-#include "tests/parallel/test_helpers.h"
+#include "tests/support/mpi_helpers.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 namespace {
 
-using testing::encode;
-using testing::encode_small;
+using trident::testing::encode;
+using trident::testing::encode_small;
 
 CommOptions test_options() {
   CommOptions options;
@@ -230,4 +230,4 @@ TEST(CollectivesMisuse, WrongShapesAreRejectedBeforeAnythingIsPosted) {
 }
 
 }  // namespace
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

@@ -6,7 +6,7 @@
 #include "parallel/comm/delayed_link.h"
 #include "parallel/comm/mpi_backend.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -101,4 +101,4 @@ TEST(DelayedLink, OperationsOnOneLinkQueueBehindEachOthersTransfer) {
 }
 
 }  // namespace
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

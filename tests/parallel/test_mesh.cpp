@@ -6,13 +6,13 @@
 
 #include "parallel/mesh.h"
 #include "runtime/core/error.h"
-#include "tests/parallel/test_helpers.h"
+#include "tests/support/mpi_helpers.h"
 
 namespace trident::parallel {
 namespace {
 
-using testing::world_rank;
-using testing::world_size;
+using trident::testing::world_rank;
+using trident::testing::world_size;
 
 MeshSizes sizes(int pp, int dp, int tp, int ep = 1, int etp = 1) {
   MeshSizes s;
@@ -131,7 +131,7 @@ TEST(MeshLayout, ValidationNamesTheFields) {
 }
 
 // Checks membership the way MPI sees it: a sum over the real communicator.
-int64_t sum_of_world_ranks(const MpiComm& comm) {
+int64_t sum_of_world_ranks(const comm::MpiComm& comm) {
   int64_t mine = world_rank();
   int64_t sum = 0;
   MPI_Allreduce(&mine, &sum, 1, MPI_INT64_T, MPI_SUM, comm.get());
@@ -151,7 +151,7 @@ TEST(Mesh, GroupsMatchTheLayoutForEveryFittingLayout) {
     EXPECT_EQ(mesh.coords().rank, world_rank());
     for (MeshAxis axis : kAllMeshAxes) {
       const AxisGroup expected = layout.group(axis, world_rank());
-      const MpiComm& comm = mesh.group(axis);
+      const comm::MpiComm& comm = mesh.group(axis);
       EXPECT_EQ(comm.world_ranks(), expected.world_ranks) << mesh_axis_name(axis);
       EXPECT_EQ(comm.rank(), expected.index) << mesh_axis_name(axis);
       int64_t expected_sum = 0;

@@ -3,7 +3,7 @@
 
 #include "parallel/comm/mpi_backend.h"
 
-namespace trident::parallel {
+namespace trident::parallel::comm {
 namespace {
 
 CommOptions short_timeout() {
@@ -84,4 +84,4 @@ TEST(Timeout, ReceiveNamesTheSenderThatNeverSent) {
 }
 
 }  // namespace
-}  // namespace trident::parallel
+}  // namespace trident::parallel::comm

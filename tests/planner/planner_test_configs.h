@@ -3,7 +3,7 @@
 #include "runtime/config/trident.pb.h"
 #include "tests/models/test_configs.h"
 
-namespace trident::parallel::planner::testing {
+namespace trident::models::planner::testing {
 
 // DeepSeek-V3's published training layout: PP16 DualPipe(V), EP64, ZeRO-1, no TP, bf16
 // weights, 15360 sequences of 4096 tokens per step, node-limited routing to 4 nodes.
@@ -37,4 +37,4 @@ inline config::TridentConfig tiny_single_rank(int64_t batch, int64_t seq) {
   return c;
 }
 
-}  // namespace trident::parallel::planner::testing
+}  // namespace trident::models::planner::testing

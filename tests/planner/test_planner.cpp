@@ -6,12 +6,12 @@
 #include <cmath>
 #include <string>
 
-#include "parallel/planner/planner.h"
-#include "parallel/planner/report.h"
+#include "models/deepseek_v3/planner/planner.h"
+#include "models/deepseek_v3/planner/report.h"
 #include "runtime/core/error.h"
 #include "tests/planner/planner_test_configs.h"
 
-namespace trident::parallel::planner {
+namespace trident::models::planner {
 namespace {
 
 TEST(Planner, CountsThe671BModelExactly) {
@@ -195,9 +195,9 @@ TEST(Planner, HardwareOverridesNameTheValidFields) {
 }
 
 }  // namespace
-}  // namespace trident::parallel::planner
+}  // namespace trident::models::planner
 
-namespace trident::parallel::planner {
+namespace trident::models::planner {
 namespace {
 
 TEST(Planner, RecomputationTradesActivationMemoryForBackwardFlops) {
@@ -224,9 +224,9 @@ TEST(Planner, RecomputationTradesActivationMemoryForBackwardFlops) {
 }
 
 }  // namespace
-}  // namespace trident::parallel::planner
+}  // namespace trident::models::planner
 
-namespace trident::parallel::planner {
+namespace trident::models::planner {
 namespace {
 
 TEST(Planner, ChunksBalanceLayerCostsWithTheHeadOnTheLastChunk) {
@@ -248,4 +248,4 @@ TEST(Planner, ChunksBalanceLayerCostsWithTheHeadOnTheLastChunk) {
 }
 
 }  // namespace
-}  // namespace trident::parallel::planner
+}  // namespace trident::models::planner

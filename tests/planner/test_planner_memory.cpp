@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
-#include "parallel/planner/planner.h"
+#include "models/deepseek_v3/planner/planner.h"
 #include "runtime/core/allocator.h"
 #include "runtime/train/optimizer.h"
 #include "tests/models/test_batches.h"
 #include "tests/planner/planner_test_configs.h"
 
-namespace trident::parallel::planner {
+namespace trident::models::planner {
 namespace {
 
 struct Measured {
@@ -78,4 +78,4 @@ INSTANTIATE_TEST_SUITE_P(Shapes, TinyMemory,
                                            std::make_pair(8, 48)));
 
 }  // namespace
-}  // namespace trident::parallel::planner
+}  // namespace trident::models::planner

@@ -19,12 +19,12 @@
 #include "parallel/comm/mpi_backend.h"
 #include "parallel/pp/executor.h"
 #include "parallel/pp/schedule.h"
-#include "tests/parallel/test_helpers.h"
+#include "tests/support/mpi_helpers.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 namespace {
 
-using parallel::testing::world_size;
+using trident::testing::world_size;
 
 std::vector<float> stage_weight(int stage, int64_t width) {
   std::vector<float> w(static_cast<size_t>(width));
@@ -209,15 +209,16 @@ std::string describe(const Case& c, int pp) {
          " latency_us=" + std::to_string(c.latency_us);
 }
 
-std::shared_ptr<parallel::Communicator> pipeline_comm(double latency_us) {
+std::shared_ptr<parallel::comm::Communicator> pipeline_comm(double latency_us) {
   // A rank that fails stops posting; the others then report a timeout instead of hanging.
-  parallel::CommOptions options;
+  parallel::comm::CommOptions options;
   options.timeout_seconds = 30;
-  auto mpi = std::make_shared<parallel::MpiBackend>(parallel::MpiComm::world(), options);
+  auto mpi =
+      std::make_shared<parallel::comm::MpiBackend>(parallel::comm::MpiComm::world(), options);
   if (latency_us <= 0) return mpi;
-  parallel::LinkModel link;
+  parallel::comm::LinkModel link;
   link.latency_us = latency_us;
-  return std::make_shared<parallel::DelayedLink>(mpi, link);
+  return std::make_shared<parallel::comm::DelayedLink>(mpi, link);
 }
 
 // Runs `steps` steps of the case and checks everything the header promises.
@@ -358,4 +359,4 @@ TEST(PipelineTags, StayInRangeAndApartForConcurrentStreams) {
 }
 
 }  // namespace
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

@@ -1,15 +1,16 @@
-// The stage split of the model (runtime/train/pipeline_partition.h): layer counts, explicit
-// counts and their errors, what each rank holds in the three layouts, and the schedule fields.
+// The stage split of the model (models/deepseek_v3/parallelize/pipeline_partition.h): layer counts,
+// explicit counts and their errors, what each rank holds in the three layouts, and the schedule
+// fields.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "models/deepseek_v3/parallelize/pipeline_partition.h"
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
-#include "runtime/train/pipeline_partition.h"
 
-namespace trident::train {
+namespace trident::models::parallelize {
 namespace {
 
 using Counts = std::vector<int64_t>;
@@ -39,7 +40,7 @@ TEST(StageLayerCounts, ExplicitCountsAreCheckedAgainstStagesAndLayers) {
 }
 
 TEST(PipelinePartition, StagesAreContiguousWithEmbeddingFirstAndHeadLast) {
-  const PipelinePartition p = partition_model(8, pp::StageLayout::interleaved(2, 2), {});
+  const PipelinePartition p = partition_model(8, parallel::pp::StageLayout::interleaved(2, 2), {});
   ASSERT_EQ(p.stages.size(), 4u);
   int64_t next = 0;
   for (size_t s = 0; s < p.stages.size(); ++s) {
@@ -63,7 +64,7 @@ TEST(PipelinePartition, StagesAreContiguousWithEmbeddingFirstAndHeadLast) {
 }
 
 TEST(PipelinePartition, VShapeKeepsEmbeddingAndHeadOnRankZero) {
-  const PipelinePartition p = partition_model(8, pp::StageLayout::v_shape(2), {});
+  const PipelinePartition p = partition_model(8, parallel::pp::StageLayout::v_shape(2), {});
   EXPECT_EQ(p.first_rank(), 0);
   EXPECT_EQ(p.last_rank(), 0);
   EXPECT_FALSE(p.embedding_copy(1));
@@ -78,7 +79,7 @@ TEST(LayoutForSchedule, NamesTheFieldsAtFault) {
   config::ParallelConfig parallel;
   parallel.set_pp(2);
   parallel.set_schedule("dualpipev");
-  EXPECT_EQ(layout_for_schedule(parallel).kind, pp::LayoutKind::VShape);
+  EXPECT_EQ(layout_for_schedule(parallel).kind, parallel::pp::LayoutKind::VShape);
   parallel.set_schedule("interleaved");
   EXPECT_THROW(layout_for_schedule(parallel), Error);
   parallel.set_virtual_stages(3);
@@ -100,4 +101,4 @@ TEST(LayoutForSchedule, NamesTheFieldsAtFault) {
 }
 
 }  // namespace
-}  // namespace trident::train
+}  // namespace trident::models::parallelize

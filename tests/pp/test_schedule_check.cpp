@@ -9,7 +9,7 @@
 #include "parallel/pp/schedule.h"
 #include "runtime/core/error.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 namespace {
 
 struct Case {
@@ -209,4 +209,4 @@ TEST(ScheduleCheck, UserErrorsNameTheFlag) {
 }
 
 }  // namespace
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

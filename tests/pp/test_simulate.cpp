@@ -14,7 +14,7 @@
 #include "parallel/pp/simulate.h"
 #include "parallel/pp/timeline_text.h"
 
-namespace trident::pp {
+namespace trident::parallel::pp {
 namespace {
 
 constexpr double kTolerance = 1e-9;
@@ -273,4 +273,4 @@ TEST(SimulateSharedCores, EnoughCoresMatchesOneCorePerRank) {
 }
 
 }  // namespace
-}  // namespace trident::pp
+}  // namespace trident::parallel::pp

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference of the DeepSeek-V3 model and its training step.
+"""Independent PyTorch reference of the DeepSeek-V3 (and DeepSeek-V2) model and its training step.
 
 It implements docs/model.md and nothing else, written for reading rather than speed: plain
 functions over a dict of weights keyed by Hugging Face name, gradients from autograd. The golden
@@ -59,6 +59,11 @@ class ModelConfig:
     rope_mscale: float
     rope_mscale_all_dim: float
     num_mtp_layers: int
+    model_type: str = "deepseek_v3"  # deepseek_v2: its gate's weighting rule (see route)
+    scoring_func: str = "sigmoid"  # or softmax (V2)
+    topk_method: str = "noaux_tc"  # or greedy, group_limited_greedy (V2)
+    device_balance_weight: float = 0.0  # V2's device-level balance loss, relative to α
+    comm_balance_weight: float = 0.0  # V2's communication balance loss, relative to α
 
     @property
     def qk_head_dim(self):
@@ -73,13 +78,20 @@ class ModelConfig:
 
     @staticmethod
     def from_hf(cfg):
-        """Builds the config from a Hugging Face DeepSeek-V3 config.json dict."""
-        scoring = cfg.get("scoring_func", "sigmoid")
-        if scoring != "sigmoid":
-            raise ValueError(f"config.json: scoring_func {scoring!r} is not supported; use sigmoid")
-        method = cfg.get("topk_method", "noaux_tc")
-        if method != "noaux_tc":
-            raise ValueError(f"config.json: topk_method {method!r} is not supported; use noaux_tc")
+        """Builds the config from a Hugging Face DeepSeek-V3 or V2 config.json dict."""
+        model_type = cfg.get("model_type", "deepseek_v3")
+        if model_type not in ("deepseek_v3", "deepseek_v2"):
+            raise ValueError(f"config.json: model_type {model_type!r} is not supported; use "
+                             "deepseek_v3 or deepseek_v2")
+        v2 = model_type == "deepseek_v2"
+        scoring = cfg.get("scoring_func", "softmax" if v2 else "sigmoid")
+        if scoring not in ("sigmoid", "softmax"):
+            raise ValueError(f"config.json: scoring_func {scoring!r} is not supported; use "
+                             "sigmoid or softmax")
+        method = cfg.get("topk_method", "greedy" if v2 else "noaux_tc")
+        if method not in ("noaux_tc", "greedy", "group_limited_greedy"):
+            raise ValueError(f"config.json: topk_method {method!r} is not supported; use "
+                             "noaux_tc, greedy or group_limited_greedy")
         if cfg.get("moe_layer_freq", 1) != 1:
             raise ValueError("config.json: moe_layer_freq must be 1")
         scaling = cfg.get("rope_scaling") or {}
@@ -106,7 +118,7 @@ class ModelConfig:
             n_group=cfg.get("n_group") or 1,
             topk_group=cfg.get("topk_group") or 1,
             routed_scaling_factor=float(cfg.get("routed_scaling_factor", 1.0)),
-            norm_topk_prob=bool(cfg.get("norm_topk_prob", True)),
+            norm_topk_prob=bool(cfg.get("norm_topk_prob", not v2)),
             rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
             rope_theta=float(cfg.get("rope_theta", 10000.0)),
             yarn=bool(scaling),
@@ -117,6 +129,11 @@ class ModelConfig:
             rope_mscale=float(scaling.get("mscale", 1)),
             rope_mscale_all_dim=float(scaling.get("mscale_all_dim", 0)),
             num_mtp_layers=cfg.get("num_nextn_predict_layers") or 0,
+            model_type=model_type,
+            scoring_func=scoring,
+            topk_method=method,
+            device_balance_weight=float(cfg.get("device_balance_weight", 0.0)),
+            comm_balance_weight=float(cfg.get("comm_balance_weight", 0.0)),
         )
         cfg.validate()
         return cfg
@@ -317,7 +334,7 @@ def mla_attention_absorbed(w, prefix, cfg, x):
 class Routing:
     indices: torch.Tensor  # [T, k] experts, by descending biased score (ties: lower index)
     weights: torch.Tensor  # [T, k] gate weights (differentiable)
-    scores: torch.Tensor  # [T, E] sigmoid scores (differentiable)
+    scores: torch.Tensor  # [T, E] sigmoid or softmax scores (differentiable)
 
 
 def descending_order(values):
@@ -326,28 +343,65 @@ def descending_order(values):
 
 
 def route(cfg, scores, bias):
-    """Group-limited top-k on biased scores; weights from the unbiased scores."""
+    """Top-k selection and gate weights.
+
+    noaux_tc (V3): groups scored by the sum of their top-2 biased scores, the other groups'
+    experts masked with −inf, top-k of the biased scores, weights from the unbiased scores,
+    normalised, times routed_scaling_factor. group_limited_greedy (V2, as its HF MoEGate): groups
+    scored by their best score, other groups' scores set to 0, top-k. greedy: top-k of all. V2
+    either normalises (top_k > 1 and norm_topk_prob) or scales by routed_scaling_factor.
+    """
     tokens, experts = scores.shape
+    k = cfg.num_experts_per_tok
     with torch.no_grad():
-        biased = scores + bias
         per_group = experts // cfg.n_group
-        groups = biased.view(tokens, cfg.n_group, per_group)
-        top_in_group = torch.sort(groups, dim=-1, descending=True).values[..., :min(2, per_group)]
-        group_score = top_in_group.sum(dim=-1)  # [T, n_group]
-        kept_groups = descending_order(group_score)[:, :cfg.topk_group]
-        keep = torch.zeros(tokens, cfg.n_group, dtype=torch.bool)
-        keep.scatter_(1, kept_groups, True)
-        keep = keep[:, :, None].expand(tokens, cfg.n_group, per_group).reshape(tokens, experts)
-        masked = biased.masked_fill(~keep, float("-inf"))
-        indices = descending_order(masked)[:, :cfg.num_experts_per_tok]
+        if cfg.topk_method == "greedy":
+            candidates = scores
+        elif cfg.topk_method == "group_limited_greedy":
+            group_score = scores.view(tokens, cfg.n_group, per_group).max(dim=-1).values
+            kept_groups = descending_order(group_score)[:, :cfg.topk_group]
+            keep = torch.zeros(tokens, cfg.n_group, dtype=torch.bool)
+            keep.scatter_(1, kept_groups, True)
+            keep = keep[:, :, None].expand(tokens, cfg.n_group, per_group).reshape(tokens, experts)
+            candidates = scores.masked_fill(~keep, 0.0)
+        else:
+            biased = scores + bias
+            groups = biased.view(tokens, cfg.n_group, per_group)
+            top_in_group = torch.sort(groups, dim=-1, descending=True).values[..., :min(2, per_group)]
+            group_score = top_in_group.sum(dim=-1)  # [T, n_group]
+            kept_groups = descending_order(group_score)[:, :cfg.topk_group]
+            keep = torch.zeros(tokens, cfg.n_group, dtype=torch.bool)
+            keep.scatter_(1, kept_groups, True)
+            keep = keep[:, :, None].expand(tokens, cfg.n_group, per_group).reshape(tokens, experts)
+            candidates = biased.masked_fill(~keep, float("-inf"))
+        indices = descending_order(candidates)[:, :k]
     weights = scores.gather(1, indices)
+    if cfg.model_type == "deepseek_v2":
+        if k > 1 and cfg.norm_topk_prob:
+            return Routing(indices=indices,
+                           weights=weights / (weights.sum(dim=-1, keepdim=True) + 1e-20),
+                           scores=scores)
+        return Routing(indices=indices, weights=weights * cfg.routed_scaling_factor, scores=scores)
     if cfg.norm_topk_prob:
         weights = weights / (weights.sum(dim=-1, keepdim=True) + 1e-20)
     return Routing(indices=indices, weights=weights * cfg.routed_scaling_factor, scores=scores)
 
 
+def reachable_devices(cfg):
+    """M of V2's communication loss: the groups (devices) a token's experts can span."""
+    if cfg.topk_method == "greedy":
+        return min(cfg.num_experts_per_tok, cfg.n_group)
+    return cfg.topk_group
+
+
 def balance_loss(cfg, routing, batch):
-    """Sequence-wise balance loss, averaged over rows; f is a constant, gradient flows via P."""
+    """Sequence-wise balance loss, averaged over rows; f is a constant, gradient flows via P.
+
+    With V2's weights, each row adds the device-level loss Σ_d f'_d P'_d and the communication
+    loss Σ_d f''_d P'_d over the n_group devices (DeepSeek-V2 report, section 2.2): P'_d sums
+    P over the device's experts, f'_d averages f over them, f''_d = D / (M·S) · the number of
+    tokens that send to device d.
+    """
     k, experts = cfg.num_experts_per_tok, cfg.n_routed_experts
     seq = routing.scores.shape[0] // batch
     normalised = routing.scores / routing.scores.sum(dim=-1, keepdim=True)
@@ -356,7 +410,18 @@ def balance_loss(cfg, routing, batch):
         chosen = torch.zeros(batch * seq, experts, dtype=routing.scores.dtype)
         chosen.scatter_(1, routing.indices, 1.0)
         f = chosen.view(batch, seq, experts).sum(dim=1) * (experts / (k * seq))
-    return (f * p).sum(dim=-1).mean()
+    per_row = (f * p).sum(dim=-1)
+    if cfg.device_balance_weight or cfg.comm_balance_weight:
+        devices = cfg.n_group
+        per_device = experts // devices
+        p_device = p.view(batch, devices, per_device).sum(dim=-1)
+        with torch.no_grad():
+            f_device = f.view(batch, devices, per_device).mean(dim=-1)
+            sent = chosen.view(batch, seq, devices, per_device).amax(dim=-1).sum(dim=1)
+            f_comm = sent * (devices / (reachable_devices(cfg) * seq))
+        per_row = (per_row + cfg.device_balance_weight * (f_device * p_device).sum(dim=-1) +
+                   cfg.comm_balance_weight * (f_comm * p_device).sum(dim=-1))
+    return per_row.mean()
 
 
 @dataclasses.dataclass
@@ -370,8 +435,9 @@ class MoeOutput:
 def moe(w, prefix, cfg, x):
     batch, seq, hidden = x.shape
     flat = x.reshape(batch * seq, hidden)
-    scores = torch.sigmoid(linear(flat, w[prefix + "gate.weight"]))
-    routing = route(cfg, scores, w[prefix + "gate.e_score_correction_bias"])
+    logits = linear(flat, w[prefix + "gate.weight"])
+    scores = torch.softmax(logits, dim=-1) if cfg.scoring_func == "softmax" else torch.sigmoid(logits)
+    routing = route(cfg, scores, w.get(prefix + "gate.e_score_correction_bias"))
     out = torch.zeros_like(flat)
     for e in range(cfg.n_routed_experts):
         token_ids, slot = (routing.indices == e).nonzero(as_tuple=True)
@@ -530,7 +596,8 @@ def expected_weight_shapes(cfg):
         if cfg.is_moe_layer(layer):
             Fe = cfg.moe_intermediate_size
             shapes[m + "gate.weight"] = [cfg.n_routed_experts, H]
-            shapes[m + "gate.e_score_correction_bias"] = [cfg.n_routed_experts]
+            if cfg.topk_method == "noaux_tc":  # only V3's routing has the bias buffer
+                shapes[m + "gate.e_score_correction_bias"] = [cfg.n_routed_experts]
             for e in range(cfg.n_routed_experts):
                 shapes[f"{m}experts.{e}.gate_proj.weight"] = [Fe, H]
                 shapes[f"{m}experts.{e}.up_proj.weight"] = [Fe, H]
@@ -639,14 +706,16 @@ class AdamW:
 
 
 def update_router_biases(weights, records, speed):
-    """bias_e += γ·sign(mean(load) − load_e) for every MoE layer run this step."""
+    """bias_e += γ·sign(mean(load) − load_e) for every MoE layer run this step that has one."""
     loads = {}
     for r in records:
         loads[r.layer] = loads.get(r.layer, 0) + r.load
     with torch.no_grad():
         for layer, load in loads.items():
             load = load.to(torch.float64)
-            bias = weights[f"model.layers.{layer}.mlp.gate.e_score_correction_bias"]
+            bias = weights.get(f"model.layers.{layer}.mlp.gate.e_score_correction_bias")
+            if bias is None:  # V2's routing has no bias to move
+                continue
             bias.add_((speed * torch.sign(load.mean() - load)).to(bias.dtype))
 
 

@@ -190,6 +190,88 @@ class RouterTest(unittest.TestCase):
         self.assertEqual(ref.route(cfg3, scores, bias).indices.tolist(), [[0, 1, 4]])
 
 
+# A tiny DeepSeek-V2: softmax scores, group-limited greedy top-k, no q-LoRA (plain q_proj),
+# 2 shared experts, weights not normalised, no MTP, device and communication balance losses.
+V2_OVERRIDES = {
+    "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
+    "scoring_func": "softmax", "topk_method": "group_limited_greedy", "q_lora_rank": None,
+    "n_shared_experts": 2, "norm_topk_prob": False, "routed_scaling_factor": 1.5,
+    "num_nextn_predict_layers": 0, "device_balance_weight": 0.5, "comm_balance_weight": 0.25,
+}
+
+
+def v2_config(**changes):
+    return tiny_config(**{**V2_OVERRIDES, **changes})
+
+
+class DeepSeekV2Test(unittest.TestCase):
+
+    def test_weights_have_q_proj_and_no_router_bias(self):
+        cfg = ref.ModelConfig.from_hf(v2_config())
+        shapes = ref.expected_weight_shapes(cfg)
+        self.assertIn("model.layers.0.self_attn.q_proj.weight", shapes)
+        self.assertNotIn("model.layers.0.self_attn.q_a_proj.weight", shapes)
+        self.assertFalse(any(ref.is_router_bias(n) for n in shapes))
+        self.assertFalse(any(n.startswith("model.layers.4.") for n in shapes))  # no MTP layer
+        self.assertEqual(shapes["model.layers.3.mlp.shared_experts.gate_proj.weight"], [32, 32])
+
+    def test_group_limited_greedy_scores_groups_by_their_best_expert(self):
+        cfg = ref.ModelConfig.from_hf(v2_config())  # 4 groups of 2, keep 2, top-2
+        # group best: .30, .20, .25, .03 -> keep groups 0 and 2 -> experts 0 and 4. Scoring groups
+        # by their top-2 sum (V3) would keep groups 1 (.39) and 0 (.30) -> experts 0 and 2.
+        scores = torch.tensor([[0.30, 0.00, 0.20, 0.19, 0.25, 0.01, 0.02, 0.03]],
+                              dtype=torch.float64)
+        routing = ref.route(cfg, scores, None)
+        self.assertEqual(routing.indices.tolist(), [[0, 4]])
+        # norm_topk_prob false: the scores times routed_scaling_factor.
+        np.testing.assert_allclose(routing.weights.numpy(), [[0.45, 0.375]], rtol=1e-15)
+        # norm_topk_prob true (top_k > 1): normalised, and V2 then leaves the scaling out.
+        normed = ref.ModelConfig.from_hf(v2_config(norm_topk_prob=True))
+        np.testing.assert_allclose(ref.route(normed, scores, None).weights.numpy(),
+                                   [[0.30 / 0.55, 0.25 / 0.55]], rtol=1e-15)
+
+    def test_greedy_ignores_groups(self):
+        scores = torch.tensor([[0.30, 0.00, 0.28, 0.27, 0.29, 0.01, 0.02, 0.03]],
+                              dtype=torch.float64)
+        one_group = ref.ModelConfig.from_hf(v2_config(topk_group=1))
+        self.assertEqual(ref.route(one_group, scores, None).indices.tolist(), [[0, 1]])
+        greedy = ref.ModelConfig.from_hf(v2_config(topk_method="greedy"))
+        self.assertEqual(ref.route(greedy, scores, None).indices.tolist(), [[0, 4]])
+
+    def test_device_and_communication_losses_by_hand(self):
+        # 4 experts on 2 devices, top-2 within 1 device (M = 1), one row of 2 tokens that both
+        # choose experts 0 and 1: f = [2, 2, 0, 0], f' = [2, 0], f'' = 2/(1·2)·[2, 0] = [2, 0].
+        cfg = ref.ModelConfig.from_hf(v2_config(n_routed_experts=4, n_group=2, topk_group=1))
+        scores = torch.tensor([[0.4, 0.3, 0.2, 0.1], [0.5, 0.2, 0.2, 0.1]], dtype=torch.float64)
+        routing = ref.Routing(indices=torch.tensor([[0, 1], [0, 1]]), weights=None, scores=scores)
+        p = scores.mean(dim=0)  # softmax rows already sum to 1
+        p_device0 = (p[0] + p[1]).item()
+        expected = 2 * p_device0 + 0.5 * 2 * p_device0 + 0.25 * 2 * p_device0
+        self.assertAlmostEqual(ref.balance_loss(cfg, routing, batch=1).item(), expected, places=14)
+
+    def test_autograd_matches_central_differences_in_float64(self):
+        cfg, w = tiny_model(torch.float64, vocab_size=64, **V2_OVERRIDES)
+        tokens, mask = tiny_batch(cfg, seq_len=8)
+        train = ref.TrainConfig(aux_loss_alpha=0.1)
+        result, grads = ref.compute_gradients(w, cfg, tokens, mask, train)
+        self.assertGreater(result.aux_loss.item(), 0)
+        step = 1e-6
+        for name in ("model.layers.0.self_attn.q_proj.weight", "model.layers.2.mlp.gate.weight",
+                     "model.layers.3.mlp.shared_experts.down_proj.weight",
+                     "model.layers.3.mlp.experts.5.up_proj.weight"):
+            p, g = w[name], grads[name]
+            i = int(torch.argmax(g.abs()).item())
+            with torch.no_grad():
+                original = p.view(-1)[i].item()
+                p.view(-1)[i] = original + step
+                plus = ref.forward(w, cfg, tokens, mask, 0.3, 0.1).loss.item()
+                p.view(-1)[i] = original - step
+                minus = ref.forward(w, cfg, tokens, mask, 0.3, 0.1).loss.item()
+                p.view(-1)[i] = original
+            numeric = (plus - minus) / (2 * step)
+            self.assertLess(abs(g.view(-1)[i].item() - numeric), 1e-6 * abs(numeric) + 1e-8, name)
+
+
 class GradientTest(unittest.TestCase):
 
     def test_autograd_matches_central_differences_in_float64(self):

@@ -10,20 +10,21 @@
 #include "runtime/core/rng.h"
 #include "tests/models/test_batches.h"
 #include "tests/models/test_configs.h"
-#include "tests/tp/tp_test_util.h"
+#include "tests/support/tensor_gather.h"
+#include "tests/support/world_group.h"
 
 namespace trident::models {
 namespace {
 
-using parallel::testing::gather_columns;
-using parallel::testing::gather_parameter;
-using parallel::testing::max_difference_to_rank0;
-using parallel::testing::WorldGroup;
+using trident::testing::gather_columns;
+using trident::testing::gather_parameter;
+using trident::testing::max_difference_to_rank0;
+using trident::testing::WorldGroup;
 
 constexpr double kTolerance = 1e-5;
 constexpr uint64_t kSeed = 21;
 
-ModelParallel tp_layout(WorldGroup& group, parallel::TpTraffic* traffic = nullptr) {
+ModelParallel tp_layout(WorldGroup& group, parallel::tp::TpTraffic* traffic = nullptr) {
   return ModelParallel{group.comm.get(), group.rank(), group.size(), traffic};
 }
 
@@ -73,7 +74,7 @@ TEST(TensorParallelModel, SlicesInitialiseToTheSingleRankTensors) {
 
 TEST(TensorParallelModel, ForwardBackwardMatchesOneRank) {
   WorldGroup group;
-  parallel::TpTraffic traffic;
+  parallel::tp::TpTraffic traffic;
   DeepSeekV3Model reference(testing::tiny_config(), kSeed);
   DeepSeekV3Model split(testing::tiny_config(), kSeed, tp_layout(group, &traffic));
   const TokenBatch batch = testing::random_batch(3, 12, 256, 17);
@@ -94,7 +95,7 @@ TEST(TensorParallelModel, ForwardBackwardMatchesOneRank) {
 
   reference.params().zero_grad();
   split.params().zero_grad();
-  traffic = parallel::TpTraffic{};
+  traffic = parallel::tp::TpTraffic{};
   const LossResult want_losses = reference.forward_backward(batch, scales);
   const LossResult got_losses = split.forward_backward(batch, scales);
   expect_losses_match(got_losses, want_losses);
@@ -104,7 +105,7 @@ TEST(TensorParallelModel, ForwardBackwardMatchesOneRank) {
     const std::string& name = param.spec->name;
     const Tensor global = gather_parameter(*group.comm, *param.spec, param.grad);
     EXPECT_LE(relative_error(global, reference.params().grad(name)), kTolerance) << name;
-    if (parallel::testing::whole_on_every_tp_rank(*param.spec)) {
+    if (trident::testing::whole_on_every_tp_rank(*param.spec)) {
       EXPECT_EQ(max_difference_to_rank0(*group.comm, param.grad), 0.0)
           << name << " is replicated but its gradient differs between TP ranks";
     }

@@ -11,9 +11,10 @@
 #include "parallel/tp/vocab_parallel.h"
 #include "runtime/core/error.h"
 #include "runtime/core/rng.h"
-#include "tests/tp/tp_test_util.h"
+#include "tests/support/tensor_gather.h"
+#include "tests/support/world_group.h"
 
-namespace trident::parallel {
+namespace trident::parallel::tp {
 namespace {
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, float scale) {
@@ -121,4 +122,4 @@ TEST(VocabParallel, CrossEntropyMatchesTheFullRowWithoutGatheringIt) {
 }
 
 }  // namespace
-}  // namespace trident::parallel
+}  // namespace trident::parallel::tp

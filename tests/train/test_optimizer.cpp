@@ -2,8 +2,8 @@
 
 #include <cmath>
 
+#include "runtime/train/adamw.h"
 #include "runtime/train/lr_schedule.h"
-#include "runtime/train/optimizer.h"
 #include "runtime/train/progress.h"
 
 namespace trident::train {

@@ -1,19 +1,20 @@
 #include "runtime/train/grpo/evaluate.h"
 
-#include <functional>
-
 #include "runtime/io/tokenizer.h"
-#include "runtime/train/grpo/pipeline_generate.h"
 #include "runtime/train/grpo/rewards.h"
 
 namespace trident::train::grpo {
 
-namespace {
-using Generator = std::function<std::vector<Completion>(const std::vector<GenerationRequest>&,
-                                                        const SamplingOptions&)>;
+EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, int64_t count,
+                               const io::ArithmeticOptions& task, SamplingOptions sampling,
+                               ForwardLockstep* lockstep) {
+  StagedDecoder decoder(model);
+  return evaluate_arithmetic(decoder, seed, count, task, std::move(sampling), lockstep);
+}
 
-EvalResult evaluate_with(const Generator& generate_completions, uint64_t seed, int64_t count,
-                         const io::ArithmeticOptions& task, SamplingOptions sampling) {
+EvalResult evaluate_arithmetic(StagedDecoder& decoder, uint64_t seed, int64_t count,
+                               const io::ArithmeticOptions& task, SamplingOptions sampling,
+                               ForwardLockstep* lockstep) {
   TRIDENT_USER_CHECK(count >= 1, "evaluation needs at least one prompt (got ", count, ")");
   sampling.temperature = 0.0;
   std::vector<GenerationRequest> requests;
@@ -23,7 +24,7 @@ EvalResult evaluate_with(const Generator& generate_completions, uint64_t seed, i
     requests.push_back(GenerationRequest{static_cast<uint64_t>(i),
                                          io::ByteTokenizer::encode(problems.back().prompt), 1});
   }
-  const std::vector<Completion> completions = generate_completions(requests, sampling);
+  const std::vector<Completion> completions = generate(decoder, requests, sampling, lockstep);
   EvalResult r;
   r.prompts = count;
   for (size_t i = 0; i < completions.size(); ++i) {
@@ -34,28 +35,6 @@ EvalResult evaluate_with(const Generator& generate_completions, uint64_t seed, i
   const double n = static_cast<double>(count);
   r.accuracy /= n, r.format_rate /= n, r.completion_length /= n;
   return r;
-}
-
-}  // namespace
-
-EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, int64_t count,
-                               const io::ArithmeticOptions& task, SamplingOptions sampling,
-                               ForwardLockstep* lockstep) {
-  return evaluate_with(
-      [&](const std::vector<GenerationRequest>& requests, const SamplingOptions& options) {
-        return generate(model, requests, options, lockstep);
-      },
-      seed, count, task, std::move(sampling));
-}
-
-EvalResult evaluate_arithmetic(StagedPolicy& policy, uint64_t seed, int64_t count,
-                               const io::ArithmeticOptions& task, SamplingOptions sampling,
-                               ForwardLockstep* lockstep) {
-  return evaluate_with(
-      [&](const std::vector<GenerationRequest>& requests, const SamplingOptions& options) {
-        return generate_staged(policy, requests, options, lockstep);
-      },
-      seed, count, task, std::move(sampling));
 }
 
 }  // namespace trident::train::grpo

@@ -5,7 +5,7 @@
 #include "models/deepseek_v3/model.h"
 #include "runtime/io/synthetic_task.h"
 #include "runtime/train/grpo/generate.h"
-#include "runtime/train/grpo/pipeline_policy.h"
+#include "runtime/train/grpo/staged_decoder.h"
 
 namespace trident::train::grpo {
 
@@ -22,8 +22,8 @@ struct EvalResult {
 EvalResult evaluate_arithmetic(models::DeepSeekV3Model& model, uint64_t seed, int64_t count,
                                const io::ArithmeticOptions& task, SamplingOptions sampling,
                                ForwardLockstep* lockstep = nullptr);
-// The same through pipeline stages (pipeline_generate.h): every stage gets the same result.
-EvalResult evaluate_arithmetic(StagedPolicy& policy, uint64_t seed, int64_t count,
+// The same through a decoder's pipeline stages: every rank gets the same result.
+EvalResult evaluate_arithmetic(StagedDecoder& decoder, uint64_t seed, int64_t count,
                                const io::ArithmeticOptions& task, SamplingOptions sampling,
                                ForwardLockstep* lockstep = nullptr);
 

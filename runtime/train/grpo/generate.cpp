@@ -7,8 +7,6 @@
 
 #include "runtime/core/rng.h"
 #include "runtime/io/tokenizer.h"
-#include "runtime/train/grpo/policy.h"
-#include "runtime/train/grpo/vocab_sharded.h"
 
 namespace trident::train::grpo {
 
@@ -113,64 +111,53 @@ struct Row {
   bool done = false;
 };
 
-// Rows [row · n + n − 1] of h [rows · n, H]: each row's last position.
-Tensor last_positions(const Tensor& h, int64_t rows, int64_t n) {
-  if (n == 1) return h;
-  const int64_t width = h.size(1);
-  Tensor out = Tensor::empty({rows, width});
-  const float* src = h.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t r = 0; r < rows; ++r) {
-    std::copy_n(src + (r * n + n - 1) * width, width, dst + r * width);
-  }
-  return out;
-}
-
-Tensor decode_step(models::DeepSeekV3Model& model, const std::vector<int32_t>& ids, int64_t rows,
-                   int64_t n, const ops::cpu::RopeTable& rope,
-                   std::vector<models::MlaCache>& caches, ForwardLockstep* lockstep) {
+Tensor decode_step(StagedDecoder& decoder, const std::vector<int32_t>& ids, int64_t rows, int64_t n,
+                   const ops::cpu::RopeTable& rope, std::vector<models::MlaCache>& caches,
+                   ForwardLockstep* lockstep) {
   if (lockstep != nullptr) lockstep->before_forward();
-  Tensor h = model.embedding().forward(Tensor::from_ints(ids, {static_cast<int64_t>(ids.size())}));
-  for (int64_t l = 0; l < model.num_layers(); ++l) {
-    h = model.layer(l).forward_decode(h, n, rope, caches[static_cast<size_t>(l)]);
-  }
-  // Whole rows on every TP rank, so each samples the same token.
-  return gather_vocab_logits(model, policy_head_logits(model, last_positions(h, rows, n)));
+  return decoder.step(ids, rows, n, rope, caches);
 }
 
 // Decodes every request of one prompt length together.
-void generate_bucket(models::DeepSeekV3Model& model, const GenerationBucket& bucket,
+void generate_bucket(StagedDecoder& decoder, const GenerationBucket& bucket,
                      const SamplingOptions& options, ForwardLockstep* lockstep,
                      std::vector<Completion>& out) {
   const int64_t prompt_len = bucket.prompt_len;
-  const std::vector<int32_t>& ids = bucket.ids;
   std::vector<Row> rows;
   for (const size_t completion : bucket.rows) rows.push_back(Row{completion, false});
   const int64_t batch = static_cast<int64_t>(rows.size());
   const int64_t capacity = prompt_len + options.max_new_tokens;
-  const ops::cpu::RopeTable& rope = *model.sequence_layout(1, capacity).rope;
-  std::vector<models::MlaCache> caches;
-  for (int64_t l = 0; l < model.num_layers(); ++l)
-    caches.emplace_back(batch, capacity, model.dims());
+  const ops::cpu::RopeTable& rope = *decoder.model().sequence_layout(1, capacity).rope;
+  std::vector<models::MlaCache> caches = decoder.make_caches(batch, capacity);
 
-  Tensor logits = decode_step(model, ids, batch, prompt_len, rope, caches, lockstep);
-  const int64_t vocab = logits.size(1);
+  Tensor logits = decode_step(decoder, bucket.ids, batch, prompt_len, rope, caches, lockstep);
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+    // The last stage samples; every stage then applies the same tokens.
+    std::vector<int32_t> picked(static_cast<size_t>(batch), io::ByteTokenizer::kEos);
+    if (decoder.last_stage()) {
+      const int64_t vocab = logits.size(1);
+      for (int64_t b = 0; b < batch; ++b) {
+        const Row& row = rows[static_cast<size_t>(b)];
+        if (row.done) continue;
+        Completion& c = out[row.completion];
+        const float* row_logits = logits.data<float>() + b * vocab;
+        if (options.record_logits) c.step_logits.emplace_back(row_logits, row_logits + vocab);
+        picked[static_cast<size_t>(b)] =
+            pick_token(c, row_logits, vocab, prompt_len + step, options);
+      }
+    }
+    picked = decoder.from_last_stage(std::move(picked));
     std::vector<int32_t> next(static_cast<size_t>(batch), io::ByteTokenizer::kEos);
     bool any_active = false;
     for (int64_t b = 0; b < batch; ++b) {
       Row& row = rows[static_cast<size_t>(b)];
       if (row.done) continue;
-      Completion& c = out[row.completion];
-      const float* row_logits = logits.data<float>() + b * vocab;
-      if (options.record_logits) c.step_logits.emplace_back(row_logits, row_logits + vocab);
-      const int32_t token = pick_token(c, row_logits, vocab, prompt_len + step, options);
-      next[static_cast<size_t>(b)] = token;
-      row.done = append_token(c, token, options);
+      next[static_cast<size_t>(b)] = picked[static_cast<size_t>(b)];
+      row.done = append_token(out[row.completion], picked[static_cast<size_t>(b)], options);
       if (!row.done) any_active = true;
     }
     if (!any_active || step + 1 == options.max_new_tokens) break;
-    logits = decode_step(model, next, batch, 1, rope, caches, lockstep);
+    logits = decode_step(decoder, next, batch, 1, rope, caches, lockstep);
   }
 }
 
@@ -202,13 +189,13 @@ GenerationPlan plan_generation(const std::vector<GenerationRequest>& requests,
   return plan;
 }
 
-std::vector<Completion> generate(models::DeepSeekV3Model& model,
+std::vector<Completion> generate(StagedDecoder& decoder,
                                  const std::vector<GenerationRequest>& requests,
                                  const SamplingOptions& options, ForwardLockstep* lockstep) {
   GenerationPlan plan = plan_generation(requests, options);
   // RoPE and the latent cache are sized for max_position_embeddings positions: a longer
   // sequence would run the model where it was never defined (and grow the table without bound).
-  const int64_t positions = model.config().max_position_embeddings();
+  const int64_t positions = decoder.model().config().max_position_embeddings();
   for (const GenerationBucket& bucket : plan.buckets) {
     TRIDENT_USER_CHECK(
         bucket.prompt_len + options.max_new_tokens <= positions,
@@ -218,9 +205,16 @@ std::vector<Completion> generate(models::DeepSeekV3Model& model,
         std::max<int64_t>(0, positions - bucket.prompt_len), " new tokens for this prompt)");
   }
   for (const GenerationBucket& bucket : plan.buckets)
-    generate_bucket(model, bucket, options, lockstep, plan.completions);
-  if (lockstep != nullptr) lockstep->finish([&model] { filler_forward(model); });
+    generate_bucket(decoder, bucket, options, lockstep, plan.completions);
+  if (lockstep != nullptr) lockstep->finish([&decoder] { decoder.filler_step(); });
   return std::move(plan.completions);
+}
+
+std::vector<Completion> generate(models::DeepSeekV3Model& model,
+                                 const std::vector<GenerationRequest>& requests,
+                                 const SamplingOptions& options, ForwardLockstep* lockstep) {
+  StagedDecoder decoder(model);
+  return generate(decoder, requests, options, lockstep);
 }
 
 }  // namespace trident::train::grpo

@@ -13,6 +13,7 @@
 
 #include "models/deepseek_v3/model.h"
 #include "runtime/train/grpo/lockstep.h"
+#include "runtime/train/grpo/staged_decoder.h"
 
 namespace trident::train::grpo {
 
@@ -46,9 +47,16 @@ struct Completion {
   std::vector<std::vector<float>> step_logits;  // [tokens][V] with record_logits
 };
 
-// One completion per (request, sample), ordered by request then sample. Under expert
-// parallelism pass the EP group's lockstep: every prefill and decode step is announced, and a
-// rank that finished (or has no requests) runs filler forwards until every rank has.
+// One completion per (request, sample), ordered by request then sample, decoded through the
+// decoder's stages; every rank of the pipeline returns the same completions (step_logits with
+// options.record_logits on the last stage's rank only). Under expert parallelism pass the EP
+// group's lockstep: every prefill and decode step is announced, and a rank that finished (or has
+// no requests) runs filler steps until every rank has.
+std::vector<Completion> generate(StagedDecoder& decoder,
+                                 const std::vector<GenerationRequest>& requests,
+                                 const SamplingOptions& options,
+                                 ForwardLockstep* lockstep = nullptr);
+// The same for a model that holds every layer (one stage; TP and EP come with the model).
 std::vector<Completion> generate(models::DeepSeekV3Model& model,
                                  const std::vector<GenerationRequest>& requests,
                                  const SamplingOptions& options,

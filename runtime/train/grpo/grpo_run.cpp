@@ -4,8 +4,6 @@
 #include <cstdio>
 #include <memory>
 
-#include "parallel/ep/expert_parallel_moe.h"
-#include "parallel/ep/token_split_moe.h"
 #include "runtime/config/config.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/checkpoint_claim.h"
@@ -35,6 +33,8 @@ nlohmann::json grpo_metrics_record(const GrpoStepMetrics& m) {
                         {"loss", m.loss},
                         {"grad_norm", m.grad_norm},
                         {"filtered_groups", m.filtered_groups},
+                        {"skipped", m.skipped},
+                        {"skipped_steps", m.skipped_steps},
                         {"rollout_s", m.rollout_seconds},
                         {"update_s", m.update_seconds}};
 }
@@ -53,28 +53,9 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 }
 }  // namespace
 
-void check_grpo_layout(const config::ParallelConfig& parallel) {
-  TRIDENT_USER_CHECK(parallel.etp() <= 1, "parallel.etp = ", parallel.etp(),
-                     ": trident grpo does not run expert tensor parallelism (set parallel.etp = "
-                     "1; parallel.tp and parallel.ep are supported)");
-  // Pipeline parallelism: GRPO runs its own linear stages (pipeline_policy.h), one per pp rank;
-  // each stage's dp × tp ranks fold into its EP groups as without pp.
-  if (parallel.pp() > 1) {
-    TRIDENT_USER_CHECK(parallel.virtual_stages() <= 1, "parallel.virtual_stages = ",
-                       parallel.virtual_stages(),
-                       ": trident grpo runs one linear pipeline stage per parallel.pp rank (set "
-                       "parallel.virtual_stages = 1)");
-  }
-  const int64_t dp = std::max<int64_t>(1, parallel.dp()), ep = std::max<int64_t>(1, parallel.ep());
-  const int64_t tp = std::max<int64_t>(1, parallel.tp());
-  TRIDENT_USER_CHECK((dp * tp) % ep == 0, "parallel.ep = ", parallel.ep(),
-                     " must divide parallel.dp × parallel.tp = ", dp * tp,
-                     " (the expert-parallel group folds over the dp × tp ranks)");
-}
-
-GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOptions& options) {
-  check_grpo_layout(config.parallel());
-  const bool pipelined = options.pp != nullptr && options.pp->size() > 1;
+GrpoRunSummary run_grpo(const config::TridentConfig& config,
+                        const parallel::ParallelContext& context, const GrpoRunOptions& options) {
+  using parallel::MeshAxis;
   config::ModelConfig model_config = config.model();
   const std::string& init = options.init_hf_dir;
   const bool from_checkpoint = !init.empty() && is_trident_checkpoint(init);
@@ -82,70 +63,54 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     model_config = from_checkpoint ? checkpoint_model_config(init)
                                    : config::import_hf_config(init + "/config.json");
   }
-  const bool expert_parallel = options.ep != nullptr && options.ep->size() > 1;
-  const bool tensor_parallel = options.tp != nullptr && options.tp->size() > 1;
   // Each rank holds part of the weights: checkpoints and the HF export go through the collective
   // writer over the job, loads take each rank's slices.
-  const bool sharded = expert_parallel || tensor_parallel || pipelined;
-  GrpoParallel ranks{options.dp, expert_parallel ? options.ep : nullptr, options.edp, {}};
-  // Non-owning: the caller's groups outlive the policy built here.
-  const auto borrowed = [](parallel::Communicator* group) {
-    return std::shared_ptr<parallel::Communicator>(group, [](parallel::Communicator*) {});
-  };
-  ranks.pp = pipelined ? options.pp : nullptr;
-  if (expert_parallel) {
-    ranks.setup = parallel::ep::expert_parallel_setup(
-        model_config, config.parallel(), borrowed(options.ep),
-        tensor_parallel ? borrowed(options.tp) : nullptr);
-  }
-  models::ModelParallel layout;
-  if (tensor_parallel) {
-    layout.tp = options.tp;
-    layout.tp_rank = options.tp->rank();
-    layout.tp_size = options.tp->size();
-  }
-  if (pipelined) {  // this rank's stage (grpo_pipeline_holding)
-    const auto& counts = config.parallel().stage_layers();
-    layout.pipeline = grpo_pipeline_holding(model_config.num_hidden_layers(), options.pp->size(),
-                                            options.pp->rank(), {counts.begin(), counts.end()});
-  }
-  models::DeepSeekV3Model policy(model_config, config.train().seed(), layout, ranks.setup);
+  const bool sharded = context.size(MeshAxis::Tp) > 1 || context.size(MeshAxis::Ep) > 1 ||
+                       context.size(MeshAxis::Pp) > 1;
+  const MPI_Comm job = context.job();
+  const bool primary = context.primary();
+  const std::unique_ptr<models::DeepSeekV3Model> policy =
+      build_policy(model_config, config.parallel(), config.train().seed(), context);
   if (from_checkpoint) {
-    load_policy_weights(init, policy, options.job);
+    load_policy_weights(init, *policy, job);
     TLOG_INFO("policy initialised from checkpoint ", init);
   } else if (!init.empty()) {
-    io::load_hf_weights(policy.params(), init);  // each rank reads its slices
+    io::load_hf_weights(policy->params(), init);  // each rank reads its slices
     TLOG_INFO("policy initialised from HF weights in ", init);
   }
-  GrpoTrainer trainer(policy, grpo_options(config), ranks);
+  GrpoTrainer trainer(*policy, grpo_options(config), context, config.parallel());
+  if (context.size(MeshAxis::Pp) > 1) {
+    TLOG_INFO("pipeline parallel: ", context.size(MeshAxis::Pp), " rank(s), schedule '",
+              config.parallel().schedule().empty() ? "1f1b" : config.parallel().schedule(), "'");
+  }
   const StopSignalScope stop_signals;
-  const io::CheckpointClaim claim =
-      io::claim_checkpoint_dir(config.checkpoint().dir(), "", options.job);
-  io::CollectiveWatchdog watchdog(options.job, config.parallel().comm_timeout_s());
+  const io::CheckpointClaim claim = io::claim_checkpoint_dir(config.checkpoint().dir(), "", job);
+  io::CollectiveWatchdog watchdog(job, config.parallel().comm_timeout_s());
   // A sharded policy is written collectively (each rank its slices, replicas once); whole
   // replicas by rank 0 of the job alone, whose failure every rank then shares.
   const auto save_checkpoint = [&](int64_t step) {
     if (sharded) {
-      save_policy_checkpoint(config, policy, step, options.job, claim.run_id, &watchdog);
+      save_policy_checkpoint(config, *policy, step, job, claim.run_id, &watchdog);
     } else {
-      io::on_root(options.job, [&] {
-        save_policy_checkpoint(config, policy, step, MPI_COMM_SELF, claim.run_id);
+      io::on_root(job, [&] {
+        save_policy_checkpoint(config, *policy, step, MPI_COMM_SELF, claim.run_id);
       });
     }
   };
-  // Evaluation decodes the same problems on every rank; under EP their forwards pair up.
-  ForwardLockstep eval_lockstep(ranks.ep);
-  StagedPolicy eval_stages(policy, ranks.pp);  // the whole policy without pp
   const GrpoOptions& o = trainer.options();
   std::unique_ptr<io::JsonlWriter> jsonl;
-  if (options.primary && !config.logging().metrics_path().empty()) {
+  if (primary && !config.logging().metrics_path().empty()) {
     jsonl = std::make_unique<io::JsonlWriter>(config.logging().metrics_path(), /*append=*/false);
   }
+  // Evaluation decodes the same problems on every rank; under EP their forwards pair up.
+  const auto evaluate = [&] {
+    return evaluate_arithmetic(trainer.decoder(), o.seed, config.grpo().eval_prompts(), o.task,
+                               o.sampling, &trainer.lockstep());
+  };
   GrpoRunSummary summary;
   const int64_t eval_prompts = config.grpo().eval_prompts();
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(eval_stages, o.seed, eval_prompts, o.task, o.sampling,
-                                               &eval_lockstep);
+    const EvalResult e = evaluate();
     summary.eval_accuracy_before = e.accuracy;
     TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ",
               e.format_rate);
@@ -162,7 +127,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     const bool saved = every > 0 && step % every == 0 && step != steps;
     if (saved) save_checkpoint(step);
     // Every rank stops after the same step.
-    summary.stop_signal = agree_on_stop({options.dp, options.tp, options.pp});
+    summary.stop_signal = agree_on_stop(context);
     if (summary.stop_signal != 0) {
       TLOG_WARN(stop_signal_name(summary.stop_signal), " received: saving the policy after GRPO ",
                 "step ", step, " and stopping");
@@ -172,8 +137,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
   }
   if (steps > 0) save_checkpoint(steps);
   if (eval_prompts > 0) {
-    const EvalResult e = evaluate_arithmetic(eval_stages, o.seed, eval_prompts, o.task, o.sampling,
-                                               &eval_lockstep);
+    const EvalResult e = evaluate();
     summary.eval_accuracy_after = e.accuracy;
     TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);
     if (jsonl) {
@@ -184,7 +148,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config, const GrpoRunOption
     }
   }
   if (!options.save_hf_dir.empty()) {
-    save_policy_hf(config, policy, options.save_hf_dir, sharded, options.primary, options.job);
+    save_policy_hf(config, *policy, options.save_hf_dir, sharded, primary, job);
     TLOG_INFO("saved HF weights to ", options.save_hf_dir);
   }
   return summary;

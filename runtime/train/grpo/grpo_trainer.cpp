@@ -1,16 +1,15 @@
 #include "runtime/train/grpo/grpo_trainer.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
-#include <functional>
 
-#include "parallel/dp/reduce_sum.h"
+#include "models/deepseek_v3/parallelize/parallelize.h"
+#include "parallel/comm/sum_in_rank_order.h"
+#include "runtime/config/config.h"
+#include "runtime/core/error.h"
 #include "runtime/io/tokenizer.h"
-#include "runtime/train/grpo/pipeline_generate.h"
-#include "runtime/train/grpo/policy.h"
 #include "runtime/train/grpo/scoring.h"
-#include "runtime/train/grpo/vocab_sharded.h"
 
 namespace trident::train::grpo {
 
@@ -44,6 +43,7 @@ GrpoOptions grpo_options(const config::TridentConfig& config) {
   o.warmup_steps = g.warmup_steps();
   o.adam = AdamWSettings{t.beta1(), t.beta2(), t.adam_eps(), t.weight_decay()};
   o.grad_clip = t.grad_clip();
+  o.nonfinite = nonfinite_settings(t, "grpo.lr");
   o.task.digits =
       static_cast<int>(config.data().task_digits() > 0 ? config.data().task_digits() : 3);
   o.seed = t.seed();
@@ -61,55 +61,6 @@ std::vector<GrpoPrompt> arithmetic_prompts(uint64_t seed, io::Split split, uint6
   return out;
 }
 
-GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options)
-    : GrpoTrainer(policy, std::move(options), nullptr) {}
-
-GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
-                         parallel::Communicator* dp)
-    : GrpoTrainer(policy, std::move(options), GrpoParallel{dp, nullptr, nullptr, {}}) {}
-
-GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
-                         GrpoParallel parallel)
-    : policy_(&policy),
-      options_(std::move(options)),
-      dp_(parallel.dp),
-      parallel_(std::move(parallel)),
-      lockstep_(parallel_.ep),
-      stages_(policy, parallel_.pp) {
-  if (lockstep_.active()) {
-    TRIDENT_USER_CHECK(parallel_.setup.shards.ep_size == parallel_.ep->size(),
-                       "the policy holds 1/", parallel_.setup.shards.ep_size,
-                       " of the routed experts but the expert-parallel group has ",
-                       parallel_.ep->size(), " ranks");
-  }
-  TRIDENT_USER_CHECK(options_.group_size >= 2, "grpo.group_size = ", options_.group_size,
-                     " must be ≥ 2 (the group is the baseline)");
-  const int64_t n = policy.params().numel();
-  exp_avg_ = Tensor::zeros({n});
-  exp_avg_sq_ = Tensor::zeros({n});
-  if (options_.objective.beta != 0.0) {
-    // The same layout as the policy (TP slices, its pipeline stage, held experts).
-    models::ModelParallel layout = tensor_parallel_layout(policy);
-    layout.pipeline = policy.holding();
-    reference_ = std::make_unique<models::DeepSeekV3Model>(policy.config(), options_.seed, layout,
-                                                           parallel_.setup);
-    reference_stages_ = std::make_unique<StagedPolicy>(*reference_, parallel_.pp);
-    refresh_reference();
-  }
-}
-
-void GrpoTrainer::refresh_reference() {
-  Tensor values = reference_->params().flat_values();
-  values.copy_from(policy_->params().flat_values());
-}
-
-GrpoStepMetrics GrpoTrainer::step(int64_t step) {
-  const uint64_t first =
-      static_cast<uint64_t>(step - 1) * static_cast<uint64_t>(options_.prompts_per_step);
-  return this->step(step, arithmetic_prompts(options_.seed, io::Split::Train, first,
-                                             options_.prompts_per_step, options_.task));
-}
-
 namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) {
@@ -120,6 +71,7 @@ double seconds_since(Clock::time_point start) {
 struct GroupRange {
   int64_t begin = 0;
   int64_t end = 0;
+  bool contains(int64_t g) const { return g >= begin && g < end; }
 };
 GroupRange rank_groups(int64_t groups, int rank, int size) {
   const int64_t base = groups / size, extra = groups % size;
@@ -130,60 +82,147 @@ GroupRange rank_groups(int64_t groups, int rank, int size) {
 // What the whole batch needs to know about each completion, one double per field, so a sum over
 // ranks (each filling only its own completions) gives every rank the global arrays.
 enum Field : size_t { kReward, kCorrect, kFormat, kLength, kTruncated, kFields };
+
+OptimizerSettings policy_optimizer_settings(const GrpoOptions& options,
+                                            const config::ParallelConfig& parallel) {
+  OptimizerSettings settings;
+  settings.adam = options.adam;
+  settings.zero1 = parallel.zero1();
+  settings.bucket_mb = parallel.dp_bucket_mb();
+  // The policy runs no MTP: the last stage holds no copy of the embedding.
+  settings.embedding_copy = false;
+  return settings;
+}
+
+models::PipelineHolding policy_holding(const models::parallelize::PipelinePartition& partition,
+                                       const parallel::ParallelContext& context) {
+  return models::parallelize::holding_of_rank(partition, context.rank(parallel::MeshAxis::Pp),
+                                              /*mtp_depth=*/0);
+}
 }  // namespace
 
-GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& prompts) {
-  GrpoStepMetrics m;
-  m.step = step;
-  const int64_t G = options_.group_size;
-  const auto rollout_start = Clock::now();
-  if (reference_ && options_.ref_refresh_every > 0 && step > 1 &&
-      (step - 1) % options_.ref_refresh_every == 0) {
+std::unique_ptr<models::DeepSeekV3Model> build_policy(const config::ModelConfig& model,
+                                                      const config::ParallelConfig& parallel,
+                                                      uint64_t seed,
+                                                      const parallel::ParallelContext& context) {
+  return models::parallelize::build_model(
+      model, parallel, seed, context,
+      policy_holding(models::parallelize::pipeline_partition(model, parallel), context));
+}
+
+GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options)
+    : GrpoTrainer(policy, std::move(options), parallel::ParallelContext::one_rank(),
+                  config::default_config().parallel()) {}
+
+GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
+                         const parallel::ParallelContext& context,
+                         const config::ParallelConfig& parallel)
+    : policy_(policy),
+      options_(std::move(options)),
+      context_(context),
+      parallel_(parallel),
+      partition_(models::parallelize::pipeline_partition(policy.config(), parallel)),
+      engine_(parallel, context, partition_),
+      optimizer_(policy, context, partition_, policy_optimizer_settings(options_, parallel)),
+      lr_{options_.lr, options_.lr, options_.warmup_steps, options_.warmup_steps + 1},
+      compute_(policy, partition_, context.rank(parallel::MeshAxis::Pp)),
+      scoring_(policy),
+      objective_(policy, options_.objective),
+      decoder_(policy, partition_, context),
+      lockstep_(context.ep()),
+      nonfinite_(policy.params(), context, options_.nonfinite) {
+  TRIDENT_USER_CHECK(options_.group_size >= 2, "grpo.group_size = ", options_.group_size,
+                     " must be ≥ 2 (the group is the baseline)");
+  const models::PipelineHolding expected = policy_holding(partition_, context);
+  for (int64_t l = 0; l < policy.num_layers(); ++l) {
+    TRIDENT_CHECK(policy.holding().holds_layer(l) == expected.holds_layer(l),
+                  "the policy was not built for this rank's pipeline stages (build_policy)");
+  }
+  if (options_.objective.beta != 0.0) {
+    // The same layout as the policy (TP slices, held experts, pipeline stages).
+    reference_ = build_policy(policy.config(), parallel, options_.seed, context);
+    reference_compute_ = std::make_unique<ModelStageCompute>(*reference_, partition_,
+                                                             context.rank(parallel::MeshAxis::Pp));
+    reference_scoring_ = std::make_unique<ScoringObjective>(*reference_);
     refresh_reference();
   }
-  const int dp_rank = dp_ ? dp_->rank() : 0, dp_size = dp_ ? dp_->size() : 1;
-  const GroupRange mine = rank_groups(static_cast<int64_t>(prompts.size()), dp_rank, dp_size);
-  const auto is_mine = [&mine](int64_t g) { return g >= mine.begin && g < mine.end; };
+}
 
-  // --- rollout of this rank's groups ---
-  std::vector<GenerationRequest> requests;
+void GrpoTrainer::refresh_reference() {
+  Tensor values = reference_->params().flat_values();
+  values.copy_from(policy_.params().flat_values());
+}
+
+GrpoStepMetrics GrpoTrainer::step(int64_t step) {
+  const uint64_t first =
+      static_cast<uint64_t>(step - 1) * static_cast<uint64_t>(options_.prompts_per_step);
+  return this->step(step, arithmetic_prompts(options_.seed, io::Split::Train, first,
+                                             options_.prompts_per_step, options_.task));
+}
+
+int GrpoTrainer::pass_size(const std::vector<int64_t>& counts) const {
+  const int64_t most = *std::max_element(counts.begin(), counts.end());
+  return engine_.microbatches_for(static_cast<int>(most));
+}
+
+std::vector<CompletionScores> GrpoTrainer::score(ModelStageCompute& compute,
+                                                 ScoringObjective& scoring,
+                                                 const std::vector<GroupBatch>& pass) {
+  scoring.begin_pass(pass);
+  const std::vector<StageInput> inputs = stage_inputs(pass);
+  compute.begin_step(inputs, scoring, 0.0f);
+  engine_.forward(compute, static_cast<int>(pass.size()));
+  return scoring.scores();
+}
+
+GrpoTrainer::Rollouts GrpoTrainer::roll_out(const std::vector<GrpoPrompt>& prompts,
+                                             GrpoStepMetrics& m) {
+  const int64_t G = options_.group_size;
+  const int dp_size = context_.size(parallel::MeshAxis::Dp);
+  const GroupRange mine =
+      rank_groups(static_cast<int64_t>(prompts.size()), context_.rank(parallel::MeshAxis::Dp),
+                  dp_size);
+  Rollouts out;
+  out.mine_begin = mine.begin;
+  out.mine_end = mine.end;
   for (const GrpoPrompt& p : prompts) {
-    requests.push_back(GenerationRequest{p.id, io::ByteTokenizer::encode(p.text), G});
+    out.requests.push_back(GenerationRequest{p.id, io::ByteTokenizer::encode(p.text), G});
   }
-  const std::vector<GenerationRequest> my_requests(requests.begin() + mine.begin,
-                                                   requests.begin() + mine.end);
+  const std::vector<GenerationRequest> my_requests(out.requests.begin() + mine.begin,
+                                                   out.requests.begin() + mine.end);
   const std::vector<Completion> my_completions =
-      generate_staged(stages_, my_requests, options_.sampling, &lockstep_);
+      generate(decoder_, my_requests, options_.sampling, &lockstep_);
   const size_t N = prompts.size() * static_cast<size_t>(G);
   const size_t offset = static_cast<size_t>(mine.begin * G);
-  std::vector<Completion> completions(N);  // only this rank's slots are filled
-  for (size_t i = 0; i < my_completions.size(); ++i) completions[offset + i] = my_completions[i];
+  out.completions.resize(N);  // only this rank's slots are filled
+  for (size_t i = 0; i < my_completions.size(); ++i) {
+    out.completions[offset + i] = my_completions[i];
+  }
 
   std::vector<RewardInput> inputs;
-  std::vector<double> fields(N * kFields, 0.0);
+  out.fields.assign(N * kFields, 0.0);
   for (size_t k = 0; k < my_completions.size(); ++k) {
     const size_t i = offset + k;
     const GrpoPrompt& p = prompts[i / static_cast<size_t>(G)];
-    inputs.push_back(RewardInput{p.text, completions[i].text, p.reference});
+    inputs.push_back(RewardInput{p.text, out.completions[i].text, p.reference});
     const RuleReward rule = rule_reward(inputs.back(), options_.reward_weights);
-    double* f = &fields[i * kFields];
+    double* f = &out.fields[i * kFields];
     f[kReward] = rule.reward;
     f[kCorrect] = rule.correct ? 1.0 : 0.0;
     f[kFormat] = rule.format ? 1.0 : 0.0;
-    f[kLength] = static_cast<double>(completions[i].tokens.size());
-    f[kTruncated] = completions[i].truncated() ? 1.0 : 0.0;
+    f[kLength] = static_cast<double>(out.completions[i].tokens.size());
+    f[kTruncated] = out.completions[i].truncated() ? 1.0 : 0.0;
   }
   if (!options_.reward_command.empty() && !inputs.empty()) {
     const std::vector<double> external =
         external_rewards(options_.reward_command, inputs, options_.reward_timeout_s);
-    for (size_t k = 0; k < external.size(); ++k) fields[(offset + k) * kFields] = external[k];
+    for (size_t k = 0; k < external.size(); ++k) out.fields[(offset + k) * kFields] = external[k];
   }
-  fields = parallel::dp::sum_over_ranks(dp_, fields);
+  out.fields = parallel::comm::sum_in_rank_order(context_.dp(), out.fields);
 
-  std::vector<double> rewards(N);
   for (size_t i = 0; i < N; ++i) {
-    const double* f = &fields[i * kFields];
-    rewards[i] = f[kReward];
+    const double* f = &out.fields[i * kFields];
+    out.rewards.push_back(f[kReward]);
     m.accuracy += f[kCorrect];
     m.format_rate += f[kFormat];
     m.completion_length += f[kLength];
@@ -192,218 +231,138 @@ GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& p
   const double count = static_cast<double>(N);
   m.accuracy /= count, m.format_rate /= count, m.completion_length /= count;
   m.truncated_fraction /= count;
-  for (const double r : rewards) m.reward += r / count;
-  for (const double r : rewards) m.reward_std += (r - m.reward) * (r - m.reward) / count;
+  for (const double r : out.rewards) m.reward += r / count;
+  for (const double r : out.rewards) m.reward_std += (r - m.reward) * (r - m.reward) / count;
   m.reward_std = std::sqrt(m.reward_std);
+  return out;
+}
 
-  const std::vector<double> advantages = group_advantages(rewards, G, options_.advantages);
-  const std::vector<bool> flat = zero_variance_groups(rewards, G);
+std::vector<GroupBatch> GrpoTrainer::update_pass(const Rollouts& rollouts, GrpoStepMetrics& m) {
+  const int64_t G = options_.group_size;
+  const int64_t P = static_cast<int64_t>(rollouts.requests.size());
+  const int dp_size = context_.size(parallel::MeshAxis::Dp);
+  const std::vector<double> advantages =
+      group_advantages(rollouts.rewards, G, options_.advantages);
+  const std::vector<bool> flat = zero_variance_groups(rollouts.rewards, G);
 
-  // Groups that take part in the update (all ranks agree on them), and the rows of ours.
-  std::vector<int64_t> groups;
-  for (int64_t g = 0; g < static_cast<int64_t>(prompts.size()); ++g) {
+  // Groups that take part in the update (all ranks agree on them), how many each rank has, and
+  // the aggregation coefficients over all kept completions of the batch.
+  std::vector<int64_t> kept;
+  std::vector<int64_t> kept_per_rank(static_cast<size_t>(dp_size), 0);
+  std::vector<int64_t> counted;
+  for (int64_t g = 0; g < P; ++g) {
     if (options_.filter_zero_variance && flat[static_cast<size_t>(g)]) {
       ++m.filtered_groups;
-    } else {
-      groups.push_back(g);
+      continue;
     }
-  }
-  std::vector<std::vector<ScoredRow>> rows(prompts.size());
-  for (int64_t g = mine.begin; g < mine.end; ++g) {
+    kept.push_back(g);
+    for (int r = 0; r < dp_size; ++r) {
+      if (rank_groups(P, r, dp_size).contains(g)) ++kept_per_rank[static_cast<size_t>(r)];
+    }
     for (int64_t j = 0; j < G; ++j) {
-      rows[static_cast<size_t>(g)].push_back(ScoredRow{
-          requests[static_cast<size_t>(g)].prompt, completions[static_cast<size_t>(g * G + j)].tokens});
-    }
-  }
-  // π_old (the rollout policy) and π_ref per kept group of this rank, one model per pass (under
-  // expert parallelism the ranks' forwards pair up, so all must run the same model).
-  std::vector<CompletionScores> old_scores(prompts.size()), ref_scores(prompts.size());
-  // Under pipeline parallelism the scores exist on the last stage only (the only one that uses
-  // them).
-  const auto score_pass = [&](StagedPolicy& model, std::vector<CompletionScores>& scores) {
-    for (const int64_t g : groups) {
-      if (!is_mine(g)) continue;
-      lockstep_.before_forward();
-      scores[static_cast<size_t>(g)] = model.score(rows[static_cast<size_t>(g)]);
-    }
-    lockstep_.finish([&model] { model.filler_forward(); });
-  };
-  score_pass(stages_, old_scores);
-  if (reference_) score_pass(*reference_stages_, ref_scores);
-  // Aggregation coefficients over all kept completions of the batch.
-  std::vector<int64_t> counted;
-  for (const int64_t g : groups) {
-    for (int64_t j = 0; j < G; ++j) {
-      const double* f = &fields[static_cast<size_t>(g * G + j) * kFields];
+      const double* f = &rollouts.fields[static_cast<size_t>(g * G + j) * kFields];
       counted.push_back(options_.mask_truncated && f[kTruncated] != 0.0
                             ? 0
                             : static_cast<int64_t>(f[kLength]));
     }
   }
+  if (kept.empty()) return {};
   const std::vector<double> coef =
       completion_coefficients(counted, options_.loss_type, options_.sampling.max_new_tokens);
-  m.rollout_seconds = seconds_since(rollout_start);
 
-  // --- μ updates ---
-  const auto update_start = Clock::now();
-  double tokens_seen = 0, tokens_clipped = 0, kl_sum = 0.0, entropy_sum = 0.0;
-  for (int64_t update = 0; update < options_.updates_per_batch && !groups.empty(); ++update) {
-    policy_->params().zero_grad();
-    double objective = 0.0;
-    for (size_t k = 0; k < groups.size(); ++k) {
-      if (!is_mine(groups[k])) continue;
-      const size_t g = static_cast<size_t>(groups[k]);
-      const RowBatch batch = make_row_batch(rows[g]);
-      lockstep_.before_forward();
-      PolicyForward fwd;
-      stages_.forward(batch.ids, batch.batch, batch.seq, fwd);
-      if (!stages_.last_stage()) {  // pipeline: the loss and its gradient live on the last stage
-        stages_.backward(Tensor(), fwd);
-        continue;
-      }
-      const CompletionScores now = model_completion_scores(*policy_, fwd.logits, batch, rows[g]);
-      std::vector<std::vector<int32_t>> tokens;
-      std::vector<std::vector<double>> dlogp(static_cast<size_t>(G));
-      for (int64_t j = 0; j < G; ++j) {
-        const size_t i = g * static_cast<size_t>(G) + static_cast<size_t>(j);
-        const size_t slot = k * static_cast<size_t>(G) + static_cast<size_t>(j);
-        tokens.push_back(completions[i].tokens);
-        const bool masked = counted[slot] == 0;
-        for (size_t t = 0; t < completions[i].tokens.size(); ++t) {
-          const double logp = now.logp[static_cast<size_t>(j)][t];
-          const double ref = reference_ ? ref_scores[g].logp[static_cast<size_t>(j)][t] : 0.0;
-          const TokenObjective obj =
-              token_objective(logp, old_scores[g].logp[static_cast<size_t>(j)][t], ref,
-                              advantages[i], options_.objective);
-          // loss = −J, so d loss / d logp = −c · d s / d logp.
-          dlogp[static_cast<size_t>(j)].push_back(masked ? 0.0 : -coef[slot] * obj.dlogp);
-          if (masked) continue;
-          objective += coef[slot] * obj.value;
-          tokens_seen += 1.0;
-          tokens_clipped += obj.clipped ? 1.0 : 0.0;
-          kl_sum += obj.kl;
-          entropy_sum += now.entropy[static_cast<size_t>(j)][t];
-        }
-      }
-      const Tensor dlogits =
-          model_completion_logit_grad(*policy_, fwd.logits, batch, tokens, dlogp);
-      stages_.backward(dlogits, fwd);
+  // One micro-batch per kept group of this rank's block, then fillers up to the pass size.
+  std::vector<GroupBatch> pass;
+  for (size_t k = 0; k < kept.size(); ++k) {
+    const int64_t g = kept[k];
+    if (g < rollouts.mine_begin || g >= rollouts.mine_end) continue;
+    GroupBatch group;
+    for (int64_t j = 0; j < G; ++j) {
+      const size_t i = static_cast<size_t>(g * G + j);
+      const size_t slot = k * static_cast<size_t>(G) + static_cast<size_t>(j);
+      group.source.push_back(ScoredRow{rollouts.requests[static_cast<size_t>(g)].prompt,
+                                       rollouts.completions[i].tokens});
+      group.advantages.push_back(advantages[i]);
+      group.coefficients.push_back(counted[slot] == 0 ? 0.0 : coef[slot]);
     }
-    lockstep_.finish([this] { stages_.filler_forward_backward(); });
-    const double sum_sq = reduce_gradients();
-    if (update == 0) {
-      objective = stages_.sum_over_stages({objective})[0];  // known on the last stage
-      m.loss = 0.0 - parallel::dp::sum_over_ranks(dp_, objective);  // no "-0" in the metrics
-      m.grad_norm = std::sqrt(sum_sq);
-    }
-    const double clip = clip_coefficient(std::sqrt(sum_sq), options_.grad_clip);
-    if (clip < 1.0) {
-      Tensor grads = policy_->params().flat_grads();
-      float* g = grads.data<float>();
-      for (int64_t e = 0; e < grads.numel(); ++e) g[e] *= static_cast<float>(clip);
-    }
-    apply_optimizer(step_lr(step));
+    group.rows = make_row_batch(group.source);
+    pass.push_back(std::move(group));
   }
-  const std::vector<double> token_sums = parallel::dp::sum_over_ranks(
-      dp_, stages_.sum_over_stages({tokens_seen, tokens_clipped, kl_sum, entropy_sum}));
+  const int M = pass_size(kept_per_rank);
+  while (static_cast<int>(pass.size()) < M) pass.push_back(filler_group());
+  return pass;
+}
+
+void GrpoTrainer::update(int64_t step, std::vector<GroupBatch>& pass, GrpoStepMetrics& m) {
+  // π_old (the rollout policy) and π_ref of every group of the pass (on the last stage).
+  const std::vector<CompletionScores> old_scores = score(compute_, scoring_, pass);
+  const std::vector<CompletionScores> ref_scores =
+      reference_ ? score(*reference_compute_, *reference_scoring_, pass)
+                 : std::vector<CompletionScores>{};
+  for (size_t k = 0; k < pass.size(); ++k) {
+    pass[k].old_scores = &old_scores[k];
+    pass[k].ref_scores = reference_ ? &ref_scores[k] : nullptr;
+  }
+  PolicyPassSums totals;
+  const int M = static_cast<int>(pass.size());
+  const std::vector<StageInput> inputs = stage_inputs(pass);
+  for (int64_t update = 0; update < options_.updates_per_batch; ++update) {
+    optimizer_.begin_step();
+    objective_.begin_pass(pass);
+    compute_.begin_step(inputs, objective_, 0.0f);
+    engine_.train(compute_, M, [this](int block) { optimizer_.block_final(block); });
+    optimizer_.finish_gradients();
+    const double norm = optimizer_.grad_norm();
+    const PolicyPassSums& sums = objective_.sums();
+    // Known on the last stage: summed over the pipeline, then over dp.
+    const double loss =
+        0.0 - parallel::comm::sum_in_rank_order(
+                  context_.dp(), parallel::comm::sum_in_rank_order(context_.pp(), sums.objective));
+    if (update == 0) {
+      m.loss = loss;  // 0.0 - J: no "-0" in the metrics
+      m.grad_norm = norm;
+    }
+    totals.tokens += sums.tokens;
+    totals.clipped += sums.clipped;
+    totals.kl += sums.kl;
+    totals.entropy += sums.entropy;
+    const std::string what =
+        "GRPO step " + std::to_string(step) + ", update " + std::to_string(update + 1);
+    if (!nonfinite_.admit(what, loss, norm)) {
+      m.skipped = true;  // the rest of the step's updates would start from the same weights
+      break;
+    }
+    const double lr = lr_.at(step);
+    optimizer_.update(lr, clip_coefficient(norm, options_.grad_clip), ++optimizer_steps_);
+    nonfinite_.check_weights(what, options_.lr);
+  }
+  m.skipped_steps = nonfinite_.skipped();
+  const std::vector<double> token_sums = parallel::comm::sum_in_rank_order(
+      context_.dp(),
+      parallel::comm::sum_in_rank_order(
+          context_.pp(), {totals.tokens, totals.clipped, totals.kl, totals.entropy}));
   if (token_sums[0] > 0) {
     m.clip_fraction = token_sums[1] / token_sums[0];
     m.kl = token_sums[2] / token_sums[0];
     m.entropy = token_sums[3] / token_sums[0];
   }
+}
+
+GrpoStepMetrics GrpoTrainer::step(int64_t step, const std::vector<GrpoPrompt>& prompts) {
+  GrpoStepMetrics m;
+  m.step = step;
+  const auto rollout_start = Clock::now();
+  if (reference_ && options_.ref_refresh_every > 0 && step > 1 &&
+      (step - 1) % options_.ref_refresh_every == 0) {
+    refresh_reference();
+  }
+  const Rollouts rollouts = roll_out(prompts, m);
+  std::vector<GroupBatch> pass = update_pass(rollouts, m);
+  m.rollout_seconds = seconds_since(rollout_start);
+  const auto update_start = Clock::now();
+  // With no group left anywhere (all filtered) the step only rolled out.
+  if (!pass.empty()) update(step, pass, m);
   m.update_seconds = seconds_since(update_start);
   return m;
-}
-
-namespace {
-// The trained parameters with a gradient for which `pick` holds.
-std::vector<const models::Parameter*> trained_where(
-    const models::ParameterStore& store,
-    const std::function<bool(const models::Parameter&)>& pick) {
-  std::vector<const models::Parameter*> out;
-  for (const models::Parameter& p : store.parameters()) {
-    if (p.spec->trained && p.grad.defined() && pick(p)) out.push_back(&p);
-  }
-  return out;
-}
-
-// Sums the gradients of `params` over `group` (null or one rank: nothing to do).
-void sum_gradients(parallel::Communicator* group,
-                   const std::vector<const models::Parameter*>& params) {
-  if (group == nullptr || group->size() <= 1 || params.empty()) return;
-  int64_t total = 0;
-  for (const models::Parameter* p : params) total += p->grad.numel();
-  Tensor packed = Tensor::empty({total});
-  float* dst = packed.data<float>();
-  for (const models::Parameter* p : params) {
-    dst = std::copy_n(p->grad.data<float>(), p->grad.numel(), dst);
-  }
-  group->all_reduce(packed, parallel::ReduceOp::Sum)->wait();
-  const float* src = packed.data<float>();
-  for (const models::Parameter* p : params) {
-    std::copy_n(src, p->grad.numel(), p->grad.data<float>());
-    src += p->grad.numel();
-  }
-}
-
-double squares_of(const std::vector<const models::Parameter*>& params) {
-  double sum = 0.0;
-  for (const models::Parameter* p : params) sum += sum_of_squares(p->grad);
-  return sum;
-}
-}  // namespace
-
-double GrpoTrainer::reduce_gradients() {
-  // Each pipeline stage holds different parameters: their squares add up over the stages.
-  return stages_.sum_over_stages({reduce_stage_gradients()})[0];
-}
-
-double GrpoTrainer::reduce_stage_gradients() {
-  models::ParameterStore& store = policy_->params();
-  if (!expert_parallel()) {
-    if (dp_ != nullptr && dp_->size() > 1) {
-      dp_->all_reduce(store.flat_grads(), parallel::ReduceOp::Sum)->wait();
-    }
-    // Under TP the dp group joins ranks of the same TP rank; split slices count over TP.
-    return tensor_parallel_squares(
-        *policy_, trained_where(store, [](const models::Parameter&) { return true; }));
-  }
-  // Each EP rank's held experts already carry the gradient of every token of the EP group
-  // routed to them; the ranks holding the same experts (edp) add theirs. Everything else is
-  // replicated over dp.
-  const auto is_expert = [](const models::Parameter& p) {
-    return p.spec->placement.expert_parallel;
-  };
-  const std::vector<const models::Parameter*> experts = trained_where(store, is_expert);
-  const std::vector<const models::Parameter*> dense =
-      trained_where(store, [&](const models::Parameter& p) { return !is_expert(p); });
-  sum_gradients(dp_, dense);
-  sum_gradients(parallel_.edp, experts);
-  // Dense squares are alike on every rank; each expert lives on one EP rank (per edp replica).
-  return tensor_parallel_squares(*policy_, dense) +
-         parallel::dp::sum_over_ranks(parallel_.ep, squares_of(experts));
-}
-
-double GrpoTrainer::step_lr(int64_t step) const {
-  // Adam's first updates move every weight by about lr whatever the gradient's size; a ramp
-  // keeps those first moves small while the moment estimates settle.
-  if (options_.warmup_steps <= 0 || step > options_.warmup_steps) return options_.lr;
-  return options_.lr * static_cast<double>(step) / static_cast<double>(options_.warmup_steps);
-}
-
-void GrpoTrainer::apply_optimizer(double lr) {
-  ++optimizer_steps_;
-  models::ParameterStore& store = policy_->params();
-  float* values = store.flat_values().data<float>();
-  float* grads = store.flat_grads().data<float>();
-  float* m = exp_avg_.data<float>();
-  float* v = exp_avg_sq_.data<float>();
-  for (const models::Parameter& param : store.parameters()) {
-    if (!param.spec->trained) continue;
-    const int64_t offset = param.offset;
-    adamw_update(values + offset, grads + offset, m + offset, v + offset, param.value.numel(),
-                 options_.adam, lr, optimizer_steps_, param.spec->weight_decay);
-  }
 }
 
 }  // namespace trident::train::grpo

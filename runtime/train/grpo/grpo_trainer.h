@@ -1,24 +1,40 @@
 #pragma once
-// One GRPO step: roll out G completions per prompt with the current policy (generate.h),
-// score them (rewards.h), compute group-relative advantages and the rollout policy's token
-// log-probs (kept as π_old for all μ updates) and, with β > 0, the frozen reference's; then μ
-// AdamW updates on the clipped surrogate with the KL penalty (loss.h), each a gradient of the
-// whole batch accumulated group by group.
+// One GRPO step on any layout: roll out G completions per prompt with the current policy
+// (generate.h, through the pipeline stages), score them (rewards.h), compute group-relative
+// advantages; then, through the one step engine (runtime/train/step_engine.h), a forward pass
+// for the rollout policy's token log-probabilities (kept as π_old for all μ updates) and, with
+// β > 0, the frozen reference's; then μ updates, each a training pass of the clipped surrogate
+// with the KL penalty (policy_objective.h) and a step of the one optimizer
+// (runtime/train/optimizer.h): bucketed reduction, ZeRO-1, the gradient norm, clipping, AdamW.
+// GRPO therefore runs on every schedule pretraining runs (1F1B, interleaved, ZB-H1, DualPipeV).
+//
+// Data parallelism: each dp rank rolls out and differentiates its contiguous block of the step's
+// prompt groups, one group per micro-batch. Rewards, lengths and flags of every completion are
+// summed over dp, so advantages and aggregation coefficients are the global ones, and the
+// gradients summed over dp are the whole batch's. A rank with fewer groups than another pads its
+// passes with filler micro-batches, so the ranks of an expert-parallel group run as many MoE
+// forwards as each other.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
-#include "parallel/comm/communicator.h"
+#include "models/deepseek_v3/parallelize/pipeline_partition.h"
+#include "parallel/context.h"
 #include "runtime/config/trident.pb.h"
 #include "runtime/io/synthetic_task.h"
 #include "runtime/train/grpo/generate.h"
 #include "runtime/train/grpo/lockstep.h"
 #include "runtime/train/grpo/loss.h"
-#include "runtime/train/grpo/pipeline_policy.h"
+#include "runtime/train/grpo/policy_objective.h"
 #include "runtime/train/grpo/rewards.h"
+#include "runtime/train/grpo/staged_decoder.h"
+#include "runtime/train/lr_schedule.h"
+#include "runtime/train/model_stage_compute.h"
+#include "runtime/train/nonfinite.h"
 #include "runtime/train/optimizer.h"
+#include "runtime/train/step_engine.h"
 
 namespace trident::train::grpo {
 
@@ -40,6 +56,7 @@ struct GrpoOptions {
   int64_t warmup_steps = 0;  // lr rises linearly to `lr` over the first steps
   AdamWSettings adam;
   double grad_clip = 1.0;
+  NonFiniteSettings nonfinite;  // train.nonfinite, train.max_skipped_steps
   io::ArithmeticOptions task;
   uint64_t seed = 0;
 };
@@ -70,71 +87,88 @@ struct GrpoStepMetrics {
   double entropy = 0.0;    // mean policy entropy at completion tokens (nats)
   double loss = 0.0;       // −J of the first update
   double grad_norm = 0.0;  // before clipping, first update
+  // The non-finite policy (nonfinite.h): whether this step's updates stopped at a non-finite
+  // loss or gradient norm (the remaining updates of the step skipped), and the steps skipped so
+  // far in this process.
+  bool skipped = false;
+  int64_t skipped_steps = 0;
   int64_t filtered_groups = 0;
   double rollout_seconds = 0.0;
   double update_seconds = 0.0;
 };
 
-// How the policy is spread over ranks. dp splits the prompt groups. With expert parallelism
-// (ep with more than one rank) the policy was built with `setup` (its routed experts split over
-// ep, parallel/ep/expert_parallel_moe.h); every MoE forward is then a collective over ep, so
-// rollouts, scoring passes and updates run in lock step over it (lockstep.h). Routed expert
-// gradients are summed over edp (the ranks holding the same experts), all others over dp.
-// Tensor parallelism needs nothing here: it comes with the policy (built with
-// models::ModelParallel; vocab_sharded.h), dp is then the group of ranks with the same TP rank,
-// and the TP ranks of one replica do the same work.
-struct GrpoParallel {
-  parallel::Communicator* dp = nullptr;
-  parallel::Communicator* ep = nullptr;
-  parallel::Communicator* edp = nullptr;
-  models::ExpertParallelSetup setup;  // also builds the frozen reference (β > 0)
-  // Pipeline parallelism (pipeline_policy.h): the pp group of this rank's chain of stages; the
-  // policy holds stage pp->rank() (grpo_pipeline_holding). dp, ep and edp are then the groups of
-  // the ranks of the same stage.
-  parallel::Communicator* pp = nullptr;
-};
+// The policy of a GRPO run: this rank's part of `model` for the context's layout (its TP
+// slices, its experts, the layers of its pipeline stages under parallel.schedule's split). The
+// policy runs no MTP, so the last stage keeps no copy of the embedding.
+std::unique_ptr<models::DeepSeekV3Model> build_policy(const config::ModelConfig& model,
+                                                      const config::ParallelConfig& parallel,
+                                                      uint64_t seed,
+                                                      const parallel::ParallelContext& context);
 
 class GrpoTrainer {
  public:
+  // `policy` was built by build_policy for the same context and parallel config; both outlive
+  // the trainer.
+  GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
+              const parallel::ParallelContext& context, const config::ParallelConfig& parallel);
+  // One rank.
   GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options);
-  // Data parallel over `dp` (null or size 1: one rank). Every rank holds the whole policy and
-  // the same prompt list; rank r rolls out and differentiates the contiguous block r of the
-  // step's prompt groups. Rewards, lengths and flags of every completion are summed over the
-  // group so advantages and aggregation coefficients are the global ones; the gradient is
-  // summed over the group before clipping and AdamW, so every rank applies the same update as
-  // one rank holding the whole batch.
-  GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options, parallel::Communicator* dp);
-  // Data and expert parallel (see GrpoParallel); the EP group must fold over the dp ranks.
-  GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options, GrpoParallel parallel);
   GrpoTrainer(const GrpoTrainer&) = delete;
   GrpoTrainer& operator=(const GrpoTrainer&) = delete;
 
   // Step `step` (1-based) on the arithmetic prompts of that step.
   GrpoStepMetrics step(int64_t step);
-  // One step on the given prompts.
+  // One step on the given prompts (the same list on every rank).
   GrpoStepMetrics step(int64_t step, const std::vector<GrpoPrompt>& prompts);
 
   const GrpoOptions& options() const { return options_; }
+  // Decoding through this rank's stages (evaluation uses it too).
+  StagedDecoder& decoder() { return decoder_; }
+  ForwardLockstep& lockstep() { return lockstep_; }
 
  private:
+  // What a step's rollouts produced: every completion of this rank's groups, and for every
+  // completion of the batch its reward, correctness, format, length and truncation (summed over
+  // dp, so every rank has the whole batch's).
+  struct Rollouts {
+    std::vector<GenerationRequest> requests;  // one per prompt
+    std::vector<Completion> completions;      // [prompts · G]; this rank's slots filled
+    std::vector<double> fields;               // [prompts · G · field]
+    std::vector<double> rewards;              // [prompts · G]
+    int64_t mine_begin = 0;                   // this rank's prompt groups [begin, end)
+    int64_t mine_end = 0;
+  };
+  Rollouts roll_out(const std::vector<GrpoPrompt>& prompts, GrpoStepMetrics& m);
+  // This rank's micro-batches of the update passes: its kept groups, then fillers. Empty when no
+  // rank kept a group.
+  std::vector<GroupBatch> update_pass(const Rollouts& rollouts, GrpoStepMetrics& m);
+  // Scoring of π_old and π_ref, then the μ updates.
+  void update(int64_t step, std::vector<GroupBatch>& pass, GrpoStepMetrics& m);
+  // The micro-batch count of a pass in which rank r has counts[r] groups.
+  int pass_size(const std::vector<int64_t>& counts) const;
+  // A forward-only pass of `compute`'s model over `pass`: the scores of its groups (on the last
+  // stage; empty elsewhere).
+  std::vector<CompletionScores> score(ModelStageCompute& compute, ScoringObjective& scoring,
+                                      const std::vector<GroupBatch>& pass);
   void refresh_reference();
-  void apply_optimizer(double lr);
-  double step_lr(int64_t step) const;
-  bool expert_parallel() const { return lockstep_.active(); }
-  // Sums the gradients over the ranks that share them; returns the global squared norm with
-  // every routed expert counted once (summed over pipeline stages).
-  double reduce_gradients();
-  double reduce_stage_gradients();
 
-  models::DeepSeekV3Model* policy_;
+  models::DeepSeekV3Model& policy_;
   GrpoOptions options_;
-  parallel::Communicator* dp_ = nullptr;
-  GrpoParallel parallel_;
+  const parallel::ParallelContext& context_;
+  config::ParallelConfig parallel_;
+  models::parallelize::PipelinePartition partition_;
+  StepEngine engine_;
+  Optimizer optimizer_;
+  LrSchedule lr_;
+  ModelStageCompute compute_;
+  ScoringObjective scoring_;
+  PolicyObjective objective_;
+  StagedDecoder decoder_;
   ForwardLockstep lockstep_;
-  StagedPolicy stages_;  // the policy as this rank runs it (one pipeline stage or all)
   std::unique_ptr<models::DeepSeekV3Model> reference_;  // only with β > 0
-  std::unique_ptr<StagedPolicy> reference_stages_;
-  Tensor exp_avg_, exp_avg_sq_;
+  std::unique_ptr<ModelStageCompute> reference_compute_;
+  std::unique_ptr<ScoringObjective> reference_scoring_;
+  NonFiniteGuard nonfinite_;
   int64_t optimizer_steps_ = 0;
 };
 

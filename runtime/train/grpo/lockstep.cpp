@@ -1,14 +1,14 @@
 #include "runtime/train/grpo/lockstep.h"
 
-#include "parallel/dp/reduce_sum.h"
+#include "parallel/comm/sum_in_rank_order.h"
 
 namespace trident::train::grpo {
 
-ForwardLockstep::ForwardLockstep(parallel::Communicator* group)
+ForwardLockstep::ForwardLockstep(parallel::comm::Communicator* group)
     : group_(group != nullptr && group->size() > 1 ? group : nullptr) {}
 
 int ForwardLockstep::working_ranks(bool working) {
-  return static_cast<int>(parallel::dp::sum_over_ranks(group_, working ? 1.0 : 0.0));
+  return static_cast<int>(parallel::comm::sum_in_rank_order(group_, working ? 1.0 : 0.0));
 }
 
 void ForwardLockstep::before_forward() {

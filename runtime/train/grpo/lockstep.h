@@ -14,7 +14,7 @@ namespace trident::train::grpo {
 class ForwardLockstep {
  public:
   // group: the EP group; null or one rank: every call is a no-op.
-  explicit ForwardLockstep(parallel::Communicator* group);
+  explicit ForwardLockstep(parallel::comm::Communicator* group);
 
   bool active() const { return group_ != nullptr; }
   // Before each real forward of this rank.
@@ -25,7 +25,7 @@ class ForwardLockstep {
 
  private:
   int working_ranks(bool working);
-  parallel::Communicator* group_ = nullptr;
+  parallel::comm::Communicator* group_ = nullptr;
 };
 
 }  // namespace trident::train::grpo

@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "runtime/io/tokenizer.h"
-#include "runtime/train/grpo/vocab_sharded.h"
 
 namespace trident::train::grpo {
 
@@ -92,13 +91,6 @@ Tensor completion_logit_grad(const Tensor& logits, const RowBatch& rows,
     }
   }
   return grad;
-}
-
-CompletionScores score_rows(models::DeepSeekV3Model& model, const std::vector<ScoredRow>& rows) {
-  const RowBatch batch = make_row_batch(rows);
-  PolicyForward fwd;
-  policy_forward(model, batch.ids, batch.batch, batch.seq, fwd);
-  return model_completion_scores(model, fwd.logits, batch, rows);
 }
 
 }  // namespace trident::train::grpo

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
-#include "runtime/train/grpo/policy.h"
 
 namespace trident::train::grpo {
 
@@ -37,8 +36,5 @@ CompletionScores completion_scores(const Tensor& logits, const RowBatch& rows,
 Tensor completion_logit_grad(const Tensor& logits, const RowBatch& rows,
                              const std::vector<std::vector<int32_t>>& tokens,
                              const std::vector<std::vector<double>>& dlogp);
-
-// Forward only: the scores of the rows under `model`.
-CompletionScores score_rows(models::DeepSeekV3Model& model, const std::vector<ScoredRow>& rows);
 
 }  // namespace trident::train::grpo

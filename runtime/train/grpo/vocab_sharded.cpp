@@ -4,8 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "parallel/dp/reduce_sum.h"
-#include "runtime/train/optimizer.h"
+#include "parallel/comm/sum_in_rank_order.h"
 
 namespace trident::train::grpo {
 
@@ -13,7 +12,7 @@ bool vocab_sharded(const models::DeepSeekV3Model& model) { return model.tp().spl
 
 Tensor gather_vocab_logits(const models::DeepSeekV3Model& model, const Tensor& logits) {
   if (!vocab_sharded(model)) return logits;
-  const parallel::TpGroup& tp = model.tp();
+  const parallel::tp::TpGroup& tp = model.tp();
   const int64_t rows = logits.size(0), local = logits.size(1), vocab = local * tp.size;
   TRIDENT_CHECK(vocab == model.dims().vocab, "gather_vocab_logits: ", local, " columns × ",
                 tp.size, " ranks for a vocabulary of ", model.dims().vocab);
@@ -58,7 +57,7 @@ struct ShardedStats {
 };
 ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const Tensor& logits,
                            const TokenRows& at) {
-  const parallel::TpGroup& tp = model.tp();
+  const parallel::tp::TpGroup& tp = model.tp();
   const int64_t local = logits.size(1), begin = model.vocab_begin();
   const size_t n = at.row.size();
   const float* data = logits.data<float>();
@@ -70,7 +69,7 @@ ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const Tensor& l
     const float* l = data + at.row[i] * local;
     m[i] = *std::max_element(l, l + local);
   }
-  if (n > 0) tp.comm->all_reduce(max, parallel::ReduceOp::Max)->wait();
+  if (n > 0) tp.comm->all_reduce(max, parallel::comm::ReduceOp::Max)->wait();
   // [Z, W, z_t] per row, local parts, summed over TP in double.
   std::vector<double> parts(3 * n, 0.0);
   for (size_t i = 0; i < n; ++i) {
@@ -86,7 +85,7 @@ ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const Tensor& l
     const int64_t column = at.target[i] - begin;
     if (column >= 0 && column < local) parts[3 * i + 2] = l[column];
   }
-  parts = parallel::dp::sum_over_ranks(tp.comm, parts);
+  parts = parallel::comm::sum_in_rank_order(tp.comm, parts);
   ShardedStats out;
   for (size_t i = 0; i < n; ++i) {
     out.lse.push_back(static_cast<double>(m[i]) + std::log(parts[3 * i]));
@@ -151,27 +150,6 @@ Tensor model_completion_logit_grad(const models::DeepSeekV3Model& model, const T
     }
   }
   return grad;
-}
-
-models::ModelParallel tensor_parallel_layout(const models::DeepSeekV3Model& model) {
-  models::ModelParallel layout;
-  layout.tp = model.tp().comm;
-  layout.tp_rank = model.tp().rank;
-  layout.tp_size = model.tp().size;
-  return layout;
-}
-
-double tensor_parallel_squares(const models::DeepSeekV3Model& model,
-                               const std::vector<const models::Parameter*>& params) {
-  double replicated = 0.0, split = 0.0;
-  for (const models::Parameter* p : params) {
-    // Routed experts are split by ETP (1 here), not TP: every TP rank holds them whole.
-    const bool is_split = p->spec->kind != models::ParamKind::kExpert &&
-                          p->spec->placement.tp != models::TpSplit::kReplicated;
-    (is_split ? split : replicated) += sum_of_squares(p->grad);
-  }
-  if (!vocab_sharded(model)) return replicated + split;
-  return replicated + parallel::dp::sum_over_ranks(model.tp().comm, split);
 }
 
 }  // namespace trident::train::grpo

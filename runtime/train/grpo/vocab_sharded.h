@@ -36,14 +36,4 @@ Tensor model_completion_logit_grad(const models::DeepSeekV3Model& model, const T
                                    const std::vector<std::vector<int32_t>>& tokens,
                                    const std::vector<std::vector<double>>& dlogp);
 
-// The TP part of the model's layout (its group, rank and size), to build a model alike (the
-// frozen reference).
-models::ModelParallel tensor_parallel_layout(const models::DeepSeekV3Model& model);
-
-// Σ of the squared gradients of `params` with every global element counted once: TP-split
-// slices summed over the TP group, tensors every TP rank holds whole (replicated ones, routed
-// experts) taken once.
-double tensor_parallel_squares(const models::DeepSeekV3Model& model,
-                               const std::vector<const models::Parameter*>& params);
-
 }  // namespace trident::train::grpo

@@ -1,0 +1,49 @@
+#include "runtime/train/adamw.h"
+
+#include <cmath>
+
+namespace trident::train {
+
+void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t count,
+                  const AdamWSettings& settings, double lr, int64_t step, bool decay) {
+  TRIDENT_CHECK(step >= 1, "AdamW step counts from 1, got ", step);
+  const float beta1 = static_cast<float>(settings.beta1);
+  const float beta2 = static_cast<float>(settings.beta2);
+  const double bias1 = 1.0 - std::pow(settings.beta1, static_cast<double>(step));
+  const double bias2 = 1.0 - std::pow(settings.beta2, static_cast<double>(step));
+  const float step_size = static_cast<float>(lr / bias1);
+  const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
+  const float eps = static_cast<float>(settings.eps);
+  const float keep = decay ? static_cast<float>(1.0 - lr * settings.weight_decay) : 1.0f;
+#pragma omp parallel for schedule(static) if (count > 16384)
+  for (int64_t i = 0; i < count; ++i) {
+    const float g = grad[i];
+    float p = param[i] * keep;
+    const float m = beta1 * exp_avg[i] + (1.0f - beta1) * g;
+    const float v = beta2 * exp_avg_sq[i] + (1.0f - beta2) * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    p -= step_size * m / (std::sqrt(v) / bias2_sqrt + eps);
+    param[i] = p;
+  }
+}
+
+AdamWState make_adamw_state(int64_t numel) {
+  return AdamWState{Tensor::zeros({numel}), Tensor::zeros({numel})};
+}
+
+double sum_of_squares(const Tensor& grad) {
+  const float* g = grad.data<float>();
+  const int64_t n = grad.numel();
+  double total = 0.0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (n > 16384)
+  for (int64_t i = 0; i < n; ++i) total += static_cast<double>(g[i]) * static_cast<double>(g[i]);
+  return total;
+}
+
+double clip_coefficient(double global_norm, double max_norm) {
+  if (max_norm <= 0.0) return 1.0;
+  return std::min(1.0, max_norm / (global_norm + 1e-6));
+}
+
+}  // namespace trident::train

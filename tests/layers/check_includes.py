@@ -1,0 +1,44 @@
+"""The layering rule's last loophole: every project include in the libraries and the binary is
+written as a path from the repository root ("parallel/comm/communicator.h"). Such paths resolve
+only through the include roots CMake gives each layer (cmake/TridentTargets.cmake), so a header
+of a higher layer is not found and the build fails; a relative path ("../models/x.h") would be
+found next to the including file and slip past that check, so it is refused here.
+
+usage: check_includes.py SOURCE_DIR
+"""
+import os
+import re
+import sys
+
+LAYERS = ["runtime", "ops", "parallel", "models", "launch"]
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+
+
+def main():
+    root = sys.argv[1]
+    bad = []
+    checked = 0
+    for layer in LAYERS:
+        for folder, _, files in os.walk(os.path.join(root, layer)):
+            for name in files:
+                if not name.endswith((".h", ".cpp", ".cu", ".cuh")):
+                    continue
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as f:
+                    for number, line in enumerate(f, 1):
+                        match = INCLUDE.match(line)
+                        if not match:
+                            continue
+                        checked += 1
+                        target = match.group(1)
+                        generated = target.endswith(".pb.h") and "/" not in target
+                        if not generated and (target.startswith(".") or "/" not in target):
+                            bad.append(f"{os.path.relpath(path, root)}:{number}: #include "
+                                       f'"{target}" is not a path from the repository root')
+    if bad:
+        sys.exit("FAILED:\n" + "\n".join(bad))
+    print(f"{checked} includes, all from the repository root: OK")
+
+
+if __name__ == "__main__":
+    main()
