@@ -3,7 +3,7 @@
 Each seed is a small valid input of its parser, or a near miss, so that fuzzing starts from the
 formats' real structure: configs from configs/, a config.json as `trident convert` writes it,
 safetensors and token files laid out as runtime/io/safetensors.h and token_file.h document,
-reward command outputs, and byte strings for the checkpoint-metadata target (which builds its
+reward command outputs, a tokenizer.json, and byte strings for the checkpoint-metadata target (which builds its
 state from raw bytes). usage: /usr/bin/python3 fuzz/make_seeds.py
 """
 import json
@@ -101,6 +101,26 @@ def rewards():
     seed("reward_output", "crlf.txt", b"\x02" + b"1\r\n0\r\n")
 
 
+def tokenizer_json():
+    """The test suite's tiny byte-level BPE (DeepSeek-V3's layout: added tokens, a digit Split
+    and ByteLevel), preceded by a text to encode; and near misses."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "io"))
+    import tempfile
+    from tiny_hf_tokenizer import write  # noqa: E402
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = write(tmp)
+        tiny = open(path, "rb").read()
+    text = "the answer: 12345 <｜end▁of▁sentence｜>\n".encode()
+    seed("tokenizer_json", "tiny.bin", bytes([len(text)]) + text + tiny)
+    seed("tokenizer_json", "tiny_bad_utf8.bin", b"\x04\xff\xfeab" + tiny)
+    broken = json.loads(tiny)
+    broken["model"]["merges"].append("zz qq")
+    seed("tokenizer_json", "unknown_merge.bin", b"\x00" + json.dumps(broken).encode())
+    removed = json.loads(tiny)
+    removed["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed"
+    seed("tokenizer_json", "split_removed.bin", b"\x06ab 123" + json.dumps(removed).encode())
+
+
 def metadata():
     tiny = open(os.path.join(ROOT, "configs", "tiny.textproto"), "rb").read()[:255]
     state = struct.pack("<qQq", 12, 1234, 13) + b"\x00" + b"\x10" + b"0123456789abcdef"
@@ -122,4 +142,5 @@ if __name__ == "__main__":
     token_files()
     rewards()
     metadata()
+    tokenizer_json()
     print("seeds written under", os.path.join(HERE, "corpus"))

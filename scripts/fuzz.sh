@@ -20,7 +20,7 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(textproto_config hf_config_json safetensors_file token_file checkpoint_metadata
-           reward_output)
+           reward_output tokenizer_json)
 fi
 dir=$(sanitizer_build_dir address)
 

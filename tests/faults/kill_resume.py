@@ -91,25 +91,31 @@ def main():
         resumed_from = []
         start = time.monotonic()
         for point in points + [None]:
+            # A loaded machine can carry a run past the next point before it is killed: the
+            # restart then runs at least one step of its own before its kill.
+            target = None if point is None else max(point, last_step(metrics) + 1)
             proc = subprocess.Popen(command(ckpt, metrics, os.path.isdir(ckpt)), env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     start_new_session=True)
-            while point is not None and proc.poll() is None and last_step(metrics) < point:
+            while target is not None and proc.poll() is None and last_step(metrics) < target:
                 time.sleep(0.005)
-            if point is not None and proc.poll() is None:
-                ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                       text=True).stdout.split()
-                os.kill(int(rng.choice(ranks)), signal.SIGKILL)
+            if target is not None and proc.poll() is None:
+                ranks = []
+                while not ranks and proc.poll() is None:  # the ranks mpirun has started
+                    ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                           text=True).stdout.split()
+                if ranks:
+                    os.kill(int(rng.choice(ranks)), signal.SIGKILL)
             out, _ = proc.communicate(timeout=1200)
             for line in out.splitlines():
                 if "resumed from" in line:
                     resumed_from.append(line.split("resumed from ")[1].split()[0])
             if point is None and proc.returncode != 0:
                 sys.exit(f"the last restart failed:\n{out}")
-            if point is not None and proc.returncode == 0:
-                sys.exit(f"the run finished before the kill at step {point}")
-            if point is not None:
-                print(f"killed at step {last_step(metrics)} (aimed at {point}), exit "
+            if target is not None and proc.returncode == 0:
+                sys.exit(f"the run finished before the kill at step {target}")
+            if target is not None:
+                print(f"killed at step {last_step(metrics)} (aimed at {target}), exit "
                       f"{proc.returncode}")
         killed_s = time.monotonic() - start
 
