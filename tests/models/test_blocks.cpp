@@ -100,6 +100,23 @@ class BlockGradients : public ::testing::Test {
     return c;
   }
   Tensor input() const { return random_tensor({layout_.tokens(), model_.dims().hidden}, 3); }
+  // Layer `index` as a whole, with no balance term (coefficient 0).
+  BlockUnderTest decoder_layer(int index) const {
+    const DecoderLayer& layer = model_.layer(index);
+    BlockUnderTest block;
+    block.forward = [this, &layer](const Tensor& x) {
+      DecoderLayerContext ctx;
+      return layer.forward(x, layout_, 0.0f, ctx);
+    };
+    block.backward = [this, &layer](const Tensor& x, const Tensor& dout) {
+      DecoderLayerContext ctx;
+      layer.forward(x, layout_, 0.0f, ctx);
+      Tensor dx = layer.backward_input(dout, ctx);
+      layer.backward_weight(ctx);
+      return dx;
+    };
+    return block;
+  }
 
   DeepSeekV3Model model_;
   SequenceLayout layout_;
@@ -161,39 +178,14 @@ TEST_F(BlockGradients, MoeWithBalanceLoss) {
 }
 
 TEST_F(BlockGradients, DenseDecoderLayer) {
-  const DecoderLayer& layer = model_.layer(0);
-  BlockUnderTest block;
-  block.forward = [&](const Tensor& x) {
-    DecoderLayerContext ctx;
-    return layer.forward(x, layout_, 0.0f, ctx);
-  };
-  block.backward = [&](const Tensor& x, const Tensor& dout) {
-    DecoderLayerContext ctx;
-    layer.forward(x, layout_, 0.0f, ctx);
-    Tensor dx = layer.backward_input(dout, ctx);
-    layer.backward_weight(ctx);
-    return dx;
-  };
-  check_block(model_, block, input(), "dense layer");
+  check_block(model_, decoder_layer(0), input(), "dense layer");
 }
 
 TEST_F(BlockGradients, MoeDecoderLayer) {
-  const DecoderLayer& layer = model_.layer(3);
-  BlockUnderTest block;
-  block.forward = [&](const Tensor& x) {
-    DecoderLayerContext ctx;
-    return layer.forward(x, layout_, 0.0f, ctx);
-  };
-  block.backward = [&](const Tensor& x, const Tensor& dout) {
-    DecoderLayerContext ctx;
-    layer.forward(x, layout_, 0.0f, ctx);
-    Tensor dx = layer.backward_input(dout, ctx);
-    layer.backward_weight(ctx);
-    return dx;
-  };
+  BlockUnderTest block = decoder_layer(3);
   block.routing = [&](const Tensor& x) {
     DecoderLayerContext ctx;
-    layer.forward(x, layout_, 0.0f, ctx);
+    model_.layer(3).forward(x, layout_, 0.0f, ctx);
     const int32_t* idx = ctx.moe.indices.data<int32_t>();
     return std::vector<int32_t>(idx, idx + ctx.moe.indices.numel());
   };
