@@ -10,6 +10,7 @@
 #include "models/deepseek_v3/model.h"
 #include "runtime/core/rng.h"
 #include "tests/models/test_configs.h"
+#include "tests/support/directional_difference.h"
 
 namespace trident::models {
 namespace {
@@ -50,25 +51,20 @@ void check_block(DeepSeekV3Model& model, const BlockUnderTest& block, const Tens
   constexpr float kStep = 1e-2f;
   auto directional_check = [&](float* values, const float* grad, int64_t n, const Tensor& input,
                                const std::string& name) {
-    std::vector<int64_t> entries;
-    std::vector<float> signs;
-    for (int i = 0; i < 6; ++i) {
-      entries.push_back(static_cast<int64_t>(rng.bits(draw++) % static_cast<uint32_t>(n)));
-      signs.push_back(rng.bits(draw++) % 2 == 0 ? 1.0f : -1.0f);
-    }
-    double analytic = 0.0;
-    for (size_t i = 0; i < entries.size(); ++i) analytic += signs[i] * grad[entries[i]];
-    std::vector<float> saved(values, values + n);
-    for (size_t i = 0; i < entries.size(); ++i) values[entries[i]] += kStep * signs[i];
-    const bool same_plus = !block.routing || block.routing(input) == routing;
-    const double plus = dot(block.forward(input), r);
-    std::memcpy(values, saved.data(), saved.size() * sizeof(float));
-    for (size_t i = 0; i < entries.size(); ++i) values[entries[i]] -= kStep * signs[i];
-    const bool same_minus = !block.routing || block.routing(input) == routing;
-    const double minus = dot(block.forward(input), r);
-    std::memcpy(values, saved.data(), saved.size() * sizeof(float));
-    if (!same_plus || !same_minus) return;
-    const double numeric = (plus - minus) / (2.0 * kStep);
+    const trident::testing::Direction direction =
+        trident::testing::random_direction(rng, draw, n, 6);
+    const double analytic = direction.along(grad);
+    // The block's output against R, and whether the routing stayed as it was.
+    struct Side {
+      bool same_routing;
+      double value;
+    };
+    const auto [plus,
+                minus] = trident::testing::evaluate_both_sides(values, n, direction, kStep, [&] {
+      return Side{!block.routing || block.routing(input) == routing, dot(block.forward(input), r)};
+    });
+    if (!plus.same_routing || !minus.same_routing) return;
+    const double numeric = (plus.value - minus.value) / (2.0 * kStep);
     EXPECT_NEAR(analytic, numeric, 1e-2 * std::abs(numeric) + 1e-3)
         << what << ": " << name << " analytic " << analytic << " numeric " << numeric;
   };
