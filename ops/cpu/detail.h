@@ -1,6 +1,7 @@
 #pragma once
 // Shared plumbing for the CPU ops (not part of the public API): argument checks and a
 // read-only fp32 view of tensors that may be stored as bf16.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -13,6 +14,20 @@ namespace trident::ops::cpu::detail {
 // region's barrier for a whole scheduler quantum.
 constexpr int64_t kMinParallelElements = int64_t{1} << 17;
 inline bool worth_parallel(int64_t elements) { return elements >= kMinParallelElements; }
+
+// Sums over rows, per column, that come out the same for any thread count: [0, cols) is cut into
+// blocks of kColumnBlock columns, each block belongs to one thread, and fn(begin, end) walks the
+// rows in order for its columns. `elements` (rows · cols) decides whether threads are worth it.
+constexpr int64_t kColumnBlock = 64;
+template <typename Fn>
+void for_column_blocks(int64_t cols, int64_t elements, Fn&& fn) {
+  const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
+#pragma omp parallel for schedule(static) if (worth_parallel(elements))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t begin = b * kColumnBlock;
+    fn(begin, std::min(cols, begin + kColumnBlock));
+  }
+}
 
 // Rows of a tensor seen as a matrix [numel / last_dim, last_dim].
 inline int64_t rows(const Tensor& t) {

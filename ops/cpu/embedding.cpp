@@ -62,20 +62,14 @@ void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dt
   const int32_t* id = ids.data<int32_t>();
   const float* g = dout.data<float>();
   float* dw = dtable.data<float>();
-  // Threads own column blocks and walk the tokens in order: repeated ids never race and the
-  // sum order (and so the result) does not depend on the thread count.
-  constexpr int64_t kBlock = 64;
-  const int64_t blocks = (d.dim + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.tokens * d.dim))
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t begin = b * kBlock;
-    const int64_t end = std::min(d.dim, begin + kBlock);
+  // Repeated ids never race: a column block is one thread's (detail::for_column_blocks).
+  detail::for_column_blocks(d.dim, d.tokens * d.dim, [&](int64_t begin, int64_t end) {
     for (int64_t t = 0; t < d.tokens; ++t) {
       float* row = dw + id[t] * d.dim;
       const float* src = g + t * d.dim;
       for (int64_t c = begin; c < end; ++c) row[c] += src[c];
     }
-  }
+  });
 }
 
 }  // namespace trident::ops::cpu

@@ -68,6 +68,16 @@ std::vector<int64_t> group_offsets(const std::vector<int64_t>& counts, int64_t g
   return offsets;
 }
 
+// Runs fn(g, row, count) for each non-empty group g, whose `count` rows start at `row`, after
+// checking the counts against the weight's `groups` and the input's `tokens` rows.
+template <typename Fn>
+void for_each_group(const std::vector<int64_t>& counts, int64_t groups, int64_t tokens, Fn&& fn) {
+  const std::vector<int64_t> offsets = group_offsets(counts, groups, tokens);
+  for (size_t g = 0; g < counts.size(); ++g) {
+    if (counts[g] > 0) fn(static_cast<int64_t>(g), offsets[g], counts[g]);
+  }
+}
+
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
@@ -128,14 +138,12 @@ void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<
   detail::check_f32(y, "grouped_linear y");
   const LinearDims d = linear_dims(x, w, 3);
   detail::check_numel(y, d.tokens * d.out, "grouped_linear y");
-  const std::vector<int64_t> offsets = group_offsets(counts, w.size(0), d.tokens);
   const int64_t matrix = d.out * d.in;
-  for (size_t g = 0; g < counts.size(); ++g) {
-    if (counts[g] == 0) continue;
-    const Fp32Values weight(w, static_cast<int64_t>(g) * matrix, matrix, "grouped_linear w");
-    sgemm(false, true, counts[g], d.out, d.in, 1.0f, x.data<float>() + offsets[g] * d.in, d.in,
-          weight.data(), d.in, 0.0f, y.data<float>() + offsets[g] * d.out, d.out);
-  }
+  for_each_group(counts, w.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
+    const Fp32Values weight(w, g * matrix, matrix, "grouped_linear w");
+    sgemm(false, true, count, d.out, d.in, 1.0f, x.data<float>() + row * d.in, d.in, weight.data(),
+          d.in, 0.0f, y.data<float>() + row * d.out, d.out);
+  });
 }
 
 void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
@@ -146,15 +154,12 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
   detail::check_f32(dx, "grouped_linear dx");
   const LinearDims d = linear_dims(dx, w, 3);
   detail::check_numel(dy, d.tokens * d.out, "grouped_linear dy");
-  const std::vector<int64_t> offsets = group_offsets(counts, w.size(0), d.tokens);
   const int64_t matrix = d.out * d.in;
-  for (size_t g = 0; g < counts.size(); ++g) {
-    if (counts[g] == 0) continue;
-    const Fp32Values weight(w, static_cast<int64_t>(g) * matrix, matrix, "grouped_linear w");
-    sgemm(false, false, counts[g], d.in, d.out, 1.0f, dy.data<float>() + offsets[g] * d.out, d.out,
-          weight.data(), d.in, accumulate ? 1.0f : 0.0f, dx.data<float>() + offsets[g] * d.in,
-          d.in);
-  }
+  for_each_group(counts, w.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
+    const Fp32Values weight(w, g * matrix, matrix, "grouped_linear w");
+    sgemm(false, false, count, d.in, d.out, 1.0f, dy.data<float>() + row * d.out, d.out,
+          weight.data(), d.in, accumulate ? 1.0f : 0.0f, dx.data<float>() + row * d.in, d.in);
+  });
 }
 
 void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
@@ -165,14 +170,11 @@ void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
   detail::check_f32(dw, "grouped_linear dw");
   const LinearDims d = linear_dims(x, dw, 3);
   detail::check_numel(dy, d.tokens * d.out, "grouped_linear dy");
-  const std::vector<int64_t> offsets = group_offsets(counts, dw.size(0), d.tokens);
   const int64_t matrix = d.out * d.in;
-  for (size_t g = 0; g < counts.size(); ++g) {
-    if (counts[g] == 0) continue;
-    sgemm(true, false, d.out, d.in, counts[g], 1.0f, dy.data<float>() + offsets[g] * d.out, d.out,
-          x.data<float>() + offsets[g] * d.in, d.in, 1.0f,
-          dw.data<float>() + static_cast<int64_t>(g) * matrix, d.in);
-  }
+  for_each_group(counts, dw.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
+    sgemm(true, false, d.out, d.in, count, 1.0f, dy.data<float>() + row * d.out, d.out,
+          x.data<float>() + row * d.in, d.in, 1.0f, dw.data<float>() + g * matrix, d.in);
+  });
 }
 
 }  // namespace trident::ops::cpu

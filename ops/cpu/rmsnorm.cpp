@@ -91,14 +91,8 @@ void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rs
   const float* grad = dy.data<float>();
   const float* r = rstd.data<float>();
   float* out = dw.data<float>();
-  // Column blocks per thread, rows summed in order: deterministic for any thread count.
-  constexpr int64_t kBlock = 64;
-  const int64_t blocks = (d.dim + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.rows * d.dim))
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t begin = b * kBlock;
-    const int64_t end = std::min(d.dim, begin + kBlock);
-    double sum[kBlock] = {};
+  detail::for_column_blocks(d.dim, d.rows * d.dim, [&](int64_t begin, int64_t end) {
+    double sum[detail::kColumnBlock] = {};
     for (int64_t t = 0; t < d.rows; ++t) {
       const float* xr = in + t * d.dim;
       const float* gr = grad + t * d.dim;
@@ -107,7 +101,7 @@ void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rs
         sum[c - begin] += static_cast<double>(gr[c]) * xr[c] * inv;
     }
     for (int64_t c = begin; c < end; ++c) out[c] += static_cast<float>(sum[c - begin]);
-  }
+  });
 }
 
 }  // namespace trident::ops::cpu

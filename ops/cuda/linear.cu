@@ -198,6 +198,18 @@ const char* byte_ptr(const Tensor& t, int64_t element_offset) {
          element_offset * static_cast<int64_t>(element_bytes(t.dtype()));
 }
 
+// Points mm's A and B at the matched operands and C at `c`, each `*_offset` elements in (one
+// group's block of a grouped matmul), with their dtypes.
+void set_operands(Matmul& mm, const MatchedOperands& ops, int64_t a_offset, int64_t b_offset,
+                  const Tensor& c, int64_t c_offset) {
+  mm.a = byte_ptr(ops.a, a_offset);
+  mm.a_type = ops.a.dtype();
+  mm.b = byte_ptr(ops.b, b_offset);
+  mm.b_type = ops.b.dtype();
+  mm.c = const_cast<char*>(byte_ptr(c, c_offset));
+  mm.c_type = c.dtype();
+}
+
 int64_t total_rows(const std::vector<int64_t>& counts) {
   for (const int64_t count : counts) TRIDENT_CHECK(count >= 0, "negative group count ", count);
   return std::accumulate(counts.begin(), counts.end(), int64_t{0});
@@ -226,12 +238,7 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
   mm.k = k;
   mm.alpha = alpha;
   mm.beta = beta;
-  mm.a = ops.a.raw_data();
-  mm.a_type = ops.a.dtype();
-  mm.b = ops.b.raw_data();
-  mm.b_type = ops.b.dtype();
-  mm.c = c.raw_data();
-  mm.c_type = c.dtype();
+  set_operands(mm, ops, 0, 0, c, 0);
   run(mm, stream);
 }
 
@@ -315,12 +322,7 @@ void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<
         mm.m = count;
         mm.n = s.n;
         mm.k = s.k;
-        mm.a = byte_ptr(ops.a, row * s.k);
-        mm.a_type = ops.a.dtype();
-        mm.b = byte_ptr(ops.b, g * s.n * s.k);
-        mm.b_type = ops.b.dtype();
-        mm.c = const_cast<char*>(byte_ptr(y, row * s.n));
-        mm.c_type = y.dtype();
+        set_operands(mm, ops, row * s.k, g * s.n * s.k, y, row * s.n);
       },
       stream);
 }
@@ -340,12 +342,7 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
         mm.n = s.k;
         mm.k = s.n;
         mm.beta = accumulate ? 1.0f : 0.0f;
-        mm.a = byte_ptr(ops.a, row * s.n);
-        mm.a_type = ops.a.dtype();
-        mm.b = byte_ptr(ops.b, g * s.n * s.k);
-        mm.b_type = ops.b.dtype();
-        mm.c = const_cast<char*>(byte_ptr(dx, row * s.k));
-        mm.c_type = dx.dtype();
+        set_operands(mm, ops, row * s.n, g * s.n * s.k, dx, row * s.k);
       },
       stream);
 }
@@ -366,12 +363,7 @@ void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
         mm.n = s.k;
         mm.k = count;
         mm.beta = 1.0f;
-        mm.a = byte_ptr(ops.a, row * s.n);
-        mm.a_type = ops.a.dtype();
-        mm.b = byte_ptr(ops.b, row * s.k);
-        mm.b_type = ops.b.dtype();
-        mm.c = const_cast<char*>(byte_ptr(dw, g * s.n * s.k));
-        mm.c_type = dw.dtype();
+        set_operands(mm, ops, row * s.n, row * s.k, dw, g * s.n * s.k);
       },
       stream);
 }

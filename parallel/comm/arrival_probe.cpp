@@ -59,8 +59,27 @@ ArrivalProbe::~ArrivalProbe() {
   service_.join();
 }
 
+void ArrivalProbe::number(OpInfo& info) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  switch (info.op) {
+    case CommOp::Send:
+      info.seq = published_.sends_to[static_cast<size_t>(info.peer)] + 1;
+      break;
+    case CommOp::Recv:
+      info.seq = published_.recvs_from[static_cast<size_t>(info.peer)] + 1;
+      break;
+    default:
+      info.seq = published_.last_seq + 1;
+  }
+  record_locked(info);
+}
+
 void ArrivalProbe::record(const OpInfo& info) {
   std::lock_guard<std::mutex> lock(mutex_);
+  record_locked(info);
+}
+
+void ArrivalProbe::record_locked(const OpInfo& info) {
   switch (info.op) {
     case CommOp::Send: published_.sends_to[static_cast<size_t>(info.peer)] = info.seq; break;
     case CommOp::Recv: published_.recvs_from[static_cast<size_t>(info.peer)] = info.seq; break;

@@ -33,7 +33,11 @@ class ArrivalProbe {
   ArrivalProbe(const ArrivalProbe&) = delete;
   ArrivalProbe& operator=(const ArrivalProbe&) = delete;
 
-  // Called by the backend as it posts an operation (info.seq already assigned).
+  // Called by a backend as it posts an operation: gives `info` its number (the n-th
+  // collective of the group, or the n-th send to / receive from its peer) and publishes it.
+  // The probe's published counters are the numbering, so a backend keeps none of its own.
+  void number(OpInfo& info);
+  // Publishes an operation numbered by the caller (the collective watchdog's steps).
   void record(const OpInfo& info);
 
   // Asks the relevant members about `late` and returns a sentence for the error message:
@@ -50,6 +54,7 @@ class ArrivalProbe {
   };
   static constexpr int kQueryTag = 32767;  // replies use tags below it
 
+  void record_locked(const OpInfo& info);
   void serve();
   std::vector<int64_t> answer(int asker, uint64_t asked_seq) const;
 

@@ -96,14 +96,17 @@ class DelayedWork final : public Work {
 }  // namespace
 
 DelayedLink::DelayedLink(std::shared_ptr<Communicator> inner, const LinkModel& link)
-    : inner_(std::move(inner)), link_(link) {
-  TRIDENT_CHECK(inner_ != nullptr, "DelayedLink needs a communicator to wrap");
+    : ForwardingCommunicator(std::move(inner)), link_(link) {
   TRIDENT_USER_CHECK(link.latency_us >= 0 && link.gbytes_per_s >= 0,
                      "link latency (", link.latency_us, " us) and bandwidth (", link.gbytes_per_s,
                      " GB/s) must not be negative");
 }
 
-WorkHandle DelayedLink::delay(WorkHandle inner, double wire_bytes) {
+WorkHandle DelayedLink::decorate(const std::function<WorkHandle()>& post,
+                                 const Exchange& exchange) {
+  WorkHandle work = post();
+  const double wire_bytes =
+      modelled_wire_bytes(work->info(), size(), exchange.send_counts, exchange.recv_counts, rank());
   const auto now = Clock::now();
   Clock::time_point finish;
   if (size() <= 1) {
@@ -116,50 +119,7 @@ WorkHandle DelayedLink::delay(WorkHandle inner, double wire_bytes) {
     finish = start + transfer +
              std::chrono::nanoseconds(static_cast<int64_t>(link_.latency_us * 1e3));
   }
-  return std::make_shared<DelayedWork>(std::move(inner), finish, options().timeout_seconds);
-}
-
-WorkHandle DelayedLink::all_reduce(const Tensor& tensor, ReduceOp op) {
-  WorkHandle work = inner_->all_reduce(tensor, op);
-  return delay(work, modelled_wire_bytes(work->info(), size()));
-}
-
-WorkHandle DelayedLink::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
-  WorkHandle work = inner_->reduce_scatter(input, output, op);
-  return delay(work, modelled_wire_bytes(work->info(), size()));
-}
-
-WorkHandle DelayedLink::all_gather(const Tensor& input, const Tensor& output) {
-  WorkHandle work = inner_->all_gather(input, output);
-  return delay(work, modelled_wire_bytes(work->info(), size()));
-}
-
-WorkHandle DelayedLink::all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
-                                     const Tensor& output,
-                                     const std::vector<int64_t>& recv_counts) {
-  WorkHandle work = inner_->all_to_all_v(input, send_counts, output, recv_counts);
-  return delay(work,
-               modelled_wire_bytes(work->info(), size(), send_counts, recv_counts, rank()));
-}
-
-WorkHandle DelayedLink::broadcast(const Tensor& tensor, int root) {
-  WorkHandle work = inner_->broadcast(tensor, root);
-  return delay(work, modelled_wire_bytes(work->info(), size()));
-}
-
-WorkHandle DelayedLink::send(const Tensor& tensor, int peer, int tag) {
-  WorkHandle work = inner_->send(tensor, peer, tag);
-  return delay(work, modelled_wire_bytes(work->info(), size()));
-}
-
-WorkHandle DelayedLink::recv(const Tensor& tensor, int peer, int tag) {
-  WorkHandle work = inner_->recv(tensor, peer, tag);
-  return delay(work, modelled_wire_bytes(work->info(), size()));
-}
-
-WorkHandle DelayedLink::barrier() {
-  WorkHandle work = inner_->barrier();
-  return delay(work, 0.0);
+  return std::make_shared<DelayedWork>(std::move(work), finish, options().timeout_seconds);
 }
 
 }  // namespace trident::parallel::comm

@@ -20,13 +20,14 @@
 // one more hand-over between threads, which on busy shared cores waits for a core.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "parallel/comm/communicator.h"
+#include "parallel/comm/forwarding_communicator.h"
 
 namespace trident::parallel::comm {
 
@@ -52,7 +53,7 @@ double modelled_wire_bytes(const OpInfo& info, int group_size,
                            const std::vector<int64_t>& send_counts = {},
                            const std::vector<int64_t>& recv_counts = {}, int self_rank = 0);
 
-class DelayedLink final : public Communicator {
+class DelayedLink final : public ForwardingCommunicator {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -60,29 +61,9 @@ class DelayedLink final : public Communicator {
 
   const LinkModel& link() const { return link_; }
 
-  int rank() const override { return inner_->rank(); }
-  int size() const override { return inner_->size(); }
-  const std::string& name() const override { return inner_->name(); }
-  Device device() const override { return inner_->device(); }
-  std::string describe_member(int group_rank) const override {
-    return inner_->describe_member(group_rank);
-  }
-  const CommOptions& options() const override { return inner_->options(); }
-
-  WorkHandle all_reduce(const Tensor& tensor, ReduceOp op) override;
-  WorkHandle reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) override;
-  WorkHandle all_gather(const Tensor& input, const Tensor& output) override;
-  WorkHandle all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
-                          const Tensor& output, const std::vector<int64_t>& recv_counts) override;
-  WorkHandle broadcast(const Tensor& tensor, int root) override;
-  WorkHandle send(const Tensor& tensor, int peer, int tag) override;
-  WorkHandle recv(const Tensor& tensor, int peer, int tag) override;
-  WorkHandle barrier() override;
-
  private:
-  WorkHandle delay(WorkHandle inner, double wire_bytes);
+  WorkHandle decorate(const std::function<WorkHandle()>& post, const Exchange& exchange) override;
 
-  std::shared_ptr<Communicator> inner_;
   LinkModel link_;
   std::mutex mutex_;
   Clock::time_point link_free_at_{};

@@ -7,39 +7,18 @@
 // are inside the collective, mid-step ("all_reduce" of the gradient buckets) or mid-all-to-all
 // ("all_to_all" of the expert dispatch), when it disappears. Without TRIDENT_FAULT nothing is
 // wrapped.
-#include <memory>
-#include <string>
-#include <vector>
+#include <functional>
 
-#include "parallel/comm/communicator.h"
+#include "parallel/comm/forwarding_communicator.h"
 
 namespace trident::parallel::comm {
 
-class FaultPointCommunicator final : public Communicator {
+class FaultPointCommunicator final : public ForwardingCommunicator {
  public:
-  explicit FaultPointCommunicator(std::shared_ptr<Communicator> inner) : inner_(std::move(inner)) {}
-
-  int rank() const override { return inner_->rank(); }
-  int size() const override { return inner_->size(); }
-  const std::string& name() const override { return inner_->name(); }
-  Device device() const override { return inner_->device(); }
-  std::string describe_member(int group_rank) const override {
-    return inner_->describe_member(group_rank);
-  }
-  const CommOptions& options() const override { return inner_->options(); }
-
-  WorkHandle all_reduce(const Tensor& tensor, ReduceOp op) override;
-  WorkHandle reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) override;
-  WorkHandle all_gather(const Tensor& input, const Tensor& output) override;
-  WorkHandle all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
-                          const Tensor& output, const std::vector<int64_t>& recv_counts) override;
-  WorkHandle broadcast(const Tensor& tensor, int root) override;
-  WorkHandle send(const Tensor& tensor, int peer, int tag) override;
-  WorkHandle recv(const Tensor& tensor, int peer, int tag) override;
-  WorkHandle barrier() override;
+  using ForwardingCommunicator::ForwardingCommunicator;
 
  private:
-  std::shared_ptr<Communicator> inner_;
+  WorkHandle decorate(const std::function<WorkHandle()>& post, const Exchange& exchange) override;
 };
 
 }  // namespace trident::parallel::comm

@@ -92,9 +92,7 @@ MpiBackend::MpiBackend(const MpiComm& group, const CommOptions& options)
     : name_(group.name()),
       options_(options),
       comm_(group.duplicate(".data")),
-      probe_(std::make_shared<ArrivalProbe>(group, options.probe_grace_seconds)),
-      sends_to_(static_cast<size_t>(group.size()), 0),
-      recvs_from_(static_cast<size_t>(group.size()), 0) {
+      probe_(std::make_shared<ArrivalProbe>(group, options.probe_grace_seconds)) {
   TRIDENT_USER_CHECK(options.timeout_seconds > 0, "parallel.comm_timeout_s = ",
                      options.timeout_seconds, " must be positive");
   progress_ = std::make_shared<MpiProgress>(name_);
@@ -113,14 +111,7 @@ WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<MpiWorkState> state,
   MPI_Request request = MPI_REQUEST_NULL;
   {
     std::lock_guard<std::mutex> lock(submit_mutex_);
-    if (info.op == CommOp::Send) {
-      info.seq = ++sends_to_[static_cast<size_t>(info.peer)];
-    } else if (info.op == CommOp::Recv) {
-      info.seq = ++recvs_from_[static_cast<size_t>(info.peer)];
-    } else {
-      info.seq = ++collective_seq_;
-    }
-    probe_->record(info);
+    probe_->number(info);
     const int rc = post(&request);
     if (rc != MPI_SUCCESS) {
       TRIDENT_FAIL_KIND(ErrorKind::Mpi, "posting ", info.describe(), " on group '", name_,

@@ -57,10 +57,7 @@ class MpiBackend final : public Communicator {
   CommOptions options_;
   MpiComm comm_;
   std::shared_ptr<ArrivalProbe> probe_;
-  std::mutex submit_mutex_;  // keeps numbering and posting order identical
-  uint64_t collective_seq_ = 0;
-  std::vector<uint64_t> sends_to_;
-  std::vector<uint64_t> recvs_from_;
+  std::mutex submit_mutex_;                // keeps numbering and posting order identical
   std::shared_ptr<MpiProgress> progress_;  // shared with the Work handles that wait on it
 };
 

@@ -93,9 +93,7 @@ NcclBackend::NcclBackend(const MpiComm& group, cudaStream_t compute_stream,
       probe_(std::make_shared<ArrivalProbe>(group, options.probe_grace_seconds)),
       rank_(group.rank()),
       size_(group.size()),
-      compute_stream_(compute_stream),
-      sends_to_(static_cast<size_t>(group.size()), 0),
-      recvs_from_(static_cast<size_t>(group.size()), 0) {
+      compute_stream_(compute_stream) {
   TRIDENT_CHECK_CUDA(cudaGetDevice(&device_));
   ncclUniqueId id{};
   if (rank_ == 0) TRIDENT_CHECK_NCCL(ncclGetUniqueId(&id));
@@ -128,14 +126,7 @@ std::string NcclBackend::describe_member(int group_rank) const {
 template <typename Enqueue>
 WorkHandle NcclBackend::launch(OpInfo info, std::vector<Tensor> keep_alive, Enqueue&& enqueue) {
   std::lock_guard<std::mutex> lock(launch_mutex_);
-  if (info.op == CommOp::Send) {
-    info.seq = ++sends_to_[static_cast<size_t>(info.peer)];
-  } else if (info.op == CommOp::Recv) {
-    info.seq = ++recvs_from_[static_cast<size_t>(info.peer)];
-  } else {
-    info.seq = ++collective_seq_;
-  }
-  probe_->record(info);
+  probe_->number(info);
   TRIDENT_CHECK_CUDA(cudaEventRecord(ready_, compute_stream_));
   TRIDENT_CHECK_CUDA(cudaStreamWaitEvent(comm_stream_, ready_, 0));
   enqueue();

@@ -70,9 +70,6 @@ class NcclBackend final : public Communicator {
   cudaEvent_t ready_ = nullptr;  // recorded on the compute stream before each op
   Tensor barrier_scratch_;
   std::mutex launch_mutex_;
-  uint64_t collective_seq_ = 0;
-  std::vector<uint64_t> sends_to_;
-  std::vector<uint64_t> recvs_from_;
 };
 
 }  // namespace trident::parallel::comm

@@ -15,11 +15,26 @@ void check_tensor(const Communicator& comm, const Tensor& tensor, const char* wh
                 device_name(comm.device()));
 }
 
-void check_same_dtype(const Communicator& comm, const Tensor& input, const Tensor& output,
-                      CommOp op) {
+// Both tensors on the communicator's device, with one dtype.
+void check_input_output(const Communicator& comm, const Tensor& input, const Tensor& output,
+                        CommOp op) {
+  check_tensor(comm, input, "input", op);
+  check_tensor(comm, output, "output", op);
   TRIDENT_CHECK(input.dtype() == output.dtype(), comm_op_name(op), " on ", comm.name(),
                 ": input ", input.describe(), " and output ", output.describe(),
                 " must have the same dtype");
+}
+
+// reduce_scatter (input whole, output a block) and all_gather (the other way round): the whole
+// tensor holds one block per member.
+void check_blocks(const Communicator& comm, CommOp op, const Tensor& input, const Tensor& output) {
+  check_input_output(comm, input, output, op);
+  const bool gathers = op == CommOp::AllGather;
+  const Tensor& whole = gathers ? output : input;
+  const Tensor& block = gathers ? input : output;
+  TRIDENT_CHECK(whole.numel() == block.numel() * comm.size(), comm_op_name(op), " on ", comm.name(),
+                ": ", gathers ? "output " : "input ", whole.describe(), " must hold ", comm.size(),
+                " blocks of ", gathers ? "input " : "output ", block.describe());
 }
 
 OpInfo make_info(CommOp op, const Tensor& tensor) {
@@ -49,31 +64,19 @@ OpInfo check_all_reduce(const Communicator& comm, const Tensor& tensor) {
 }
 
 OpInfo check_reduce_scatter(const Communicator& comm, const Tensor& input, const Tensor& output) {
-  check_tensor(comm, input, "input", CommOp::ReduceScatter);
-  check_tensor(comm, output, "output", CommOp::ReduceScatter);
-  check_same_dtype(comm, input, output, CommOp::ReduceScatter);
-  TRIDENT_CHECK(input.numel() == output.numel() * comm.size(), "reduce_scatter on ", comm.name(),
-                ": input ", input.describe(), " must hold ", comm.size(), " blocks of output ",
-                output.describe());
+  check_blocks(comm, CommOp::ReduceScatter, input, output);
   return make_info(CommOp::ReduceScatter, input);
 }
 
 OpInfo check_all_gather(const Communicator& comm, const Tensor& input, const Tensor& output) {
-  check_tensor(comm, input, "input", CommOp::AllGather);
-  check_tensor(comm, output, "output", CommOp::AllGather);
-  check_same_dtype(comm, input, output, CommOp::AllGather);
-  TRIDENT_CHECK(output.numel() == input.numel() * comm.size(), "all_gather on ", comm.name(),
-                ": output ", output.describe(), " must hold ", comm.size(), " blocks of input ",
-                input.describe());
+  check_blocks(comm, CommOp::AllGather, input, output);
   return make_info(CommOp::AllGather, input);
 }
 
 OpInfo check_all_to_all_v(const Communicator& comm, const Tensor& input,
                           const std::vector<int64_t>& send_counts, const Tensor& output,
                           const std::vector<int64_t>& recv_counts) {
-  check_tensor(comm, input, "input", CommOp::AllToAllV);
-  check_tensor(comm, output, "output", CommOp::AllToAllV);
-  check_same_dtype(comm, input, output, CommOp::AllToAllV);
+  check_input_output(comm, input, output, CommOp::AllToAllV);
   check_counts(comm, send_counts, input, "send_counts");
   check_counts(comm, recv_counts, output, "recv_counts");
   return make_info(CommOp::AllToAllV, input);

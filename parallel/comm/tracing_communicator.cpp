@@ -67,14 +67,27 @@ class TracedWork final : public Work {
   std::shared_ptr<TracingCommunicator::InFlight> op_;
 };
 
-int64_t bytes_of(const Tensor& t) { return t.numel() * static_cast<int64_t>(dtype_size(t.dtype())); }
+// The size in an event's name: the buffer the caller handed in (all_gather: the gathered
+// output), or for all_to_all_v what leaves this rank for the others (the self block does not
+// travel).
+int64_t traced_bytes(const OpInfo& info, int size, int rank, const std::vector<int64_t>& sent) {
+  int64_t elements = info.count;
+  if (info.op == CommOp::AllGather) elements *= size;
+  if (info.op == CommOp::AllToAllV) {
+    elements = 0;
+    for (size_t p = 0; p < sent.size(); ++p) {
+      if (static_cast<int>(p) != rank) elements += sent[p];
+    }
+  }
+  if (info.op == CommOp::Barrier) elements = 0;
+  return elements * static_cast<int64_t>(dtype_size(info.dtype));
+}
 
 }  // namespace
 
 TracingCommunicator::TracingCommunicator(std::shared_ptr<Communicator> inner, std::string label)
-    : inner_(std::move(inner)), label_(std::move(label)) {
-  TRIDENT_CHECK(inner_ != nullptr, "TracingCommunicator needs a communicator to wrap");
-  if (label_.empty()) label_ = inner_->name();
+    : ForwardingCommunicator(std::move(inner)), label_(std::move(label)) {
+  if (label_.empty()) label_ = name();
   watcher_ = std::thread([this] { watch(); });
 }
 
@@ -118,9 +131,13 @@ void TracingCommunicator::drain() {
   drained_cv_.wait(lock, [this] { return recorded_ == posted_; });
 }
 
-WorkHandle TracingCommunicator::traced(WorkHandle inner, int64_t start_ns, int64_t bytes) {
-  auto op = std::make_shared<InFlight>();
+WorkHandle TracingCommunicator::decorate(const std::function<WorkHandle()>& post,
+                                         const Exchange& exchange) {
+  const int64_t start_ns = Trace::now_ns();
+  WorkHandle inner = post();
   const OpInfo& info = inner->info();
+  const int64_t bytes = traced_bytes(info, size(), rank(), exchange.send_counts);
+  auto op = std::make_shared<InFlight>();
   op->inner = std::move(inner);
   op->start_ns = start_ns;
   if (Trace::enabled()) {
@@ -144,56 +161,6 @@ WorkHandle TracingCommunicator::traced(WorkHandle inner, int64_t start_ns, int64
     cv_.notify_one();
   }
   return std::make_shared<TracedWork>(std::move(op));
-}
-
-WorkHandle TracingCommunicator::all_reduce(const Tensor& tensor, ReduceOp op) {
-  const int64_t start = Trace::now_ns();
-  return traced(inner_->all_reduce(tensor, op), start, bytes_of(tensor));
-}
-
-WorkHandle TracingCommunicator::reduce_scatter(const Tensor& input, const Tensor& output,
-                                               ReduceOp op) {
-  const int64_t start = Trace::now_ns();
-  return traced(inner_->reduce_scatter(input, output, op), start, bytes_of(input));
-}
-
-WorkHandle TracingCommunicator::all_gather(const Tensor& input, const Tensor& output) {
-  const int64_t start = Trace::now_ns();
-  return traced(inner_->all_gather(input, output), start, bytes_of(output));
-}
-
-WorkHandle TracingCommunicator::all_to_all_v(const Tensor& input,
-                                             const std::vector<int64_t>& send_counts,
-                                             const Tensor& output,
-                                             const std::vector<int64_t>& recv_counts) {
-  const int64_t start = Trace::now_ns();
-  // The size is what leaves this rank for the others (the self block does not travel).
-  int64_t sent = 0;
-  for (size_t p = 0; p < send_counts.size(); ++p) {
-    if (static_cast<int>(p) != rank()) sent += send_counts[p];
-  }
-  return traced(inner_->all_to_all_v(input, send_counts, output, recv_counts), start,
-                sent * static_cast<int64_t>(dtype_size(input.dtype())));
-}
-
-WorkHandle TracingCommunicator::broadcast(const Tensor& tensor, int root) {
-  const int64_t start = Trace::now_ns();
-  return traced(inner_->broadcast(tensor, root), start, bytes_of(tensor));
-}
-
-WorkHandle TracingCommunicator::send(const Tensor& tensor, int peer, int tag) {
-  const int64_t start = Trace::now_ns();
-  return traced(inner_->send(tensor, peer, tag), start, bytes_of(tensor));
-}
-
-WorkHandle TracingCommunicator::recv(const Tensor& tensor, int peer, int tag) {
-  const int64_t start = Trace::now_ns();
-  return traced(inner_->recv(tensor, peer, tag), start, bytes_of(tensor));
-}
-
-WorkHandle TracingCommunicator::barrier() {
-  const int64_t start = Trace::now_ns();
-  return traced(inner_->barrier(), start, 0);
 }
 
 }  // namespace trident::parallel::comm

@@ -12,42 +12,24 @@
 // decorator is not meant to be installed at all.
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "parallel/comm/communicator.h"
+#include "parallel/comm/forwarding_communicator.h"
 
 namespace trident::parallel::comm {
 
-class TracingCommunicator final : public Communicator {
+class TracingCommunicator final : public ForwardingCommunicator {
  public:
   // `label` prefixes the event names (e.g. the mesh axis, "ep"); empty uses name().
   explicit TracingCommunicator(std::shared_ptr<Communicator> inner, std::string label = {});
   ~TracingCommunicator() override;
   TracingCommunicator(const TracingCommunicator&) = delete;
   TracingCommunicator& operator=(const TracingCommunicator&) = delete;
-
-  int rank() const override { return inner_->rank(); }
-  int size() const override { return inner_->size(); }
-  const std::string& name() const override { return inner_->name(); }
-  Device device() const override { return inner_->device(); }
-  std::string describe_member(int group_rank) const override {
-    return inner_->describe_member(group_rank);
-  }
-  const CommOptions& options() const override { return inner_->options(); }
-
-  WorkHandle all_reduce(const Tensor& tensor, ReduceOp op) override;
-  WorkHandle reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) override;
-  WorkHandle all_gather(const Tensor& input, const Tensor& output) override;
-  WorkHandle all_to_all_v(const Tensor& input, const std::vector<int64_t>& send_counts,
-                          const Tensor& output, const std::vector<int64_t>& recv_counts) override;
-  WorkHandle broadcast(const Tensor& tensor, int root) override;
-  WorkHandle send(const Tensor& tensor, int peer, int tag) override;
-  WorkHandle recv(const Tensor& tensor, int peer, int tag) override;
-  WorkHandle barrier() override;
 
   // Blocks until every traced operation posted so far has been recorded (call after waiting
   // for them, before writing the trace).
@@ -56,10 +38,9 @@ class TracingCommunicator final : public Communicator {
   struct InFlight;  // one posted operation, shared by its Work and the watcher
 
  private:
-  WorkHandle traced(WorkHandle inner, int64_t start_ns, int64_t bytes);
+  WorkHandle decorate(const std::function<WorkHandle()>& post, const Exchange& exchange) override;
   void watch();
 
-  std::shared_ptr<Communicator> inner_;
   std::string label_;
   std::mutex mutex_;
   std::condition_variable cv_;

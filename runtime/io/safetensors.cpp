@@ -7,9 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
+#include "runtime/core/enum_names.h"
 #include "runtime/core/error.h"
 #include "runtime/io/half.h"
 
@@ -26,17 +29,11 @@ constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;  // the limit the form
 constexpr const char* kIndexFile = "model.safetensors.index.json";
 constexpr const char* kSingleFile = "model.safetensors";
 
-bool parse_st_dtype(const std::string& name, StDType* out) {
-  static const std::map<std::string, StDType> kNames = {{"F32", StDType::F32},
-                                                        {"F16", StDType::F16},
-                                                        {"BF16", StDType::BF16},
-                                                        {"I32", StDType::I32},
-                                                        {"I64", StDType::I64}};
-  const auto it = kNames.find(name);
-  if (it == kNames.end()) return false;
-  *out = it->second;
-  return true;
-}
+constexpr EnumName<StDType> kStDTypeNames[] = {{StDType::F32, "F32"},
+                                               {StDType::BF16, "BF16"},
+                                               {StDType::F16, "F16"},
+                                               {StDType::I32, "I32"},
+                                               {StDType::I64, "I64"}};
 
 bool is_float(StDType dtype) {
   return dtype == StDType::F32 || dtype == StDType::F16 || dtype == StDType::BF16;
@@ -152,8 +149,10 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
   StTensorInfo info;
   info.name = name;
   const std::string dtype = entry["dtype"].get<std::string>();
-  TRIDENT_USER_CHECK(parse_st_dtype(dtype, &info.dtype), where, ": dtype \"", dtype,
-                     "\" is not supported; valid: F32, BF16, F16, I32, I64");
+  const std::optional<StDType> st_dtype = parse_enum(kStDTypeNames, dtype);
+  TRIDENT_USER_CHECK(st_dtype.has_value(), where, ": dtype \"", dtype,
+                     "\" is not supported; valid: ", enum_name_list(kStDTypeNames));
+  info.dtype = *st_dtype;
   uint64_t numel = 1;
   for (const json& dim : entry["shape"]) {
     TRIDENT_USER_CHECK(
@@ -183,21 +182,7 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
 
 }  // namespace
 
-const char* st_dtype_name(StDType dtype) {
-  switch (dtype) {
-    case StDType::F32:
-      return "F32";
-    case StDType::F16:
-      return "F16";
-    case StDType::BF16:
-      return "BF16";
-    case StDType::I32:
-      return "I32";
-    case StDType::I64:
-      return "I64";
-  }
-  return "?";
-}
+const char* st_dtype_name(StDType dtype) { return enum_name(kStDTypeNames, dtype); }
 
 size_t st_dtype_size(StDType dtype) {
   switch (dtype) {

@@ -61,9 +61,12 @@ class StageObjective {
   // B on the last stage: d loss / d h of micro-batch `micro`; the weight gradients of what the
   // objective ran (head, MTP) accumulate. Not called on forward-only passes.
   virtual Tensor backward(int micro) = 0;
-  // The gradient blocks backward writes.
+  // The gradient blocks backward writes: none for the forward-only objectives (evaluation,
+  // scoring), which never run backward.
   virtual std::vector<int> gradient_blocks(
-      const models::parallelize::GradientBlocks& blocks) const = 0;
+      const models::parallelize::GradientBlocks& /*blocks*/) const {
+    return {};
+  }
 };
 
 class ModelStageCompute : public parallel::pp::StageCompute {

@@ -50,9 +50,6 @@ class EvalObjective final : public StageObjective {
   void forward(int micro, const Tensor& h, const models::SequenceLayout& layout, float balance_coef,
                StageRecord& record) override;
   Tensor backward(int micro) override;
-  std::vector<int> gradient_blocks(const models::parallelize::GradientBlocks&) const override {
-    return {};
-  }
 
  private:
   const models::DeepSeekV3Model& model_;

@@ -9,6 +9,7 @@
 
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
+#include "tests/support/expect_user_error.h"
 
 namespace trident::config {
 namespace {
@@ -204,15 +205,8 @@ TEST_F(HfConfig, DeepSeekV2KeysLeftOutTakeV2Defaults) {
 }
 
 void expect_user_error(const std::string& path, const std::vector<std::string>& needles) {
-  try {
-    import_hf_config(path);
-    ADD_FAILURE() << "expected a UserError for " << path;
-  } catch (const UserError& e) {
-    for (const std::string& needle : needles) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-          << "missing '" << needle << "' in: " << e.what();
-    }
-  }
+  SCOPED_TRACE(path);
+  trident::testing::expect_user_error([&] { import_hf_config(path); }, needles);
 }
 
 TEST_F(HfConfig, ClearErrors) {

@@ -9,6 +9,7 @@
 
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
+#include "tests/support/expect_user_error.h"
 
 namespace trident::config {
 namespace {
@@ -127,16 +128,8 @@ TEST(PresetPath, PathsPassThroughAndNamesResolve) {
 }
 
 TEST(PresetPath, MissingPresetListsTheAvailableOnes) {
-  try {
-    resolve_config_path("tinyy");
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("'tinyy'"), std::string::npos) << what;
-    EXPECT_NE(what.find("tiny"), std::string::npos) << what;
-    EXPECT_NE(what.find("small"), std::string::npos) << what;
-    EXPECT_NE(what.find("deepseek-v3-671b"), std::string::npos) << what;
-  }
+  trident::testing::expect_user_error([] { resolve_config_path("tinyy"); },
+                                      {"'tinyy'", "tiny", "small", "deepseek-v3-671b"});
 }
 
 TEST(PresetPath, ConfigDirEnvironmentVariableComesFirst) {

@@ -12,7 +12,14 @@
 #include "runtime/core/rng.h"
 #include "runtime/core/tensor.h"
 
+// Declared here so the alias below does not depend on which op header came first.
+namespace trident::ops::cpu {}
+
 namespace trident::cuda_test {
+
+// Every test compares an ops::cuda kernel with its ops::cpu oracle.
+namespace cpu = ops::cpu;
+namespace cuda = ops::cuda;
 
 // Every test starts with this: without a GPU there is nothing to compare.
 #define SKIP_WITHOUT_GPU()                                                              \

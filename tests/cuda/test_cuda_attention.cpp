@@ -15,9 +15,6 @@ void PrintTo(const AttentionShape& s, std::ostream* os) {
 namespace trident::cuda_test {
 namespace {
 
-namespace cpu = ops::cpu;
-namespace cuda = ops::cuda;
-
 class CudaAttention : public ::testing::TestWithParam<cpu::AttentionShape> {};
 
 TEST_P(CudaAttention, ForwardAndBackwardMatchCpu) {

@@ -8,9 +8,6 @@
 namespace trident::cuda_test {
 namespace {
 
-namespace cpu = ops::cpu;
-namespace cuda = ops::cuda;
-
 struct VocabCase {
   int64_t tokens, vocab;
 };

@@ -6,9 +6,6 @@
 namespace trident::cuda_test {
 namespace {
 
-namespace cpu = ops::cpu;
-namespace cuda = ops::cuda;
-
 struct RowsCase {
   int64_t rows, dim;
 };

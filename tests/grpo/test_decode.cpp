@@ -27,6 +27,15 @@ std::vector<float> full_next_logits(models::DeepSeekV3Model& model,
   return std::vector<float>(last, last + V);
 }
 
+// Greedy decoding that runs to `max_new_tokens` unless a stop string ends it (EOS does not).
+SamplingOptions greedy_options(int64_t max_new_tokens) {
+  SamplingOptions greedy;
+  greedy.temperature = 0.0;
+  greedy.max_new_tokens = max_new_tokens;
+  greedy.stop_at_eos = false;
+  return greedy;
+}
+
 double rel(const std::vector<float>& a, const std::vector<float>& b) {
   double diff = 0.0, norm = 0.0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -38,10 +47,7 @@ double rel(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(GrpoDecode, AbsorbedCacheMatchesFullRecomputation) {
   models::DeepSeekV3Model model(testing::grpo_tiny_config(), 7);
-  SamplingOptions greedy;
-  greedy.temperature = 0.0;
-  greedy.max_new_tokens = 12;
-  greedy.stop_at_eos = false;
+  SamplingOptions greedy = greedy_options(12);
   greedy.record_logits = true;
   // Two prompt lengths (two buckets), two rows in the first.
   const std::vector<GenerationRequest> requests{{0, io::ByteTokenizer::encode("12+34="), 2},
@@ -92,10 +98,7 @@ TEST(GrpoDecode, SampledRolloutsDoNotDependOnBatching) {
 
 TEST(GrpoDecode, StopStringsAndLength) {
   models::DeepSeekV3Model model(testing::grpo_tiny_config(), 7);
-  SamplingOptions greedy;
-  greedy.temperature = 0.0;
-  greedy.max_new_tokens = 6;
-  greedy.stop_at_eos = false;
+  SamplingOptions greedy = greedy_options(6);
   const auto first = generate(model, {{0, io::ByteTokenizer::encode("1+2="), 1}}, greedy);
   ASSERT_EQ(first[0].tokens.size(), 6u);
   EXPECT_TRUE(first[0].truncated());

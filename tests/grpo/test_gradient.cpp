@@ -19,6 +19,7 @@
 #include "runtime/train/model_stage_compute.h"
 #include "runtime/train/step_engine.h"
 #include "tests/grpo/grpo_test_model.h"
+#include "tests/support/directional_difference.h"
 
 namespace trident::train::grpo {
 namespace {
@@ -132,27 +133,12 @@ TEST(GrpoGradient, MatchesFiniteDifferences) {
   for (models::Parameter& param : model.params().parameters()) {
     if (!param.spec->trained) continue;
     if (param.spec->name.find("model.layers.4") == 0) continue;  // MTP: not part of the policy
-    float* value = param.value.data<float>();
-    const float* grad = param.grad.data<float>();
-    const int64_t n = param.value.numel();
-    std::vector<int64_t> entries;
-    std::vector<float> signs;
-    for (int k = 0; k < 4; ++k) {
-      entries.push_back(static_cast<int64_t>(rng.bits(draw++) % static_cast<uint32_t>(n)));
-      signs.push_back(rng.bits(draw++) % 2 == 0 ? 1.0f : -1.0f);
-    }
-    double directional = 0.0;
-    for (size_t k = 0; k < entries.size(); ++k) directional += signs[k] * grad[entries[k]];
-    const std::vector<float> saved = param.value.to_vector();
-    auto shift = [&](float amount) {
-      std::memcpy(value, saved.data(), saved.size() * sizeof(float));
-      for (size_t k = 0; k < entries.size(); ++k) value[entries[k]] += amount * signs[k];
-    };
-    shift(kStep);
-    const LossEval plus = evaluate(model, p);
-    shift(-kStep);
-    const LossEval minus = evaluate(model, p);
-    std::memcpy(value, saved.data(), saved.size() * sizeof(float));
+    const trident::testing::Direction direction =
+        trident::testing::random_direction(rng, draw, param.value.numel(), 4);
+    const double directional = direction.along(param.grad.data<float>());
+    const auto [plus, minus] =
+        trident::testing::evaluate_both_sides(param.value.data<float>(), param.value.numel(),
+                                              direction, kStep, [&] { return evaluate(model, p); });
     if (plus.routing != reference.routing || minus.routing != reference.routing) {
       ++skipped;
       continue;

@@ -19,6 +19,15 @@ GrpoOptions smoke_options() {
   return grpo_options(config);
 }
 
+// Rewards that vary within a group, so the advantages (and the update) are not zero.
+GrpoOptions varied_reward_options() {
+  GrpoOptions options = smoke_options();
+  options.reward_command =
+      "/usr/bin/python3 -c \"import sys, json\n"
+      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  return options;
+}
+
 void expect_finite(const GrpoStepMetrics& m) {
   for (const double v : {m.reward, m.accuracy, m.format_rate, m.kl, m.clip_fraction,
                          m.completion_length, m.entropy, m.loss, m.grad_norm}) {
@@ -28,11 +37,7 @@ void expect_finite(const GrpoStepMetrics& m) {
 
 TEST(GrpoSmoke, StepsProduceFiniteMetricsAndMoveThePolicy) {
   models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1);
-  GrpoOptions options = smoke_options();
-  // Rewards that vary within a group, so the advantages (and the update) are not zero.
-  options.reward_command =
-      "/usr/bin/python3 -c \"import sys, json\n"
-      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  GrpoOptions options = varied_reward_options();
   const std::vector<float> before = model.params().flat_values().to_vector();
   GrpoTrainer trainer(model, options);
   for (int64_t step = 1; step <= 3; ++step) {
@@ -53,10 +58,7 @@ TEST(GrpoSmoke, FirstUpdateSeesRatioOneAndNoKl) {
   // ρ = 1 exactly (no clipping) and every KL estimate is 0; with μ = 2 the second update
   // sees the moved policy.
   models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1);
-  GrpoOptions options = smoke_options();
-  options.reward_command =
-      "/usr/bin/python3 -c \"import sys, json\n"
-      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  GrpoOptions options = varied_reward_options();
   options.updates_per_batch = 1;
   GrpoTrainer once(model, options);
   const GrpoStepMetrics first = once.step(1);
@@ -73,10 +75,7 @@ TEST(GrpoSmoke, FirstUpdateSeesRatioOneAndNoKl) {
 TEST(GrpoSmoke, ReferenceRefreshResetsTheKl) {
   // μ = 1: the KL of step 2 is 0 when the reference was refreshed to the step-2 policy, and
   // positive when it stayed at the initial one.
-  GrpoOptions options = smoke_options();
-  options.reward_command =
-      "/usr/bin/python3 -c \"import sys, json\n"
-      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
+  GrpoOptions options = varied_reward_options();
   options.updates_per_batch = 1;
   options.ref_refresh_every = 1;
   models::DeepSeekV3Model refreshed_model(testing::grpo_tiny_config(0.05), 1);
@@ -92,12 +91,9 @@ TEST(GrpoSmoke, ReferenceRefreshResetsTheKl) {
 
 TEST(GrpoSmoke, MaskedTruncatedCompletionsGiveNoGradient) {
   // No stop string and 6 new tokens: the tiny model's completions all end by length.
-  GrpoOptions options = smoke_options();
+  GrpoOptions options = varied_reward_options();
   options.sampling.stop.clear();
   options.sampling.stop_at_eos = false;
-  options.reward_command =
-      "/usr/bin/python3 -c \"import sys, json\n"
-      "for l in sys.stdin: print(sum(map(ord, json.loads(l)['completion'])) % 5)\"";
   options.mask_truncated = true;
   models::DeepSeekV3Model masked_model(testing::grpo_tiny_config(0.05), 1);
   GrpoTrainer masked(masked_model, options);

@@ -12,24 +12,13 @@
 #include "runtime/io/half.h"
 #include "runtime/io/safetensors.h"
 #include "tests/io/temp_dir.h"
+#include "tests/support/expect_user_error.h"
 
 namespace trident::io {
 namespace {
 
 using testing::TempDir;
-
-template <typename F>
-void expect_user_error(F&& body, std::initializer_list<std::string> fragments) {
-  try {
-    body();
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    for (const std::string& fragment : fragments) {
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-          << "'" << fragment << "' not in: " << e.what();
-    }
-  }
-}
+using trident::testing::expect_user_error;
 
 // A safetensors file from a header string and raw data, byte by byte.
 void write_raw(const std::string& path, const std::string& header, const std::string& data) {

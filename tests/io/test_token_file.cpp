@@ -8,11 +8,13 @@
 #include "runtime/core/error.h"
 #include "runtime/io/token_file.h"
 #include "tests/io/temp_dir.h"
+#include "tests/support/expect_user_error.h"
 
 namespace trident::io {
 namespace {
 
 using testing::TempDir;
+using trident::testing::expect_user_error;
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -23,20 +25,6 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
-}
-
-// Expects a UserError whose message mentions every fragment.
-template <typename F>
-void expect_user_error(F&& body, std::initializer_list<std::string> fragments) {
-  try {
-    body();
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    for (const std::string& fragment : fragments) {
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-          << "'" << fragment << "' not in: " << e.what();
-    }
-  }
 }
 
 TEST(TokenFile, RoundTripWithMask) {

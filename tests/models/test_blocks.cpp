@@ -10,6 +10,7 @@
 #include "models/deepseek_v3/model.h"
 #include "runtime/core/rng.h"
 #include "tests/models/test_configs.h"
+#include "tests/support/directional_difference.h"
 
 namespace trident::models {
 namespace {
@@ -50,25 +51,20 @@ void check_block(DeepSeekV3Model& model, const BlockUnderTest& block, const Tens
   constexpr float kStep = 1e-2f;
   auto directional_check = [&](float* values, const float* grad, int64_t n, const Tensor& input,
                                const std::string& name) {
-    std::vector<int64_t> entries;
-    std::vector<float> signs;
-    for (int i = 0; i < 6; ++i) {
-      entries.push_back(static_cast<int64_t>(rng.bits(draw++) % static_cast<uint32_t>(n)));
-      signs.push_back(rng.bits(draw++) % 2 == 0 ? 1.0f : -1.0f);
-    }
-    double analytic = 0.0;
-    for (size_t i = 0; i < entries.size(); ++i) analytic += signs[i] * grad[entries[i]];
-    std::vector<float> saved(values, values + n);
-    for (size_t i = 0; i < entries.size(); ++i) values[entries[i]] += kStep * signs[i];
-    const bool same_plus = !block.routing || block.routing(input) == routing;
-    const double plus = dot(block.forward(input), r);
-    std::memcpy(values, saved.data(), saved.size() * sizeof(float));
-    for (size_t i = 0; i < entries.size(); ++i) values[entries[i]] -= kStep * signs[i];
-    const bool same_minus = !block.routing || block.routing(input) == routing;
-    const double minus = dot(block.forward(input), r);
-    std::memcpy(values, saved.data(), saved.size() * sizeof(float));
-    if (!same_plus || !same_minus) return;
-    const double numeric = (plus - minus) / (2.0 * kStep);
+    const trident::testing::Direction direction =
+        trident::testing::random_direction(rng, draw, n, 6);
+    const double analytic = direction.along(grad);
+    // The block's output against R, and whether the routing stayed as it was.
+    struct Side {
+      bool same_routing;
+      double value;
+    };
+    const auto [plus,
+                minus] = trident::testing::evaluate_both_sides(values, n, direction, kStep, [&] {
+      return Side{!block.routing || block.routing(input) == routing, dot(block.forward(input), r)};
+    });
+    if (!plus.same_routing || !minus.same_routing) return;
+    const double numeric = (plus.value - minus.value) / (2.0 * kStep);
     EXPECT_NEAR(analytic, numeric, 1e-2 * std::abs(numeric) + 1e-3)
         << what << ": " << name << " analytic " << analytic << " numeric " << numeric;
   };
@@ -100,6 +96,23 @@ class BlockGradients : public ::testing::Test {
     return c;
   }
   Tensor input() const { return random_tensor({layout_.tokens(), model_.dims().hidden}, 3); }
+  // Layer `index` as a whole, with no balance term (coefficient 0).
+  BlockUnderTest decoder_layer(int index) const {
+    const DecoderLayer& layer = model_.layer(index);
+    BlockUnderTest block;
+    block.forward = [this, &layer](const Tensor& x) {
+      DecoderLayerContext ctx;
+      return layer.forward(x, layout_, 0.0f, ctx);
+    };
+    block.backward = [this, &layer](const Tensor& x, const Tensor& dout) {
+      DecoderLayerContext ctx;
+      layer.forward(x, layout_, 0.0f, ctx);
+      Tensor dx = layer.backward_input(dout, ctx);
+      layer.backward_weight(ctx);
+      return dx;
+    };
+    return block;
+  }
 
   DeepSeekV3Model model_;
   SequenceLayout layout_;
@@ -161,39 +174,14 @@ TEST_F(BlockGradients, MoeWithBalanceLoss) {
 }
 
 TEST_F(BlockGradients, DenseDecoderLayer) {
-  const DecoderLayer& layer = model_.layer(0);
-  BlockUnderTest block;
-  block.forward = [&](const Tensor& x) {
-    DecoderLayerContext ctx;
-    return layer.forward(x, layout_, 0.0f, ctx);
-  };
-  block.backward = [&](const Tensor& x, const Tensor& dout) {
-    DecoderLayerContext ctx;
-    layer.forward(x, layout_, 0.0f, ctx);
-    Tensor dx = layer.backward_input(dout, ctx);
-    layer.backward_weight(ctx);
-    return dx;
-  };
-  check_block(model_, block, input(), "dense layer");
+  check_block(model_, decoder_layer(0), input(), "dense layer");
 }
 
 TEST_F(BlockGradients, MoeDecoderLayer) {
-  const DecoderLayer& layer = model_.layer(3);
-  BlockUnderTest block;
-  block.forward = [&](const Tensor& x) {
-    DecoderLayerContext ctx;
-    return layer.forward(x, layout_, 0.0f, ctx);
-  };
-  block.backward = [&](const Tensor& x, const Tensor& dout) {
-    DecoderLayerContext ctx;
-    layer.forward(x, layout_, 0.0f, ctx);
-    Tensor dx = layer.backward_input(dout, ctx);
-    layer.backward_weight(ctx);
-    return dx;
-  };
+  BlockUnderTest block = decoder_layer(3);
   block.routing = [&](const Tensor& x) {
     DecoderLayerContext ctx;
-    layer.forward(x, layout_, 0.0f, ctx);
+    model_.layer(3).forward(x, layout_, 0.0f, ctx);
     const int32_t* idx = ctx.moe.indices.data<int32_t>();
     return std::vector<int32_t>(idx, idx + ctx.moe.indices.numel());
   };

@@ -10,6 +10,7 @@
 #include "runtime/core/rng.h"
 #include "tests/models/test_batches.h"
 #include "tests/models/test_configs.h"
+#include "tests/support/directional_difference.h"
 
 namespace trident::models {
 namespace {
@@ -62,30 +63,12 @@ TEST(ModelGradients, MatchFiniteDifferencesForEveryParameter) {
   uint64_t draw = 0;
   for (Parameter& param : model.params().parameters()) {
     if (!param.spec->trained) continue;
-    float* value = param.value.data<float>();
-    const float* grad = param.grad.data<float>();
-    const int64_t n = param.value.numel();
-    // A random ±1 direction over a few sampled entries: one directional derivative per
-    // parameter, which is large enough to stand above the loss's round-off.
-    std::vector<int64_t> entries;
-    std::vector<float> signs;
-    for (int i = 0; i < kEntriesPerParameter; ++i) {
-      entries.push_back(static_cast<int64_t>(rng.bits(draw++) % static_cast<uint32_t>(n)));
-      signs.push_back(rng.bits(draw++) % 2 == 0 ? 1.0f : -1.0f);
-    }
-    double directional = 0.0;
-    for (size_t i = 0; i < entries.size(); ++i) directional += signs[i] * grad[entries[i]];
-
-    auto shift = [&](float amount) {
-      for (size_t i = 0; i < entries.size(); ++i) value[entries[i]] += amount * signs[i];
-    };
-    const std::vector<float> saved = param.value.to_vector();
-    shift(kStep);
-    const Evaluation plus = evaluate(model, batch, scales);
-    std::memcpy(value, saved.data(), saved.size() * sizeof(float));
-    shift(-kStep);
-    const Evaluation minus = evaluate(model, batch, scales);
-    std::memcpy(value, saved.data(), saved.size() * sizeof(float));
+    const trident::testing::Direction direction =
+        trident::testing::random_direction(rng, draw, param.value.numel(), kEntriesPerParameter);
+    const double directional = direction.along(param.grad.data<float>());
+    const auto [plus, minus] = trident::testing::evaluate_both_sides(
+        param.value.data<float>(), param.value.numel(), direction, kStep,
+        [&] { return evaluate(model, batch, scales); });
     // The selection is not differentiable: a perturbation that flips a routing choice measures
     // a jump, not the gradient.
     if (plus.routing != base.routing || minus.routing != base.routing) {

@@ -6,11 +6,13 @@
 
 #include "parallel/mesh.h"
 #include "runtime/core/error.h"
+#include "tests/support/expect_user_error.h"
 #include "tests/support/mpi_helpers.h"
 
 namespace trident::parallel {
 namespace {
 
+using trident::testing::expect_user_error;
 using trident::testing::world_rank;
 using trident::testing::world_size;
 
@@ -108,24 +110,11 @@ TEST(MeshLayout, EveryLayoutPartitionsTheWorldConsistently) {
 }
 
 TEST(MeshLayout, ValidationNamesTheFields) {
-  try {
-    MeshLayout layout(sizes(2, 3, 1), 4);
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "parallel.pp × parallel.dp × parallel.tp = 6 does not match the 4 ranks started"),
-              std::string::npos)
-        << e.what();
-  }
-  try {
-    MeshLayout layout(sizes(1, 2, 2, 3), 4);
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "parallel.ep × parallel.etp = 3 must divide parallel.dp × parallel.tp = 4"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_user_error([] { MeshLayout layout(sizes(2, 3, 1), 4); },
+                    {"parallel.pp × parallel.dp × parallel.tp = 6 does not match the 4 ranks "
+                     "started"});
+  expect_user_error([] { MeshLayout layout(sizes(1, 2, 2, 3), 4); },
+                    {"parallel.ep × parallel.etp = 3 must divide parallel.dp × parallel.tp = 4"});
   EXPECT_THROW(MeshLayout(sizes(1, 0, 4), 4), UserError);
   EXPECT_THROW(MeshLayout(sizes(1, 1, 4, 4, 2), 4), UserError);
 }
@@ -184,15 +173,8 @@ TEST(Mesh, HostNameNodeGroupingPutsEveryRankOnThisHost) {
 }
 
 TEST(Mesh, BadLayoutFailsOnEveryRankBeforeAnyCommunicator) {
-  try {
-    const Mesh mesh(sizes(3, 1, 1));
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("= 3 does not match the " +
-                                         std::to_string(world_size()) + " ranks started"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_user_error([] { const Mesh mesh(sizes(3, 1, 1)); },
+                    {"= 3 does not match the " + std::to_string(world_size()) + " ranks started"});
   // Every rank threw at the same point, so the world is still in step.
   MPI_Barrier(MPI_COMM_WORLD);
 }

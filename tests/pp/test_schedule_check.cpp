@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "parallel/pp/check.h"
 #include "parallel/pp/schedule.h"
@@ -42,6 +44,19 @@ std::vector<Case> all_cases() {
 
 Schedule make(const Case& c) {
   return make_schedule({c.name, c.pp, c.microbatches, c.virtual_stages});
+}
+
+// The action of `kind` for micro-batch `m` in a rank's list (list.end() if there is none).
+std::vector<Action>::iterator find_action(std::vector<Action>& list, ActionKind kind, int m) {
+  return std::find_if(list.begin(), list.end(),
+                      [&](const Action& a) { return a.kind == kind && a.microbatch == m; });
+}
+
+// The checker refuses `s` with a message that says `fragment`.
+void expect_rejected(const Schedule& s, const std::string& fragment) {
+  const CheckResult result = check_schedule(s);
+  EXPECT_FALSE(result.ok);
+  EXPECT_NE(result.message.find(fragment), std::string::npos) << result.message;
 }
 
 TEST(ScheduleCheck, EveryGeneratorPassesForManySizes) {
@@ -83,32 +98,19 @@ TEST(ScheduleCheck, ComputeCountsAndLayout) {
 TEST(ScheduleCheck, DroppedReceiveIsRejected) {
   Schedule s = make_1f1b(4, 8);
   auto& list = s.ranks[2];
-  const auto it = std::find_if(list.begin(), list.end(), [](const Action& a) {
-    return a.kind == ActionKind::RecvActivation && a.microbatch == 3;
-  });
+  const auto it = find_action(list, ActionKind::RecvActivation, 3);
   ASSERT_NE(it, list.end());
   list.erase(it);
-  const CheckResult result = check_schedule(s);
-  EXPECT_FALSE(result.ok);
-  EXPECT_NE(result.message.find("micro-batch 3 stage 2 (rank 2) has 0 RecvActivation"),
-            std::string::npos)
-      << result.message;
+  expect_rejected(s, "micro-batch 3 stage 2 (rank 2) has 0 RecvActivation");
 }
 
 TEST(ScheduleCheck, MissingWeightGradientIsRejected) {
   Schedule s = make_zb_h1(4, 6);
   auto& list = s.ranks[1];
-  const auto it = std::find_if(list.begin(), list.end(), [](const Action& a) {
-    return a.kind == ActionKind::BackwardWeight && a.microbatch == 4;
-  });
+  const auto it = find_action(list, ActionKind::BackwardWeight, 4);
   ASSERT_NE(it, list.end());
   list.erase(it);
-  const CheckResult result = check_schedule(s);
-  EXPECT_FALSE(result.ok);
-  EXPECT_NE(result.message.find("micro-batch 4 stage 1 (rank 1) has 0 W actions, expected 1 "
-                                "(missing)"),
-            std::string::npos)
-      << result.message;
+  expect_rejected(s, "micro-batch 4 stage 1 (rank 1) has 0 W actions, expected 1 (missing)");
 }
 
 // On the last rank, pull the forwards (with their receives) of micro-batches 1 and 2 ahead of
@@ -120,10 +122,7 @@ TEST(ScheduleCheck, SwappedOrderDeadlockIsRejected) {
     Schedule s = make_1f1b(pp, 2 * pp);
     auto& list = s.ranks[pp - 1];
     auto index_of = [&](ActionKind kind, int m) {
-      return static_cast<size_t>(
-          std::find_if(list.begin(), list.end(),
-                       [&](const Action& a) { return a.kind == kind && a.microbatch == m; }) -
-          list.begin());
+      return static_cast<size_t>(find_action(list, kind, m) - list.begin());
     };
     std::vector<Action> moved;
     for (int m : {1, 2}) {
@@ -146,16 +145,11 @@ TEST(ScheduleCheck, SwappedOrderDeadlockIsRejected) {
 TEST(ScheduleCheck, BackwardBeforeItsGradientIsRejected) {
   Schedule s = make_1f1b(2, 4);
   auto& list = s.ranks[0];  // ... RecvGrad(0) B(0) W(0) ...: move the receive after the W
-  const auto recv = std::find_if(list.begin(), list.end(), [](const Action& a) {
-    return a.kind == ActionKind::RecvGrad && a.microbatch == 0;
-  });
+  const auto recv = find_action(list, ActionKind::RecvGrad, 0);
   ASSERT_NE(recv, list.end());
   ASSERT_EQ((recv + 1)->kind, ActionKind::BackwardInput);
   std::rotate(recv, recv + 1, recv + 3);
-  const CheckResult result = check_schedule(s);
-  EXPECT_FALSE(result.ok);
-  EXPECT_NE(result.message.find("B(m=0,s=0,fused) runs before a RecvGrad"), std::string::npos)
-      << result.message;
+  expect_rejected(s, "B(m=0,s=0,fused) runs before a RecvGrad");
 }
 
 TEST(ScheduleCheck, ReorderedSendsAreRejected) {
@@ -168,13 +162,9 @@ TEST(ScheduleCheck, ReorderedSendsAreRejected) {
   const Action send0 = list[1];
   list.erase(list.begin() + 1);
   list.insert(list.begin() + 3, send0);
-  const CheckResult result = check_schedule(s);
-  EXPECT_FALSE(result.ok);
-  EXPECT_NE(result.message.find("rank 0 -> rank 1 activations: send #0 is "
-                                "SendActivation(m=1,s=0,peer=1) but receive #0 is "
-                                "RecvActivation(m=0,s=1,peer=0)"),
-            std::string::npos)
-      << result.message;
+  expect_rejected(s,
+                  "rank 0 -> rank 1 activations: send #0 is SendActivation(m=1,s=0,peer=1) but "
+                  "receive #0 is RecvActivation(m=0,s=1,peer=0)");
 }
 
 TEST(ScheduleCheck, WrongPeerIsRejected) {
@@ -185,9 +175,7 @@ TEST(ScheduleCheck, WrongPeerIsRejected) {
       break;
     }
   }
-  const CheckResult result = check_schedule(s);
-  EXPECT_FALSE(result.ok);
-  EXPECT_NE(result.message.find("peer should be rank 2"), std::string::npos) << result.message;
+  expect_rejected(s, "peer should be rank 2");
 }
 
 TEST(ScheduleCheck, UserErrorsNameTheFlag) {

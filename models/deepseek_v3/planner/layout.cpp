@@ -1,33 +1,28 @@
 #include "models/deepseek_v3/planner/layout.h"
 
 #include <algorithm>
+#include <optional>
 
+#include "runtime/core/enum_names.h"
 #include "runtime/core/error.h"
 
 namespace trident::models::planner {
 
+namespace {
+constexpr EnumName<Schedule> kScheduleNames[] = {{Schedule::k1F1B, "1f1b"},
+                                                 {Schedule::kInterleaved, "interleaved"},
+                                                 {Schedule::kZbH1, "zb-h1"},
+                                                 {Schedule::kDualPipeV, "dualpipev"}};
+}  // namespace
+
 Schedule parse_schedule(const std::string& name) {
-  if (name.empty() || name == "1f1b") return Schedule::k1F1B;
-  if (name == "interleaved") return Schedule::kInterleaved;
-  if (name == "zb-h1") return Schedule::kZbH1;
-  if (name == "dualpipev") return Schedule::kDualPipeV;
-  TRIDENT_USER_FAIL("parallel.schedule '", name,
-                    "' is not one of 1f1b, interleaved, zb-h1, dualpipev");
+  if (name.empty()) return Schedule::k1F1B;
+  if (const std::optional<Schedule> schedule = parse_enum(kScheduleNames, name)) return *schedule;
+  TRIDENT_USER_FAIL("parallel.schedule '", name, "' is not one of ",
+                    enum_name_list(kScheduleNames));
 }
 
-const char* schedule_name(Schedule schedule) {
-  switch (schedule) {
-    case Schedule::k1F1B:
-      return "1f1b";
-    case Schedule::kInterleaved:
-      return "interleaved";
-    case Schedule::kZbH1:
-      return "zb-h1";
-    case Schedule::kDualPipeV:
-      return "dualpipev";
-  }
-  return "?";
-}
+const char* schedule_name(Schedule schedule) { return enum_name(kScheduleNames, schedule); }
 
 namespace {
 int64_t at_least_one(int64_t value) { return value > 0 ? value : 1; }

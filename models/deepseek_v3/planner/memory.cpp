@@ -1,30 +1,28 @@
 #include "models/deepseek_v3/planner/memory.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "models/deepseek_v3/registry.h"
+#include "runtime/core/enum_names.h"
 #include "runtime/core/error.h"
 
 namespace trident::models::planner {
 
+namespace {
+constexpr EnumName<Recompute> kRecomputeNames[] = {
+    {Recompute::kNone, "none"}, {Recompute::kSelective, "selective"}, {Recompute::kFull, "full"}};
+}  // namespace
+
 Recompute parse_recompute(const std::string& name) {
-  if (name.empty() || name == "none") return Recompute::kNone;
-  if (name == "selective") return Recompute::kSelective;
-  if (name == "full") return Recompute::kFull;
-  TRIDENT_USER_FAIL("recompute '", name, "' is not one of none, selective, full");
+  if (name.empty()) return Recompute::kNone;
+  if (const std::optional<Recompute> recompute = parse_enum(kRecomputeNames, name)) {
+    return *recompute;
+  }
+  TRIDENT_USER_FAIL("recompute '", name, "' is not one of ", enum_name_list(kRecomputeNames));
 }
 
-const char* recompute_name(Recompute recompute) {
-  switch (recompute) {
-    case Recompute::kNone:
-      return "none";
-    case Recompute::kSelective:
-      return "selective";
-    case Recompute::kFull:
-      return "full";
-  }
-  return "?";
-}
+const char* recompute_name(Recompute recompute) { return enum_name(kRecomputeNames, recompute); }
 
 int64_t param_bytes(const config::TridentConfig& config) {
   const std::string& dtype = config.train().param_dtype();

@@ -59,9 +59,6 @@ class ScoringObjective final : public StageObjective {
   void forward(int micro, const Tensor& h, const models::SequenceLayout& layout, float balance_coef,
                StageRecord& record) override;
   Tensor backward(int micro) override;
-  std::vector<int> gradient_blocks(const models::parallelize::GradientBlocks&) const override {
-    return {};
-  }
 
  private:
   models::DeepSeekV3Model& model_;
