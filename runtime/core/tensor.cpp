@@ -108,7 +108,7 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape)
   Tensor t = empty(shape, DType::F32);
   TRIDENT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "from_vector: ", values.size(),
                 " values for shape ", shape_string(shape));
-  std::memcpy(t.raw_data(), values.data(), t.nbytes());
+  if (t.nbytes() > 0) std::memcpy(t.raw_data(), values.data(), t.nbytes());
   return t;
 }
 
@@ -116,7 +116,7 @@ Tensor Tensor::from_ints(const std::vector<int32_t>& values, const Shape& shape)
   Tensor t = empty(shape, DType::I32);
   TRIDENT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "from_ints: ", values.size(),
                 " values for shape ", shape_string(shape));
-  std::memcpy(t.raw_data(), values.data(), t.nbytes());
+  if (t.nbytes() > 0) std::memcpy(t.raw_data(), values.data(), t.nbytes());
   return t;
 }
 
@@ -230,6 +230,7 @@ void Tensor::fill(float value) {
 }
 
 void Tensor::zero() {
+  if (nbytes() == 0) return;  // an empty tensor has no storage: nothing to clear
   if (device_ == Device::CPU) {
     std::memset(raw_data(), 0, nbytes());
     return;

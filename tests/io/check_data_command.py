@@ -186,6 +186,11 @@ def peak_rss_mib(binary, *args):
 def check_constant_memory(binary, work):
     """SFT JSONL of 2 MB and of 40 MB: the writer keeps neither offsets nor masks in memory,
     so the peak resident memory does not grow with the input."""
+    if "ASAN_OPTIONS" in os.environ:
+        # AddressSanitizer's quarantine holds freed blocks (up to 256 MiB), so resident memory
+        # grows with what was ever allocated: the figure means nothing in that build.
+        print("constant memory: not measured in the AddressSanitizer build")
+        return
     record = json.dumps({"prompt": "What is the answer? " * 3, "response": "It is 42. " * 6})
     peaks = []
     for count in (6000, 120000):
