@@ -63,6 +63,7 @@ TRIDENT_COMMAND(
   const trident::train::PretrainSummary summary =
       trident::train::run_pretrain(config, *context, options);
   trace.write();
-  // Stopped by SIGTERM / SIGUSR1 / SIGINT after saving: a distinct status, so a job script can requeue.
+  // Stopped by SIGTERM / SIGUSR1 / SIGINT after saving: a distinct status, so a job script can
+  // requeue.
   return summary.stop_signal != 0 ? trident::train::kExitStoppedBySignal : 0;
 }

@@ -89,8 +89,8 @@ class RankRun {
         // while it runs.
         post_receives_ahead(i);
         // A fused B runs with its W (the next action, by the checker) when the stage fuses.
-        const bool fused = a.kind == ActionKind::BackwardInput && a.fused_weight &&
-                           compute_.fuses_backward();
+        const bool fused =
+            a.kind == ActionKind::BackwardInput && a.fused_weight && compute_.fuses_backward();
         run_compute(i, fused);
         if (fused) ++i;
         release_completed_sends();
