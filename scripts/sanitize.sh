@@ -49,7 +49,7 @@ sanitizer_build() {
 
 # The runtime options: findings are fatal and name the suppressions file that was read.
 sanitizer_environment() {
-  local supp=$TRIDENT_ROOT/tests/sanitizers
+  local kind=${1:-address} supp=$TRIDENT_ROOT/tests/sanitizers
   if [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
     export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
   fi
@@ -60,7 +60,13 @@ sanitizer_environment() {
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0:strict_string_checks=1:check_initialization_order=1"
   export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$supp/ubsan.supp"
-  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp:report_signal_unsafe=0"
+  # TSan: the libraries it cannot see into (Open MPI, OpenBLAS, libomp) are not instrumented, so
+  # their interceptors count only when called from Trident's code (ignore_noninstrumented_modules,
+  # as LLVM recommends with Archer); Archer, LLVM's OpenMP tool, tells TSan where OpenMP's
+  # fork, join, barriers and locks order the threads of a parallel region.
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp:report_signal_unsafe=0:ignore_noninstrumented_modules=1"
+  local archer=/usr/lib/llvm-14/lib/libarcher.so
+  if [ "$kind" = thread ] && [ -f "$archer" ]; then export OMP_TOOL_LIBRARIES=$archer; fi
 }
 
 sanitizer_test() {
@@ -68,7 +74,7 @@ sanitizer_test() {
   shift
   dir=$(sanitizer_build_dir "$kind")
   allow_mpi_as_root
-  sanitizer_environment
+  sanitizer_environment "$kind"
   # shellcheck disable=SC2046  # the label expressions are several words on purpose
   ctest --test-dir "$dir" --output-on-failure -j "${TRIDENT_TEST_JOBS:-2}" \
     $(sanitizer_ctest_args "$kind") "$@"
