@@ -15,7 +15,10 @@ struct VocabDims {
   int64_t vocab = 0;
 };
 
-VocabDims vocab_dims(const Tensor& logits, const Tensor& targets) {
+// Checks logits [tokens, vocab], their targets and `per_token`, the f32 output or saved value
+// with one element per token (lse, log-probs).
+VocabDims vocab_dims(const Tensor& logits, const Tensor& targets, const Tensor& per_token,
+                     const char* per_token_name) {
   detail::check_f32(logits, "cross_entropy logits");
   detail::check_i32(targets, "cross_entropy targets");
   VocabDims d{detail::rows(logits), detail::cols(logits)};
@@ -26,6 +29,8 @@ VocabDims vocab_dims(const Tensor& logits, const Tensor& targets) {
                   target[t], " at position ", t, " outside [0, ", d.vocab,
                   ") and not the ignore index ", kIgnoreIndex);
   }
+  detail::check_f32(per_token, per_token_name);
+  detail::check_numel(per_token, d.tokens, per_token_name);
   return d;
 }
 
@@ -40,9 +45,7 @@ double row_logsumexp(const float* row, int64_t vocab) {
 
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse) {
   TRIDENT_PROFILE_SCOPE("cross_entropy_forward");
-  const VocabDims d = vocab_dims(logits, targets);
-  detail::check_f32(lse, "cross_entropy lse");
-  detail::check_numel(lse, d.tokens, "cross_entropy lse");
+  const VocabDims d = vocab_dims(logits, targets, lse, "cross_entropy lse");
   const float* x = logits.data<float>();
   const int32_t* target = targets.data<int32_t>();
   float* l = lse.data<float>();
@@ -63,10 +66,8 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             float grad_scale, Tensor& dlogits) {
   TRIDENT_PROFILE_SCOPE("cross_entropy_backward");
-  const VocabDims d = vocab_dims(logits, targets);
-  detail::check_f32(lse, "cross_entropy lse");
+  const VocabDims d = vocab_dims(logits, targets, lse, "cross_entropy lse");
   detail::check_f32(dlogits, "cross_entropy dlogits");
-  detail::check_numel(lse, d.tokens, "cross_entropy lse");
   detail::check_numel(dlogits, logits.numel(), "cross_entropy dlogits");
   const float* x = logits.data<float>();
   const int32_t* target = targets.data<int32_t>();
@@ -87,9 +88,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs) {
   TRIDENT_PROFILE_SCOPE("token_logprobs");
-  const VocabDims d = vocab_dims(logits, targets);
-  detail::check_f32(logprobs, "token_logprobs output");
-  detail::check_numel(logprobs, d.tokens, "token_logprobs output");
+  const VocabDims d = vocab_dims(logits, targets, logprobs, "token_logprobs output");
   const float* x = logits.data<float>();
   const int32_t* target = targets.data<int32_t>();
   float* out = logprobs.data<float>();
