@@ -117,7 +117,15 @@ __global__ void scale_kernel(const float* x, float factor, float* y, int64_t n) 
     y[i] = x[i] * factor;
 }
 
-int64_t last_dim(const Tensor& t) { return t.dim() == 0 ? 1 : t.size(-1); }
+// Rows of x [rows, dim] for RMSNorm with `per_feature` (the weight or its gradient) of dim
+// elements; checks that x's last dimension is dim.
+int64_t norm_rows(const Tensor& x, const Tensor& per_feature, const char* per_feature_name) {
+  const int64_t dim = per_feature.numel();
+  const int64_t last_dim = x.dim() == 0 ? 1 : x.size(-1);
+  TRIDENT_CHECK(dim > 0 && last_dim == dim, "rmsnorm x ", x.describe(), " vs ", per_feature_name,
+                " ", per_feature.describe());
+  return x.numel() / dim;
+}
 
 }  // namespace
 
@@ -162,9 +170,7 @@ void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Ten
   detail::expect_dtype(y, DType::F32, "rmsnorm y");
   detail::expect_dtype(rstd, DType::F32, "rmsnorm rstd");
   const int64_t dim = w.numel();
-  TRIDENT_CHECK(dim > 0 && last_dim(x) == dim, "rmsnorm x ", x.describe(), " vs weight ",
-                w.describe());
-  const int64_t rows = x.numel() / dim;
+  const int64_t rows = norm_rows(x, w, "weight");
   detail::expect_numel(y, x.numel(), "rmsnorm y");
   detail::expect_numel(rstd, rows, "rmsnorm rstd");
   if (rows == 0) return;
@@ -186,9 +192,7 @@ void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, 
   detail::expect_dtype(rstd, DType::F32, "rmsnorm rstd");
   detail::expect_dtype(dx, DType::F32, "rmsnorm dx");
   const int64_t dim = w.numel();
-  TRIDENT_CHECK(dim > 0 && last_dim(x) == dim, "rmsnorm x ", x.describe(), " vs weight ",
-                w.describe());
-  const int64_t rows = x.numel() / dim;
+  const int64_t rows = norm_rows(x, w, "weight");
   detail::expect_numel(dy, x.numel(), "rmsnorm dy");
   detail::expect_numel(dx, x.numel(), "rmsnorm dx");
   detail::expect_numel(rstd, rows, "rmsnorm rstd");
@@ -212,9 +216,7 @@ void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rs
   detail::expect_dtype(rstd, DType::F32, "rmsnorm rstd");
   detail::expect_dtype(dw, DType::F32, "rmsnorm dw");
   const int64_t dim = dw.numel();
-  TRIDENT_CHECK(dim > 0 && last_dim(x) == dim, "rmsnorm x ", x.describe(), " vs dw ",
-                dw.describe());
-  const int64_t rows = x.numel() / dim;
+  const int64_t rows = norm_rows(x, dw, "dw");
   detail::expect_numel(dy, x.numel(), "rmsnorm dy");
   detail::expect_numel(rstd, rows, "rmsnorm rstd");
   if (rows == 0) return;
