@@ -117,6 +117,17 @@ __global__ void scale_kernel(const float* x, float factor, float* y, int64_t n) 
     y[i] = x[i] * factor;
 }
 
+// Calls launch(data) with `t`'s elements as const float* or const __nv_bfloat16*, so that one
+// launch statement instantiates a kernel for both storage types of a weight.
+template <typename Launch>
+void with_float_or_bf16(const Tensor& t, Launch&& launch) {
+  if (t.dtype() == DType::F32) {
+    launch(t.data<float>());
+  } else {
+    launch(detail::bf16_ptr(t));
+  }
+}
+
 // Rows of x [rows, dim] for RMSNorm with `per_feature` (the weight or its gradient) of dim
 // elements; checks that x's last dimension is dim.
 int64_t norm_rows(const Tensor& x, const Tensor& per_feature, const char* per_feature_name) {
@@ -138,13 +149,10 @@ void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out, cuda
   const int64_t dim = table.size(1);
   detail::expect_numel(out, tokens * dim, "embedding output");
   if (tokens == 0) return;
-  if (table.dtype() == DType::F32) {
+  with_float_or_bf16(table, [&](auto weights) {
     embedding_forward_kernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
-        ids.data<int32_t>(), table.data<float>(), out.data<float>(), dim);
-  } else {
-    embedding_forward_kernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
-        ids.data<int32_t>(), detail::bf16_ptr(table), out.data<float>(), dim);
-  }
+        ids.data<int32_t>(), weights, out.data<float>(), dim);
+  });
   TRIDENT_CHECK_LAUNCH();
 }
 
@@ -174,13 +182,10 @@ void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Ten
   detail::expect_numel(y, x.numel(), "rmsnorm y");
   detail::expect_numel(rstd, rows, "rmsnorm rstd");
   if (rows == 0) return;
-  if (w.dtype() == DType::F32) {
+  with_float_or_bf16(w, [&](auto weights) {
     rmsnorm_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        x.data<float>(), w.data<float>(), eps, y.data<float>(), rstd.data<float>(), dim);
-  } else {
-    rmsnorm_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        x.data<float>(), detail::bf16_ptr(w), eps, y.data<float>(), rstd.data<float>(), dim);
-  }
+        x.data<float>(), weights, eps, y.data<float>(), rstd.data<float>(), dim);
+  });
   TRIDENT_CHECK_LAUNCH();
 }
 
@@ -197,15 +202,11 @@ void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, 
   detail::expect_numel(dx, x.numel(), "rmsnorm dx");
   detail::expect_numel(rstd, rows, "rmsnorm rstd");
   if (rows == 0) return;
-  if (w.dtype() == DType::F32) {
+  with_float_or_bf16(w, [&](auto weights) {
     rmsnorm_backward_input_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        dy.data<float>(), x.data<float>(), w.data<float>(), rstd.data<float>(), dx.data<float>(),
+        dy.data<float>(), x.data<float>(), weights, rstd.data<float>(), dx.data<float>(),
         accumulate, dim);
-  } else {
-    rmsnorm_backward_input_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        dy.data<float>(), x.data<float>(), detail::bf16_ptr(w), rstd.data<float>(),
-        dx.data<float>(), accumulate, dim);
-  }
+  });
   TRIDENT_CHECK_LAUNCH();
 }
 
