@@ -19,6 +19,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from markdown_table import write_markdown_table  # noqa: E402
+
 SIZES = [64, 128, 256, 512, 1024, 2048, 4096]
 PUBLISHED_GPU_HOURS_PER_T = 180_000  # DeepSeek-V3 on 2048 H800 (docs/planner.md)
 
@@ -100,7 +102,7 @@ def write_markdown(rows, path):
     """One table row per (GPU count, kind): the layout and what the planner predicts."""
     head = ("| GPUs | layout | pp | dp | tp | ep | edp | micro-batches | fits | peak GiB | "
             "step s | bubble % | K GPU-h / 10¹² tokens | MFU |")
-    lines = [head, "|" + "---|" * 14]
+    lines = []
     for r in rows:
         bubble = 100 * float(r["bubble_s"]) / float(r["step_s"])
         lines.append(
@@ -108,9 +110,7 @@ def write_markdown(rows, path):
             f"{r['edp']} | {r['microbatches']} | {'yes' if r['fits'] == '1' else 'no'} | "
             f"{float(r['peak_gib']):.1f} | {float(r['step_s']):.2f} | {bubble:.1f} | "
             f"{float(r['gpu_hours_per_trillion']) / 1e3:.0f} | {100 * float(r['mfu']):.1f}% |")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("wrote", path)
+    write_markdown_table(path, head, lines)
 
 
 def main():

@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 
+from markdown_table import write_markdown_table
+
 LAYOUTS = {
     # name: (description, function ranks -> list of --set overrides, or None if not possible)
     "dp": ("data parallel", lambda r: [f"parallel.dp={r}"]),
@@ -179,7 +181,7 @@ def write_markdown(rows, path):
     head = ("| layout | ranks | tokens/step | wall s/step | compute s/step | compute speedup | "
             "planner s/step | planner bubble s | planner speedup | peak MiB | planner MiB | "
             "peak error |")
-    lines = [head, "|" + "---|" * 12]
+    lines = []
     for r in rows:
         over = "*" if r["oversubscribed"] else ""
         lines.append(
@@ -189,9 +191,7 @@ def write_markdown(rows, path):
             f"{r.get('predicted_speedup', 0):.2f} | "
             f"{r['measured_peak_mib']:.1f} | {r['predicted_peak_mib']:.1f} | "
             f"{100 * r['peak_error']:+.1f}% |")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("wrote", path)
+    write_markdown_table(path, head, lines)
 
 
 def plot(rows, mode, args, tflops, path):

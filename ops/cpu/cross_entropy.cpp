@@ -10,22 +10,31 @@
 namespace trident::ops::cpu {
 namespace {
 
+// The checked sizes, with the logits and targets they were read from.
 struct VocabDims {
   int64_t tokens = 0;
   int64_t vocab = 0;
+  const float* logits = nullptr;
+  const int32_t* targets = nullptr;
 };
 
-VocabDims vocab_dims(const Tensor& logits, const Tensor& targets) {
+// Checks logits [tokens, vocab], their targets and `per_token`, the f32 output or saved value
+// with one element per token (lse, log-probs).
+VocabDims vocab_dims(const Tensor& logits, const Tensor& targets, const Tensor& per_token,
+                     const char* per_token_name) {
   detail::check_f32(logits, "cross_entropy logits");
   detail::check_i32(targets, "cross_entropy targets");
-  VocabDims d{detail::rows(logits), detail::cols(logits)};
+  VocabDims d{detail::rows(logits), detail::cols(logits), logits.data<float>(),
+              targets.data<int32_t>()};
   detail::check_numel(targets, d.tokens, "cross_entropy targets");
-  const int32_t* target = targets.data<int32_t>();
+  const int32_t* target = d.targets;
   for (int64_t t = 0; t < d.tokens; ++t) {
     TRIDENT_CHECK(target[t] == kIgnoreIndex || (target[t] >= 0 && target[t] < d.vocab), "target ",
                   target[t], " at position ", t, " outside [0, ", d.vocab,
                   ") and not the ignore index ", kIgnoreIndex);
   }
+  detail::check_f32(per_token, per_token_name);
+  detail::check_numel(per_token, d.tokens, per_token_name);
   return d;
 }
 
@@ -40,21 +49,17 @@ double row_logsumexp(const float* row, int64_t vocab) {
 
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse) {
   TRIDENT_PROFILE_SCOPE("cross_entropy_forward");
-  const VocabDims d = vocab_dims(logits, targets);
-  detail::check_f32(lse, "cross_entropy lse");
-  detail::check_numel(lse, d.tokens, "cross_entropy lse");
-  const float* x = logits.data<float>();
-  const int32_t* target = targets.data<int32_t>();
+  const VocabDims d = vocab_dims(logits, targets, lse, "cross_entropy lse");
   float* l = lse.data<float>();
   double loss = 0.0;
   int64_t counted = 0;
 #pragma omp parallel for schedule(static) reduction(+ : loss, counted) if (detail::worth_parallel(logits.numel()))
   for (int64_t t = 0; t < d.tokens; ++t) {
-    const float* row = x + t * d.vocab;
+    const float* row = d.logits + t * d.vocab;
     const double row_lse = row_logsumexp(row, d.vocab);
     l[t] = static_cast<float>(row_lse);
-    if (target[t] == kIgnoreIndex) continue;
-    loss += row_lse - static_cast<double>(row[target[t]]);
+    if (d.targets[t] == kIgnoreIndex) continue;
+    loss += row_lse - static_cast<double>(row[d.targets[t]]);
     ++counted;
   }
   return CrossEntropyResult{loss, counted};
@@ -63,44 +68,37 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             float grad_scale, Tensor& dlogits) {
   TRIDENT_PROFILE_SCOPE("cross_entropy_backward");
-  const VocabDims d = vocab_dims(logits, targets);
-  detail::check_f32(lse, "cross_entropy lse");
+  const VocabDims d = vocab_dims(logits, targets, lse, "cross_entropy lse");
   detail::check_f32(dlogits, "cross_entropy dlogits");
-  detail::check_numel(lse, d.tokens, "cross_entropy lse");
   detail::check_numel(dlogits, logits.numel(), "cross_entropy dlogits");
-  const float* x = logits.data<float>();
-  const int32_t* target = targets.data<int32_t>();
   const float* l = lse.data<float>();
   float* dx = dlogits.data<float>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(logits.numel()))
   for (int64_t t = 0; t < d.tokens; ++t) {
-    const float* row = x + t * d.vocab;
+    const float* row = d.logits + t * d.vocab;
     float* out = dx + t * d.vocab;
-    if (target[t] == kIgnoreIndex) {
+    if (d.targets[t] == kIgnoreIndex) {
       std::fill(out, out + d.vocab, 0.0f);
       continue;
     }
     for (int64_t v = 0; v < d.vocab; ++v) out[v] = std::exp(row[v] - l[t]) * grad_scale;
-    out[target[t]] -= grad_scale;
+    out[d.targets[t]] -= grad_scale;
   }
 }
 
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs) {
   TRIDENT_PROFILE_SCOPE("token_logprobs");
-  const VocabDims d = vocab_dims(logits, targets);
-  detail::check_f32(logprobs, "token_logprobs output");
-  detail::check_numel(logprobs, d.tokens, "token_logprobs output");
-  const float* x = logits.data<float>();
-  const int32_t* target = targets.data<int32_t>();
+  const VocabDims d = vocab_dims(logits, targets, logprobs, "token_logprobs output");
   float* out = logprobs.data<float>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(logits.numel()))
   for (int64_t t = 0; t < d.tokens; ++t) {
-    if (target[t] == kIgnoreIndex) {
+    if (d.targets[t] == kIgnoreIndex) {
       out[t] = 0.0f;
       continue;
     }
-    const float* row = x + t * d.vocab;
-    out[t] = static_cast<float>(static_cast<double>(row[target[t]]) - row_logsumexp(row, d.vocab));
+    const float* row = d.logits + t * d.vocab;
+    out[t] =
+        static_cast<float>(static_cast<double>(row[d.targets[t]]) - row_logsumexp(row, d.vocab));
   }
 }
 

@@ -3,6 +3,7 @@
 // read-only fp32 view of tensors that may be stored as bf16.
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "runtime/core/tensor.h"
@@ -54,6 +55,21 @@ inline void check_i32(const Tensor& t, const char* name) {
 inline void check_numel(const Tensor& t, int64_t expected, const char* name) {
   TRIDENT_CHECK(t.numel() == expected, name, " has ", t.numel(), " elements (", t.describe(),
                 "), expected ", expected);
+}
+
+struct Operand {
+  const Tensor& tensor;
+  const char* name;
+};
+
+// The operands of an element-wise op: each an f32 CPU tensor (all checked first, in order), then
+// each with as many elements as `size_of`. Returns that element count.
+inline int64_t check_f32_elementwise(const Tensor& size_of,
+                                     std::initializer_list<Operand> operands) {
+  for (const Operand& o : operands) check_f32(o.tensor, o.name);
+  const int64_t n = size_of.numel();
+  for (const Operand& o : operands) check_numel(o.tensor, n, o.name);
+  return n;
 }
 
 // fp32 values of an f32 or bf16 tensor: f32 data is used in place, bf16 is widened once into

@@ -1,17 +1,14 @@
 // Vector updates used by the optimiser and gradient plumbing.
-#include "runtime/core/profiler.h"
 #include "ops/cpu/elementwise.h"
 
 #include "ops/cpu/detail.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::ops::cpu {
 
 void axpy(float alpha, const Tensor& x, Tensor& y) {
   TRIDENT_PROFILE_SCOPE("axpy");
-  detail::check_f32(x, "axpy x");
-  detail::check_f32(y, "axpy y");
-  const int64_t n = x.numel();
-  detail::check_numel(y, n, "axpy y");
+  const int64_t n = detail::check_f32_elementwise(x, {{x, "axpy x"}, {y, "axpy y"}});
   const float* src = x.data<float>();
   float* dst = y.data<float>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(n))
@@ -20,10 +17,7 @@ void axpy(float alpha, const Tensor& x, Tensor& y) {
 
 void scale(const Tensor& x, float factor, Tensor& y) {
   TRIDENT_PROFILE_SCOPE("scale");
-  detail::check_f32(x, "scale x");
-  detail::check_f32(y, "scale y");
-  const int64_t n = x.numel();
-  detail::check_numel(y, n, "scale y");
+  const int64_t n = detail::check_f32_elementwise(x, {{x, "scale x"}, {y, "scale y"}});
   const float* src = x.data<float>();
   float* dst = y.data<float>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(n))

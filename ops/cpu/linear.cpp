@@ -41,16 +41,26 @@ struct LinearDims {
   int64_t out = 0;     // N
 };
 
-// x [..., K], w [N, K] (or [G, N, K] for grouped), y [..., N].
-LinearDims linear_dims(const Tensor& x, const Tensor& w, int64_t weight_rank) {
+struct Activation {
+  const Tensor& tensor;
+  const char* name;
+};
+
+// x [..., K], w [N, K] (or [G, N, K] for grouped), y [..., N]: `by_in` is x or dx and `by_out`
+// is y or dy, both f32; `w` is the weight or its gradient.
+LinearDims linear_dims(Activation by_in, Activation by_out, const Tensor& w, int64_t weight_rank) {
+  detail::check_f32(by_in.tensor, by_in.name);
+  detail::check_f32(by_out.tensor, by_out.name);
   TRIDENT_CHECK(w.dim() == weight_rank, "linear weight must have rank ", weight_rank, ", got ",
                 w.describe());
   LinearDims dims;
   dims.in = w.size(-1);
   dims.out = w.size(-2);
+  const Tensor& x = by_in.tensor;
   TRIDENT_CHECK(detail::cols(x) == dims.in, "linear input ", x.describe(),
                 " does not match weight ", w.describe());
   dims.tokens = detail::rows(x);
+  detail::check_numel(by_out.tensor, dims.tokens * dims.out, by_out.name);
   return dims;
 }
 
@@ -100,10 +110,7 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
 
 void linear_forward(const Tensor& x, const Tensor& w, Tensor& y) {
   TRIDENT_PROFILE_SCOPE("linear_forward");
-  detail::check_f32(x, "linear x");
-  detail::check_f32(y, "linear y");
-  const LinearDims d = linear_dims(x, w, 2);
-  detail::check_numel(y, d.tokens * d.out, "linear y");
+  const LinearDims d = linear_dims({x, "linear x"}, {y, "linear y"}, w, 2);
   const Fp32Values weight(w, "linear w");
   sgemm(false, true, d.tokens, d.out, d.in, 1.0f, x.data<float>(), d.in, weight.data(), d.in, 0.0f,
         y.data<float>(), d.out);
@@ -111,10 +118,7 @@ void linear_forward(const Tensor& x, const Tensor& w, Tensor& y) {
 
 void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
   TRIDENT_PROFILE_SCOPE("linear_backward_input");
-  detail::check_f32(dy, "linear dy");
-  detail::check_f32(dx, "linear dx");
-  const LinearDims d = linear_dims(dx, w, 2);
-  detail::check_numel(dy, d.tokens * d.out, "linear dy");
+  const LinearDims d = linear_dims({dx, "linear dx"}, {dy, "linear dy"}, w, 2);
   const Fp32Values weight(w, "linear w");
   sgemm(false, false, d.tokens, d.in, d.out, 1.0f, dy.data<float>(), d.out, weight.data(), d.in,
         accumulate ? 1.0f : 0.0f, dx.data<float>(), d.in);
@@ -122,11 +126,8 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool a
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
   TRIDENT_PROFILE_SCOPE("linear_backward_weight");
-  detail::check_f32(dy, "linear dy");
-  detail::check_f32(x, "linear x");
   detail::check_f32(dw, "linear dw");
-  const LinearDims d = linear_dims(x, dw, 2);
-  detail::check_numel(dy, d.tokens * d.out, "linear dy");
+  const LinearDims d = linear_dims({x, "linear x"}, {dy, "linear dy"}, dw, 2);
   sgemm(true, false, d.out, d.in, d.tokens, 1.0f, dy.data<float>(), d.out, x.data<float>(), d.in,
         1.0f, dw.data<float>(), d.in);
 }
@@ -134,10 +135,7 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
 void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<int64_t>& counts,
                             Tensor& y) {
   TRIDENT_PROFILE_SCOPE("grouped_linear_forward");
-  detail::check_f32(x, "grouped_linear x");
-  detail::check_f32(y, "grouped_linear y");
-  const LinearDims d = linear_dims(x, w, 3);
-  detail::check_numel(y, d.tokens * d.out, "grouped_linear y");
+  const LinearDims d = linear_dims({x, "grouped_linear x"}, {y, "grouped_linear y"}, w, 3);
   const int64_t matrix = d.out * d.in;
   for_each_group(counts, w.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
     const Fp32Values weight(w, g * matrix, matrix, "grouped_linear w");
@@ -150,10 +148,7 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
                                    const std::vector<int64_t>& counts, Tensor& dx,
                                    bool accumulate) {
   TRIDENT_PROFILE_SCOPE("grouped_linear_backward_input");
-  detail::check_f32(dy, "grouped_linear dy");
-  detail::check_f32(dx, "grouped_linear dx");
-  const LinearDims d = linear_dims(dx, w, 3);
-  detail::check_numel(dy, d.tokens * d.out, "grouped_linear dy");
+  const LinearDims d = linear_dims({dx, "grouped_linear dx"}, {dy, "grouped_linear dy"}, w, 3);
   const int64_t matrix = d.out * d.in;
   for_each_group(counts, w.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
     const Fp32Values weight(w, g * matrix, matrix, "grouped_linear w");
@@ -165,11 +160,8 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
 void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
                                     const std::vector<int64_t>& counts, Tensor& dw) {
   TRIDENT_PROFILE_SCOPE("grouped_linear_backward_weight");
-  detail::check_f32(dy, "grouped_linear dy");
-  detail::check_f32(x, "grouped_linear x");
   detail::check_f32(dw, "grouped_linear dw");
-  const LinearDims d = linear_dims(x, dw, 3);
-  detail::check_numel(dy, d.tokens * d.out, "grouped_linear dy");
+  const LinearDims d = linear_dims({x, "grouped_linear x"}, {dy, "grouped_linear dy"}, dw, 3);
   const int64_t matrix = d.out * d.in;
   for_each_group(counts, dw.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
     sgemm(true, false, d.out, d.in, count, 1.0f, dy.data<float>() + row * d.out, d.out,

@@ -45,6 +45,24 @@ struct Descending {
   }
 };
 
+// Sets the values of every block (`block` consecutive values, scored by `block_score`) outside
+// the `keep` best to −inf: the node limit and the group limit both drop whole blocks of experts.
+void keep_best_blocks(const std::vector<float>& block_score, int64_t keep, int64_t block,
+                      float* values) {
+  const int64_t blocks = static_cast<int64_t>(block_score.size());
+  std::vector<int64_t> order(static_cast<size_t>(blocks));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + keep, order.end(),
+                    Descending{block_score.data()});
+  std::vector<bool> kept(static_cast<size_t>(blocks), false);
+  for (int64_t i = 0; i < keep; ++i) kept[static_cast<size_t>(order[i])] = true;
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (kept[static_cast<size_t>(b)]) continue;
+    std::fill(values + b * block, values + (b + 1) * block,
+              -std::numeric_limits<float>::infinity());
+  }
+}
+
 // Node-limited routing: experts of every node outside the max_nodes best (sum of the node's top
 // ceil(k / max_nodes) biased scores) become −inf, so the top-k reaches at most max_nodes nodes.
 void limit_nodes(const RouterSettings& r, float* biased) {
@@ -64,17 +82,7 @@ void limit_nodes(const RouterSettings& r, float* biased) {
     for (int64_t i = 0; i < per_node_best; ++i) sum += member[static_cast<size_t>(i)];
     node_score[static_cast<size_t>(n)] = sum;
   }
-  std::vector<int64_t> order(static_cast<size_t>(nodes));
-  std::iota(order.begin(), order.end(), 0);
-  std::partial_sort(order.begin(), order.begin() + r.max_nodes, order.end(),
-                    Descending{node_score.data()});
-  std::vector<bool> kept(static_cast<size_t>(nodes), false);
-  for (int64_t i = 0; i < r.max_nodes; ++i) kept[static_cast<size_t>(order[i])] = true;
-  for (int64_t n = 0; n < nodes; ++n) {
-    if (kept[static_cast<size_t>(n)]) continue;
-    std::fill(biased + n * r.experts_per_node, biased + (n + 1) * r.experts_per_node,
-              -std::numeric_limits<float>::infinity());
-  }
+  keep_best_blocks(node_score, r.max_nodes, r.experts_per_node, biased);
 }
 
 void score_row(const RouterSettings& r, const float* logits, float* scores) {
@@ -115,17 +123,7 @@ void select_row(const RouterSettings& r, float* biased, int32_t* chosen) {
       const bool sum_two = r.group_top >= 2 && group_size >= 2 && has_second;
       group_score[static_cast<size_t>(g)] = sum_two ? best + second : best;
     }
-    std::vector<int64_t> groups(static_cast<size_t>(r.n_group));
-    std::iota(groups.begin(), groups.end(), 0);
-    std::partial_sort(groups.begin(), groups.begin() + r.topk_group, groups.end(),
-                      Descending{group_score.data()});
-    std::vector<bool> kept(static_cast<size_t>(r.n_group), false);
-    for (int64_t i = 0; i < r.topk_group; ++i) kept[static_cast<size_t>(groups[i])] = true;
-    for (int64_t g = 0; g < r.n_group; ++g) {
-      if (kept[static_cast<size_t>(g)]) continue;
-      std::fill(biased + g * group_size, biased + (g + 1) * group_size,
-                -std::numeric_limits<float>::infinity());
-    }
+    keep_best_blocks(group_score, r.topk_group, group_size, biased);
   }
   std::vector<int64_t> experts(static_cast<size_t>(r.experts));
   std::iota(experts.begin(), experts.end(), 0);
@@ -133,44 +131,56 @@ void select_row(const RouterSettings& r, float* biased, int32_t* chosen) {
   for (int64_t j = 0; j < r.top_k; ++j) chosen[j] = static_cast<int32_t>(experts[j]);
 }
 
+struct RouterDims {
+  int64_t tokens = 0;
+  int64_t experts = 0;
+  int64_t k = 0;
+};
+
+// The sizes of `per_expert` [tokens, experts] (logits or scores), checked with the settings and
+// the chosen experts `indices` [tokens, top_k] that forward writes and backward reads.
+RouterDims router_dims(const RouterSettings& settings, const Tensor& per_expert, const char* name,
+                       const Tensor& indices) {
+  check_settings(settings);
+  detail::check_f32(per_expert, name);
+  detail::check_i32(indices, "router indices");
+  TRIDENT_CHECK(detail::cols(per_expert) == settings.experts, name, " ", per_expert.describe(),
+                " must have ", settings.experts, " columns");
+  const RouterDims d{detail::rows(per_expert), settings.experts, settings.top_k};
+  detail::check_numel(indices, d.tokens * d.k, "router indices");
+  return d;
+}
+
 }  // namespace
 
 void router_forward(const RouterSettings& settings, const Tensor& logits, const Tensor& bias,
                     Tensor& indices, Tensor& weights, Tensor& scores) {
   TRIDENT_PROFILE_SCOPE("router_forward");
-  check_settings(settings);
-  detail::check_f32(logits, "router logits");
+  const RouterDims d = router_dims(settings, logits, "router logits", indices);
   detail::check_f32(bias, "router bias");
-  detail::check_i32(indices, "router indices");
   detail::check_f32(weights, "router weights");
   detail::check_f32(scores, "router scores");
-  const int64_t experts = settings.experts;
-  const int64_t k = settings.top_k;
-  TRIDENT_CHECK(detail::cols(logits) == experts, "router logits ", logits.describe(), " must have ",
-                experts, " columns");
-  const int64_t tokens = detail::rows(logits);
-  detail::check_numel(bias, experts, "router bias");
-  detail::check_numel(indices, tokens * k, "router indices");
-  detail::check_numel(weights, tokens * k, "router weights");
-  detail::check_numel(scores, tokens * experts, "router scores");
+  detail::check_numel(bias, d.experts, "router bias");
+  detail::check_numel(weights, d.tokens * d.k, "router weights");
+  detail::check_numel(scores, d.tokens * d.experts, "router scores");
   const float* x = logits.data<float>();
   const float* b = bias.data<float>();
   int32_t* idx = indices.data<int32_t>();
   float* w = weights.data<float>();
   float* s = scores.data<float>();
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(tokens * experts))
-  for (int64_t t = 0; t < tokens; ++t) {
-    float* srow = s + t * experts;
-    score_row(settings, x + t * experts, srow);
-    std::vector<float> biased(srow, srow + experts);
-    for (int64_t e = 0; e < experts; ++e) biased[static_cast<size_t>(e)] += b[e];
-    int32_t* chosen = idx + t * k;
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.tokens * d.experts))
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    float* srow = s + t * d.experts;
+    score_row(settings, x + t * d.experts, srow);
+    std::vector<float> biased(srow, srow + d.experts);
+    for (int64_t e = 0; e < d.experts; ++e) biased[static_cast<size_t>(e)] += b[e];
+    int32_t* chosen = idx + t * d.k;
     select_row(settings, biased.data(), chosen);
     double sum = 0.0;
-    for (int64_t j = 0; j < k; ++j) sum += srow[chosen[j]];
+    for (int64_t j = 0; j < d.k; ++j) sum += srow[chosen[j]];
     const double norm = settings.normalize ? 1.0 / (sum + 1e-20) : 1.0;
-    for (int64_t j = 0; j < k; ++j) {
-      w[t * k + j] = static_cast<float>(srow[chosen[j]] * norm * settings.scaling);
+    for (int64_t j = 0; j < d.k; ++j) {
+      w[t * d.k + j] = static_cast<float>(srow[chosen[j]] * norm * settings.scaling);
     }
   }
 }
@@ -181,54 +191,46 @@ void router_forward(const RouterSettings& settings, const Tensor& logits, const 
 void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
                      const Tensor& scores, Tensor& dlogits) {
   TRIDENT_PROFILE_SCOPE("router_backward");
-  check_settings(settings);
+  const RouterDims d = router_dims(settings, scores, "router scores", indices);
   detail::check_f32(dweights, "router dweights");
-  detail::check_i32(indices, "router indices");
-  detail::check_f32(scores, "router scores");
   detail::check_f32(dlogits, "router dlogits");
-  const int64_t experts = settings.experts;
-  const int64_t k = settings.top_k;
-  const int64_t tokens = detail::rows(scores);
-  TRIDENT_CHECK(detail::cols(scores) == experts, "router scores ", scores.describe(), " must have ",
-                experts, " columns");
-  detail::check_numel(dweights, tokens * k, "router dweights");
-  detail::check_numel(indices, tokens * k, "router indices");
-  detail::check_numel(dlogits, tokens * experts, "router dlogits");
+  detail::check_numel(dweights, d.tokens * d.k, "router dweights");
+  detail::check_numel(dlogits, d.tokens * d.experts, "router dlogits");
   const float* dw = dweights.data<float>();
   const int32_t* idx = indices.data<int32_t>();
   const float* s = scores.data<float>();
   float* dx = dlogits.data<float>();
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(tokens * experts))
-  for (int64_t t = 0; t < tokens; ++t) {
-    const float* srow = s + t * experts;
-    const int32_t* chosen = idx + t * k;
-    const float* grow = dw + t * k;
-    std::vector<double> dscore(static_cast<size_t>(experts), 0.0);
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.tokens * d.experts))
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    const float* srow = s + t * d.experts;
+    const int32_t* chosen = idx + t * d.k;
+    const float* grow = dw + t * d.k;
+    std::vector<double> dscore(static_cast<size_t>(d.experts), 0.0);
     if (settings.normalize) {
       double sum = 0.0, weighted = 0.0;
-      for (int64_t j = 0; j < k; ++j) {
+      for (int64_t j = 0; j < d.k; ++j) {
         sum += srow[chosen[j]];
         weighted += static_cast<double>(grow[j]) * srow[chosen[j]];
       }
       const double denom = sum + 1e-20;
-      for (int64_t j = 0; j < k; ++j) {
+      for (int64_t j = 0; j < d.k; ++j) {
         dscore[static_cast<size_t>(chosen[j])] +=
             settings.scaling / denom * (grow[j] - weighted / denom);
       }
     } else {
-      for (int64_t j = 0; j < k; ++j) {
+      for (int64_t j = 0; j < d.k; ++j) {
         dscore[static_cast<size_t>(chosen[j])] += static_cast<double>(settings.scaling) * grow[j];
       }
     }
-    float* out = dx + t * experts;
+    float* out = dx + t * d.experts;
     if (settings.sigmoid) {
-      for (int64_t e = 0; e < experts; ++e) {
+      for (int64_t e = 0; e < d.experts; ++e) {
         out[e] = static_cast<float>(dscore[static_cast<size_t>(e)] * srow[e] * (1.0 - srow[e]));
       }
     } else {
       double dot = 0.0;
-      for (int64_t e = 0; e < experts; ++e) dot += dscore[static_cast<size_t>(e)] * srow[e];
-      for (int64_t e = 0; e < experts; ++e) {
+      for (int64_t e = 0; e < d.experts; ++e) dot += dscore[static_cast<size_t>(e)] * srow[e];
+      for (int64_t e = 0; e < d.experts; ++e) {
         out[e] = static_cast<float>(srow[e] * (dscore[static_cast<size_t>(e)] - dot));
       }
     }

@@ -1,9 +1,9 @@
 // SwiGLU gate: out = silu(gate) · up.
 #include <cmath>
 
-#include "runtime/core/profiler.h"
 #include "ops/cpu/detail.h"
 #include "ops/cpu/elementwise.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::ops::cpu {
 namespace {
@@ -14,12 +14,8 @@ float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
 void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) {
   TRIDENT_PROFILE_SCOPE("swiglu_forward");
-  detail::check_f32(gate, "swiglu gate");
-  detail::check_f32(up, "swiglu up");
-  detail::check_f32(out, "swiglu out");
-  const int64_t n = gate.numel();
-  detail::check_numel(up, n, "swiglu up");
-  detail::check_numel(out, n, "swiglu out");
+  const int64_t n = detail::check_f32_elementwise(
+      gate, {{gate, "swiglu gate"}, {up, "swiglu up"}, {out, "swiglu out"}});
   const float* g = gate.data<float>();
   const float* u = up.data<float>();
   float* y = out.data<float>();
@@ -31,16 +27,11 @@ void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) {
 void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate,
                      Tensor& dup) {
   TRIDENT_PROFILE_SCOPE("swiglu_backward");
-  detail::check_f32(dout, "swiglu dout");
-  detail::check_f32(gate, "swiglu gate");
-  detail::check_f32(up, "swiglu up");
-  detail::check_f32(dgate, "swiglu dgate");
-  detail::check_f32(dup, "swiglu dup");
-  const int64_t n = gate.numel();
-  detail::check_numel(dout, n, "swiglu dout");
-  detail::check_numel(up, n, "swiglu up");
-  detail::check_numel(dgate, n, "swiglu dgate");
-  detail::check_numel(dup, n, "swiglu dup");
+  const int64_t n = detail::check_f32_elementwise(gate, {{dout, "swiglu dout"},
+                                                         {gate, "swiglu gate"},
+                                                         {up, "swiglu up"},
+                                                         {dgate, "swiglu dgate"},
+                                                         {dup, "swiglu dup"}});
   const float* dy = dout.data<float>();
   const float* g = gate.data<float>();
   const float* u = up.data<float>();

@@ -1,3 +1,5 @@
+#include <initializer_list>
+
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/kernel_utils.h"
 
@@ -117,106 +119,122 @@ __global__ void scale_kernel(const float* x, float factor, float* y, int64_t n) 
     y[i] = x[i] * factor;
 }
 
-int64_t last_dim(const Tensor& t) { return t.dim() == 0 ? 1 : t.size(-1); }
+// Calls launch(data) with `t`'s elements as const float* or const __nv_bfloat16*, so that one
+// launch statement instantiates a kernel for both storage types of a weight.
+template <typename Launch>
+void with_float_or_bf16(const Tensor& t, Launch&& launch) {
+  if (t.dtype() == DType::F32) {
+    launch(t.data<float>());
+  } else {
+    launch(detail::bf16_ptr(t));
+  }
+}
+
+struct EmbeddingDims {
+  int64_t tokens = 0;
+  int64_t dim = 0;
+};
+
+// ids [T] (i32), `table` [V, D] (the table or its gradient) and the f32 `rows` [T, D] that the
+// lookup writes or its backward reads.
+EmbeddingDims embedding_dims(const Tensor& ids, const Tensor& table, const char* table_name,
+                             const Tensor& rows, const char* rows_name) {
+  detail::expect_dtype(ids, DType::I32, "embedding ids");
+  detail::expect_dtype(rows, DType::F32, rows_name);
+  TRIDENT_CHECK(table.dim() == 2, table_name, " must be [V, D], got ", table.describe());
+  const EmbeddingDims d{ids.numel(), table.size(1)};
+  detail::expect_numel(rows, d.tokens * d.dim, rows_name);
+  return d;
+}
+
+struct Operand {
+  const Tensor& tensor;
+  const char* name;
+};
+
+// The operands of an element-wise op: each an f32 CUDA tensor (all checked first, in order), then
+// each with as many elements as `size_of`. Returns that element count.
+int64_t f32_elements(const Tensor& size_of, std::initializer_list<Operand> operands) {
+  for (const Operand& o : operands) detail::expect_dtype(o.tensor, DType::F32, o.name);
+  const int64_t n = size_of.numel();
+  for (const Operand& o : operands) detail::expect_numel(o.tensor, n, o.name);
+  return n;
+}
+
+// Rows of x [rows, dim] for RMSNorm with `per_feature` (the weight or its gradient) of dim
+// elements; checks that x's last dimension is dim, and x and the per-row rstd [rows] that the
+// forward pass saves and both backward passes read.
+int64_t norm_rows(const Tensor& x, const Tensor& per_feature, const char* per_feature_name,
+                  const Tensor& rstd) {
+  detail::expect_dtype(x, DType::F32, "rmsnorm x");
+  detail::expect_dtype(rstd, DType::F32, "rmsnorm rstd");
+  const int64_t dim = per_feature.numel();
+  const int64_t last_dim = x.dim() == 0 ? 1 : x.size(-1);
+  TRIDENT_CHECK(dim > 0 && last_dim == dim, "rmsnorm x ", x.describe(), " vs ", per_feature_name,
+                " ", per_feature.describe());
+  const int64_t rows = x.numel() / dim;
+  detail::expect_numel(rstd, rows, "rmsnorm rstd");
+  return rows;
+}
 
 }  // namespace
 
 void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t stream) {
-  detail::expect_dtype(ids, DType::I32, "embedding ids");
   detail::expect_float_or_bf16(table, "embedding table");
-  detail::expect_dtype(out, DType::F32, "embedding output");
-  TRIDENT_CHECK(table.dim() == 2, "embedding table must be [V, D], got ", table.describe());
-  const int64_t tokens = ids.numel();
-  const int64_t dim = table.size(1);
-  detail::expect_numel(out, tokens * dim, "embedding output");
-  if (tokens == 0) return;
-  if (table.dtype() == DType::F32) {
-    embedding_forward_kernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
-        ids.data<int32_t>(), table.data<float>(), out.data<float>(), dim);
-  } else {
-    embedding_forward_kernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
-        ids.data<int32_t>(), detail::bf16_ptr(table), out.data<float>(), dim);
-  }
+  const EmbeddingDims d = embedding_dims(ids, table, "embedding table", out, "embedding output");
+  if (d.tokens == 0) return;
+  with_float_or_bf16(table, [&](auto weights) {
+    embedding_forward_kernel<<<static_cast<unsigned>(d.tokens), kThreads, 0, stream>>>(
+        ids.data<int32_t>(), weights, out.data<float>(), d.dim);
+  });
   TRIDENT_CHECK_LAUNCH();
 }
 
 void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable,
                                cudaStream_t stream) {
-  detail::expect_dtype(ids, DType::I32, "embedding ids");
-  detail::expect_dtype(dout, DType::F32, "embedding dout");
   detail::expect_dtype(dtable, DType::F32, "embedding dtable");
-  TRIDENT_CHECK(dtable.dim() == 2, "embedding dtable must be [V, D], got ", dtable.describe());
-  const int64_t tokens = ids.numel();
-  const int64_t dim = dtable.size(1);
-  detail::expect_numel(dout, tokens * dim, "embedding dout");
-  if (tokens == 0) return;
-  embedding_backward_kernel<<<static_cast<unsigned>(tokens), kThreads, 0, stream>>>(
-      ids.data<int32_t>(), dout.data<float>(), dtable.data<float>(), dim);
+  const EmbeddingDims d = embedding_dims(ids, dtable, "embedding dtable", dout, "embedding dout");
+  if (d.tokens == 0) return;
+  embedding_backward_kernel<<<static_cast<unsigned>(d.tokens), kThreads, 0, stream>>>(
+      ids.data<int32_t>(), dout.data<float>(), dtable.data<float>(), d.dim);
   TRIDENT_CHECK_LAUNCH();
 }
 
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd,
                      cudaStream_t stream) {
-  detail::expect_dtype(x, DType::F32, "rmsnorm x");
   detail::expect_float_or_bf16(w, "rmsnorm weight");
-  detail::expect_dtype(y, DType::F32, "rmsnorm y");
-  detail::expect_dtype(rstd, DType::F32, "rmsnorm rstd");
+  const int64_t rows = norm_rows(x, w, "weight", rstd);
   const int64_t dim = w.numel();
-  TRIDENT_CHECK(dim > 0 && last_dim(x) == dim, "rmsnorm x ", x.describe(), " vs weight ",
-                w.describe());
-  const int64_t rows = x.numel() / dim;
-  detail::expect_numel(y, x.numel(), "rmsnorm y");
-  detail::expect_numel(rstd, rows, "rmsnorm rstd");
+  f32_elements(x, {{y, "rmsnorm y"}});
   if (rows == 0) return;
-  if (w.dtype() == DType::F32) {
+  with_float_or_bf16(w, [&](auto weights) {
     rmsnorm_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        x.data<float>(), w.data<float>(), eps, y.data<float>(), rstd.data<float>(), dim);
-  } else {
-    rmsnorm_forward_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        x.data<float>(), detail::bf16_ptr(w), eps, y.data<float>(), rstd.data<float>(), dim);
-  }
+        x.data<float>(), weights, eps, y.data<float>(), rstd.data<float>(), dim);
+  });
   TRIDENT_CHECK_LAUNCH();
 }
 
 void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
                             Tensor& dx, bool accumulate, cudaStream_t stream) {
-  detail::expect_dtype(dy, DType::F32, "rmsnorm dy");
-  detail::expect_dtype(x, DType::F32, "rmsnorm x");
   detail::expect_float_or_bf16(w, "rmsnorm weight");
-  detail::expect_dtype(rstd, DType::F32, "rmsnorm rstd");
-  detail::expect_dtype(dx, DType::F32, "rmsnorm dx");
+  const int64_t rows = norm_rows(x, w, "weight", rstd);
   const int64_t dim = w.numel();
-  TRIDENT_CHECK(dim > 0 && last_dim(x) == dim, "rmsnorm x ", x.describe(), " vs weight ",
-                w.describe());
-  const int64_t rows = x.numel() / dim;
-  detail::expect_numel(dy, x.numel(), "rmsnorm dy");
-  detail::expect_numel(dx, x.numel(), "rmsnorm dx");
-  detail::expect_numel(rstd, rows, "rmsnorm rstd");
+  f32_elements(x, {{dy, "rmsnorm dy"}, {dx, "rmsnorm dx"}});
   if (rows == 0) return;
-  if (w.dtype() == DType::F32) {
+  with_float_or_bf16(w, [&](auto weights) {
     rmsnorm_backward_input_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        dy.data<float>(), x.data<float>(), w.data<float>(), rstd.data<float>(), dx.data<float>(),
+        dy.data<float>(), x.data<float>(), weights, rstd.data<float>(), dx.data<float>(),
         accumulate, dim);
-  } else {
-    rmsnorm_backward_input_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        dy.data<float>(), x.data<float>(), detail::bf16_ptr(w), rstd.data<float>(),
-        dx.data<float>(), accumulate, dim);
-  }
+  });
   TRIDENT_CHECK_LAUNCH();
 }
 
 void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rstd, Tensor& dw,
                              cudaStream_t stream) {
-  detail::expect_dtype(dy, DType::F32, "rmsnorm dy");
-  detail::expect_dtype(x, DType::F32, "rmsnorm x");
-  detail::expect_dtype(rstd, DType::F32, "rmsnorm rstd");
   detail::expect_dtype(dw, DType::F32, "rmsnorm dw");
+  const int64_t rows = norm_rows(x, dw, "dw", rstd);
   const int64_t dim = dw.numel();
-  TRIDENT_CHECK(dim > 0 && last_dim(x) == dim, "rmsnorm x ", x.describe(), " vs dw ",
-                dw.describe());
-  const int64_t rows = x.numel() / dim;
-  detail::expect_numel(dy, x.numel(), "rmsnorm dy");
-  detail::expect_numel(rstd, rows, "rmsnorm rstd");
+  f32_elements(x, {{dy, "rmsnorm dy"}});
   if (rows == 0) return;
   const dim3 grid(blocks_for(dim, kThreads),
                   static_cast<unsigned>((rows + kRowsPerChunk - 1) / kRowsPerChunk));
@@ -226,12 +244,8 @@ void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rs
 }
 
 void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out, cudaStream_t stream) {
-  detail::expect_dtype(gate, DType::F32, "swiglu gate");
-  detail::expect_dtype(up, DType::F32, "swiglu up");
-  detail::expect_dtype(out, DType::F32, "swiglu out");
-  const int64_t n = gate.numel();
-  detail::expect_numel(up, n, "swiglu up");
-  detail::expect_numel(out, n, "swiglu out");
+  const int64_t n =
+      f32_elements(gate, {{gate, "swiglu gate"}, {up, "swiglu up"}, {out, "swiglu out"}});
   if (n == 0) return;
   swiglu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
       gate.data<float>(), up.data<float>(), out.data<float>(), n);
@@ -240,16 +254,11 @@ void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out, cudaStrea
 
 void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate,
                      Tensor& dup, cudaStream_t stream) {
-  detail::expect_dtype(dout, DType::F32, "swiglu dout");
-  detail::expect_dtype(gate, DType::F32, "swiglu gate");
-  detail::expect_dtype(up, DType::F32, "swiglu up");
-  detail::expect_dtype(dgate, DType::F32, "swiglu dgate");
-  detail::expect_dtype(dup, DType::F32, "swiglu dup");
-  const int64_t n = gate.numel();
-  detail::expect_numel(dout, n, "swiglu dout");
-  detail::expect_numel(up, n, "swiglu up");
-  detail::expect_numel(dgate, n, "swiglu dgate");
-  detail::expect_numel(dup, n, "swiglu dup");
+  const int64_t n = f32_elements(gate, {{dout, "swiglu dout"},
+                                        {gate, "swiglu gate"},
+                                        {up, "swiglu up"},
+                                        {dgate, "swiglu dgate"},
+                                        {dup, "swiglu dup"}});
   if (n == 0) return;
   swiglu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
       dout.data<float>(), gate.data<float>(), up.data<float>(), dgate.data<float>(),
@@ -258,22 +267,18 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
 }
 
 void axpy(float alpha, const Tensor& x, Tensor& y, cudaStream_t stream) {
-  detail::expect_dtype(x, DType::F32, "axpy x");
-  detail::expect_dtype(y, DType::F32, "axpy y");
-  detail::expect_numel(y, x.numel(), "axpy y");
-  if (x.numel() == 0) return;
-  axpy_kernel<<<blocks_for(x.numel(), kThreads), kThreads, 0, stream>>>(
-      alpha, x.data<float>(), y.data<float>(), x.numel());
+  const int64_t n = f32_elements(x, {{x, "axpy x"}, {y, "axpy y"}});
+  if (n == 0) return;
+  axpy_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(alpha, x.data<float>(),
+                                                                y.data<float>(), n);
   TRIDENT_CHECK_LAUNCH();
 }
 
 void scale(const Tensor& x, float factor, Tensor& y, cudaStream_t stream) {
-  detail::expect_dtype(x, DType::F32, "scale x");
-  detail::expect_dtype(y, DType::F32, "scale y");
-  detail::expect_numel(y, x.numel(), "scale y");
-  if (x.numel() == 0) return;
-  scale_kernel<<<blocks_for(x.numel(), kThreads), kThreads, 0, stream>>>(
-      x.data<float>(), factor, y.data<float>(), x.numel());
+  const int64_t n = f32_elements(x, {{x, "scale x"}, {y, "scale y"}});
+  if (n == 0) return;
+  scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x.data<float>(), factor,
+                                                                 y.data<float>(), n);
   TRIDENT_CHECK_LAUNCH();
 }
 

@@ -215,6 +215,31 @@ int64_t total_rows(const std::vector<int64_t>& counts) {
   return std::accumulate(counts.begin(), counts.end(), int64_t{0});
 }
 
+struct Activation {
+  const Tensor& tensor;
+  const char* name;
+};
+
+struct LinearShape {
+  int64_t t = 0;  // rows
+  int64_t n = 0;  // out features
+  int64_t k = 0;  // in features
+};
+
+// The sizes of a linear layer from `w` [N, K] (the weight or its gradient), `by_in` [T, K]
+// (x or dx) and `by_out` [T, N] (y or dy), checked against each other.
+LinearShape linear_shape(const Tensor& w, const char* w_name, Activation by_in, Activation by_out) {
+  TRIDENT_CHECK(w.dim() == 2, w_name, " must be [out, in], got ", w.describe());
+  LinearShape s;
+  s.n = w.size(0);
+  s.k = w.size(1);
+  TRIDENT_CHECK(by_in.tensor.numel() % s.k == 0, by_in.name, " ", by_in.tensor.describe(),
+                " does not end in ", s.k);
+  s.t = by_in.tensor.numel() / s.k;
+  detail::expect_numel(by_out.tensor, s.t * s.n, by_out.name);
+  return s;
+}
+
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
@@ -243,36 +268,22 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
 }
 
 void linear_forward(const Tensor& x, const Tensor& w, Tensor& y, cudaStream_t stream) {
-  TRIDENT_CHECK(w.dim() == 2, "linear weight must be [out, in], got ", w.describe());
-  const int64_t n = w.size(0);
-  const int64_t k = w.size(1);
-  TRIDENT_CHECK(x.numel() % k == 0, "linear input ", x.describe(), " does not end in ", k);
-  const int64_t t = x.numel() / k;
-  detail::expect_numel(y, t * n, "linear output");
-  Tensor y2 = y.view({t, n});
-  gemm(false, true, 1.0f, x.view({t, k}), w, 0.0f, y2, stream);
+  const LinearShape s = linear_shape(w, "linear weight", {x, "linear input"}, {y, "linear output"});
+  Tensor y2 = y.view({s.t, s.n});
+  gemm(false, true, 1.0f, x.view({s.t, s.k}), w, 0.0f, y2, stream);
 }
 
 void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate,
                            cudaStream_t stream) {
-  TRIDENT_CHECK(w.dim() == 2, "linear weight must be [out, in], got ", w.describe());
-  const int64_t n = w.size(0);
-  const int64_t k = w.size(1);
-  TRIDENT_CHECK(dy.numel() % n == 0, "linear dy ", dy.describe(), " does not end in ", n);
-  const int64_t t = dy.numel() / n;
-  detail::expect_numel(dx, t * k, "linear dx");
-  Tensor dx2 = dx.view({t, k});
-  gemm(false, false, 1.0f, dy.view({t, n}), w, accumulate ? 1.0f : 0.0f, dx2, stream);
+  const LinearShape s = linear_shape(w, "linear weight", {dx, "linear dx"}, {dy, "linear dy"});
+  Tensor dx2 = dx.view({s.t, s.k});
+  gemm(false, false, 1.0f, dy.view({s.t, s.n}), w, accumulate ? 1.0f : 0.0f, dx2, stream);
 }
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, cudaStream_t stream) {
-  TRIDENT_CHECK(dw.dim() == 2, "linear weight gradient must be [out, in], got ", dw.describe());
-  const int64_t n = dw.size(0);
-  const int64_t k = dw.size(1);
-  TRIDENT_CHECK(x.numel() % k == 0, "linear input ", x.describe(), " does not end in ", k);
-  const int64_t t = x.numel() / k;
-  detail::expect_numel(dy, t * n, "linear dy");
-  gemm(true, false, 1.0f, dy.view({t, n}), x.view({t, k}), 1.0f, dw, stream);
+  const LinearShape s =
+      linear_shape(dw, "linear weight gradient", {x, "linear input"}, {dy, "linear dy"});
+  gemm(true, false, 1.0f, dy.view({s.t, s.n}), x.view({s.t, s.k}), 1.0f, dw, stream);
 }
 
 namespace {
@@ -284,11 +295,18 @@ struct GroupedShape {
   int64_t rows = 0;
 };
 
-GroupedShape grouped_shape(const Tensor& w, const std::vector<int64_t>& counts) {
+// The sizes of a grouped linear layer from `w` [G, N, K] (the weights or their gradients) and
+// the group counts, with `by_in` [rows, K] (x or dx) and `by_out` [rows, N] (y or dy) checked
+// against them.
+GroupedShape grouped_shape(const Tensor& w, const std::vector<int64_t>& counts, Activation by_in,
+                           Activation by_out) {
   TRIDENT_CHECK(w.dim() == 3, "grouped weight must be [G, out, in], got ", w.describe());
   TRIDENT_CHECK(static_cast<int64_t>(counts.size()) == w.size(0), counts.size(),
                 " group counts for ", w.describe());
-  return GroupedShape{w.size(0), w.size(1), w.size(2), total_rows(counts)};
+  const GroupedShape s{w.size(0), w.size(1), w.size(2), total_rows(counts)};
+  detail::expect_numel(by_in.tensor, s.rows * s.k, by_in.name);
+  detail::expect_numel(by_out.tensor, s.rows * s.n, by_out.name);
+  return s;
 }
 
 // Runs one matmul per non-empty group; `fill` sets the pointers and sizes of group g whose
@@ -310,9 +328,8 @@ void for_each_group(const std::vector<int64_t>& counts, Fill fill, cudaStream_t 
 
 void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<int64_t>& counts,
                             Tensor& y, cudaStream_t stream) {
-  const GroupedShape s = grouped_shape(w, counts);
-  detail::expect_numel(x, s.rows * s.k, "grouped linear input");
-  detail::expect_numel(y, s.rows * s.n, "grouped linear output");
+  const GroupedShape s =
+      grouped_shape(w, counts, {x, "grouped linear input"}, {y, "grouped linear output"});
   detail::expect_float_or_bf16(y, "grouped linear output");
   const MatchedOperands ops = match_types(x, w, stream);
   for_each_group(
@@ -330,9 +347,8 @@ void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<
 void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
                                    const std::vector<int64_t>& counts, Tensor& dx,
                                    bool accumulate, cudaStream_t stream) {
-  const GroupedShape s = grouped_shape(w, counts);
-  detail::expect_numel(dy, s.rows * s.n, "grouped linear dy");
-  detail::expect_numel(dx, s.rows * s.k, "grouped linear dx");
+  const GroupedShape s =
+      grouped_shape(w, counts, {dx, "grouped linear dx"}, {dy, "grouped linear dy"});
   detail::expect_float_or_bf16(dx, "grouped linear dx");
   const MatchedOperands ops = match_types(dy, w, stream);
   for_each_group(
@@ -350,9 +366,8 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
 void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
                                     const std::vector<int64_t>& counts, Tensor& dw,
                                     cudaStream_t stream) {
-  const GroupedShape s = grouped_shape(dw, counts);
-  detail::expect_numel(dy, s.rows * s.n, "grouped linear dy");
-  detail::expect_numel(x, s.rows * s.k, "grouped linear input");
+  const GroupedShape s =
+      grouped_shape(dw, counts, {x, "grouped linear input"}, {dy, "grouped linear dy"});
   detail::expect_float_or_bf16(dw, "grouped linear dw");
   const MatchedOperands ops = match_types(dy, x, stream);
   for_each_group(

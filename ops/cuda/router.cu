@@ -184,6 +184,18 @@ RouterArgs router_args(const RouterSettings& settings) {
                     settings.sigmoid};
 }
 
+// The token count of `per_expert` [tokens, experts] (logits or scores), checked with the chosen
+// experts `indices` [tokens, top_k] that forward writes and backward reads.
+int64_t router_tokens(const RouterSettings& settings, const Tensor& per_expert, const char* name,
+                      const Tensor& indices) {
+  detail::expect_dtype(per_expert, DType::F32, name);
+  detail::expect_dtype(indices, DType::I32, "router indices");
+  const int64_t tokens = per_expert.numel() / settings.experts;
+  detail::expect_numel(per_expert, tokens * settings.experts, name);
+  detail::expect_numel(indices, tokens * settings.top_k, "router indices");
+  return tokens;
+}
+
 unsigned router_blocks(int64_t tokens) {
   return static_cast<unsigned>((tokens + kWarpsPerBlock - 1) / kWarpsPerBlock);
 }
@@ -193,15 +205,11 @@ unsigned router_blocks(int64_t tokens) {
 void router_forward(const RouterSettings& settings, const Tensor& logits, const Tensor& bias,
                     Tensor& indices, Tensor& weights, Tensor& scores, cudaStream_t stream) {
   const RouterArgs a = router_args(settings);
-  detail::expect_dtype(logits, DType::F32, "router logits");
+  const int64_t tokens = router_tokens(settings, logits, "router logits", indices);
   detail::expect_dtype(bias, DType::F32, "router bias");
-  detail::expect_dtype(indices, DType::I32, "router indices");
   detail::expect_dtype(weights, DType::F32, "router weights");
   detail::expect_dtype(scores, DType::F32, "router scores");
-  const int64_t tokens = logits.numel() / settings.experts;
-  detail::expect_numel(logits, tokens * settings.experts, "router logits");
   detail::expect_numel(bias, settings.experts, "router bias");
-  detail::expect_numel(indices, tokens * settings.top_k, "router indices");
   detail::expect_numel(weights, tokens * settings.top_k, "router weights");
   detail::expect_numel(scores, tokens * settings.experts, "router scores");
   if (tokens == 0) return;
@@ -214,13 +222,10 @@ void router_forward(const RouterSettings& settings, const Tensor& logits, const 
 void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
                      const Tensor& scores, Tensor& dlogits, cudaStream_t stream) {
   const RouterArgs a = router_args(settings);
+  const int64_t tokens = router_tokens(settings, scores, "router scores", indices);
   detail::expect_dtype(dweights, DType::F32, "router dweights");
-  detail::expect_dtype(indices, DType::I32, "router indices");
-  detail::expect_dtype(scores, DType::F32, "router scores");
   detail::expect_dtype(dlogits, DType::F32, "router dlogits");
-  const int64_t tokens = scores.numel() / settings.experts;
   detail::expect_numel(dweights, tokens * settings.top_k, "router dweights");
-  detail::expect_numel(indices, tokens * settings.top_k, "router indices");
   detail::expect_numel(dlogits, tokens * settings.experts, "router dlogits");
   if (tokens == 0) return;
   router_backward_kernel<<<router_blocks(tokens), kWarpsPerBlock * kWarp, 0, stream>>>(

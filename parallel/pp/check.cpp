@@ -231,19 +231,6 @@ CheckResult check_local_order(const Schedule& s, const Positions& p) {
   return {};
 }
 
-// A channel carries one kind of data from one rank to another, in order.
-struct Channel {
-  int from;
-  int to;
-  bool gradient;
-  auto operator<=>(const Channel&) const = default;
-};
-
-Channel channel_of(int rank, const Action& a) {
-  const bool gradient = a.kind == ActionKind::SendGrad || a.kind == ActionKind::RecvGrad;
-  return is_send(a.kind) ? Channel{rank, a.peer, gradient} : Channel{a.peer, rank, gradient};
-}
-
 std::string channel_name(const Channel& c) {
   return detail::concat("rank ", c.from, " -> rank ", c.to,
                         c.gradient ? " gradients" : " activations");

@@ -38,6 +38,11 @@ bool is_recv(ActionKind kind) {
   return kind == ActionKind::RecvActivation || kind == ActionKind::RecvGrad;
 }
 
+Channel channel_of(int rank, const Action& a) {
+  const bool gradient = a.kind == ActionKind::SendGrad || a.kind == ActionKind::RecvGrad;
+  return is_send(a.kind) ? Channel{rank, a.peer, gradient} : Channel{a.peer, rank, gradient};
+}
+
 std::string to_string(const Action& action) {
   std::ostringstream out;
   out << action_kind_name(action.kind) << "(m=" << action.microbatch << ",s=" << action.stage;

@@ -5,6 +5,7 @@
 // of gradients). The executor runs these lists with the real model; the checker
 // (parallel/pp/check.h) proves a list valid and the simulator (parallel/pp/simulate.h)
 // replays it with a cost model. Nothing here touches MPI or the model.
+#include <compare>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,18 @@ struct Action {
 
 // "F(m=3,s=5)", "RecvGrad(m=0,s=2,peer=3)".
 std::string to_string(const Action& action);
+
+// A channel carries one kind of data (activations or gradients) from one rank to another, in
+// order: the checker pairs sends with receives per channel, the simulator queues arrivals on it.
+struct Channel {
+  int from;
+  int to;
+  bool gradient;
+  auto operator<=>(const Channel&) const = default;
+};
+
+// The channel a send or receive on `rank` uses.
+Channel channel_of(int rank, const Action& a);
 
 // Which rank holds each of the S = ranks x chunks virtual stages.
 enum class LayoutKind {

@@ -28,33 +28,29 @@ double standalone_cost(const StageCosts& costs, ActionKind kind) {
   }
 }
 
-struct ChannelKey {
-  int from;
-  int to;
-  bool gradient;
-  auto operator<=>(const ChannelKey&) const = default;
-};
-
-ChannelKey channel_of(int rank, const Action& a) {
-  const bool gradient = a.kind == ActionKind::SendGrad || a.kind == ActionKind::RecvGrad;
-  return is_send(a.kind) ? ChannelKey{rank, a.peer, gradient} : ChannelKey{a.peer, rank, gradient};
-}
-
 struct RankState {
   size_t pc = 0;
   double clock = 0;
   int live_activations = 0;
 };
 
+// A result with one (empty) report per rank, for a schedule with one action list per rank.
+SimulationResult empty_result(const Schedule& schedule) {
+  TRIDENT_CHECK(static_cast<int>(schedule.ranks.size()) == schedule.layout.ranks);
+  SimulationResult result;
+  result.ranks.resize(schedule.layout.ranks);
+  return result;
+}
+
 // Messages in flight: arrival times per channel, oldest first.
-using Arrivals = std::map<ChannelKey, std::deque<double>>;
+using Arrivals = std::map<Channel, std::deque<double>>;
 
 // Runs list[st.pc] when it is a send or a receive: a send posts its arrival after the hop and
 // costs no time; a receive waits for its channel's oldest message, once one has arrived by
 // `arrived_by`. Returns false (nothing done) for a compute action or a receive whose message
 // is not there yet.
-bool run_p2p(int rank, const Action& a, const StageCosts& costs, double arrived_by,
-             RankState& st, Arrivals& arrivals, std::vector<TimelineEntry>& timeline) {
+bool run_p2p(int rank, const Action& a, const StageCosts& costs, double arrived_by, RankState& st,
+             Arrivals& arrivals, std::vector<TimelineEntry>& timeline) {
   if (is_recv(a.kind)) {
     std::deque<double>& queue = arrivals[channel_of(rank, a)];
     if (queue.empty() || queue.front() > arrived_by) return false;
@@ -141,9 +137,7 @@ void finish(const Schedule& schedule, const std::vector<RankState>& state,
 SimulationResult simulate_shared_cores(const Schedule& schedule, const StageCosts& costs,
                                        int cores) {
   const int ranks = schedule.layout.ranks;
-  TRIDENT_CHECK(static_cast<int>(schedule.ranks.size()) == ranks);
-  SimulationResult result;
-  result.ranks.resize(ranks);
+  SimulationResult result = empty_result(schedule);
   std::vector<RankState> state(ranks);
   Arrivals arrivals;
   struct Running {
@@ -227,9 +221,7 @@ SimulationResult simulate(const Schedule& schedule, const StageCosts& costs,
   TRIDENT_CHECK(machine.cores >= 0, "simulate: cores must be 0 (one per rank) or positive");
   if (machine.cores > 0) return simulate_shared_cores(schedule, costs, machine.cores);
   const int ranks = schedule.layout.ranks;
-  TRIDENT_CHECK(static_cast<int>(schedule.ranks.size()) == ranks);
-  SimulationResult result;
-  result.ranks.resize(ranks);
+  SimulationResult result = empty_result(schedule);
   std::vector<RankState> state(ranks);
   Arrivals arrivals;
 

@@ -80,6 +80,16 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   TRIDENT_USER_FAIL("CUDA tensors are not available in this build");
 #endif
 }
+
+// A CPU tensor of `shape` holding a copy of `values`, which must fill it exactly.
+template <typename T>
+Tensor host_copy(const std::vector<T>& values, const Shape& shape, DType dtype, const char* what) {
+  Tensor t = Tensor::empty(shape, dtype);
+  TRIDENT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), what, ": ", values.size(),
+                " values for shape ", shape_string(shape));
+  if (t.nbytes() > 0) std::memcpy(t.raw_data(), values.data(), t.nbytes());
+  return t;
+}
 }  // namespace
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
@@ -105,19 +115,11 @@ Tensor Tensor::full(const Shape& shape, float value, DType dtype) {
 }
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape) {
-  Tensor t = empty(shape, DType::F32);
-  TRIDENT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "from_vector: ", values.size(),
-                " values for shape ", shape_string(shape));
-  if (t.nbytes() > 0) std::memcpy(t.raw_data(), values.data(), t.nbytes());
-  return t;
+  return host_copy(values, shape, DType::F32, "from_vector");
 }
 
 Tensor Tensor::from_ints(const std::vector<int32_t>& values, const Shape& shape) {
-  Tensor t = empty(shape, DType::I32);
-  TRIDENT_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "from_ints: ", values.size(),
-                " values for shape ", shape_string(shape));
-  if (t.nbytes() > 0) std::memcpy(t.raw_data(), values.data(), t.nbytes());
-  return t;
+  return host_copy(values, shape, DType::I32, "from_ints");
 }
 
 Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device) {

@@ -7,32 +7,21 @@ state, records its GRPO step and the model config, and is itself accepted by --i
 usage: check_grpo_checkpoint.py TRIDENT
 """
 import os
-import subprocess
 import sys
-import tempfile
 
 import h5py
 import numpy as np
+
+from checkpoint_checks import report, run, scratch_dir
 
 GRPO = ["--set", "grpo.prompts_per_step=2", "--set", "grpo.group_size=2", "--set",
         "grpo.max_new_tokens=6", "--set", "grpo.eval_prompts=0"]
 
 
-def run(command):
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
-    if result.returncode != 0:
-        sys.exit(f"FAILED ({result.returncode}): {' '.join(command)}\n{result.stdout}\n"
-                 f"{result.stderr}")
-    return result.stdout + result.stderr
-
-
 def main():
     trident = sys.argv[1]
     failures = []
-    home = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        # Runs without --checkpoint-dir save to ./checkpoints (the default): keep that in tmp.
-        os.chdir(tmp)
+    with scratch_dir() as tmp:
         pre, rl, rl2 = (os.path.join(tmp, d) for d in ("pre", "rl", "rl2"))
         run([trident, "pretrain", "--config", "tiny", "--set", "train.steps=2", "--set",
              "train.global_batch=4", "--set", "train.micro_batch=2", "--checkpoint-dir", pre])
@@ -61,10 +50,7 @@ def main():
              os.path.join(rl, "step_3.h5"), "--checkpoint-dir", rl2])
         if os.listdir(rl2) != ["step_1.h5"]:
             failures.append(f"second grpo run wrote {os.listdir(rl2)}")
-        os.chdir(home)
-    if failures:
-        sys.exit("FAILED:\n" + "\n".join(failures))
-    print("grpo --init from a checkpoint and grpo checkpoints: OK")
+    report(failures, "grpo --init from a checkpoint and grpo checkpoints: OK")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+
+from checkpoint_checks import report, run, scratch_dir
 
 STEPS = 12
 COMMON = ["--config", "tiny", "--set", f"train.steps={STEPS}", "--set", "train.global_batch=8",
@@ -34,14 +35,6 @@ PREEMPT_STEPS = 300  # the preempted job's length: many steps after the signal i
 
 def job(mpirun, trident, *args):
     return [mpirun, "-np", "2", "--oversubscribe", trident, "pretrain", *COMMON, *args]
-
-
-def run(command, expect=0):
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
-    if result.returncode != expect:
-        sys.exit(f"FAILED (exit {result.returncode}, expected {expect}): {' '.join(command)}\n"
-                 f"{result.stdout}\n{result.stderr}")
-    return result.stdout + result.stderr
 
 
 def losses(path):
@@ -68,10 +61,7 @@ def corrupt_inside_a_tensor(path):
 def main():
     mpirun, trident = sys.argv[1], sys.argv[2]
     failures = []
-    home = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        # Runs without --checkpoint-dir save to ./checkpoints (the default): keep that in tmp.
-        os.chdir(tmp)
+    with scratch_dir() as tmp:
         ckpt = os.path.join(tmp, "ckpt")
         straight = os.path.join(tmp, "straight.jsonl")
         run(job(mpirun, trident, "--metrics", straight, "--checkpoint-dir", ckpt,
@@ -184,10 +174,7 @@ def main():
                             f"uninterrupted {want_long[PREEMPT_STEPS]!r}")
         print(f"preempted after step {last} of {PREEMPT_STEPS}; final loss "
               f"{final.get(PREEMPT_STEPS)!r} (uninterrupted {want_long.get(PREEMPT_STEPS)!r})")
-        os.chdir(home)
-    if failures:
-        sys.exit("FAILED:\n" + "\n".join(failures))
-    print("pretrain resume, fallback and preemption: OK")
+    report(failures, "pretrain resume, fallback and preemption: OK")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,12 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <mpi.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "tests/checkpoint/checkpoint_test_util.h"
+#include "tests/support/shared_temp_dir.h"
 
 namespace trident::testing {
 namespace {
@@ -19,17 +19,6 @@ int world_rank() {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   return rank;
-}
-
-// A fresh directory shared by all ranks (rank 0 creates it).
-std::string shared_dir(const std::string& name) {
-  std::string path = "/tmp/trident_ckpt_" + name + "_" + std::to_string(getppid());
-  if (world_rank() == 0) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  MPI_Barrier(MPI_COMM_WORLD);
-  return path;
 }
 
 // Communicator of the first `n` world ranks (MPI_COMM_NULL on the others).
@@ -78,18 +67,18 @@ TEST(CheckpointMpi, TpEpShardedSaveLoadsIntoOneAndFourRanks) {
   config.mutable_parallel()->set_tp(2);
   config.mutable_parallel()->set_ep(2);
   const models::ParameterRegistry registry(config.model());
-  const std::string dir = shared_dir("tp");
+  const SharedTempDir dir;
   const int rank = world_rank();
   std::string path;
   if (MPI_Comm comm = first_ranks(2); comm != MPI_COMM_NULL) {
     const Split split{rank, 2, rank, 2};
     auto store = make_store(registry, split, 1234);
     Moments moments = moments_for(*store, 0, store->numel());
-    path = io::save_checkpoint(dir, state_for(config, 7), *store, moments.view(), comm);
+    path = io::save_checkpoint(dir.path(), state_for(config, 7), *store, moments.view(), comm);
     MPI_Comm_free(&comm);
   }
   MPI_Barrier(MPI_COMM_WORLD);
-  path = dir + "/step_7.h5";
+  path = dir / "step_7.h5";
   ASSERT_TRUE(fs::exists(path));
 
   if (rank == 0) {  // one rank, everything whole
@@ -116,7 +105,7 @@ TEST(CheckpointMpi, TpEpShardedSaveLoadsIntoOneAndFourRanks) {
     expect_matches_fresh(registry, split, *store, moments);
   }
   EXPECT_TRUE(io::verify_checkpoint(path).valid);
-  const io::LatestCheckpoint latest = io::find_latest_valid(dir, MPI_COMM_WORLD);
+  const io::LatestCheckpoint latest = io::find_latest_valid(dir.path(), MPI_COMM_WORLD);
   EXPECT_EQ(latest.step, 7);
   EXPECT_EQ(latest.path, path);
 }
@@ -127,7 +116,7 @@ TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
   config.mutable_parallel()->set_dp(4);
   config.mutable_parallel()->set_zero1(true);
   const models::ParameterRegistry registry(config.model());
-  const std::string dir = shared_dir("zero1");
+  const SharedTempDir dir;
   const int rank = world_rank();
   auto store = make_store(registry, Split{}, 1234);
   const int64_t quarter = (store->numel() + 3) / 4;
@@ -135,7 +124,7 @@ TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
   const int64_t end = std::min(store->numel(), begin + quarter);
   Moments moments = moments_for(*store, begin, end);
   const std::string path =
-      io::save_checkpoint(dir, state_for(config, 3), *store, moments.view(), MPI_COMM_WORLD);
+      io::save_checkpoint(dir.path(), state_for(config, 3), *store, moments.view(), MPI_COMM_WORLD);
   // Reload into a 2-rank split with half ranges of a TP=2 store.
   MPI_Comm comm = first_ranks(2);
   if (comm != MPI_COMM_NULL) {
@@ -153,20 +142,26 @@ TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
   }
 }
 
-TEST(CheckpointMpi, SingleRankRoundTripIsBitExact) {
-  if (world_rank() != 0) return;
+// What the checks that rank 0 runs alone save and load: the tiny model whole, with its values
+// from seed 1234, and a fresh directory.
+struct OneRankCheckpoint {
+  const SharedTempDir dir;
   const config::TridentConfig config = tiny_config();
-  const models::ParameterRegistry registry(config.model());
-  const std::string dir = "/tmp/trident_ckpt_single_" + std::to_string(getpid());
-  fs::remove_all(dir);
-  auto store = make_store(registry, Split{}, 1234);
+  const models::ParameterRegistry registry{config.model()};
+  const std::unique_ptr<models::ParameterStore> store = make_store(registry, Split{}, 1234);
+};
+
+TEST(CheckpointMpi, SingleRankRoundTripIsBitExact) {
+  const OneRankCheckpoint setup;  // on every rank: making and removing `dir` is collective
+  if (world_rank() != 0) return;
+  const auto& [dir, config, registry, store] = setup;
   // Values that are not the initial ones (a trained model).
   float* values = store->flat_values().data<float>();
   for (int64_t i = 0; i < store->numel(); ++i)
     values[i] = values[i] * 1.5f + 1e-3f * static_cast<float>(i % 17);
   Moments moments = moments_for(*store, 0, store->numel());
   const std::string path =
-      io::save_checkpoint(dir, state_for(config, 11), *store, moments.view(), MPI_COMM_SELF);
+      io::save_checkpoint(dir.path(), state_for(config, 11), *store, moments.view(), MPI_COMM_SELF);
   auto reloaded = make_store(registry, Split{}, 1);
   Moments back{std::vector<float>(moments.m.size()), std::vector<float>(moments.v.size()), 0,
                store->numel()};
@@ -175,7 +170,6 @@ TEST(CheckpointMpi, SingleRankRoundTripIsBitExact) {
                         static_cast<size_t>(store->numel())));
   EXPECT_TRUE(same_bits(moments.m.data(), back.m.data(), back.m.size()));
   EXPECT_TRUE(same_bits(moments.v.data(), back.v.data(), back.v.size()));
-  fs::remove_all(dir);
 }
 
 // Byte offset of a weight dataset's data in the file (contiguous layout).
@@ -189,25 +183,22 @@ uint64_t data_offset(const std::string& path, const std::string& name) {
 }
 
 TEST(CheckpointMpi, DamageIsDetectedAndLatestValidFallsBack) {
+  const OneRankCheckpoint setup;  // on every rank: making and removing `dir` is collective
   if (world_rank() != 0) return;
-  const config::TridentConfig config = tiny_config();
-  const models::ParameterRegistry registry(config.model());
-  const std::string dir = "/tmp/trident_ckpt_damage_" + std::to_string(getpid());
-  fs::remove_all(dir);
-  auto store = make_store(registry, Split{}, 1234);
+  const auto& [dir, config, registry, store] = setup;
   Moments moments = moments_for(*store, 0, store->numel());
   io::CheckpointSaveOptions options;
   options.keep_last = 4;
   for (int64_t step = 1; step <= 5; ++step) {
-    io::save_checkpoint(dir, state_for(config, step), *store, moments.view(), MPI_COMM_SELF,
+    io::save_checkpoint(dir.path(), state_for(config, step), *store, moments.view(), MPI_COMM_SELF,
                         options);
   }
-  EXPECT_FALSE(fs::exists(dir + "/step_1.h5")) << "keep_last 4 keeps steps 2..5";
-  EXPECT_TRUE(fs::exists(dir + "/step_2.h5"));
+  EXPECT_FALSE(fs::exists(dir / "step_1.h5")) << "keep_last 4 keeps steps 2..5";
+  EXPECT_TRUE(fs::exists(dir / "step_2.h5"));
   // step 5: flip bytes inside a tensor's data.
   {
-    const uint64_t offset = data_offset(dir + "/step_5.h5", "model.embed_tokens.weight");
-    std::fstream file(dir + "/step_5.h5", std::ios::in | std::ios::out | std::ios::binary);
+    const uint64_t offset = data_offset(dir / "step_5.h5", "model.embed_tokens.weight");
+    std::fstream file(dir / "step_5.h5", std::ios::in | std::ios::out | std::ios::binary);
     file.seekg(static_cast<std::streamoff>(offset + 40));
     char bytes[4];
     file.read(bytes, 4);
@@ -216,56 +207,55 @@ TEST(CheckpointMpi, DamageIsDetectedAndLatestValidFallsBack) {
     file.write(bytes, 4);
   }
   // step 4: truncated to half its size.
-  fs::resize_file(dir + "/step_4.h5", fs::file_size(dir + "/step_4.h5") / 2);
+  fs::resize_file(dir / "step_4.h5", fs::file_size(dir / "step_4.h5") / 2);
   // step 3: not an HDF5 file at all.
-  { std::ofstream(dir + "/step_3.h5", std::ios::trunc) << "this is not a checkpoint\n"; }
+  { std::ofstream(dir / "step_3.h5", std::ios::trunc) << "this is not a checkpoint\n"; }
   // step 6: a save that never completed.
-  fs::copy_file(dir + "/step_2.h5", dir + "/step_6.h5.tmp");
+  fs::copy_file(dir / "step_2.h5", dir / "step_6.h5.tmp");
 
-  const io::CheckpointCheck corrupt = io::verify_checkpoint(dir + "/step_5.h5");
+  const io::CheckpointCheck corrupt = io::verify_checkpoint(dir / "step_5.h5");
   EXPECT_FALSE(corrupt.valid);
   EXPECT_NE(corrupt.reason.find("checksum mismatch in /weights/model.embed_tokens.weight"),
             std::string::npos)
       << corrupt.reason;
-  const io::CheckpointCheck truncated = io::verify_checkpoint(dir + "/step_4.h5");
+  const io::CheckpointCheck truncated = io::verify_checkpoint(dir / "step_4.h5");
   EXPECT_FALSE(truncated.valid);
   EXPECT_NE(truncated.reason.find("truncated"), std::string::npos) << truncated.reason;
-  const io::CheckpointCheck garbage = io::verify_checkpoint(dir + "/step_3.h5");
+  const io::CheckpointCheck garbage = io::verify_checkpoint(dir / "step_3.h5");
   EXPECT_NE(garbage.reason.find("not an HDF5 file"), std::string::npos) << garbage.reason;
 
-  const io::LatestCheckpoint latest = io::find_latest_valid(dir);
+  const io::LatestCheckpoint latest = io::find_latest_valid(dir.path());
   EXPECT_EQ(latest.step, 2);
-  EXPECT_EQ(latest.path, dir + "/step_2.h5");
+  EXPECT_EQ(latest.path, dir / "step_2.h5");
   ASSERT_EQ(latest.refused.size(), 3u);
-  EXPECT_EQ(latest.refused[0].path, dir + "/step_5.h5");
+  EXPECT_EQ(latest.refused[0].path, dir / "step_5.h5");
 
   auto target = make_store(registry, Split{}, 1);
-  EXPECT_THROW(io::load_checkpoint(dir + "/step_4.h5", *target, io::MomentsView{}, MPI_COMM_SELF),
+  EXPECT_THROW(io::load_checkpoint(dir / "step_4.h5", *target, io::MomentsView{}, MPI_COMM_SELF),
                Error);
-  EXPECT_THROW(io::load_checkpoint(dir + "/step_3.h5", *target, io::MomentsView{}, MPI_COMM_SELF),
+  EXPECT_THROW(io::load_checkpoint(dir / "step_3.h5", *target, io::MomentsView{}, MPI_COMM_SELF),
                UserError);
-  fs::remove_all(dir);
 }
 
 TEST(CheckpointMpi, UnheldSlicesAndOtherModelsAreRefused) {
   config::TridentConfig config = tiny_config();
   const models::ParameterRegistry registry(config.model());
-  const std::string dir = shared_dir("refused");
+  const SharedTempDir dir;
   // Both ranks hold TP slice 0 of 2: half of every split tensor has no writer.
   auto store = make_store(registry, Split{0, 2, 0, 1}, 1234);
-  EXPECT_THROW(
-      io::save_checkpoint(dir, state_for(config, 1), *store, io::MomentsView{}, MPI_COMM_WORLD),
-      Error);
-  EXPECT_TRUE(io::list_checkpoints(dir).empty());
+  EXPECT_THROW(io::save_checkpoint(dir.path(), state_for(config, 1), *store, io::MomentsView{},
+                                   MPI_COMM_WORLD),
+               Error);
+  EXPECT_TRUE(io::list_checkpoints(dir.path()).empty());
   // A checkpoint of another model (other hidden size) names the first tensor that differs.
   auto whole = make_store(registry, Split{}, 1234);
-  io::save_checkpoint(dir, state_for(config, 2), *whole, io::MomentsView{}, MPI_COMM_WORLD);
+  io::save_checkpoint(dir.path(), state_for(config, 2), *whole, io::MomentsView{}, MPI_COMM_WORLD);
   config::TridentConfig other = config;
   other.mutable_model()->set_hidden_size(64);
   const models::ParameterRegistry other_registry(other.model());
   auto target = make_store(other_registry, Split{}, 1);
   try {
-    io::load_checkpoint(dir + "/step_2.h5", *target, io::MomentsView{}, MPI_COMM_WORLD);
+    io::load_checkpoint(dir / "step_2.h5", *target, io::MomentsView{}, MPI_COMM_WORLD);
     ADD_FAILURE() << "loading a checkpoint of another model succeeded";
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos)

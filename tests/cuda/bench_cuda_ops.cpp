@@ -142,14 +142,9 @@ int run_benchmarks(int iterations) {
   report("  same rows as one dense GEMM", dense, bf16_base);
   std::printf("  grouped / dense throughput: %.3f\n\n", grouped.tflops / dense.tflops);
 
-  // Attention (fp32, MLA head dims), causal: half of the S² score matrix is computed.
-  AttentionShape shape;
-  shape.batch = 1;
-  shape.seq = 4096;
-  shape.heads = 16;
-  shape.qk_dim = 192;
-  shape.v_dim = 128;
-  shape.scale = 1.0f / std::sqrt(192.0f);
+  // Attention (fp32, MLA head dims), causal: half of the S² score matrix is computed. One
+  // sequence of 4096 tokens, 16 heads, qk_dim 192, v_dim 128.
+  const AttentionShape shape{1, 4096, 16, 192, 128, 1.0f / std::sqrt(192.0f)};
   const int64_t n = shape.batch * shape.seq;
   const Tensor q = device_tensor({n, shape.heads, shape.qk_dim}, DType::F32);
   const Tensor k = device_tensor({n, shape.heads, shape.qk_dim}, DType::F32);

@@ -1,6 +1,6 @@
 #pragma once
 // Shared pieces of the CUDA-vs-CPU op tests: skipping without a GPU, fresh random inputs,
-// poisoned outputs and the norm-scaled comparison.
+// poisoned outputs and the norm-scaled comparison, alone or of one op run on both sides.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -69,6 +69,25 @@ inline Tensor poisoned(const Shape& shape, DType dtype = DType::F32) {
 // ||gpu − cpu|| / ||cpu||, NaN-safe: a NaN anywhere fails every EXPECT_LE.
 inline double gpu_error(const Tensor& on_gpu, const Tensor& on_cpu) {
   return relative_error(on_gpu.to(Device::CPU), on_cpu);
+}
+
+// The GPU's error on an op with one output, run by `on_cpu` on a host tensor and by `on_gpu` on a
+// device one. An op that adds into its output (`accumulate`) starts both sides from `start`; one
+// that overwrites it starts the GPU side poisoned, so an element the kernel forgets to write
+// fails the comparison.
+template <typename CpuOp, typename GpuOp>
+double output_error(const Tensor& start, bool accumulate, CpuOp&& on_cpu, GpuOp&& on_gpu) {
+  Tensor expected = start.clone();
+  on_cpu(expected);
+  Tensor got = accumulate ? gpu(start) : poisoned(start.shape());
+  on_gpu(got);
+  return gpu_error(got, expected);
+}
+
+// The same for an op that overwrites its output of `shape`.
+template <typename CpuOp, typename GpuOp>
+double written_error(const Shape& shape, CpuOp&& on_cpu, GpuOp&& on_gpu) {
+  return output_error(Tensor::empty(shape), /*accumulate=*/false, on_cpu, on_gpu);
 }
 
 inline std::vector<int32_t> ints(const Tensor& t) {

@@ -33,17 +33,21 @@ TEST_P(CudaCrossEntropy, LossGradientAndLogprobsMatchCpu) {
   EXPECT_LE(gpu_error(lse_gpu, lse), kFp32Tolerance);
 
   const float grad_scale = 1.0f / static_cast<float>(expected.tokens > 0 ? expected.tokens : 1);
-  Tensor dlogits = Tensor::empty({tokens, vocab});
-  cpu::cross_entropy_backward(logits, targets, lse, grad_scale, dlogits);
-  Tensor dlogits_gpu = poisoned({tokens, vocab});
-  cuda::cross_entropy_backward(logits_gpu, targets_gpu, lse_gpu, grad_scale, dlogits_gpu);
-  EXPECT_LE(gpu_error(dlogits_gpu, dlogits), kFp32Tolerance);
+  EXPECT_LE(written_error(
+                {tokens, vocab},
+                [&](Tensor& dlogits) {
+                  cpu::cross_entropy_backward(logits, targets, lse, grad_scale, dlogits);
+                },
+                [&](Tensor& dlogits) {
+                  cuda::cross_entropy_backward(logits_gpu, targets_gpu, lse_gpu, grad_scale,
+                                               dlogits);
+                }),
+            kFp32Tolerance);
 
-  Tensor logprobs = Tensor::empty({tokens});
-  cpu::token_logprobs(logits, targets, logprobs);
-  Tensor logprobs_gpu = poisoned({tokens});
-  cuda::token_logprobs(logits_gpu, targets_gpu, logprobs_gpu);
-  EXPECT_LE(gpu_error(logprobs_gpu, logprobs), kFp32Tolerance);
+  EXPECT_LE(written_error(
+                {tokens}, [&](Tensor& logprobs) { cpu::token_logprobs(logits, targets, logprobs); },
+                [&](Tensor& logprobs) { cuda::token_logprobs(logits_gpu, targets_gpu, logprobs); }),
+            kFp32Tolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaCrossEntropy,

@@ -30,12 +30,12 @@ TEST_P(CudaElementwise, EmbeddingForwardAndBackward) {
   EXPECT_LE(gpu_error(out_bf16, out), kBf16Tolerance);
 
   const Tensor dout = random_tensor({tokens, dim}, 3);
-  const Tensor dtable0 = random_tensor({vocab, dim}, 4);
-  Tensor dtable = dtable0.clone();
-  cpu::embedding_backward_weight(ids, dout, dtable);
-  Tensor dtable_gpu = gpu(dtable0);
-  cuda::embedding_backward_weight(gpu(ids), gpu(dout), dtable_gpu);
-  EXPECT_LE(gpu_error(dtable_gpu, dtable), kFp32Tolerance);
+  EXPECT_LE(
+      output_error(
+          random_tensor({vocab, dim}, 4), /*accumulate=*/true,
+          [&](Tensor& dtable) { cpu::embedding_backward_weight(ids, dout, dtable); },
+          [&](Tensor& dtable) { cuda::embedding_backward_weight(gpu(ids), gpu(dout), dtable); }),
+      kFp32Tolerance);
 }
 
 TEST_P(CudaElementwise, RmsNormForwardAndBackward) {
@@ -55,19 +55,19 @@ TEST_P(CudaElementwise, RmsNormForwardAndBackward) {
 
   const Tensor dy = random_tensor({rows, dim}, 12);
   for (const bool accumulate : {false, true}) {
-    const Tensor dx0 = random_tensor({rows, dim}, 13);
-    Tensor dx = dx0.clone();
-    cpu::rmsnorm_backward_input(dy, x, w, rstd, dx, accumulate);
-    Tensor dx_gpu = accumulate ? gpu(dx0) : poisoned({rows, dim});
-    cuda::rmsnorm_backward_input(gpu(dy), gpu(x), gpu(w), gpu(rstd), dx_gpu, accumulate);
-    EXPECT_LE(gpu_error(dx_gpu, dx), kFp32Tolerance) << "accumulate=" << accumulate;
+    const double error = output_error(
+        random_tensor({rows, dim}, 13), accumulate,
+        [&](Tensor& dx) { cpu::rmsnorm_backward_input(dy, x, w, rstd, dx, accumulate); },
+        [&](Tensor& dx) {
+          cuda::rmsnorm_backward_input(gpu(dy), gpu(x), gpu(w), gpu(rstd), dx, accumulate);
+        });
+    EXPECT_LE(error, kFp32Tolerance) << "accumulate=" << accumulate;
   }
-  const Tensor dw0 = random_tensor({dim}, 14);
-  Tensor dw = dw0.clone();
-  cpu::rmsnorm_backward_weight(dy, x, rstd, dw);
-  Tensor dw_gpu = gpu(dw0);
-  cuda::rmsnorm_backward_weight(gpu(dy), gpu(x), gpu(rstd), dw_gpu);
-  EXPECT_LE(gpu_error(dw_gpu, dw), kFp32Tolerance);
+  EXPECT_LE(output_error(
+                random_tensor({dim}, 14), /*accumulate=*/true,
+                [&](Tensor& dw) { cpu::rmsnorm_backward_weight(dy, x, rstd, dw); },
+                [&](Tensor& dw) { cuda::rmsnorm_backward_weight(gpu(dy), gpu(x), gpu(rstd), dw); }),
+            kFp32Tolerance);
 
   // bf16 weight, fp32 arithmetic: same as the CPU with the rounded weight.
   const Tensor w_bf16 = w.to(DType::BF16);
@@ -81,11 +81,10 @@ TEST_P(CudaElementwise, SwigluAxpyScale) {
   const auto [rows, dim] = GetParam();
   const Tensor gate = random_tensor({rows, dim}, 20, 2.0f);
   const Tensor up = random_tensor({rows, dim}, 21);
-  Tensor out = Tensor::empty({rows, dim});
-  cpu::swiglu_forward(gate, up, out);
-  Tensor out_gpu = poisoned({rows, dim});
-  cuda::swiglu_forward(gpu(gate), gpu(up), out_gpu);
-  EXPECT_LE(gpu_error(out_gpu, out), kFp32Tolerance);
+  EXPECT_LE(written_error(
+                {rows, dim}, [&](Tensor& out) { cpu::swiglu_forward(gate, up, out); },
+                [&](Tensor& out) { cuda::swiglu_forward(gpu(gate), gpu(up), out); }),
+            kFp32Tolerance);
 
   const Tensor dout = random_tensor({rows, dim}, 22);
   Tensor dgate = Tensor::empty({rows, dim});

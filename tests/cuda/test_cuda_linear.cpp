@@ -51,27 +51,24 @@ TEST_P(CudaLinear, ForwardAndBothBackwardsMatchCpu) {
   const Tensor w = random_tensor({n, k}, 2, 0.2f);
   const Tensor dy = random_tensor({t, n}, 3);
 
-  Tensor y = Tensor::empty({t, n});
-  cpu::linear_forward(x, w, y);
-  Tensor y_gpu = poisoned({t, n});
-  cuda::linear_forward(gpu(x), gpu(w), y_gpu);
-  EXPECT_LE(gpu_error(y_gpu, y), kMatmulTolerance);
+  EXPECT_LE(written_error(
+                {t, n}, [&](Tensor& y) { cpu::linear_forward(x, w, y); },
+                [&](Tensor& y) { cuda::linear_forward(gpu(x), gpu(w), y); }),
+            kMatmulTolerance);
 
   for (const bool accumulate : {false, true}) {
-    const Tensor dx0 = random_tensor({t, k}, 4);
-    Tensor dx = dx0.clone();
-    cpu::linear_backward_input(dy, w, dx, accumulate);
-    Tensor dx_gpu = accumulate ? gpu(dx0) : poisoned({t, k});
-    cuda::linear_backward_input(gpu(dy), gpu(w), dx_gpu, accumulate);
-    EXPECT_LE(gpu_error(dx_gpu, dx), kMatmulTolerance) << "accumulate=" << accumulate;
+    const double error = output_error(
+        random_tensor({t, k}, 4), accumulate,
+        [&](Tensor& dx) { cpu::linear_backward_input(dy, w, dx, accumulate); },
+        [&](Tensor& dx) { cuda::linear_backward_input(gpu(dy), gpu(w), dx, accumulate); });
+    EXPECT_LE(error, kMatmulTolerance) << "accumulate=" << accumulate;
   }
 
-  const Tensor dw0 = random_tensor({n, k}, 5);
-  Tensor dw = dw0.clone();
-  cpu::linear_backward_weight(dy, x, dw);
-  Tensor dw_gpu = gpu(dw0);
-  cuda::linear_backward_weight(gpu(dy), gpu(x), dw_gpu);
-  EXPECT_LE(gpu_error(dw_gpu, dw), kMatmulTolerance);
+  EXPECT_LE(output_error(
+                random_tensor({n, k}, 5), /*accumulate=*/true,
+                [&](Tensor& dw) { cpu::linear_backward_weight(dy, x, dw); },
+                [&](Tensor& dw) { cuda::linear_backward_weight(gpu(dy), gpu(x), dw); }),
+            kMatmulTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaLinear,
@@ -120,27 +117,27 @@ TEST_P(CudaGroupedLinear, MatchesCpuWithEmptyGroups) {
   const Tensor w = random_tensor({groups, c.n, c.k}, 22, 0.2f);
   const Tensor dy = random_tensor({rows, c.n}, 23);
 
-  Tensor y = Tensor::empty({rows, c.n});
-  cpu::grouped_linear_forward(x, w, c.counts, y);
-  Tensor y_gpu = poisoned({rows, c.n});
-  cuda::grouped_linear_forward(gpu(x), gpu(w), c.counts, y_gpu);
-  EXPECT_LE(gpu_error(y_gpu, y), kMatmulTolerance);
+  EXPECT_LE(written_error(
+                {rows, c.n}, [&](Tensor& y) { cpu::grouped_linear_forward(x, w, c.counts, y); },
+                [&](Tensor& y) { cuda::grouped_linear_forward(gpu(x), gpu(w), c.counts, y); }),
+            kMatmulTolerance);
 
   for (const bool accumulate : {false, true}) {
-    const Tensor dx0 = random_tensor({rows, c.k}, 24);
-    Tensor dx = dx0.clone();
-    cpu::grouped_linear_backward_input(dy, w, c.counts, dx, accumulate);
-    Tensor dx_gpu = accumulate ? gpu(dx0) : poisoned({rows, c.k});
-    cuda::grouped_linear_backward_input(gpu(dy), gpu(w), c.counts, dx_gpu, accumulate);
-    EXPECT_LE(gpu_error(dx_gpu, dx), kMatmulTolerance) << "accumulate=" << accumulate;
+    const double error = output_error(
+        random_tensor({rows, c.k}, 24), accumulate,
+        [&](Tensor& dx) { cpu::grouped_linear_backward_input(dy, w, c.counts, dx, accumulate); },
+        [&](Tensor& dx) {
+          cuda::grouped_linear_backward_input(gpu(dy), gpu(w), c.counts, dx, accumulate);
+        });
+    EXPECT_LE(error, kMatmulTolerance) << "accumulate=" << accumulate;
   }
 
-  const Tensor dw0 = random_tensor({groups, c.n, c.k}, 25);
-  Tensor dw = dw0.clone();
-  cpu::grouped_linear_backward_weight(dy, x, c.counts, dw);
-  Tensor dw_gpu = gpu(dw0);
-  cuda::grouped_linear_backward_weight(gpu(dy), gpu(x), c.counts, dw_gpu);
-  EXPECT_LE(gpu_error(dw_gpu, dw), kMatmulTolerance);
+  EXPECT_LE(
+      output_error(
+          random_tensor({groups, c.n, c.k}, 25), /*accumulate=*/true,
+          [&](Tensor& dw) { cpu::grouped_linear_backward_weight(dy, x, c.counts, dw); },
+          [&](Tensor& dw) { cuda::grouped_linear_backward_weight(gpu(dy), gpu(x), c.counts, dw); }),
+      kMatmulTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Counts, CudaGroupedLinear,

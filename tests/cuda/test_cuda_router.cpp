@@ -56,11 +56,14 @@ TEST_P(CudaRouter, ForwardBackwardAndPermutationMatchCpu) {
   EXPECT_LE(gpu_error(scores_gpu, scores), kFp32Tolerance);
 
   const Tensor dweights = random_tensor({tokens, k}, 3);
-  Tensor dlogits = Tensor::empty({tokens, e});
-  cpu::router_backward(s, dweights, indices, scores, dlogits);
-  Tensor dlogits_gpu = poisoned({tokens, e});
-  cuda::router_backward(s, gpu(dweights), gpu(indices), gpu(scores), dlogits_gpu);
-  EXPECT_LE(gpu_error(dlogits_gpu, dlogits), kFp32Tolerance);
+  EXPECT_LE(
+      written_error(
+          {tokens, e},
+          [&](Tensor& dlogits) { cpu::router_backward(s, dweights, indices, scores, dlogits); },
+          [&](Tensor& dlogits) {
+            cuda::router_backward(s, gpu(dweights), gpu(indices), gpu(scores), dlogits);
+          }),
+      kFp32Tolerance);
 
   // The permutation built on the GPU from the same indices is the CPU's, row for row.
   const cpu::PermutePlan plan = cpu::make_permute_plan(indices, e);
@@ -76,28 +79,29 @@ TEST_P(CudaRouter, ForwardBackwardAndPermutationMatchCpu) {
 
   const int64_t dim = 24;
   const Tensor x = random_tensor({tokens, dim}, 4);
-  Tensor permuted = Tensor::empty({tokens * k, dim});
-  cpu::permute_forward(plan, x, permuted);
-  Tensor permuted_gpu = poisoned({tokens * k, dim});
-  cuda::permute_forward(plan_gpu, gpu(x), permuted_gpu);
-  EXPECT_LE(gpu_error(permuted_gpu, permuted), kFp32Tolerance);
+  EXPECT_LE(
+      written_error(
+          {tokens * k, dim}, [&](Tensor& permuted) { cpu::permute_forward(plan, x, permuted); },
+          [&](Tensor& permuted) { cuda::permute_forward(plan_gpu, gpu(x), permuted); }),
+      kFp32Tolerance);
 
   const Tensor dpermuted = random_tensor({tokens * k, dim}, 5);
   for (const bool accumulate : {false, true}) {
-    const Tensor dx0 = random_tensor({tokens, dim}, 6);
-    Tensor dx = dx0.clone();
-    cpu::permute_backward(plan, dpermuted, dx, accumulate);
-    Tensor dx_gpu = accumulate ? gpu(dx0) : poisoned({tokens, dim});
-    cuda::permute_backward(plan_gpu, gpu(dpermuted), dx_gpu, accumulate);
-    EXPECT_LE(gpu_error(dx_gpu, dx), kFp32Tolerance) << "accumulate=" << accumulate;
+    const double error = output_error(
+        random_tensor({tokens, dim}, 6), accumulate,
+        [&](Tensor& dx) { cpu::permute_backward(plan, dpermuted, dx, accumulate); },
+        [&](Tensor& dx) { cuda::permute_backward(plan_gpu, gpu(dpermuted), dx, accumulate); });
+    EXPECT_LE(error, kFp32Tolerance) << "accumulate=" << accumulate;
   }
 
   const Tensor y = random_tensor({tokens * k, dim}, 7);
-  Tensor combined = Tensor::empty({tokens, dim});
-  cpu::unpermute_forward(plan, y, weights, combined);
-  Tensor combined_gpu = poisoned({tokens, dim});
-  cuda::unpermute_forward(plan_gpu, gpu(y), gpu(weights), combined_gpu);
-  EXPECT_LE(gpu_error(combined_gpu, combined), kFp32Tolerance);
+  EXPECT_LE(written_error(
+                {tokens, dim},
+                [&](Tensor& combined) { cpu::unpermute_forward(plan, y, weights, combined); },
+                [&](Tensor& combined) {
+                  cuda::unpermute_forward(plan_gpu, gpu(y), gpu(weights), combined);
+                }),
+            kFp32Tolerance);
 
   const Tensor dcombined = random_tensor({tokens, dim}, 8);
   Tensor dy = Tensor::empty({tokens * k, dim});

@@ -25,16 +25,12 @@
 #include "tests/models/test_configs.h"
 #include "tests/support/mpi_helpers.h"
 
-namespace trident::models::parallelize {
+namespace trident::models::parallelize::testing {
 namespace {
 
 using models::DeepSeekV3Model;
 using trident::testing::world_rank;
 using trident::testing::world_size;
-
-using testing::ep_test_model_config;
-using testing::kSeed;
-using testing::kTolerance;
 
 struct Variant {
   int64_t chunks = 1;
@@ -76,13 +72,9 @@ EpModel ep_model(const Variant& v) {
   ExpertParallelSetup setup =
       expert_parallel_setup(config.model(), config.parallel(), *out.context);
   if (!v.overlap) {  // the same engine with every all-to-all waited for at once
-    ExpertParallelOptions options;
-    options.dispatcher.experts = model_config(v).n_routed_experts();
-    options.dispatcher.chunks = v.chunks;
-    options.overlap = false;
-    options.weight_grads_in_backward_input = false;
-    setup.engine = std::make_shared<ExpertParallelMoe>(
-        out.context->shared_group(parallel::MeshAxis::Ep), options);
+    setup.engine =
+        std::make_shared<ExpertParallelMoe>(out.context->shared_group(parallel::MeshAxis::Ep),
+                                            no_overlap_options(model_config(v), v.chunks));
   }
   out.model = std::make_unique<DeepSeekV3Model>(model_config(v), kSeed, setup);
   return out;
@@ -275,4 +267,4 @@ TEST(ExpertParallelModel, TwentyAdamWStepsMatchOneRank) {
 }
 
 }  // namespace
-}  // namespace trident::models::parallelize
+}  // namespace trident::models::parallelize::testing

@@ -26,16 +26,12 @@
 #include "tests/support/tensor_gather.h"
 #include "tests/support/world_group.h"
 
-namespace trident::models::parallelize {
+namespace trident::models::parallelize::testing {
 namespace {
 
 using models::DeepSeekV3Model;
 using trident::testing::world_rank;
 using trident::testing::world_size;
-
-using testing::ep_test_model_config;
-using testing::kSeed;
-using testing::kTolerance;
 
 TEST(TokenShare, CoversEveryTokenOnceInOrder) {
   for (int64_t ranks : {1, 2, 3, 4, 8}) {
@@ -84,13 +80,9 @@ std::unique_ptr<EpTpModel> ep_tp_model(const Variant& v) {
   models::ExpertParallelSetup setup = expert_parallel_setup(model_config(v.v2), p, context);
   EXPECT_NE(dynamic_cast<const TokenSplitMoe*>(setup.engine.get()), nullptr);
   if (!v.overlap) {  // every all-to-all waited for at once, the shared expert after the experts
-    ExpertParallelOptions options;
-    options.dispatcher.experts = model_config(v.v2).n_routed_experts();
-    options.dispatcher.chunks = v.chunks;
-    options.overlap = false;
-    options.weight_grads_in_backward_input = false;
     setup.engine = std::make_shared<TokenSplitMoe>(
-        std::make_shared<ExpertParallelMoe>(context.shared_group(parallel::MeshAxis::Ep), options),
+        std::make_shared<ExpertParallelMoe>(context.shared_group(parallel::MeshAxis::Ep),
+                                            no_overlap_options(model_config(v.v2), v.chunks)),
         context.shared_group(parallel::MeshAxis::Tp));
   }
   models::ModelParallel layout;
@@ -169,4 +161,4 @@ INSTANTIATE_TEST_SUITE_P(Variants, ExpertTensorParallelModel,
                          });
 
 }  // namespace
-}  // namespace trident::models::parallelize
+}  // namespace trident::models::parallelize::testing

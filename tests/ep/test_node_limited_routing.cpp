@@ -39,12 +39,18 @@ Tensor random_logits(int64_t T, int64_t E, uint64_t seed) {
   return Tensor::from_vector(v, {T, E});
 }
 
-cpu::RouterSettings settings() {
+cpu::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group) {
   cpu::RouterSettings r;
-  r.experts = 32;
-  r.top_k = 8;
-  r.n_group = 8;
-  r.topk_group = 4;
+  r.experts = experts;
+  r.top_k = top_k;
+  r.n_group = n_group;
+  r.topk_group = topk_group;
+  return r;
+}
+
+// 32 experts in 8 groups, k = 8 of the best 4 groups, scaled by 2.5.
+cpu::RouterSettings settings() {
+  cpu::RouterSettings r = settings(32, 8, 8, 4);
   r.scaling = 2.5f;
   return r;
 }
@@ -83,11 +89,7 @@ TEST(NodeLimitedRouting, EveryTokenReachesAtMostMNodes) {
 TEST(NodeLimitedRouting, KeepsTheNodesWithTheBestTopScores) {
   // 2 nodes of 4 experts, k = 2, M = 1: a node scores the sum of its ceil(2/1) = 2 best biased
   // scores. Node 1 holds the single best expert but node 0 the better pair.
-  cpu::RouterSettings r;
-  r.experts = 8;
-  r.top_k = 2;
-  r.n_group = 1;
-  r.topk_group = 1;
+  cpu::RouterSettings r = settings(8, 2, 1, 1);
   r.experts_per_node = 4;
   r.max_nodes = 1;
   const Tensor logits = Tensor::from_vector({2.0f, 1.9f, -3, -3, 2.2f, -3, -3, -3}, {1, 8});

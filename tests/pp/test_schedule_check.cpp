@@ -59,6 +59,16 @@ void expect_rejected(const Schedule& s, const std::string& fragment) {
   EXPECT_NE(result.message.find(fragment), std::string::npos) << result.message;
 }
 
+// The checker refuses `s` once rank `rank` loses its action of `kind` for micro-batch `m`.
+void expect_rejected_without(Schedule s, int rank, ActionKind kind, int m,
+                             const std::string& fragment) {
+  auto& list = s.ranks[static_cast<size_t>(rank)];
+  const auto it = find_action(list, kind, m);
+  ASSERT_NE(it, list.end());
+  list.erase(it);
+  expect_rejected(s, fragment);
+}
+
 TEST(ScheduleCheck, EveryGeneratorPassesForManySizes) {
   int checked = 0;
   for (const Case& c : all_cases()) {
@@ -96,21 +106,13 @@ TEST(ScheduleCheck, ComputeCountsAndLayout) {
 }
 
 TEST(ScheduleCheck, DroppedReceiveIsRejected) {
-  Schedule s = make_1f1b(4, 8);
-  auto& list = s.ranks[2];
-  const auto it = find_action(list, ActionKind::RecvActivation, 3);
-  ASSERT_NE(it, list.end());
-  list.erase(it);
-  expect_rejected(s, "micro-batch 3 stage 2 (rank 2) has 0 RecvActivation");
+  expect_rejected_without(make_1f1b(4, 8), 2, ActionKind::RecvActivation, 3,
+                          "micro-batch 3 stage 2 (rank 2) has 0 RecvActivation");
 }
 
 TEST(ScheduleCheck, MissingWeightGradientIsRejected) {
-  Schedule s = make_zb_h1(4, 6);
-  auto& list = s.ranks[1];
-  const auto it = find_action(list, ActionKind::BackwardWeight, 4);
-  ASSERT_NE(it, list.end());
-  list.erase(it);
-  expect_rejected(s, "micro-batch 4 stage 1 (rank 1) has 0 W actions, expected 1 (missing)");
+  expect_rejected_without(make_zb_h1(4, 6), 1, ActionKind::BackwardWeight, 4,
+                          "micro-batch 4 stage 1 (rank 1) has 0 W actions, expected 1 (missing)");
 }
 
 // On the last rank, pull the forwards (with their receives) of micro-batches 1 and 2 ahead of
