@@ -59,6 +59,9 @@ void move_blocks(const Tensor& src, const std::vector<int64_t>& counts, int64_t 
   const float* from = src.data<float>();
   float* to = dst.data<float>();
   for (size_t b = 0; b < counts.size(); ++b) {
+    // An empty block moves nothing; skipping it also keeps the null data pointer of an empty
+    // tensor (a rank whose experts got no rows, as in a decode step) away from memcpy.
+    if (counts[b] == 0) continue;
     const int64_t s = to_expert_major ? sender_off[b] : expert_off[b];
     const int64_t d = to_expert_major ? expert_off[b] : sender_off[b];
     std::memcpy(to + d * dim, from + s * dim, sizeof(float) * static_cast<size_t>(counts[b] * dim));
