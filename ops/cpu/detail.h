@@ -57,6 +57,7 @@ inline void check_numel(const Tensor& t, int64_t expected, const char* name) {
                 "), expected ", expected);
 }
 
+// A tensor an op checks, with the name its messages give it.
 struct Operand {
   const Tensor& tensor;
   const char* name;

@@ -41,14 +41,10 @@ struct LinearDims {
   int64_t out = 0;     // N
 };
 
-struct Activation {
-  const Tensor& tensor;
-  const char* name;
-};
-
 // x [..., K], w [N, K] (or [G, N, K] for grouped), y [..., N]: `by_in` is x or dx and `by_out`
 // is y or dy, both f32; `w` is the weight or its gradient.
-LinearDims linear_dims(Activation by_in, Activation by_out, const Tensor& w, int64_t weight_rank) {
+LinearDims linear_dims(detail::Operand by_in, detail::Operand by_out, const Tensor& w,
+                       int64_t weight_rank) {
   detail::check_f32(by_in.tensor, by_in.name);
   detail::check_f32(by_out.tensor, by_out.name);
   TRIDENT_CHECK(w.dim() == weight_rank, "linear weight must have rank ", weight_rank, ", got ",

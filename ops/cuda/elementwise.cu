@@ -147,17 +147,12 @@ EmbeddingDims embedding_dims(const Tensor& ids, const Tensor& table, const char*
   return d;
 }
 
-struct Operand {
-  const Tensor& tensor;
-  const char* name;
-};
-
 // The operands of an element-wise op: each an f32 CUDA tensor (all checked first, in order), then
 // each with as many elements as `size_of`. Returns that element count.
-int64_t f32_elements(const Tensor& size_of, std::initializer_list<Operand> operands) {
-  for (const Operand& o : operands) detail::expect_dtype(o.tensor, DType::F32, o.name);
+int64_t f32_elements(const Tensor& size_of, std::initializer_list<detail::Operand> operands) {
+  for (const detail::Operand& o : operands) detail::expect_dtype(o.tensor, DType::F32, o.name);
   const int64_t n = size_of.numel();
-  for (const Operand& o : operands) detail::expect_numel(o.tensor, n, o.name);
+  for (const detail::Operand& o : operands) detail::expect_numel(o.tensor, n, o.name);
   return n;
 }
 

@@ -23,6 +23,12 @@ void expect_dtype(const Tensor& t, DType dtype, const char* what);
 void expect_float_or_bf16(const Tensor& t, const char* what);
 void expect_numel(const Tensor& t, int64_t numel, const char* what);
 
+// A tensor an op checks, with the name its messages give it.
+struct Operand {
+  const Tensor& tensor;
+  const char* name;
+};
+
 // Temporary device memory ordered on a stream (cudaMallocAsync / cudaFreeAsync): it is released
 // once the stream has passed the kernels that use it, without synchronising the device.
 class StreamScratch {

@@ -215,11 +215,6 @@ int64_t total_rows(const std::vector<int64_t>& counts) {
   return std::accumulate(counts.begin(), counts.end(), int64_t{0});
 }
 
-struct Activation {
-  const Tensor& tensor;
-  const char* name;
-};
-
 struct LinearShape {
   int64_t t = 0;  // rows
   int64_t n = 0;  // out features
@@ -228,7 +223,8 @@ struct LinearShape {
 
 // The sizes of a linear layer from `w` [N, K] (the weight or its gradient), `by_in` [T, K]
 // (x or dx) and `by_out` [T, N] (y or dy), checked against each other.
-LinearShape linear_shape(const Tensor& w, const char* w_name, Activation by_in, Activation by_out) {
+LinearShape linear_shape(const Tensor& w, const char* w_name, detail::Operand by_in,
+                         detail::Operand by_out) {
   TRIDENT_CHECK(w.dim() == 2, w_name, " must be [out, in], got ", w.describe());
   LinearShape s;
   s.n = w.size(0);
@@ -298,8 +294,8 @@ struct GroupedShape {
 // The sizes of a grouped linear layer from `w` [G, N, K] (the weights or their gradients) and
 // the group counts, with `by_in` [rows, K] (x or dx) and `by_out` [rows, N] (y or dy) checked
 // against them.
-GroupedShape grouped_shape(const Tensor& w, const std::vector<int64_t>& counts, Activation by_in,
-                           Activation by_out) {
+GroupedShape grouped_shape(const Tensor& w, const std::vector<int64_t>& counts,
+                           detail::Operand by_in, detail::Operand by_out) {
   TRIDENT_CHECK(w.dim() == 3, "grouped weight must be [G, out, in], got ", w.describe());
   TRIDENT_CHECK(static_cast<int64_t>(counts.size()) == w.size(0), counts.size(),
                 " group counts for ", w.describe());
