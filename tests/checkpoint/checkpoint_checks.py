@@ -8,11 +8,11 @@ import sys
 import tempfile
 
 
-def run(command, expect=0):
-    """Runs `command`, stops the script unless it exits with `expect`; returns its output."""
+def run(command):
+    """Runs `command`, stops the script unless it succeeds; returns its output."""
     result = subprocess.run(command, capture_output=True, text=True, timeout=240)
-    if result.returncode != expect:
-        sys.exit(f"FAILED (exit {result.returncode}, expected {expect}): {' '.join(command)}\n"
+    if result.returncode != 0:
+        sys.exit(f"FAILED (exit {result.returncode}, expected 0): {' '.join(command)}\n"
                  f"{result.stdout}\n{result.stderr}")
     return result.stdout + result.stderr
 
