@@ -13,6 +13,15 @@ namespace {
 
 using nlohmann::json;
 
+// Ids index dense tables (bytes_of_id_, has_id_), so one stray large id would allocate a table
+// that size: 2^24 leaves room for any real vocabulary (the largest have about 256K tokens) and
+// keeps the table under 600 MB.
+constexpr int64_t kMaxTokenIds = int64_t{1} << 24;
+
+bool is_token_id(const json& id) {
+  return id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < kMaxTokenIds;
+}
+
 json read_json(const std::string& path) {
   std::ifstream in(path);
   TRIDENT_USER_CHECK(in.good(), "cannot read tokenizer file '", path, "'");
@@ -76,10 +85,10 @@ HfTokenizer::HfTokenizer(const std::string& path) : path_(path) {
   for (size_t i = 0; i < added.size(); ++i) {
     const json& entry = added[i];
     const std::string where = path + ": added_tokens[" + std::to_string(i) + "]";
-    TRIDENT_USER_CHECK(entry.is_object() && entry.contains("id") &&
-                           entry["id"].is_number_integer() && entry["id"].get<int64_t>() >= 0 &&
+    TRIDENT_USER_CHECK(entry.is_object() && entry.contains("id") && is_token_id(entry["id"]) &&
                            entry.contains("content") && entry["content"].is_string(),
-                       where, ": needs a non-negative integer \"id\" and a string \"content\"");
+                       where, ": needs an integer \"id\" in [0, ", kMaxTokenIds,
+                       ") and a string \"content\"");
     TRIDENT_USER_CHECK(!entry.value("single_word", false), where,
                        ": \"single_word\": true is not supported");
     AddedToken token;
@@ -129,9 +138,8 @@ void HfTokenizer::load_model(const json& model) {
                      ".vocab must be a non-empty object of token -> id");
   int64_t max_id = -1;
   for (const auto& [token, id] : vocab.items()) {
-    TRIDENT_USER_CHECK(
-        id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < (int64_t{1} << 31),
-        where, ".vocab[\"", token, "\"] must be a non-negative integer id");
+    TRIDENT_USER_CHECK(is_token_id(id), where, ".vocab[\"", token,
+                       "\"] must be an integer id in [0, ", kMaxTokenIds, "), got ", id.dump());
     max_id = std::max(max_id, id.get<int64_t>());
   }
   bytes_of_id_.assign(static_cast<size_t>(max_id + 1), std::string());

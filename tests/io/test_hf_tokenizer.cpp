@@ -133,6 +133,16 @@ TEST(HfTokenizer, RefusesWhatItCannotEncodeFaithfully) {
     c["added_tokens"] = {{{"id", 300}, {"content", "<s>"}, {"single_word", true}}};
   });
   expect_refused(path, "single_word");
+  // Ids index dense tables: a stray huge id is refused instead of allocating gigabytes (a fuzz
+  // finding: 3000000000 wrapped to a negative int32, 500000000 asked for 16 GB).
+  for (const int64_t id : {int64_t{3000000000}, int64_t{500000000}, int64_t{1} << 24}) {
+    variant([&](nlohmann::json& c) {
+      c["added_tokens"] = {{{"id", id}, {"content", "<s>"}}};
+    });
+    expect_refused(path, "added_tokens[0]: needs an integer \"id\" in [0, 16777216)");
+    variant([&](nlohmann::json& c) { c["model"]["vocab"]["ab"] = id; });
+    expect_refused(path, "must be an integer id in [0, 16777216), got " + std::to_string(id));
+  }
   std::ofstream(path) << "{not json";
   expect_refused(path, "not valid JSON");
   expect_refused(dir.file("missing.json"), "cannot read");
