@@ -138,7 +138,7 @@ ModelConfig import_hf_config(const std::string& path) {
   json root;
   try {
     root = json::parse(file);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     TRIDENT_USER_FAIL(path, ": not valid JSON (", e.what(), ")");
   }
   TRIDENT_USER_CHECK(root.is_object(), path, ": expected a JSON object at the top level, got ",

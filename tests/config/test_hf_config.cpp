@@ -221,6 +221,9 @@ TEST_F(HfConfig, ClearErrors) {
   expect_user_error(write("flag.json", R"({"norm_topk_prob": 1})"),
                     {"norm_topk_prob", "true or false"});
   expect_user_error(write("syntax.json", R"({"hidden_size": 7168,)"), {"syntax.json", "JSON"});
+  // A number past double's range is an out_of_range, not a parse_error (a fuzz finding).
+  expect_user_error(write("huge.json", R"({"rms_norm_eps": 1e10000})"),
+                    {"huge.json", "not valid JSON", "1e10000"});
   expect_user_error(write("list.json", "[1, 2]"), {"list.json", "object"});
   expect_user_error((dir_ / "missing.json").string(), {"missing.json"});
 }
