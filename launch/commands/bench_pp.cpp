@@ -2,7 +2,7 @@
 // prediction, for every schedule, at pp = the number of MPI ranks.
 //
 // A stage is a stand-in, not the model: `--layers` fp32 GEMMs of [tokens, hidden] x
-// [hidden, hidden] (ops/cpu, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
+// [hidden, hidden] (the CPU backend, OpenBLAS), so F, B and W are each `--layers` GEMMs of the same
 // size. First the hop: half a ping-pong of one activation over the link, quiet and while the
 // other ranks compute (a waiting rank then wakes late). Per schedule:
 //   1. calibrate F, B and W alone (the ranks take turns while the others sleep in a barrier;

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "ops/cpu/linear.h"
+#include "ops/ops.h"
 
 namespace trident::bench_pp {
 
@@ -69,7 +69,7 @@ double measured_busy_hop_seconds(parallel::comm::Communicator& link, const Stage
       // Compute until the pair is done (it joins the barrier last).
       MPI_Ibarrier(MPI_COMM_WORLD, &request);
       for (int done = 0; !done;) {
-        ops::cpu::linear_forward(x, w, y);
+        ops::linear_forward(x, w, y);
         MPI_Test(&request, &done, MPI_STATUS_IGNORE);
       }
     }

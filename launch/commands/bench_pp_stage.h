@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "ops/cpu/linear.h"
+#include "ops/ops.h"
 #include "parallel/pp/executor.h"
 #include "parallel/pp/schedule.h"
 #include "parallel/pp/simulate.h"
@@ -74,7 +74,7 @@ class GemmStages final : public parallel::pp::StageCompute {
     for (const Tensor& w : weights_.at(s)) {
       stash.push_back(x);
       Tensor y = Tensor::empty({shape_.tokens, shape_.hidden});
-      ops::cpu::linear_forward(x, w, y);
+      ops::linear_forward(x, w, y);
       x = y;
     }
     if (s == last_stage_) last_outputs_[m] = x;
@@ -91,7 +91,7 @@ class GemmStages final : public parallel::pp::StageCompute {
     for (size_t l = w.size(); l-- > 0;) {
       stash[l] = g;
       Tensor dx = Tensor::empty({shape_.tokens, shape_.hidden});
-      ops::cpu::linear_backward_input(g, w[l], dx);
+      ops::linear_backward_input(g, w[l], dx);
       g = dx;
     }
     cpu_.backward_input.push_back(thread_cpu_seconds() - start);
@@ -103,8 +103,7 @@ class GemmStages final : public parallel::pp::StageCompute {
     const std::vector<Tensor> x = take(inputs_, std::make_pair(m, s));
     const std::vector<Tensor> dy = take(output_grads_, std::make_pair(m, s));
     std::vector<Tensor>& grads = grads_.at(s);
-    for (size_t l = 0; l < grads.size(); ++l)
-      ops::cpu::linear_backward_weight(dy[l], x[l], grads[l]);
+    for (size_t l = 0; l < grads.size(); ++l) ops::linear_backward_weight(dy[l], x[l], grads[l]);
     cpu_.backward_weight.push_back(thread_cpu_seconds() - start);
   }
 

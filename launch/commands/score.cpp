@@ -10,7 +10,7 @@
 
 #include "launch/cli.h"
 #include "models/deepseek_v3/model.h"
-#include "ops/cpu/cross_entropy.h"
+#include "ops/ops.h"
 #include "runtime/config/config.h"
 #include "runtime/io/hf_weights.h"
 
@@ -72,7 +72,7 @@ TRIDENT_COMMAND(score_command, "score", "log-probabilities of token sequences un
       const auto forward = model.forward(batch);
       trident::Tensor targets = trident::models::shifted_targets(batch, 1);
       trident::Tensor out = trident::Tensor::empty({batch.seq_len});
-      trident::ops::cpu::token_logprobs(forward.logits, targets, out);
+      trident::ops::token_logprobs(forward.logits, targets, out);
       for (int64_t i = 0; i < batch.seq_len; ++i) row.push_back(out.item(i));
     }
     logprobs.push_back(std::move(row));

@@ -1,12 +1,9 @@
 #include "models/deepseek_v3/blocks.h"
 
-#include "ops/cpu/elementwise.h"
-#include "ops/cpu/linear.h"
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 
 namespace trident::models {
-
-namespace cpu = ops::cpu;
 
 Weight weight_of(ParameterStore& store, const std::string& name) {
   Parameter& param = store.get(name);
@@ -16,7 +13,7 @@ Weight weight_of(ParameterStore& store, const std::string& name) {
 Tensor linear_step_forward(const Weight& w, const Tensor& x, LinearStep& step) {
   step.x = x;
   Tensor y = Tensor::empty({x.size(0), w.value.size(0)});
-  cpu::linear_forward(x, w.value, y);
+  ops::linear_forward(x, w.value, y);
   return y;
 }
 
@@ -29,7 +26,7 @@ Tensor linear_step_backward_input(const Weight& w, const Tensor& dy, LinearStep&
 void linear_step_backward_input_into(const Weight& w, const Tensor& dy, LinearStep& step,
                                      Tensor& dx, bool accumulate) {
   step.dy = dy;
-  cpu::linear_backward_input(dy, w.value, dx, accumulate);
+  ops::linear_backward_input(dy, w.value, dx, accumulate);
 }
 
 void linear_step_backward_weight(const Weight& w, LinearStep& step) {
@@ -37,7 +34,7 @@ void linear_step_backward_weight(const Weight& w, LinearStep& step) {
                 "backward_weight without forward and backward_input");
   if (w.grad.defined()) {
     Tensor grad = w.grad;  // a handle: writes land in the store
-    cpu::linear_backward_weight(step.dy, step.x, grad);
+    ops::linear_backward_weight(step.dy, step.x, grad);
   }
   step = LinearStep{};
 }
@@ -46,7 +43,7 @@ Tensor norm_step_forward(const Weight& w, float eps, const Tensor& x, NormStep& 
   step.x = x;
   step.rstd = Tensor::empty({x.size(0)});
   Tensor y = Tensor::empty(x.shape());
-  cpu::rmsnorm_forward(x, w.value, eps, y, step.rstd);
+  ops::rmsnorm_forward(x, w.value, eps, y, step.rstd);
   return y;
 }
 
@@ -59,7 +56,7 @@ Tensor norm_step_backward_input(const Weight& w, const Tensor& dy, NormStep& ste
 void norm_step_backward_input_into(const Weight& w, const Tensor& dy, NormStep& step, Tensor& dx,
                                    bool accumulate) {
   step.dy = dy;
-  cpu::rmsnorm_backward_input(dy, step.x, w.value, step.rstd, dx, accumulate);
+  ops::rmsnorm_backward_input(dy, step.x, w.value, step.rstd, dx, accumulate);
 }
 
 void norm_step_backward_weight(const Weight& w, NormStep& step) {
@@ -67,7 +64,7 @@ void norm_step_backward_weight(const Weight& w, NormStep& step) {
                 "backward_weight without forward and backward_input");
   if (w.grad.defined()) {
     Tensor grad = w.grad;
-    cpu::rmsnorm_backward_weight(step.dy, step.x, step.rstd, grad);
+    ops::rmsnorm_backward_weight(step.dy, step.x, step.rstd, grad);
   }
   step = NormStep{};
 }
@@ -104,7 +101,7 @@ void put_columns(Tensor& dst, int64_t width, int64_t begin, const Tensor& src, b
 Tensor add(const Tensor& a, const Tensor& b) {
   TRIDENT_CHECK(a.numel() == b.numel(), "add: ", a.describe(), " vs ", b.describe());
   Tensor out = a.clone();
-  cpu::axpy(1.0f, b, out);
+  ops::axpy(1.0f, b, out);
   return out;
 }
 

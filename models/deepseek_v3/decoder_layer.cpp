@@ -3,11 +3,9 @@
 #include <string>
 
 #include "models/deepseek_v3/registry.h"
-#include "ops/cpu/elementwise.h"
+#include "ops/ops.h"
 
 namespace trident::models {
-
-namespace cpu = ops::cpu;
 
 namespace {
 std::string layer_prefix(int64_t layer) { return "model.layers." + std::to_string(layer) + "."; }
@@ -32,10 +30,10 @@ Tensor DecoderLayer::forward(const Tensor& x, const SequenceLayout& layout, floa
                              DecoderLayerContext& ctx) const {
   const Tensor xn = norm_step_forward(input_norm_, dims_.eps, x, ctx.input_norm);
   Tensor h = attention_.forward(xn, layout, ctx.attention);
-  cpu::axpy(1.0f, x, h);
+  ops::axpy(1.0f, x, h);
   const Tensor hn = norm_step_forward(post_norm_, dims_.eps, h, ctx.post_norm);
   Tensor out = moe_ ? moe_->forward(hn, layout, balance_coef, ctx.moe) : ffn_->forward(hn, ctx.ffn);
-  cpu::axpy(1.0f, h, out);
+  ops::axpy(1.0f, h, out);
   return out;
 }
 
@@ -62,19 +60,19 @@ void DecoderLayer::backward_weight(DecoderLayerContext& ctx) const {
   norm_step_backward_weight(input_norm_, ctx.input_norm);
 }
 
-Tensor DecoderLayer::forward_decode(const Tensor& x, int64_t n, const cpu::RopeTable& rope,
+Tensor DecoderLayer::forward_decode(const Tensor& x, int64_t n, const ops::RopeTable& rope,
                                     MlaCache& cache) const {
   DecoderLayerContext scratch;
   const Tensor xn = norm_step_forward(input_norm_, dims_.eps, x, scratch.input_norm);
   Tensor h = attention_.forward_absorbed(xn, n, rope, cache);
-  cpu::axpy(1.0f, x, h);
+  ops::axpy(1.0f, x, h);
   const Tensor hn = norm_step_forward(post_norm_, dims_.eps, h, scratch.post_norm);
   // The FFN is position-wise: n tokens per row form a [batch, n] layout of their own.
   SequenceLayout layout;
   layout.batch = cache.batch;
   layout.seq = n;
   Tensor out = moe_ ? moe_->forward(hn, layout, 0.0f, scratch.moe) : ffn_->forward(hn, scratch.ffn);
-  cpu::axpy(1.0f, h, out);
+  ops::axpy(1.0f, h, out);
   return out;
 }
 

@@ -37,7 +37,7 @@ class DecoderLayer {
   void backward_weight(DecoderLayerContext& ctx) const;
 
   // Decoding with the absorbed MLA cache: x [batch · n, H] are n new tokens per row.
-  Tensor forward_decode(const Tensor& x, int64_t n, const ops::cpu::RopeTable& rope,
+  Tensor forward_decode(const Tensor& x, int64_t n, const ops::RopeTable& rope,
                         MlaCache& cache) const;
 
   int64_t index() const { return layer_; }

@@ -48,7 +48,7 @@ ModelDims model_dims(const config::ModelConfig& c) {
     d.yarn.beta_slow = r.beta_slow();
     d.yarn.mscale = r.mscale();
     d.yarn.mscale_all_dim = r.mscale_all_dim();
-    if (r.mscale_all_dim() > 0) mscale = ops::cpu::yarn_mscale(r.factor(), r.mscale_all_dim());
+    if (r.mscale_all_dim() > 0) mscale = ops::yarn_mscale(r.factor(), r.mscale_all_dim());
   }
   d.softmax_scale = static_cast<float>(mscale * mscale / std::sqrt(static_cast<double>(d.qk_dim)));
 

@@ -3,8 +3,7 @@
 // blocks do not each re-derive them (and agree on defaults for fields a config leaves at 0).
 #include <cstdint>
 
-#include "ops/cpu/rope.h"
-#include "ops/cpu/router.h"
+#include "ops/ops.h"
 #include "runtime/config/trident.pb.h"
 
 namespace trident::models {
@@ -40,8 +39,8 @@ struct ModelDims {
   int64_t mtp_depth = 0;  // D
   float eps = 1e-6f;
   float softmax_scale = 1.0f;  // dq^-0.5 · m² (docs/model.md)
-  ops::cpu::YarnSettings yarn;
-  ops::cpu::RouterSettings router;
+  ops::YarnSettings yarn;
+  ops::RouterSettings router;
   bool has_router_bias = true;  // mlp.gate.e_score_correction_bias exists (topk_method noaux_tc)
   BalanceSettings balance;
 };

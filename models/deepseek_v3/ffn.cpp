@@ -1,10 +1,8 @@
 #include "models/deepseek_v3/ffn.h"
 
-#include "ops/cpu/elementwise.h"
+#include "ops/ops.h"
 
 namespace trident::models {
-
-namespace cpu = ops::cpu;
 
 FfnWeights ffn_weights(ParameterStore& store, const std::string& prefix) {
   return FfnWeights{weight_of(store, prefix + "gate_proj.weight"),
@@ -16,7 +14,7 @@ Tensor SwiGluFfn::forward(const Tensor& x, FfnContext& ctx) const {
   ctx.g = linear_step_forward(w_.gate, x, ctx.gate);
   ctx.u = linear_step_forward(w_.up, x, ctx.up);
   Tensor a = Tensor::empty(ctx.g.shape());
-  cpu::swiglu_forward(ctx.g, ctx.u, a);
+  ops::swiglu_forward(ctx.g, ctx.u, a);
   Tensor y = linear_step_forward(w_.down, a, ctx.down);
   parallel::tp::tp_leave_forward(tp_, y);
   return y;
@@ -33,7 +31,7 @@ void SwiGluFfn::backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& d
   const Tensor da = linear_step_backward_input(w_.down, dy, ctx.down);
   Tensor dg = Tensor::empty(ctx.g.shape());
   Tensor du = Tensor::empty(ctx.u.shape());
-  cpu::swiglu_backward(da, ctx.g, ctx.u, dg, du);
+  ops::swiglu_backward(da, ctx.g, ctx.u, dg, du);
   if (tp_.split()) {
     // Each rank's input gradient is a partial sum over its features: reduce it on its own
     // before it joins dx, which may already hold complete gradients from other branches.
@@ -42,7 +40,7 @@ void SwiGluFfn::backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& d
     linear_step_backward_input_into(w_.up, du, ctx.up, partial, true);
     parallel::tp::tp_enter_backward(tp_, partial);
     if (accumulate) {
-      cpu::axpy(1.0f, partial, dx);
+      ops::axpy(1.0f, partial, dx);
     } else {
       dx.copy_from(partial);
     }

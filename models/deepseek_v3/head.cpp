@@ -1,16 +1,14 @@
 #include "models/deepseek_v3/head.h"
 
-#include "ops/cpu/elementwise.h"
+#include "ops/ops.h"
 #include "parallel/tp/vocab_parallel.h"
 
 namespace trident::models {
 
-namespace cpu = ops::cpu;
-
 Tensor Embedding::forward(const Tensor& ids) const {
   Tensor out = Tensor::empty({ids.numel(), table_.value.size(1)});
   if (!tp_.split()) {
-    cpu::embedding_forward(ids, table_.value, out);
+    ops::embedding_forward(ids, table_.value, out);
     return out;
   }
   parallel::tp::vocab_parallel_embedding_local(ids, table_.value, vocab_begin_, out);
@@ -24,7 +22,7 @@ void Embedding::backward_weight(const Tensor& ids, const Tensor& dout) const {
   if (tp_.split()) {
     parallel::tp::vocab_parallel_embedding_backward_weight(ids, dout, vocab_begin_, grad);
   } else {
-    cpu::embedding_backward_weight(ids, dout, grad);
+    ops::embedding_backward_weight(ids, dout, grad);
   }
 }
 
@@ -39,7 +37,7 @@ HeadForward OutputHead::forward(const Tensor& h, const Tensor& targets, float gr
   ctx.grad_scale = grad_scale;
   out.ce = tp_.split() ? parallel::tp::vocab_parallel_cross_entropy_forward(
                              tp_, out.logits, targets, vocab_begin_, ctx.lse)
-                       : cpu::cross_entropy_forward(out.logits, targets, ctx.lse);
+                       : ops::cross_entropy_forward(out.logits, targets, ctx.lse);
   return out;
 }
 
@@ -49,12 +47,12 @@ Tensor OutputHead::backward_input(HeadContext& ctx, const Tensor* extra_dnormed)
     parallel::tp::vocab_parallel_cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse,
                                                         vocab_begin_, ctx.grad_scale, dlogits);
   } else {
-    cpu::cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse, ctx.grad_scale, dlogits);
+    ops::cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse, ctx.grad_scale, dlogits);
   }
   ctx.logits = ctx.targets = ctx.lse = Tensor();
   Tensor dnormed = linear_step_backward_input(head_, dlogits, ctx.head);
   parallel::tp::tp_enter_backward(tp_, dnormed);  // lm_head is column-parallel over the vocabulary
-  if (extra_dnormed != nullptr) cpu::axpy(1.0f, *extra_dnormed, dnormed);
+  if (extra_dnormed != nullptr) ops::axpy(1.0f, *extra_dnormed, dnormed);
   return norm_step_backward_input(norm_, dnormed, ctx.norm);
 }
 

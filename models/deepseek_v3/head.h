@@ -8,7 +8,7 @@
 // is all-reduced, the logits stay split (cross-entropy reduces three numbers per token instead
 // of gathering the row), and the gradient of the head's input is all-reduced.
 #include "models/deepseek_v3/blocks.h"
-#include "ops/cpu/cross_entropy.h"
+#include "ops/ops.h"
 #include "parallel/tp/tp_group.h"
 
 namespace trident::models {
@@ -41,7 +41,7 @@ struct HeadContext {
 struct HeadForward {
   Tensor normed;  // rms(h, norm): the main model's h⁰ that feeds MTP
   Tensor logits;  // [T, V] (TP: this rank's [T, V/tp] slice)
-  ops::cpu::CrossEntropyResult ce;
+  ops::CrossEntropyResult ce;
 };
 
 class OutputHead {

@@ -1,6 +1,6 @@
 #include "models/deepseek_v3/loss.h"
 
-#include "ops/cpu/cross_entropy.h"
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 
 namespace trident::models {
@@ -59,7 +59,7 @@ Tensor shifted_ids(const TokenBatch& batch, int64_t shift) {
 
 Tensor shifted_targets(const TokenBatch& batch, int64_t distance) {
   const int64_t S = batch.seq_len;
-  std::vector<int32_t> targets(static_cast<size_t>(batch.batch * S), ops::cpu::kIgnoreIndex);
+  std::vector<int32_t> targets(static_cast<size_t>(batch.batch * S), ops::kIgnoreIndex);
   for (int64_t b = 0; b < batch.batch; ++b) {
     for (int64_t s = 0; s + distance <= S; ++s) {
       if (batch.counts(b, s + distance)) {

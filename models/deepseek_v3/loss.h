@@ -48,7 +48,7 @@ Tensor input_ids(const TokenBatch& batch);
 // Input of MTP depth d: t_{b, s+d}, or 0 where s + d > S (such positions have no target).
 Tensor shifted_ids(const TokenBatch& batch, int64_t shift);
 // Target of position s for prediction distance `distance` (1: LM, d + 1: MTP depth d):
-// t_{b, s+distance} when inside the row and counted, else ops::cpu::kIgnoreIndex.
+// t_{b, s+distance} when inside the row and counted, else ops::kIgnoreIndex.
 Tensor shifted_targets(const TokenBatch& batch, int64_t distance);
 
 }  // namespace trident::models

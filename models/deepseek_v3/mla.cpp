@@ -4,14 +4,10 @@
 #include <limits>
 #include <vector>
 
-#include "ops/cpu/attention.h"
-#include "ops/cpu/linear.h"
-#include "ops/cpu/rope.h"
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 
 namespace trident::models {
-
-namespace cpu = ops::cpu;
 
 MlaWeights mla_weights(ParameterStore& store, const std::string& prefix, const ModelDims& dims) {
   MlaWeights w;
@@ -72,13 +68,13 @@ Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaC
 
   // Queries: rotate the rope part of every head.
   Tensor q_rope = take_columns(p.q, dq, dn, dr).view({T, nh, dr});
-  cpu::rope_forward(q_rope, layout.positions, *layout.rope, q_rope);
+  ops::rope_forward(q_rope, layout.positions, *layout.rope, q_rope);
   ctx.q_full = p.q.view({T, nh, dq});
   put_columns(ctx.q_full, dq, dn, q_rope, false);
 
   // Keys: per-head k_nope from the latent, the one rotated k_rope shared by all heads.
   Tensor k_rope = p.k_rope.view({T, 1, dr});
-  cpu::rope_forward(k_rope, layout.positions, *layout.rope, k_rope);
+  ops::rope_forward(k_rope, layout.positions, *layout.rope, k_rope);
   ctx.k_full = Tensor::empty({T, nh, dq});
   put_columns(ctx.k_full, dq, 0, take_columns(kv, dn + dv, 0, dn), false);
   {
@@ -92,10 +88,10 @@ Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaC
   }
   ctx.v = take_columns(kv, dn + dv, dn, dv).view({T, nh, dv});
 
-  cpu::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
+  ops::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
   ctx.out = Tensor::empty({T, nh, dv});
   ctx.lse = Tensor::empty({layout.batch, nh, layout.seq});
-  cpu::attention_forward(shape, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse);
+  ops::attention_forward(shape, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse);
   Tensor y = linear_step_forward(w_.o, ctx.out.view({T, nh * dv}), ctx.o);
   parallel::tp::tp_leave_forward(tp_, y);  // o_proj is row-parallel
   return y;
@@ -108,17 +104,17 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
   const int64_t dq = dims_.qk_dim;
 
   const Tensor d_out = linear_step_backward_input(w_.o, dout, ctx.o).view({T, nh, dv});
-  cpu::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
+  ops::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
   Tensor dq_full = Tensor::empty({T, nh, dq});
   Tensor dk_full = Tensor::empty({T, nh, dq});
   Tensor dv_full = Tensor::empty({T, nh, dv});
-  cpu::attention_backward(shape, d_out, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse, dq_full,
+  ops::attention_backward(shape, d_out, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse, dq_full,
                           dk_full, dv_full);
   ctx.q_full = ctx.k_full = ctx.v = ctx.out = ctx.lse = Tensor();
 
   // Query: un-rotate the rope part's gradient in place.
   Tensor dq_rope = take_columns(dq_full, dq, dn, dr).view({T, nh, dr});
-  cpu::rope_backward(dq_rope, layout.positions, *layout.rope, dq_rope);
+  ops::rope_backward(dq_rope, layout.positions, *layout.rope, dq_rope);
   put_columns(dq_full, dq, dn, dq_rope, false);
   const Tensor dq_flat = dq_full.view({T, nh * dq});
 
@@ -138,7 +134,7 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
       }
     }
   }
-  cpu::rope_backward(dk_rope, layout.positions, *layout.rope, dk_rope);
+  ops::rope_backward(dk_rope, layout.positions, *layout.rope, dk_rope);
 
   Tensor d_latent = linear_step_backward_input(w_.kv_b, dkv, ctx.kv_b);
   // With q_lora: the gradient of cq; without: of x through q_proj.
@@ -179,7 +175,7 @@ void MlaAttention::backward_weight(MlaContext& ctx) const {
   ctx.layout = SequenceLayout{};
 }
 
-Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const cpu::RopeTable& rope,
+Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::RopeTable& rope,
                                       MlaCache& cache) const {
   const int64_t B = cache.batch;
   TRIDENT_CHECK(x.size(0) == B * n, "absorbed MLA input has ", x.size(0), " rows, expected ",
@@ -199,9 +195,9 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const cpu::Rop
   }
   const Tensor positions = Tensor::from_ints(pos, {B * n});
   Tensor q_rope = take_columns(p.q, dq, dn, dr).view({B * n, nh, dr});
-  cpu::rope_forward(q_rope, positions, rope, q_rope);
+  ops::rope_forward(q_rope, positions, rope, q_rope);
   Tensor k_rope = p.k_rope.view({B * n, 1, dr});
-  cpu::rope_forward(k_rope, positions, rope, k_rope);
+  ops::rope_forward(k_rope, positions, rope, k_rope);
 
   // Append the new tokens to the cache.
   {
@@ -272,7 +268,7 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const cpu::Rop
     }
   }
   Tensor y = Tensor::empty({B * n, dims_.hidden});
-  cpu::linear_forward(out, w_.o.value, y);
+  ops::linear_forward(out, w_.o.value, y);
   parallel::tp::tp_leave_forward(tp_, y);
   return y;
 }

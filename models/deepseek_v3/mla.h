@@ -70,7 +70,7 @@ class MlaAttention {
   // Absorbed decode: x [batch · n, H] holds n new tokens per row (normalised input) at
   // positions cache.length … cache.length + n − 1; appends them to the cache and returns the
   // attention output [batch · n, H] (each token attends causally to the cache).
-  Tensor forward_absorbed(const Tensor& x, int64_t n, const ops::cpu::RopeTable& rope,
+  Tensor forward_absorbed(const Tensor& x, int64_t n, const ops::RopeTable& rope,
                           MlaCache& cache) const;
 
  private:

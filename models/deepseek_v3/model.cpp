@@ -2,12 +2,10 @@
 
 #include <algorithm>
 
-#include "ops/cpu/elementwise.h"
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 
 namespace trident::models {
-
-namespace cpu = ops::cpu;
 
 bool PipelineHolding::holds(const ParamSpec& spec) const {
   if (spec.mtp_depth >= 1) return head;
@@ -108,7 +106,7 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
 
 void DeepSeekV3Model::ensure_rope(int64_t positions) {
   if (rope_.max_positions >= positions) return;
-  rope_ = cpu::make_rope_table(dims_.rope, positions, dims_.yarn);
+  rope_ = ops::make_rope_table(dims_.rope, positions, dims_.yarn);
 }
 
 SequenceLayout DeepSeekV3Model::sequence_layout(int64_t batch, int64_t seq) {
@@ -194,7 +192,7 @@ Tensor DeepSeekV3Model::backward_outputs(OutputContext& ctx) const {
     MtpContext& m = ctx.mtp[static_cast<size_t>(d - 1)];
     const MtpModule& module = mtp(d);
     Tensor dh = module.head().backward_input(m.head);
-    if (d_prev.defined()) cpu::axpy(1.0f, d_prev, dh);
+    if (d_prev.defined()) ops::axpy(1.0f, d_prev, dh);
     const MtpInputGradients grads = module.backward_input(dh, m);
     module.head().backward_weight(m.head);
     module.backward_weight(m);

@@ -49,7 +49,7 @@ struct ModelContext {
 struct ExpertParallelSetup {
   ShardSelection shards;  // ep_rank / ep_size: which routed experts this rank holds
   std::shared_ptr<const RoutedExpertsEngine> engine;  // null: the single-rank routed path
-  // Node-limited routing (ops::cpu::RouterSettings::experts_per_node / max_nodes; 0 = off). It
+  // Node-limited routing (ops::RouterSettings::experts_per_node / max_nodes; 0 = off). It
   // is part of the model's maths: a single-rank reference is given the same values.
   int64_t experts_per_node = 0;
   int64_t max_nodes_per_token = 0;
@@ -188,7 +188,7 @@ class DeepSeekV3Model {
   std::vector<std::unique_ptr<DecoderLayer>> layers_;
   OutputHead head_;
   std::vector<std::unique_ptr<MtpModule>> mtp_;
-  ops::cpu::RopeTable rope_;
+  ops::RopeTable rope_;
   std::vector<ExpertLoad> loads_;
 };
 

@@ -1,12 +1,9 @@
 #include "models/deepseek_v3/moe.h"
 
-#include "ops/cpu/elementwise.h"
-#include "ops/cpu/linear.h"
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 
 namespace trident::models {
-
-namespace cpu = ops::cpu;
 
 MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& prefix,
                        const ModelDims& dims) {
@@ -40,28 +37,28 @@ Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float ba
   ctx.indices = Tensor::empty({T, k}, DType::I32);
   ctx.weights = Tensor::empty({T, k});
   ctx.scores = Tensor::empty({T, E});
-  cpu::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
-  ctx.plan = cpu::make_permute_plan(ctx.indices, E);
+  ops::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
+  ctx.plan = ops::make_permute_plan(ctx.indices, E);
   ctx.tokens_per_expert = ctx.plan.tokens_per_expert;
   const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
 
   const int64_t Fe = dims_.expert_ffn;
   ctx.xp = Tensor::empty({T * k, dims_.hidden});
-  cpu::permute_forward(ctx.plan, x, ctx.xp);
+  ops::permute_forward(ctx.plan, x, ctx.xp);
   ctx.gp = Tensor::empty({T * k, Fe});
   ctx.up = Tensor::empty({T * k, Fe});
-  cpu::grouped_linear_forward(ctx.xp, w_.gate.value, counts, ctx.gp);
-  cpu::grouped_linear_forward(ctx.xp, w_.up.value, counts, ctx.up);
+  ops::grouped_linear_forward(ctx.xp, w_.gate.value, counts, ctx.gp);
+  ops::grouped_linear_forward(ctx.xp, w_.up.value, counts, ctx.up);
   ctx.ap = Tensor::empty({T * k, Fe});
-  cpu::swiglu_forward(ctx.gp, ctx.up, ctx.ap);
+  ops::swiglu_forward(ctx.gp, ctx.up, ctx.ap);
   ctx.yp = Tensor::empty({T * k, dims_.hidden});
-  cpu::grouped_linear_forward(ctx.ap, w_.down.value, counts, ctx.yp);
+  ops::grouped_linear_forward(ctx.ap, w_.down.value, counts, ctx.yp);
 
   Tensor out = Tensor::empty({T, dims_.hidden});
-  cpu::unpermute_forward(ctx.plan, ctx.yp, ctx.weights, out);
+  ops::unpermute_forward(ctx.plan, ctx.yp, ctx.weights, out);
   if (w_.has_shared) {
     const Tensor shared = shared_.forward(x, ctx.shared);
-    cpu::axpy(1.0f, shared, out);
+    ops::axpy(1.0f, shared, out);
   }
   balance_forward(ctx);
   return out;
@@ -75,20 +72,20 @@ Tensor MoeLayer::backward_input(const Tensor& dout, MoeContext& ctx) const {
 
   ctx.d_yp = Tensor::empty({T * k, dims_.hidden});
   Tensor d_weights = Tensor::empty({T, k});
-  cpu::unpermute_backward(ctx.plan, dout, ctx.yp, ctx.weights, ctx.d_yp, d_weights);
+  ops::unpermute_backward(ctx.plan, dout, ctx.yp, ctx.weights, ctx.d_yp, d_weights);
   Tensor d_ap = Tensor::empty({T * k, Fe});
-  cpu::grouped_linear_backward_input(ctx.d_yp, w_.down.value, counts, d_ap);
+  ops::grouped_linear_backward_input(ctx.d_yp, w_.down.value, counts, d_ap);
   ctx.d_gp = Tensor::empty({T * k, Fe});
   ctx.d_up = Tensor::empty({T * k, Fe});
-  cpu::swiglu_backward(d_ap, ctx.gp, ctx.up, ctx.d_gp, ctx.d_up);
+  ops::swiglu_backward(d_ap, ctx.gp, ctx.up, ctx.d_gp, ctx.d_up);
   Tensor d_xp = Tensor::empty({T * k, dims_.hidden});
-  cpu::grouped_linear_backward_input(ctx.d_gp, w_.gate.value, counts, d_xp);
-  cpu::grouped_linear_backward_input(ctx.d_up, w_.up.value, counts, d_xp, true);
+  ops::grouped_linear_backward_input(ctx.d_gp, w_.gate.value, counts, d_xp);
+  ops::grouped_linear_backward_input(ctx.d_up, w_.up.value, counts, d_xp, true);
   Tensor dx = Tensor::empty({T, dims_.hidden});
-  cpu::permute_backward(ctx.plan, d_xp, dx);
+  ops::permute_backward(ctx.plan, d_xp, dx);
 
   Tensor d_logits = Tensor::empty({T, E});
-  cpu::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
+  ops::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
   balance_backward(ctx, d_logits);
   linear_step_backward_input_into(w_.router, d_logits, ctx.router, dx, true);
   if (w_.has_shared) shared_.backward_input_into(dout, ctx.shared, dx, true);
@@ -108,13 +105,13 @@ void MoeLayer::backward_weight(MoeContext& ctx) const {
   }
   const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
   Tensor down_grad = w_.down.grad, gate_grad = w_.gate.grad, up_grad = w_.up.grad;  // handles
-  cpu::grouped_linear_backward_weight(ctx.d_yp, ctx.ap, counts, down_grad);
-  cpu::grouped_linear_backward_weight(ctx.d_gp, ctx.xp, counts, gate_grad);
-  cpu::grouped_linear_backward_weight(ctx.d_up, ctx.xp, counts, up_grad);
+  ops::grouped_linear_backward_weight(ctx.d_yp, ctx.ap, counts, down_grad);
+  ops::grouped_linear_backward_weight(ctx.d_gp, ctx.xp, counts, gate_grad);
+  ops::grouped_linear_backward_weight(ctx.d_up, ctx.xp, counts, up_grad);
   linear_step_backward_weight(w_.router, ctx.router);
   if (w_.has_shared) shared_.backward_weight(ctx.shared);
   ctx.xp = ctx.ap = ctx.d_yp = ctx.d_gp = ctx.d_up = ctx.indices = Tensor();
-  ctx.plan = cpu::PermutePlan{};
+  ctx.plan = ops::PermutePlan{};
 }
 
 // ---- Expert parallelism ----
@@ -132,7 +129,7 @@ Tensor MoeLayer::forward_expert_parallel(const Tensor& x, MoeContext& ctx) const
   ctx.indices = Tensor::empty({T, k}, DType::I32);
   ctx.weights = Tensor::empty({T, k});
   ctx.scores = Tensor::empty({T, E});
-  cpu::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
+  ops::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
   ctx.tokens_per_expert.assign(static_cast<size_t>(E), 0);
   const int32_t* idx = ctx.indices.data<int32_t>();
   for (int64_t i = 0; i < T * k; ++i) ++ctx.tokens_per_expert[static_cast<size_t>(idx[i])];
@@ -145,7 +142,7 @@ Tensor MoeLayer::forward_expert_parallel(const Tensor& x, MoeContext& ctx) const
                                 ctx.routed);
   TRIDENT_CHECK(ctx.routed != nullptr, "the routed-experts engine kept no state");
   ctx.dropped_slots = ctx.routed->dropped_slots;
-  if (w_.has_shared) cpu::axpy(1.0f, shared, out);
+  if (w_.has_shared) ops::axpy(1.0f, shared, out);
   balance_forward(ctx);
   return out;
 }
@@ -156,14 +153,14 @@ Tensor MoeLayer::backward_input_expert_parallel(const Tensor& dout, MoeContext& 
   Tensor dx_local;  // router and shared expert, computed while the first dispatch flies
   const auto local = [&](const Tensor& d_weights) {
     Tensor d_logits = Tensor::empty({T, E});
-    cpu::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
+    ops::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
     balance_backward(ctx, d_logits);
     dx_local = linear_step_backward_input(w_.router, d_logits, ctx.router);
     if (w_.has_shared) shared_.backward_input_into(dout, ctx.shared, dx_local, true);
   };
   Tensor dx = engine_->backward_input(dout, banks(), local, *ctx.routed);
   TRIDENT_CHECK(dx_local.defined(), "the routed-experts engine did not run the local backward");
-  cpu::axpy(1.0f, dx_local, dx);
+  ops::axpy(1.0f, dx_local, dx);
   ctx.scores = ctx.weights = Tensor();
   return dx;
 }
@@ -176,12 +173,12 @@ Tensor experts_forward(const ExpertBanks& banks, const Tensor& xp,
   act.xp = xp;
   act.gp = Tensor::empty({rows, Fe});
   act.up = Tensor::empty({rows, Fe});
-  cpu::grouped_linear_forward(xp, banks.gate.value, counts, act.gp);
-  cpu::grouped_linear_forward(xp, banks.up.value, counts, act.up);
+  ops::grouped_linear_forward(xp, banks.gate.value, counts, act.gp);
+  ops::grouped_linear_forward(xp, banks.up.value, counts, act.up);
   act.ap = Tensor::empty({rows, Fe});
-  cpu::swiglu_forward(act.gp, act.up, act.ap);
+  ops::swiglu_forward(act.gp, act.up, act.ap);
   Tensor yp = Tensor::empty({rows, banks.hidden()});
-  cpu::grouped_linear_forward(act.ap, banks.down.value, counts, yp);
+  ops::grouped_linear_forward(act.ap, banks.down.value, counts, yp);
   return yp;
 }
 
@@ -190,22 +187,22 @@ Tensor experts_backward_input(const ExpertBanks& banks, const Tensor& d_yp,
   const int64_t rows = d_yp.size(0), Fe = banks.ffn();
   act.d_yp = d_yp;
   Tensor d_ap = Tensor::empty({rows, Fe});
-  cpu::grouped_linear_backward_input(d_yp, banks.down.value, act.counts, d_ap);
+  ops::grouped_linear_backward_input(d_yp, banks.down.value, act.counts, d_ap);
   act.d_gp = Tensor::empty({rows, Fe});
   act.d_up = Tensor::empty({rows, Fe});
-  cpu::swiglu_backward(d_ap, act.gp, act.up, act.d_gp, act.d_up);
+  ops::swiglu_backward(d_ap, act.gp, act.up, act.d_gp, act.d_up);
   Tensor d_xp = Tensor::empty({rows, banks.hidden()});
-  cpu::grouped_linear_backward_input(act.d_gp, banks.gate.value, act.counts, d_xp);
-  cpu::grouped_linear_backward_input(act.d_up, banks.up.value, act.counts, d_xp, true);
+  ops::grouped_linear_backward_input(act.d_gp, banks.gate.value, act.counts, d_xp);
+  ops::grouped_linear_backward_input(act.d_up, banks.up.value, act.counts, d_xp, true);
   act.gp = act.up = Tensor();
   return d_xp;
 }
 
 void experts_backward_weight(const ExpertBanks& banks, ExpertActivations& act) {
   Tensor down_grad = banks.down.grad, gate_grad = banks.gate.grad, up_grad = banks.up.grad;
-  cpu::grouped_linear_backward_weight(act.d_yp, act.ap, act.counts, down_grad);
-  cpu::grouped_linear_backward_weight(act.d_gp, act.xp, act.counts, gate_grad);
-  cpu::grouped_linear_backward_weight(act.d_up, act.xp, act.counts, up_grad);
+  ops::grouped_linear_backward_weight(act.d_yp, act.ap, act.counts, down_grad);
+  ops::grouped_linear_backward_weight(act.d_gp, act.xp, act.counts, gate_grad);
+  ops::grouped_linear_backward_weight(act.d_up, act.xp, act.counts, up_grad);
   act = ExpertActivations{};
 }
 

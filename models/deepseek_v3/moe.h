@@ -14,7 +14,7 @@
 #include "models/deepseek_v3/dims.h"
 #include "models/deepseek_v3/ffn.h"
 #include "models/deepseek_v3/sequence.h"
-#include "ops/cpu/router.h"
+#include "ops/ops.h"
 
 namespace trident::models {
 
@@ -88,7 +88,7 @@ struct MoeContext {
   Tensor indices;  // [T, k] I32
   Tensor weights;  // [T, k] gate weights
   Tensor scores;   // [T, E] router scores
-  ops::cpu::PermutePlan plan;
+  ops::PermutePlan plan;
   Tensor xp, gp, up, ap, yp;  // permuted expert input, gate/up outputs, activation, output
   Tensor d_yp, d_gp, d_up;    // kept by backward_input for backward_weight
   FfnContext shared;

@@ -6,7 +6,7 @@
 
 namespace trident::models {
 
-SequenceLayout make_sequence_layout(int64_t batch, int64_t seq, const ops::cpu::RopeTable& rope) {
+SequenceLayout make_sequence_layout(int64_t batch, int64_t seq, const ops::RopeTable& rope) {
   TRIDENT_CHECK(seq <= rope.max_positions, "sequence length ", seq, " exceeds the RoPE table (",
                 rope.max_positions, " positions)");
   std::vector<int32_t> positions(static_cast<size_t>(batch * seq));

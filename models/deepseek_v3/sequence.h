@@ -4,7 +4,7 @@
 // the RoPE table that covers them.
 #include <cstdint>
 
-#include "ops/cpu/rope.h"
+#include "ops/ops.h"
 #include "runtime/core/tensor.h"
 
 namespace trident::models {
@@ -13,12 +13,12 @@ struct SequenceLayout {
   int64_t batch = 0;
   int64_t seq = 0;
   Tensor positions;                           // [batch · seq] I32
-  const ops::cpu::RopeTable* rope = nullptr;  // covers positions < rope->max_positions
+  const ops::RopeTable* rope = nullptr;       // covers positions < rope->max_positions
 
   int64_t tokens() const { return batch * seq; }
 };
 
 // positions[b · seq + s] = s
-SequenceLayout make_sequence_layout(int64_t batch, int64_t seq, const ops::cpu::RopeTable& rope);
+SequenceLayout make_sequence_layout(int64_t batch, int64_t seq, const ops::RopeTable& rope);
 
 }  // namespace trident::models

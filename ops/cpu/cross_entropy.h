@@ -2,16 +2,12 @@
 // Token-level cross-entropy with an ignore index / loss mask.
 #include <cstdint>
 
-#include "runtime/core/tensor.h"
+#include "ops/types.h"
 
 namespace trident::ops::cpu {
 
-constexpr int32_t kIgnoreIndex = -100;
-
-struct CrossEntropyResult {
-  double loss_sum = 0.0;   // Σ over counted tokens of −log p(target)
-  int64_t tokens = 0;      // tokens counted (target != ignore index)
-};
+using ops::CrossEntropyResult;
+using ops::kIgnoreIndex;
 
 // logits [T, V]; targets [T] (I32, kIgnoreIndex = skip). lse [T] saved for backward.
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse);

@@ -44,13 +44,15 @@ PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
     next[static_cast<size_t>(e)] =
         next[static_cast<size_t>(e - 1)] + plan.tokens_per_expert[static_cast<size_t>(e - 1)];
   }
-  plan.slot_to_row.resize(static_cast<size_t>(n));
-  plan.row_to_token.resize(static_cast<size_t>(n));
+  plan.slot_to_row = Tensor::empty({n}, DType::I32);
+  plan.row_to_token = Tensor::empty({n}, DType::I32);
+  int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
+  int32_t* row_to_token = plan.row_to_token.data<int32_t>();
   // Walking slots in token order keeps every expert's rows in token order (stable).
   for (int64_t i = 0; i < n; ++i) {
     const int64_t row = next[static_cast<size_t>(idx[i])]++;
-    plan.slot_to_row[static_cast<size_t>(i)] = row;
-    plan.row_to_token[static_cast<size_t>(row)] = plan.top_k == 0 ? 0 : i / plan.top_k;
+    slot_to_row[i] = static_cast<int32_t>(row);
+    row_to_token[row] = static_cast<int32_t>(plan.top_k == 0 ? 0 : i / plan.top_k);
   }
   return plan;
 }
@@ -62,9 +64,10 @@ void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out) {
   const float* src = x.data<float>();
   float* dst = out.data<float>();
   const int64_t rows = slots(plan);
+  const int32_t* row_to_token = plan.row_to_token.data<int32_t>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(rows * dim))
   for (int64_t row = 0; row < rows; ++row) {
-    std::memcpy(dst + row * dim, src + plan.row_to_token[static_cast<size_t>(row)] * dim,
+    std::memcpy(dst + row * dim, src + static_cast<int64_t>(row_to_token[row]) * dim,
                 sizeof(float) * static_cast<size_t>(dim));
   }
 }
@@ -75,12 +78,13 @@ void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx, b
   const int64_t dim = detail::cols(dx);
   const float* src = dout.data<float>();
   float* dst = dx.data<float>();
+  const int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
   for (int64_t t = 0; t < plan.tokens; ++t) {
     float* row = dst + t * dim;
     if (!accumulate) std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
     for (int64_t j = 0; j < plan.top_k; ++j) {
-      const float* from = src + plan.slot_to_row[static_cast<size_t>(t * plan.top_k + j)] * dim;
+      const float* from = src + static_cast<int64_t>(slot_to_row[t * plan.top_k + j]) * dim;
       for (int64_t c = 0; c < dim; ++c) row[c] += from[c];
     }
   }
@@ -96,13 +100,14 @@ void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& w
   const float* src = y.data<float>();
   const float* w = weights.data<float>();
   float* dst = out.data<float>();
+  const int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
   for (int64_t t = 0; t < plan.tokens; ++t) {
     float* row = dst + t * dim;
     std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
     for (int64_t j = 0; j < plan.top_k; ++j) {
       const int64_t slot = t * plan.top_k + j;
-      const float* from = src + plan.slot_to_row[static_cast<size_t>(slot)] * dim;
+      const float* from = src + static_cast<int64_t>(slot_to_row[slot]) * dim;
       const float weight = w[slot];
       for (int64_t c = 0; c < dim; ++c) row[c] += weight * from[c];
     }
@@ -124,12 +129,13 @@ void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tenso
   const float* w = weights.data<float>();
   float* dst = dy.data<float>();
   float* dw = dweights.data<float>();
+  const int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
 #pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
   for (int64_t t = 0; t < plan.tokens; ++t) {
     const float* grow = g + t * dim;
     for (int64_t j = 0; j < plan.top_k; ++j) {
       const int64_t slot = t * plan.top_k + j;
-      const int64_t row = plan.slot_to_row[static_cast<size_t>(slot)];
+      const int64_t row = slot_to_row[slot];
       const float* yrow = src + row * dim;
       float* drow = dst + row * dim;
       double dot = 0.0;

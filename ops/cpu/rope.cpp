@@ -100,10 +100,6 @@ void rotate(const Tensor& x, const Tensor& positions, const RopeTable& table, Te
 
 }  // namespace
 
-double yarn_mscale(double scale, double m) {
-  return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
-}
-
 RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn) {
   TRIDENT_PROFILE_SCOPE("make_rope_table");
   TRIDENT_USER_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0,

@@ -8,14 +8,14 @@
 // to 512 are supported.
 #include <cuda_runtime_api.h>
 
-#include "ops/cpu/attention.h"
+#include "ops/types.h"
 
 namespace trident::ops::cuda {
 
-// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
-// ops::cpu overloads: call these functions qualified (cuda::...).
+// The settings/shape types are the shared ones of ops/types.h, so argument-dependent lookup
+// also finds the op API (ops/ops.h): call these functions qualified (cuda::...).
 
-using cpu::AttentionShape;
+using ops::AttentionShape;
 
 // q, k [B·S, H, Dqk]; v [B·S, H, Dv] -> out [B·S, H, Dv]; lse [B, H, S].
 void attention_forward(const AttentionShape& shape, const Tensor& q, const Tensor& k,

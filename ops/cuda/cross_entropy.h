@@ -3,15 +3,15 @@
 // One thread block per token row; the vocabulary is read once per pass (online logsumexp).
 #include <cuda_runtime_api.h>
 
-#include "ops/cpu/cross_entropy.h"
+#include "ops/types.h"
 
 namespace trident::ops::cuda {
 
-// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
-// ops::cpu overloads: call these functions qualified (cuda::...).
+// The settings/shape types are the shared ones of ops/types.h, so argument-dependent lookup
+// also finds the op API (ops/ops.h): call these functions qualified (cuda::...).
 
-using cpu::CrossEntropyResult;
-using cpu::kIgnoreIndex;
+using ops::CrossEntropyResult;
+using ops::kIgnoreIndex;
 
 // logits [T, V] (f32); targets [T] (I32, kIgnoreIndex = skip); lse [T] saved for backward.
 // Returns after the loss sum has reached the host (it synchronises `stream`); a target outside

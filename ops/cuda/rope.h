@@ -8,11 +8,11 @@
 
 namespace trident::ops::cuda {
 
-// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
-// ops::cpu overloads: call these functions qualified (cuda::...).
+// The settings/shape types are the shared ones of ops/types.h, so argument-dependent lookup
+// also finds the op API (ops/ops.h): call these functions qualified (cuda::...).
 
-using cpu::RopeTable;
-using cpu::YarnSettings;
+using ops::RopeTable;
+using ops::YarnSettings;
 
 // cpu::make_rope_table with cos and sin moved to the GPU.
 RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn);

@@ -6,14 +6,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "ops/cpu/router.h"
+#include "ops/types.h"
 
 namespace trident::ops::cuda {
 
-// The settings/shape types are the CPU ones, so argument-dependent lookup also finds the
-// ops::cpu overloads: call these functions qualified (cuda::...).
+// The settings/shape types are the shared ones of ops/types.h, so argument-dependent lookup
+// also finds the op API (ops/ops.h): call these functions qualified (cuda::...).
 
-using cpu::RouterSettings;
+using ops::RouterSettings;
 
 constexpr int64_t kMaxRouterExperts = 256;
 
@@ -25,15 +25,10 @@ void router_forward(const RouterSettings& settings, const Tensor& logits, const 
 void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
                      const Tensor& scores, Tensor& dlogits, cudaStream_t stream = nullptr);
 
-// The permutation by expert, on the device. Slot j of token t is flattened slot t·k + j.
-// Rows of one expert keep token order (stable), exactly as the CPU plan.
-struct PermutePlan {
-  int64_t tokens = 0;
-  int64_t top_k = 0;
-  std::vector<int64_t> tokens_per_expert;  // host copy: it sizes the grouped GEMM and all-to-all
-  Tensor slot_to_row;                      // [T·k] I32 (CUDA): slot -> row in permuted order
-  Tensor row_to_token;                     // [T·k] I32 (CUDA): permuted row -> source token
-};
+// The permutation by expert (ops/types.h), built on the device: slot_to_row and row_to_token
+// are CUDA tensors, tokens_per_expert a host copy. Rows of one expert keep token order
+// (stable), exactly as the CPU plan.
+using ops::PermutePlan;
 
 // Builds the plan on the GPU from indices [T, k] (I32, CUDA). Returns after copying the
 // per-expert counts to the host (the one synchronisation of the MoE forward).

@@ -11,7 +11,7 @@ namespace trident::parallel::tp {
 
 namespace {
 
-using ops::cpu::kIgnoreIndex;
+using ops::kIgnoreIndex;
 
 void check_ids(const Tensor& ids, const char* what) {
   TRIDENT_CHECK(ids.dtype() == DType::I32, what, " must be I32, got ", ids.describe());
@@ -59,11 +59,10 @@ void vocab_parallel_embedding_backward_weight(const Tensor& ids, const Tensor& d
   }
 }
 
-ops::cpu::CrossEntropyResult vocab_parallel_cross_entropy_forward(const TpGroup& tp,
-                                                                  const Tensor& logits_local,
-                                                                  const Tensor& targets,
-                                                                  int64_t vocab_begin,
-                                                                  Tensor& lse) {
+ops::CrossEntropyResult vocab_parallel_cross_entropy_forward(const TpGroup& tp,
+                                                             const Tensor& logits_local,
+                                                             const Tensor& targets,
+                                                             int64_t vocab_begin, Tensor& lse) {
   check_ids(targets, "cross_entropy targets");
   const int64_t T = logits_local.size(0), Vl = logits_local.size(1);
   TRIDENT_CHECK(targets.numel() == T && lse.numel() == T, "cross_entropy: ", T, " rows of logits, ",
@@ -92,7 +91,7 @@ ops::cpu::CrossEntropyResult vocab_parallel_cross_entropy_forward(const TpGroup&
   tp_all_reduce(tp, sums);
 
   float* l = lse.data<float>();
-  ops::cpu::CrossEntropyResult result;
+  ops::CrossEntropyResult result;
   for (int64_t t = 0; t < T; ++t) {
     const double row_lse = static_cast<double>(m[t]) + std::log(static_cast<double>(sum_exp[t]));
     l[t] = static_cast<float>(row_lse);

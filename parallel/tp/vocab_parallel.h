@@ -14,7 +14,7 @@
 // Backward is local: dlogits = (exp(logit − lse) − onehot) · grad_scale on the local slice.
 #include <cstdint>
 
-#include "ops/cpu/cross_entropy.h"
+#include "ops/ops.h"
 #include "parallel/tp/tp_group.h"
 #include "runtime/core/tensor.h"
 
@@ -27,13 +27,13 @@ void vocab_parallel_embedding_local(const Tensor& ids, const Tensor& table_local
 void vocab_parallel_embedding_backward_weight(const Tensor& ids, const Tensor& dout,
                                               int64_t vocab_begin, Tensor& dtable_local);
 
-// logits_local [T, V/tp]; targets [T] global ids or ops::cpu::kIgnoreIndex; lse [T] receives
+// logits_local [T, V/tp]; targets [T] global ids or ops::kIgnoreIndex; lse [T] receives
 // the global logsumexp. The result (loss sum over counted tokens, count) is the same on every
-// rank. With a one-rank group it equals ops::cpu::cross_entropy_forward.
-ops::cpu::CrossEntropyResult vocab_parallel_cross_entropy_forward(const TpGroup& tp,
-                                                                  const Tensor& logits_local,
-                                                                  const Tensor& targets,
-                                                                  int64_t vocab_begin, Tensor& lse);
+// rank. With a one-rank group it equals ops::cross_entropy_forward.
+ops::CrossEntropyResult vocab_parallel_cross_entropy_forward(const TpGroup& tp,
+                                                             const Tensor& logits_local,
+                                                             const Tensor& targets,
+                                                             int64_t vocab_begin, Tensor& lse);
 // dlogits_local = (softmax − onehot) · grad_scale on this rank's slice (no communication).
 void vocab_parallel_cross_entropy_backward(const Tensor& logits_local, const Tensor& targets,
                                            const Tensor& lse, int64_t vocab_begin, float grad_scale,

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "ops/cpu/elementwise.h"
+#include "ops/ops.h"
 #include "parallel/comm/sum_in_rank_order.h"
 #include "parallel/comm/tags.h"
 #include "runtime/core/error.h"
@@ -122,7 +122,7 @@ void Optimizer::send_copy_gradient() {
     Tensor& grad = model_.params().grad(kEmbedding);
     const Tensor theirs = Tensor::empty(grad.shape());
     pp->recv(theirs, copy_peer_, parallel::comm::tags::kEmbeddingCopyGradient)->wait();
-    ops::cpu::axpy(1.0f, theirs, grad);
+    ops::axpy(1.0f, theirs, grad);
   }
 }
 

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "ops/cpu/linear.h"
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 
@@ -16,11 +16,11 @@ double measure_gemm_flops_per_second() {
   const Tensor a = Tensor::full({kSize, kSize}, 0.5f);
   const Tensor b = Tensor::full({kSize, kSize}, 0.25f);
   Tensor c = Tensor::zeros({kSize, kSize});
-  ops::cpu::gemm(false, false, 1.0f, a, b, 0.0f, c);  // warm-up: pages, BLAS threads
+  ops::gemm(false, false, 1.0f, a, b, 0.0f, c);  // warm-up: pages, BLAS threads
   double best_seconds = 0.0;
   for (int i = 0; i < kRepetitions; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    ops::cpu::gemm(false, false, 1.0f, a, b, 0.0f, c);
+    ops::gemm(false, false, 1.0f, a, b, 0.0f, c);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i == 0 || seconds < best_seconds) best_seconds = seconds;

@@ -6,26 +6,24 @@
 #include <algorithm>
 #include <vector>
 
-#include "ops/cpu/router.h"
+#include "ops/ops.h"
 #include "parallel/ep/dispatch_layout.h"
 #include "runtime/core/rng.h"
 
 namespace trident::parallel::ep {
 namespace {
 
-namespace cpu = ops::cpu;
-
 struct Routed {
   std::vector<int32_t> indices;
   std::vector<float> weights;
 };
 
-Routed route(const cpu::RouterSettings& r, const Tensor& logits, const Tensor& bias) {
+Routed route(const ops::RouterSettings& r, const Tensor& logits, const Tensor& bias) {
   const int64_t T = logits.size(0);
   Tensor indices = Tensor::empty({T, r.top_k}, DType::I32);
   Tensor weights = Tensor::empty({T, r.top_k});
   Tensor scores = Tensor::empty({T, r.experts});
-  cpu::router_forward(r, logits, bias, indices, weights, scores);
+  ops::router_forward(r, logits, bias, indices, weights, scores);
   Routed out;
   out.indices.assign(indices.data<int32_t>(), indices.data<int32_t>() + indices.numel());
   out.weights = weights.to_vector();
@@ -39,8 +37,8 @@ Tensor random_logits(int64_t T, int64_t E, uint64_t seed) {
   return Tensor::from_vector(v, {T, E});
 }
 
-cpu::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group) {
-  cpu::RouterSettings r;
+ops::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, int64_t topk_group) {
+  ops::RouterSettings r;
   r.experts = experts;
   r.top_k = top_k;
   r.n_group = n_group;
@@ -49,8 +47,8 @@ cpu::RouterSettings settings(int64_t experts, int64_t top_k, int64_t n_group, in
 }
 
 // 32 experts in 8 groups, k = 8 of the best 4 groups, scaled by 2.5.
-cpu::RouterSettings settings() {
-  cpu::RouterSettings r = settings(32, 8, 8, 4);
+ops::RouterSettings settings() {
+  ops::RouterSettings r = settings(32, 8, 8, 4);
   r.scaling = 2.5f;
   return r;
 }
@@ -61,7 +59,7 @@ TEST(NodeLimitedRouting, EveryTokenReachesAtMostMNodes) {
   const Tensor bias = Tensor::zeros({32});
   for (int64_t per_node : {4, 8, 16}) {
     for (int64_t M : {1, 2, 3}) {
-      cpu::RouterSettings r = settings();
+      ops::RouterSettings r = settings();
       r.experts_per_node = per_node;
       r.max_nodes = M;
       if (r.top_k > M * per_node) continue;
@@ -89,7 +87,7 @@ TEST(NodeLimitedRouting, EveryTokenReachesAtMostMNodes) {
 TEST(NodeLimitedRouting, KeepsTheNodesWithTheBestTopScores) {
   // 2 nodes of 4 experts, k = 2, M = 1: a node scores the sum of its ceil(2/1) = 2 best biased
   // scores. Node 1 holds the single best expert but node 0 the better pair.
-  cpu::RouterSettings r = settings(8, 2, 1, 1);
+  ops::RouterSettings r = settings(8, 2, 1, 1);
   r.experts_per_node = 4;
   r.max_nodes = 1;
   const Tensor logits = Tensor::from_vector({2.0f, 1.9f, -3, -3, 2.2f, -3, -3, -3}, {1, 8});
@@ -100,7 +98,7 @@ TEST(NodeLimitedRouting, KeepsTheNodesWithTheBestTopScores) {
 TEST(NodeLimitedRouting, ALimitThatNeverBindsChangesNothing) {
   const Tensor logits = random_logits(64, 32, 5);
   const Tensor bias = Tensor::zeros({32});
-  cpu::RouterSettings limited = settings();
+  ops::RouterSettings limited = settings();
   limited.experts_per_node = 4;  // 8 nodes, each one group
   limited.max_nodes = 4;         // = topk_group: the group limit already implies it
   const Routed a = route(settings(), logits, bias);

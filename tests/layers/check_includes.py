@@ -4,6 +4,11 @@ only through the include roots CMake gives each layer (cmake/TridentTargets.cmak
 of a higher layer is not found and the build fails; a relative path ("../models/x.h") would be
 found next to the including file and slip past that check, so it is refused here.
 
+It also holds the op seam (docs/layers.md): code outside ops/ calls the op API (ops/ops.h) and
+never names a backend, neither by including ops/cpu/ or ops/cuda/ (the include roots already
+stop that in the libraries) nor by writing ops::cpu or ops::cuda. The tests of a backend
+(tests/ops, tests/cuda) are the one exception.
+
 usage: check_includes.py SOURCE_DIR
 """
 import os
@@ -12,6 +17,30 @@ import sys
 
 LAYERS = ["runtime", "ops", "parallel", "models", "launch"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+BACKEND = re.compile(r'ops/(cpu|cuda)/|\bops::(cpu|cuda)\b|namespace\s+(cpu|cuda)\s*=')
+# Folders that may name a backend: the backends themselves and their own tests.
+BACKEND_HOMES = ("ops/cpu/", "ops/cuda/", "ops/dispatch.cpp", "tests/ops/", "tests/cuda/")
+SEAM_CHECKED = LAYERS + ["tests", "fuzz"]
+
+
+def backend_names(root):
+    """Lines outside the backends and their tests that name ops::cpu or ops::cuda."""
+    bad = []
+    for top in SEAM_CHECKED:
+        for folder, _, files in os.walk(os.path.join(root, top)):
+            for name in files:
+                if not name.endswith((".h", ".cpp", ".cu", ".cuh")):
+                    continue
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, root)
+                if rel.startswith(BACKEND_HOMES):
+                    continue
+                with open(path, encoding="utf-8") as f:
+                    for number, line in enumerate(f, 1):
+                        if BACKEND.search(line):
+                            bad.append(f"{rel}:{number}: names an op backend ({line.strip()}); "
+                                       "call the op API in ops/ops.h")
+    return bad
 
 
 def main():
@@ -35,9 +64,10 @@ def main():
                         if not generated and (target.startswith(".") or "/" not in target):
                             bad.append(f"{os.path.relpath(path, root)}:{number}: #include "
                                        f'"{target}" is not a path from the repository root')
+    bad += backend_names(root)
     if bad:
         sys.exit("FAILED:\n" + "\n".join(bad))
-    print(f"{checked} includes, all from the repository root: OK")
+    print(f"{checked} includes, all from the repository root; no backend named outside ops/: OK")
 
 
 if __name__ == "__main__":

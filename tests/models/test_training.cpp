@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "models/deepseek_v3/model.h"
-#include "ops/cpu/elementwise.h"
+#include "ops/ops.h"
 #include "tests/models/test_batches.h"
 #include "tests/models/test_configs.h"
 
@@ -109,7 +109,7 @@ TEST(ModelTraining, LossDecreasesUnderSgd) {
     model.params().zero_grad();
     losses.push_back(model.forward_backward(batch, scales).loss);
     Tensor values = model.params().flat_values();  // a handle on the store's values
-    ops::cpu::axpy(-0.2f, model.params().flat_grads(), values);
+    ops::axpy(-0.2f, model.params().flat_grads(), values);
   }
   for (size_t i = 1; i < losses.size(); ++i) EXPECT_LT(losses[i], losses[i - 1]) << "step " << i;
   EXPECT_LT(losses.back(), 0.9 * losses.front());

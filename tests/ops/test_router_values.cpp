@@ -150,8 +150,8 @@ TEST(Permute, PlanIsStableAndCountsEveryExpert) {
   EXPECT_EQ(plan.tokens, 4);
   EXPECT_EQ(plan.top_k, 2);
   EXPECT_EQ(plan.tokens_per_expert, (std::vector<int64_t>{3, 0, 3, 2, 0}));
-  EXPECT_EQ(plan.row_to_token, (std::vector<int64_t>{0, 1, 3, 0, 2, 3, 1, 2}));
-  EXPECT_EQ(plan.slot_to_row, (std::vector<int64_t>{3, 0, 1, 6, 4, 7, 2, 5}));
+  EXPECT_EQ(plan.row_to_token.to_vector(), (std::vector<float>{0, 1, 3, 0, 2, 3, 1, 2}));
+  EXPECT_EQ(plan.slot_to_row.to_vector(), (std::vector<float>{3, 0, 1, 6, 4, 7, 2, 5}));
 }
 
 TEST(Permute, UnpermuteOfPermuteIsTheWeightedSum) {
@@ -167,12 +167,13 @@ TEST(Permute, UnpermuteOfPermuteIsTheWeightedSum) {
   Tensor routed = Tensor::empty({tokens * k, dim});
   permute_forward(plan, x, routed);
   // Each routed row is its token's row, and each expert's block holds increasing tokens.
+  const int32_t* row_to_token = plan.row_to_token.data<int32_t>();
   int64_t row = 0;
   for (int64_t e = 0; e < experts; ++e) {
     for (int64_t i = 0; i < plan.tokens_per_expert[static_cast<size_t>(e)]; ++i, ++row) {
-      const int64_t token = plan.row_to_token[static_cast<size_t>(row)];
+      const int64_t token = row_to_token[row];
       if (i > 0) {
-        EXPECT_LT(plan.row_to_token[static_cast<size_t>(row - 1)], token);
+        EXPECT_LT(row_to_token[row - 1], token);
       }
       EXPECT_EQ(relative_error(routed.narrow(row, row + 1), x.narrow(token, token + 1)), 0.0);
     }

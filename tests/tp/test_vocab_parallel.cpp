@@ -5,8 +5,7 @@
 
 #include <vector>
 
-#include "ops/cpu/cross_entropy.h"
-#include "ops/cpu/elementwise.h"
+#include "ops/ops.h"
 #include "parallel/tp/tp_group.h"
 #include "parallel/tp/vocab_parallel.h"
 #include "runtime/core/error.h"
@@ -69,7 +68,7 @@ TEST(VocabParallel, EmbeddingSlicesSumToTheFullLookupAndScatterTheirOwnRows) {
   const Tensor table = random_tensor({V, H}, 3, 1.0f);
   const Tensor ids = Tensor::from_ints({0, 7, static_cast<int32_t>(V - 1), 3, 7, 12, 9, 1}, {8});
   Tensor expected = Tensor::empty({8, H});
-  ops::cpu::embedding_forward(ids, table, expected);
+  ops::embedding_forward(ids, table, expected);
 
   const int64_t begin = group.rank() * Vl;
   const Tensor local_table = table.narrow(begin, begin + Vl).clone();
@@ -80,7 +79,7 @@ TEST(VocabParallel, EmbeddingSlicesSumToTheFullLookupAndScatterTheirOwnRows) {
 
   const Tensor dout = random_tensor({8, H}, 4, 1.0f);
   Tensor full_grad = Tensor::zeros({V, H});
-  ops::cpu::embedding_backward_weight(ids, dout, full_grad);
+  ops::embedding_backward_weight(ids, dout, full_grad);
   Tensor local_grad = Tensor::zeros({Vl, H});
   vocab_parallel_embedding_backward_weight(ids, dout, begin, local_grad);
   const Tensor expected_local = full_grad.narrow(begin, begin + Vl);
@@ -96,19 +95,18 @@ TEST(VocabParallel, CrossEntropyMatchesTheFullRowWithoutGatheringIt) {
   // in the middle, and one ignored.
   const Tensor logits = random_tensor({T, V}, 5, 8.0f);
   const Tensor targets =
-      Tensor::from_ints({0, static_cast<int32_t>(V - 1), ops::cpu::kIgnoreIndex, 5,
+      Tensor::from_ints({0, static_cast<int32_t>(V - 1), ops::kIgnoreIndex, 5,
                          static_cast<int32_t>(Vl), 17, static_cast<int32_t>(V / 2)},
                         {T});
   Tensor lse = Tensor::empty({T});
-  const ops::cpu::CrossEntropyResult expected =
-      ops::cpu::cross_entropy_forward(logits, targets, lse);
+  const ops::CrossEntropyResult expected = ops::cross_entropy_forward(logits, targets, lse);
   Tensor dlogits = Tensor::empty({T, V});
-  ops::cpu::cross_entropy_backward(logits, targets, lse, 0.25f, dlogits);
+  ops::cross_entropy_backward(logits, targets, lse, 0.25f, dlogits);
 
   const int64_t begin = group.rank() * Vl;
   const Tensor local = column_block(logits, begin, Vl);
   Tensor local_lse = Tensor::empty({T});
-  const ops::cpu::CrossEntropyResult got =
+  const ops::CrossEntropyResult got =
       vocab_parallel_cross_entropy_forward(tp, local, targets, begin, local_lse);
   EXPECT_EQ(got.tokens, expected.tokens);
   EXPECT_NEAR(got.loss_sum, expected.loss_sum, 1e-6 * expected.loss_sum);

@@ -112,7 +112,7 @@ struct Row {
 };
 
 Tensor decode_step(StagedDecoder& decoder, const std::vector<int32_t>& ids, int64_t rows, int64_t n,
-                   const ops::cpu::RopeTable& rope, std::vector<models::MlaCache>& caches,
+                   const ops::RopeTable& rope, std::vector<models::MlaCache>& caches,
                    ForwardLockstep* lockstep) {
   if (lockstep != nullptr) lockstep->before_forward();
   return decoder.step(ids, rows, n, rope, caches);
@@ -127,7 +127,7 @@ void generate_bucket(StagedDecoder& decoder, const GenerationBucket& bucket,
   for (const size_t completion : bucket.rows) rows.push_back(Row{completion, false});
   const int64_t batch = static_cast<int64_t>(rows.size());
   const int64_t capacity = prompt_len + options.max_new_tokens;
-  const ops::cpu::RopeTable& rope = *decoder.model().sequence_layout(1, capacity).rope;
+  const ops::RopeTable& rope = *decoder.model().sequence_layout(1, capacity).rope;
   std::vector<models::MlaCache> caches = decoder.make_caches(batch, capacity);
 
   Tensor logits = decode_step(decoder, bucket.ids, batch, prompt_len, rope, caches, lockstep);

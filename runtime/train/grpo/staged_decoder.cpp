@@ -58,7 +58,7 @@ std::vector<models::MlaCache> StagedDecoder::make_caches(int64_t rows, int64_t c
 }
 
 Tensor StagedDecoder::step(const std::vector<int32_t>& ids, int64_t rows, int64_t n,
-                           const ops::cpu::RopeTable& rope, std::vector<models::MlaCache>& caches) {
+                           const ops::RopeTable& rope, std::vector<models::MlaCache>& caches) {
   const int64_t tokens = rows * n;
   const int stages = partition_.layout.num_stages();
   Tensor h;  // the hidden states handed from the previous stage on this rank

@@ -38,8 +38,8 @@ class StagedDecoder {
 
   // ids [rows · n] (read on stage 0's rank) → logits [rows, V] of each row's last position on
   // the last stage's rank, undefined elsewhere.
-  Tensor step(const std::vector<int32_t>& ids, int64_t rows, int64_t n,
-              const ops::cpu::RopeTable& rope, std::vector<models::MlaCache>& caches);
+  Tensor step(const std::vector<int32_t>& ids, int64_t rows, int64_t n, const ops::RopeTable& rope,
+              std::vector<models::MlaCache>& caches);
 
   // The last stage's values on every rank of the pipeline (the sampled tokens).
   std::vector<int32_t> from_last_stage(std::vector<int32_t> values) const;

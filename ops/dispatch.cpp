@@ -1,0 +1,234 @@
+// The op API (ops/ops.h): each call goes to the backend of the device its tensors live on.
+#include <initializer_list>
+
+#include "ops/cpu/ops.h"
+#include "ops/ops.h"
+#ifdef TRIDENT_WITH_CUDA
+#include "ops/cuda/ops.h"
+#endif
+
+namespace trident::ops {
+namespace {
+
+// The device all defined tensors of one call share; a tensor elsewhere is a bug in the caller
+// (a missing copy), reported with the op and the tensor.
+Device device_of(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* tensor : tensors) {
+    if (!tensor->defined()) continue;
+    if (first == nullptr) {
+      first = tensor;
+      continue;
+    }
+    TRIDENT_CHECK(tensor->device() == first->device(), op, ": operands on different devices (",
+                  first->describe(), " and ", tensor->describe(),
+                  "); copy them to one device first");
+  }
+  TRIDENT_CHECK(first != nullptr, op, ": no defined tensor to choose a backend by");
+  return first->device();
+}
+
+[[noreturn]] void no_cuda_backend(const char* op) {
+  TRIDENT_USER_FAIL(op, ": the tensors are CUDA tensors, but this build has no CUDA backend ",
+                    "(configure with TRIDENT_CUDA=ON where the CUDA toolkit is installed)");
+}
+
+}  // namespace
+
+// Runs backend::OP(args...) on the backend of DEVICE. The CUDA ops take the stream last and
+// run on the default stream here.
+#ifdef TRIDENT_WITH_CUDA
+#define TRIDENT_ON_DEVICE(OP, DEVICE, ...) \
+  return (DEVICE) == Device::CUDA ? cuda::OP(__VA_ARGS__) : cpu::OP(__VA_ARGS__)
+#else
+#define TRIDENT_ON_DEVICE(OP, DEVICE, ...)            \
+  if ((DEVICE) == Device::CUDA) no_cuda_backend(#OP); \
+  return cpu::OP(__VA_ARGS__)
+#endif
+
+void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
+          Tensor& c) {
+  TRIDENT_ON_DEVICE(gemm, device_of("gemm", {&a, &b, &c}), trans_a, trans_b, alpha, a, b, beta, c);
+}
+
+void linear_forward(const Tensor& x, const Tensor& w, Tensor& y) {
+  TRIDENT_ON_DEVICE(linear_forward, device_of("linear_forward", {&x, &w, &y}), x, w, y);
+}
+
+void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate) {
+  TRIDENT_ON_DEVICE(linear_backward_input, device_of("linear_backward_input", {&dy, &w, &dx}), dy,
+                    w, dx, accumulate);
+}
+
+void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
+  TRIDENT_ON_DEVICE(linear_backward_weight, device_of("linear_backward_weight", {&dy, &x, &dw}), dy,
+                    x, dw);
+}
+
+void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<int64_t>& counts,
+                            Tensor& y) {
+  TRIDENT_ON_DEVICE(grouped_linear_forward, device_of("grouped_linear_forward", {&x, &w, &y}), x, w,
+                    counts, y);
+}
+
+void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
+                                   const std::vector<int64_t>& counts, Tensor& dx,
+                                   bool accumulate) {
+  TRIDENT_ON_DEVICE(grouped_linear_backward_input,
+                    device_of("grouped_linear_backward_input", {&dy, &w, &dx}), dy, w, counts, dx,
+                    accumulate);
+}
+
+void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
+                                    const std::vector<int64_t>& counts, Tensor& dw) {
+  TRIDENT_ON_DEVICE(grouped_linear_backward_weight,
+                    device_of("grouped_linear_backward_weight", {&dy, &x, &dw}), dy, x, counts, dw);
+}
+
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
+  TRIDENT_ON_DEVICE(embedding_forward, device_of("embedding_forward", {&ids, &table, &out}), ids,
+                    table, out);
+}
+
+void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  TRIDENT_ON_DEVICE(embedding_backward_weight,
+                    device_of("embedding_backward_weight", {&ids, &dout, &dtable}), ids, dout,
+                    dtable);
+}
+
+void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
+  TRIDENT_ON_DEVICE(rmsnorm_forward, device_of("rmsnorm_forward", {&x, &w, &y, &rstd}), x, w, eps,
+                    y, rstd);
+}
+
+void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                            Tensor& dx, bool accumulate) {
+  TRIDENT_ON_DEVICE(rmsnorm_backward_input,
+                    device_of("rmsnorm_backward_input", {&dy, &x, &w, &rstd, &dx}), dy, x, w, rstd,
+                    dx, accumulate);
+}
+
+void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rstd, Tensor& dw) {
+  TRIDENT_ON_DEVICE(rmsnorm_backward_weight,
+                    device_of("rmsnorm_backward_weight", {&dy, &x, &rstd, &dw}), dy, x, rstd, dw);
+}
+
+void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) {
+  TRIDENT_ON_DEVICE(swiglu_forward, device_of("swiglu_forward", {&gate, &up, &out}), gate, up, out);
+}
+
+void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate,
+                     Tensor& dup) {
+  TRIDENT_ON_DEVICE(swiglu_backward,
+                    device_of("swiglu_backward", {&dout, &gate, &up, &dgate, &dup}), dout, gate, up,
+                    dgate, dup);
+}
+
+void axpy(float alpha, const Tensor& x, Tensor& y) {
+  TRIDENT_ON_DEVICE(axpy, device_of("axpy", {&x, &y}), alpha, x, y);
+}
+
+void scale(const Tensor& x, float factor, Tensor& y) {
+  TRIDENT_ON_DEVICE(scale, device_of("scale", {&x, &y}), x, factor, y);
+}
+
+RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn,
+                          Device device) {
+  TRIDENT_ON_DEVICE(make_rope_table, device, rotary_dim, max_positions, yarn);
+}
+
+void rope_forward(const Tensor& x, const Tensor& positions, const RopeTable& table, Tensor& y) {
+  TRIDENT_ON_DEVICE(rope_forward,
+                    device_of("rope_forward", {&x, &positions, &table.cos, &table.sin, &y}), x,
+                    positions, table, y);
+}
+
+void rope_backward(const Tensor& dy, const Tensor& positions, const RopeTable& table, Tensor& dx) {
+  TRIDENT_ON_DEVICE(rope_backward,
+                    device_of("rope_backward", {&dy, &positions, &table.cos, &table.sin, &dx}), dy,
+                    positions, table, dx);
+}
+
+void attention_forward(const AttentionShape& shape, const Tensor& q, const Tensor& k,
+                       const Tensor& v, Tensor& out, Tensor& lse) {
+  TRIDENT_ON_DEVICE(attention_forward, device_of("attention_forward", {&q, &k, &v, &out, &lse}),
+                    shape, q, k, v, out, lse);
+}
+
+void attention_backward(const AttentionShape& shape, const Tensor& dout, const Tensor& q,
+                        const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        Tensor& dq, Tensor& dk, Tensor& dv) {
+  TRIDENT_ON_DEVICE(attention_backward,
+                    device_of("attention_backward", {&dout, &q, &k, &v, &out, &lse, &dq, &dk, &dv}),
+                    shape, dout, q, k, v, out, lse, dq, dk, dv);
+}
+
+void router_forward(const RouterSettings& settings, const Tensor& logits, const Tensor& bias,
+                    Tensor& indices, Tensor& weights, Tensor& scores) {
+  TRIDENT_ON_DEVICE(router_forward,
+                    device_of("router_forward", {&logits, &bias, &indices, &weights, &scores}),
+                    settings, logits, bias, indices, weights, scores);
+}
+
+void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
+                     const Tensor& scores, Tensor& dlogits) {
+  TRIDENT_ON_DEVICE(router_backward,
+                    device_of("router_backward", {&dweights, &indices, &scores, &dlogits}),
+                    settings, dweights, indices, scores, dlogits);
+}
+
+PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
+  TRIDENT_ON_DEVICE(make_permute_plan, device_of("make_permute_plan", {&indices}), indices,
+                    experts);
+}
+
+void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out) {
+  TRIDENT_ON_DEVICE(permute_forward,
+                    device_of("permute_forward", {&plan.slot_to_row, &plan.row_to_token, &x, &out}),
+                    plan, x, out);
+}
+
+void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx, bool accumulate) {
+  TRIDENT_ON_DEVICE(
+      permute_backward,
+      device_of("permute_backward", {&plan.slot_to_row, &plan.row_to_token, &dout, &dx}), plan,
+      dout, dx, accumulate);
+}
+
+void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& weights,
+                       Tensor& out) {
+  TRIDENT_ON_DEVICE(
+      unpermute_forward,
+      device_of("unpermute_forward", {&plan.slot_to_row, &plan.row_to_token, &y, &weights, &out}),
+      plan, y, weights, out);
+}
+
+void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
+                        const Tensor& weights, Tensor& dy, Tensor& dweights) {
+  TRIDENT_ON_DEVICE(unpermute_backward,
+                    device_of("unpermute_backward", {&plan.slot_to_row, &plan.row_to_token, &dout,
+                                                     &y, &weights, &dy, &dweights}),
+                    plan, dout, y, weights, dy, dweights);
+}
+
+CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse) {
+  TRIDENT_ON_DEVICE(cross_entropy_forward,
+                    device_of("cross_entropy_forward", {&logits, &targets, &lse}), logits, targets,
+                    lse);
+}
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            float grad_scale, Tensor& dlogits) {
+  TRIDENT_ON_DEVICE(cross_entropy_backward,
+                    device_of("cross_entropy_backward", {&logits, &targets, &lse, &dlogits}),
+                    logits, targets, lse, grad_scale, dlogits);
+}
+
+void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs) {
+  TRIDENT_ON_DEVICE(token_logprobs, device_of("token_logprobs", {&logits, &targets, &logprobs}),
+                    logits, targets, logprobs);
+}
+
+#undef TRIDENT_ON_DEVICE
+
+}  // namespace trident::ops

@@ -1,0 +1,104 @@
+#pragma once
+// The op API: the one set of operations that models, the step engine, the optimizer and GRPO
+// call. Each op runs on the backend of the device its tensors live on (ops/cpu, the oracle,
+// or ops/cuda); all tensors of one call must share that device, or the call fails naming the op
+// and the tensor that is elsewhere. Forward, backward-input and backward-weight are separate
+// ops, so zero-bubble schedules can split B and W. Contracts (shapes, dtypes, overwrite or
+// accumulate) are those of the CPU backend, documented here once.
+#include <cstdint>
+#include <vector>
+
+#include "ops/types.h"
+#include "runtime/core/tensor.h"
+
+namespace trident::ops {
+
+// ---- linear algebra (fp32 accumulation) ----
+// C[M,N] = alpha · op(A) · op(B) + beta · C, row-major. op(X) = Xᵀ when trans_X.
+void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
+          Tensor& c);
+// y[T, N] = x[T, K] · w[N, K]ᵀ
+void linear_forward(const Tensor& x, const Tensor& w, Tensor& y);
+// dx[T, K] (=|+=) dy[T, N] · w[N, K]
+void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool accumulate = false);
+// dw[N, K] += dy[T, N]ᵀ · x[T, K]
+void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw);
+// Grouped GEMM over experts: rows of x are grouped by expert (group g has counts[g] rows,
+// consecutive). y_g = x_g · w[g]ᵀ with w [G, N, K]. Empty groups are allowed.
+void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<int64_t>& counts,
+                            Tensor& y);
+void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
+                                   const std::vector<int64_t>& counts, Tensor& dx,
+                                   bool accumulate = false);
+void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
+                                    const std::vector<int64_t>& counts, Tensor& dw);
+
+// ---- element-wise and normalisation ----
+// out[T, D] = table[ids[t], :]; ids are I32 in [0, V).
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
+// dtable[V, D] += scatter of dout rows by ids.
+void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable);
+// RMSNorm over the last dimension: y = x / sqrt(mean(x²) + eps) · w; rstd[T] saved for backward.
+void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd);
+void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
+                            Tensor& dx, bool accumulate = false);
+void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rstd, Tensor& dw);
+// SwiGLU: out = silu(gate) · up, all [T, F].
+void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out);
+void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate,
+                     Tensor& dup);
+// y += alpha · x (same numel)
+void axpy(float alpha, const Tensor& x, Tensor& y);
+// y = x · factor
+void scale(const Tensor& x, float factor, Tensor& y);
+
+// ---- rotary embedding (DeepSeek-V3 interleaved pairs, YaRN) ----
+// The cos/sin table on `device`; every backend rotates by the numbers the CPU computes.
+RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn,
+                          Device device = Device::CPU);
+// x [T, H, R] (R = rotary_dim; H may be 1), positions [T] (I32). y may alias x.
+void rope_forward(const Tensor& x, const Tensor& positions, const RopeTable& table, Tensor& y);
+// Rotation by the opposite angle; dx may alias dy.
+void rope_backward(const Tensor& dy, const Tensor& positions, const RopeTable& table, Tensor& dx);
+
+// ---- causal attention ----
+// q, k [B·S, H, Dqk]; v [B·S, H, Dv] -> out [B·S, H, Dv]; lse [B, H, S] saved for backward.
+void attention_forward(const AttentionShape& shape, const Tensor& q, const Tensor& k,
+                       const Tensor& v, Tensor& out, Tensor& lse);
+// Writes dq, dk, dv (overwrite).
+void attention_backward(const AttentionShape& shape, const Tensor& dout, const Tensor& q,
+                        const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                        Tensor& dq, Tensor& dk, Tensor& dv);
+
+// ---- router and expert permutation ----
+// logits [T, E] + bias [E] (selection only) -> indices [T, k] (I32, descending biased score),
+// weights [T, k] (unbiased scores of the chosen experts, normalised, × scaling), scores [T, E].
+void router_forward(const RouterSettings& settings, const Tensor& logits, const Tensor& bias,
+                    Tensor& indices, Tensor& weights, Tensor& scores);
+// dweights [T, k] -> dlogits [T, E] (overwrite). Selection is not differentiated.
+void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
+                     const Tensor& scores, Tensor& dlogits);
+// The plan on the device of indices [T, k] (I32); tokens_per_expert is always on the host.
+PermutePlan make_permute_plan(const Tensor& indices, int64_t experts);
+// out [T·k, D] = x rows in expert order.
+void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out);
+// dx [T, D] (=|+=) sum of the rows that came from each token.
+void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx,
+                      bool accumulate = false);
+// out [T, D] = Σ_j weights[t, j] · y[slot_to_row[t·k+j]]
+void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& weights,
+                       Tensor& out);
+// dy [T·k, D] = weights · dout rows; dweights [T, k] = <dout[t], y[row]>.
+void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
+                        const Tensor& weights, Tensor& dy, Tensor& dweights);
+
+// ---- cross-entropy over the vocabulary ----
+// logits [T, V]; targets [T] (I32, kIgnoreIndex = skip). lse [T] saved for backward.
+CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse);
+// dlogits = (softmax − onehot) · grad_scale for counted tokens, 0 for ignored (overwrite).
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            float grad_scale, Tensor& dlogits);
+// log p(target) per token (for scoring and GRPO); ignored tokens get 0.
+void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs);
+
+}  // namespace trident::ops

@@ -1,0 +1,80 @@
+#pragma once
+// The settings, shapes and results that the op API (ops/ops.h) and every backend share. They
+// hold no backend state: a RopeTable's or a PermutePlan's tensors live on the device of the
+// backend that made them.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/core/tensor.h"
+
+namespace trident::ops {
+
+struct AttentionShape {
+  int64_t batch = 1;
+  int64_t seq = 1;
+  int64_t heads = 1;
+  int64_t qk_dim = 1;
+  int64_t v_dim = 1;
+  float scale = 1.0f;  // softmax scale (MLA: qk_dim^-0.5 · mscale²)
+};
+
+constexpr int32_t kIgnoreIndex = -100;
+
+struct CrossEntropyResult {
+  double loss_sum = 0.0;  // Σ over counted tokens of −log p(target)
+  int64_t tokens = 0;     // tokens counted (target != ignore index)
+};
+
+struct RouterSettings {
+  int64_t experts = 1;
+  int64_t top_k = 1;
+  int64_t n_group = 1;     // experts are split into n_group contiguous groups
+  int64_t topk_group = 1;  // groups a token may use
+  // A group's score is the sum of its group_top best biased scores: 2 for DeepSeek-V3
+  // (noaux_tc), 1 for DeepSeek-V2's group_limited_greedy (the group's best expert).
+  int64_t group_top = 2;
+  float scaling = 1.0f;   // routed_scaling_factor
+  bool normalize = true;  // normalise the selected weights to sum 1 (norm_topk_prob)
+  bool sigmoid = true;    // sigmoid scores (DeepSeek-V3); false = softmax
+  // Node-limited routing (parallel.max_nodes_per_token): experts sit on nodes of
+  // experts_per_node consecutive experts, and a token may use at most max_nodes of them: those
+  // with the largest sum of their top ceil(k / max_nodes) biased scores. Applied before the
+  // group limit and the top-k. 0 in either field = no node limit.
+  int64_t experts_per_node = 0;
+  int64_t max_nodes = 0;
+};
+
+// Token permutation by expert. Slot j of token t (flattened slot t·k + j) goes to the expert
+// the router chose for it; rows of one expert keep token order (stable).
+struct PermutePlan {
+  int64_t tokens = 0;                      // T
+  int64_t top_k = 0;                       // k (slots per token)
+  std::vector<int64_t> tokens_per_expert;  // [E], on the host: it sizes GEMMs and all-to-alls
+  Tensor slot_to_row;                      // [T·k] I32: slot -> row in permuted order
+  Tensor row_to_token;                     // [T·k] I32: permuted row -> source token
+};
+
+struct YarnSettings {
+  double theta = 10000.0;
+  double factor = 1.0;  // 1 = plain RoPE
+  int64_t original_max_position = 4096;
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  double mscale = 1.0;
+  double mscale_all_dim = 0.0;
+};
+
+struct RopeTable {
+  int64_t rotary_dim = 0;  // even; pairs = rotary_dim / 2
+  int64_t max_positions = 0;
+  Tensor cos;  // [max_positions, rotary_dim / 2], already times the YaRN mscale ratio
+  Tensor sin;
+};
+
+// yarn_get_mscale: 0.1 · m · ln(scale) + 1 for scale > 1, else 1.
+inline double yarn_mscale(double scale, double m) {
+  return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+}
+
+}  // namespace trident::ops
