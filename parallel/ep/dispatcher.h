@@ -47,6 +47,7 @@ class PendingRows {
   friend class Dispatcher;
   comm::WorkHandle work_;
   Tensor received_;                    // as the all_to_all_v delivered it
+  Tensor out_;                         // where wait() puts the rows (undefined: allocate)
   std::vector<int64_t> block_counts_;  // reorder after arrival (dispatch only); empty = none
   int64_t ranks_ = 1;
   int64_t local_experts_ = 1;
@@ -66,10 +67,14 @@ class Dispatcher {
   // Collective: one all_to_all_v of counts, waited for.
   DispatchLayout plan(const Tensor& indices, int64_t seq) const;
   // rows [chunk.send_rows(), D] in send order -> received rows [chunk.recv_rows(), D] in
-  // expert order (grouped by local expert: chunk.rows_per_local_expert()).
-  PendingRows dispatch(const DispatchLayout& layout, int64_t chunk, const Tensor& rows) const;
+  // expert order (grouped by local expert: chunk.rows_per_local_expert()). `out`, when given,
+  // is where wait() puts them (a buffer the caller allocated before queuing the transfer on a
+  // stream); otherwise wait() allocates.
+  PendingRows dispatch(const DispatchLayout& layout, int64_t chunk, const Tensor& rows,
+                       const Tensor& out = Tensor()) const;
   // rows [chunk.recv_rows(), D] in expert order -> rows [chunk.send_rows(), D] in send order.
-  PendingRows combine(const DispatchLayout& layout, int64_t chunk, const Tensor& rows) const;
+  PendingRows combine(const DispatchLayout& layout, int64_t chunk, const Tensor& rows,
+                      const Tensor& out = Tensor()) const;
 
  private:
   std::shared_ptr<comm::Communicator> group_;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -33,13 +34,25 @@ int this_thread_index() {
   thread_local const int index = g_next_thread.fetch_add(1);
   return index;
 }
+// The main thread runs static initialisers, so it takes index 0 (the "compute" track) even when
+// a stream's thread records first.
+[[maybe_unused]] const int g_main_thread_index = this_thread_index();
 
 // Track ids ("tid") in the file: compute tracks first, then comm wait, then the comm lanes.
 constexpr int kComputeTid = 1;
 constexpr int kCommWaitTid = 1000;
 constexpr int kCommLaneTid = 2000;
 
+std::mutex g_thread_names_mutex;
+std::map<int, std::string> g_thread_names;  // thread index -> name_this_thread's name
+
 std::string thread_suffix(int thread) {
+  {
+    const std::lock_guard<std::mutex> lock(g_thread_names_mutex);
+    if (const auto it = g_thread_names.find(thread); it != g_thread_names.end()) {
+      return " (" + it->second + ")";
+    }
+  }
   return thread == 0 ? std::string() : " (thread " + std::to_string(thread) + ")";
 }
 
@@ -94,6 +107,12 @@ std::string json_escape(const std::string& text) {
     }
   }
   return out;
+}
+
+void Trace::name_this_thread(const std::string& name) {
+  const int index = this_thread_index();
+  const std::lock_guard<std::mutex> lock(g_thread_names_mutex);
+  g_thread_names[index] = name;
 }
 
 void Trace::enable(bool on) { enabled_.store(on); }

@@ -5,7 +5,8 @@
 // Tracks (one "thread" each in the viewer, all under pid = rank):
 //   compute    what a thread computes: the TRIDENT_PROFILE_SCOPE scopes and TraceScope spans,
 //              nested as they were opened. Each recording thread gets its own compute track
-//              ("compute" for the first one, "compute (thread N)" for others).
+//              ("compute" for the first one, "compute (thread N)" for others, or
+//              "compute (stream S)" for the thread of stream S).
 //   comm       communication in flight, from post to observed completion. Operations overlap
 //              in time, so they are spread over lanes "comm", "comm 2", ... when written (the
 //              first lane free at the operation's start), which keeps every track nested.
@@ -60,6 +61,9 @@ class Trace {
                      std::string args_json = {});
   static std::vector<TraceEvent> snapshot();
   static int64_t dropped();
+  // Names the calling thread's tracks ("compute (stream ep.comm)" instead of
+  // "compute (thread 2)"): the threads of streams call it.
+  static void name_this_thread(const std::string& name);
 
   // The recorded events as Chrome trace JSON with pid = `rank`.
   static std::string to_json(int rank);

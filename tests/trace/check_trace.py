@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Checks per-rank Chrome traces: valid JSON, one file per rank, every track nested, comm
-operations on the comm track(s), compute spans on the compute track.
+operations on the comm track(s), compute spans on the compute tracks (the host's and the compute
+stream's).
 
   check_trace.py DIR RANKS                 check the files in DIR
   check_trace.py --run MPIEXEC -np N TRIDENT
@@ -61,10 +62,14 @@ def check_dir(directory, ranks):
         if any(e["cat"] != "comm" or "bytes" not in e.get("args", {}) for e in comm):
             fail(f"{path}: a comm-track event lacks cat 'comm' or its bytes")
         compute = {e["name"] for e in by_track.get("compute", [])}
-        for needed in ("layer overlap", "layer no-overlap", "moe forward", "moe backward",
-                       "ep experts fwd 0", "ep experts bwd 1", "ep shared expert"):
+        for needed in ("layer overlap", "layer no-overlap", "moe forward", "moe backward"):
             if needed not in compute:
                 fail(f"{path}: no compute span '{needed}'")
+        # The expert GEMMs and the shared expert run on the compute stream (docs/streams.md).
+        stream = {e["name"] for e in by_track.get("compute (stream compute)", [])}
+        for needed in ("ep experts fwd 0", "ep experts bwd 1", "ep shared expert"):
+            if needed not in stream:
+                fail(f"{path}: no span '{needed}' on the track 'compute (stream compute)'")
         # The overlapped layer posts 1 (counts) + 2 chunks × 2 (dispatch, combine) × 2 (fwd, bwd).
         overlap = next(e for e in by_track["compute"] if e["name"] == "layer overlap")
         inside = [e for e in a2a if overlap["ts"] <= e["ts"] <= overlap["ts"] + overlap["dur"]]

@@ -1,10 +1,14 @@
 #include "models/deepseek_v3/parallelize/expert_parallel_moe.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <limits>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "runtime/core/error.h"
+#include "runtime/core/stream.h"
 #include "runtime/core/trace.h"
 
 namespace trident::models::parallelize {
@@ -66,8 +70,59 @@ Tensor merge_chunks(const parallel::ep::DispatchLayout& layout, const std::vecto
   return merged;
 }
 
+// "<what> chunk <c>": how a queued item is named in stream errors.
+std::string item_name(const char* what, size_t chunk) {
+  return std::string(what) + " chunk " + std::to_string(chunk);
+}
+
+// A buffer a stream will fill. While races are hunted (delay injection on) it starts as NaN, so
+// a reader that misses its wait reads NaN rather than stale rows that happen to be right.
+Tensor stream_output(int64_t rows, int64_t width) {
+  Tensor buffer = Tensor::empty({rows, width});
+  if (delay_injection().enabled()) buffer.fill(std::numeric_limits<float>::quiet_NaN());
+  return buffer;
+}
+
+// Test only: TRIDENT_TEST_DROP_EP_WAIT=1 drops one event wait (the expert GEMMs' wait on their
+// chunk's dispatch), so that tests/layouts can show race hunting turning it into a failure.
+bool drop_dispatch_wait_for_test() {
+  static const bool drop = [] {
+    const char* value = std::getenv("TRIDENT_TEST_DROP_EP_WAIT");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return drop;
+}
+
+// The queued work of one forward or backward refers to the call's own buffers, so the call
+// leaves only once both streams have run it: synchronize() on the normal path (rethrowing a
+// stream's error), the destructor when the host leaves early on an exception.
+class StreamsFence {
+ public:
+  explicit StreamsFence(DeviceStreams& streams) : streams_(streams) {}
+  ~StreamsFence() {
+    if (synchronized_) return;
+    for (Stream* stream : {&streams_.ep_comm, &streams_.compute}) {
+      try {
+        stream->synchronize();
+      } catch (const std::exception&) {  // the host's own exception is already on its way
+      }
+    }
+  }
+  StreamsFence(const StreamsFence&) = delete;
+  StreamsFence& operator=(const StreamsFence&) = delete;
+  void synchronize() {
+    streams_.ep_comm.synchronize();
+    streams_.compute.synchronize();
+    synchronized_ = true;
+  }
+
+ private:
+  DeviceStreams& streams_;
+  bool synchronized_ = false;
+};
+
 // A compute-track span named "<what> <chunk>"; the name is built only while tracing.
-TraceScope chunk_span(const char* what, int64_t chunk) {
+TraceScope chunk_span(const char* what, size_t chunk) {
   return TraceScope(
       Trace::enabled() ? std::string(what) + " " + std::to_string(chunk) : std::string(),
       TraceTrack::Compute);
@@ -124,47 +179,74 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
   s->dropped_slots = s->layout.dropped_slots;
   s->weights = weights;
   const parallel::ep::DispatchLayout& layout = s->layout;
-  const int64_t C = static_cast<int64_t>(layout.chunks.size());
-  const auto chunk = [&](int64_t c) -> const parallel::ep::ChunkLayout& {
-    return layout.chunks[static_cast<size_t>(c)];
-  };
-  const auto send = [&](int64_t c) {
-    return dispatcher_.dispatch(layout, c, parallel::ep::gather_send_rows(chunk(c), x));
-  };
-  s->expert.resize(static_cast<size_t>(C));
-  s->combined.resize(static_cast<size_t>(C));
-  std::vector<parallel::ep::PendingRows> dispatched(static_cast<size_t>(C)),
-      combined(static_cast<size_t>(C));
+  const size_t C = layout.chunks.size();
+  const int64_t width = x.size(1);
 
-  dispatched[0] = send(0);
-  // Every dispatch is posted before any combine: the link then carries the rows the expert
-  // GEMMs wait for first, and the combines queue behind them instead of delaying chunk c+1.
-  if (options_.overlap) {
-    for (int64_t c = 1; c < C; ++c) dispatched[static_cast<size_t>(c)] = send(c);
+  DeviceStreams& streams = device_streams();
+  Stream& comm = streams.ep_comm;
+  Stream& compute = streams.compute;
+  StreamsFence fence(streams);
+  std::vector<Tensor> xp(C), yp(C);
+  std::vector<Event> dispatched(C), computed(C);
+  s->expert.resize(C);
+  s->combined.resize(C);
+  for (size_t c = 0; c < C; ++c) {
+    xp[c] = stream_output(layout.chunks[c].recv_rows(), width);
+    s->combined[c] = stream_output(layout.chunks[c].send_rows(), width);
   }
-  const auto run_overlap = [&] {
-    TRIDENT_TRACE_SCOPE("ep shared expert");
-    overlap();
+  comm.wait(compute.record());  // x is ready
+
+  const auto dispatch = [&](size_t c) {
+    comm.enqueue(item_name("ep dispatch", c), [&, c] {
+      const Tensor rows = parallel::ep::gather_send_rows(layout.chunks[c], x);
+      dispatcher_.dispatch(layout, static_cast<int64_t>(c), rows, xp[c]).wait();
+    });
+    dispatched[c] = comm.record();
   };
-  if (options_.overlap) run_overlap();
-  for (int64_t c = 0; c < C; ++c) {
-    if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
-    const Tensor xp = dispatched[static_cast<size_t>(c)].wait();
-    const TraceScope span = chunk_span("ep experts fwd", c);
-    const Tensor yp =
-        models::experts_forward(banks, xp, chunk(c).rows_per_local_expert(layout.local_experts),
-                                s->expert[static_cast<size_t>(c)]);
-    combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, yp);
-    if (!options_.overlap)
-      s->combined[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
+  const auto experts = [&](size_t c) {
+    if (!drop_dispatch_wait_for_test()) compute.wait(dispatched[c]);
+    compute.enqueue(item_name("ep experts fwd", c), [&, c] {
+      const TraceScope span = chunk_span("ep experts fwd", c);
+      yp[c] = models::experts_forward(
+          banks, xp[c], layout.chunks[c].rows_per_local_expert(layout.local_experts), s->expert[c]);
+    });
+    computed[c] = compute.record();
+  };
+  const auto combine = [&](size_t c) {
+    comm.wait(computed[c]);
+    comm.enqueue(item_name("ep combine", c), [&, c] {
+      dispatcher_.combine(layout, static_cast<int64_t>(c), yp[c], s->combined[c]).wait();
+    });
+  };
+  const auto shared = [&] {
+    compute.enqueue("ep shared expert", [&] {
+      TRIDENT_TRACE_SCOPE("ep shared expert");
+      overlap();
+    });
+  };
+  if (options_.overlap) {
+    // Every dispatch is queued before any combine: the link then carries the rows the expert
+    // GEMMs wait for first, and the combines queue behind them instead of delaying chunk c+1.
+    // The shared expert runs on the compute stream while the first dispatch is on the wire.
+    for (size_t c = 0; c < C; ++c) dispatch(c);
+    shared();
+    for (size_t c = 0; c < C; ++c) experts(c);
+    for (size_t c = 0; c < C; ++c) combine(c);
+  } else {
+    for (size_t c = 0; c < C; ++c) {
+      dispatch(c);
+      experts(c);
+      combine(c);
+      compute.wait(comm.record());  // nothing overlaps: the next chunk starts after this one
+    }
+    shared();
   }
-  Tensor out = Tensor::empty({layout.tokens, x.size(1)});
-  for (int64_t c = 0; c < C; ++c) {
-    Tensor& rows = s->combined[static_cast<size_t>(c)];
-    if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
-    parallel::ep::combine_weighted(chunk(c), layout.top_k, rows, weights, out);
+  fence.synchronize();  // the host reads the combined rows
+
+  Tensor out = Tensor::empty({layout.tokens, width});
+  for (size_t c = 0; c < C; ++c) {
+    parallel::ep::combine_weighted(layout.chunks[c], layout.top_k, s->combined[c], weights, out);
   }
-  if (!options_.overlap) run_overlap();
   state = std::move(s);
   return out;
 }
@@ -174,56 +256,89 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
                                          models::RoutedExpertsState& state) const {
   EpState& s = as_ep_state(state);
   const parallel::ep::DispatchLayout& layout = s.layout;
-  const int64_t C = static_cast<int64_t>(layout.chunks.size());
-  const auto chunk = [&](int64_t c) -> const parallel::ep::ChunkLayout& {
-    return layout.chunks[static_cast<size_t>(c)];
-  };
+  const size_t C = layout.chunks.size();
+  const int64_t width = dout.size(1);
+
+  DeviceStreams& streams = device_streams();
+  Stream& comm = streams.ep_comm;
+  Stream& compute = streams.compute;
+  StreamsFence fence(streams);
   // Gate-weight gradients need only the kept combined rows: all local. Chunk 0's output
   // gradients go out first; the other chunks' are computed while they are on the wire.
   Tensor d_weights = Tensor::empty({layout.tokens, layout.top_k});
-  std::vector<Tensor> d_rows(static_cast<size_t>(C));
-  const auto output_grad = [&](int64_t c) {
-    TRIDENT_TRACE_SCOPE("ep gate grads");
-    d_rows[static_cast<size_t>(c)] = parallel::ep::weighted_output_grad(
-        chunk(c), layout.top_k, dout, s.weights, s.combined[static_cast<size_t>(c)], d_weights);
-    s.combined[static_cast<size_t>(c)] = Tensor();
-  };
-  const auto send = [&](int64_t c) {
-    return dispatcher_.dispatch(layout, c, d_rows[static_cast<size_t>(c)]);
-  };
-  std::vector<parallel::ep::PendingRows> dispatched(static_cast<size_t>(C)),
-      combined(static_cast<size_t>(C));
-  std::vector<Tensor> returned(static_cast<size_t>(C));
+  std::vector<Tensor> d_rows(C), d_yp(C), d_xp(C), returned(C);
+  std::vector<Event> graded(C), dispatched(C), computed(C);
+  for (size_t c = 0; c < C; ++c) {
+    d_yp[c] = stream_output(layout.chunks[c].recv_rows(), width);
+    returned[c] = stream_output(layout.chunks[c].send_rows(), width);
+  }
 
-  output_grad(0);
-  dispatched[0] = send(0);
-  for (int64_t c = 1; c < C; ++c) {
-    output_grad(c);
-    if (options_.overlap) dispatched[static_cast<size_t>(c)] = send(c);  // as in forward
-  }
-  const auto run_overlap = [&] {
-    TRIDENT_TRACE_SCOPE("ep router+shared backward");
-    overlap(d_weights);
+  const auto output_grad = [&](size_t c) {
+    compute.enqueue(item_name("ep gate grads", c), [&, c] {
+      TRIDENT_TRACE_SCOPE("ep gate grads");
+      d_rows[c] = parallel::ep::weighted_output_grad(layout.chunks[c], layout.top_k, dout,
+                                                     s.weights, s.combined[c], d_weights);
+      s.combined[c] = Tensor();
+    });
+    graded[c] = compute.record();
   };
-  if (options_.overlap) run_overlap();
-  for (int64_t c = 0; c < C; ++c) {
-    if (!dispatched[static_cast<size_t>(c)].valid()) dispatched[static_cast<size_t>(c)] = send(c);
-    const Tensor d_yp = dispatched[static_cast<size_t>(c)].wait();
-    const TraceScope span = chunk_span("ep experts bwd", c);
-    const Tensor d_xp =
-        models::experts_backward_input(banks, d_yp, s.expert[static_cast<size_t>(c)]);
-    combined[static_cast<size_t>(c)] = dispatcher_.combine(layout, c, d_xp);
-    if (!options_.overlap)
-      returned[static_cast<size_t>(c)] = combined[static_cast<size_t>(c)].wait();
+  const auto dispatch = [&](size_t c) {
+    comm.wait(graded[c]);
+    comm.enqueue(item_name("ep dispatch grads", c), [&, c] {
+      dispatcher_.dispatch(layout, static_cast<int64_t>(c), d_rows[c], d_yp[c]).wait();
+    });
+    dispatched[c] = comm.record();
+  };
+  const auto experts = [&](size_t c) {
+    if (!drop_dispatch_wait_for_test()) compute.wait(dispatched[c]);
+    compute.enqueue(item_name("ep experts bwd", c), [&, c] {
+      const TraceScope span = chunk_span("ep experts bwd", c);
+      d_xp[c] = models::experts_backward_input(banks, d_yp[c], s.expert[c]);
+    });
+    computed[c] = compute.record();
+  };
+  const auto combine = [&](size_t c) {
+    comm.wait(computed[c]);
+    comm.enqueue(item_name("ep combine grads", c), [&, c] {
+      dispatcher_.combine(layout, static_cast<int64_t>(c), d_xp[c], returned[c]).wait();
+    });
+  };
+  const auto local = [&] {
+    compute.enqueue("ep router+shared backward", [&] {
+      TRIDENT_TRACE_SCOPE("ep router+shared backward");
+      overlap(d_weights);
+    });
+  };
+  const auto weight_grads = [&] {
+    if (!options_.weight_grads_in_backward_input) return;
+    compute.enqueue("ep expert weight grads", [&] { expert_weight_grads(banks, s); });
+  };
+  if (options_.overlap) {
+    for (size_t c = 0; c < C; ++c) {
+      output_grad(c);
+      dispatch(c);
+    }
+    local();  // needs every chunk's gate-weight gradients: queued after them
+    for (size_t c = 0; c < C; ++c) experts(c);
+    weight_grads();  // on the compute stream while the last combines are on the wire
+    for (size_t c = 0; c < C; ++c) combine(c);
+  } else {
+    for (size_t c = 0; c < C; ++c) output_grad(c);
+    for (size_t c = 0; c < C; ++c) {
+      dispatch(c);
+      experts(c);
+      combine(c);
+      compute.wait(comm.record());
+    }
+    weight_grads();
+    local();
   }
-  if (options_.weight_grads_in_backward_input) expert_weight_grads(banks, s);
-  Tensor dx = Tensor::empty({layout.tokens, dout.size(1)});
-  for (int64_t c = 0; c < C; ++c) {
-    Tensor& rows = returned[static_cast<size_t>(c)];
-    if (!rows.defined()) rows = combined[static_cast<size_t>(c)].wait();
-    parallel::ep::sum_rows_into(chunk(c), layout.top_k, rows, dx);
+  fence.synchronize();  // the host reads the returned rows
+
+  Tensor dx = Tensor::empty({layout.tokens, width});
+  for (size_t c = 0; c < C; ++c) {
+    parallel::ep::sum_rows_into(layout.chunks[c], layout.top_k, returned[c], dx);
   }
-  if (!options_.overlap) run_overlap();
   s.weights = Tensor();
   return dx;
 }
