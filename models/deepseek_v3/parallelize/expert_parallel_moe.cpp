@@ -83,9 +83,10 @@ Tensor stream_output(int64_t rows, int64_t width) {
   return buffer;
 }
 
-// Test only: TRIDENT_TEST_DROP_EP_WAIT=1 drops one event wait (the expert GEMMs' wait on their
-// chunk's dispatch), so that tests/layouts can show race hunting turning it into a failure.
-bool drop_dispatch_wait_for_test() {
+// Test only: TRIDENT_TEST_DROP_EP_WAIT=1 moves one wait: the expert GEMMs of a chunk run before
+// its dispatched rows have arrived (the wait follows them), so that tests/layouts can show race
+// hunting turning a missing wait into a failure.
+bool drop_arrival_wait_for_test() {
   static const bool drop = [] {
     const char* value = std::getenv("TRIDENT_TEST_DROP_EP_WAIT");
     return value != nullptr && std::string(value) == "1";
@@ -95,7 +96,9 @@ bool drop_dispatch_wait_for_test() {
 
 // The queued work of one forward or backward refers to the call's own buffers, so the call
 // leaves only once both streams have run it: synchronize() on the normal path (rethrowing a
-// stream's error), the destructor when the host leaves early on an exception.
+// stream's error), the destructor when the host leaves early on an exception. A transfer posted
+// but not waited for when the host leaves early is completed by the communicator's progress
+// thread; the buffers it writes are kept alive by its handle.
 class StreamsFence {
  public:
   explicit StreamsFence(DeviceStreams& streams) : streams_(streams) {}
@@ -185,37 +188,44 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
   DeviceStreams& streams = device_streams();
   Stream& comm = streams.ep_comm;
   Stream& compute = streams.compute;
-  StreamsFence fence(streams);
   std::vector<Tensor> xp(C), yp(C);
-  std::vector<Event> dispatched(C), computed(C);
+  std::vector<parallel::ep::PendingRows> sent(C), back(C);
+  std::vector<Event> posted(C), computed(C);
   s->expert.resize(C);
   s->combined.resize(C);
   for (size_t c = 0; c < C; ++c) {
     xp[c] = stream_output(layout.chunks[c].recv_rows(), width);
     s->combined[c] = stream_output(layout.chunks[c].send_rows(), width);
   }
+  StreamsFence fence(streams);  // after every buffer the queued work uses: destroyed before them
   comm.wait(compute.record());  // x is ready
 
   const auto dispatch = [&](size_t c) {
     comm.enqueue(item_name("ep dispatch", c), [&, c] {
       const Tensor rows = parallel::ep::gather_send_rows(layout.chunks[c], x);
-      dispatcher_.dispatch(layout, static_cast<int64_t>(c), rows, xp[c]).wait();
+      sent[c] = dispatcher_.dispatch(layout, static_cast<int64_t>(c), rows, xp[c]);
     });
-    dispatched[c] = comm.record();
+    posted[c] = comm.record();
   };
   const auto experts = [&](size_t c) {
-    if (!drop_dispatch_wait_for_test()) compute.wait(dispatched[c]);
+    compute.wait(posted[c]);
     compute.enqueue(item_name("ep experts fwd", c), [&, c] {
+      const bool wait_first = !drop_arrival_wait_for_test();
+      if (wait_first) sent[c].wait();  // the rows, in expert order, in xp[c]
       const TraceScope span = chunk_span("ep experts fwd", c);
       yp[c] = models::experts_forward(
           banks, xp[c], layout.chunks[c].rows_per_local_expert(layout.local_experts), s->expert[c]);
+      if (!wait_first) sent[c].wait();
+      if (options_.overlap) {
+        back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), yp[c], s->combined[c]);
+      }
     });
     computed[c] = compute.record();
   };
   const auto combine = [&](size_t c) {
     comm.wait(computed[c]);
     comm.enqueue(item_name("ep combine", c), [&, c] {
-      dispatcher_.combine(layout, static_cast<int64_t>(c), yp[c], s->combined[c]).wait();
+      back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), yp[c], s->combined[c]);
     });
   };
   const auto shared = [&] {
@@ -225,26 +235,33 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
     });
   };
   if (options_.overlap) {
-    // Every dispatch is queued before any combine: the link then carries the rows the expert
+    // Every dispatch is posted before any combine: the link then carries the rows the expert
     // GEMMs wait for first, and the combines queue behind them instead of delaying chunk c+1.
     // The shared expert runs on the compute stream while the first dispatch is on the wire.
+    // The compute stream posts each chunk's combine as soon as its GEMMs are done, without a
+    // hand-over to the comm stream's thread (which on busy shared cores waits for a core), once
+    // every dispatch is posted, so that every rank posts the same sequence.
     for (size_t c = 0; c < C; ++c) dispatch(c);
     shared();
+    compute.wait(posted[C - 1]);
     for (size_t c = 0; c < C; ++c) experts(c);
-    for (size_t c = 0; c < C; ++c) combine(c);
   } else {
     for (size_t c = 0; c < C; ++c) {
       dispatch(c);
       experts(c);
       combine(c);
-      compute.wait(comm.record());  // nothing overlaps: the next chunk starts after this one
+      // Nothing overlaps: the next chunk starts once this one's outputs are back.
+      compute.wait(comm.record());
+      compute.enqueue(item_name("ep combine wait", c), [&, c] { back[c].wait(); });
     }
     shared();
   }
-  fence.synchronize();  // the host reads the combined rows
+  fence.synchronize();  // every transfer is posted and every GEMM done
 
+  // The host reads each chunk's outputs once they are back, while later chunks still travel.
   Tensor out = Tensor::empty({layout.tokens, width});
   for (size_t c = 0; c < C; ++c) {
+    if (back[c].valid()) back[c].wait();
     parallel::ep::combine_weighted(layout.chunks[c], layout.top_k, s->combined[c], weights, out);
   }
   state = std::move(s);
@@ -262,16 +279,17 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
   DeviceStreams& streams = device_streams();
   Stream& comm = streams.ep_comm;
   Stream& compute = streams.compute;
-  StreamsFence fence(streams);
   // Gate-weight gradients need only the kept combined rows: all local. Chunk 0's output
   // gradients go out first; the other chunks' are computed while they are on the wire.
   Tensor d_weights = Tensor::empty({layout.tokens, layout.top_k});
   std::vector<Tensor> d_rows(C), d_yp(C), d_xp(C), returned(C);
-  std::vector<Event> graded(C), dispatched(C), computed(C);
+  std::vector<parallel::ep::PendingRows> sent(C), back(C);
+  std::vector<Event> graded(C), posted(C), computed(C);
   for (size_t c = 0; c < C; ++c) {
     d_yp[c] = stream_output(layout.chunks[c].recv_rows(), width);
     returned[c] = stream_output(layout.chunks[c].send_rows(), width);
   }
+  StreamsFence fence(streams);  // after every buffer the queued work uses: destroyed before them
 
   const auto output_grad = [&](size_t c) {
     compute.enqueue(item_name("ep gate grads", c), [&, c] {
@@ -285,22 +303,28 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
   const auto dispatch = [&](size_t c) {
     comm.wait(graded[c]);
     comm.enqueue(item_name("ep dispatch grads", c), [&, c] {
-      dispatcher_.dispatch(layout, static_cast<int64_t>(c), d_rows[c], d_yp[c]).wait();
+      sent[c] = dispatcher_.dispatch(layout, static_cast<int64_t>(c), d_rows[c], d_yp[c]);
     });
-    dispatched[c] = comm.record();
+    posted[c] = comm.record();
   };
   const auto experts = [&](size_t c) {
-    if (!drop_dispatch_wait_for_test()) compute.wait(dispatched[c]);
+    compute.wait(posted[c]);
     compute.enqueue(item_name("ep experts bwd", c), [&, c] {
+      const bool wait_first = !drop_arrival_wait_for_test();
+      if (wait_first) sent[c].wait();
       const TraceScope span = chunk_span("ep experts bwd", c);
       d_xp[c] = models::experts_backward_input(banks, d_yp[c], s.expert[c]);
+      if (!wait_first) sent[c].wait();
+      if (options_.overlap) {  // as in forward
+        back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), d_xp[c], returned[c]);
+      }
     });
     computed[c] = compute.record();
   };
   const auto combine = [&](size_t c) {
     comm.wait(computed[c]);
     comm.enqueue(item_name("ep combine grads", c), [&, c] {
-      dispatcher_.combine(layout, static_cast<int64_t>(c), d_xp[c], returned[c]).wait();
+      back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), d_xp[c], returned[c]);
     });
   };
   const auto local = [&] {
@@ -319,9 +343,9 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
       dispatch(c);
     }
     local();  // needs every chunk's gate-weight gradients: queued after them
+    compute.wait(posted[C - 1]);
     for (size_t c = 0; c < C; ++c) experts(c);
-    weight_grads();  // on the compute stream while the last combines are on the wire
-    for (size_t c = 0; c < C; ++c) combine(c);
+    weight_grads();  // while the combines are on the wire
   } else {
     for (size_t c = 0; c < C; ++c) output_grad(c);
     for (size_t c = 0; c < C; ++c) {
@@ -329,14 +353,16 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
       experts(c);
       combine(c);
       compute.wait(comm.record());
+      compute.enqueue(item_name("ep combine grads wait", c), [&, c] { back[c].wait(); });
     }
     weight_grads();
     local();
   }
-  fence.synchronize();  // the host reads the returned rows
+  fence.synchronize();  // every transfer is posted and every GEMM done
 
   Tensor dx = Tensor::empty({layout.tokens, width});
   for (size_t c = 0; c < C; ++c) {
+    if (back[c].valid()) back[c].wait();
     parallel::ep::sum_rows_into(layout.chunks[c], layout.top_k, returned[c], dx);
   }
   s.weights = Tensor();
