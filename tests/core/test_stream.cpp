@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/core/error.h"
+#include "tests/support/expect_user_error.h"
 #include "runtime/core/stream.h"
 
 namespace trident {
@@ -31,15 +32,6 @@ class Gate {
   std::shared_future<void> gate_ = opened_.get_future().share();
 };
 
-template <typename F>
-std::string error_of(F&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(Stream, RunsItsQueueInOrderOnItsOwnThreadWithoutBlockingTheCaller) {
   Stream stream("compute");
@@ -114,13 +106,13 @@ TEST(Stream, ErrorsAreStickyAndTravelAlongWaits) {
   bool waiter_ran = false;
   waiting.enqueue("grouped GEMM", [&] { waiter_ran = true; });
 
-  const std::string message = error_of([&] { failing.synchronize(); });
+  const std::string message = testing::error_message([&] { failing.synchronize(); });
   for (const char* words : {"stream 'ep.comm'", "dispatch chunk 1", "expert 9 is not on"}) {
     EXPECT_NE(message.find(words), std::string::npos) << "'" << words << "' not in " << message;
   }
   EXPECT_THROW(failing.synchronize(), UserError);  // still failed: the kind is kept
   EXPECT_THROW(after.synchronize(), UserError);
-  const std::string downstream = error_of([&] { waiting.synchronize(); });
+  const std::string downstream = testing::error_message([&] { waiting.synchronize(); });
   EXPECT_NE(downstream.find("dispatch chunk 1"), std::string::npos) << downstream;
   EXPECT_FALSE(ran_after_failure);
   EXPECT_FALSE(waiter_ran);
@@ -129,7 +121,7 @@ TEST(Stream, ErrorsAreStickyAndTravelAlongWaits) {
 TEST(Stream, ForeignExceptionsBecomeInternalErrorsNamingTheItem) {
   Stream stream("copy");
   stream.enqueue("host copy", [] { throw std::runtime_error("short read"); });
-  const std::string message = error_of([&] { stream.synchronize(); });
+  const std::string message = testing::error_message([&] { stream.synchronize(); });
   EXPECT_NE(message.find("stream 'copy', host copy: short read"), std::string::npos) << message;
 }
 
@@ -191,7 +183,7 @@ TEST(DelayInjection, SettingsAreParsedOrRefusedNamingTheVariable) {
   EXPECT_EQ(parsed.max_delay_us, 200);
   for (const char* bad : {"7", "7:", ":200", "7:-1", "x:200", "7:200us", "7:2:3"}) {
     SCOPED_TRACE(bad);
-    const std::string message = error_of([&] { parse_delay_injection(bad); });
+    const std::string message = testing::error_message([&] { parse_delay_injection(bad); });
     EXPECT_NE(message.find("TRIDENT_STREAM_DELAYS"), std::string::npos) << message;
     EXPECT_NE(message.find("SEED:MAX_US"), std::string::npos) << message;
   }

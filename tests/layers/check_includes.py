@@ -23,48 +23,37 @@ BACKEND_HOMES = ("ops/cpu/", "ops/cuda/", "ops/dispatch.cpp", "tests/ops/", "tes
 SEAM_CHECKED = LAYERS + ["tests", "fuzz"]
 
 
-def backend_names(root):
-    """Lines outside the backends and their tests that name ops::cpu or ops::cuda."""
-    bad = []
-    for top in SEAM_CHECKED:
+def source_lines(root, tops):
+    """(path relative to root, line number, line) of every C++/CUDA source below `tops`."""
+    for top in tops:
         for folder, _, files in os.walk(os.path.join(root, top)):
-            for name in files:
+            for name in sorted(files):
                 if not name.endswith((".h", ".cpp", ".cu", ".cuh")):
                     continue
                 path = os.path.join(folder, name)
-                rel = os.path.relpath(path, root)
-                if rel.startswith(BACKEND_HOMES):
-                    continue
                 with open(path, encoding="utf-8") as f:
                     for number, line in enumerate(f, 1):
-                        if BACKEND.search(line):
-                            bad.append(f"{rel}:{number}: names an op backend ({line.strip()}); "
-                                       "call the op API in ops/ops.h")
-    return bad
+                        yield os.path.relpath(path, root), number, line
 
 
 def main():
     root = sys.argv[1]
     bad = []
     checked = 0
-    for layer in LAYERS:
-        for folder, _, files in os.walk(os.path.join(root, layer)):
-            for name in files:
-                if not name.endswith((".h", ".cpp", ".cu", ".cuh")):
-                    continue
-                path = os.path.join(folder, name)
-                with open(path, encoding="utf-8") as f:
-                    for number, line in enumerate(f, 1):
-                        match = INCLUDE.match(line)
-                        if not match:
-                            continue
-                        checked += 1
-                        target = match.group(1)
-                        generated = target.endswith(".pb.h") and "/" not in target
-                        if not generated and (target.startswith(".") or "/" not in target):
-                            bad.append(f"{os.path.relpath(path, root)}:{number}: #include "
-                                       f'"{target}" is not a path from the repository root')
-    bad += backend_names(root)
+    for rel, number, line in source_lines(root, LAYERS):
+        match = INCLUDE.match(line)
+        if not match:
+            continue
+        checked += 1
+        target = match.group(1)
+        generated = target.endswith(".pb.h") and "/" not in target
+        if not generated and (target.startswith(".") or "/" not in target):
+            bad.append(f'{rel}:{number}: #include "{target}" is not a path from the repository root')
+    # Code outside the backends and their tests that names ops::cpu or ops::cuda.
+    for rel, number, line in source_lines(root, SEAM_CHECKED):
+        if not rel.startswith(BACKEND_HOMES) and BACKEND.search(line):
+            bad.append(f"{rel}:{number}: names an op backend ({line.strip()}); "
+                       "call the op API in ops/ops.h")
     if bad:
         sys.exit("FAILED:\n" + "\n".join(bad))
     print(f"{checked} includes, all from the repository root; no backend named outside ops/: OK")

@@ -11,6 +11,7 @@
 #include "ops/cpu/ops.h"
 #include "ops/ops.h"
 #include "runtime/core/error.h"
+#include "tests/support/expect_user_error.h"
 
 namespace trident::ops::testing {
 namespace {
@@ -21,15 +22,6 @@ Tensor tagged_cuda(std::vector<float>& host, const Shape& shape) {
   return Tensor::wrap(host.data(), shape, DType::F32, Device::CUDA);
 }
 
-template <typename F>
-std::string error_of(F&& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(OpApi, CpuTensorsGetTheCpuBackendExactly) {
   std::mt19937 rng(7);
@@ -79,7 +71,7 @@ TEST(OpApi, OperandsOnTwoDevicesAreRefusedNamingTheOp) {
   const Tensor x = Tensor::zeros({8, 5});
   const Tensor w = tagged_cuda(host, {8, 5});
   Tensor y = Tensor::empty({8, 8});
-  const std::string message = error_of([&] { ops::linear_forward(x, w, y); });
+  const std::string message = trident::testing::error_message([&] { ops::linear_forward(x, w, y); });
   for (const char* words : {"linear_forward", "different devices", "cpu", "cuda"}) {
     EXPECT_NE(message.find(words), std::string::npos) << "'" << words << "' not in: " << message;
   }
@@ -92,7 +84,7 @@ TEST(OpApi, CudaTensorsNeedACudaBackend) {
   std::vector<float> host_x(8, 1.0f), host_y(8, 0.0f);
   const Tensor x = tagged_cuda(host_x, {8});
   Tensor y = tagged_cuda(host_y, {8});
-  const std::string message = error_of([&] { ops::axpy(2.0f, x, y); });
+  const std::string message = trident::testing::error_message([&] { ops::axpy(2.0f, x, y); });
   EXPECT_NE(message.find("axpy"), std::string::npos) << message;
   EXPECT_NE(message.find("no CUDA backend"), std::string::npos) << message;
   EXPECT_EQ(host_y, std::vector<float>(8, 0.0f));  // nothing ran on the host memory behind it

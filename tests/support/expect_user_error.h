@@ -23,4 +23,16 @@ void expect_user_error(F&& body, const std::vector<std::string>& fragments) {
   }
 }
 
+// The message of the Error that `body` throws, or "no error": for checks of internal errors,
+// whose kind is not the point but whose words are.
+template <typename F>
+std::string error_message(F&& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 }  // namespace trident::testing
