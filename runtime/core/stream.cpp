@@ -74,7 +74,7 @@ struct StreamState {
   std::optional<StreamFailure> failure;  // sticky: the first item that failed
   std::thread thread;
 
-  StreamState(std::string stream_name)
+  explicit StreamState(std::string stream_name)
       : name(std::move(stream_name)), delays(delay_injection(), name) {}
 
   void run();
