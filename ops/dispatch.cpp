@@ -28,10 +28,12 @@ Device device_of(const char* op, std::initializer_list<const Tensor*> tensors) {
   return first->device();
 }
 
+#ifndef TRIDENT_WITH_CUDA
 [[noreturn]] void no_cuda_backend(const char* op) {
   TRIDENT_USER_FAIL(op, ": the tensors are CUDA tensors, but this build has no CUDA backend ",
                     "(configure with TRIDENT_CUDA=ON where the CUDA toolkit is installed)");
 }
+#endif
 
 }  // namespace
 
