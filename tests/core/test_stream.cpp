@@ -32,7 +32,6 @@ class Gate {
   std::shared_future<void> gate_ = opened_.get_future().share();
 };
 
-
 TEST(Stream, RunsItsQueueInOrderOnItsOwnThreadWithoutBlockingTheCaller) {
   Stream stream("compute");
   Gate gate;

@@ -22,7 +22,6 @@ Tensor tagged_cuda(std::vector<float>& host, const Shape& shape) {
   return Tensor::wrap(host.data(), shape, DType::F32, Device::CUDA);
 }
 
-
 TEST(OpApi, CpuTensorsGetTheCpuBackendExactly) {
   std::mt19937 rng(7);
   const Tensor x = random_tensor({6, 8}, rng);
