@@ -203,6 +203,8 @@ bool Stream::query() const {
   return state_->queue.empty() && !state_->running_item;
 }
 
+bool Stream::injects_delays() const { return state_->delays.enabled(); }
+
 void Stream::synchronize() {
   std::optional<detail::StreamFailure> failure;
   {

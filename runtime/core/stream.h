@@ -68,6 +68,8 @@ class Stream {
   void wait(const Event& event);
   // Non-blocking: whether the queue is empty and nothing is running.
   bool query() const;
+  // Whether this stream sleeps before each item (delay injection was on when it was made).
+  bool injects_delays() const;
   // Blocks the caller until everything queued so far has run; rethrows the stream's first
   // error (and keeps it: the stream stays failed).
   void synchronize();
@@ -82,6 +84,8 @@ class Stream {
 struct DeviceStreams {
   Stream compute{"compute"};
   Stream ep_comm{"ep.comm"};
+  // Race hunting is on for these streams: buffers they fill should start poisoned.
+  bool hunting_races() const { return compute.injects_delays(); }
 };
 DeviceStreams& device_streams();
 
@@ -106,6 +110,7 @@ class DelaySchedule {
   DelaySchedule(const DelayInjection& injection, const std::string& stream_name);
   // Microseconds to sleep before the next item (0 when off).
   int64_t next_us();
+  bool enabled() const { return max_us_ > 0; }
 
  private:
   CounterRng rng_;

@@ -151,6 +151,7 @@ TEST(DelayInjection, StreamsCreatedWhileOnDelayEveryItemAndStillKeepOrder) {
   set_delay_injection({3, 2000});
   {
     Stream producer("ep.comm"), consumer("compute");
+    EXPECT_TRUE(producer.injects_delays());
     std::vector<int> log;
     std::mutex log_mutex;
     const auto note = [&](int what) {
@@ -173,6 +174,8 @@ TEST(DelayInjection, StreamsCreatedWhileOnDelayEveryItemAndStillKeepOrder) {
       EXPECT_LT(produced, consumed) << "item " << i << " consumed before it was produced";
     }
   }
+  set_delay_injection({7, 0});
+  EXPECT_FALSE(Stream("compute").injects_delays());
   set_delay_injection(before);
 }
 

@@ -75,11 +75,11 @@ std::string item_name(const char* what, size_t chunk) {
   return std::string(what) + " chunk " + std::to_string(chunk);
 }
 
-// A buffer a stream will fill. While races are hunted (delay injection on) it starts as NaN, so
-// a reader that misses its wait reads NaN rather than stale rows that happen to be right.
-Tensor stream_output(int64_t rows, int64_t width) {
+// A buffer a stream will fill. While the streams hunt races (delay injection on) it starts as
+// NaN, so a reader that misses its wait reads NaN rather than stale rows that happen to be right.
+Tensor stream_output(const DeviceStreams& streams, int64_t rows, int64_t width) {
   Tensor buffer = Tensor::empty({rows, width});
-  if (delay_injection().enabled()) buffer.fill(std::numeric_limits<float>::quiet_NaN());
+  if (streams.hunting_races()) buffer.fill(std::numeric_limits<float>::quiet_NaN());
   return buffer;
 }
 
@@ -194,8 +194,8 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
   s->expert.resize(C);
   s->combined.resize(C);
   for (size_t c = 0; c < C; ++c) {
-    xp[c] = stream_output(layout.chunks[c].recv_rows(), width);
-    s->combined[c] = stream_output(layout.chunks[c].send_rows(), width);
+    xp[c] = stream_output(streams, layout.chunks[c].recv_rows(), width);
+    s->combined[c] = stream_output(streams, layout.chunks[c].send_rows(), width);
   }
   StreamsFence fence(streams);  // after every buffer the queued work uses: destroyed before them
   comm.wait(compute.record());  // x is ready
@@ -286,8 +286,8 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
   std::vector<parallel::ep::PendingRows> sent(C), back(C);
   std::vector<Event> graded(C), posted(C), computed(C);
   for (size_t c = 0; c < C; ++c) {
-    d_yp[c] = stream_output(layout.chunks[c].recv_rows(), width);
-    returned[c] = stream_output(layout.chunks[c].send_rows(), width);
+    d_yp[c] = stream_output(streams, layout.chunks[c].recv_rows(), width);
+    returned[c] = stream_output(streams, layout.chunks[c].send_rows(), width);
   }
   StreamsFence fence(streams);  // after every buffer the queued work uses: destroyed before them
 
