@@ -3,8 +3,15 @@
 // call. Each op runs on the backend of the device its tensors live on (ops/cpu, the oracle,
 // or ops/cuda); all tensors of one call must share that device, or the call fails naming the op
 // and the tensor that is elsewhere. Forward, backward-input and backward-weight are separate
-// ops, so zero-bubble schedules can split B and W. Contracts (shapes, dtypes, overwrite or
-// accumulate) are those of the CPU backend, documented here once.
+// ops, so zero-bubble schedules can split B and W. The contracts (shapes, dtypes, overwrite or
+// accumulate) are documented here once; every backend keeps them, and the backends' headers
+// only add what is their own:
+//   * inputs are contiguous fp32 tensors (weights may be bf16: converted on the fly, fp32
+//     accumulation);
+//   * outputs are preallocated by the caller with the documented shape;
+//   * backward_input writes (overwrites) its result unless `accumulate` is true;
+//   * backward_weight always accumulates (+=) into the gradient, so micro-batches add up;
+//   * weights are stored [out_features, in_features] as in Hugging Face checkpoints.
 #include <cstdint>
 #include <vector>
 
@@ -53,7 +60,11 @@ void axpy(float alpha, const Tensor& x, Tensor& y);
 void scale(const Tensor& x, float factor, Tensor& y);
 
 // ---- rotary embedding (DeepSeek-V3 interleaved pairs, YaRN) ----
-// The cos/sin table on `device`; every backend rotates by the numbers the CPU computes.
+// DeepSeek-V3 style: adjacent (interleaved) pairs (x[2i], x[2i+1]) rotate by pos · inv_freq[i].
+// The cos/sin table on `device`; every backend rotates by the numbers the CPU computes. YaRN:
+// inv_freq blends interpolated and extrapolated frequencies with a linear ramp between the
+// correction dims for beta_fast/beta_slow; cos/sin carry mscale(factor, mscale) /
+// mscale(factor, mscale_all_dim) as in the reference implementation.
 RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn,
                           Device device = Device::CPU);
 // x [T, H, R] (R = rotary_dim; H may be 1), positions [T] (I32). y may alias x.
@@ -62,6 +73,8 @@ void rope_forward(const Tensor& x, const Tensor& positions, const RopeTable& tab
 void rope_backward(const Tensor& dy, const Tensor& positions, const RopeTable& table, Tensor& dx);
 
 // ---- causal attention ----
+// Separate q/k and v head dims (MLA: 192 and 128). Rows are the tokens of `batch` sequences of
+// length `seq` (row = b·seq + s).
 // q, k [B·S, H, Dqk]; v [B·S, H, Dv] -> out [B·S, H, Dv]; lse [B, H, S] saved for backward.
 void attention_forward(const AttentionShape& shape, const Tensor& q, const Tensor& k,
                        const Tensor& v, Tensor& out, Tensor& lse);
@@ -72,13 +85,15 @@ void attention_backward(const AttentionShape& shape, const Tensor& dout, const T
 
 // ---- router and expert permutation ----
 // logits [T, E] + bias [E] (selection only) -> indices [T, k] (I32, descending biased score),
-// weights [T, k] (unbiased scores of the chosen experts, normalised, × scaling), scores [T, E].
+// weights [T, k] (unbiased scores of the chosen experts, normalised, × scaling), scores [T, E]
+// (sigmoid/softmax scores, saved for backward).
 void router_forward(const RouterSettings& settings, const Tensor& logits, const Tensor& bias,
                     Tensor& indices, Tensor& weights, Tensor& scores);
 // dweights [T, k] -> dlogits [T, E] (overwrite). Selection is not differentiated.
 void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
                      const Tensor& scores, Tensor& dlogits);
 // The plan on the device of indices [T, k] (I32); tokens_per_expert is always on the host.
+// Stable: rows of one expert keep token order.
 PermutePlan make_permute_plan(const Tensor& indices, int64_t experts);
 // out [T·k, D] = x rows in expert order.
 void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out);
@@ -96,6 +111,7 @@ void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tenso
 // logits [T, V]; targets [T] (I32, kIgnoreIndex = skip). lse [T] saved for backward.
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse);
 // dlogits = (softmax − onehot) · grad_scale for counted tokens, 0 for ignored (overwrite).
+// grad_scale is typically 1 / (total counted tokens in the global batch).
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             float grad_scale, Tensor& dlogits);
 // log p(target) per token (for scoring and GRPO); ignored tokens get 0.

@@ -1,5 +1,5 @@
 #pragma once
-// Causal softmax attention on the GPU with the contracts of ops/cpu/attention.h: separate q/k
+// Causal softmax attention on the GPU with the contracts of ops/ops.h: separate q/k
 // and v head dims (MLA: 192 and 128), rows are tokens of `batch` sequences of length `seq`,
 // the logsumexp of each query row is saved for backward.
 //

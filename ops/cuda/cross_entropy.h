@@ -1,5 +1,5 @@
 #pragma once
-// Token-level cross-entropy on the GPU with the contracts of ops/cpu/cross_entropy.h.
+// Token-level cross-entropy on the GPU with the contracts of ops/ops.h.
 // One thread block per token row; the vocabulary is read once per pass (online logsumexp).
 #include <cuda_runtime_api.h>
 

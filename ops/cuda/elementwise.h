@@ -1,5 +1,5 @@
 #pragma once
-// Element-wise and normalisation ops on the GPU: the contracts of ops/cpu/elementwise.h on CUDA
+// Element-wise and normalisation ops on the GPU: the contracts of ops/ops.h on CUDA
 // tensors, enqueued on `stream`. Activations and gradients are f32; the embedding table and the
 // RMSNorm weight may also be bf16 (read as fp32).
 #include <cuda_runtime_api.h>

@@ -1,5 +1,5 @@
 #pragma once
-// Dense and grouped linear algebra on the GPU with cuBLASLt. Same contracts as ops/cpu/linear.h
+// Dense and grouped linear algebra on the GPU with cuBLASLt. Same contracts as ops/ops.h
 // (row-major, weights [out, in], y = x · Wᵀ, backward_weight accumulates), on CUDA tensors,
 // enqueued on `stream`.
 //

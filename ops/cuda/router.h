@@ -1,6 +1,6 @@
 #pragma once
 // The DeepSeek-V3 router and the expert permutation on the GPU, with the contracts of
-// ops/cpu/router.h. Up to 256 experts, top_k ≤ 32 and n_group ≤ 32; one warp per token.
+// ops/ops.h. Up to 256 experts, top_k ≤ 32 and n_group ≤ 32; one warp per token.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
