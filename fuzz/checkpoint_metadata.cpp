@@ -1,9 +1,9 @@
 // Fuzz target: a checkpoint's metadata, the root attributes every reader parses (--resume,
 // `grpo --init`, `trident convert`): format, version, step, seed, data position, RNG state, the
-// stored config, the layout, the run id and the checksum over them. The input describes a state
-// (stored config text included) that is written as a save writes it, into an HDF5 file kept in
-// memory, then tampered with: attributes removed, retyped, or overwritten with fuzzed values.
-// Untampered, the reader must give back exactly what was written; tampered, it may refuse,
+// stored config, the layout, the run id, the trainer state and the checksum over them. The input
+// describes a state (stored config text included) that is written as a save writes it, into an HDF5
+// file kept in memory, then tampered with: attributes removed, retyped, or overwritten with fuzzed
+// values. Untampered, the reader must give back exactly what was written; tampered, it may refuse,
 // never crash or accept a changed value silently.
 // (The HDF5 container format itself is HDF5's to parse and is not fuzzed here.)
 #include <hdf5.h>
@@ -20,9 +20,9 @@ using namespace trident;
 namespace {
 
 constexpr const char* kNames[] = {
-    "format_version", "format",        "step",      "seed",           "data_position", "rng_state",
-    "config",         "layout_pp",     "layout_dp", "layout_tp",      "layout_ep",     "layout_etp",
-    "layout_zero1",   "has_optimizer", "run_id",    "metadata_crc32c"};
+    "format_version", "format",        "step",      "seed",          "data_position",  "rng_state",
+    "config",         "layout_pp",     "layout_dp", "layout_tp",     "layout_ep",      "layout_etp",
+    "layout_zero1",   "has_optimizer", "run_id",    "trainer_state", "metadata_crc32c"};
 constexpr size_t kCount = sizeof(kNames) / sizeof(kNames[0]);
 
 // Strings a save stores never hold a NUL (HDF5 strings end at the first one): the writer's
@@ -39,6 +39,7 @@ io::CheckpointState fuzzed_state(fuzz::ByteReader& in) {
   state.data_position = in.take<int64_t>();
   state.rng_state = without_nul(in.text(32));
   state.run_id = without_nul(in.text(32));
+  state.trainer_state = without_nul(in.text(32));
   state.layout.pp = in.take<int8_t>();
   state.layout.dp = in.take<int8_t>();
   state.layout.tp = in.take<int8_t>();
@@ -96,7 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (tampered) return;
     fuzz::require(back.step == state.step && back.seed == state.seed &&
                       back.data_position == state.data_position &&
-                      back.rng_state == state.rng_state && back.run_id == state.run_id,
+                      back.rng_state == state.rng_state && back.run_id == state.run_id &&
+                      back.trainer_state == state.trainer_state,
                   "a saved state read back different");
     fuzz::require(config::to_text(back.config) == config::to_text(state.config),
                   "a saved config read back different");

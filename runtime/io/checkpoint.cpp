@@ -234,7 +234,7 @@ namespace {
 void store_checksums(const std::string& path) {
   h5::Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT),
                                     "reopening " + path + " for checksums");
-  for (const char* group : {kWeights, kExpAvg, kExpAvgSq}) {
+  for (const char* group : kDatasetGroups) {
     for (const std::string& name : dataset_names(file, group)) {
       const std::string full = std::string(group) + "/" + name;
       h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, full.c_str(), H5P_DEFAULT), full);
@@ -327,7 +327,8 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
                                   const models::ParameterStore& store,
                                   const std::vector<MomentRange>& ranges, bool has_moments,
                                   const std::vector<Piece>& pieces, const std::vector<bool>& writes,
-                                  MPI_Comm comm, const Watch& watch) {
+                                  const models::ParameterStore* reference, MPI_Comm comm,
+                                  const Watch& watch) {
   const auto& specs = store.registry().specs();
   std::string failure;
   const auto attempt = [&](const std::string& name, auto&& work) {
@@ -374,8 +375,47 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
     if (!written) return failure;
     fault_point("checkpoint_write");
   }
+  // The reference has the policy's layout: the same pieces, the same writers.
+  if (reference != nullptr) {
+    const float* reference_values = reference->flat_values().data<float>();
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const models::ParamSpec& spec = specs[i];
+      const std::string name = std::string(kReferenceWeights) + "/" + spec.name;
+      const bool written = attempt(name, [&] {
+        const Piece& weight = pieces[2 * i];
+        h5::Handle dataset = h5::create_f32_dataset(file, name, spec.shape);
+        transfer(dataset, dxpl, spec.shape, weight, writes[2 * i],
+                 const_cast<float*>(reference_values + weight.flat), true, name);
+      });
+      if (!written) return failure;
+    }
+  }
   attempt("closing the file", [&] { file.close(); });
   return failure;
+}
+
+// The reference store must hold the same slices at the same flat offsets as the policy's (it
+// was built for the same layout), and every rank must pass one or none. Collective.
+bool agree_on_reference(const models::ParameterStore& store,
+                        const models::ParameterStore* reference, MPI_Comm comm) {
+  if (reference != nullptr) {
+    TRIDENT_CHECK(reference->registry().specs().size() == store.registry().specs().size() &&
+                      reference->numel() == store.numel(),
+                  "checkpoint: the reference model has another shape than the policy");
+    for (const models::ParamSpec& spec : store.registry().specs()) {
+      TRIDENT_CHECK(reference->has(spec.name) == store.has(spec.name) &&
+                        (!store.has(spec.name) ||
+                         reference->get(spec.name).offset == store.get(spec.name).offset),
+                    "checkpoint: the reference model holds ", spec.name,
+                    " differently from the policy (built for another layout?)");
+    }
+  }
+  int counts[2] = {reference != nullptr ? 1 : 0, reference != nullptr ? 1 : 0};
+  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &counts[0], 1, MPI_INT, MPI_MIN, comm));
+  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &counts[1], 1, MPI_INT, MPI_MAX, comm));
+  TRIDENT_CHECK(counts[0] == counts[1],
+                "checkpoint: some ranks save a reference model and others do not");
+  return counts[0] != 0;
 }
 
 }  // namespace
@@ -396,10 +436,11 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   refuse_non_finite(find_non_finite(store, ranges, comm), "checkpoint '" + final_path + "'");
   int has_moments = ranges.empty() ? 0 : 1;
   TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &has_moments, 1, MPI_INT, MPI_MAX, comm));
+  const bool has_reference = agree_on_reference(store, options.reference, comm);
   const auto& specs = store.registry().specs();
   uint64_t tensor_bytes = 0, datasets = 0;
   for (const models::ParamSpec& spec : specs) {
-    const uint64_t copies = has_moments != 0 && spec.trained ? 3 : 1;
+    const uint64_t copies = (has_moments != 0 && spec.trained ? 3 : 1) + (has_reference ? 1 : 0);
     tensor_bytes += copies * static_cast<uint64_t>(spec.numel()) * sizeof(float);
     datasets += copies;
   }
@@ -419,8 +460,9 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
   const std::vector<bool> writes = elect_writers(pieces, comm);
   check_coverage(specs, pieces, writes, has_moments != 0, comm);
 
-  const std::string failure = write_checkpoint_file(tmp_path, stamped, store, ranges,
-                                                    has_moments != 0, pieces, writes, comm, watch);
+  const std::string failure =
+      write_checkpoint_file(tmp_path, stamped, store, ranges, has_moments != 0, pieces, writes,
+                            has_reference ? options.reference : nullptr, comm, watch);
   if (!failure.empty()) fail_save(dir, tmp_path, final_path, failure, comm);
   watch("after the write");
   TRIDENT_CHECK_MPI(MPI_Barrier(comm));
@@ -451,7 +493,8 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
 }
 
 LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore& store,
-                                 const MomentsView& moments, MPI_Comm comm) {
+                                 const MomentsView& moments, MPI_Comm comm,
+                                 models::ParameterStore* reference) {
   h5::silence_errors();
   int readable = 0;
   on_root(comm, [&] {
@@ -501,6 +544,22 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
       if (active) stage_moments(moment, ranges, group == kExpAvg, staging, false);
     }
   }
+  loaded.reference_loaded = reference != nullptr && h5::link_exists(file, kReferenceWeights);
+  if (loaded.reference_loaded) {
+    float* reference_values = reference->flat_values().data<float>();
+    for (const models::ParamSpec& spec : reference->registry().specs()) {
+      const std::string name = std::string(kReferenceWeights) + "/" + spec.name;
+      TRIDENT_USER_CHECK(h5::link_exists(file, name), "checkpoint '", path, "' has no tensor '",
+                         name, "' (its reference model is incomplete)");
+      h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), name);
+      TRIDENT_USER_CHECK(h5::dataset_shape(dataset) == spec.shape, "tensor '", name, "' in '", path,
+                         "' has shape ", shape_string(h5::dataset_shape(dataset)),
+                         " but the model expects ", shape_string(spec.shape));
+      const Piece weight = weight_piece(*reference, spec);
+      transfer(dataset, dxpl, spec.shape, weight, weight.held, reference_values + weight.flat,
+               false, name);
+    }
+  }
   file.close();
   return loaded;
 }
@@ -539,7 +598,7 @@ CheckpointCheck verify_checkpoint(const std::string& path) {
     check.reason = std::string("bad attributes: ") + failure_text(e);
     return check;
   }
-  for (const char* group : {kWeights, kExpAvg, kExpAvgSq}) {
+  for (const char* group : kDatasetGroups) {
     std::vector<std::string> names;
     try {
       names = dataset_names(file, group);

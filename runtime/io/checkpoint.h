@@ -22,8 +22,9 @@ namespace trident::io {
 class CollectiveWatchdog;
 
 // Format 2 adds the run id and a checksum over the root attributes (the stored config
-// included); format 1 files still load, with a warning that their metadata is unchecked.
-inline constexpr int64_t kCheckpointFormatVersion = 2;
+// included); format 3 adds the trainer state (GRPO's, below). Format 1 files still load, with a
+// warning that their metadata is unchecked.
+inline constexpr int64_t kCheckpointFormatVersion = 3;
 inline constexpr int64_t kOldestReadableCheckpointFormat = 1;
 
 // The mesh a checkpoint was written under (informational: loading never needs it to match).
@@ -44,6 +45,12 @@ struct CheckpointState {
   // The run that wrote it (checkpoint_claim.h): a run resumed from a checkpoint keeps its id.
   // Empty in format 1 files and in saves that name no run.
   std::string run_id;
+  // What the trainer that wrote the file needs besides weights, moments and step, as JSON text
+  // it alone interprets ("" for pretraining, whose state is all above). GRPO stores its kind,
+  // optimizer update count and skipped steps here (runtime/train/grpo/grpo_checkpoint.h), so
+  // that a pretraining resume can refuse a GRPO file and the other way round. Empty in format
+  // 1 and 2 files.
+  std::string trainer_state;
 };
 
 // One contiguous run of AdamW moments: element i of exp_avg / exp_avg_sq is flat element
@@ -95,6 +102,10 @@ struct CheckpointSaveOptions {
   // Called on every rank after the file is complete and closed, just before the rename
   // (fault-injection tests kill a rank here).
   std::function<void()> before_commit;
+  // A second set of weights of the same model and layout (every rank holds the same slices
+  // of it as of `store`), written under /reference/weights: GRPO's frozen reference model.
+  // Null: none.
+  const models::ParameterStore* reference = nullptr;
 };
 
 // Collective over `comm` (every rank of the job, each passing its own store and moments).
@@ -112,14 +123,17 @@ std::string save_checkpoint(const std::string& dir, const CheckpointState& state
 struct LoadedCheckpoint {
   CheckpointState state;          // config parsed from the stored textproto, layout as written
   bool optimizer_loaded = false;  // false: the file has no optimizer state (moments zeroed)
+  bool reference_loaded = false;  // a reference store was given and the file has one
 };
 
 // Collective over `comm`. Fills every parameter the store holds (its slice of each global
 // tensor) and the moments' flat range. A tensor missing from the file, or stored with another
 // global shape, is a UserError naming it. Checksums are not verified here (find_latest_valid
-// and verify_checkpoint do that).
+// and verify_checkpoint do that). With `reference`, its slices are filled from
+// /reference/weights when the file has them (reference_loaded) and left alone otherwise.
 LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore& store,
-                                 const MomentsView& moments, MPI_Comm comm);
+                                 const MomentsView& moments, MPI_Comm comm,
+                                 models::ParameterStore* reference = nullptr);
 
 // Reads the attributes only (no tensors); serial, any rank.
 CheckpointState read_checkpoint_state(const std::string& path);

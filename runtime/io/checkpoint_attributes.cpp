@@ -125,6 +125,7 @@ void write_state_attributes(hid_t file, const CheckpointState& state, bool has_o
   w.i64("layout_zero1", state.layout.zero1 ? 1 : 0);
   w.i64("has_optimizer", has_optimizer ? 1 : 0);
   w.text("run_id", state.run_id);
+  w.text("trainer_state", state.trainer_state);
   h5::write_attr_u32(file, kMetadataChecksum, w.digest.value());
 }
 
@@ -155,6 +156,7 @@ CheckpointState read_state_attributes(hid_t file, const std::string& path) {
   r.i64("has_optimizer");
   if (version >= 2) {
     state.run_id = r.text("run_id");
+    if (version >= 3) state.trainer_state = r.text("trainer_state");
     r.require(kMetadataChecksum);
     const uint32_t stored = h5::read_attr_u32(file, kMetadataChecksum);
     TRIDENT_USER_CHECK(stored == r.digest.value(), "checkpoint '", path,

@@ -14,6 +14,9 @@ namespace trident::io {
 inline constexpr const char* kWeights = "/weights";
 inline constexpr const char* kExpAvg = "/optimizer/exp_avg";
 inline constexpr const char* kExpAvgSq = "/optimizer/exp_avg_sq";
+inline constexpr const char* kReferenceWeights = "/reference/weights";
+// Every group of datasets a checkpoint may hold (each dataset carries its CRC-32C).
+inline constexpr const char* kDatasetGroups[] = {kWeights, kExpAvg, kExpAvgSq, kReferenceWeights};
 
 // Opens a checkpoint read-only for a serial reader; a missing, non-HDF5, truncated or damaged
 // file is a UserError naming it and what HDF5 found.

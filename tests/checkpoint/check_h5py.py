@@ -30,12 +30,12 @@ try:
     with h5py.File(f"{work}/step_5.h5", "r") as f:
         attrs = f.attrs
         assert attrs["format"] == "trident-checkpoint", attrs["format"]
-        assert attrs["format_version"] == 2
+        assert attrs["format_version"] == 3
         # The metadata checksum, recomputed as docs/checkpoint-format.md defines it.
         covered = b""
         for name in ("format_version", "format", "step", "seed", "data_position", "rng_state",
                      "config", "layout_pp", "layout_dp", "layout_tp", "layout_ep", "layout_etp",
-                     "layout_zero1", "has_optimizer", "run_id"):
+                     "layout_zero1", "has_optimizer", "run_id", "trainer_state"):
             value = attrs[name]
             if isinstance(value, str):
                 raw = value.encode()
