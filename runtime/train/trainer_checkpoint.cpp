@@ -1,39 +1,12 @@
 #include "runtime/train/trainer_checkpoint.h"
 
-#include <algorithm>
 #include <filesystem>
 
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/train/optimizer_moments.h"
 
 namespace trident::train {
-
-namespace {
-
-void add_shard(parallel::dp::Zero1State* state, std::vector<io::MomentRange>& ranges) {
-  if (state == nullptr) return;
-  float* m = state->exp_avg().data<float>();
-  float* v = state->exp_avg_sq().data<float>();
-  for (const parallel::dp::ShardSegment& s : state->segments()) {
-    if (s.count <= 0) continue;
-    ranges.push_back(
-        {m + s.shard_offset, v + s.shard_offset, s.flat_offset, s.flat_offset + s.count});
-  }
-}
-
-}  // namespace
-
-io::MomentsView optimizer_moments(Trainer& trainer) {
-  Optimizer& optimizer = trainer.optimizer();
-  if (!optimizer.zero1()) {
-    return io::MomentsView::whole(optimizer.exp_avg().data<float>(),
-                                  optimizer.exp_avg_sq().data<float>(),
-                                  trainer.model().params().numel());
-  }
-  std::vector<io::MomentRange> ranges;
-  for (Optimizer::Group& group : optimizer.mutable_groups()) add_shard(group.zero1.get(), ranges);
-  return io::MomentsView::of_ranges(std::move(ranges));
-}
 
 io::CheckpointState trainer_state(const Trainer& trainer) {
   io::CheckpointState state;
@@ -45,49 +18,23 @@ io::CheckpointState trainer_state(const Trainer& trainer) {
   return state;
 }
 
-namespace {
-
-// The moments to write. Under pipeline parallelism the last stage's rank may hold a copy of the
-// embedding that follows stage 0's and is updated there (optimizer.h): its moments live on
-// stage 0's rank (its dp group holds all of them under ZeRO-1); the last stage's rank has none
-// under ZeRO-1 and unused zeros without it, which must not be written. Loading fills both
-// copies' values.
-io::MomentsView moments_to_save(Trainer& trainer) {
-  io::MomentsView moments = optimizer_moments(trainer);
-  const models::ParameterStore& store = trainer.model().params();
-  const char* const embedding = "model.embed_tokens.weight";
-  if (!trainer.optimizer().holds_embedding_copy() || !store.has(embedding)) return moments;
-  const models::Parameter& copy = store.get(embedding);
-  const int64_t lo = copy.offset;
-  const int64_t hi = copy.offset + copy.value.numel();
-  std::vector<io::MomentRange> kept;
-  for (const io::MomentRange& r : moments.ranges()) {
-    if (r.flat_begin < lo) {
-      const int64_t end = std::min(r.flat_end, lo);
-      kept.push_back({r.exp_avg, r.exp_avg_sq, r.flat_begin, end});
-    }
-    if (r.flat_end > hi) {
-      const int64_t begin = std::max(r.flat_begin, hi);
-      kept.push_back({r.exp_avg + (begin - r.flat_begin), r.exp_avg_sq + (begin - r.flat_begin),
-                      begin, r.flat_end});
-    }
-  }
-  return io::MomentsView::of_ranges(std::move(kept));
-}
-
-}  // namespace
-
 std::string save_trainer_checkpoint(Trainer& trainer, const std::string& dir, MPI_Comm comm,
                                     const io::CheckpointSaveOptions& options) {
-  return io::save_checkpoint(dir, trainer_state(trainer), trainer.model().params(),
-                             moments_to_save(trainer), comm, options);
+  const models::ParameterStore& store = trainer.model().params();
+  return io::save_checkpoint(dir, trainer_state(trainer), store,
+                             moments_to_save(trainer.optimizer(), store), comm, options);
 }
 
 io::LoadedCheckpoint load_trainer_checkpoint(Trainer& trainer, const std::string& path,
                                              MPI_Comm comm) {
   models::ParameterStore& store = trainer.model().params();
-  io::LoadedCheckpoint loaded = io::load_checkpoint(path, store, optimizer_moments(trainer), comm);
+  io::LoadedCheckpoint loaded =
+      io::load_checkpoint(path, store, optimizer_moments(trainer.optimizer(), store), comm);
   const io::CheckpointState& state = loaded.state;
+  TRIDENT_USER_CHECK(state.trainer_state.empty(), "checkpoint '", path,
+                     "' was written by another trainer (", state.trainer_state,
+                     "): resume it with the command that wrote it (trident grpo --resume), or ",
+                     "start pretraining from its weights with --init-hf after `trident convert`");
   TRIDENT_USER_CHECK(state.data_position == state.step + 1, "checkpoint '", path,
                      "': data_position ", state.data_position, " does not follow step ", state.step,
                      " (this trainer serves step s's rows at step s)");

@@ -21,10 +21,6 @@
 
 namespace trident::train {
 
-// The moments this rank holds, aligned with trainer.model().params() (one range without
-// ZeRO-1, one range per shard segment under it).
-io::MomentsView optimizer_moments(Trainer& trainer);
-
 // What a checkpoint of the trainer's current state records besides the tensors.
 io::CheckpointState trainer_state(const Trainer& trainer);
 
