@@ -78,5 +78,15 @@ TEST(GrpoRewards, ExternalCommandFailuresAreErrorsNotZeros) {
   EXPECT_EQ(ok, (std::vector<double>{1.0, 2.5, -3.0}));
 }
 
+TEST(GrpoRewards, ExternalCommandOutlivesTheJobsStopSignals) {
+  // Under Slurm a preemption signal reaches every process of the step: the command (and what
+  // it runs) must finish the step's rewards, not die of it; the run then saves and stops.
+  const std::vector<double> r = external_rewards(
+      "kill -USR1 $$; kill -TERM $$; kill -INT $$; /usr/bin/python3 -c 'import os, signal; "
+      "os.kill(os.getpid(), signal.SIGUSR1)'; cat > /dev/null; printf '1\\n2\\n3\\n'",
+      kInputs, 10.0);
+  EXPECT_EQ(r, (std::vector<double>{1.0, 2.0, 3.0}));
+}
+
 }  // namespace
 }  // namespace trident::train::grpo

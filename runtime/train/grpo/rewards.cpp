@@ -54,6 +54,11 @@ ProcessOutput run_command(const std::string& command, const std::string& input, 
   TRIDENT_CHECK(pid >= 0, "fork failed: errno ", errno);
   if (pid == 0) {
     ::setpgid(0, 0);
+    // A stop signal to the job (SIGTERM, SIGUSR1, SIGINT: save after this step and stop,
+    // runtime/train/stop_signal.h) reaches every process of the step, this one included, under
+    // Slurm's process tracking. The step still needs these rewards to finish, so the command
+    // ignores them (inherited through exec); the timeout below still kills it.
+    for (const int stop : {SIGTERM, SIGUSR1, SIGINT}) ::signal(stop, SIG_IGN);
     ::dup2(in.fd[0], 0);
     ::dup2(out.fd[1], 1);
     ::dup2(err.fd[1], 2);

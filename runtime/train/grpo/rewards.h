@@ -30,7 +30,8 @@ RuleReward rule_reward(const RewardInput& input, const RuleRewardWeights& weight
 
 // Runs `command` with /bin/sh -c, feeding the inputs as JSONL. A non-zero exit, a signal, a
 // wrong number of lines, a line that is not a finite number, or a run longer than timeout_s
-// (the process is killed) throws a UserError naming the command and the problem.
+// (the process is killed) throws a UserError naming the command and the problem. The command
+// ignores the stop signals (SIGTERM, SIGUSR1, SIGINT), which mean "save after this step".
 std::vector<double> external_rewards(const std::string& command,
                                      const std::vector<RewardInput>& inputs, double timeout_s);
 
