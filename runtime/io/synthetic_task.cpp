@@ -43,7 +43,8 @@ std::vector<int> digits_of(int64_t value) {
 int digit_at(const std::vector<int>& digits, size_t i) { return i < digits.size() ? digits[i] : 0; }
 
 // Column-by-column working, least significant digit first; terms are separated by ';'.
-std::string addition_steps(int64_t lhs, int64_t rhs) {
+// `carries` counts the columns that pass a carry (or borrow) on.
+std::string addition_steps(int64_t lhs, int64_t rhs, int& carries) {
   const std::vector<int> a = digits_of(lhs), b = digits_of(rhs);
   std::ostringstream steps;
   int carry = 0;
@@ -52,11 +53,12 @@ std::string addition_steps(int64_t lhs, int64_t rhs) {
     steps << (i ? ";" : "") << digit_at(a, i) << '+' << digit_at(b, i) << (carry ? "+1" : "") << '='
           << sum;
     carry = sum / 10;
+    carries += carry != 0 ? 1 : 0;
   }
   return steps.str();
 }
 
-std::string subtraction_steps(int64_t lhs, int64_t rhs) {  // lhs >= rhs
+std::string subtraction_steps(int64_t lhs, int64_t rhs, int& carries) {  // lhs >= rhs
   const std::vector<int> a = digits_of(lhs), b = digits_of(rhs);
   std::ostringstream steps;
   int borrow = 0;
@@ -66,11 +68,12 @@ std::string subtraction_steps(int64_t lhs, int64_t rhs) {  // lhs >= rhs
     steps << (i ? ";" : "") << top << '-' << digit_at(b, i) << (borrow ? "-1" : "") << '='
           << top - digit_at(b, i) - borrow;
     borrow = next_borrow;
+    carries += borrow;
   }
   return steps.str();
 }
 
-std::string multiplication_steps(int64_t lhs, int64_t digit) {
+std::string multiplication_steps(int64_t lhs, int64_t digit, int& carries) {
   const std::vector<int> a = digits_of(lhs);
   std::ostringstream steps;
   int64_t carry = 0;
@@ -80,6 +83,7 @@ std::string multiplication_steps(int64_t lhs, int64_t digit) {
     if (carry) steps << '+' << carry;
     steps << '=' << product;
     carry = product / 10;
+    carries += carry != 0 ? 1 : 0;
   }
   return steps.str();
 }
@@ -164,15 +168,15 @@ ArithmeticProblem build_problem(int64_t lhs, ArithmeticOp op, int64_t rhs) {
   switch (op) {
     case ArithmeticOp::Add:
       result = lhs + rhs;
-      steps = addition_steps(lhs, rhs);
+      steps = addition_steps(lhs, rhs, problem.carries);
       break;
     case ArithmeticOp::Sub:
       result = lhs - rhs;
-      steps = subtraction_steps(lhs, rhs);
+      steps = subtraction_steps(lhs, rhs, problem.carries);
       break;
     case ArithmeticOp::Mul:
       result = lhs * rhs;
-      steps = multiplication_steps(lhs, rhs);
+      steps = multiplication_steps(lhs, rhs, problem.carries);
       break;
   }
   std::ostringstream prompt, completion;

@@ -39,6 +39,9 @@ struct ArithmeticProblem {
   int64_t lhs = 0;
   int64_t rhs = 0;
   ArithmeticOp op = ArithmeticOp::Add;
+  // Columns of the working that pass a carry (or a borrow) on: the problem's difficulty in the
+  // metrics by difficulty ("58+67": 2; "12+34": 0).
+  int carries = 0;
 };
 
 // Throws UserError if options are out of range (digits outside 1..9, empty op set).

@@ -43,6 +43,15 @@ TEST(ArithmeticTask, KnownCompletions) {
   EXPECT_EQ(build_problem(58, ArithmeticOp::Mul, 7).prompt, "58*7=");
 }
 
+TEST(ArithmeticTask, CarriesCountTheColumnsThatPassOneOn) {
+  EXPECT_EQ(build_problem(58, ArithmeticOp::Add, 67).carries, 2);  // 15, 12
+  EXPECT_EQ(build_problem(12, ArithmeticOp::Add, 345).carries, 0);
+  EXPECT_EQ(build_problem(52, ArithmeticOp::Sub, 17).carries, 1);   // 12-7 borrows
+  EXPECT_EQ(build_problem(100, ArithmeticOp::Sub, 99).carries, 2);  // two borrows
+  EXPECT_EQ(build_problem(58, ArithmeticOp::Mul, 7).carries, 2);    // 56, 40
+  EXPECT_EQ(build_problem(11, ArithmeticOp::Mul, 3).carries, 0);
+}
+
 TEST(ArithmeticTask, EveryOpInTheSetIsDrawn) {
   bool seen[3] = {false, false, false};
   for (uint64_t i = 0; i < 100; ++i) {
