@@ -29,17 +29,12 @@ TRIDENT_COMMAND(
                    "write checkpoints to DIR (checkpoint.dir; every checkpoint.every steps, at "
                    "the end, and on SIGTERM / SIGUSR1)");
   trident::train::PretrainOptions options;
-  std::string tensorboard, resume;
   std::string peak_tflops = std::to_string(trident::train::kDefaultPeakTflops);
   long long bucket_kb = 0;
   parser.add_string("--init-hf", &options.init_hf_dir,
                     "start from HF weights (config.json + safetensors) in DIR");
   parser.add_string("--save-hf", &options.save_hf_dir,
                     "export the trained weights as HF safetensors to DIR");
-  parser.add_string("--tensorboard", &tensorboard, "write TensorBoard event files to DIR");
-  parser.add_string("--resume", &resume,
-                    "auto (newest valid checkpoint in checkpoint.dir) or a step_<N>.h5 path "
-                    "(checkpoint.resume)");
   parser.add_int("--bucket-kb", &bucket_kb,
                  "gradient bucket size in KiB (default: parallel.dp_bucket_mb)");
   parser.add_string("--peak-tflops", &peak_tflops,
@@ -50,8 +45,6 @@ TRIDENT_COMMAND(
   trident::parallel::MpiSession session(nullptr, nullptr);
   trident::config::TridentConfig config = config_flags.load(session.world_size());
   run_flags.apply(config);
-  if (!tensorboard.empty()) config.mutable_logging()->set_tensorboard_dir(tensorboard);
-  if (!resume.empty()) config.mutable_checkpoint()->set_resume(resume);
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
   TRIDENT_USER_CHECK(bucket_kb >= 0, "--bucket-kb must be ≥ 0, got ", bucket_kb);
   // Declared after the session, so every communicator is gone before MPI is finalised.

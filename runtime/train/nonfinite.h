@@ -53,8 +53,9 @@ class NonFiniteGuard {
   // finite. Collective over the world.
   void check_weights(const std::string& what, double lr) const;
 
-  // Steps skipped so far in this process.
+  // Steps skipped so far in this run (a resumed run restores the count it had saved).
   int64_t skipped() const { return skipped_; }
+  void restore_skipped(int64_t skipped) { skipped_ = skipped; }
 
  private:
   const models::ParameterStore& store_;

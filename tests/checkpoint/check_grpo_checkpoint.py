@@ -1,8 +1,9 @@
 """trident grpo and checkpoints: a pretraining checkpoint initialises the GRPO policy
 (`--init step_N.h5`), and GRPO writes checkpoints (checkpoint.dir, checkpoint.every, keep_last).
 With grpo.lr = 0 the policy does not move, so the GRPO checkpoint's weights must equal the
-pretraining checkpoint's bit for bit (read back with h5py); a GRPO checkpoint has no optimizer
-state, records its GRPO step and the model config, and is itself accepted by --init.
+pretraining checkpoint's bit for bit (read back with h5py); a GRPO checkpoint also holds the
+AdamW moments and the GRPO state (a resume point: check_grpo_resume.py), records its GRPO step
+and the model config, and is itself accepted by --init, which takes its weights only.
 
 usage: check_grpo_checkpoint.py TRIDENT
 """
@@ -35,9 +36,11 @@ def main():
         if names != ["step_2.h5", "step_3.h5"]:
             failures.append(f"grpo checkpoints {names}, expected step_2.h5 and step_3.h5")
         with h5py.File(source, "r") as a, h5py.File(os.path.join(rl, "step_3.h5"), "r") as b:
-            if b.attrs["step"] != 3 or b.attrs["has_optimizer"] != 0:
+            if (b.attrs["step"] != 3 or b.attrs["has_optimizer"] != 1 or
+                    '"trainer":"grpo"' not in b.attrs["trainer_state"]):
                 failures.append(f"grpo checkpoint attrs step {b.attrs['step']} has_optimizer "
-                                f"{b.attrs['has_optimizer']}")
+                                f"{b.attrs['has_optimizer']} trainer_state "
+                                f"{b.attrs['trainer_state']}")
             weights = sorted(a["weights"].keys())
             if sorted(b["weights"].keys()) != weights:
                 failures.append("grpo checkpoint holds other tensors than the pretraining one")

@@ -120,5 +120,32 @@ TEST(GrpoSmoke, ZeroVarianceGroupsAreFilteredAndNothingMoves) {
   EXPECT_EQ(model.params().flat_values().to_vector(), before);
 }
 
+TEST(GrpoSmoke, GroupAndDifficultyMetricsFollowTheRewards) {
+  // Group 0 ("1+1=", no carry) is rewarded 1 for every sample: zero variance. Group 1
+  // ("58+67=", two carries) gets rewards that vary with the completion.
+  models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1);
+  GrpoOptions options = smoke_options();
+  options.reward_command =
+      "/usr/bin/python3 -c \"import sys, json\n"
+      "for l in sys.stdin:\n"
+      "  r = json.loads(l)\n"
+      "  print(1 if r['prompt'] == '1+1=' else sum(map(ord, r['completion'])) % 5)\"";
+  GrpoTrainer trainer(model, options);
+  const std::vector<GrpoPrompt> prompts = {{0, "1+1=", "2", 0}, {1, "58+67=", "125", 2}};
+  const GrpoStepMetrics m = trainer.step(1, prompts);
+  EXPECT_EQ(m.zero_variance_groups, 0.5);
+  // The mean of the two groups' stds, the first of which is 0; the batch std is larger.
+  EXPECT_GT(m.group_reward_std, 0.0);
+  EXPECT_LT(m.group_reward_std, m.reward_std);
+  // The untrained model answers nothing correctly: 0 in the buckets of the prompts' carries,
+  // -1 (no prompt) in the others.
+  EXPECT_EQ(m.accuracy_by_carries[0], 0.0);
+  EXPECT_EQ(m.accuracy_by_carries[1], -1.0);
+  EXPECT_EQ(m.accuracy_by_carries[2], 0.0);
+  EXPECT_EQ(m.accuracy_by_carries[3], -1.0);
+  EXPECT_GE(m.completion_length_max, m.completion_length);
+  EXPECT_LE(m.completion_length_max, static_cast<double>(options.sampling.max_new_tokens));
+}
+
 }  // namespace
 }  // namespace trident::train::grpo

@@ -3,12 +3,70 @@
 #include <mpi.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/checkpoint.h"
+#include "runtime/train/optimizer_moments.h"
 
 namespace trident::train::grpo {
+
+namespace {
+
+constexpr const char* kTrainerName = "grpo";
+
+std::string trainer_state_text(const GrpoCheckpointState& state) {
+  return nlohmann::json{{"trainer", kTrainerName},
+                        {"optimizer_steps", state.trainer.optimizer_steps},
+                        {"skipped_steps", state.trainer.skipped_steps},
+                        {"eval_accuracy_before", state.eval_accuracy_before}}
+      .dump();
+}
+
+// The counters of a GRPO file's trainer_state; UserError naming the file for anything else.
+GrpoCheckpointState parse_trainer_state(const std::string& path, const io::CheckpointState& file) {
+  const char* const from_init = ": start GRPO from its weights with --init instead of resuming";
+  TRIDENT_USER_CHECK(!file.trainer_state.empty(), "--resume: checkpoint '", path,
+                     "' was not written by trident grpo (it has no GRPO state, so it comes from ",
+                     "pretraining or SFT, or from an older Trident)", from_init);
+  GrpoCheckpointState state;
+  state.step = file.step;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(file.trainer_state);
+    TRIDENT_USER_CHECK(j.value("trainer", std::string()) == kTrainerName, "--resume: checkpoint '",
+                       path, "' was written by trainer '", j.value("trainer", std::string("?")),
+                       "', not trident grpo", from_init);
+    state.trainer.optimizer_steps = j.at("optimizer_steps").get<int64_t>();
+    state.trainer.skipped_steps = j.at("skipped_steps").get<int64_t>();
+    state.eval_accuracy_before = j.at("eval_accuracy_before").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    TRIDENT_USER_FAIL("--resume: checkpoint '", path, "' has an unreadable GRPO state (", e.what(),
+                      "): ", file.trainer_state);
+  }
+  TRIDENT_USER_CHECK(state.trainer.optimizer_steps >= 0 && state.trainer.skipped_steps >= 0,
+                     "--resume: checkpoint '", path,
+                     "' has negative GRPO counters: ", file.trainer_state);
+  return state;
+}
+
+// Settings that decide which prompts and samples a step sees: a resumed run with other values
+// is a different run, which is allowed but said.
+void warn_on_changed_settings(const std::string& path, const config::TridentConfig& saved,
+                              const config::TridentConfig& now) {
+  const auto& a = saved.grpo();
+  const auto& b = now.grpo();
+  if (saved.train().seed() != now.train().seed() || a.prompts_per_step() != b.prompts_per_step() ||
+      a.group_size() != b.group_size() || a.max_new_tokens() != b.max_new_tokens() ||
+      a.temperature() != b.temperature() || a.lr() != b.lr() || a.beta() != b.beta() ||
+      a.updates_per_batch() != b.updates_per_batch()) {
+    TLOG_WARN("checkpoint '", path, "' was written with other GRPO settings (train.seed, ",
+              "grpo.prompts_per_step, group_size, max_new_tokens, temperature, lr, beta or ",
+              "updates_per_batch): the resumed run is not the run that wrote it");
+  }
+}
+
+}  // namespace
 
 bool is_trident_checkpoint(const std::string& path) {
   std::error_code ec;
@@ -28,25 +86,54 @@ void load_policy_weights(const std::string& path, models::DeepSeekV3Model& polic
   io::load_checkpoint(path, policy.params(), io::MomentsView{}, comm);
 }
 
-std::string save_policy_checkpoint(const config::TridentConfig& config,
-                                   const models::DeepSeekV3Model& policy, int64_t step,
-                                   MPI_Comm comm, const std::string& run_id,
-                                   io::CollectiveWatchdog* watchdog) {
+std::string save_grpo_checkpoint(const config::TridentConfig& config, GrpoTrainer& trainer,
+                                 const GrpoCheckpointState& state, MPI_Comm comm,
+                                 const std::string& run_id, io::CollectiveWatchdog* watchdog) {
   const config::CheckpointConfig& checkpoint = config.checkpoint();
   if (checkpoint.dir().empty()) return "";
-  io::CheckpointState state;
-  state.step = step;
-  state.seed = config.train().seed();
-  state.data_position = step + 1;
-  state.config = config;
-  *state.config.mutable_model() = policy.config();
-  state.layout = io::layout_of(config);
+  const models::ParameterStore& store = trainer.policy().params();
+  io::CheckpointState file;
+  file.step = state.step;
+  file.seed = config.train().seed();
+  file.data_position = state.step + 1;  // the next step's prompts
+  file.config = config;
+  *file.config.mutable_model() = trainer.policy().config();
+  file.layout = io::layout_of(config);
+  file.trainer_state = trainer_state_text(state);
   io::CheckpointSaveOptions options;
   options.keep_last = checkpoint.keep_last();
   options.run_id = run_id;
   options.watchdog = watchdog;
-  return io::save_checkpoint(checkpoint.dir(), state, policy.params(), io::MomentsView{},
-                             comm, options);
+  if (trainer.reference() != nullptr) options.reference = &trainer.reference()->params();
+  return io::save_checkpoint(checkpoint.dir(), file, store,
+                             moments_to_save(trainer.optimizer(), store), comm, options);
+}
+
+GrpoCheckpointState load_grpo_checkpoint(const std::string& path,
+                                         const config::TridentConfig& config, GrpoTrainer& trainer,
+                                         MPI_Comm comm) {
+  // The kind of file is checked before any tensor is read.
+  const io::CheckpointState header = io::read_checkpoint_state(path);
+  GrpoCheckpointState state = parse_trainer_state(path, header);
+  models::ParameterStore& store = trainer.policy().params();
+  models::ParameterStore* reference =
+      trainer.reference() != nullptr ? &trainer.reference()->params() : nullptr;
+  const io::LoadedCheckpoint loaded = io::load_checkpoint(
+      path, store, optimizer_moments(trainer.optimizer(), store), comm, reference);
+  TRIDENT_USER_CHECK(reference == nullptr || loaded.reference_loaded, "--resume: checkpoint '",
+                     path, "' holds no reference model (written with grpo.beta = 0), but this run ",
+                     "has grpo.beta = ", config.grpo().beta(),
+                     " and needs the one its KL is measured against: resume with grpo.beta = 0, ",
+                     "or start a new run from its weights with --init");
+  if (!loaded.optimizer_loaded) {
+    TLOG_WARN("checkpoint '", path, "' holds no optimizer state: AdamW moments start at zero");
+  }
+  warn_on_changed_settings(path, loaded.state.config, config);
+  trainer.restore(state.trainer);
+  const io::CheckpointLayout& l = loaded.state.layout;
+  TLOG_INFO("resumed GRPO from ", path, " after step ", state.step, " (written by pp", l.pp, " dp",
+            l.dp, " tp", l.tp, " ep", l.ep, l.zero1 ? " zero1" : "", ")");
+  return state;
 }
 
 }  // namespace trident::train::grpo

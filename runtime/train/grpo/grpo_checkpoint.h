@@ -1,16 +1,24 @@
 #pragma once
-// GRPO and Trident checkpoints (docs/checkpoint-format.md): `trident grpo --init` accepts a
-// checkpoint file as well as a Hugging Face directory, and a GRPO run writes the policy's
-// weights as checkpoints (checkpoint.dir, every checkpoint.every GRPO steps and at the end; the
-// GRPO optimizer state and reference model are not stored, so such a file is an initialisation,
-// not an exact resume point).
+// GRPO and Trident checkpoints (docs/checkpoint-format.md).
+//
+// A GRPO checkpoint is a complete resume point: the policy's weights, its AdamW moments (the
+// whole buffer, or this rank's ZeRO-1 shards), the frozen reference model with β > 0 (under
+// /reference/weights), the step, and the trainer's counters as trainer_state JSON
+// ({"trainer": "grpo", "optimizer_steps", "skipped_steps", "eval_accuracy_before"}). Prompts,
+// sampling (counter-based RNG streams keyed by seed, prompt and sample) and the learning rate
+// are functions of the step, so restoring these resumes a run bit for bit on the same layout;
+// another layout reads its own slices and shards of the same global tensors.
+//
+// `trident grpo --init` also accepts a checkpoint file (pretraining's, SFT's or GRPO's) as well
+// as a Hugging Face directory, and then takes its weights only.
 #include <mpi.h>
 
 #include <string>
 
 #include "models/deepseek_v3/model.h"
-#include "runtime/io/collective_watchdog.h"
 #include "runtime/config/trident.pb.h"
+#include "runtime/io/collective_watchdog.h"
+#include "runtime/train/grpo/grpo_trainer.h"
 
 namespace trident::train::grpo {
 
@@ -21,22 +29,37 @@ bool is_trident_checkpoint(const std::string& path);
 // The model section of the config a checkpoint was written with.
 config::ModelConfig checkpoint_model_config(const std::string& path);
 
-// Fills the policy's parameters from the checkpoint's weights (its optimizer state is ignored),
-// whatever layout wrote the file: each rank reads its own slice of every tensor it holds (TP
-// slices, held experts). Collective over `comm` (MPI must be initialised; MPI_COMM_SELF: this
-// rank alone).
+// Fills the policy's parameters from the checkpoint's weights (its optimizer state and
+// reference are ignored), whatever layout wrote the file: each rank reads its own slice of
+// every tensor it holds (TP slices, held experts). Collective over `comm` (MPI must be
+// initialised; MPI_COMM_SELF: this rank alone).
 void load_policy_weights(const std::string& path, models::DeepSeekV3Model& policy,
                          MPI_Comm comm = MPI_COMM_SELF);
 
-// Writes the policy's weights as <checkpoint.dir>/step_<step>.h5 (keep_last honoured); returns
-// the path. Nothing (empty) when checkpoint.dir is unset. Collective over `comm`: every rank
-// writes its hyperslab of each tensor it holds, a tensor held by several ranks (replicas) once,
-// so a sharded policy (TP, EP) writes one file with global names and shapes. `run_id` is
-// stored in the file (the run's claim on checkpoint.dir, io/checkpoint_claim.h); `watchdog`
-// (the run's, over `comm`) times the save's collective steps.
-std::string save_policy_checkpoint(const config::TridentConfig& config,
-                                   const models::DeepSeekV3Model& policy, int64_t step,
-                                   MPI_Comm comm = MPI_COMM_SELF, const std::string& run_id = "",
-                                   io::CollectiveWatchdog* watchdog = nullptr);
+// What a GRPO checkpoint records besides the tensors.
+struct GrpoCheckpointState {
+  int64_t step = 0;  // GRPO steps completed
+  GrpoTrainer::ResumeState trainer;
+  double eval_accuracy_before = -1.0;  // the run's held-out accuracy before GRPO (-1: none)
+};
+
+// Writes the trainer's complete state as <checkpoint.dir>/step_<step>.h5 (keep_last honoured);
+// returns the path. Nothing (empty) when checkpoint.dir is unset. Collective over `comm` (the
+// job): every rank writes its hyperslab of each tensor and moment it holds, a tensor held by
+// several ranks (replicas) once. `run_id` is stored in the file (the run's claim on
+// checkpoint.dir, io/checkpoint_claim.h); `watchdog` (the run's, over `comm`) times the save's
+// collective steps.
+std::string save_grpo_checkpoint(const config::TridentConfig& config, GrpoTrainer& trainer,
+                                 const GrpoCheckpointState& state, MPI_Comm comm,
+                                 const std::string& run_id = "",
+                                 io::CollectiveWatchdog* watchdog = nullptr);
+
+// Collective over `comm`. Loads a GRPO checkpoint into `trainer` (policy, moments, reference,
+// counters), whatever layout wrote it; the next step to run is the returned step + 1. Refuses,
+// naming the file: a checkpoint written by another trainer (pretraining: give it to --init),
+// and a file without a reference model when the run needs one (grpo.beta > 0).
+GrpoCheckpointState load_grpo_checkpoint(const std::string& path,
+                                         const config::TridentConfig& config, GrpoTrainer& trainer,
+                                         MPI_Comm comm);
 
 }  // namespace trident::train::grpo

@@ -1,12 +1,16 @@
 #pragma once
-// The `trident grpo` loop: build (or load) the policy, run grpo.steps steps, log a progress
-// line and a JSONL record per step, optionally evaluate and save HF weights.
+// The `trident grpo` loop: build (or load, or resume) the policy, run grpo.steps steps, log a
+// progress line, a JSONL record and TensorBoard scalars per step, save checkpoints
+// (checkpoint.every, at the end, and on SIGTERM / SIGUSR1 / SIGINT), optionally evaluate and
+// save HF weights. checkpoint.resume (--resume auto|PATH) continues a run from a GRPO
+// checkpoint (grpo_checkpoint.h).
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "parallel/context.h"
 #include "runtime/config/trident.pb.h"
+#include "runtime/io/tensorboard.h"
 #include "runtime/train/grpo/grpo_trainer.h"
 
 namespace trident::train::grpo {
@@ -19,14 +23,17 @@ struct GrpoRunOptions {
 };
 
 struct GrpoRunSummary {
-  std::vector<GrpoStepMetrics> steps;
+  std::vector<GrpoStepMetrics> steps;  // the steps this process ran
+  int64_t resumed_from_step = 0;       // 0: a fresh run
   double eval_accuracy_before = -1.0;  // with grpo.eval_prompts > 0
   double eval_accuracy_after = -1.0;
-  // Non-zero: stopped early on this signal (SIGTERM, SIGUSR1, SIGINT) after saving the policy.
+  // Non-zero: stopped early on this signal (SIGTERM, SIGUSR1, SIGINT) after saving a checkpoint.
   int stop_signal = 0;
 };
 
 nlohmann::json grpo_metrics_record(const GrpoStepMetrics& m);
+// The step's metrics as TensorBoard scalars (grpo/reward, grpo/accuracy, …).
+void write_grpo_scalars(io::TensorBoardWriter& writer, const GrpoStepMetrics& m);
 // Every rank calls it with the run's parallel context; the primary rank writes the metrics and
 // single-file exports, checkpoints and sharded exports are collective over context.job().
 GrpoRunSummary run_grpo(const config::TridentConfig& config,

@@ -56,13 +56,25 @@ std::vector<GrpoPrompt> arithmetic_prompts(uint64_t seed, io::Split split, uint6
   for (int64_t i = 0; i < count; ++i) {
     const uint64_t index = first + static_cast<uint64_t>(i);
     const io::ArithmeticProblem p = io::make_problem(seed, split, index, task);
-    out.push_back(GrpoPrompt{index, p.prompt, p.answer});
+    out.push_back(GrpoPrompt{index, p.prompt, p.answer, p.carries});
   }
   return out;
 }
 
 namespace {
 using Clock = std::chrono::steady_clock;
+
+double mean_of(const std::vector<double>& values) {
+  double sum = 0.0;
+  for (const double v : values) sum += v / static_cast<double>(values.size());
+  return sum;
+}
+// The population standard deviation about `mean`.
+double std_of(const std::vector<double>& values, double mean) {
+  double sum = 0.0;
+  for (const double v : values) sum += (v - mean) * (v - mean) / static_cast<double>(values.size());
+  return std::sqrt(sum);
+}
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -148,6 +160,12 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
   }
 }
 
+void GrpoTrainer::restore(const ResumeState& state) {
+  optimizer_steps_ = state.optimizer_steps;
+  nonfinite_.restore_skipped(state.skipped_steps);
+  optimizer_.reload_master_weights();
+}
+
 void GrpoTrainer::refresh_reference() {
   Tensor values = reference_->params().flat_values();
   values.copy_from(policy_.params().flat_values());
@@ -220,20 +238,36 @@ GrpoTrainer::Rollouts GrpoTrainer::roll_out(const std::vector<GrpoPrompt>& promp
   }
   out.fields = parallel::comm::sum_in_rank_order(context_.dp(), out.fields);
 
+  std::array<double, kCarryBuckets> correct_by_carries{}, count_by_carries{};
   for (size_t i = 0; i < N; ++i) {
     const double* f = &out.fields[i * kFields];
     out.rewards.push_back(f[kReward]);
     m.accuracy += f[kCorrect];
     m.format_rate += f[kFormat];
     m.completion_length += f[kLength];
+    m.completion_length_max = std::max(m.completion_length_max, f[kLength]);
     m.truncated_fraction += f[kTruncated];
+    const int bucket = carry_bucket(prompts[i / static_cast<size_t>(G)].carries);
+    correct_by_carries[bucket] += f[kCorrect];
+    count_by_carries[bucket] += 1.0;
   }
   const double count = static_cast<double>(N);
   m.accuracy /= count, m.format_rate /= count, m.completion_length /= count;
   m.truncated_fraction /= count;
-  for (const double r : out.rewards) m.reward += r / count;
-  for (const double r : out.rewards) m.reward_std += (r - m.reward) * (r - m.reward) / count;
-  m.reward_std = std::sqrt(m.reward_std);
+  for (int b = 0; b < kCarryBuckets; ++b) {
+    if (count_by_carries[b] > 0)
+      m.accuracy_by_carries[b] = correct_by_carries[b] / count_by_carries[b];
+  }
+  m.reward = mean_of(out.rewards);
+  m.reward_std = std_of(out.rewards, m.reward);
+  for (size_t g = 0; g < prompts.size(); ++g) {
+    const std::vector<double> group(out.rewards.begin() + static_cast<std::ptrdiff_t>(g * G),
+                                    out.rewards.begin() + static_cast<std::ptrdiff_t>((g + 1) * G));
+    m.group_reward_std += std_of(group, mean_of(group)) / static_cast<double>(prompts.size());
+  }
+  const std::vector<bool> flat = zero_variance_groups(out.rewards, G);
+  m.zero_variance_groups = static_cast<double>(std::count(flat.begin(), flat.end(), true)) /
+                           static_cast<double>(flat.size());
   return out;
 }
 

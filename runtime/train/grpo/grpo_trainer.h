@@ -14,6 +14,7 @@
 // gradients summed over dp are the whole batch's. A rank with fewer groups than another pads its
 // passes with filler micro-batches, so the ranks of an expert-parallel group run as many MoE
 // forwards as each other.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -69,20 +70,32 @@ struct GrpoPrompt {
   uint64_t id = 0;
   std::string text;
   std::string reference;
+  int carries = 0;  // the problem's difficulty (io::ArithmeticProblem::carries); 0 when unknown
 };
 // Prompts [first, first + count) of the arithmetic train split.
 std::vector<GrpoPrompt> arithmetic_prompts(uint64_t seed, io::Split split, uint64_t first,
                                            int64_t count, const io::ArithmeticOptions& task);
 
+// Accuracy by difficulty: problems whose working carries 0, 1, 2, or 3 or more times.
+inline constexpr int kCarryBuckets = 4;
+inline int carry_bucket(int carries) {
+  return carries < kCarryBuckets ? carries : kCarryBuckets - 1;
+}
+
 struct GrpoStepMetrics {
   int64_t step = 0;
   double reward = 0.0;  // mean over completions
   double reward_std = 0.0;
+  double group_reward_std = 0.0;      // mean over groups of the reward std within each group
+  double zero_variance_groups = 0.0;  // share of groups whose rewards are all equal
+  // Per carry bucket; -1 where none of the step's prompts falls in it.
+  std::array<double, kCarryBuckets> accuracy_by_carries{-1.0, -1.0, -1.0, -1.0};
   double accuracy = 0.0;     // fraction with the correct answer
   double format_rate = 0.0;  // fraction with the <think>/<answer> format
   double kl = 0.0;           // mean estimator value per counted token (0 with β = 0)
   double clip_fraction = 0.0;
-  double completion_length = 0.0;
+  double completion_length = 0.0;      // tokens, mean
+  double completion_length_max = 0.0;  // tokens
   double truncated_fraction = 0.0;
   double entropy = 0.0;    // mean policy entropy at completion tokens (nats)
   double loss = 0.0;       // −J of the first update
@@ -122,6 +135,21 @@ class GrpoTrainer {
   GrpoStepMetrics step(int64_t step, const std::vector<GrpoPrompt>& prompts);
 
   const GrpoOptions& options() const { return options_; }
+  models::DeepSeekV3Model& policy() { return policy_; }
+  // The frozen reference model (β > 0; null otherwise), with the policy's layout.
+  models::DeepSeekV3Model* reference() { return reference_.get(); }
+  Optimizer& optimizer() { return optimizer_; }
+
+  // What a checkpoint needs besides weights, moments and the step: everything else the next
+  // steps depend on (prompts, sampling and the learning rate are functions of the step).
+  struct ResumeState {
+    int64_t optimizer_steps = 0;  // AdamW updates so far (μ per step, fewer when skipped)
+    int64_t skipped_steps = 0;    // the non-finite policy's count
+  };
+  ResumeState resume_state() const { return {optimizer_steps_, nonfinite_.skipped()}; }
+  // After the weights, moments and reference were loaded: restores the counters and re-derives
+  // the ZeRO-1 master weights from the loaded fp32 weights.
+  void restore(const ResumeState& state);
   // Decoding through this rank's stages (evaluation uses it too).
   StagedDecoder& decoder() { return decoder_; }
   ForwardLockstep& lockstep() { return lockstep_; }

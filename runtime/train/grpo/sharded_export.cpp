@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "runtime/core/error.h"
+#include "runtime/io/checkpoint.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/train/grpo/grpo_checkpoint.h"
 
@@ -15,10 +16,12 @@ void save_policy_hf(const config::TridentConfig& config, const models::DeepSeekV
     return;
   }
   const std::string scratch = dir + "/.policy-gather";
-  config::TridentConfig scratch_config = config;
-  scratch_config.mutable_checkpoint()->set_dir(scratch);
-  scratch_config.mutable_checkpoint()->set_keep_last(0);
-  const std::string path = save_policy_checkpoint(scratch_config, policy, 0, job);
+  io::CheckpointState state;  // weights only, step 0
+  state.config = config;
+  *state.config.mutable_model() = policy.config();
+  state.layout = io::layout_of(config);
+  const std::string path =
+      io::save_checkpoint(scratch, state, policy.params(), io::MomentsView{}, job);
   if (primary) {
     models::DeepSeekV3Model whole(policy.config(), config.train().seed());
     load_policy_weights(path, whole, MPI_COMM_SELF);
