@@ -253,8 +253,9 @@ TRIDENT_COMMAND(sample_sft_command, "sample-sft",
                      ": valid values are ≥ 1");
   const grpo::RejectionOptions options = rejection_options(f);
   grpo::check_rejection_options(options);
+  TRIDENT_USER_CHECK(f.digits >= 1 && f.digits <= 9, "--digits = ", f.digits,
+                     ": valid values are 1 to 9 (operand digits)");
   const io::ArithmeticOptions task{static_cast<int>(f.digits), io::parse_ops(f.ops)};
-  io::make_problem(0, io::Split::Train, 0, task);  // digits out of range: UserError now
 
   trident::parallel::MpiSession session(nullptr, nullptr);
   const MPI_Comm world = MPI_COMM_WORLD;

@@ -129,7 +129,8 @@ def main():
     assert open(f"{work}/best.bin", "rb").read() == open(f"{work}/all.bin", "rb").read()
     for flags, name in ((["--samples", "0"], "--samples"), (["--temperature", "-1"],
                         "--temperature"), (["--top-p", "1.5"], "--top-p"),
-                        (["--keep", "-2"], "--keep"), (["--prompts", "0"], "--prompts")):
+                        (["--keep", "-2"], "--keep"), (["--prompts", "0"], "--prompts"),
+                        (["--digits", "10"], "--digits")):
         err = sample(binary, work, ckpt, f"{work}/bad.bin", *flags, expect=2).stderr
         assert name in err and "valid values" in err and err.count("\n") == 1, (flags, err)
     err = sample(binary, work, f"{work}/missing.h5", f"{work}/bad.bin", expect=2).stderr
