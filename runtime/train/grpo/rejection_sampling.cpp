@@ -85,6 +85,7 @@ RejectionResult rejection_sample(models::DeepSeekV3Model& model,
   RejectionResult result;
   if (prompts.empty()) return result;
   std::vector<GenerationRequest> requests;
+  requests.reserve(prompts.size());
   for (const GrpoPrompt& p : prompts) {
     requests.push_back(GenerationRequest{p.id, io::ByteTokenizer::encode(p.text), options.samples});
   }
@@ -93,6 +94,7 @@ RejectionResult rejection_sample(models::DeepSeekV3Model& model,
   const auto k = static_cast<size_t>(options.samples);
 
   std::vector<RewardInput> inputs;
+  inputs.reserve(completions.size());
   for (size_t i = 0; i < completions.size(); ++i) {
     const GrpoPrompt& p = prompts[i / k];
     inputs.push_back(RewardInput{p.text, completions[i].text, p.reference});
@@ -107,6 +109,7 @@ RejectionResult rejection_sample(models::DeepSeekV3Model& model,
   counts.prompts = static_cast<int64_t>(prompts.size());
   for (size_t j = 0; j < prompts.size(); ++j) {
     std::vector<Candidate> candidates;
+    candidates.reserve(k);
     for (size_t s = 0; s < k; ++s) {
       const size_t i = j * k + s;
       const Completion& c = completions[i];
