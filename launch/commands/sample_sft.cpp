@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,39 @@ void write_text(const std::string& path, const std::string& text) {
   file.commit();
 }
 
+// This rank's block of the prompts (split as GRPO splits prompt groups over dp), sampled in
+// batches of --batch-prompts: {"counts", "kept"}.
+json sample_block(const Flags& f, const grpo::RejectionOptions& options,
+                  const io::ArithmeticOptions& task, int rank, int size,
+                  std::chrono::steady_clock::time_point start) {
+  const auto model = load_model(f.init);
+  const grpo::GroupRange block = grpo::rank_groups(f.prompts, rank, size);
+  grpo::RejectionCounts counts;
+  json kept = json::array();
+  for (int64_t done = 0; done < block.size(); done += f.batch_prompts) {
+    const int64_t n = std::min<int64_t>(f.batch_prompts, block.size() - done);
+    const auto prompts =
+        grpo::arithmetic_prompts(static_cast<uint64_t>(f.seed), io::Split::Train,
+                                 static_cast<uint64_t>(f.first + block.begin + done), n, task);
+    const grpo::RejectionResult part = grpo::rejection_sample(*model, prompts, options);
+    counts += part.counts;
+    for (const auto& k : part.kept) kept.push_back(kept_json(k));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rank == 0) {
+      std::fprintf(stderr,
+                   "trident sample-sft: %lld/%lld prompts%s | accepted %lld/%lld (%.1f%%) | "
+                   "kept %lld | %.1f s\n",
+                   static_cast<long long>(done + n), static_cast<long long>(block.size()),
+                   size > 1 ? " (rank 0's block)" : "", static_cast<long long>(counts.accepted),
+                   static_cast<long long>(counts.samples),
+                   100.0 * ratio(counts.accepted, counts.samples),
+                   static_cast<long long>(counts.kept), seconds);
+    }
+  }
+  return json{{"counts", counts_json(counts)}, {"kept", std::move(kept)}};
+}
+
 // Rank 0: the token file (and JSONL) of every rank's kept completions, in prompt order, and the
 // summary, printed and written.
 void write_outputs(const Flags& f, const std::vector<std::string>& parts, double seconds,
@@ -261,41 +295,35 @@ TRIDENT_COMMAND(sample_sft_command, "sample-sft",
   const MPI_Comm world = MPI_COMM_WORLD;
   const int rank = session.world_rank(), size = session.world_size();
   io::on_root(world, [&] { check_outputs(f); });
-  const auto model = load_model(f.init);
 
-  // This rank's contiguous block of the prompts, split as GRPO splits prompt groups over dp.
-  const grpo::GroupRange block = grpo::rank_groups(f.prompts, rank, size);
-  const int64_t begin = block.begin, count = block.size();
+  // Each rank loads the model and samples its block; a failure on any rank (a reward command
+  // that fails on its completions, a file it cannot read) travels with the results to rank 0,
+  // so every rank stops with that rank's message instead of waiting in the gather.
   const auto start = std::chrono::steady_clock::now();
-  grpo::RejectionResult mine;
-  for (int64_t done = 0; done < count; done += f.batch_prompts) {
-    const int64_t n = std::min<int64_t>(f.batch_prompts, count - done);
-    const auto prompts =
-        grpo::arithmetic_prompts(static_cast<uint64_t>(f.seed), io::Split::Train,
-                                 static_cast<uint64_t>(f.first + begin + done), n, task);
-    grpo::RejectionResult part = grpo::rejection_sample(*model, prompts, options);
-    mine.counts += part.counts;
-    for (auto& k : part.kept) mine.kept.push_back(std::move(k));
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (rank == 0) {
-      std::fprintf(stderr,
-                   "trident sample-sft: %lld/%lld prompts%s | accepted %lld/%lld (%.1f%%) | "
-                   "kept %lld | %.1f s\n",
-                   static_cast<long long>(done + n), static_cast<long long>(count),
-                   size > 1 ? " (rank 0's block)" : "",
-                   static_cast<long long>(mine.counts.accepted),
-                   static_cast<long long>(mine.counts.samples),
-                   100.0 * ratio(mine.counts.accepted, mine.counts.samples),
-                   static_cast<long long>(mine.counts.kept), seconds);
-    }
+  json part;
+  try {
+    part = sample_block(f, options, task, rank, size, start);
+  } catch (const trident::UserError& e) {
+    part = json{{"error", e.detail()}, {"user", true}};
+  } catch (const std::exception& e) {
+    part = json{{"error", e.what()}, {"user", false}};
   }
-  json part{{"counts", counts_json(mine.counts)}, {"kept", json::array()}};
-  for (const auto& k : mine.kept) part["kept"].push_back(kept_json(k));
   // MessagePack carries the texts' bytes as they are (JSON text would need valid UTF-8).
   const std::vector<uint8_t> packed = json::to_msgpack(part);
   const std::vector<std::string> parts =
       trident::parallel::gather_strings(std::string(packed.begin(), packed.end()), world);
+  std::string error;
+  int user = 0;
+  for (size_t r = 0; r < parts.size() && error.empty(); ++r) {
+    const json p = json::from_msgpack(parts[r]);
+    if (!p.contains("error")) continue;
+    error = (size > 1 ? "rank " + std::to_string(r) + ": " : "") + p.at("error").get<std::string>();
+    user = p.at("user").get<bool>() ? 1 : 0;
+  }
+  io::broadcast_string(error, world);
+  TRIDENT_CHECK_MPI(MPI_Bcast(&user, 1, MPI_INT, 0, world));
+  if (!error.empty() && user != 0) TRIDENT_USER_FAIL(error);
+  if (!error.empty()) throw std::runtime_error(error);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   io::on_root(world, [&] { write_outputs(f, parts, seconds, size); });

@@ -4,8 +4,8 @@ reward (the random model never earns the rule reward), the token file is read ba
 independent parser of tests/io/check_data_command.py and checked against the summary and the
 JSONL of kept texts, the best-of-k file against the keep-all file, checkpoint against HF
 initialisation, two ranks against one, and `trident pretrain` trains on the result in SFT
-mode. Then the refusals: an existing output, k = 0, bad sampling flags, a missing --init, and
-a run where nothing is accepted.
+mode. Then the refusals: an existing output, k = 0, bad sampling flags, a missing --init, a
+reward command that fails on one rank of two, and a run where nothing is accepted.
 
 usage: check_sample_sft_cli.py TRIDENT_BINARY MPIEXEC WORK_DIR
 """
@@ -136,6 +136,17 @@ def main():
     err = sample(binary, work, f"{work}/missing.h5", f"{work}/bad.bin", expect=2).stderr
     assert "--init" in err and "does not exist" in err, err
     assert not os.path.exists(f"{work}/bad.bin")
+    # A reward command that fails on rank 1's block only: every rank stops with its message.
+    with open(f"{work}/fail_rank1.py", "w") as f:
+        f.write("import os, sys\nlines = sys.stdin.readlines()\n"
+                "sys.exit(3) if os.environ.get('OMPI_COMM_WORLD_RANK') == '1' else "
+                "print('1\\n' * len(lines), end='')\n")
+    proc = run([mpiexec, "--oversubscribe", "-np", "2", binary, "sample-sft", "--init", ckpt,
+                "--output", f"{work}/fail.bin", "--prompts", "4", "--samples", "2",
+                "--max-new-tokens", "4", "--reward-command",
+                f"/usr/bin/python3 {work}/fail_rank1.py"], work, expect=2)
+    assert "rank 1: " in proc.stderr and "exited with status 3" in proc.stderr, proc.stderr
+    assert not os.path.exists(f"{work}/fail.bin")
     # The rule reward accepts nothing from a random model: an error, no token file, a summary.
     proc = run([binary, "sample-sft", "--init", ckpt, "--output", f"{work}/rule.bin", "--prompts",
                 "3", "--samples", "2", "--max-new-tokens", "6"], work, expect=2)
