@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "parallel/gather.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 
@@ -96,32 +97,14 @@ std::string Mesh::describe() const {
 }
 
 std::string Mesh::layout_table() const {
-  const std::string line = describe();
-  const int length = static_cast<int>(line.size());
-  const int size = world_size();
-  std::vector<int> lengths(static_cast<size_t>(size));
-  TRIDENT_CHECK_MPI(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD));
-  std::vector<int> offsets(static_cast<size_t>(size), 0);
-  int total = 0;
-  for (int r = 0; r < size; ++r) {
-    offsets[static_cast<size_t>(r)] = total;
-    total += lengths[static_cast<size_t>(r)];
-  }
-  std::string all(static_cast<size_t>(coords_.rank == 0 ? total : 0), '\0');
-  TRIDENT_CHECK_MPI(MPI_Gatherv(line.data(), length, MPI_CHAR, all.data(), lengths.data(),
-                                offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD));
+  const std::vector<std::string> lines = gather_strings(describe(), MPI_COMM_WORLD);
   if (coords_.rank != 0) return {};
   std::ostringstream out;
   const MeshSizes& s = layout_.sizes();
   out << "mesh pp=" << s.pp << " dp=" << s.dp << " tp=" << s.tp << " (moe: edp=" << layout_.edp()
-      << " ep=" << s.ep << " etp=" << s.etp << "), " << size << " ranks on " << num_nodes_
+      << " ep=" << s.ep << " etp=" << s.etp << "), " << world_size() << " ranks on " << num_nodes_
       << " node(s)\n";
-  for (int r = 0; r < size; ++r) {
-    out << "  "
-        << all.substr(static_cast<size_t>(offsets[static_cast<size_t>(r)]),
-                      static_cast<size_t>(lengths[static_cast<size_t>(r)]))
-        << "\n";
-  }
+  for (const std::string& line : lines) out << "  " << line << "\n";
   return out.str();
 }
 

@@ -100,13 +100,7 @@ void write_synthetic(const DataFlags& flags, io::TextTokenizer& tokenizer,
   for (long long i = 0; i < flags.count; ++i) {
     const io::ArithmeticProblem problem = io::make_problem(static_cast<uint64_t>(flags.seed), split,
                                                            static_cast<uint64_t>(i), options);
-    tokens.clear();
-    if (tokenizer.bos_starts_documents()) tokens.push_back(tokenizer.bos_id());
-    tokenizer.encode(problem.prompt, tokens);
-    mask.assign(tokens.size(), 0);
-    tokenizer.encode(problem.completion, tokens);
-    if (tokenizer.eos_id() >= 0) tokens.push_back(tokenizer.eos_id());
-    mask.resize(tokens.size(), 1);
+    io::encode_prompt_response(tokenizer, problem.prompt, problem.completion, tokens, mask);
     if (flags.sft) {
       writer.append(tokens, mask);
     } else {

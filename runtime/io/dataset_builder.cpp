@@ -133,12 +133,7 @@ void DatasetBuilder::add_json_record(const std::string& line_text, int64_t line)
       const std::string prompt = record[options_.prompt_field].get<std::string>();
       const std::string response = record[options_.response_field].get<std::string>();
       check_text(prompt + response, line);
-      if (tokenizer_.bos_starts_documents()) tokens_.push_back(tokenizer_.bos_id());
-      tokenizer_.encode(prompt, tokens_);
-      mask_.assign(tokens_.size(), 0);
-      tokenizer_.encode(response, tokens_);
-      if (tokenizer_.eos_id() >= 0) tokens_.push_back(tokenizer_.eos_id());
-      mask_.resize(tokens_.size(), 1);
+      encode_prompt_response(tokenizer_, prompt, response, tokens_, mask_);
       append(tokens_, mask_);
       return;
     }

@@ -40,4 +40,16 @@ std::unique_ptr<TextTokenizer> open_tokenizer(const std::string& spec) {
   return std::make_unique<HfTokenizer>(spec);
 }
 
+void encode_prompt_response(TextTokenizer& tokenizer, std::string_view prompt,
+                            std::string_view response, std::vector<int32_t>& tokens,
+                            std::vector<uint8_t>& mask) {
+  tokens.clear();
+  if (tokenizer.bos_starts_documents()) tokens.push_back(tokenizer.bos_id());
+  tokenizer.encode(prompt, tokens);
+  mask.assign(tokens.size(), 0);
+  tokenizer.encode(response, tokens);
+  if (tokenizer.eos_id() >= 0) tokens.push_back(tokenizer.eos_id());
+  mask.resize(tokens.size(), 1);
+}
+
 }  // namespace trident::io

@@ -44,4 +44,11 @@ class TextTokenizer {
 // tokenizer_config.json beside it supplies the BOS and EOS tokens).
 std::unique_ptr<TextTokenizer> open_tokenizer(const std::string& spec);
 
+// One SFT document into `tokens` and `mask` (both replaced): BOS when the tokenizer starts
+// documents with it, then the prompt (mask 0), then the response and EOS (mask 1), the layout
+// `trident data --sft` writes and SFT mode trains on.
+void encode_prompt_response(TextTokenizer& tokenizer, std::string_view prompt,
+                            std::string_view response, std::vector<int32_t>& tokens,
+                            std::vector<uint8_t>& mask);
+
 }  // namespace trident::io

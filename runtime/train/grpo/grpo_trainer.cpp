@@ -50,6 +50,12 @@ GrpoOptions grpo_options(const config::TridentConfig& config) {
   return o;
 }
 
+GroupRange rank_groups(int64_t groups, int rank, int size) {
+  const int64_t base = groups / size, extra = groups % size;
+  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
+  return GroupRange{begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
 std::vector<GrpoPrompt> arithmetic_prompts(uint64_t seed, io::Split split, uint64_t first,
                                            int64_t count, const io::ArithmeticOptions& task) {
   std::vector<GrpoPrompt> out;
@@ -77,18 +83,6 @@ double std_of(const std::vector<double>& values, double mean) {
 }
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// This rank's contiguous block [begin, end) of `groups` groups split over `size` ranks.
-struct GroupRange {
-  int64_t begin = 0;
-  int64_t end = 0;
-  bool contains(int64_t g) const { return g >= begin && g < end; }
-};
-GroupRange rank_groups(int64_t groups, int rank, int size) {
-  const int64_t base = groups / size, extra = groups % size;
-  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
-  return GroupRange{begin, begin + base + (rank < extra ? 1 : 0)};
 }
 
 // What the whole batch needs to know about each completion, one double per field, so a sum over

@@ -72,6 +72,16 @@ struct GrpoPrompt {
   std::string reference;
   int carries = 0;  // the problem's difficulty (io::ArithmeticProblem::carries); 0 when unknown
 };
+// This rank's contiguous block [begin, end) of `groups` prompt groups split over `size` ranks
+// (as evenly as they go, the first `groups % size` ranks one more).
+struct GroupRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+  bool contains(int64_t g) const { return g >= begin && g < end; }
+  int64_t size() const { return end - begin; }
+};
+GroupRange rank_groups(int64_t groups, int rank, int size);
+
 // Prompts [first, first + count) of the arithmetic train split.
 std::vector<GrpoPrompt> arithmetic_prompts(uint64_t seed, io::Split split, uint64_t first,
                                            int64_t count, const io::ArithmeticOptions& task);
