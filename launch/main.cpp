@@ -8,6 +8,7 @@
 #include <string>
 
 #include "launch/cli.h"
+#include "launch/rank_threads.h"
 #include "runtime/core/error.h"
 #include "runtime/io/checkpoint_hdf5.h"
 
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
         return false;
       }();
   const std::string name = two_words ? std::string(argv[1]) + " " + argv[2] : argv[1];
+  // No more busy threads than cores from the first op on; commands that build a mesh refine
+  // this from every rank's affinity mask (launch/rank_threads.h).
+  trident::ops::configure_cpu_threads(trident::launch::local_ranks_from_environment());
   trident::launch::Args args(argv + (two_words ? 3 : 2), argv + argc);
   for (const auto& command : trident::launch::commands()) {
     if (command.name != name) continue;

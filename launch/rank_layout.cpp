@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "ops/cpu_threads.h"
+
 namespace trident::launch {
 
 namespace {
@@ -24,7 +26,8 @@ std::string rank_layout_line(const parallel::Mesh& mesh) {
   out << "trident layout: rank=" << c.rank << " world=" << mesh.world_size()
       << " host=" << host_name() << " node=" << mesh.node_index() << "/" << mesh.num_nodes()
       << " local_rank=" << mesh.node().rank() << " pp=" << c.pp << " dp=" << c.dp << " tp=" << c.tp
-      << " ep=" << c.ep << " edp=" << c.edp << " etp=" << c.etp << " device=" << device;
+      << " ep=" << c.ep << " edp=" << c.edp << " etp=" << c.etp << " device=" << device
+      << " threads=" << ops::cpu_threads().threads;
   return out.str();
 }
 

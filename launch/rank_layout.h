@@ -1,6 +1,7 @@
 #pragma once
 // The line every rank prints at start-up saying where it landed: world rank, host, node,
-// local rank, its coordinates on every mesh axis and the device it computes on. Launch
+// local rank, its coordinates on every mesh axis, the device it computes on and its CPU
+// threads (ops/cpu_threads.h). Launch
 // scripts and tests grep it (prefix "trident layout:"), so its key=value form is stable.
 #include <string>
 
@@ -9,7 +10,7 @@
 namespace trident::launch {
 
 // "trident layout: rank=3 world=4 host=node01 node=0/1 local_rank=3 pp=0 dp=1 tp=1 ep=1
-//  edp=0 etp=0 device=cpu"
+//  edp=0 etp=0 device=cpu threads=4"
 std::string rank_layout_line(const parallel::Mesh& mesh);
 
 // Every rank writes its own line to stderr (not gathered: a rank that hangs later has

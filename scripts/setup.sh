@@ -23,7 +23,7 @@ packages=(
   build-essential cmake ninja-build ccache git pkg-config
   # libraries the C++ code links
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libprotobuf-dev protobuf-compiler
-  libopenblas-dev nlohmann-json3-dev libpcre2-dev
+  libopenblas-dev libopenblas0-openmp nlohmann-json3-dev libpcre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # sanitizer and fuzzing builds (docs/hardening.md): clang with libFuzzer and the sanitizer

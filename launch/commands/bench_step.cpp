@@ -1,10 +1,6 @@
 // trident bench step: one training step of a model in Trident and in the PyTorch reference
 // (eager, same model, same batch, same thread count, measured in the same run), the ratio,
 // and where Trident's time goes op by op.
-#include <omp.h>
-
-#include <cblas.h>
-
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +10,7 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "ops/cpu_threads.h"
 #include "runtime/core/profiler.h"
 #include "runtime/io/batch_safetensors.h"
 #include "runtime/io/hf_weights.h"
@@ -45,15 +42,17 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   std::string python = TRIDENT_PYTHON_PATH;
   parser.add_int("--steps", &steps, "timed steps (5)");
   parser.add_int("--warmup", &warmup, "untimed steps first (2)");
-  parser.add_int("--threads", &threads, "threads for both (default: all cores)");
+  parser.add_int("--threads", &threads,
+                 "threads for both (default: what trident chooses, ops/cpu_threads.h)");
   parser.add_bool("--no-reference", &no_reference, "time Trident only");
   parser.add_string("--python", &python, "interpreter with torch (/usr/bin/python3)");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(steps >= 1 && warmup >= 0, "--steps must be ≥ 1 and --warmup ≥ 0");
   trident::config::TridentConfig config = config_flags.load(1);
-  if (threads <= 0) threads = omp_get_num_procs();
-  omp_set_num_threads(static_cast<int>(threads));
-  openblas_set_num_threads(static_cast<int>(threads));
+  const trident::ops::CpuThreads chosen =
+      threads > 0 ? trident::ops::set_cpu_threads(static_cast<int>(threads), "--threads")
+                  : trident::ops::cpu_threads();
+  threads = chosen.threads;
   // The reference trains on the whole global batch at once; so does Trident here.
   config.mutable_train()->set_micro_batch(config.train().global_batch());
   config.mutable_train()->set_steps(warmup + steps);
@@ -113,6 +112,8 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   std::filesystem::remove_all(dir);
 
   const double tokens = static_cast<double>(batch.batch * batch.seq_len);
+  std::printf("CPU threads: %d (%s; %s)\n", chosen.threads, chosen.reason.c_str(),
+              chosen.blas.c_str());
   std::printf("model '%s': %lld parameters, batch %lld × %lld tokens, %lld threads, %lld timed steps\n",
               config.model().name().c_str(), static_cast<long long>(trainer.model().registry().counts().total),
               static_cast<long long>(batch.batch), static_cast<long long>(batch.seq_len), threads, steps);

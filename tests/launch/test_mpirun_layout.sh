@@ -20,7 +20,7 @@ check_layout() {
   count=$(grep -c "^trident layout: rank=$rank " "$log" || true)
   [ "$count" -eq 1 ] || fail "rank $rank printed $count layout lines, expected 1"
   line=$(grep "^trident layout: rank=$rank " "$log")
-  for field in world=4 host= node=0/1 "local_rank=$rank" pp=0 device= "$@"; do
+  for field in world=4 host= node=0/1 "local_rank=$rank" pp=0 device= threads= "$@"; do
     grep -qE "(^| )$field" <<<"$line" || fail "rank $rank: '$field' missing in: $line"
   done
 }
