@@ -1,6 +1,7 @@
 """Plots a GRPO run's JSONL metrics (written by `trident grpo --metrics`): mean reward, sampled
 accuracy and format rate per step, with the held-out greedy accuracy before and after training
-(the final record) marked at both ends.
+(the final record) marked at both ends; and, where the records have them, the share of groups
+with zero reward variance and the sampled accuracy by difficulty (carries).
 
     /usr/bin/python3 launch/plots/grpo_curve.py METRICS.jsonl OUT.png [--title TEXT]
 """
@@ -9,7 +10,8 @@ from metrics_plot import parse_args, plt, records, save
 
 def main():
     args = parse_args(__doc__)
-    steps, reward, accuracy, fmt = [], [], [], []
+    steps, reward, accuracy, fmt, flat = [], [], [], [], []
+    by_carries = {}
     held_out = {}
     for record in records(args.metrics):
         if "eval_accuracy" in record:
@@ -19,7 +21,13 @@ def main():
             reward.append(record["reward"])
             accuracy.append(record["accuracy"])
             fmt.append(record["format_rate"])
-    fig, (ax_reward, ax_rates) = plt.subplots(1, 2, figsize=(11, 4))
+            if "zero_variance_groups" in record:
+                flat.append(record["zero_variance_groups"])
+            for bucket, value in record.get("accuracy_by_carries", {}).items():
+                by_carries.setdefault(bucket, []).append((record["step"], value))
+    panels = 3 if flat else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
+    ax_reward, ax_rates = axes[0], axes[1]
     ax_reward.plot(steps, reward, lw=1.2, color="tab:purple")
     ax_reward.set_xlabel("GRPO step")
     ax_reward.set_ylabel("mean reward (accuracy + 0.5 · format)")
@@ -35,6 +43,18 @@ def main():
     ax_rates.set_ylim(0, 1.02)
     ax_rates.legend(loc="lower right")
     ax_rates.grid(alpha=0.3)
+    if flat:
+        ax_groups = axes[2]
+        ax_groups.plot(steps, flat, lw=1.2, color="tab:gray", label="groups with zero variance")
+        for bucket in sorted(by_carries):
+            points = by_carries[bucket]
+            ax_groups.plot([p[0] for p in points], [p[1] for p in points], lw=1.0,
+                           label=f"accuracy, {bucket} carries")
+        ax_groups.set_xlabel("GRPO step")
+        ax_groups.set_ylabel("fraction")
+        ax_groups.set_ylim(0, 1.02)
+        ax_groups.legend(loc="best", fontsize=8)
+        ax_groups.grid(alpha=0.3)
     save(fig, args)
 
 

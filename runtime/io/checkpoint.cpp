@@ -395,27 +395,51 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
 }
 
 // The reference store must hold the same slices at the same flat offsets as the policy's (it
-// was built for the same layout), and every rank must pass one or none. Collective.
+// was built for the same layout), and every rank must pass one or none. Collective: every rank
+// learns whether any rank's reference is missing or laid out otherwise, and all stop together.
 bool agree_on_reference(const models::ParameterStore& store,
                         const models::ParameterStore* reference, MPI_Comm comm) {
+  bool same_layout = true;
   if (reference != nullptr) {
-    TRIDENT_CHECK(reference->registry().specs().size() == store.registry().specs().size() &&
-                      reference->numel() == store.numel(),
-                  "checkpoint: the reference model has another shape than the policy");
+    same_layout = reference->registry().specs().size() == store.registry().specs().size() &&
+                  reference->numel() == store.numel();
     for (const models::ParamSpec& spec : store.registry().specs()) {
-      TRIDENT_CHECK(reference->has(spec.name) == store.has(spec.name) &&
-                        (!store.has(spec.name) ||
-                         reference->get(spec.name).offset == store.get(spec.name).offset),
-                    "checkpoint: the reference model holds ", spec.name,
-                    " differently from the policy (built for another layout?)");
+      if (!same_layout) break;
+      same_layout = reference->has(spec.name) == store.has(spec.name) &&
+                    (!store.has(spec.name) ||
+                     reference->get(spec.name).offset == store.get(spec.name).offset);
     }
   }
-  int counts[2] = {reference != nullptr ? 1 : 0, reference != nullptr ? 1 : 0};
-  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &counts[0], 1, MPI_INT, MPI_MIN, comm));
-  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &counts[1], 1, MPI_INT, MPI_MAX, comm));
-  TRIDENT_CHECK(counts[0] == counts[1],
+  // {present anywhere, absent anywhere, laid out otherwise anywhere}
+  int flags[3] = {reference != nullptr ? 1 : 0, reference == nullptr ? 1 : 0, same_layout ? 0 : 1};
+  TRIDENT_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_INT, MPI_MAX, comm));
+  TRIDENT_CHECK(flags[2] == 0,
+                "checkpoint: a rank's reference model is laid out otherwise than its policy");
+  TRIDENT_CHECK(flags[0] == 0 || flags[1] == 0,
                 "checkpoint: some ranks save a reference model and others do not");
-  return counts[0] != 0;
+  return flags[0] != 0;
+}
+
+// Reads `group`/<name> of every tensor `store` holds into its slices (each rank its own
+// hyperslab; collective). A missing tensor or another shape is a UserError naming it.
+void read_weights(hid_t file, hid_t dxpl, const std::string& path, const std::string& group,
+                  models::ParameterStore& store) {
+  float* values = store.flat_values().data<float>();
+  // The policy's tensors are named as the user knows them; another group's with the group.
+  const std::string where = group == kWeights ? "" : " under " + group;
+  for (const models::ParamSpec& spec : store.registry().specs()) {
+    const std::string name = group + "/" + spec.name;
+    TRIDENT_USER_CHECK(h5::link_exists(file, name), "checkpoint '", path, "' has no tensor '",
+                       spec.name, "'", where, " (expected shape ", shape_string(spec.shape),
+                       "); was it written for another model config?");
+    h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), name);
+    const Shape stored = h5::dataset_shape(dataset);
+    TRIDENT_USER_CHECK(stored == spec.shape, "tensor '", spec.name, "'", where, " in '", path,
+                       "' has shape ", shape_string(stored), " but the model expects ",
+                       shape_string(spec.shape));
+    const Piece weight = weight_piece(store, spec);
+    transfer(dataset, dxpl, spec.shape, weight, weight.held, values + weight.flat, false, name);
+  }
 }
 
 }  // namespace
@@ -511,7 +535,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
   loaded.optimizer_loaded =
       h5::has_attr(file, "has_optimizer") && h5::read_attr_i64(file, "has_optimizer") != 0;
   h5::Handle dxpl = collective_transfer();
-  float* values = store.flat_values().data<float>();
+  read_weights(file, dxpl, path, kWeights, store);
   const std::vector<MomentRange> ranges = moments.ranges();
   for (const MomentRange& range : ranges) {
     const int64_t n = range.flat_end - range.flat_begin;
@@ -520,16 +544,6 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
   }
   std::vector<float> staging;
   for (const models::ParamSpec& spec : store.registry().specs()) {
-    const std::string name = std::string(kWeights) + "/" + spec.name;
-    TRIDENT_USER_CHECK(h5::link_exists(file, name), "checkpoint '", path, "' has no tensor '",
-                       spec.name, "' (expected shape ", shape_string(spec.shape),
-                       "); was it written for another model config?");
-    h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), name);
-    const Shape stored = h5::dataset_shape(dataset);
-    TRIDENT_USER_CHECK(stored == spec.shape, "tensor '", spec.name, "' in '", path, "' has shape ",
-                       shape_string(stored), " but the model expects ", shape_string(spec.shape));
-    const Piece weight = weight_piece(store, spec);
-    transfer(dataset, dxpl, spec.shape, weight, weight.held, values + weight.flat, false, name);
     if (!loaded.optimizer_loaded || !spec.trained) continue;
     const Piece moment = moment_piece(store, spec, ranges);
     const bool active = moment.held && moment.count() > 0;
@@ -545,21 +559,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
     }
   }
   loaded.reference_loaded = reference != nullptr && h5::link_exists(file, kReferenceWeights);
-  if (loaded.reference_loaded) {
-    float* reference_values = reference->flat_values().data<float>();
-    for (const models::ParamSpec& spec : reference->registry().specs()) {
-      const std::string name = std::string(kReferenceWeights) + "/" + spec.name;
-      TRIDENT_USER_CHECK(h5::link_exists(file, name), "checkpoint '", path, "' has no tensor '",
-                         name, "' (its reference model is incomplete)");
-      h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), name);
-      TRIDENT_USER_CHECK(h5::dataset_shape(dataset) == spec.shape, "tensor '", name, "' in '", path,
-                         "' has shape ", shape_string(h5::dataset_shape(dataset)),
-                         " but the model expects ", shape_string(spec.shape));
-      const Piece weight = weight_piece(*reference, spec);
-      transfer(dataset, dxpl, spec.shape, weight, weight.held, reference_values + weight.flat,
-               false, name);
-    }
-  }
+  if (loaded.reference_loaded) read_weights(file, dxpl, path, kReferenceWeights, *reference);
   file.close();
   return loaded;
 }
