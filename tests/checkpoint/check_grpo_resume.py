@@ -20,15 +20,13 @@ usage: check_grpo_resume.py MPIRUN TRIDENT
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
 
-from checkpoint_checks import report, run, scratch_dir
+from checkpoint_checks import preempt_one_rank, report, run, scratch_dir
 
 EXIT_STOPPED_BY_SIGNAL = 75
 GRPO = ["--config", "tiny", "--set", "grpo.prompts_per_step=4", "--set", "grpo.group_size=4",
@@ -145,23 +143,13 @@ def main():
         reference_dir = os.path.join(tmp, "long")
         run(job(*longer, "--checkpoint-dir", reference_dir))
         pre, metrics = os.path.join(tmp, "pre"), os.path.join(tmp, "pre.jsonl")
-        proc = subprocess.Popen(job(*longer, "--metrics", metrics, "--checkpoint-dir", pre),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if os.path.exists(metrics) and len(steps_of(metrics)) >= 2:
-                break
-            time.sleep(0.05)
-        ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                               text=True).stdout.split()
-        if proc.poll() is not None or len(ranks) != 2:
-            failures.append(f"could not signal a running job (ranks {ranks})")
-            proc.kill()
-        else:
-            os.kill(int(ranks[-1]), signal.SIGUSR1)  # one rank only: the others must follow
-        out, _ = proc.communicate(timeout=240)
-        if proc.returncode != EXIT_STOPPED_BY_SIGNAL:
-            failures.append(f"preempted job exited {proc.returncode}, expected "
+        status, out, problem = preempt_one_rank(
+            job(*longer, "--metrics", metrics, "--checkpoint-dir", pre),
+            lambda: os.path.exists(metrics) and len(steps_of(metrics)) >= 2)
+        if problem:
+            failures.append(problem)
+        if status != EXIT_STOPPED_BY_SIGNAL:
+            failures.append(f"preempted job exited {status}, expected "
                             f"{EXIT_STOPPED_BY_SIGNAL}\n{out[-3000:]}")
         last = max(steps_of(metrics)) if os.path.exists(metrics) else 0
         saved = sorted(os.listdir(pre)) if os.path.isdir(pre) else []

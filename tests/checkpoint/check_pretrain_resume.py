@@ -17,12 +17,10 @@ usage: check_pretrain_resume.py MPIRUN TRIDENT
 """
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
-from checkpoint_checks import report, run, scratch_dir
+from checkpoint_checks import preempt_one_rank, report, run, scratch_dir
 
 STEPS = 12
 COMMON = ["--config", "tiny", "--set", f"train.steps={STEPS}", "--set", "train.global_batch=8",
@@ -141,24 +139,13 @@ def main():
         want_long = losses(reference)
         pre = os.path.join(tmp, "pre")
         metrics = os.path.join(tmp, "preempted.jsonl")
-        command = job(mpirun, trident, *longer, "--metrics", metrics, "--checkpoint-dir", pre)
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            if os.path.exists(metrics) and len(losses(metrics)) >= 2:
-                break
-            time.sleep(0.05)
-        ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                               text=True).stdout.split()
-        if proc.poll() is not None or len(ranks) != 2:
-            failures.append(f"could not signal a running job (ranks {ranks})")
-            proc.kill()
-        else:
-            os.kill(int(ranks[-1]), signal.SIGUSR1)  # one rank only: the others must follow
-        out, _ = proc.communicate(timeout=240)
-        if proc.returncode != EXIT_STOPPED_BY_SIGNAL:
-            failures.append(f"preempted job exited {proc.returncode}, expected "
+        status, out, problem = preempt_one_rank(
+            job(mpirun, trident, *longer, "--metrics", metrics, "--checkpoint-dir", pre),
+            lambda: os.path.exists(metrics) and len(losses(metrics)) >= 2)
+        if problem:
+            failures.append(problem)
+        if status != EXIT_STOPPED_BY_SIGNAL:
+            failures.append(f"preempted job exited {status}, expected "
                             f"{EXIT_STOPPED_BY_SIGNAL}\n{out}")
         stopped = losses(metrics)
         last = max(stopped) if stopped else 0

@@ -54,6 +54,24 @@ job_field() {
   timeout 10 scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
 }
 
+# wait_for_first_checkpoint ID DIR LOG: until a complete step_*.h5 appears in DIR (at most
+# 120 s) while job ID runs; prints its path, or fails showing LOG (on stderr: it runs inside
+# a command substitution).
+wait_for_first_checkpoint() {
+  local id=$1 dir=$2 log=$3 found="" state
+  for _ in $(seq 1 1200); do
+    found=$(find "$dir" -mindepth 1 -maxdepth 1 -name 'step_*.h5' 2>/dev/null | head -1 || true)
+    [ -n "$found" ] && { echo "$found"; return 0; }
+    state=$(job_field "$id" JobState)
+    [ "$state" = RUNNING ] || [ "$state" = PENDING ] ||
+      { cat "$log" >&2; echo "FAIL: the job ended ($state) before writing a checkpoint" >&2; exit 1; }
+    sleep 0.1
+  done
+  tail -20 "$log" >&2
+  echo "FAIL: no checkpoint in $dir after 120 s" >&2
+  exit 1
+}
+
 # wait_for_job ID SECONDS: until the job is in a final state; prints that state.
 wait_for_job() {
   local id=$1 deadline=$((SECONDS + $2)) state

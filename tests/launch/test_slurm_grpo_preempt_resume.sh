@@ -27,10 +27,10 @@ for line in sys.stdin:
     print(sum(map(ord, json.loads(line)["completion"])) % 5)
 PY
 grpo_args=(--config tiny --set parallel.dp=2 --set parallel.zero1=true
-  --set grpo.steps=$steps --set grpo.prompts_per_step=4 --set grpo.group_size=4
+  --set "grpo.steps=$steps" --set grpo.prompts_per_step=4 --set grpo.group_size=4
   --set grpo.max_new_tokens=8 --set grpo.eval_prompts=0 --set grpo.lr=1e-3
   --set grpo.beta=0.04 --set grpo.ref_refresh_every=7 --set grpo.temperature=1.5
-  --set "grpo.reward_command=/usr/bin/python3 $work/reward.py" --set checkpoint.every=$every)
+  --set "grpo.reward_command=/usr/bin/python3 $work/reward.py" --set "checkpoint.every=$every")
 
 echo "== the uninterrupted run (mpirun, same layout)"
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 400 \
@@ -45,16 +45,7 @@ id=$(timeout 30 sbatch --parsable --ntasks=2 --output="$work/job-%j.out" \
   "$source_dir/launch/slurm/grpo.sbatch" "${grpo_args[@]}")
 id=${id%%;*}
 log=$work/job-$id.out
-first_checkpoint=""
-for _ in $(seq 1 1200); do
-  first_checkpoint=$(find "$ckpt" -mindepth 1 -maxdepth 1 -name 'step_*.h5' 2>/dev/null | head -1 || true)
-  [ -n "$first_checkpoint" ] && break
-  state=$(job_field "$id" JobState)
-  [ "$state" = RUNNING ] || [ "$state" = PENDING ] ||
-    { cat "$log"; fail "the job ended ($state) before writing a checkpoint"; }
-  sleep 0.1
-done
-[ -n "$first_checkpoint" ] || { tail -20 "$log"; fail "no checkpoint in $ckpt after 120 s"; }
+first_checkpoint=$(wait_for_first_checkpoint "$id" "$ckpt" "$log")
 echo "first checkpoint: $first_checkpoint"
 timeout 10 scancel --signal=USR1 --batch "$id"
 state=$(wait_for_job "$id" 480)
@@ -67,12 +58,15 @@ grep -q "(start 2)" "$log" || fail "the job did not start a second time"
 second_start=$(sed -n '/(start 2)/,$p' "$log")
 grep -q "resumed GRPO from" <<<"$second_start" || fail "the second start did not resume"
 stopped_at=$(grep -o "saving a checkpoint after GRPO step [0-9]*" "$log" | grep -o "[0-9]*$" | head -1)
-[ -n "$stopped_at" ] && [ "$stopped_at" -lt "$steps" ] || fail "the first start did not stop early"
+if [ -z "$stopped_at" ] || [ "$stopped_at" -ge "$steps" ]; then
+  fail "the first start did not stop early"
+fi
 logged=$(grep -o '"step":[0-9]*' "$work/run/metrics.jsonl" | sort -t: -k2 -n | uniq -c |
   awk '$1 != 1' | wc -l)
 records=$(grep -c '"reward"' "$work/run/metrics.jsonl")
-[ "$records" = "$steps" ] && [ "$logged" = 0 ] ||
+if [ "$records" != "$steps" ] || [ "$logged" != 0 ]; then
   fail "metrics hold $records step records, some repeated ($logged); expected each of $steps once"
+fi
 
 /usr/bin/python3 - "$work/straight/step_$steps.h5" "$ckpt/step_$steps.h5" <<'PY'
 import sys

@@ -29,17 +29,7 @@ log=$work/job-$id.out
 echo "job $id: $steps steps, a checkpoint every $every"
 
 echo "== wait for the first checkpoint"
-first_checkpoint=""
-for _ in $(seq 1 1200); do
-  first_checkpoint=$(find "$ckpt" -mindepth 1 -maxdepth 1 ! -name '*tmp*' ! -name '.*' \
-    2>/dev/null | head -1 || true)
-  [ -n "$first_checkpoint" ] && break
-  state=$(job_field "$id" JobState)
-  [ "$state" = RUNNING ] || [ "$state" = PENDING ] ||
-    { cat "$log"; fail "the job ended ($state) before writing a checkpoint"; }
-  sleep 0.1
-done
-[ -n "$first_checkpoint" ] || { tail -20 "$log"; fail "no checkpoint in $ckpt after 120 s"; }
+first_checkpoint=$(wait_for_first_checkpoint "$id" "$ckpt" "$log")
 echo "first checkpoint: $first_checkpoint"
 
 echo "== preemption warning to the batch shell"
