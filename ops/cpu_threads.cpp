@@ -17,6 +17,17 @@ CpuThreads& last_choice() {
   return choice;
 }
 
+// Whether omp_set_num_threads was called: from then on the runtime's default no longer holds.
+bool& omp_threads_set() {
+  static bool set = false;
+  return set;
+}
+
+void set_omp_threads(int threads) {
+  omp_set_num_threads(threads);
+  omp_threads_set() = true;
+}
+
 int positive_env(const char* name) {
   const char* text = std::getenv(name);
   if (text == nullptr) return 0;
@@ -32,8 +43,15 @@ int affinity_cores() {
   return CPU_COUNT(&set);
 }
 
-// openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP.
-bool blas_shares_openmp_pool() { return openblas_get_parallel() == 2; }
+// OpenBLAS's threads for a backend of `threads`; says which build it is and what it runs on.
+std::string set_blas_threads(int threads) {
+  if (openblas_get_parallel() == 2) {  // 0 sequential, 1 pthreads, 2 OpenMP
+    openblas_set_num_threads(threads);
+    return "OpenBLAS OpenMP build, on the same pool";
+  }
+  openblas_set_num_threads(1);
+  return "OpenBLAS pthreads build, held to 1 thread beside the OpenMP pool";
+}
 
 }  // namespace
 
@@ -61,20 +79,22 @@ CpuThreads configure_cpu_threads(int sharing_ranks) {
   in.online_cores = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   in.bound_cores = affinity_cores() > 0 ? affinity_cores() : in.online_cores;
   in.sharing_ranks = sharing_ranks;
-  const CpuThreads choice = choose_cpu_threads(in);
-  return set_cpu_threads(choice.threads, choice.reason);
+  CpuThreads choice = choose_cpu_threads(in);
+  // Where the choice is what the OpenMP runtime picks by itself (OMP_NUM_THREADS, or the cores
+  // of the affinity mask), the runtime is left to start when the first kernel needs it: LLVM's
+  // (clang builds) starts by sizing a shared-memory file, which fails under a file size limit
+  // (ulimit -f) that a command running no kernel would otherwise never meet.
+  const int runtime_default = in.omp_num_threads > 0 ? in.omp_num_threads : in.bound_cores;
+  if (choice.threads != runtime_default || omp_threads_set()) set_omp_threads(choice.threads);
+  choice.blas = set_blas_threads(choice.threads);
+  last_choice() = choice;
+  return choice;
 }
 
 CpuThreads set_cpu_threads(int threads, const std::string& reason) {
   CpuThreads choice{std::max(1, threads), reason, ""};
-  omp_set_num_threads(choice.threads);
-  if (blas_shares_openmp_pool()) {
-    openblas_set_num_threads(choice.threads);
-    choice.blas = "OpenBLAS OpenMP build, on the same pool";
-  } else {
-    openblas_set_num_threads(1);
-    choice.blas = "OpenBLAS pthreads build, held to 1 thread beside the OpenMP pool";
-  }
+  set_omp_threads(choice.threads);
+  choice.blas = set_blas_threads(choice.threads);
   last_choice() = choice;
   return choice;
 }
