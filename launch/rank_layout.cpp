@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <sstream>
 
+#include "launch/rank_threads.h"
 #include "ops/cpu_threads.h"
+#include "runtime/core/logging.h"
 
 namespace trident::launch {
 
@@ -35,6 +37,15 @@ void print_rank_layout(const parallel::Mesh& mesh) {
   const std::string line = rank_layout_line(mesh) + "\n";
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
+}
+
+void start_rank(const parallel::Mesh& mesh, bool primary) {
+  const ops::CpuThreads threads = configure_rank_threads(mesh);
+  print_rank_layout(mesh);
+  if (primary) {
+    TLOG_INFO("CPU threads per rank: ", threads.threads, " (", threads.reason, "; ", threads.blas,
+              ")");
+  }
 }
 
 }  // namespace trident::launch

@@ -17,4 +17,9 @@ std::string rank_layout_line(const parallel::Mesh& mesh);
 // already said where it was).
 void print_rank_layout(const parallel::Mesh& mesh);
 
+// A training command's start on every rank: configures the rank's CPU threads
+// (rank_threads.h; collective over the mesh's node), prints its layout line, and on the
+// `primary` rank logs how the thread count was chosen.
+void start_rank(const parallel::Mesh& mesh, bool primary);
+
 }  // namespace trident::launch

@@ -7,7 +7,6 @@
 #include "launch/commands/config_flags.h"
 #include "launch/commands/run_flags.h"
 #include "launch/rank_layout.h"
-#include "launch/rank_threads.h"
 #include "launch/trace_session.h"
 #include "parallel/context.h"
 #include "parallel/mpi_session.h"
@@ -36,13 +35,7 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
   // Declared after the session, so every communicator is gone before MPI is finalised.
   const auto context = trident::parallel::make_parallel_context(config);
-  const trident::ops::CpuThreads threads =
-      trident::launch::configure_rank_threads(*context->mesh());
-  trident::launch::print_rank_layout(*context->mesh());
-  if (context->primary()) {
-    TLOG_INFO("CPU threads per rank: ", threads.threads, " (", threads.reason, "; ", threads.blas,
-              ")");
-  }
+  trident::launch::start_rank(*context->mesh(), context->primary());
   trident::launch::TraceSession trace(config.logging().trace_dir(), *context);
   const trident::train::grpo::GrpoRunSummary summary =
       trident::train::grpo::run_grpo(config, *context, options);

@@ -11,7 +11,6 @@
 #include "launch/commands/config_flags.h"
 #include "launch/commands/run_flags.h"
 #include "launch/rank_layout.h"
-#include "launch/rank_threads.h"
 #include "launch/trace_session.h"
 #include "parallel/context.h"
 #include "parallel/mpi_session.h"
@@ -50,13 +49,7 @@ TRIDENT_COMMAND(
   TRIDENT_USER_CHECK(bucket_kb >= 0, "--bucket-kb must be ≥ 0, got ", bucket_kb);
   // Declared after the session, so every communicator is gone before MPI is finalised.
   const auto context = trident::parallel::make_parallel_context(config);
-  const trident::ops::CpuThreads threads =
-      trident::launch::configure_rank_threads(*context->mesh());
-  trident::launch::print_rank_layout(*context->mesh());
-  if (context->primary()) {
-    TLOG_INFO("CPU threads per rank: ", threads.threads, " (", threads.reason, "; ", threads.blas,
-              ")");
-  }
+  trident::launch::start_rank(*context->mesh(), context->primary());
   options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
   options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
   trident::launch::TraceSession trace(config.logging().trace_dir(), *context);

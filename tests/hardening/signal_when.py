@@ -21,9 +21,16 @@ sent = threading.Event()
 
 
 def send_twice():
+    """The first signal, then more every 5 ms until the process is gone: the second must reach
+    it however fast the run would otherwise finish its step and save (a fixed pause let a quick
+    save end first), and signals that coalesce while it is not scheduled cost nothing."""
     proc.send_signal(number)
-    time.sleep(0.05)
-    proc.send_signal(number)
+    while proc.poll() is None:
+        time.sleep(0.005)
+        try:
+            proc.send_signal(number)
+        except ProcessLookupError:
+            break
 
 
 for line in proc.stdout:
@@ -32,7 +39,7 @@ for line in proc.stdout:
     if not sent.is_set() and pattern in line:
         sent.set()
         if twice:
-            send_twice()
+            threading.Thread(target=send_twice, daemon=True).start()
         else:
             proc.send_signal(number)
         print(f"[signal_when: sent SIG{name}{' twice' if twice else ''}]", flush=True)
