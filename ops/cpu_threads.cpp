@@ -77,7 +77,8 @@ CpuThreads configure_cpu_threads(int sharing_ranks) {
   CpuThreadInputs in;
   in.omp_num_threads = positive_env("OMP_NUM_THREADS");
   in.online_cores = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-  in.bound_cores = affinity_cores() > 0 ? affinity_cores() : in.online_cores;
+  const int affinity = affinity_cores();
+  in.bound_cores = affinity > 0 ? affinity : in.online_cores;
   in.sharing_ranks = sharing_ranks;
   CpuThreads choice = choose_cpu_threads(in);
   // Where the choice is what the OpenMP runtime picks by itself (OMP_NUM_THREADS, or the cores

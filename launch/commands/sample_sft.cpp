@@ -17,9 +17,7 @@
 #include "launch/cli.h"
 #include "parallel/gather.h"
 #include "parallel/mpi_session.h"
-#include "runtime/config/config.h"
 #include "runtime/core/error.h"
-#include "runtime/io/hf_weights.h"
 #include "runtime/io/mapped_file.h"
 #include "runtime/io/on_root.h"
 #include "runtime/io/synthetic_task.h"
@@ -77,15 +75,8 @@ std::unique_ptr<trident::models::DeepSeekV3Model> load_model(const std::string& 
   TRIDENT_USER_CHECK(fs::exists(init, error), "--init '", init,
                      "' does not exist; give a Trident checkpoint FILE (step_<N>.h5) or an HF "
                      "directory (config.json + *.safetensors)");
-  if (grpo::is_trident_checkpoint(init)) {
-    auto model =
-        std::make_unique<trident::models::DeepSeekV3Model>(grpo::checkpoint_model_config(init), 0);
-    grpo::load_policy_weights(init, *model, MPI_COMM_SELF);
-    return model;
-  }
-  auto model = std::make_unique<trident::models::DeepSeekV3Model>(
-      trident::config::import_hf_config(init + "/config.json"), 0);
-  io::load_hf_weights(model->params(), init);
+  auto model = std::make_unique<trident::models::DeepSeekV3Model>(grpo::init_model_config(init), 0);
+  grpo::load_init_weights(init, *model, MPI_COMM_SELF);
   return model;
 }
 

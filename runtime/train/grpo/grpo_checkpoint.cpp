@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "runtime/config/config.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/io/checkpoint.h"
+#include "runtime/io/hf_weights.h"
 #include "runtime/train/optimizer_moments.h"
 
 namespace trident::train::grpo {
@@ -79,6 +81,21 @@ config::ModelConfig checkpoint_model_config(const std::string& path) {
   TRIDENT_USER_CHECK(check.valid, "--init ", path, ": not a usable Trident checkpoint (",
                      check.reason, "); give a step_<N>.h5 file or an HF directory");
   return io::read_checkpoint_state(path).config.model();
+}
+
+config::ModelConfig init_model_config(const std::string& init) {
+  return is_trident_checkpoint(init) ? checkpoint_model_config(init)
+                                     : config::import_hf_config(init + "/config.json");
+}
+
+std::string load_init_weights(const std::string& init, models::DeepSeekV3Model& model,
+                              MPI_Comm comm) {
+  if (is_trident_checkpoint(init)) {
+    load_policy_weights(init, model, comm);
+    return "checkpoint " + init;
+  }
+  io::load_hf_weights(model.params(), init);  // each rank reads its slices
+  return "HF weights in " + init;
 }
 
 void load_policy_weights(const std::string& path, models::DeepSeekV3Model& policy,

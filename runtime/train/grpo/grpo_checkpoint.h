@@ -29,6 +29,16 @@ bool is_trident_checkpoint(const std::string& path);
 // The model section of the config a checkpoint was written with.
 config::ModelConfig checkpoint_model_config(const std::string& path);
 
+// The model --init names: the model section of a checkpoint's stored config (verified first),
+// or an HF directory's config.json.
+config::ModelConfig init_model_config(const std::string& init);
+
+// Fills `model`'s parameters (this rank's slices) from --init: a checkpoint's weights
+// (load_policy_weights, collective over `comm`) or an HF directory's safetensors. Returns what
+// was read, for the log: "checkpoint <path>" or "HF weights in <dir>".
+std::string load_init_weights(const std::string& init, models::DeepSeekV3Model& model,
+                              MPI_Comm comm);
+
 // Fills the policy's parameters from the checkpoint's weights (its optimizer state and
 // reference are ignored), whatever layout wrote the file: each rank reads its own slice of
 // every tensor it holds (TP slices, held experts). Collective over `comm` (MPI must be

@@ -8,7 +8,6 @@
 #include "runtime/core/logging.h"
 #include "runtime/io/checkpoint_claim.h"
 #include "runtime/io/collective_watchdog.h"
-#include "runtime/io/hf_weights.h"
 #include "runtime/io/jsonl.h"
 #include "runtime/io/tensorboard.h"
 #include "runtime/train/grpo/evaluate.h"
@@ -44,9 +43,7 @@ std::string progress_line(const GrpoStepMetrics& m, int64_t steps, const Progres
 config::ModelConfig run_model_config(const config::TridentConfig& config,
                                      const std::string& resume_path, const std::string& init) {
   if (!resume_path.empty()) return io::read_checkpoint_state(resume_path).config.model();
-  if (init.empty()) return config.model();
-  return is_trident_checkpoint(init) ? checkpoint_model_config(init)
-                                     : config::import_hf_config(init + "/config.json");
+  return init.empty() ? config.model() : init_model_config(init);
 }
 
 }  // namespace
@@ -106,13 +103,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
       build_policy(run_model_config(config, resume_path, init), config.parallel(),
                    config.train().seed(), context);
   if (resume_path.empty() && !init.empty()) {
-    if (is_trident_checkpoint(init)) {
-      load_policy_weights(init, *policy, job);
-      TLOG_INFO("policy initialised from checkpoint ", init);
-    } else {
-      io::load_hf_weights(policy->params(), init);  // each rank reads its slices
-      TLOG_INFO("policy initialised from HF weights in ", init);
-    }
+    TLOG_INFO("policy initialised from ", load_init_weights(init, *policy, job));
   }
   // The reference model (β > 0) is the policy as the trainer finds it: the initial weights,
   // replaced by the checkpoint's reference when resuming.
