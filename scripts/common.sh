@@ -46,6 +46,14 @@ allow_mpi_as_root() {
   export OMPI_MCA_rmaps_base_oversubscribe=1
 }
 
+# on_ranks n command...: runs a command on n MPI ranks of this machine, one thread each unless
+# OMP_NUM_THREADS says otherwise (the ranks share the cores).
+on_ranks() {
+  local n=$1
+  shift
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} mpirun -np "$n" -x OMP_NUM_THREADS "$@"
+}
+
 # The first two steps of the entry scripts (demo.sh, test.sh): install what is missing, then
 # build.
 setup_and_build() {

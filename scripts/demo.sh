@@ -16,13 +16,6 @@ grpo_ranks=${TRIDENT_DEMO_GRPO_RANKS:-2}
 mkdir -p "$run_dir"
 allow_mpi_as_root
 
-# on_ranks n command...: runs a command on n MPI ranks of this machine.
-on_ranks() {
-  local n=$1
-  shift
-  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} mpirun -np "$n" -x OMP_NUM_THREADS "$@"
-}
-
 # sft_layout: the SFT's parallel layout on $ranks ranks: pipeline (2 stages) × data × expert
 # parallel when $ranks is a multiple of 4, data parallel otherwise.
 sft_layout() {
