@@ -1,13 +1,15 @@
 // The gradient of the GRPO loss (clipped surrogate + k3 KL, grpo aggregation) as the step
 // engine computes it (one rank, the policy objective of a training pass) through log-softmax,
 // the head and the whole model, against central finite differences of the same loss computed
-// directly from the model's blocks.
+// directly from the model's blocks; at T = 1 and at a sampling temperature T ≠ 1, where the
+// objective scores the tempered distribution softmax(logits / T).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 
 #include "models/deepseek_v3/parallelize/pipeline_partition.h"
+#include "ops/ops.h"
 #include "parallel/context.h"
 #include "runtime/config/config.h"
 #include "runtime/core/rng.h"
@@ -30,7 +32,21 @@ struct Problem {
   std::vector<std::vector<double>> old_logp, ref_logp;
   std::vector<double> coef;
   ObjectiveOptions objective;
+  double temperature = 1.0;
 };
+
+// The scores of the rows under the tempered distribution, from the model's blocks.
+CompletionScores tempered_scores(models::DeepSeekV3Model& model, const std::vector<ScoredRow>& rows,
+                                 double temperature,
+                                 std::vector<models::DecoderLayerContext>& layers) {
+  const RowBatch batch = make_row_batch(rows);
+  const models::SequenceLayout layout = model.sequence_layout(batch.batch, batch.seq);
+  const Tensor h = model.forward_layers(0, model.num_layers(), model.embedding().forward(batch.ids),
+                                        layout, 0.0f, layers);
+  Tensor logits = head_logits(model, h);
+  ops::scale(logits, static_cast<float>(1.0 / temperature), logits);
+  return completion_scores(logits, batch, rows);
+}
 
 struct LossEval {
   double loss = 0.0;
@@ -40,12 +56,8 @@ struct LossEval {
 
 // The loss of the problem from the model's blocks, and the routing of every MoE layer.
 LossEval evaluate(models::DeepSeekV3Model& model, const Problem& p) {
-  const RowBatch batch = make_row_batch(p.rows);
-  const models::SequenceLayout layout = model.sequence_layout(batch.batch, batch.seq);
   std::vector<models::DecoderLayerContext> layers;
-  const Tensor h = model.forward_layers(0, model.num_layers(), model.embedding().forward(batch.ids),
-                                        layout, 0.0f, layers);
-  const CompletionScores now = completion_scores(head_logits(model, h), batch, p.rows);
+  const CompletionScores now = tempered_scores(model, p.rows, p.temperature, layers);
   LossEval out;
   for (size_t i = 0; i < p.rows.size(); ++i) {
     for (size_t t = 0; t < p.rows[i].completion.size(); ++t) {
@@ -81,7 +93,7 @@ double engine_backward(models::DeepSeekV3Model& model, const Problem& p) {
   pass[0].coefficients = p.coef;
   pass[0].old_scores = &old_scores;
   pass[0].ref_scores = &ref_scores;
-  PolicyObjective objective(model, p.objective);
+  PolicyObjective objective(model, p.objective, p.temperature);
   objective.begin_pass(pass);
   const std::vector<StageInput> inputs = stage_inputs(pass);
   compute.begin_step(inputs, objective, 0.0f);
@@ -89,9 +101,10 @@ double engine_backward(models::DeepSeekV3Model& model, const Problem& p) {
   return -objective.sums().objective;
 }
 
-TEST(GrpoGradient, MatchesFiniteDifferences) {
+void expect_gradient_matches_finite_differences(double temperature) {
   models::DeepSeekV3Model model(testing::grpo_tiny_config(), 2024);
   Problem p;
+  p.temperature = temperature;
   p.rows = {{io::ByteTokenizer::encode("12+3="), io::ByteTokenizer::encode("<t>15")},
             {io::ByteTokenizer::encode("12+3="), io::ByteTokenizer::encode("99</a")},
             {io::ByteTokenizer::encode("7+8="), io::ByteTokenizer::encode("15!")}};
@@ -99,15 +112,8 @@ TEST(GrpoGradient, MatchesFiniteDifferences) {
   p.objective.beta = 0.3;
   p.objective.kl = KlEstimator::K3;
   p.objective.epsilon_low = p.objective.epsilon_high = 0.5;  // keep ρ inside the range
-  CompletionScores base;
-  {
-    const RowBatch batch = make_row_batch(p.rows);
-    const models::SequenceLayout layout = model.sequence_layout(batch.batch, batch.seq);
-    std::vector<models::DecoderLayerContext> layers;
-    const Tensor h = model.forward_layers(
-        0, model.num_layers(), model.embedding().forward(batch.ids), layout, 0.0f, layers);
-    base = completion_scores(head_logits(model, h), batch, p.rows);
-  }
+  std::vector<models::DecoderLayerContext> layers;
+  const CompletionScores base = tempered_scores(model, p.rows, temperature, layers);
   const CounterRng rng(5, stream_id("grpo-grad"));
   uint64_t draw = 0;
   for (size_t i = 0; i < p.rows.size(); ++i) {
@@ -158,6 +164,14 @@ TEST(GrpoGradient, MatchesFiniteDifferences) {
   }
   EXPECT_GT(norm, 0.0);
   EXPECT_LT(std::sqrt(diff / norm), 5e-3);
+}
+
+TEST(GrpoGradient, MatchesFiniteDifferences) { expect_gradient_matches_finite_differences(1.0); }
+
+// The rollouts were drawn at T = 0.6: the loss and its gradient are those of softmax(logits / T)
+// (a head that forgot 1/T in its forward fails the loss check, in its backward the gradient's).
+TEST(GrpoGradient, MatchesFiniteDifferencesAtTheSamplingTemperature) {
+  expect_gradient_matches_finite_differences(0.6);
 }
 
 }  // namespace

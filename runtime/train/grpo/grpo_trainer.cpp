@@ -100,6 +100,12 @@ OptimizerSettings policy_optimizer_settings(const GrpoOptions& options,
   return settings;
 }
 
+// The temperature the objectives score at: the sampler's. Greedy rollouts (T = 0; only tests
+// build them, the config requires T > 0) are scored with the plain head.
+double scoring_temperature(const GrpoOptions& options) {
+  return options.sampling.temperature > 0.0 ? options.sampling.temperature : 1.0;
+}
+
 models::PipelineHolding policy_holding(const models::parallelize::PipelinePartition& partition,
                                        const parallel::ParallelContext& context) {
   return models::parallelize::holding_of_rank(partition, context.rank(parallel::MeshAxis::Pp),
@@ -132,8 +138,8 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
       optimizer_(policy, context, partition_, policy_optimizer_settings(options_, parallel)),
       lr_{options_.lr, options_.lr, options_.warmup_steps, options_.warmup_steps + 1},
       compute_(policy, partition_, context.rank(parallel::MeshAxis::Pp)),
-      scoring_(policy),
-      objective_(policy, options_.objective),
+      scoring_(policy, scoring_temperature(options_)),
+      objective_(policy, options_.objective, scoring_temperature(options_)),
       decoder_(policy, partition_, context),
       lockstep_(context.ep()),
       nonfinite_(policy.params(), context, options_.nonfinite) {
@@ -149,7 +155,8 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
     reference_ = build_policy(policy.config(), parallel, options_.seed, context);
     reference_compute_ = std::make_unique<ModelStageCompute>(*reference_, partition_,
                                                              context.rank(parallel::MeshAxis::Pp));
-    reference_scoring_ = std::make_unique<ScoringObjective>(*reference_);
+    reference_scoring_ = std::make_unique<ScoringObjective>(*reference_,
+                                                            scoring_temperature(options_));
     refresh_reference();
   }
 }

@@ -1,5 +1,6 @@
 #include "runtime/train/grpo/policy_objective.h"
 
+#include "ops/ops.h"
 #include "parallel/tp/tp_group.h"
 #include "runtime/core/error.h"
 #include "runtime/train/grpo/vocab_sharded.h"
@@ -14,16 +15,22 @@ models::Weight lm_head(models::DeepSeekV3Model& model) {
   return models::weight_of(model.params(), "lm_head.weight");
 }
 
-void head_forward(models::DeepSeekV3Model& model, const Tensor& h, HeadPass& pass) {
+// The logits of the sampling distribution: lm_head's output divided by the temperature.
+void head_forward(models::DeepSeekV3Model& model, const Tensor& h, double temperature,
+                  HeadPass& pass) {
   const Tensor normed =
       models::norm_step_forward(final_norm(model), model.dims().eps, h, pass.norm);
   pass.logits = models::linear_step_forward(lm_head(model), normed, pass.head);
+  if (temperature != 1.0)
+    ops::scale(pass.logits, static_cast<float>(1.0 / temperature), pass.logits);
 }
 
-// d loss / d h from d loss / d logits; the head's weight gradients accumulate.
-Tensor head_backward(models::DeepSeekV3Model& model, const Tensor& dlogits, HeadPass& pass) {
+// d loss / d h from d loss / d (tempered) logits; the head's weight gradients accumulate.
+Tensor head_backward(models::DeepSeekV3Model& model, Tensor dlogits, double temperature,
+                     HeadPass& pass) {
   const models::Weight head = lm_head(model);
   const models::Weight norm = final_norm(model);
+  if (temperature != 1.0) ops::scale(dlogits, static_cast<float>(1.0 / temperature), dlogits);
   Tensor dnormed = models::linear_step_backward_input(head, dlogits, pass.head);
   // lm_head is column-parallel over the vocabulary: each TP rank holds a partial sum.
   parallel::tp::tp_enter_backward(model.tp(), dnormed);
@@ -60,7 +67,7 @@ void ScoringObjective::forward(int micro, const Tensor& h, const models::Sequenc
   const GroupBatch& group = groups_->at(static_cast<size_t>(micro));
   if (group.filler) return;
   HeadPass pass;
-  head_forward(model_, h, pass);
+  head_forward(model_, h, temperature_, pass);
   scores_[static_cast<size_t>(micro)] =
       model_completion_scores(model_, pass.logits, group.rows, group.source);
 }
@@ -81,7 +88,7 @@ void PolicyObjective::forward(int micro, const Tensor& h, const models::Sequence
   const GroupBatch& group = groups_->at(static_cast<size_t>(micro));
   Kept& kept = kept_[micro];
   if (group.filler) return;
-  head_forward(model_, h, kept.head);
+  head_forward(model_, h, temperature_, kept.head);
   const CompletionScores now =
       model_completion_scores(model_, kept.head.logits, group.rows, group.source);
   std::vector<std::vector<int32_t>> tokens;
@@ -118,7 +125,7 @@ Tensor PolicyObjective::backward(int micro) {
     // No loss: a zero gradient adds nothing to any weight but runs the layers' backward.
     dh = Tensor::zeros({group.rows.batch * group.rows.seq, model_.dims().hidden});
   } else {
-    dh = head_backward(model_, it->second.dlogits, it->second.head);
+    dh = head_backward(model_, std::move(it->second.dlogits), temperature_, it->second.head);
   }
   kept_.erase(it);
   return dh;

@@ -11,6 +11,11 @@
 // others pad their pass with filler micro-batches (one token, no loss, zero gradient): every
 // rank of an expert-parallel group must run as many MoE forwards as the others.
 //
+// Both score the distribution the rollouts were sampled from: the logits divided by the sampling
+// temperature T (grpo.temperature). So π_old is the sampler's own distribution, the ratio ρ
+// starts at 1 for the tokens it drew, and KL and entropy are those of what is sampled; with the
+// T = 1 head instead, every T ≠ 1 run would push on a distribution it never samples.
+//
 // Under tensor parallelism the logits are a vocabulary slice; scores and gradients go through
 // the vocabulary-parallel log-softmax of vocab_sharded.h, identically on every TP rank.
 #include <cstdint>
@@ -50,7 +55,8 @@ struct HeadPass {
 
 class ScoringObjective final : public StageObjective {
  public:
-  explicit ScoringObjective(models::DeepSeekV3Model& model) : model_(model) {}
+  ScoringObjective(models::DeepSeekV3Model& model, double temperature)
+      : model_(model), temperature_(temperature) {}
   // The pass's groups (kept by reference until it ends); scores() is reset.
   void begin_pass(const std::vector<GroupBatch>& groups);
   // Per micro-batch (empty for fillers and off the last stage).
@@ -62,6 +68,7 @@ class ScoringObjective final : public StageObjective {
 
  private:
   models::DeepSeekV3Model& model_;
+  double temperature_;
   const std::vector<GroupBatch>* groups_ = nullptr;
   std::vector<CompletionScores> scores_;
 };
@@ -77,8 +84,9 @@ struct PolicyPassSums {
 
 class PolicyObjective final : public StageObjective {
  public:
-  PolicyObjective(models::DeepSeekV3Model& model, const ObjectiveOptions& options)
-      : model_(model), options_(options) {}
+  PolicyObjective(models::DeepSeekV3Model& model, const ObjectiveOptions& options,
+                  double temperature)
+      : model_(model), options_(options), temperature_(temperature) {}
   void begin_pass(const std::vector<GroupBatch>& groups);
   const PolicyPassSums& sums() const { return sums_; }
 
@@ -97,6 +105,7 @@ class PolicyObjective final : public StageObjective {
   };
   models::DeepSeekV3Model& model_;
   ObjectiveOptions options_;
+  double temperature_;
   const std::vector<GroupBatch>* groups_ = nullptr;
   std::map<int, Kept> kept_;
   PolicyPassSums sums_;
