@@ -1,7 +1,8 @@
 """Plots a GRPO run's JSONL metrics (written by `trident grpo --metrics`): mean reward, sampled
 accuracy and format rate per step, with the held-out greedy accuracy before and after training
-(the final record) marked at both ends; and, where the records have them, the share of groups
-with zero reward variance and the sampled accuracy by difficulty (carries).
+(the final record) marked at both ends, and the mean completion length per step; and, where the
+records have them, the share of groups with zero reward variance and the sampled accuracy by
+difficulty (carries).
 
     /usr/bin/python3 launch/plots/grpo_curve.py METRICS.jsonl OUT.png [--title TEXT]
 """
@@ -10,7 +11,7 @@ from metrics_plot import parse_args, plt, records, save
 
 def main():
     args = parse_args(__doc__)
-    steps, reward, accuracy, fmt, flat = [], [], [], [], []
+    steps, reward, accuracy, fmt, flat, length = [], [], [], [], [], []
     by_carries = {}
     held_out = {}
     for record in records(args.metrics):
@@ -21,6 +22,8 @@ def main():
             reward.append(record["reward"])
             accuracy.append(record["accuracy"])
             fmt.append(record["format_rate"])
+            if "completion_length" in record:
+                length.append(record["completion_length"])
             if "zero_variance_groups" in record:
                 flat.append(record["zero_variance_groups"])
             for bucket, value in record.get("accuracy_by_carries", {}).items():
@@ -32,6 +35,12 @@ def main():
     ax_reward.set_xlabel("GRPO step")
     ax_reward.set_ylabel("mean reward (accuracy + 0.5 · format)")
     ax_reward.grid(alpha=0.3)
+    if len(length) == len(steps):
+        # On its own axis: the length moves with what the policy writes (prose cut at
+        # max_new_tokens, or the shorter tagged form), not with the reward's scale.
+        ax_length = ax_reward.twinx()
+        ax_length.plot(steps, length, lw=1.0, ls="--", color="tab:green")
+        ax_length.set_ylabel("mean completion length (tokens, dashed)", color="tab:green")
     ax_rates.plot(steps, accuracy, lw=1.2, label="accuracy (sampled rollouts)")
     ax_rates.plot(steps, fmt, lw=1.2, label="format rate (sampled rollouts)")
     if "eval_accuracy_before" in held_out and steps:

@@ -144,6 +144,7 @@ DataConfig default_data() {
   d.set_task_digits(2);
   d.set_eval_samples(64);
   d.set_tokenizer("byte");
+  d.set_prose_tagged_share(0.04);
   return d;
 }
 

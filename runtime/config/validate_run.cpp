@@ -1,4 +1,6 @@
 // Optimiser, GRPO, data, checkpoint and logging settings.
+#include <cmath>
+
 #include "runtime/config/problems.h"
 
 namespace trident::config::detail {
@@ -91,7 +93,12 @@ void check_grpo(const TridentConfig& config, Problems& p) {
 
 void check_data(const TridentConfig& config, Problems& p) {
   const DataConfig& d = config.data();
-  p.require_one_of("data.task", d.task(), {"arithmetic"});
+  p.require_one_of("data.task", d.task(), {"arithmetic", "arithmetic_prose"});
+  p.require(
+      std::isfinite(d.prose_tagged_share()) && d.prose_tagged_share() >= 0 &&
+          d.prose_tagged_share() <= 1,
+      "data.prose_tagged_share = ", d.prose_tagged_share(),
+      " must be in [0, 1] (the share of tagged documents of data.task = \"arithmetic_prose\")");
   p.require(d.task_digits() >= 1 && d.task_digits() <= 9, "data.task_digits = ", d.task_digits(),
             " must be in [1, 9]");
   p.require(d.eval_samples() >= 0, "data.eval_samples = ", d.eval_samples(), " must be ≥ 0");

@@ -91,14 +91,23 @@ void TokenFileSampler::fill_row(uint64_t sample, int32_t* tokens, uint8_t* mask)
   }
 }
 
-SyntheticSampler::SyntheticSampler(ArithmeticOptions task, Split split, bool sft, BatchShape shape)
-    : BatchSampler(shape), task_(task), split_(split), sft_(sft) {
+SyntheticSampler::SyntheticSampler(ArithmeticOptions task, Split split, bool sft, BatchShape shape,
+                                   std::optional<ProseOptions> prose)
+    : BatchSampler(shape), task_(task), split_(split), sft_(sft), prose_(prose) {
   make_problem(shape.seed, split, 0, task_);  // validates the options up front
+  if (prose_) check_prose_options(*prose_);
 }
 
 void SyntheticSampler::fill_row(uint64_t sample, int32_t* tokens, uint8_t* mask) const {
   const size_t width = static_cast<size_t>(shape().seq_len) + 1;
-  const ArithmeticProblem problem = make_problem(shape().seed, split_, sample, task_);
+  ArithmeticProblem problem;
+  if (prose_) {
+    ProseDocument doc = make_prose_document(shape().seed, split_, sample, task_, *prose_);
+    problem = std::move(doc.problem);
+    problem.completion = std::move(doc.completion);
+  } else {
+    problem = make_problem(shape().seed, split_, sample, task_);
+  }
   const std::vector<int32_t> prompt = ByteTokenizer::encode(problem.prompt);
   const std::vector<int32_t> completion =
       ByteTokenizer::encode_document(problem.completion, /*add_bos=*/false, /*add_eos=*/true);

@@ -5,8 +5,10 @@
 // the step's global batch, and the union of the slices is the global batch, bit for bit.
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "models/batch.h"
+#include "runtime/io/arithmetic_prose.h"
 #include "runtime/io/synthetic_task.h"
 #include "runtime/io/token_file.h"
 
@@ -73,10 +75,12 @@ class TokenFileSampler final : public BatchSampler {
 
 // Rows from the arithmetic task: prompt + completion + EOS, padded with PAD (masked out) and
 // truncated to seq_len + 1 tokens. SFT counts only completion and EOS tokens; pretrain counts
-// every non-pad token. Sample k is problem k of the split.
+// every non-pad token. Sample k is problem k of the split. With `prose` the completion is
+// document k of the prose corpus (arithmetic_prose.h): prose, or tagged for a share of rows.
 class SyntheticSampler final : public BatchSampler {
  public:
-  SyntheticSampler(ArithmeticOptions task, Split split, bool sft, BatchShape shape);
+  SyntheticSampler(ArithmeticOptions task, Split split, bool sft, BatchShape shape,
+                   std::optional<ProseOptions> prose = std::nullopt);
 
  protected:
   void fill_row(uint64_t sample, int32_t* tokens, uint8_t* mask) const override;
@@ -85,6 +89,7 @@ class SyntheticSampler final : public BatchSampler {
   ArithmeticOptions task_;
   Split split_;
   bool sft_;
+  std::optional<ProseOptions> prose_;
 };
 
 }  // namespace trident::io

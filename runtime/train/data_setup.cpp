@@ -1,6 +1,7 @@
 #include "runtime/train/data_setup.h"
 
 #include <filesystem>
+#include <optional>
 
 #include "runtime/core/error.h"
 #include "runtime/io/token_file.h"
@@ -43,11 +44,19 @@ std::unique_ptr<io::BatchSampler> file_sampler(const config::TridentConfig& conf
 }
 
 io::ArithmeticOptions task_options(const config::TridentConfig& config) {
-  TRIDENT_USER_CHECK(config.data().task() == "arithmetic", "data.task = \"", config.data().task(),
-                     "\" is not a built-in task; valid: \"arithmetic\" (or set data.train_path)");
+  const std::string& task = config.data().task();
+  TRIDENT_USER_CHECK(task == "arithmetic" || task == "arithmetic_prose", "data.task = \"", task,
+                     "\" is not a built-in task; valid: \"arithmetic\", \"arithmetic_prose\" (or "
+                     "set data.train_path)");
   io::ArithmeticOptions options;
   options.digits = static_cast<int>(config.data().task_digits() > 0 ? config.data().task_digits() : 3);
   return options;
+}
+
+// "arithmetic_prose": the same problems, their completions in prose but for a tagged share.
+std::optional<io::ProseOptions> prose_options(const config::TridentConfig& config) {
+  if (config.data().task() != "arithmetic_prose") return std::nullopt;
+  return io::ProseOptions{config.data().prose_tagged_share()};
 }
 }  // namespace
 
@@ -56,7 +65,8 @@ std::unique_ptr<io::BatchSampler> make_train_sampler(const config::TridentConfig
     return file_sampler(config, "data.train_path", config.data().train_path(), 0);
   }
   return std::make_unique<io::SyntheticSampler>(task_options(config), io::Split::Train,
-                                                config.train().mode() == "sft", batch_shape(config, 0));
+                                                config.train().mode() == "sft",
+                                                batch_shape(config, 0), prose_options(config));
 }
 
 std::unique_ptr<io::BatchSampler> make_eval_sampler(const config::TridentConfig& config) {
@@ -65,7 +75,8 @@ std::unique_ptr<io::BatchSampler> make_eval_sampler(const config::TridentConfig&
   }
   if (!config.data().train_path().empty()) return nullptr;
   return std::make_unique<io::SyntheticSampler>(task_options(config), io::Split::Eval,
-                                                config.train().mode() == "sft", batch_shape(config, 1));
+                                                config.train().mode() == "sft",
+                                                batch_shape(config, 1), prose_options(config));
 }
 
 }  // namespace trident::train

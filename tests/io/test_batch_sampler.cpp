@@ -107,6 +107,34 @@ TEST(SyntheticSampler, LayoutIndependent) {
   EXPECT_EQ(wide.rows(0, 16, 32).tokens, sampler.global_batch(1).tokens);
 }
 
+TEST(SyntheticSampler, ProsePretrainRows) {
+  // data.task = "arithmetic_prose" under train.mode = "pretrain": prompt, prose (or the tagged
+  // completion) and EOS, every token counted but the first and the padding.
+  const ProseOptions prose{0.25};
+  const SyntheticSampler sampler(ArithmeticOptions{2, 1}, Split::Train, /*sft=*/false,
+                                 BatchShape{32, 128, 3}, prose);
+  const TokenBatch batch = sampler.global_batch(1);
+  int tagged = 0;
+  for (int64_t row = 0; row < batch.batch; ++row) {
+    const ProseDocument doc =
+        make_prose_document(3, Split::Train, 32 + row, ArithmeticOptions{2, 1}, prose);
+    tagged += doc.tagged;
+    const std::string text = doc.problem.prompt + doc.completion + '\x03';
+    for (int64_t pos = 0; pos <= batch.seq_len; ++pos) {
+      const size_t at = static_cast<size_t>(pos);
+      EXPECT_EQ(batch.token(row, pos),
+                at < text.size() ? static_cast<unsigned char>(text[at]) : ByteTokenizer::kPad);
+      EXPECT_EQ(batch.counts(row, pos), pos > 0 && at < text.size());
+    }
+  }
+  EXPECT_GT(tagged, 0);  // both kinds of rows
+  EXPECT_LT(tagged, 16);
+  expect_slices_match_global(sampler, 2, 2, 4);
+  EXPECT_THROW(SyntheticSampler(ArithmeticOptions{2, 1}, Split::Train, false, BatchShape{8, 96, 3},
+                                ProseOptions{2.0}),
+               UserError);
+}
+
 class TokenFileSamplerTest : public ::testing::Test {
  protected:
   void SetUp() override {

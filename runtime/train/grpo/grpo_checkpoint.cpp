@@ -22,7 +22,8 @@ std::string trainer_state_text(const GrpoCheckpointState& state) {
   return nlohmann::json{{"trainer", kTrainerName},
                         {"optimizer_steps", state.trainer.optimizer_steps},
                         {"skipped_steps", state.trainer.skipped_steps},
-                        {"eval_accuracy_before", state.eval_accuracy_before}}
+                        {"eval_accuracy_before", state.eval_accuracy_before},
+                        {"eval_format_rate_before", state.eval_format_rate_before}}
       .dump();
 }
 
@@ -42,6 +43,8 @@ GrpoCheckpointState parse_trainer_state(const std::string& path, const io::Check
     state.trainer.optimizer_steps = j.at("optimizer_steps").get<int64_t>();
     state.trainer.skipped_steps = j.at("skipped_steps").get<int64_t>();
     state.eval_accuracy_before = j.at("eval_accuracy_before").get<double>();
+    state.eval_format_rate_before =
+        j.value("eval_format_rate_before", -1.0);  // older files lack it
   } catch (const nlohmann::json::exception& e) {
     TRIDENT_USER_FAIL("--resume: checkpoint '", path, "' has an unreadable GRPO state (", e.what(),
                       "): ", file.trainer_state);

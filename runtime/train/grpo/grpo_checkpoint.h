@@ -4,7 +4,8 @@
 // A GRPO checkpoint is a complete resume point: the policy's weights, its AdamW moments (the
 // whole buffer, or this rank's ZeRO-1 shards), the frozen reference model with β > 0 (under
 // /reference/weights), the step, and the trainer's counters as trainer_state JSON
-// ({"trainer": "grpo", "optimizer_steps", "skipped_steps", "eval_accuracy_before"}). Prompts,
+// ({"trainer": "grpo", "optimizer_steps", "skipped_steps", "eval_accuracy_before",
+// "eval_format_rate_before"}; the last is absent from older files). Prompts,
 // sampling (counter-based RNG streams keyed by seed, prompt and sample) and the learning rate
 // are functions of the step, so restoring these resumes a run bit for bit on the same layout;
 // another layout reads its own slices and shards of the same global tensors.
@@ -51,6 +52,7 @@ struct GrpoCheckpointState {
   int64_t step = 0;  // GRPO steps completed
   GrpoTrainer::ResumeState trainer;
   double eval_accuracy_before = -1.0;  // the run's held-out accuracy before GRPO (-1: none)
+  double eval_format_rate_before = -1.0;  // and its format rate (-1: none, or an older file)
 };
 
 // Writes the trainer's complete state as <checkpoint.dir>/step_<step>.h5 (keep_last honoured);

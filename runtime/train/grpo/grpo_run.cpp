@@ -115,6 +115,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
     const GrpoCheckpointState resumed = load_grpo_checkpoint(resume_path, config, trainer, job);
     first_step = resumed.step + 1;
     summary.eval_accuracy_before = resumed.eval_accuracy_before;
+    summary.eval_format_rate_before = resumed.eval_format_rate_before;
   }
   summary.resumed_from_step = first_step - 1;
   if (context.size(MeshAxis::Pp) > 1) {
@@ -125,8 +126,9 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
   io::CollectiveWatchdog watchdog(job, config.parallel().comm_timeout_s());
   const auto save_checkpoint = [&](int64_t step) {
     save_grpo_checkpoint(config, trainer,
-                         {step, trainer.resume_state(), summary.eval_accuracy_before}, job,
-                         claim.run_id, &watchdog);
+                         {step, trainer.resume_state(), summary.eval_accuracy_before,
+                          summary.eval_format_rate_before},
+                         job, claim.run_id, &watchdog);
   };
   const GrpoOptions& o = trainer.options();
   const bool resumed = first_step > 1;
@@ -148,6 +150,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
   if (eval_prompts > 0 && !resumed) {
     const EvalResult e = evaluate();
     summary.eval_accuracy_before = e.accuracy;
+    summary.eval_format_rate_before = e.format_rate;
     TLOG_INFO("held-out greedy accuracy before GRPO: ", e.accuracy, ", format rate ",
               e.format_rate);
   }
@@ -183,6 +186,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
     TLOG_INFO("held-out greedy accuracy after GRPO: ", e.accuracy, ", format rate ", e.format_rate);
     if (jsonl) {
       jsonl->write(nlohmann::json{{"eval_accuracy_before", summary.eval_accuracy_before},
+                                  {"eval_format_rate_before", summary.eval_format_rate_before},
                                   {"eval_accuracy", e.accuracy},
                                   {"eval_format_rate", e.format_rate},
                                   {"eval_prompts", eval_prompts}});

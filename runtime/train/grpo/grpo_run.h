@@ -26,6 +26,7 @@ struct GrpoRunSummary {
   std::vector<GrpoStepMetrics> steps;  // the steps this process ran
   int64_t resumed_from_step = 0;       // 0: a fresh run
   double eval_accuracy_before = -1.0;  // with grpo.eval_prompts > 0
+  double eval_format_rate_before = -1.0;
   double eval_accuracy_after = -1.0;
   // Non-zero: stopped early on this signal (SIGTERM, SIGUSR1, SIGINT) after saving a checkpoint.
   int stop_signal = 0;
