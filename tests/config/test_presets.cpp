@@ -17,9 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(Presets, EveryPresetLoadsAndValidates) {
-  for (const char* name :
-       {"tiny", "small", "small-student", "r1-zero", "deepseek-v3-671b", "deepseek-v2",
-        "deepseek-v2-lite"}) {
+  for (const char* name : {"tiny", "small", "small-student", "r1-zero", "deepseek-v3-671b",
+                           "deepseek-v2", "deepseek-v2-lite"}) {
     SCOPED_TRACE(name);
     const TridentConfig config = load_config(resolve_config_path(name));
     EXPECT_EQ(config.model().name(), name);
