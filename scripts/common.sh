@@ -54,6 +54,17 @@ on_ranks() {
   OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} mpirun -np "$n" -x OMP_NUM_THREADS "$@"
 }
 
+# begin_job: the start of the scripts that run a job (demo.sh, r1-zero.sh, distill.sh): from
+# the repository root, with the step summary at exit, set up and built, mpirun allowed as
+# root; `trident` names the binary.
+begin_job() {
+  cd "$TRIDENT_ROOT"
+  summary_on_exit
+  setup_and_build
+  allow_mpi_as_root
+  trident=$TRIDENT_BUILD_DIR/launch/trident
+}
+
 # The first two steps of the entry scripts (demo.sh, test.sh): install what is missing, then
 # build.
 setup_and_build() {

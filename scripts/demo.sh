@@ -4,17 +4,12 @@
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-cd "$TRIDENT_ROOT"
-summary_on_exit
+begin_job
 
-setup_and_build
-
-trident=$TRIDENT_BUILD_DIR/launch/trident
 run_dir=$TRIDENT_ROOT/runs/demo
 ranks=${TRIDENT_DEMO_RANKS:-4}
 grpo_ranks=${TRIDENT_DEMO_GRPO_RANKS:-2}
 mkdir -p "$run_dir"
-allow_mpi_as_root
 
 # sft_layout: the SFT's parallel layout on $ranks ranks: pipeline (2 stages) × data × expert
 # parallel when $ranks is a multiple of 4, data parallel otherwise.

@@ -16,12 +16,8 @@
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-cd "$TRIDENT_ROOT"
-summary_on_exit
+begin_job
 
-setup_and_build
-
-trident=$TRIDENT_BUILD_DIR/launch/trident
 run_dir=${TRIDENT_DISTILL_DIR:-$TRIDENT_ROOT/runs/distill}
 teacher=${TRIDENT_DISTILL_TEACHER:-$TRIDENT_ROOT/runs/demo/grpo-hf}
 prompts=${TRIDENT_DISTILL_PROMPTS:-4096}
@@ -33,7 +29,6 @@ ranks=2
 data_seed=4242
 eval_seed=1234
 mkdir -p "$run_dir"
-allow_mpi_as_root
 
 # --------------------------------------------------------------------------------------------
 # The recipe (docs/grpo.md#distillation):

@@ -9,16 +9,11 @@
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-cd "$TRIDENT_ROOT"
-summary_on_exit
+begin_job
 
-setup_and_build
-
-trident=$TRIDENT_BUILD_DIR/launch/trident
 run_dir=${TRIDENT_R1Z_DIR:-$TRIDENT_ROOT/runs/r1-zero}
 ranks=${TRIDENT_R1Z_RANKS:-2}
 mkdir -p "$run_dir"
-allow_mpi_as_root
 
 # --------------------------------------------------------------------------------------------
 # The recipe (configs/r1-zero.textproto; docs/grpo.md#r1-zero):
