@@ -58,10 +58,11 @@ on_ranks() {
 # the repository root, with the step summary at exit, set up and built, mpirun allowed as
 # root; `trident` names the binary.
 begin_job() {
-  cd "$TRIDENT_ROOT"
+  cd "$TRIDENT_ROOT" || exit 1
   summary_on_exit
   setup_and_build
   allow_mpi_as_root
+  # shellcheck disable=SC2034  # read by the script that called begin_job
   trident=$TRIDENT_BUILD_DIR/launch/trident
 }
 
