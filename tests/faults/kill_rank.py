@@ -45,8 +45,10 @@ LAYOUTS = {"step": ["--set", "parallel.dp=2"],
            "save": ["--set", "parallel.dp=2"]}
 # Fault point and the arrivals to choose from: past the step-2 checkpoint, before the end.
 # (Counted on the tiny model: a dp2 step issues about 3 all-reduces, a dp2·ep2 step about 32
-# all-to-alls, and a save passes the point after each of its 145 tensors, on every rank.)
-ARMING = {"step": ("all_reduce", 10, 80),
+# all-to-alls, and a save passes the point after each of its 145 tensors, on every rank. The
+# step-2 save itself all-reduces: all-reduce #10 falls inside it, which leaves no checkpoint,
+# so the kill is armed from #14, in step 3.)
+ARMING = {"step": ("all_reduce", 14, 80),
           "all_to_all": ("all_to_all", 100, 880),
           "save": ("checkpoint_write", 150, 1400)}
 
