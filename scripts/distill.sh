@@ -74,6 +74,11 @@ student() {
 }
 
 teacher_model() {
+  if [ ! -e "$teacher" ] && [ -n "${TRIDENT_DISTILL_TEACHER:-}" ]; then
+    echo "TRIDENT_DISTILL_TEACHER=$teacher: no such file or directory; give an HF directory" \
+        "(config.json + safetensors) or a Trident checkpoint (step_<N>.h5)" >&2
+    exit 2
+  fi
   if [ ! -e "$teacher" ]; then
     echo "no teacher at $teacher: running the main job (scripts/demo.sh) to make one"
     TRIDENT_SKIP_SETUP=1 bash scripts/demo.sh
