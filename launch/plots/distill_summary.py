@@ -11,12 +11,15 @@ import sys
 
 def read_json(path):
     with open(path) as f:
-        return json.loads(f.read())
+        return json.load(f)
 
 
 def seconds(run_dir, name):
     path = os.path.join(run_dir, name + ".seconds")
-    return int(open(path).read()) if os.path.exists(path) else None
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return int(f.read())
 
 
 def grpo_steps(run_dir):
