@@ -134,6 +134,10 @@ void scale(const Tensor& x, float factor, Tensor& y) {
   TRIDENT_ON_DEVICE(scale, device_of("scale", {&x, &y}), x, factor, y);
 }
 
+void round_to_bf16(Tensor& x) {
+  TRIDENT_ON_DEVICE(round_to_bf16, device_of("round_to_bf16", {&x}), x);
+}
+
 RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn,
                           Device device) {
   TRIDENT_ON_DEVICE(make_rope_table, device, rotary_dim, max_positions, yarn);

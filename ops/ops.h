@@ -58,6 +58,9 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
 void axpy(float alpha, const Tensor& x, Tensor& y);
 // y = x · factor
 void scale(const Tensor& x, float factor, Tensor& y);
+// x (f32) := the nearest bf16 values, ties to even (the values a bf16 activation holds; NaN stays
+// NaN, ±inf stays ±inf).
+void round_to_bf16(Tensor& x);
 
 // ---- rotary embedding (DeepSeek-V3 interleaved pairs, YaRN) ----
 // DeepSeek-V3 style: adjacent (interleaved) pairs (x[2i], x[2i+1]) rotate by pos · inv_freq[i].

@@ -1,6 +1,9 @@
 // trident bench step: one training step of a model in Trident and in the PyTorch reference
 // (eager, same model, same batch, same thread count, measured in the same run), the ratio,
 // and where Trident's time goes op by op.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -94,7 +97,18 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   trident::Profiler::reset();
   trident::Profiler::enable(true);
   double trident_seconds = 0.0;
-  for (long long i = 0; i < steps; ++i) trident_seconds += trainer.step().step_seconds;
+  int64_t peak_bytes = 0, reserved_bytes = 0, system_allocations = 0;
+  double fragmentation = 0.0;
+  for (long long i = 0; i < steps; ++i) {
+    const trident::train::StepMetrics m = trainer.step();
+    trident_seconds += m.step_seconds;
+    peak_bytes = std::max(peak_bytes, m.memory_peak_bytes);
+    if (m.memory_reserved_bytes >= reserved_bytes) {
+      reserved_bytes = m.memory_reserved_bytes;
+      fragmentation = m.memory_fragmentation;
+    }
+    system_allocations += m.system_allocations;
+  }
   trident::Profiler::enable(false);
   trident_seconds /= static_cast<double>(steps);
 
@@ -124,6 +138,15 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
                 tokens / torch_seconds);
     std::printf("speed-up (PyTorch time / Trident time): %.2fx\n", torch_seconds / trident_seconds);
   }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf(
+      "memory (host): peak in tensors %.1f MiB, reserved by the caching allocator %.1f MiB "
+      "(%.1f%% not in tensors at the peak), system allocations per timed step %.1f; peak "
+      "resident set %.1f MiB\n",
+      static_cast<double>(peak_bytes) / (1 << 20), static_cast<double>(reserved_bytes) / (1 << 20),
+      100.0 * fragmentation, static_cast<double>(system_allocations) / static_cast<double>(steps),
+      static_cast<double>(usage.ru_maxrss) / 1024.0);
   std::printf("\nTrident per-op profile (mean per step; ops only, the rest is glue):\n");
   std::printf("%-34s %10s %8s %8s\n", "op", "ms/step", "% step", "calls");
   double accounted = 0.0;

@@ -7,13 +7,26 @@ namespace trident::models {
 
 Weight weight_of(ParameterStore& store, const std::string& name) {
   Parameter& param = store.get(name);
-  return Weight{param.value, param.grad};
+  return Weight{param.compute, param.grad, store.precision().activations};
+}
+
+Weight with_fp32_outputs(Weight weight) {
+  weight.activations = DType::F32;
+  return weight;
+}
+
+void round_activations(DType activations, std::initializer_list<Tensor*> xs) {
+  if (activations != DType::BF16) return;
+  for (Tensor* x : xs) {
+    if (x->defined()) ops::round_to_bf16(*x);
+  }
 }
 
 Tensor linear_step_forward(const Weight& w, const Tensor& x, LinearStep& step) {
   step.x = x;
   Tensor y = Tensor::empty({x.size(0), w.value.size(0)});
   ops::linear_forward(x, w.value, y);
+  round_activations(w.activations, {&y});
   return y;
 }
 
@@ -27,6 +40,7 @@ void linear_step_backward_input_into(const Weight& w, const Tensor& dy, LinearSt
                                      Tensor& dx, bool accumulate) {
   step.dy = dy;
   ops::linear_backward_input(dy, w.value, dx, accumulate);
+  round_activations(w.activations, {&dx});
 }
 
 void linear_step_backward_weight(const Weight& w, LinearStep& step) {
@@ -44,6 +58,7 @@ Tensor norm_step_forward(const Weight& w, float eps, const Tensor& x, NormStep& 
   step.rstd = Tensor::empty({x.size(0)});
   Tensor y = Tensor::empty(x.shape());
   ops::rmsnorm_forward(x, w.value, eps, y, step.rstd);
+  round_activations(w.activations, {&y});
   return y;
 }
 
@@ -57,6 +72,7 @@ void norm_step_backward_input_into(const Weight& w, const Tensor& dy, NormStep& 
                                    bool accumulate) {
   step.dy = dy;
   ops::rmsnorm_backward_input(dy, step.x, w.value, step.rstd, dx, accumulate);
+  round_activations(w.activations, {&dx});
 }
 
 void norm_step_backward_weight(const Weight& w, NormStep& step) {

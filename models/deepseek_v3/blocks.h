@@ -7,6 +7,7 @@
 // input gradient and keeps the output gradient; backward_weight later turns (saved input, kept
 // output gradient) into the weight gradient (accumulated, so micro-batches add up) and frees both.
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "models/deepseek_v3/parameters.h"
@@ -15,10 +16,19 @@
 namespace trident::models {
 
 struct Weight {
-  Tensor value;
-  Tensor grad;  // undefined for a frozen weight: backward_weight then does nothing
+  Tensor value;  // the compute weight (the parameter's bf16 copy under bf16 weights)
+  Tensor grad;   // undefined for a frozen weight: backward_weight then does nothing
+  // The dtype of what the linear or norm produces, forward and backward (the store's
+  // activations; fp32 for the router and lm_head, whose logits feed fp32 scores and loss).
+  DType activations = DType::F32;
 };
 Weight weight_of(ParameterStore& store, const std::string& name);
+// The same weight with fp32 outputs.
+Weight with_fp32_outputs(Weight weight);
+
+// Under bf16 activations, x's values become the nearest bf16 values: what a bf16 activation
+// tensor holds. Nothing under fp32. Each of `xs` may be undefined.
+void round_activations(DType activations, std::initializer_list<Tensor*> xs);
 
 // y = x · Wᵀ
 struct LinearStep {

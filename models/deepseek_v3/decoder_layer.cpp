@@ -31,9 +31,11 @@ Tensor DecoderLayer::forward(const Tensor& x, const SequenceLayout& layout, floa
   const Tensor xn = norm_step_forward(input_norm_, dims_.eps, x, ctx.input_norm);
   Tensor h = attention_.forward(xn, layout, ctx.attention);
   ops::axpy(1.0f, x, h);
+  round_activations(input_norm_.activations, {&h});  // the residual stream is bf16 as well
   const Tensor hn = norm_step_forward(post_norm_, dims_.eps, h, ctx.post_norm);
   Tensor out = moe_ ? moe_->forward(hn, layout, balance_coef, ctx.moe) : ffn_->forward(hn, ctx.ffn);
   ops::axpy(1.0f, h, out);
+  round_activations(input_norm_.activations, {&out});
   return out;
 }
 
@@ -66,6 +68,7 @@ Tensor DecoderLayer::forward_decode(const Tensor& x, int64_t n, const ops::RopeT
   const Tensor xn = norm_step_forward(input_norm_, dims_.eps, x, scratch.input_norm);
   Tensor h = attention_.forward_absorbed(xn, n, rope, cache);
   ops::axpy(1.0f, x, h);
+  round_activations(input_norm_.activations, {&h});  // the residual stream is bf16 as well
   const Tensor hn = norm_step_forward(post_norm_, dims_.eps, h, scratch.post_norm);
   // The FFN is position-wise: n tokens per row form a [batch, n] layout of their own.
   SequenceLayout layout;
@@ -73,6 +76,7 @@ Tensor DecoderLayer::forward_decode(const Tensor& x, int64_t n, const ops::RopeT
   layout.seq = n;
   Tensor out = moe_ ? moe_->forward(hn, layout, 0.0f, scratch.moe) : ffn_->forward(hn, scratch.ffn);
   ops::axpy(1.0f, h, out);
+  round_activations(input_norm_.activations, {&out});
   return out;
 }
 

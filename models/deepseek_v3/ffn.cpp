@@ -15,6 +15,7 @@ Tensor SwiGluFfn::forward(const Tensor& x, FfnContext& ctx) const {
   ctx.u = linear_step_forward(w_.up, x, ctx.up);
   Tensor a = Tensor::empty(ctx.g.shape());
   ops::swiglu_forward(ctx.g, ctx.u, a);
+  round_activations(w_.down.activations, {&a});
   Tensor y = linear_step_forward(w_.down, a, ctx.down);
   parallel::tp::tp_leave_forward(tp_, y);
   return y;
@@ -32,6 +33,7 @@ void SwiGluFfn::backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& d
   Tensor dg = Tensor::empty(ctx.g.shape());
   Tensor du = Tensor::empty(ctx.u.shape());
   ops::swiglu_backward(da, ctx.g, ctx.u, dg, du);
+  round_activations(w_.down.activations, {&dg, &du});
   if (tp_.split()) {
     // Each rank's input gradient is a partial sum over its features: reduce it on its own
     // before it joins dx, which may already hold complete gradients from other branches.

@@ -92,6 +92,7 @@ Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaC
   ctx.out = Tensor::empty({T, nh, dv});
   ctx.lse = Tensor::empty({layout.batch, nh, layout.seq});
   ops::attention_forward(shape, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse);
+  round_activations(w_.o.activations, {&ctx.out});  // the softmax and lse stay fp32
   Tensor y = linear_step_forward(w_.o, ctx.out.view({T, nh * dv}), ctx.o);
   parallel::tp::tp_leave_forward(tp_, y);  // o_proj is row-parallel
   return y;
@@ -110,6 +111,7 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
   Tensor dv_full = Tensor::empty({T, nh, dv});
   ops::attention_backward(shape, d_out, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse, dq_full,
                           dk_full, dv_full);
+  round_activations(w_.o.activations, {&dq_full, &dk_full, &dv_full});
   ctx.q_full = ctx.k_full = ctx.v = ctx.out = ctx.lse = Tensor();
 
   // Query: un-rotate the rope part's gradient in place.
@@ -218,7 +220,10 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::Rop
 
   // Per head: q_latent = W_kbᵀ q_nope scores against the cached latent directly; the output
   // latent Σ p_s c_kv_s is expanded by W_vb. W_kb / W_vb are the k_nope / v rows of kv_b_proj.
-  const float* wkv = w_.kv_b.value.data<float>();  // [nh·(dn+dv), rkv]
+  // fp32 values of the compute weight (widened once per call under bf16 weights).
+  const Tensor kv_b =
+      w_.kv_b.value.dtype() == DType::F32 ? w_.kv_b.value : w_.kv_b.value.to(DType::F32);
+  const float* wkv = kv_b.data<float>();  // [nh·(dn+dv), rkv]
   const float* q = p.q.data<float>();
   const float* qr = q_rope.data<float>();
   const float* lat = cache.latent.data<float>();
@@ -267,8 +272,10 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::Rop
       }
     }
   }
+  round_activations(w_.o.activations, {&out});
   Tensor y = Tensor::empty({B * n, dims_.hidden});
   ops::linear_forward(out, w_.o.value, y);
+  round_activations(w_.o.activations, {&y});
   parallel::tp::tp_leave_forward(tp_, y);
   return y;
 }

@@ -48,6 +48,11 @@ Weight held_weight(ParameterStore& store, const std::string& name) {
   return store.has(name) ? weight_of(store, name) : Weight{};
 }
 
+// lm_head's logits stay fp32 whatever the activations: they feed the fp32 softmax and loss.
+Weight lm_head_weight(ParameterStore& store) {
+  return with_fp32_outputs(held_weight(store, "lm_head.weight"));
+}
+
 }  // namespace
 
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed)
@@ -69,10 +74,10 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
       tp_(checked_tp_group(config, parallel)),
       vocab_begin_(tp_.rank * (dims_.vocab / tp_.size)),
       store_(std::make_unique<ParameterStore>(
-          registry_, combined_selection(tp_, setup.shards, parallel.pipeline))),
+          registry_, combined_selection(tp_, setup.shards, parallel.pipeline), parallel.precision)),
       embedding_(held_weight(*store_, "model.embed_tokens.weight"), tp_, vocab_begin_),
-      head_(dims_.eps, held_weight(*store_, "model.norm.weight"),
-            held_weight(*store_, "lm_head.weight"), tp_, vocab_begin_) {
+      head_(dims_.eps, held_weight(*store_, "model.norm.weight"), lm_head_weight(*store_), tp_,
+            vocab_begin_) {
   TRIDENT_CHECK(holding_.layers.empty() ||
                     static_cast<int64_t>(holding_.layers.size()) == dims_.layers,
                 "PipelineHolding lists ", holding_.layers.size(), " layers, the model has ",
@@ -86,7 +91,7 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
                                                         dims_, config, *store_, layer, tp_)
                                                   : nullptr);
   }
-  const Weight lm_head = held_weight(*store_, "lm_head.weight");
+  const Weight lm_head = lm_head_weight(*store_);
   for (int64_t depth = 1; depth <= (holding_.head ? dims_.mtp_depth : 0); ++depth) {
     mtp_.push_back(
         std::make_unique<MtpModule>(dims_, config, *store_, depth, lm_head, tp_, vocab_begin_));

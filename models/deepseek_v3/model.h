@@ -93,6 +93,9 @@ struct ModelParallel {
   parallel::tp::TpTraffic* tp_traffic = nullptr;
   // Pipeline parallelism: the stages' parts this rank holds.
   PipelineHolding pipeline{};
+  // Mixed precision (train.param_dtype, train.activation_dtype): every layout computes in the
+  // same precision, so it travels with the layout.
+  Precision precision{};
 };
 
 class DeepSeekV3Model {

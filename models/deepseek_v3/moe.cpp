@@ -8,7 +8,7 @@ namespace trident::models {
 MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& prefix,
                        const ModelDims& dims) {
   MoeWeights w;
-  w.router = weight_of(store, prefix + "gate.weight");
+  w.router = with_fp32_outputs(weight_of(store, prefix + "gate.weight"));  // fp32 logits
   // Only noaux_tc routing has the bias buffer; the other methods select by the plain scores.
   w.router_bias = dims.has_router_bias ? store.value(prefix + "gate.e_score_correction_bias")
                                        : Tensor::zeros({dims.experts});
@@ -49,10 +49,13 @@ Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float ba
   ctx.up = Tensor::empty({T * k, Fe});
   ops::grouped_linear_forward(ctx.xp, w_.gate.value, counts, ctx.gp);
   ops::grouped_linear_forward(ctx.xp, w_.up.value, counts, ctx.up);
+  round_activations(w_.gate.activations, {&ctx.gp, &ctx.up});
   ctx.ap = Tensor::empty({T * k, Fe});
   ops::swiglu_forward(ctx.gp, ctx.up, ctx.ap);
+  round_activations(w_.gate.activations, {&ctx.ap});
   ctx.yp = Tensor::empty({T * k, dims_.hidden});
   ops::grouped_linear_forward(ctx.ap, w_.down.value, counts, ctx.yp);
+  round_activations(w_.gate.activations, {&ctx.yp});
 
   Tensor out = Tensor::empty({T, dims_.hidden});
   ops::unpermute_forward(ctx.plan, ctx.yp, ctx.weights, out);
@@ -77,10 +80,13 @@ Tensor MoeLayer::backward_input(const Tensor& dout, MoeContext& ctx) const {
   ops::grouped_linear_backward_input(ctx.d_yp, w_.down.value, counts, d_ap);
   ctx.d_gp = Tensor::empty({T * k, Fe});
   ctx.d_up = Tensor::empty({T * k, Fe});
+  round_activations(w_.gate.activations, {&ctx.d_yp, &d_ap});
   ops::swiglu_backward(d_ap, ctx.gp, ctx.up, ctx.d_gp, ctx.d_up);
+  round_activations(w_.gate.activations, {&ctx.d_gp, &ctx.d_up});
   Tensor d_xp = Tensor::empty({T * k, dims_.hidden});
   ops::grouped_linear_backward_input(ctx.d_gp, w_.gate.value, counts, d_xp);
   ops::grouped_linear_backward_input(ctx.d_up, w_.up.value, counts, d_xp, true);
+  round_activations(w_.gate.activations, {&d_xp});
   Tensor dx = Tensor::empty({T, dims_.hidden});
   ops::permute_backward(ctx.plan, d_xp, dx);
 
@@ -175,10 +181,14 @@ Tensor experts_forward(const ExpertBanks& banks, const Tensor& xp,
   act.up = Tensor::empty({rows, Fe});
   ops::grouped_linear_forward(xp, banks.gate.value, counts, act.gp);
   ops::grouped_linear_forward(xp, banks.up.value, counts, act.up);
+  const DType activations = banks.gate.activations;
+  round_activations(activations, {&act.gp, &act.up});
   act.ap = Tensor::empty({rows, Fe});
   ops::swiglu_forward(act.gp, act.up, act.ap);
+  round_activations(activations, {&act.ap});
   Tensor yp = Tensor::empty({rows, banks.hidden()});
   ops::grouped_linear_forward(act.ap, banks.down.value, counts, yp);
+  round_activations(activations, {&yp});
   return yp;
 }
 
@@ -190,10 +200,14 @@ Tensor experts_backward_input(const ExpertBanks& banks, const Tensor& d_yp,
   ops::grouped_linear_backward_input(d_yp, banks.down.value, act.counts, d_ap);
   act.d_gp = Tensor::empty({rows, Fe});
   act.d_up = Tensor::empty({rows, Fe});
+  const DType activations = banks.gate.activations;
+  round_activations(activations, {&d_ap});
   ops::swiglu_backward(d_ap, act.gp, act.up, act.d_gp, act.d_up);
+  round_activations(activations, {&act.d_gp, &act.d_up});
   Tensor d_xp = Tensor::empty({rows, banks.hidden()});
   ops::grouped_linear_backward_input(act.d_gp, banks.gate.value, act.counts, d_xp);
   ops::grouped_linear_backward_input(act.d_up, banks.up.value, act.counts, d_xp, true);
+  round_activations(activations, {&d_xp});
   act.gp = act.up = Tensor();
   return d_xp;
 }

@@ -45,8 +45,11 @@ void initialize_parameter(const ParamSpec& spec, const ShardSlice& slice, uint64
   }
 }
 
-ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection selection)
-    : registry_(registry), selection_(std::move(selection)) {
+ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection selection,
+                               Precision precision)
+    : registry_(registry), selection_(std::move(selection)), precision_(precision) {
+  TRIDENT_CHECK(precision_.weights == DType::F32 || precision_.weights == DType::BF16,
+                "compute weights must be f32 or bf16, got ", dtype_name(precision_.weights));
   // First pass: place every held parameter; routed experts of one (layer, projection) get
   // consecutive slots of one bank reserved when the first of them is met.
   int64_t cursor = 0;
@@ -85,6 +88,7 @@ ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection
 
   values_ = Tensor::zeros({cursor});
   grads_ = Tensor::zeros({cursor});
+  if (precision_.weights != DType::F32) compute_ = Tensor::zeros({cursor}, precision_.weights);
   for (Parameter& param : parameters_) {
     const ParamSpec& spec = *param.spec;
     const bool expert = spec.kind == ParamKind::kExpert;
@@ -92,6 +96,9 @@ ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection
                                : local_shape(spec, selection_.tp_rank, selection_.tp_size);
     const int64_t numel = shape_numel(shape);
     param.value = values_.narrow(param.offset, param.offset + numel).view(shape);
+    param.compute = compute_.defined()
+                        ? compute_.narrow(param.offset, param.offset + numel).view(shape)
+                        : param.value;
     if (spec.trained) param.grad = grads_.narrow(param.offset, param.offset + numel).view(shape);
   }
 }
@@ -101,6 +108,11 @@ void ParameterStore::initialize(uint64_t seed) {
   for (Parameter& param : parameters_) {
     initialize_parameter(*param.spec, param.slice, seed, range, param.value);
   }
+  refresh_compute_weights();
+}
+
+void ParameterStore::refresh_compute_weights() {
+  if (compute_.defined()) compute_.copy_from(values_);
 }
 
 void ParameterStore::zero_grad() { grads_.zero(); }
@@ -126,10 +138,11 @@ ExpertBank ParameterStore::expert_bank(int64_t layer, const std::string& proj) c
   shape.insert(shape.end(), bank.expert_shape.begin(), bank.expert_shape.end());
   const int64_t end = bank.offset + bank.count * bank.expert_numel;
   ExpertBank out;
-  out.value = values_.narrow(bank.offset, end).view(shape);
+  out.value = (compute_.defined() ? compute_ : values_).narrow(bank.offset, end).view(shape);
   out.grad = grads_.narrow(bank.offset, end).view(shape);
   out.first_expert = bank.first_expert;
   out.count = bank.count;
+  out.activations = precision_.activations;
   return out;
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // Storage for the parameters one rank holds: fp32 values and gradients, allocated as two flat
 // buffers (so an optimizer or a gradient bucket can walk them as spans) with every parameter a
-// view into them. Routed experts of one layer and projection sit next to each other, so the
-// grouped expert GEMM sees them as one [experts, out, in] bank without copies.
+// view into them. Under bf16 weights (train.param_dtype) a third flat buffer holds the bf16
+// compute copies that forward and backward read; the fp32 values stay the master weights. Routed
+// experts of one layer and projection sit next to each other, so the grouped expert GEMM sees them
+// as one [experts, out, in] bank without copies.
 //
 // Initialisation is a pure function of (seed, parameter name, global element index), so any
 // shard initialises exactly its slice of the global tensor.
@@ -30,26 +32,36 @@ struct ShardSelection {
   std::function<bool(const ParamSpec&)> include;
 };
 
+// How forward and backward compute (docs/precision.md). Masters, gradients, norm statistics,
+// softmax, router scores and the loss stay fp32 whatever is chosen here.
+struct Precision {
+  DType weights = DType::F32;      // the weights the ops read (bf16: rounded copies of fp32)
+  DType activations = DType::F32;  // activations and their gradients between ops
+};
+
 struct Parameter {
   const ParamSpec* spec = nullptr;
   ShardSlice slice;    // the part of the global tensor held here
-  Tensor value;        // local shape, fp32
+  Tensor value;        // local shape, fp32: the master weight
+  Tensor compute;      // what forward and backward read: `value` itself, or its bf16 copy
   Tensor grad;         // same shape; undefined for parameters that are not trained
   int64_t offset = 0;  // element offset of value (and grad) in the flat buffers
 };
 
 // The routed experts of one layer for one projection: a contiguous [local experts, out, in].
 struct ExpertBank {
-  Tensor value;
+  Tensor value;  // the compute weights (bf16 copies under bf16 weights)
   Tensor grad;
   int64_t first_expert = 0;  // global index of local expert 0
   int64_t count = 0;
+  DType activations = DType::F32;  // the store's activation dtype
 };
 
 class ParameterStore {
  public:
   // The registry must outlive the store.
-  explicit ParameterStore(const ParameterRegistry& registry, ShardSelection selection = {});
+  explicit ParameterStore(const ParameterRegistry& registry, ShardSelection selection = {},
+                          Precision precision = {});
   ParameterStore(const ParameterStore&) = delete;
   ParameterStore& operator=(const ParameterStore&) = delete;
 
@@ -57,9 +69,14 @@ class ParameterStore {
   // CounterRng(seed, stream_id(name)) at the global element index; norms 1; router biases 0.
   void initialize(uint64_t seed);
   void zero_grad();
+  // Rounds the fp32 masters into the bf16 compute copies (nothing under fp32 weights). Whatever
+  // writes the values (initialisation, the optimizer, a checkpoint or HF load, a copy from
+  // another model) calls it before the next forward.
+  void refresh_compute_weights();
 
   const ParameterRegistry& registry() const { return registry_; }
   const ShardSelection& selection() const { return selection_; }
+  const Precision& precision() const { return precision_; }
   std::vector<Parameter>& parameters() { return parameters_; }
   const std::vector<Parameter>& parameters() const { return parameters_; }
 
@@ -96,11 +113,13 @@ class ParameterStore {
 
   const ParameterRegistry& registry_;
   ShardSelection selection_;
+  Precision precision_;
   std::vector<Parameter> parameters_;
   std::unordered_map<std::string, size_t> by_name_;
   std::map<BankKey, BankLayout> banks_;
   Tensor values_;
   Tensor grads_;
+  Tensor compute_;  // bf16 copies of values_ (undefined under fp32 weights)
 };
 
 // Writes the docs/model.md initial values of `slice` of `spec` into `out` (local shape).

@@ -19,5 +19,6 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
 
 void axpy(float alpha, const Tensor& x, Tensor& y);
 void scale(const Tensor& x, float factor, Tensor& y);
+void round_to_bf16(Tensor& x);
 
 }  // namespace trident::ops::cpu

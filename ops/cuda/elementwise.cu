@@ -119,6 +119,12 @@ __global__ void scale_kernel(const float* x, float factor, float* y, int64_t n) 
     y[i] = x[i] * factor;
 }
 
+__global__ void round_to_bf16_kernel(float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    x[i] = __bfloat162float(__float2bfloat16_rn(x[i]));
+}
+
 // Calls launch(data) with `t`'s elements as const float* or const __nv_bfloat16*, so that one
 // launch statement instantiates a kernel for both storage types of a weight.
 template <typename Launch>
@@ -274,6 +280,13 @@ void scale(const Tensor& x, float factor, Tensor& y, cudaStream_t stream) {
   if (n == 0) return;
   scale_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x.data<float>(), factor,
                                                                  y.data<float>(), n);
+  TRIDENT_CHECK_LAUNCH();
+}
+
+void round_to_bf16(Tensor& x, cudaStream_t stream) {
+  const int64_t n = f32_elements(x, {{x, "round_to_bf16 x"}});
+  if (n == 0) return;
+  round_to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x.data<float>(), n);
   TRIDENT_CHECK_LAUNCH();
 }
 

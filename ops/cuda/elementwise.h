@@ -34,5 +34,7 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
 void axpy(float alpha, const Tensor& x, Tensor& y, cudaStream_t stream = nullptr);
 // y = x · factor (y may alias x)
 void scale(const Tensor& x, float factor, Tensor& y, cudaStream_t stream = nullptr);
+// x := the nearest bf16 values (round to nearest even), in place.
+void round_to_bf16(Tensor& x, cudaStream_t stream = nullptr);
 
 }  // namespace trident::ops::cuda

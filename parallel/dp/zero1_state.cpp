@@ -6,11 +6,12 @@
 
 namespace trident::parallel::dp {
 
-Zero1State::Zero1State(const BucketPlan& plan, int rank, const std::vector<ParamExtent>& params)
+Zero1State::Zero1State(const BucketPlan& plan, int rank, const std::vector<ParamExtent>& params,
+                       DType moments)
     : segments_(shard_segments(plan, rank, params)),
       master_(Tensor::zeros({plan.shard_numel})),
-      exp_avg_(Tensor::zeros({plan.shard_numel})),
-      exp_avg_sq_(Tensor::zeros({plan.shard_numel})) {}
+      exp_avg_(Tensor::zeros({plan.shard_numel}, moments)),
+      exp_avg_sq_(Tensor::zeros({plan.shard_numel}, moments)) {}
 
 void Zero1State::load_master(const Tensor& flat_values) {
   const float* values = flat_values.data<float>();

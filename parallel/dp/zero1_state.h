@@ -1,8 +1,9 @@
 #pragma once
 // ZeRO-1 optimizer state of one data-parallel rank: fp32 master weights and the two AdamW
 // moments for this rank's shard only (bucket_plan.h says which elements those are), so the
-// optimizer memory per rank is 3·4 bytes × shard_numel ≈ 12·N/dp bytes instead of the
-// replicated state. All three are allocated through Tensor, so the allocator counts them.
+// optimizer memory per rank is (4 + 2·b_m) bytes × shard_numel ≈ (4 + 2·b_m)·N/dp bytes instead
+// of the replicated state, with b_m = 4 for fp32 moments and 2 for bf16 ones. All three are
+// allocated through Tensor, so the allocator counts them.
 //
 // The update is element-wise, so running AdamW segment by segment on the shard is exactly the
 // unsharded update; each segment carries its parameter's weight-decay flag.
@@ -16,7 +17,8 @@ namespace trident::parallel::dp {
 
 class Zero1State {
  public:
-  Zero1State(const BucketPlan& plan, int rank, const std::vector<ParamExtent>& params);
+  Zero1State(const BucketPlan& plan, int rank, const std::vector<ParamExtent>& params,
+             DType moments = DType::F32);
 
   // Copies this rank's elements of the flat values into the master weights (initialisation,
   // and after anything outside the optimizer changed the weights).

@@ -30,15 +30,20 @@ void vocab_parallel_embedding_local(const Tensor& ids, const Tensor& table_local
   check_ids(ids, "embedding ids");
   const int64_t T = ids.numel(), rows = table_local.size(0), H = table_local.size(1);
   TRIDENT_CHECK(out.numel() == T * H, "embedding out ", out.describe(), " for ", T, " ids of ", H);
+  TRIDENT_CHECK(table_local.dtype() == DType::F32 || table_local.dtype() == DType::BF16,
+                "embedding table must be f32 or bf16, got ", table_local.describe());
   const int32_t* id = ids.data<int32_t>();
-  const float* w = table_local.data<float>();
   float* y = out.data<float>();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t row = local_column(id[t], vocab_begin, rows);
     if (row < 0) {
       std::fill(y + t * H, y + (t + 1) * H, 0.0f);
-    } else {
-      std::memcpy(y + t * H, w + row * H, sizeof(float) * static_cast<size_t>(H));
+    } else if (table_local.dtype() == DType::F32) {
+      std::memcpy(y + t * H, table_local.data<float>() + row * H,
+                  sizeof(float) * static_cast<size_t>(H));
+    } else {  // bf16 compute weights (train.param_dtype)
+      const bf16* w = table_local.data<bf16>() + row * H;
+      for (int64_t c = 0; c < H; ++c) y[t * H + c] = bf16_to_float(w[c]);
     }
   }
 }

@@ -98,6 +98,8 @@ TrainConfig default_train() {
   t.set_seed(1234);
   t.set_mode("pretrain");
   t.set_param_dtype("float32");
+  t.set_activation_dtype("float32");
+  t.set_moment_dtype("float32");
   t.set_eval_every(0);
   t.set_log_every(1);
   t.set_nonfinite("stop");

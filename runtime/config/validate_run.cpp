@@ -45,6 +45,8 @@ void check_train(const TridentConfig& config, Problems& p) {
             " must be ≥ 0 (0: router biases stay fixed)");
   p.require_one_of("train.mode", t.mode(), {"pretrain", "sft"});
   p.require_one_of("train.param_dtype", t.param_dtype(), {"float32", "bfloat16"});
+  p.require_one_of("train.activation_dtype", t.activation_dtype(), {"float32", "bfloat16"});
+  p.require_one_of("train.moment_dtype", t.moment_dtype(), {"float32", "bfloat16"});
   p.require(t.eval_every() >= 0, "train.eval_every = ", t.eval_every(), " must be ≥ 0 (0: off)");
   p.require(t.log_every() >= 1, "train.log_every = ", t.log_every(), " must be ≥ 1");
   p.require_one_of("train.nonfinite", t.nonfinite(), {"stop", "skip"});

@@ -1,9 +1,10 @@
 #include "runtime/core/allocator.h"
 
-#include <atomic>
 #include <cstdlib>
-#include <new>
+#include <cstring>
+#include <mutex>
 
+#include "runtime/core/block_cache.h"
 #include "runtime/core/error.h"
 
 #ifdef TRIDENT_WITH_CUDA
@@ -14,17 +15,45 @@
 
 namespace trident {
 
-struct Allocator::Counters {
-  std::atomic<int64_t> current{0};
-  std::atomic<int64_t> peak{0};
-  std::atomic<int64_t> allocations{0};
+struct Allocator::State {
+  mutable std::mutex mutex;
+  BlockCache cache;
+  MemoryStats stats;
 };
 
 namespace {
-// 64-byte alignment keeps rows cache-line aligned and satisfies AVX-512 loads.
+
+// 64-byte alignment keeps rows cache-line aligned and satisfies AVX-512 loads; every size class
+// is a multiple of it.
 constexpr size_t kCpuAlignment = 64;
 
+bool sanitized_build() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+bool caching_wanted() {
+  const char* setting = std::getenv("TRIDENT_ALLOCATOR_CACHE");
+  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+  return !sanitized_build();
+}
+
+void raise_peak(int64_t now, int64_t& peak) {
+  if (now > peak) peak = now;
+}
+
 }  // namespace
+
+Allocator::Allocator(Device device) : device_(device), caching_(caching_wanted()) {}
 
 Allocator& Allocator::instance(Device device) {
   static Allocator cpu(Device::CPU);
@@ -32,59 +61,103 @@ Allocator& Allocator::instance(Device device) {
   return device == Device::CPU ? cpu : cuda;
 }
 
-Allocator::Counters& Allocator::counters() const {
-  static Counters cpu;
-  static Counters cuda;
-  return device_ == Device::CPU ? cpu : cuda;
+Allocator::State& Allocator::state() const {
+  // Never destroyed: tensors held by other static objects are released after main returns.
+  static State* const cpu = new State;
+  static State* const cuda = new State;
+  return device_ == Device::CPU ? *cpu : *cuda;
+}
+
+void* Allocator::system_allocate(size_t bytes) {
+  void* pointer = nullptr;
+  if (device_ == Device::CPU) {
+    pointer = std::aligned_alloc(kCpuAlignment, bytes);
+    TRIDENT_CHECK_IO(pointer != nullptr, "out of host memory allocating ", bytes, " bytes (",
+                     stats().current_bytes, " bytes in tensors, ", stats().cached_bytes,
+                     " cached)");
+    return pointer;
+  }
+#ifdef TRIDENT_WITH_CUDA
+  TRIDENT_CHECK_CUDA(cudaMalloc(&pointer, bytes));
+  return pointer;
+#else
+  TRIDENT_USER_FAIL(
+      "a CUDA tensor was requested but this build has no CUDA support "
+      "(rebuild with -DTRIDENT_CUDA=ON on a machine with the CUDA toolkit)");
+#endif
+}
+
+void Allocator::system_release(void* pointer) {
+  if (device_ == Device::CPU) {
+    std::free(pointer);
+    return;
+  }
+#ifdef TRIDENT_WITH_CUDA
+  cudaFree(pointer);  // errors on free cannot be reported from a destructor
+#endif
 }
 
 void* Allocator::allocate(size_t bytes) {
+  State& s = state();
+  const size_t size_class = block_size_class(bytes);
   void* pointer = nullptr;
-  if (bytes > 0) {
-    if (device_ == Device::CPU) {
-      const size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-      pointer = std::aligned_alloc(kCpuAlignment, rounded);
-      TRIDENT_CHECK_IO(pointer != nullptr, "out of host memory allocating ", bytes,
-                       " bytes (current ", counters().current.load(), " bytes in tensors)");
-    } else {
-#ifdef TRIDENT_WITH_CUDA
-      TRIDENT_CHECK_CUDA(cudaMalloc(&pointer, bytes));
-#else
-      TRIDENT_USER_FAIL("a CUDA tensor was requested but this build has no CUDA support "
-                        "(rebuild with -DTRIDENT_CUDA=ON on a machine with the CUDA toolkit)");
-#endif
-    }
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    ++s.stats.total_allocations;
+    if (bytes == 0) return nullptr;
+    if (caching_) pointer = s.cache.take(size_class);
   }
-  Counters& c = counters();
-  const int64_t now = c.current.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
-  int64_t peak = c.peak.load();
-  while (now > peak && !c.peak.compare_exchange_weak(peak, now)) {
+  if (pointer == nullptr) {
+    pointer = system_allocate(size_class);
+    std::lock_guard<std::mutex> lock(s.mutex);
+    ++s.stats.system_allocations;
+    s.stats.reserved_bytes += static_cast<int64_t>(size_class);
+    raise_peak(s.stats.reserved_bytes, s.stats.peak_reserved_bytes);
   }
-  c.allocations.fetch_add(1);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.stats.current_bytes += static_cast<int64_t>(bytes);
+  raise_peak(s.stats.current_bytes, s.stats.peak_bytes);
   return pointer;
 }
 
 void Allocator::release(void* pointer, size_t bytes) {
-  if (pointer != nullptr) {
-    if (device_ == Device::CPU) {
-      std::free(pointer);
-    } else {
-#ifdef TRIDENT_WITH_CUDA
-      cudaFree(pointer);  // errors on free cannot be reported from a destructor
-#endif
+  if (pointer == nullptr) return;
+  State& s = state();
+  const size_t size_class = block_size_class(bytes);
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.stats.current_bytes -= static_cast<int64_t>(bytes);
+    if (caching_) {
+      s.cache.put(pointer, size_class);
+      return;
     }
+    s.stats.reserved_bytes -= static_cast<int64_t>(size_class);
   }
-  counters().current.fetch_sub(static_cast<int64_t>(bytes));
+  system_release(pointer);
 }
 
 MemoryStats Allocator::stats() const {
-  const Counters& c = counters();
-  return MemoryStats{c.current.load(), c.peak.load(), c.allocations.load()};
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  MemoryStats out = s.stats;
+  out.cached_bytes = s.cache.cached_bytes();
+  return out;
 }
 
 void Allocator::reset_peak() {
-  Counters& c = counters();
-  c.peak.store(c.current.load());
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.stats.peak_bytes = s.stats.current_bytes;
+  s.stats.peak_reserved_bytes = s.stats.reserved_bytes;
+}
+
+void Allocator::release_cached() {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.cache.drain([&](void* block, size_t size_class) {
+    s.stats.reserved_bytes -= static_cast<int64_t>(size_class);
+    system_release(block);
+  });
 }
 
 }  // namespace trident

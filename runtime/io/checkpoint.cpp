@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <sstream>
@@ -14,9 +15,9 @@
 #include "runtime/io/checkpoint_commit.h"
 #include "runtime/io/checkpoint_hdf5.h"
 #include "runtime/io/checkpoint_selection.h"
+#include "runtime/io/collective_watchdog.h"
 #include "runtime/io/non_finite.h"
 #include "runtime/io/on_root.h"
-#include "runtime/io/collective_watchdog.h"
 
 namespace trident::io {
 
@@ -157,16 +158,17 @@ void stage_moments(const Piece& piece, const std::vector<MomentRange>& ranges, b
   staging.resize(static_cast<size_t>(piece.count()));
   size_t at = 0;
   for (const Span& span : piece.spans) {
-    const MomentRange& range = ranges[span.range];
-    float* base = first_moment ? range.exp_avg : range.exp_avg_sq;
-    float* run = base + (piece.flat + span.begin - range.flat_begin);
-    const size_t n = static_cast<size_t>(span.end - span.begin);
+    const int64_t begin = piece.flat + span.begin;
+    const MomentRange run = ranges[span.range].part(begin, begin + (span.end - span.begin));
+    const Tensor moment = Tensor::wrap(first_moment ? run.exp_avg : run.exp_avg_sq,
+                                       {run.flat_end - run.flat_begin}, run.dtype);
+    const Tensor staged = Tensor::wrap(staging.data() + at, moment.shape(), DType::F32);
     if (to_staging) {
-      std::copy(run, run + n, staging.data() + at);
+      Tensor(staged).copy_from(moment);  // bf16 moments are widened: files hold fp32
     } else {
-      std::copy(staging.data() + at, staging.data() + at + n, run);
+      Tensor(moment).copy_from(staged);
     }
-    at += n;
+    at += static_cast<size_t>(moment.numel());
   }
 }
 
@@ -247,10 +249,18 @@ void store_checksums(const std::string& path) {
 
 }  // namespace
 
+MomentRange MomentRange::part(int64_t begin, int64_t end) const {
+  TRIDENT_CHECK(flat_begin <= begin && begin <= end && end <= flat_end, "moment range [",
+                flat_begin, ", ", flat_end, ") has no part [", begin, ", ", end, ")");
+  const size_t skip = static_cast<size_t>(begin - flat_begin) * dtype_size(dtype);
+  return MomentRange{static_cast<char*>(exp_avg) + skip, static_cast<char*>(exp_avg_sq) + skip,
+                     begin, end, dtype};
+}
+
 std::vector<MomentRange> MomentsView::ranges() const {
   std::vector<MomentRange> all;
   if (exp_avg != nullptr && flat_end > flat_begin) {
-    all.push_back({exp_avg, exp_avg_sq, flat_begin, flat_end});
+    all.push_back({exp_avg, exp_avg_sq, flat_begin, flat_end, dtype});
   }
   for (const MomentRange& range : extra) {
     if (range.exp_avg != nullptr && range.flat_end > range.flat_begin) all.push_back(range);
@@ -440,6 +450,7 @@ void read_weights(hid_t file, hid_t dxpl, const std::string& path, const std::st
     const Piece weight = weight_piece(store, spec);
     transfer(dataset, dxpl, spec.shape, weight, weight.held, values + weight.flat, false, name);
   }
+  store.refresh_compute_weights();
 }
 
 }  // namespace
@@ -538,9 +549,11 @@ LoadedCheckpoint load_checkpoint(const std::string& path, models::ParameterStore
   read_weights(file, dxpl, path, kWeights, store);
   const std::vector<MomentRange> ranges = moments.ranges();
   for (const MomentRange& range : ranges) {
-    const int64_t n = range.flat_end - range.flat_begin;
-    std::fill(range.exp_avg, range.exp_avg + n, 0.0f);
-    std::fill(range.exp_avg_sq, range.exp_avg_sq + n, 0.0f);
+    // All-zero bits are 0.0 in f32 and in bf16.
+    const size_t bytes =
+        static_cast<size_t>(range.flat_end - range.flat_begin) * dtype_size(range.dtype);
+    std::memset(range.exp_avg, 0, bytes);
+    std::memset(range.exp_avg_sq, 0, bytes);
   }
   std::vector<float> staging;
   for (const models::ParamSpec& spec : store.registry().specs()) {

@@ -54,12 +54,17 @@ struct CheckpointState {
 };
 
 // One contiguous run of AdamW moments: element i of exp_avg / exp_avg_sq is flat element
-// flat_begin + i of the store.
+// flat_begin + i of the store. The moments are f32 or bf16 (train.moment_dtype); files always
+// hold fp32, so a run resumes with either.
 struct MomentRange {
-  float* exp_avg = nullptr;
-  float* exp_avg_sq = nullptr;
+  void* exp_avg = nullptr;
+  void* exp_avg_sq = nullptr;
   int64_t flat_begin = 0;
   int64_t flat_end = 0;
+  DType dtype = DType::F32;
+
+  // The part [begin, end) of the flat elements (within this range).
+  MomentRange part(int64_t begin, int64_t end) const;
 };
 
 // The AdamW moments this rank holds, aligned with the store's flat value buffer: element i of
@@ -70,17 +75,20 @@ struct MomentRange {
 // ranges, each with its own buffers. All ranges must be disjoint.
 // Null pointers: no optimizer state (save writes none; load leaves nothing to fill).
 struct MomentsView {
-  float* exp_avg = nullptr;
-  float* exp_avg_sq = nullptr;
+  void* exp_avg = nullptr;
+  void* exp_avg_sq = nullptr;
   int64_t flat_begin = 0;
   int64_t flat_end = 0;
   std::vector<MomentRange> extra;
+  DType dtype = DType::F32;  // of exp_avg / exp_avg_sq
 
   // Every non-empty range (the first one and `extra`), sorted by flat_begin.
   std::vector<MomentRange> ranges() const;
   bool empty() const { return ranges().empty(); }
-  static MomentsView whole(float* exp_avg, float* exp_avg_sq, int64_t numel) {
-    return MomentsView{exp_avg, exp_avg_sq, 0, numel, {}};
+  // The moment tensors of the whole store (f32 or bf16).
+  static MomentsView whole(const Tensor& exp_avg, const Tensor& exp_avg_sq) {
+    return MomentsView{exp_avg.raw_data(), exp_avg_sq.raw_data(), 0, exp_avg.numel(), {},
+                       exp_avg.dtype()};
   }
   static MomentsView of_ranges(std::vector<MomentRange> ranges) {
     MomentsView view;

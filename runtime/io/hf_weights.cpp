@@ -106,6 +106,7 @@ void load_hf_weights(models::ParameterStore& store, const std::string& dir) {
     copy_slice(global, param.slice, param.value);
     ++loaded;
   }
+  store.refresh_compute_weights();
   TLOG_DEBUG("loaded ", loaded, " tensors from ", dir);
 }
 

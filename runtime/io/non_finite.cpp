@@ -31,6 +31,23 @@ bool range_has_non_finite(const float* data, int64_t n) {
   return false;
 }
 
+// The same for bf16 values (the top half of an fp32: the same exponent test on 16 bits).
+bool range_has_non_finite(const bf16* data, int64_t n) {
+  uint32_t any = 0;
+  for (int64_t i = 0; i < n; ++i) any |= static_cast<uint32_t>((data[i].bits & 0x7f80u) == 0x7f80u);
+  return any != 0;
+}
+
+bool moments_have_non_finite(const MomentRange& range) {
+  const int64_t n = range.flat_end - range.flat_begin;
+  if (range.dtype == DType::BF16) {
+    return range_has_non_finite(static_cast<const bf16*>(range.exp_avg), n) ||
+           range_has_non_finite(static_cast<const bf16*>(range.exp_avg_sq), n);
+  }
+  return range_has_non_finite(static_cast<const float*>(range.exp_avg), n) ||
+         range_has_non_finite(static_cast<const float*>(range.exp_avg_sq), n);
+}
+
 // Registry index of the first held tensor with a non-finite weight, or -1.
 int first_bad_weight(const models::ParameterStore& store) {
   const auto& specs = store.registry().specs();
@@ -52,11 +69,7 @@ int first_bad_moment(const models::ParameterStore& store, const std::vector<Mome
     for (const MomentRange& range : moments) {
       const int64_t begin = std::max(lo, range.flat_begin), end = std::min(hi, range.flat_end);
       if (begin >= end) continue;
-      const int64_t at = begin - range.flat_begin;
-      if (range_has_non_finite(range.exp_avg + at, end - begin) ||
-          range_has_non_finite(range.exp_avg_sq + at, end - begin)) {
-        return static_cast<int>(i);
-      }
+      if (moments_have_non_finite(range.part(begin, end))) return static_cast<int>(i);
     }
   }
   return -1;

@@ -4,8 +4,18 @@
 
 namespace trident::train {
 
-void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t count,
-                  const AdamWSettings& settings, double lr, int64_t step, bool decay) {
+namespace {
+
+inline float load(const float* p) { return *p; }
+inline float load(const bf16* p) { return bf16_to_float(*p); }
+inline void store(float* p, float value) { *p = value; }
+inline void store(bf16* p, float value) { *p = float_to_bf16(value); }
+
+// The update in fp32 arithmetic whatever the moments are stored as.
+template <typename Moment>
+void adamw_kernel(float* param, const float* grad, Moment* exp_avg, Moment* exp_avg_sq,
+                  int64_t count, const AdamWSettings& settings, double lr, int64_t step,
+                  bool decay) {
   TRIDENT_CHECK(step >= 1, "AdamW step counts from 1, got ", step);
   const float beta1 = static_cast<float>(settings.beta1);
   const float beta2 = static_cast<float>(settings.beta2);
@@ -19,12 +29,35 @@ void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_av
   for (int64_t i = 0; i < count; ++i) {
     const float g = grad[i];
     float p = param[i] * keep;
-    const float m = beta1 * exp_avg[i] + (1.0f - beta1) * g;
-    const float v = beta2 * exp_avg_sq[i] + (1.0f - beta2) * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
+    const float m = beta1 * load(exp_avg + i) + (1.0f - beta1) * g;
+    const float v = beta2 * load(exp_avg_sq + i) + (1.0f - beta2) * g * g;
+    store(exp_avg + i, m);
+    store(exp_avg_sq + i, v);
     p -= step_size * m / (std::sqrt(v) / bias2_sqrt + eps);
     param[i] = p;
+  }
+}
+
+}  // namespace
+
+void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t count,
+                  const AdamWSettings& settings, double lr, int64_t step, bool decay) {
+  adamw_kernel(param, grad, exp_avg, exp_avg_sq, count, settings, lr, step, decay);
+}
+
+void adamw_update(float* param, const float* grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  int64_t offset, int64_t count, const AdamWSettings& settings, double lr,
+                  int64_t step, bool decay) {
+  TRIDENT_CHECK(exp_avg.dtype() == exp_avg_sq.dtype() && offset >= 0 &&
+                    offset + count <= exp_avg.numel() && exp_avg.numel() == exp_avg_sq.numel(),
+                "AdamW moments ", exp_avg.describe(), " and ", exp_avg_sq.describe(),
+                " do not hold elements [", offset, ", ", offset + count, ")");
+  if (exp_avg.dtype() == DType::BF16) {
+    adamw_kernel(param, grad, exp_avg.data<bf16>() + offset, exp_avg_sq.data<bf16>() + offset,
+                 count, settings, lr, step, decay);
+  } else {
+    adamw_kernel(param, grad, exp_avg.data<float>() + offset, exp_avg_sq.data<float>() + offset,
+                 count, settings, lr, step, decay);
   }
 }
 

@@ -22,12 +22,18 @@ struct AdamWSettings {
 // One AdamW step on `count` contiguous fp32 elements. `step` is 1-based.
 void adamw_update(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t count,
                   const AdamWSettings& settings, double lr, int64_t step, bool decay);
+// The same with the moments elements [offset, offset + count) of f32 or bf16 tensors
+// (train.moment_dtype): bf16 moments are read as fp32, updated in fp32 and rounded back to
+// nearest-even, as DeepSeek-V3 keeps them.
+void adamw_update(float* param, const float* grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  int64_t offset, int64_t count, const AdamWSettings& settings, double lr,
+                  int64_t step, bool decay);
 
 // Optimizer state of one parameter (or one shard of it).
 struct AdamWState {
   Tensor exp_avg;     // m, fp32
   Tensor exp_avg_sq;  // v, fp32
-};
+};                    // (the Optimizer's own moments may be bf16: train.moment_dtype)
 
 AdamWState make_adamw_state(int64_t numel);
 

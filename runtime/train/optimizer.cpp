@@ -88,16 +88,16 @@ Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelCon
         parallel::dp::plan_buckets(extents, store.numel(), bucket_elements, context.size(axis),
                                    parallel::dp::member_ranges(extents, member));
     if (settings.zero1) {
-      group.zero1 =
-          std::make_unique<parallel::dp::Zero1State>(plan, context.rank(axis), member_extents);
+      group.zero1 = std::make_unique<parallel::dp::Zero1State>(plan, context.rank(axis),
+                                                               member_extents, settings.moments);
     }
     group.reducer = std::make_unique<parallel::dp::GradReducer>(group.comm, store.flat_grads(),
                                                                 std::move(plan), settings.zero1);
     groups_.push_back(std::move(group));
   }
   if (!settings.zero1) {
-    exp_avg_ = Tensor::zeros({store.numel()});
-    exp_avg_sq_ = Tensor::zeros({store.numel()});
+    exp_avg_ = Tensor::zeros({store.numel()}, settings.moments);
+    exp_avg_sq_ = Tensor::zeros({store.numel()}, settings.moments);
   }
 }
 
@@ -166,8 +166,6 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
   if (!settings_.zero1) {
     float* values = store.flat_values().data<float>();
     float* grads = store.flat_grads().data<float>();
-    float* m = exp_avg_.data<float>();
-    float* v = exp_avg_sq_.data<float>();
     const std::vector<models::Parameter>& params = store.parameters();
     for (size_t i = 0; i < params.size(); ++i) {
       if (!updated_[i]) continue;
@@ -176,8 +174,8 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
       if (clip < 1.0) {
         for (int64_t e = 0; e < count; ++e) grads[offset + e] *= factor;
       }
-      adamw_update(values + offset, grads + offset, m + offset, v + offset, count, settings_.adam,
-                   lr, adam_step, params[i].spec->weight_decay);
+      adamw_update(values + offset, grads + offset, exp_avg_, exp_avg_sq_, offset, count,
+                   settings_.adam, lr, adam_step, params[i].spec->weight_decay);
     }
   } else {
     const Tensor& flat_values = store.flat_values();
@@ -192,21 +190,20 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
       }
       float* grads = g.reducer->shard_grads().data<float>();
       float* master = state.master().data<float>();
-      float* m = state.exp_avg().data<float>();
-      float* v = state.exp_avg_sq().data<float>();
       for (const parallel::dp::ShardSegment& s : state.segments()) {
         if (!s.trained) continue;
         float* grad = grads + s.shard_offset;
         if (clip < 1.0) {
           for (int64_t e = 0; e < s.count; ++e) grad[e] *= factor;
         }
-        adamw_update(master + s.shard_offset, grad, m + s.shard_offset, v + s.shard_offset, s.count,
-                     settings_.adam, lr, adam_step, s.decay);
+        adamw_update(master + s.shard_offset, grad, state.exp_avg(), state.exp_avg_sq(),
+                     s.shard_offset, s.count, settings_.adam, lr, adam_step, s.decay);
       }
       parallel::dp::all_gather_weights(g.comm, g.reducer->plan(), state.master(), flat_values);
     }
   }
   refresh_copy();
+  store.refresh_compute_weights();
 }
 
 void Optimizer::refresh_copy() {

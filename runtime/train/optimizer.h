@@ -48,6 +48,7 @@ struct OptimizerSettings {
   // The last stage keeps a copy of the embedding where the partition puts MTP there (false for
   // a model trained without MTP, such as the GRPO policy).
   bool embedding_copy = true;
+  DType moments = DType::F32;  // train.moment_dtype: AdamW's m and v stored as f32 or bf16
 };
 
 // Counters of one step's reductions.
@@ -88,7 +89,7 @@ class Optimizer {
   };
   const std::vector<Group>& groups() const { return groups_; }
   std::vector<Group>& mutable_groups() { return groups_; }
-  // Without ZeRO-1: fp32 moments aligned with the model's flat buffers (undefined under it).
+  // Without ZeRO-1: the moments aligned with the model's flat buffers (undefined under it).
   const Tensor& exp_avg() const { return exp_avg_; }
   const Tensor& exp_avg_sq() const { return exp_avg_sq_; }
   // After weights were loaded from outside (checkpoint, HF import): the ZeRO-1 masters are

@@ -9,12 +9,14 @@ namespace {
 
 void add_shard(parallel::dp::Zero1State* state, std::vector<io::MomentRange>& ranges) {
   if (state == nullptr) return;
-  float* m = state->exp_avg().data<float>();
-  float* v = state->exp_avg_sq().data<float>();
+  const Tensor& m = state->exp_avg();
+  const Tensor& v = state->exp_avg_sq();
   for (const parallel::dp::ShardSegment& s : state->segments()) {
     if (s.count <= 0) continue;
-    ranges.push_back(
-        {m + s.shard_offset, v + s.shard_offset, s.flat_offset, s.flat_offset + s.count});
+    const int64_t end = s.shard_offset + s.count;
+    ranges.push_back({m.narrow(s.shard_offset, end).raw_data(),
+                      v.narrow(s.shard_offset, end).raw_data(), s.flat_offset,
+                      s.flat_offset + s.count, m.dtype()});
   }
 }
 
@@ -22,8 +24,7 @@ void add_shard(parallel::dp::Zero1State* state, std::vector<io::MomentRange>& ra
 
 io::MomentsView optimizer_moments(Optimizer& optimizer, const models::ParameterStore& store) {
   if (!optimizer.zero1()) {
-    return io::MomentsView::whole(optimizer.exp_avg().data<float>(),
-                                  optimizer.exp_avg_sq().data<float>(), store.numel());
+    return io::MomentsView::whole(optimizer.exp_avg(), optimizer.exp_avg_sq());
   }
   std::vector<io::MomentRange> ranges;
   for (Optimizer::Group& group : optimizer.mutable_groups()) add_shard(group.zero1.get(), ranges);
@@ -41,15 +42,8 @@ io::MomentsView moments_to_save(Optimizer& optimizer, const models::ParameterSto
   const int64_t hi = copy.offset + copy.value.numel();
   std::vector<io::MomentRange> kept;
   for (const io::MomentRange& r : moments.ranges()) {
-    if (r.flat_begin < lo) {
-      const int64_t end = std::min(r.flat_end, lo);
-      kept.push_back({r.exp_avg, r.exp_avg_sq, r.flat_begin, end});
-    }
-    if (r.flat_end > hi) {
-      const int64_t begin = std::max(r.flat_begin, hi);
-      kept.push_back({r.exp_avg + (begin - r.flat_begin), r.exp_avg_sq + (begin - r.flat_begin),
-                      begin, r.flat_end});
-    }
+    if (r.flat_begin < lo) kept.push_back(r.part(r.flat_begin, std::min(r.flat_end, lo)));
+    if (r.flat_end > hi) kept.push_back(r.part(std::max(r.flat_begin, hi), r.flat_end));
   }
   return io::MomentsView::of_ranges(std::move(kept));
 }

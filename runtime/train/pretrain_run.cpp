@@ -14,6 +14,7 @@
 #include "runtime/io/tensorboard.h"
 #include "runtime/train/data_setup.h"
 #include "runtime/train/mfu.h"
+#include "runtime/train/precision.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer.h"
@@ -41,6 +42,10 @@ nlohmann::json metrics_record(const StepMetrics& m, const ThroughputModel& throu
       {"grad_buckets_overlapped", m.grad_buckets_overlapped},
       {"skipped", m.skipped},
       {"skipped_steps", m.skipped_steps},
+      {"memory_peak_bytes", m.memory_peak_bytes},
+      {"memory_reserved_bytes", m.memory_reserved_bytes},
+      {"memory_fragmentation", m.memory_fragmentation},
+      {"system_allocations", m.system_allocations},
       {"layer_load_max_over_mean", m.layer_load_max_over_mean}};
 }
 
@@ -130,6 +135,7 @@ PretrainSummary run_pretrain(const config::TridentConfig& config,
             counts.activated, " activated per token, MTP ", counts.mtp, "); ", train.steps(),
             " steps of ", train.global_batch(), " × ", train.seq_len(), " tokens, mode ",
             train.mode());
+  TLOG_INFO(precision_summary(train));
   log_layout(trainer);
 
   const int64_t first_step = trainer.step_index() + 1;

@@ -7,7 +7,9 @@
 #include "models/deepseek_v3/loss.h"
 #include "models/deepseek_v3/parallelize/parallelize.h"
 #include "parallel/comm/sum_in_rank_order.h"
+#include "runtime/core/allocator.h"
 #include "runtime/core/error.h"
+#include "runtime/train/precision.h"
 
 namespace trident::train {
 
@@ -20,6 +22,7 @@ OptimizerSettings optimizer_settings(const config::TridentConfig& config, int64_
   settings.zero1 = config.parallel().zero1();
   settings.bucket_bytes = bucket_bytes;
   settings.bucket_mb = config.parallel().dp_bucket_mb();
+  settings.moments = moment_dtype(train);
   return settings;
 }
 
@@ -84,7 +87,8 @@ Trainer::Trainer(const config::TridentConfig& config, const parallel::ParallelCo
       partition_(models::parallelize::pipeline_partition(config.model(), config.parallel())),
       model_(models::parallelize::build_model(
           config.model(), config.parallel(), config.train().seed(), context,
-          holding_of(partition_, context, config.model().num_nextn_predict_layers()))),
+          holding_of(partition_, context, config.model().num_nextn_predict_layers()),
+          model_precision(config.train()))),
       sampler_(std::move(sampler)),
       eval_sampler_(std::move(eval_sampler)),
       engine_(config.parallel(), context, partition_),
@@ -124,6 +128,9 @@ std::vector<models::TokenBatch> Trainer::micro_batches(const io::BatchSampler& s
 
 StepMetrics Trainer::step() {
   const auto start = std::chrono::steady_clock::now();
+  Allocator& host = Allocator::instance(Device::CPU);
+  host.reset_peak();
+  const int64_t system_allocations_before = host.stats().system_allocations;
   const config::TrainConfig& train = config_.train();
   const int64_t step = ++step_;
   const int64_t depth = model_->mtp_depth();
@@ -180,6 +187,11 @@ StepMetrics Trainer::step() {
     metrics.skipped = true;
   }
   metrics.skipped_steps = nonfinite_.skipped();
+  const MemoryStats memory = host.stats();
+  metrics.memory_peak_bytes = memory.peak_bytes;
+  metrics.memory_reserved_bytes = memory.peak_reserved_bytes;
+  metrics.memory_fragmentation = memory.peak_fragmentation();
+  metrics.system_allocations = memory.system_allocations - system_allocations_before;
 
   metrics.step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

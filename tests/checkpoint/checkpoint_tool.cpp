@@ -46,9 +46,11 @@ std::string sharded_save(const std::string& dir, int64_t step,
   auto store = testing::make_store(registry, testing::Split{rank, 2, rank, 2}, 1234);
   std::vector<float> m = testing::expected_moments(*store, 0, 0, store->numel());
   std::vector<float> v = testing::expected_moments(*store, 1, 0, store->numel());
-  return io::save_checkpoint(dir, state_for(config, step), *store,
-                             io::MomentsView::whole(m.data(), v.data(), store->numel()),
-                             MPI_COMM_WORLD, options);
+  return io::save_checkpoint(
+      dir, state_for(config, step), *store,
+      io::MomentsView::whole(Tensor::wrap(m.data(), {store->numel()}, DType::F32),
+                             Tensor::wrap(v.data(), {store->numel()}, DType::F32)),
+      MPI_COMM_WORLD, options);
 }
 
 int compare_hf(const std::string& a, const std::string& b) {

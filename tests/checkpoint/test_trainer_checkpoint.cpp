@@ -61,10 +61,12 @@ constexpr int64_t kSteps = 20;
 constexpr double kTolerance = 1e-5;
 
 // `layout` (the one-rank layout: each process alone) of the tiny test model with 8 layers and 16
-// rows a step, and small gradient buckets, so every ZeRO-1 shard is many flat ranges.
-TrainerRun make_run(const Layout& layout) {
+// rows a step, and small gradient buckets, so every ZeRO-1 shard is many flat ranges; `extra`
+// overrides more fields.
+TrainerRun make_run(const Layout& layout, const std::vector<std::string>& extra = {}) {
   config::TridentConfig config = testing::layout_test_config(16);
   config::apply_overrides(config, {"model.num_hidden_layers=8", "train.warmup_steps=3"});
+  config::apply_overrides(config, extra);
   layout.apply(config);
   return testing::make_trainer_run(config, /*bucket_bytes=*/4096);
 }
@@ -91,58 +93,76 @@ std::vector<Layout> exact_layouts() {
   }
 }
 
+// 20 steps straight against 10, a save, a fresh trainer that trains 2 steps, a load and 10 more:
+// the same losses and weights bit for bit.
+void expect_exact_resume(const Layout& layout, const std::vector<std::string>& extra = {}) {
+  SCOPED_TRACE(layout.name());
+  std::vector<StepMetrics> straight;
+  std::vector<float> straight_weights;
+  {
+    TrainerRun run = make_run(layout, extra);
+    for (int64_t s = 0; s < kSteps; ++s) straight.push_back(run.trainer->step());
+    straight_weights = values_of(run.trainer->model().params().flat_values());
+  }
+  SharedTempDir dir;
+  std::string path;
+  std::vector<StepMetrics> resumed;
+  {
+    TrainerRun first = make_run(layout, extra);
+    for (int64_t s = 0; s < kSteps / 2; ++s) resumed.push_back(first.trainer->step());
+    path = save_trainer_checkpoint(*first.trainer, dir.path(), first.context->job());
+  }
+  {
+    TrainerRun second = make_run(layout, extra);
+    // A trainer that already trained (its ZeRO-1 master weights and moments hold other
+    // values) must be fully overwritten by the load.
+    second.trainer->step();
+    second.trainer->step();
+    const io::LoadedCheckpoint loaded =
+        load_trainer_checkpoint(*second.trainer, path, second.context->job());
+    EXPECT_TRUE(loaded.optimizer_loaded);
+    EXPECT_EQ(loaded.state.step, kSteps / 2);
+    EXPECT_EQ(loaded.state.layout.pp, layout.pp);
+    EXPECT_EQ(second.trainer->step_index(), kSteps / 2);
+    for (int64_t s = kSteps / 2; s < kSteps; ++s) resumed.push_back(second.trainer->step());
+    const std::vector<float> weights = values_of(second.trainer->model().params().flat_values());
+    ASSERT_EQ(weights.size(), straight_weights.size());
+    EXPECT_EQ(std::memcmp(weights.data(), straight_weights.data(), weights.size() * sizeof(float)),
+              0)
+        << "final weights differ from the uninterrupted run";
+  }
+  for (int64_t s = 0; s < kSteps; ++s) {
+    const StepMetrics& a = resumed[static_cast<size_t>(s)];
+    const StepMetrics& b = straight[static_cast<size_t>(s)];
+    EXPECT_EQ(a.step, b.step);
+    EXPECT_EQ(a.loss, b.loss) << "step " << b.step;
+    EXPECT_EQ(a.grad_norm, b.grad_norm) << "step " << b.step;
+    EXPECT_EQ(a.lr, b.lr) << "step " << b.step;
+  }
+  if (world_rank() == 0) {
+    std::printf("[ %s ] resumed at step %lld: final loss %.9g (straight %.9g)\n",
+                layout.name().c_str(), static_cast<long long>(kSteps / 2), resumed.back().loss,
+                straight.back().loss);
+  }
+}
+
 TEST(TrainerCheckpoint, ExactResume) {
   const std::vector<Layout> layouts = exact_layouts();
   if (layouts.empty()) GTEST_SKIP() << "no layouts for " << world_size() << " ranks";
+  for (const Layout& layout : layouts) expect_exact_resume(layout);
+}
+
+// bf16 weights, activations and moments (docs/precision.md): the bf16 moments go to the file as
+// fp32 (exactly: bf16 widens without loss) and come back to the same bits, and the bf16 compute
+// copies are rebuilt from the loaded masters.
+TEST(TrainerCheckpoint, ExactResumeInBf16) {
+  std::vector<Layout> layouts;
+  if (world_size() == 1) layouts = {Layout{}};
+  if (world_size() == 2) layouts = {Layout{1, 2, 1, 2, "1f1b", true}, Layout{2}};
+  if (layouts.empty()) GTEST_SKIP() << "no bf16 layouts for " << world_size() << " ranks";
   for (const Layout& layout : layouts) {
-    SCOPED_TRACE(layout.name());
-    std::vector<StepMetrics> straight;
-    std::vector<float> straight_weights;
-    {
-      TrainerRun run = make_run(layout);
-      for (int64_t s = 0; s < kSteps; ++s) straight.push_back(run.trainer->step());
-      straight_weights = values_of(run.trainer->model().params().flat_values());
-    }
-    SharedTempDir dir;
-    std::string path;
-    std::vector<StepMetrics> resumed;
-    {
-      TrainerRun first = make_run(layout);
-      for (int64_t s = 0; s < kSteps / 2; ++s) resumed.push_back(first.trainer->step());
-      path = save_trainer_checkpoint(*first.trainer, dir.path(), first.context->job());
-    }
-    {
-      TrainerRun second = make_run(layout);
-      // A trainer that already trained (its ZeRO-1 master weights and moments hold other
-      // values) must be fully overwritten by the load.
-      second.trainer->step();
-      second.trainer->step();
-      const io::LoadedCheckpoint loaded =
-          load_trainer_checkpoint(*second.trainer, path, second.context->job());
-      EXPECT_TRUE(loaded.optimizer_loaded);
-      EXPECT_EQ(loaded.state.step, kSteps / 2);
-      EXPECT_EQ(loaded.state.layout.pp, layout.pp);
-      EXPECT_EQ(second.trainer->step_index(), kSteps / 2);
-      for (int64_t s = kSteps / 2; s < kSteps; ++s) resumed.push_back(second.trainer->step());
-      const std::vector<float> weights = values_of(second.trainer->model().params().flat_values());
-      ASSERT_EQ(weights.size(), straight_weights.size());
-      EXPECT_EQ(
-          std::memcmp(weights.data(), straight_weights.data(), weights.size() * sizeof(float)), 0)
-          << "final weights differ from the uninterrupted run";
-    }
-    for (int64_t s = 0; s < kSteps; ++s) {
-      const StepMetrics& a = resumed[static_cast<size_t>(s)];
-      const StepMetrics& b = straight[static_cast<size_t>(s)];
-      EXPECT_EQ(a.step, b.step);
-      EXPECT_EQ(a.loss, b.loss) << "step " << b.step;
-      EXPECT_EQ(a.grad_norm, b.grad_norm) << "step " << b.step;
-      EXPECT_EQ(a.lr, b.lr) << "step " << b.step;
-    }
-    if (world_rank() == 0) {
-      std::printf("[ %s ] resumed at step %lld: final loss %.9g (straight %.9g)\n",
-                  layout.name().c_str(), static_cast<long long>(kSteps / 2), resumed.back().loss,
-                  straight.back().loss);
-    }
+    expect_exact_resume(layout, {"train.param_dtype=bfloat16", "train.activation_dtype=bfloat16",
+                                 "train.moment_dtype=bfloat16"});
   }
 }
 

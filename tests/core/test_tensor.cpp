@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "runtime/core/allocator.h"
+#include "runtime/core/block_cache.h"
 #include "runtime/core/tensor.h"
 
 namespace trident {
@@ -48,6 +49,49 @@ TEST(Allocator, CountsCurrentAndPeakBytes) {
   }
   EXPECT_EQ(cpu.stats().current_bytes, before);
   EXPECT_EQ(cpu.stats().peak_bytes - before, 4096 + 1024);
+}
+
+TEST(Allocator, SizeClassesRoundUpByAtMostAnEighth) {
+  EXPECT_EQ(block_size_class(0), 0u);
+  EXPECT_EQ(block_size_class(1), 64u);
+  EXPECT_EQ(block_size_class(4096), 4096u);
+  EXPECT_EQ(block_size_class(4097), 4608u);
+  for (size_t bytes = 1; bytes < (size_t{1} << 26); bytes = bytes * 3 / 2 + 7) {
+    const size_t size_class = block_size_class(bytes);
+    EXPECT_GE(size_class, bytes);
+    EXPECT_EQ(size_class % 64, 0u);
+    if (bytes > 4096) {
+      EXPECT_LE(size_class, bytes + bytes / 8) << bytes;
+    }
+    EXPECT_EQ(block_size_class(size_class), size_class);  // a class is its own class
+  }
+}
+
+// The second round of the same shapes is served from the cache: no system allocation, and the
+// reserved bytes do not grow. Freed blocks count as cached, which fragmentation reports.
+TEST(Allocator, ReusesReleasedBlocksOfTheSameClass) {
+  Allocator& cpu = Allocator::instance(Device::CPU);
+  if (!cpu.caching())
+    GTEST_SKIP() << "caching is off (sanitizer build or TRIDENT_ALLOCATOR_CACHE=0)";
+  const auto round = [] {
+    Tensor a = Tensor::empty({100000});
+    Tensor b = Tensor::empty({3, 7}, DType::BF16);
+    Tensor c = Tensor::empty({99999});  // a's class: reuses nothing while a is alive
+    return a.numel() + b.numel() + c.numel();
+  };
+  round();
+  const MemoryStats before = cpu.stats();
+  round();
+  const MemoryStats after = cpu.stats();
+  EXPECT_EQ(after.system_allocations, before.system_allocations);
+  EXPECT_EQ(after.reserved_bytes, before.reserved_bytes);
+  EXPECT_EQ(after.total_allocations, before.total_allocations + 3);
+  EXPECT_GE(after.cached_bytes, 2 * 400000);
+  EXPECT_GT(after.fragmentation(), 0.0);
+  cpu.release_cached();
+  const MemoryStats drained = cpu.stats();
+  EXPECT_EQ(drained.cached_bytes, 0);
+  EXPECT_LE(drained.reserved_bytes, after.reserved_bytes - 2 * 400000);
 }
 
 TEST(Tensor, CudaTensorWithoutCudaBuildIsAClearError) {

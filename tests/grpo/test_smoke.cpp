@@ -89,6 +89,26 @@ TEST(GrpoSmoke, ReferenceRefreshResetsTheKl) {
   EXPECT_GT(frozen.step(2).kl, 0.0);
 }
 
+// bf16 weights and activations (docs/precision.md): the reference is built in the policy's
+// precision and its bf16 weight copies follow every refresh, so with μ = 1 the KL is exactly 0 at
+// step 1 and, after a refresh, at step 2.
+TEST(GrpoSmoke, Bf16ReferenceFollowsThePolicy) {
+  GrpoOptions options = varied_reward_options();
+  options.updates_per_batch = 1;
+  options.ref_refresh_every = 1;
+  models::ModelParallel bf16;
+  bf16.precision = models::Precision{DType::BF16, DType::BF16};
+  models::DeepSeekV3Model model(testing::grpo_tiny_config(0.05), 1, bf16);
+  GrpoTrainer trainer(model, options);
+  ASSERT_NE(trainer.reference(), nullptr);
+  EXPECT_EQ(trainer.reference()->params().precision().weights, DType::BF16);
+  const GrpoStepMetrics first = trainer.step(1);
+  expect_finite(first);
+  EXPECT_EQ(first.kl, 0.0);
+  EXPECT_GT(first.grad_norm, 0.0);
+  EXPECT_EQ(trainer.step(2).kl, 0.0);
+}
+
 TEST(GrpoSmoke, MaskedTruncatedCompletionsGiveNoGradient) {
   // No stop string and 6 new tokens: the tiny model's completions all end by length.
   GrpoOptions options = varied_reward_options();

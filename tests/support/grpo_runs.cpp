@@ -7,6 +7,7 @@
 #include <map>
 
 #include "runtime/config/config.h"
+#include "runtime/train/precision.h"
 #include "tests/support/layout_runs.h"
 #include "tests/support/mpi_helpers.h"
 
@@ -50,7 +51,7 @@ GrpoRun make_grpo_run(const config::TridentConfig& config,
   GrpoRun run;
   run.context = context_for(config);
   run.policy = train::grpo::build_policy(config.model(), config.parallel(), config.train().seed(),
-                                         *run.context);
+                                         *run.context, train::model_precision(config.train()));
   run.trainer = std::make_unique<train::grpo::GrpoTrainer>(*run.policy, options, *run.context,
                                                            config.parallel());
   return run;

@@ -64,8 +64,14 @@ const TrainerRun& one_rank_run(const config::TridentConfig& config, int64_t step
 }
 
 double held_weight_error(const models::ParameterStore& held, const models::ParameterStore& whole) {
-  double worst = 0.0;
+  return worst_held_weight(held, whole).error;
+}
+
+HeldWeightError worst_held_weight(const models::ParameterStore& held,
+                                  const models::ParameterStore& whole, bool trained_only) {
+  HeldWeightError worst;
   for (const models::Parameter& p : held.parameters()) {
+    if (trained_only && p.spec->kind == models::ParamKind::kRouterBias) continue;
     const Tensor& global = whole.get(p.spec->name).value;
     const float* g = global.data<float>();
     const float* mine = p.value.data<float>();
@@ -75,7 +81,8 @@ double held_weight_error(const models::ParameterStore& held, const models::Param
       diff += (mine[i] - want) * (mine[i] - want);
       norm += want * want;
     }
-    worst = std::max(worst, std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12));
+    const double error = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12);
+    if (error > worst.error) worst = HeldWeightError{error, p.spec->name};
   }
   return worst;
 }

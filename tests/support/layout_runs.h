@@ -46,6 +46,14 @@ const TrainerRun& one_rank_run(const config::TridentConfig& config, int64_t step
 // Largest relative error (norm-scaled) of this rank's held slices against the tensors of the
 // one-rank store `whole`.
 double held_weight_error(const models::ParameterStore& held, const models::ParameterStore& whole);
+// The same with the parameter it comes from; `trained_only` leaves out the router biases, which
+// change by steps of ±γ outside the optimizer.
+struct HeldWeightError {
+  double error = 0.0;
+  std::string name;
+};
+HeldWeightError worst_held_weight(const models::ParameterStore& held,
+                                  const models::ParameterStore& whole, bool trained_only = false);
 
 // The step's loss, its parts and the gradient norm within `tolerance` relative of one rank's,
 // the token counts exactly, and the same metrics on every rank (collective over the world).

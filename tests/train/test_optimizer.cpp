@@ -59,6 +59,32 @@ TEST(AdamW, ShardedUpdateIsBitIdentical) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(whole[i], sharded[i]);
 }
 
+// bf16 moments (train.moment_dtype): each step is the fp32 update of the widened moments, whose
+// new values are then rounded to nearest-even bf16; the weights stay fp32.
+TEST(AdamW, Bf16MomentsAreTheFp32UpdateRounded) {
+  const AdamWSettings settings{0.9, 0.95, 1e-8, 0.05};
+  constexpr int64_t n = 40000;  // above the kernel's OpenMP threshold
+  std::vector<float> param(n), grad(n), m(n, 0.0f), v(n, 0.0f);
+  for (int64_t i = 0; i < n; ++i) param[static_cast<size_t>(i)] = 0.01f * std::cos(0.37f * i);
+  std::vector<float> expected = param;
+  Tensor m16 = Tensor::zeros({n}, DType::BF16), v16 = Tensor::zeros({n}, DType::BF16);
+  for (int64_t step = 1; step <= 3; ++step) {
+    for (int64_t i = 0; i < n; ++i) grad[static_cast<size_t>(i)] = std::sin(0.11f * i + step);
+    adamw_update(expected.data(), grad.data(), m.data(), v.data(), n, settings, 1e-3, step, true);
+    for (int64_t i = 0; i < n; ++i) {
+      m[static_cast<size_t>(i)] = bf16_to_float(float_to_bf16(m[static_cast<size_t>(i)]));
+      v[static_cast<size_t>(i)] = bf16_to_float(float_to_bf16(v[static_cast<size_t>(i)]));
+    }
+    adamw_update(param.data(), grad.data(), m16, v16, 0, n, settings, 1e-3, step, true);
+  }
+  EXPECT_EQ(param, expected);
+  EXPECT_EQ(m16.to_vector(), m);
+  EXPECT_EQ(v16.to_vector(), v);
+  // An offset selects the moments of a shard.
+  EXPECT_THROW(adamw_update(param.data(), grad.data(), m16, v16, 1, n, settings, 1e-3, 4, true),
+               Error);
+}
+
 TEST(LrSchedule, WarmupThenCosine) {
   const LrSchedule schedule{1.0, 0.1, 10, 110};
   EXPECT_DOUBLE_EQ(schedule.at(1), 0.1);

@@ -43,12 +43,14 @@ ExpertParallelSetup expert_parallel_setup(const config::ModelConfig& model,
 std::unique_ptr<DeepSeekV3Model> build_model(const config::ModelConfig& model,
                                              const config::ParallelConfig& parallel, uint64_t seed,
                                              const parallel::ParallelContext& context,
-                                             const PipelineHolding& holding) {
+                                             const PipelineHolding& holding,
+                                             const Precision& precision) {
   ModelParallel layout;
   layout.tp = context.tp();
   layout.tp_rank = context.rank(parallel::MeshAxis::Tp);
   layout.tp_size = context.size(parallel::MeshAxis::Tp);
   layout.pipeline = holding;
+  layout.precision = precision;
   return std::make_unique<DeepSeekV3Model>(model, seed, layout,
                                            expert_parallel_setup(model, parallel, context));
 }

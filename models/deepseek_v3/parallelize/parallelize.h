@@ -28,10 +28,11 @@ ExpertParallelSetup expert_parallel_setup(const config::ModelConfig& model,
                                           const parallel::ParallelContext& context);
 
 // This rank's model: its TP slices, its experts and the stages of `holding`, initialised from
-// `seed`.
+// `seed`, computing in `precision`.
 std::unique_ptr<DeepSeekV3Model> build_model(const config::ModelConfig& model,
                                              const config::ParallelConfig& parallel, uint64_t seed,
                                              const parallel::ParallelContext& context,
-                                             const PipelineHolding& holding = {});
+                                             const PipelineHolding& holding = {},
+                                             const Precision& precision = {});
 
 }  // namespace trident::models::parallelize

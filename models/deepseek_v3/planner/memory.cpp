@@ -31,10 +31,18 @@ int64_t param_bytes(const config::TridentConfig& config) {
   TRIDENT_USER_FAIL("train.param_dtype '", dtype, "' is not one of float32, bfloat16");
 }
 
+int64_t activation_bytes(const config::TridentConfig& config) {
+  const std::string& dtype = config.train().activation_dtype();
+  if (dtype.empty()) return param_bytes(config);
+  if (dtype == "float32") return 4;
+  if (dtype == "bfloat16") return 2;
+  TRIDENT_USER_FAIL("train.activation_dtype '", dtype, "' is not one of float32, bfloat16");
+}
+
 ActivationSettings activation_settings(const config::TridentConfig& config, const Layout& layout,
                                        const PlanOptions& options) {
   ActivationSettings s;
-  s.act_bytes = param_bytes(config);
+  s.act_bytes = activation_bytes(config);
   s.tp = layout.tp;
   s.etp = layout.etp;
   s.recompute = options.recompute;

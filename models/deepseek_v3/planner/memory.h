@@ -30,7 +30,7 @@ struct PlanOptions {
 
 // Element sizes used by the formulas.
 struct ActivationSettings {
-  int64_t act_bytes = 4;  // saved activations: the working-weight dtype (fp32 or bf16)
+  int64_t act_bytes = 4;  // saved activations: train.activation_dtype (fp32 or bf16)
   int64_t tp = 1;
   int64_t etp = 1;
   Recompute recompute = Recompute::kNone;
@@ -39,6 +39,8 @@ struct ActivationSettings {
 ActivationSettings activation_settings(const config::TridentConfig& config, const Layout& layout,
                                        const PlanOptions& options);
 int64_t param_bytes(const config::TridentConfig& config);  // train.param_dtype: 4 or 2
+// train.activation_dtype: 4 or 2 (unset: as train.param_dtype).
+int64_t activation_bytes(const config::TridentConfig& config);
 
 // Bytes per token a decoder layer keeps for its backward (attention + dense FFN or MoE).
 double layer_activation_bytes(const config::ModelConfig& model, bool moe,

@@ -56,7 +56,7 @@ Plan make_plan(const config::TridentConfig& config, const models::ParameterRegis
   plan.options = options;
   plan.counts = registry.counts();
   plan.flops_per_token = model_flops_per_token(registry, layout.seq_len);
-  const int64_t act_bytes = param_bytes(config);
+  const int64_t act_bytes = activation_bytes(config);
 
   for (int64_t s = 0; s < layout.pp; ++s) {
     StagePlan stage;
@@ -91,7 +91,7 @@ Plan make_plan(const config::TridentConfig& config, const models::ParameterRegis
   plan.step.microbatches = m * t.microbatch_total();
   plan.step.bubble = pipeline_bubble(layout, t);
 
-  const double pbytes = static_cast<double>(act_bytes);
+  const double pbytes = static_cast<double>(param_bytes(config));
   const double gbytes = static_cast<double>(options.grad_bytes);
   StepComm& c = plan.comm;
   c.a2a = 2.0 * m * (slow.comm.a2a_ib + slow.comm.a2a_nvlink);

@@ -13,6 +13,7 @@
 #include "runtime/train/grpo/evaluate.h"
 #include "runtime/train/grpo/grpo_checkpoint.h"
 #include "runtime/train/grpo/sharded_export.h"
+#include "runtime/train/precision.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/stop_signal.h"
 #include "runtime/train/trainer_checkpoint.h"
@@ -101,7 +102,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
   const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), job);
   const std::unique_ptr<models::DeepSeekV3Model> policy =
       build_policy(run_model_config(config, resume_path, init), config.parallel(),
-                   config.train().seed(), context);
+                   config.train().seed(), context, model_precision(config.train()));
   if (resume_path.empty() && !init.empty()) {
     TLOG_INFO("policy initialised from ", load_init_weights(init, *policy, job));
   }
@@ -118,6 +119,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
     summary.eval_format_rate_before = resumed.eval_format_rate_before;
   }
   summary.resumed_from_step = first_step - 1;
+  TLOG_INFO(precision_summary(config.train()));
   if (context.size(MeshAxis::Pp) > 1) {
     TLOG_INFO("pipeline parallel: ", context.size(MeshAxis::Pp), " rank(s), schedule '",
               config.parallel().schedule().empty() ? "1f1b" : config.parallel().schedule(), "'");

@@ -10,6 +10,7 @@
 #include "runtime/core/error.h"
 #include "runtime/io/tokenizer.h"
 #include "runtime/train/grpo/scoring.h"
+#include "runtime/train/precision.h"
 
 namespace trident::train::grpo {
 
@@ -42,6 +43,7 @@ GrpoOptions grpo_options(const config::TridentConfig& config) {
   o.lr = g.lr();
   o.warmup_steps = g.warmup_steps();
   o.adam = AdamWSettings{t.beta1(), t.beta2(), t.adam_eps(), t.weight_decay()};
+  o.moments = moment_dtype(t);
   o.grad_clip = t.grad_clip();
   o.nonfinite = nonfinite_settings(t, "grpo.lr");
   o.task.digits =
@@ -93,6 +95,7 @@ OptimizerSettings policy_optimizer_settings(const GrpoOptions& options,
                                             const config::ParallelConfig& parallel) {
   OptimizerSettings settings;
   settings.adam = options.adam;
+  settings.moments = options.moments;
   settings.zero1 = parallel.zero1();
   settings.bucket_mb = parallel.dp_bucket_mb();
   // The policy runs no MTP: the last stage holds no copy of the embedding.
@@ -116,10 +119,11 @@ models::PipelineHolding policy_holding(const models::parallelize::PipelinePartit
 std::unique_ptr<models::DeepSeekV3Model> build_policy(const config::ModelConfig& model,
                                                       const config::ParallelConfig& parallel,
                                                       uint64_t seed,
-                                                      const parallel::ParallelContext& context) {
+                                                      const parallel::ParallelContext& context,
+                                                      const models::Precision& precision) {
   return models::parallelize::build_model(
       model, parallel, seed, context,
-      policy_holding(models::parallelize::pipeline_partition(model, parallel), context));
+      policy_holding(models::parallelize::pipeline_partition(model, parallel), context), precision);
 }
 
 GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options)
@@ -152,7 +156,8 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
   }
   if (options_.objective.beta != 0.0) {
     // The same layout as the policy (TP slices, held experts, pipeline stages).
-    reference_ = build_policy(policy.config(), parallel, options_.seed, context);
+    reference_ = build_policy(policy.config(), parallel, options_.seed, context,
+                              policy.params().precision());
     reference_compute_ = std::make_unique<ModelStageCompute>(*reference_, partition_,
                                                              context.rank(parallel::MeshAxis::Pp));
     reference_scoring_ = std::make_unique<ScoringObjective>(*reference_,
@@ -170,6 +175,7 @@ void GrpoTrainer::restore(const ResumeState& state) {
 void GrpoTrainer::refresh_reference() {
   Tensor values = reference_->params().flat_values();
   values.copy_from(policy_.params().flat_values());
+  reference_->params().refresh_compute_weights();
 }
 
 GrpoStepMetrics GrpoTrainer::step(int64_t step) {

@@ -56,12 +56,13 @@ struct GrpoOptions {
   double lr = 1e-6;
   int64_t warmup_steps = 0;  // lr rises linearly to `lr` over the first steps
   AdamWSettings adam;
+  DType moments = DType::F32;  // train.moment_dtype
   double grad_clip = 1.0;
   NonFiniteSettings nonfinite;  // train.nonfinite, train.max_skipped_steps
   io::ArithmeticOptions task;
   uint64_t seed = 0;
 };
-// From config.grpo (plus train.{beta1,beta2,adam_eps,weight_decay,grad_clip,seed} and
+// From config.grpo (plus train.{beta1,beta2,adam_eps,weight_decay,grad_clip,seed,moment_dtype} and
 // data.task_digits); throws UserError on an unknown loss type, estimator or scale.
 GrpoOptions grpo_options(const config::TridentConfig& config);
 
@@ -126,7 +127,8 @@ struct GrpoStepMetrics {
 std::unique_ptr<models::DeepSeekV3Model> build_policy(const config::ModelConfig& model,
                                                       const config::ParallelConfig& parallel,
                                                       uint64_t seed,
-                                                      const parallel::ParallelContext& context);
+                                                      const parallel::ParallelContext& context,
+                                                      const models::Precision& precision = {});
 
 class GrpoTrainer {
  public:
