@@ -1,5 +1,6 @@
 #include "runtime/core/stream.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/core/stream_origin.h"
 #include "runtime/core/trace.h"
 
 namespace trident {
@@ -34,11 +36,25 @@ StreamFailure failure_of(std::exception_ptr thrown, const std::string& where) {
   }
 }
 
+// counter := max(counter, value)
+void raise_to(std::atomic<uint64_t>& counter, uint64_t value) {
+  uint64_t seen = counter.load(std::memory_order_relaxed);
+  while (seen < value && !counter.compare_exchange_weak(seen, value, std::memory_order_release,
+                                                        std::memory_order_relaxed)) {
+  }
+}
+
 struct EventState {
   mutable std::mutex mutex;
   std::condition_variable done_cv;
   bool done = false;
   std::optional<StreamFailure> failure;
+  // The recording stream's host-synchronized count, and the items queued before this event:
+  // a host that synchronizes the event may read what they made.
+  std::shared_ptr<std::atomic<uint64_t>> host_synced;
+  uint64_t items_before = 0;
+
+  void host_synchronized() const { raise_to(*host_synced, items_before); }
 
   void complete(const std::optional<StreamFailure>& with) {
     {
@@ -59,8 +75,9 @@ struct EventState {
 struct StreamItem {
   enum class Kind { Work, Record, Wait } kind = Kind::Work;
   std::string what;
-  std::function<void()> work;         // Work
-  std::shared_ptr<EventState> event;  // Record: completes it; Wait: awaits it
+  std::function<void()> work;                  // Work
+  std::shared_ptr<EventState> event;           // Record: completes it; Wait: awaits it
+  std::shared_ptr<const StreamOrigin> origin;  // Work: what storage it allocates records
 };
 
 struct StreamState {
@@ -73,6 +90,9 @@ struct StreamState {
   bool stop = false;
   std::optional<StreamFailure> failure;  // sticky: the first item that failed
   std::thread thread;
+  uint64_t work_items = 0;  // work items queued so far
+  // Of those, how many the host has synchronized with (stream_origin.h).
+  std::shared_ptr<std::atomic<uint64_t>> host_synced = std::make_shared<std::atomic<uint64_t>>(0);
 
   explicit StreamState(std::string stream_name)
       : name(std::move(stream_name)), delays(delay_injection(), name) {}
@@ -104,8 +124,11 @@ void StreamState::execute(StreamItem& item) {
     case StreamItem::Kind::Work:
       if (failed) return;  // sticky: what follows a failure does not run
       try {
+        set_current_stream_item(item.origin);
         item.work();
+        set_current_stream_item(nullptr);
       } catch (...) {
+        set_current_stream_item(nullptr);
         const StreamFailure thrown =
             failure_of(std::current_exception(), "stream '" + name + "', " + item.what);
         const std::lock_guard<std::mutex> lock(mutex);
@@ -139,13 +162,20 @@ void StreamState::run() {
 
 bool Event::query() const {
   if (!state_) return true;
-  const std::lock_guard<std::mutex> lock(state_->mutex);
-  return state_->done;
+  bool done = false;
+  {
+    const std::lock_guard<std::mutex> lock(state_->mutex);
+    done = state_->done;
+  }
+  if (done) state_->host_synchronized();
+  return done;
 }
 
 void Event::synchronize() const {
   if (!state_) return;
-  if (const std::optional<detail::StreamFailure> failure = state_->await()) failure->raise();
+  const std::optional<detail::StreamFailure> failure = state_->await();
+  if (failure) failure->raise();
+  state_->host_synchronized();
 }
 
 Stream::Stream(std::string name) : state_(std::make_unique<detail::StreamState>(std::move(name))) {
@@ -162,6 +192,7 @@ Stream::~Stream() {
   }
   state_->changed.notify_all();
   state_->thread.join();  // runs what is queued first
+  detail::raise_to(*state_->host_synced, state_->work_items);
   if (state_->failure) {
     TLOG_WARN("stream '", state_->name,
               "' was destroyed with an unreported error: ", state_->failure->message);
@@ -173,17 +204,21 @@ const std::string& Stream::name() const { return state_->name; }
 void Stream::enqueue(std::string what, std::function<void()> work) {
   {
     const std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->queue.push_back(
-        {detail::StreamItem::Kind::Work, std::move(what), std::move(work), nullptr});
+    auto origin = std::make_shared<StreamOrigin>(
+        StreamOrigin{state_->host_synced, ++state_->work_items, state_->name, what});
+    state_->queue.push_back({detail::StreamItem::Kind::Work, std::move(what), std::move(work),
+                             nullptr, std::move(origin)});
   }
   state_->changed.notify_all();
 }
 
 Event Stream::record() {
   auto event = std::make_shared<detail::EventState>();
+  event->host_synced = state_->host_synced;
   {
     const std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->queue.push_back({detail::StreamItem::Kind::Record, "record", nullptr, event});
+    event->items_before = state_->work_items;
+    state_->queue.push_back({detail::StreamItem::Kind::Record, "record", nullptr, event, nullptr});
   }
   state_->changed.notify_all();
   return Event(event);
@@ -193,14 +228,17 @@ void Stream::wait(const Event& event) {
   if (!event.state_) return;  // never recorded: nothing to wait for
   {
     const std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->queue.push_back({detail::StreamItem::Kind::Wait, "wait", nullptr, event.state_});
+    state_->queue.push_back(
+        {detail::StreamItem::Kind::Wait, "wait", nullptr, event.state_, nullptr});
   }
   state_->changed.notify_all();
 }
 
 bool Stream::query() const {
   const std::lock_guard<std::mutex> lock(state_->mutex);
-  return state_->queue.empty() && !state_->running_item;
+  const bool idle = state_->queue.empty() && !state_->running_item;
+  if (idle) detail::raise_to(*state_->host_synced, state_->work_items);
+  return idle;
 }
 
 bool Stream::injects_delays() const { return state_->delays.enabled(); }
@@ -211,6 +249,7 @@ void Stream::synchronize() {
     std::unique_lock<std::mutex> lock(state_->mutex);
     state_->changed.wait(lock, [&] { return state_->queue.empty() && !state_->running_item; });
     failure = state_->failure;
+    if (!failure) detail::raise_to(*state_->host_synced, state_->work_items);
   }
   if (failure) failure->raise();
 }

@@ -55,7 +55,10 @@ std::string shape_string(const Shape& shape) {
 }
 
 Storage::Storage(size_t bytes, Device device)
-    : data_(Allocator::instance(device).allocate(bytes)), bytes_(bytes), device_(device) {}
+    : data_(Allocator::instance(device).allocate(bytes)),
+      bytes_(bytes),
+      device_(device),
+      origin_(current_stream_item()) {}
 
 Storage::Storage(void* external, size_t bytes, Device device)
     : data_(external), bytes_(bytes), device_(device), owning_(false) {}
@@ -146,6 +149,11 @@ bool Tensor::is_view() const {
 
 void* Tensor::raw_data() const {
   TRIDENT_CHECK(defined(), "access to an undefined tensor");
+  // Device memory of the CPU backend: the host waits for the stream before it touches it.
+  if (const StreamOrigin* origin = storage_->origin();
+      origin != nullptr && !current_stream_item() && !origin->host_may_read()) {
+    fail_unsynchronized_host_access(*origin, describe());
+  }
   return static_cast<char*>(storage_->data()) + offset_bytes_;
 }
 

@@ -14,6 +14,7 @@
 
 #include "runtime/core/dtype.h"
 #include "runtime/core/error.h"
+#include "runtime/core/stream_origin.h"
 
 namespace trident {
 
@@ -34,12 +35,16 @@ class Storage {
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
   bool owning() const { return owning_; }
+  // The stream work item that allocated this storage (null when the host did):
+  // runtime/core/stream_origin.h.
+  const StreamOrigin* origin() const { return origin_.get(); }
 
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
   bool owning_ = true;
+  std::shared_ptr<const StreamOrigin> origin_;
 };
 
 class Tensor {

@@ -13,8 +13,9 @@
 #include <vector>
 
 #include "runtime/core/error.h"
-#include "tests/support/expect_user_error.h"
 #include "runtime/core/stream.h"
+#include "runtime/core/tensor.h"
+#include "tests/support/expect_user_error.h"
 
 namespace trident {
 namespace {
@@ -122,6 +123,51 @@ TEST(Stream, ForeignExceptionsBecomeInternalErrorsNamingTheItem) {
   stream.enqueue("host copy", [] { throw std::runtime_error("short read"); });
   const std::string message = testing::error_message([&] { stream.synchronize(); });
   EXPECT_NE(message.find("stream 'copy', host copy: short read"), std::string::npos) << message;
+}
+
+// Memory a stream's work allocated is the device's (runtime/core/stream_origin.h): the host may
+// touch it only after synchronizing with that work, even when the work has long finished.
+TEST(StreamMemory, HostTouchesStreamMadeMemoryOnlyAfterSynchronizing) {
+  Stream stream("compute");
+  std::promise<Tensor> made;
+  stream.enqueue("make rows", [&] { made.set_value(Tensor::full({4}, 2.0f)); });
+  const Tensor rows = made.get_future().get();  // the item ran, but the host did not synchronize
+  std::this_thread::sleep_for(5ms);
+  const std::string message = testing::error_message([&] { (void)rows.item(0); });
+  EXPECT_NE(message.find("stream 'compute' made in 'make rows'"), std::string::npos) << message;
+  EXPECT_NE(message.find("before synchronizing"), std::string::npos) << message;
+  EXPECT_THROW(rows.to_vector(), Error);
+  // Another stream may use it (events order streams among themselves).
+  Stream other("ep.comm");
+  float seen = 0.0f;
+  other.enqueue("read rows", [&] { seen = rows.item(0); });
+  other.synchronize();
+  EXPECT_EQ(seen, 2.0f);
+  stream.synchronize();
+  EXPECT_EQ(rows.item(0), 2.0f);
+}
+
+TEST(StreamMemory, AnEventCoversTheItemsBeforeItOnly) {
+  Stream stream("compute");
+  Tensor first, second;
+  stream.enqueue("first", [&] { first = Tensor::zeros({8}); });
+  const Event after_first = stream.record();
+  Gate gate;
+  stream.enqueue("second", [&] {
+    second = Tensor::zeros({8});
+    gate.pass();
+  });
+  after_first.synchronize();
+  EXPECT_EQ(first.item(3), 0.0f);
+  EXPECT_FALSE(stream.query());  // "second" is held at the gate
+  gate.open();
+  while (!stream.query()) std::this_thread::sleep_for(1ms);  // a completed query synchronizes
+  EXPECT_EQ(second.item(3), 0.0f);
+  // What the host allocated stays the host's, whoever writes it.
+  Tensor host = Tensor::zeros({2});
+  stream.enqueue("write host", [&] { host.fill(1.0f); });
+  stream.synchronize();
+  EXPECT_EQ(host.item(1), 1.0f);
 }
 
 TEST(DelayInjection, SameSeedAndStreamGiveTheSameDelays) {
