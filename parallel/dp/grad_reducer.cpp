@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "runtime/core/error.h"
@@ -14,7 +15,11 @@ int group_size(const comm::Communicator* comm) { return comm == nullptr ? 1 : co
 
 GradReducer::GradReducer(comm::Communicator* comm, const Tensor& flat_grads, BucketPlan plan,
                          bool zero1)
-    : comm_(comm), flat_grads_(flat_grads), plan_(std::move(plan)), zero1_(zero1) {
+    : stream_(device_streams().dp_comm),
+      comm_(comm),
+      flat_grads_(flat_grads),
+      plan_(std::move(plan)),
+      zero1_(zero1) {
   TRIDENT_CHECK(plan_.dp_size == group_size(comm_), "bucket plan for dp ", plan_.dp_size,
                 " used with a group of ", group_size(comm_));
   TRIDENT_CHECK(flat_grads_.numel() == plan_.flat_numel && flat_grads_.dtype() == DType::F32,
@@ -29,10 +34,19 @@ GradReducer::GradReducer(comm::Communicator* comm, const Tensor& flat_grads, Buc
 }
 
 void GradReducer::start_step() {
+  stream_.synchronize();  // nothing of the previous step may still be queued
   TRIDENT_CHECK(pending_.empty(), "GradReducer: the previous step was not finished");
   final_blocks_.clear();
   posted_.assign(plan_.buckets.size(), false);
   posted_early_ = 0;
+}
+
+void GradReducer::queue(size_t index) {
+  // The bucket's gradients are complete on the compute stream as far as it has been given work
+  // (the host's own backward ran before this call).
+  stream_.wait(device_streams().compute.record());
+  stream_.enqueue("reduce gradient bucket " + std::to_string(index),
+                  [this, index] { post(index); });
 }
 
 void GradReducer::post(size_t index) {
@@ -69,18 +83,21 @@ void GradReducer::block_final(int block) {
       continue;
     }
     posted_[i] = true;
-    post(i);
+    queue(i);
     ++posted_early_;
   }
 }
 
 void GradReducer::finish() {
   for (size_t i = 0; i < plan_.buckets.size(); ++i) {
-    if (!posted_[i]) post(i);
+    if (!posted_[i]) queue(i);
     posted_[i] = true;
   }
-  for (const comm::WorkHandle& work : pending_) work->wait();
-  pending_.clear();
+  stream_.enqueue("wait for the gradient reductions", [this] {
+    for (const comm::WorkHandle& work : pending_) work->wait();
+    pending_.clear();
+  });
+  stream_.synchronize();
 }
 
 void all_gather_weights(comm::Communicator* comm, const BucketPlan& plan,

@@ -2,11 +2,13 @@
 // Data-parallel gradient reduction in buckets, launched while backward is still running.
 //
 // The step engine calls block_final(b) once gradient block b has received its last
-// contribution of the step; every bucket whose blocks are all final by then is posted at once
-// (asynchronously, the communicator's progress thread moves it), in plan order, and the compute
-// thread goes on with the rest of backward. finish() posts whatever is left and waits for
-// everything. Every member of the group sees the same blocks finish in the same order (they run
-// the same schedule), so they post the same collectives in the same order.
+// contribution of the step; every bucket whose blocks are all final by then is queued at once on
+// the dp.comm stream (runtime/core/stream.h), in plan order, after an event of the compute
+// stream, and backward goes on. The stream posts each bucket's collective (the communicator's
+// progress thread moves it). finish() queues whatever is left and a wait for every reduction,
+// then synchronizes the stream: only then may the host read the reduced gradients. Every member
+// of the group sees the same blocks finish in the same order (they run the same schedule), so
+// they post the same collectives in the same order.
 //
 // The reduction is a SUM: every loss is already divided by the global batch's counts, so the
 // ranks' gradients add up to the full-batch gradient.
@@ -20,6 +22,7 @@
 
 #include "parallel/comm/communicator.h"
 #include "parallel/dp/bucket_plan.h"
+#include "runtime/core/stream.h"
 
 namespace trident::parallel::dp {
 
@@ -43,15 +46,18 @@ class GradReducer {
   int64_t posted_early() const { return posted_early_; }
 
  private:
+  // Queues bucket `index` on the stream; post() runs there.
+  void queue(size_t index);
   void post(size_t index);
 
+  Stream& stream_;
   comm::Communicator* comm_;
   Tensor flat_grads_;
   BucketPlan plan_;
   bool zero1_;
   Tensor shard_grads_;
   std::vector<Tensor> staging_;  // per bucket: the padded copy, or undefined
-  std::vector<comm::WorkHandle> pending_;
+  std::vector<comm::WorkHandle> pending_;  // touched on the stream only
   std::vector<int> final_blocks_;  // sorted: the blocks final so far this step
   std::vector<bool> posted_;       // per bucket, this step
   int64_t posted_early_ = 0;
