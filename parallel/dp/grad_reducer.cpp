@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "runtime/core/error.h"
+#include "runtime/core/logging.h"
 
 namespace trident::parallel::dp {
 
@@ -30,6 +31,14 @@ GradReducer::GradReducer(comm::Communicator* comm, const Tensor& flat_grads, Buc
     if (zero1_ && plan_.buckets[i].needs_padding()) {
       staging_[i] = Tensor::zeros({plan_.buckets[i].padded});
     }
+  }
+}
+
+GradReducer::~GradReducer() {
+  try {
+    stream_.synchronize();
+  } catch (const std::exception& e) {
+    TLOG_WARN("gradient reductions failed while their reducer was destroyed: ", e.what());
   }
 }
 

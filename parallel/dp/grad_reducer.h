@@ -30,6 +30,10 @@ class GradReducer {
  public:
   // `flat_grads` is the model's flat fp32 gradient buffer (kept alive by the view).
   GradReducer(comm::Communicator* comm, const Tensor& flat_grads, BucketPlan plan, bool zero1);
+  // Waits until none of its work is queued any more (the stream's items refer to it).
+  ~GradReducer();
+  GradReducer(const GradReducer&) = delete;
+  GradReducer& operator=(const GradReducer&) = delete;
 
   // Begins a step: nothing is posted yet.
   void start_step();

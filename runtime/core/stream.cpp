@@ -255,8 +255,11 @@ void Stream::synchronize() {
 }
 
 DeviceStreams& device_streams() {
-  static DeviceStreams streams;
-  return streams;
+  // Never destroyed: objects with static lifetime (a cached trainer in a test binary, say) may
+  // still synchronize these streams from their destructors after main returns. Their threads
+  // sit idle in their queues' wait until the process ends.
+  static DeviceStreams* const streams = new DeviceStreams;
+  return *streams;
 }
 
 // ---- delay injection ----
