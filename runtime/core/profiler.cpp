@@ -11,8 +11,9 @@ std::atomic<bool> Profiler::enabled_{false};
 namespace {
 std::mutex g_profile_mutex;
 std::map<std::string, ProfileEntry>& table() {
-  static std::map<std::string, ProfileEntry> entries;
-  return entries;
+  // Never destroyed: stream threads, which live until the process ends, record into it.
+  static auto* const entries = new std::map<std::string, ProfileEntry>;
+  return *entries;
 }
 }  // namespace
 

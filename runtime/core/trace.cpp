@@ -24,8 +24,9 @@ struct TraceBuffer {
 };
 
 TraceBuffer& buffer() {
-  static TraceBuffer instance;
-  return instance;
+  // Never destroyed: stream threads, which live until the process ends, record into it.
+  static TraceBuffer* const instance = new TraceBuffer;
+  return *instance;
 }
 
 // Small per-process thread indices, in the order threads first record.
@@ -43,13 +44,22 @@ constexpr int kComputeTid = 1;
 constexpr int kCommWaitTid = 1000;
 constexpr int kCommLaneTid = 2000;
 
-std::mutex g_thread_names_mutex;
-std::map<int, std::string> g_thread_names;  // thread index -> name_this_thread's name
+// Thread index -> name_this_thread's name. Never destroyed: the device streams' threads live
+// until the process ends (runtime/core/stream.h), so nothing may tear this down under them.
+struct ThreadNames {
+  std::mutex mutex;
+  std::map<int, std::string> names;
+};
+ThreadNames& thread_names() {
+  static ThreadNames* const names = new ThreadNames;
+  return *names;
+}
 
 std::string thread_suffix(int thread) {
   {
-    const std::lock_guard<std::mutex> lock(g_thread_names_mutex);
-    if (const auto it = g_thread_names.find(thread); it != g_thread_names.end()) {
+    ThreadNames& t = thread_names();
+    const std::lock_guard<std::mutex> lock(t.mutex);
+    if (const auto it = t.names.find(thread); it != t.names.end()) {
       return " (" + it->second + ")";
     }
   }
@@ -111,8 +121,9 @@ std::string json_escape(const std::string& text) {
 
 void Trace::name_this_thread(const std::string& name) {
   const int index = this_thread_index();
-  const std::lock_guard<std::mutex> lock(g_thread_names_mutex);
-  g_thread_names[index] = name;
+  ThreadNames& t = thread_names();
+  const std::lock_guard<std::mutex> lock(t.mutex);
+  t.names[index] = name;
 }
 
 void Trace::enable(bool on) { enabled_.store(on); }
