@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <limits>
 #include <map>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "parallel/comm/tags.h"
 #include "parallel/pp/check.h"
 #include "runtime/core/error.h"
+#include "runtime/core/stream.h"
 
 namespace trident::parallel::pp {
 
@@ -46,28 +51,76 @@ struct DataKey {
   auto operator<=>(const DataKey&) const = default;
 };
 
-struct PostedRecv {
-  Tensor buffer;
+// One point-to-point transfer as the pp.comm stream sees it: the item that posts it writes
+// `work`; the host reads `work` only after an event recorded behind that item completed.
+struct Transfer {
+  Tensor buffer;  // kept alive until the transfer completes
   parallel::comm::WorkHandle work;
+};
+
+struct PostedRecv {
+  std::shared_ptr<Transfer> transfer;
   size_t timeline_index = 0;
 };
 
 struct InFlightSend {
-  Tensor buffer;  // kept alive until the transfer completes
-  parallel::comm::WorkHandle work;
+  std::shared_ptr<Transfer> transfer;
+  Event posted;  // behind the item that posted the send
   size_t timeline_index = 0;
 };
+
+// A run leaves nothing queued on pp.comm: synchronize() on the normal path (rethrowing the
+// stream's error), the destructor when the host leaves early on an exception (the items own
+// what they touch, so this only keeps one step's transfers out of the next).
+class PipelineStreamFence {
+ public:
+  explicit PipelineStreamFence(Stream& stream) : stream_(stream) {}
+  ~PipelineStreamFence() {
+    if (synchronized_) return;
+    try {
+      stream_.synchronize();
+    } catch (const std::exception&) {  // the host's own exception is already on its way
+    }
+  }
+  PipelineStreamFence(const PipelineStreamFence&) = delete;
+  PipelineStreamFence& operator=(const PipelineStreamFence&) = delete;
+  void synchronize() {
+    stream_.synchronize();
+    synchronized_ = true;
+  }
+
+ private:
+  Stream& stream_;
+  bool synchronized_ = false;
+};
+
+// Test only: TRIDENT_TEST_DROP_PP_WAIT=1 drops the wait for a receive's completion: the host
+// synchronizes with the item that posted it and reads the buffer at once, so tests/layouts can
+// show race hunting turning the missing wait into a failure.
+bool drop_receive_wait_for_test() {
+  static const bool drop = [] {
+    const char* value = std::getenv("TRIDENT_TEST_DROP_PP_WAIT");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  return drop;
+}
+
+std::string transfer_name(const char* what, const Action& a) {
+  return std::string("pp ") + what + " " + to_string(a);
+}
 
 // One run() call: the state of this rank's walk through its list.
 class RankRun {
  public:
-  RankRun(const Schedule& schedule, parallel::comm::Communicator* comm, StageCompute& compute,
-          const ExecutorOptions& options)
+  RankRun(const Schedule& schedule, std::shared_ptr<parallel::comm::Communicator> comm,
+          StageCompute& compute, const ExecutorOptions& options)
       : schedule_(schedule),
-        comm_(comm),
+        comm_(std::move(comm)),
+        streams_(device_streams()),
+        fence_(streams_.pp_comm),
         compute_(compute),
         options_(options),
-        rank_(comm != nullptr ? comm->rank() : 0),
+        rank_(comm_ != nullptr ? comm_->rank() : 0),
         list_(schedule.ranks.at(static_cast<size_t>(rank_))),
         last_stage_(schedule.layout.num_stages() - 1),
         start_(Clock::now()) {
@@ -97,9 +150,8 @@ class RankRun {
       }
     }
     const double drain_start = now();
-    for (InFlightSend& s : sends_) complete_send(s);
+    complete_sends();
     stats_.send_wait_seconds += now() - drain_start;
-    sends_.clear();
     TRIDENT_CHECK(posted_.empty(), "rank ", rank_, ": ", posted_.size(),
                   " received tensors were never consumed");
     TRIDENT_CHECK(local_.empty(), "rank ", rank_, ": ", local_.size(),
@@ -151,21 +203,33 @@ class RankRun {
     return p2p_tag(a.microbatch, boundary_of(a), gradient, schedule_.layout.num_stages());
   }
 
-  // The activation entering `stage` (and the gradient leaving it) for `microbatch`.
+  // The activation entering `stage` (and the gradient leaving it) for `microbatch`. While
+  // streams hunt races it starts as NaN, so a compute that reads it before the data landed
+  // computes garbage instead of a stale buffer's lucky values.
   Tensor new_boundary_buffer(int microbatch, int stage) const {
-    return Tensor::empty(compute_.activation_shape(microbatch, stage),
-                         compute_.activation_dtype(microbatch, stage), comm_->device());
+    Tensor buffer = Tensor::empty(compute_.activation_shape(microbatch, stage),
+                                  compute_.activation_dtype(microbatch, stage), comm_->device());
+    if (streams_.hunting_races() && buffer.dtype() == DType::F32) {
+      buffer.fill(std::numeric_limits<float>::quiet_NaN());
+    }
+    return buffer;
   }
 
+  // Queued on pp.comm: the receive is posted there, and completed there when its consumer
+  // needs it (take_input).
   void post_receive(size_t index) {
     const Action& a = list_[index];
     // The gradient received by B(m, s) is shaped like the input of stage s + 1.
     const int boundary_stage = a.kind == ActionKind::RecvGrad ? a.stage + 1 : a.stage;
     PostedRecv posted;
-    posted.buffer = new_boundary_buffer(a.microbatch, boundary_stage);
+    posted.transfer = std::make_shared<Transfer>();
+    posted.transfer->buffer = new_boundary_buffer(a.microbatch, boundary_stage);
     posted.timeline_index = index;
     stats_.timeline[index].start_s = now();
-    posted.work = comm_->recv(posted.buffer, a.peer, tag_of(a));
+    streams_.pp_comm.enqueue(transfer_name("post", a), [transfer = posted.transfer, comm = comm_,
+                                                        peer = a.peer, tag = tag_of(a)] {
+      transfer->work = comm->recv(transfer->buffer, peer, tag);
+    });
     const bool inserted = posted_.emplace(data_key_of(a), std::move(posted)).second;
     TRIDENT_CHECK(inserted, "rank ", rank_, ": ", to_string(a), " received twice");
   }
@@ -204,11 +268,17 @@ class RankRun {
     TRIDENT_CHECK(it != posted_.end(), "rank ", rank_, ": ", to_string(a),
                   " has no input: neither received nor handed over on this rank");
     const double wait_start = now();
-    it->second.work->wait();
+    // The data is the host's once the stream has seen the receive complete: an item behind the
+    // post that waits for it, and an event behind that item.
+    if (!drop_receive_wait_for_test()) {
+      streams_.pp_comm.enqueue(transfer_name("complete", a),
+                               [transfer = it->second.transfer] { transfer->work->wait(); });
+    }
+    streams_.pp_comm.record().synchronize();
     const double wait_end = now();
     stats_.recv_wait_seconds += wait_end - wait_start;
     stats_.timeline[it->second.timeline_index].end_s = wait_end;
-    Tensor t = std::move(it->second.buffer);
+    Tensor t = std::move(it->second.transfer->buffer);
     posted_.erase(it);
     return t;
   }
@@ -290,24 +360,40 @@ class RankRun {
     TRIDENT_CHECK(it != produced_.end(), "rank ", rank_, ": ", to_string(a),
                   " before the compute that produces its data");
     InFlightSend s;
-    s.buffer = std::move(it->second);
+    s.transfer = std::make_shared<Transfer>();
+    s.transfer->buffer = std::move(it->second);
     produced_.erase(it);
     s.timeline_index = index;
     stats_.timeline[index].start_s = now();
-    s.work = comm_->send(s.buffer, a.peer, tag_of(a));
+    // The data was produced on the host and on the compute stream: the send waits for both.
+    streams_.pp_comm.wait(streams_.compute.record());
+    streams_.pp_comm.enqueue(transfer_name("post", a), [transfer = s.transfer, comm = comm_,
+                                                        peer = a.peer, tag = tag_of(a)] {
+      transfer->work = comm->send(transfer->buffer, peer, tag);
+    });
+    s.posted = streams_.pp_comm.record();
     sends_.push_back(std::move(s));
   }
 
-  void complete_send(InFlightSend& s) {
-    s.work->wait();
-    stats_.timeline[s.timeline_index].end_s = now();
+  // Every send of the step delivered: completed on the stream, then the stream synchronized.
+  void complete_sends() {
+    if (sends_.empty()) return;
+    std::vector<std::shared_ptr<Transfer>> transfers;
+    for (const InFlightSend& s : sends_) transfers.push_back(s.transfer);
+    streams_.pp_comm.enqueue("pp complete the step's sends", [transfers] {
+      for (const std::shared_ptr<Transfer>& transfer : transfers) transfer->work->wait();
+    });
+    fence_.synchronize();
+    const double done = now();
+    for (const InFlightSend& s : sends_) stats_.timeline[s.timeline_index].end_s = done;
+    sends_.clear();
   }
 
   // Frees the buffers of sends that have finished (without blocking), so in-flight memory
   // stays bounded by what the link has not yet delivered.
   void release_completed_sends() {
     for (size_t i = 0; i < sends_.size();) {
-      if (sends_[i].work->test()) {
+      if (sends_[i].posted.query() && sends_[i].transfer->work->test()) {
         stats_.timeline[sends_[i].timeline_index].end_s = now();
         sends_[i] = std::move(sends_.back());
         sends_.pop_back();
@@ -318,7 +404,9 @@ class RankRun {
   }
 
   const Schedule& schedule_;
-  parallel::comm::Communicator* comm_;  // null for one rank (nothing is sent)
+  std::shared_ptr<parallel::comm::Communicator> comm_;  // null for one rank (nothing is sent)
+  DeviceStreams& streams_;
+  PipelineStreamFence fence_;  // no item of this run is left queued when it ends
   StageCompute& compute_;
   const ExecutorOptions& options_;
   const int rank_;
@@ -338,7 +426,7 @@ class RankRun {
 }  // namespace
 
 ExecutorStats PipelineExecutor::run(StageCompute& compute) {
-  RankRun run(schedule_, pp_.get(), compute, options_);
+  RankRun run(schedule_, pp_, compute, options_);
   return run.run();
 }
 

@@ -81,11 +81,13 @@ class Stream {
 // The streams of this rank's device, made on first use (with the delay injection in force
 // then) and kept for the life of the process. compute: GEMMs and element-wise work; ep_comm:
 // the expert dispatcher's all-to-alls, serial as collectives on one NCCL stream are; dp_comm:
-// the data-parallel gradient reductions (parallel/dp/grad_reducer.h).
+// the data-parallel gradient reductions (parallel/dp/grad_reducer.h); pp_comm: the pipeline's
+// sends and receives of activations and gradients (parallel/pp/executor.h).
 struct DeviceStreams {
   Stream compute{"compute"};
   Stream ep_comm{"ep.comm"};
   Stream dp_comm{"dp.comm"};
+  Stream pp_comm{"pp.comm"};
   // Race hunting is on for these streams: buffers they fill should start poisoned.
   bool hunting_races() const { return compute.injects_delays(); }
 };
