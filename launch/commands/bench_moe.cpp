@@ -9,6 +9,15 @@
 //   no-overlap  the layer on the modelled link, one chunk, every all-to-all waited for at once
 //   overlap     the layer on the modelled link with the shared expert and k chunks overlapped
 //   ratio       overlap / max(comm, compute): 1 means the shorter of the two was fully hidden.
+//   bound       what overlap can reach inside one layer: the backward cannot start before the
+//               forward ends, so each phase takes at least the longer of its own comm (half of
+//               "comm": both passes move the same rows) and its own compute (the forward timed
+//               alone on the undelayed link; the backward is the rest of "compute"):
+//               max(comm/2, fwd) + max(comm/2, compute − fwd). The forward computes half what
+//               the backward does, so with comm ≈ compute the bound is well above
+//               max(comm, compute); only pairing one micro-batch's forward with another's
+//               backward (DualPipe) could close that gap.
+//   vs bound    overlap / bound: how much of the reachable overlap the layer realizes.
 // With --trace DIR, after the table one more overlapped layer and one no-overlap layer run with
 // tracing on (link --trace-gbps, --trace-chunks chunks) and every rank writes
 // DIR/trace_rank<N>.json; launch/plots/moe_timeline.py draws them.
@@ -240,6 +249,10 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
     moe.backward_input(dout, ctx);
     moe.backward_weight(ctx);
   };
+  auto forward_step = [&] {
+    models::MoeContext ctx;
+    moe.forward(x, seq_layout, 0.0f, ctx);
+  };
   // The routing of this input, for the communication-only runs.
   models::MoeContext probe;
   moe.set_routed_engine(engine(free_link, 1, false));
@@ -253,8 +266,9 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
         "k %lld, Fe %lld, shared %lld; latency %.0f us; median of %lld, max over ranks\n",
         ranks, shape.tokens, shape.hidden, shape.experts, shape.experts / ranks, shape.top_k,
         shape.expert_ffn, shape.shared, latency_us, iters);
-    std::printf("%10s %7s %12s %10s %15s %12s %12s\n", "link(GB/s)", "chunks", "compute(ms)",
-                "comm(ms)", "no-overlap(ms)", "overlap(ms)", "ratio");
+    std::printf("%10s %7s %12s %10s %15s %12s %8s %10s %9s\n", "link(GB/s)", "chunks",
+                "compute(ms)", "comm(ms)", "no-overlap(ms)", "overlap(ms)", "ratio", "bound(ms)",
+                "vs bound");
   }
   for (const double gbps : speeds) {
     parallel::comm::LinkModel link;
@@ -285,20 +299,25 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
         }
       };
       const auto overlap_engine = engine(delayed, chunks, true);
-      const auto with = [&](std::shared_ptr<const ExpertParallelMoe> e) {
-        return [&moe, &layer_step, e] {
+      const auto with = [&](std::shared_ptr<const ExpertParallelMoe> e,
+                            const std::function<void()>& step) {
+        return [&moe, step, e] {
           moe.set_routed_engine(e);
-          layer_step();
+          step();
         };
       };
-      const std::vector<double> t =
-          time_ms(static_cast<int>(warmup), static_cast<int>(iters),
-                  {with(compute_engine), comm_only, with(sequential_engine), with(overlap_engine)});
+      const std::vector<double> t = time_ms(
+          static_cast<int>(warmup), static_cast<int>(iters),
+          {with(compute_engine, layer_step), comm_only, with(sequential_engine, layer_step),
+           with(overlap_engine, layer_step), with(compute_engine, forward_step)});
       const double compute = t[0], comm = t[1], sequential = t[2], overlapped = t[3];
+      const double compute_forward = std::min(t[4], compute);
+      const double bound = std::max(comm / 2, compute_forward) +
+                           std::max(comm / 2, compute - compute_forward);
       if (rank == 0) {
-        std::printf("%10.3f %7lld %12.1f %10.1f %15.1f %12.1f %12.3f\n", gbps,
+        std::printf("%10.3f %7lld %12.1f %10.1f %15.1f %12.1f %8.3f %10.1f %9.3f\n", gbps,
                     static_cast<long long>(chunks), compute, comm, sequential, overlapped,
-                    overlapped / std::max(comm, compute));
+                    overlapped / std::max(comm, compute), bound, overlapped / bound);
         std::fflush(stdout);
       }
     }

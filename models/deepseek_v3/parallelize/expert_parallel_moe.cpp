@@ -242,6 +242,10 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
     // hand-over to the comm stream's thread (which on busy shared cores waits for a core), once
     // every dispatch is posted, so that every rank posts the same sequence.
     for (size_t c = 0; c < C; ++c) dispatch(c);
+    // The shared expert starts once the first dispatch is on the wire. Started at once, it
+    // would hold the rank's core while the comm stream's thread waits for one to post that
+    // dispatch: on 2 busy cores a 3 ms gap before the link's first byte (traced).
+    compute.wait(posted[0]);
     shared();
     compute.wait(posted[C - 1]);
     for (size_t c = 0; c < C; ++c) experts(c);
