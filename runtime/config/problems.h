@@ -21,6 +21,8 @@ class Problems {
   // field = "value" must be one of `valid` ("" is shown as "" so an empty choice is visible).
   void require_one_of(const std::string& field, const std::string& value,
                       std::initializer_list<const char*> valid);
+  void require_one_of(const std::string& field, const std::string& value,
+                      const std::vector<std::string>& valid);
 
   const std::vector<std::string>& list() const { return list_; }
 

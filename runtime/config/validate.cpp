@@ -6,13 +6,18 @@ namespace trident::config {
 namespace detail {
 void Problems::require_one_of(const std::string& field, const std::string& value,
                               std::initializer_list<const char*> valid) {
-  for (const char* choice : valid) {
+  require_one_of(field, value, std::vector<std::string>(valid.begin(), valid.end()));
+}
+
+void Problems::require_one_of(const std::string& field, const std::string& value,
+                              const std::vector<std::string>& valid) {
+  for (const std::string& choice : valid) {
     if (value == choice) return;
   }
   std::string names;
-  for (const char* choice : valid) {
+  for (const std::string& choice : valid) {
     if (!names.empty()) names += ", ";
-    names += *choice == '\0' ? "\"\"" : choice;
+    names += choice.empty() ? "\"\"" : choice;
   }
   list_.push_back(field + " = \"" + value + "\" is not valid; valid values: " + names);
 }

@@ -1,6 +1,7 @@
 // Optimiser, GRPO, data, checkpoint and logging settings.
 #include <cmath>
 
+#include "runtime/config/dtype_names.h"
 #include "runtime/config/problems.h"
 
 namespace trident::config::detail {
@@ -44,9 +45,9 @@ void check_train(const TridentConfig& config, Problems& p) {
   p.require(t.bias_update_speed() >= 0, "train.bias_update_speed = ", t.bias_update_speed(),
             " must be ≥ 0 (0: router biases stay fixed)");
   p.require_one_of("train.mode", t.mode(), {"pretrain", "sft"});
-  p.require_one_of("train.param_dtype", t.param_dtype(), {"float32", "bfloat16"});
-  p.require_one_of("train.activation_dtype", t.activation_dtype(), {"float32", "bfloat16"});
-  p.require_one_of("train.moment_dtype", t.moment_dtype(), {"float32", "bfloat16"});
+  p.require_one_of("train.param_dtype", t.param_dtype(), storage_dtype_names());
+  p.require_one_of("train.activation_dtype", t.activation_dtype(), storage_dtype_names());
+  p.require_one_of("train.moment_dtype", t.moment_dtype(), storage_dtype_names());
   p.require(t.eval_every() >= 0, "train.eval_every = ", t.eval_every(), " must be ≥ 0 (0: off)");
   p.require(t.log_every() >= 1, "train.log_every = ", t.log_every(), " must be ≥ 1");
   p.require_one_of("train.nonfinite", t.nonfinite(), {"stop", "skip"});

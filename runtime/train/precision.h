@@ -10,9 +10,6 @@
 
 namespace trident::train {
 
-// "float32" -> F32, "bfloat16" -> BF16; anything else is a UserError naming `field`.
-DType dtype_from_name(const std::string& name, const char* field);
-
 models::Precision model_precision(const config::TrainConfig& train);
 DType moment_dtype(const config::TrainConfig& train);
 // The start-up log's line: "precision: weights bf16 (fp32 masters), activations bf16, …".

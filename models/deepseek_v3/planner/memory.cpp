@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "models/deepseek_v3/registry.h"
+#include "runtime/config/dtype_names.h"
 #include "runtime/core/enum_names.h"
 #include "runtime/core/error.h"
 
@@ -26,17 +27,15 @@ const char* recompute_name(Recompute recompute) { return enum_name(kRecomputeNam
 
 int64_t param_bytes(const config::TridentConfig& config) {
   const std::string& dtype = config.train().param_dtype();
-  if (dtype.empty() || dtype == "float32") return 4;
-  if (dtype == "bfloat16") return 2;
-  TRIDENT_USER_FAIL("train.param_dtype '", dtype, "' is not one of float32, bfloat16");
+  if (dtype.empty()) return 4;  // a config built without defaults: fp32
+  return static_cast<int64_t>(dtype_size(config::storage_dtype(dtype, "train.param_dtype")));
 }
 
 int64_t activation_bytes(const config::TridentConfig& config) {
   const std::string& dtype = config.train().activation_dtype();
   if (dtype.empty()) return param_bytes(config);
-  if (dtype == "float32") return 4;
-  if (dtype == "bfloat16") return 2;
-  TRIDENT_USER_FAIL("train.activation_dtype '", dtype, "' is not one of float32, bfloat16");
+  return static_cast<int64_t>(
+      dtype_size(config::storage_dtype(dtype, "train.activation_dtype")));
 }
 
 ActivationSettings activation_settings(const config::TridentConfig& config, const Layout& layout,
