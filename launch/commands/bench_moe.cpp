@@ -18,6 +18,11 @@
 //               max(comm, compute); only pairing one micro-batch's forward with another's
 //               backward (DualPipe) could close that gap.
 //   vs bound    overlap / bound: how much of the reachable overlap the layer realizes.
+//   paired      DualPipe's pairing: one micro-batch's forward together with another's backward
+//               (MoeLayer::forward_backward_input), the same work as one layer step, the two
+//               passes' all-to-alls and GEMMs interleaved on the streams; the earlier
+//               micro-batch's forward runs untimed before each iteration.
+//   p.ratio     paired / max(comm, compute).
 // With --trace DIR, after the table one more overlapped layer and one no-overlap layer run with
 // tracing on (link --trace-gbps, --trace-chunks chunks) and every rank writes
 // DIR/trace_rank<N>.json; launch/plots/moe_timeline.py draws them.
@@ -112,16 +117,22 @@ double max_over_ranks(double value) {
   return out;
 }
 
+// What one column times, and the untimed work it needs first (may be empty).
+struct Body {
+  std::function<void()> run;
+  std::function<void()> setup;
+};
+
 // Median over iterations of the slowest rank's time (ranks start each run together). The bodies
 // take turns inside every iteration, so a change in machine load hits all of them alike.
-std::vector<double> time_ms(int warmup, int iters,
-                            const std::vector<std::function<void()>>& bodies) {
+std::vector<double> time_ms(int warmup, int iters, const std::vector<Body>& bodies) {
   std::vector<std::vector<double>> samples(bodies.size());
   for (int i = 0; i < warmup + iters; ++i) {
     for (size_t b = 0; b < bodies.size(); ++b) {
+      if (bodies[b].setup) bodies[b].setup();
       MPI_Barrier(MPI_COMM_WORLD);
       const auto start = std::chrono::steady_clock::now();
-      bodies[b]();
+      bodies[b].run();
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
@@ -266,9 +277,9 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
         "k %lld, Fe %lld, shared %lld; latency %.0f us; median of %lld, max over ranks\n",
         ranks, shape.tokens, shape.hidden, shape.experts, shape.experts / ranks, shape.top_k,
         shape.expert_ffn, shape.shared, latency_us, iters);
-    std::printf("%10s %7s %12s %10s %15s %12s %8s %10s %9s\n", "link(GB/s)", "chunks",
+    std::printf("%10s %7s %12s %10s %15s %12s %8s %10s %9s %11s %8s\n", "link(GB/s)", "chunks",
                 "compute(ms)", "comm(ms)", "no-overlap(ms)", "overlap(ms)", "ratio", "bound(ms)",
-                "vs bound");
+                "vs bound", "paired(ms)", "p.ratio");
   }
   for (const double gbps : speeds) {
     parallel::comm::LinkModel link;
@@ -301,23 +312,38 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
       const auto overlap_engine = engine(delayed, chunks, true);
       const auto with = [&](std::shared_ptr<const ExpertParallelMoe> e,
                             const std::function<void()>& step) {
-        return [&moe, step, e] {
+        return Body{[&moe, step, e] {
           moe.set_routed_engine(e);
           step();
-        };
+        }, nullptr};
       };
+      // The paired step: the previous micro-batch's forward (untimed), then this one's forward
+      // with that one's backward, then its weight gradients.
+      models::MoeContext previous;
+      const Body paired{[&] {
+                          models::MoeContext next;
+                          moe.forward_backward_input(x, seq_layout, 0.0f, next, dout, previous);
+                          moe.backward_weight(previous);
+                        },
+                        [&] {
+                          moe.set_routed_engine(overlap_engine);
+                          previous = models::MoeContext{};
+                          moe.forward(x, seq_layout, 0.0f, previous);
+                        }};
       const std::vector<double> t = time_ms(
           static_cast<int>(warmup), static_cast<int>(iters),
-          {with(compute_engine, layer_step), comm_only, with(sequential_engine, layer_step),
-           with(overlap_engine, layer_step), with(compute_engine, forward_step)});
+          {with(compute_engine, layer_step), Body{comm_only, nullptr}, with(sequential_engine, layer_step),
+           with(overlap_engine, layer_step), with(compute_engine, forward_step), paired});
       const double compute = t[0], comm = t[1], sequential = t[2], overlapped = t[3];
+      const double paired_ms = t[5];
       const double compute_forward = std::min(t[4], compute);
       const double bound = std::max(comm / 2, compute_forward) +
                            std::max(comm / 2, compute - compute_forward);
       if (rank == 0) {
-        std::printf("%10.3f %7lld %12.1f %10.1f %15.1f %12.1f %8.3f %10.1f %9.3f\n", gbps,
-                    static_cast<long long>(chunks), compute, comm, sequential, overlapped,
-                    overlapped / std::max(comm, compute), bound, overlapped / bound);
+        std::printf("%10.3f %7lld %12.1f %10.1f %15.1f %12.1f %8.3f %10.1f %9.3f %11.1f %8.3f\n",
+                    gbps, static_cast<long long>(chunks), compute, comm, sequential, overlapped,
+                    overlapped / std::max(comm, compute), bound, overlapped / bound, paired_ms,
+                    paired_ms / std::max(comm, compute));
         std::fflush(stdout);
       }
     }

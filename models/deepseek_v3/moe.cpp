@@ -129,6 +129,52 @@ void MoeLayer::set_routed_engine(std::shared_ptr<const RoutedExpertsEngine> engi
 // Router and balance loss as on one rank; the routed experts go through the engine, which runs
 // the shared expert while its first dispatch is on the wire.
 Tensor MoeLayer::forward_expert_parallel(const Tensor& x, MoeContext& ctx) const {
+  route(x, ctx);
+  Tensor shared;
+  const auto run_shared = [&] {
+    if (w_.has_shared) shared = shared_.forward(x, ctx.shared);
+  };
+  Tensor out = engine_->forward(x, ctx.indices, ctx.weights, ctx.layout.seq, banks(), run_shared,
+                                ctx.routed);
+  return finish_forward(std::move(out), shared, ctx);
+}
+
+Tensor MoeLayer::backward_input_expert_parallel(const Tensor& dout, MoeContext& ctx) const {
+  Tensor dx_local;  // router and shared expert, computed while the first dispatch flies
+  Tensor dx = engine_->backward_input(dout, banks(), local_backward(dout, ctx, dx_local),
+                                      *ctx.routed);
+  return finish_backward(std::move(dx), dx_local, ctx);
+}
+
+std::pair<Tensor, Tensor> MoeLayer::forward_backward_input(const Tensor& x,
+                                                           const SequenceLayout& layout,
+                                                           float balance_coef,
+                                                           MoeContext& forward_ctx,
+                                                           const Tensor& dout,
+                                                           MoeContext& backward_ctx) const {
+  if (!engine_ || !backward_ctx.routed) {
+    Tensor out = forward(x, layout, balance_coef, forward_ctx);
+    return {std::move(out), backward_input(dout, backward_ctx)};
+  }
+  forward_ctx.layout = layout;
+  forward_ctx.balance_coef = balance_coef;
+  route(x, forward_ctx);
+  Tensor shared, dx_local;
+  const std::function<void()> run_shared = [&] {
+    if (w_.has_shared) shared = shared_.forward(x, forward_ctx.shared);
+  };
+  const std::function<void(const Tensor&)> local = local_backward(dout, backward_ctx, dx_local);
+  const ExpertBanks held = banks();
+  RoutedExpertsEngine::Paired paired = engine_->forward_backward_input(
+      {x, forward_ctx.indices, forward_ctx.weights, forward_ctx.layout.seq, held, run_shared,
+       forward_ctx.routed},
+      {dout, held, local, *backward_ctx.routed});
+  Tensor out = finish_forward(std::move(paired.forward_out), shared, forward_ctx);
+  Tensor dx = finish_backward(std::move(paired.backward_dx), dx_local, backward_ctx);
+  return {std::move(out), std::move(dx)};
+}
+
+void MoeLayer::route(const Tensor& x, MoeContext& ctx) const {
   const int64_t T = x.size(0);
   const int64_t E = dims_.experts, k = dims_.top_k;
   const Tensor logits = linear_step_forward(w_.router, x, ctx.router);  // [T, E], fp32
@@ -139,13 +185,9 @@ Tensor MoeLayer::forward_expert_parallel(const Tensor& x, MoeContext& ctx) const
   ctx.tokens_per_expert.assign(static_cast<size_t>(E), 0);
   const int32_t* idx = ctx.indices.data<int32_t>();
   for (int64_t i = 0; i < T * k; ++i) ++ctx.tokens_per_expert[static_cast<size_t>(idx[i])];
+}
 
-  Tensor shared;
-  const auto run_shared = [&] {
-    if (w_.has_shared) shared = shared_.forward(x, ctx.shared);
-  };
-  Tensor out = engine_->forward(x, ctx.indices, ctx.weights, ctx.layout.seq, banks(), run_shared,
-                                ctx.routed);
+Tensor MoeLayer::finish_forward(Tensor out, const Tensor& shared, MoeContext& ctx) const {
   TRIDENT_CHECK(ctx.routed != nullptr, "the routed-experts engine kept no state");
   ctx.dropped_slots = ctx.routed->dropped_slots;
   if (w_.has_shared) ops::axpy(1.0f, shared, out);
@@ -153,18 +195,19 @@ Tensor MoeLayer::forward_expert_parallel(const Tensor& x, MoeContext& ctx) const
   return out;
 }
 
-Tensor MoeLayer::backward_input_expert_parallel(const Tensor& dout, MoeContext& ctx) const {
-  const int64_t T = dout.size(0);
-  const int64_t E = dims_.experts;
-  Tensor dx_local;  // router and shared expert, computed while the first dispatch flies
-  const auto local = [&](const Tensor& d_weights) {
-    Tensor d_logits = Tensor::empty({T, E});
+std::function<void(const Tensor&)> MoeLayer::local_backward(const Tensor& dout, MoeContext& ctx,
+                                                            Tensor& dx_local) const {
+  return [this, &dout, &ctx, &dx_local](const Tensor& d_weights) {
+    const int64_t T = dout.size(0);
+    Tensor d_logits = Tensor::empty({T, dims_.experts});
     ops::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
     balance_backward(ctx, d_logits);
     dx_local = linear_step_backward_input(w_.router, d_logits, ctx.router);
     if (w_.has_shared) shared_.backward_input_into(dout, ctx.shared, dx_local, true);
   };
-  Tensor dx = engine_->backward_input(dout, banks(), local, *ctx.routed);
+}
+
+Tensor MoeLayer::finish_backward(Tensor dx, const Tensor& dx_local, MoeContext& ctx) const {
   TRIDENT_CHECK(dx_local.defined(), "the routed-experts engine did not run the local backward");
   ops::axpy(1.0f, dx_local, dx);
   ctx.scores = ctx.weights = Tensor();

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/deepseek_v3/blocks.h"
@@ -80,6 +81,39 @@ class RoutedExpertsEngine {
                                 RoutedExpertsState& state) const = 0;
   // Expert weight gradients (local: every token of a held expert came to this rank).
   virtual void backward_weight(const ExpertBanks& banks, RoutedExpertsState& state) const = 0;
+
+  // One micro-batch's forward and another's backward_input in one call, as DualPipe pairs them:
+  // an engine may interleave the two so that each one's all-to-alls travel while the other
+  // computes. The results are those of forward, then backward_input. The default runs them
+  // one after the other.
+  struct ForwardInput {
+    const Tensor& x;
+    const Tensor& indices;
+    const Tensor& weights;
+    int64_t seq;
+    const ExpertBanks& banks;
+    const std::function<void()>& overlap;
+    std::shared_ptr<RoutedExpertsState>& state;
+  };
+  struct BackwardInput {
+    const Tensor& dout;
+    const ExpertBanks& banks;
+    const std::function<void(const Tensor& d_weights)>& overlap;
+    RoutedExpertsState& state;
+  };
+  struct Paired {
+    Tensor forward_out;  // forward's result
+    Tensor backward_dx;  // backward_input's result
+  };
+  virtual Paired forward_backward_input(const ForwardInput& forward_in,
+                                        const BackwardInput& backward_in) const {
+    Paired out;
+    out.forward_out = forward(forward_in.x, forward_in.indices, forward_in.weights, forward_in.seq,
+                              forward_in.banks, forward_in.overlap, forward_in.state);
+    out.backward_dx = backward_input(backward_in.dout, backward_in.banks, backward_in.overlap,
+                                     backward_in.state);
+    return out;
+  }
 };
 
 struct MoeContext {
@@ -116,6 +150,14 @@ class MoeLayer {
                  MoeContext& ctx) const;
   Tensor backward_input(const Tensor& dout, MoeContext& ctx) const;
   void backward_weight(MoeContext& ctx) const;
+  // forward(x, layout, balance_coef, forward_ctx) of one micro-batch and
+  // backward_input(dout, backward_ctx) of another, with the same results. Under expert
+  // parallelism the engine interleaves the two (RoutedExpertsEngine::forward_backward_input);
+  // on one rank they run one after the other. Returns {forward output, input gradient}.
+  std::pair<Tensor, Tensor> forward_backward_input(const Tensor& x, const SequenceLayout& layout,
+                                                   float balance_coef, MoeContext& forward_ctx,
+                                                   const Tensor& dout,
+                                                   MoeContext& backward_ctx) const;
 
   const Tensor& router_bias() const { return w_.router_bias; }
 
@@ -128,6 +170,14 @@ class MoeLayer {
  private:
   Tensor forward_expert_parallel(const Tensor& x, MoeContext& ctx) const;
   Tensor backward_input_expert_parallel(const Tensor& dout, MoeContext& ctx) const;
+  // The pieces of those two around the engine's call: the router before the forward's, the
+  // shared expert and balance loss after; the router and shared-expert backward that the
+  // backward's call runs while its first all-to-all flies (writing dx_local).
+  void route(const Tensor& x, MoeContext& ctx) const;
+  Tensor finish_forward(Tensor out, const Tensor& shared, MoeContext& ctx) const;
+  std::function<void(const Tensor&)> local_backward(const Tensor& dout, MoeContext& ctx,
+                                                    Tensor& dx_local) const;
+  Tensor finish_backward(Tensor dx, const Tensor& dx_local, MoeContext& ctx) const;
 
   void balance_forward(MoeContext& ctx) const;
   // Adds DeepSeek-V2's device-level and communication terms to one row's weights g [E]

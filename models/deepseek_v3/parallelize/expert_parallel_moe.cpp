@@ -158,6 +158,262 @@ void expert_weight_grads(const models::ExpertBanks& banks, EpState& s) {
   s.weight_grads_done = true;
 }
 
+
+// One forward's work on the compute and ep.comm streams. Its buffers live here and the queued
+// items refer to them, so a pass must outlive the synchronize of the fence that follows it.
+// The caller decides the order in which the pieces are queued (forward alone, or interleaved
+// with another micro-batch's backward).
+class ForwardPass {
+ public:
+  ForwardPass(const parallel::ep::Dispatcher& dispatcher, const ExpertParallelOptions& options,
+              DeviceStreams& streams, const Tensor& x, const Tensor& indices,
+              const Tensor& weights, int64_t seq, const models::ExpertBanks& banks,
+              const std::function<void()>& overlap)
+      : dispatcher_(dispatcher),
+        options_(options),
+        streams_(streams),
+        x_(x),
+        banks_(banks),
+        overlap_(overlap),
+        s_(std::make_shared<EpState>()) {
+    TRIDENT_CHECK(banks.count() == dispatcher.local_experts() &&
+                      banks.gate.first_expert == dispatcher.first_local_expert(),
+                  "EP rank ", dispatcher.rank(), " should hold experts [",
+                  dispatcher.first_local_expert(), ", ",
+                  dispatcher.first_local_expert() + dispatcher.local_experts(),
+                  "), its store has ", banks.count(), " from ", banks.gate.first_expert);
+    {
+      TRIDENT_TRACE_SCOPE("ep plan");
+      s_->layout = dispatcher.plan(indices, seq);
+    }
+    s_->dropped_slots = s_->layout.dropped_slots;
+    s_->weights = weights;
+    const size_t C = chunks();
+    const int64_t width = x.size(1);
+    xp_.resize(C);
+    yp_.resize(C);
+    sent_.resize(C);
+    back_.resize(C);
+    posted_.resize(C);
+    computed_.resize(C);
+    s_->expert.resize(C);
+    s_->combined.resize(C);
+    for (size_t c = 0; c < C; ++c) {
+      xp_[c] = stream_output(streams, layout().chunks[c].recv_rows(), width);
+      s_->combined[c] = stream_output(streams, layout().chunks[c].send_rows(), width);
+    }
+  }
+
+  size_t chunks() const { return s_->layout.chunks.size(); }
+  const parallel::ep::DispatchLayout& layout() const { return s_->layout; }
+  const Event& posted(size_t c) const { return posted_[c]; }
+
+  // Chunk c's rows sent to their experts' ranks (ep.comm, after x is ready).
+  void dispatch(size_t c) {
+    if (c == 0) streams_.ep_comm.wait(streams_.compute.record());  // x is ready
+    streams_.ep_comm.enqueue(item_name("ep dispatch", c), [this, c] {
+      const Tensor rows = parallel::ep::gather_send_rows(layout().chunks[c], x_);
+      sent_[c] = dispatcher_.dispatch(layout(), static_cast<int64_t>(c), rows, xp_[c]);
+    });
+    posted_[c] = streams_.ep_comm.record();
+  }
+  // Chunk c's expert GEMMs once its rows arrived (compute); with overlap the compute stream
+  // posts the combine itself, without a hand-over to the comm stream's thread (which on busy
+  // shared cores waits for a core). Every rank must have posted all its dispatches before the
+  // first combine (the caller orders that), so that every rank posts the same sequence.
+  void experts(size_t c) {
+    streams_.compute.wait(posted_[c]);
+    streams_.compute.enqueue(item_name("ep experts fwd", c), [this, c] {
+      const bool wait_first = !drop_arrival_wait_for_test();
+      if (wait_first) sent_[c].wait();  // the rows, in expert order, in xp[c]
+      const TraceScope span = chunk_span("ep experts fwd", c);
+      yp_[c] = models::experts_forward(
+          banks_, xp_[c], layout().chunks[c].rows_per_local_expert(layout().local_experts),
+          s_->expert[c]);
+      if (!wait_first) sent_[c].wait();
+      if (options_.overlap) {
+        back_[c] = dispatcher_.combine(layout(), static_cast<int64_t>(c), yp_[c],
+                                       s_->combined[c]);
+      }
+    });
+    computed_[c] = streams_.compute.record();
+  }
+  // Without overlap: chunk c's outputs sent back from the comm stream, and waited for.
+  void combine_and_wait(size_t c) {
+    streams_.ep_comm.wait(computed_[c]);
+    streams_.ep_comm.enqueue(item_name("ep combine", c), [this, c] {
+      back_[c] = dispatcher_.combine(layout(), static_cast<int64_t>(c), yp_[c], s_->combined[c]);
+    });
+    streams_.compute.wait(streams_.ep_comm.record());
+    streams_.compute.enqueue(item_name("ep combine wait", c), [this, c] { back_[c].wait(); });
+  }
+  void shared() {
+    streams_.compute.enqueue("ep shared expert", [this] {
+      TRIDENT_TRACE_SCOPE("ep shared expert");
+      overlap_();
+    });
+  }
+
+  // On the host, once the streams ran the pass: each chunk's outputs, once back, summed with
+  // their gate weights.
+  Tensor finish(std::shared_ptr<models::RoutedExpertsState>& state) {
+    Tensor out = Tensor::empty({layout().tokens, x_.size(1)});
+    for (size_t c = 0; c < chunks(); ++c) {
+      if (back_[c].valid()) back_[c].wait();
+      parallel::ep::combine_weighted(layout().chunks[c], layout().top_k, s_->combined[c],
+                                     s_->weights, out);
+    }
+    state = std::move(s_);
+    return out;
+  }
+
+ private:
+  const parallel::ep::Dispatcher& dispatcher_;
+  const ExpertParallelOptions& options_;
+  DeviceStreams& streams_;
+  const Tensor& x_;
+  const models::ExpertBanks& banks_;
+  const std::function<void()>& overlap_;
+  std::shared_ptr<EpState> s_;
+  std::vector<Tensor> xp_, yp_;
+  std::vector<parallel::ep::PendingRows> sent_, back_;
+  std::vector<Event> posted_, computed_;
+};
+
+// One backward_input's work on the compute and ep.comm streams; the same rules as ForwardPass.
+class BackwardPass {
+ public:
+  BackwardPass(const parallel::ep::Dispatcher& dispatcher, const ExpertParallelOptions& options,
+               DeviceStreams& streams, const Tensor& dout, const models::ExpertBanks& banks,
+               const std::function<void(const Tensor&)>& overlap,
+               models::RoutedExpertsState& state)
+      : dispatcher_(dispatcher),
+        options_(options),
+        streams_(streams),
+        dout_(dout),
+        banks_(banks),
+        overlap_(overlap),
+        s_(as_ep_state(state)) {
+    const size_t C = chunks();
+    const int64_t width = dout.size(1);
+    // Gate-weight gradients need only the kept combined rows: all local.
+    d_weights_ = Tensor::empty({layout().tokens, layout().top_k});
+    d_rows_.resize(C);
+    d_yp_.resize(C);
+    d_xp_.resize(C);
+    returned_.resize(C);
+    sent_.resize(C);
+    back_.resize(C);
+    graded_.resize(C);
+    posted_.resize(C);
+    computed_.resize(C);
+    for (size_t c = 0; c < C; ++c) {
+      d_yp_[c] = stream_output(streams, layout().chunks[c].recv_rows(), width);
+      returned_[c] = stream_output(streams, layout().chunks[c].send_rows(), width);
+    }
+  }
+
+  size_t chunks() const { return s_.layout.chunks.size(); }
+  const parallel::ep::DispatchLayout& layout() const { return s_.layout; }
+  const Event& posted(size_t c) const { return posted_[c]; }
+
+  // Chunk c's output gradients, weighted by the gates, and the gate-weight gradients (compute).
+  void output_grad(size_t c) {
+    streams_.compute.enqueue(item_name("ep gate grads", c), [this, c] {
+      TRIDENT_TRACE_SCOPE("ep gate grads");
+      d_rows_[c] = parallel::ep::weighted_output_grad(layout().chunks[c], layout().top_k, dout_,
+                                                      s_.weights, s_.combined[c], d_weights_);
+      s_.combined[c] = Tensor();
+    });
+    graded_[c] = streams_.compute.record();
+  }
+  void dispatch(size_t c) {
+    streams_.ep_comm.wait(graded_[c]);
+    streams_.ep_comm.enqueue(item_name("ep dispatch grads", c), [this, c] {
+      sent_[c] = dispatcher_.dispatch(layout(), static_cast<int64_t>(c), d_rows_[c], d_yp_[c]);
+    });
+    posted_[c] = streams_.ep_comm.record();
+  }
+  void experts(size_t c) {
+    streams_.compute.wait(posted_[c]);
+    streams_.compute.enqueue(item_name("ep experts bwd", c), [this, c] {
+      const bool wait_first = !drop_arrival_wait_for_test();
+      if (wait_first) sent_[c].wait();
+      const TraceScope span = chunk_span("ep experts bwd", c);
+      d_xp_[c] = models::experts_backward_input(banks_, d_yp_[c], s_.expert[c]);
+      if (!wait_first) sent_[c].wait();
+      if (options_.overlap) {  // as in forward
+        back_[c] = dispatcher_.combine(layout(), static_cast<int64_t>(c), d_xp_[c], returned_[c]);
+      }
+    });
+    computed_[c] = streams_.compute.record();
+  }
+  void combine_and_wait(size_t c) {
+    streams_.ep_comm.wait(computed_[c]);
+    streams_.ep_comm.enqueue(item_name("ep combine grads", c), [this, c] {
+      back_[c] = dispatcher_.combine(layout(), static_cast<int64_t>(c), d_xp_[c], returned_[c]);
+    });
+    streams_.compute.wait(streams_.ep_comm.record());
+    streams_.compute.enqueue(item_name("ep combine grads wait", c), [this, c] { back_[c].wait(); });
+  }
+  // Router and shared-expert backward: needs every chunk's gate-weight gradients.
+  void local() {
+    streams_.compute.enqueue("ep router+shared backward", [this] {
+      TRIDENT_TRACE_SCOPE("ep router+shared backward");
+      overlap_(d_weights_);
+    });
+  }
+  void weight_grads() {
+    if (!options_.weight_grads_in_backward_input) return;
+    streams_.compute.enqueue("ep expert weight grads", [this] { expert_weight_grads(banks_, s_); });
+  }
+
+  Tensor finish() {
+    Tensor dx = Tensor::empty({layout().tokens, dout_.size(1)});
+    for (size_t c = 0; c < chunks(); ++c) {
+      if (back_[c].valid()) back_[c].wait();
+      parallel::ep::sum_rows_into(layout().chunks[c], layout().top_k, returned_[c], dx);
+    }
+    s_.weights = Tensor();
+    return dx;
+  }
+
+ private:
+  const parallel::ep::Dispatcher& dispatcher_;
+  const ExpertParallelOptions& options_;
+  DeviceStreams& streams_;
+  const Tensor& dout_;
+  const models::ExpertBanks& banks_;
+  const std::function<void(const Tensor&)>& overlap_;
+  EpState& s_;
+  Tensor d_weights_;
+  std::vector<Tensor> d_rows_, d_yp_, d_xp_, returned_;
+  std::vector<parallel::ep::PendingRows> sent_, back_;
+  std::vector<Event> graded_, posted_, computed_;
+};
+
+// Overlapped forward: every dispatch posted before any combine. The link then carries the rows
+// the expert GEMMs wait for first, and the combines queue behind them instead of delaying chunk
+// c+1. The shared expert starts once the first dispatch is on the wire: started at once, it
+// would hold the rank's core while the comm stream's thread waits for one to post that
+// dispatch (on 2 busy cores a 3 ms gap before the link's first byte, traced).
+void queue_forward(ForwardPass& f) {
+  const size_t C = f.chunks();
+  for (size_t c = 0; c < C; ++c) f.dispatch(c);
+  device_streams().compute.wait(f.posted(0));
+  f.shared();
+}
+
+// Overlapped backward up to its expert GEMMs: chunk 0's output gradients go out first, the
+// other chunks' are computed while they are on the wire, then the router and shared expert.
+void queue_backward_head(BackwardPass& b) {
+  for (size_t c = 0; c < b.chunks(); ++c) {
+    b.output_grad(c);
+    b.dispatch(c);
+  }
+  b.local();  // needs every chunk's gate-weight gradients: queued after them
+}
+
 }  // namespace
 
 ExpertParallelMoe::ExpertParallelMoe(std::shared_ptr<parallel::comm::Communicator> ep_group,
@@ -168,211 +424,84 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
                                   int64_t seq, const models::ExpertBanks& banks,
                                   const std::function<void()>& overlap,
                                   std::shared_ptr<models::RoutedExpertsState>& state) const {
-  TRIDENT_CHECK(banks.count() == dispatcher_.local_experts() &&
-                    banks.gate.first_expert == dispatcher_.first_local_expert(),
-                "EP rank ", dispatcher_.rank(), " should hold experts [",
-                dispatcher_.first_local_expert(), ", ",
-                dispatcher_.first_local_expert() + dispatcher_.local_experts(), "), its store has ",
-                banks.count(), " from ", banks.gate.first_expert);
-  auto s = std::make_shared<EpState>();
-  {
-    TRIDENT_TRACE_SCOPE("ep plan");
-    s->layout = dispatcher_.plan(indices, seq);
-  }
-  s->dropped_slots = s->layout.dropped_slots;
-  s->weights = weights;
-  const parallel::ep::DispatchLayout& layout = s->layout;
-  const size_t C = layout.chunks.size();
-  const int64_t width = x.size(1);
-
   DeviceStreams& streams = device_streams();
-  Stream& comm = streams.ep_comm;
-  Stream& compute = streams.compute;
-  std::vector<Tensor> xp(C), yp(C);
-  std::vector<parallel::ep::PendingRows> sent(C), back(C);
-  std::vector<Event> posted(C), computed(C);
-  s->expert.resize(C);
-  s->combined.resize(C);
-  for (size_t c = 0; c < C; ++c) {
-    xp[c] = stream_output(streams, layout.chunks[c].recv_rows(), width);
-    s->combined[c] = stream_output(streams, layout.chunks[c].send_rows(), width);
-  }
-  StreamsFence fence(streams);  // after every buffer the queued work uses: destroyed before them
-  comm.wait(compute.record());  // x is ready
-
-  const auto dispatch = [&](size_t c) {
-    comm.enqueue(item_name("ep dispatch", c), [&, c] {
-      const Tensor rows = parallel::ep::gather_send_rows(layout.chunks[c], x);
-      sent[c] = dispatcher_.dispatch(layout, static_cast<int64_t>(c), rows, xp[c]);
-    });
-    posted[c] = comm.record();
-  };
-  const auto experts = [&](size_t c) {
-    compute.wait(posted[c]);
-    compute.enqueue(item_name("ep experts fwd", c), [&, c] {
-      const bool wait_first = !drop_arrival_wait_for_test();
-      if (wait_first) sent[c].wait();  // the rows, in expert order, in xp[c]
-      const TraceScope span = chunk_span("ep experts fwd", c);
-      yp[c] = models::experts_forward(
-          banks, xp[c], layout.chunks[c].rows_per_local_expert(layout.local_experts), s->expert[c]);
-      if (!wait_first) sent[c].wait();
-      if (options_.overlap) {
-        back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), yp[c], s->combined[c]);
-      }
-    });
-    computed[c] = compute.record();
-  };
-  const auto combine = [&](size_t c) {
-    comm.wait(computed[c]);
-    comm.enqueue(item_name("ep combine", c), [&, c] {
-      back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), yp[c], s->combined[c]);
-    });
-  };
-  const auto shared = [&] {
-    compute.enqueue("ep shared expert", [&] {
-      TRIDENT_TRACE_SCOPE("ep shared expert");
-      overlap();
-    });
-  };
+  ForwardPass f(dispatcher_, options_, streams, x, indices, weights, seq, banks, overlap);
+  StreamsFence fence(streams);  // after the pass whose buffers the queued work uses
+  const size_t C = f.chunks();
   if (options_.overlap) {
-    // Every dispatch is posted before any combine: the link then carries the rows the expert
-    // GEMMs wait for first, and the combines queue behind them instead of delaying chunk c+1.
-    // The shared expert runs on the compute stream while the first dispatch is on the wire.
-    // The compute stream posts each chunk's combine as soon as its GEMMs are done, without a
-    // hand-over to the comm stream's thread (which on busy shared cores waits for a core), once
-    // every dispatch is posted, so that every rank posts the same sequence.
-    for (size_t c = 0; c < C; ++c) dispatch(c);
-    // The shared expert starts once the first dispatch is on the wire. Started at once, it
-    // would hold the rank's core while the comm stream's thread waits for one to post that
-    // dispatch: on 2 busy cores a 3 ms gap before the link's first byte (traced).
-    compute.wait(posted[0]);
-    shared();
-    compute.wait(posted[C - 1]);
-    for (size_t c = 0; c < C; ++c) experts(c);
+    queue_forward(f);
+    streams.compute.wait(f.posted(C - 1));
+    for (size_t c = 0; c < C; ++c) f.experts(c);
   } else {
     for (size_t c = 0; c < C; ++c) {
-      dispatch(c);
-      experts(c);
-      combine(c);
       // Nothing overlaps: the next chunk starts once this one's outputs are back.
-      compute.wait(comm.record());
-      compute.enqueue(item_name("ep combine wait", c), [&, c] { back[c].wait(); });
+      f.dispatch(c);
+      f.experts(c);
+      f.combine_and_wait(c);
     }
-    shared();
+    f.shared();
   }
   fence.synchronize();  // every transfer is posted and every GEMM done
-
-  // The host reads each chunk's outputs once they are back, while later chunks still travel.
-  Tensor out = Tensor::empty({layout.tokens, width});
-  for (size_t c = 0; c < C; ++c) {
-    if (back[c].valid()) back[c].wait();
-    parallel::ep::combine_weighted(layout.chunks[c], layout.top_k, s->combined[c], weights, out);
-  }
-  state = std::move(s);
-  return out;
+  return f.finish(state);
 }
 
 Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::ExpertBanks& banks,
                                          const std::function<void(const Tensor&)>& overlap,
                                          models::RoutedExpertsState& state) const {
-  EpState& s = as_ep_state(state);
-  const parallel::ep::DispatchLayout& layout = s.layout;
-  const size_t C = layout.chunks.size();
-  const int64_t width = dout.size(1);
-
   DeviceStreams& streams = device_streams();
-  Stream& comm = streams.ep_comm;
-  Stream& compute = streams.compute;
-  // Gate-weight gradients need only the kept combined rows: all local. Chunk 0's output
-  // gradients go out first; the other chunks' are computed while they are on the wire.
-  Tensor d_weights = Tensor::empty({layout.tokens, layout.top_k});
-  std::vector<Tensor> d_rows(C), d_yp(C), d_xp(C), returned(C);
-  std::vector<parallel::ep::PendingRows> sent(C), back(C);
-  std::vector<Event> graded(C), posted(C), computed(C);
-  for (size_t c = 0; c < C; ++c) {
-    d_yp[c] = stream_output(streams, layout.chunks[c].recv_rows(), width);
-    returned[c] = stream_output(streams, layout.chunks[c].send_rows(), width);
-  }
-  StreamsFence fence(streams);  // after every buffer the queued work uses: destroyed before them
-
-  const auto output_grad = [&](size_t c) {
-    compute.enqueue(item_name("ep gate grads", c), [&, c] {
-      TRIDENT_TRACE_SCOPE("ep gate grads");
-      d_rows[c] = parallel::ep::weighted_output_grad(layout.chunks[c], layout.top_k, dout,
-                                                     s.weights, s.combined[c], d_weights);
-      s.combined[c] = Tensor();
-    });
-    graded[c] = compute.record();
-  };
-  const auto dispatch = [&](size_t c) {
-    comm.wait(graded[c]);
-    comm.enqueue(item_name("ep dispatch grads", c), [&, c] {
-      sent[c] = dispatcher_.dispatch(layout, static_cast<int64_t>(c), d_rows[c], d_yp[c]);
-    });
-    posted[c] = comm.record();
-  };
-  const auto experts = [&](size_t c) {
-    compute.wait(posted[c]);
-    compute.enqueue(item_name("ep experts bwd", c), [&, c] {
-      const bool wait_first = !drop_arrival_wait_for_test();
-      if (wait_first) sent[c].wait();
-      const TraceScope span = chunk_span("ep experts bwd", c);
-      d_xp[c] = models::experts_backward_input(banks, d_yp[c], s.expert[c]);
-      if (!wait_first) sent[c].wait();
-      if (options_.overlap) {  // as in forward
-        back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), d_xp[c], returned[c]);
-      }
-    });
-    computed[c] = compute.record();
-  };
-  const auto combine = [&](size_t c) {
-    comm.wait(computed[c]);
-    comm.enqueue(item_name("ep combine grads", c), [&, c] {
-      back[c] = dispatcher_.combine(layout, static_cast<int64_t>(c), d_xp[c], returned[c]);
-    });
-  };
-  const auto local = [&] {
-    compute.enqueue("ep router+shared backward", [&] {
-      TRIDENT_TRACE_SCOPE("ep router+shared backward");
-      overlap(d_weights);
-    });
-  };
-  const auto weight_grads = [&] {
-    if (!options_.weight_grads_in_backward_input) return;
-    compute.enqueue("ep expert weight grads", [&] { expert_weight_grads(banks, s); });
-  };
+  BackwardPass b(dispatcher_, options_, streams, dout, banks, overlap, state);
+  StreamsFence fence(streams);
+  const size_t C = b.chunks();
   if (options_.overlap) {
-    for (size_t c = 0; c < C; ++c) {
-      output_grad(c);
-      dispatch(c);
-    }
-    local();  // needs every chunk's gate-weight gradients: queued after them
-    compute.wait(posted[C - 1]);
-    for (size_t c = 0; c < C; ++c) experts(c);
-    weight_grads();  // while the combines are on the wire
+    queue_backward_head(b);
+    streams.compute.wait(b.posted(C - 1));
+    for (size_t c = 0; c < C; ++c) b.experts(c);
+    b.weight_grads();  // while the combines are on the wire
   } else {
-    for (size_t c = 0; c < C; ++c) output_grad(c);
+    for (size_t c = 0; c < C; ++c) b.output_grad(c);
     for (size_t c = 0; c < C; ++c) {
-      dispatch(c);
-      experts(c);
-      combine(c);
-      compute.wait(comm.record());
-      compute.enqueue(item_name("ep combine grads wait", c), [&, c] { back[c].wait(); });
+      b.dispatch(c);
+      b.experts(c);
+      b.combine_and_wait(c);
     }
-    weight_grads();
-    local();
+    b.weight_grads();
+    b.local();
   }
   fence.synchronize();  // every transfer is posted and every GEMM done
-
-  Tensor dx = Tensor::empty({layout.tokens, width});
-  for (size_t c = 0; c < C; ++c) {
-    if (back[c].valid()) back[c].wait();
-    parallel::ep::sum_rows_into(layout.chunks[c], layout.top_k, returned[c], dx);
-  }
-  s.weights = Tensor();
-  return dx;
+  return b.finish();
 }
 
+models::RoutedExpertsEngine::Paired ExpertParallelMoe::forward_backward_input(
+    const ForwardInput& forward_in, const BackwardInput& backward_in) const {
+  if (!options_.overlap) return RoutedExpertsEngine::forward_backward_input(forward_in, backward_in);
+  DeviceStreams& streams = device_streams();
+  // The backward's plan exists; the forward's is made here (its counts exchange is a collective
+  // every rank makes in the same place).
+  ForwardPass f(dispatcher_, options_, streams, forward_in.x, forward_in.indices,
+                forward_in.weights, forward_in.seq, forward_in.banks, forward_in.overlap);
+  BackwardPass b(dispatcher_, options_, streams, backward_in.dout, backward_in.banks,
+                 backward_in.overlap, backward_in.state);
+  StreamsFence fence(streams);
+  // The link: the forward's dispatches, then the backward's; the combines queue behind them all
+  // (every rank posts the same sequence). The compute stream: the backward's gate gradients
+  // (which its dispatches need), the forward's shared expert and the backward's router and
+  // shared expert while the forward's first rows travel, then the forward's expert GEMMs, the
+  // backward's (its rows arrived meanwhile) and its weight gradients while the combines drain.
+  const size_t Cf = f.chunks(), Cb = b.chunks();
+  for (size_t c = 0; c < Cf; ++c) f.dispatch(c);
+  queue_backward_head(b);
+  streams.compute.wait(f.posted(0));
+  f.shared();
+  streams.compute.wait(b.posted(Cb - 1));  // posted after every forward dispatch
+  for (size_t c = 0; c < Cf; ++c) f.experts(c);
+  for (size_t c = 0; c < Cb; ++c) b.experts(c);
+  b.weight_grads();
+  fence.synchronize();
+  Paired out;
+  out.forward_out = f.finish(forward_in.state);
+  out.backward_dx = b.finish();
+  return out;
+}
 void ExpertParallelMoe::backward_weight(const models::ExpertBanks& banks,
                                         models::RoutedExpertsState& state) const {
   EpState& s = as_ep_state(state);

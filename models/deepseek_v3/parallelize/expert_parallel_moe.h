@@ -13,6 +13,9 @@
 // run their backward, the experts' input gradients come back like a combine, and the expert
 // weight gradients (local: every row of a held expert is here) fill the wait for the last
 // combines. Only rows move: gate weights, router and shared expert stay on the token's rank.
+// forward_backward_input pairs one micro-batch's forward with another's backward, as DualPipe
+// does, so that the forward's link-bound all-to-alls and the backward's compute-bound GEMMs
+// overlap each other (docs/expert-parallel.md, "Pairing").
 #include <cstdint>
 #include <memory>
 
@@ -50,6 +53,12 @@ class ExpertParallelMoe final : public models::RoutedExpertsEngine {
                         models::RoutedExpertsState& state) const override;
   void backward_weight(const models::ExpertBanks& banks,
                        models::RoutedExpertsState& state) const override;
+  // With overlap, the two passes share the streams: the link carries the forward's dispatches,
+  // then the backward's, then both passes' combines, while the compute stream runs the
+  // backward's gate gradients, both passes' shared-expert work and then both passes' expert
+  // GEMMs. Without overlap, forward then backward_input.
+  Paired forward_backward_input(const ForwardInput& forward_in,
+                                const BackwardInput& backward_in) const override;
 
  private:
   parallel::ep::Dispatcher dispatcher_;
