@@ -313,9 +313,10 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
       const auto with = [&](std::shared_ptr<const ExpertParallelMoe> e,
                             const std::function<void()>& step) {
         return Body{[&moe, step, e] {
-          moe.set_routed_engine(e);
-          step();
-        }, nullptr};
+                      moe.set_routed_engine(e);
+                      step();
+                    },
+                    nullptr};
       };
       // The paired step: the previous micro-batch's forward (untimed), then this one's forward
       // with that one's backward, then its weight gradients.
@@ -330,15 +331,16 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
                           previous = models::MoeContext{};
                           moe.forward(x, seq_layout, 0.0f, previous);
                         }};
-      const std::vector<double> t = time_ms(
-          static_cast<int>(warmup), static_cast<int>(iters),
-          {with(compute_engine, layer_step), Body{comm_only, nullptr}, with(sequential_engine, layer_step),
-           with(overlap_engine, layer_step), with(compute_engine, forward_step), paired});
+      const std::vector<double> t =
+          time_ms(static_cast<int>(warmup), static_cast<int>(iters),
+                  {with(compute_engine, layer_step), Body{comm_only, nullptr},
+                   with(sequential_engine, layer_step), with(overlap_engine, layer_step),
+                   with(compute_engine, forward_step), paired});
       const double compute = t[0], comm = t[1], sequential = t[2], overlapped = t[3];
       const double paired_ms = t[5];
       const double compute_forward = std::min(t[4], compute);
-      const double bound = std::max(comm / 2, compute_forward) +
-                           std::max(comm / 2, compute - compute_forward);
+      const double bound =
+          std::max(comm / 2, compute_forward) + std::max(comm / 2, compute - compute_forward);
       if (rank == 0) {
         std::printf("%10.3f %7lld %12.1f %10.1f %15.1f %12.1f %8.3f %10.1f %9.3f %11.1f %8.3f\n",
                     gbps, static_cast<long long>(chunks), compute, comm, sequential, overlapped,

@@ -141,17 +141,14 @@ Tensor MoeLayer::forward_expert_parallel(const Tensor& x, MoeContext& ctx) const
 
 Tensor MoeLayer::backward_input_expert_parallel(const Tensor& dout, MoeContext& ctx) const {
   Tensor dx_local;  // router and shared expert, computed while the first dispatch flies
-  Tensor dx = engine_->backward_input(dout, banks(), local_backward(dout, ctx, dx_local),
-                                      *ctx.routed);
+  Tensor dx =
+      engine_->backward_input(dout, banks(), local_backward(dout, ctx, dx_local), *ctx.routed);
   return finish_backward(std::move(dx), dx_local, ctx);
 }
 
-std::pair<Tensor, Tensor> MoeLayer::forward_backward_input(const Tensor& x,
-                                                           const SequenceLayout& layout,
-                                                           float balance_coef,
-                                                           MoeContext& forward_ctx,
-                                                           const Tensor& dout,
-                                                           MoeContext& backward_ctx) const {
+std::pair<Tensor, Tensor> MoeLayer::forward_backward_input(
+    const Tensor& x, const SequenceLayout& layout, float balance_coef, MoeContext& forward_ctx,
+    const Tensor& dout, MoeContext& backward_ctx) const {
   if (!engine_ || !backward_ctx.routed) {
     Tensor out = forward(x, layout, balance_coef, forward_ctx);
     return {std::move(out), backward_input(dout, backward_ctx)};

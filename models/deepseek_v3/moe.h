@@ -110,8 +110,8 @@ class RoutedExpertsEngine {
     Paired out;
     out.forward_out = forward(forward_in.x, forward_in.indices, forward_in.weights, forward_in.seq,
                               forward_in.banks, forward_in.overlap, forward_in.state);
-    out.backward_dx = backward_input(backward_in.dout, backward_in.banks, backward_in.overlap,
-                                     backward_in.state);
+    out.backward_dx =
+        backward_input(backward_in.dout, backward_in.banks, backward_in.overlap, backward_in.state);
     return out;
   }
 };

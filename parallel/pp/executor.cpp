@@ -367,10 +367,10 @@ class RankRun {
     stats_.timeline[index].start_s = now();
     // The data was produced on the host and on the compute stream: the send waits for both.
     streams_.pp_comm.wait(streams_.compute.record());
-    streams_.pp_comm.enqueue(transfer_name("post", a), [transfer = s.transfer, comm = comm_,
-                                                        peer = a.peer, tag = tag_of(a)] {
-      transfer->work = comm->send(transfer->buffer, peer, tag);
-    });
+    streams_.pp_comm.enqueue(transfer_name("post", a),
+                             [transfer = s.transfer, comm = comm_, peer = a.peer, tag = tag_of(a)] {
+                               transfer->work = comm->send(transfer->buffer, peer, tag);
+                             });
     s.posted = streams_.pp_comm.record();
     sends_.push_back(std::move(s));
   }

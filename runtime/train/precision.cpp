@@ -7,8 +7,7 @@ namespace trident::train {
 models::Precision model_precision(const config::TrainConfig& train) {
   models::Precision precision;
   precision.weights = config::storage_dtype(train.param_dtype(), "train.param_dtype");
-  precision.activations =
-      config::storage_dtype(train.activation_dtype(), "train.activation_dtype");
+  precision.activations = config::storage_dtype(train.activation_dtype(), "train.activation_dtype");
   return precision;
 }
 

@@ -158,7 +158,6 @@ void expert_weight_grads(const models::ExpertBanks& banks, EpState& s) {
   s.weight_grads_done = true;
 }
 
-
 // One forward's work on the compute and ep.comm streams. Its buffers live here and the queued
 // items refer to them, so a pass must outlive the synchronize of the fence that follows it.
 // The caller decides the order in which the pieces are queued (forward alone, or interleaved
@@ -166,9 +165,8 @@ void expert_weight_grads(const models::ExpertBanks& banks, EpState& s) {
 class ForwardPass {
  public:
   ForwardPass(const parallel::ep::Dispatcher& dispatcher, const ExpertParallelOptions& options,
-              DeviceStreams& streams, const Tensor& x, const Tensor& indices,
-              const Tensor& weights, int64_t seq, const models::ExpertBanks& banks,
-              const std::function<void()>& overlap)
+              DeviceStreams& streams, const Tensor& x, const Tensor& indices, const Tensor& weights,
+              int64_t seq, const models::ExpertBanks& banks, const std::function<void()>& overlap)
       : dispatcher_(dispatcher),
         options_(options),
         streams_(streams),
@@ -180,8 +178,8 @@ class ForwardPass {
                       banks.gate.first_expert == dispatcher.first_local_expert(),
                   "EP rank ", dispatcher.rank(), " should hold experts [",
                   dispatcher.first_local_expert(), ", ",
-                  dispatcher.first_local_expert() + dispatcher.local_experts(),
-                  "), its store has ", banks.count(), " from ", banks.gate.first_expert);
+                  dispatcher.first_local_expert() + dispatcher.local_experts(), "), its store has ",
+                  banks.count(), " from ", banks.gate.first_expert);
     {
       TRIDENT_TRACE_SCOPE("ep plan");
       s_->layout = dispatcher.plan(indices, seq);
@@ -232,8 +230,7 @@ class ForwardPass {
           s_->expert[c]);
       if (!wait_first) sent_[c].wait();
       if (options_.overlap) {
-        back_[c] = dispatcher_.combine(layout(), static_cast<int64_t>(c), yp_[c],
-                                       s_->combined[c]);
+        back_[c] = dispatcher_.combine(layout(), static_cast<int64_t>(c), yp_[c], s_->combined[c]);
       }
     });
     computed_[c] = streams_.compute.record();
@@ -285,8 +282,7 @@ class BackwardPass {
  public:
   BackwardPass(const parallel::ep::Dispatcher& dispatcher, const ExpertParallelOptions& options,
                DeviceStreams& streams, const Tensor& dout, const models::ExpertBanks& banks,
-               const std::function<void(const Tensor&)>& overlap,
-               models::RoutedExpertsState& state)
+               const std::function<void(const Tensor&)>& overlap, models::RoutedExpertsState& state)
       : dispatcher_(dispatcher),
         options_(options),
         streams_(streams),
@@ -473,7 +469,9 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
 
 models::RoutedExpertsEngine::Paired ExpertParallelMoe::forward_backward_input(
     const ForwardInput& forward_in, const BackwardInput& backward_in) const {
-  if (!options_.overlap) return RoutedExpertsEngine::forward_backward_input(forward_in, backward_in);
+  if (!options_.overlap) {
+    return RoutedExpertsEngine::forward_backward_input(forward_in, backward_in);
+  }
   DeviceStreams& streams = device_streams();
   // The backward's plan exists; the forward's is made here (its counts exchange is a collective
   // every rank makes in the same place).

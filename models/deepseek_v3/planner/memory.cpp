@@ -34,8 +34,7 @@ int64_t param_bytes(const config::TridentConfig& config) {
 int64_t activation_bytes(const config::TridentConfig& config) {
   const std::string& dtype = config.train().activation_dtype();
   if (dtype.empty()) return param_bytes(config);
-  return static_cast<int64_t>(
-      dtype_size(config::storage_dtype(dtype, "train.activation_dtype")));
+  return static_cast<int64_t>(dtype_size(config::storage_dtype(dtype, "train.activation_dtype")));
 }
 
 ActivationSettings activation_settings(const config::TridentConfig& config, const Layout& layout,
