@@ -1,6 +1,6 @@
 // `trident bench moe`: one DeepSeekMoE layer, forward + backward, under expert parallelism over
 // modelled links (DelayedLink), to show how much of the all-to-all the overlap hides. For each
-// link speed and chunk count, measured in the same run, the four runs taking turns inside every
+// link speed and chunk count, measured in the same run, the runs taking turns inside every
 // iteration (median over iterations, max over ranks):
 //   compute     the layer on an undelayed link, nothing overlapped (the real loopback
 //               all-to-alls are included: they are what "free" communication costs here)
