@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,31 +68,6 @@ struct InFlightSend {
   size_t timeline_index = 0;
 };
 
-// A run leaves nothing queued on pp.comm: synchronize() on the normal path (rethrowing the
-// stream's error), the destructor when the host leaves early on an exception (the items own
-// what they touch, so this only keeps one step's transfers out of the next).
-class PipelineStreamFence {
- public:
-  explicit PipelineStreamFence(Stream& stream) : stream_(stream) {}
-  ~PipelineStreamFence() {
-    if (synchronized_) return;
-    try {
-      stream_.synchronize();
-    } catch (const std::exception&) {  // the host's own exception is already on its way
-    }
-  }
-  PipelineStreamFence(const PipelineStreamFence&) = delete;
-  PipelineStreamFence& operator=(const PipelineStreamFence&) = delete;
-  void synchronize() {
-    stream_.synchronize();
-    synchronized_ = true;
-  }
-
- private:
-  Stream& stream_;
-  bool synchronized_ = false;
-};
-
 // Test only: TRIDENT_TEST_DROP_PP_WAIT=1 drops the wait for a receive's completion: the host
 // synchronizes with the item that posted it and reads the buffer at once, so tests/layouts can
 // show race hunting turning the missing wait into a failure.
@@ -117,7 +91,7 @@ class RankRun {
       : schedule_(schedule),
         comm_(std::move(comm)),
         streams_(device_streams()),
-        fence_(streams_.pp_comm),
+        fence_({&streams_.pp_comm}),
         compute_(compute),
         options_(options),
         rank_(comm_ != nullptr ? comm_->rank() : 0),
@@ -203,16 +177,11 @@ class RankRun {
     return p2p_tag(a.microbatch, boundary_of(a), gradient, schedule_.layout.num_stages());
   }
 
-  // The activation entering `stage` (and the gradient leaving it) for `microbatch`. While
-  // streams hunt races it starts as NaN, so a compute that reads it before the data landed
-  // computes garbage instead of a stale buffer's lucky values.
+  // The activation entering `stage` (and the gradient leaving it) for `microbatch`, filled by
+  // the pp.comm stream (NaN until then while streams hunt races).
   Tensor new_boundary_buffer(int microbatch, int stage) const {
-    Tensor buffer = Tensor::empty(compute_.activation_shape(microbatch, stage),
-                                  compute_.activation_dtype(microbatch, stage), comm_->device());
-    if (streams_.hunting_races() && buffer.dtype() == DType::F32) {
-      buffer.fill(std::numeric_limits<float>::quiet_NaN());
-    }
-    return buffer;
+    return empty_stream_target(compute_.activation_shape(microbatch, stage),
+                               compute_.activation_dtype(microbatch, stage), comm_->device());
   }
 
   // Queued on pp.comm: the receive is posted there, and completed there when its consumer
@@ -406,7 +375,9 @@ class RankRun {
   const Schedule& schedule_;
   std::shared_ptr<parallel::comm::Communicator> comm_;  // null for one rank (nothing is sent)
   DeviceStreams& streams_;
-  PipelineStreamFence fence_;  // no item of this run is left queued when it ends
+  // No item of this run is left queued on pp.comm when it ends (the items own what they touch,
+  // so this only keeps one step's transfers out of the next).
+  StreamFence fence_;
   StageCompute& compute_;
   const ExecutorOptions& options_;
   const int rank_;

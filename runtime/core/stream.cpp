@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -260,6 +261,29 @@ DeviceStreams& device_streams() {
   // sit idle in their queues' wait until the process ends.
   static DeviceStreams* const streams = new DeviceStreams;
   return *streams;
+}
+
+Tensor empty_stream_target(const Shape& shape, DType dtype, Device device) {
+  Tensor buffer = Tensor::empty(shape, dtype, device);
+  if (device_streams().hunting_races() && dtype == DType::F32 && device == Device::CPU) {
+    buffer.fill(std::numeric_limits<float>::quiet_NaN());
+  }
+  return buffer;
+}
+
+StreamFence::~StreamFence() {
+  if (synchronized_) return;
+  for (Stream* stream : streams_) {
+    try {
+      stream->synchronize();
+    } catch (const std::exception&) {  // the host's own exception is already on its way
+    }
+  }
+}
+
+void StreamFence::synchronize() {
+  for (Stream* stream : streams_) stream->synchronize();
+  synchronized_ = true;
 }
 
 // ---- delay injection ----

@@ -20,10 +20,13 @@
 // lucky one, and a run can be repeated with the same delays.
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/core/rng.h"
+#include "runtime/core/tensor.h"
 
 namespace trident {
 
@@ -92,6 +95,28 @@ struct DeviceStreams {
   bool hunting_races() const { return compute.injects_delays(); }
 };
 DeviceStreams& device_streams();
+
+// Storage that a stream's work will fill. While the device streams hunt races it starts as NaN
+// (f32), so a reader that misses its wait reads NaN rather than stale values that happen to be
+// right.
+Tensor empty_stream_target(const Shape& shape, DType dtype = DType::F32,
+                           Device device = Device::CPU);
+
+// Keeps a host function from leaving while work it queued still refers to its buffers:
+// synchronize() on the normal path (rethrowing a stream's error), the destructor on an early
+// exit by exception (errors swallowed: the host's own exception is already on its way).
+class StreamFence {
+ public:
+  explicit StreamFence(std::initializer_list<Stream*> streams) : streams_(streams) {}
+  ~StreamFence();
+  StreamFence(const StreamFence&) = delete;
+  StreamFence& operator=(const StreamFence&) = delete;
+  void synchronize();
+
+ private:
+  std::vector<Stream*> streams_;
+  bool synchronized_ = false;
+};
 
 // Seeded random delays before every queued item of every stream created afterwards: each delay
 // is uniform in [0, max_delay_us] microseconds. max_delay_us = 0 turns the mode off.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,14 +74,6 @@ std::string item_name(const char* what, size_t chunk) {
   return std::string(what) + " chunk " + std::to_string(chunk);
 }
 
-// A buffer a stream will fill. While the streams hunt races (delay injection on) it starts as
-// NaN, so a reader that misses its wait reads NaN rather than stale rows that happen to be right.
-Tensor stream_output(const DeviceStreams& streams, int64_t rows, int64_t width) {
-  Tensor buffer = Tensor::empty({rows, width});
-  if (streams.hunting_races()) buffer.fill(std::numeric_limits<float>::quiet_NaN());
-  return buffer;
-}
-
 // Test only: TRIDENT_TEST_DROP_EP_WAIT=1 moves one wait: the expert GEMMs of a chunk run before
 // its dispatched rows have arrived (the wait follows them), so that tests/layouts can show race
 // hunting turning a missing wait into a failure.
@@ -93,36 +84,6 @@ bool drop_arrival_wait_for_test() {
   }();
   return drop;
 }
-
-// The queued work of one forward or backward refers to the call's own buffers, so the call
-// leaves only once both streams have run it: synchronize() on the normal path (rethrowing a
-// stream's error), the destructor when the host leaves early on an exception. A transfer posted
-// but not waited for when the host leaves early is completed by the communicator's progress
-// thread; the buffers it writes are kept alive by its handle.
-class StreamsFence {
- public:
-  explicit StreamsFence(DeviceStreams& streams) : streams_(streams) {}
-  ~StreamsFence() {
-    if (synchronized_) return;
-    for (Stream* stream : {&streams_.ep_comm, &streams_.compute}) {
-      try {
-        stream->synchronize();
-      } catch (const std::exception&) {  // the host's own exception is already on its way
-      }
-    }
-  }
-  StreamsFence(const StreamsFence&) = delete;
-  StreamsFence& operator=(const StreamsFence&) = delete;
-  void synchronize() {
-    streams_.ep_comm.synchronize();
-    streams_.compute.synchronize();
-    synchronized_ = true;
-  }
-
- private:
-  DeviceStreams& streams_;
-  bool synchronized_ = false;
-};
 
 // A compute-track span named "<what> <chunk>"; the name is built only while tracing.
 TraceScope chunk_span(const char* what, size_t chunk) {
@@ -197,8 +158,8 @@ class ForwardPass {
     s_->expert.resize(C);
     s_->combined.resize(C);
     for (size_t c = 0; c < C; ++c) {
-      xp_[c] = stream_output(streams, layout().chunks[c].recv_rows(), width);
-      s_->combined[c] = stream_output(streams, layout().chunks[c].send_rows(), width);
+      xp_[c] = empty_stream_target({layout().chunks[c].recv_rows(), width});
+      s_->combined[c] = empty_stream_target({layout().chunks[c].send_rows(), width});
     }
   }
 
@@ -304,8 +265,8 @@ class BackwardPass {
     posted_.resize(C);
     computed_.resize(C);
     for (size_t c = 0; c < C; ++c) {
-      d_yp_[c] = stream_output(streams, layout().chunks[c].recv_rows(), width);
-      returned_[c] = stream_output(streams, layout().chunks[c].send_rows(), width);
+      d_yp_[c] = empty_stream_target({layout().chunks[c].recv_rows(), width});
+      returned_[c] = empty_stream_target({layout().chunks[c].send_rows(), width});
     }
   }
 
@@ -422,7 +383,10 @@ Tensor ExpertParallelMoe::forward(const Tensor& x, const Tensor& indices, const 
                                   std::shared_ptr<models::RoutedExpertsState>& state) const {
   DeviceStreams& streams = device_streams();
   ForwardPass f(dispatcher_, options_, streams, x, indices, weights, seq, banks, overlap);
-  StreamsFence fence(streams);  // after the pass whose buffers the queued work uses
+  // The queued work refers to the pass's buffers: the call leaves once both streams ran it. A
+  // transfer posted but not waited for when the host leaves early is completed by the
+  // communicator's progress thread; the buffers it writes are kept alive by its handle.
+  StreamFence fence({&streams.ep_comm, &streams.compute});  // after the pass: destroyed first
   const size_t C = f.chunks();
   if (options_.overlap) {
     queue_forward(f);
@@ -446,7 +410,7 @@ Tensor ExpertParallelMoe::backward_input(const Tensor& dout, const models::Exper
                                          models::RoutedExpertsState& state) const {
   DeviceStreams& streams = device_streams();
   BackwardPass b(dispatcher_, options_, streams, dout, banks, overlap, state);
-  StreamsFence fence(streams);
+  StreamFence fence({&streams.ep_comm, &streams.compute});
   const size_t C = b.chunks();
   if (options_.overlap) {
     queue_backward_head(b);
@@ -479,7 +443,7 @@ models::RoutedExpertsEngine::Paired ExpertParallelMoe::forward_backward_input(
                 forward_in.weights, forward_in.seq, forward_in.banks, forward_in.overlap);
   BackwardPass b(dispatcher_, options_, streams, backward_in.dout, backward_in.banks,
                  backward_in.overlap, backward_in.state);
-  StreamsFence fence(streams);
+  StreamFence fence({&streams.ep_comm, &streams.compute});
   // The link: the forward's dispatches, then the backward's; the combines queue behind them all
   // (every rank posts the same sequence). The compute stream: the backward's gate gradients
   // (which its dispatches need), the forward's shared expert and the backward's router and
