@@ -7,19 +7,13 @@
 #include "parallel/comm/sum_in_rank_order.h"
 #include "parallel/comm/tags.h"
 #include "runtime/core/error.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::train {
 
 namespace {
 constexpr int64_t kMiB = 1024 * 1024;
 const char* const kEmbedding = "model.embed_tokens.weight";
-
-// Squares in one fixed order (no threads), so every rank and every run adds them alike.
-double squares(const float* values, int64_t count) {
-  double sum = 0.0;
-  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(values[i]) * values[i];
-  return sum;
-}
 }  // namespace
 
 Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelContext& context,
@@ -102,6 +96,7 @@ Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelCon
 }
 
 void Optimizer::begin_step() {
+  TRIDENT_PROFILE_SCOPE("optimizer: zero gradients");
   model_.params().zero_grad();
   for (Group& g : groups_) g.reducer->start_step();
 }
@@ -139,7 +134,7 @@ double Optimizer::local_squares() const {
   double sum = 0.0;
   if (!settings_.zero1) {
     for (size_t i = 0; i < params.size(); ++i) {
-      if (counted_[i]) sum += squares(params[i].grad.data<float>(), params[i].grad.numel());
+      if (counted_[i]) sum += sum_of_squares(params[i].grad.data<float>(), params[i].grad.numel());
     }
     return sum;
   }
@@ -150,17 +145,19 @@ double Optimizer::local_squares() const {
     const float* grads = g.reducer->shard_grads().data<float>();
     for (const parallel::dp::ShardSegment& s : g.zero1->segments()) {
       if (!s.trained || (s.tp_replicated && !tp_first)) continue;
-      sum += squares(grads + s.shard_offset, s.count);
+      sum += sum_of_squares(grads + s.shard_offset, s.count);
     }
   }
   return sum;
 }
 
 double Optimizer::grad_norm() const {
+  TRIDENT_PROFILE_SCOPE("optimizer: gradient norm");
   return std::sqrt(parallel::comm::sum_in_rank_order(context_.world(), local_squares()));
 }
 
 void Optimizer::update(double lr, double clip, int64_t adam_step) {
+  TRIDENT_PROFILE_SCOPE("optimizer: AdamW update");
   models::ParameterStore& store = model_.params();
   const float factor = static_cast<float>(clip);
   if (!settings_.zero1) {
@@ -171,11 +168,8 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
       if (!updated_[i]) continue;
       const int64_t offset = params[i].offset;
       const int64_t count = params[i].value.numel();
-      if (clip < 1.0) {
-        for (int64_t e = 0; e < count; ++e) grads[offset + e] *= factor;
-      }
       adamw_update(values + offset, grads + offset, exp_avg_, exp_avg_sq_, offset, count,
-                   settings_.adam, lr, adam_step, params[i].spec->weight_decay);
+                   settings_.adam, lr, adam_step, params[i].spec->weight_decay, factor);
     }
   } else {
     const Tensor& flat_values = store.flat_values();
@@ -192,12 +186,9 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
       float* master = state.master().data<float>();
       for (const parallel::dp::ShardSegment& s : state.segments()) {
         if (!s.trained) continue;
-        float* grad = grads + s.shard_offset;
-        if (clip < 1.0) {
-          for (int64_t e = 0; e < s.count; ++e) grad[e] *= factor;
-        }
-        adamw_update(master + s.shard_offset, grad, state.exp_avg(), state.exp_avg_sq(),
-                     s.shard_offset, s.count, settings_.adam, lr, adam_step, s.decay);
+        adamw_update(master + s.shard_offset, grads + s.shard_offset, state.exp_avg(),
+                     state.exp_avg_sq(), s.shard_offset, s.count, settings_.adam, lr, adam_step,
+                     s.decay, factor);
       }
       parallel::dp::all_gather_weights(g.comm, g.reducer->plan(), state.master(), flat_values);
     }

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 
@@ -83,6 +84,52 @@ TEST(AdamW, Bf16MomentsAreTheFp32UpdateRounded) {
   // An offset selects the moments of a shard.
   EXPECT_THROW(adamw_update(param.data(), grad.data(), m16, v16, 1, n, settings, 1e-3, 4, true),
                Error);
+}
+
+// The clip coefficient is applied as the gradient is read: the same bits as scaling the
+// gradient in place and updating with the scaled one.
+TEST(AdamW, GradScaleIsTheUpdateOfTheScaledGradient) {
+  const AdamWSettings settings{0.9, 0.95, 1e-8, 0.05};
+  constexpr int64_t n = 40000;  // above the kernel's OpenMP threshold
+  std::vector<float> param(n), grad(n), m(n, 0.0f), v(n, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    param[static_cast<size_t>(i)] = 0.02f * std::cos(0.29f * i);
+    grad[static_cast<size_t>(i)] = std::sin(0.13f * i);
+  }
+  std::vector<float> expected = param, m_expected = m, v_expected = v, scaled = grad;
+  const float scale = 0.3183f;
+  for (float& g : scaled) g *= scale;
+  for (int64_t step = 1; step <= 2; ++step) {
+    adamw_update(expected.data(), scaled.data(), m_expected.data(), v_expected.data(), n, settings,
+                 1e-3, step, true);
+    adamw_update(param.data(), grad.data(), m.data(), v.data(), n, settings, 1e-3, step, true,
+                 scale);
+  }
+  EXPECT_EQ(param, expected);
+  EXPECT_EQ(m, m_expected);
+  EXPECT_EQ(v, v_expected);
+}
+
+// The gradient norm's sum of squares: in double, close to the exact sum, and the same bits
+// whatever the thread count (the order of additions depends on the length alone).
+TEST(GradNorm, SumOfSquaresIsExactEnoughAndIndependentOfThreads) {
+  constexpr int64_t n = (int64_t{1} << 18) + 12345;  // several blocks and a ragged tail
+  std::vector<float> values(n);
+  long double exact = 0.0L;
+  for (int64_t i = 0; i < n; ++i) {
+    values[static_cast<size_t>(i)] = 1e-3f * std::sin(0.7f * static_cast<float>(i)) + 1e-4f;
+    exact +=
+        static_cast<long double>(values[static_cast<size_t>(i)]) * values[static_cast<size_t>(i)];
+  }
+  const int threads_before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const double one_thread = sum_of_squares(values.data(), n);
+  omp_set_num_threads(3);
+  const double three_threads = sum_of_squares(values.data(), n);
+  omp_set_num_threads(threads_before);
+  EXPECT_EQ(one_thread, three_threads);
+  EXPECT_NEAR(one_thread, static_cast<double>(exact), 1e-12 * static_cast<double>(exact));
+  EXPECT_EQ(sum_of_squares(values.data(), 0), 0.0);
 }
 
 TEST(LrSchedule, WarmupThenCosine) {
