@@ -4,7 +4,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,23 +12,76 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/commands/subprocess.h"
 #include "ops/cpu_threads.h"
+#include "runtime/core/allocator.h"
 #include "runtime/core/profiler.h"
 #include "runtime/io/batch_safetensors.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/train/data_setup.h"
+#include "runtime/train/mfu.h"
+#include "runtime/train/peak_flops.h"
 #include "runtime/train/trainer.h"
 
 namespace {
 
-std::string run_and_capture(const std::string& command) {
-  std::array<char, 4096> buffer{};
-  std::string out;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  TRIDENT_CHECK_IO(pipe != nullptr, "cannot run: ", command);
-  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe.get())) out += buffer.data();
-  return out;
+// The largest square GEMM bench step times as the machine's attainable rate: big enough for
+// OpenBLAS's blocking to reach its peak, small enough (48 MiB) to take about a second.
+constexpr int64_t kSgemmSize = 2048;
+
+struct StepTimes {
+  double seconds = 0.0;  // mean over the timed steps
+  int64_t peak_bytes = 0, reserved_bytes = 0, system_allocations = 0;
+  double fragmentation = 0.0;
+};
+
+// Untimed warm-up steps, then `steps` timed ones with the per-op profiler on.
+StepTimes time_trident_steps(trident::train::Trainer& trainer, long long warmup, long long steps) {
+  for (long long i = 0; i < warmup; ++i) trainer.step();
+  trident::Profiler::reset();
+  trident::Profiler::enable(true);
+  StepTimes t;
+  for (long long i = 0; i < steps; ++i) {
+    const trident::train::StepMetrics m = trainer.step();
+    t.seconds += m.step_seconds;
+    t.peak_bytes = std::max(t.peak_bytes, m.memory_peak_bytes);
+    if (m.memory_reserved_bytes >= t.reserved_bytes) {
+      t.reserved_bytes = m.memory_reserved_bytes;
+      t.fragmentation = m.memory_fragmentation;
+    }
+    t.system_allocations += m.system_allocations;
+  }
+  trident::Profiler::enable(false);
+  t.seconds /= static_cast<double>(steps);
+  return t;
+}
+
+// The reference's inputs in `dir`: the initial weights, the fixed batch and the optimizer
+// settings.
+void write_reference_inputs(const std::string& dir, const trident::train::Trainer& trainer,
+                            const trident::models::TokenBatch& batch,
+                            const trident::config::TrainConfig& t) {
+  std::filesystem::create_directories(dir);
+  trident::io::save_hf_weights(trainer.model().params(), dir + "/model");
+  trident::io::SafetensorsWriter writer(dir + "/batch.safetensors",
+                                        trident::io::token_batch_entries(batch));
+  trident::io::write_token_batch(writer, batch);
+  writer.finish();
+  std::ofstream(dir + "/train.json") << nlohmann::json{
+      {"lr", t.lr()},
+      {"min_lr", t.min_lr()},
+      {"warmup_steps", t.warmup_steps()},
+      {"steps", t.steps()},
+      {"weight_decay", t.weight_decay()},
+      {"beta1", t.beta1()},
+      {"beta2", t.beta2()},
+      {"adam_eps", t.adam_eps()},
+      {"grad_clip", t.grad_clip()},
+      {"mtp_loss_weight", t.mtp_loss_weight()},
+      {"aux_loss_alpha", t.aux_loss_alpha()},
+      {"bias_update_speed",
+       t.bias_update_speed()}}.dump();
 }
 
 }  // namespace
@@ -73,44 +125,27 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
     }
     trident::models::TokenBatch batch;
   };
-  trident::train::Trainer trainer(
-      config, std::make_unique<FixedSampler>(sampler->shape(), batch));
-
+  // Trident's steps, then its model is freed, and the allocator's cache returned to the system,
+  // before the reference starts: a `medium` model and its optimizer state take 15 GB, and the
+  // two side by side would not fit a 24 GB machine.
   const std::string dir = std::filesystem::temp_directory_path().string() + "/trident_bench_step_" +
                           std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  trident::io::save_hf_weights(trainer.model().params(), dir + "/model");
+  StepTimes trident_step;
+  int64_t parameters = 0;
   {
-    trident::io::SafetensorsWriter writer(dir + "/batch.safetensors",
-                                          trident::io::token_batch_entries(batch));
-    trident::io::write_token_batch(writer, batch);
-    writer.finish();
+    trident::train::Trainer trainer(config,
+                                    std::make_unique<FixedSampler>(sampler->shape(), batch));
+    parameters = trainer.model().registry().counts().total;
+    if (!no_reference) write_reference_inputs(dir, trainer, batch, config.train());
+    trident_step = time_trident_steps(trainer, warmup, steps);
   }
-  const auto& t = config.train();
-  std::ofstream(dir + "/train.json") << nlohmann::json{
-      {"lr", t.lr()}, {"min_lr", t.min_lr()}, {"warmup_steps", t.warmup_steps()}, {"steps", t.steps()},
-      {"weight_decay", t.weight_decay()}, {"beta1", t.beta1()}, {"beta2", t.beta2()},
-      {"adam_eps", t.adam_eps()}, {"grad_clip", t.grad_clip()}, {"mtp_loss_weight", t.mtp_loss_weight()},
-      {"aux_loss_alpha", t.aux_loss_alpha()}, {"bias_update_speed", t.bias_update_speed()}}.dump();
+  trident::Allocator::instance(trident::Device::CPU).release_cached();
 
-  for (long long i = 0; i < warmup; ++i) trainer.step();
-  trident::Profiler::reset();
-  trident::Profiler::enable(true);
-  double trident_seconds = 0.0;
-  int64_t peak_bytes = 0, reserved_bytes = 0, system_allocations = 0;
-  double fragmentation = 0.0;
-  for (long long i = 0; i < steps; ++i) {
-    const trident::train::StepMetrics m = trainer.step();
-    trident_seconds += m.step_seconds;
-    peak_bytes = std::max(peak_bytes, m.memory_peak_bytes);
-    if (m.memory_reserved_bytes >= reserved_bytes) {
-      reserved_bytes = m.memory_reserved_bytes;
-      fragmentation = m.memory_fragmentation;
-    }
-    system_allocations += m.system_allocations;
-  }
-  trident::Profiler::enable(false);
-  trident_seconds /= static_cast<double>(steps);
+  // The GEMM rate this machine reaches with the same threads, measured now, in the same run.
+  const double sgemm_flops = trident::train::measure_gemm_flops_per_second(kSgemmSize);
+  const double model_flops_per_step =
+      trident::train::make_throughput_model(config, sgemm_flops).model_flops_per_token *
+      static_cast<double>(batch.batch * batch.seq_len);
 
   double torch_seconds = 0.0;
   std::string torch_version;
@@ -119,18 +154,21 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
                                 dir + "/model --batch " + dir + "/batch.safetensors --train-json " + dir +
                                 "/train.json --steps " + std::to_string(steps) + " --warmup " +
                                 std::to_string(warmup) + " --threads " + std::to_string(threads);
-    const nlohmann::json result = nlohmann::json::parse(run_and_capture(command));
+    const nlohmann::json result =
+        nlohmann::json::parse(trident::launch::run_process(command).output);
     torch_seconds = result.at("step_seconds").get<double>();
     torch_version = result.at("torch").get<std::string>();
+    std::filesystem::remove_all(dir);
   }
-  std::filesystem::remove_all(dir);
+  const double trident_seconds = trident_step.seconds;
 
   const double tokens = static_cast<double>(batch.batch * batch.seq_len);
   std::printf("CPU threads: %d (%s; %s)\n", chosen.threads, chosen.reason.c_str(),
               chosen.blas.c_str());
-  std::printf("model '%s': %lld parameters, batch %lld × %lld tokens, %lld threads, %lld timed steps\n",
-              config.model().name().c_str(), static_cast<long long>(trainer.model().registry().counts().total),
-              static_cast<long long>(batch.batch), static_cast<long long>(batch.seq_len), threads, steps);
+  std::printf(
+      "model '%s': %lld parameters, batch %lld × %lld tokens, %lld threads, %lld timed steps\n",
+      config.model().name().c_str(), static_cast<long long>(parameters),
+      static_cast<long long>(batch.batch), static_cast<long long>(batch.seq_len), threads, steps);
   std::printf("%-28s %12s %12s\n", "", "s/step", "tokens/s");
   std::printf("%-28s %12.4f %12.0f\n", "Trident (C++)", trident_seconds, tokens / trident_seconds);
   if (!no_reference) {
@@ -138,16 +176,24 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
                 tokens / torch_seconds);
     std::printf("speed-up (PyTorch time / Trident time): %.2fx\n", torch_seconds / trident_seconds);
   }
+  const double model_flops = model_flops_per_step / trident_seconds;
+  std::printf(
+      "FLOP rate: Trident %.4g GFLOP/s (%.4g GFLOP per step, the planner's model FLOPs), fp32 "
+      "sgemm %lld³ %.4g GFLOP/s (same threads, this run): ratio to sgemm %.3g\n",
+      model_flops / 1e9, model_flops_per_step / 1e9, static_cast<long long>(kSgemmSize),
+      sgemm_flops / 1e9, model_flops / sgemm_flops);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf(
       "memory (host): peak in tensors %.1f MiB, reserved by the caching allocator %.1f MiB "
       "(%.1f%% not in tensors at the peak), system allocations per timed step %.1f; peak "
       "resident set %.1f MiB\n",
-      static_cast<double>(peak_bytes) / (1 << 20), static_cast<double>(reserved_bytes) / (1 << 20),
-      100.0 * fragmentation, static_cast<double>(system_allocations) / static_cast<double>(steps),
+      static_cast<double>(trident_step.peak_bytes) / (1 << 20),
+      static_cast<double>(trident_step.reserved_bytes) / (1 << 20),
+      100.0 * trident_step.fragmentation,
+      static_cast<double>(trident_step.system_allocations) / static_cast<double>(steps),
       static_cast<double>(usage.ru_maxrss) / 1024.0);
-  std::printf("\nTrident per-op profile (mean per step; ops only, the rest is glue):\n");
+  std::printf("\nTrident profile (mean per step; ops and optimizer phases, the rest is glue):\n");
   std::printf("%-34s %10s %8s %8s\n", "op", "ms/step", "% step", "calls");
   double accounted = 0.0;
   for (const trident::ProfileEntry& entry : trident::Profiler::snapshot()) {

@@ -10,12 +10,11 @@
 
 namespace trident::train {
 
-double measure_gemm_flops_per_second() {
-  constexpr int64_t kSize = 1024;
+double measure_gemm_flops_per_second(int64_t size) {
   constexpr int kRepetitions = 5;
-  const Tensor a = Tensor::full({kSize, kSize}, 0.5f);
-  const Tensor b = Tensor::full({kSize, kSize}, 0.25f);
-  Tensor c = Tensor::zeros({kSize, kSize});
+  const Tensor a = Tensor::full({size, size}, 0.5f);
+  const Tensor b = Tensor::full({size, size}, 0.25f);
+  Tensor c = Tensor::zeros({size, size});
   ops::gemm(false, false, 1.0f, a, b, 0.0f, c);  // warm-up: pages, BLAS threads
   double best_seconds = 0.0;
   for (int i = 0; i < kRepetitions; ++i) {
@@ -25,7 +24,8 @@ double measure_gemm_flops_per_second() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i == 0 || seconds < best_seconds) best_seconds = seconds;
   }
-  const double flops = 2.0 * static_cast<double>(kSize) * kSize * kSize;
+  const double flops =
+      2.0 * static_cast<double>(size) * static_cast<double>(size) * static_cast<double>(size);
   return best_seconds > 0 ? flops / best_seconds : 0.0;
 }
 

@@ -17,8 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(Presets, EveryPresetLoadsAndValidates) {
-  for (const char* name : {"tiny", "small", "small-student", "r1-zero", "deepseek-v3-671b",
-                           "deepseek-v2", "deepseek-v2-lite"}) {
+  for (const char* name : {"tiny", "small", "small-student", "medium", "r1-zero",
+                           "deepseek-v3-671b", "deepseek-v2", "deepseek-v2-lite"}) {
     SCOPED_TRACE(name);
     const TridentConfig config = load_config(resolve_config_path(name));
     EXPECT_EQ(config.model().name(), name);
@@ -44,6 +44,20 @@ TEST(Presets, DeepSeekV3HasThePublishedNumbers) {
   // The published layout runs on 2048 GPUs and nothing else.
   EXPECT_NO_THROW(validate(config, 2048));
   EXPECT_THROW(validate(config, 1024), UserError);
+}
+
+// The GEMM-bound benchmark model (docs/benchmarks.md): wide enough that its step is mostly
+// matrix products, with V3's expert structure.
+TEST(Presets, MediumIsLargeEnoughToBeGemmBound) {
+  const TridentConfig config = load_config(resolve_config_path("medium"));
+  const ModelConfig& m = config.model();
+  EXPECT_GE(m.hidden_size(), 1024);
+  EXPECT_GE(m.num_hidden_layers(), 8);
+  EXPECT_EQ(m.n_routed_experts(), 64);
+  EXPECT_GE(m.moe_intermediate_size(), 512);
+  EXPECT_GE(m.vocab_size(), 32768);
+  EXPECT_EQ(m.scoring_func(), "sigmoid");
+  EXPECT_EQ(m.num_nextn_predict_layers(), 1);
 }
 
 TEST(Presets, TinyMatchesItsContract) {
