@@ -35,7 +35,7 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of a prompt fr
   TRIDENT_USER_CHECK(temperature >= 0, "--temperature = ", temperature, " must be ≥ 0");
 
   trident::models::DeepSeekV3Model model(trident::config::import_hf_config(hf_dir + "/config.json"),
-                                         0);
+                                         trident::models::WeightsLoadedNext{});
   trident::io::load_hf_weights(model.params(), hf_dir);
   trident::train::grpo::SamplingOptions sampling;
   sampling.temperature = temperature;

@@ -66,7 +66,15 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
                                  const ExpertParallelSetup& setup)
     : DeepSeekV3Model(config, seed, ModelParallel{}, setup) {}
 
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, WeightsLoadedNext)
+    : DeepSeekV3Model(config, std::nullopt, ModelParallel{}, ExpertParallelSetup{}) {}
+
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
+                                 const ModelParallel& parallel, const ExpertParallelSetup& setup)
+    : DeepSeekV3Model(config, std::optional<uint64_t>(seed), parallel, setup) {}
+
+// Without a seed the parameters are left uninitialised (WeightsLoadedNext).
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, std::optional<uint64_t> seed,
                                  const ModelParallel& parallel, const ExpertParallelSetup& setup)
     : registry_(config),
       holding_(parallel.pipeline),
@@ -84,7 +92,7 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
                 dims_.layers);
   dims_.router.experts_per_node = setup.experts_per_node;
   dims_.router.max_nodes = setup.max_nodes_per_token;
-  store_->initialize(seed);
+  if (seed.has_value()) store_->initialize(*seed);
   for (int64_t layer = 0; layer < dims_.layers; ++layer) {
     // Layers of other pipeline ranks stay null (num_layers() still counts the whole model).
     layers_.push_back(holding_.holds_layer(layer) ? std::make_unique<DecoderLayer>(

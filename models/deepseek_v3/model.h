@@ -9,6 +9,7 @@
 // gradient of the whole batch.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "models/batch.h"
@@ -98,10 +99,17 @@ struct ModelParallel {
   Precision precision{};
 };
 
+// Asks for a model whose every weight is loaded next (io::load_hf_weights, which fails on any
+// tensor it cannot fill): the parameters are allocated but not initialised, which saves drawing
+// a random number per parameter that would be overwritten.
+struct WeightsLoadedNext {};
+
 class DeepSeekV3Model {
  public:
   // Builds the registry, allocates every parameter and initialises it from `seed`.
   DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed);
+  // The same, uninitialised: the caller loads every weight before any use.
+  DeepSeekV3Model(const config::ModelConfig& config, WeightsLoadedNext);
   // The same for one rank of a parallel layout: only this rank's slices are allocated, and
   // each is initialised to exactly its part of the single-rank model's tensor.
   DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed, const ModelParallel& parallel);
@@ -179,6 +187,8 @@ class DeepSeekV3Model {
   static float balance_coefficient(const LossScales& scales);
 
  private:
+  DeepSeekV3Model(const config::ModelConfig& config, std::optional<uint64_t> seed,
+                  const ModelParallel& parallel, const ExpertParallelSetup& setup);
   void ensure_rope(int64_t positions);
 
   ParameterRegistry registry_;

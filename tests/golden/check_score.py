@@ -53,7 +53,9 @@ def check_model(trident, tmp, label, changes, dtypes, rng):
         assert not any("e_score_correction_bias" in n for n in weights)
         assert any(n.endswith("self_attn.q_proj.weight") for n in weights)
     vocab = config["vocab_size"]
-    sequences = [list(rng.integers(0, vocab, size=n)) for n in (2, 9, 17)]
+    # Two pairs of equal lengths: trident score runs each pair as one batch, the reference one by
+    # one.
+    sequences = [list(rng.integers(0, vocab, size=n)) for n in (2, 9, 17, 9, 17)]
     tokens_path = os.path.join(tmp, "tokens.txt")
     with open(tokens_path, "w") as f:
         for seq in sequences:
