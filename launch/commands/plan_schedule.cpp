@@ -1,4 +1,3 @@
-#include "launch/commands/plan_model.h"
 #include "launch/commands/plan_schedule.h"
 
 #include <algorithm>
@@ -9,6 +8,8 @@
 #include <iomanip>
 #include <iostream>
 
+#include "launch/commands/plan_model.h"
+#include "launch/commands/subprocess.h"
 #include "parallel/pp/check.h"
 #include "parallel/pp/timeline_text.h"
 #include "runtime/core/error.h"
@@ -37,12 +38,6 @@ fs::path find_plot_script() {
   }
   TRIDENT_USER_FAIL("--png: cannot find ", relative.string(),
                     "; run from the source tree or set TRIDENT_SOURCE_DIR");
-}
-
-std::string shell_quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 void write_png(const parallel::pp::Schedule& schedule, const parallel::pp::SimulationResult& result,
