@@ -2,16 +2,17 @@
 #include <memory>
 
 #include "ops/cuda/blas_lt.h"
+#include "ops/cuda/blas_lt_api.h"
 #include "runtime/core/cuda_check.h"
 
 namespace trident::ops::cuda {
 
-BlasLtContext::BlasLtContext() { TRIDENT_CHECK_CUBLAS(cublasLtCreate(&handle_)); }
+BlasLtContext::BlasLtContext() { TRIDENT_CHECK_CUBLAS(blas_lt().Create(&handle_)); }
 
 BlasLtContext::~BlasLtContext() {
   // Errors cannot be reported from a destructor (and at process exit the runtime may be gone).
   for (auto& entry : workspaces_) cudaFree(entry.second);
-  if (handle_ != nullptr) cublasLtDestroy(handle_);
+  if (handle_ != nullptr) blas_lt().Destroy(handle_);
 }
 
 BlasLtContext& BlasLtContext::for_current_device() {

@@ -1,7 +1,7 @@
-#include <cublasLt.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include "ops/cuda/blas_lt_api.h"
 #include "ops/cuda/device.h"
 
 namespace trident::ops::cuda {
@@ -11,7 +11,9 @@ DeviceInfo query_device() {
   // These calls need no device; failures leave the field at 0.
   if (cudaRuntimeGetVersion(&info.runtime_version) != cudaSuccess) info.runtime_version = 0;
   if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;
-  info.cublaslt_version = static_cast<int64_t>(cublasLtGetVersion());
+  if (const BlasLtApi* lt = try_blas_lt()) {  // opens the library: a GPU program will need it
+    info.cublaslt_version = static_cast<int64_t>(lt->GetVersion());
+  }
   info.cudnn_version = static_cast<int64_t>(cudnnGetVersion());
 
   int count = 0;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ops/cuda/blas_lt.h"
+#include "ops/cuda/blas_lt_api.h"
 #include "ops/cuda/kernel_utils.h"
 #include "ops/cuda/linear.h"
 
@@ -29,19 +30,20 @@ struct Matmul {
   DType c_type = DType::F32;
 };
 
-template <typename Handle, cublasStatus_t (*Destroy)(Handle)>
+// A cuBLASLt descriptor, destroyed through the loaded library's function `Destroy` names.
+template <typename Handle, cublasStatus_t (*BlasLtApi::*Destroy)(Handle)>
 struct LtObject {
   Handle value = nullptr;
   LtObject() = default;
   LtObject(const LtObject&) = delete;
   LtObject& operator=(const LtObject&) = delete;
   ~LtObject() {
-    if (value != nullptr) Destroy(value);
+    if (value != nullptr) (blas_lt().*Destroy)(value);
   }
 };
-using MatmulDesc = LtObject<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy>;
-using Layout = LtObject<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
-using Preference = LtObject<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy>;
+using MatmulDesc = LtObject<cublasLtMatmulDesc_t, &BlasLtApi::MatmulDescDestroy>;
+using Layout = LtObject<cublasLtMatrixLayout_t, &BlasLtApi::MatrixLayoutDestroy>;
+using Preference = LtObject<cublasLtMatmulPreference_t, &BlasLtApi::MatmulPreferenceDestroy>;
 
 cudaDataType_t cuda_type(DType type) {
   switch (type) {
@@ -93,9 +95,10 @@ void scale_output(const Matmul& mm, cudaStream_t stream) {
 }
 
 void set_layout(Layout& layout, DType type, int64_t rows, int64_t cols) {
-  TRIDENT_CHECK_CUBLAS(cublasLtMatrixLayoutCreate(&layout.value, cuda_type(type),
-                                                  static_cast<uint64_t>(rows),
-                                                  static_cast<uint64_t>(cols), rows));
+  const BlasLtApi& lt = blas_lt();
+  TRIDENT_CHECK_CUBLAS(lt.MatrixLayoutCreate(&layout.value, cuda_type(type),
+                                             static_cast<uint64_t>(rows),
+                                             static_cast<uint64_t>(cols), rows));
 }
 
 // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, and a row-major matrix read as
@@ -107,15 +110,16 @@ void run(const Matmul& mm, cudaStream_t stream) {
     return;
   }
   BlasLtContext& context = BlasLtContext::for_current_device();
+  const BlasLtApi& lt = blas_lt();
 
   MatmulDesc desc;
-  TRIDENT_CHECK_CUBLAS(cublasLtMatmulDescCreate(&desc.value, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  TRIDENT_CHECK_CUBLAS(lt.MatmulDescCreate(&desc.value, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t op_first = mm.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_second = mm.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  TRIDENT_CHECK_CUBLAS(cublasLtMatmulDescSetAttribute(desc.value, CUBLASLT_MATMUL_DESC_TRANSA,
-                                                      &op_first, sizeof(op_first)));
-  TRIDENT_CHECK_CUBLAS(cublasLtMatmulDescSetAttribute(desc.value, CUBLASLT_MATMUL_DESC_TRANSB,
-                                                      &op_second, sizeof(op_second)));
+  TRIDENT_CHECK_CUBLAS(lt.MatmulDescSetAttribute(desc.value, CUBLASLT_MATMUL_DESC_TRANSA, &op_first,
+                                                 sizeof(op_first)));
+  TRIDENT_CHECK_CUBLAS(lt.MatmulDescSetAttribute(desc.value, CUBLASLT_MATMUL_DESC_TRANSB,
+                                                 &op_second, sizeof(op_second)));
 
   Layout first, second, out;
   set_layout(first, mm.b_type, mm.trans_b ? mm.k : mm.n, mm.trans_b ? mm.n : mm.k);
@@ -133,36 +137,36 @@ void run(const Matmul& mm, cudaStream_t stream) {
   cublasLtMatmulAlgo_t algo;
   if (!context.find_algo(key, algo)) {
     Preference preference;
-    TRIDENT_CHECK_CUBLAS(cublasLtMatmulPreferenceCreate(&preference.value));
+    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceCreate(&preference.value));
     const uint64_t workspace_bytes = BlasLtContext::kWorkspaceBytes;
-    TRIDENT_CHECK_CUBLAS(cublasLtMatmulPreferenceSetAttribute(
-        preference.value, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
-        sizeof(workspace_bytes)));
-    TRIDENT_CHECK_CUBLAS(cublasLtMatmulPreferenceSetAttribute(
-        preference.value, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_first,
-        sizeof(align_first)));
-    TRIDENT_CHECK_CUBLAS(cublasLtMatmulPreferenceSetAttribute(
-        preference.value, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_second,
-        sizeof(align_second)));
-    TRIDENT_CHECK_CUBLAS(cublasLtMatmulPreferenceSetAttribute(
-        preference.value, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_out,
-        sizeof(align_out)));
-    TRIDENT_CHECK_CUBLAS(cublasLtMatmulPreferenceSetAttribute(
-        preference.value, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_out,
-        sizeof(align_out)));
+    TRIDENT_CHECK_CUBLAS(
+        lt.MatmulPreferenceSetAttribute(preference.value, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                        &workspace_bytes, sizeof(workspace_bytes)));
+    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
+                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                         &align_first, sizeof(align_first)));
+    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
+                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                         &align_second, sizeof(align_second)));
+    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
+                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                         &align_out, sizeof(align_out)));
+    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
+                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                         &align_out, sizeof(align_out)));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    TRIDENT_CHECK_CUBLAS(cublasLtMatmulAlgoGetHeuristic(context.handle(), desc.value, first.value,
-                                                        second.value, out.value, out.value,
-                                                        preference.value, 1, &result, &found));
+    TRIDENT_CHECK_CUBLAS(lt.MatmulAlgoGetHeuristic(context.handle(), desc.value, first.value,
+                                                   second.value, out.value, out.value,
+                                                   preference.value, 1, &result, &found));
     TRIDENT_CHECK(found > 0, "cuBLASLt has no algorithm for matmul ", key);
     algo = result.algo;
     context.remember_algo(key, algo);
   }
-  TRIDENT_CHECK_CUBLAS(cublasLtMatmul(context.handle(), desc.value, &mm.alpha, mm.b, first.value,
-                                      mm.a, second.value, &mm.beta, mm.c, out.value, mm.c,
-                                      out.value, &algo, context.workspace(stream),
-                                      BlasLtContext::kWorkspaceBytes, stream));
+  TRIDENT_CHECK_CUBLAS(lt.Matmul(context.handle(), desc.value, &mm.alpha, mm.b, first.value, mm.a,
+                                 second.value, &mm.beta, mm.c, out.value, mm.c, out.value, &algo,
+                                 context.workspace(stream), BlasLtContext::kWorkspaceBytes,
+                                 stream));
 }
 
 // cuBLASLt wants A and B of one type: a bf16 operand next to an f32 one is widened first,

@@ -5,11 +5,26 @@
 
 #include <utility>
 
+#include "ops/cuda/blas_lt_api.h"
 #include "ops/cuda/cudnn_handle.h"
 #include "ops/cuda/device.h"
 
 namespace trident::ops::cuda {
 namespace {
+
+// Read before main, before any test could have asked for a matmul.
+const bool blas_lt_loaded_at_start_up = blas_lt_loaded();
+
+TEST(CudaDevice, CublasLtOpensOnFirstUseNotAtStartUp) {
+  EXPECT_FALSE(blas_lt_loaded_at_start_up)
+      << blas_lt_library_name() << " was loaded before any matmul: is it linked again?";
+  std::string reason;
+  const BlasLtApi* lt = try_blas_lt(&reason);
+  ASSERT_NE(lt, nullptr) << reason;
+  EXPECT_TRUE(blas_lt_loaded());
+  // The library opened is the major version the headers describe.
+  EXPECT_EQ(static_cast<int64_t>(lt->GetVersion()) / 10000, CUBLAS_VER_MAJOR);
+}
 
 TEST(CudaDevice, QueryNeverThrowsAndExplainsAbsence) {
   const DeviceInfo info = query_device();
