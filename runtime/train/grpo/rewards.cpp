@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -46,30 +49,59 @@ struct ProcessOutput {
   bool timed_out = false;
 };
 
+// Starts `sh -c command` in a process group of its own with the pipes as its standard streams.
+// posix_spawn rather than fork: fork copies the page tables of a trainer that may map hundreds
+// of gigabytes, and is unsafe once CUDA, NCCL or MPI have started threads; glibc's posix_spawn
+// shares the address space until the exec.
+//
+// A stop signal to the job (SIGTERM, SIGUSR1, SIGINT: save after this step and stop,
+// runtime/train/stop_signal.h) reaches every process of the step, this one included, under
+// Slurm's process tracking. The step still needs these rewards to finish, so the command ignores
+// them: they are blocked from the spawn on, and the shell's `trap ''` ignores them before the
+// command starts (ignored and blocked alike pass through exec); the timeout still kills it.
+pid_t spawn_command(const std::string& command, const Pipe& in, const Pipe& out, const Pipe& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attributes;
+  TRIDENT_CHECK(::posix_spawn_file_actions_init(&actions) == 0, "posix_spawn_file_actions_init");
+  TRIDENT_CHECK(::posix_spawnattr_init(&attributes) == 0, "posix_spawnattr_init");
+  ::posix_spawn_file_actions_adddup2(&actions, in.fd[0], 0);
+  ::posix_spawn_file_actions_adddup2(&actions, out.fd[1], 1);
+  ::posix_spawn_file_actions_adddup2(&actions, err.fd[1], 2);
+  for (const Pipe* pipe : {&in, &out, &err}) {
+    for (const int fd : pipe->fd) ::posix_spawn_file_actions_addclose(&actions, fd);
+  }
+  sigset_t blocked;
+  ::pthread_sigmask(SIG_SETMASK, nullptr, &blocked);
+  for (const int stop : {SIGTERM, SIGUSR1, SIGINT}) ::sigaddset(&blocked, stop);
+  sigset_t defaults;  // this process ignores SIGPIPE (below); the command gets the default
+  ::sigemptyset(&defaults);
+  ::sigaddset(&defaults, SIGPIPE);
+  ::posix_spawnattr_setflags(
+      &attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  ::posix_spawnattr_setpgroup(&attributes, 0);
+  ::posix_spawnattr_setsigmask(&attributes, &blocked);
+  ::posix_spawnattr_setsigdefault(&attributes, &defaults);
+
+  const std::string script = "trap '' TERM USR1 INT; " + command;  // same line numbers
+  char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
+                        const_cast<char*>(script.c_str()), nullptr};
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attributes);
+  TRIDENT_CHECK(rc == 0, "posix_spawn of /bin/sh failed: ", std::strerror(rc));
+  return pid;
+}
+
 // Runs the command, writing `input` to its stdin while reading stdout and stderr (poll, so
 // neither side blocks on a full pipe), killing its process group after timeout_s.
 ProcessOutput run_command(const std::string& command, const std::string& input, double timeout_s) {
   Pipe in, out, err;
-  const pid_t pid = ::fork();
-  TRIDENT_CHECK(pid >= 0, "fork failed: errno ", errno);
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    // A stop signal to the job (SIGTERM, SIGUSR1, SIGINT: save after this step and stop,
-    // runtime/train/stop_signal.h) reaches every process of the step, this one included, under
-    // Slurm's process tracking. The step still needs these rewards to finish, so the command
-    // ignores them (inherited through exec); the timeout below still kills it.
-    for (const int stop : {SIGTERM, SIGUSR1, SIGINT}) ::signal(stop, SIG_IGN);
-    ::dup2(in.fd[0], 0);
-    ::dup2(out.fd[1], 1);
-    ::dup2(err.fd[1], 2);
-    for (int fd : {in.fd[0], in.fd[1], out.fd[0], out.fd[1], err.fd[0], err.fd[1]}) ::close(fd);
-    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  ::signal(SIGPIPE, SIG_IGN);  // a command that exits without reading all input must not kill us
+  const pid_t pid = spawn_command(command, in, out, err);
   ::setpgid(pid, pid);
   in.close_end(0), out.close_end(1), err.close_end(1);
   ::fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
-  ::signal(SIGPIPE, SIG_IGN);  // a command that exits without reading all input must not kill us
 
   ProcessOutput result;
   size_t written = 0;
