@@ -18,6 +18,7 @@
 #include "runtime/core/profiler.h"
 #include "runtime/io/batch_safetensors.h"
 #include "runtime/io/hf_weights.h"
+#include "runtime/io/mapped_file.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/train/data_setup.h"
 #include "runtime/train/mfu.h"
@@ -94,15 +95,22 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   config_flags.add_to(parser);
   long long steps = 5, warmup = 2, threads = 0;
   bool no_reference = false;
-  std::string python = TRIDENT_PYTHON_PATH;
+  std::string python = TRIDENT_PYTHON_PATH, json_path;
   parser.add_int("--steps", &steps, "timed steps (5)");
   parser.add_int("--warmup", &warmup, "untimed steps first (2)");
   parser.add_int("--threads", &threads,
                  "threads for both (default: what trident chooses, ops/cpu_threads.h)");
   parser.add_bool("--no-reference", &no_reference, "time Trident only");
   parser.add_string("--python", &python, "interpreter with torch (/usr/bin/python3)");
+  parser.add_string("--json", &json_path,
+                    "also write the figures to FILE as one JSON record "
+                    "(launch/experiments/step_cost.py)");
   if (!parser.parse(args)) return 0;
   TRIDENT_USER_CHECK(steps >= 1 && warmup >= 0, "--steps must be ≥ 1 and --warmup ≥ 0");
+  // Opened now, so that an unwritable --json path fails before minutes of timing, not after;
+  // written beside the path and renamed into place, so a failed run leaves no partial record.
+  std::unique_ptr<trident::io::AtomicFileWriter> json_file;
+  if (!json_path.empty()) json_file = std::make_unique<trident::io::AtomicFileWriter>(json_path);
   trident::config::TridentConfig config = config_flags.load(1);
   const trident::ops::CpuThreads chosen =
       threads > 0 ? trident::ops::set_cpu_threads(static_cast<int>(threads), "--threads")
@@ -193,6 +201,37 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
       100.0 * trident_step.fragmentation,
       static_cast<double>(trident_step.system_allocations) / static_cast<double>(steps),
       static_cast<double>(usage.ru_maxrss) / 1024.0);
+  if (json_file) {
+    const trident::config::ModelConfig& m = config.model();
+    nlohmann::json record{
+        {"config", config_flags.config},
+        {"model", m.name()},
+        {"hidden_size", m.hidden_size()},
+        {"intermediate_size", m.intermediate_size()},
+        {"moe_intermediate_size", m.moe_intermediate_size()},
+        {"layers", m.num_hidden_layers()},
+        {"parameters", parameters},
+        {"batch", batch.batch},
+        {"seq_len", batch.seq_len},
+        {"tokens_per_step", batch.batch * batch.seq_len},
+        {"threads", threads},
+        {"steps", steps},
+        {"trident_step_s", trident_seconds},
+        {"model_gflop_per_step", model_flops_per_step / 1e9},
+        {"sgemm_gflops", sgemm_flops / 1e9},
+        {"ratio_to_sgemm", model_flops / sgemm_flops},
+        {"peak_tensor_mib", static_cast<double>(trident_step.peak_bytes) / (1 << 20)},
+        {"peak_resident_mib", static_cast<double>(usage.ru_maxrss) / 1024.0},
+        {"torch_step_s", nullptr},
+        {"torch_version", nullptr}};
+    if (!no_reference) {
+      record["torch_step_s"] = torch_seconds;
+      record["torch_version"] = torch_version;
+    }
+    const std::string text = record.dump(2) + "\n";
+    json_file->write(text.data(), text.size());
+    json_file->commit();
+  }
   std::printf("\nTrident profile (mean per step; ops and optimizer phases, the rest is glue):\n");
   std::printf("%-34s %10s %8s %8s\n", "op", "ms/step", "% step", "calls");
   double accounted = 0.0;

@@ -43,8 +43,10 @@ int run_config(const trident::launch::Args& args) {
   long long world_size = 0;
   bool print = false;
   trident::launch::ArgParser parser("config");
-  parser.add_string("--config", &config_name,
-                    "preset name (tiny, small, deepseek-v3-671b) or path to a .textproto");
+  parser.add_string(
+      "--config", &config_name,
+      "preset name (a file of configs/: tiny, small, medium, deepseek-v3-671b, ...) or path to a "
+      ".textproto");
   parser.add_repeated("--set", &overrides, "override a field: path.to.field=value (repeatable)");
   parser.add_int("--world-size", &world_size,
                  "check the layout against this many ranks (0: skip that check)");

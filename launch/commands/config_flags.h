@@ -13,7 +13,9 @@ struct ConfigFlags {
   std::vector<std::string> overrides;
 
   void add_to(ArgParser& parser) {
-    parser.add_string("--config", &config, "preset name (tiny, small, deepseek-v3-671b) or textproto path");
+    parser.add_string(
+        "--config", &config,
+        "preset name (a file of configs/: tiny, small, medium, ...) or textproto path");
     parser.add_repeated("--set", &overrides, "override a field: --set train.steps=100 (repeatable)");
   }
   // Loads the preset, applies the overrides and validates for `world_size` ranks.

@@ -7,6 +7,13 @@ per step over the step time, the sgemm rate measured in the run, and their ratio
 line and the profile, whose rows include the optimizer's phases. The model FLOPs per step must
 be the planner's FLOPs per token, worked out by hand for tiny, times the batch's tokens.
 
+bench step --json: the record holds the printed figures; a --json path in a missing directory
+is refused before any step is timed; a reference killed by SIGKILL is reported as such (the
+kernel's out-of-memory killer sends it).
+
+launch/experiments/step_cost.py on tiny without the reference, two rounds: a CSV row per run,
+the Markdown table's medians and ranges taken from those rows, the growth rows, and the plot.
+
 bench score: a row per round whose speed-up is the PyTorch time over trident score's, the
 summary's median and range of those, and the two outputs' agreement (the command itself fails
 when they differ).
@@ -14,11 +21,19 @@ when they differ).
 Bad flags are refused by name.
 Timing itself is not asserted: only that each printed figure is consistent with the others.
 
-usage: check_bench_step.py TRIDENT
+usage: check_bench_cpu.py TRIDENT
 """
+import csv
+import json
+import os
 import re
+import statistics
 import subprocess
 import sys
+import tempfile
+
+EXPERIMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "launch",
+                           "experiments")
 
 
 def run(command, expect_ok=True):
@@ -39,8 +54,10 @@ def close(a, b, rel):
     return abs(a - b) <= rel * max(abs(a), abs(b))
 
 
-def check_bench_step(trident):
-    out = run([trident, "bench", "step", "--config", "tiny", "--steps", "2", "--warmup", "1"]).stdout
+def check_bench_step(trident, tmp):
+    record_path = os.path.join(tmp, "step.json")
+    out = run([trident, "bench", "step", "--config", "tiny", "--steps", "2", "--warmup", "1",
+               "--json", record_path]).stdout
 
     tokens = find(r"batch (\d+) × (\d+) tokens", out, "batch line")
     tokens_per_step = tokens[0] * tokens[1]
@@ -73,10 +90,73 @@ def check_bench_step(trident):
         if not re.search(rf"^{re.escape(phase)}\s+[\d.]+\s+[\d.]+%\s+\d+$", out, re.MULTILINE):
             sys.exit(f"no profile row '{phase}' in:\n{out}")
 
+    with open(record_path) as f:
+        record = json.load(f)
+    expected = {"trident_step_s": trident_s, "torch_step_s": torch_s,
+                "tokens_per_step": tokens_per_step, "model_gflop_per_step": gflop_step,
+                "ratio_to_sgemm": ratio, "hidden_size": 32, "batch": tokens[0]}
+    for key, value in expected.items():
+        if not close(float(record[key]), value, 0.01):
+            sys.exit(f"--json {key} = {record[key]}, the printed figure {value}")
+
+    missing_dir = os.path.join(tmp, "no such dir", "step.json")
+    bad = run([trident, "bench", "step", "--config", "tiny", "--json", missing_dir],
+              expect_ok=False)
+    if bad.returncode == 0 or missing_dir not in bad.stderr or "Trident (C++)" in bad.stdout:
+        sys.exit(f"--json in a missing directory was not refused up front:\n{bad.stdout}\n"
+                 f"{bad.stderr}")
+
+    killed = os.path.join(tmp, "killed-python")
+    with open(killed, "w") as f:
+        f.write("#!/bin/sh\nkill -9 $$\n")
+    os.chmod(killed, 0o755)
+    bad = run([trident, "bench", "step", "--config", "tiny", "--steps", "1", "--warmup", "0",
+               "--python", killed], expect_ok=False)
+    if bad.returncode == 0 or "killed by SIGKILL" not in bad.stderr or "dmesg" not in bad.stderr:
+        sys.exit(f"a reference killed by SIGKILL was not reported as such:\n{bad.stderr}")
+
     bad = run([trident, "bench", "step", "--config", "tiny", "--steps", "0"], expect_ok=False)
     if bad.returncode == 0 or "--steps" not in bad.stderr + bad.stdout:
         sys.exit(f"--steps 0 was not refused by name:\n{bad.stdout}\n{bad.stderr}")
-    print("bench step: table, speed-up, FLOP rate against sgemm, memory and profile agree")
+    print("bench step: table, speed-up, FLOP rate against sgemm, memory, profile and --json "
+          "agree; a bad --json path and a killed reference are reported")
+
+
+def check_step_cost(trident, tmp):
+    out_dir = os.path.join(tmp, "step_cost")
+    script = os.path.join(EXPERIMENTS, "step_cost.py")
+    run([sys.executable, script, "--trident", trident, "--out-dir", out_dir, "--presets", "tiny",
+         "--repeats", "2", "--steps", "1", "--warmup", "0", "--no-reference"])
+    with open(os.path.join(out_dir, "step_cost.csv")) as f:
+        rows = list(csv.DictReader(f))
+    # The preset itself, two more token counts and two more widths, in each of two rounds.
+    if len(rows) != 10 or {r["round"] for r in rows} != {"1", "2"}:
+        sys.exit(f"expected 5 points × 2 rounds in step_cost.csv, got {len(rows)} rows")
+    tokens = sorted({int(r["tokens_per_step"]) for r in rows})
+    widths = sorted({int(r["hidden_size"]) for r in rows})
+    if tokens != [64, 128, 256] or widths != [16, 32, 64]:
+        sys.exit(f"the axes are tokens {tokens} and widths {widths}, not tiny's ×0.5, ×1, ×2")
+    with open(os.path.join(out_dir, "step_cost.md")) as f:
+        table = f.read()
+    for r in rows:
+        if r["axis"] != "tokens" or r["round"] != "1":
+            continue
+        times = [float(x["trident_step_s"]) for x in rows
+                 if x["axis"] == "tokens" and x["factor"] == r["factor"]]
+        cell = (f"{statistics.median(times):.4g} ({min(times):.4g}–{max(times):.4g})")
+        if f"| tiny | tokens ×{float(r['factor']):g} | {r['tokens_per_step']} |" not in table or \
+                cell not in table:
+            sys.exit(f"step_cost.md has no row for tokens ×{r['factor']} with {cell}:\n{table}")
+    for axis in ("tokens", "width"):
+        if f"| tiny | {axis} growth (log-log slope) |" not in table:
+            sys.exit(f"step_cost.md has no {axis} growth row:\n{table}")
+    if os.path.getsize(os.path.join(out_dir, "step_cost.png")) < 1000:
+        sys.exit("step_cost.png is missing or empty")
+    bad = run([sys.executable, script, "--trident", trident, "--presets", "huge"],
+              expect_ok=False)
+    if bad.returncode == 0 or "tiny, small, medium" not in bad.stderr:
+        sys.exit(f"--presets huge was not refused with the valid names:\n{bad.stderr}")
+    print("step_cost.py: a row per run, medians and ranges from them, growth rows and the plot")
 
 
 def check_bench_score(trident):
@@ -106,7 +186,9 @@ def check_bench_score(trident):
 
 def main():
     trident = sys.argv[1]
-    check_bench_step(trident)
+    with tempfile.TemporaryDirectory() as tmp:
+        check_bench_step(trident, tmp)
+        check_step_cost(trident, tmp)
     check_bench_score(trident)
 
 
