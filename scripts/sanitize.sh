@@ -13,8 +13,9 @@ sanitizer_build_dir() {
 }
 
 # The tests each variant runs, as a ctest label expression (-L) and an exclusion (-LE).
-#  address: everything but the 6- and 8-rank tests (named *np6*, *np8*), the Python reference
-#           and the golden comparison (they test PyTorch against Trident's plain build), CUDA
+#  address: everything but the 6- and 8-rank tests (named *np6*, *np8*), the Python reference,
+#           the golden comparison and the benchmark checks against PyTorch (labels reference,
+#           golden: they test PyTorch against Trident's plain build), CUDA
 #           (no device), Slurm, and the long killed-and-resumed run (the same jobs run in the
 #           plain suite). With TRIDENT_SANITIZE_SCOPE=ci (.ci/run) also without the tests
 #           labelled sanitizer_long: the multi-rank sweeps that take minutes each under ASan on
