@@ -9,6 +9,7 @@
 
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
+#include "runtime/io/checkpoint_commit.h"
 #include "runtime/io/on_root.h"
 
 namespace trident::io {
@@ -60,6 +61,7 @@ CheckpointClaim claim_checkpoint_dir(const std::string& dir, const std::string& 
     const bool legacy = claim.resumed && claim.run_id.empty();
     if (claim.run_id.empty()) claim.run_id = new_run_id();
     if (dir.empty()) return;
+    check_checkpoint_dir(dir);
     std::string other_run;  // the first other run id seen
     std::vector<std::string> others;
     for (const CheckpointFile& file : list_checkpoints(dir)) {

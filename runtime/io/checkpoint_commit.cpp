@@ -38,15 +38,7 @@ void check_space_for_save(const std::string& dir, const std::string& final_path,
                     ". Fix that and run again (--resume auto continues from there)");
 }
 
-}  // namespace
-
-uint64_t checkpoint_size_bound(uint64_t tensor_bytes, uint64_t datasets) {
-  return tensor_bytes + datasets * 4096 + (256u << 10);
-}
-
-void prepare_checkpoint_dir(const std::string& dir, const std::string& final_path,
-                            const std::string& tmp_path, const std::string& run_id,
-                            uint64_t bytes_needed) {
+void ensure_checkpoint_dir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   TRIDENT_USER_CHECK(!ec, "checkpoint.dir: cannot create '", dir, "': ", ec.message());
@@ -56,6 +48,35 @@ void prepare_checkpoint_dir(const std::string& dir, const std::string& final_pat
   TRIDENT_USER_CHECK(::access(dir.c_str(), W_OK) == 0, "checkpoint.dir '", dir,
                      "' is not writable (", std::strerror(errno),
                      "); give a --checkpoint-dir this user may write to");
+}
+
+}  // namespace
+
+uint64_t checkpoint_size_bound(uint64_t tensor_bytes, uint64_t datasets) {
+  return tensor_bytes + datasets * 4096 + (256u << 10);
+}
+
+void check_checkpoint_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::path existing = fs::absolute(dir, ec);
+  while (!fs::exists(existing, ec) && existing.has_relative_path())
+    existing = existing.parent_path();
+  const bool is_dir = fs::is_directory(existing, ec);
+  const std::string where = existing == fs::absolute(dir, ec)
+                                ? ""
+                                : " (it would be created in '" + existing.string() + "')";
+  TRIDENT_USER_CHECK(is_dir, "checkpoint.dir '", dir, "': '", existing.string(),
+                     "' exists but is not a directory");
+  TRIDENT_USER_CHECK(::access(existing.c_str(), W_OK) == 0, "checkpoint.dir '", dir,
+                     "' is not writable", where, " (", std::strerror(errno),
+                     "); give a --checkpoint-dir this user may write to");
+}
+
+void prepare_checkpoint_dir(const std::string& dir, const std::string& final_path,
+                            const std::string& tmp_path, const std::string& run_id,
+                            uint64_t bytes_needed) {
+  ensure_checkpoint_dir(dir);
+  std::error_code ec;
   if (fs::exists(final_path, ec)) {
     const std::optional<std::string> owner = checkpoint_run_id(final_path);
     TRIDENT_USER_CHECK(!owner || *owner == run_id, "refusing to replace '", final_path,

@@ -12,6 +12,14 @@
 
 namespace trident::io {
 
+// Rank 0, serial: refuses (UserError) a `dir` that could not hold checkpoints: a path that is not
+// a directory, or one this user cannot write into; when `dir` does not exist yet, the same of
+// its nearest existing ancestor, where it would be created. Creates nothing, so a run that fails
+// before its first save leaves no directory behind. Called when a run claims its checkpoint
+// directory (checkpoint_claim.h): a bad --checkpoint-dir fails at start-up, not at the first
+// save hours later.
+void check_checkpoint_dir(const std::string& dir);
+
 // Rank 0, serial: creates `dir` if needed and refuses (UserError) a directory it cannot write
 // into, a `final_path` that holds another run's checkpoint (checkpoint_claim.h), or a save of
 // `bytes_needed` that cannot fit: the space is claimed for `tmp_path` (fallocate) and given back

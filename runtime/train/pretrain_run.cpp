@@ -112,14 +112,16 @@ PretrainSummary run_pretrain(const config::TridentConfig& config,
                      config.parallel().tp(), ", parallel.ep = ", config.parallel().ep(),
                      ": the pipeline export writes whole tensors per stage (use parallel.tp = 1 "
                      "and parallel.ep = 1, or export a checkpoint with `trident convert`)");
+  // The checkpoint directory is claimed before the model is built: one that cannot be written,
+  // or holds another run's checkpoints, fails at start-up rather than at the first save.
+  const config::CheckpointConfig& checkpoint = config.checkpoint();
+  const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), job);
+  const io::CheckpointClaim claim = io::claim_checkpoint_dir(checkpoint.dir(), resume_path, job);
   std::unique_ptr<io::BatchSampler> eval_sampler = make_eval_sampler(config);
   Trainer trainer(config, context, make_train_sampler(config), std::move(eval_sampler),
                   options.bucket_bytes);
   // Installed before the resume so that a signal arriving while loading is not lost.
   const StopSignalScope stop_signals;
-  const config::CheckpointConfig& checkpoint = config.checkpoint();
-  const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), job);
-  const io::CheckpointClaim claim = io::claim_checkpoint_dir(checkpoint.dir(), resume_path, job);
   if (!resume_path.empty()) {
     if (!options.init_hf_dir.empty()) {
       TLOG_WARN("--init-hf ", options.init_hf_dir, " ignored: resuming from ", resume_path);

@@ -100,6 +100,9 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
   const StopSignalScope stop_signals;
   const config::CheckpointConfig& checkpoint = config.checkpoint();
   const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), job);
+  // Claimed before the models are built: a checkpoint directory that cannot be written, or holds
+  // another run's checkpoints, fails at start-up rather than at the first save.
+  const io::CheckpointClaim claim = io::claim_checkpoint_dir(checkpoint.dir(), resume_path, job);
   const std::unique_ptr<models::DeepSeekV3Model> policy =
       build_policy(run_model_config(config, resume_path, init), config.parallel(),
                    config.train().seed(), context, model_precision(config.train()));
@@ -124,7 +127,6 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
     TLOG_INFO("pipeline parallel: ", context.size(MeshAxis::Pp), " rank(s), schedule '",
               config.parallel().schedule().empty() ? "1f1b" : config.parallel().schedule(), "'");
   }
-  const io::CheckpointClaim claim = io::claim_checkpoint_dir(checkpoint.dir(), resume_path, job);
   io::CollectiveWatchdog watchdog(job, config.parallel().comm_timeout_s());
   const auto save_checkpoint = [&](int64_t step) {
     save_grpo_checkpoint(config, trainer,
