@@ -158,10 +158,15 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   double torch_seconds = 0.0;
   std::string torch_version;
   if (!no_reference) {
-    const std::string command = python + " " + TRIDENT_SOURCE_PATH + "/tests/reference/bench_reference.py --model " +
-                                dir + "/model --batch " + dir + "/batch.safetensors --train-json " + dir +
-                                "/train.json --steps " + std::to_string(steps) + " --warmup " +
-                                std::to_string(warmup) + " --threads " + std::to_string(threads);
+    // Quoted as bench score quotes its reference: an interpreter or source path with spaces.
+    using trident::launch::shell_quote;
+    const std::string command =
+        shell_quote(python) + " " +
+        shell_quote(std::string(TRIDENT_SOURCE_PATH) + "/tests/reference/bench_reference.py") +
+        " --model " + shell_quote(dir + "/model") + " --batch " +
+        shell_quote(dir + "/batch.safetensors") + " --train-json " +
+        shell_quote(dir + "/train.json") + " --steps " + std::to_string(steps) + " --warmup " +
+        std::to_string(warmup) + " --threads " + std::to_string(threads);
     const nlohmann::json result =
         nlohmann::json::parse(trident::launch::run_process(command).output);
     torch_seconds = result.at("step_seconds").get<double>();

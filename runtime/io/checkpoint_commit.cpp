@@ -38,18 +38,6 @@ void check_space_for_save(const std::string& dir, const std::string& final_path,
                     ". Fix that and run again (--resume auto continues from there)");
 }
 
-void ensure_checkpoint_dir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  TRIDENT_USER_CHECK(!ec, "checkpoint.dir: cannot create '", dir, "': ", ec.message());
-  TRIDENT_USER_CHECK(fs::is_directory(dir, ec), "checkpoint.dir '", dir,
-                     "' exists but is not a directory");
-  // A read-only directory is refused here, before any collective HDF5 call can fail on it.
-  TRIDENT_USER_CHECK(::access(dir.c_str(), W_OK) == 0, "checkpoint.dir '", dir,
-                     "' is not writable (", std::strerror(errno),
-                     "); give a --checkpoint-dir this user may write to");
-}
-
 }  // namespace
 
 uint64_t checkpoint_size_bound(uint64_t tensor_bytes, uint64_t datasets) {
@@ -75,8 +63,12 @@ void check_checkpoint_dir(const std::string& dir) {
 void prepare_checkpoint_dir(const std::string& dir, const std::string& final_path,
                             const std::string& tmp_path, const std::string& run_id,
                             uint64_t bytes_needed) {
-  ensure_checkpoint_dir(dir);
+  // Checked before it is created, with the messages of the claim at start-up; a read-only
+  // directory is refused here, before any collective HDF5 call can fail on it.
+  check_checkpoint_dir(dir);
   std::error_code ec;
+  fs::create_directories(dir, ec);
+  TRIDENT_USER_CHECK(!ec, "checkpoint.dir: cannot create '", dir, "': ", ec.message());
   if (fs::exists(final_path, ec)) {
     const std::optional<std::string> owner = checkpoint_run_id(final_path);
     TRIDENT_USER_CHECK(!owner || *owner == run_id, "refusing to replace '", final_path,

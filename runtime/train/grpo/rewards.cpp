@@ -98,8 +98,7 @@ pid_t spawn_command(const std::string& command, const Pipe& in, const Pipe& out,
 ProcessOutput run_command(const std::string& command, const std::string& input, double timeout_s) {
   Pipe in, out, err;
   ::signal(SIGPIPE, SIG_IGN);  // a command that exits without reading all input must not kill us
-  const pid_t pid = spawn_command(command, in, out, err);
-  ::setpgid(pid, pid);
+  const pid_t pid = spawn_command(command, in, out, err);  // in its own process group already
   in.close_end(0), out.close_end(1), err.close_end(1);
   ::fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
 
