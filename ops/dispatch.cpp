@@ -1,5 +1,6 @@
 // The op API (ops/ops.h): each call goes to the backend of the device its tensors live on.
 #include <initializer_list>
+#include <vector>
 
 #include "ops/cpu/ops.h"
 #include "ops/ops.h"
@@ -26,6 +27,22 @@ Device device_of(const char* op, std::initializer_list<const Tensor*> tensors) {
   }
   TRIDENT_CHECK(first != nullptr, op, ": no defined tensor to choose a backend by");
   return first->device();
+}
+
+// The same for a list of pieces; an empty list (or one of undefined tensors) has nothing on a
+// device and runs on the CPU, where it costs nothing.
+Device device_of_pieces(const char* op, const std::vector<Tensor>& pieces) {
+  const Tensor* first = nullptr;
+  for (const Tensor& piece : pieces) {
+    if (!piece.defined()) continue;
+    if (first == nullptr) {
+      first = &piece;
+      continue;
+    }
+    TRIDENT_CHECK(piece.device() == first->device(), op, ": pieces on different devices (",
+                  first->describe(), " and ", piece.describe(), "); copy them to one device first");
+  }
+  return first != nullptr ? first->device() : Device::CPU;
 }
 
 #ifndef TRIDENT_WITH_CUDA
@@ -233,6 +250,20 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs) {
   TRIDENT_ON_DEVICE(token_logprobs, device_of("token_logprobs", {&logits, &targets, &logprobs}),
                     logits, targets, logprobs);
+}
+
+void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
+                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq) {
+  TRIDENT_ON_DEVICE(adamw_update, device_of("adamw_update", {&param, &grad, &exp_avg, &exp_avg_sq}),
+                    settings, step, param, grad, exp_avg, exp_avg_sq);
+}
+
+double sum_of_squares(const std::vector<Tensor>& pieces) {
+  TRIDENT_ON_DEVICE(sum_of_squares, device_of_pieces("sum_of_squares", pieces), pieces);
+}
+
+std::vector<int64_t> count_nonfinite(const std::vector<Tensor>& pieces) {
+  TRIDENT_ON_DEVICE(count_nonfinite, device_of_pieces("count_nonfinite", pieces), pieces);
 }
 
 #undef TRIDENT_ON_DEVICE

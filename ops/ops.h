@@ -120,4 +120,22 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 // log p(target) per token (for scoring and GRPO); ignored tokens get 0.
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs);
 
+// ---- optimizer ----
+// One AdamW step, fp32 arithmetic, on `param` (f32) with `grad` (f32) and the moments (both f32
+// or both bf16: read as fp32, written back rounded to nearest even), all of one element count.
+// Element-wise, so a contiguous range of a parameter (a ZeRO-1 shard) updates exactly as the
+// whole parameter would:
+//   g = grad · step.grad_scale ;  p <- p·(1 − lr·wd) when step.decay
+//   m <- β1·m + (1 − β1)·g ;  v <- β2·v + (1 − β2)·g²
+//   p <- p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
+void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
+                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq);
+// Σ x² over every element of every piece (f32), accumulated in double and returned to the host:
+// on a GPU the one synchronisation the global gradient norm needs. The order of the additions
+// depends on the pieces' sizes alone, so every rank, run and thread count adds alike.
+double sum_of_squares(const std::vector<Tensor>& pieces);
+// For each piece (f32; an undefined piece counts 0), how many of its elements are NaN or
+// infinite; all counts come back to the host together.
+std::vector<int64_t> count_nonfinite(const std::vector<Tensor>& pieces);
+
 }  // namespace trident::ops

@@ -72,6 +72,47 @@ struct RopeTable {
   Tensor sin;
 };
 
+// AdamW's hyper-parameters (torch.optim.AdamW semantics; docs/model.md).
+struct AdamWSettings {
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+};
+
+// What changes from one AdamW update to the next.
+struct AdamWStep {
+  double lr = 0.0;
+  int64_t step = 1;         // 1-based: the bias corrections' exponent
+  bool decay = true;        // this tensor is weight-decayed
+  float grad_scale = 1.0f;  // the gradient is read as grad · grad_scale (the clip coefficient)
+};
+
+// The fp32 numbers an AdamW kernel multiplies by, worked out once on the host (in double, then
+// rounded) so that every backend and every shard of a parameter uses the same ones.
+struct AdamWScalars {
+  float beta1 = 0.0f;
+  float beta2 = 0.0f;
+  float step_size = 0.0f;   // lr / (1 − β1^t)
+  float bias2_sqrt = 0.0f;  // sqrt(1 − β2^t)
+  float eps = 0.0f;
+  float keep = 1.0f;  // 1 − lr·wd for decayed tensors, else 1
+  float grad_scale = 1.0f;
+};
+
+inline AdamWScalars adamw_scalars(const AdamWSettings& settings, const AdamWStep& step) {
+  const auto t = static_cast<double>(step.step);
+  AdamWScalars s;
+  s.beta1 = static_cast<float>(settings.beta1);
+  s.beta2 = static_cast<float>(settings.beta2);
+  s.step_size = static_cast<float>(step.lr / (1.0 - std::pow(settings.beta1, t)));
+  s.bias2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(settings.beta2, t)));
+  s.eps = static_cast<float>(settings.eps);
+  s.keep = step.decay ? static_cast<float>(1.0 - step.lr * settings.weight_decay) : 1.0f;
+  s.grad_scale = step.grad_scale;
+  return s;
+}
+
 // yarn_get_mscale: 0.1 · m · ln(scale) + 1 for scale > 1, else 1.
 inline double yarn_mscale(double scale, double m) {
   return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;

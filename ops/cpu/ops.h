@@ -4,5 +4,6 @@
 #include "ops/cpu/cross_entropy.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/linear.h"
+#include "ops/cpu/optimizer.h"
 #include "ops/cpu/rope.h"
 #include "ops/cpu/router.h"

@@ -7,5 +7,6 @@
 #include "ops/cuda/device.h"
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/linear.h"
+#include "ops/cuda/optimizer.h"
 #include "ops/cuda/rope.h"
 #include "ops/cuda/router.h"

@@ -1,7 +1,5 @@
 #include "parallel/dp/zero1_state.h"
 
-#include <cstring>
-
 #include "runtime/core/error.h"
 
 namespace trident::parallel::dp {
@@ -14,23 +12,19 @@ Zero1State::Zero1State(const BucketPlan& plan, int rank, const std::vector<Param
       exp_avg_sq_(Tensor::zeros({plan.shard_numel}, moments)) {}
 
 void Zero1State::load_master(const Tensor& flat_values) {
-  const float* values = flat_values.data<float>();
-  float* master = master_.data<float>();
-  for (const ShardSegment& s : segments_) {
-    std::memcpy(master + s.shard_offset, values + s.flat_offset,
-                static_cast<size_t>(s.count) * sizeof(float));
-  }
+  for (const ShardSegment& s : segments_) copy_segment(s, flat_values);
   master_loaded_ = true;
 }
 
 void Zero1State::refresh_untrained(const Tensor& flat_values) {
-  const float* values = flat_values.data<float>();
-  float* master = master_.data<float>();
   for (const ShardSegment& s : segments_) {
-    if (s.trained) continue;
-    std::memcpy(master + s.shard_offset, values + s.flat_offset,
-                static_cast<size_t>(s.count) * sizeof(float));
+    if (!s.trained) copy_segment(s, flat_values);
   }
+}
+
+void Zero1State::copy_segment(const ShardSegment& s, const Tensor& flat_values) {
+  master_.narrow(s.shard_offset, s.shard_offset + s.count)
+      .copy_from(flat_values.narrow(s.flat_offset, s.flat_offset + s.count));
 }
 
 int64_t Zero1State::bytes() const {

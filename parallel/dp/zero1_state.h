@@ -39,6 +39,9 @@ class Zero1State {
   bool master_loaded() const { return master_loaded_; }
 
  private:
+  // The segment's elements of the model's flat values into the master shard.
+  void copy_segment(const ShardSegment& s, const Tensor& flat_values);
+
   std::vector<ShardSegment> segments_;
   Tensor master_;
   Tensor exp_avg_;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "ops/ops.h"
 #include "parallel/comm/sum_in_rank_order.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
@@ -14,30 +15,26 @@ namespace trident::train {
 
 namespace {
 
-// Counts rather than stopping at the first: a loop without an exit vectorises and splits over
-// the threads, and every weight is checked after every update.
-bool all_finite(const Tensor& t) {
-  if (!t.defined()) return true;
-  const float* p = t.data<float>();
-  const int64_t n = t.numel();
-  int64_t nonfinite = 0;
-#pragma omp parallel for reduction(+ : nonfinite) schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) nonfinite += std::isfinite(p[i]) ? 0 : 1;
-  return nonfinite == 0;
-}
-
 // This rank's first non-finite tensor as an index: i for the weight of registry spec i, n + i
 // for its gradient (n specs), 2n when every held tensor is finite. `weights_only` leaves the
 // gradients out.
 int64_t first_nonfinite_here(const models::ParameterStore& store, bool weights_only) {
   const std::vector<models::ParamSpec>& specs = store.registry().specs();
   const auto n = static_cast<int64_t>(specs.size());
+  // Every held tensor is counted in one call (one host read on a GPU), weights then gradients.
+  const std::vector<models::Parameter>& params = store.parameters();
+  std::vector<Tensor> pieces;
+  for (const models::Parameter& p : params) pieces.push_back(p.value);
+  if (!weights_only) {
+    for (const models::Parameter& p : params) pieces.push_back(p.grad);
+  }
+  const std::vector<int64_t> counts = ops::count_nonfinite(pieces);
   int64_t first = 2 * n;
-  for (const models::Parameter& p : store.parameters()) {
-    const int64_t index = p.spec - specs.data();
-    if (!all_finite(p.value)) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const int64_t index = params[i].spec - specs.data();
+    if (counts[i] != 0) {
       first = std::min(first, index);
-    } else if (!weights_only && !all_finite(p.grad)) {
+    } else if (!weights_only && counts[params.size() + i] != 0) {
       first = std::min(first, n + index);
     }
   }

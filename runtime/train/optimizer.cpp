@@ -11,6 +11,11 @@
 
 namespace trident::train {
 
+double clip_coefficient(double global_norm, double max_norm) {
+  if (max_norm <= 0.0) return 1.0;
+  return std::min(1.0, max_norm / (global_norm + 1e-6));
+}
+
 namespace {
 constexpr int64_t kMiB = 1024 * 1024;
 const char* const kEmbedding = "model.embed_tokens.weight";
@@ -131,24 +136,24 @@ void Optimizer::finish_gradients() {
 
 double Optimizer::local_squares() const {
   const std::vector<models::Parameter>& params = model_.params().parameters();
-  double sum = 0.0;
+  std::vector<Tensor> counted;
   if (!settings_.zero1) {
     for (size_t i = 0; i < params.size(); ++i) {
-      if (counted_[i]) sum += sum_of_squares(params[i].grad.data<float>(), params[i].grad.numel());
+      if (counted_[i]) counted.push_back(params[i].grad);
     }
-    return sum;
+    return ops::sum_of_squares(counted);
   }
   // Every rank's shard of a reduced bucket holds different elements; of TP ranks holding the
   // same parameter, one counts it.
   const bool tp_first = context_.rank(parallel::MeshAxis::Tp) == 0;
   for (const Group& g : groups_) {
-    const float* grads = g.reducer->shard_grads().data<float>();
+    const Tensor& grads = g.reducer->shard_grads();
     for (const parallel::dp::ShardSegment& s : g.zero1->segments()) {
       if (!s.trained || (s.tp_replicated && !tp_first)) continue;
-      sum += sum_of_squares(grads + s.shard_offset, s.count);
+      counted.push_back(grads.narrow(s.shard_offset, s.shard_offset + s.count));
     }
   }
-  return sum;
+  return ops::sum_of_squares(counted);
 }
 
 double Optimizer::grad_norm() const {
@@ -159,17 +164,20 @@ double Optimizer::grad_norm() const {
 void Optimizer::update(double lr, double clip, int64_t adam_step) {
   TRIDENT_PROFILE_SCOPE("optimizer: AdamW update");
   models::ParameterStore& store = model_.params();
-  const float factor = static_cast<float>(clip);
+  ops::AdamWStep adam{lr, adam_step, true, static_cast<float>(clip)};
   if (!settings_.zero1) {
-    float* values = store.flat_values().data<float>();
-    float* grads = store.flat_grads().data<float>();
+    const Tensor& values = store.flat_values();
+    const Tensor& grads = store.flat_grads();
     const std::vector<models::Parameter>& params = store.parameters();
     for (size_t i = 0; i < params.size(); ++i) {
       if (!updated_[i]) continue;
-      const int64_t offset = params[i].offset;
-      const int64_t count = params[i].value.numel();
-      adamw_update(values + offset, grads + offset, exp_avg_, exp_avg_sq_, offset, count,
-                   settings_.adam, lr, adam_step, params[i].spec->weight_decay, factor);
+      const int64_t begin = params[i].offset;
+      const int64_t end = begin + params[i].value.numel();
+      adam.decay = params[i].spec->weight_decay;
+      Tensor value = values.narrow(begin, end);
+      Tensor m = exp_avg_.narrow(begin, end);
+      Tensor v = exp_avg_sq_.narrow(begin, end);
+      ops::adamw_update(settings_.adam, adam, value, grads.narrow(begin, end), m, v);
     }
   } else {
     const Tensor& flat_values = store.flat_values();
@@ -182,13 +190,16 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
       } else {
         state.refresh_untrained(flat_values);
       }
-      float* grads = g.reducer->shard_grads().data<float>();
-      float* master = state.master().data<float>();
+      const Tensor& grads = g.reducer->shard_grads();
       for (const parallel::dp::ShardSegment& s : state.segments()) {
         if (!s.trained) continue;
-        adamw_update(master + s.shard_offset, grads + s.shard_offset, state.exp_avg(),
-                     state.exp_avg_sq(), s.shard_offset, s.count, settings_.adam, lr, adam_step,
-                     s.decay, factor);
+        const int64_t begin = s.shard_offset;
+        const int64_t end = begin + s.count;
+        adam.decay = s.decay;
+        Tensor master = state.master().narrow(begin, end);
+        Tensor m = state.exp_avg().narrow(begin, end);
+        Tensor v = state.exp_avg_sq().narrow(begin, end);
+        ops::adamw_update(settings_.adam, adam, master, grads.narrow(begin, end), m, v);
       }
       parallel::dp::all_gather_weights(g.comm, g.reducer->plan(), state.master(), flat_values);
     }

@@ -33,15 +33,18 @@
 #include "models/deepseek_v3/model.h"
 #include "models/deepseek_v3/parallelize/gradient_layout.h"
 #include "models/deepseek_v3/parallelize/pipeline_partition.h"
+#include "ops/types.h"
 #include "parallel/context.h"
 #include "parallel/dp/grad_reducer.h"
 #include "parallel/dp/zero1_state.h"
-#include "runtime/train/adamw.h"
 
 namespace trident::train {
 
+// Clip coefficient for global-norm clipping: min(1, max_norm / (norm + 1e-6)); 1 if max_norm ≤ 0.
+double clip_coefficient(double global_norm, double max_norm);
+
 struct OptimizerSettings {
-  AdamWSettings adam;
+  ops::AdamWSettings adam;
   bool zero1 = false;        // parallel.zero1
   int64_t bucket_bytes = 0;  // gradient bucket size (parallel.dp_bucket_mb when 0)
   int64_t bucket_mb = 25;    // parallel.dp_bucket_mb

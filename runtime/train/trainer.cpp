@@ -18,7 +18,7 @@ OptimizerSettings optimizer_settings(const config::TridentConfig& config, int64_
   const config::TrainConfig& train = config.train();
   OptimizerSettings settings;
   settings.adam =
-      AdamWSettings{train.beta1(), train.beta2(), train.adam_eps(), train.weight_decay()};
+      ops::AdamWSettings{train.beta1(), train.beta2(), train.adam_eps(), train.weight_decay()};
   settings.zero1 = config.parallel().zero1();
   settings.bucket_bytes = bucket_bytes;
   settings.bucket_mb = config.parallel().dp_bucket_mb();

@@ -17,11 +17,11 @@
 #include "models/deepseek_v3/model.h"
 #include "models/deepseek_v3/parallelize/expert_parallel_moe.h"
 #include "models/deepseek_v3/parallelize/parallelize.h"
+#include "ops/ops.h"
 #include "parallel/context.h"
 #include "runtime/config/config.h"
-#include "runtime/train/adamw.h"
-#include "tests/models/test_batches.h"
 #include "tests/ep/ep_test_model.h"
+#include "tests/models/test_batches.h"
 #include "tests/models/test_configs.h"
 #include "tests/support/mpi_helpers.h"
 
@@ -219,7 +219,7 @@ TEST(ExpertParallelModel, TwentyAdamWStepsMatchOneRank) {
   const Variant v{3, true, 0};
   auto ep = ep_model(v);
   auto ref = reference_model(v);
-  train::AdamWSettings adamw;
+  ops::AdamWSettings adamw;
   adamw.weight_decay = 0.1;
   // Experts that saw one or two tokens have gradient elements of ~1e-9 that are themselves
   // round-off (sums that cancel, taken in another order on another layout). AdamW's first step
@@ -227,18 +227,21 @@ TEST(ExpertParallelModel, TwentyAdamWStepsMatchOneRank) {
   // fraction of lr. eps = 1e-6 keeps those elements at rest, so what is compared is the
   // arithmetic of the layout, not the amplified sign of round-off.
   adamw.eps = 1e-6;
-  std::map<std::string, train::AdamWState> ep_state, ref_state;
-  auto update = [&](DeepSeekV3Model& model, std::map<std::string, train::AdamWState>& state,
-                    int64_t step) {
+  struct Moments {
+    Tensor m, v;
+  };
+  std::map<std::string, Moments> ep_state, ref_state;
+  auto update = [&](DeepSeekV3Model& model, std::map<std::string, Moments>& state, int64_t step) {
     for (models::Parameter& p : model.params().parameters()) {
       if (!p.grad.defined() || !p.spec->trained) continue;
       auto it = state.find(p.spec->name);
       if (it == state.end()) {
-        it = state.emplace(p.spec->name, train::make_adamw_state(p.value.numel())).first;
+        const Shape shape{p.value.numel()};
+        it = state.emplace(p.spec->name, Moments{Tensor::zeros(shape), Tensor::zeros(shape)}).first;
       }
-      train::adamw_update(p.value.data<float>(), p.grad.data<float>(),
-                          it->second.exp_avg.data<float>(), it->second.exp_avg_sq.data<float>(),
-                          p.value.numel(), adamw, /*lr=*/3e-3, step, p.spec->weight_decay);
+      Tensor value = p.value.view({p.value.numel()});
+      ops::adamw_update(adamw, ops::AdamWStep{/*lr=*/3e-3, step, p.spec->weight_decay}, value,
+                        p.grad.view({p.grad.numel()}), it->second.m, it->second.v);
     }
   };
   for (int64_t step = 1; step <= 20; ++step) {

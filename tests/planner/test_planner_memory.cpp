@@ -9,7 +9,6 @@
 #include "models/deepseek_v3/model.h"
 #include "models/deepseek_v3/planner/planner.h"
 #include "runtime/core/allocator.h"
-#include "runtime/train/optimizer.h"
 #include "tests/models/test_batches.h"
 #include "tests/planner/planner_test_configs.h"
 
@@ -25,9 +24,11 @@ struct Measured {
 Measured measure_step(const config::TridentConfig& config) {
   Allocator& cpu = Allocator::instance(Device::CPU);
   models::DeepSeekV3Model model(config.model(), 11);
-  std::vector<train::AdamWState> states;
+  std::vector<Tensor> moments;  // AdamW's m and v of every trained parameter
   for (const models::Parameter& p : model.params().parameters()) {
-    if (p.spec->trained) states.push_back(train::make_adamw_state(p.value.numel()));
+    if (!p.spec->trained) continue;
+    moments.push_back(Tensor::zeros({p.value.numel()}));
+    moments.push_back(Tensor::zeros({p.value.numel()}));
   }
   const int64_t rows = config.train().micro_batch(), seq = config.train().seq_len();
   const models::TokenBatch batch =

@@ -42,7 +42,7 @@ GrpoOptions grpo_options(const config::TridentConfig& config) {
   o.reward_timeout_s = g.reward_timeout_s() > 0 ? g.reward_timeout_s() : 60.0;
   o.lr = g.lr();
   o.warmup_steps = g.warmup_steps();
-  o.adam = AdamWSettings{t.beta1(), t.beta2(), t.adam_eps(), t.weight_decay()};
+  o.adam = ops::AdamWSettings{t.beta1(), t.beta2(), t.adam_eps(), t.weight_decay()};
   o.moments = moment_dtype(t);
   o.grad_clip = t.grad_clip();
   o.nonfinite = nonfinite_settings(t, "grpo.lr");

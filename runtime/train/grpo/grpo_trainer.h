@@ -55,7 +55,7 @@ struct GrpoOptions {
   double reward_timeout_s = 60.0;
   double lr = 1e-6;
   int64_t warmup_steps = 0;  // lr rises linearly to `lr` over the first steps
-  AdamWSettings adam;
+  ops::AdamWSettings adam;
   DType moments = DType::F32;  // train.moment_dtype
   double grad_clip = 1.0;
   NonFiniteSettings nonfinite;  // train.nonfinite, train.max_skipped_steps
