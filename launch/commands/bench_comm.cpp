@@ -21,6 +21,7 @@
 #include "runtime/core/error.h"
 #ifdef TRIDENT_HAVE_NCCL
 #include "parallel/comm/nccl_backend.h"
+#include "parallel/gpu_binding.h"
 #endif
 
 namespace trident {
@@ -257,12 +258,15 @@ TRIDENT_COMMAND(bench_comm, "bench comm",
     comm = context->shared_group(parallel::MeshAxis::World);
   } else if (backend == "nccl") {
 #ifdef TRIDENT_HAVE_NCCL
+    parallel::bind_local_gpu(*context->mesh());
     parallel::comm::CommOptions options;
     options.timeout_seconds = timeout_s;
     comm =
         std::make_shared<parallel::comm::NcclBackend>(context->mesh()->world(), nullptr, options);
 #else
-    TRIDENT_USER_FAIL("trident bench comm: --backend nccl needs a build with the CUDA toolkit");
+    TRIDENT_USER_FAIL(
+        "trident bench comm: --backend nccl runs on GPUs and needs a build with "
+        "the CUDA toolkit");
 #endif
   } else {
     TRIDENT_USER_FAIL("trident bench comm: --backend '", backend, "' is not mpi or nccl");

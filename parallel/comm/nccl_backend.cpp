@@ -1,9 +1,12 @@
 #include "parallel/comm/nccl_backend.h"
 
+#include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 
 #include "parallel/comm/op_checks.h"
+#include "parallel/comm/rank_agreement.h"
 #include "runtime/core/cuda_check.h"
 #include "runtime/core/error.h"
 
@@ -30,15 +33,30 @@ char* element_pointer(const Tensor& tensor, int64_t offset) {
          static_cast<size_t>(offset) * dtype_size(tensor.dtype());
 }
 
+// The communicator runs in NCCL's non-blocking mode, so that a rank stuck in creation or in a
+// collective can be aborted instead of hanging: a call may return ncclInProgress, and the
+// communicator's state then says when it has finished (or failed).
+ncclResult_t settle(ncclComm_t comm, ncclResult_t rc) {
+  while (rc == ncclInProgress) {
+    std::this_thread::yield();
+    const ncclResult_t queried = ncclCommGetAsyncError(comm, &rc);
+    if (queried != ncclSuccess) return queried;
+  }
+  return rc;
+}
+
+#define TRIDENT_CHECK_NCCL_ON(comm, expr) TRIDENT_CHECK_NCCL(settle((comm), (expr)))
+
 class NcclWork final : public Work {
  public:
   NcclWork(OpInfo info, std::vector<Tensor> keep_alive, cudaEvent_t done, ncclComm_t comm,
-           std::shared_ptr<ArrivalProbe> probe, std::string group, int group_size,
-           double default_timeout)
+           std::shared_ptr<std::atomic<bool>> aborted, std::shared_ptr<ArrivalProbe> probe,
+           std::string group, int group_size, double default_timeout)
       : info_(info),
         keep_alive_(std::move(keep_alive)),
         done_(done),
         comm_(comm),
+        aborted_(std::move(aborted)),
         probe_(std::move(probe)),
         group_(std::move(group)),
         group_size_(group_size),
@@ -47,12 +65,14 @@ class NcclWork final : public Work {
   ~NcclWork() override { cudaEventDestroy(done_); }
 
   bool test() override {
+    TRIDENT_CHECK(!aborted_->load(), info_.describe(), " on group '", group_,
+                  "': the NCCL communicator was aborted after an operation timed out");
     const cudaError_t state = cudaEventQuery(done_);
     if (state == cudaSuccess) return true;
     if (state != cudaErrorNotReady) TRIDENT_CHECK_CUDA(state);
     ncclResult_t async_error = ncclSuccess;
     TRIDENT_CHECK_NCCL(ncclCommGetAsyncError(comm_, &async_error));
-    TRIDENT_CHECK_NCCL(async_error);
+    if (async_error != ncclInProgress) TRIDENT_CHECK_NCCL(async_error);
     return false;
   }
 
@@ -62,9 +82,13 @@ class NcclWork final : public Work {
         std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
     while (!test()) {
       if (std::chrono::steady_clock::now() >= deadline) {
+        // The kernels of a collective that a peer never joined spin on the GPU for ever:
+        // aborting the communicator stops them, so this rank can report and exit.
+        const std::string who = probe_->diagnose(info_);
+        if (!aborted_->exchange(true)) ncclCommAbort(comm_);
         TRIDENT_FAIL_KIND(ErrorKind::Timeout, info_.describe(), " on group '", group_, "' (",
                           group_size_, " ranks, NCCL) did not complete within ", timeout, " s; ",
-                          probe_->diagnose(info_));
+                          who, "; the communicator was aborted");
       }
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
@@ -77,6 +101,7 @@ class NcclWork final : public Work {
   std::vector<Tensor> keep_alive_;
   cudaEvent_t done_;
   ncclComm_t comm_;
+  std::shared_ptr<std::atomic<bool>> aborted_;
   std::shared_ptr<ArrivalProbe> probe_;
   std::string group_;
   int group_size_;
@@ -94,22 +119,53 @@ NcclBackend::NcclBackend(const MpiComm& group, cudaStream_t compute_stream,
       rank_(group.rank()),
       size_(group.size()),
       compute_stream_(compute_stream) {
-  TRIDENT_CHECK_CUDA(cudaGetDevice(&device_));
+  // Every step that can fail on one rank alone is agreed on before the next collective, so a
+  // rank without a GPU or a failed creation stops every rank with the reason, not a hang.
+  std::string problem;
+  const cudaError_t current = cudaGetDevice(&device_);
+  if (current != cudaSuccess) {
+    problem = std::string("no current CUDA device (") + cudaGetErrorString(current) +
+              "); bind one GPU per rank first (parallel/gpu_binding.h)";
+  }
+  require_on_every_rank(mpi_, problem, "setting up NCCL for '" + name_ + "'");
   ncclUniqueId id{};
   if (rank_ == 0) TRIDENT_CHECK_NCCL(ncclGetUniqueId(&id));
   TRIDENT_CHECK_MPI(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, mpi_.get()));
-  TRIDENT_CHECK_NCCL(ncclCommInitRank(&comm_, size_, id, rank_));
+  require_on_every_rank(mpi_, create(id), "creating the NCCL communicator '" + name_ + "'");
   TRIDENT_CHECK_CUDA(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking));
   TRIDENT_CHECK_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
   barrier_scratch_ = Tensor::zeros({1}, DType::F32, Device::CUDA);
 }
 
+std::string NcclBackend::create(const ncclUniqueId& id) {
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  ncclResult_t rc = ncclCommInitRankConfig(&comm_, size_, id, rank_, &config);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.timeout_seconds);
+  while (rc == ncclInProgress) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ncclCommAbort(comm_);
+      comm_ = nullptr;
+      return "not every rank joined within parallel.comm_timeout_s = " +
+             std::to_string(options_.timeout_seconds) + " s";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (ncclCommGetAsyncError(comm_, &rc) != ncclSuccess) break;
+  }
+  if (rc == ncclSuccess) return "";
+  if (comm_ != nullptr) ncclCommAbort(comm_);
+  comm_ = nullptr;
+  return std::string("ncclCommInitRankConfig failed: ") + ncclGetErrorString(rc);
+}
+
 NcclBackend::~NcclBackend() {
-  if (comm_ != nullptr) {
+  // An aborted communicator is already freed.
+  if (comm_ != nullptr && !aborted_->load()) {
     ncclResult_t async_error = ncclSuccess;
     ncclCommGetAsyncError(comm_, &async_error);
     // A communicator with a failed or hung operation cannot be destroyed cleanly.
-    if (async_error != ncclSuccess) {
+    if (async_error != ncclSuccess && async_error != ncclInProgress) {
       ncclCommAbort(comm_);
     } else {
       ncclCommDestroy(comm_);
@@ -126,6 +182,8 @@ std::string NcclBackend::describe_member(int group_rank) const {
 template <typename Enqueue>
 WorkHandle NcclBackend::launch(OpInfo info, std::vector<Tensor> keep_alive, Enqueue&& enqueue) {
   std::lock_guard<std::mutex> lock(launch_mutex_);
+  TRIDENT_CHECK(!aborted_->load(), info.describe(), " on group '", name_,
+                "': the NCCL communicator was aborted after an operation timed out");
   probe_->number(info);
   TRIDENT_CHECK_CUDA(cudaEventRecord(ready_, compute_stream_));
   TRIDENT_CHECK_CUDA(cudaStreamWaitEvent(comm_stream_, ready_, 0));
@@ -133,33 +191,34 @@ WorkHandle NcclBackend::launch(OpInfo info, std::vector<Tensor> keep_alive, Enqu
   cudaEvent_t done = nullptr;
   TRIDENT_CHECK_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
   TRIDENT_CHECK_CUDA(cudaEventRecord(done, comm_stream_));
-  return std::make_shared<NcclWork>(info, std::move(keep_alive), done, comm_, probe_, name_,
-                                    size_, options_.timeout_seconds);
+  return std::make_shared<NcclWork>(info, std::move(keep_alive), done, comm_, aborted_, probe_,
+                                    name_, size_, options_.timeout_seconds);
 }
 
 WorkHandle NcclBackend::all_reduce(const Tensor& tensor, ReduceOp op) {
   OpInfo info = check_all_reduce(*this, tensor);
   return launch(info, {tensor}, [&] {
-    TRIDENT_CHECK_NCCL(ncclAllReduce(tensor.raw_data(), tensor.raw_data(),
-                                     to_count(tensor.numel()), nccl_type(tensor.dtype()),
-                                     nccl_op(op), comm_, comm_stream_));
+    TRIDENT_CHECK_NCCL_ON(
+        comm_, ncclAllReduce(tensor.raw_data(), tensor.raw_data(), to_count(tensor.numel()),
+                             nccl_type(tensor.dtype()), nccl_op(op), comm_, comm_stream_));
   });
 }
 
 WorkHandle NcclBackend::reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) {
   OpInfo info = check_reduce_scatter(*this, input, output);
   return launch(info, {input, output}, [&] {
-    TRIDENT_CHECK_NCCL(ncclReduceScatter(input.raw_data(), output.raw_data(),
-                                         to_count(output.numel()), nccl_type(input.dtype()),
-                                         nccl_op(op), comm_, comm_stream_));
+    TRIDENT_CHECK_NCCL_ON(
+        comm_, ncclReduceScatter(input.raw_data(), output.raw_data(), to_count(output.numel()),
+                                 nccl_type(input.dtype()), nccl_op(op), comm_, comm_stream_));
   });
 }
 
 WorkHandle NcclBackend::all_gather(const Tensor& input, const Tensor& output) {
   OpInfo info = check_all_gather(*this, input, output);
   return launch(info, {input, output}, [&] {
-    TRIDENT_CHECK_NCCL(ncclAllGather(input.raw_data(), output.raw_data(), to_count(input.numel()),
-                                     nccl_type(input.dtype()), comm_, comm_stream_));
+    TRIDENT_CHECK_NCCL_ON(
+        comm_, ncclAllGather(input.raw_data(), output.raw_data(), to_count(input.numel()),
+                             nccl_type(input.dtype()), comm_, comm_stream_));
   });
 }
 
@@ -176,42 +235,42 @@ WorkHandle NcclBackend::all_to_all_v(const Tensor& input, const std::vector<int6
       const int64_t send_count = send_counts[static_cast<size_t>(p)];
       const int64_t recv_count = recv_counts[static_cast<size_t>(p)];
       if (send_count > 0) {
-        TRIDENT_CHECK_NCCL(ncclSend(element_pointer(input, send_offset), to_count(send_count),
-                                    type, p, comm_, comm_stream_));
+        TRIDENT_CHECK_NCCL_ON(comm_, ncclSend(element_pointer(input, send_offset),
+                                              to_count(send_count), type, p, comm_, comm_stream_));
       }
       if (recv_count > 0) {
-        TRIDENT_CHECK_NCCL(ncclRecv(element_pointer(output, recv_offset), to_count(recv_count),
-                                    type, p, comm_, comm_stream_));
+        TRIDENT_CHECK_NCCL_ON(comm_, ncclRecv(element_pointer(output, recv_offset),
+                                              to_count(recv_count), type, p, comm_, comm_stream_));
       }
       send_offset += send_count;
       recv_offset += recv_count;
     }
-    TRIDENT_CHECK_NCCL(ncclGroupEnd());
+    TRIDENT_CHECK_NCCL_ON(comm_, ncclGroupEnd());
   });
 }
 
 WorkHandle NcclBackend::broadcast(const Tensor& tensor, int root) {
   OpInfo info = check_broadcast(*this, tensor, root);
   return launch(info, {tensor}, [&] {
-    TRIDENT_CHECK_NCCL(ncclBroadcast(tensor.raw_data(), tensor.raw_data(),
-                                     to_count(tensor.numel()), nccl_type(tensor.dtype()), root,
-                                     comm_, comm_stream_));
+    TRIDENT_CHECK_NCCL_ON(
+        comm_, ncclBroadcast(tensor.raw_data(), tensor.raw_data(), to_count(tensor.numel()),
+                             nccl_type(tensor.dtype()), root, comm_, comm_stream_));
   });
 }
 
 WorkHandle NcclBackend::send(const Tensor& tensor, int peer, int tag) {
   OpInfo info = check_point_to_point(*this, CommOp::Send, tensor, peer, tag);
   return launch(info, {tensor}, [&] {
-    TRIDENT_CHECK_NCCL(ncclSend(tensor.raw_data(), to_count(tensor.numel()),
-                                nccl_type(tensor.dtype()), peer, comm_, comm_stream_));
+    TRIDENT_CHECK_NCCL_ON(comm_, ncclSend(tensor.raw_data(), to_count(tensor.numel()),
+                                          nccl_type(tensor.dtype()), peer, comm_, comm_stream_));
   });
 }
 
 WorkHandle NcclBackend::recv(const Tensor& tensor, int peer, int tag) {
   OpInfo info = check_point_to_point(*this, CommOp::Recv, tensor, peer, tag);
   return launch(info, {tensor}, [&] {
-    TRIDENT_CHECK_NCCL(ncclRecv(tensor.raw_data(), to_count(tensor.numel()),
-                                nccl_type(tensor.dtype()), peer, comm_, comm_stream_));
+    TRIDENT_CHECK_NCCL_ON(comm_, ncclRecv(tensor.raw_data(), to_count(tensor.numel()),
+                                          nccl_type(tensor.dtype()), peer, comm_, comm_stream_));
   });
 }
 
@@ -220,8 +279,9 @@ WorkHandle NcclBackend::barrier() {
   info.op = CommOp::Barrier;
   // NCCL has no barrier: a one-element all-reduce has the same synchronising effect.
   return launch(info, {barrier_scratch_}, [&] {
-    TRIDENT_CHECK_NCCL(ncclAllReduce(barrier_scratch_.raw_data(), barrier_scratch_.raw_data(), 1,
-                                     ncclFloat32, ncclSum, comm_, comm_stream_));
+    TRIDENT_CHECK_NCCL_ON(comm_,
+                          ncclAllReduce(barrier_scratch_.raw_data(), barrier_scratch_.raw_data(), 1,
+                                        ncclFloat32, ncclSum, comm_, comm_stream_));
   });
 }
 

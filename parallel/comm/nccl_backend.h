@@ -2,7 +2,10 @@
 // Communicator for CUDA tensors over NCCL. Built only when the CUDA toolkit is present
 // (TRIDENT_HAVE_NCCL); it compiles and links on machines without a GPU and runs on one.
 //
-// Rank 0 of the group creates the ncclUniqueId and broadcasts it over MPI. Operations run on a
+// Rank 0 of the group creates the ncclUniqueId and broadcasts it over MPI; the communicator is
+// created in NCCL's non-blocking mode, so that creation and operations that a peer never joins
+// are aborted at the timeout (ncclCommAbort) instead of hanging, and each set-up step is agreed
+// on over MPI so that a rank without a GPU stops every rank with its reason. Operations run on a
 // dedicated communication stream that first waits for an event recorded on the compute
 // stream, so a collective sees everything the compute stream queued before the call. Each
 // Work records a completion event on the communication stream: test() queries it, wait()
@@ -13,8 +16,10 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "parallel/comm/arrival_probe.h"
@@ -56,6 +61,9 @@ class NcclBackend final : public Communicator {
   // `enqueue` (the NCCL calls) and records the completion event.
   template <typename Enqueue>
   WorkHandle launch(OpInfo info, std::vector<Tensor> keep_alive, Enqueue&& enqueue);
+  // ncclCommInitRankConfig in non-blocking mode, aborted at the timeout; what went wrong on
+  // this rank, or empty.
+  std::string create(const ncclUniqueId& id);
 
   std::string name_;
   CommOptions options_;
@@ -65,6 +73,9 @@ class NcclBackend final : public Communicator {
   int size_ = 1;
   int device_ = 0;
   ncclComm_t comm_ = nullptr;
+  // Set when an operation timed out and the communicator was aborted (shared with the
+  // operations in flight): nothing may use comm_ after that.
+  std::shared_ptr<std::atomic<bool>> aborted_ = std::make_shared<std::atomic<bool>>(false);
   cudaStream_t compute_stream_ = nullptr;
   cudaStream_t comm_stream_ = nullptr;
   cudaEvent_t ready_ = nullptr;  // recorded on the compute stream before each op

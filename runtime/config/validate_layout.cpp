@@ -191,6 +191,12 @@ void check_runnable_layout(const TridentConfig& config, Problems& p) {
   p.require(par.etp() <= 1, "parallel.etp = ", par.etp(),
             ": expert tensor parallelism is not implemented yet (set parallel.etp = 1; the "
             "routed experts are split over parallel.ep)");
+  // NCCL carries CUDA tensors; the trainer's ranks hold CPU tensors and talk over MPI. Accepting
+  // the setting would run MPI while the user believes the job runs on GPUs.
+  p.require(par.backend() != "nccl", "parallel.backend = \"nccl\": training and GRPO run on ",
+            "CPU ranks that communicate over MPI; the NCCL communicator carries CUDA tensors, and "
+            "the trainer does not place its tensors on GPUs yet (docs/cuda.md says what runs on "
+            "a GPU). Set parallel.backend = \"mpi\"");
   // With ep > 1 and tp > 1 each TP rank dispatches its own share of the tokens, and the shares
   // cut sequences, so the per-sequence capacity cannot be applied.
   p.require(par.ep() <= 1 || par.tp() <= 1 || par.capacity_factor() <= 0.0,
