@@ -8,16 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <vector>
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/commands/process_race.h"
 #include "launch/commands/subprocess.h"
-#include "models/deepseek_v3/model.h"
 #include "ops/cpu_threads.h"
-#include "runtime/core/allocator.h"
-#include "runtime/io/hf_weights.h"
+#include "runtime/core/error.h"
 
 namespace {
 
@@ -74,23 +72,10 @@ TRIDENT_COMMAND(bench_score_command, "bench score",
   const fs::path dir =
       fs::temp_directory_path() / ("trident_bench_score_" + std::to_string(getpid()));
   fs::create_directories(dir);
-  int64_t parameters = 0;
-  {
-    trident::models::DeepSeekV3Model model(model_config, static_cast<uint64_t>(seed));
-    parameters = model.registry().counts().total;
-    trident::io::save_hf_weights(model.params(), (dir / "model").string());
-  }
-  // The model's blocks go back to the system: the processes timed next need the memory.
-  trident::Allocator::instance(trident::Device::CPU).release_cached();
-  {
-    std::mt19937_64 rng(static_cast<uint64_t>(seed));
-    std::uniform_int_distribution<int64_t> token(0, model_config.vocab_size() - 1);
-    std::ofstream tokens(dir / "tokens.txt");
-    for (long long s = 0; s < sequences; ++s) {
-      for (long long t = 0; t < length; ++t) tokens << (t > 0 ? " " : "") << token(rng);
-      tokens << "\n";
-    }
-  }
+  const int64_t parameters = trident::launch::write_random_hf_model(
+      model_config, static_cast<uint64_t>(seed), dir / "model");
+  trident::launch::write_random_token_lines(dir / "tokens.txt", sequences, length,
+                                            model_config.vocab_size(), static_cast<uint64_t>(seed));
 
   const std::string env = "OMP_NUM_THREADS=" + std::to_string(threads) + " ";
   const std::string model_dir = shell_quote((dir / "model").string());
@@ -110,24 +95,16 @@ TRIDENT_COMMAND(bench_score_command, "bench score",
       "model '%s': %lld parameters (MTP not used by scoring), %lld sequences × %lld "
       "tokens, %lld threads\n",
       model_config.name().c_str(), static_cast<long long>(parameters), sequences, length, threads);
-  std::printf("%-6s %16s %16s %10s\n", "round", "trident score s", "PyTorch s", "speed-up");
-  std::vector<double> ratios;
-  for (long long round = 1; round <= rounds; ++round) {
-    const double ours = trident::launch::run_process(ours_command).seconds;
-    const double theirs = trident::launch::run_process(theirs_command).seconds;
-    ratios.push_back(theirs / ours);
-    std::printf("%-6lld %16.3f %16.3f %9.2fx\n", round, ours, theirs, theirs / ours);
-  }
+  const std::vector<double> ratios =
+      trident::launch::race_processes(ours_command, theirs_command, rounds, "trident score");
   const double difference = max_logprob_difference(ours_out, theirs_out);
   fs::remove_all(dir);
   // fp32 on both sides in different orders of summation: a few ulps of a log-probability of
   // order log(V); anything near 1e-3 would mean different work.
   TRIDENT_CHECK(difference < 1e-3,
                 "trident score and the reference disagree: max |Δ log p| = ", difference);
-  std::sort(ratios.begin(), ratios.end());
   std::printf(
-      "speed-up (PyTorch time / trident score time): median %.2fx, range %.2f–%.2fx; "
-      "outputs agree to max |Δ log p| = %.2g\n",
-      ratios[ratios.size() / 2], ratios.front(), ratios.back(), difference);
+      "speed-up (PyTorch time / trident score time): %s; outputs agree to max |Δ log p| = %.2g\n",
+      trident::launch::speedup_summary(ratios).c_str(), difference);
   return 0;
 }

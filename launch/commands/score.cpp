@@ -4,11 +4,8 @@
 //   out:  {"logprobs": [[...], ...]} — for each line, log p(t_i | t_<i) for i = 1 … n−1.
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "launch/cli.h"
 #include "models/deepseek_v3/model.h"
@@ -16,34 +13,9 @@
 #include "runtime/config/config.h"
 #include "runtime/io/hf_weights.h"
 #include "runtime/io/mapped_file.h"
+#include "runtime/io/token_lines.h"
 
 namespace {
-
-std::vector<std::vector<int32_t>> read_sequences(const std::string& path, int64_t vocab) {
-  std::ifstream in(path);
-  TRIDENT_USER_CHECK(in.good(), "--tokens: cannot open '", path, "'");
-  std::vector<std::vector<int32_t>> sequences;
-  std::string line;
-  int64_t line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    std::istringstream words(line);
-    std::vector<int32_t> ids;
-    std::string word;
-    while (words >> word) {
-      char* end = nullptr;
-      const long long id = std::strtoll(word.c_str(), &end, 10);
-      TRIDENT_USER_CHECK(end && *end == '\0', path, ":", line_number, ": '", word,
-                         "' is not a token id (space-separated integers expected)");
-      TRIDENT_USER_CHECK(id >= 0 && id < vocab, path, ":", line_number, ": token id ", id,
-                         " is outside the vocabulary [0, ", vocab, ")");
-      ids.push_back(static_cast<int32_t>(id));
-    }
-    if (!ids.empty()) sequences.push_back(std::move(ids));
-  }
-  TRIDENT_USER_CHECK(!sequences.empty(), "--tokens: '", path, "' holds no sequences");
-  return sequences;
-}
 
 // Indices of sequences scored in one forward pass: all of one length (a causal model gives
 // each row what it would alone), at most kTokensPerForward tokens (the forward keeps every
@@ -112,7 +84,8 @@ TRIDENT_COMMAND(score_command, "score", "log-probabilities of token sequences un
   model_config.set_num_nextn_predict_layers(0);
   trident::models::DeepSeekV3Model model(model_config, trident::models::WeightsLoadedNext{});
   trident::io::load_hf_weights(model.params(), hf_dir);
-  const auto sequences = read_sequences(tokens_path, model_config.vocab_size());
+  const auto sequences =
+      trident::io::read_token_lines(tokens_path, model_config.vocab_size(), "--tokens");
 
   std::vector<std::vector<float>> scores(sequences.size());
   for (const ScoreBatch& rows : batch_by_length(sequences, model_config.vocab_size())) {

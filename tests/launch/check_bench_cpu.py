@@ -1,4 +1,4 @@
-"""trident bench step and trident bench score on the tiny preset, against the PyTorch reference
+"""trident bench step, bench score and bench generate on the tiny preset, against the PyTorch reference
 in the same run.
 
 bench step: the table,
@@ -14,9 +14,10 @@ kernel's out-of-memory killer sends it).
 launch/experiments/step_cost.py on tiny without the reference, two rounds: a CSV row per run,
 the Markdown table's medians and ranges taken from those rows, the growth rows, and the plot.
 
-bench score: a row per round whose speed-up is the PyTorch time over trident score's, the
-summary's median and range of those, and the two outputs' agreement (the command itself fails
-when they differ).
+bench score and bench generate: a row per round whose speed-up is the PyTorch time over
+trident's, the summary's median and range of those, and the two outputs' agreement (the command
+itself fails when they differ): log-probabilities for score, the reference's best token against
+trident's choice at every decode step for generate.
 
 Bad flags are refused by name.
 Timing itself is not asserted: only that each printed figure is consistent with the others.
@@ -163,29 +164,55 @@ def check_step_cost(trident, tmp):
     print("step_cost.py: a row per run, medians and ranges from them, growth rows and the plot")
 
 
-def check_bench_score(trident):
-    out = run([trident, "bench", "score", "--config", "tiny", "--sequences", "3", "--length", "12",
-               "--rounds", "2"]).stdout
+def check_rounds(out, command):
+    """Two rounds whose speed-up is PyTorch's time over trident's, and a summary of them."""
     rows = re.findall(r"^(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", out, re.MULTILINE)
     if len(rows) != 2:
-        sys.exit(f"expected 2 rounds in:\n{out}")
+        sys.exit(f"{command}: expected 2 rounds in:\n{out}")
     ratios = []
     for _, ours, theirs, ratio in rows:
         ours, theirs, ratio = float(ours), float(theirs), float(ratio)
         if not (ours > 0 and theirs > 0 and close(ratio, theirs / ours, 0.02)):
-            sys.exit(f"round speed-up {ratio} is not {theirs} / {ours}")
+            sys.exit(f"{command}: round speed-up {ratio} is not {theirs} / {ours}")
         ratios.append(ratio)
-    median, low, high, difference = find(
-        r"median ([\d.]+)x, range ([\d.]+)–([\d.]+)x; outputs agree to max \|Δ log p\| = "
-        r"([\d.e+-]+)", out, "summary line")
+    median, low, high = find(r"median ([\d.]+)x, range ([\d.]+)–([\d.]+)x", out, "summary")
     if not (close(low, min(ratios), 0.01) and close(high, max(ratios), 0.01)
-            and low <= median <= high and difference < 1e-3):
-        sys.exit(f"summary {median} {low}–{high} {difference} does not match the rounds {ratios}")
+            and low <= median <= high):
+        sys.exit(f"{command}: summary {median} {low}–{high} does not match the rounds {ratios}")
+    return ratios
+
+
+def check_bench_score(trident):
+    out = run([trident, "bench", "score", "--config", "tiny", "--sequences", "3", "--length", "12",
+               "--rounds", "2"]).stdout
+    check_rounds(out, "bench score")
+    (difference,) = find(r"outputs agree to max \|Δ log p\| = ([\d.e+-]+)", out, "agreement")
+    if not difference < 1e-3:
+        sys.exit(f"bench score outputs differ by {difference}")
 
     bad = run([trident, "bench", "score", "--config", "tiny", "--length", "4096"], expect_ok=False)
     if bad.returncode == 0 or "max_position_embeddings" not in bad.stderr + bad.stdout:
         sys.exit(f"--length 4096 was not refused by name:\n{bad.stdout}\n{bad.stderr}")
     print("bench score: rounds, speed-ups and the outputs' agreement are consistent")
+
+
+def check_bench_generate(trident):
+    out = run([trident, "bench", "generate", "--config", "tiny", "--prompts", "3",
+               "--prompt-length", "8", "--new-tokens", "6", "--rounds", "2"]).stdout
+    check_rounds(out, "bench generate")
+    same, total, gap = find(
+        r"the reference's best token is trident's at (\d+) of (\d+) steps, max logit gap "
+        r"([\d.e+-]+)", out, "agreement")
+    # 3 prompts × 6 steps; on tiny the two choose alike everywhere (a near-tie would show as a
+    # gap of a few ulps, not as a refusal).
+    if total != 18 or not (0 <= same <= total) or not gap < 1e-3:
+        sys.exit(f"agreement {same} of {total}, gap {gap}: expected 18 steps within 1e-3")
+
+    bad = run([trident, "bench", "generate", "--config", "tiny", "--prompt-length", "4000"],
+              expect_ok=False)
+    if bad.returncode == 0 or "max_position_embeddings" not in bad.stderr + bad.stdout:
+        sys.exit(f"--prompt-length 4000 was not refused by name:\n{bad.stdout}\n{bad.stderr}")
+    print("bench generate: rounds, speed-ups and the rollouts' agreement are consistent")
 
 
 def main():
@@ -194,6 +221,7 @@ def main():
         check_bench_step(trident, tmp)
         check_step_cost(trident, tmp)
     check_bench_score(trident)
+    check_bench_generate(trident)
 
 
 if __name__ == "__main__":

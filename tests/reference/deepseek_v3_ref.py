@@ -264,7 +264,8 @@ class MlaInputs:
     k_rope: torch.Tensor  # [B, S, dr], rotated, shared by all heads
 
 
-def mla_project(w, prefix, cfg, x):
+def mla_project(w, prefix, cfg, x, start=0):
+    """x [B, S, H] holds positions start … start + S − 1 (start > 0: decoding after a cache)."""
     nh, dn, dr = cfg.num_attention_heads, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim
     batch, seq, _ = x.shape
     if cfg.q_lora_rank > 0:
@@ -281,7 +282,8 @@ def mla_project(w, prefix, cfg, x):
                     cfg.rms_norm_eps)
     k_rope = kv_a[..., cfg.kv_lora_rank:]
 
-    cos, sin = rope_cos_sin(cfg, seq, x.dtype)
+    cos, sin = rope_cos_sin(cfg, start + seq, x.dtype)
+    cos, sin = cos[start:], sin[start:]
     q_rope = apply_rope(q_rope, cos[:, None, :], sin[:, None, :])
     k_rope = apply_rope(k_rope, cos, sin)
     return MlaInputs(q_nope=q_nope, q_rope=q_rope, c_kv=c_kv, k_rope=k_rope)
