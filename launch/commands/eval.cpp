@@ -21,7 +21,7 @@ TRIDENT_COMMAND(eval_command, "eval", "held-out greedy accuracy on the arithmeti
   TRIDENT_USER_CHECK(!hf_dir.empty(), "trident eval needs --hf-dir DIR");
 
   trident::models::DeepSeekV3Model model(trident::config::import_hf_config(hf_dir + "/config.json"),
-                                         trident::models::WeightsLoadedNext{});
+                                         trident::models::ForInference{});
   trident::io::load_hf_weights(model.params(), hf_dir);
   trident::train::grpo::SamplingOptions sampling;
   sampling.max_new_tokens = max_new_tokens;

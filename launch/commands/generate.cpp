@@ -102,7 +102,7 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of prompts fro
         trident::io::read_token_lines(tokens_path, model_config.vocab_size(), "--tokens");
     for (size_t i = 0; i < prompts.size(); ++i) requests.push_back({i, prompts[i], samples});
   }
-  trident::models::DeepSeekV3Model model(model_config, trident::models::WeightsLoadedNext{});
+  trident::models::DeepSeekV3Model model(model_config, trident::models::ForInference{});
   trident::io::load_hf_weights(model.params(), hf_dir);
 
   trident::train::grpo::SamplingOptions sampling;

@@ -82,7 +82,7 @@ TRIDENT_COMMAND(score_command, "score", "log-probabilities of token sequences un
   trident::config::ModelConfig model_config =
       trident::config::import_hf_config(hf_dir + "/config.json");
   model_config.set_num_nextn_predict_layers(0);
-  trident::models::DeepSeekV3Model model(model_config, trident::models::WeightsLoadedNext{});
+  trident::models::DeepSeekV3Model model(model_config, trident::models::ForInference{});
   trident::io::load_hf_weights(model.params(), hf_dir);
   const auto sequences =
       trident::io::read_token_lines(tokens_path, model_config.vocab_size(), "--tokens");

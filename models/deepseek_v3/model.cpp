@@ -66,14 +66,14 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t see
                                  const ExpertParallelSetup& setup)
     : DeepSeekV3Model(config, seed, ModelParallel{}, setup) {}
 
-DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, WeightsLoadedNext)
+DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, ForInference)
     : DeepSeekV3Model(config, std::nullopt, ModelParallel{}, ExpertParallelSetup{}) {}
 
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed,
                                  const ModelParallel& parallel, const ExpertParallelSetup& setup)
     : DeepSeekV3Model(config, std::optional<uint64_t>(seed), parallel, setup) {}
 
-// Without a seed the parameters are left uninitialised (WeightsLoadedNext).
+// Without a seed the parameters are left uninitialised and get no gradients (ForInference).
 DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, std::optional<uint64_t> seed,
                                  const ModelParallel& parallel, const ExpertParallelSetup& setup)
     : registry_(config),
@@ -82,7 +82,8 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, std::optiona
       tp_(checked_tp_group(config, parallel)),
       vocab_begin_(tp_.rank * (dims_.vocab / tp_.size)),
       store_(std::make_unique<ParameterStore>(
-          registry_, combined_selection(tp_, setup.shards, parallel.pipeline), parallel.precision)),
+          registry_, combined_selection(tp_, setup.shards, parallel.pipeline), parallel.precision,
+          /*gradients=*/seed.has_value())),
       embedding_(held_weight(*store_, "model.embed_tokens.weight"), tp_, vocab_begin_),
       head_(dims_.eps, held_weight(*store_, "model.norm.weight"), lm_head_weight(*store_), tp_,
             vocab_begin_) {
@@ -148,6 +149,7 @@ Tensor DeepSeekV3Model::forward_layers(int64_t first, int64_t last, const Tensor
 Tensor DeepSeekV3Model::backward_layers(int64_t first, int64_t last, const Tensor& dout,
                                         std::vector<DecoderLayerContext>& contexts,
                                         bool with_weights) const {
+  require_gradients("backward_layers");
   TRIDENT_CHECK(static_cast<int64_t>(contexts.size()) == last - first,
                 "backward_layers: contexts do not match the layer range");
   Tensor d = dout;
@@ -198,7 +200,14 @@ LossResult DeepSeekV3Model::forward_outputs(const TokenBatch& batch, const Tenso
   return losses;
 }
 
+void DeepSeekV3Model::require_gradients(const char* what) const {
+  TRIDENT_CHECK(store_->has_gradients(), what,
+                ": this model was built for inference "
+                "(models::ForInference) and holds no gradients");
+}
+
 Tensor DeepSeekV3Model::backward_outputs(OutputContext& ctx) const {
+  require_gradients("backward_outputs");
   // MTP depths from the last: each returns the gradient of its h^{d−1}.
   Tensor d_prev;
   for (int64_t d = mtp_depth(); d >= 1; --d) {

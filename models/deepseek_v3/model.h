@@ -99,17 +99,19 @@ struct ModelParallel {
   Precision precision{};
 };
 
-// Asks for a model whose every weight is loaded next (io::load_hf_weights, which fails on any
-// tensor it cannot fill): the parameters are allocated but not initialised, which saves drawing
-// a random number per parameter that would be overwritten.
-struct WeightsLoadedNext {};
+// Asks for a model that only infers (scoring, evaluation, generation) and whose every weight is
+// loaded next (io::load_hf_weights, which fails on any tensor it cannot fill): the parameters are
+// allocated but not initialised, which saves drawing a random number per parameter that would be
+// overwritten, and no gradient buffers are allocated (as much memory again as the weights, and
+// the time to zero it); a backward pass through it is an error.
+struct ForInference {};
 
 class DeepSeekV3Model {
  public:
   // Builds the registry, allocates every parameter and initialises it from `seed`.
   DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed);
-  // The same, uninitialised: the caller loads every weight before any use.
-  DeepSeekV3Model(const config::ModelConfig& config, WeightsLoadedNext);
+  // The same, uninitialised and without gradients: the caller loads every weight before any use.
+  DeepSeekV3Model(const config::ModelConfig& config, ForInference);
   // The same for one rank of a parallel layout: only this rank's slices are allocated, and
   // each is initialised to exactly its part of the single-rank model's tensor.
   DeepSeekV3Model(const config::ModelConfig& config, uint64_t seed, const ModelParallel& parallel);
@@ -187,9 +189,11 @@ class DeepSeekV3Model {
   static float balance_coefficient(const LossScales& scales);
 
  private:
+  // No seed: uninitialised and without gradients (ForInference).
   DeepSeekV3Model(const config::ModelConfig& config, std::optional<uint64_t> seed,
                   const ModelParallel& parallel, const ExpertParallelSetup& setup);
   void ensure_rope(int64_t positions);
+  void require_gradients(const char* what) const;
 
   ParameterRegistry registry_;
   PipelineHolding holding_;

@@ -46,7 +46,7 @@ void initialize_parameter(const ParamSpec& spec, const ShardSlice& slice, uint64
 }
 
 ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection selection,
-                               Precision precision)
+                               Precision precision, bool gradients)
     : registry_(registry), selection_(std::move(selection)), precision_(precision) {
   TRIDENT_CHECK(precision_.weights == DType::F32 || precision_.weights == DType::BF16,
                 "compute weights must be f32 or bf16, got ", dtype_name(precision_.weights));
@@ -87,7 +87,7 @@ ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection
   }
 
   values_ = Tensor::zeros({cursor});
-  grads_ = Tensor::zeros({cursor});
+  if (gradients) grads_ = Tensor::zeros({cursor});
   if (precision_.weights != DType::F32) compute_ = Tensor::zeros({cursor}, precision_.weights);
   for (Parameter& param : parameters_) {
     const ParamSpec& spec = *param.spec;
@@ -99,7 +99,9 @@ ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection
     param.compute = compute_.defined()
                         ? compute_.narrow(param.offset, param.offset + numel).view(shape)
                         : param.value;
-    if (spec.trained) param.grad = grads_.narrow(param.offset, param.offset + numel).view(shape);
+    if (spec.trained && gradients) {
+      param.grad = grads_.narrow(param.offset, param.offset + numel).view(shape);
+    }
   }
 }
 
@@ -115,7 +117,12 @@ void ParameterStore::refresh_compute_weights() {
   if (compute_.defined()) compute_.copy_from(values_);
 }
 
-void ParameterStore::zero_grad() { grads_.zero(); }
+void ParameterStore::zero_grad() {
+  TRIDENT_CHECK(has_gradients(),
+                "zero_grad on a parameter store without gradients (a model "
+                "built for inference)");
+  grads_.zero();
+}
 
 Parameter& ParameterStore::get(const std::string& name) {
   const auto it = by_name_.find(name);
@@ -139,7 +146,7 @@ ExpertBank ParameterStore::expert_bank(int64_t layer, const std::string& proj) c
   const int64_t end = bank.offset + bank.count * bank.expert_numel;
   ExpertBank out;
   out.value = (compute_.defined() ? compute_ : values_).narrow(bank.offset, end).view(shape);
-  out.grad = grads_.narrow(bank.offset, end).view(shape);
+  if (has_gradients()) out.grad = grads_.narrow(bank.offset, end).view(shape);
   out.first_expert = bank.first_expert;
   out.count = bank.count;
   out.activations = precision_.activations;

@@ -60,8 +60,10 @@ struct ExpertBank {
 class ParameterStore {
  public:
   // The registry must outlive the store.
+  // Without `gradients` the store holds no gradient buffers (a model built for inference):
+  // every Parameter's and ExpertBank's grad is undefined.
   explicit ParameterStore(const ParameterRegistry& registry, ShardSelection selection = {},
-                          Precision precision = {});
+                          Precision precision = {}, bool gradients = true);
   ParameterStore(const ParameterStore&) = delete;
   ParameterStore& operator=(const ParameterStore&) = delete;
 
@@ -69,6 +71,7 @@ class ParameterStore {
   // CounterRng(seed, stream_id(name)) at the global element index; norms 1; router biases 0.
   void initialize(uint64_t seed);
   void zero_grad();
+  bool has_gradients() const { return grads_.defined(); }
   // Rounds the fp32 masters into the bf16 compute copies (nothing under fp32 weights). Whatever
   // writes the values (initialisation, the optimizer, a checkpoint or HF load, a copy from
   // another model) calls it before the next forward.

@@ -143,5 +143,23 @@ TEST(ModelTraining, ForwardReturnsLogitsAndLossesWithoutGradients) {
   EXPECT_EQ(grad_sum, 0.0);
 }
 
+// A model built for inference holds no gradient buffers, gives the forward of a trained one
+// with the same weights, and refuses a backward pass instead of writing through a null buffer.
+TEST(ModelTraining, AnInferenceModelHasNoGradientsAndRefusesBackward) {
+  const TokenBatch batch = testing::random_batch(2, 10, 256, 78);
+  DeepSeekV3Model trained(testing::tiny_config(), 6);
+  DeepSeekV3Model inference(testing::tiny_config(), ForInference{});
+  EXPECT_FALSE(inference.params().has_gradients());
+  EXPECT_FALSE(inference.params().expert_bank(2, "down_proj").grad.defined());
+  for (const Parameter& p : inference.params().parameters()) EXPECT_FALSE(p.grad.defined());
+  Tensor values = inference.params().flat_values();  // a view: the copy lands in the store
+  values.copy_from(trained.params().flat_values());
+  const LossScales scales = global_scales(batch, trained.mtp_depth());
+  EXPECT_EQ(inference.forward(batch, &scales).losses.loss,
+            trained.forward(batch, &scales).losses.loss);
+  EXPECT_THROW(inference.forward_backward(batch, scales), Error);
+  EXPECT_THROW(inference.params().zero_grad(), Error);
+}
+
 }  // namespace
 }  // namespace trident::models
