@@ -107,18 +107,18 @@ on_exit() {
 }
 
 mkdir -p "$logs"
-# This run's logs only: a file left by an earlier run would pass for one of this run's.
-for name in probe.txt build.log "${targets[@]/%/.log}" "${targets[@]/%/.json}"; do
-  rm -f "$logs/$name"
-done
-
 # The report needs Python; without it, say so and still end as the script would.
 if ! command -v "$python" >/dev/null; then
-  python_missing="no '$python' to write the report (scripts/setup.sh installs python3; TRIDENT_PYTHON chooses another)"
+  python_missing="no '$python' to write the report"
+  python_missing+=" (scripts/setup.sh installs python3; TRIDENT_PYTHON chooses another)"
 else
   python_missing=
   trap on_exit EXIT
 fi
+# This run's logs only: a file left by an earlier run would pass for one of this run's.
+for name in probe.txt build.log "${targets[@]/%/.log}" "${targets[@]/%/.json}"; do
+  rm -f "$logs/$name"
+done
 
 # --- 1. a GPU, asked before anything is built --------------------------------------------------
 begin_step probe
@@ -208,7 +208,9 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
   end_step failed
   list=$(printf '%s; ' "${missing[@]}")
-  message="missing: ${list%; }. scripts/setup.sh installs the Debian packages (cmake, ninja, the compiler, the libraries); the CUDA toolkit, with cuDNN and NCCL, comes from NVIDIA (at /usr/local/cuda, or TRIDENT_NVCC)"
+  message="missing: ${list%; }. scripts/setup.sh installs the Debian packages (cmake, ninja,"
+  message+=" the compiler, the libraries); the CUDA toolkit, with cuDNN and NCCL, comes from"
+  message+=" NVIDIA (at /usr/local/cuda, or TRIDENT_NVCC)"
   echo "gpu-check: cannot build the checks: $message" >&2
   finish --error "$message"
 fi
@@ -222,7 +224,8 @@ if [ -n "${TRIDENT_CUDA_ARCHITECTURES:-}" ]; then
 elif [[ $gpu_cap =~ ^([0-9]+)\.([0-9]+)$ ]]; then
   arch="${BASH_REMATCH[1]}${BASH_REMATCH[2]}-real"
 else
-  message="nvidia-smi gave no compute capability ('$gpu_cap'); set TRIDENT_CUDA_ARCHITECTURES (e.g. 90-real)"
+  message="nvidia-smi gave no compute capability ('$gpu_cap');"
+  message+=" set TRIDENT_CUDA_ARCHITECTURES (e.g. 90-real)"
   echo "gpu-check: $message" >&2
   finish --error "$message"
 fi
@@ -237,7 +240,8 @@ if $skip_build; then
       finish --error "$message"
     fi
   done
-  built_arch=$(sed -n 's/^CMAKE_CUDA_ARCHITECTURES:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
+  built_arch=$(sed -n 's/^CMAKE_CUDA_ARCHITECTURES:[A-Z]*=//p' "$build_dir/CMakeCache.txt" \
+                 2>/dev/null || true)
   if [ "$built_arch" != "$arch" ]; then
     echo "gpu-check: warning: $build_dir was built for '$built_arch', this GPU is $arch"
   fi
@@ -256,8 +260,9 @@ else
   else
     end_step failed
     report_args+=(--build-status failed --arch "$arch")
-    echo "gpu-check: the build failed; the end of $logs/build.log:" >&2
-    grep -E 'CMake Error|error:|FAILED' "$logs/build.log" | head -n 20 >&2 || tail -n 20 "$logs/build.log" >&2
+    echo "gpu-check: the build failed; from $logs/build.log:" >&2
+    grep -E 'CMake Error|error:|FAILED' "$logs/build.log" | head -n 20 >&2 ||
+      tail -n 20 "$logs/build.log" >&2
     finish
   fi
 fi

@@ -309,9 +309,10 @@ def summary(report, report_path):
             if check:
                 lines.append(f"  {labels[check['status']]:8} {name:32} {describe(check, report)}")
     if report["steps"]:
-        lines.append("  steps: " + ", ".join(f"{s['name']} {s['seconds']:.1f} s"
-                                            + ("" if s["status"] == "passed" else f" ({s['status']})")
-                                            for s in report["steps"]))
+        lines.append("  steps: " + ", ".join(
+            f"{s['name']} {s['seconds']:.1f} s" + ("" if s["status"] == "passed" else
+                                                   f" ({s['status']})")
+            for s in report["steps"]))
     budget = ""
     if gpu:
         budget = (f" ({'within' if report['total_seconds'] <= BUDGET_SECONDS else 'OVER'} the "

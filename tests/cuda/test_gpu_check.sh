@@ -82,8 +82,8 @@ TRIDENT_NVIDIA_SMI=$work/no-such-nvidia-smi run missing-smi 0
 expect_line missing-smi "^gpu-check: no GPU, nothing checked: no nvidia-smi"
 report missing-smi "$no_gpu_report"
 
-TRIDENT_NVIDIA_SMI=$(fake_smi broken 9 "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.") \
-  run broken-driver 0
+broken="NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."
+TRIDENT_NVIDIA_SMI=$(fake_smi broken 9 "$broken") run broken-driver 0
 expect_line broken-driver "^gpu-check: no GPU, nothing checked: .*failed (exit 9): NVIDIA-SMI has failed"
 report broken-driver "$no_gpu_report and 'exit 9' in r['reason']"
 
@@ -104,8 +104,10 @@ report hidden "$no_gpu_report"
 # about, and the programs would be given its UUID.
 smi=$(fake_smi h100 0 "$h100")
 CUDA_VISIBLE_DEVICES=1 TRIDENT_NVIDIA_SMI=$smi TRIDENT_NVCC=$work/no-such-nvcc run no-nvcc 1
-expect_line no-nvcc "^gpu-check: cannot build the checks: missing: nvcc (TRIDENT_NVCC=$work/no-such-nvcc is not an executable)\. scripts/setup.sh installs"
-grep -q -- "--id=1 " "$smi.args" || fail "no-nvcc: nvidia-smi was not asked about GPU 1: $(cat "$smi.args")"
+expect_line no-nvcc "^gpu-check: cannot build the checks: missing: nvcc\
+ (TRIDENT_NVCC=$work/no-such-nvcc is not an executable)\. scripts/setup.sh installs"
+grep -q -- "--id=1 " "$smi.args" ||
+  fail "no-nvcc: nvidia-smi was not asked about GPU 1: $(cat "$smi.args")"
 report no-nvcc 'r["result"] == "error" and r["exit_status"] == 1 and "nvcc" in r["reason"]
   and r["gpu"]["name"] == "NVIDIA H100 80GB HBM3" and r["gpu"]["compute_capability"] == "9.0"
   and r["gpu"]["cuda_visible_devices"].startswith("GPU-11111111")
@@ -122,13 +124,15 @@ if [ -x "$binary_dir/tests/cuda/test_cuda_ops" ] && [ -x "$binary_dir/tests/cuda
   cat "$work/unusable-gpu.log"
   [ "$status" -eq 1 ] || fail "unusable-gpu: exit $status, expected 1"
   report unusable-gpu 'r["result"] == "failed" and r["build"]["reused"]
-    and r["checks"]["cuda_op_tests"]["status"] == "failed" and r["checks"]["cuda_op_tests"]["skipped"] > 0
+    and r["checks"]["cuda_op_tests"]["status"] == "failed"
+    and r["checks"]["cuda_op_tests"]["skipped"] > 0
     and "skipped" in r["checks"]["cuda_op_tests"]["reason"]
     and r["checks"]["cuda_device_tests"]["status"] == "failed"
     and r["checks"]["cuda_op_benchmark"]["status"] == "failed"
     and "no usable GPU" in r["checks"]["cuda_op_benchmark"]["reason"]
     and r["checks"]["dsv3_layer_step_mfu"]["status"] == "not_run"
-    and [s["name"] for s in r["steps"]] == ["probe", "tools", "build", "test_cuda_device", "test_cuda_ops", "bench_cuda_ops"]'
+    and [s["name"] for s in r["steps"]]
+        == ["probe", "tools", "build", "test_cuda_device", "test_cuda_ops", "bench_cuda_ops"]'
 else
   echo "== unusable-gpu: skipped, $binary_dir has no CUDA test programs"
 fi
@@ -172,7 +176,8 @@ t=$(date +%s)
   --logs "$logs" --root "$source_dir" --started "$t" --gpu "$h100" --build-dir "$work/b" \
   --arch 90-real --targets "test_cuda_device test_cuda_ops bench_cuda_ops" --build-status passed \
   --step build "$t" "$((t + 100))" passed --ran test_cuda_device 0 --ran test_cuda_ops 0 \
-  --ran bench_cuda_ops 0 --iterations 10 >"$work/passing.log" || fail "passing: the report writer failed"
+  --ran bench_cuda_ops 0 --iterations 10 >"$work/passing.log" ||
+  fail "passing: the report writer failed"
 cat "$work/passing.log"
 report passing 'r["result"] == "incomplete" and r["exit_status"] == 0
   and r["checks"]["cuda_op_tests"]["status"] == "passed" and r["checks"]["cuda_op_tests"]["passed"] == 2
