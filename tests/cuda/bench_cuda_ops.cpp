@@ -2,15 +2,23 @@
 // same run: a large square cuBLASLt GEMM of the same precision. Ratios, not absolute numbers,
 // are what to compare across machines. Exits 0 with a note where no GPU is present.
 //
-//   bench_cuda_ops [--iterations N]
+//   bench_cuda_ops [--iterations N] [--json FILE]
+//
+// --json also writes the figures as one JSON object (scripts/gpu-check.sh reads it); without a
+// GPU the object says so ("device": null and the reason).
 #include <cuda_runtime.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/cuda/attention.h"
@@ -64,6 +72,49 @@ class EventTimer {
   cudaEvent_t stop_ = nullptr;
 };
 
+// The --json file: opened (as FILE.tmp) before any timing, so that an unwritable path fails in
+// a second rather than after the benchmarks; renamed onto FILE once complete, so a run that
+// fails or is killed leaves no partial record and an existing FILE stays as it was.
+class JsonFile {
+ public:
+  explicit JsonFile(std::string path) : path_(std::move(path)), temp_(path_ + ".tmp") {
+    file_ = std::fopen(temp_.c_str(), "w");
+    if (file_ == nullptr) {
+      throw std::runtime_error("--json " + path_ + ": cannot write " + temp_ + ": " +
+                               std::strerror(errno));
+    }
+  }
+  ~JsonFile() {
+    if (file_ != nullptr) {
+      std::fclose(file_);
+      std::remove(temp_.c_str());
+    }
+  }
+  JsonFile(const JsonFile&) = delete;
+  JsonFile& operator=(const JsonFile&) = delete;
+
+  void commit(const nlohmann::json& record) {
+    const std::string text = record.dump(2) + "\n";
+    const bool written = std::fwrite(text.data(), 1, text.size(), file_) == text.size();
+    const bool closed = std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!written || !closed || std::rename(temp_.c_str(), path_.c_str()) != 0) {
+      const std::string error = std::strerror(errno);
+      std::remove(temp_.c_str());
+      throw std::runtime_error("--json " + path_ + ": writing failed: " + error);
+    }
+  }
+
+ private:
+  std::string path_;
+  std::string temp_;
+  std::FILE* file_ = nullptr;
+};
+
+nlohmann::json timing_json(const Timing& t) {
+  return {{"ms", t.milliseconds}, {"tflops", t.tflops}};
+}
+
 // Small deterministic values (the data does not change the timing, but NaN or denormals could).
 Tensor device_tensor(const Shape& shape, DType dtype) {
   Tensor host = Tensor::empty(shape);
@@ -72,9 +123,17 @@ Tensor device_tensor(const Shape& shape, DType dtype) {
   return (dtype == DType::F32 ? host : host.to(dtype)).to(Device::CUDA);
 }
 
-void report(const std::string& name, const Timing& t, const Timing& baseline) {
+// Prints one line and adds the case to `cases` (the JSON record's list, named without the
+// line's indentation).
+void report(nlohmann::json& cases, const std::string& name, const char* baseline_name,
+            const Timing& t, const Timing& baseline) {
   std::printf("%-46s %9.3f ms %8.1f TFLOP/s  %6.3f x baseline\n", name.c_str(), t.milliseconds,
               t.tflops, t.tflops / baseline.tflops);
+  nlohmann::json entry = timing_json(t);
+  entry["name"] = name.substr(name.find_first_not_of(' '));
+  entry["baseline"] = baseline_name;
+  entry["ratio_to_baseline"] = t.tflops / baseline.tflops;
+  cases.push_back(std::move(entry));
 }
 
 Timing square_gemm(EventTimer& timer, int64_t n, DType dtype, int iterations) {
@@ -85,23 +144,38 @@ Timing square_gemm(EventTimer& timer, int64_t n, DType dtype, int iterations) {
                        2.0 * static_cast<double>(n) * n * n);
 }
 
-int run_benchmarks(int iterations) {
+// Runs the benchmarks, printing each line; `record` receives the same figures.
+int run_benchmarks(int iterations, nlohmann::json& record) {
   const DeviceInfo info = query_device();
+  record["iterations"] = iterations;
+  record["versions"] = {{"cuda_runtime", info.runtime_version},
+                        {"driver", info.driver_version},
+                        {"cublaslt", info.cublaslt_version},
+                        {"cudnn", info.cudnn_version}};
   if (!info.available) {
     std::printf("bench_cuda_ops: no usable CUDA device (%s); nothing to measure\n",
                 info.reason.c_str());
+    record["device"] = nullptr;
+    record["reason"] = info.reason;
     return 0;
   }
   std::printf("device: %s (sm_%d, %d SMs), cuBLASLt %lld, cuDNN %lld\n", info.name.c_str(),
               info.compute_capability, info.multiprocessors,
               static_cast<long long>(info.cublaslt_version),
               static_cast<long long>(info.cudnn_version));
+  record["device"] = {{"name", info.name},
+                      {"compute_capability", info.compute_capability},
+                      {"multiprocessors", info.multiprocessors},
+                      {"memory_bytes", info.memory_bytes}};
   EventTimer timer;
 
   const Timing bf16_base = square_gemm(timer, 8192, DType::BF16, iterations);
   const Timing fp32_base = square_gemm(timer, 4096, DType::F32, iterations);
   std::printf("\nbaselines: bf16 GEMM 8192³ %.1f TFLOP/s, fp32 GEMM 4096³ %.1f TFLOP/s\n\n",
               bf16_base.tflops, fp32_base.tflops);
+  record["baselines"] = {{"bf16_gemm_8192", timing_json(bf16_base)},
+                         {"fp32_gemm_4096", timing_json(fp32_base)}};
+  nlohmann::json& cases = record["cases"] = nlohmann::json::array();
 
   // Linear layers of DeepSeek-V3 at 4096 tokens (bf16 storage, fp32 accumulation).
   const int64_t tokens = 4096, hidden = 7168;
@@ -115,8 +189,8 @@ int run_benchmarks(int iterations) {
     const Tensor x = device_tensor({tokens, c.in}, DType::BF16);
     const Tensor w = device_tensor({c.out, c.in}, DType::BF16);
     Tensor y = Tensor::empty({tokens, c.out}, DType::BF16, Device::CUDA);
-    report(c.name, timer.measure([&] { linear_forward(x, w, y); }, iterations,
-                                 2.0 * tokens * c.out * c.in),
+    report(cases, c.name, "bf16_gemm_8192",
+           timer.measure([&] { linear_forward(x, w, y); }, iterations, 2.0 * tokens * c.out * c.in),
            bf16_base);
   }
 
@@ -133,14 +207,16 @@ int run_benchmarks(int iterations) {
   const Tensor we = device_tensor({experts, moe_inter, hidden}, DType::BF16);
   Tensor ye = Tensor::empty({rows, moe_inter}, DType::BF16, Device::CUDA);
   const double moe_flops = 2.0 * rows * moe_inter * hidden;
-  const Timing grouped = timer.measure([&] { grouped_linear_forward(xe, we, counts, ye); },
-                                       iterations, moe_flops);
+  const Timing grouped =
+      timer.measure([&] { grouped_linear_forward(xe, we, counts, ye); }, iterations, moe_flops);
   const Tensor w_dense = we.narrow(0, 1).view({moe_inter, hidden});
-  const Timing dense = timer.measure([&] { linear_forward(xe, w_dense, ye); }, iterations,
-                                     moe_flops);
-  report("grouped expert GEMM (32 experts, 4096 rows)", grouped, bf16_base);
-  report("  same rows as one dense GEMM", dense, bf16_base);
+  const Timing dense =
+      timer.measure([&] { linear_forward(xe, w_dense, ye); }, iterations, moe_flops);
+  report(cases, "grouped expert GEMM (32 experts, 4096 rows)", "bf16_gemm_8192", grouped,
+         bf16_base);
+  report(cases, "  same rows as one dense GEMM", "bf16_gemm_8192", dense, bf16_base);
   std::printf("  grouped / dense throughput: %.3f\n\n", grouped.tflops / dense.tflops);
+  record["grouped_over_dense"] = grouped.tflops / dense.tflops;
 
   // Attention (fp32, MLA head dims), causal: half of the S² score matrix is computed. One
   // sequence of 4096 tokens, 16 heads, qk_dim 192, v_dim 128.
@@ -151,17 +227,17 @@ int run_benchmarks(int iterations) {
   const Tensor v = device_tensor({n, shape.heads, shape.v_dim}, DType::F32);
   Tensor out = Tensor::empty({n, shape.heads, shape.v_dim}, DType::F32, Device::CUDA);
   Tensor lse = Tensor::empty({shape.batch, shape.heads, shape.seq}, DType::F32, Device::CUDA);
-  const double pairs = 0.5 * static_cast<double>(shape.seq) * (shape.seq + 1) * shape.batch *
-                       shape.heads;
+  const double pairs =
+      0.5 * static_cast<double>(shape.seq) * (shape.seq + 1) * shape.batch * shape.heads;
   const double fwd_flops = 2.0 * pairs * (shape.qk_dim + shape.v_dim);
-  report("attention forward fp32 (S=4096, H=16, 192/128)",
+  report(cases, "attention forward fp32 (S=4096, H=16, 192/128)", "fp32_gemm_4096",
          timer.measure([&] { cuda::attention_forward(shape, q, k, v, out, lse); }, iterations,
                        fwd_flops),
          fp32_base);
   Tensor dq = Tensor::empty(q.shape(), DType::F32, Device::CUDA);
   Tensor dk = Tensor::empty(k.shape(), DType::F32, Device::CUDA);
   Tensor dv = Tensor::empty(v.shape(), DType::F32, Device::CUDA);
-  report("attention backward fp32",
+  report(cases, "attention backward fp32", "fp32_gemm_4096",
          timer.measure([&] { cuda::attention_backward(shape, out, q, k, v, out, lse, dq, dk, dv); },
                        iterations, 2.5 * fwd_flops),
          fp32_base);
@@ -173,11 +249,14 @@ int run_benchmarks(int iterations) {
 
 int main(int argc, char** argv) {
   int iterations = 10;
+  const char* json_path = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
       iterations = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+      json_path = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--iterations N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iterations N] [--json FILE]\n", argv[0]);
       return 2;
     }
   }
@@ -186,7 +265,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    return trident::ops::cuda::run_benchmarks(iterations);
+    std::unique_ptr<trident::ops::cuda::JsonFile> json_file;
+    if (json_path != nullptr) json_file = std::make_unique<trident::ops::cuda::JsonFile>(json_path);
+    nlohmann::json record = nlohmann::json::object();
+    const int status = trident::ops::cuda::run_benchmarks(iterations, record);
+    if (json_file) json_file->commit(record);
+    return status;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
