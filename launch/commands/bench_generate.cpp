@@ -5,7 +5,6 @@
 // (the same work) and reports how far each of them is from its own best choice, so a run fails
 // unless both chose alike up to round-off.
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -19,7 +18,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 using trident::launch::shell_quote;
 
 // How many of trident's tokens the reference's best choice matched exactly, out of how many.
@@ -80,39 +78,26 @@ TRIDENT_COMMAND(bench_generate_command, "bench generate",
                      model_config.max_position_embeddings(), " (raise it with --set)");
   if (threads <= 0) threads = trident::ops::cpu_threads().threads;
 
-  const fs::path dir =
-      fs::temp_directory_path() / ("trident_bench_generate_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const int64_t parameters = trident::launch::write_random_hf_model(
-      model_config, static_cast<uint64_t>(seed), dir / "model");
-  trident::launch::write_random_token_lines(dir / "prompts.txt", prompts, prompt_length,
-                                            model_config.vocab_size(), static_cast<uint64_t>(seed));
-
-  const std::string env = "OMP_NUM_THREADS=" + std::to_string(threads) + " ";
-  const std::string model_dir = shell_quote((dir / "model").string());
-  const std::string prompt_file = shell_quote((dir / "prompts.txt").string());
-  const std::string ours_out = (dir / "trident.json").string();
-  const std::string theirs_out = (dir / "reference.json").string();
-  const std::string ours_command = env + shell_quote(fs::read_symlink("/proc/self/exe").string()) +
-                                   " generate --hf-dir " + model_dir + " --tokens " + prompt_file +
-                                   " --max-new-tokens " + std::to_string(new_tokens) +
-                                   " --no-stop --output " + shell_quote(ours_out);
-  const std::string theirs_command =
-      env + shell_quote(python) + " " +
-      shell_quote(std::string(TRIDENT_SOURCE_PATH) + "/tests/reference/generate_reference.py") +
-      " --hf-dir " + model_dir + " --tokens " + prompt_file + " --new-tokens " +
-      std::to_string(new_tokens) + " --threads " + std::to_string(threads) + " --follow " +
-      shell_quote(ours_out) + " --output " + shell_quote(theirs_out);
+  const trident::launch::RaceWorkspace workspace(
+      "generate", model_config, static_cast<uint64_t>(seed), prompts, prompt_length);
+  const std::string ours_out = workspace.path("trident.json");
+  const std::string theirs_out = workspace.path("reference.json");
+  const std::string ours_command = trident::launch::RaceWorkspace::trident_command(
+      threads, "generate" + workspace.model_and_tokens() + " --max-new-tokens " +
+                   std::to_string(new_tokens) + " --no-stop --output " + shell_quote(ours_out));
+  const std::string theirs_command = trident::launch::RaceWorkspace::reference_command(
+      threads, python, "generate_reference.py",
+      workspace.model_and_tokens() + " --new-tokens " + std::to_string(new_tokens) + " --follow " +
+          shell_quote(ours_out) + " --output " + shell_quote(theirs_out));
 
   std::printf(
       "model '%s': %lld parameters (MTP not used), %lld prompts × %lld tokens, %lld new tokens "
       "each (greedy, latent cache), %lld threads\n",
-      model_config.name().c_str(), static_cast<long long>(parameters), prompts, prompt_length,
-      new_tokens, threads);
+      model_config.name().c_str(), static_cast<long long>(workspace.parameters()), prompts,
+      prompt_length, new_tokens, threads);
   const std::vector<double> ratios =
       trident::launch::race_processes(ours_command, theirs_command, rounds, "trident generate");
   const Agreement agreement = compare_rollouts(ours_out, theirs_out);
-  fs::remove_all(dir);
   // The logits are fp32 on both sides, summed in different orders: a token the two would choose
   // differently is a near-tie, apart by a few ulps of a logit. A gap near 1e-3 means other work.
   TRIDENT_CHECK(agreement.max_regret < 1e-3,

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -19,7 +18,6 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 using trident::launch::shell_quote;
 
 // Largest difference between the two outputs' log-probabilities; throws where their shapes differ.
@@ -69,36 +67,24 @@ TRIDENT_COMMAND(bench_score_command, "bench score",
   if (threads <= 0) threads = trident::ops::cpu_threads().threads;
 
   // A model with random weights in the Hugging Face layout, and random token ids.
-  const fs::path dir =
-      fs::temp_directory_path() / ("trident_bench_score_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const int64_t parameters = trident::launch::write_random_hf_model(
-      model_config, static_cast<uint64_t>(seed), dir / "model");
-  trident::launch::write_random_token_lines(dir / "tokens.txt", sequences, length,
-                                            model_config.vocab_size(), static_cast<uint64_t>(seed));
-
-  const std::string env = "OMP_NUM_THREADS=" + std::to_string(threads) + " ";
-  const std::string model_dir = shell_quote((dir / "model").string());
-  const std::string tokens = shell_quote((dir / "tokens.txt").string());
-  const std::string ours_out = (dir / "trident.json").string();
-  const std::string theirs_out = (dir / "reference.json").string();
-  const std::string ours_command = env + shell_quote(fs::read_symlink("/proc/self/exe").string()) +
-                                   " score --hf-dir " + model_dir + " --tokens " + tokens +
-                                   " --output " + shell_quote(ours_out);
-  const std::string theirs_command =
-      env + shell_quote(python) + " " +
-      shell_quote(std::string(TRIDENT_SOURCE_PATH) + "/tests/reference/score_reference.py") +
-      " --hf-dir " + model_dir + " --tokens " + tokens + " --threads " + std::to_string(threads) +
-      " --output " + shell_quote(theirs_out);
+  const trident::launch::RaceWorkspace workspace("score", model_config, static_cast<uint64_t>(seed),
+                                                 sequences, length);
+  const std::string ours_out = workspace.path("trident.json");
+  const std::string theirs_out = workspace.path("reference.json");
+  const std::string ours_command = trident::launch::RaceWorkspace::trident_command(
+      threads, "score" + workspace.model_and_tokens() + " --output " + shell_quote(ours_out));
+  const std::string theirs_command = trident::launch::RaceWorkspace::reference_command(
+      threads, python, "score_reference.py",
+      workspace.model_and_tokens() + " --output " + shell_quote(theirs_out));
 
   std::printf(
       "model '%s': %lld parameters (MTP not used by scoring), %lld sequences × %lld "
       "tokens, %lld threads\n",
-      model_config.name().c_str(), static_cast<long long>(parameters), sequences, length, threads);
+      model_config.name().c_str(), static_cast<long long>(workspace.parameters()), sequences,
+      length, threads);
   const std::vector<double> ratios =
       trident::launch::race_processes(ours_command, theirs_command, rounds, "trident score");
   const double difference = max_logprob_difference(ours_out, theirs_out);
-  fs::remove_all(dir);
   // fp32 on both sides in different orders of summation: a few ulps of a log-probability of
   // order log(V); anything near 1e-3 would mean different work.
   TRIDENT_CHECK(difference < 1e-3,

@@ -12,6 +12,7 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/commands/scratch_dir.h"
 #include "launch/commands/subprocess.h"
 #include "ops/cpu_threads.h"
 #include "runtime/core/allocator.h"
@@ -136,8 +137,8 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   // Trident's steps, then its model is freed, and the allocator's cache returned to the system,
   // before the reference starts: a `medium` model and its optimizer state take 15 GB, and the
   // two side by side would not fit a 24 GB machine.
-  const std::string dir = std::filesystem::temp_directory_path().string() + "/trident_bench_step_" +
-                          std::to_string(getpid());
+  const trident::launch::ScratchDir scratch("bench_step");
+  const std::string dir = scratch.path().string();
   StepTimes trident_step;
   int64_t parameters = 0;
   {
@@ -171,7 +172,6 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
         nlohmann::json::parse(trident::launch::run_process(command).output);
     torch_seconds = result.at("step_seconds").get<double>();
     torch_version = result.at("torch").get<std::string>();
-    std::filesystem::remove_all(dir);
   }
   const double trident_seconds = trident_step.seconds;
 

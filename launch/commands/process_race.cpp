@@ -12,28 +12,50 @@
 
 namespace trident::launch {
 
-int64_t write_random_hf_model(const config::ModelConfig& model, uint64_t seed,
-                              const std::filesystem::path& dir) {
-  int64_t parameters = 0;
-  {
-    models::DeepSeekV3Model random(model, seed);
-    parameters = random.registry().counts().total;
-    io::save_hf_weights(random.params(), dir.string());
-  }
-  Allocator::instance(Device::CPU).release_cached();
-  return parameters;
+namespace {
+
+std::string threads_prefix(int64_t threads) {
+  return "OMP_NUM_THREADS=" + std::to_string(threads) + " ";
 }
 
-void write_random_token_lines(const std::filesystem::path& path, int64_t lines, int64_t length,
-                              int64_t vocab, uint64_t seed) {
+}  // namespace
+
+RaceWorkspace::RaceWorkspace(const std::string& name, const config::ModelConfig& model,
+                             uint64_t seed, int64_t lines, int64_t length)
+    : dir_("bench_" + name) {
+  std::filesystem::create_directories(dir_.path());
+  {
+    models::DeepSeekV3Model random(model, seed);
+    parameters_ = random.registry().counts().total;
+    io::save_hf_weights(random.params(), path("model"));
+  }
+  // The model's blocks go back to the system: the processes timed next need the memory.
+  Allocator::instance(Device::CPU).release_cached();
+
   std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int64_t> token(0, vocab - 1);
-  std::ofstream out(path);
+  std::uniform_int_distribution<int64_t> token(0, model.vocab_size() - 1);
+  std::ofstream out(path("tokens.txt"));
   for (int64_t line = 0; line < lines; ++line) {
     for (int64_t t = 0; t < length; ++t) out << (t > 0 ? " " : "") << token(rng);
     out << "\n";
   }
-  TRIDENT_CHECK(out.good(), "could not write the benchmark's tokens to ", path.string());
+  TRIDENT_CHECK(out.good(), "could not write the benchmark's tokens to ", path("tokens.txt"));
+}
+
+std::string RaceWorkspace::model_and_tokens() const {
+  return " --hf-dir " + shell_quote(path("model")) + " --tokens " + shell_quote(path("tokens.txt"));
+}
+
+std::string RaceWorkspace::trident_command(int64_t threads, const std::string& args) {
+  return threads_prefix(threads) +
+         shell_quote(std::filesystem::read_symlink("/proc/self/exe").string()) + " " + args;
+}
+
+std::string RaceWorkspace::reference_command(int64_t threads, const std::string& python,
+                                             const std::string& script, const std::string& args) {
+  return threads_prefix(threads) + shell_quote(python) + " " +
+         shell_quote(std::string(TRIDENT_SOURCE_PATH) + "/tests/reference/" + script) + " " + args +
+         " --threads " + std::to_string(threads);
 }
 
 std::vector<double> race_processes(const std::string& ours, const std::string& theirs,

@@ -7,19 +7,35 @@
 #include <string>
 #include <vector>
 
+#include "launch/commands/scratch_dir.h"
 #include "runtime/config/config.h"
 
 namespace trident::launch {
 
-// A model with random weights (`seed`) saved in the Hugging Face layout into `dir`; returns its
-// parameter count. The allocator's cached blocks go back to the system afterwards: the processes
-// timed next need the memory.
-int64_t write_random_hf_model(const config::ModelConfig& model, uint64_t seed,
-                              const std::filesystem::path& dir);
+// A temporary folder for one benchmark: a model with random weights (`seed`) in the Hugging Face
+// layout (model/) and `lines` lines of `length` random token ids (tokens.txt), removed with the
+// object (ScratchDir).
+class RaceWorkspace {
+ public:
+  RaceWorkspace(const std::string& name, const config::ModelConfig& model, uint64_t seed,
+                int64_t lines, int64_t length);
+  RaceWorkspace(const RaceWorkspace&) = delete;
+  RaceWorkspace& operator=(const RaceWorkspace&) = delete;
 
-// `lines` lines of `length` random ids in [0, vocab), space-separated.
-void write_random_token_lines(const std::filesystem::path& path, int64_t lines, int64_t length,
-                              int64_t vocab, uint64_t seed);
+  int64_t parameters() const { return parameters_; }
+  // A file in the folder, and the arguments naming the model and the tokens (shell-quoted).
+  std::string path(const std::string& file) const { return dir_.file(file); }
+  std::string model_and_tokens() const;
+
+  // `trident ARGS` and `PYTHON tests/reference/SCRIPT ARGS`, both with OMP_NUM_THREADS=threads.
+  static std::string trident_command(int64_t threads, const std::string& args);
+  static std::string reference_command(int64_t threads, const std::string& python,
+                                       const std::string& script, const std::string& args);
+
+ private:
+  ScratchDir dir_;
+  int64_t parameters_ = 0;
+};
 
 // Times `ours`, then `theirs`, once per round, printing "round, ours s, PyTorch s, speed-up" rows
 // under a header whose first time column is `ours_label`; returns the speed-ups (PyTorch time
