@@ -1,8 +1,10 @@
 #include "parallel/gpu_binding.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "parallel/comm/rank_agreement.h"
+#include "runtime/core/error.h"
 
 #ifdef TRIDENT_HAVE_NCCL
 #include <cuda_runtime_api.h>
@@ -43,6 +45,22 @@ GpuChoice choose_local_gpu(const GpuSurroundings& at) {
   return choice;
 }
 
+std::string shared_gpu_problem(const std::vector<std::string>& bus_ids, int local_rank,
+                               const std::string& host) {
+  const std::string& mine = bus_ids[static_cast<size_t>(local_rank)];
+  if (mine.empty()) return "";
+  std::string sharers;
+  for (size_t r = 0; r < bus_ids.size(); ++r) {
+    if (static_cast<int>(r) != local_rank && bus_ids[r] == mine) {
+      sharers += (sharers.empty() ? "" : ", ") + std::to_string(r);
+    }
+  }
+  if (sharers.empty()) return "";
+  return "local rank " + std::to_string(local_rank) + " on " + host + " bound GPU " + mine +
+         ", as local rank(s) " + sharers +
+         " did: one GPU per rank (check CUDA_VISIBLE_DEVICES and the launcher's GPU binding)";
+}
+
 #ifdef TRIDENT_HAVE_NCCL
 int bind_local_gpu(const Mesh& mesh) {
   GpuSurroundings at;
@@ -64,13 +82,27 @@ int bind_local_gpu(const Mesh& mesh) {
     cudaGetLastError();  // the failed query is not an error of the next CUDA call
   }
   GpuChoice choice = choose_local_gpu(at);
+  // The PCI bus id of the bound device, fixed width for the all-gather (empty: none bound).
+  constexpr int kBusIdBytes = 32;
+  char bus_id[kBusIdBytes] = {};
   if (choice.problem.empty()) {
     const cudaError_t set = cudaSetDevice(choice.device);
     if (set != cudaSuccess) {
       choice.problem = "cudaSetDevice(" + std::to_string(choice.device) + ") on " + at.host +
                        " failed: " + cudaGetErrorString(set);
+    } else if (cudaDeviceGetPCIBusId(bus_id, kBusIdBytes, choice.device) != cudaSuccess) {
+      bus_id[0] = '\0';  // unknown: not compared
     }
   }
+  std::vector<char> all(static_cast<size_t>(kBusIdBytes) * static_cast<size_t>(at.local_size));
+  TRIDENT_CHECK_MPI(MPI_Allgather(bus_id, kBusIdBytes, MPI_CHAR, all.data(), kBusIdBytes, MPI_CHAR,
+                                  mesh.node().get()));
+  std::vector<std::string> bus_ids;
+  for (int r = 0; r < at.local_size; ++r) {
+    const char* id = all.data() + static_cast<size_t>(r) * kBusIdBytes;
+    bus_ids.emplace_back(id, strnlen(id, kBusIdBytes));
+  }
+  if (choice.problem.empty()) choice.problem = shared_gpu_problem(bus_ids, at.local_rank, at.host);
   comm::require_on_every_rank(mesh.world(), choice.problem, "binding one GPU per rank");
   return choice.device;
 }

@@ -4,6 +4,7 @@
 // mpirun and Slurm need no per-rank wrapper; a launcher that already hands each rank its own
 // visible GPU (Slurm's --gpus-per-task with GPU binding) works as well.
 #include <string>
+#include <vector>
 
 #include "parallel/mesh.h"
 
@@ -31,10 +32,18 @@ struct GpuSurroundings {
 // than devices they see is a problem (two ranks of one NCCL communicator may not share a GPU).
 GpuChoice choose_local_gpu(const GpuSurroundings& at);
 
+// Pure. Given the PCI bus id of the device each local rank of `host` bound (empty where a rank
+// bound none), what is wrong for local rank `local_rank`: empty unless another rank of the host
+// bound the same GPU (for instance CUDA_VISIBLE_DEVICES=0 given to every rank), which NCCL would
+// refuse later with a message that does not say why.
+std::string shared_gpu_problem(const std::vector<std::string>& bus_ids, int local_rank,
+                               const std::string& host);
+
 #ifdef TRIDENT_HAVE_NCCL
-// Collective over the world: every rank makes its choice current (cudaSetDevice) and returns
-// the device index; if any rank cannot, every rank throws a user error that names the ranks
-// and the reason (parallel/comm/rank_agreement.h).
+// Collective over the world: every rank makes its choice current (cudaSetDevice), the ranks of
+// each host compare the PCI bus ids they bound, and it returns the device index; if any rank
+// cannot bind or shares its GPU, every rank throws a user error that names the ranks and the
+// reason (parallel/comm/rank_agreement.h).
 int bind_local_gpu(const Mesh& mesh);
 #endif
 

@@ -6,6 +6,8 @@
 #include "runtime/train/grpo/generate.h"
 
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "launch/cli.h"
@@ -36,19 +38,19 @@ void print_completions(const std::vector<Completion>& completions, const std::st
   }
 }
 
-// {"tokens": [[...], ...]}: the generated ids of each completion, in request order.
-void write_tokens(const std::vector<Completion>& completions, const std::string& output) {
+// {"tokens": [[...], ...]}: the generated ids of each completion, in request order; to
+// `writer` when there is one, else to standard output.
+void write_tokens(const std::vector<Completion>& completions,
+                  trident::io::AtomicFileWriter* writer) {
   nlohmann::json tokens = nlohmann::json::array();
   for (const Completion& c : completions) tokens.push_back(c.tokens);
   const std::string text = nlohmann::json{{"tokens", tokens}}.dump() + "\n";
-  if (output.empty()) {
+  if (writer == nullptr) {
     std::fputs(text.c_str(), stdout);
     return;
   }
-  // Written beside and renamed into place: a failed run never leaves a half-written file.
-  trident::io::AtomicFileWriter writer(output);
-  writer.write(text.data(), text.size());
-  writer.commit();
+  writer->write(text.data(), text.size());
+  writer->commit();
 }
 
 }  // namespace
@@ -64,7 +66,8 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of prompts fro
   parser.add_string("--prompt", &prompt, "prompt text, e.g. \"12+34=\"");
   parser.add_string("--tokens", &tokens_path,
                     "instead of --prompt: a file with one prompt of space-separated token ids "
-                    "per line");
+                    "per line (the stops are --prompt's: the byte tokenizer's end-of-sequence "
+                    "id and --stop strings over byte ids; --no-stop for none)");
   parser.add_string("--output", &output,
                     "with --tokens: write {\"tokens\": [[...], ...]} here instead of stdout");
   parser.add_int("--samples", &samples, "completions to sample per prompt (default 1)");
@@ -85,6 +88,12 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of prompts fro
                      "--tokens FILE");
   TRIDENT_USER_CHECK(output.empty() || !tokens_path.empty(),
                      "--output goes with --tokens (with --prompt the completions are printed)");
+  TRIDENT_USER_CHECK(!json || tokens_path.empty(),
+                     "--json goes with --prompt (with --tokens the output is JSON already)");
+  TRIDENT_USER_CHECK(
+      output.empty() || std::filesystem::absolute(output).lexically_normal() !=
+                            std::filesystem::absolute(tokens_path).lexically_normal(),
+      "--output '", output, "' is the --tokens file: it would be overwritten");
   TRIDENT_USER_CHECK(!no_stop || stop.empty(), "--no-stop and --stop contradict each other");
   TRIDENT_USER_CHECK(samples >= 1, "--samples = ", samples, " must be ≥ 1");
   TRIDENT_USER_CHECK(temperature >= 0, "--temperature = ", temperature, " must be ≥ 0");
@@ -102,6 +111,10 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of prompts fro
         trident::io::read_token_lines(tokens_path, model_config.vocab_size(), "--tokens");
     for (size_t i = 0; i < prompts.size(); ++i) requests.push_back({i, prompts[i], samples});
   }
+  // Opened before the model is built: a path that cannot be written fails now, not after the
+  // decode; renamed into place at the end, so a failed run leaves no half-written file.
+  std::unique_ptr<trident::io::AtomicFileWriter> writer;
+  if (!output.empty()) writer = std::make_unique<trident::io::AtomicFileWriter>(output);
   trident::models::DeepSeekV3Model model(model_config, trident::models::ForInference{});
   trident::io::load_hf_weights(model.params(), hf_dir);
 
@@ -121,7 +134,7 @@ TRIDENT_COMMAND(generate_command, "generate", "sample completions of prompts fro
   if (tokens_path.empty()) {
     print_completions(completions, prompt, json);
   } else {
-    write_tokens(completions, output);
+    write_tokens(completions, writer.get());
   }
   return 0;
 }

@@ -16,7 +16,6 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +26,16 @@
 #include "parallel/comm/mpi_comm.h"
 
 namespace trident::parallel::comm {
+
+// The NCCL communicator, shared by the backend and its operations in flight. Every NCCL call on
+// it is made holding `mutex`, so an abort (an operation that timed out) never frees it under
+// another thread's call; after an abort `comm` is null and every later use fails saying so.
+struct SharedNcclComm {
+  std::mutex mutex;
+  ncclComm_t comm = nullptr;
+  // ncclCommAbort and forget it; the caller holds `mutex`.
+  void abort_locked();
+};
 
 class NcclBackend final : public Communicator {
  public:
@@ -64,6 +73,8 @@ class NcclBackend final : public Communicator {
   // ncclCommInitRankConfig in non-blocking mode, aborted at the timeout; what went wrong on
   // this rank, or empty.
   std::string create(const ncclUniqueId& id);
+  // Frees the streams and events, and aborts (`abort`) or destroys the communicator.
+  void release(bool abort);
 
   std::string name_;
   CommOptions options_;
@@ -72,15 +83,11 @@ class NcclBackend final : public Communicator {
   int rank_ = 0;
   int size_ = 1;
   int device_ = 0;
-  ncclComm_t comm_ = nullptr;
-  // Set when an operation timed out and the communicator was aborted (shared with the
-  // operations in flight): nothing may use comm_ after that.
-  std::shared_ptr<std::atomic<bool>> aborted_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<SharedNcclComm> nccl_ = std::make_shared<SharedNcclComm>();
   cudaStream_t compute_stream_ = nullptr;
   cudaStream_t comm_stream_ = nullptr;
   cudaEvent_t ready_ = nullptr;  // recorded on the compute stream before each op
   Tensor barrier_scratch_;
-  std::mutex launch_mutex_;
 };
 
 }  // namespace trident::parallel::comm

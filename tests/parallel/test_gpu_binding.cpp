@@ -56,5 +56,15 @@ TEST(GpuBinding, NoDeviceSaysWhatTheRuntimeSaid) {
             std::string::npos);
 }
 
+TEST(GpuBinding, TwoRanksOnOneGpuAreNamed) {
+  const std::vector<std::string> bus_ids = {"0000:1b:00.0", "0000:1b:00.0", "0000:2c:00.0", ""};
+  const std::string problem = shared_gpu_problem(bus_ids, 1, "node07");
+  EXPECT_NE(problem.find("local rank 1 on node07 bound GPU 0000:1b:00.0, as local rank(s) 0 did"),
+            std::string::npos)
+      << problem;
+  EXPECT_EQ(shared_gpu_problem(bus_ids, 2, "node07"), "");
+  EXPECT_EQ(shared_gpu_problem(bus_ids, 3, "node07"), "");  // bound none: said elsewhere
+}
+
 }  // namespace
 }  // namespace trident::parallel
