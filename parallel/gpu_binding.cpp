@@ -91,7 +91,8 @@ int bind_local_gpu(const Mesh& mesh) {
       choice.problem = "cudaSetDevice(" + std::to_string(choice.device) + ") on " + at.host +
                        " failed: " + cudaGetErrorString(set);
     } else if (cudaDeviceGetPCIBusId(bus_id, kBusIdBytes, choice.device) != cudaSuccess) {
-      bus_id[0] = '\0';  // unknown: not compared
+      bus_id[0] = '\0';    // unknown: not compared
+      cudaGetLastError();  // nor reported by the next launch check
     }
   }
   std::vector<char> all(static_cast<size_t>(kBusIdBytes) * static_cast<size_t>(at.local_size));
