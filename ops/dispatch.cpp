@@ -11,20 +11,32 @@
 namespace trident::ops {
 namespace {
 
-// The device all defined tensors of one call share; a tensor elsewhere is a bug in the caller
-// (a missing copy), reported with the op and the tensor.
-Device device_of(const char* op, std::initializer_list<const Tensor*> tensors) {
+const Tensor& as_tensor(const Tensor* tensor) { return *tensor; }
+const Tensor& as_tensor(const Tensor& tensor) { return tensor; }
+
+// The first defined tensor of one call (pointers or tensors), after checking that every defined
+// one shares its device; null when none is defined. A tensor elsewhere is a bug in the caller (a
+// missing copy), reported with the op and the tensor.
+template <typename Tensors>
+const Tensor* first_on_one_device(const char* op, const Tensors& tensors) {
   const Tensor* first = nullptr;
-  for (const Tensor* tensor : tensors) {
-    if (!tensor->defined()) continue;
+  for (const auto& entry : tensors) {
+    const Tensor& tensor = as_tensor(entry);
+    if (!tensor.defined()) continue;
     if (first == nullptr) {
-      first = tensor;
+      first = &tensor;
       continue;
     }
-    TRIDENT_CHECK(tensor->device() == first->device(), op, ": operands on different devices (",
-                  first->describe(), " and ", tensor->describe(),
+    TRIDENT_CHECK(tensor.device() == first->device(), op, ": operands on different devices (",
+                  first->describe(), " and ", tensor.describe(),
                   "); copy them to one device first");
   }
+  return first;
+}
+
+// The device all defined tensors of one call share.
+Device device_of(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = first_on_one_device(op, tensors);
   TRIDENT_CHECK(first != nullptr, op, ": no defined tensor to choose a backend by");
   return first->device();
 }
@@ -32,16 +44,7 @@ Device device_of(const char* op, std::initializer_list<const Tensor*> tensors) {
 // The same for a list of pieces; an empty list (or one of undefined tensors) has nothing on a
 // device and runs on the CPU, where it costs nothing.
 Device device_of_pieces(const char* op, const std::vector<Tensor>& pieces) {
-  const Tensor* first = nullptr;
-  for (const Tensor& piece : pieces) {
-    if (!piece.defined()) continue;
-    if (first == nullptr) {
-      first = &piece;
-      continue;
-    }
-    TRIDENT_CHECK(piece.device() == first->device(), op, ": pieces on different devices (",
-                  first->describe(), " and ", piece.describe(), "); copy them to one device first");
-  }
+  const Tensor* first = first_on_one_device(op, pieces);
   return first != nullptr ? first->device() : Device::CPU;
 }
 

@@ -2,6 +2,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <utility>
 
 #include "ops/cuda/blas_lt.h"
 #include "ops/cuda/blas_lt_api.h"
@@ -142,18 +143,16 @@ void run(const Matmul& mm, cudaStream_t stream) {
     TRIDENT_CHECK_CUBLAS(
         lt.MatmulPreferenceSetAttribute(preference.value, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                         &workspace_bytes, sizeof(workspace_bytes)));
-    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
-                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                                                         &align_first, sizeof(align_first)));
-    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
-                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                                         &align_second, sizeof(align_second)));
-    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
-                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                                         &align_out, sizeof(align_out)));
-    TRIDENT_CHECK_CUBLAS(lt.MatmulPreferenceSetAttribute(preference.value,
-                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                                         &align_out, sizeof(align_out)));
+    // The operands' alignments, so the heuristic only offers kernels these pointers suit.
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, const uint32_t*> alignments[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_first},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_second},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_out},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_out}};
+    for (const auto& [attribute, bytes] : alignments) {
+      TRIDENT_CHECK_CUBLAS(
+          lt.MatmulPreferenceSetAttribute(preference.value, attribute, bytes, sizeof(*bytes)));
+    }
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     TRIDENT_CHECK_CUBLAS(lt.MatmulAlgoGetHeuristic(context.handle(), desc.value, first.value,

@@ -654,6 +654,28 @@ def load_model(model_dir, dtype):
     return LoadedModel(cfg=cfg, weights=weights, has_mtp_copies=any(n in stored for n in copies))
 
 
+def load_for_inference(model_dir, threads):
+    """(weights, cfg) as `trident score` and `trident generate` use them: fp32, the
+    multi-token-prediction modules left out, `threads` torch threads."""
+    torch.set_num_threads(threads)
+    model = load_model(model_dir, torch.float32)
+    return model.weights, dataclasses.replace(model.cfg, num_mtp_layers=0)
+
+
+def read_token_lines(path):
+    """One sequence of integer ids per non-blank line (the files `trident score` reads)."""
+    with open(path) as f:
+        return [[int(t) for t in line.split()] for line in f if line.strip()]
+
+
+def indices_by_length(sequences):
+    """{length: [indices]} in first-seen order: the sequences that go through as one batch."""
+    groups = {}
+    for index, sequence in enumerate(sequences):
+        groups.setdefault(len(sequence), []).append(index)
+    return groups
+
+
 def trained_names(weights):
     return [name for name in weights if not is_router_bias(name)]
 

@@ -108,28 +108,22 @@ def main():
     parser.add_argument("--output", required=True)
     parser.add_argument("--follow")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model = ref.load_model(args.hf_dir, torch.float32)
-    cfg = dataclasses.replace(model.cfg, num_mtp_layers=0)
-    with open(args.tokens) as f:
-        prompts = [[int(t) for t in line.split()] for line in f if line.strip()]
+    weights, cfg = ref.load_for_inference(args.hf_dir, args.threads)
+    prompts = ref.read_token_lines(args.tokens)
     followed = None
     if args.follow:
         with open(args.follow) as f:
             followed = json.load(f)["tokens"]
 
-    by_length = {}
-    for index, prompt in enumerate(prompts):
-        by_length.setdefault(len(prompt), []).append(index)
     generated = [[] for _ in prompts]
     max_regret = 0.0
     with torch.inference_mode():
-        for indices in by_length.values():
+        for indices in ref.indices_by_length(prompts).values():
             ids = torch.tensor([prompts[i] for i in indices], dtype=torch.int64)
             follow = None
             if followed is not None:
                 follow = torch.tensor([followed[i] for i in indices], dtype=torch.int64)
-            tokens, regret = generate(model.weights, cfg, ids, args.new_tokens, follow)
+            tokens, regret = generate(weights, cfg, ids, args.new_tokens, follow)
             max_regret = max(max_regret, regret)
             for row, i in enumerate(indices):
                 generated[i] = tokens[row].tolist()

@@ -6,7 +6,6 @@ multi-token-prediction modules skipped (scoring needs the main head only). The b
     score_reference.py --hf-dir DIR --tokens FILE --threads T --output OUT.json
 OUT.json: {"logprobs": [[...], ...]}, log p(t_i | t_<i) for i = 1 … n−1 of each line."""
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -24,22 +23,16 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model = ref.load_model(args.hf_dir, torch.float32)
-    cfg = dataclasses.replace(model.cfg, num_mtp_layers=0)
-    with open(args.tokens) as f:
-        sequences = [[int(t) for t in line.split()] for line in f if line.strip()]
+    weights, cfg = ref.load_for_inference(args.hf_dir, args.threads)
+    sequences = ref.read_token_lines(args.tokens)
 
-    by_length = {}
-    for index, seq in enumerate(sequences):
-        by_length.setdefault(len(seq), []).append(index)
     logprobs = [[] for _ in sequences]
     with torch.inference_mode():
-        for length, indices in by_length.items():
+        for length, indices in ref.indices_by_length(sequences).items():
             if length < 2:
                 continue
             tokens = torch.tensor([sequences[i] for i in indices], dtype=torch.int64)
-            result = ref.forward(model.weights, cfg, tokens, torch.ones_like(tokens), 0.0, 0.0)
+            result = ref.forward(weights, cfg, tokens, torch.ones_like(tokens), 0.0, 0.0)
             logp = torch.log_softmax(result.logits, dim=-1)
             picked = logp.gather(-1, tokens[:, 1:, None])[..., 0]
             for row, i in enumerate(indices):
