@@ -3,7 +3,6 @@
 // the Hugging Face layout, random token lines, and rounds that time trident and the PyTorch
 // reference as whole processes (start-up, loading and writing included), alternately.
 #include <cstdint>
-#include <filesystem>
 #include <string>
 #include <vector>
 
