@@ -2,19 +2,19 @@
 // only meets the keys at or before its last row, so the causal half of the score matrix is
 // skipped. The matrix products are OpenBLAS sgemm calls that read q/k/v in place through
 // leading dimensions (no gathers). Heads run in parallel on OpenMP threads when there are
-// enough of them, otherwise one after another with OpenBLAS threading each product.
-#include "runtime/core/profiler.h"
+// enough of them, otherwise one after another with each product cut over the threads
+// (ops/cpu/sgemm.cpp).
 #include "ops/cpu/attention.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "ops/cpu/detail.h"
+#include "ops/cpu/vector_math.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::ops::cpu {
 namespace {
@@ -58,19 +58,6 @@ void check_shape(const AttentionShape& s, const Tensor& q, const Tensor& k, cons
   detail::check_numel(lse, s.batch * s.heads * s.seq, "attention lse");
 }
 
-// OpenBLAS (pthreads build) must not start its own threads from inside an OpenMP team: the
-// two pools would fight over the cores. While heads run in parallel, BLAS runs single-threaded.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : previous_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-  ~SingleThreadedBlas() { openblas_set_num_threads(previous_); }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int previous_;
-};
-
 // Runs run(b, h, scratch) for every (batch, head). With at least as many heads as threads the
 // heads are spread over OpenMP threads (each with its own scratch); otherwise heads run one
 // after another and OpenBLAS threads each product.
@@ -79,7 +66,7 @@ void for_each_head(const AttentionShape& s, size_t scratch_floats, const PerHead
   const int64_t units = s.batch * s.heads;
   const int threads = omp_get_max_threads();
   if (threads > 1 && units >= threads) {
-    const SingleThreadedBlas single_threaded;
+    const detail::SingleThreadedBlasInTeam single_threaded;
 #pragma omp parallel
     {
       std::vector<float> scratch(scratch_floats);
@@ -91,6 +78,48 @@ void for_each_head(const AttentionShape& s, size_t scratch_floats, const PerHead
   }
   std::vector<float> scratch(scratch_floats);
   for (int64_t unit = 0; unit < units; ++unit) run(unit / s.heads, unit % s.heads, scratch.data());
+}
+
+// Scores of one query block (rows i0 … i0 + rows − 1, `ld` apart, each with keys 0 … i0 + rows − 1)
+// into probabilities in place: row r sees keys 0 … i0 + r; the keys after those are set to 0.
+// Writes each row's log-sum-exp.
+TRIDENT_AVX2_CLONE void causal_softmax_rows(float* p, int64_t ld, int64_t i0, int64_t rows,
+                                            float* lse) {
+  const int64_t keys = i0 + rows;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = p + r * ld;
+    const int64_t visible = i0 + r + 1;
+    const float max_score = detail::max_f32(row, visible);
+    const double sum = detail::exp_shifted(row, max_score, row, visible);
+    const float inv = static_cast<float>(1.0 / sum);
+#pragma omp simd
+    for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+    std::fill(row + visible, row + keys, 0.0f);
+    lse[r] = max_score + static_cast<float>(std::log(sum));
+  }
+}
+
+// The backward of causal_softmax_rows for one query block: p holds the recomputed scores and
+// becomes P = e^(score − lse), dp holds dO·Vᵀ and becomes dS = P ∘ (dO·Vᵀ − Δ); the hidden keys
+// of both are set to 0.
+TRIDENT_AVX2_CLONE void causal_softmax_gradient_rows(float* p, float* dp, int64_t ld, int64_t i0,
+                                                     int64_t rows, const float* lse,
+                                                     const float* delta) {
+  const int64_t keys = i0 + rows;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* prow = p + r * ld;
+    float* dprow = dp + r * ld;
+    const int64_t visible = i0 + r + 1;
+    const float row_lse = lse[r];
+    const float row_delta = delta[r];
+#pragma omp simd
+    for (int64_t j = 0; j < visible; ++j) {
+      prow[j] = detail::exp_f32(prow[j] - row_lse);
+      dprow[j] = prow[j] * (dprow[j] - row_delta);
+    }
+    std::fill(prow + visible, prow + keys, 0.0f);
+    std::fill(dprow + visible, dprow + keys, 0.0f);
+  }
 }
 
 void forward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& q, const Tensor& k,
@@ -107,21 +136,7 @@ void forward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& q
     const int64_t keys = i0 + rows;
     detail::sgemm(false, true, rows, keys, s.qk_dim, s.scale, qh + i0 * hv.q_ld, hv.q_ld, kh,
                   hv.q_ld, 0.0f, p, s.seq);
-    for (int64_t r = 0; r < rows; ++r) {
-      float* row = p + r * s.seq;
-      const int64_t visible = i0 + r + 1;
-      float max_score = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < visible; ++j) max_score = std::max(max_score, row[j]);
-      double sum = 0.0;
-      for (int64_t j = 0; j < visible; ++j) {
-        row[j] = std::exp(row[j] - max_score);
-        sum += row[j];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
-      for (int64_t j = visible; j < keys; ++j) row[j] = 0.0f;
-      lh[i0 + r] = max_score + static_cast<float>(std::log(sum));
-    }
+    causal_softmax_rows(p, s.seq, i0, rows, lh + i0);
     detail::sgemm(false, false, rows, s.v_dim, keys, 1.0f, p, s.seq, vh, hv.v_ld, 0.0f,
                   oh + i0 * hv.v_ld, hv.v_ld);
   }
@@ -151,11 +166,7 @@ void backward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& 
   float* dkh = dk.data<float>() + hv.q_offset;
   float* dvh = dv.data<float>() + hv.v_offset;
   for (int64_t i = 0; i < s.seq; ++i) {
-    double dot = 0.0;
-    for (int64_t c = 0; c < s.v_dim; ++c) {
-      dot += static_cast<double>(doh[i * hv.v_ld + c]) * oh[i * hv.v_ld + c];
-    }
-    delta[i] = static_cast<float>(dot);
+    delta[i] = static_cast<float>(detail::dot_f64(doh + i * hv.v_ld, oh + i * hv.v_ld, s.v_dim));
   }
   for (int64_t i0 = 0; i0 < s.seq; i0 += block) {
     const int64_t rows = std::min(block, s.seq - i0);
@@ -166,21 +177,7 @@ void backward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& 
                   p, s.seq);
     detail::sgemm(false, true, rows, keys, s.v_dim, 1.0f, do_block, hv.v_ld, vh, hv.v_ld, 0.0f, dp,
                   s.seq);
-    for (int64_t r = 0; r < rows; ++r) {
-      float* prow = p + r * s.seq;
-      float* dprow = dp + r * s.seq;
-      const int64_t visible = i0 + r + 1;
-      const float row_lse = lh[i0 + r];
-      const float row_delta = delta[i0 + r];
-      for (int64_t j = 0; j < visible; ++j) {
-        prow[j] = std::exp(prow[j] - row_lse);
-        dprow[j] = prow[j] * (dprow[j] - row_delta);
-      }
-      for (int64_t j = visible; j < keys; ++j) {
-        prow[j] = 0.0f;
-        dprow[j] = 0.0f;
-      }
-    }
+    causal_softmax_gradient_rows(p, dp, s.seq, i0, rows, lh + i0, delta + i0);
     // dK and dV rows of this head belong to this head alone: no other thread writes them.
     detail::sgemm(true, false, keys, s.v_dim, rows, 1.0f, p, s.seq, do_block, hv.v_ld, 1.0f, dvh,
                   hv.v_ld);

@@ -1,11 +1,12 @@
 // Token-level cross-entropy over the vocabulary, stable through a per-row logsumexp.
-#include "runtime/core/profiler.h"
 #include "ops/cpu/cross_entropy.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "ops/cpu/detail.h"
+#include "ops/cpu/vector_math.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::ops::cpu {
 namespace {
@@ -38,11 +39,16 @@ VocabDims vocab_dims(const Tensor& logits, const Tensor& targets, const Tensor& 
   return d;
 }
 
-double row_logsumexp(const float* row, int64_t vocab) {
-  const float max_logit = *std::max_element(row, row + vocab);
-  double sum = 0.0;
-  for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(row[v] - max_logit));
-  return static_cast<double>(max_logit) + std::log(sum);
+TRIDENT_AVX2_CLONE double row_logsumexp(const float* row, int64_t vocab) {
+  const float max_logit = detail::max_f32(row, vocab);
+  return static_cast<double>(max_logit) + std::log(detail::sum_exp_shifted(row, max_logit, vocab));
+}
+
+// dlogits of one row: (softmax − one-hot(target)) · grad_scale.
+TRIDENT_AVX2_CLONE void row_softmax_gradient(const float* row, float row_lse, float grad_scale,
+                                             int64_t vocab, float* out) {
+#pragma omp simd
+  for (int64_t v = 0; v < vocab; ++v) out[v] = detail::exp_f32(row[v] - row_lse) * grad_scale;
 }
 
 }  // namespace
@@ -81,7 +87,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
       std::fill(out, out + d.vocab, 0.0f);
       continue;
     }
-    for (int64_t v = 0; v < d.vocab; ++v) out[v] = std::exp(row[v] - l[t]) * grad_scale;
+    row_softmax_gradient(row, l[t], grad_scale, d.vocab, out);
     out[d.targets[t]] -= grad_scale;
   }
 }

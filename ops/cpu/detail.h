@@ -1,6 +1,8 @@
 #pragma once
 // Shared plumbing for the CPU ops (not part of the public API): argument checks and a
 // read-only fp32 view of tensors that may be stored as bf16.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
@@ -15,6 +17,25 @@ namespace trident::ops::cpu::detail {
 // region's barrier for a whole scheduler quantum.
 constexpr int64_t kMinParallelElements = int64_t{1} << 17;
 inline bool worth_parallel(int64_t elements) { return elements >= kMinParallelElements; }
+
+// Runs fn(begin, end) over [0, n): in one call when `elements` (the values the work touches)
+// is below the parallel threshold, otherwise as one contiguous piece per thread. For kernels
+// built per instruction set (vector_math.h), which must not hold an OpenMP region themselves.
+template <typename Fn>
+void for_ranges(int64_t n, int64_t elements, Fn&& fn) {
+  if (!worth_parallel(elements)) {
+    if (n > 0) fn(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int64_t threads = omp_get_num_threads();
+    const int64_t thread = omp_get_thread_num();
+    const int64_t begin = n * thread / threads;
+    const int64_t end = n * (thread + 1) / threads;
+    if (begin < end) fn(begin, end);
+  }
+}
 
 // Sums over rows, per column, that come out the same for any thread count: [0, cols) is cut into
 // blocks of kColumnBlock columns, each block belongs to one thread, and fn(begin, end) walks the
@@ -88,8 +109,22 @@ class Fp32Values {
 };
 
 // Row-major C[M,N] = alpha · op(A) · op(B) + beta · C with leading dimensions (OpenBLAS sgemm;
-// beta = 0 ignores the old contents of C; any of M, N, K may be 0).
+// beta = 0 ignores the old contents of C; any of M, N, K may be 0). Outside an OpenMP team a
+// product big enough is cut into one block of C per thread (ops/cpu/sgemm.cpp).
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// Held while an OpenMP team calls sgemm from each of its threads: keeps a pthreads build of
+// OpenBLAS from starting threads of its own under every member of the team.
+class SingleThreadedBlasInTeam {
+ public:
+  SingleThreadedBlasInTeam();
+  ~SingleThreadedBlasInTeam();
+  SingleThreadedBlasInTeam(const SingleThreadedBlasInTeam&) = delete;
+  SingleThreadedBlasInTeam& operator=(const SingleThreadedBlasInTeam&) = delete;
+
+ private:
+  int previous_ = 0;
+};
 
 }  // namespace trident::ops::cpu::detail

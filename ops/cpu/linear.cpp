@@ -1,34 +1,12 @@
-// Dense and grouped (per-expert) linear layers on OpenBLAS sgemm.
-#include "runtime/core/profiler.h"
+// Dense and grouped (per-expert) linear layers on OpenBLAS sgemm (ops/cpu/sgemm.cpp).
 #include "ops/cpu/linear.h"
 
-#include <cblas.h>
+#include <omp.h>
 
 #include "ops/cpu/detail.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::ops::cpu {
-
-namespace detail {
-
-// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C on raw pointers with leading dimensions.
-// Degenerate sizes are handled here because BLAS implementations disagree on them.
-void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    for (int64_t i = 0; i < m; ++i) {
-      float* row = c + i * ldc;
-      for (int64_t j = 0; j < n; ++j) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
-    }
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),
-              static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
-              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
-}
-
-}  // namespace detail
 
 namespace {
 
@@ -75,13 +53,37 @@ std::vector<int64_t> group_offsets(const std::vector<int64_t>& counts, int64_t g
 }
 
 // Runs fn(g, row, count) for each non-empty group g, whose `count` rows start at `row`, after
-// checking the counts against the weight's `groups` and the input's `tokens` rows.
+// checking the counts against the weight's `groups` and the input's `tokens` rows. With at least
+// two groups per thread the groups are spread over the threads, each product on one thread
+// (an expert's product is too small to cut well: ops/cpu/sgemm.cpp); otherwise they run one
+// after another, each product cut over the threads. Every group writes its own rows (or its own
+// weight gradient), so the result does not depend on the thread count. `fn` must not throw.
 template <typename Fn>
 void for_each_group(const std::vector<int64_t>& counts, int64_t groups, int64_t tokens, Fn&& fn) {
   const std::vector<int64_t> offsets = group_offsets(counts, groups, tokens);
+  std::vector<int64_t> busy;
   for (size_t g = 0; g < counts.size(); ++g) {
-    if (counts[g] > 0) fn(static_cast<int64_t>(g), offsets[g], counts[g]);
+    if (counts[g] > 0) busy.push_back(static_cast<int64_t>(g));
   }
+  const auto run = [&](int64_t g) {
+    fn(g, offsets[static_cast<size_t>(g)], counts[static_cast<size_t>(g)]);
+  };
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads > 1 && static_cast<int64_t>(busy.size()) >= 2 * threads) {
+    const detail::SingleThreadedBlasInTeam single_threaded;
+#pragma omp parallel for schedule(dynamic)
+    for (size_t i = 0; i < busy.size(); ++i) run(busy[i]);
+    return;
+  }
+  for (const int64_t g : busy) run(g);
+}
+
+// A weight the grouped products widen per group (Fp32Values): its type is checked before any
+// group runs, since a throw inside the threads' loop would end the process.
+void check_group_weight(const Tensor& w, const char* name) {
+  detail::check_host(w, name);
+  TRIDENT_CHECK(w.dtype() == DType::F32 || w.dtype() == DType::BF16, name,
+                " must be f32 or bf16, got ", w.describe());
 }
 
 }  // namespace
@@ -132,6 +134,7 @@ void grouped_linear_forward(const Tensor& x, const Tensor& w, const std::vector<
                             Tensor& y) {
   TRIDENT_PROFILE_SCOPE("grouped_linear_forward");
   const LinearDims d = linear_dims({x, "grouped_linear x"}, {y, "grouped_linear y"}, w, 3);
+  check_group_weight(w, "grouped_linear w");
   const int64_t matrix = d.out * d.in;
   for_each_group(counts, w.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
     const Fp32Values weight(w, g * matrix, matrix, "grouped_linear w");
@@ -145,6 +148,7 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
                                    bool accumulate) {
   TRIDENT_PROFILE_SCOPE("grouped_linear_backward_input");
   const LinearDims d = linear_dims({dx, "grouped_linear dx"}, {dy, "grouped_linear dy"}, w, 3);
+  check_group_weight(w, "grouped_linear w");
   const int64_t matrix = d.out * d.in;
   for_each_group(counts, w.size(0), d.tokens, [&](int64_t g, int64_t row, int64_t count) {
     const Fp32Values weight(w, g * matrix, matrix, "grouped_linear w");

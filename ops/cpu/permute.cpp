@@ -1,9 +1,10 @@
 // Token permutation by expert (dispatch order) and the weighted combine back to tokens.
 #include <cstring>
 
-#include "runtime/core/profiler.h"
 #include "ops/cpu/detail.h"
 #include "ops/cpu/router.h"
+#include "ops/cpu/vector_math.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::ops::cpu {
 namespace {
@@ -138,10 +139,10 @@ void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tenso
       const int64_t row = slot_to_row[slot];
       const float* yrow = src + row * dim;
       float* drow = dst + row * dim;
-      double dot = 0.0;
-      for (int64_t c = 0; c < dim; ++c) dot += static_cast<double>(grow[c]) * yrow[c];
-      dw[slot] = static_cast<float>(dot);
-      for (int64_t c = 0; c < dim; ++c) drow[c] = w[slot] * grow[c];
+      dw[slot] = static_cast<float>(detail::dot_f64(grow, yrow, dim));
+      const float weight = w[slot];
+#pragma omp simd
+      for (int64_t c = 0; c < dim; ++c) drow[c] = weight * grow[c];
     }
   }
 }

@@ -2,9 +2,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "runtime/core/profiler.h"
 #include "ops/cpu/detail.h"
 #include "ops/cpu/elementwise.h"
+#include "ops/cpu/vector_math.h"
+#include "runtime/core/profiler.h"
 
 namespace trident::ops::cpu {
 namespace {
@@ -24,6 +25,47 @@ NormDims norm_dims(const Tensor& x, const Tensor& rstd) {
 
 }  // namespace
 
+namespace {
+
+TRIDENT_AVX2_CLONE void rmsnorm_forward_rows(const float* in, const float* g, float eps,
+                                             int64_t dim, float* out, float* r, int64_t begin,
+                                             int64_t end) {
+  for (int64_t t = begin; t < end; ++t) {
+    const float* row = in + t * dim;
+    const double sum = detail::dot_f64(row, row, dim);
+    const float inv = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(dim) + eps));
+    r[t] = inv;
+    float* dst = out + t * dim;
+#pragma omp simd
+    for (int64_t c = 0; c < dim; ++c) dst[c] = row[c] * inv * g[c];
+  }
+}
+
+// dx = r·g − x · r³ · <g, x> / D with g = dy ⊙ w, added to dx when `accumulate`.
+TRIDENT_AVX2_CLONE void rmsnorm_backward_input_rows(const float* in, const float* grad,
+                                                    const float* g, const float* r, int64_t dim,
+                                                    bool accumulate, float* out, int64_t begin,
+                                                    int64_t end) {
+  for (int64_t t = begin; t < end; ++t) {
+    const float* xr = in + t * dim;
+    const float* gr = grad + t * dim;
+    const double dot =
+        detail::lane_sum(dim, [&](int64_t c) { return static_cast<double>(gr[c]) * g[c] * xr[c]; });
+    const float inv = r[t];
+    const float coef = static_cast<float>(dot / static_cast<double>(dim)) * inv * inv * inv;
+    float* dst = out + t * dim;
+    if (accumulate) {
+#pragma omp simd
+      for (int64_t c = 0; c < dim; ++c) dst[c] += inv * gr[c] * g[c] - xr[c] * coef;
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < dim; ++c) dst[c] = inv * gr[c] * g[c] - xr[c] * coef;
+    }
+  }
+}
+
+}  // namespace
+
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
   TRIDENT_PROFILE_SCOPE("rmsnorm_forward");
   const NormDims d = norm_dims(x, rstd);
@@ -35,16 +77,9 @@ void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Ten
   const float* g = weight.data();
   float* out = y.data<float>();
   float* r = rstd.data<float>();
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.rows * d.dim))
-  for (int64_t t = 0; t < d.rows; ++t) {
-    const float* row = in + t * d.dim;
-    double sum = 0.0;
-    for (int64_t c = 0; c < d.dim; ++c) sum += static_cast<double>(row[c]) * row[c];
-    const float inv = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(d.dim) + eps));
-    r[t] = inv;
-    float* dst = out + t * d.dim;
-    for (int64_t c = 0; c < d.dim; ++c) dst[c] = row[c] * inv * g[c];
-  }
+  detail::for_ranges(d.rows, d.rows * d.dim, [&](int64_t begin, int64_t end) {
+    rmsnorm_forward_rows(in, g, eps, d.dim, out, r, begin, end);
+  });
 }
 
 // y = x·r·w with r = (mean(x²) + eps)^(-1/2), so with g = dy ⊙ w:
@@ -64,20 +99,9 @@ void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, 
   const float* g = weight.data();
   const float* r = rstd.data<float>();
   float* out = dx.data<float>();
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(d.rows * d.dim))
-  for (int64_t t = 0; t < d.rows; ++t) {
-    const float* xr = in + t * d.dim;
-    const float* gr = grad + t * d.dim;
-    double dot = 0.0;
-    for (int64_t c = 0; c < d.dim; ++c) dot += static_cast<double>(gr[c]) * g[c] * xr[c];
-    const float inv = r[t];
-    const float coef = static_cast<float>(dot / static_cast<double>(d.dim)) * inv * inv * inv;
-    float* dst = out + t * d.dim;
-    for (int64_t c = 0; c < d.dim; ++c) {
-      const float value = inv * gr[c] * g[c] - xr[c] * coef;
-      dst[c] = accumulate ? dst[c] + value : value;
-    }
-  }
+  detail::for_ranges(d.rows, d.rows * d.dim, [&](int64_t begin, int64_t end) {
+    rmsnorm_backward_input_rows(in, grad, g, r, d.dim, accumulate, out, begin, end);
+  });
 }
 
 void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rstd, Tensor& dw) {

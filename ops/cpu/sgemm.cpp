@@ -1,0 +1,131 @@
+// The one place the CPU backend calls BLAS: sgemm on raw pointers, and how it uses the threads.
+//
+// On small matrices OpenBLAS's own threading loses: measured on the 2-core development machine,
+// a [1024 × 96] · [96 × 48] product took 96 µs on one thread and 122 µs on two, and the
+// [1024 × 96] · [96 × 512] one gained 1.45×, while cutting C into one block of rows per thread,
+// each a single-threaded sgemm, gained 1.84× and 1.91× (docs/benchmarks.md). So OpenBLAS always
+// runs single-threaded, and a product big enough is cut here into blocks of rows of C; inside an
+// OpenMP team (heads of attention, experts of a grouped product) every sgemm runs on its
+// caller's thread.
+//
+// The result does not depend on the thread count: OpenBLAS sums each element of C over k in an
+// order set by the element's place in its register tile, so blocks of rows that start on a tile
+// boundary give the bits of the single call (measured: always, for cuts at multiples of 12 rows;
+// never for cuts between columns, which is why C is only cut by rows).
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+
+#include "ops/cpu/detail.h"
+
+namespace trident::ops::cpu::detail {
+namespace {
+
+// Below this many multiply-adds one thread finishes before a team would have started.
+constexpr int64_t kMinThreadedMacs = int64_t{1} << 18;
+// Blocks of C's rows start at multiples of this, a multiple of the row tile of OpenBLAS's x86
+// sgemm kernels (12 rows for the Haswell kernel that runs on the development machine, a power of
+// two up to 16 for others).
+constexpr int64_t kRowTile = 48;
+
+void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                      const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                      float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),
+              static_cast<blasint>(k), alpha, a, static_cast<blasint>(lda), b,
+              static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+
+// The first row of block `part` of `parts` of C's m rows: a multiple of kRowTile, so that every
+// block is made of the row tiles a single-threaded call computes.
+int64_t cut(int64_t m, int64_t part, int64_t parts) {
+  if (part >= parts) return m;
+  return m * part / parts / kRowTile * kRowTile;
+}
+
+// Threads worth using for an m × n × k product: at most one per row tile of C.
+int threads_for(int64_t m, int64_t n, int64_t k) {
+  if (omp_in_parallel()) return 1;
+  const int threads = omp_get_max_threads();
+  if (threads < 2 || m * n * k < kMinThreadedMacs) return 1;
+  return static_cast<int>(std::min<int64_t>(threads, m / kRowTile));
+}
+
+// Makes the sgemm calls of its scope run on the calling thread alone: OpenBLAS's own threading
+// both loses on small products and gives sums that depend on the thread count.
+class BlasOnCallingThread {
+ public:
+  BlasOnCallingThread() {
+    if (omp_in_parallel()) return;  // already one thread per call in both builds
+    if (openblas_get_parallel() == 2) {
+      // The OpenMP build takes its thread count from OpenMP's, per call.
+      previous_omp_ = omp_get_max_threads();
+      omp_set_num_threads(1);
+    } else if (openblas_get_parallel() == 1) {
+      previous_blas_ = openblas_get_num_threads();
+      openblas_set_num_threads(1);
+    }
+  }
+  ~BlasOnCallingThread() {
+    if (previous_omp_ > 0) omp_set_num_threads(previous_omp_);
+    if (previous_blas_ > 0) openblas_set_num_threads(previous_blas_);
+  }
+  BlasOnCallingThread(const BlasOnCallingThread&) = delete;
+  BlasOnCallingThread& operator=(const BlasOnCallingThread&) = delete;
+
+ private:
+  int previous_omp_ = 0;
+  int previous_blas_ = 0;
+};
+
+}  // namespace
+
+SingleThreadedBlasInTeam::SingleThreadedBlasInTeam() {
+  // OpenBLAS's OpenMP build runs single-threaded inside a team by itself, and setting its
+  // thread count there sets OpenMP's, which would shrink the team that follows to one thread.
+  // Only the pthreads build has a pool of its own to hold back.
+  if (openblas_get_parallel() == 1) {
+    previous_ = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+  }
+}
+
+SingleThreadedBlasInTeam::~SingleThreadedBlasInTeam() {
+  if (previous_ > 0) openblas_set_num_threads(previous_);
+}
+
+// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C on raw pointers with leading dimensions.
+// Degenerate sizes are handled here because BLAS implementations disagree on them.
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i) {
+      float* row = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+    }
+    return;
+  }
+  const int threads = threads_for(m, n, k);
+  if (threads < 2) {
+    const BlasOnCallingThread one_thread;
+    sgemm_one_thread(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const SingleThreadedBlasInTeam single_threaded;
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t parts = omp_get_num_threads();
+    const int64_t part = omp_get_thread_num();
+    const int64_t begin = cut(m, part, parts);
+    const int64_t rows = cut(m, part + 1, parts) - begin;
+    // Rows of op(A): rows of A, or columns of A when it is transposed.
+    const float* a_block = a + (trans_a ? begin : begin * lda);
+    sgemm_one_thread(trans_a, trans_b, rows, n, k, alpha, a_block, lda, b, ldb, beta,
+                     c + begin * ldc, ldc);
+  }
+}
+
+}  // namespace trident::ops::cpu::detail
