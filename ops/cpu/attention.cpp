@@ -60,7 +60,7 @@ void check_shape(const AttentionShape& s, const Tensor& q, const Tensor& k, cons
 
 // Runs run(b, h, scratch) for every (batch, head). With at least as many heads as threads the
 // heads are spread over OpenMP threads (each with its own scratch); otherwise heads run one
-// after another and OpenBLAS threads each product.
+// after another and each product is cut over the threads (ops/cpu/sgemm.cpp).
 template <typename PerHead>
 void for_each_head(const AttentionShape& s, size_t scratch_floats, const PerHead& run) {
   const int64_t units = s.batch * s.heads;
