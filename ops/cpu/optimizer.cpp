@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ops/cpu/vector_math.h"
 #include "runtime/core/error.h"
 
 namespace trident::ops::cpu {
@@ -31,29 +32,17 @@ void adamw_kernel(const AdamWScalars& s, float* param, const float* grad, Moment
   }
 }
 
-// Σ x² of one piece in double. Blocks of 64K elements with eight interleaved partial sums
-// each, added in block order: the order depends on `count` alone, and the blocks run in
-// parallel while the partial sums vectorise.
+// Σ x² of one piece in double. Blocks of 64K elements, each summed in vector_math.h's fixed
+// order (eight interleaved partial sums), added in block order: the order depends on `count`
+// alone, and the blocks run in parallel while the partial sums vectorise.
 double piece_sum_of_squares(const float* values, int64_t count) {
   constexpr int64_t kBlock = int64_t{1} << 16;
-  constexpr int kLanes = 8;
   const int64_t blocks = (count + kBlock - 1) / kBlock;
   std::vector<double> block_sums(static_cast<size_t>(blocks));
 #pragma omp parallel for schedule(static) if (blocks > 1)
   for (int64_t b = 0; b < blocks; ++b) {
     const float* v = values + b * kBlock;
-    const int64_t n = std::min(kBlock, count - b * kBlock);
-    double lanes[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes) {
-      for (int l = 0; l < kLanes; ++l) {
-        lanes[l] += static_cast<double>(v[i + l]) * static_cast<double>(v[i + l]);
-      }
-    }
-    for (; i < n; ++i) lanes[0] += static_cast<double>(v[i]) * static_cast<double>(v[i]);
-    double sum = 0.0;
-    for (const double lane : lanes) sum += lane;
-    block_sums[static_cast<size_t>(b)] = sum;
+    block_sums[static_cast<size_t>(b)] = detail::dot_f64(v, v, std::min(kBlock, count - b * kBlock));
   }
   double total = 0.0;
   for (const double sum : block_sums) total += sum;
