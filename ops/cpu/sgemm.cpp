@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "ops/cpu/detail.h"
 
@@ -54,30 +55,29 @@ int threads_for(int64_t m, int64_t n, int64_t k) {
 }
 
 // Makes the sgemm calls of its scope run on the calling thread alone: OpenBLAS's own threading
-// both loses on small products and gives sums that depend on the thread count.
+// both loses on small products and gives sums that depend on the thread count. Outside a team
+// the OpenMP build takes its thread count from OpenMP's, per call; the pthreads build is held
+// back as inside a team. Inside a team every call already runs on its thread (whoever started
+// the team holds a pthreads pool back), and the global setting must not change under it.
 class BlasOnCallingThread {
  public:
   BlasOnCallingThread() {
-    if (omp_in_parallel()) return;  // already one thread per call in both builds
+    if (omp_in_parallel()) return;
+    pthreads_pool_.emplace();
     if (openblas_get_parallel() == 2) {
-      // The OpenMP build takes its thread count from OpenMP's, per call.
       previous_omp_ = omp_get_max_threads();
       omp_set_num_threads(1);
-    } else if (openblas_get_parallel() == 1) {
-      previous_blas_ = openblas_get_num_threads();
-      openblas_set_num_threads(1);
     }
   }
   ~BlasOnCallingThread() {
     if (previous_omp_ > 0) omp_set_num_threads(previous_omp_);
-    if (previous_blas_ > 0) openblas_set_num_threads(previous_blas_);
   }
   BlasOnCallingThread(const BlasOnCallingThread&) = delete;
   BlasOnCallingThread& operator=(const BlasOnCallingThread&) = delete;
 
  private:
   int previous_omp_ = 0;
-  int previous_blas_ = 0;
+  std::optional<SingleThreadedBlasInTeam> pthreads_pool_;
 };
 
 }  // namespace
