@@ -1,6 +1,6 @@
 #pragma once
-// Shared plumbing for the CPU ops (not part of the public API): argument checks and a
-// read-only fp32 view of tensors that may be stored as bf16.
+// Shared plumbing for the CPU ops (not part of the public API): argument checks, how loops and
+// products use the threads, and a read-only fp32 view of tensors that may be stored as bf16.
 #include <omp.h>
 
 #include <algorithm>

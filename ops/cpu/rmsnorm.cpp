@@ -23,10 +23,6 @@ NormDims norm_dims(const Tensor& x, const Tensor& rstd) {
   return d;
 }
 
-}  // namespace
-
-namespace {
-
 TRIDENT_AVX2_CLONE void rmsnorm_forward_rows(const float* in, const float* g, float eps,
                                              int64_t dim, float* out, float* r, int64_t begin,
                                              int64_t end) {
