@@ -76,7 +76,8 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionValues,
     ::testing::Values(AttentionShape{1, 1, 1, 3, 2, 0.5f}, AttentionShape{2, 9, 3, 5, 4, 0.4f},
                       AttentionShape{2, 130, 2, 6, 3, 0.35f},  // three query blocks
-                      AttentionShape{1, 257, 1, 24, 16, 0.2f}),
+                      AttentionShape{1, 257, 1, 24, 16, 0.2f},
+                      AttentionShape{2, 70, 2, 72, 66, 0.1f}),  // wide heads: sgemm
     [](const ::testing::TestParamInfo<AttentionShape>& shape_info) {
       const AttentionShape& s = shape_info.param;
       std::ostringstream name;

@@ -501,6 +501,8 @@ std::vector<SweepCase> all_cases() {
   add(attention_cases({2, 7, 3, 6, 4, 1.0f}));
   add(attention_cases({1, 33, 1, 8, 5, 1.0f}));
   add(attention_cases({1, 131, 1, 4, 3, 1.0f}));  // crosses the 128-row query block
+  add(attention_cases({1, 37, 2, 8, 8, 1.0f}));   // crosses a 32-row backward block
+  add(attention_cases({1, 9, 1, 65, 3, 1.0f}));   // wide heads: sgemm
   RouterSettings plain;
   plain.experts = 8;
   plain.top_k = 2;

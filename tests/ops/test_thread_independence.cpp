@@ -95,15 +95,8 @@ TEST(ThreadIndependence, GroupedLinearSpreadsExpertsOverThreads) {
   }
 }
 
-TEST(ThreadIndependence, AttentionSpreadsHeadsOverThreads) {
+void expect_attention_thread_independent(const AttentionShape& s) {
   std::mt19937 rng(24);
-  AttentionShape s;
-  s.batch = 3;
-  s.seq = 40;
-  s.heads = 4;
-  s.qk_dim = 24;
-  s.v_dim = 16;
-  s.scale = 0.2f;
   const int64_t tokens = s.batch * s.seq;
   const Tensor q = random_tensor({tokens, s.heads, s.qk_dim}, rng);
   const Tensor k = random_tensor({tokens, s.heads, s.qk_dim}, rng);
@@ -119,6 +112,16 @@ TEST(ThreadIndependence, AttentionSpreadsHeadsOverThreads) {
     attention_backward(s, dout, q, k, v, out, lse, dq, dk, dv);
     return std::vector<Tensor>{out, lse, dq, dk, dv};
   });
+}
+
+// Small heads (small_gemm), spread over the threads.
+TEST(ThreadIndependence, AttentionSpreadsHeadsOverThreads) {
+  expect_attention_thread_independent(AttentionShape{3, 40, 4, 24, 16, 0.2f});
+}
+
+// Wide heads, fewer than the threads: one head after another, each sgemm cut over the threads.
+TEST(ThreadIndependence, AttentionCutsWideHeadsProducts) {
+  expect_attention_thread_independent(AttentionShape{1, 150, 2, 72, 66, 0.1f});
 }
 
 }  // namespace
