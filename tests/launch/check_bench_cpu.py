@@ -1,5 +1,5 @@
-"""trident bench step, bench score and bench generate on the tiny preset, against the PyTorch reference
-in the same run.
+"""trident bench step, bench score, bench generate and bench eval on the tiny preset, against the
+PyTorch reference in the same run.
 
 bench step: the table,
 the speed-up line (PyTorch time over Trident time), the FLOP-rate line (the planner's model FLOPs
@@ -14,10 +14,11 @@ kernel's out-of-memory killer sends it).
 launch/experiments/step_cost.py on tiny without the reference, two rounds: a CSV row per run,
 the Markdown table's medians and ranges taken from those rows, the growth rows, and the plot.
 
-bench score and bench generate: a row per round whose speed-up is the PyTorch time over
-trident's, the summary's median and range of those, and the two outputs' agreement (the command
-itself fails when they differ): log-probabilities for score, the reference's best token against
-trident's choice at every decode step for generate.
+bench score, bench generate and bench eval: a row per round whose speed-up is the PyTorch time
+over trident's, the summary's median and range of those, and the two outputs' agreement (the
+command itself fails when they differ): log-probabilities for score, the reference's best token
+against trident's choice at every decode step for generate and eval, and for eval the rule
+rewards of every problem, computed on both sides.
 
 Bad flags are refused by name.
 Timing itself is not asserted: only that each printed figure is consistent with the others.
@@ -215,6 +216,24 @@ def check_bench_generate(trident):
     print("bench generate: rounds, speed-ups and the rollouts' agreement are consistent")
 
 
+def check_bench_eval(trident):
+    out = run([trident, "bench", "eval", "--config", "tiny", "--count", "5", "--max-new-tokens",
+               "6", "--rounds", "2"]).stdout
+    check_rounds(out, "bench eval")
+    accuracy, format_rate, length, gap = find(
+        r"accuracy ([\d.]+), format rate ([\d.]+), mean completion ([\d.]+) tokens, the same "
+        r"from both; max logit gap ([\d.e+-]+)", out, "agreement")
+    # Random weights write no answers: nothing is correct, every completion runs to the limit.
+    if accuracy != 0 or format_rate != 0 or length != 6 or not gap < 1e-3:
+        sys.exit(f"bench eval on random weights: accuracy {accuracy}, format {format_rate}, "
+                 f"length {length}, gap {gap}")
+
+    bad = run([trident, "bench", "eval", "--config", "tiny", "--count", "0"], expect_ok=False)
+    if bad.returncode == 0 or "--count" not in bad.stderr + bad.stdout:
+        sys.exit(f"--count 0 was not refused by name:\n{bad.stdout}\n{bad.stderr}")
+    print("bench eval: rounds, speed-ups and the evaluations' agreement are consistent")
+
+
 def main():
     trident = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,6 +241,7 @@ def main():
         check_step_cost(trident, tmp)
     check_bench_score(trident)
     check_bench_generate(trident)
+    check_bench_eval(trident)
 
 
 if __name__ == "__main__":

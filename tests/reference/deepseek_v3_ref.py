@@ -633,17 +633,31 @@ class LoadedModel:
     has_mtp_copies: bool  # the checkpoint stored the MTP copies of embedding and head
 
 
+def read_safetensors_dir(model_dir):
+    """{name: array} of model.safetensors, or of every shard that model.safetensors.index.json
+    names (what `trident convert` and `--save-hf` write)."""
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if not os.path.exists(index):
+        return safetensors_io.read(os.path.join(model_dir, "model.safetensors"))
+    with open(index) as f:
+        shards = sorted(set(json.load(f)["weight_map"].values()))
+    stored = {}
+    for shard in shards:
+        stored.update(safetensors_io.read(os.path.join(model_dir, shard)))
+    return stored
+
+
 def load_model(model_dir, dtype):
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = ModelConfig.from_hf(json.load(f))
-    stored = safetensors_io.read(os.path.join(model_dir, "model.safetensors"))
+    stored = read_safetensors_dir(model_dir)
     shapes = expected_weight_shapes(cfg)
     weights = {}
     for name, shape in shapes.items():
         if name not in stored:
-            raise ValueError(f"{model_dir}/model.safetensors: missing weight {name} {shape}")
+            raise ValueError(f"{model_dir}: missing weight {name} {shape}")
         if list(stored[name].shape) != shape:
-            raise ValueError(f"{model_dir}/model.safetensors: {name} has shape "
+            raise ValueError(f"{model_dir}: {name} has shape "
                              f"{list(stored[name].shape)}, expected {shape}")
         weights[name] = torch.tensor(stored[name], dtype=dtype,
                                      requires_grad=not is_router_bias(name))

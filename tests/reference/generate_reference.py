@@ -75,9 +75,11 @@ def last_logits(w, cfg, ids, caches, start):
     return ref.linear(h, w["lm_head.weight"])
 
 
-def generate(w, cfg, prompts, new_tokens, follow):
+def generate(w, cfg, prompts, new_tokens, follow, lengths=None):
     """This run's greedy ids [B, new_tokens] (lowest id on ties) and the largest regret of the
-    followed tokens; `follow` [B, new_tokens] is what each step is fed, or None for its own."""
+    followed tokens; `follow` [B, new_tokens] is what each step is fed, or None for its own.
+    `lengths` [B] (with `follow`): how many steps of each row count; a row that ended earlier is
+    fed filler (EOS, as trident feeds it) and its later steps are left out of the regret."""
     batch, prompt_len = prompts.shape
     capacity = prompt_len + new_tokens
     caches = [LatentCache(torch.zeros(batch, capacity, cfg.kv_lora_rank),
@@ -90,7 +92,10 @@ def generate(w, cfg, prompts, new_tokens, follow):
         if follow is not None:
             taken = follow[:, step]
             gap = logits.max(dim=-1).values - logits.gather(-1, taken[:, None])[:, 0]
-            regret = max(regret, gap.max().item())
+            if lengths is not None:
+                gap = gap[lengths > step]
+            if gap.numel() > 0:
+                regret = max(regret, gap.max().item())
         else:
             taken = best
         chosen.append(best)

@@ -1,5 +1,7 @@
 #include "runtime/train/grpo/evaluate.h"
 
+#include <utility>
+
 #include "runtime/io/tokenizer.h"
 #include "runtime/train/grpo/rewards.h"
 
@@ -28,9 +30,13 @@ EvalResult evaluate_arithmetic(StagedDecoder& decoder, uint64_t seed, int64_t co
   EvalResult r;
   r.prompts = count;
   for (size_t i = 0; i < completions.size(); ++i) {
-    r.accuracy += io::is_correct(completions[i].text, problems[i].answer) ? 1.0 : 0.0;
-    r.format_rate += io::format_ok(completions[i].text) ? 1.0 : 0.0;
-    r.completion_length += static_cast<double>(completions[i].tokens.size());
+    EvalSample sample{problems[i].prompt, problems[i].answer, completions[i].tokens,
+                      io::is_correct(completions[i].text, problems[i].answer),
+                      io::format_ok(completions[i].text)};
+    r.accuracy += sample.correct ? 1.0 : 0.0;
+    r.format_rate += sample.format_ok ? 1.0 : 0.0;
+    r.completion_length += static_cast<double>(sample.completion.size());
+    r.samples.push_back(std::move(sample));
   }
   const double n = static_cast<double>(count);
   r.accuracy /= n, r.format_rate /= n, r.completion_length /= n;
