@@ -9,6 +9,7 @@
 // The weights are random (--config, --set) unless --hf-dir names a model, such as a trained
 // one exported with `trident convert`: only a trained model writes answers and stops early.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>

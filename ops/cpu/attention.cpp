@@ -30,8 +30,8 @@ constexpr int64_t kSmallHeadDim = 64;
 // backward (dK and dV are accumulated once per block).
 constexpr int64_t kStrip = 4;
 constexpr int64_t kSmallBackwardBlock = 32;
-// small_gemm's vector of columns: the small-head path's rows of scores come in whole vectors.
-constexpr int64_t kSmallGranule = 8;
+// small_gemm's vector of columns: the small-head path's scratch rows come in whole vectors.
+constexpr int64_t kVector = 8;
 
 // Pointers and leading dimensions of one (batch, head) slice.
 struct HeadView {
@@ -98,34 +98,21 @@ void for_each_head(const AttentionShape& s, size_t scratch_floats, bool always_s
   for (int64_t unit = 0; unit < units; ++unit) run(unit / s.heads, unit % s.heads, scratch.data());
 }
 
-// The end of the span a softmax row is computed over: its visible keys rounded up to `granule`.
-// With a granule of 8 (the small-head path, whose rows have whole vectors of scores) every loop
-// runs whole vectors; the positions past the visible keys come out as 0.
-int64_t row_span(int64_t visible, int64_t granule) {
-  return (visible + granule - 1) / granule * granule;
-}
-
-// Scores of one query block (rows i0 … i0 + rows − 1, `ld` apart, each with keys 0 … i0 + rows − 1,
-// and up to row_span) into probabilities in place: row r sees keys 0 … i0 + r; the keys after
-// those are set to 0. Writes each row's log-sum-exp.
+// Scores of one query block (rows i0 … i0 + rows − 1, `ld` apart, each with keys 0 … i0 + rows − 1)
+// into probabilities in place: row r sees keys 0 … i0 + r; the keys after those are set to 0.
+// Writes each row's log-sum-exp.
 TRIDENT_AVX2_CLONE void causal_softmax_rows(float* p, int64_t ld, int64_t i0, int64_t rows,
-                                            int64_t granule, float* lse) {
+                                            float* lse) {
   const int64_t keys = i0 + rows;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = p + r * ld;
     const int64_t visible = i0 + r + 1;
-    const int64_t span = row_span(visible, granule);
     const float max_score = detail::max_f32(row, visible);
-#pragma omp simd
-    for (int64_t j = 0; j < span; ++j) {
-      row[j] = j < visible ? detail::exp_f32(row[j] - max_score) : 0.0f;
-    }
-    // The zeros past the visible keys land in lanes of their own: the same sum as without them.
-    const double sum = detail::sum_f64(row, span);
+    const double sum = detail::exp_shifted(row, max_score, row, visible);
     const float inv = static_cast<float>(1.0 / sum);
 #pragma omp simd
-    for (int64_t j = 0; j < span; ++j) row[j] *= inv;
-    if (span < keys) std::fill(row + span, row + keys, 0.0f);
+    for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
+    std::fill(row + visible, row + keys, 0.0f);
     lse[r] = max_score + static_cast<float>(std::log(sum));
   }
 }
@@ -134,26 +121,22 @@ TRIDENT_AVX2_CLONE void causal_softmax_rows(float* p, int64_t ld, int64_t i0, in
 // becomes P = e^(score − lse), dp holds dO·Vᵀ and becomes dS = P ∘ (dO·Vᵀ − Δ); the hidden keys
 // of both are set to 0.
 TRIDENT_AVX2_CLONE void causal_softmax_gradient_rows(float* p, float* dp, int64_t ld, int64_t i0,
-                                                     int64_t rows, int64_t granule,
-                                                     const float* lse, const float* delta) {
+                                                     int64_t rows, const float* lse,
+                                                     const float* delta) {
   const int64_t keys = i0 + rows;
   for (int64_t r = 0; r < rows; ++r) {
     float* prow = p + r * ld;
     float* dprow = dp + r * ld;
     const int64_t visible = i0 + r + 1;
-    const int64_t span = row_span(visible, granule);
     const float row_lse = lse[r];
     const float row_delta = delta[r];
 #pragma omp simd
-    for (int64_t j = 0; j < span; ++j) {
-      const float prob = j < visible ? detail::exp_f32(prow[j] - row_lse) : 0.0f;
-      prow[j] = prob;
-      dprow[j] = j < visible ? prob * (dprow[j] - row_delta) : 0.0f;
+    for (int64_t j = 0; j < visible; ++j) {
+      prow[j] = detail::exp_f32(prow[j] - row_lse);
+      dprow[j] = prow[j] * (dprow[j] - row_delta);
     }
-    if (span < keys) {
-      std::fill(prow + span, prow + keys, 0.0f);
-      std::fill(dprow + span, dprow + keys, 0.0f);
-    }
+    std::fill(prow + visible, prow + keys, 0.0f);
+    std::fill(dprow + visible, dprow + keys, 0.0f);
   }
 }
 
@@ -171,7 +154,7 @@ void forward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& q
     const int64_t keys = i0 + rows;
     detail::sgemm(false, true, rows, keys, s.qk_dim, s.scale, qh + i0 * hv.q_ld, hv.q_ld, kh,
                   hv.q_ld, 0.0f, p, s.seq);
-    causal_softmax_rows(p, s.seq, i0, rows, 1, lh + i0);
+    causal_softmax_rows(p, s.seq, i0, rows, lh + i0);
     detail::sgemm(false, false, rows, s.v_dim, keys, 1.0f, p, s.seq, vh, hv.v_ld, 0.0f,
                   oh + i0 * hv.v_ld, hv.v_ld);
   }
@@ -212,7 +195,7 @@ void backward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& 
                   p, s.seq);
     detail::sgemm(false, true, rows, keys, s.v_dim, 1.0f, do_block, hv.v_ld, vh, hv.v_ld, 0.0f, dp,
                   s.seq);
-    causal_softmax_gradient_rows(p, dp, s.seq, i0, rows, 1, lh + i0, delta + i0);
+    causal_softmax_gradient_rows(p, dp, s.seq, i0, rows, lh + i0, delta + i0);
     // dK and dV rows of this head belong to this head alone: no other thread writes them.
     detail::sgemm(true, false, keys, s.v_dim, rows, 1.0f, p, s.seq, do_block, hv.v_ld, 1.0f, dvh,
                   hv.v_ld);
@@ -225,12 +208,12 @@ void backward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& 
 
 // ---- Small heads: small_gemm, the causal triangle skipped strip by strip ----
 
-// Key columns of the small-head path's scratch rows: the sequence rounded up to whole vectors,
-// so a strip's scores are computed a whole vector at a time.
-int64_t padded_keys(const AttentionShape& s) { return row_span(s.seq, kSmallGranule); }
+// n rounded up to whole vectors: the columns of scores a strip ending at row n (exclusive)
+// computes, so that small_gemm runs whole vectors.
+int64_t whole_vectors(int64_t n) { return (n + kVector - 1) / kVector * kVector; }
 
-// The keys a strip ending at row `end` (exclusive) sees, rounded up to whole vectors.
-int64_t strip_columns(int64_t end) { return row_span(end, kSmallGranule); }
+// Key columns of the small-head path's scratch rows.
+int64_t padded_keys(const AttentionShape& s) { return whole_vectors(s.seq); }
 
 // dst[c · ld + j] = src[j · src_ld + c] for j < rows, c < cols, and 0 for rows ≤ j < ld.
 void transpose_into(const float* src, int64_t src_ld, int64_t rows, int64_t cols, float* dst,
@@ -262,9 +245,9 @@ TRIDENT_AVX2_CLONE void small_forward_head(const AttentionShape& s, int64_t b, i
   for (int64_t i0 = 0; i0 < s.seq; i0 += kStrip) {
     const int64_t rows = std::min(kStrip, s.seq - i0);
     const int64_t keys = i0 + rows;
-    detail::small_gemm(rows, strip_columns(keys), s.qk_dim, s.scale,
+    detail::small_gemm(rows, whole_vectors(keys), s.qk_dim, s.scale,
                        {qh + i0 * hv.q_ld, hv.q_ld, 1}, kt, ld, p, ld, false);
-    causal_softmax_rows(p, ld, i0, rows, kSmallGranule, lh + i0);
+    causal_softmax_rows(p, ld, i0, rows, lh + i0);
     detail::small_gemm(rows, s.v_dim, keys, 1.0f, {p, ld, 1}, vh, hv.v_ld, oh + i0 * hv.v_ld,
                        hv.v_ld, false);
   }
@@ -307,7 +290,7 @@ TRIDENT_AVX2_CLONE void small_backward_head(const AttentionShape& s, int64_t b, 
     // rows are zeroed by causal_softmax_gradient_rows).
     for (int64_t r0 = i0; r0 < keys; r0 += kStrip) {
       const int64_t strip = std::min(kStrip, keys - r0);
-      const int64_t columns = strip_columns(r0 + strip);
+      const int64_t columns = whole_vectors(r0 + strip);
       float* p_strip = p + (r0 - i0) * ld;
       float* dp_strip = dp + (r0 - i0) * ld;
       detail::small_gemm(strip, columns, s.qk_dim, s.scale, {qh + r0 * hv.q_ld, hv.q_ld, 1}, kt, ld,
@@ -315,7 +298,7 @@ TRIDENT_AVX2_CLONE void small_backward_head(const AttentionShape& s, int64_t b, 
       detail::small_gemm(strip, columns, s.v_dim, 1.0f, {doh + r0 * hv.v_ld, hv.v_ld, 1}, vt, ld,
                          dp_strip, ld, false);
     }
-    causal_softmax_gradient_rows(p, dp, ld, i0, rows, kSmallGranule, lh + i0, delta + i0);
+    causal_softmax_gradient_rows(p, dp, ld, i0, rows, lh + i0, delta + i0);
     // dV += Pᵀ dO and dK += scale · dSᵀ Q over the block's rows; dK and dV rows of this head
     // belong to this head alone.
     detail::small_gemm(keys, s.v_dim, rows, 1.0f, {p, 1, ld}, doh + i0 * hv.v_ld, hv.v_ld, dvh,
