@@ -154,6 +154,12 @@ void scale(const Tensor& x, float factor, Tensor& y) {
   TRIDENT_ON_DEVICE(scale, device_of("scale", {&x, &y}), x, factor, y);
 }
 
+void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tensor& dst,
+                  int64_t dst_width, int64_t dst_begin, int64_t count, bool accumulate) {
+  TRIDENT_ON_DEVICE(copy_columns, device_of("copy_columns", {&src, &dst}), src, src_width,
+                    src_begin, dst, dst_width, dst_begin, count, accumulate);
+}
+
 void round_to_bf16(Tensor& x) {
   TRIDENT_ON_DEVICE(round_to_bf16, device_of("round_to_bf16", {&x}), x);
 }

@@ -58,6 +58,11 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
 void axpy(float alpha, const Tensor& x, Tensor& y);
 // y = x · factor
 void scale(const Tensor& x, float factor, Tensor& y);
+// Columns of row-major f32 matrices with the same rows: dst[r, dst_begin + c] = src[r,
+// src_begin + c] (accumulate: +=) for c < count, src viewed as [rows, src_width] and dst as
+// [rows, dst_width] (MLA's split of its projections into heads' parts, MTP's concatenation).
+void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tensor& dst,
+                  int64_t dst_width, int64_t dst_begin, int64_t count, bool accumulate = false);
 // x (f32) := the nearest bf16 values, ties to even (the values a bf16 activation holds; NaN stays
 // NaN, ±inf stays ±inf).
 void round_to_bf16(Tensor& x);

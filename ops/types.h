@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/core/error.h"
 #include "runtime/core/tensor.h"
 
 namespace trident::ops {
@@ -116,6 +117,24 @@ inline AdamWScalars adamw_scalars(const AdamWSettings& settings, const AdamWStep
 // yarn_get_mscale: 0.1 · m · ln(scale) + 1 for scale > 1, else 1.
 inline double yarn_mscale(double scale, double m) {
   return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+}
+
+// The rows of ops::copy_columns, after checking that src and dst hold whole rows of their widths,
+// as many of them, and that both column ranges lie inside their rows. Each backend checks the
+// dtype and the device itself.
+inline int64_t column_copy_rows(const Tensor& src, int64_t src_width, int64_t src_begin,
+                                const Tensor& dst, int64_t dst_width, int64_t dst_begin,
+                                int64_t count) {
+  TRIDENT_CHECK(src_width > 0 && dst_width > 0 && count >= 0 && src_begin >= 0 && dst_begin >= 0 &&
+                    src_begin + count <= src_width && dst_begin + count <= dst_width,
+                "copy_columns: columns [", src_begin, ", ", src_begin + count, ") of rows of ",
+                src_width, " into [", dst_begin, ", ", dst_begin + count, ") of rows of ",
+                dst_width, " lie outside the rows");
+  TRIDENT_CHECK(src.numel() % src_width == 0 && dst.numel() % dst_width == 0 &&
+                    src.numel() / src_width == dst.numel() / dst_width,
+                "copy_columns: ", src.describe(), " in rows of ", src_width, " and ",
+                dst.describe(), " in rows of ", dst_width, " do not have the same rows");
+  return src.numel() / src_width;
 }
 
 }  // namespace trident::ops

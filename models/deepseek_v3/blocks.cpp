@@ -86,32 +86,22 @@ void norm_step_backward_weight(const Weight& w, NormStep& step) {
 }
 
 Tensor take_columns(const Tensor& x, int64_t width, int64_t begin, int64_t count) {
-  TRIDENT_CHECK(x.numel() % width == 0 && begin >= 0 && begin + count <= width,
-                "take_columns out of range");
-  const int64_t rows = x.numel() / width;
-  Tensor out = Tensor::empty({rows, count});
-  const float* src = x.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < count; ++c) dst[r * count + c] = src[r * width + begin + c];
-  }
+  TRIDENT_CHECK(width > 0 && x.numel() % width == 0, "take_columns: ", x.describe(),
+                " is not made of rows of ", width);
+  Tensor out = Tensor::empty({x.numel() / width, count}, DType::F32, x.device());
+  if (out.numel() > 0) ops::copy_columns(x, width, begin, out, count, 0, count);
   return out;
 }
 
 void put_columns(Tensor& dst, int64_t width, int64_t begin, const Tensor& src, bool accumulate) {
-  TRIDENT_CHECK(dst.numel() % width == 0, "put_columns: bad width");
+  TRIDENT_CHECK(width > 0 && dst.numel() % width == 0, "put_columns: ", dst.describe(),
+                " is not made of rows of ", width);
   const int64_t rows = dst.numel() / width;
-  TRIDENT_CHECK(src.numel() % rows == 0, "put_columns: row count mismatch");
+  if (rows == 0 || src.numel() == 0) return;
+  TRIDENT_CHECK(src.numel() % rows == 0, "put_columns: ", src.describe(),
+                " does not fill columns of the ", rows, " rows of ", dst.describe());
   const int64_t count = src.numel() / rows;
-  TRIDENT_CHECK(begin >= 0 && begin + count <= width, "put_columns out of range");
-  const float* s = src.data<float>();
-  float* d = dst.data<float>();
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < count; ++c) {
-      float& target = d[r * width + begin + c];
-      target = accumulate ? target + s[r * count + c] : s[r * count + c];
-    }
-  }
+  ops::copy_columns(src, count, 0, dst, width, begin, count, accumulate);
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {

@@ -75,22 +75,17 @@ Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaC
   // Keys: per-head k_nope from the latent, the one rotated k_rope shared by all heads.
   Tensor k_rope = p.k_rope.view({T, 1, dr});
   ops::rope_forward(k_rope, layout.positions, *layout.rope, k_rope);
-  ctx.k_full = Tensor::empty({T, nh, dq});
+  const Device device = x.device();
+  ctx.k_full = Tensor::empty({T, nh, dq}, DType::F32, device);
   put_columns(ctx.k_full, dq, 0, take_columns(kv, dn + dv, 0, dn), false);
-  {
-    float* k = ctx.k_full.data<float>();
-    const float* r = k_rope.data<float>();
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t h = 0; h < nh; ++h) {
-        for (int64_t j = 0; j < dr; ++j) k[(t * nh + h) * dq + dn + j] = r[t * dr + j];
-      }
-    }
+  for (int64_t h = 0; h < nh; ++h) {
+    ops::copy_columns(k_rope, dr, 0, ctx.k_full, nh * dq, h * dq + dn, dr);
   }
   ctx.v = take_columns(kv, dn + dv, dn, dv).view({T, nh, dv});
 
   ops::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
-  ctx.out = Tensor::empty({T, nh, dv});
-  ctx.lse = Tensor::empty({layout.batch, nh, layout.seq});
+  ctx.out = Tensor::empty({T, nh, dv}, DType::F32, device);
+  ctx.lse = Tensor::empty({layout.batch, nh, layout.seq}, DType::F32, device);
   ops::attention_forward(shape, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse);
   round_activations(w_.o.activations, {&ctx.out});  // the softmax and lse stay fp32
   Tensor y = linear_step_forward(w_.o, ctx.out.view({T, nh * dv}), ctx.o);
@@ -106,9 +101,10 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
 
   const Tensor d_out = linear_step_backward_input(w_.o, dout, ctx.o).view({T, nh, dv});
   ops::AttentionShape shape{layout.batch, layout.seq, nh, dq, dv, dims_.softmax_scale};
-  Tensor dq_full = Tensor::empty({T, nh, dq});
-  Tensor dk_full = Tensor::empty({T, nh, dq});
-  Tensor dv_full = Tensor::empty({T, nh, dv});
+  const Device device = dout.device();
+  Tensor dq_full = Tensor::empty({T, nh, dq}, DType::F32, device);
+  Tensor dk_full = Tensor::empty({T, nh, dq}, DType::F32, device);
+  Tensor dv_full = Tensor::empty({T, nh, dv}, DType::F32, device);
   ops::attention_backward(shape, d_out, ctx.q_full, ctx.k_full, ctx.v, ctx.out, ctx.lse, dq_full,
                           dk_full, dv_full);
   round_activations(w_.o.activations, {&dq_full, &dk_full, &dv_full});
@@ -121,20 +117,14 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
   const Tensor dq_flat = dq_full.view({T, nh * dq});
 
   // kv_b output gradient [T, nh·(dn+dv)]: per head [dk_nope | dv].
-  Tensor dkv = Tensor::empty({T, nh * (dn + dv)});
+  Tensor dkv = Tensor::empty({T, nh * (dn + dv)}, DType::F32, device);
   put_columns(dkv, dn + dv, 0, take_columns(dk_full, dq, 0, dn), false);
   put_columns(dkv, dn + dv, dn, dv_full, false);
 
-  // The shared rope key collects the gradient of every head, then is un-rotated.
-  Tensor dk_rope = Tensor::zeros({T, 1, dr});
-  {
-    const float* dk = dk_full.data<float>();
-    float* r = dk_rope.data<float>();
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t h = 0; h < nh; ++h) {
-        for (int64_t j = 0; j < dr; ++j) r[t * dr + j] += dk[(t * nh + h) * dq + dn + j];
-      }
-    }
+  // The shared rope key collects the gradient of every head (in head order), then is un-rotated.
+  Tensor dk_rope = Tensor::zeros({T, 1, dr}, DType::F32, device);
+  for (int64_t h = 0; h < nh; ++h) {
+    ops::copy_columns(dk_full, nh * dq, h * dq + dn, dk_rope, dr, 0, dr, /*accumulate=*/true);
   }
   ops::rope_backward(dk_rope, layout.positions, *layout.rope, dk_rope);
 

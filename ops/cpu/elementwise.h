@@ -19,6 +19,8 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
 
 void axpy(float alpha, const Tensor& x, Tensor& y);
 void scale(const Tensor& x, float factor, Tensor& y);
+void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tensor& dst,
+                  int64_t dst_width, int64_t dst_begin, int64_t count, bool accumulate = false);
 void round_to_bf16(Tensor& x);
 
 }  // namespace trident::ops::cpu

@@ -2,6 +2,7 @@
 
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/kernel_utils.h"
+#include "ops/types.h"
 
 namespace trident::ops::cuda {
 namespace {
@@ -111,6 +112,21 @@ __global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x)
     y[i] += alpha * x[i];
+}
+
+// One thread per copied element: dst[r · dst_width + c] (+)= src[r · src_width + c], both pointers
+// already at their first column.
+__global__ void copy_columns_kernel(const float* src, int64_t src_width, float* dst,
+                                    int64_t dst_width, int64_t rows, int64_t count,
+                                    bool accumulate) {
+  const int64_t n = rows * count;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / count, c = i % count;
+    const float value = src[r * src_width + c];
+    float& out = dst[r * dst_width + c];
+    out = accumulate ? out + value : value;
+  }
 }
 
 __global__ void scale_kernel(const float* x, float factor, float* y, int64_t n) {
@@ -272,6 +288,21 @@ void axpy(float alpha, const Tensor& x, Tensor& y, cudaStream_t stream) {
   if (n == 0) return;
   axpy_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(alpha, x.data<float>(),
                                                                 y.data<float>(), n);
+  TRIDENT_CHECK_LAUNCH();
+}
+
+void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tensor& dst,
+                  int64_t dst_width, int64_t dst_begin, int64_t count, bool accumulate,
+                  cudaStream_t stream) {
+  detail::expect_dtype(src, DType::F32, "copy_columns src");
+  detail::expect_dtype(dst, DType::F32, "copy_columns dst");
+  const int64_t rows =
+      column_copy_rows(src, src_width, src_begin, dst, dst_width, dst_begin, count);
+  const int64_t n = rows * count;
+  if (n == 0) return;
+  copy_columns_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+      src.data<float>() + src_begin, src_width, dst.data<float>() + dst_begin, dst_width, rows,
+      count, accumulate);
   TRIDENT_CHECK_LAUNCH();
 }
 

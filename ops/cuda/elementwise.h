@@ -32,6 +32,10 @@ void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, T
 
 // y += alpha · x (same numel)
 void axpy(float alpha, const Tensor& x, Tensor& y, cudaStream_t stream = nullptr);
+// Columns of row-major matrices with the same rows (ops/ops.h).
+void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tensor& dst,
+                  int64_t dst_width, int64_t dst_begin, int64_t count, bool accumulate = false,
+                  cudaStream_t stream = nullptr);
 // y = x · factor (y may alias x)
 void scale(const Tensor& x, float factor, Tensor& y, cudaStream_t stream = nullptr);
 // x := the nearest bf16 values (round to nearest even), in place.

@@ -112,6 +112,26 @@ TEST_P(CudaElementwise, SwigluAxpyScale) {
   EXPECT_LE(gpu_error(in_place, scaled), kFp32Tolerance);
 }
 
+TEST_P(CudaElementwise, CopyColumns) {
+  SKIP_WITHOUT_GPU();
+  const auto [rows, dim] = GetParam();
+  // Columns [dim / 3, dim / 3 + dim / 2) of src [rows, dim] into a [rows, dim + 3] at column 3.
+  const int64_t begin = dim / 3, count = dim / 2;
+  const Tensor src = random_tensor({rows, dim}, 30);
+  for (const bool accumulate : {false, true}) {
+    // Both sides start from the same destination: the columns outside the range must survive.
+    EXPECT_LE(output_error(
+                  random_tensor({rows, dim + 3}, 31), /*accumulate=*/true,
+                  [&](Tensor& dst) {
+                    cpu::copy_columns(src, dim, begin, dst, dim + 3, 3, count, accumulate);
+                  },
+                  [&](Tensor& dst) {
+                    cuda::copy_columns(gpu(src), dim, begin, dst, dim + 3, 3, count, accumulate);
+                  }),
+              kFp32Tolerance);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaElementwise,
                          ::testing::Values(RowsCase{1, 1}, RowsCase{5, 33}, RowsCase{64, 512},
                                            RowsCase{300, 7168}));

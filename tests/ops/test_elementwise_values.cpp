@@ -92,6 +92,30 @@ TEST(VectorUpdates, AxpyAndScale) {
   EXPECT_EQ(y.to_vector(), (std::vector<float>{-0.5f, 1.0f, -1.5f}));
 }
 
+TEST(ColumnCopy, CopiesAndAccumulatesColumnsBetweenWidths) {
+  // src [3, 5] = 10·r + c; columns 1…3 go to columns 2…4 of dst [3, 6].
+  Tensor src = Tensor::empty({3, 5});
+  for (int64_t i = 0; i < src.numel(); ++i)
+    src.data<float>()[i] = static_cast<float>(10 * (i / 5) + i % 5);
+  Tensor dst = Tensor::zeros({3, 6});
+  dst.data<float>()[0] = -1.0f;  // a column outside the range: left alone
+  copy_columns(src, 5, 1, dst, 6, 2, 3);
+  copy_columns(src, 5, 1, dst, 6, 2, 3, /*accumulate=*/true);
+  for (int64_t r = 0; r < 3; ++r) {
+    for (int64_t c = 0; c < 6; ++c) {
+      const bool copied = c >= 2 && c < 5;
+      const float expected =
+          copied ? 2.0f * static_cast<float>(10 * r + c - 1) : (r == 0 && c == 0 ? -1.0f : 0.0f);
+      EXPECT_EQ(dst.data<float>()[r * 6 + c], expected) << "row " << r << ", column " << c;
+    }
+  }
+  // Ranges outside the rows and tensors of different row counts are refused.
+  EXPECT_THROW(copy_columns(src, 5, 3, dst, 6, 0, 3), Error);
+  EXPECT_THROW(copy_columns(src, 5, 0, dst, 6, 4, 3), Error);
+  Tensor four_rows = Tensor::zeros({4, 6});
+  EXPECT_THROW(copy_columns(src, 5, 0, four_rows, 6, 0, 3), Error);
+}
+
 TEST(CrossEntropy, IgnoreIndexAndStableLogSumExp) {
   std::mt19937 rng(3);
   const int64_t tokens = 6, vocab = 9;
