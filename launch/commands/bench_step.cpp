@@ -1,6 +1,7 @@
 // trident bench step: one training step of a model in Trident and in the PyTorch reference
 // (eager, same model, same batch, same thread count, measured in the same run), the ratio,
-// and where Trident's time goes op by op.
+// and where Trident's time goes op by op. With --rounds N the two take turns N times and the
+// figures are the medians, each round's times and ratio printed too.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -9,9 +10,11 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/commands/process_race.h"
 #include "launch/commands/scratch_dir.h"
 #include "launch/commands/subprocess.h"
 #include "ops/cpu_threads.h"
@@ -86,6 +89,29 @@ void write_reference_inputs(const std::string& dir, const trident::train::Traine
        t.bias_update_speed()}}.dump();
 }
 
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t mid = values.size() / 2;
+  return values.size() % 2 == 1 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
+}
+
+// Each round's times (and ratio, with the reference), then the ratios' median and range.
+void print_rounds(const std::vector<double>& trident, const std::vector<double>& torch) {
+  std::printf("%-6s %16s %16s %10s\n", "round", "Trident s/step", "PyTorch s/step", "speed-up");
+  std::vector<double> ratios;
+  for (size_t r = 0; r < trident.size(); ++r) {
+    if (torch.empty()) {
+      std::printf("%-6zu %16.4f %16s %10s\n", r + 1, trident[r], "-", "-");
+      continue;
+    }
+    ratios.push_back(torch[r] / trident[r]);
+    std::printf("%-6zu %16.4f %16.4f %9.2fx\n", r + 1, trident[r], torch[r], ratios.back());
+  }
+  if (!ratios.empty()) {
+    std::printf("speed-up of the rounds: %s\n", trident::launch::speedup_summary(ratios).c_str());
+  }
+}
+
 }  // namespace
 
 TRIDENT_COMMAND(bench_step_command, "bench step",
@@ -94,20 +120,24 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   trident::launch::ConfigFlags config_flags;
   config_flags.config = "small";
   config_flags.add_to(parser);
-  long long steps = 5, warmup = 2, threads = 0;
+  long long steps = 5, warmup = 2, threads = 0, rounds = 1;
   bool no_reference = false;
   std::string python = TRIDENT_PYTHON_PATH, json_path;
   parser.add_int("--steps", &steps, "timed steps (5)");
   parser.add_int("--warmup", &warmup, "untimed steps first (2)");
   parser.add_int("--threads", &threads,
                  "threads for both (default: what trident chooses, ops/cpu_threads.h)");
+  parser.add_int("--rounds", &rounds,
+                 "rounds, each timing Trident then PyTorch (1); the figures are their medians");
   parser.add_bool("--no-reference", &no_reference, "time Trident only");
   parser.add_string("--python", &python, "interpreter with torch (/usr/bin/python3)");
   parser.add_string("--json", &json_path,
                     "also write the figures to FILE as one JSON record "
                     "(launch/experiments/step_cost.py)");
   if (!parser.parse(args)) return 0;
-  TRIDENT_USER_CHECK(steps >= 1 && warmup >= 0, "--steps must be ≥ 1 and --warmup ≥ 0");
+  TRIDENT_USER_CHECK(steps >= 1 && warmup >= 0 && rounds >= 1,
+                     "--steps and --rounds must be ≥ 1 and --warmup ≥ 0, got ", steps, ", ", rounds,
+                     " and ", warmup);
   // Opened now, so that an unwritable --json path fails before minutes of timing, not after;
   // written beside the path and renamed into place, so a failed run leaves no partial record.
   std::unique_ptr<trident::io::AtomicFileWriter> json_file;
@@ -139,41 +169,50 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   // two side by side would not fit a 24 GB machine.
   const trident::launch::ScratchDir scratch("bench_step");
   const std::string dir = scratch.path().string();
+  // Quoted as bench score quotes its reference: an interpreter or source path with spaces.
+  using trident::launch::shell_quote;
+  const std::string reference_command =
+      shell_quote(python) + " " +
+      shell_quote(std::string(TRIDENT_SOURCE_PATH) + "/tests/reference/bench_reference.py") +
+      " --model " + shell_quote(dir + "/model") + " --batch " +
+      shell_quote(dir + "/batch.safetensors") + " --train-json " +
+      shell_quote(dir + "/train.json") + " --steps " + std::to_string(steps) + " --warmup " +
+      std::to_string(warmup) + " --threads " + std::to_string(threads);
+  // Each round builds the model anew from the same seed and times it on the same batch, then
+  // the reference; the profile and the memory figures are the last round's.
+  std::vector<double> trident_rounds, torch_rounds;
   StepTimes trident_step;
   int64_t parameters = 0;
-  {
-    trident::train::Trainer trainer(config,
-                                    std::make_unique<FixedSampler>(sampler->shape(), batch));
-    parameters = trainer.model().registry().counts().total;
-    if (!no_reference) write_reference_inputs(dir, trainer, batch, config.train());
-    trident_step = time_trident_steps(trainer, warmup, steps);
+  double sgemm_flops = 0.0;
+  std::string torch_version;
+  for (long long round = 0; round < rounds; ++round) {
+    {
+      trident::train::Trainer trainer(config,
+                                      std::make_unique<FixedSampler>(sampler->shape(), batch));
+      parameters = trainer.model().registry().counts().total;
+      if (round == 0 && !no_reference) write_reference_inputs(dir, trainer, batch, config.train());
+      trident_step = time_trident_steps(trainer, warmup, steps);
+      trident_rounds.push_back(trident_step.seconds);
+    }
+    trident::Allocator::instance(trident::Device::CPU).release_cached();
+    // The GEMM rate this machine reaches with the same threads, measured in the same run; its
+    // matrices go back to the system too, so later rounds' memory figures are their own.
+    if (round == 0) {
+      sgemm_flops = trident::train::measure_gemm_flops_per_second(kSgemmSize);
+      trident::Allocator::instance(trident::Device::CPU).release_cached();
+    }
+    if (!no_reference) {
+      const nlohmann::json result =
+          nlohmann::json::parse(trident::launch::run_process(reference_command).output);
+      torch_rounds.push_back(result.at("step_seconds").get<double>());
+      torch_version = result.at("torch").get<std::string>();
+    }
   }
-  trident::Allocator::instance(trident::Device::CPU).release_cached();
-
-  // The GEMM rate this machine reaches with the same threads, measured now, in the same run.
-  const double sgemm_flops = trident::train::measure_gemm_flops_per_second(kSgemmSize);
   const double model_flops_per_step =
       trident::train::make_throughput_model(config, sgemm_flops).model_flops_per_token *
       static_cast<double>(batch.batch * batch.seq_len);
-
-  double torch_seconds = 0.0;
-  std::string torch_version;
-  if (!no_reference) {
-    // Quoted as bench score quotes its reference: an interpreter or source path with spaces.
-    using trident::launch::shell_quote;
-    const std::string command =
-        shell_quote(python) + " " +
-        shell_quote(std::string(TRIDENT_SOURCE_PATH) + "/tests/reference/bench_reference.py") +
-        " --model " + shell_quote(dir + "/model") + " --batch " +
-        shell_quote(dir + "/batch.safetensors") + " --train-json " +
-        shell_quote(dir + "/train.json") + " --steps " + std::to_string(steps) + " --warmup " +
-        std::to_string(warmup) + " --threads " + std::to_string(threads);
-    const nlohmann::json result =
-        nlohmann::json::parse(trident::launch::run_process(command).output);
-    torch_seconds = result.at("step_seconds").get<double>();
-    torch_version = result.at("torch").get<std::string>();
-  }
-  const double trident_seconds = trident_step.seconds;
+  const double trident_seconds = median(trident_rounds);
+  const double torch_seconds = no_reference ? 0.0 : median(torch_rounds);
 
   const double tokens = static_cast<double>(batch.batch * batch.seq_len);
   std::printf("CPU threads: %d (%s; %s)\n", chosen.threads, chosen.reason.c_str(),
@@ -187,6 +226,9 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   if (!no_reference) {
     std::printf("%-28s %12.4f %12.0f\n", ("PyTorch " + torch_version + " eager").c_str(), torch_seconds,
                 tokens / torch_seconds);
+  }
+  if (rounds > 1) print_rounds(trident_rounds, torch_rounds);
+  if (!no_reference) {
     std::printf("speed-up (PyTorch time / Trident time): %.2fx\n", torch_seconds / trident_seconds);
   }
   const double model_flops = model_flops_per_step / trident_seconds;
@@ -221,6 +263,8 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
         {"tokens_per_step", batch.batch * batch.seq_len},
         {"threads", threads},
         {"steps", steps},
+        {"rounds", rounds},
+        {"trident_step_s_rounds", trident_rounds},
         {"trident_step_s", trident_seconds},
         {"model_gflop_per_step", model_flops_per_step / 1e9},
         {"sgemm_gflops", sgemm_flops / 1e9},
@@ -231,22 +275,26 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
         {"torch_version", nullptr}};
     if (!no_reference) {
       record["torch_step_s"] = torch_seconds;
+      record["torch_step_s_rounds"] = torch_rounds;
       record["torch_version"] = torch_version;
     }
     const std::string text = record.dump(2) + "\n";
     json_file->write(text.data(), text.size());
     json_file->commit();
   }
-  std::printf("\nTrident profile (mean per step; ops and optimizer phases, the rest is glue):\n");
+  // The profile is the last round's, so its shares are of that round's step.
+  const double profiled_seconds = trident_step.seconds;
+  std::printf("\nTrident profile (mean per step%s; ops and optimizer phases, the rest is glue):\n",
+              rounds > 1 ? " of the last round" : "");
   std::printf("%-34s %10s %8s %8s\n", "op", "ms/step", "% step", "calls");
   double accounted = 0.0;
   for (const trident::ProfileEntry& entry : trident::Profiler::snapshot()) {
     const double ms = 1e3 * entry.seconds / static_cast<double>(steps);
     accounted += entry.seconds / static_cast<double>(steps);
-    std::printf("%-34s %10.3f %7.1f%% %8lld\n", entry.name.c_str(), ms, 100.0 * ms / (1e3 * trident_seconds),
-                static_cast<long long>(entry.calls / steps));
+    std::printf("%-34s %10.3f %7.1f%% %8lld\n", entry.name.c_str(), ms,
+                100.0 * ms / (1e3 * profiled_seconds), static_cast<long long>(entry.calls / steps));
   }
-  std::printf("%-34s %10.3f %7.1f%%\n", "(outside ops)", 1e3 * (trident_seconds - accounted),
-              100.0 * (trident_seconds - accounted) / trident_seconds);
+  std::printf("%-34s %10.3f %7.1f%%\n", "(outside ops)", 1e3 * (profiled_seconds - accounted),
+              100.0 * (profiled_seconds - accounted) / profiled_seconds);
   return 0;
 }

@@ -7,6 +7,9 @@ per step over the step time, the sgemm rate measured in the run, and their ratio
 line and the profile, whose rows include the optimizer's phases. The model FLOPs per step must
 be the planner's FLOPs per token, worked out by hand for tiny, times the batch's tokens.
 
+bench step --rounds 2: a row per round, the ratios' median and range, the table's times the
+medians of the rounds'.
+
 bench step --json: the record holds the printed figures; a --json path in a missing directory
 is refused before any step is timed; a reference killed by SIGKILL is reported as such (the
 kernel's out-of-memory killer sends it).
@@ -124,8 +127,28 @@ def check_bench_step(trident, tmp):
     bad = run([trident, "bench", "step", "--config", "tiny", "--steps", "0"], expect_ok=False)
     if bad.returncode == 0 or "--steps" not in bad.stderr + bad.stdout:
         sys.exit(f"--steps 0 was not refused by name:\n{bad.stdout}\n{bad.stderr}")
+
+    # --rounds: a row per round, the ratios' median and range, and the table's times the
+    # medians of the rounds' (two rounds: their mean), which the record also lists.
+    record_path = os.path.join(tmp, "rounds.json")
+    out = run([trident, "bench", "step", "--config", "tiny", "--steps", "2", "--warmup", "1",
+               "--rounds", "2", "--json", record_path]).stdout
+    rows = re.findall(r"^(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x$", out, re.MULTILINE)
+    median, low, high = find(r"speed-up of the rounds: median ([\d.]+)x, range ([\d.]+)–([\d.]+)x",
+                             out, "rounds summary")
+    ratios = [float(r[3]) for r in rows]
+    if len(rows) != 2 or not (close(low, min(ratios), 0.01) and close(high, max(ratios), 0.01)):
+        sys.exit(f"bench step --rounds 2: rounds {rows}, summary {median} {low}–{high}:\n{out}")
+    (trident_s,) = find(r"^Trident \(C\+\+\)\s+([\d.]+)", out, "Trident row")
+    with open(record_path) as f:
+        record = json.load(f)
+    per_round = record["trident_step_s_rounds"]
+    if record["rounds"] != 2 or len(per_round) != 2 or len(record["torch_step_s_rounds"]) != 2 \
+            or abs(statistics.mean(per_round) - trident_s) > 0.5e-4 + 1e-12:
+        sys.exit(f"bench step --rounds 2: record {record}, printed Trident time {trident_s}")
     print("bench step: table, speed-up, FLOP rate against sgemm, memory, profile and --json "
-          "agree; a bad --json path and a killed reference are reported")
+          "agree; a bad --json path and a killed reference are reported; --rounds gives each "
+          "round and the medians")
 
 
 def check_step_cost(trident, tmp):
