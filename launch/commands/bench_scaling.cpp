@@ -22,6 +22,7 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/commands/median.h"
 #include "models/deepseek_v3/planner/planner.h"
 #include "parallel/context.h"
 #include "parallel/mpi_session.h"
@@ -40,12 +41,6 @@ double thread_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 // What one rank measured over the timed steps (doubles, so MPI_Gather moves them as one array).
@@ -117,8 +112,8 @@ TRIDENT_COMMAND(bench_scaling_command, "bench scaling",
       walls.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
     }
-    sample.wall_per_step = median(walls);
-    sample.cpu_per_step = median(cpus);
+    sample.wall_per_step = trident::launch::median(walls);
+    sample.cpu_per_step = trident::launch::median(cpus);
     sample.peak_bytes = static_cast<double>(cpu.stats().peak_bytes);
     const planner::MemoryBreakdown& predicted =
         planner::plan_for_rank(plan, context->coords().rank).memory;

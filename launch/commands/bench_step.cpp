@@ -14,6 +14,7 @@
 
 #include "launch/cli.h"
 #include "launch/commands/config_flags.h"
+#include "launch/commands/median.h"
 #include "launch/commands/process_race.h"
 #include "launch/commands/scratch_dir.h"
 #include "launch/commands/subprocess.h"
@@ -87,12 +88,6 @@ void write_reference_inputs(const std::string& dir, const trident::train::Traine
       {"aux_loss_alpha", t.aux_loss_alpha()},
       {"bias_update_speed",
        t.bias_update_speed()}}.dump();
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t mid = values.size() / 2;
-  return values.size() % 2 == 1 ? values[mid] : 0.5 * (values[mid - 1] + values[mid]);
 }
 
 // Each round's times (and ratio, with the reference), then the ratios' median and range.
@@ -211,8 +206,8 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   const double model_flops_per_step =
       trident::train::make_throughput_model(config, sgemm_flops).model_flops_per_token *
       static_cast<double>(batch.batch * batch.seq_len);
-  const double trident_seconds = median(trident_rounds);
-  const double torch_seconds = no_reference ? 0.0 : median(torch_rounds);
+  const double trident_seconds = trident::launch::median(trident_rounds);
+  const double torch_seconds = no_reference ? 0.0 : trident::launch::median(torch_rounds);
 
   const double tokens = static_cast<double>(batch.batch * batch.seq_len);
   std::printf("CPU threads: %d (%s; %s)\n", chosen.threads, chosen.reason.c_str(),

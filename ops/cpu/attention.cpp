@@ -160,6 +160,14 @@ void forward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& q
   }
 }
 
+// Δ_i = <dO_i, O_i> for every query row of one head (both backward paths).
+TRIDENT_AVX2_CLONE void row_deltas(const AttentionShape& s, const HeadView& hv, const float* doh,
+                                   const float* oh, float* delta) {
+  for (int64_t i = 0; i < s.seq; ++i) {
+    delta[i] = static_cast<float>(detail::dot_f64(doh + i * hv.v_ld, oh + i * hv.v_ld, s.v_dim));
+  }
+}
+
 // Scratch: probabilities and their gradients for one query block, plus Δ for the head.
 size_t backward_scratch(const AttentionShape& s) {
   const int64_t block = std::min(kQueryBlock, s.seq);
@@ -183,9 +191,7 @@ void backward_head(const AttentionShape& s, int64_t b, int64_t h, const Tensor& 
   float* dqh = dq.data<float>() + hv.q_offset;
   float* dkh = dk.data<float>() + hv.q_offset;
   float* dvh = dv.data<float>() + hv.v_offset;
-  for (int64_t i = 0; i < s.seq; ++i) {
-    delta[i] = static_cast<float>(detail::dot_f64(doh + i * hv.v_ld, oh + i * hv.v_ld, s.v_dim));
-  }
+  row_deltas(s, hv, doh, oh, delta);
   for (int64_t i0 = 0; i0 < s.seq; i0 += block) {
     const int64_t rows = std::min(block, s.seq - i0);
     const int64_t keys = i0 + rows;
@@ -280,9 +286,7 @@ TRIDENT_AVX2_CLONE void small_backward_head(const AttentionShape& s, int64_t b, 
   float* delta = dp + kSmallBackwardBlock * ld;
   transpose_into(kh, hv.q_ld, s.seq, s.qk_dim, kt, ld);
   transpose_into(v.data<float>() + hv.v_offset, hv.v_ld, s.seq, s.v_dim, vt, ld);
-  for (int64_t i = 0; i < s.seq; ++i) {
-    delta[i] = static_cast<float>(detail::dot_f64(doh + i * hv.v_ld, oh + i * hv.v_ld, s.v_dim));
-  }
+  row_deltas(s, hv, doh, oh, delta);
   for (int64_t i0 = 0; i0 < s.seq; i0 += kSmallBackwardBlock) {
     const int64_t rows = std::min(kSmallBackwardBlock, s.seq - i0);
     const int64_t keys = i0 + rows;
