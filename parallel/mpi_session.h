@@ -2,7 +2,9 @@
 // The process's MPI lifetime. One MpiSession lives at the top of main(): it initialises MPI
 // with MPI_THREAD_MULTIPLE (the communicators' progress threads call MPI concurrently with the
 // compute thread), makes every error return a code instead of killing the job silently, and
-// tells the error/logging layer which rank this is. Destruction finalises MPI.
+// tells the error/logging layer which rank this is. Destruction finalises MPI. On Open MPI 4 it
+// leaves the ompio MPI-IO component out unless the user chose one (ompio crashes while another
+// thread drives MPI progress; see mpi_session.cpp).
 //
 // A rank that hits an error it cannot recover from calls abort_job(): it prints its own
 // message first and then MPI_Abort()s, so the launcher tears every other rank down instead

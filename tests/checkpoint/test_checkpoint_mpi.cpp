@@ -4,8 +4,10 @@
 #include <hdf5.h>
 #include <mpi.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/checkpoint/checkpoint_test_util.h"
 #include "tests/support/shared_temp_dir.h"
@@ -137,6 +139,51 @@ TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
     expect_matches_fresh(registry, split, *sharded, loaded);
     MPI_Comm_free(&comm);
   }
+  if (rank == 0) {
+    EXPECT_TRUE(io::verify_checkpoint(path).valid);
+  }
+}
+
+// A save while another thread polls MPI without pause, as the watchdog's and communicators'
+// arrival probes do every 20 ms. Its ctest entry (checkpoint_mpi_progress_thread_np4) sets
+// Open MPI's knobs that make ompio's collective writer use its asynchronous path on every
+// aggregation cycle; with ompio chosen (OMPI_MCA_io=ompio) the poller then crashes inside ompio's
+// progress callback (docs/checkpoints.md "MPI-IO and progress threads"), with the MPI-IO
+// component MpiSession picks it does not.
+TEST(CheckpointMpi, SavesWhileAnotherThreadPollsMpi) {
+  config::TridentConfig config = tiny_config();
+  config.mutable_parallel()->set_dp(4);
+  config.mutable_parallel()->set_zero1(true);
+  const models::ParameterRegistry registry(config.model());
+  const SharedTempDir dir;
+  const int rank = world_rank();
+  auto store = make_store(registry, Split{}, 1234);
+  const int64_t quarter = (store->numel() + 3) / 4;
+  const int64_t begin = std::min(store->numel(), rank * quarter);
+  Moments moments = moments_for(*store, begin, std::min(store->numel(), begin + quarter));
+
+  MPI_Comm polled = MPI_COMM_NULL;
+  MPI_Comm_dup(MPI_COMM_WORLD, &polled);
+  std::atomic<bool> stop{false};
+  std::thread poller([&] {
+    int64_t word = 0;
+    MPI_Request request = MPI_REQUEST_NULL;
+    MPI_Irecv(&word, 1, MPI_INT64_T, MPI_ANY_SOURCE, 0, polled, &request);
+    while (!stop.load()) {
+      int arrived = 0;
+      MPI_Test(&request, &arrived, MPI_STATUS_IGNORE);
+    }
+    MPI_Cancel(&request);
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+  });
+  std::string path;
+  for (int64_t step = 1; step <= 8; ++step) {
+    path = io::save_checkpoint(dir.path(), state_for(config, step), *store, moments.view(),
+                               MPI_COMM_WORLD);
+  }
+  stop = true;
+  poller.join();
+  MPI_Comm_free(&polled);
   if (rank == 0) {
     EXPECT_TRUE(io::verify_checkpoint(path).valid);
   }
