@@ -60,6 +60,24 @@ TRIDENT_AVX2_CLONE void rmsnorm_backward_input_rows(const float* in, const float
   }
 }
 
+// dw[c] += Σ_t dy[t, c] · x[t, c] · r[t] for the columns [begin, end), summed in double down
+// the rows in order (so the same bits at any thread count and on AVX2 and baseline builds). A
+// function of its own so that the column loop is compiled for AVX2 too.
+TRIDENT_AVX2_CLONE void rmsnorm_backward_weight_columns(const float* in, const float* grad,
+                                                        const float* r, int64_t rows, int64_t dim,
+                                                        float* out, int64_t begin, int64_t end) {
+  double sum[detail::kColumnBlock] = {};
+  const int64_t width = end - begin;
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* xr = in + t * dim + begin;
+    const float* gr = grad + t * dim + begin;
+    const double inv = r[t];
+#pragma omp simd
+    for (int64_t c = 0; c < width; ++c) sum[c] += static_cast<double>(gr[c]) * xr[c] * inv;
+  }
+  for (int64_t c = 0; c < width; ++c) out[begin + c] += static_cast<float>(sum[c]);
+}
+
 }  // namespace
 
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
@@ -112,15 +130,7 @@ void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rs
   const float* r = rstd.data<float>();
   float* out = dw.data<float>();
   detail::for_column_blocks(d.dim, d.rows * d.dim, [&](int64_t begin, int64_t end) {
-    double sum[detail::kColumnBlock] = {};
-    for (int64_t t = 0; t < d.rows; ++t) {
-      const float* xr = in + t * d.dim;
-      const float* gr = grad + t * d.dim;
-      const double inv = r[t];
-      for (int64_t c = begin; c < end; ++c)
-        sum[c - begin] += static_cast<double>(gr[c]) * xr[c] * inv;
-    }
-    for (int64_t c = begin; c < end; ++c) out[c] += static_cast<float>(sum[c - begin]);
+    rmsnorm_backward_weight_columns(in, grad, r, d.rows, d.dim, out, begin, end);
   });
 }
 
