@@ -160,6 +160,15 @@ void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tenso
                     src_begin, dst, dst_width, dst_begin, count, accumulate);
 }
 
+void latent_attention_decode(const LatentAttentionShape& shape, const Tensor& q,
+                             const Tensor& q_rope, const Tensor& kv_b, const Tensor& cache_latent,
+                             const Tensor& cache_k_rope, Tensor& out) {
+  TRIDENT_ON_DEVICE(latent_attention_decode,
+                    device_of("latent_attention_decode",
+                              {&q, &q_rope, &kv_b, &cache_latent, &cache_k_rope, &out}),
+                    shape, q, q_rope, kv_b, cache_latent, cache_k_rope, out);
+}
+
 void round_to_bf16(Tensor& x) {
   TRIDENT_ON_DEVICE(round_to_bf16, device_of("round_to_bf16", {&x}), x);
 }

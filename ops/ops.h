@@ -91,6 +91,18 @@ void attention_backward(const AttentionShape& shape, const Tensor& dout, const T
                         const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                         Tensor& dq, Tensor& dk, Tensor& dv);
 
+// ---- MLA decoding from the latent cache ----
+// Attention of the new tokens of `shape` against the latent cache with kv_b_proj absorbed (the
+// per-token keys and values are never expanded). q [B·n, H, Dn + Dr] (its nope columns are read),
+// q_rope [B·n, H, Dr] (rotated), kv_b [H·(Dn + Dv), R] (f32 or bf16; per head Dn key rows, then
+// Dv value rows), cache_latent [B, C, R] and cache_k_rope [B, C, Dr] (rotated) filled up to
+// start + n -> out [B·n, H·Dv] (overwrite). For the token at position t of sequence b and head h:
+//   q_lat = W_kᵀ q_nope ;  score_s = scale · (q_lat · latent[b, s] + q_rope · k_rope[b, s]), s ≤ t
+//   out = W_v · Σ_s softmax(score)_s · latent[b, s]
+void latent_attention_decode(const LatentAttentionShape& shape, const Tensor& q,
+                             const Tensor& q_rope, const Tensor& kv_b, const Tensor& cache_latent,
+                             const Tensor& cache_k_rope, Tensor& out);
+
 // ---- router and expert permutation ----
 // logits [T, E] + bias [E] (selection only) -> indices [T, k] (I32, descending biased score),
 // weights [T, k] (unbiased scores of the chosen experts, normalised, × scaling), scores [T, E]

@@ -20,6 +20,51 @@ struct AttentionShape {
   float scale = 1.0f;  // softmax scale (MLA: qk_dim^-0.5 · mscale²)
 };
 
+// One call of ops::latent_attention_decode: `batch` sequences, each with `fresh` new tokens at
+// positions [start, start + fresh) that attend causally to a latent cache of `capacity`
+// positions per sequence (its first start + fresh filled). Per head: key-nope dims `nope_dim`,
+// shared rotary key dims `rope_dim`, value dims `v_dim`; the cache holds `kv_lora` latent
+// numbers per position.
+struct LatentAttentionShape {
+  int64_t batch = 1;
+  int64_t fresh = 1;
+  int64_t start = 0;
+  int64_t capacity = 1;
+  int64_t heads = 1;
+  int64_t nope_dim = 1;
+  int64_t rope_dim = 0;
+  int64_t v_dim = 1;
+  int64_t kv_lora = 1;
+  float scale = 1.0f;  // softmax scale, as AttentionShape's
+  int64_t qk_dim() const { return nope_dim + rope_dim; }
+  int64_t rows() const { return batch * fresh; }
+};
+
+// Checks the shapes of one ops::latent_attention_decode call (every backend runs these).
+inline void check_latent_attention(const LatentAttentionShape& shape, const Tensor& q,
+                                   const Tensor& q_rope, const Tensor& kv_b,
+                                   const Tensor& cache_latent, const Tensor& cache_k_rope,
+                                   const Tensor& out) {
+  const LatentAttentionShape& s = shape;
+  TRIDENT_CHECK(s.batch > 0 && s.fresh > 0 && s.start >= 0 && s.heads > 0 && s.nope_dim > 0 &&
+                    s.rope_dim >= 0 && s.v_dim > 0 && s.kv_lora > 0,
+                "latent_attention_decode: batch ", s.batch, ", fresh ", s.fresh, ", start ",
+                s.start, ", heads ", s.heads, ", dims ", s.nope_dim, "/", s.rope_dim, "/", s.v_dim,
+                ", kv_lora ", s.kv_lora, " (all positive, start and rope_dim >= 0)");
+  TRIDENT_CHECK(s.start + s.fresh <= s.capacity, "latent_attention_decode: positions up to ",
+                s.start + s.fresh, " in a cache of ", s.capacity);
+  const auto expect = [](const Tensor& t, int64_t numel, const char* what) {
+    TRIDENT_CHECK(t.numel() == numel, "latent_attention_decode: ", what, " is ", t.describe(),
+                  ", expected ", numel, " elements");
+  };
+  expect(q, s.rows() * s.heads * s.qk_dim(), "q [rows, heads, nope + rope]");
+  expect(q_rope, s.rows() * s.heads * s.rope_dim, "q_rope [rows, heads, rope]");
+  expect(kv_b, s.heads * (s.nope_dim + s.v_dim) * s.kv_lora, "kv_b [heads·(nope + v), kv_lora]");
+  expect(cache_latent, s.batch * s.capacity * s.kv_lora, "cache_latent [batch, capacity, kv_lora]");
+  expect(cache_k_rope, s.batch * s.capacity * s.rope_dim, "cache_k_rope [batch, capacity, rope]");
+  expect(out, s.rows() * s.heads * s.v_dim, "out [rows, heads·v]");
+}
+
 constexpr int32_t kIgnoreIndex = -100;
 
 struct CrossEntropyResult {

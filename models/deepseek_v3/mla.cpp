@@ -1,7 +1,5 @@
 #include "models/deepseek_v3/mla.h"
 
-#include <cmath>
-#include <limits>
 #include <vector>
 
 #include "ops/ops.h"
@@ -33,11 +31,11 @@ MlaAttention::MlaAttention(const ModelDims& dims, MlaWeights weights, parallel::
                 w_.kv_b.value.size(0), " rows for ", heads_, " local heads");
 }
 
-MlaCache::MlaCache(int64_t batch_rows, int64_t max_positions, const ModelDims& dims)
+MlaCache::MlaCache(int64_t batch_rows, int64_t max_positions, const ModelDims& dims, Device device)
     : batch(batch_rows),
       capacity(max_positions),
-      latent(Tensor::zeros({batch_rows, max_positions, dims.kv_lora})),
-      k_rope(Tensor::zeros({batch_rows, max_positions, dims.rope})) {}
+      latent(Tensor::zeros({batch_rows, max_positions, dims.kv_lora}, DType::F32, device)),
+      k_rope(Tensor::zeros({batch_rows, max_positions, dims.rope}, DType::F32, device)) {}
 
 MlaAttention::Projections MlaAttention::project(const Tensor& x, MlaContext& ctx) const {
   Projections p;
@@ -185,85 +183,34 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::Rop
     for (int64_t i = 0; i < n; ++i)
       pos[static_cast<size_t>(b * n + i)] = static_cast<int32_t>(start + i);
   }
-  const Tensor positions = Tensor::from_ints(pos, {B * n});
+  const Tensor positions = Tensor::from_ints(pos, {B * n}).to(x.device());
   Tensor q_rope = take_columns(p.q, dq, dn, dr).view({B * n, nh, dr});
   ops::rope_forward(q_rope, positions, rope, q_rope);
   Tensor k_rope = p.k_rope.view({B * n, 1, dr});
   ops::rope_forward(k_rope, positions, rope, k_rope);
 
-  // Append the new tokens to the cache.
-  {
-    float* lat = cache.latent.data<float>();
-    float* kr = cache.k_rope.data<float>();
-    const float* new_lat = p.latent.data<float>();
-    const float* new_kr = k_rope.data<float>();
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t slot = b * cache.capacity + start + i;
-        const int64_t row = b * n + i;
-        for (int64_t c = 0; c < rkv; ++c) lat[slot * rkv + c] = new_lat[row * rkv + c];
-        for (int64_t j = 0; j < dr; ++j) kr[slot * dr + j] = new_kr[row * dr + j];
-      }
-    }
-    cache.length = start + n;
+  // Append the new tokens to the cache: per sequence, n rows at positions start … start + n − 1.
+  ops::copy_columns(p.latent, n * rkv, 0, cache.latent, cache.capacity * rkv, start * rkv, n * rkv);
+  if (dr > 0) {
+    ops::copy_columns(k_rope, n * dr, 0, cache.k_rope, cache.capacity * dr, start * dr, n * dr);
   }
+  cache.length = start + n;
 
-  // Per head: q_latent = W_kbᵀ q_nope scores against the cached latent directly; the output
-  // latent Σ p_s c_kv_s is expanded by W_vb. W_kb / W_vb are the k_nope / v rows of kv_b_proj.
-  // fp32 values of the compute weight (widened once per call under bf16 weights).
-  const Tensor kv_b =
-      w_.kv_b.value.dtype() == DType::F32 ? w_.kv_b.value : w_.kv_b.value.to(DType::F32);
-  const float* wkv = kv_b.data<float>();  // [nh·(dn+dv), rkv]
-  const float* q = p.q.data<float>();
-  const float* qr = q_rope.data<float>();
-  const float* lat = cache.latent.data<float>();
-  const float* kr = cache.k_rope.data<float>();
-  Tensor out = Tensor::empty({B * n, nh * dv});
-  float* o = out.data<float>();
-  const int64_t context = start + n;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t row = 0; row < B * n; ++row) {
-    for (int64_t h = 0; h < nh; ++h) {
-      const int64_t b = row / n;
-      const int64_t position = start + row % n;
-      const float* w_k = wkv + h * (dn + dv) * rkv;
-      const float* w_v = w_k + dn * rkv;
-      std::vector<double> q_latent(static_cast<size_t>(rkv), 0.0);
-      for (int64_t d = 0; d < dn; ++d) {
-        const double qd = q[(row * nh + h) * dq + d];
-        for (int64_t c = 0; c < rkv; ++c) q_latent[static_cast<size_t>(c)] += qd * w_k[d * rkv + c];
-      }
-      std::vector<double> score(static_cast<size_t>(context), 0.0);
-      double max_score = -std::numeric_limits<double>::infinity();
-      for (int64_t s = 0; s <= position; ++s) {
-        const int64_t slot = b * cache.capacity + s;
-        double dot = 0.0;
-        for (int64_t c = 0; c < rkv; ++c)
-          dot += q_latent[static_cast<size_t>(c)] * lat[slot * rkv + c];
-        for (int64_t j = 0; j < dr; ++j)
-          dot += static_cast<double>(qr[(row * nh + h) * dr + j]) * kr[slot * dr + j];
-        score[static_cast<size_t>(s)] = dot * dims_.softmax_scale;
-        max_score = std::max(max_score, score[static_cast<size_t>(s)]);
-      }
-      double total = 0.0;
-      std::vector<double> out_latent(static_cast<size_t>(rkv), 0.0);
-      for (int64_t s = 0; s <= position; ++s) {
-        const double weight = std::exp(score[static_cast<size_t>(s)] - max_score);
-        total += weight;
-        const int64_t slot = b * cache.capacity + s;
-        for (int64_t c = 0; c < rkv; ++c)
-          out_latent[static_cast<size_t>(c)] += weight * lat[slot * rkv + c];
-      }
-      for (int64_t j = 0; j < dv; ++j) {
-        double acc = 0.0;
-        for (int64_t c = 0; c < rkv; ++c)
-          acc += w_v[j * rkv + c] * out_latent[static_cast<size_t>(c)];
-        o[row * nh * dv + h * dv + j] = static_cast<float>(acc / total);
-      }
-    }
-  }
+  ops::LatentAttentionShape shape;
+  shape.batch = B;
+  shape.fresh = n;
+  shape.start = start;
+  shape.capacity = cache.capacity;
+  shape.heads = nh;
+  shape.nope_dim = dn;
+  shape.rope_dim = dr;
+  shape.v_dim = dv;
+  shape.kv_lora = rkv;
+  shape.scale = dims_.softmax_scale;
+  Tensor out = Tensor::empty({B * n, nh * dv}, DType::F32, x.device());
+  ops::latent_attention_decode(shape, p.q, q_rope, w_.kv_b.value, cache.latent, cache.k_rope, out);
   round_activations(w_.o.activations, {&out});
-  Tensor y = Tensor::empty({B * n, dims_.hidden});
+  Tensor y = Tensor::empty({B * n, dims_.hidden}, DType::F32, x.device());
   ops::linear_forward(out, w_.o.value, y);
   round_activations(w_.o.activations, {&y});
   parallel::tp::tp_leave_forward(tp_, y);

@@ -45,7 +45,7 @@ struct MlaContext {
 // The absorbed-form cache of one layer: per row and position the normalised latent and the
 // rotated shared rope key (kv_lora_rank + qk_rope_head_dim numbers per token).
 struct MlaCache {
-  MlaCache(int64_t batch, int64_t capacity, const ModelDims& dims);
+  MlaCache(int64_t batch, int64_t capacity, const ModelDims& dims, Device device = Device::CPU);
   int64_t batch = 0;
   int64_t capacity = 0;
   int64_t length = 0;  // positions filled (the same for every row)

@@ -3,6 +3,7 @@
 #include "ops/cpu/attention.h"
 #include "ops/cpu/cross_entropy.h"
 #include "ops/cpu/elementwise.h"
+#include "ops/cpu/latent_attention.h"
 #include "ops/cpu/linear.h"
 #include "ops/cpu/optimizer.h"
 #include "ops/cpu/rope.h"

@@ -6,6 +6,7 @@
 #include "ops/cuda/cudnn_handle.h"
 #include "ops/cuda/device.h"
 #include "ops/cuda/elementwise.h"
+#include "ops/cuda/latent_attention.h"
 #include "ops/cuda/linear.h"
 #include "ops/cuda/optimizer.h"
 #include "ops/cuda/rope.h"
