@@ -160,6 +160,20 @@ void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tenso
                     src_begin, dst, dst_width, dst_begin, count, accumulate);
 }
 
+double balance_loss_forward(const BalanceLossShape& shape, const Tensor& scores,
+                            const Tensor& indices, Tensor& per_expert) {
+  TRIDENT_ON_DEVICE(balance_loss_forward,
+                    device_of("balance_loss_forward", {&scores, &indices, &per_expert}), shape,
+                    scores, indices, per_expert);
+}
+
+void balance_loss_backward(const BalanceLossShape& shape, float coef, const Tensor& scores,
+                           const Tensor& per_expert, Tensor& dlogits) {
+  TRIDENT_ON_DEVICE(balance_loss_backward,
+                    device_of("balance_loss_backward", {&scores, &per_expert, &dlogits}), shape,
+                    coef, scores, per_expert, dlogits);
+}
+
 void latent_attention_decode(const LatentAttentionShape& shape, const Tensor& q,
                              const Tensor& q_rope, const Tensor& kv_b, const Tensor& cache_latent,
                              const Tensor& cache_k_rope, Tensor& out) {
@@ -216,6 +230,10 @@ void router_backward(const RouterSettings& settings, const Tensor& dweights, con
   TRIDENT_ON_DEVICE(router_backward,
                     device_of("router_backward", {&dweights, &indices, &scores, &dlogits}),
                     settings, dweights, indices, scores, dlogits);
+}
+
+std::vector<int64_t> count_per_expert(const Tensor& indices, int64_t experts) {
+  TRIDENT_ON_DEVICE(count_per_expert, device_of("count_per_expert", {&indices}), indices, experts);
 }
 
 PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {

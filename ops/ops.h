@@ -112,6 +112,9 @@ void router_forward(const RouterSettings& settings, const Tensor& logits, const 
 // dweights [T, k] -> dlogits [T, E] (overwrite). Selection is not differentiated.
 void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
                      const Tensor& scores, Tensor& dlogits);
+// How many slots of indices [T, k] (I32) chose each of `experts` experts, on the host (on a GPU
+// one synchronisation); an index outside [0, experts) is an error.
+std::vector<int64_t> count_per_expert(const Tensor& indices, int64_t experts);
 // The plan on the device of indices [T, k] (I32); tokens_per_expert is always on the host.
 // Stable: rows of one expert keep token order.
 PermutePlan make_permute_plan(const Tensor& indices, int64_t experts);
@@ -126,6 +129,18 @@ void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& w
 // dy [T·k, D] = weights · dout rows; dweights [T, k] = <dout[t], y[row]>.
 void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
                         const Tensor& weights, Tensor& dy, Tensor& dweights);
+
+// ---- the sequence-wise balance loss (docs/model.md, "Output and losses") ----
+// Per sequence b: L_b = Σ_e g_e · P_e with P_e = mean_t s_{e,t} / Σ_e' s_{e',t} and
+// g_e = f_e = E / (k · S) · #{t : e chosen at t}, plus, with device terms,
+// w_dev · mean_{e' on d(e)} f_e' + w_comm · D / (M · S) · #{t : t reaches d(e)}.
+// scores [rows·S, E], indices [rows·S, k] (I32) -> per_expert [rows, E] = g (overwrite);
+// returns Σ_b L_b to the host (in double; on a GPU one synchronisation).
+double balance_loss_forward(const BalanceLossShape& shape, const Tensor& scores,
+                            const Tensor& indices, Tensor& per_expert);
+// dlogits [rows·S, E] += coef · ∂(Σ_b L_b)/∂logits through the score function, g held constant.
+void balance_loss_backward(const BalanceLossShape& shape, float coef, const Tensor& scores,
+                           const Tensor& per_expert, Tensor& dlogits);
 
 // ---- cross-entropy over the vocabulary ----
 // logits [T, V]; targets [T] (I32, kIgnoreIndex = skip). lse [T] saved for backward.

@@ -65,6 +65,40 @@ inline void check_latent_attention(const LatentAttentionShape& shape, const Tens
   expect(out, s.rows() * s.heads * s.v_dim, "out [rows, heads·v]");
 }
 
+// One call of ops::balance_loss_forward/backward: the router's `scores` and chosen `indices` of
+// `rows` sequences of `seq` tokens, `experts` experts, top_k of them per token. `sigmoid`: the
+// scores are sigmoids (else a softmax). DeepSeek-V2's device-level and communication losses
+// fold in with the experts spread evenly over `devices` (at most `max_devices` reached per
+// token); both weights 0 leaves DeepSeek-V3's expert-level loss alone.
+struct BalanceLossShape {
+  int64_t rows = 1;
+  int64_t seq = 1;
+  int64_t experts = 1;
+  int64_t top_k = 1;
+  bool sigmoid = true;
+  int64_t devices = 1;
+  int64_t max_devices = 1;
+  double device_weight = 0.0;
+  double comm_weight = 0.0;
+  constexpr bool device_terms() const { return device_weight > 0.0 || comm_weight > 0.0; }
+};
+
+// Checks the shapes of one balance-loss call (every backend runs these).
+inline void check_balance_loss(const BalanceLossShape& s, const Tensor& scores,
+                               const Tensor& per_expert) {
+  TRIDENT_CHECK(s.rows > 0 && s.seq > 0 && s.experts > 0 && s.top_k > 0 && s.devices > 0 &&
+                    s.experts % s.devices == 0 && s.max_devices > 0,
+                "balance loss: rows ", s.rows, ", seq ", s.seq, ", experts ", s.experts, ", top_k ",
+                s.top_k, ", devices ", s.devices,
+                " (all positive, devices dividing "
+                "experts), max_devices ",
+                s.max_devices);
+  TRIDENT_CHECK(scores.numel() == s.rows * s.seq * s.experts, "balance loss: scores ",
+                scores.describe(), ", expected [", s.rows * s.seq, ", ", s.experts, "]");
+  TRIDENT_CHECK(per_expert.numel() == s.rows * s.experts, "balance loss: per-expert weights ",
+                per_expert.describe(), ", expected [", s.rows, ", ", s.experts, "]");
+}
+
 constexpr int32_t kIgnoreIndex = -100;
 
 struct CrossEntropyResult {

@@ -34,9 +34,9 @@ Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float ba
                 "), the store holds ", w_.gate.count, ": give the model an expert-parallel engine");
 
   const Tensor logits = linear_step_forward(w_.router, x, ctx.router);  // [T, E], fp32
-  ctx.indices = Tensor::empty({T, k}, DType::I32);
-  ctx.weights = Tensor::empty({T, k});
-  ctx.scores = Tensor::empty({T, E});
+  ctx.indices = Tensor::empty({T, k}, DType::I32, x.device());
+  ctx.weights = Tensor::empty({T, k}, DType::F32, x.device());
+  ctx.scores = Tensor::empty({T, E}, DType::F32, x.device());
   ops::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
   ctx.plan = ops::make_permute_plan(ctx.indices, E);
   ctx.tokens_per_expert = ctx.plan.tokens_per_expert;
@@ -175,13 +175,11 @@ void MoeLayer::route(const Tensor& x, MoeContext& ctx) const {
   const int64_t T = x.size(0);
   const int64_t E = dims_.experts, k = dims_.top_k;
   const Tensor logits = linear_step_forward(w_.router, x, ctx.router);  // [T, E], fp32
-  ctx.indices = Tensor::empty({T, k}, DType::I32);
-  ctx.weights = Tensor::empty({T, k});
-  ctx.scores = Tensor::empty({T, E});
+  ctx.indices = Tensor::empty({T, k}, DType::I32, x.device());
+  ctx.weights = Tensor::empty({T, k}, DType::F32, x.device());
+  ctx.scores = Tensor::empty({T, E}, DType::F32, x.device());
   ops::router_forward(dims_.router, logits, w_.router_bias, ctx.indices, ctx.weights, ctx.scores);
-  ctx.tokens_per_expert.assign(static_cast<size_t>(E), 0);
-  const int32_t* idx = ctx.indices.data<int32_t>();
-  for (int64_t i = 0; i < T * k; ++i) ++ctx.tokens_per_expert[static_cast<size_t>(idx[i])];
+  ctx.tokens_per_expert = ops::count_per_expert(ctx.indices, E);
 }
 
 Tensor MoeLayer::finish_forward(Tensor out, const Tensor& shared, MoeContext& ctx) const {

@@ -131,7 +131,7 @@ struct MoeContext {
   float balance_coef = 0.0f;
   // [rows, E]: each row's weight g_e of P_e (f_e, plus V2's device and communication terms);
   // a constant for the gradient.
-  std::vector<float> balance_f;
+  Tensor balance_f;
   std::vector<int64_t> tokens_per_expert;  // [E] this forward's load
   // Expert parallelism: the engine's state (null on the single-rank path) and its drops.
   std::shared_ptr<RoutedExpertsState> routed;
@@ -179,10 +179,9 @@ class MoeLayer {
                                                     Tensor& dx_local) const;
   Tensor finish_backward(Tensor dx, const Tensor& dx_local, MoeContext& ctx) const;
 
+  // The sequence-wise balance loss (ops::balance_loss_forward/backward) of ctx's routing.
+  ops::BalanceLossShape balance_shape(const MoeContext& ctx) const;
   void balance_forward(MoeContext& ctx) const;
-  // Adds DeepSeek-V2's device-level and communication terms to one row's weights g [E]
-  // (entering as the expert-level f); idx [S, k] are the row's chosen experts.
-  void add_device_balance(const int32_t* idx, int64_t S, float* g) const;
   void balance_backward(const MoeContext& ctx, Tensor& dlogits) const;
 
   ModelDims dims_;

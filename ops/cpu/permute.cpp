@@ -24,6 +24,20 @@ void check_plan_rows(const PermutePlan& plan, const Tensor& per_token, const Ten
 
 }  // namespace
 
+std::vector<int64_t> count_per_expert(const Tensor& indices, int64_t experts) {
+  detail::check_i32(indices, "expert indices");
+  TRIDENT_CHECK(experts > 0, "counting experts needs experts > 0");
+  const int64_t n = indices.numel();
+  const int32_t* idx = indices.data<int32_t>();
+  std::vector<int64_t> counts(static_cast<size_t>(experts), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    TRIDENT_CHECK(idx[i] >= 0 && idx[i] < experts, "expert index ", idx[i], " at slot ", i,
+                  " outside [0, ", experts, ")");
+    ++counts[static_cast<size_t>(idx[i])];
+  }
+  return counts;
+}
+
 PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
   TRIDENT_PROFILE_SCOPE("make_permute_plan");
   detail::check_i32(indices, "permute indices");
@@ -34,12 +48,7 @@ PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
                                 : indices.numel() / plan.tokens;
   const int64_t n = indices.numel();
   const int32_t* idx = indices.data<int32_t>();
-  plan.tokens_per_expert.assign(static_cast<size_t>(experts), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    TRIDENT_CHECK(idx[i] >= 0 && idx[i] < experts, "expert index ", idx[i], " at slot ", i,
-                  " outside [0, ", experts, ")");
-    ++plan.tokens_per_expert[static_cast<size_t>(idx[i])];
-  }
+  plan.tokens_per_expert = count_per_expert(indices, experts);
   std::vector<int64_t> next(static_cast<size_t>(experts), 0);
   for (int64_t e = 1; e < experts; ++e) {
     next[static_cast<size_t>(e)] =

@@ -15,6 +15,7 @@ void router_forward(const RouterSettings& settings, const Tensor& logits, const 
 void router_backward(const RouterSettings& settings, const Tensor& dweights, const Tensor& indices,
                      const Tensor& scores, Tensor& dlogits);
 
+std::vector<int64_t> count_per_expert(const Tensor& indices, int64_t experts);
 PermutePlan make_permute_plan(const Tensor& indices, int64_t experts);
 void permute_forward(const PermutePlan& plan, const Tensor& x, Tensor& out);
 void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx,

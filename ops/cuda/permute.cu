@@ -153,13 +153,57 @@ int64_t row_dim(const Tensor& t, int64_t rows, const char* what) {
   return t.numel() / rows;
 }
 
-}  // namespace
-
-PermutePlan make_permute_plan(const Tensor& indices, int64_t experts, cudaStream_t stream) {
+void check_indices(const Tensor& indices, int64_t experts) {
   detail::expect_dtype(indices, DType::I32, "router indices");
   TRIDENT_CHECK(indices.dim() == 2, "router indices must be [T, k], got ", indices.describe());
   TRIDENT_CHECK(experts >= 1 && experts <= kMaxRouterExperts, "permute supports 1..",
                 kMaxRouterExperts, " experts, got ", experts);
+}
+
+// Each chunk's count per expert (then, after the scan, its first row per expert) and the totals
+// [experts + 1] (the last: slots outside [0, experts)), in stream-ordered scratch.
+struct SlotCounts {
+  SlotCounts(const Tensor& indices, int experts, cudaStream_t stream)
+      : chunks((indices.numel() + kChunk - 1) / kChunk),
+        counts(static_cast<size_t>(chunks * (experts + 1)) * sizeof(int32_t), stream),
+        totals(static_cast<size_t>(experts + 1) * sizeof(int32_t), stream) {
+    count_kernel<<<static_cast<unsigned>(chunks), kChunk, 0, stream>>>(
+        indices.data<int32_t>(), indices.numel(), experts, per_chunk());
+    TRIDENT_CHECK_LAUNCH();
+    scan_kernel<<<1, static_cast<unsigned>(((experts + 1 + kWarp - 1) / kWarp) * kWarp), 0,
+                  stream>>>(per_chunk(), chunks, experts, total());
+    TRIDENT_CHECK_LAUNCH();
+  }
+  int32_t* per_chunk() const { return static_cast<int32_t*>(counts.get()); }
+  int32_t* total() const { return static_cast<int32_t*>(totals.get()); }
+
+  // The totals on the host, after the work queued so far on `stream` (a synchronisation).
+  std::vector<int64_t> read(int experts, cudaStream_t stream) const {
+    std::vector<int32_t> host(static_cast<size_t>(experts + 1));
+    TRIDENT_CHECK_CUDA(cudaMemcpyAsync(host.data(), total(), host.size() * sizeof(int32_t),
+                                       cudaMemcpyDeviceToHost, stream));
+    TRIDENT_CHECK_CUDA(cudaStreamSynchronize(stream));
+    TRIDENT_CHECK(host[static_cast<size_t>(experts)] == 0, host[static_cast<size_t>(experts)],
+                  " router indices lie outside [0, ", experts, ")");
+    return std::vector<int64_t>(host.begin(), host.end() - 1);
+  }
+
+  int64_t chunks;
+  detail::StreamScratch counts;
+  detail::StreamScratch totals;
+};
+
+}  // namespace
+
+std::vector<int64_t> count_per_expert(const Tensor& indices, int64_t experts, cudaStream_t stream) {
+  check_indices(indices, experts);
+  if (indices.numel() == 0) return std::vector<int64_t>(static_cast<size_t>(experts), 0);
+  const int e = static_cast<int>(experts);
+  return SlotCounts(indices, e, stream).read(e, stream);
+}
+
+PermutePlan make_permute_plan(const Tensor& indices, int64_t experts, cudaStream_t stream) {
+  check_indices(indices, experts);
   PermutePlan plan;
   plan.tokens = indices.size(0);
   plan.top_k = indices.size(1);
@@ -170,30 +214,12 @@ PermutePlan make_permute_plan(const Tensor& indices, int64_t experts, cudaStream
   if (slots == 0) return plan;
 
   const int e = static_cast<int>(experts);
-  const int64_t chunks = (slots + kChunk - 1) / kChunk;
-  const detail::StreamScratch counts(static_cast<size_t>(chunks * (e + 1)) * sizeof(int32_t),
-                                     stream);
-  const detail::StreamScratch totals(static_cast<size_t>(e + 1) * sizeof(int32_t), stream);
-  int32_t* counts_ptr = static_cast<int32_t*>(counts.get());
-  int32_t* totals_ptr = static_cast<int32_t*>(totals.get());
-  count_kernel<<<static_cast<unsigned>(chunks), kChunk, 0, stream>>>(indices.data<int32_t>(),
-                                                                      slots, e, counts_ptr);
-  TRIDENT_CHECK_LAUNCH();
-  scan_kernel<<<1, static_cast<unsigned>(((e + 1 + kWarp - 1) / kWarp) * kWarp), 0, stream>>>(
-      counts_ptr, chunks, e, totals_ptr);
-  TRIDENT_CHECK_LAUNCH();
-  place_kernel<<<static_cast<unsigned>(chunks), kChunk, 0, stream>>>(
-      indices.data<int32_t>(), slots, e, plan.top_k, counts_ptr,
+  const SlotCounts counts(indices, e, stream);
+  place_kernel<<<static_cast<unsigned>(counts.chunks), kChunk, 0, stream>>>(
+      indices.data<int32_t>(), slots, e, plan.top_k, counts.per_chunk(),
       plan.slot_to_row.data<int32_t>(), plan.row_to_token.data<int32_t>());
   TRIDENT_CHECK_LAUNCH();
-
-  std::vector<int32_t> host(static_cast<size_t>(e + 1));
-  TRIDENT_CHECK_CUDA(cudaMemcpyAsync(host.data(), totals_ptr, host.size() * sizeof(int32_t),
-                                     cudaMemcpyDeviceToHost, stream));
-  TRIDENT_CHECK_CUDA(cudaStreamSynchronize(stream));
-  TRIDENT_CHECK(host[static_cast<size_t>(e)] == 0, host[static_cast<size_t>(e)],
-                " router indices lie outside [0, ", experts, ")");
-  for (int x = 0; x < e; ++x) plan.tokens_per_expert[static_cast<size_t>(x)] = host[x];
+  plan.tokens_per_expert = counts.read(e, stream);
   return plan;
 }
 

@@ -32,6 +32,9 @@ using ops::PermutePlan;
 
 // Builds the plan on the GPU from indices [T, k] (I32, CUDA). Returns after copying the
 // per-expert counts to the host (the one synchronisation of the MoE forward).
+// Counts on the host: one synchronisation.
+std::vector<int64_t> count_per_expert(const Tensor& indices, int64_t experts,
+                                      cudaStream_t stream = nullptr);
 PermutePlan make_permute_plan(const Tensor& indices, int64_t experts,
                               cudaStream_t stream = nullptr);
 // out [T·k, D] = x rows in expert order.

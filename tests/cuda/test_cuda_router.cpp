@@ -69,6 +69,7 @@ TEST_P(CudaRouter, ForwardBackwardAndPermutationMatchCpu) {
   const cpu::PermutePlan plan = cpu::make_permute_plan(indices, e);
   const cuda::PermutePlan plan_gpu = cuda::make_permute_plan(gpu(indices), e);
   EXPECT_EQ(plan_gpu.tokens_per_expert, plan.tokens_per_expert);
+  EXPECT_EQ(cuda::count_per_expert(gpu(indices), e), plan.tokens_per_expert);
   EXPECT_EQ(ints(plan_gpu.slot_to_row), ints(plan.slot_to_row));
   EXPECT_EQ(ints(plan_gpu.row_to_token), ints(plan.row_to_token));
 
