@@ -135,12 +135,15 @@ void generate_bucket(StagedDecoder& decoder, const GenerationBucket& bucket,
     // The last stage samples; every stage then applies the same tokens.
     std::vector<int32_t> picked(static_cast<size_t>(batch), io::ByteTokenizer::kEos);
     if (decoder.last_stage()) {
-      const int64_t vocab = logits.size(1);
+      // Sampling runs on the host, which needs the chosen tokens anyway (stop strings, the
+      // completions' text): logits on a GPU come over with one copy per decode step.
+      const Tensor host_logits = logits.device() == Device::CPU ? logits : logits.to(Device::CPU);
+      const int64_t vocab = host_logits.size(1);
       for (int64_t b = 0; b < batch; ++b) {
         const Row& row = rows[static_cast<size_t>(b)];
         if (row.done) continue;
         Completion& c = out[row.completion];
-        const float* row_logits = logits.data<float>() + b * vocab;
+        const float* row_logits = host_logits.data<float>() + b * vocab;
         if (options.record_logits) c.step_logits.emplace_back(row_logits, row_logits + vocab);
         picked[static_cast<size_t>(b)] =
             pick_token(c, row_logits, vocab, prompt_len + step, options);

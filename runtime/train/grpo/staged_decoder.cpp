@@ -50,9 +50,10 @@ bool StagedDecoder::last_stage() const { return partition_.last_rank() == rank_;
 
 std::vector<models::MlaCache> StagedDecoder::make_caches(int64_t rows, int64_t capacity) const {
   std::vector<models::MlaCache> caches;
+  const Device device = model_.params().flat_values().device();  // where the weights live
   for (int64_t l = 0; l < model_.num_layers(); ++l) {
     const bool mine = model_.holding().holds_layer(l);
-    caches.emplace_back(mine ? rows : 1, mine ? capacity : 1, model_.dims());
+    caches.emplace_back(mine ? rows : 1, mine ? capacity : 1, model_.dims(), device);
   }
   return caches;
 }
