@@ -125,14 +125,14 @@ void reduce_replicated_grads(DeepSeekV3Model& model) {
 
 // Every parameter this rank holds against the reference: values or gradients.
 void expect_parameters_match(const DeepSeekV3Model& ep, const DeepSeekV3Model& ref, bool grads,
-                             const std::string& what) {
+                             const std::string& what, double tolerance = kTolerance) {
   int64_t experts_seen = 0;
   for (const models::Parameter& p : ep.params().parameters()) {
     const Tensor& mine = grads ? p.grad : p.value;
     if (!mine.defined()) continue;
     const models::Parameter& theirs = ref.params().get(p.spec->name);
     const double err = relative_error(mine, grads ? theirs.grad : theirs.value);
-    EXPECT_LE(err, kTolerance) << what << ": " << p.spec->name << " on rank " << world_rank();
+    EXPECT_LE(err, tolerance) << what << ": " << p.spec->name << " on rank " << world_rank();
     if (p.spec->placement.expert_parallel) ++experts_seen;
   }
   EXPECT_GT(experts_seen, 0) << "this rank holds no experts";
@@ -266,7 +266,13 @@ TEST(ExpertParallelModel, TwentyAdamWStepsMatchOneRank) {
     ep->update_router_bias(loads, 1e-3);
     ref->update_router_bias(ref->expert_loads(), 1e-3);
   }
-  expect_parameters_match(*ep, *ref, /*grads=*/false, "after 20 AdamW steps");
+  // Twenty steps compound the layouts' round-off: the worst parameter (the embedding) differed by
+  // 7.5e-6 with OpenBLAS's Haswell kernels and by 1.2e-5 with its AVX-512 ones (measured
+  // 2026-12-07), where one step's gradients agree to kTolerance. A lost reduction or a wrong
+  // loss scale moves the weights by orders of magnitude more.
+  constexpr double kTwentyStepsTolerance = 5e-5;
+  expect_parameters_match(*ep, *ref, /*grads=*/false, "after 20 AdamW steps",
+                          kTwentyStepsTolerance);
 }
 
 }  // namespace
