@@ -8,10 +8,12 @@
 // OpenMP team (heads of attention, experts of a grouped product) every sgemm runs on its
 // caller's thread.
 //
-// The result does not depend on the thread count: OpenBLAS sums each element of C over k in an
-// order set by the element's place in its register tile, so blocks of rows that start on a tile
-// boundary give the bits of the single call (measured: always, for cuts at multiples of 12 rows;
-// never for cuts between columns, which is why C is only cut by rows).
+// The result does not depend on the thread count, whatever BLAS kernel runs: a product big
+// enough is always computed as the same blocks of rows of C, bounds set by its shape alone, and
+// the threads only decide who computes which block (one thread: one after the other). Blocks of
+// a single call's rows do not reproduce its bits in general: OpenBLAS's Haswell and Zen kernels
+// did for cuts at multiples of 12 rows, its SkylakeX and Cooperlake (AVX-512) kernels did not
+// for any tile-aligned cut tried (48 and 192 rows), so C is never cut by the thread count.
 #include <cblas.h>
 #include <omp.h>
 
@@ -23,12 +25,13 @@
 namespace trident::ops::cpu::detail {
 namespace {
 
-// Below this many multiply-adds one thread finishes before a team would have started.
+// Below this many multiply-adds one thread finishes before a team would have started: such a
+// product is one call.
 constexpr int64_t kMinThreadedMacs = int64_t{1} << 18;
-// Blocks of C's rows start at multiples of this, a multiple of the row tile of OpenBLAS's x86
-// sgemm kernels (12 rows for the Haswell kernel that runs on the development machine, a power of
-// two up to 16 for others).
-constexpr int64_t kRowTile = 48;
+// Blocks have at least this many rows of C (the extra calls cost little at one thread: a
+// [1024 × 96] · [96 × 48] product is 4 calls) and there are at most kMaxBlocks of them.
+constexpr int64_t kMinBlockRows = 256;
+constexpr int64_t kMaxBlocks = 16;
 
 void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                       const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
@@ -39,19 +42,19 @@ void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
               static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
 
-// The first row of block `part` of `parts` of C's m rows: a multiple of kRowTile, so that every
-// block is made of the row tiles a single-threaded call computes.
-int64_t cut(int64_t m, int64_t part, int64_t parts) {
-  if (part >= parts) return m;
-  return m * part / parts / kRowTile * kRowTile;
+// How many blocks of rows an m × n × k product is computed in: a function of its shape alone.
+int64_t blocks_for(int64_t m, int64_t n, int64_t k) {
+  if (m * n * k < kMinThreadedMacs) return 1;
+  return std::clamp<int64_t>(m / kMinBlockRows, 1, kMaxBlocks);
 }
 
-// Threads worth using for an m × n × k product: at most one per row tile of C.
-int threads_for(int64_t m, int64_t n, int64_t k) {
-  if (omp_in_parallel()) return 1;
-  const int threads = omp_get_max_threads();
-  if (threads < 2 || m * n * k < kMinThreadedMacs) return 1;
-  return static_cast<int>(std::min<int64_t>(threads, m / kRowTile));
+// The first row of block `block` of `blocks` of C's m rows (m for block == blocks).
+int64_t block_begin(int64_t m, int64_t block, int64_t blocks) { return m * block / blocks; }
+
+// Threads worth using for `blocks` blocks: inside a team, the caller's alone.
+int threads_for(int64_t blocks) {
+  if (blocks < 2 || omp_in_parallel()) return 1;
+  return static_cast<int>(std::min<int64_t>(omp_get_max_threads(), blocks));
 }
 
 // Makes the sgemm calls of its scope run on the calling thread alone: OpenBLAS's own threading
@@ -108,24 +111,24 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     }
     return;
   }
-  const int threads = threads_for(m, n, k);
-  if (threads < 2) {
-    const BlasOnCallingThread one_thread;
-    sgemm_one_thread(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  const SingleThreadedBlasInTeam single_threaded;
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t parts = omp_get_num_threads();
-    const int64_t part = omp_get_thread_num();
-    const int64_t begin = cut(m, part, parts);
-    const int64_t rows = cut(m, part + 1, parts) - begin;
+  const int64_t blocks = blocks_for(m, n, k);
+  const auto run_block = [&](int64_t block) {
+    const int64_t begin = block_begin(m, block, blocks);
+    const int64_t rows = block_begin(m, block + 1, blocks) - begin;
     // Rows of op(A): rows of A, or columns of A when it is transposed.
     const float* a_block = a + (trans_a ? begin : begin * lda);
     sgemm_one_thread(trans_a, trans_b, rows, n, k, alpha, a_block, lda, b, ldb, beta,
                      c + begin * ldc, ldc);
+  };
+  const int threads = threads_for(blocks);
+  if (threads < 2) {
+    const BlasOnCallingThread one_thread;
+    for (int64_t block = 0; block < blocks; ++block) run_block(block);
+    return;
   }
+  const SingleThreadedBlasInTeam single_threaded;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t block = 0; block < blocks; ++block) run_block(block);
 }
 
 }  // namespace trident::ops::cpu::detail

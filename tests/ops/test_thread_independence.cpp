@@ -35,10 +35,10 @@ void expect_same_bits_at_one_and_three_threads(const std::function<std::vector<T
 
 TEST(ThreadIndependence, GemmCutByRowsInEveryTransposeCombination) {
   std::mt19937 rng(21);
-  // Above 2^18 multiply-adds: tall ones are cut into blocks of rows (uneven, the last one
-  // shorter), a wide one with too few rows to cut runs on one thread.
+  // Above 2^18 multiply-adds: tall ones are computed as blocks of at least 256 rows (uneven:
+  // 1000 rows are 3 blocks, 1301 are 5), a wide one with too few rows to cut is one call.
   for (const auto& [m, n, k] :
-       {std::tuple<int64_t, int64_t, int64_t>{301, 40, 97}, {1000, 37, 130}, {33, 517, 61}}) {
+       {std::tuple<int64_t, int64_t, int64_t>{1301, 40, 97}, {1000, 37, 130}, {33, 517, 61}}) {
     for (bool ta : {false, true}) {
       for (bool tb : {false, true}) {
         const Tensor a = random_tensor(ta ? Shape{k, m} : Shape{m, k}, rng);
