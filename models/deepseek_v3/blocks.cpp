@@ -24,14 +24,14 @@ void round_activations(DType activations, std::initializer_list<Tensor*> xs) {
 
 Tensor linear_step_forward(const Weight& w, const Tensor& x, LinearStep& step) {
   step.x = x;
-  Tensor y = Tensor::empty({x.size(0), w.value.size(0)});
+  Tensor y = Tensor::empty({x.size(0), w.value.size(0)}, DType::F32, x.device());
   ops::linear_forward(x, w.value, y);
   round_activations(w.activations, {&y});
   return y;
 }
 
 Tensor linear_step_backward_input(const Weight& w, const Tensor& dy, LinearStep& step) {
-  Tensor dx = Tensor::empty({dy.size(0), w.value.size(1)});
+  Tensor dx = Tensor::empty({dy.size(0), w.value.size(1)}, DType::F32, dy.device());
   linear_step_backward_input_into(w, dy, step, dx, false);
   return dx;
 }
@@ -55,15 +55,15 @@ void linear_step_backward_weight(const Weight& w, LinearStep& step) {
 
 Tensor norm_step_forward(const Weight& w, float eps, const Tensor& x, NormStep& step) {
   step.x = x;
-  step.rstd = Tensor::empty({x.size(0)});
-  Tensor y = Tensor::empty(x.shape());
+  step.rstd = Tensor::empty({x.size(0)}, DType::F32, x.device());
+  Tensor y = Tensor::empty(x.shape(), DType::F32, x.device());
   ops::rmsnorm_forward(x, w.value, eps, y, step.rstd);
   round_activations(w.activations, {&y});
   return y;
 }
 
 Tensor norm_step_backward_input(const Weight& w, const Tensor& dy, NormStep& step) {
-  Tensor dx = Tensor::empty(dy.shape());
+  Tensor dx = Tensor::empty(dy.shape(), DType::F32, dy.device());
   norm_step_backward_input_into(w, dy, step, dx, false);
   return dx;
 }

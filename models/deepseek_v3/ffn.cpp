@@ -13,7 +13,7 @@ FfnWeights ffn_weights(ParameterStore& store, const std::string& prefix) {
 Tensor SwiGluFfn::forward(const Tensor& x, FfnContext& ctx) const {
   ctx.g = linear_step_forward(w_.gate, x, ctx.gate);
   ctx.u = linear_step_forward(w_.up, x, ctx.up);
-  Tensor a = Tensor::empty(ctx.g.shape());
+  Tensor a = Tensor::empty(ctx.g.shape(), DType::F32, ctx.g.device());
   ops::swiglu_forward(ctx.g, ctx.u, a);
   round_activations(w_.down.activations, {&a});
   Tensor y = linear_step_forward(w_.down, a, ctx.down);
@@ -22,7 +22,7 @@ Tensor SwiGluFfn::forward(const Tensor& x, FfnContext& ctx) const {
 }
 
 Tensor SwiGluFfn::backward_input(const Tensor& dy, FfnContext& ctx) const {
-  Tensor dx = Tensor::empty({dy.size(0), w_.gate.value.size(1)});
+  Tensor dx = Tensor::empty({dy.size(0), w_.gate.value.size(1)}, DType::F32, dy.device());
   backward_input_into(dy, ctx, dx, false);
   return dx;
 }
@@ -30,14 +30,14 @@ Tensor SwiGluFfn::backward_input(const Tensor& dy, FfnContext& ctx) const {
 void SwiGluFfn::backward_input_into(const Tensor& dy, FfnContext& ctx, Tensor& dx,
                                     bool accumulate) const {
   const Tensor da = linear_step_backward_input(w_.down, dy, ctx.down);
-  Tensor dg = Tensor::empty(ctx.g.shape());
-  Tensor du = Tensor::empty(ctx.u.shape());
+  Tensor dg = Tensor::empty(ctx.g.shape(), DType::F32, ctx.g.device());
+  Tensor du = Tensor::empty(ctx.u.shape(), DType::F32, ctx.u.device());
   ops::swiglu_backward(da, ctx.g, ctx.u, dg, du);
   round_activations(w_.down.activations, {&dg, &du});
   if (tp_.split()) {
     // Each rank's input gradient is a partial sum over its features: reduce it on its own
     // before it joins dx, which may already hold complete gradients from other branches.
-    Tensor partial = Tensor::empty({dy.size(0), w_.gate.value.size(1)});
+    Tensor partial = Tensor::empty({dy.size(0), w_.gate.value.size(1)}, DType::F32, dy.device());
     linear_step_backward_input_into(w_.gate, dg, ctx.gate, partial, false);
     linear_step_backward_input_into(w_.up, du, ctx.up, partial, true);
     parallel::tp::tp_enter_backward(tp_, partial);

@@ -6,7 +6,8 @@
 namespace trident::models {
 
 Tensor Embedding::forward(const Tensor& ids) const {
-  Tensor out = Tensor::empty({ids.numel(), table_.value.size(1)});
+  Tensor out =
+      Tensor::empty({ids.numel(), table_.value.size(1)}, DType::F32, table_.value.device());
   if (!tp_.split()) {
     ops::embedding_forward(ids, table_.value, out);
     return out;
@@ -33,7 +34,7 @@ HeadForward OutputHead::forward(const Tensor& h, const Tensor& targets, float gr
   out.logits = linear_step_forward(head_, out.normed, ctx.head);
   ctx.logits = out.logits;
   ctx.targets = targets;
-  ctx.lse = Tensor::empty({h.size(0)});
+  ctx.lse = Tensor::empty({h.size(0)}, DType::F32, h.device());
   ctx.grad_scale = grad_scale;
   out.ce = tp_.split() ? parallel::tp::vocab_parallel_cross_entropy_forward(
                              tp_, out.logits, targets, vocab_begin_, ctx.lse)
@@ -42,7 +43,7 @@ HeadForward OutputHead::forward(const Tensor& h, const Tensor& targets, float gr
 }
 
 Tensor OutputHead::backward_input(HeadContext& ctx, const Tensor* extra_dnormed) const {
-  Tensor dlogits = Tensor::empty(ctx.logits.shape());
+  Tensor dlogits = Tensor::empty(ctx.logits.shape(), DType::F32, ctx.logits.device());
   if (tp_.split()) {
     parallel::tp::vocab_parallel_cross_entropy_backward(ctx.logits, ctx.targets, ctx.lse,
                                                         vocab_begin_, ctx.grad_scale, dlogits);

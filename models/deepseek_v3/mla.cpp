@@ -135,7 +135,7 @@ Tensor MlaAttention::backward_input(const Tensor& dout, MlaContext& ctx) const {
 
   const Tensor d_latent_raw = norm_step_backward_input(w_.kv_a_norm, d_latent, ctx.kv_norm);
   const int64_t kv_width = dims_.kv_lora + dr;
-  Tensor dkva = Tensor::empty({T, kv_width});
+  Tensor dkva = Tensor::empty({T, kv_width}, DType::F32, device);
   put_columns(dkva, kv_width, 0, d_latent_raw, false);
   put_columns(dkva, kv_width, dims_.kv_lora, dk_rope, false);
 

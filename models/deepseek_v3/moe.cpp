@@ -10,8 +10,9 @@ MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& 
   MoeWeights w;
   w.router = with_fp32_outputs(weight_of(store, prefix + "gate.weight"));  // fp32 logits
   // Only noaux_tc routing has the bias buffer; the other methods select by the plain scores.
-  w.router_bias = dims.has_router_bias ? store.value(prefix + "gate.e_score_correction_bias")
-                                       : Tensor::zeros({dims.experts});
+  w.router_bias = dims.has_router_bias
+                      ? store.value(prefix + "gate.e_score_correction_bias")
+                      : Tensor::zeros({dims.experts}, DType::F32, store.flat_values().device());
   w.gate = store.expert_bank(layer, "gate_proj");
   w.up = store.expert_bank(layer, "up_proj");
   w.down = store.expert_bank(layer, "down_proj");
@@ -43,21 +44,21 @@ Tensor MoeLayer::forward(const Tensor& x, const SequenceLayout& layout, float ba
   const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
 
   const int64_t Fe = dims_.expert_ffn;
-  ctx.xp = Tensor::empty({T * k, dims_.hidden});
+  ctx.xp = Tensor::empty({T * k, dims_.hidden}, DType::F32, x.device());
   ops::permute_forward(ctx.plan, x, ctx.xp);
-  ctx.gp = Tensor::empty({T * k, Fe});
-  ctx.up = Tensor::empty({T * k, Fe});
+  ctx.gp = Tensor::empty({T * k, Fe}, DType::F32, x.device());
+  ctx.up = Tensor::empty({T * k, Fe}, DType::F32, x.device());
   ops::grouped_linear_forward(ctx.xp, w_.gate.value, counts, ctx.gp);
   ops::grouped_linear_forward(ctx.xp, w_.up.value, counts, ctx.up);
   round_activations(w_.gate.activations, {&ctx.gp, &ctx.up});
-  ctx.ap = Tensor::empty({T * k, Fe});
+  ctx.ap = Tensor::empty({T * k, Fe}, DType::F32, x.device());
   ops::swiglu_forward(ctx.gp, ctx.up, ctx.ap);
   round_activations(w_.gate.activations, {&ctx.ap});
-  ctx.yp = Tensor::empty({T * k, dims_.hidden});
+  ctx.yp = Tensor::empty({T * k, dims_.hidden}, DType::F32, x.device());
   ops::grouped_linear_forward(ctx.ap, w_.down.value, counts, ctx.yp);
   round_activations(w_.gate.activations, {&ctx.yp});
 
-  Tensor out = Tensor::empty({T, dims_.hidden});
+  Tensor out = Tensor::empty({T, dims_.hidden}, DType::F32, x.device());
   ops::unpermute_forward(ctx.plan, ctx.yp, ctx.weights, out);
   if (w_.has_shared) {
     const Tensor shared = shared_.forward(x, ctx.shared);
@@ -73,24 +74,24 @@ Tensor MoeLayer::backward_input(const Tensor& dout, MoeContext& ctx) const {
   const int64_t E = dims_.experts, k = dims_.top_k, Fe = dims_.expert_ffn;
   const std::vector<int64_t>& counts = ctx.plan.tokens_per_expert;
 
-  ctx.d_yp = Tensor::empty({T * k, dims_.hidden});
-  Tensor d_weights = Tensor::empty({T, k});
+  ctx.d_yp = Tensor::empty({T * k, dims_.hidden}, DType::F32, dout.device());
+  Tensor d_weights = Tensor::empty({T, k}, DType::F32, dout.device());
   ops::unpermute_backward(ctx.plan, dout, ctx.yp, ctx.weights, ctx.d_yp, d_weights);
-  Tensor d_ap = Tensor::empty({T * k, Fe});
+  Tensor d_ap = Tensor::empty({T * k, Fe}, DType::F32, dout.device());
   ops::grouped_linear_backward_input(ctx.d_yp, w_.down.value, counts, d_ap);
-  ctx.d_gp = Tensor::empty({T * k, Fe});
-  ctx.d_up = Tensor::empty({T * k, Fe});
+  ctx.d_gp = Tensor::empty({T * k, Fe}, DType::F32, dout.device());
+  ctx.d_up = Tensor::empty({T * k, Fe}, DType::F32, dout.device());
   round_activations(w_.gate.activations, {&ctx.d_yp, &d_ap});
   ops::swiglu_backward(d_ap, ctx.gp, ctx.up, ctx.d_gp, ctx.d_up);
   round_activations(w_.gate.activations, {&ctx.d_gp, &ctx.d_up});
-  Tensor d_xp = Tensor::empty({T * k, dims_.hidden});
+  Tensor d_xp = Tensor::empty({T * k, dims_.hidden}, DType::F32, dout.device());
   ops::grouped_linear_backward_input(ctx.d_gp, w_.gate.value, counts, d_xp);
   ops::grouped_linear_backward_input(ctx.d_up, w_.up.value, counts, d_xp, true);
   round_activations(w_.gate.activations, {&d_xp});
-  Tensor dx = Tensor::empty({T, dims_.hidden});
+  Tensor dx = Tensor::empty({T, dims_.hidden}, DType::F32, dout.device());
   ops::permute_backward(ctx.plan, d_xp, dx);
 
-  Tensor d_logits = Tensor::empty({T, E});
+  Tensor d_logits = Tensor::empty({T, E}, DType::F32, dout.device());
   ops::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
   balance_backward(ctx, d_logits);
   linear_step_backward_input_into(w_.router, d_logits, ctx.router, dx, true);
@@ -194,7 +195,7 @@ std::function<void(const Tensor&)> MoeLayer::local_backward(const Tensor& dout, 
                                                             Tensor& dx_local) const {
   return [this, &dout, &ctx, &dx_local](const Tensor& d_weights) {
     const int64_t T = dout.size(0);
-    Tensor d_logits = Tensor::empty({T, dims_.experts});
+    Tensor d_logits = Tensor::empty({T, dims_.experts}, DType::F32, dout.device());
     ops::router_backward(dims_.router, d_weights, ctx.indices, ctx.scores, d_logits);
     balance_backward(ctx, d_logits);
     dx_local = linear_step_backward_input(w_.router, d_logits, ctx.router);
@@ -215,16 +216,16 @@ Tensor experts_forward(const ExpertBanks& banks, const Tensor& xp,
   const int64_t rows = xp.size(0), Fe = banks.ffn();
   act.counts = counts;
   act.xp = xp;
-  act.gp = Tensor::empty({rows, Fe});
-  act.up = Tensor::empty({rows, Fe});
+  act.gp = Tensor::empty({rows, Fe}, DType::F32, xp.device());
+  act.up = Tensor::empty({rows, Fe}, DType::F32, xp.device());
   ops::grouped_linear_forward(xp, banks.gate.value, counts, act.gp);
   ops::grouped_linear_forward(xp, banks.up.value, counts, act.up);
   const DType activations = banks.gate.activations;
   round_activations(activations, {&act.gp, &act.up});
-  act.ap = Tensor::empty({rows, Fe});
+  act.ap = Tensor::empty({rows, Fe}, DType::F32, xp.device());
   ops::swiglu_forward(act.gp, act.up, act.ap);
   round_activations(activations, {&act.ap});
-  Tensor yp = Tensor::empty({rows, banks.hidden()});
+  Tensor yp = Tensor::empty({rows, banks.hidden()}, DType::F32, xp.device());
   ops::grouped_linear_forward(act.ap, banks.down.value, counts, yp);
   round_activations(activations, {&yp});
   return yp;
@@ -234,15 +235,15 @@ Tensor experts_backward_input(const ExpertBanks& banks, const Tensor& d_yp,
                               ExpertActivations& act) {
   const int64_t rows = d_yp.size(0), Fe = banks.ffn();
   act.d_yp = d_yp;
-  Tensor d_ap = Tensor::empty({rows, Fe});
+  Tensor d_ap = Tensor::empty({rows, Fe}, DType::F32, d_yp.device());
   ops::grouped_linear_backward_input(d_yp, banks.down.value, act.counts, d_ap);
-  act.d_gp = Tensor::empty({rows, Fe});
-  act.d_up = Tensor::empty({rows, Fe});
+  act.d_gp = Tensor::empty({rows, Fe}, DType::F32, d_yp.device());
+  act.d_up = Tensor::empty({rows, Fe}, DType::F32, d_yp.device());
   const DType activations = banks.gate.activations;
   round_activations(activations, {&d_ap});
   ops::swiglu_backward(d_ap, act.gp, act.up, act.d_gp, act.d_up);
   round_activations(activations, {&act.d_gp, &act.d_up});
-  Tensor d_xp = Tensor::empty({rows, banks.hidden()});
+  Tensor d_xp = Tensor::empty({rows, banks.hidden()}, DType::F32, d_yp.device());
   ops::grouped_linear_backward_input(act.d_gp, banks.gate.value, act.counts, d_xp);
   ops::grouped_linear_backward_input(act.d_up, banks.up.value, act.counts, d_xp, true);
   round_activations(activations, {&d_xp});

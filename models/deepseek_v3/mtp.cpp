@@ -27,7 +27,7 @@ Tensor MtpModule::forward(const Tensor& embedded, const Tensor& h_prev,
   const int64_t H = dims_.hidden;
   const Tensor e = norm_step_forward(enorm_, dims_.eps, embedded, ctx.enorm);
   const Tensor g = norm_step_forward(hnorm_, dims_.eps, h_prev, ctx.hnorm);
-  Tensor joined = Tensor::empty({embedded.size(0), 2 * H});
+  Tensor joined = Tensor::empty({embedded.size(0), 2 * H}, DType::F32, embedded.device());
   put_columns(joined, 2 * H, 0, e, false);
   put_columns(joined, 2 * H, H, g, false);
   const Tensor z = linear_step_forward(eh_proj_, joined, ctx.eh_proj);
