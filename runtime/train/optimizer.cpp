@@ -95,8 +95,9 @@ Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelCon
     groups_.push_back(std::move(group));
   }
   if (!settings.zero1) {
-    exp_avg_ = Tensor::zeros({store.numel()}, settings.moments);
-    exp_avg_sq_ = Tensor::zeros({store.numel()}, settings.moments);
+    const Device device = store.flat_values().device();  // the moments live with the weights
+    exp_avg_ = Tensor::zeros({store.numel()}, settings.moments, device);
+    exp_avg_sq_ = Tensor::zeros({store.numel()}, settings.moments, device);
   }
 }
 
@@ -120,7 +121,7 @@ void Optimizer::send_copy_gradient() {
         ->wait();
   } else if (copy_role_ == CopyRole::Original) {
     Tensor& grad = model_.params().grad(kEmbedding);
-    const Tensor theirs = Tensor::empty(grad.shape());
+    const Tensor theirs = Tensor::empty(grad.shape(), grad.dtype(), grad.device());
     pp->recv(theirs, copy_peer_, parallel::comm::tags::kEmbeddingCopyGradient)->wait();
     ops::axpy(1.0f, theirs, grad);
   }
