@@ -59,6 +59,20 @@ def close(a, b, rel):
     return abs(a - b) <= rel * max(abs(a), abs(b))
 
 
+def matches_printed_ratio(ratio, numerator, denominator):
+    """Whether a printed ratio, computed from unrounded times, fits the printed (rounded) times:
+    each printed time is within half a unit of its last digit (a printed 0.0021 s is ±2.4%),
+    and the ratio itself is rounded too."""
+    def bounds(text):
+        half = 0.5 * 10.0 ** -len(text.partition(".")[2])
+        return float(text) - half, float(text) + half
+    low_n, high_n = bounds(numerator)
+    low_d, high_d = bounds(denominator)
+    if low_n <= 0 or low_d <= 0:
+        return False
+    return 0.99 * low_n / high_d - 0.01 <= ratio <= 1.01 * high_n / low_d + 0.01
+
+
 def check_bench_step(trident, tmp):
     record_path = os.path.join(tmp, "step.json")
     out = run([trident, "bench", "step", "--config", "tiny", "--steps", "2", "--warmup", "1",
@@ -66,10 +80,13 @@ def check_bench_step(trident, tmp):
 
     tokens = find(r"batch (\d+) × (\d+) tokens", out, "batch line")
     tokens_per_step = tokens[0] * tokens[1]
-    (trident_s,) = find(r"^Trident \(C\+\+\)\s+([\d.]+)", out, "Trident row")
-    (torch_s,) = find(r"^PyTorch \S+ eager\s+([\d.]+)", out, "PyTorch row")
+    trident_text = re.search(r"^Trident \(C\+\+\)\s+([\d.]+)", out, re.MULTILINE)
+    torch_text = re.search(r"^PyTorch \S+ eager\s+([\d.]+)", out, re.MULTILINE)
+    if trident_text is None or torch_text is None:
+        sys.exit(f"no Trident or PyTorch row in the output:\n{out}")
+    trident_s, torch_s = float(trident_text.group(1)), float(torch_text.group(1))
     (speed_up,) = find(r"speed-up \(PyTorch time / Trident time\): ([\d.]+)x", out, "speed-up")
-    if not (trident_s > 0 and torch_s > 0 and close(speed_up, torch_s / trident_s, 0.02)):
+    if not matches_printed_ratio(speed_up, torch_text.group(1), trident_text.group(1)):
         sys.exit(f"speed-up {speed_up} is not {torch_s} / {trident_s}")
 
     rate, gflop_step, size, sgemm, ratio = find(
@@ -195,14 +212,9 @@ def check_rounds(out, command):
         sys.exit(f"{command}: expected 2 rounds in:\n{out}")
     ratios = []
     for _, ours_text, theirs_text, ratio in rows:
-        ours, theirs, ratio = float(ours_text), float(theirs_text), float(ratio)
-        # The ratio comes from the unrounded times: allow for the rounding of the printed ones
-        # (half a unit of their last digit each, 2.8% of a printed 0.018) besides 1%.
-        def rounding(text):
-            return 0.5 * 10.0 ** -len(text.partition(".")[2]) / float(text)
-        slack = 0.01 + rounding(ours_text) + rounding(theirs_text) if ours > 0 and theirs > 0 else 0
-        if not (ours > 0 and theirs > 0 and close(ratio, theirs / ours, slack)):
-            sys.exit(f"{command}: round speed-up {ratio} is not {theirs} / {ours}")
+        ratio = float(ratio)
+        if not matches_printed_ratio(ratio, theirs_text, ours_text):
+            sys.exit(f"{command}: round speed-up {ratio} is not {theirs_text} / {ours_text}")
         ratios.append(ratio)
     median, low, high = find(r"median ([\d.]+)x, range ([\d.]+)–([\d.]+)x", out, "summary")
     if not (close(low, min(ratios), 0.01) and close(high, max(ratios), 0.01)
