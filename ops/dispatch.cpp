@@ -288,6 +288,17 @@ void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprob
                     logits, targets, logprobs);
 }
 
+std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets) {
+  TRIDENT_ON_DEVICE(token_scores, device_of("token_scores", {&logits, &targets}), logits, targets);
+}
+
+void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
+                             const std::vector<double>& weights, Tensor& dlogits) {
+  TRIDENT_ON_DEVICE(token_logprobs_backward,
+                    device_of("token_logprobs_backward", {&logits, &targets, &dlogits}), logits,
+                    targets, weights, dlogits);
+}
+
 void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
                   const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq) {
   TRIDENT_ON_DEVICE(adamw_update, device_of("adamw_update", {&param, &grad, &exp_avg, &exp_avg_sq}),

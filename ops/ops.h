@@ -151,6 +151,13 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
                             float grad_scale, Tensor& dlogits);
 // log p(target) per token (for scoring and GRPO); ignored tokens get 0.
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs);
+// GRPO's scores: per token with a target, log p(target) and the entropy of softmax(logits[t]),
+// in double and returned to the host (on a GPU one synchronisation); ignored tokens give {0, 0}.
+std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets);
+// The gradient of Σ_t weights[t] · log p(target_t): dlogits[t] = weights[t] · (onehot(target_t) −
+// softmax(logits[t])) (overwrite; 0 for ignored tokens and zero weights). weights [T] on the host.
+void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
+                             const std::vector<double>& weights, Tensor& dlogits);
 
 // ---- optimizer ----
 // One AdamW step, fp32 arithmetic, on `param` (f32) with `grad` (f32) and the moments (both f32

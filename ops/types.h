@@ -101,6 +101,12 @@ inline void check_balance_loss(const BalanceLossShape& s, const Tensor& scores,
 
 constexpr int32_t kIgnoreIndex = -100;
 
+// One token's score under softmax(logits): log p(target) and the entropy −Σ p log p.
+struct TokenScore {
+  double logprob = 0.0;
+  double entropy = 0.0;
+};
+
 struct CrossEntropyResult {
   double loss_sum = 0.0;  // Σ over counted tokens of −log p(target)
   int64_t tokens = 0;     // tokens counted (target != ignore index)

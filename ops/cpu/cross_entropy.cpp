@@ -19,10 +19,8 @@ struct VocabDims {
   const int32_t* targets = nullptr;
 };
 
-// Checks logits [tokens, vocab], their targets and `per_token`, the f32 output or saved value
-// with one element per token (lse, log-probs).
-VocabDims vocab_dims(const Tensor& logits, const Tensor& targets, const Tensor& per_token,
-                     const char* per_token_name) {
+// Checks logits [tokens, vocab] and their targets.
+VocabDims checked_vocab(const Tensor& logits, const Tensor& targets) {
   detail::check_f32(logits, "cross_entropy logits");
   detail::check_i32(targets, "cross_entropy targets");
   VocabDims d{detail::rows(logits), detail::cols(logits), logits.data<float>(),
@@ -34,6 +32,14 @@ VocabDims vocab_dims(const Tensor& logits, const Tensor& targets, const Tensor& 
                   target[t], " at position ", t, " outside [0, ", d.vocab,
                   ") and not the ignore index ", kIgnoreIndex);
   }
+  return d;
+}
+
+// The same, and `per_token`, the f32 output or saved value with one element per token (lse,
+// log-probs).
+VocabDims vocab_dims(const Tensor& logits, const Tensor& targets, const Tensor& per_token,
+                     const char* per_token_name) {
+  const VocabDims d = checked_vocab(logits, targets);
   detail::check_f32(per_token, per_token_name);
   detail::check_numel(per_token, d.tokens, per_token_name);
   return d;
@@ -49,6 +55,24 @@ TRIDENT_AVX2_CLONE void row_softmax_gradient(const float* row, float row_lse, fl
                                              int64_t vocab, float* out) {
 #pragma omp simd
   for (int64_t v = 0; v < vocab; ++v) out[v] = detail::exp_f32(row[v] - row_lse) * grad_scale;
+}
+
+// log Σ exp and Σ p · logit of one row, in double with libm's exp: GRPO's scores and their
+// gradient, which every layout and the PyTorch reference reproduce.
+struct RowSoftmax {
+  double lse = 0.0;
+  double mean_logit = 0.0;
+};
+RowSoftmax row_softmax_stats(const float* row, int64_t vocab) {
+  const double max = *std::max_element(row, row + vocab);
+  double total = 0.0;
+  double weighted = 0.0;
+  for (int64_t v = 0; v < vocab; ++v) {
+    const double e = std::exp(row[v] - max);
+    total += e;
+    weighted += e * row[v];
+  }
+  return RowSoftmax{max + std::log(total), weighted / total};
 }
 
 }  // namespace
@@ -105,6 +129,45 @@ void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprob
     const float* row = d.logits + t * d.vocab;
     out[t] =
         static_cast<float>(static_cast<double>(row[d.targets[t]]) - row_logsumexp(row, d.vocab));
+  }
+}
+
+std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets) {
+  TRIDENT_PROFILE_SCOPE("token_scores");
+  const VocabDims d = checked_vocab(logits, targets);
+  std::vector<TokenScore> scores(static_cast<size_t>(d.tokens));
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(logits.numel()))
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    if (d.targets[t] == kIgnoreIndex) continue;
+    const float* row = d.logits + t * d.vocab;
+    const RowSoftmax stats = row_softmax_stats(row, d.vocab);
+    scores[static_cast<size_t>(t)] = TokenScore{static_cast<double>(row[d.targets[t]]) - stats.lse,
+                                                stats.lse - stats.mean_logit};
+  }
+  return scores;
+}
+
+void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
+                             const std::vector<double>& weights, Tensor& dlogits) {
+  TRIDENT_PROFILE_SCOPE("token_logprobs_backward");
+  const VocabDims d = checked_vocab(logits, targets);
+  TRIDENT_CHECK(static_cast<int64_t>(weights.size()) == d.tokens,
+                "token_logprobs_backward: ", weights.size(), " weights for ", d.tokens, " tokens");
+  detail::check_f32(dlogits, "token_logprobs_backward dlogits");
+  detail::check_numel(dlogits, logits.numel(), "token_logprobs_backward dlogits");
+  float* out = dlogits.data<float>();
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(logits.numel()))
+  for (int64_t t = 0; t < d.tokens; ++t) {
+    float* g = out + t * d.vocab;
+    const double w = weights[static_cast<size_t>(t)];
+    if (d.targets[t] == kIgnoreIndex || w == 0.0) {
+      std::fill(g, g + d.vocab, 0.0f);
+      continue;
+    }
+    const float* row = d.logits + t * d.vocab;
+    const double lse = row_softmax_stats(row, d.vocab).lse;
+    for (int64_t v = 0; v < d.vocab; ++v) g[v] = static_cast<float>(-w * std::exp(row[v] - lse));
+    g[d.targets[t]] += static_cast<float>(w);
   }
 }
 

@@ -74,12 +74,6 @@ __global__ void forward_kernel(BalanceLossShape s, const float* scores, const in
   }
 }
 
-__device__ __forceinline__ double warp_sum_double(double v) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
 // A warp per token: Z and Σ_e g_e s_e / Z, then each lane's experts.
 __global__ void backward_kernel(BalanceLossShape s, double scale, const float* scores,
                                 const float* per_expert, float* dlogits) {
@@ -91,14 +85,14 @@ __global__ void backward_kernel(BalanceLossShape s, double scale, const float* s
   const float* f = per_expert + (t / s.seq) * E;
   double z = 0.0;
   for (int64_t e = lane; e < E; e += kWarp) z += st[e];
-  z = warp_sum_double(z);
+  z = detail::warp_sum_double(z);
   double mean_g = 0.0;
   for (int64_t e = lane; e < E; e += kWarp) mean_g += static_cast<double>(f[e]) * st[e] / z;
-  mean_g = warp_sum_double(mean_g);
+  mean_g = detail::warp_sum_double(mean_g);
   double dot = 0.0;
   if (!s.sigmoid) {
     for (int64_t e = lane; e < E; e += kWarp) dot += scale * (f[e] - mean_g) / z * st[e];
-    dot = warp_sum_double(dot);
+    dot = detail::warp_sum_double(dot);
   }
   for (int64_t e = lane; e < E; e += kWarp) {
     const double ds = scale * (f[e] - mean_g) / z;

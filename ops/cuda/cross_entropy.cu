@@ -102,6 +102,66 @@ Rows check_logits(const Tensor& logits, const Tensor& targets) {
   return Rows{logits.size(0), logits.size(1)};
 }
 
+// log Σ exp and Σ p · logit of one row in double, by the whole block (every thread gets both).
+struct RowStats {
+  double lse;
+  double mean_logit;
+};
+__device__ RowStats row_stats(const float* row, int64_t vocab, float* float_scratch,
+                              double* double_scratch) {
+  float local_max = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) local_max = fmaxf(local_max, row[v]);
+  const double max = detail::block_max(local_max, float_scratch);
+  double total = 0.0, weighted = 0.0;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    const double e = exp(static_cast<double>(row[v]) - max);
+    total += e;
+    weighted += e * row[v];
+  }
+  total = detail::block_sum_double(total, double_scratch);
+  weighted = detail::block_sum_double(weighted, double_scratch);
+  return RowStats{max + log(total), weighted / total};
+}
+
+__global__ void scores_kernel(const float* logits, const int32_t* targets, int64_t vocab,
+                              TokenScore* scores) {
+  __shared__ float float_scratch[detail::kWarp];
+  __shared__ double double_scratch[detail::kWarp];
+  const int64_t t = blockIdx.x;
+  const int32_t target = targets[t];
+  if (!counted(target, vocab)) {  // the whole block leaves
+    if (threadIdx.x == 0) scores[t] = TokenScore{0.0, 0.0};
+    return;
+  }
+  const float* row = logits + t * vocab;
+  const RowStats stats = row_stats(row, vocab, float_scratch, double_scratch);
+  if (threadIdx.x == 0) {
+    scores[t] =
+        TokenScore{static_cast<double>(row[target]) - stats.lse, stats.lse - stats.mean_logit};
+  }
+}
+
+__global__ void logprob_grad_kernel(const float* logits, const int32_t* targets,
+                                    const double* weights, int64_t vocab, float* dlogits) {
+  __shared__ float float_scratch[detail::kWarp];
+  __shared__ double double_scratch[detail::kWarp];
+  const int64_t t = blockIdx.x;
+  const int32_t target = targets[t];
+  const double w = weights[t];
+  float* g = dlogits + t * vocab;
+  if (!counted(target, vocab) || w == 0.0) {  // the whole block takes this branch
+    for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) g[v] = 0.0f;
+    return;
+  }
+  const float* row = logits + t * vocab;
+  const double lse = row_stats(row, vocab, float_scratch, double_scratch).lse;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    float value = static_cast<float>(-w * exp(static_cast<double>(row[v]) - lse));
+    if (v == target) value += static_cast<float>(w);
+    g[v] = value;
+  }
+}
+
 }  // namespace
 
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse,
@@ -160,6 +220,43 @@ void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprob
   logprob_kernel<<<detail::blocks_for(r.tokens, 256), 256, 0, stream>>>(
       logits.data<float>(), targets.data<int32_t>(), static_cast<const float*>(lse.get()),
       logprobs.data<float>(), r.tokens, r.vocab);
+  TRIDENT_CHECK_LAUNCH();
+}
+
+std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets,
+                                     cudaStream_t stream) {
+  const Rows r = check_logits(logits, targets);
+  std::vector<TokenScore> host(static_cast<size_t>(r.tokens));
+  if (r.tokens == 0) return host;
+  const detail::StreamScratch scores(host.size() * sizeof(TokenScore), stream);
+  scores_kernel<<<static_cast<unsigned>(r.tokens), kThreads, 0, stream>>>(
+      logits.data<float>(), targets.data<int32_t>(), r.vocab,
+      static_cast<TokenScore*>(scores.get()));
+  TRIDENT_CHECK_LAUNCH();
+  TRIDENT_CHECK_CUDA(cudaMemcpyAsync(host.data(), scores.get(), host.size() * sizeof(TokenScore),
+                                     cudaMemcpyDeviceToHost, stream));
+  TRIDENT_CHECK_CUDA(cudaStreamSynchronize(stream));
+  return host;
+}
+
+void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
+                             const std::vector<double>& weights, Tensor& dlogits,
+                             cudaStream_t stream) {
+  const Rows r = check_logits(logits, targets);
+  TRIDENT_CHECK(static_cast<int64_t>(weights.size()) == r.tokens,
+                "token_logprobs_backward: ", weights.size(), " weights for ", r.tokens, " tokens");
+  detail::expect_dtype(dlogits, DType::F32, "token_logprobs_backward dlogits");
+  detail::expect_numel(dlogits, logits.numel(), "token_logprobs_backward dlogits");
+  if (r.tokens == 0) return;
+  // From pageable host memory the copy has taken the weights when it returns (CUDA stages it),
+  // so the vector may go at once and nothing here waits for the device.
+  const detail::StreamScratch device_weights(weights.size() * sizeof(double), stream);
+  TRIDENT_CHECK_CUDA(cudaMemcpyAsync(device_weights.get(), weights.data(),
+                                     weights.size() * sizeof(double), cudaMemcpyHostToDevice,
+                                     stream));
+  logprob_grad_kernel<<<static_cast<unsigned>(r.tokens), kThreads, 0, stream>>>(
+      logits.data<float>(), targets.data<int32_t>(),
+      static_cast<const double*>(device_weights.get()), r.vocab, dlogits.data<float>());
   TRIDENT_CHECK_LAUNCH();
 }
 

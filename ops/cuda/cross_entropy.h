@@ -3,6 +3,8 @@
 // One thread block per token row; the vocabulary is read once per pass (online logsumexp).
 #include <cuda_runtime_api.h>
 
+#include <vector>
+
 #include "ops/types.h"
 
 namespace trident::ops::cuda {
@@ -12,6 +14,7 @@ namespace trident::ops::cuda {
 
 using ops::CrossEntropyResult;
 using ops::kIgnoreIndex;
+using ops::TokenScore;
 
 // logits [T, V] (f32); targets [T] (I32, kIgnoreIndex = skip); lse [T] saved for backward.
 // Returns after the loss sum has reached the host (it synchronises `stream`); a target outside
@@ -24,5 +27,13 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 // log p(target) per token; ignored tokens get 0.
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs,
                     cudaStream_t stream = nullptr);
+// GRPO's scores: a block per token, sums in double (libm-like exp in double); returns after the
+// scores have reached the host (it synchronises `stream`).
+std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets,
+                                     cudaStream_t stream = nullptr);
+// dlogits[t] = weights[t] · (onehot − softmax) (overwrite); the weights are copied to the device.
+void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
+                             const std::vector<double>& weights, Tensor& dlogits,
+                             cudaStream_t stream = nullptr);
 
 }  // namespace trident::ops::cuda

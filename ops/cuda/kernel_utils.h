@@ -107,6 +107,24 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   return warp_max(m);
 }
 
+__device__ __forceinline__ double warp_sum_double(double v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// block_sum in double; every thread gets the result. `scratch` holds one double per warp.
+__device__ __forceinline__ double block_sum_double(double v, double* scratch) {
+  const int lane = threadIdx.x % kWarp;
+  const int warp = threadIdx.x / kWarp;
+  const int warps = (blockDim.x + kWarp - 1) / kWarp;
+  v = warp_sum_double(v);
+  __syncthreads();  // scratch may still be read by a previous reduction
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  return warp_sum_double(lane < warps ? scratch[lane] : 0.0);
+}
+
 // Online log-sum-exp state: running max m and Σ exp(x − m).
 struct LseState {
   float max = -INFINITY;

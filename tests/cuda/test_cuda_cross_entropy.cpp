@@ -1,4 +1,5 @@
 // Cross-entropy (loss sum, saved logsumexp, gradient) and token log-probs against the CPU.
+#include <cmath>
 #include <vector>
 
 #include "ops/cpu/cross_entropy.h"
@@ -48,6 +49,25 @@ TEST_P(CudaCrossEntropy, LossGradientAndLogprobsMatchCpu) {
                 {tokens}, [&](Tensor& logprobs) { cpu::token_logprobs(logits, targets, logprobs); },
                 [&](Tensor& logprobs) { cuda::token_logprobs(logits_gpu, targets_gpu, logprobs); }),
             kFp32Tolerance);
+
+  // GRPO's scores and their gradient (host weights, zero and ignored rows left at 0).
+  const std::vector<cpu::TokenScore> scores = cpu::token_scores(logits, targets);
+  const std::vector<cpu::TokenScore> scores_gpu = cuda::token_scores(logits_gpu, targets_gpu);
+  ASSERT_EQ(scores_gpu.size(), scores.size());
+  for (size_t t = 0; t < scores.size(); ++t) {
+    EXPECT_NEAR(scores_gpu[t].logprob, scores[t].logprob, 1e-9 * (1 + std::abs(scores[t].logprob)));
+    EXPECT_NEAR(scores_gpu[t].entropy, scores[t].entropy, 1e-9 * (1 + scores[t].entropy));
+  }
+  std::vector<double> weights(static_cast<size_t>(tokens));
+  for (size_t t = 0; t < weights.size(); ++t) weights[t] = t % 4 == 1 ? 0.0 : 0.5 - 0.1 * t;
+  EXPECT_LE(
+      written_error(
+          {tokens, vocab},
+          [&](Tensor& dlogits) { cpu::token_logprobs_backward(logits, targets, weights, dlogits); },
+          [&](Tensor& dlogits) {
+            cuda::token_logprobs_backward(logits_gpu, targets_gpu, weights, dlogits);
+          }),
+      kFp32Tolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaCrossEntropy,

@@ -169,5 +169,62 @@ TEST(CrossEntropy, IgnoreIndexAndStableLogSumExp) {
                Error);
 }
 
+// GRPO's token scores against the formulas in double, and their gradient against central
+// differences of Σ_t w_t · log p(target_t).
+TEST(CrossEntropyValues, TokenScoresAndTheirGradient) {
+  std::mt19937 rng(5);
+  const int64_t tokens = 5, vocab = 7;
+  const Tensor logits = random_tensor({tokens, vocab}, rng, 2.0f);
+  const std::vector<int32_t> target_values = {3, kIgnoreIndex, 0, 6, 2};
+  const Tensor targets = Tensor::from_ints(target_values, {tokens});
+  const auto row_of = [&](const std::vector<double>& values, int64_t t) {
+    return std::vector<double>(values.begin() + t * vocab, values.begin() + (t + 1) * vocab);
+  };
+  const auto logprob = [&](const std::vector<double>& row, int32_t target) {
+    double max = -1e300, sum = 0.0;
+    for (const double x : row) max = std::max(max, x);
+    for (const double x : row) sum += std::exp(x - max);
+    return row[static_cast<size_t>(target)] - (max + std::log(sum));
+  };
+  std::vector<double> values(static_cast<size_t>(tokens * vocab));
+  for (size_t i = 0; i < values.size(); ++i) values[i] = logits.item(static_cast<int64_t>(i));
+
+  const std::vector<TokenScore> scores = token_scores(logits, targets);
+  ASSERT_EQ(scores.size(), static_cast<size_t>(tokens));
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int32_t target = target_values[static_cast<size_t>(t)];
+    if (target == kIgnoreIndex) {
+      EXPECT_EQ(scores[static_cast<size_t>(t)].logprob, 0.0);
+      EXPECT_EQ(scores[static_cast<size_t>(t)].entropy, 0.0);
+      continue;
+    }
+    const std::vector<double> row = row_of(values, t);
+    double entropy = 0.0;
+    for (int32_t v = 0; v < vocab; ++v) entropy -= std::exp(logprob(row, v)) * logprob(row, v);
+    EXPECT_NEAR(scores[static_cast<size_t>(t)].logprob, logprob(row, target), 1e-12);
+    EXPECT_NEAR(scores[static_cast<size_t>(t)].entropy, entropy, 1e-12);
+  }
+
+  const std::vector<double> weights = {0.7, 0.4, 0.0, -1.3, 0.25};  // token 1 ignored, 2 weightless
+  Tensor dlogits = Tensor::full({tokens, vocab}, 9.0f);
+  token_logprobs_backward(logits, targets, weights, dlogits);
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int32_t target = target_values[static_cast<size_t>(t)];
+    for (int64_t v = 0; v < vocab; ++v) {
+      double expected = 0.0;
+      if (target != kIgnoreIndex) {
+        constexpr double kStep = 1e-6;
+        std::vector<double> up = row_of(values, t), down = up;
+        up[static_cast<size_t>(v)] += kStep;
+        down[static_cast<size_t>(v)] -= kStep;
+        expected = weights[static_cast<size_t>(t)] * (logprob(up, target) - logprob(down, target)) /
+                   (2 * kStep);
+      }
+      EXPECT_NEAR(dlogits.item(t * vocab + v), expected, 1e-6) << "token " << t << ", logit " << v;
+    }
+  }
+  EXPECT_THROW(token_logprobs_backward(logits, targets, {1.0, 2.0}, dlogits), Error);
+}
+
 }  // namespace
 }  // namespace trident::ops::testing

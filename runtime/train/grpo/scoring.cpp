@@ -1,8 +1,8 @@
 #include "runtime/train/grpo/scoring.h"
 
 #include <algorithm>
-#include <cmath>
 
+#include "ops/ops.h"
 #include "runtime/io/tokenizer.h"
 
 namespace trident::train::grpo {
@@ -33,38 +33,38 @@ RowBatch make_row_batch(const std::vector<ScoredRow>& rows) {
 }
 
 namespace {
-struct RowSoftmax {
-  double lse = 0.0;
-  double mean_logit = 0.0;  // Σ p · logit
-};
-RowSoftmax softmax_stats(const float* row, int64_t vocab) {
-  const double max = *std::max_element(row, row + vocab);
-  double total = 0.0;
-  double weighted = 0.0;
-  for (int64_t v = 0; v < vocab; ++v) {
-    const double e = std::exp(row[v] - max);
-    total += e;
-    weighted += e * row[v];
+// The completions' tokens as targets of the rows that predict them (the ignore index elsewhere),
+// on the logits' device.
+Tensor completion_targets(const Tensor& logits, const RowBatch& rows,
+                          const std::vector<std::vector<int32_t>>& tokens) {
+  std::vector<int32_t> targets(static_cast<size_t>(logits.size(0)), ops::kIgnoreIndex);
+  for (int64_t b = 0; b < rows.batch; ++b) {
+    const std::vector<int32_t>& toks = tokens[static_cast<size_t>(b)];
+    for (size_t j = 0; j < toks.size(); ++j) {
+      targets[static_cast<size_t>(rows.first_row[static_cast<size_t>(b)] +
+                                  static_cast<int64_t>(j))] = toks[j];
+    }
   }
-  return RowSoftmax{max + std::log(total), weighted / total};
+  const Tensor host = Tensor::from_ints(targets, {logits.size(0)});
+  return logits.device() == Device::CPU ? host : host.to(logits.device());
 }
 }  // namespace
 
 CompletionScores completion_scores(const Tensor& logits, const RowBatch& rows,
                                    const std::vector<ScoredRow>& source) {
-  const int64_t vocab = logits.size(1);
-  const float* data = logits.data<float>();
+  std::vector<std::vector<int32_t>> tokens;
+  for (const ScoredRow& row : source) tokens.push_back(row.completion);
+  const std::vector<ops::TokenScore> scores =
+      ops::token_scores(logits, completion_targets(logits, rows, tokens));
   CompletionScores out;
   out.logp.resize(static_cast<size_t>(rows.batch));
   out.entropy.resize(static_cast<size_t>(rows.batch));
   for (int64_t b = 0; b < rows.batch; ++b) {
-    const auto& toks = source[static_cast<size_t>(b)].completion;
-    for (size_t j = 0; j < toks.size(); ++j) {
-      const float* l =
-          data + (rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j)) * vocab;
-      const RowSoftmax s = softmax_stats(l, vocab);
-      out.entropy[static_cast<size_t>(b)].push_back(s.lse - s.mean_logit);
-      out.logp[static_cast<size_t>(b)].push_back(static_cast<double>(l[toks[j]]) - s.lse);
+    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j) {
+      const ops::TokenScore& score = scores[static_cast<size_t>(
+          rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j))];
+      out.entropy[static_cast<size_t>(b)].push_back(score.entropy);
+      out.logp[static_cast<size_t>(b)].push_back(score.logprob);
     }
   }
   return out;
@@ -73,23 +73,16 @@ CompletionScores completion_scores(const Tensor& logits, const RowBatch& rows,
 Tensor completion_logit_grad(const Tensor& logits, const RowBatch& rows,
                              const std::vector<std::vector<int32_t>>& tokens,
                              const std::vector<std::vector<double>>& dlogp) {
-  const int64_t vocab = logits.size(1);
-  Tensor grad = Tensor::zeros(logits.shape());
-  const float* data = logits.data<float>();
-  float* out = grad.data<float>();
+  std::vector<double> weights(static_cast<size_t>(logits.size(0)), 0.0);
   for (int64_t b = 0; b < rows.batch; ++b) {
-    const auto& toks = tokens[static_cast<size_t>(b)];
-    const auto& w = dlogp[static_cast<size_t>(b)];
-    for (size_t j = 0; j < toks.size(); ++j) {
-      if (w[j] == 0.0) continue;
-      const int64_t row = rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j);
-      const float* l = data + row * vocab;
-      const double lse = softmax_stats(l, vocab).lse;
-      float* g = out + row * vocab;
-      for (int64_t v = 0; v < vocab; ++v) g[v] = static_cast<float>(-w[j] * std::exp(l[v] - lse));
-      g[toks[j]] += static_cast<float>(w[j]);
+    const std::vector<double>& w = dlogp[static_cast<size_t>(b)];
+    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j) {
+      weights[static_cast<size_t>(rows.first_row[static_cast<size_t>(b)] +
+                                  static_cast<int64_t>(j))] = w[j];
     }
   }
+  Tensor grad = Tensor::empty(logits.shape(), DType::F32, logits.device());
+  ops::token_logprobs_backward(logits, completion_targets(logits, rows, tokens), weights, grad);
   return grad;
 }
 
