@@ -22,7 +22,7 @@ namespace {
 // mca_common_ompio_progress under ArrivalProbe::serve). ROMIO, the other component, adds no
 // progress callback. So ompio is left out unless the user chose the component (OMPI_MCA_io, which
 // `mpirun --mca io ...` also sets); MCA variables are read by MPI_Init, hence before it.
-// Evidence and the reproduction: docs/checkpoints.md "MPI-IO and progress threads".
+// Evidence and the reproduction: docs/checkpoint-format.md "MPI-IO and progress threads".
 // Returns the user's choice when it keeps ompio, so that it can be warned about once MPI is up.
 std::string leave_out_thread_unsafe_mpi_io() {
 #if defined(OPEN_MPI) && OPEN_MPI && defined(OMPI_MAJOR_VERSION) && OMPI_MAJOR_VERSION < 5

@@ -112,19 +112,29 @@ TEST(CheckpointMpi, TpEpShardedSaveLoadsIntoOneAndFourRanks) {
   EXPECT_EQ(latest.path, path);
 }
 
-TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
-  // Four data-parallel replicas, each holding a quarter of the moments (ZeRO-1).
+// The tiny model on four data-parallel replicas with ZeRO-1.
+config::TridentConfig four_zero1_replicas() {
   config::TridentConfig config = tiny_config();
   config.mutable_parallel()->set_dp(4);
   config.mutable_parallel()->set_zero1(true);
+  return config;
+}
+
+// The quarter of the moments of `store` that replica `rank` of four holds under ZeRO-1.
+Moments zero1_quarter(const models::ParameterStore& store, int rank) {
+  const int64_t quarter = (store.numel() + 3) / 4;
+  const int64_t begin = std::min(store.numel(), rank * quarter);
+  return moments_for(store, begin, std::min(store.numel(), begin + quarter));
+}
+
+TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
+  // Four data-parallel replicas, each holding a quarter of the moments (ZeRO-1).
+  const config::TridentConfig config = four_zero1_replicas();
   const models::ParameterRegistry registry(config.model());
   const SharedTempDir dir;
   const int rank = world_rank();
   auto store = make_store(registry, Split{}, 1234);
-  const int64_t quarter = (store->numel() + 3) / 4;
-  const int64_t begin = std::min(store->numel(), rank * quarter);
-  const int64_t end = std::min(store->numel(), begin + quarter);
-  Moments moments = moments_for(*store, begin, end);
+  Moments moments = zero1_quarter(*store, rank);
   const std::string path =
       io::save_checkpoint(dir.path(), state_for(config, 3), *store, moments.view(), MPI_COMM_WORLD);
   // Reload into a 2-rank split with half ranges of a TP=2 store.
@@ -148,19 +158,15 @@ TEST(CheckpointMpi, ReplicasWithZero1RangesRoundTripMoments) {
 // arrival probes do every 20 ms. Its ctest entry (checkpoint_mpi_progress_thread_np4) sets
 // Open MPI's knobs that make ompio's collective writer use its asynchronous path on every
 // aggregation cycle; with ompio chosen (OMPI_MCA_io=ompio) the poller then crashes inside ompio's
-// progress callback (docs/checkpoints.md "MPI-IO and progress threads"), with the MPI-IO
+// progress callback (docs/checkpoint-format.md "MPI-IO and progress threads"), with the MPI-IO
 // component MpiSession picks it does not.
 TEST(CheckpointMpi, SavesWhileAnotherThreadPollsMpi) {
-  config::TridentConfig config = tiny_config();
-  config.mutable_parallel()->set_dp(4);
-  config.mutable_parallel()->set_zero1(true);
+  const config::TridentConfig config = four_zero1_replicas();
   const models::ParameterRegistry registry(config.model());
   const SharedTempDir dir;
   const int rank = world_rank();
   auto store = make_store(registry, Split{}, 1234);
-  const int64_t quarter = (store->numel() + 3) / 4;
-  const int64_t begin = std::min(store->numel(), rank * quarter);
-  Moments moments = moments_for(*store, begin, std::min(store->numel(), begin + quarter));
+  Moments moments = zero1_quarter(*store, rank);
 
   MPI_Comm polled = MPI_COMM_NULL;
   MPI_Comm_dup(MPI_COMM_WORLD, &polled);
