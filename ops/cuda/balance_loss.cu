@@ -85,14 +85,14 @@ __global__ void backward_kernel(BalanceLossShape s, double scale, const float* s
   const float* f = per_expert + (t / s.seq) * E;
   double z = 0.0;
   for (int64_t e = lane; e < E; e += kWarp) z += st[e];
-  z = detail::warp_sum_double(z);
+  z = detail::warp_sum(z);
   double mean_g = 0.0;
   for (int64_t e = lane; e < E; e += kWarp) mean_g += static_cast<double>(f[e]) * st[e] / z;
-  mean_g = detail::warp_sum_double(mean_g);
+  mean_g = detail::warp_sum(mean_g);
   double dot = 0.0;
   if (!s.sigmoid) {
     for (int64_t e = lane; e < E; e += kWarp) dot += scale * (f[e] - mean_g) / z * st[e];
-    dot = detail::warp_sum_double(dot);
+    dot = detail::warp_sum(dot);
   }
   for (int64_t e = lane; e < E; e += kWarp) {
     const double ds = scale * (f[e] - mean_g) / z;

@@ -118,8 +118,8 @@ __device__ RowStats row_stats(const float* row, int64_t vocab, float* float_scra
     total += e;
     weighted += e * row[v];
   }
-  total = detail::block_sum_double(total, double_scratch);
-  weighted = detail::block_sum_double(weighted, double_scratch);
+  total = detail::block_sum(total, double_scratch);
+  weighted = detail::block_sum(weighted, double_scratch);
   return RowStats{max + log(total), weighted / total};
 }
 

@@ -71,7 +71,9 @@ inline __nv_bfloat16* bf16_mut(const Tensor& t) {
   return reinterpret_cast<__nv_bfloat16*>(t.data<bf16>());
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
+// Sum over the warp (float or double); every lane gets the result.
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
   for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
 }
@@ -81,9 +83,10 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Sum over the whole block; every thread gets the result. `scratch` holds one float per warp
-// (32 floats covers 1024 threads). Must be reached by every thread of the block.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// Sum over the whole block (float or double); every thread gets the result. `scratch` holds one
+// value per warp (32 cover 1024 threads). Must be reached by every thread of the block.
+template <typename T>
+__device__ __forceinline__ T block_sum(T v, T* scratch) {
   const int lane = threadIdx.x % kWarp;
   const int warp = threadIdx.x / kWarp;
   const int warps = (blockDim.x + kWarp - 1) / kWarp;
@@ -91,8 +94,7 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   __syncthreads();  // scratch may still be read by a previous reduction
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  float total = lane < warps ? scratch[lane] : 0.0f;
-  return warp_sum(total);
+  return warp_sum(lane < warps ? scratch[lane] : T(0));
 }
 
 __device__ __forceinline__ float block_max(float v, float* scratch) {
@@ -105,24 +107,6 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   __syncthreads();
   const float m = lane < warps ? scratch[lane] : -INFINITY;
   return warp_max(m);
-}
-
-__device__ __forceinline__ double warp_sum_double(double v) {
-  for (int offset = kWarp / 2; offset > 0; offset /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-// block_sum in double; every thread gets the result. `scratch` holds one double per warp.
-__device__ __forceinline__ double block_sum_double(double v, double* scratch) {
-  const int lane = threadIdx.x % kWarp;
-  const int warp = threadIdx.x / kWarp;
-  const int warps = (blockDim.x + kWarp - 1) / kWarp;
-  v = warp_sum_double(v);
-  __syncthreads();  // scratch may still be read by a previous reduction
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  return warp_sum_double(lane < warps ? scratch[lane] : 0.0);
 }
 
 // Online log-sum-exp state: running max m and Σ exp(x − m).
