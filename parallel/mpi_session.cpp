@@ -14,9 +14,9 @@ namespace trident::parallel {
 
 namespace {
 // Open MPI 4's own MPI-IO component, ompio, is not safe while a second thread drives MPI's
-// progress engine: its collective writer (fcoll/vulcan) registers a progress callback that walks
-// the list of pending file requests without a lock, while the writing thread adds to and removes
-// from it. Trident always has such threads during a checkpoint save (the collective watchdog's
+// progress engine: its collective writer (fcoll/vulcan) registers a progress callback over its
+// pending file requests, and that callback crashes when another thread runs it while the writing
+// thread works through them (reproduced with plain MPI and HDF5 calls). Trident always has such threads during a checkpoint save (the collective watchdog's
 // and the communicators' arrival probes poll with MPI_Test, by design while the main thread is
 // inside HDF5's collective write), and a rank died of it once in a test run (SIGSEGV in
 // mca_common_ompio_progress under ArrivalProbe::serve). ROMIO, the other component, adds no
