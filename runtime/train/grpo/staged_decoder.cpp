@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ops/ops.h"
 #include "parallel/comm/tags.h"
 #include "runtime/core/error.h"
 #include "runtime/train/grpo/vocab_sharded.h"
@@ -9,16 +10,13 @@
 namespace trident::train::grpo {
 
 namespace {
-// Rows [row · n + n − 1] of h [rows · n, H]: each row's last position.
+// Rows [row · n + n − 1] of h [rows · n, H]: each row's last position (h viewed as rows of
+// n positions, its last H columns).
 Tensor last_positions(const Tensor& h, int64_t rows, int64_t n) {
   if (n == 1) return h;
   const int64_t width = h.size(1);
-  Tensor out = Tensor::empty({rows, width});
-  const float* src = h.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t r = 0; r < rows; ++r) {
-    std::copy_n(src + (r * n + n - 1) * width, width, dst + r * width);
-  }
+  Tensor out = Tensor::empty({rows, width}, DType::F32, h.device());
+  ops::copy_columns(h, n * width, (n - 1) * width, out, width, 0, width);
   return out;
 }
 }  // namespace
@@ -67,9 +65,12 @@ Tensor StagedDecoder::step(const std::vector<int32_t>& ids, int64_t rows, int64_
     if (partition_.layout.rank_of(s) != rank_) continue;
     const models::parallelize::StageRange& range = partition_.stages[static_cast<size_t>(s)];
     if (range.embedding) {
-      h = model_.embedding().forward(Tensor::from_ints(ids, {tokens}));
+      const Tensor host_ids = Tensor::from_ints(ids, {tokens});
+      const Device device = model_.params().flat_values().device();
+      h = model_.embedding().forward(device == Device::CPU ? host_ids : host_ids.to(device));
     } else if (partition_.layout.rank_of(s - 1) != rank_) {
-      h = Tensor::empty({tokens, model_.dims().hidden});
+      h = Tensor::empty({tokens, model_.dims().hidden}, DType::F32,
+                        model_.params().flat_values().device());
       pp_->recv(h, partition_.layout.rank_of(s - 1), parallel::comm::tags::kDecodeActivation)
           ->wait();
     }
