@@ -44,9 +44,16 @@ LossScales make_loss_scales(const TargetCounts& global, double mtp_weight, doubl
   return scales;
 }
 
-Tensor input_ids(const TokenBatch& batch) { return shifted_ids(batch, 0); }
+namespace {
+Tensor ints_on(const std::vector<int32_t>& values, int64_t count, Device device) {
+  const Tensor host = Tensor::from_ints(values, {count});
+  return device == Device::CPU ? host : host.to(device);
+}
+}  // namespace
 
-Tensor shifted_ids(const TokenBatch& batch, int64_t shift) {
+Tensor input_ids(const TokenBatch& batch, Device device) { return shifted_ids(batch, 0, device); }
+
+Tensor shifted_ids(const TokenBatch& batch, int64_t shift, Device device) {
   const int64_t S = batch.seq_len;
   std::vector<int32_t> ids(static_cast<size_t>(batch.batch * S));
   for (int64_t b = 0; b < batch.batch; ++b) {
@@ -54,10 +61,10 @@ Tensor shifted_ids(const TokenBatch& batch, int64_t shift) {
       ids[static_cast<size_t>(b * S + s)] = s + shift <= S ? batch.token(b, s + shift) : 0;
     }
   }
-  return Tensor::from_ints(ids, {batch.batch * S});
+  return ints_on(ids, batch.batch * S, device);
 }
 
-Tensor shifted_targets(const TokenBatch& batch, int64_t distance) {
+Tensor shifted_targets(const TokenBatch& batch, int64_t distance, Device device) {
   const int64_t S = batch.seq_len;
   std::vector<int32_t> targets(static_cast<size_t>(batch.batch * S), ops::kIgnoreIndex);
   for (int64_t b = 0; b < batch.batch; ++b) {
@@ -67,7 +74,7 @@ Tensor shifted_targets(const TokenBatch& batch, int64_t distance) {
       }
     }
   }
-  return Tensor::from_ints(targets, {batch.batch * S});
+  return ints_on(targets, batch.batch * S, device);
 }
 
 }  // namespace trident::models

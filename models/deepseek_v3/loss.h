@@ -43,12 +43,13 @@ struct LossResult {
   std::vector<int64_t> mtp_tokens;
 };
 
+// These are built on the host from the batch and copied to `device`, where the ops read them.
 // Model inputs t_{b, s} for s < S as I32 [B · S].
-Tensor input_ids(const TokenBatch& batch);
+Tensor input_ids(const TokenBatch& batch, Device device = Device::CPU);
 // Input of MTP depth d: t_{b, s+d}, or 0 where s + d > S (such positions have no target).
-Tensor shifted_ids(const TokenBatch& batch, int64_t shift);
+Tensor shifted_ids(const TokenBatch& batch, int64_t shift, Device device = Device::CPU);
 // Target of position s for prediction distance `distance` (1: LM, d + 1: MTP depth d):
 // t_{b, s+distance} when inside the row and counted, else ops::kIgnoreIndex.
-Tensor shifted_targets(const TokenBatch& batch, int64_t distance);
+Tensor shifted_targets(const TokenBatch& batch, int64_t distance, Device device = Device::CPU);
 
 }  // namespace trident::models

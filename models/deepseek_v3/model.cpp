@@ -175,7 +175,7 @@ LossResult DeepSeekV3Model::forward_outputs(const TokenBatch& batch, const Tenso
                 "LossScales has target counts for ", scales.mtp_targets.size(),
                 " MTP depths, the model has ", D);
   LossResult losses;
-  const HeadForward main = head_.forward(h_final, shifted_targets(batch, 1),
+  const HeadForward main = head_.forward(h_final, shifted_targets(batch, 1, h_final.device()),
                                          inverse_count(scales.lm_targets, 1.0), ctx.head);
   losses.lm_ce_sum = main.ce.loss_sum;
   losses.lm_tokens = main.ce.tokens;
@@ -186,10 +186,10 @@ LossResult DeepSeekV3Model::forward_outputs(const TokenBatch& batch, const Tenso
   for (int64_t d = 1; d <= D; ++d) {
     MtpContext& m = ctx.mtp[static_cast<size_t>(d - 1)];
     const int64_t count = scales.mtp_targets[static_cast<size_t>(d - 1)];
-    m.ids = shifted_ids(batch, d);
+    m.ids = shifted_ids(batch, d, h_prev.device());
     const Tensor h = mtp(d).forward(embedding_.forward(m.ids), h_prev, layout, balance_coef, m);
     const HeadForward out = mtp(d).head().forward(
-        h, shifted_targets(batch, d + 1),
+        h, shifted_targets(batch, d + 1, h.device()),
         inverse_count(count, scales.mtp_weight / static_cast<double>(D)), m.head);
     losses.mtp_ce_sum.push_back(out.ce.loss_sum);
     losses.mtp_tokens.push_back(out.ce.tokens);

@@ -73,7 +73,9 @@ Tensor ModelStageCompute::forward(int microbatch, int stage, const Tensor& input
   state.layout = model_.sequence_layout(in.batch, in.seq);
   Tensor x;
   if (r.embedding) {
-    state.ids = in.ids;
+    // The batch's token ids come from the host; the embedding reads them where the weights are.
+    const Device device = model_.params().flat_values().device();
+    state.ids = in.ids.device() == device ? in.ids : in.ids.to(device);
     x = model_.embedding().forward(state.ids);
     record_.tokens += in.batch * in.seq;
   } else {

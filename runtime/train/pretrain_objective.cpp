@@ -54,7 +54,7 @@ void EvalObjective::forward(int micro, const Tensor& h, const models::SequenceLa
   const models::TokenBatch& batch = micros_->at(static_cast<size_t>(micro));
   models::HeadContext ctx;
   const models::HeadForward out =
-      model_.head().forward(h, models::shifted_targets(batch, 1), 0.0f, ctx);
+      model_.head().forward(h, models::shifted_targets(batch, 1, h.device()), 0.0f, ctx);
   ce_sum_ += out.ce.loss_sum;
   targets_ += out.ce.tokens;
 }
