@@ -76,10 +76,6 @@ Tensor host_filled(int64_t count, DType dtype, int rank, int iteration, int64_t 
   return host.to(dtype);
 }
 
-Tensor on_device(const Tensor& host, Device device) {
-  return device == Device::CPU ? host : host.to(device);
-}
-
 struct IterationBuffers {
   std::vector<Tensor> inputs;  // kept alive while the op runs
   Tensor output;               // what is checked afterwards
@@ -96,7 +92,7 @@ std::vector<WorkHandle> post(Communicator& comm, BenchOp op, int64_t count, DTyp
   buffers.expected.clear();
   switch (op) {
     case BenchOp::AllReduce: {
-      buffers.output = on_device(host_filled(count, dtype, me, iteration, 0), device);
+      buffers.output = host_filled(count, dtype, me, iteration, 0).on(device);
       for (int64_t i = 0; i < count; ++i) {
         int64_t sum = 0;
         for (int r = 0; r < n; ++r) sum += value(r, i, iteration);
@@ -105,7 +101,7 @@ std::vector<WorkHandle> post(Communicator& comm, BenchOp op, int64_t count, DTyp
       return {comm.all_reduce(buffers.output, ReduceOp::Sum)};
     }
     case BenchOp::ReduceScatter: {
-      buffers.inputs = {on_device(host_filled(count, dtype, me, iteration, 0), device)};
+      buffers.inputs = {host_filled(count, dtype, me, iteration, 0).on(device)};
       buffers.output = Tensor::zeros({block}, dtype, device);
       for (int64_t j = 0; j < block; ++j) {
         int64_t sum = 0;
@@ -115,7 +111,7 @@ std::vector<WorkHandle> post(Communicator& comm, BenchOp op, int64_t count, DTyp
       return {comm.reduce_scatter(buffers.inputs[0], buffers.output, ReduceOp::Sum)};
     }
     case BenchOp::AllGather: {
-      buffers.inputs = {on_device(host_filled(block, dtype, me, iteration, 0), device)};
+      buffers.inputs = {host_filled(block, dtype, me, iteration, 0).on(device)};
       buffers.output = Tensor::zeros({block * n}, dtype, device);
       for (int r = 0; r < n; ++r) {
         for (int64_t j = 0; j < block; ++j) {
@@ -127,7 +123,7 @@ std::vector<WorkHandle> post(Communicator& comm, BenchOp op, int64_t count, DTyp
     case BenchOp::AllToAll: {
       // Block p of rank r's input starts at global index p·block; it lands at rank p.
       std::vector<int64_t> counts(static_cast<size_t>(n), block);
-      buffers.inputs = {on_device(host_filled(block * n, dtype, me, iteration, 0), device)};
+      buffers.inputs = {host_filled(block * n, dtype, me, iteration, 0).on(device)};
       buffers.output = Tensor::zeros({block * n}, dtype, device);
       for (int r = 0; r < n; ++r) {
         for (int64_t j = 0; j < block; ++j) {
@@ -138,7 +134,7 @@ std::vector<WorkHandle> post(Communicator& comm, BenchOp op, int64_t count, DTyp
     }
     case BenchOp::Broadcast: {
       const int root = iteration % n;
-      buffers.output = on_device(host_filled(count, dtype, me, iteration, 0), device);
+      buffers.output = host_filled(count, dtype, me, iteration, 0).on(device);
       for (int64_t i = 0; i < count; ++i) {
         buffers.expected.push_back(static_cast<float>(value(root, i, iteration)));
       }
@@ -147,7 +143,7 @@ std::vector<WorkHandle> post(Communicator& comm, BenchOp op, int64_t count, DTyp
     case BenchOp::SendRecv: {
       const int next = (me + 1) % n;
       const int prev = (me + n - 1) % n;
-      buffers.inputs = {on_device(host_filled(count, dtype, me, iteration, 0), device)};
+      buffers.inputs = {host_filled(count, dtype, me, iteration, 0).on(device)};
       buffers.output = Tensor::zeros({count}, dtype, device);
       for (int64_t i = 0; i < count; ++i) {
         buffers.expected.push_back(static_cast<float>(value(prev, i, iteration)));
@@ -159,9 +155,7 @@ std::vector<WorkHandle> post(Communicator& comm, BenchOp op, int64_t count, DTyp
 }
 
 int64_t count_errors(const IterationBuffers& buffers) {
-  const Tensor host =
-      buffers.output.device() == Device::CPU ? buffers.output : buffers.output.to(Device::CPU);
-  const std::vector<float> got = host.to_vector();
+  const std::vector<float> got = buffers.output.to_vector();  // copied to the host if need be
   int64_t errors = got.size() == buffers.expected.size() ? 0 : 1;
   for (size_t i = 0; i < std::min(got.size(), buffers.expected.size()); ++i) {
     if (got[i] != buffers.expected[i]) ++errors;

@@ -44,13 +44,6 @@ LossScales make_loss_scales(const TargetCounts& global, double mtp_weight, doubl
   return scales;
 }
 
-namespace {
-Tensor ints_on(const std::vector<int32_t>& values, int64_t count, Device device) {
-  const Tensor host = Tensor::from_ints(values, {count});
-  return device == Device::CPU ? host : host.to(device);
-}
-}  // namespace
-
 Tensor input_ids(const TokenBatch& batch, Device device) { return shifted_ids(batch, 0, device); }
 
 Tensor shifted_ids(const TokenBatch& batch, int64_t shift, Device device) {
@@ -61,7 +54,7 @@ Tensor shifted_ids(const TokenBatch& batch, int64_t shift, Device device) {
       ids[static_cast<size_t>(b * S + s)] = s + shift <= S ? batch.token(b, s + shift) : 0;
     }
   }
-  return ints_on(ids, batch.batch * S, device);
+  return Tensor::from_ints(ids, {batch.batch * S}).on(device);
 }
 
 Tensor shifted_targets(const TokenBatch& batch, int64_t distance, Device device) {
@@ -74,7 +67,7 @@ Tensor shifted_targets(const TokenBatch& batch, int64_t distance, Device device)
       }
     }
   }
-  return ints_on(targets, batch.batch * S, device);
+  return Tensor::from_ints(targets, {batch.batch * S}).on(device);
 }
 
 }  // namespace trident::models

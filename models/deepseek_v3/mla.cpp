@@ -183,7 +183,7 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::Rop
     for (int64_t i = 0; i < n; ++i)
       pos[static_cast<size_t>(b * n + i)] = static_cast<int32_t>(start + i);
   }
-  const Tensor positions = Tensor::from_ints(pos, {B * n}).to(x.device());
+  const Tensor positions = Tensor::from_ints(pos, {B * n}).on(x.device());
   Tensor q_rope = take_columns(p.q, dq, dn, dr).view({B * n, nh, dr});
   ops::rope_forward(q_rope, positions, rope, q_rope);
   Tensor k_rope = p.k_rope.view({B * n, 1, dr});

@@ -18,9 +18,8 @@ SequenceLayout make_sequence_layout(int64_t batch, int64_t seq, const ops::RopeT
   layout.batch = batch;
   layout.seq = seq;
   // On the device of the RoPE table, where the rotations read them.
-  const Tensor host = Tensor::from_ints(positions, {batch * seq});
   const Device device = rope.cos.defined() ? rope.cos.device() : Device::CPU;
-  layout.positions = device == Device::CPU ? host : host.to(device);
+  layout.positions = Tensor::from_ints(positions, {batch * seq}).on(device);
   layout.rope = &rope;
   return layout;
 }

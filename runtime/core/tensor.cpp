@@ -292,7 +292,7 @@ float Tensor::item(int64_t flat_index) const {
 }
 
 std::vector<float> Tensor::to_vector() const {
-  const Tensor host = device_ == Device::CPU ? *this : to(Device::CPU);
+  const Tensor host = on(Device::CPU);
   std::vector<float> out(static_cast<size_t>(numel_));
   for (int64_t i = 0; i < numel_; ++i) out[static_cast<size_t>(i)] = host.item(i);
   return out;

@@ -86,6 +86,8 @@ class Tensor {
   // Convert (copy) to another dtype or device.
   Tensor to(DType dtype) const;
   Tensor to(Device device) const;
+  // This tensor if it is on `device` already (a handle, no copy), else a copy there.
+  Tensor on(Device device) const { return device_ == device ? *this : to(device); }
 
   void fill(float value);
   void zero();

@@ -374,7 +374,7 @@ void SafetensorsWriter::write(const std::string& name, const Tensor& tensor) {
   const StTensorInfo& entry = it->second;
   TRIDENT_USER_CHECK(tensor.shape() == entry.shape, describe_tensor(file_->path(), name),
                      ": declared shape ", shape_string(entry.shape), ", got ", tensor.describe());
-  const Tensor host = tensor.device() == Device::CPU ? tensor : tensor.to(Device::CPU);
+  const Tensor host = tensor.on(Device::CPU);
   const StDType from = st_dtype_for(host.dtype());
   const auto* src = static_cast<const uint8_t*>(host.raw_data());
   // Convert in slices so a large tensor never needs a second full-size buffer.

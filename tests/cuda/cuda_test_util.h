@@ -91,7 +91,7 @@ double written_error(const Shape& shape, CpuOp&& on_cpu, GpuOp&& on_gpu) {
 }
 
 inline std::vector<int32_t> ints(const Tensor& t) {
-  const Tensor host = t.device() == Device::CPU ? t : t.to(Device::CPU);
+  const Tensor host = t.on(Device::CPU);
   const int32_t* data = host.data<int32_t>();
   return std::vector<int32_t>(data, data + host.numel());
 }

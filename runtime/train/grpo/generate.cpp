@@ -137,7 +137,7 @@ void generate_bucket(StagedDecoder& decoder, const GenerationBucket& bucket,
     if (decoder.last_stage()) {
       // Sampling runs on the host, which needs the chosen tokens anyway (stop strings, the
       // completions' text): logits on a GPU come over with one copy per decode step.
-      const Tensor host_logits = logits.device() == Device::CPU ? logits : logits.to(Device::CPU);
+      const Tensor host_logits = logits.on(Device::CPU);
       const int64_t vocab = host_logits.size(1);
       for (int64_t b = 0; b < batch; ++b) {
         const Row& row = rows[static_cast<size_t>(b)];

@@ -45,8 +45,7 @@ Tensor completion_targets(const Tensor& logits, const RowBatch& rows,
                                   static_cast<int64_t>(j))] = toks[j];
     }
   }
-  const Tensor host = Tensor::from_ints(targets, {logits.size(0)});
-  return logits.device() == Device::CPU ? host : host.to(logits.device());
+  return Tensor::from_ints(targets, {logits.size(0)}).on(logits.device());
 }
 }  // namespace
 

@@ -65,9 +65,8 @@ Tensor StagedDecoder::step(const std::vector<int32_t>& ids, int64_t rows, int64_
     if (partition_.layout.rank_of(s) != rank_) continue;
     const models::parallelize::StageRange& range = partition_.stages[static_cast<size_t>(s)];
     if (range.embedding) {
-      const Tensor host_ids = Tensor::from_ints(ids, {tokens});
-      const Device device = model_.params().flat_values().device();
-      h = model_.embedding().forward(device == Device::CPU ? host_ids : host_ids.to(device));
+      h = model_.embedding().forward(
+          Tensor::from_ints(ids, {tokens}).on(model_.params().flat_values().device()));
     } else if (partition_.layout.rank_of(s - 1) != rank_) {
       h = Tensor::empty({tokens, model_.dims().hidden}, DType::F32,
                         model_.params().flat_values().device());
