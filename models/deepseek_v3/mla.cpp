@@ -189,11 +189,10 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::Rop
   Tensor k_rope = p.k_rope.view({B * n, 1, dr});
   ops::rope_forward(k_rope, positions, rope, k_rope);
 
-  // Append the new tokens to the cache: per sequence, n rows at positions start … start + n − 1.
-  ops::copy_columns(p.latent, n * rkv, 0, cache.latent, cache.capacity * rkv, start * rkv, n * rkv);
-  if (dr > 0) {
-    ops::copy_columns(k_rope, n * dr, 0, cache.k_rope, cache.capacity * dr, start * dr, n * dr);
-  }
+  // Append the new tokens to the cache: each sequence's row of the cache gets its n new
+  // positions at start … start + n − 1 (qk_rope_head_dim ≥ 2 is validated, so k_rope has columns).
+  put_columns(cache.latent, cache.capacity * rkv, start * rkv, p.latent, false);
+  put_columns(cache.k_rope, cache.capacity * dr, start * dr, k_rope, false);
   cache.length = start + n;
 
   ops::LatentAttentionShape shape;
@@ -210,9 +209,7 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::Rop
   Tensor out = Tensor::empty({B * n, nh * dv}, DType::F32, x.device());
   ops::latent_attention_decode(shape, p.q, q_rope, w_.kv_b.value, cache.latent, cache.k_rope, out);
   round_activations(w_.o.activations, {&out});
-  Tensor y = Tensor::empty({B * n, dims_.hidden}, DType::F32, x.device());
-  ops::linear_forward(out, w_.o.value, y);
-  round_activations(w_.o.activations, {&y});
+  Tensor y = linear_step_forward(w_.o, out, scratch.o);
   parallel::tp::tp_leave_forward(tp_, y);
   return y;
 }
