@@ -32,18 +32,31 @@ RowBatch make_row_batch(const std::vector<ScoredRow>& rows) {
   return out;
 }
 
-namespace {
-// The completions' tokens as targets of the rows that predict them (the ignore index elsewhere),
-// on the logits' device.
-Tensor completion_targets(const Tensor& logits, const RowBatch& rows,
-                          const std::vector<std::vector<int32_t>>& tokens) {
-  std::vector<int32_t> targets(static_cast<size_t>(logits.size(0)), ops::kIgnoreIndex);
+std::vector<std::vector<int32_t>> completions_of(const std::vector<ScoredRow>& source) {
+  std::vector<std::vector<int32_t>> out;
+  for (const ScoredRow& r : source) out.push_back(r.completion);
+  return out;
+}
+
+TokenRows token_rows(const RowBatch& rows, const std::vector<std::vector<int32_t>>& tokens) {
+  TokenRows out;
   for (int64_t b = 0; b < rows.batch; ++b) {
-    const std::vector<int32_t>& toks = tokens[static_cast<size_t>(b)];
+    const auto& toks = tokens[static_cast<size_t>(b)];
     for (size_t j = 0; j < toks.size(); ++j) {
-      targets[static_cast<size_t>(rows.first_row[static_cast<size_t>(b)] +
-                                  static_cast<int64_t>(j))] = toks[j];
+      out.row.push_back(rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j));
+      out.target.push_back(toks[j]);
     }
+  }
+  return out;
+}
+
+namespace {
+// The tokens as targets of the rows that predict them (the ignore index elsewhere), on the
+// logits' device.
+Tensor targets_of(const Tensor& logits, const TokenRows& at) {
+  std::vector<int32_t> targets(static_cast<size_t>(logits.size(0)), ops::kIgnoreIndex);
+  for (size_t i = 0; i < at.row.size(); ++i) {
+    targets[static_cast<size_t>(at.row[i])] = at.target[i];
   }
   return Tensor::from_ints(targets, {logits.size(0)}).on(logits.device());
 }
@@ -51,17 +64,16 @@ Tensor completion_targets(const Tensor& logits, const RowBatch& rows,
 
 CompletionScores completion_scores(const Tensor& logits, const RowBatch& rows,
                                    const std::vector<ScoredRow>& source) {
-  std::vector<std::vector<int32_t>> tokens;
-  for (const ScoredRow& row : source) tokens.push_back(row.completion);
-  const std::vector<ops::TokenScore> scores =
-      ops::token_scores(logits, completion_targets(logits, rows, tokens));
+  const std::vector<std::vector<int32_t>> tokens = completions_of(source);
+  const TokenRows at = token_rows(rows, tokens);
+  const std::vector<ops::TokenScore> scores = ops::token_scores(logits, targets_of(logits, at));
   CompletionScores out;
   out.logp.resize(static_cast<size_t>(rows.batch));
   out.entropy.resize(static_cast<size_t>(rows.batch));
+  size_t i = 0;
   for (int64_t b = 0; b < rows.batch; ++b) {
-    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j) {
-      const ops::TokenScore& score = scores[static_cast<size_t>(
-          rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j))];
+    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j, ++i) {
+      const ops::TokenScore& score = scores[static_cast<size_t>(at.row[i])];
       out.entropy[static_cast<size_t>(b)].push_back(score.entropy);
       out.logp[static_cast<size_t>(b)].push_back(score.logprob);
     }
@@ -72,16 +84,17 @@ CompletionScores completion_scores(const Tensor& logits, const RowBatch& rows,
 Tensor completion_logit_grad(const Tensor& logits, const RowBatch& rows,
                              const std::vector<std::vector<int32_t>>& tokens,
                              const std::vector<std::vector<double>>& dlogp) {
+  const TokenRows at = token_rows(rows, tokens);
   std::vector<double> weights(static_cast<size_t>(logits.size(0)), 0.0);
+  size_t i = 0;
   for (int64_t b = 0; b < rows.batch; ++b) {
     const std::vector<double>& w = dlogp[static_cast<size_t>(b)];
-    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j) {
-      weights[static_cast<size_t>(rows.first_row[static_cast<size_t>(b)] +
-                                  static_cast<int64_t>(j))] = w[j];
+    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j, ++i) {
+      weights[static_cast<size_t>(at.row[i])] = w[j];
     }
   }
   Tensor grad = Tensor::empty(logits.shape(), DType::F32, logits.device());
-  ops::token_logprobs_backward(logits, completion_targets(logits, rows, tokens), weights, grad);
+  ops::token_logprobs_backward(logits, targets_of(logits, at), weights, grad);
   return grad;
 }
 

@@ -24,6 +24,17 @@ struct RowBatch {
 };
 RowBatch make_row_batch(const std::vector<ScoredRow>& rows);
 
+// Each row's completion tokens.
+std::vector<std::vector<int32_t>> completions_of(const std::vector<ScoredRow>& source);
+
+// The logits rows that predict the completions' tokens, in (row, token) order, and the token
+// each of them predicts.
+struct TokenRows {
+  std::vector<int64_t> row;
+  std::vector<int32_t> target;
+};
+TokenRows token_rows(const RowBatch& rows, const std::vector<std::vector<int32_t>>& tokens);
+
 struct CompletionScores {
   std::vector<std::vector<double>> logp;     // [row][token] log π(token)
   std::vector<std::vector<double>> entropy;  // [row][token] entropy of π at that position

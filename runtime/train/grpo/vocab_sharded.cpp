@@ -32,23 +32,6 @@ Tensor gather_vocab_logits(const models::DeepSeekV3Model& model, const Tensor& l
 
 namespace {
 
-// The logits rows of completion tokens, in (row, token) order, and the global id each predicts.
-struct TokenRows {
-  std::vector<int64_t> row;
-  std::vector<int32_t> target;
-};
-TokenRows token_rows(const RowBatch& rows, const std::vector<std::vector<int32_t>>& tokens) {
-  TokenRows out;
-  for (int64_t b = 0; b < rows.batch; ++b) {
-    const auto& toks = tokens[static_cast<size_t>(b)];
-    for (size_t j = 0; j < toks.size(); ++j) {
-      out.row.push_back(rows.first_row[static_cast<size_t>(b)] + static_cast<int64_t>(j));
-      out.target.push_back(toks[j]);
-    }
-  }
-  return out;
-}
-
 // Vocabulary-parallel softmax statistics of the given rows (the same on every TP rank).
 struct ShardedStats {
   std::vector<double> lse;
@@ -92,12 +75,6 @@ ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const Tensor& l
     out.mean_logit.push_back(parts[3 * i + 1] / parts[3 * i]);
     out.target_logit.push_back(parts[3 * i + 2]);
   }
-  return out;
-}
-
-std::vector<std::vector<int32_t>> completions_of(const std::vector<ScoredRow>& source) {
-  std::vector<std::vector<int32_t>> out;
-  for (const ScoredRow& r : source) out.push_back(r.completion);
   return out;
 }
 
