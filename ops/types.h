@@ -89,10 +89,8 @@ inline void check_balance_loss(const BalanceLossShape& s, const Tensor& scores,
   TRIDENT_CHECK(s.rows > 0 && s.seq > 0 && s.experts > 0 && s.top_k > 0 && s.devices > 0 &&
                     s.experts % s.devices == 0 && s.max_devices > 0,
                 "balance loss: rows ", s.rows, ", seq ", s.seq, ", experts ", s.experts, ", top_k ",
-                s.top_k, ", devices ", s.devices,
-                " (all positive, devices dividing "
-                "experts), max_devices ",
-                s.max_devices);
+                s.top_k, ", devices ", s.devices, ", max_devices ", s.max_devices,
+                " (all must be positive, and devices must divide experts)");
   TRIDENT_CHECK(scores.numel() == s.rows * s.seq * s.experts, "balance loss: scores ",
                 scores.describe(), ", expected [", s.rows * s.seq, ", ", s.experts, "]");
   TRIDENT_CHECK(per_expert.numel() == s.rows * s.experts, "balance loss: per-expert weights ",

@@ -16,7 +16,6 @@ struct BalanceSettings {
   double comm_weight = 0.0;
   int64_t devices = 1;
   int64_t max_devices = 1;
-  bool any() const { return device_weight > 0.0 || comm_weight > 0.0; }
 };
 BalanceSettings balance_settings(const config::ModelConfig& config);
 
