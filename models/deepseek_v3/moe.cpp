@@ -10,9 +10,8 @@ MoeWeights moe_weights(ParameterStore& store, int64_t layer, const std::string& 
   MoeWeights w;
   w.router = with_fp32_outputs(weight_of(store, prefix + "gate.weight"));  // fp32 logits
   // Only noaux_tc routing has the bias buffer; the other methods select by the plain scores.
-  w.router_bias = dims.has_router_bias
-                      ? store.value(prefix + "gate.e_score_correction_bias")
-                      : Tensor::zeros({dims.experts}, DType::F32, store.flat_values().device());
+  w.router_bias = dims.has_router_bias ? store.value(prefix + "gate.e_score_correction_bias")
+                                       : Tensor::zeros({dims.experts}, DType::F32, store.device());
   w.gate = store.expert_bank(layer, "gate_proj");
   w.up = store.expert_bank(layer, "up_proj");
   w.down = store.expert_bank(layer, "down_proj");

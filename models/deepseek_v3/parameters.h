@@ -97,6 +97,8 @@ class ParameterStore {
   const Tensor& flat_values() const { return values_; }
   const Tensor& flat_grads() const { return grads_; }
   int64_t numel() const { return values_.numel(); }
+  // Where the weights live: their activations, caches and moments are allocated there.
+  Device device() const { return values_.device(); }
 
  private:
   struct BankKey {

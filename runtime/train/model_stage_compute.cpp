@@ -74,7 +74,7 @@ Tensor ModelStageCompute::forward(int microbatch, int stage, const Tensor& input
   Tensor x;
   if (r.embedding) {
     // The batch's token ids come from the host; the embedding reads them where the weights are.
-    state.ids = in.ids.on(model_.params().flat_values().device());
+    state.ids = in.ids.on(model_.params().device());
     x = model_.embedding().forward(state.ids);
     record_.tokens += in.batch * in.seq;
   } else {

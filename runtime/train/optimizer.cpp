@@ -95,9 +95,8 @@ Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelCon
     groups_.push_back(std::move(group));
   }
   if (!settings.zero1) {
-    const Device device = store.flat_values().device();  // the moments live with the weights
-    exp_avg_ = Tensor::zeros({store.numel()}, settings.moments, device);
-    exp_avg_sq_ = Tensor::zeros({store.numel()}, settings.moments, device);
+    exp_avg_ = Tensor::zeros({store.numel()}, settings.moments, store.device());
+    exp_avg_sq_ = Tensor::zeros({store.numel()}, settings.moments, store.device());
   }
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "ops/ops.h"
 #include "parallel/comm/tags.h"
 #include "runtime/core/error.h"
 #include "runtime/train/grpo/vocab_sharded.h"
@@ -12,12 +11,10 @@ namespace trident::train::grpo {
 namespace {
 // Rows [row · n + n − 1] of h [rows · n, H]: each row's last position (h viewed as rows of
 // n positions, its last H columns).
-Tensor last_positions(const Tensor& h, int64_t rows, int64_t n) {
+Tensor last_positions(const Tensor& h, int64_t n) {
   if (n == 1) return h;
   const int64_t width = h.size(1);
-  Tensor out = Tensor::empty({rows, width}, DType::F32, h.device());
-  ops::copy_columns(h, n * width, (n - 1) * width, out, width, 0, width);
-  return out;
+  return models::take_columns(h, n * width, (n - 1) * width, width);
 }
 }  // namespace
 
@@ -48,10 +45,10 @@ bool StagedDecoder::last_stage() const { return partition_.last_rank() == rank_;
 
 std::vector<models::MlaCache> StagedDecoder::make_caches(int64_t rows, int64_t capacity) const {
   std::vector<models::MlaCache> caches;
-  const Device device = model_.params().flat_values().device();  // where the weights live
   for (int64_t l = 0; l < model_.num_layers(); ++l) {
     const bool mine = model_.holding().holds_layer(l);
-    caches.emplace_back(mine ? rows : 1, mine ? capacity : 1, model_.dims(), device);
+    caches.emplace_back(mine ? rows : 1, mine ? capacity : 1, model_.dims(),
+                        model_.params().device());
   }
   return caches;
 }
@@ -65,11 +62,9 @@ Tensor StagedDecoder::step(const std::vector<int32_t>& ids, int64_t rows, int64_
     if (partition_.layout.rank_of(s) != rank_) continue;
     const models::parallelize::StageRange& range = partition_.stages[static_cast<size_t>(s)];
     if (range.embedding) {
-      h = model_.embedding().forward(
-          Tensor::from_ints(ids, {tokens}).on(model_.params().flat_values().device()));
+      h = model_.embedding().forward(Tensor::from_ints(ids, {tokens}).on(model_.params().device()));
     } else if (partition_.layout.rank_of(s - 1) != rank_) {
-      h = Tensor::empty({tokens, model_.dims().hidden}, DType::F32,
-                        model_.params().flat_values().device());
+      h = Tensor::empty({tokens, model_.dims().hidden}, DType::F32, model_.params().device());
       pp_->recv(h, partition_.layout.rank_of(s - 1), parallel::comm::tags::kDecodeActivation)
           ->wait();
     }
@@ -77,7 +72,7 @@ Tensor StagedDecoder::step(const std::vector<int32_t>& ids, int64_t rows, int64_
       h = model_.layer(l).forward_decode(h, n, rope, caches[static_cast<size_t>(l)]);
     }
     if (range.head) {
-      return gather_vocab_logits(model_, head_logits(model_, last_positions(h, rows, n)));
+      return gather_vocab_logits(model_, head_logits(model_, last_positions(h, n)));
     }
     if (partition_.layout.rank_of(s + 1) != rank_) {
       pp_->send(h, partition_.layout.rank_of(s + 1), parallel::comm::tags::kDecodeActivation)
