@@ -20,11 +20,11 @@ std::string host_name() {
 }
 }  // namespace
 
-std::string rank_layout_line(const parallel::Mesh& mesh) {
+std::string rank_layout_line(const parallel::Mesh& mesh, const std::string& train_device) {
   const parallel::MeshCoords& c = mesh.coords();
   std::ostringstream out;
-  // The training step runs on the CPU ops; a GPU step would take cuda:<local_rank>.
-  const std::string device = "cpu";
+  // One GPU per process: the runtime's current device, 0 (train.device = "cuda" runs one rank).
+  const std::string device = train_device == "cuda" ? "cuda:0" : "cpu";
   out << "trident layout: rank=" << c.rank << " world=" << mesh.world_size()
       << " host=" << host_name() << " node=" << mesh.node_index() << "/" << mesh.num_nodes()
       << " local_rank=" << mesh.node().rank() << " pp=" << c.pp << " dp=" << c.dp << " tp=" << c.tp
@@ -33,15 +33,15 @@ std::string rank_layout_line(const parallel::Mesh& mesh) {
   return out.str();
 }
 
-void print_rank_layout(const parallel::Mesh& mesh) {
-  const std::string line = rank_layout_line(mesh) + "\n";
+void print_rank_layout(const parallel::Mesh& mesh, const std::string& train_device) {
+  const std::string line = rank_layout_line(mesh, train_device) + "\n";
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
 }
 
-void start_rank(const parallel::Mesh& mesh, bool primary) {
+void start_rank(const parallel::Mesh& mesh, bool primary, const std::string& train_device) {
   const ops::CpuThreads threads = configure_rank_threads(mesh);
-  print_rank_layout(mesh);
+  print_rank_layout(mesh, train_device);
   if (primary) {
     TLOG_INFO("CPU threads per rank: ", threads.threads, " (", threads.reason, "; ", threads.blas,
               ")");

@@ -4,6 +4,7 @@
 
 #include "ops/cpu/ops.h"
 #include "ops/ops.h"
+#include "runtime/core/device_access.h"
 #ifdef TRIDENT_WITH_CUDA
 #include "ops/cuda/ops.h"
 #endif
@@ -59,12 +60,17 @@ Device device_of_pieces(const char* op, const std::vector<Tensor>& pieces) {
 
 // Runs backend::OP(args...) on the backend of DEVICE. The CUDA ops take the stream last and
 // run on the default stream here.
+// The CPU backend serves host memory and its own device memory (Device::CPUDevice), which its
+// kernels may touch as device code (runtime/core/device_access.h).
 #ifdef TRIDENT_WITH_CUDA
-#define TRIDENT_ON_DEVICE(OP, DEVICE, ...) \
-  return (DEVICE) == Device::CUDA ? cuda::OP(__VA_ARGS__) : cpu::OP(__VA_ARGS__)
+#define TRIDENT_ON_DEVICE(OP, DEVICE, ...)                    \
+  if ((DEVICE) == Device::CUDA) return cuda::OP(__VA_ARGS__); \
+  const DeviceCode device_code;                               \
+  return cpu::OP(__VA_ARGS__)
 #else
 #define TRIDENT_ON_DEVICE(OP, DEVICE, ...)            \
   if ((DEVICE) == Device::CUDA) no_cuda_backend(#OP); \
+  const DeviceCode device_code;                       \
   return cpu::OP(__VA_ARGS__)
 #endif
 
@@ -107,15 +113,16 @@ void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
                     device_of("grouped_linear_backward_weight", {&dy, &x, &dw}), dy, x, counts, dw);
 }
 
-void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out) {
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out, int64_t shard_begin) {
   TRIDENT_ON_DEVICE(embedding_forward, device_of("embedding_forward", {&ids, &table, &out}), ids,
-                    table, out);
+                    table, out, shard_begin);
 }
 
-void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable,
+                               int64_t shard_begin) {
   TRIDENT_ON_DEVICE(embedding_backward_weight,
                     device_of("embedding_backward_weight", {&ids, &dout, &dtable}), ids, dout,
-                    dtable);
+                    dtable, shard_begin);
 }
 
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd) {
@@ -183,12 +190,70 @@ void latent_attention_decode(const LatentAttentionShape& shape, const Tensor& q,
                     shape, q, q_rope, kv_b, cache_latent, cache_k_rope, out);
 }
 
+void gather_rows(const Tensor& x, const Tensor& index, Tensor& out) {
+  TRIDENT_ON_DEVICE(gather_rows, device_of("gather_rows", {&x, &index, &out}), x, index, out);
+}
+
+void combine_rows(const Tensor& rows, const Tensor& slot_row, int64_t top_k, const Tensor& weights,
+                  int64_t first_token, Tensor& out) {
+  TRIDENT_ON_DEVICE(combine_rows, device_of("combine_rows", {&rows, &slot_row, &weights, &out}),
+                    rows, slot_row, top_k, weights, first_token, out);
+}
+
+void combine_rows_backward(const Tensor& dout, const Tensor& rows, const Tensor& weights,
+                           const Tensor& slot_row, int64_t first_token, Tensor& d_rows,
+                           Tensor& d_weights) {
+  TRIDENT_ON_DEVICE(
+      combine_rows_backward,
+      device_of("combine_rows_backward", {&dout, &rows, &weights, &slot_row, &d_rows, &d_weights}),
+      dout, rows, weights, slot_row, first_token, d_rows, d_weights);
+}
+
+void shard_row_max(const Tensor& logits, Tensor& row_max) {
+  TRIDENT_ON_DEVICE(shard_row_max, device_of("shard_row_max", {&logits, &row_max}), logits,
+                    row_max);
+}
+
+void shard_softmax_sums(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
+                        const Tensor& row_max, Tensor& sums) {
+  TRIDENT_ON_DEVICE(shard_softmax_sums,
+                    device_of("shard_softmax_sums", {&logits, &targets, &row_max, &sums}), logits,
+                    targets, shard_begin, row_max, sums);
+}
+
+void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                  int64_t shard_begin, float grad_scale, Tensor& dlogits) {
+  TRIDENT_ON_DEVICE(shard_cross_entropy_backward,
+                    device_of("shard_cross_entropy_backward", {&logits, &targets, &lse, &dlogits}),
+                    logits, targets, lse, shard_begin, grad_scale, dlogits);
+}
+
+std::string cuda_unavailable_reason() {
+#ifdef TRIDENT_WITH_CUDA
+  const cuda::DeviceInfo info = cuda::query_device();
+  return info.available ? "" : info.reason;
+#else
+  return "this build has no CUDA backend (configure with TRIDENT_CUDA=ON where the CUDA toolkit "
+         "is installed)";
+#endif
+}
+
+void convert(const Tensor& src, Tensor& dst) {
+  TRIDENT_ON_DEVICE(convert, device_of("convert", {&src, &dst}), src, dst);
+}
+
 void round_to_bf16(Tensor& x) {
   TRIDENT_ON_DEVICE(round_to_bf16, device_of("round_to_bf16", {&x}), x);
 }
 
 RopeTable make_rope_table(int64_t rotary_dim, int64_t max_positions, const YarnSettings& yarn,
                           Device device) {
+  if (device == Device::CPUDevice) {  // the host's table, copied into the device memory
+    RopeTable table = cpu::make_rope_table(rotary_dim, max_positions, yarn);
+    table.cos = table.cos.to(device);
+    table.sin = table.sin.to(device);
+    return table;
+  }
   TRIDENT_ON_DEVICE(make_rope_table, device, rotary_dim, max_positions, yarn);
 }
 

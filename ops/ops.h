@@ -13,6 +13,7 @@
 //   * backward_weight always accumulates (+=) into the gradient, so micro-batches add up;
 //   * weights are stored [out_features, in_features] as in Hugging Face checkpoints.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ops/types.h"
@@ -41,10 +42,15 @@ void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
                                     const std::vector<int64_t>& counts, Tensor& dw);
 
 // ---- element-wise and normalisation ----
-// out[T, D] = table[ids[t], :]; ids are I32 in [0, V).
-void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out);
-// dtable[V, D] += scatter of dout rows by ids.
-void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable);
+// out[T, D] = table[ids[t], :]; ids are I32 in [0, V). With shard_begin ≥ 0 the table is one
+// tensor-parallel shard holding the ids [shard_begin, shard_begin + V): other ids give zero rows
+// (their rank adds them) and no gradient.
+constexpr int64_t kWholeTable = -1;
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out,
+                       int64_t shard_begin = kWholeTable);
+// dtable[V, D] += scatter of dout rows by ids (the ids of the shard, with shard_begin ≥ 0).
+void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable,
+                               int64_t shard_begin = kWholeTable);
 // RMSNorm over the last dimension: y = x / sqrt(mean(x²) + eps) · w; rstd[T] saved for backward.
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd);
 void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
@@ -66,6 +72,10 @@ void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tenso
 // x (f32) := the nearest bf16 values, ties to even (the values a bf16 activation holds; NaN stays
 // NaN, ±inf stays ±inf).
 void round_to_bf16(Tensor& x);
+// dst := src, one element count, f32 -> bf16 (nearest, ties to even; NaN stays NaN) or
+// bf16 -> f32 (exact), or a plain copy when the dtypes agree: the bf16 compute copies of the
+// weights, made where the weights live.
+void convert(const Tensor& src, Tensor& dst);
 
 // ---- rotary embedding (DeepSeek-V3 interleaved pairs, YaRN) ----
 // DeepSeek-V3 style: adjacent (interleaved) pairs (x[2i], x[2i+1]) rotate by pos · inv_freq[i].
@@ -158,6 +168,44 @@ std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets
 // softmax(logits[t])) (overwrite; 0 for ignored tokens and zero weights). weights [T] on the host.
 void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
                              const std::vector<double>& weights, Tensor& dlogits);
+
+// ---- rows by index: the expert-parallel dispatch's send rows and its combine ----
+// out[r, :] = x[index[r], :]; index i32 [R] with entries in [0, rows of x); out [R, width].
+void gather_rows(const Tensor& x, const Tensor& index, Tensor& out);
+// For the tokens i < n = slot_row.numel() / top_k: out[first_token + i, :] = Σ_j
+// weights[first_token + i, j] · rows[slot_row[i·top_k + j], :] over the slots j < top_k whose
+// row is not −1 (a dropped slot), added in slot order; every weight is 1 when `weights` is
+// undefined. Other rows of out are untouched. weights [T, top_k] f32; slot_row i32.
+void combine_rows(const Tensor& rows, const Tensor& slot_row, int64_t top_k, const Tensor& weights,
+                  int64_t first_token, Tensor& out);
+// Its gradient for dout [T, width]: d_rows[slot_row[s], :] = w · dout[t, :] and d_weights[t, j]
+// = dout[t, :] · rows[slot_row[s], :] (added in double; 0 for a dropped slot), for each slot
+// s = i·top_k + j of the tokens t = first_token + i, w = weights[t, j]; top_k is weights' last
+// dimension.
+void combine_rows_backward(const Tensor& dout, const Tensor& rows, const Tensor& weights,
+                           const Tensor& slot_row, int64_t first_token, Tensor& d_rows,
+                           Tensor& d_weights);
+
+// ---- vocabulary shards: cross-entropy over logits split by columns across tensor parallelism ----
+// A rank holds logits [T, V/tp] for the ids [shard_begin, shard_begin + V/tp); targets [T] are
+// global ids (kIgnoreIndex: not counted). The caller combines the pieces with all-reduces
+// (parallel/tp/vocab_parallel.cpp).
+// row_max[t] = the largest of the shard's logits of row t (f32 [T]).
+void shard_row_max(const Tensor& logits, Tensor& row_max);
+// Given row_max, the row max over the whole vocabulary: sums[t] = Σ_v exp(logits[t, v] −
+// row_max[t]) over the shard (added in double, stored f32) and sums[T + t] = the target's logit
+// where this shard holds it, else 0 (f32 [2T]).
+void shard_softmax_sums(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
+                        const Tensor& row_max, Tensor& sums);
+// dlogits = (exp(logits − lse[t]) − onehot(target)) · grad_scale over the shard's columns, 0 for
+// ignored rows (overwrite); lse [T] is the whole vocabulary's.
+void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                  int64_t shard_begin, float grad_scale, Tensor& dlogits);
+
+// ---- devices ----
+// Why no CUDA tensor can be made in this process (a build without the CUDA backend, no usable
+// GPU, with the driver's reason), or "" when one can.
+std::string cuda_unavailable_reason();
 
 // ---- optimizer ----
 // One AdamW step, fp32 arithmetic, on `param` (f32) with `grad` (f32) and the moments (both f32

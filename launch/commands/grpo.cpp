@@ -35,7 +35,7 @@ TRIDENT_COMMAND(grpo_command, "grpo", "GRPO reinforcement learning with rule or 
   trident::configure_logging({trident::parse_log_level(config.logging().level()), false});
   // Declared after the session, so every communicator is gone before MPI is finalised.
   const auto context = trident::parallel::make_parallel_context(config);
-  trident::launch::start_rank(*context->mesh(), context->primary());
+  trident::launch::start_rank(*context->mesh(), context->primary(), config.train().device());
   trident::launch::TraceSession trace(config.logging().trace_dir(), *context);
   const trident::train::grpo::GrpoRunSummary summary =
       trident::train::grpo::run_grpo(config, *context, options);

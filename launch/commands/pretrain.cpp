@@ -49,7 +49,7 @@ TRIDENT_COMMAND(
   TRIDENT_USER_CHECK(bucket_kb >= 0, "--bucket-kb must be ≥ 0, got ", bucket_kb);
   // Declared after the session, so every communicator is gone before MPI is finalised.
   const auto context = trident::parallel::make_parallel_context(config);
-  trident::launch::start_rank(*context->mesh(), context->primary());
+  trident::launch::start_rank(*context->mesh(), context->primary(), config.train().device());
   options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
   options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
   trident::launch::TraceSession trace(config.logging().trace_dir(), *context);

@@ -83,7 +83,7 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, std::optiona
       vocab_begin_(tp_.rank * (dims_.vocab / tp_.size)),
       store_(std::make_unique<ParameterStore>(
           registry_, combined_selection(tp_, setup.shards, parallel.pipeline), parallel.precision,
-          /*gradients=*/seed.has_value())),
+          /*gradients=*/seed.has_value(), parallel.device)),
       embedding_(held_weight(*store_, "model.embed_tokens.weight"), tp_, vocab_begin_),
       head_(dims_.eps, held_weight(*store_, "model.norm.weight"), lm_head_weight(*store_), tp_,
             vocab_begin_) {
@@ -120,7 +120,7 @@ DeepSeekV3Model::DeepSeekV3Model(const config::ModelConfig& config, std::optiona
 
 void DeepSeekV3Model::ensure_rope(int64_t positions) {
   if (rope_.max_positions >= positions) return;
-  rope_ = ops::make_rope_table(dims_.rope, positions, dims_.yarn);
+  rope_ = ops::make_rope_table(dims_.rope, positions, dims_.yarn, store_->device());
 }
 
 SequenceLayout DeepSeekV3Model::sequence_layout(int64_t batch, int64_t seq) {
@@ -312,7 +312,10 @@ void DeepSeekV3Model::update_router_bias(const std::vector<ExpertLoad>& global_l
         "model.layers." + std::to_string(load.layer) + ".mlp.gate.e_score_correction_bias";
     // Another pipeline rank's layer, or a router without the buffer (V2's topk methods).
     if (!store_->has(name)) continue;
-    float* bias = store_->value(name).data<float>();
+    // One vector of n_routed_experts floats: updated on the host, copied back where it lives.
+    Tensor& stored = store_->value(name);
+    Tensor host = stored.on(Device::CPU);
+    float* bias = host.data<float>();
     double mean = 0.0;
     for (const int64_t tokens : load.tokens_per_expert) mean += static_cast<double>(tokens);
     mean /= static_cast<double>(load.tokens_per_expert.size());
@@ -321,6 +324,7 @@ void DeepSeekV3Model::update_router_bias(const std::vector<ExpertLoad>& global_l
       const double sign = gap > 0 ? 1.0 : (gap < 0 ? -1.0 : 0.0);
       bias[e] += static_cast<float>(gamma * sign);
     }
+    if (stored.device() != Device::CPU) stored.copy_from(host);
   }
 }
 

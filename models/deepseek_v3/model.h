@@ -97,6 +97,8 @@ struct ModelParallel {
   // Mixed precision (train.param_dtype, train.activation_dtype): every layout computes in the
   // same precision, so it travels with the layout.
   Precision precision{};
+  // Where the parameter store, and so everything computed from it, lives.
+  Device device = Device::CPU;
 };
 
 // Asks for a model that only infers (scoring, evaluation, generation) and whose every weight is

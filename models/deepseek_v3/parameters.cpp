@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 #include "runtime/core/rng.h"
 
@@ -46,7 +47,7 @@ void initialize_parameter(const ParamSpec& spec, const ShardSlice& slice, uint64
 }
 
 ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection selection,
-                               Precision precision, bool gradients)
+                               Precision precision, bool gradients, Device device)
     : registry_(registry), selection_(std::move(selection)), precision_(precision) {
   TRIDENT_CHECK(precision_.weights == DType::F32 || precision_.weights == DType::BF16,
                 "compute weights must be f32 or bf16, got ", dtype_name(precision_.weights));
@@ -86,9 +87,11 @@ ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection
     parameters_.push_back(std::move(param));
   }
 
-  values_ = Tensor::zeros({cursor});
-  if (gradients) grads_ = Tensor::zeros({cursor});
-  if (precision_.weights != DType::F32) compute_ = Tensor::zeros({cursor}, precision_.weights);
+  values_ = Tensor::zeros({cursor}, DType::F32, device);
+  if (gradients) grads_ = Tensor::zeros({cursor}, DType::F32, device);
+  if (precision_.weights != DType::F32) {
+    compute_ = Tensor::zeros({cursor}, precision_.weights, device);
+  }
   for (Parameter& param : parameters_) {
     const ParamSpec& spec = *param.spec;
     const bool expert = spec.kind == ParamKind::kExpert;
@@ -107,14 +110,20 @@ ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection
 
 void ParameterStore::initialize(uint64_t seed) {
   const auto range = static_cast<float>(registry_.config().initializer_range());
+  // Drawn on the host (a pure function of seed, name and index) and copied to the device once.
+  const bool on_host = values_.device() == Device::CPU;
+  Tensor host = on_host ? values_ : Tensor::zeros({values_.numel()});
   for (Parameter& param : parameters_) {
-    initialize_parameter(*param.spec, param.slice, seed, range, param.value);
+    Tensor target =
+        host.narrow(param.offset, param.offset + param.value.numel()).view(param.value.shape());
+    initialize_parameter(*param.spec, param.slice, seed, range, target);
   }
+  if (!on_host) values_.copy_from(host);
   refresh_compute_weights();
 }
 
 void ParameterStore::refresh_compute_weights() {
-  if (compute_.defined()) compute_.copy_from(values_);
+  if (compute_.defined()) ops::convert(values_, compute_);
 }
 
 void ParameterStore::zero_grad() {

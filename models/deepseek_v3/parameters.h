@@ -62,8 +62,10 @@ class ParameterStore {
   // The registry must outlive the store.
   // Without `gradients` the store holds no gradient buffers (a model built for inference):
   // every Parameter's and ExpertBank's grad is undefined.
+  // The flat buffers are allocated on `device`; initialisation draws on the host and copies.
   explicit ParameterStore(const ParameterRegistry& registry, ShardSelection selection = {},
-                          Precision precision = {}, bool gradients = true);
+                          Precision precision = {}, bool gradients = true,
+                          Device device = Device::CPU);
   ParameterStore(const ParameterStore&) = delete;
   ParameterStore& operator=(const ParameterStore&) = delete;
 

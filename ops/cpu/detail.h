@@ -60,7 +60,7 @@ inline int64_t cols(const Tensor& t) { return t.dim() == 0 ? 1 : t.size(-1); }
 
 inline void check_host(const Tensor& t, const char* name) {
   TRIDENT_CHECK(t.defined(), name, " is undefined");
-  TRIDENT_CHECK(t.device() == Device::CPU, name, " must be a CPU tensor, got ", t.describe());
+  TRIDENT_CHECK(in_host_ram(t.device()), name, " must be a CPU tensor, got ", t.describe());
 }
 
 inline void check_f32(const Tensor& t, const char* name) {

@@ -1,6 +1,8 @@
 // Vector updates used by the optimiser and gradient plumbing.
 #include "ops/cpu/elementwise.h"
 
+#include <cstring>
+
 #include "ops/cpu/detail.h"
 #include "ops/types.h"
 #include "runtime/core/profiler.h"
@@ -46,6 +48,33 @@ void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tenso
 #pragma omp simd
       for (int64_t c = 0; c < count; ++c) out[c] = in[c];
     }
+  }
+}
+
+void convert(const Tensor& src, Tensor& dst) {
+  TRIDENT_PROFILE_SCOPE("convert");
+  detail::check_host(src, "convert src");
+  detail::check_host(dst, "convert dst");
+  TRIDENT_CHECK(src.numel() == dst.numel(), "convert: src ", src.describe(), " and dst ",
+                dst.describe(), " must hold as many elements");
+  const bool supported = src.dtype() == dst.dtype() ||
+                         (src.dtype() == DType::F32 && dst.dtype() == DType::BF16) ||
+                         (src.dtype() == DType::BF16 && dst.dtype() == DType::F32);
+  TRIDENT_CHECK(supported, "convert: ", src.describe(), " -> ", dst.describe(),
+                " (f32 <-> bf16 or one dtype)");
+  const int64_t n = src.numel();
+  if (src.dtype() == dst.dtype()) {
+    if (n > 0) std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes());
+  } else if (dst.dtype() == DType::BF16) {
+    const float* in = src.data<float>();
+    bf16* out = dst.data<bf16>();
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(n))
+    for (int64_t i = 0; i < n; ++i) out[i] = float_to_bf16(in[i]);
+  } else {
+    const bf16* in = src.data<bf16>();
+    float* out = dst.data<float>();
+#pragma omp parallel for schedule(static) if (detail::worth_parallel(n))
+    for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_float(in[i]);
   }
 }
 

@@ -9,3 +9,5 @@
 #include "ops/cpu/optimizer.h"
 #include "ops/cpu/rope.h"
 #include "ops/cpu/router.h"
+#include "ops/cpu/rows.h"
+#include "ops/cpu/vocab_shard.h"

@@ -54,8 +54,8 @@ PermutePlan make_permute_plan(const Tensor& indices, int64_t experts) {
     next[static_cast<size_t>(e)] =
         next[static_cast<size_t>(e - 1)] + plan.tokens_per_expert[static_cast<size_t>(e - 1)];
   }
-  plan.slot_to_row = Tensor::empty({n}, DType::I32);
-  plan.row_to_token = Tensor::empty({n}, DType::I32);
+  plan.slot_to_row = Tensor::empty({n}, DType::I32, indices.device());
+  plan.row_to_token = Tensor::empty({n}, DType::I32, indices.device());
   int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
   int32_t* row_to_token = plan.row_to_token.data<int32_t>();
   // Walking slots in token order keeps every expert's rows in token order (stable).

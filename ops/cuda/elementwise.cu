@@ -14,19 +14,28 @@ constexpr int kThreads = 256;
 
 // ---- embedding ---------------------------------------------------------------------------
 
+// The table row of an id: the id itself for a whole table (shard_begin < 0), else its row in
+// the shard [shard_begin, shard_begin + vocab), or −1 for another shard's id.
+__device__ int64_t embedding_row(int32_t id, int64_t shard_begin, int64_t vocab) {
+  if (shard_begin < 0) return id;
+  const int64_t local = static_cast<int64_t>(id) - shard_begin;
+  return local >= 0 && local < vocab ? local : -1;
+}
+
 template <typename T>
 __global__ void embedding_forward_kernel(const int32_t* ids, const T* table, float* out,
-                                         int64_t dim) {
+                                         int64_t dim, int64_t shard_begin, int64_t vocab) {
   const int64_t token = blockIdx.x;
-  const int64_t row = ids[token];
+  const int64_t row = embedding_row(ids[token], shard_begin, vocab);
   for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
-    out[token * dim + d] = load(table, row * dim + d);
+    out[token * dim + d] = row < 0 ? 0.0f : load(table, row * dim + d);
 }
 
 __global__ void embedding_backward_kernel(const int32_t* ids, const float* dout, float* dtable,
-                                          int64_t dim) {
+                                          int64_t dim, int64_t shard_begin, int64_t vocab) {
   const int64_t token = blockIdx.x;
-  const int64_t row = ids[token];
+  const int64_t row = embedding_row(ids[token], shard_begin, vocab);
+  if (row < 0) return;
   for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
     atomicAdd(dtable + row * dim + d, dout[token * dim + d]);
 }
@@ -141,6 +150,18 @@ __global__ void round_to_bf16_kernel(float* x, int64_t n) {
     x[i] = __bfloat162float(__float2bfloat16_rn(x[i]));
 }
 
+__global__ void f32_to_bf16_kernel(const float* in, __nv_bfloat16* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    out[i] = __float2bfloat16_rn(in[i]);
+}
+
+__global__ void bf16_to_f32_kernel(const __nv_bfloat16* in, float* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    out[i] = __bfloat162float(in[i]);
+}
+
 // Calls launch(data) with `t`'s elements as const float* or const __nv_bfloat16*, so that one
 // launch statement instantiates a kernel for both storage types of a weight.
 template <typename Launch>
@@ -196,24 +217,26 @@ int64_t norm_rows(const Tensor& x, const Tensor& per_feature, const char* per_fe
 
 }  // namespace
 
-void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out, cudaStream_t stream) {
+void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out, int64_t shard_begin,
+                       cudaStream_t stream) {
   detail::expect_float_or_bf16(table, "embedding table");
   const EmbeddingDims d = embedding_dims(ids, table, "embedding table", out, "embedding output");
   if (d.tokens == 0) return;
   with_float_or_bf16(table, [&](auto weights) {
     embedding_forward_kernel<<<static_cast<unsigned>(d.tokens), kThreads, 0, stream>>>(
-        ids.data<int32_t>(), weights, out.data<float>(), d.dim);
+        ids.data<int32_t>(), weights, out.data<float>(), d.dim, shard_begin, table.size(0));
   });
   TRIDENT_CHECK_LAUNCH();
 }
 
 void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable,
-                               cudaStream_t stream) {
+                               int64_t shard_begin, cudaStream_t stream) {
   detail::expect_dtype(dtable, DType::F32, "embedding dtable");
   const EmbeddingDims d = embedding_dims(ids, dtable, "embedding dtable", dout, "embedding dout");
   if (d.tokens == 0) return;
   embedding_backward_kernel<<<static_cast<unsigned>(d.tokens), kThreads, 0, stream>>>(
-      ids.data<int32_t>(), dout.data<float>(), dtable.data<float>(), d.dim);
+      ids.data<int32_t>(), dout.data<float>(), dtable.data<float>(), d.dim, shard_begin,
+      dtable.size(0));
   TRIDENT_CHECK_LAUNCH();
 }
 
@@ -319,6 +342,26 @@ void round_to_bf16(Tensor& x, cudaStream_t stream) {
   if (n == 0) return;
   round_to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x.data<float>(), n);
   TRIDENT_CHECK_LAUNCH();
+}
+
+void convert(const Tensor& src, Tensor& dst, cudaStream_t stream) {
+  detail::expect_float_or_bf16(src, "convert src");
+  detail::expect_float_or_bf16(dst, "convert dst");
+  detail::expect_numel(dst, src.numel(), "convert dst");
+  const int64_t n = src.numel();
+  if (n == 0) return;
+  if (src.dtype() == dst.dtype()) {
+    TRIDENT_CHECK_CUDA(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), src.nbytes(),
+                                       cudaMemcpyDeviceToDevice, stream));
+  } else if (dst.dtype() == DType::BF16) {
+    f32_to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(src.data<float>(),
+                                                                         detail::bf16_mut(dst), n);
+    TRIDENT_CHECK_LAUNCH();
+  } else {
+    bf16_to_f32_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(detail::bf16_ptr(src),
+                                                                         dst.data<float>(), n);
+    TRIDENT_CHECK_LAUNCH();
+  }
 }
 
 }  // namespace trident::ops::cuda

@@ -8,12 +8,13 @@
 
 namespace trident::ops::cuda {
 
-// out[T, D] = table[ids[t], :]; ids are I32 in [0, V).
+// out[T, D] = table[ids[t], :]; ids are I32 in [0, V). shard_begin ≥ 0: a tensor-parallel
+// shard holding [shard_begin, shard_begin + V), other ids give zero rows (ops/ops.h).
 void embedding_forward(const Tensor& ids, const Tensor& table, Tensor& out,
-                       cudaStream_t stream = nullptr);
+                       int64_t shard_begin = -1, cudaStream_t stream = nullptr);
 // dtable[V, D] += scatter of dout rows by ids (atomic adds: repeated ids sum in any order).
 void embedding_backward_weight(const Tensor& ids, const Tensor& dout, Tensor& dtable,
-                               cudaStream_t stream = nullptr);
+                               int64_t shard_begin = -1, cudaStream_t stream = nullptr);
 
 // y = x / sqrt(mean(x²) + eps) · w over the last dimension; rstd[T] saved for backward.
 void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Tensor& rstd,
@@ -40,5 +41,7 @@ void copy_columns(const Tensor& src, int64_t src_width, int64_t src_begin, Tenso
 void scale(const Tensor& x, float factor, Tensor& y, cudaStream_t stream = nullptr);
 // x := the nearest bf16 values (round to nearest even), in place.
 void round_to_bf16(Tensor& x, cudaStream_t stream = nullptr);
+// dst := src: f32 -> bf16 (nearest even), bf16 -> f32, or a copy when the dtypes agree.
+void convert(const Tensor& src, Tensor& dst, cudaStream_t stream = nullptr);
 
 }  // namespace trident::ops::cuda

@@ -12,3 +12,5 @@
 #include "ops/cuda/optimizer.h"
 #include "ops/cuda/rope.h"
 #include "ops/cuda/router.h"
+#include "ops/cuda/rows.h"
+#include "ops/cuda/vocab_shard.h"

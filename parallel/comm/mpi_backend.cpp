@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "parallel/comm/op_checks.h"
+#include "runtime/core/device_access.h"
 #include "runtime/core/error.h"
 
 namespace trident::parallel::comm {
@@ -112,6 +113,7 @@ WorkHandle MpiBackend::submit(OpInfo info, std::shared_ptr<MpiWorkState> state,
   {
     std::lock_guard<std::mutex> lock(submit_mutex_);
     probe_->number(info);
+    const DeviceCode transfer;  // MPI reads and writes the tensors where they are
     const int rc = post(&request);
     if (rc != MPI_SUCCESS) {
       TRIDENT_FAIL_KIND(ErrorKind::Mpi, "posting ", info.describe(), " on group '", name_,

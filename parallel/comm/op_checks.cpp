@@ -10,8 +10,11 @@ namespace {
 void check_tensor(const Communicator& comm, const Tensor& tensor, const char* what, CommOp op) {
   TRIDENT_CHECK(tensor.defined(), comm_op_name(op), " on ", comm.name(), ": ", what,
                 " is an undefined tensor");
-  TRIDENT_CHECK(tensor.device() == comm.device(), comm_op_name(op), " on ", comm.name(), ": ",
-                what, " ", tensor.describe(), " is not on the communicator's device ",
+  // MPI reads the CPU backend's device memory as it reads host memory: both are host RAM.
+  const bool reachable = tensor.device() == comm.device() ||
+                         (in_host_ram(tensor.device()) && in_host_ram(comm.device()));
+  TRIDENT_CHECK(reachable, comm_op_name(op), " on ", comm.name(), ": ", what, " ",
+                tensor.describe(), " is not on the communicator's device ",
                 device_name(comm.device()));
 }
 

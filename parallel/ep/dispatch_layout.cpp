@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 
 namespace trident::parallel::ep {
@@ -22,6 +23,12 @@ std::vector<int64_t> block_sums(const std::vector<int64_t>& counts, int64_t bloc
     }
   }
   return sums;
+}
+
+// A host list of rows as an i32 index tensor on `device`, where the ops that read it run.
+Tensor index_tensor(const std::vector<int64_t>& rows, Device device) {
+  std::vector<int32_t> narrow(rows.begin(), rows.end());
+  return Tensor::from_ints(narrow, {static_cast<int64_t>(narrow.size())}).on(device);
 }
 
 void check_rows(const Tensor& t, int64_t rows, const char* what) {
@@ -56,15 +63,13 @@ void move_blocks(const Tensor& src, const std::vector<int64_t>& counts, int64_t 
       off += count(p, e);
     }
   }
-  const float* from = src.data<float>();
-  float* to = dst.data<float>();
   for (size_t b = 0; b < counts.size(); ++b) {
     // An empty block moves nothing; skipping it also keeps the null data pointer of an empty
-    // tensor (a rank whose experts got no rows, as in a decode step) away from memcpy.
+    // tensor (a rank whose experts got no rows, as in a decode step) away from the copy.
     if (counts[b] == 0) continue;
     const int64_t s = to_expert_major ? sender_off[b] : expert_off[b];
     const int64_t d = to_expert_major ? expert_off[b] : sender_off[b];
-    std::memcpy(to + d * dim, from + s * dim, sizeof(float) * static_cast<size_t>(counts[b] * dim));
+    dst.narrow(d, d + counts[b]).copy_from(src.narrow(s, s + counts[b]));  // where they live
   }
 }
 
@@ -109,7 +114,10 @@ DispatchLayout make_send_layout(const Tensor& indices, const LayoutOptions& opti
   layout.tokens = indices.size(0);
   layout.top_k = indices.size(1);
   const int64_t T = layout.tokens, k = layout.top_k;
-  const int32_t* idx = indices.data<int32_t>();
+  // The plan is host work: the routing comes back once (a synchronisation on a GPU), since the
+  // row counts size the all-to-alls.
+  const Tensor host_indices = indices.on(Device::CPU);
+  const int32_t* idx = host_indices.data<int32_t>();
 
   // Capacity: per sequence and expert, earlier tokens first.
   std::vector<bool> kept(static_cast<size_t>(T * k), true);
@@ -175,84 +183,33 @@ void expert_major_to_sender_major(const Tensor& src, const std::vector<int64_t>&
 Tensor gather_send_rows(const ChunkLayout& chunk, const Tensor& x) {
   TRIDENT_CHECK(x.dtype() == DType::F32 && x.dim() == 2, "tokens must be [T, D] f32, got ",
                 x.describe());
-  const int64_t rows = chunk.send_rows(), dim = x.size(1);
-  Tensor out = Tensor::empty({rows, dim});
-  const float* src = x.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(dst + r * dim, src + chunk.send_row_token[static_cast<size_t>(r)] * dim,
-                sizeof(float) * static_cast<size_t>(dim));
-  }
+  Tensor out = Tensor::empty({chunk.send_rows(), x.size(1)}, DType::F32, x.device());
+  ops::gather_rows(x, index_tensor(chunk.send_row_token, x.device()), out);
   return out;
 }
 
 void combine_weighted(const ChunkLayout& chunk, int64_t top_k, const Tensor& rows,
                       const Tensor& weights, Tensor& out) {
   check_rows(rows, chunk.send_rows(), "combined rows");
-  const int64_t dim = out.size(1);
-  const float* y = rows.data<float>();
-  const float* w = weights.data<float>();
-  float* o = out.data<float>();
-  for (int64_t i = 0; i < chunk.tokens; ++i) {
-    const int64_t t = chunk.first_token + i;
-    float* dst = o + t * dim;
-    std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dim));
-    for (int64_t j = 0; j < top_k; ++j) {
-      const int64_t row = chunk.slot_row[static_cast<size_t>(i * top_k + j)];
-      if (row < 0) continue;
-      const float weight = w[t * top_k + j];
-      const float* from = y + row * dim;
-      for (int64_t c = 0; c < dim; ++c) dst[c] += weight * from[c];
-    }
-  }
+  ops::combine_rows(rows, index_tensor(chunk.slot_row, rows.device()), top_k, weights,
+                    chunk.first_token, out);
 }
 
 Tensor weighted_output_grad(const ChunkLayout& chunk, int64_t top_k, const Tensor& dout,
                             const Tensor& weights, const Tensor& rows, Tensor& d_weights) {
   check_rows(rows, chunk.send_rows(), "combined rows");
-  const int64_t dim = dout.size(1);
-  Tensor d_rows = Tensor::empty({chunk.send_rows(), dim});
-  const float* g = dout.data<float>();
-  const float* y = rows.data<float>();
-  const float* w = weights.data<float>();
-  float* dr = d_rows.data<float>();
-  float* dw = d_weights.data<float>();
-  for (int64_t i = 0; i < chunk.tokens; ++i) {
-    const int64_t t = chunk.first_token + i;
-    const float* grow = g + t * dim;
-    for (int64_t j = 0; j < top_k; ++j) {
-      const int64_t slot = t * top_k + j;
-      const int64_t row = chunk.slot_row[static_cast<size_t>(i * top_k + j)];
-      if (row < 0) {
-        dw[slot] = 0.0f;
-        continue;
-      }
-      const float* yrow = y + row * dim;
-      double dot = 0.0;
-      for (int64_t c = 0; c < dim; ++c) dot += static_cast<double>(grow[c]) * yrow[c];
-      dw[slot] = static_cast<float>(dot);
-      float* drow = dr + row * dim;
-      for (int64_t c = 0; c < dim; ++c) drow[c] = w[slot] * grow[c];
-    }
-  }
+  TRIDENT_CHECK(weights.size(-1) == top_k, "gate weights ", weights.describe(), " are not ", top_k,
+                " per token");
+  Tensor d_rows = Tensor::empty({chunk.send_rows(), dout.size(1)}, DType::F32, dout.device());
+  ops::combine_rows_backward(dout, rows, weights, index_tensor(chunk.slot_row, dout.device()),
+                             chunk.first_token, d_rows, d_weights);
   return d_rows;
 }
 
 void sum_rows_into(const ChunkLayout& chunk, int64_t top_k, const Tensor& rows, Tensor& dx) {
   check_rows(rows, chunk.send_rows(), "returned gradient rows");
-  const int64_t dim = dx.size(1);
-  const float* src = rows.data<float>();
-  float* d = dx.data<float>();
-  for (int64_t i = 0; i < chunk.tokens; ++i) {
-    float* dst = d + (chunk.first_token + i) * dim;
-    std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dim));
-    for (int64_t j = 0; j < top_k; ++j) {
-      const int64_t row = chunk.slot_row[static_cast<size_t>(i * top_k + j)];
-      if (row < 0) continue;
-      const float* from = src + row * dim;
-      for (int64_t c = 0; c < dim; ++c) dst[c] += from[c];
-    }
-  }
+  ops::combine_rows(rows, index_tensor(chunk.slot_row, rows.device()), top_k, Tensor(),
+                    chunk.first_token, dx);
 }
 
 }  // namespace trident::parallel::ep

@@ -12,10 +12,10 @@ std::vector<int64_t> times(std::vector<int64_t> rows, int64_t width) {
   return rows;
 }
 
-// The caller's output buffer, checked, or a new one of rows × width.
-Tensor output_rows(const Tensor& out, int64_t rows, int64_t width, const char* what,
+// The caller's output buffer, checked, or a new one of rows × width on `device`.
+Tensor output_rows(const Tensor& out, int64_t rows, int64_t width, Device device, const char* what,
                    int64_t chunk) {
-  if (!out.defined()) return Tensor::empty({rows, width});
+  if (!out.defined()) return Tensor::empty({rows, width}, DType::F32, device);
   TRIDENT_CHECK(
       out.dim() == 2 && out.size(0) == rows && out.size(1) == width && out.dtype() == DType::F32,
       what, " of chunk ", chunk, ": output buffer ", out.describe(), " is not f32[", rows, ", ",
@@ -46,7 +46,9 @@ Tensor PendingRows::wait() {
   work_->wait();
   work_.reset();
   if (block_counts_.empty()) return std::move(received_);  // received straight into out_
-  Tensor ordered = out_.defined() ? out_ : Tensor::empty({received_.size(0), received_.size(1)});
+  Tensor ordered = out_.defined() ? out_
+                                  : Tensor::empty({received_.size(0), received_.size(1)},
+                                                  DType::F32, received_.device());
   sender_major_to_expert_major(received_, block_counts_, ranks_, local_experts_, ordered);
   received_ = Tensor();
   out_ = Tensor();
@@ -106,8 +108,8 @@ PendingRows Dispatcher::dispatch(const DispatchLayout& layout, int64_t chunk, co
                 ": expected ", c.send_rows(), " rows, got ", rows.describe());
   const int64_t width = rows.size(1);
   PendingRows pending;
-  pending.received_ = Tensor::empty({c.recv_rows(), width});
-  pending.out_ = output_rows(out, c.recv_rows(), width, "dispatch", chunk);
+  pending.received_ = Tensor::empty({c.recv_rows(), width}, DType::F32, rows.device());
+  pending.out_ = output_rows(out, c.recv_rows(), width, rows.device(), "dispatch", chunk);
   pending.block_counts_ = c.recv_counts;
   pending.ranks_ = layout.ranks;
   pending.local_experts_ = layout.local_experts;
@@ -123,10 +125,10 @@ PendingRows Dispatcher::combine(const DispatchLayout& layout, int64_t chunk, con
   TRIDENT_CHECK(rows.dim() == 2 && rows.size(0) == c.recv_rows(), "combine of chunk ", chunk,
                 ": expected ", c.recv_rows(), " rows, got ", rows.describe());
   const int64_t width = rows.size(1);
-  Tensor outgoing = Tensor::empty({c.recv_rows(), width});
+  Tensor outgoing = Tensor::empty({c.recv_rows(), width}, DType::F32, rows.device());
   expert_major_to_sender_major(rows, c.recv_counts, layout.ranks, layout.local_experts, outgoing);
   PendingRows pending;
-  pending.received_ = output_rows(out, c.send_rows(), width, "combine", chunk);
+  pending.received_ = output_rows(out, c.send_rows(), width, rows.device(), "combine", chunk);
   pending.work_ =
       group_->all_to_all_v(outgoing, times(c.rows_from_ranks(layout.ranks), width),
                            pending.received_, times(c.rows_to_ranks(layout.ranks), width));

@@ -181,7 +181,8 @@ class RankRun {
   // the pp.comm stream (NaN until then while streams hunt races).
   Tensor new_boundary_buffer(int microbatch, int stage) const {
     return empty_stream_target(compute_.activation_shape(microbatch, stage),
-                               compute_.activation_dtype(microbatch, stage), comm_->device());
+                               compute_.activation_dtype(microbatch, stage),
+                               compute_.activation_device());
   }
 
   // Queued on pp.comm: the receive is posted there, and completed there when its consumer

@@ -31,6 +31,9 @@ class StageCompute {
   // The element type of that activation (and of its gradient); receive buffers are allocated
   // with it.
   virtual DType activation_dtype(int /*microbatch*/, int /*stage*/) const { return DType::F32; }
+  // The device the stages compute on, where receive buffers are allocated (the communicator
+  // must reach it).
+  virtual Device activation_device() const { return Device::CPU; }
   // F: `input` is the activation from stage − 1 (an undefined Tensor for stage 0). Returns the
   // stage output (ignored, may be undefined, on the last stage).
   virtual Tensor forward(int microbatch, int stage, const Tensor& input) = 0;

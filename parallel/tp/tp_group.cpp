@@ -16,7 +16,7 @@ TpGroup make_tp_group(comm::Communicator* comm, int64_t rank, int64_t size, TpTr
     TRIDENT_USER_CHECK(comm->size() == size && comm->rank() == rank, "the TP communicator '",
                        comm->name(), "' has rank ", comm->rank(), " of ", comm->size(),
                        ", but the model was asked for TP rank ", rank, " of ", size);
-    TRIDENT_USER_CHECK(comm->device() == Device::CPU,
+    TRIDENT_USER_CHECK(in_host_ram(comm->device()),
                        "the CPU model's TP communicator must work on CPU tensors");
   }
   return TpGroup{comm, rank, size, traffic};
@@ -36,14 +36,19 @@ void tp_all_reduce_packed(const TpGroup& tp, const std::vector<Tensor*>& tensors
   if (!tp.split()) return;
   int64_t total = 0;
   for (const Tensor* t : tensors) total += t->numel();
-  Tensor packed = Tensor::empty({total});
-  float* dst = packed.data<float>();
-  for (const Tensor* t : tensors) dst = std::copy_n(t->data<float>(), t->numel(), dst);
+  if (tensors.empty()) return;
+  // Packed where the tensors live, by device copies of whole tensors.
+  Tensor packed = Tensor::empty({total}, DType::F32, tensors.front()->device());
+  int64_t offset = 0;
+  for (const Tensor* t : tensors) {
+    packed.narrow(offset, offset + t->numel()).copy_from(*t);
+    offset += t->numel();
+  }
   tp_all_reduce(tp, packed);
-  const float* src = packed.data<float>();
+  offset = 0;
   for (Tensor* t : tensors) {
-    std::copy_n(src, t->numel(), t->data<float>());
-    src += t->numel();
+    t->copy_from(packed.narrow(offset, offset + t->numel()));
+    offset += t->numel();
   }
 }
 

@@ -98,6 +98,7 @@ TrainConfig default_train() {
   t.set_seed(1234);
   t.set_mode("pretrain");
   t.set_param_dtype("float32");
+  t.set_device("cpu");
   t.set_activation_dtype("float32");
   t.set_moment_dtype("float32");
   t.set_eval_every(0);

@@ -191,12 +191,19 @@ void check_runnable_layout(const TridentConfig& config, Problems& p) {
   p.require(par.etp() <= 1, "parallel.etp = ", par.etp(),
             ": expert tensor parallelism is not implemented yet (set parallel.etp = 1; the "
             "routed experts are split over parallel.ep)");
-  // NCCL carries CUDA tensors; the trainer's ranks hold CPU tensors and talk over MPI. Accepting
-  // the setting would run MPI while the user believes the job runs on GPUs.
-  p.require(par.backend() != "nccl", "parallel.backend = \"nccl\": training and GRPO run on ",
-            "CPU ranks that communicate over MPI; the NCCL communicator carries CUDA tensors, and "
-            "the trainer does not place its tensors on GPUs yet (docs/cuda.md says what runs on "
-            "a GPU). Set parallel.backend = \"mpi\"");
+  // NCCL carries CUDA tensors, and the trainer's communicators are MPI's. Accepting the setting
+  // would run MPI while the user believes the job talks over NCCL.
+  p.require(
+      par.backend() != "nccl", "parallel.backend = \"nccl\": the trainer's groups ",
+      "communicate over MPI; NCCL in the trainer is not done yet (docs/cuda.md says what runs ",
+      "on a GPU). Set parallel.backend = \"mpi\"");
+  // MPI reads host memory: a run on GPUs of several ranks needs NCCL (or host staging) first.
+  const int64_t ranks = std::max<int64_t>(1, par.pp()) * std::max<int64_t>(1, par.dp()) *
+                        std::max<int64_t>(1, par.tp());
+  p.require(config.train().device() != "cuda" || ranks == 1, "train.device = \"cuda\" with ", ranks,
+            " ranks (pp × dp × tp): training on GPUs runs on one GPU for now, since the ",
+            "trainer's groups communicate over MPI, which reads host memory (docs/cuda.md, \"Not ",
+            "done yet\"). Use one rank, or train.device = \"cpu\"");
   // With ep > 1 and tp > 1 each TP rank dispatches its own share of the tokens, and the shares
   // cut sequences, so the per-sequence capacity cannot be applied.
   p.require(par.ep() <= 1 || par.tp() <= 1 || par.capacity_factor() <= 0.0,

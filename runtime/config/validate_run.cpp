@@ -48,6 +48,7 @@ void check_train(const TridentConfig& config, Problems& p) {
   p.require_one_of("train.param_dtype", t.param_dtype(), storage_dtype_names());
   p.require_one_of("train.activation_dtype", t.activation_dtype(), storage_dtype_names());
   p.require_one_of("train.moment_dtype", t.moment_dtype(), storage_dtype_names());
+  p.require_one_of("train.device", t.device(), {"cpu", "cuda"});
   p.require(t.eval_every() >= 0, "train.eval_every = ", t.eval_every(), " must be ≥ 0 (0: off)");
   p.require(t.log_every() >= 1, "train.log_every = ", t.log_every(), " must be ≥ 1");
   p.require_one_of("train.nonfinite", t.nonfinite(), {"stop", "skip"});

@@ -87,19 +87,37 @@ Allocator::Allocator(Device device) : device_(device), caching_(caching_wanted()
 Allocator& Allocator::instance(Device device) {
   static Allocator cpu(Device::CPU);
   static Allocator cuda(Device::CUDA);
-  return device == Device::CPU ? cpu : cuda;
+  static Allocator cpu_device(Device::CPUDevice);
+  switch (device) {
+    case Device::CPU:
+      return cpu;
+    case Device::CUDA:
+      return cuda;
+    case Device::CPUDevice:
+      return cpu_device;
+  }
+  return cpu;
 }
 
 Allocator::State& Allocator::state() const {
   // Never destroyed: tensors held by other static objects are released after main returns.
   static State* const cpu = new State;
   static State* const cuda = new State;
-  return device_ == Device::CPU ? *cpu : *cuda;
+  static State* const cpu_device = new State;
+  switch (device_) {
+    case Device::CPU:
+      return *cpu;
+    case Device::CUDA:
+      return *cuda;
+    case Device::CPUDevice:
+      return *cpu_device;
+  }
+  return *cpu;
 }
 
 void* Allocator::system_allocate(size_t bytes) {
   void* pointer = nullptr;
-  if (device_ == Device::CPU) {
+  if (in_host_ram(device_)) {
     pointer = allocate_host(bytes);
     TRIDENT_CHECK_IO(pointer != nullptr, "out of host memory allocating ", bytes, " bytes (",
                      stats().current_bytes, " bytes in tensors, ", stats().cached_bytes,
@@ -117,7 +135,7 @@ void* Allocator::system_allocate(size_t bytes) {
 }
 
 void Allocator::system_release(void* pointer) {
-  if (device_ == Device::CPU) {
+  if (in_host_ram(device_)) {
     std::free(pointer);
     return;
   }

@@ -9,7 +9,13 @@
 namespace trident {
 
 enum class DType : uint8_t { F32, BF16, I32, I64 };
-enum class Device : uint8_t { CPU, CUDA };
+// CPU: host memory. CUDA: a GPU's memory. CPUDevice: the CPU backend's device memory, host RAM
+// that host code may read only through a copy to Device::CPU (runtime/core/device_access.h), so
+// that a read a GPU run would get wrong fails on the CPU as well.
+enum class Device : uint8_t { CPU, CUDA, CPUDevice };
+
+// Whether memory on `device` is host RAM (the CPU kernels and MPI may address it).
+inline bool in_host_ram(Device device) { return device != Device::CUDA; }
 
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);

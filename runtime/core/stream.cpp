@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "runtime/core/device_access.h"
 #include "runtime/core/error.h"
 #include "runtime/core/logging.h"
 #include "runtime/core/stream_origin.h"
@@ -265,7 +266,8 @@ DeviceStreams& device_streams() {
 
 Tensor empty_stream_target(const Shape& shape, DType dtype, Device device) {
   Tensor buffer = Tensor::empty(shape, dtype, device);
-  if (device_streams().hunting_races() && dtype == DType::F32 && device == Device::CPU) {
+  if (device_streams().hunting_races() && dtype == DType::F32 && in_host_ram(device)) {
+    const DeviceCode poison;  // the CPU backend's device memory too
     buffer.fill(std::numeric_limits<float>::quiet_NaN());
   }
   return buffer;

@@ -1,11 +1,12 @@
 #include "runtime/core/tensor.h"
 
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "runtime/core/allocator.h"
+#include "runtime/core/device_access.h"
 
 #ifdef TRIDENT_WITH_CUDA
 #include <cuda_runtime.h>
@@ -35,7 +36,17 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
-const char* device_name(Device device) { return device == Device::CPU ? "cpu" : "cuda"; }
+const char* device_name(Device device) {
+  switch (device) {
+    case Device::CPU:
+      return "cpu";
+    case Device::CUDA:
+      return "cuda";
+    case Device::CPUDevice:
+      return "cpu-device";
+  }
+  return "?";
+}
 
 int64_t shape_numel(const Shape& shape) {
   int64_t count = 1;
@@ -70,14 +81,14 @@ Storage::~Storage() {
 namespace {
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
   if (bytes == 0) return;
-  if (dst_device == Device::CPU && src_device == Device::CPU) {
+  if (in_host_ram(dst_device) && in_host_ram(src_device)) {
     std::memcpy(dst, src, bytes);
     return;
   }
 #ifdef TRIDENT_WITH_CUDA
-  cudaMemcpyKind kind = dst_device == Device::CPU   ? cudaMemcpyDeviceToHost
-                        : src_device == Device::CPU ? cudaMemcpyHostToDevice
-                                                    : cudaMemcpyDeviceToDevice;
+  cudaMemcpyKind kind = in_host_ram(dst_device)   ? cudaMemcpyDeviceToHost
+                        : in_host_ram(src_device) ? cudaMemcpyHostToDevice
+                                                  : cudaMemcpyDeviceToDevice;
   TRIDENT_CHECK_CUDA(cudaMemcpy(dst, src, bytes, kind));
 #else
   TRIDENT_USER_FAIL("CUDA tensors are not available in this build");
@@ -149,6 +160,11 @@ bool Tensor::is_view() const {
 
 void* Tensor::raw_data() const {
   TRIDENT_CHECK(defined(), "access to an undefined tensor");
+  if (device_ == Device::CPUDevice && !in_device_code()) {
+    TRIDENT_FAIL("the host touched ", describe(),
+                 " in device memory without a copy: read it through .on(Device::CPU) (or "
+                 "to_vector), as a GPU's memory would need, or run the work as an op");
+  }
   // Device memory of the CPU backend: the host waits for the stream before it touches it.
   if (const StreamOrigin* origin = storage_->origin();
       origin != nullptr && !current_stream_item() && !origin->host_may_read()) {
@@ -194,6 +210,7 @@ Tensor Tensor::narrow(int64_t begin, int64_t end) const {
 }
 
 Tensor Tensor::clone() const {
+  const DeviceCode copy;  // the tensor's own copies are device code
   Tensor t = empty(shape_, dtype_, device_);
   copy_bytes(t.raw_data(), device_, raw_data(), device_, nbytes());
   return t;
@@ -207,13 +224,14 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 Tensor Tensor::to(Device device) const {
+  const DeviceCode copy;
   Tensor t = empty(shape_, dtype_, device);
   copy_bytes(t.raw_data(), device, raw_data(), device_, nbytes());
   return t;
 }
 
 void Tensor::fill(float value) {
-  TRIDENT_CHECK(device_ == Device::CPU, "fill on ", describe(), " (host only)");
+  TRIDENT_CHECK(in_host_ram(device_), "fill on ", describe(), " (host only)");
   switch (dtype_) {
     case DType::F32: {
       float* p = data<float>();
@@ -241,7 +259,8 @@ void Tensor::fill(float value) {
 
 void Tensor::zero() {
   if (nbytes() == 0) return;  // an empty tensor has no storage: nothing to clear
-  if (device_ == Device::CPU) {
+  const DeviceCode clear;     // a memset on the device, as cudaMemset is
+  if (in_host_ram(device_)) {
     std::memset(raw_data(), 0, nbytes());
     return;
   }
@@ -252,12 +271,18 @@ void Tensor::zero() {
 
 void Tensor::copy_from(const Tensor& source) {
   TRIDENT_CHECK(source.numel() == numel_, "copy_from ", source.describe(), " into ", describe());
+  // A dtype conversion is host code (a GPU needs ops::convert): on device memory only inside an
+  // op, on the CPU backend, whose kernels may widen a bf16 operand this way.
+  const bool converts_here =
+      (device_ == Device::CPU && source.device() == Device::CPU) ||
+      (in_host_ram(device_) && in_host_ram(source.device()) && in_device_code());
+  const DeviceCode copy;
   if (source.dtype() == dtype_) {
     copy_bytes(raw_data(), device_, source.raw_data(), source.device(), nbytes());
     return;
   }
-  TRIDENT_CHECK(device_ == Device::CPU && source.device() == Device::CPU,
-                "dtype conversion is host-only: ", source.describe(), " -> ", describe());
+  TRIDENT_CHECK(converts_here, "dtype conversion is host-only: ", source.describe(), " -> ",
+                describe(), " (ops::convert converts on a device)");
   if (dtype_ == DType::F32 && source.dtype() == DType::BF16) {
     const bf16* src = source.data<bf16>();
     float* dst = data<float>();
@@ -268,7 +293,7 @@ void Tensor::copy_from(const Tensor& source) {
     for (int64_t i = 0; i < numel_; ++i) dst[i] = float_to_bf16(src[i]);
   } else {
     for (int64_t i = 0; i < numel_; ++i) {
-      const float v = source.item(i);
+      const float v = source.element(i);
       switch (dtype_) {
         case DType::F32: data<float>()[i] = v; break;
         case DType::BF16: data<bf16>()[i] = float_to_bf16(v); break;
@@ -280,8 +305,13 @@ void Tensor::copy_from(const Tensor& source) {
 }
 
 float Tensor::item(int64_t flat_index) const {
-  TRIDENT_CHECK(device_ == Device::CPU, "item() on ", describe(), " (host only)");
+  TRIDENT_CHECK(device_ == Device::CPU, "item() on ", describe(),
+                " (host only: copy it to the host first, with .on(Device::CPU))");
   TRIDENT_CHECK(flat_index >= 0 && flat_index < numel_, "item ", flat_index, " of ", describe());
+  return element(flat_index);
+}
+
+float Tensor::element(int64_t flat_index) const {
   switch (dtype_) {
     case DType::F32: return data<float>()[flat_index];
     case DType::BF16: return bf16_to_float(data<bf16>()[flat_index]);

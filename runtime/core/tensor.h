@@ -101,6 +101,8 @@ class Tensor {
   std::string describe() const;  // "f32[4, 8] cpu"
 
  private:
+  float element(int64_t flat_index) const;  // item() without the host-only check
+
   std::shared_ptr<Storage> storage_;
   size_t offset_bytes_ = 0;
   Shape shape_;

@@ -361,7 +361,9 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
     dxpl = collective_transfer();
   });
   if (!created) return failure;
-  const float* values = store.flat_values().data<float>();
+  // HDF5 writes from host memory: the values themselves on a CPU run, else a copy of them.
+  const Tensor host_values = store.flat_values().on(Device::CPU);
+  const float* values = host_values.data<float>();
   std::vector<float> staging;
   for (size_t i = 0; i < specs.size(); ++i) {
     const models::ParamSpec& spec = specs[i];
@@ -387,7 +389,8 @@ std::string write_checkpoint_file(const std::string& tmp_path, const CheckpointS
   }
   // The reference has the policy's layout: the same pieces, the same writers.
   if (reference != nullptr) {
-    const float* reference_values = reference->flat_values().data<float>();
+    const Tensor host_reference = reference->flat_values().on(Device::CPU);
+    const float* reference_values = host_reference.data<float>();
     for (size_t i = 0; i < specs.size(); ++i) {
       const models::ParamSpec& spec = specs[i];
       const std::string name = std::string(kReferenceWeights) + "/" + spec.name;
@@ -434,7 +437,10 @@ bool agree_on_reference(const models::ParameterStore& store,
 // hyperslab; collective). A missing tensor or another shape is a UserError naming it.
 void read_weights(hid_t file, hid_t dxpl, const std::string& path, const std::string& group,
                   models::ParameterStore& store) {
-  float* values = store.flat_values().data<float>();
+  // HDF5 reads into host memory: the values themselves on a CPU run, else a copy handed back.
+  Tensor device_values = store.flat_values();
+  Tensor host_values = device_values.on(Device::CPU);
+  float* values = host_values.data<float>();
   // The policy's tensors are named as the user knows them; another group's with the group.
   const std::string where = group == kWeights ? "" : " under " + group;
   for (const models::ParamSpec& spec : store.registry().specs()) {
@@ -450,6 +456,7 @@ void read_weights(hid_t file, hid_t dxpl, const std::string& path, const std::st
     const Piece weight = weight_piece(store, spec);
     transfer(dataset, dxpl, spec.shape, weight, weight.held, values + weight.flat, false, name);
   }
+  if (device_values.device() != Device::CPU) device_values.copy_from(host_values);
   store.refresh_compute_weights();
 }
 

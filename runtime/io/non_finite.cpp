@@ -2,7 +2,9 @@
 
 #include <climits>
 #include <cstring>
+#include <vector>
 
+#include "ops/ops.h"
 #include "runtime/core/error.h"
 
 namespace trident::io {
@@ -50,11 +52,18 @@ bool moments_have_non_finite(const MomentRange& range) {
 
 // Registry index of the first held tensor with a non-finite weight, or -1.
 int first_bad_weight(const models::ParameterStore& store) {
+  // Counted where the weights live (an op: one read back to the host for all of them).
   const auto& specs = store.registry().specs();
+  std::vector<Tensor> values;
+  std::vector<int> registry_index;
   for (size_t i = 0; i < specs.size(); ++i) {
     if (!store.has(specs[i].name)) continue;
-    const Tensor& value = store.get(specs[i].name).value;
-    if (range_has_non_finite(value.data<float>(), value.numel())) return static_cast<int>(i);
+    values.push_back(store.get(specs[i].name).value);
+    registry_index.push_back(static_cast<int>(i));
+  }
+  const std::vector<int64_t> counts = ops::count_nonfinite(values);
+  for (size_t j = 0; j < counts.size(); ++j) {
+    if (counts[j] > 0) return registry_index[j];
   }
   return -1;
 }

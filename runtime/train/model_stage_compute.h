@@ -83,6 +83,7 @@ class ModelStageCompute : public parallel::pp::StageCompute {
   models::DeepSeekV3Model& model() { return model_; }
 
   std::vector<int64_t> activation_shape(int microbatch, int stage) const override;
+  Device activation_device() const override { return model_.params().device(); }
   Tensor forward(int microbatch, int stage, const Tensor& input) override;
   Tensor backward_input(int microbatch, int stage, const Tensor& output_grad) override;
   void backward_weight(int microbatch, int stage) override;

@@ -14,6 +14,7 @@
 #include "runtime/io/tensorboard.h"
 #include "runtime/train/data_setup.h"
 #include "runtime/train/mfu.h"
+#include "runtime/train/placement.h"
 #include "runtime/train/precision.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/stop_signal.h"
@@ -112,6 +113,8 @@ PretrainSummary run_pretrain(const config::TridentConfig& config,
                      config.parallel().tp(), ", parallel.ep = ", config.parallel().ep(),
                      ": the pipeline export writes whole tensors per stage (use parallel.tp = 1 "
                      "and parallel.ep = 1, or export a checkpoint with `trident convert`)");
+  // A device that cannot be used stops the run before any file is touched.
+  training_device(config.train());
   // The checkpoint directory is claimed before the model is built: one that cannot be written,
   // or holds another run's checkpoints, fails at start-up rather than at the first save.
   const config::CheckpointConfig& checkpoint = config.checkpoint();

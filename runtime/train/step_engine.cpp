@@ -20,6 +20,7 @@ class ReportingCompute final : public parallel::pp::StageCompute {
   std::vector<int64_t> activation_shape(int microbatch, int stage) const override {
     return inner_.activation_shape(microbatch, stage);
   }
+  Device activation_device() const override { return inner_.activation_device(); }
   Tensor forward(int microbatch, int stage, const Tensor& input) override {
     return inner_.forward(microbatch, stage, input);
   }

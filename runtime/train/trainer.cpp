@@ -9,6 +9,7 @@
 #include "parallel/comm/sum_in_rank_order.h"
 #include "runtime/core/allocator.h"
 #include "runtime/core/error.h"
+#include "runtime/train/placement.h"
 #include "runtime/train/precision.h"
 
 namespace trident::train {
@@ -88,7 +89,7 @@ Trainer::Trainer(const config::TridentConfig& config, const parallel::ParallelCo
       model_(models::parallelize::build_model(
           config.model(), config.parallel(), config.train().seed(), context,
           holding_of(partition_, context, config.model().num_nextn_predict_layers()),
-          model_precision(config.train()))),
+          model_precision(config.train()), training_device(config.train()))),
       sampler_(std::move(sampler)),
       eval_sampler_(std::move(eval_sampler)),
       engine_(config.parallel(), context, partition_),
@@ -128,9 +129,10 @@ std::vector<models::TokenBatch> Trainer::micro_batches(const io::BatchSampler& s
 
 StepMetrics Trainer::step() {
   const auto start = std::chrono::steady_clock::now();
-  Allocator& host = Allocator::instance(Device::CPU);
-  host.reset_peak();
-  const int64_t system_allocations_before = host.stats().system_allocations;
+  // The memory of the device the run lives on (the host's on a plain CPU run).
+  Allocator& pool = Allocator::instance(model_->params().device());
+  pool.reset_peak();
+  const int64_t system_allocations_before = pool.stats().system_allocations;
   const config::TrainConfig& train = config_.train();
   const int64_t step = ++step_;
   const int64_t depth = model_->mtp_depth();
@@ -187,7 +189,7 @@ StepMetrics Trainer::step() {
     metrics.skipped = true;
   }
   metrics.skipped_steps = nonfinite_.skipped();
-  const MemoryStats memory = host.stats();
+  const MemoryStats memory = pool.stats();
   metrics.memory_peak_bytes = memory.peak_bytes;
   metrics.memory_reserved_bytes = memory.peak_reserved_bytes;
   metrics.memory_fragmentation = memory.peak_fragmentation();

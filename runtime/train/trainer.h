@@ -49,9 +49,10 @@ struct StepMetrics {
   // so far in this process.
   bool skipped = false;
   int64_t skipped_steps = 0;
-  // This rank's host memory over the step (runtime/core/allocator.h): the peak in tensors, the
-  // peak the caching allocator held from the system, the share of that not in tensors, and the
-  // requests the cache could not serve (0 in a steady state).
+  // This rank's memory over the step on the device its parameters live on (the host's on a CPU
+  // run; runtime/core/allocator.h): the peak in tensors, the peak the caching allocator held
+  // from the system, the share of that not in tensors, and the requests the cache could not
+  // serve (0 in a steady state).
   int64_t memory_peak_bytes = 0;
   int64_t memory_reserved_bytes = 0;
   double memory_fragmentation = 0.0;

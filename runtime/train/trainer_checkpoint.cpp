@@ -22,14 +22,15 @@ std::string save_trainer_checkpoint(Trainer& trainer, const std::string& dir, MP
                                     const io::CheckpointSaveOptions& options) {
   const models::ParameterStore& store = trainer.model().params();
   return io::save_checkpoint(dir, trainer_state(trainer), store,
-                             moments_to_save(trainer.optimizer(), store), comm, options);
+                             moments_to_save(trainer.optimizer(), store).view(), comm, options);
 }
 
 io::LoadedCheckpoint load_trainer_checkpoint(Trainer& trainer, const std::string& path,
                                              MPI_Comm comm) {
   models::ParameterStore& store = trainer.model().params();
-  io::LoadedCheckpoint loaded =
-      io::load_checkpoint(path, store, optimizer_moments(trainer.optimizer(), store), comm);
+  HostMoments moments = optimizer_moments(trainer.optimizer(), store);
+  io::LoadedCheckpoint loaded = io::load_checkpoint(path, store, moments.view(), comm);
+  moments.write_back();
   const io::CheckpointState& state = loaded.state;
   TRIDENT_USER_CHECK(state.trainer_state.empty(), "checkpoint '", path,
                      "' was written by another trainer (", state.trainer_state,

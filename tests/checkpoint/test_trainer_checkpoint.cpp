@@ -71,10 +71,7 @@ TrainerRun make_run(const Layout& layout, const std::vector<std::string>& extra 
   return testing::make_trainer_run(config, /*bucket_bytes=*/4096);
 }
 
-std::vector<float> values_of(const Tensor& t) {
-  const float* p = t.data<float>();
-  return std::vector<float>(p, p + t.numel());
-}
+std::vector<float> values_of(const Tensor& t) { return t.to_vector(); }  // a host copy
 
 // ---------------------------------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ double embedding_copy_drift(const TrainerRun& run) {
         ->wait();
   } else if (pp != nullptr && partition.embedding_copy(run.trainer->model().mtp_depth()) &&
              pp->rank() == partition.first_rank()) {
-    const Tensor& mine = store.get(kEmbedding).value;
+    const Tensor mine = store.get(kEmbedding).value.on(Device::CPU);
     const Tensor copy = Tensor::empty(mine.shape());
     pp->recv(copy, partition.last_rank(), parallel::comm::tags::kTests.first)->wait();
     differing = static_cast<double>(

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "runtime/config/config.h"
+#include "runtime/train/placement.h"
 #include "runtime/train/precision.h"
 #include "tests/support/layout_runs.h"
 #include "tests/support/mpi_helpers.h"
@@ -51,7 +52,8 @@ GrpoRun make_grpo_run(const config::TridentConfig& config,
   GrpoRun run;
   run.context = context_for(config);
   run.policy = train::grpo::build_policy(config.model(), config.parallel(), config.train().seed(),
-                                         *run.context, train::model_precision(config.train()));
+                                         *run.context, train::model_precision(config.train()),
+                                         train::training_device(config.train()));
   run.trainer = std::make_unique<train::grpo::GrpoTrainer>(*run.policy, options, *run.context,
                                                            config.parallel());
   return run;

@@ -72,9 +72,11 @@ HeldWeightError worst_held_weight(const models::ParameterStore& held,
   HeldWeightError worst;
   for (const models::Parameter& p : held.parameters()) {
     if (trained_only && p.spec->kind == models::ParamKind::kRouterBias) continue;
-    const Tensor& global = whole.get(p.spec->name).value;
+    // Host copies: the stores may live in device memory (TRIDENT_CPU_DEVICE_MEMORY).
+    const Tensor global = whole.get(p.spec->name).value.on(Device::CPU);
+    const Tensor held_value = p.value.on(Device::CPU);
     const float* g = global.data<float>();
-    const float* mine = p.value.data<float>();
+    const float* mine = held_value.data<float>();
     double diff = 0.0, norm = 0.0;
     for (int64_t i = 0; i < p.value.numel(); ++i) {
       const double want = g[models::global_index(*p.spec, p.slice, i)];

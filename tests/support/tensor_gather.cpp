@@ -7,7 +7,7 @@ namespace trident::testing {
 
 namespace {
 Tensor gather_flat(parallel::comm::Communicator& comm, const Tensor& local) {
-  const Tensor input = local.clone().view({local.numel()});
+  const Tensor input = local.to(Device::CPU).view({local.numel()});  // a host copy
   Tensor all = Tensor::empty({comm.size() * local.numel()});
   comm.all_gather(input, all)->wait();
   return all;

@@ -39,8 +39,7 @@ Tensor merge_chunks(const parallel::ep::DispatchLayout& layout, const std::vecto
     total += t.size(0);
     width = t.size(1);
   }
-  Tensor merged = Tensor::empty({total, width});
-  float* dst = merged.data<float>();
+  Tensor merged = Tensor::empty({total, width}, DType::F32, rows.front().device());
   // Row offset of block (e, p) inside each chunk's expert-order tensor.
   std::vector<std::vector<int64_t>> offsets(rows.size());
   for (size_t c = 0; c < rows.size(); ++c) {
@@ -59,9 +58,10 @@ Tensor merge_chunks(const parallel::ep::DispatchLayout& layout, const std::vecto
     for (int64_t p = 0; p < P; ++p) {
       for (size_t c = 0; c < rows.size(); ++c) {
         const int64_t n = layout.chunks[c].recv_counts[static_cast<size_t>(p * El + e)];
-        const float* src =
-            rows[c].data<float>() + offsets[c][static_cast<size_t>(e * P + p)] * width;
-        std::copy(src, src + n * width, dst + out_row * width);
+        if (n == 0) continue;
+        const int64_t from = offsets[c][static_cast<size_t>(e * P + p)];
+        Tensor block = merged.narrow(out_row, out_row + n);
+        block.copy_from(rows[c].narrow(from, from + n));  // a device-to-device copy on a GPU
         out_row += n;
       }
     }
@@ -158,8 +158,9 @@ class ForwardPass {
     s_->expert.resize(C);
     s_->combined.resize(C);
     for (size_t c = 0; c < C; ++c) {
-      xp_[c] = empty_stream_target({layout().chunks[c].recv_rows(), width});
-      s_->combined[c] = empty_stream_target({layout().chunks[c].send_rows(), width});
+      xp_[c] = empty_stream_target({layout().chunks[c].recv_rows(), width}, DType::F32, x.device());
+      s_->combined[c] =
+          empty_stream_target({layout().chunks[c].send_rows(), width}, DType::F32, x.device());
     }
   }
 
@@ -215,7 +216,7 @@ class ForwardPass {
   // On the host, once the streams ran the pass: each chunk's outputs, once back, summed with
   // their gate weights.
   Tensor finish(std::shared_ptr<models::RoutedExpertsState>& state) {
-    Tensor out = Tensor::empty({layout().tokens, x_.size(1)});
+    Tensor out = Tensor::empty({layout().tokens, x_.size(1)}, DType::F32, x_.device());
     for (size_t c = 0; c < chunks(); ++c) {
       if (back_[c].valid()) back_[c].wait();
       parallel::ep::combine_weighted(layout().chunks[c], layout().top_k, s_->combined[c],
@@ -254,7 +255,7 @@ class BackwardPass {
     const size_t C = chunks();
     const int64_t width = dout.size(1);
     // Gate-weight gradients need only the kept combined rows: all local.
-    d_weights_ = Tensor::empty({layout().tokens, layout().top_k});
+    d_weights_ = Tensor::empty({layout().tokens, layout().top_k}, DType::F32, dout.device());
     d_rows_.resize(C);
     d_yp_.resize(C);
     d_xp_.resize(C);
@@ -265,8 +266,10 @@ class BackwardPass {
     posted_.resize(C);
     computed_.resize(C);
     for (size_t c = 0; c < C; ++c) {
-      d_yp_[c] = empty_stream_target({layout().chunks[c].recv_rows(), width});
-      returned_[c] = empty_stream_target({layout().chunks[c].send_rows(), width});
+      d_yp_[c] =
+          empty_stream_target({layout().chunks[c].recv_rows(), width}, DType::F32, dout.device());
+      returned_[c] =
+          empty_stream_target({layout().chunks[c].send_rows(), width}, DType::F32, dout.device());
     }
   }
 
@@ -326,7 +329,7 @@ class BackwardPass {
   }
 
   Tensor finish() {
-    Tensor dx = Tensor::empty({layout().tokens, dout_.size(1)});
+    Tensor dx = Tensor::empty({layout().tokens, dout_.size(1)}, DType::F32, dout_.device());
     for (size_t c = 0; c < chunks(); ++c) {
       if (back_[c].valid()) back_[c].wait();
       parallel::ep::sum_rows_into(layout().chunks[c], layout().top_k, returned_[c], dx);

@@ -44,13 +44,14 @@ std::unique_ptr<DeepSeekV3Model> build_model(const config::ModelConfig& model,
                                              const config::ParallelConfig& parallel, uint64_t seed,
                                              const parallel::ParallelContext& context,
                                              const PipelineHolding& holding,
-                                             const Precision& precision) {
+                                             const Precision& precision, Device device) {
   ModelParallel layout;
   layout.tp = context.tp();
   layout.tp_rank = context.rank(parallel::MeshAxis::Tp);
   layout.tp_size = context.size(parallel::MeshAxis::Tp);
   layout.pipeline = holding;
   layout.precision = precision;
+  layout.device = device;
   return std::make_unique<DeepSeekV3Model>(model, seed, layout,
                                            expert_parallel_setup(model, parallel, context));
 }

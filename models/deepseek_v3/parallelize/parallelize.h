@@ -28,11 +28,12 @@ ExpertParallelSetup expert_parallel_setup(const config::ModelConfig& model,
                                           const parallel::ParallelContext& context);
 
 // This rank's model: its TP slices, its experts and the stages of `holding`, initialised from
-// `seed`, computing in `precision`.
+// `seed`, computing in `precision`, its parameters on `device`.
 std::unique_ptr<DeepSeekV3Model> build_model(const config::ModelConfig& model,
                                              const config::ParallelConfig& parallel, uint64_t seed,
                                              const parallel::ParallelContext& context,
                                              const PipelineHolding& holding = {},
-                                             const Precision& precision = {});
+                                             const Precision& precision = {},
+                                             Device device = Device::CPU);
 
 }  // namespace trident::models::parallelize

@@ -48,19 +48,21 @@ Tensor TokenSplitMoe::all_gather_shares(const Tensor& mine, int64_t tokens) cons
   const TokenShare own = token_share(tokens, tp_->rank(), P);
   TRIDENT_CHECK(mine.size(0) == own.size(), "TP share has ", mine.size(0), " rows, expected ",
                 own.size());
-  Tensor padded = Tensor::zeros({block, width});
+  // Copies of whole row blocks (Tensor::copy_from), so the buffers may live on any device.
+  const Device device = mine.device();
+  Tensor padded = Tensor::zeros({block, width}, DType::F32, device);
   if (own.size() > 0) {
-    std::memcpy(padded.data<float>(), mine.data<float>(),
-                sizeof(float) * static_cast<size_t>(own.size() * width));
+    Tensor head = padded.narrow(0, own.size());
+    head.copy_from(mine);
   }
-  Tensor gathered = Tensor::empty({P * block, width});
+  Tensor gathered = Tensor::empty({P * block, width}, DType::F32, device);
   tp_->all_gather(padded, gathered)->wait();
-  Tensor out = Tensor::empty({tokens, width});
+  Tensor out = Tensor::empty({tokens, width}, DType::F32, device);
   for (int64_t r = 0; r < P; ++r) {
     const TokenShare share = token_share(tokens, r, P);
     if (share.size() == 0) continue;
-    std::memcpy(out.data<float>() + share.begin * width, gathered.data<float>() + r * block * width,
-                sizeof(float) * static_cast<size_t>(share.size() * width));
+    Tensor rows = out.narrow(share.begin, share.end);
+    rows.copy_from(gathered.narrow(r * block, r * block + share.size()));
   }
   return out;
 }

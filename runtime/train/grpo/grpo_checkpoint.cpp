@@ -126,7 +126,7 @@ std::string save_grpo_checkpoint(const config::TridentConfig& config, GrpoTraine
   options.watchdog = watchdog;
   if (trainer.reference() != nullptr) options.reference = &trainer.reference()->params();
   return io::save_checkpoint(checkpoint.dir(), file, store,
-                             moments_to_save(trainer.optimizer(), store), comm, options);
+                             moments_to_save(trainer.optimizer(), store).view(), comm, options);
 }
 
 GrpoCheckpointState load_grpo_checkpoint(const std::string& path,
@@ -138,8 +138,10 @@ GrpoCheckpointState load_grpo_checkpoint(const std::string& path,
   models::ParameterStore& store = trainer.policy().params();
   models::ParameterStore* reference =
       trainer.reference() != nullptr ? &trainer.reference()->params() : nullptr;
-  const io::LoadedCheckpoint loaded = io::load_checkpoint(
-      path, store, optimizer_moments(trainer.optimizer(), store), comm, reference);
+  HostMoments moments = optimizer_moments(trainer.optimizer(), store);
+  const io::LoadedCheckpoint loaded =
+      io::load_checkpoint(path, store, moments.view(), comm, reference);
+  moments.write_back();
   TRIDENT_USER_CHECK(reference == nullptr || loaded.reference_loaded, "--resume: checkpoint '",
                      path, "' holds no reference model (written with grpo.beta = 0), but this run ",
                      "has grpo.beta = ", config.grpo().beta(),

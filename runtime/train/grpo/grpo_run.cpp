@@ -13,6 +13,7 @@
 #include "runtime/train/grpo/evaluate.h"
 #include "runtime/train/grpo/grpo_checkpoint.h"
 #include "runtime/train/grpo/sharded_export.h"
+#include "runtime/train/placement.h"
 #include "runtime/train/precision.h"
 #include "runtime/train/progress.h"
 #include "runtime/train/stop_signal.h"
@@ -98,6 +99,8 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
   const bool primary = context.primary();
   // Installed before the resume so that a signal arriving while loading is not lost.
   const StopSignalScope stop_signals;
+  // A device that cannot be used stops the run before any file is touched.
+  const Device device = training_device(config.train());
   const config::CheckpointConfig& checkpoint = config.checkpoint();
   const std::string resume_path = resolve_resume(checkpoint.resume(), checkpoint.dir(), job);
   // Claimed before the models are built: a checkpoint directory that cannot be written, or holds
@@ -105,7 +108,7 @@ GrpoRunSummary run_grpo(const config::TridentConfig& config,
   const io::CheckpointClaim claim = io::claim_checkpoint_dir(checkpoint.dir(), resume_path, job);
   const std::unique_ptr<models::DeepSeekV3Model> policy =
       build_policy(run_model_config(config, resume_path, init), config.parallel(),
-                   config.train().seed(), context, model_precision(config.train()));
+                   config.train().seed(), context, model_precision(config.train()), device);
   if (resume_path.empty() && !init.empty()) {
     TLOG_INFO("policy initialised from ", load_init_weights(init, *policy, job));
   }

@@ -116,14 +116,13 @@ models::PipelineHolding policy_holding(const models::parallelize::PipelinePartit
 }
 }  // namespace
 
-std::unique_ptr<models::DeepSeekV3Model> build_policy(const config::ModelConfig& model,
-                                                      const config::ParallelConfig& parallel,
-                                                      uint64_t seed,
-                                                      const parallel::ParallelContext& context,
-                                                      const models::Precision& precision) {
+std::unique_ptr<models::DeepSeekV3Model> build_policy(
+    const config::ModelConfig& model, const config::ParallelConfig& parallel, uint64_t seed,
+    const parallel::ParallelContext& context, const models::Precision& precision, Device device) {
   return models::parallelize::build_model(
       model, parallel, seed, context,
-      policy_holding(models::parallelize::pipeline_partition(model, parallel), context), precision);
+      policy_holding(models::parallelize::pipeline_partition(model, parallel), context), precision,
+      device);
 }
 
 GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options)
@@ -157,7 +156,7 @@ GrpoTrainer::GrpoTrainer(models::DeepSeekV3Model& policy, GrpoOptions options,
   if (options_.objective.beta != 0.0) {
     // The same layout as the policy (TP slices, held experts, pipeline stages).
     reference_ = build_policy(policy.config(), parallel, options_.seed, context,
-                              policy.params().precision());
+                              policy.params().precision(), policy.params().device());
     reference_compute_ = std::make_unique<ModelStageCompute>(*reference_, partition_,
                                                              context.rank(parallel::MeshAxis::Pp));
     reference_scoring_ = std::make_unique<ScoringObjective>(*reference_,

@@ -123,12 +123,14 @@ struct GrpoStepMetrics {
 
 // The policy of a GRPO run: this rank's part of `model` for the context's layout (its TP
 // slices, its experts, the layers of its pipeline stages under parallel.schedule's split). The
-// policy runs no MTP, so the last stage keeps no copy of the embedding.
+// policy runs no MTP, so the last stage keeps no copy of the embedding. Its parameters live on
+// `device` (training_device() for a run).
 std::unique_ptr<models::DeepSeekV3Model> build_policy(const config::ModelConfig& model,
                                                       const config::ParallelConfig& parallel,
                                                       uint64_t seed,
                                                       const parallel::ParallelContext& context,
-                                                      const models::Precision& precision = {});
+                                                      const models::Precision& precision = {},
+                                                      Device device = Device::CPU);
 
 class GrpoTrainer {
  public:

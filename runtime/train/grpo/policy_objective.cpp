@@ -123,7 +123,8 @@ Tensor PolicyObjective::backward(int micro) {
   Tensor dh;
   if (group.filler) {
     // No loss: a zero gradient adds nothing to any weight but runs the layers' backward.
-    dh = Tensor::zeros({group.rows.batch * group.rows.seq, model_.dims().hidden});
+    dh = Tensor::zeros({group.rows.batch * group.rows.seq, model_.dims().hidden}, DType::F32,
+                       model_.params().device());
   } else {
     dh = head_backward(model_, std::move(it->second.dlogits), temperature_, it->second.head);
   }

@@ -92,7 +92,7 @@ std::vector<int32_t> StagedDecoder::from_last_stage(std::vector<int32_t> values)
 
 void StagedDecoder::filler_step() {
   const models::SequenceLayout layout = model_.sequence_layout(1, 1);
-  const Tensor x = Tensor::full({1, model_.dims().hidden}, 0.01f);
+  const Tensor x = Tensor::full({1, model_.dims().hidden}, 0.01f).on(model_.params().device());
   for (int s = 0; s < partition_.layout.num_stages(); ++s) {
     if (partition_.layout.rank_of(s) != rank_) continue;
     const models::parallelize::StageRange& range = partition_.stages[static_cast<size_t>(s)];

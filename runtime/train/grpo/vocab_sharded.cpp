@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/ops.h"
 #include "parallel/comm/sum_in_rank_order.h"
 
 namespace trident::train::grpo {
@@ -16,16 +17,13 @@ Tensor gather_vocab_logits(const models::DeepSeekV3Model& model, const Tensor& l
   const int64_t rows = logits.size(0), local = logits.size(1), vocab = local * tp.size;
   TRIDENT_CHECK(vocab == model.dims().vocab, "gather_vocab_logits: ", local, " columns × ",
                 tp.size, " ranks for a vocabulary of ", model.dims().vocab);
-  Tensor gathered = Tensor::empty({tp.size * rows * local});
+  Tensor gathered = Tensor::empty({tp.size * rows * local}, DType::F32, logits.device());
   tp.comm->all_gather(logits, gathered)->wait();
   // Rank r's block is its [rows, V/tp] slice: interleave the blocks into whole rows.
-  Tensor out = Tensor::empty({rows, vocab});
-  const float* src = gathered.data<float>();
-  float* dst = out.data<float>();
+  Tensor out = Tensor::empty({rows, vocab}, DType::F32, logits.device());
   for (int64_t r = 0; r < tp.size; ++r) {
-    for (int64_t row = 0; row < rows; ++row) {
-      std::copy_n(src + (r * rows + row) * local, local, dst + row * vocab + r * local);
-    }
+    const Tensor block = gathered.narrow(r * rows * local, (r + 1) * rows * local);
+    ops::copy_columns(block, local, 0, out, vocab, r * local, local);
   }
   return out;
 }
@@ -38,6 +36,7 @@ struct ShardedStats {
   std::vector<double> mean_logit;    // Σ p · logit
   std::vector<double> target_logit;  // the logit of the row's target
 };
+// `logits` is a host copy of the shard (see model_completion_scores).
 ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const Tensor& logits,
                            const TokenRows& at) {
   const parallel::tp::TpGroup& tp = model.tp();
@@ -85,7 +84,9 @@ CompletionScores model_completion_scores(const models::DeepSeekV3Model& model,
                                          const std::vector<ScoredRow>& source) {
   if (!vocab_sharded(model)) return completion_scores(logits, rows, source);
   const std::vector<std::vector<int32_t>> tokens = completions_of(source);
-  const ShardedStats stats = sharded_stats(model, logits, token_rows(rows, tokens));
+  // Under tensor parallelism the scores are host loops over the logit shard: on a device, one
+  // copy of it to the host per micro-batch (docs/cuda.md, "Not done yet").
+  const ShardedStats stats = sharded_stats(model, logits.on(Device::CPU), token_rows(rows, tokens));
   CompletionScores out;
   out.logp.resize(static_cast<size_t>(rows.batch));
   out.entropy.resize(static_cast<size_t>(rows.batch));
@@ -107,10 +108,12 @@ Tensor model_completion_logit_grad(const models::DeepSeekV3Model& model, const T
   // Statistics of every completion row, weighted or not, so the collective is the same size on
   // every TP rank by construction.
   const TokenRows at = token_rows(rows, tokens);
-  const ShardedStats stats = sharded_stats(model, logits, at);
+  // Host loops over a host copy of the shard, the gradient copied back (as for the scores).
+  const Tensor host_logits = logits.on(Device::CPU);
+  const ShardedStats stats = sharded_stats(model, host_logits, at);
   const int64_t local = logits.size(1), begin = model.vocab_begin();
   Tensor grad = Tensor::zeros(logits.shape());
-  const float* data = logits.data<float>();
+  const float* data = host_logits.data<float>();
   float* out = grad.data<float>();
   size_t i = 0;
   for (int64_t b = 0; b < rows.batch; ++b) {
@@ -126,7 +129,7 @@ Tensor model_completion_logit_grad(const models::DeepSeekV3Model& model, const T
       if (column >= 0 && column < local) g[column] += static_cast<float>(w[j]);
     }
   }
-  return grad;
+  return grad.on(logits.device());
 }
 
 }  // namespace trident::train::grpo

@@ -1,0 +1,118 @@
+#include "ops/cuda/kernel_utils.h"
+#include "ops/cuda/vocab_shard.h"
+#include "ops/types.h"
+
+namespace trident::ops::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// The shard's column of a global id, or −1 (another shard's id, or the ignore index).
+__device__ __forceinline__ int64_t shard_column(int32_t id, int64_t shard_begin, int64_t vocab) {
+  if (id == kIgnoreIndex) return -1;
+  const int64_t local = static_cast<int64_t>(id) - shard_begin;
+  return local >= 0 && local < vocab ? local : -1;
+}
+
+__global__ void row_max_kernel(const float* logits, int64_t vocab, float* row_max) {
+  __shared__ float scratch[detail::kWarp];
+  const float* row = logits + blockIdx.x * vocab;
+  float m = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) m = fmaxf(m, row[v]);
+  m = detail::block_max(m, scratch);
+  if (threadIdx.x == 0) row_max[blockIdx.x] = m;
+}
+
+// sums[t] = Σ exp(x − max) in double (stored f32); sums[T + t] = the target's logit or 0.
+__global__ void softmax_sums_kernel(const float* logits, const int32_t* targets,
+                                    int64_t shard_begin, const float* row_max, int64_t tokens,
+                                    int64_t vocab, float* sums) {
+  __shared__ double scratch[detail::kWarp];
+  const int64_t t = blockIdx.x;
+  const float* row = logits + t * vocab;
+  double sum = 0.0;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    sum += exp(static_cast<double>(row[v] - row_max[t]));
+  sum = detail::block_sum(sum, scratch);
+  if (threadIdx.x == 0) {
+    sums[t] = static_cast<float>(sum);
+    const int64_t col = shard_column(targets[t], shard_begin, vocab);
+    sums[tokens + t] = col >= 0 ? row[col] : 0.0f;
+  }
+}
+
+__global__ void backward_kernel(const float* logits, const int32_t* targets, const float* lse,
+                                int64_t shard_begin, float grad_scale, int64_t vocab,
+                                float* dlogits) {
+  const int64_t t = blockIdx.x;
+  const float* row = logits + t * vocab;
+  float* out = dlogits + t * vocab;
+  if (targets[t] == kIgnoreIndex) {
+    for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) out[v] = 0.0f;
+    return;
+  }
+  const int64_t col = shard_column(targets[t], shard_begin, vocab);
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    const float p = expf(row[v] - lse[t]);
+    out[v] = p * grad_scale - (v == col ? grad_scale : 0.0f);
+  }
+}
+
+struct ShardRows {
+  int64_t tokens;
+  int64_t vocab;
+};
+
+ShardRows check_shard(const Tensor& logits, const Tensor& targets) {
+  detail::expect_dtype(logits, DType::F32, "vocabulary shard logits");
+  detail::expect_dtype(targets, DType::I32, "vocabulary shard targets");
+  TRIDENT_CHECK(logits.dim() == 2, "vocabulary shard logits must be [T, V/tp], got ",
+                logits.describe());
+  detail::expect_numel(targets, logits.size(0), "vocabulary shard targets");
+  return ShardRows{logits.size(0), logits.size(1)};
+}
+
+}  // namespace
+
+void shard_row_max(const Tensor& logits, Tensor& row_max, cudaStream_t stream) {
+  detail::expect_dtype(logits, DType::F32, "shard_row_max logits");
+  TRIDENT_CHECK(logits.dim() == 2, "shard_row_max logits must be [T, V/tp], got ",
+                logits.describe());
+  detail::expect_dtype(row_max, DType::F32, "shard_row_max row_max");
+  detail::expect_numel(row_max, logits.size(0), "shard_row_max row_max");
+  if (logits.size(0) == 0) return;
+  row_max_kernel<<<static_cast<unsigned>(logits.size(0)), kThreads, 0, stream>>>(
+      logits.data<float>(), logits.size(1), row_max.data<float>());
+  TRIDENT_CHECK_LAUNCH();
+}
+
+void shard_softmax_sums(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
+                        const Tensor& row_max, Tensor& sums, cudaStream_t stream) {
+  const ShardRows r = check_shard(logits, targets);
+  detail::expect_dtype(row_max, DType::F32, "shard_softmax_sums row_max");
+  detail::expect_numel(row_max, r.tokens, "shard_softmax_sums row_max");
+  detail::expect_dtype(sums, DType::F32, "shard_softmax_sums sums");
+  detail::expect_numel(sums, 2 * r.tokens, "shard_softmax_sums sums");
+  if (r.tokens == 0) return;
+  softmax_sums_kernel<<<static_cast<unsigned>(r.tokens), kThreads, 0, stream>>>(
+      logits.data<float>(), targets.data<int32_t>(), shard_begin, row_max.data<float>(), r.tokens,
+      r.vocab, sums.data<float>());
+  TRIDENT_CHECK_LAUNCH();
+}
+
+void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                                  int64_t shard_begin, float grad_scale, Tensor& dlogits,
+                                  cudaStream_t stream) {
+  const ShardRows r = check_shard(logits, targets);
+  detail::expect_dtype(lse, DType::F32, "shard_cross_entropy_backward lse");
+  detail::expect_numel(lse, r.tokens, "shard_cross_entropy_backward lse");
+  detail::expect_dtype(dlogits, DType::F32, "shard_cross_entropy_backward dlogits");
+  detail::expect_numel(dlogits, r.tokens * r.vocab, "shard_cross_entropy_backward dlogits");
+  if (r.tokens == 0) return;
+  backward_kernel<<<static_cast<unsigned>(r.tokens), kThreads, 0, stream>>>(
+      logits.data<float>(), targets.data<int32_t>(), lse.data<float>(), shard_begin, grad_scale,
+      r.vocab, dlogits.data<float>());
+  TRIDENT_CHECK_LAUNCH();
+}
+
+}  // namespace trident::ops::cuda
