@@ -9,6 +9,7 @@ that is interrupted) sees the previous file or the new one, never part of one.
 """
 import argparse
 import json
+import math
 import os
 import socket
 import subprocess
@@ -20,18 +21,24 @@ SCHEMA = "trident-gpu-check/1"
 BUDGET_SECONDS = 480
 GTESTS = {"cuda_device_tests": "test_cuda_device", "cuda_op_tests": "test_cuda_ops"}
 BENCH = "bench_cuda_ops"
-TRAINER_ON_CUDA = "the trainer does not run on CUDA yet, see docs/cuda.md"
-# The checks the issue asks for that need the trainer on the GPU; never reported as passed.
+# The training runs gpu-check.sh makes with `trident` (their metrics are <run>.jsonl in the logs).
+TRAIN_GPU, TRAIN_CPU, GRPO_GPU = "train_small_gpu", "train_small_cpu", "grpo_step_gpu"
+TRAIN_STEPS = 50
+# The bf16 GPU run against the fp32 CPU run: the mean loss of the last 10 of the 50 steps, as a
+# relative difference. On the CPU, bf16 against fp32 for the same 50 steps differs by 0.0055
+# (single steps by up to 0.019, hence the mean); the bound leaves the GPU's own summation orders
+# and exp about five times that (docs/cuda.md, "The training checks").
+LOSS_TOLERANCE = 0.03
+LAYER_STEP = "there is no DeepSeek-V3-layer step benchmark on the trainer yet, see docs/cuda.md"
+# The check the issue asks for that is not built yet; never reported as passed.
 NOT_YET = {
-    "train_small_gpu_bf16_vs_cpu_fp32":
-        "`small`, 50 steps on the GPU in bf16 and on the CPU in fp32 from the same seed, losses "
-        "compared",
-    "grpo_step_gpu": "one GRPO step on the GPU",
     "dsv3_layer_step_mfu":
         "a DeepSeek-V3-layer-shaped training step (671B widths, a few experts, 4096 tokens): "
         "TFLOP/s and MFU against the bf16 GEMM of this run",
 }
-CHECK_ORDER = ["cuda_device_tests", "cuda_op_tests", "cuda_op_benchmark", *NOT_YET]
+TRAINING_CHECKS = ["train_small_gpu_bf16_vs_cpu_fp32", "grpo_step_gpu"]
+CHECK_ORDER = ["cuda_device_tests", "cuda_op_tests", "cuda_op_benchmark", *TRAINING_CHECKS,
+               *NOT_YET]
 
 
 def parse_args():
@@ -185,6 +192,82 @@ def not_run(reason):
     return {"status": "not_run", "reason": reason}
 
 
+def step_records(path):
+    """The per-step records of a `trident pretrain` or `trident grpo` metrics file."""
+    records = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if "step" in record and "loss" in record:
+                    records.append(record)
+    except OSError:
+        pass
+    return records
+
+
+def run_failure(run, status, logs):
+    """Why a training run failed, or None when it exited 0."""
+    if status == 0:
+        return None
+    return f"`trident` ({run}) {exited(status)}; see {os.path.join(logs, run + '.log')}"
+
+
+def train_check(ran, logs):
+    """`small` 50 steps on the GPU in bf16 against the CPU in fp32, from the same seed."""
+    if TRAIN_GPU not in ran or TRAIN_CPU not in ran:
+        return None
+    for run in (TRAIN_GPU, TRAIN_CPU):
+        failure = run_failure(run, ran[run], logs)
+        if failure:
+            return {"status": "failed", "reason": failure}
+    gpu = step_records(os.path.join(logs, TRAIN_GPU + ".jsonl"))
+    cpu = step_records(os.path.join(logs, TRAIN_CPU + ".jsonl"))
+    if len(gpu) < TRAIN_STEPS or len(cpu) < TRAIN_STEPS:
+        return {"status": "failed",
+                "reason": f"{len(gpu)} GPU and {len(cpu)} CPU steps recorded, expected "
+                          f"{TRAIN_STEPS} each; see {logs}"}
+    gpu_losses = [r["loss"] for r in gpu[:TRAIN_STEPS]]
+    cpu_losses = [r["loss"] for r in cpu[:TRAIN_STEPS]]
+    if not all(math.isfinite(x) for x in gpu_losses):
+        return {"status": "failed", "reason": "the GPU run's loss is not finite"}
+    gpu_mean = sum(gpu_losses[-10:]) / 10
+    cpu_mean = sum(cpu_losses[-10:]) / 10
+    difference = abs(gpu_mean - cpu_mean) / cpu_mean
+    check = {"status": "passed" if difference <= LOSS_TOLERANCE else "failed",
+             "steps": TRAIN_STEPS, "first_loss": {"gpu": gpu_losses[0], "cpu": cpu_losses[0]},
+             "last10_mean_loss": {"gpu": gpu_mean, "cpu": cpu_mean},
+             "relative_difference": difference, "tolerance": LOSS_TOLERANCE,
+             "gpu_step_seconds": sum(r.get("step_s", 0.0) for r in gpu[1:TRAIN_STEPS])
+                                 / (TRAIN_STEPS - 1)}
+    if check["status"] == "failed":
+        check["reason"] = (f"the mean loss of the last 10 steps differs by {difference:.4f} "
+                           f"(GPU {gpu_mean:.4f}, CPU {cpu_mean:.4f}; bound {LOSS_TOLERANCE})")
+    return check
+
+
+def grpo_check(ran, logs):
+    """One GRPO step on the GPU from the GPU run's checkpoint: it ends, its figures finite."""
+    if GRPO_GPU not in ran:
+        return None
+    failure = run_failure(GRPO_GPU, ran[GRPO_GPU], logs)
+    if failure:
+        return {"status": "failed", "reason": failure}
+    records = step_records(os.path.join(logs, GRPO_GPU + ".jsonl"))
+    if not records:
+        return {"status": "failed", "reason": f"no GRPO step recorded; see {logs}"}
+    step = records[0]
+    figures = {k: step[k] for k in ("loss", "reward", "kl", "grad_norm", "entropy") if k in step}
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in figures.values()):
+        return {"status": "failed", "reason": f"a figure of the GRPO step is not finite: {figures}",
+                "figures": figures}
+    return {"status": "passed", "figures": figures,
+            "seconds": {k: step[k] for k in ("rollout_s", "update_s") if k in step}}
+
+
 def build_report(a):
     finished = datetime.now(timezone.utc).timestamp()
     steps = [{"name": n, "seconds": round(float(e) - float(s), 3), "status": st}
@@ -206,7 +289,7 @@ def build_report(a):
         report.update(result="no_gpu", reason=a.no_gpu)
         checks = {name: not_run("no GPU") for name in CHECK_ORDER}
         for name, what in NOT_YET.items():
-            checks[name] = dict(not_run(f"no GPU; and {TRAINER_ON_CUDA}"), what=what)
+            checks[name] = dict(not_run(f"no GPU; and {LAYER_STEP}"), what=what)
     else:
         report["gpu"] = parse_gpu(a.gpu, a.cuda_visible_devices) if a.gpu else None
         if a.build_dir:
@@ -232,8 +315,11 @@ def build_report(a):
                 checks["cuda_op_benchmark"]["iterations"] = a.iterations
         else:
             checks["cuda_op_benchmark"] = not_run(stop or "not reached")
+        for name, check in (("train_small_gpu_bf16_vs_cpu_fp32", train_check(ran, a.logs)),
+                            ("grpo_step_gpu", grpo_check(ran, a.logs))):
+            checks[name] = check if check is not None else not_run(stop or "not reached")
         for name, what in NOT_YET.items():
-            checks[name] = dict(not_run(TRAINER_ON_CUDA), what=what)
+            checks[name] = dict(not_run(LAYER_STEP), what=what)
         statuses = [c["status"] for c in checks.values()]
         if a.error is not None:
             report.update(result="error", reason=a.error)
@@ -263,6 +349,16 @@ def describe(check, report):
         if check["skipped_tests"]:
             text += f"; skipped because: {check['skip_reason']}"
         return text
+    if "relative_difference" in check:
+        text = (f"last 10 of {check['steps']} steps: GPU bf16 "
+                f"{check['last10_mean_loss']['gpu']:.4f}, CPU fp32 "
+                f"{check['last10_mean_loss']['cpu']:.4f}, relative difference "
+                f"{check['relative_difference']:.4f} (bound {check['tolerance']}); "
+                f"{check['gpu_step_seconds'] * 1000:.1f} ms per GPU step")
+        return text if check["status"] == "passed" else check["reason"]
+    if "figures" in check and "baselines" not in check["figures"]:
+        f = check["figures"]
+        return check.get("reason") or ", ".join(f"{k} {v:.4g}" for k, v in f.items())
     if "figures" in check:
         f = check["figures"]
         base = f["baselines"]

@@ -69,7 +69,7 @@ else
   run as-is 0
   expect_line as-is "^gpu-check: no GPU, nothing checked: no nvidia-smi"
   report as-is "$no_gpu_report and 'nvidia-smi' in r['reason']"
-  report as-is '"trainer does not run on CUDA yet" in r["checks"]["grpo_step_gpu"]["reason"]'
+  report as-is '"no DeepSeek-V3-layer step" in r["checks"]["dsv3_layer_step_mfu"]["reason"]'
   # A second run replaces the report in one rename, leaving no temporary file behind.
   echo '{"old": true}' >"$work/as-is/report.json"
   run as-is 0
@@ -113,10 +113,11 @@ report no-nvcc 'r["result"] == "error" and r["exit_status"] == 1 and "nvcc" in r
   and r["gpu"]["cuda_visible_devices"].startswith("GPU-11111111")
   and not any(c["status"] == "passed" for c in r["checks"].values())'
 
-# The test programs where they cannot use the GPU that nvidia-smi claims (its UUID is made up):
-# every test skips and the benchmark finds no device, and all of that is a failure.
+# The programs where they cannot use the GPU that nvidia-smi claims (its UUID is made up): every
+# test skips, the benchmark finds no device and the GPU training runs stop saying why (the CPU
+# run trains), and all of that is a failure.
 if [ -x "$binary_dir/tests/cuda/test_cuda_ops" ] && [ -x "$binary_dir/tests/cuda/bench_cuda_ops" ] &&
-   [ -x "$binary_dir/tests/cuda/test_cuda_device" ]; then
+   [ -x "$binary_dir/tests/cuda/test_cuda_device" ] && [ -x "$binary_dir/launch/trident" ]; then
   echo "== unusable-gpu"
   status=0
   TRIDENT_NVIDIA_SMI=$smi bash "$script" --out "$work/unusable-gpu" --build-dir "$binary_dir" \
@@ -131,8 +132,16 @@ if [ -x "$binary_dir/tests/cuda/test_cuda_ops" ] && [ -x "$binary_dir/tests/cuda
     and r["checks"]["cuda_op_benchmark"]["status"] == "failed"
     and "no usable GPU" in r["checks"]["cuda_op_benchmark"]["reason"]
     and r["checks"]["dsv3_layer_step_mfu"]["status"] == "not_run"
+    and r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["status"] == "failed"
+    and "train_small_gpu" in r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["reason"]
+    and r["checks"]["grpo_step_gpu"]["status"] == "failed"
     and [s["name"] for s in r["steps"]]
-        == ["probe", "tools", "build", "test_cuda_device", "test_cuda_ops", "bench_cuda_ops"]'
+        == ["probe", "tools", "build", "test_cuda_device", "test_cuda_ops", "bench_cuda_ops",
+            "train_small_gpu", "train_small_cpu", "grpo_step_gpu"]
+    and [s["status"] for s in r["steps"]][-3:] == ["failed", "passed", "failed"]'
+  grep -q 'train.device = "cuda", but this process cannot use a GPU' \
+    "$work/unusable-gpu/logs/train_small_gpu.log" ||
+    fail "unusable-gpu: the GPU training run does not say why it stopped"
 else
   echo "== unusable-gpu: skipped, $binary_dir has no CUDA test programs"
 fi
@@ -151,7 +160,8 @@ grep -q "unknown option '--bogus'" <(bash "$script" --bogus 2>&1) || fail "--bog
 bash "$script" --help | grep -q "^usage: bash scripts/gpu-check.sh" || fail "--help"
 
 # The report of a run that passed: every test passed, the benchmark measured (made-up round
-# figures); the training checks stay "not run", so the result is "incomplete", never "passed".
+# figures), the training runs' metrics (made up: the GPU's losses 1% above the CPU's); the layer
+# step stays "not run", so the result is "incomplete", never "passed".
 echo "== report of a passing run"
 logs=$work/passing/logs
 mkdir -p "$logs"
@@ -171,24 +181,53 @@ cat >"$logs/bench_cuda_ops.json" <<'EOF'
             "baseline": "bf16_gemm_8192", "ratio_to_baseline": 0.5}],
  "grouped_over_dense": 0.5}
 EOF
+# write_losses RUN SCALE: 50 steps of a falling loss, times SCALE.
+write_losses() {
+  "$TRIDENT_PYTHON" -c "
+import json, sys
+for s in range(1, 51):
+    print(json.dumps({'step': s, 'loss': (7.0 - 0.1 * s) * $2, 'step_s': 0.01}))
+print(json.dumps({'held_out_loss': 1.0}))" >"$logs/$1.jsonl"
+}
+write_losses train_small_cpu 1.0
+write_losses train_small_gpu 1.01
+echo '{"step": 1, "loss": 0.01, "reward": 0.4, "kl": 0.0, "grad_norm": 0.5, "rollout_s": 2.0}' \
+  >"$logs/grpo_step_gpu.jsonl"
 t=$(date +%s)
-"$TRIDENT_PYTHON" "$source_dir/scripts/gpu_check_report.py" --out-dir "$work/passing" \
-  --logs "$logs" --root "$source_dir" --started "$t" --gpu "$h100" --build-dir "$work/b" \
-  --arch 90-real --targets "test_cuda_device test_cuda_ops bench_cuda_ops" --build-status passed \
-  --step build "$t" "$((t + 100))" passed --ran test_cuda_device 0 --ran test_cuda_ops 0 \
-  --ran bench_cuda_ops 0 --iterations 10 >"$work/passing.log" ||
-  fail "passing: the report writer failed"
+passing_run() {
+  "$TRIDENT_PYTHON" "$source_dir/scripts/gpu_check_report.py" --out-dir "$work/passing" \
+    --logs "$logs" --root "$source_dir" --started "$t" --gpu "$h100" --build-dir "$work/b" \
+    --arch 90-real --targets "test_cuda_device test_cuda_ops bench_cuda_ops trident" \
+    --build-status passed --step build "$t" "$((t + 100))" passed --ran test_cuda_device 0 \
+    --ran test_cuda_ops 0 --ran bench_cuda_ops 0 --iterations 10 --ran train_small_gpu 0 \
+    --ran train_small_cpu 0 --ran grpo_step_gpu 0 "$@"
+}
+passing_run >"$work/passing.log" || fail "passing: the report writer failed"
 cat "$work/passing.log"
 report passing 'r["result"] == "incomplete" and r["exit_status"] == 0
   and r["checks"]["cuda_op_tests"]["status"] == "passed" and r["checks"]["cuda_op_tests"]["passed"] == 2
   and r["checks"]["cuda_op_tests"]["disabled"] == 1
   and r["checks"]["cuda_op_benchmark"]["figures"]["baselines"]["bf16_gemm_8192"]["tflops"] == 100.0
-  and [n for n, c in r["checks"].items() if c["status"] == "not_run"]
-      == ["train_small_gpu_bf16_vs_cpu_fp32", "grpo_step_gpu", "dsv3_layer_step_mfu"]
+  and [n for n, c in r["checks"].items() if c["status"] == "not_run"] == ["dsv3_layer_step_mfu"]
+  and r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["status"] == "passed"
+  and abs(r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["relative_difference"] - 0.01) < 1e-9
+  and r["checks"]["grpo_step_gpu"]["status"] == "passed"
+  and r["checks"]["grpo_step_gpu"]["figures"]["reward"] == 0.4
   and r["steps"][0]["seconds"] == 100'
 grep -q "^gpu-check: INCOMPLETE" "$work/passing.log" || fail "passing: the headline"
-grep -q "not run  grpo_step_gpu .*the trainer does not run on CUDA yet" "$work/passing.log" ||
-  fail "passing: the GRPO check is not reported as not run"
+grep -q "not run  dsv3_layer_step_mfu .*no DeepSeek-V3-layer step benchmark" "$work/passing.log" ||
+  fail "passing: the layer-step check is not reported as not run"
+grep -q "passed   train_small_gpu_bf16_vs_cpu_fp32 .*relative difference 0.0100" \
+  "$work/passing.log" || fail "passing: the loss comparison is not in the summary"
+# Losses 5% apart, and a GRPO step whose loss is NaN: both checks fail, saying why.
+write_losses train_small_gpu 1.05
+echo '{"step": 1, "loss": NaN, "reward": 0.4}' >"$logs/grpo_step_gpu.jsonl"
+passing_run >"$work/diverged.log" && fail "diverged: the report writer exited 0"
+report passing 'r["result"] == "failed"
+  and "differs by 0.05" in r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["reason"]
+  and "not finite" in r["checks"]["grpo_step_gpu"]["reason"]'
+write_losses train_small_gpu 1.01
+echo '{"step": 1, "loss": 0.01, "reward": 0.4}' >"$logs/grpo_step_gpu.jsonl"
 # A program stopped at its time limit, before writing its results: a failure that says so.
 rm "$logs/test_cuda_ops.json"
 "$TRIDENT_PYTHON" "$source_dir/scripts/gpu_check_report.py" --out-dir "$work/passing" \
