@@ -228,6 +228,21 @@ void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, c
                     logits, targets, lse, shard_begin, grad_scale, dlogits);
 }
 
+std::vector<double> shard_softmax_stats(const Tensor& logits, const Tensor& targets,
+                                        int64_t shard_begin, const Tensor& row_max) {
+  TRIDENT_ON_DEVICE(shard_softmax_stats,
+                    device_of("shard_softmax_stats", {&logits, &targets, &row_max}), logits,
+                    targets, shard_begin, row_max);
+}
+
+void shard_logprob_backward(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
+                            const std::vector<double>& lse, const std::vector<double>& weights,
+                            Tensor& dlogits) {
+  TRIDENT_ON_DEVICE(shard_logprob_backward,
+                    device_of("shard_logprob_backward", {&logits, &targets, &dlogits}), logits,
+                    targets, shard_begin, lse, weights, dlogits);
+}
+
 std::string cuda_unavailable_reason() {
 #ifdef TRIDENT_WITH_CUDA
   const cuda::DeviceInfo info = cuda::query_device();

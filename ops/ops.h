@@ -202,6 +202,20 @@ void shard_softmax_sums(const Tensor& logits, const Tensor& targets, int64_t sha
 void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                   int64_t shard_begin, float grad_scale, Tensor& dlogits);
 
+// GRPO's scores over a shard, one row per completion token (logits [n, V/tp], targets [n]
+// global ids, row_max [n] the whole vocabulary's row maxima): per row, in double with libm's
+// exp, Z = Σ_v exp(l_v − max), W = Σ_v exp(l_v − max) · l_v over the shard's columns and the
+// target's logit where the shard holds it (else 0), returned to the host as [Z, W, z] per row
+// (on a GPU one synchronisation).
+std::vector<double> shard_softmax_stats(const Tensor& logits, const Tensor& targets,
+                                        int64_t shard_begin, const Tensor& row_max);
+// The gradient of Σ_i weights[i] · log p(target_i) over the shard: dlogits[i, v] = −w_i ·
+// exp(l_v − lse_i), plus w_i at the target's column where the shard holds it; 0 for rows whose
+// weight is 0 (overwrite). lse and weights [n] on the host, lse the whole vocabulary's.
+void shard_logprob_backward(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
+                            const std::vector<double>& lse, const std::vector<double>& weights,
+                            Tensor& dlogits);
+
 // ---- devices ----
 // Why no CUDA tensor can be made in this process (a build without the CUDA backend, no usable
 // GPU, with the driver's reason), or "" when one can.

@@ -94,4 +94,59 @@ void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, c
   }
 }
 
+std::vector<double> shard_softmax_stats(const Tensor& logits, const Tensor& targets,
+                                        int64_t shard_begin, const Tensor& row_max) {
+  TRIDENT_PROFILE_SCOPE("shard_softmax_stats");
+  const int64_t n = shard_rows(logits, targets), V = logits.size(1);
+  detail::check_f32(row_max, "shard_softmax_stats row_max");
+  detail::check_numel(row_max, n, "shard_softmax_stats row_max");
+  const float* x = logits.data<float>();
+  const int32_t* target = targets.data<int32_t>();
+  const float* m = row_max.data<float>();
+  std::vector<double> parts(static_cast<size_t>(3 * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* l = x + i * V;
+    double total = 0.0, weighted = 0.0;
+    for (int64_t v = 0; v < V; ++v) {
+      const double e = std::exp(l[v] - static_cast<double>(m[i]));
+      total += e;
+      weighted += e * l[v];
+    }
+    parts[static_cast<size_t>(3 * i)] = total;
+    parts[static_cast<size_t>(3 * i + 1)] = weighted;
+    const int64_t col = target[i] == kIgnoreIndex ? -1 : shard_column(target[i], shard_begin, V);
+    if (col >= 0) parts[static_cast<size_t>(3 * i + 2)] = l[col];
+  }
+  return parts;
+}
+
+void shard_logprob_backward(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
+                            const std::vector<double>& lse, const std::vector<double>& weights,
+                            Tensor& dlogits) {
+  TRIDENT_PROFILE_SCOPE("shard_logprob_backward");
+  const int64_t n = shard_rows(logits, targets), V = logits.size(1);
+  TRIDENT_CHECK(static_cast<int64_t>(lse.size()) == n && static_cast<int64_t>(weights.size()) == n,
+                "shard_logprob_backward: ", lse.size(), " lse and ", weights.size(),
+                " weights for ", n, " rows");
+  detail::check_f32(dlogits, "shard_logprob_backward dlogits");
+  detail::check_numel(dlogits, n * V, "shard_logprob_backward dlogits");
+  const float* x = logits.data<float>();
+  const int32_t* target = targets.data<int32_t>();
+  float* dx = dlogits.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    float* g = dx + i * V;
+    const double w = weights[static_cast<size_t>(i)];
+    if (w == 0.0) {
+      std::fill(g, g + V, 0.0f);
+      continue;
+    }
+    const float* l = x + i * V;
+    for (int64_t v = 0; v < V; ++v) {
+      g[v] = static_cast<float>(-w * std::exp(l[v] - lse[static_cast<size_t>(i)]));
+    }
+    const int64_t col = target[i] == kIgnoreIndex ? -1 : shard_column(target[i], shard_begin, V);
+    if (col >= 0) g[col] += static_cast<float>(w);
+  }
+}
+
 }  // namespace trident::ops::cpu

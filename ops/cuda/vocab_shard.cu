@@ -58,6 +58,46 @@ __global__ void backward_kernel(const float* logits, const int32_t* targets, con
   }
 }
 
+// [Z, W, z] of one row in double: a block per row.
+__global__ void softmax_stats_kernel(const float* logits, const int32_t* targets,
+                                     int64_t shard_begin, const float* row_max, int64_t vocab,
+                                     double* parts) {
+  __shared__ double scratch[detail::kWarp];
+  const int64_t i = blockIdx.x;
+  const float* l = logits + i * vocab;
+  const double max = row_max[i];
+  double total = 0.0, weighted = 0.0;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    const double e = exp(static_cast<double>(l[v]) - max);
+    total += e;
+    weighted += e * l[v];
+  }
+  total = detail::block_sum(total, scratch);
+  weighted = detail::block_sum(weighted, scratch);
+  if (threadIdx.x == 0) {
+    const int64_t col = shard_column(targets[i], shard_begin, vocab);
+    parts[3 * i] = total;
+    parts[3 * i + 1] = weighted;
+    parts[3 * i + 2] = col >= 0 ? l[col] : 0.0;
+  }
+}
+
+// lse_weight [2n]: the row's lse, then its weight.
+__global__ void logprob_backward_kernel(const float* logits, const int32_t* targets,
+                                        int64_t shard_begin, const double* lse_weight, int64_t rows,
+                                        int64_t vocab, float* dlogits) {
+  const int64_t i = blockIdx.x;
+  const double lse = lse_weight[i], w = lse_weight[rows + i];
+  const float* l = logits + i * vocab;
+  float* g = dlogits + i * vocab;
+  const int64_t col = shard_column(targets[i], shard_begin, vocab);
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    float value = w == 0.0 ? 0.0f : static_cast<float>(-w * exp(static_cast<double>(l[v]) - lse));
+    if (v == col && w != 0.0) value += static_cast<float>(w);
+    g[v] = value;
+  }
+}
+
 struct ShardRows {
   int64_t tokens;
   int64_t vocab;
@@ -112,6 +152,49 @@ void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, c
   backward_kernel<<<static_cast<unsigned>(r.tokens), kThreads, 0, stream>>>(
       logits.data<float>(), targets.data<int32_t>(), lse.data<float>(), shard_begin, grad_scale,
       r.vocab, dlogits.data<float>());
+  TRIDENT_CHECK_LAUNCH();
+}
+
+std::vector<double> shard_softmax_stats(const Tensor& logits, const Tensor& targets,
+                                        int64_t shard_begin, const Tensor& row_max,
+                                        cudaStream_t stream) {
+  const ShardRows r = check_shard(logits, targets);
+  detail::expect_dtype(row_max, DType::F32, "shard_softmax_stats row_max");
+  detail::expect_numel(row_max, r.tokens, "shard_softmax_stats row_max");
+  std::vector<double> host(static_cast<size_t>(3 * r.tokens), 0.0);
+  if (r.tokens == 0) return host;
+  const detail::StreamScratch parts(host.size() * sizeof(double), stream);
+  softmax_stats_kernel<<<static_cast<unsigned>(r.tokens), kThreads, 0, stream>>>(
+      logits.data<float>(), targets.data<int32_t>(), shard_begin, row_max.data<float>(), r.vocab,
+      static_cast<double*>(parts.get()));
+  TRIDENT_CHECK_LAUNCH();
+  TRIDENT_CHECK_CUDA(cudaMemcpyAsync(host.data(), parts.get(), host.size() * sizeof(double),
+                                     cudaMemcpyDeviceToHost, stream));
+  TRIDENT_CHECK_CUDA(cudaStreamSynchronize(stream));
+  return host;
+}
+
+void shard_logprob_backward(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
+                            const std::vector<double>& lse, const std::vector<double>& weights,
+                            Tensor& dlogits, cudaStream_t stream) {
+  const ShardRows r = check_shard(logits, targets);
+  TRIDENT_CHECK(static_cast<int64_t>(lse.size()) == r.tokens &&
+                    static_cast<int64_t>(weights.size()) == r.tokens,
+                "shard_logprob_backward: ", lse.size(), " lse and ", weights.size(),
+                " weights for ", r.tokens, " rows");
+  detail::expect_dtype(dlogits, DType::F32, "shard_logprob_backward dlogits");
+  detail::expect_numel(dlogits, r.tokens * r.vocab, "shard_logprob_backward dlogits");
+  if (r.tokens == 0) return;
+  std::vector<double> lse_weight(lse);
+  lse_weight.insert(lse_weight.end(), weights.begin(), weights.end());
+  // From pageable host memory the copy has taken the values when it returns (CUDA stages it).
+  const detail::StreamScratch device_values(lse_weight.size() * sizeof(double), stream);
+  TRIDENT_CHECK_CUDA(cudaMemcpyAsync(device_values.get(), lse_weight.data(),
+                                     lse_weight.size() * sizeof(double), cudaMemcpyHostToDevice,
+                                     stream));
+  logprob_backward_kernel<<<static_cast<unsigned>(r.tokens), kThreads, 0, stream>>>(
+      logits.data<float>(), targets.data<int32_t>(), shard_begin,
+      static_cast<const double*>(device_values.get()), r.tokens, r.vocab, dlogits.data<float>());
   TRIDENT_CHECK_LAUNCH();
 }
 

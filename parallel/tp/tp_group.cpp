@@ -34,9 +34,9 @@ void tp_all_reduce(const TpGroup& tp, Tensor& tensor, comm::ReduceOp op) {
 
 void tp_all_reduce_packed(const TpGroup& tp, const std::vector<Tensor*>& tensors) {
   if (!tp.split()) return;
+  if (tensors.empty()) return;
   int64_t total = 0;
   for (const Tensor* t : tensors) total += t->numel();
-  if (tensors.empty()) return;
   // Packed where the tensors live, by device copies of whole tensors.
   Tensor packed = Tensor::empty({total}, DType::F32, tensors.front()->device());
   int64_t offset = 0;

@@ -1,5 +1,7 @@
 // The ops the device runtime added for tensor and expert parallelism against the CPU oracle:
 // vocabulary-shard embedding and cross-entropy, rows by index, and the f32/bf16 conversion.
+#include <cmath>
+
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/rows.h"
 #include "ops/cpu/vocab_shard.h"
@@ -83,6 +85,37 @@ TEST_P(CudaVocabShard, CrossEntropyPieces) {
                 [&](Tensor& d) {
                   cuda::shard_cross_entropy_backward(gpu(logits), gpu(targets), gpu(lse),
                                                      c.shard_begin, 0.5f, d);
+                }),
+            kFp32Tolerance);
+}
+
+TEST_P(CudaVocabShard, GrpoStatisticsAndGradient) {
+  SKIP_WITHOUT_GPU();
+  const ShardCase c = GetParam();
+  const Tensor logits = random_tensor({c.tokens, c.shard_vocab}, 15, 3.0f);
+  const Tensor targets = shard_targets(c);
+  const Tensor row_max = random_tensor({c.tokens}, 16, 0.5f, 3.0f);
+  const std::vector<double> want =
+      cpu::shard_softmax_stats(logits, targets, c.shard_begin, row_max);
+  const std::vector<double> got =
+      cuda::shard_softmax_stats(gpu(logits), gpu(targets), c.shard_begin, gpu(row_max));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR(got[i], want[i], 1e-9 * (1.0 + std::abs(want[i]))) << i;
+  }
+  std::vector<double> lse(static_cast<size_t>(c.tokens)), weights(lse.size());
+  for (size_t t = 0; t < lse.size(); ++t) {
+    lse[t] = 4.0 + 0.01 * static_cast<double>(t);
+    weights[t] = t % 3 == 1 ? 0.0 : 0.5 - 0.1 * static_cast<double>(t % 5);
+  }
+  EXPECT_LE(written_error(
+                {c.tokens, c.shard_vocab},
+                [&](Tensor& d) {
+                  cpu::shard_logprob_backward(logits, targets, c.shard_begin, lse, weights, d);
+                },
+                [&](Tensor& d) {
+                  cuda::shard_logprob_backward(gpu(logits), gpu(targets), c.shard_begin, lse,
+                                               weights, d);
                 }),
             kFp32Tolerance);
 }

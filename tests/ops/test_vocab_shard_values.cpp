@@ -85,6 +85,42 @@ TEST(VocabShard, CrossEntropyPiecesCombineToTheWholeVocabulary) {
   }
 }
 
+TEST(VocabShard, GrpoStatisticsAndGradientCombineToTheWholeVocabulary) {
+  std::mt19937 rng(10);
+  const int64_t T = 4, V = 12, shard = 6;
+  const Tensor logits = random_tensor({T, V}, rng, 2.0f);
+  const Tensor targets = Tensor::from_ints({1, 11, 6, 5}, {T});
+  const std::vector<TokenScore> whole = token_scores(logits, targets);
+  const std::vector<double> weights = {0.5, 0.0, -1.0, 2.0};
+  Tensor whole_grad = Tensor::empty({T, V});
+  token_logprobs_backward(logits, targets, weights, whole_grad);
+  std::vector<float> max(T, -INFINITY);
+  for (int64_t s = 0; s < V / shard; ++s) {
+    Tensor m = Tensor::empty({T});
+    shard_row_max(columns(logits, s * shard, shard), m);
+    for (int64_t t = 0; t < T; ++t) max[t] = std::max(max[t], m.item(t));
+  }
+  std::vector<double> parts(3 * T, 0.0);
+  for (int64_t s = 0; s < V / shard; ++s) {
+    const std::vector<double> p = shard_softmax_stats(columns(logits, s * shard, shard), targets,
+                                                      s * shard, Tensor::from_vector(max, {T}));
+    ASSERT_EQ(p.size(), parts.size());
+    for (size_t i = 0; i < p.size(); ++i) parts[i] += p[i];
+  }
+  std::vector<double> lse(T);
+  for (int64_t t = 0; t < T; ++t) {
+    lse[t] = max[t] + std::log(parts[3 * t]);
+    EXPECT_NEAR(parts[3 * t + 2] - lse[t], whole[t].logprob, 1e-12) << t;
+    EXPECT_NEAR(lse[t] - parts[3 * t + 1] / parts[3 * t], whole[t].entropy, 1e-12) << t;
+  }
+  for (int64_t s = 0; s < V / shard; ++s) {
+    Tensor grad = Tensor::full({T, shard}, 9.0f);
+    shard_logprob_backward(columns(logits, s * shard, shard), targets, s * shard, lse, weights,
+                           grad);
+    EXPECT_LT(relative_error(grad, columns(whole_grad, s * shard, shard)), 1e-6) << "shard " << s;
+  }
+}
+
 TEST(VocabShard, OpsRunOnTheCpuBackendsDeviceMemory) {
   std::mt19937 rng(5);
   const Tensor logits = random_tensor({3, 4}, rng);

@@ -30,49 +30,51 @@ Tensor gather_vocab_logits(const models::DeepSeekV3Model& model, const Tensor& l
 
 namespace {
 
-// Vocabulary-parallel softmax statistics of the given rows (the same on every TP rank).
+// The completion tokens' rows of the logit shard, gathered where the logits live, with their
+// targets: what the vocabulary-shard ops read.
+struct ListedShard {
+  Tensor logits;   // [n, V/tp]
+  Tensor targets;  // [n] i32, global ids
+};
+ListedShard listed_shard(const Tensor& logits, const TokenRows& at) {
+  const auto n = static_cast<int64_t>(at.row.size());
+  const std::vector<int32_t> rows(at.row.begin(), at.row.end());
+  const Tensor index = Tensor::from_ints(rows, {n}).on(logits.device());
+  ListedShard out{Tensor::empty({n, logits.size(1)}, DType::F32, logits.device()),
+                  Tensor::from_ints(at.target, {n}).on(logits.device())};
+  ops::gather_rows(logits, index, out.logits);
+  return out;
+}
+
+// Vocabulary-parallel softmax statistics of the listed rows (the same on every TP rank).
 struct ShardedStats {
   std::vector<double> lse;
   std::vector<double> mean_logit;    // Σ p · logit
   std::vector<double> target_logit;  // the logit of the row's target
 };
-// `logits` is a host copy of the shard (see model_completion_scores).
-ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const Tensor& logits,
-                           const TokenRows& at) {
+ShardedStats sharded_stats(const models::DeepSeekV3Model& model, const ListedShard& shard) {
   const parallel::tp::TpGroup& tp = model.tp();
-  const int64_t local = logits.size(1), begin = model.vocab_begin();
-  const size_t n = at.row.size();
-  const float* data = logits.data<float>();
-  // The row max over the whole vocabulary: max is exact, so it equals the single-rank max.
-  Tensor max = Tensor::empty({std::max<int64_t>(1, static_cast<int64_t>(n))});
-  float* m = max.data<float>();
-  m[0] = -std::numeric_limits<float>::infinity();
-  for (size_t i = 0; i < n; ++i) {
-    const float* l = data + at.row[i] * local;
-    m[i] = *std::max_element(l, l + local);
+  const int64_t n = shard.logits.size(0);
+  // The row max over the whole vocabulary: max is exact, so it equals the single-rank max. The
+  // n floats come to the host for the all-reduce (a synchronisation on a GPU).
+  Tensor local_max = Tensor::empty({n}, DType::F32, shard.logits.device());
+  ops::shard_row_max(shard.logits, local_max);
+  Tensor max = Tensor::full({std::max<int64_t>(1, n)}, -std::numeric_limits<float>::infinity());
+  if (n > 0) {
+    max.narrow(0, n).copy_from(local_max);
+    tp.comm->all_reduce(max, parallel::comm::ReduceOp::Max)->wait();
   }
-  if (n > 0) tp.comm->all_reduce(max, parallel::comm::ReduceOp::Max)->wait();
   // [Z, W, z_t] per row, local parts, summed over TP in double.
-  std::vector<double> parts(3 * n, 0.0);
-  for (size_t i = 0; i < n; ++i) {
-    const float* l = data + at.row[i] * local;
-    double total = 0.0, weighted = 0.0;
-    for (int64_t v = 0; v < local; ++v) {
-      const double e = std::exp(l[v] - static_cast<double>(m[i]));
-      total += e;
-      weighted += e * l[v];
-    }
-    parts[3 * i] = total;
-    parts[3 * i + 1] = weighted;
-    const int64_t column = at.target[i] - begin;
-    if (column >= 0 && column < local) parts[3 * i + 2] = l[column];
-  }
+  std::vector<double> parts = ops::shard_softmax_stats(
+      shard.logits, shard.targets, model.vocab_begin(), max.narrow(0, n).on(shard.logits.device()));
   parts = parallel::comm::sum_in_rank_order(tp.comm, parts);
+  const float* m = max.data<float>();
   ShardedStats out;
-  for (size_t i = 0; i < n; ++i) {
-    out.lse.push_back(static_cast<double>(m[i]) + std::log(parts[3 * i]));
-    out.mean_logit.push_back(parts[3 * i + 1] / parts[3 * i]);
-    out.target_logit.push_back(parts[3 * i + 2]);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<size_t>(3 * i);
+    out.lse.push_back(static_cast<double>(m[i]) + std::log(parts[k]));
+    out.mean_logit.push_back(parts[k + 1] / parts[k]);
+    out.target_logit.push_back(parts[k + 2]);
   }
   return out;
 }
@@ -84,9 +86,7 @@ CompletionScores model_completion_scores(const models::DeepSeekV3Model& model,
                                          const std::vector<ScoredRow>& source) {
   if (!vocab_sharded(model)) return completion_scores(logits, rows, source);
   const std::vector<std::vector<int32_t>> tokens = completions_of(source);
-  // Under tensor parallelism the scores are host loops over the logit shard: on a device, one
-  // copy of it to the host per micro-batch (docs/cuda.md, "Not done yet").
-  const ShardedStats stats = sharded_stats(model, logits.on(Device::CPU), token_rows(rows, tokens));
+  const ShardedStats stats = sharded_stats(model, listed_shard(logits, token_rows(rows, tokens)));
   CompletionScores out;
   out.logp.resize(static_cast<size_t>(rows.batch));
   out.entropy.resize(static_cast<size_t>(rows.batch));
@@ -108,28 +108,28 @@ Tensor model_completion_logit_grad(const models::DeepSeekV3Model& model, const T
   // Statistics of every completion row, weighted or not, so the collective is the same size on
   // every TP rank by construction.
   const TokenRows at = token_rows(rows, tokens);
-  // Host loops over a host copy of the shard, the gradient copied back (as for the scores).
-  const Tensor host_logits = logits.on(Device::CPU);
-  const ShardedStats stats = sharded_stats(model, host_logits, at);
-  const int64_t local = logits.size(1), begin = model.vocab_begin();
-  Tensor grad = Tensor::zeros(logits.shape());
-  const float* data = host_logits.data<float>();
-  float* out = grad.data<float>();
-  size_t i = 0;
+  const ListedShard shard = listed_shard(logits, at);
+  const ShardedStats stats = sharded_stats(model, shard);
+  std::vector<double> weights;
   for (int64_t b = 0; b < rows.batch; ++b) {
     const auto& w = dlogp[static_cast<size_t>(b)];
-    for (size_t j = 0; j < tokens[static_cast<size_t>(b)].size(); ++j, ++i) {
-      if (w[j] == 0.0) continue;
-      const float* l = data + at.row[i] * local;
-      float* g = out + at.row[i] * local;
-      for (int64_t v = 0; v < local; ++v) {
-        g[v] = static_cast<float>(-w[j] * std::exp(l[v] - stats.lse[i]));
-      }
-      const int64_t column = at.target[i] - begin;
-      if (column >= 0 && column < local) g[column] += static_cast<float>(w[j]);
-    }
+    weights.insert(weights.end(), w.begin(),
+                   w.begin() + static_cast<std::ptrdiff_t>(tokens[static_cast<size_t>(b)].size()));
   }
-  return grad.on(logits.device());
+  Tensor d_listed = Tensor::empty(shard.logits.shape(), DType::F32, logits.device());
+  ops::shard_logprob_backward(shard.logits, shard.targets, model.vocab_begin(), stats.lse, weights,
+                              d_listed);
+  // Back into the logits' rows, one slot per row: a completion token's row, or none (zero).
+  std::vector<int32_t> slot(static_cast<size_t>(logits.size(0)), -1);
+  for (size_t i = 0; i < at.row.size(); ++i) {
+    int32_t& s = slot[static_cast<size_t>(at.row[i])];
+    TRIDENT_CHECK(s < 0, "logits row ", at.row[i], " holds two completion tokens");
+    s = static_cast<int32_t>(i);
+  }
+  Tensor grad = Tensor::empty(logits.shape(), DType::F32, logits.device());
+  ops::combine_rows(d_listed, Tensor::from_ints(slot, {logits.size(0)}).on(logits.device()),
+                    /*top_k=*/1, Tensor(), /*first_token=*/0, grad);
+  return grad;
 }
 
 }  // namespace trident::train::grpo
