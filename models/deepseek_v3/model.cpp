@@ -312,19 +312,18 @@ void DeepSeekV3Model::update_router_bias(const std::vector<ExpertLoad>& global_l
         "model.layers." + std::to_string(load.layer) + ".mlp.gate.e_score_correction_bias";
     // Another pipeline rank's layer, or a router without the buffer (V2's topk methods).
     if (!store_->has(name)) continue;
-    // One vector of n_routed_experts floats: updated on the host, copied back where it lives.
-    Tensor& stored = store_->value(name);
-    Tensor host = stored.on(Device::CPU);
-    float* bias = host.data<float>();
-    double mean = 0.0;
-    for (const int64_t tokens : load.tokens_per_expert) mean += static_cast<double>(tokens);
-    mean /= static_cast<double>(load.tokens_per_expert.size());
-    for (size_t e = 0; e < load.tokens_per_expert.size(); ++e) {
-      const double gap = mean - static_cast<double>(load.tokens_per_expert[e]);
-      const double sign = gap > 0 ? 1.0 : (gap < 0 ? -1.0 : 0.0);
-      bias[e] += static_cast<float>(gamma * sign);
-    }
-    if (stored.device() != Device::CPU) stored.copy_from(host);
+    // One vector of n_routed_experts floats, updated on the host.
+    update_on_host(store_->value(name), [&](Tensor& host) {
+      float* bias = host.data<float>();
+      double mean = 0.0;
+      for (const int64_t tokens : load.tokens_per_expert) mean += static_cast<double>(tokens);
+      mean /= static_cast<double>(load.tokens_per_expert.size());
+      for (size_t e = 0; e < load.tokens_per_expert.size(); ++e) {
+        const double gap = mean - static_cast<double>(load.tokens_per_expert[e]);
+        const double sign = gap > 0 ? 1.0 : (gap < 0 ? -1.0 : 0.0);
+        bias[e] += static_cast<float>(gamma * sign);
+      }
+    });
   }
 }
 

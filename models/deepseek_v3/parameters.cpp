@@ -110,15 +110,14 @@ ParameterStore::ParameterStore(const ParameterRegistry& registry, ShardSelection
 
 void ParameterStore::initialize(uint64_t seed) {
   const auto range = static_cast<float>(registry_.config().initializer_range());
-  // Drawn on the host (a pure function of seed, name and index) and copied to the device once.
-  const bool on_host = values_.device() == Device::CPU;
-  Tensor host = on_host ? values_ : Tensor::zeros({values_.numel()});
-  for (Parameter& param : parameters_) {
-    Tensor target =
-        host.narrow(param.offset, param.offset + param.value.numel()).view(param.value.shape());
-    initialize_parameter(*param.spec, param.slice, seed, range, target);
-  }
-  if (!on_host) values_.copy_from(host);
+  // Drawn on the host (a pure function of seed, name and index), copied to the device once.
+  update_on_host(values_, [&](Tensor& host) {
+    for (Parameter& param : parameters_) {
+      Tensor target =
+          host.narrow(param.offset, param.offset + param.value.numel()).view(param.value.shape());
+      initialize_parameter(*param.spec, param.slice, seed, range, target);
+    }
+  });
   refresh_compute_weights();
 }
 

@@ -88,18 +88,8 @@ __global__ void logprob_kernel(const float* logits, const int32_t* targets, cons
   logprobs[t] = counted(target, vocab) ? logits[t * vocab + target] - lse[t] : 0.0f;
 }
 
-struct Rows {
-  int64_t tokens;
-  int64_t vocab;
-};
-
-Rows check_logits(const Tensor& logits, const Tensor& targets) {
-  detail::expect_dtype(logits, DType::F32, "cross-entropy logits");
-  detail::expect_dtype(targets, DType::I32, "cross-entropy targets");
-  TRIDENT_CHECK(logits.dim() == 2, "cross-entropy logits must be [T, V], got ",
-                logits.describe());
-  detail::expect_numel(targets, logits.size(0), "cross-entropy targets");
-  return Rows{logits.size(0), logits.size(1)};
+detail::LogitRows check_logits(const Tensor& logits, const Tensor& targets) {
+  return detail::logit_rows(logits, targets, "cross-entropy", "[T, V]");
 }
 
 // log Σ exp and Σ p · logit of one row in double, by the whole block (every thread gets both).
@@ -166,7 +156,7 @@ __global__ void logprob_grad_kernel(const float* logits, const int32_t* targets,
 
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& lse,
                                          cudaStream_t stream) {
-  const Rows r = check_logits(logits, targets);
+  const detail::LogitRows r = check_logits(logits, targets);
   detail::expect_dtype(lse, DType::F32, "cross-entropy lse");
   detail::expect_numel(lse, r.tokens, "cross-entropy lse");
   CrossEntropyResult result;
@@ -194,7 +184,7 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                             float grad_scale, Tensor& dlogits, cudaStream_t stream) {
-  const Rows r = check_logits(logits, targets);
+  const detail::LogitRows r = check_logits(logits, targets);
   detail::expect_dtype(lse, DType::F32, "cross-entropy lse");
   detail::expect_numel(lse, r.tokens, "cross-entropy lse");
   detail::expect_dtype(dlogits, DType::F32, "cross-entropy dlogits");
@@ -208,7 +198,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
 
 void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprobs,
                     cudaStream_t stream) {
-  const Rows r = check_logits(logits, targets);
+  const detail::LogitRows r = check_logits(logits, targets);
   detail::expect_dtype(logprobs, DType::F32, "token log-probs");
   detail::expect_numel(logprobs, r.tokens, "token log-probs");
   if (r.tokens == 0) return;
@@ -225,7 +215,7 @@ void token_logprobs(const Tensor& logits, const Tensor& targets, Tensor& logprob
 
 std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets,
                                      cudaStream_t stream) {
-  const Rows r = check_logits(logits, targets);
+  const detail::LogitRows r = check_logits(logits, targets);
   std::vector<TokenScore> host(static_cast<size_t>(r.tokens));
   if (r.tokens == 0) return host;
   const detail::StreamScratch scores(host.size() * sizeof(TokenScore), stream);
@@ -242,7 +232,7 @@ std::vector<TokenScore> token_scores(const Tensor& logits, const Tensor& targets
 void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
                              const std::vector<double>& weights, Tensor& dlogits,
                              cudaStream_t stream) {
-  const Rows r = check_logits(logits, targets);
+  const detail::LogitRows r = check_logits(logits, targets);
   TRIDENT_CHECK(static_cast<int64_t>(weights.size()) == r.tokens,
                 "token_logprobs_backward: ", weights.size(), " weights for ", r.tokens, " tokens");
   detail::expect_dtype(dlogits, DType::F32, "token_logprobs_backward dlogits");

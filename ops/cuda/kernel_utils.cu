@@ -1,3 +1,5 @@
+#include <string>
+
 #include "ops/cuda/kernel_utils.h"
 
 namespace trident::ops::cuda::detail {
@@ -30,6 +32,17 @@ void expect_float_or_bf16(const Tensor& t, const char* what) {
 void expect_numel(const Tensor& t, int64_t numel, const char* what) {
   TRIDENT_CHECK(t.numel() == numel, what, " must hold ", numel, " elements, got ",
                 t.describe());
+}
+
+LogitRows logit_rows(const Tensor& logits, const Tensor& targets, const char* op,
+                     const char* shape) {
+  const std::string logits_name = std::string(op) + " logits";
+  const std::string targets_name = std::string(op) + " targets";
+  expect_dtype(logits, DType::F32, logits_name.c_str());
+  expect_dtype(targets, DType::I32, targets_name.c_str());
+  TRIDENT_CHECK(logits.dim() == 2, logits_name, " must be ", shape, ", got ", logits.describe());
+  expect_numel(targets, logits.size(0), targets_name.c_str());
+  return LogitRows{logits.size(0), logits.size(1)};
 }
 
 }  // namespace trident::ops::cuda::detail

@@ -23,6 +23,15 @@ void expect_dtype(const Tensor& t, DType dtype, const char* what);
 void expect_float_or_bf16(const Tensor& t, const char* what);
 void expect_numel(const Tensor& t, int64_t numel, const char* what);
 
+// Logits [T, V] f32 with one i32 target per row; `op` names them in messages ("cross-entropy
+// logits"), `shape` their layout ("[T, V]").
+struct LogitRows {
+  int64_t tokens;
+  int64_t vocab;
+};
+LogitRows logit_rows(const Tensor& logits, const Tensor& targets, const char* op,
+                     const char* shape);
+
 // A tensor an op checks, with the name its messages give it.
 struct Operand {
   const Tensor& tensor;

@@ -98,18 +98,8 @@ __global__ void logprob_backward_kernel(const float* logits, const int32_t* targ
   }
 }
 
-struct ShardRows {
-  int64_t tokens;
-  int64_t vocab;
-};
-
-ShardRows check_shard(const Tensor& logits, const Tensor& targets) {
-  detail::expect_dtype(logits, DType::F32, "vocabulary shard logits");
-  detail::expect_dtype(targets, DType::I32, "vocabulary shard targets");
-  TRIDENT_CHECK(logits.dim() == 2, "vocabulary shard logits must be [T, V/tp], got ",
-                logits.describe());
-  detail::expect_numel(targets, logits.size(0), "vocabulary shard targets");
-  return ShardRows{logits.size(0), logits.size(1)};
+detail::LogitRows check_shard(const Tensor& logits, const Tensor& targets) {
+  return detail::logit_rows(logits, targets, "vocabulary shard", "[T, V/tp]");
 }
 
 }  // namespace
@@ -128,7 +118,7 @@ void shard_row_max(const Tensor& logits, Tensor& row_max, cudaStream_t stream) {
 
 void shard_softmax_sums(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
                         const Tensor& row_max, Tensor& sums, cudaStream_t stream) {
-  const ShardRows r = check_shard(logits, targets);
+  const detail::LogitRows r = check_shard(logits, targets);
   detail::expect_dtype(row_max, DType::F32, "shard_softmax_sums row_max");
   detail::expect_numel(row_max, r.tokens, "shard_softmax_sums row_max");
   detail::expect_dtype(sums, DType::F32, "shard_softmax_sums sums");
@@ -143,7 +133,7 @@ void shard_softmax_sums(const Tensor& logits, const Tensor& targets, int64_t sha
 void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse,
                                   int64_t shard_begin, float grad_scale, Tensor& dlogits,
                                   cudaStream_t stream) {
-  const ShardRows r = check_shard(logits, targets);
+  const detail::LogitRows r = check_shard(logits, targets);
   detail::expect_dtype(lse, DType::F32, "shard_cross_entropy_backward lse");
   detail::expect_numel(lse, r.tokens, "shard_cross_entropy_backward lse");
   detail::expect_dtype(dlogits, DType::F32, "shard_cross_entropy_backward dlogits");
@@ -158,7 +148,7 @@ void shard_cross_entropy_backward(const Tensor& logits, const Tensor& targets, c
 std::vector<double> shard_softmax_stats(const Tensor& logits, const Tensor& targets,
                                         int64_t shard_begin, const Tensor& row_max,
                                         cudaStream_t stream) {
-  const ShardRows r = check_shard(logits, targets);
+  const detail::LogitRows r = check_shard(logits, targets);
   detail::expect_dtype(row_max, DType::F32, "shard_softmax_stats row_max");
   detail::expect_numel(row_max, r.tokens, "shard_softmax_stats row_max");
   std::vector<double> host(static_cast<size_t>(3 * r.tokens), 0.0);
@@ -177,7 +167,7 @@ std::vector<double> shard_softmax_stats(const Tensor& logits, const Tensor& targ
 void shard_logprob_backward(const Tensor& logits, const Tensor& targets, int64_t shard_begin,
                             const std::vector<double>& lse, const std::vector<double>& weights,
                             Tensor& dlogits, cudaStream_t stream) {
-  const ShardRows r = check_shard(logits, targets);
+  const detail::LogitRows r = check_shard(logits, targets);
   TRIDENT_CHECK(static_cast<int64_t>(lse.size()) == r.tokens &&
                     static_cast<int64_t>(weights.size()) == r.tokens,
                 "shard_logprob_backward: ", lse.size(), " lse and ", weights.size(),

@@ -111,6 +111,20 @@ class Tensor {
   Device device_ = Device::CPU;
 };
 
+// Host code that writes a tensor wherever it lives: fill(host) gets `t` itself when it is on the
+// host, else a host copy of its values that is copied back into `t` afterwards (device memory is
+// written only by copies or ops).
+template <typename Fill>
+void update_on_host(Tensor& t, Fill&& fill) {
+  if (t.device() == Device::CPU) {
+    fill(t);
+    return;
+  }
+  Tensor host = t.to(Device::CPU);
+  fill(host);
+  t.copy_from(host);
+}
+
 // Norm-scaled comparison used across tests: ||a - b|| / max(||b||, tiny).
 double relative_error(const Tensor& a, const Tensor& b);
 

@@ -438,25 +438,25 @@ bool agree_on_reference(const models::ParameterStore& store,
 void read_weights(hid_t file, hid_t dxpl, const std::string& path, const std::string& group,
                   models::ParameterStore& store) {
   // HDF5 reads into host memory: the values themselves on a CPU run, else a copy handed back.
-  Tensor device_values = store.flat_values();
-  Tensor host_values = device_values.on(Device::CPU);
-  float* values = host_values.data<float>();
-  // The policy's tensors are named as the user knows them; another group's with the group.
-  const std::string where = group == kWeights ? "" : " under " + group;
-  for (const models::ParamSpec& spec : store.registry().specs()) {
-    const std::string name = group + "/" + spec.name;
-    TRIDENT_USER_CHECK(h5::link_exists(file, name), "checkpoint '", path, "' has no tensor '",
-                       spec.name, "'", where, " (expected shape ", shape_string(spec.shape),
-                       "); was it written for another model config?");
-    h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), name);
-    const Shape stored = h5::dataset_shape(dataset);
-    TRIDENT_USER_CHECK(stored == spec.shape, "tensor '", spec.name, "'", where, " in '", path,
-                       "' has shape ", shape_string(stored), " but the model expects ",
-                       shape_string(spec.shape));
-    const Piece weight = weight_piece(store, spec);
-    transfer(dataset, dxpl, spec.shape, weight, weight.held, values + weight.flat, false, name);
-  }
-  if (device_values.device() != Device::CPU) device_values.copy_from(host_values);
+  Tensor values = store.flat_values();
+  update_on_host(values, [&](Tensor& host) {
+    float* data = host.data<float>();
+    // The policy's tensors are named as the user knows them; another group's with the group.
+    const std::string where = group == kWeights ? "" : " under " + group;
+    for (const models::ParamSpec& spec : store.registry().specs()) {
+      const std::string name = group + "/" + spec.name;
+      TRIDENT_USER_CHECK(h5::link_exists(file, name), "checkpoint '", path, "' has no tensor '",
+                         spec.name, "'", where, " (expected shape ", shape_string(spec.shape),
+                         "); was it written for another model config?");
+      h5::Handle dataset = h5::dataset_handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), name);
+      const Shape stored = h5::dataset_shape(dataset);
+      TRIDENT_USER_CHECK(stored == spec.shape, "tensor '", spec.name, "'", where, " in '", path,
+                         "' has shape ", shape_string(stored), " but the model expects ",
+                         shape_string(spec.shape));
+      const Piece weight = weight_piece(store, spec);
+      transfer(dataset, dxpl, spec.shape, weight, weight.held, data + weight.flat, false, name);
+    }
+  });
   store.refresh_compute_weights();
 }
 

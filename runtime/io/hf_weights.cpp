@@ -38,15 +38,14 @@ void copy_slice(const Tensor& global, const models::ShardSlice& slice, Tensor& o
   for (size_t i = static_cast<size_t>(slice.dim) + 1; i < shape.size(); ++i) inner *= shape[i];
   const int64_t full = shape[static_cast<size_t>(slice.dim)];
   // Cut on the host, then one copy to where the parameter lives.
-  const bool on_host = out.device() == Device::CPU;
-  Tensor cut = on_host ? out : Tensor::empty(out.shape());
-  const float* src = global.data<float>();
-  float* dst = cut.data<float>();
-  for (int64_t o = 0; o < outer; ++o) {
-    const float* from = src + (o * full + slice.begin) * inner;
-    std::copy(from, from + slice.extent * inner, dst + o * slice.extent * inner);
-  }
-  if (!on_host) out.copy_from(cut);
+  update_on_host(out, [&](Tensor& cut) {
+    const float* src = global.data<float>();
+    float* dst = cut.data<float>();
+    for (int64_t o = 0; o < outer; ++o) {
+      const float* from = src + (o * full + slice.begin) * inner;
+      std::copy(from, from + slice.extent * inner, dst + o * slice.extent * inner);
+    }
+  });
 }
 }  // namespace
 
