@@ -12,7 +12,11 @@
 namespace trident::ops {
 namespace {
 
-const Tensor& as_tensor(const Tensor* tensor) { return *tensor; }
+// An optional operand passed as a null pointer counts as an undefined tensor.
+const Tensor& as_tensor(const Tensor* tensor) {
+  static const Tensor kAbsent;
+  return tensor != nullptr ? *tensor : kAbsent;
+}
 const Tensor& as_tensor(const Tensor& tensor) { return tensor; }
 
 // The first defined tensor of one call (pointers or tensors), after checking that every defined
@@ -253,6 +257,15 @@ std::string cuda_unavailable_reason() {
 #endif
 }
 
+std::string cuda_device_name() {
+#ifdef TRIDENT_WITH_CUDA
+  const cuda::DeviceInfo info = cuda::query_device();
+  return info.available ? info.name : "";
+#else
+  return "";
+#endif
+}
+
 void convert(const Tensor& src, Tensor& dst) {
   TRIDENT_ON_DEVICE(convert, device_of("convert", {&src, &dst}), src, dst);
 }
@@ -380,9 +393,10 @@ void token_logprobs_backward(const Tensor& logits, const Tensor& targets,
 }
 
 void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
-                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq) {
-  TRIDENT_ON_DEVICE(adamw_update, device_of("adamw_update", {&param, &grad, &exp_avg, &exp_avg_sq}),
-                    settings, step, param, grad, exp_avg, exp_avg_sq);
+                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor* nonfinite) {
+  TRIDENT_ON_DEVICE(adamw_update,
+                    device_of("adamw_update", {&param, &grad, &exp_avg, &exp_avg_sq, nonfinite}),
+                    settings, step, param, grad, exp_avg, exp_avg_sq, nonfinite);
 }
 
 double sum_of_squares(const std::vector<Tensor>& pieces) {

@@ -220,6 +220,9 @@ void shard_logprob_backward(const Tensor& logits, const Tensor& targets, int64_t
 // Why no CUDA tensor can be made in this process (a build without the CUDA backend, no usable
 // GPU, with the driver's reason), or "" when one can.
 std::string cuda_unavailable_reason();
+// The name the CUDA driver gives this process's GPU ("NVIDIA H100 80GB HBM3"), or "" when there
+// is none.
+std::string cuda_device_name();
 
 // ---- optimizer ----
 // One AdamW step, fp32 arithmetic, on `param` (f32) with `grad` (f32) and the moments (both f32
@@ -229,8 +232,11 @@ std::string cuda_unavailable_reason();
 //   g = grad · step.grad_scale ;  p <- p·(1 − lr·wd) when step.decay
 //   m <- β1·m + (1 − β1)·g ;  v <- β2·v + (1 − β2)·g²
 //   p <- p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)
+// `nonfinite` (i64[1] on the same device, optional) has the number of updated weights that came
+// out NaN or infinite added to it: the finiteness check of the update, in the same pass.
 void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
-                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq);
+                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  Tensor* nonfinite = nullptr);
 // Σ x² over every element of every piece (f32), accumulated in double and returned to the host:
 // on a GPU the one synchronisation the global gradient norm needs. The order of the additions
 // depends on the pieces' sizes alone, so every rank, run and thread count adds alike.

@@ -2,7 +2,8 @@
 # Checks one GPU machine in one command, no MPI launcher: builds the CUDA op tests, the benchmark
 # and `trident` for this GPU's architecture, runs every CUDA op against the CPU oracle, times the
 # heavy ops against a bf16 GEMM of the same run, trains `small` 50 steps on the GPU in bf16 and on
-# the CPU in fp32 and compares the losses, runs one GRPO step on the GPU, then writes one JSON
+# the CPU in fp32 and compares the losses, runs one GRPO step on the GPU, times a training step
+# of one DeepSeek-V3 layer at 671B widths (MFU against the GPU's bf16 peak), then writes one JSON
 # report and a short summary.
 # docs/cuda.md ("One command on a GPU machine") says what it checks, what it does not check yet
 # and why, the expected times and the report's fields.
@@ -74,6 +75,8 @@ python=${TRIDENT_PYTHON:-python3}
 targets=(test_cuda_device test_cuda_ops bench_cuda_ops trident)
 # The training runs of step 6, each writing <run>.log and <run>.jsonl into the logs.
 train_runs=(train_small_gpu train_small_cpu grpo_step_gpu)
+# The layer step of step 7 (<run>.log and <run>.json).
+layer_run=layer_step_gpu
 cd "$TRIDENT_ROOT"
 
 # --- what the report is made of ---------------------------------------------------------------
@@ -121,7 +124,8 @@ else
 fi
 # This run's logs only: a file left by an earlier run would pass for one of this run's.
 for name in probe.txt build.log "${targets[@]/%/.log}" "${targets[@]/%/.json}" \
-            "${train_runs[@]/%/.log}" "${train_runs[@]/%/.jsonl}"; do
+            "${train_runs[@]/%/.log}" "${train_runs[@]/%/.jsonl}" "$layer_run.log" \
+            "$layer_run.json"; do
   rm -f "$logs/$name"
 done
 # The training runs' checkpoints: this script's own folder, emptied, since a checkpoint folder
@@ -301,7 +305,7 @@ report_args+=(--iterations "$iterations")
 
 # --- 6. training: `small` on the GPU in bf16 and on the CPU in fp32, then a GRPO step on the GPU -
 # The report compares the two runs' losses (gpu_check_report.py says how); the GRPO step starts
-# from the GPU run's checkpoint. The layer-step MFU check is not built yet (reported not run).
+# from the GPU run's checkpoint.
 train_run() {
   local run=$1 limit=$2 status=0
   shift 2
@@ -320,5 +324,17 @@ train_run train_small_cpu 240 "${small[@]}" --set train.device=cpu
 train_run grpo_step_gpu 300 grpo --config small --init "$train_dir/train_small_gpu/step_50.h5" \
   --set train.device=cuda --set grpo.steps=1 --set grpo.eval_prompts=16
 
-# --- 7. the report ------------------------------------------------------------------------------
+# --- 7. the layer step: one DeepSeek-V3 MoE layer at 671B widths, 4,096 tokens, bf16 ----------
+# `trident bench step` times it against a bf16 GEMM on the same GPU and reports the MFU against
+# the GPU's dense bf16 peak (configs/dsv3-layer.textproto; the report's target: MFU_TARGET).
+begin_step "$layer_run"
+layer_status=0
+timeout -k 10 240 "$build_dir/launch/trident" bench step --config dsv3-layer --no-reference \
+  --warmup 2 --steps 5 --json "$logs/$layer_run.json" >"$logs/$layer_run.log" 2>&1 ||
+  layer_status=$?
+report_args+=(--ran "$layer_run" "$layer_status")
+if [ "$layer_status" -eq 0 ]; then end_step passed; else end_step failed; fi
+grep -E '^(FLOP rate|MFU)' "$logs/$layer_run.log" || tail -n 2 "$logs/$layer_run.log"
+
+# --- 8. the report ------------------------------------------------------------------------------
 finish

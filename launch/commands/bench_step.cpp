@@ -19,6 +19,7 @@
 #include "launch/commands/scratch_dir.h"
 #include "launch/commands/subprocess.h"
 #include "ops/cpu_threads.h"
+#include "ops/ops.h"
 #include "runtime/core/allocator.h"
 #include "runtime/core/profiler.h"
 #include "runtime/io/batch_safetensors.h"
@@ -35,6 +36,8 @@ namespace {
 // The largest square GEMM bench step times as the machine's attainable rate: big enough for
 // OpenBLAS's blocking to reach its peak, small enough (48 MiB) to take about a second.
 constexpr int64_t kSgemmSize = 2048;
+// On a GPU: a bf16 GEMM of 8192³ (1.1 TFLOP), long enough for the tensor cores' peak clocks.
+constexpr int64_t kGpuGemmSize = 8192;
 
 struct StepTimes {
   double seconds = 0.0;  // mean over the timed steps
@@ -138,6 +141,13 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
   std::unique_ptr<trident::io::AtomicFileWriter> json_file;
   if (!json_path.empty()) json_file = std::make_unique<trident::io::AtomicFileWriter>(json_path);
   trident::config::TridentConfig config = config_flags.load(1);
+  // On a GPU the step is measured against a bf16 GEMM on the same GPU and the GPU's dense bf16
+  // peak (the MFU); the PyTorch reference is a CPU one, so it is not run there.
+  const bool gpu = config.train().device() == "cuda";
+  const trident::Device device = gpu ? trident::Device::CUDA : trident::Device::CPU;
+  TRIDENT_USER_CHECK(!gpu || no_reference,
+                     "bench step with train.device = \"cuda\" times the GPU against its own bf16 "
+                     "GEMM; the PyTorch reference runs on the CPU: add --no-reference");
   const trident::ops::CpuThreads chosen =
       threads > 0 ? trident::ops::set_cpu_threads(static_cast<int>(threads), "--threads")
                   : trident::ops::cpu_threads();
@@ -189,12 +199,14 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
       trident_step = time_trident_steps(trainer, warmup, steps);
       trident_rounds.push_back(trident_step.seconds);
     }
-    trident::Allocator::instance(trident::Device::CPU).release_cached();
-    // The GEMM rate this machine reaches with the same threads, measured in the same run; its
-    // matrices go back to the system too, so later rounds' memory figures are their own.
+    trident::Allocator::instance(device).release_cached();
+    // The GEMM rate this machine reaches with the same threads (on a GPU: a bf16 GEMM on it),
+    // measured in the same run; its matrices go back to the system too, so later rounds'
+    // memory figures are their own.
     if (round == 0) {
-      sgemm_flops = trident::train::measure_gemm_flops_per_second(kSgemmSize);
-      trident::Allocator::instance(trident::Device::CPU).release_cached();
+      sgemm_flops = gpu ? trident::train::measure_gpu_bf16_gemm_flops_per_second(kGpuGemmSize)
+                        : trident::train::measure_gemm_flops_per_second(kSgemmSize);
+      trident::Allocator::instance(device).release_cached();
     }
     if (!no_reference) {
       const nlohmann::json result =
@@ -227,18 +239,37 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
     std::printf("speed-up (PyTorch time / Trident time): %.2fx\n", torch_seconds / trident_seconds);
   }
   const double model_flops = model_flops_per_step / trident_seconds;
-  std::printf(
-      "FLOP rate: Trident %.4g GFLOP/s (%.4g GFLOP per step, the planner's model FLOPs), fp32 "
-      "sgemm %lld³ %.4g GFLOP/s (same threads, this run): ratio to sgemm %.3g\n",
-      model_flops / 1e9, model_flops_per_step / 1e9, static_cast<long long>(kSgemmSize),
-      sgemm_flops / 1e9, model_flops / sgemm_flops);
+  const std::string gemm_reference =
+      gpu ? "bf16 GEMM " + std::to_string(kGpuGemmSize) + "³ on this GPU"
+          : "fp32 sgemm " + std::to_string(kSgemmSize) + "³, same threads";
+  if (gpu) {
+    std::printf(
+        "FLOP rate: Trident %.4g TFLOP/s (%.4g GFLOP per step, the planner's model FLOPs), bf16 "
+        "GEMM %lld³ %.4g TFLOP/s (this GPU, this run): ratio to the GEMM %.3g\n",
+        model_flops / 1e12, model_flops_per_step / 1e9, static_cast<long long>(kGpuGemmSize),
+        sgemm_flops / 1e12, model_flops / sgemm_flops);
+  } else {
+    std::printf(
+        "FLOP rate: Trident %.4g GFLOP/s (%.4g GFLOP per step, the planner's model FLOPs), fp32 "
+        "sgemm %lld³ %.4g GFLOP/s (same threads, this run): ratio to sgemm %.3g\n",
+        model_flops / 1e9, model_flops_per_step / 1e9, static_cast<long long>(kSgemmSize),
+        sgemm_flops / 1e9, model_flops / sgemm_flops);
+  }
+  // On a GPU, the MFU against its dense bf16 peak (--peak-tflops auto: the data sheet's figure
+  // for its name, else the GEMM above).
+  const double peak_flops = gpu ? trident::train::parse_peak_flops("auto", device) : 0.0;
+  if (gpu) {
+    std::printf("MFU: %.1f%% of %s's dense bf16 peak, %.4g TFLOP/s\n",
+                100.0 * model_flops / peak_flops, trident::ops::cuda_device_name().c_str(),
+                peak_flops / 1e12);
+  }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf(
-      "memory (host): peak in tensors %.1f MiB, reserved by the caching allocator %.1f MiB "
+      "memory (%s): peak in tensors %.1f MiB, reserved by the caching allocator %.1f MiB "
       "(%.1f%% not in tensors at the peak), system allocations per timed step %.1f; peak "
       "resident set %.1f MiB\n",
-      static_cast<double>(trident_step.peak_bytes) / (1 << 20),
+      gpu ? "GPU" : "host", static_cast<double>(trident_step.peak_bytes) / (1 << 20),
       static_cast<double>(trident_step.reserved_bytes) / (1 << 20),
       100.0 * trident_step.fragmentation,
       static_cast<double>(trident_step.system_allocations) / static_cast<double>(steps),
@@ -261,13 +292,23 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
         {"rounds", rounds},
         {"trident_step_s_rounds", trident_rounds},
         {"trident_step_s", trident_seconds},
+        {"device", gpu ? "cuda" : "cpu"},
         {"model_gflop_per_step", model_flops_per_step / 1e9},
+        {"model_tflops_per_s", model_flops / 1e12},
+        {"gemm_reference", gemm_reference},
         {"sgemm_gflops", sgemm_flops / 1e9},
         {"ratio_to_sgemm", model_flops / sgemm_flops},
+        {"peak_tflops", nullptr},
+        {"mfu", nullptr},
         {"peak_tensor_mib", static_cast<double>(trident_step.peak_bytes) / (1 << 20)},
         {"peak_resident_mib", static_cast<double>(usage.ru_maxrss) / 1024.0},
         {"torch_step_s", nullptr},
         {"torch_version", nullptr}};
+    if (gpu) {
+      record["gpu"] = trident::ops::cuda_device_name();
+      record["peak_tflops"] = peak_flops / 1e12;
+      record["mfu"] = model_flops / peak_flops;
+    }
     if (!no_reference) {
       record["torch_step_s"] = torch_seconds;
       record["torch_step_s_rounds"] = torch_rounds;

@@ -29,7 +29,7 @@ TRIDENT_COMMAND(
                    "write checkpoints to DIR (checkpoint.dir; every checkpoint.every steps, at "
                    "the end, and on SIGTERM / SIGUSR1)");
   trident::train::PretrainOptions options;
-  std::string peak_tflops = std::to_string(trident::train::kDefaultPeakTflops);
+  std::string peak_tflops = "auto";
   long long bucket_kb = 0;
   parser.add_string("--init-hf", &options.init_hf_dir,
                     "start from HF weights (config.json + safetensors) in DIR");
@@ -38,8 +38,9 @@ TRIDENT_COMMAND(
   parser.add_int("--bucket-kb", &bucket_kb,
                  "gradient bucket size in KiB (default: parallel.dp_bucket_mb)");
   parser.add_string("--peak-tflops", &peak_tflops,
-                    "peak TFLOPS of one rank for the MFU, or 'measure' (a short GEMM at start-up; "
-                    "default: this project's CPU development machine, docs/launch.md)");
+                    "peak TFLOPS of one rank for the MFU, 'measure' (a short GEMM at start-up) or "
+                    "'auto' (default: the GPU's dense bf16 peak with train.device = cuda, else "
+                    "this project's CPU development machine; docs/launch.md)");
   if (!parser.parse(args)) return 0;
 
   trident::parallel::MpiSession session(nullptr, nullptr);
@@ -51,7 +52,9 @@ TRIDENT_COMMAND(
   const auto context = trident::parallel::make_parallel_context(config);
   trident::launch::start_rank(*context->mesh(), context->primary(), config.train().device());
   options.bucket_bytes = static_cast<int64_t>(bucket_kb) * 1024;
-  options.peak_flops_per_rank = trident::train::parse_peak_flops(peak_tflops);
+  options.peak_flops_per_rank = trident::train::parse_peak_flops(
+      peak_tflops,
+      config.train().device() == "cuda" ? trident::Device::CUDA : trident::Device::CPU);
   trident::launch::TraceSession trace(config.logging().trace_dir(), *context);
   const trident::train::PretrainSummary summary =
       trident::train::run_pretrain(config, *context, options);

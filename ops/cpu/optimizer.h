@@ -10,7 +10,8 @@
 namespace trident::ops::cpu {
 
 void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
-                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq);
+                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
+                  Tensor* nonfinite = nullptr);
 double sum_of_squares(const std::vector<Tensor>& pieces);
 std::vector<int64_t> count_nonfinite(const std::vector<Tensor>& pieces);
 

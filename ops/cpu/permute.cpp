@@ -22,6 +22,50 @@ void check_plan_rows(const PermutePlan& plan, const Tensor& per_token, const Ten
                 plan.top_k, " slots");
 }
 
+// Tokens [begin, end): out[t] (+)= Σ_j weight(t, j) · rows[slot_to_row[t·top_k + j]], the slots
+// added in order j = 0, 1, … (weight 1 when `weights` is null). The combine and the gradient of
+// the permutation.
+TRIDENT_AVX2_CLONE void gather_sum_rows(const float* rows, const int32_t* slot_to_row,
+                                        const float* weights, int64_t top_k, int64_t dim,
+                                        bool accumulate, float* out, int64_t begin, int64_t end) {
+  for (int64_t t = begin; t < end; ++t) {
+    float* row = out + t * dim;
+    if (!accumulate) std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
+    for (int64_t j = 0; j < top_k; ++j) {
+      const int64_t slot = t * top_k + j;
+      const float* from = rows + static_cast<int64_t>(slot_to_row[slot]) * dim;
+      if (weights == nullptr) {
+#pragma omp simd
+        for (int64_t c = 0; c < dim; ++c) row[c] += from[c];
+      } else {
+        const float weight = weights[slot];
+#pragma omp simd
+        for (int64_t c = 0; c < dim; ++c) row[c] += weight * from[c];
+      }
+    }
+  }
+}
+
+// Tokens [begin, end) of the combine's backward: each slot's weight gradient <dout[t], y[row]>
+// and its row gradient weight · dout[t].
+TRIDENT_AVX2_CLONE void unpermute_backward_tokens(const float* dout, const float* y,
+                                                  const float* weights, const int32_t* slot_to_row,
+                                                  int64_t top_k, int64_t dim, float* dy,
+                                                  float* dweights, int64_t begin, int64_t end) {
+  for (int64_t t = begin; t < end; ++t) {
+    const float* grow = dout + t * dim;
+    for (int64_t j = 0; j < top_k; ++j) {
+      const int64_t slot = t * top_k + j;
+      const int64_t row = slot_to_row[slot];
+      float* drow = dy + row * dim;
+      dweights[slot] = static_cast<float>(detail::dot_f64(grow, y + row * dim, dim));
+      const float weight = weights[slot];
+#pragma omp simd
+      for (int64_t c = 0; c < dim; ++c) drow[c] = weight * grow[c];
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<int64_t> count_per_expert(const Tensor& indices, int64_t experts) {
@@ -89,15 +133,9 @@ void permute_backward(const PermutePlan& plan, const Tensor& dout, Tensor& dx, b
   const float* src = dout.data<float>();
   float* dst = dx.data<float>();
   const int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
-  for (int64_t t = 0; t < plan.tokens; ++t) {
-    float* row = dst + t * dim;
-    if (!accumulate) std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
-    for (int64_t j = 0; j < plan.top_k; ++j) {
-      const float* from = src + static_cast<int64_t>(slot_to_row[t * plan.top_k + j]) * dim;
-      for (int64_t c = 0; c < dim; ++c) row[c] += from[c];
-    }
-  }
+  detail::for_ranges(plan.tokens, plan.tokens * plan.top_k * dim, [&](int64_t begin, int64_t end) {
+    gather_sum_rows(src, slot_to_row, nullptr, plan.top_k, dim, accumulate, dst, begin, end);
+  });
 }
 
 void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& weights,
@@ -111,17 +149,9 @@ void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& w
   const float* w = weights.data<float>();
   float* dst = out.data<float>();
   const int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
-  for (int64_t t = 0; t < plan.tokens; ++t) {
-    float* row = dst + t * dim;
-    std::memset(row, 0, sizeof(float) * static_cast<size_t>(dim));
-    for (int64_t j = 0; j < plan.top_k; ++j) {
-      const int64_t slot = t * plan.top_k + j;
-      const float* from = src + static_cast<int64_t>(slot_to_row[slot]) * dim;
-      const float weight = w[slot];
-      for (int64_t c = 0; c < dim; ++c) row[c] += weight * from[c];
-    }
-  }
+  detail::for_ranges(plan.tokens, plan.tokens * plan.top_k * dim, [&](int64_t begin, int64_t end) {
+    gather_sum_rows(src, slot_to_row, w, plan.top_k, dim, false, dst, begin, end);
+  });
 }
 
 void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
@@ -140,20 +170,9 @@ void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tenso
   float* dst = dy.data<float>();
   float* dw = dweights.data<float>();
   const int32_t* slot_to_row = plan.slot_to_row.data<int32_t>();
-#pragma omp parallel for schedule(static) if (detail::worth_parallel(plan.tokens * plan.top_k * dim))
-  for (int64_t t = 0; t < plan.tokens; ++t) {
-    const float* grow = g + t * dim;
-    for (int64_t j = 0; j < plan.top_k; ++j) {
-      const int64_t slot = t * plan.top_k + j;
-      const int64_t row = slot_to_row[slot];
-      const float* yrow = src + row * dim;
-      float* drow = dst + row * dim;
-      dw[slot] = static_cast<float>(detail::dot_f64(grow, yrow, dim));
-      const float weight = w[slot];
-#pragma omp simd
-      for (int64_t c = 0; c < dim; ++c) drow[c] = weight * grow[c];
-    }
-  }
+  detail::for_ranges(plan.tokens, plan.tokens * plan.top_k * dim, [&](int64_t begin, int64_t end) {
+    unpermute_backward_tokens(g, src, w, slot_to_row, plan.top_k, dim, dst, dw, begin, end);
+  });
 }
 
 }  // namespace trident::ops::cpu

@@ -13,9 +13,11 @@ constexpr int kThreads = 256;
 constexpr int64_t kChunk = int64_t{1} << 16;  // elements per partial sum
 
 // The CPU kernel's arithmetic, element for element (ops/cpu/optimizer.cpp).
+// `nonfinite` (optional) counts the updated weights that are NaN or infinite.
 template <typename Moment>
 __global__ void adamw_kernel(AdamWScalars s, float* param, const float* grad, Moment* exp_avg,
-                             Moment* exp_avg_sq, int64_t n) {
+                             Moment* exp_avg_sq, int64_t n, unsigned long long* nonfinite) {
+  int bad = 0;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     const float g = grad[i] * s.grad_scale;
@@ -26,7 +28,10 @@ __global__ void adamw_kernel(AdamWScalars s, float* param, const float* grad, Mo
     detail::store(exp_avg_sq, i, v);
     p -= s.step_size * m / (sqrtf(v) / s.bias2_sqrt + s.eps);
     param[i] = p;
+    bad += isfinite(p) ? 0 : 1;
   }
+  // Atomics only where something is wrong, which is rare: a finite update costs none.
+  if (bad != 0 && nonfinite != nullptr) atomicAdd(nonfinite, static_cast<unsigned long long>(bad));
 }
 
 // Sum over the block in double; thread 0 gets the result. `scratch` holds one double per warp.
@@ -84,7 +89,8 @@ const float* f32_piece(const Tensor& t, const char* op) {
 }  // namespace
 
 void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
-                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, cudaStream_t stream) {
+                  const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor* nonfinite,
+                  cudaStream_t stream) {
   TRIDENT_CHECK(step.step >= 1, "AdamW step counts from 1, got ", step.step);
   const int64_t n = param.numel();
   detail::expect_dtype(param, DType::F32, "adamw_update param");
@@ -94,17 +100,24 @@ void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& 
   detail::expect_dtype(exp_avg_sq, exp_avg.dtype(), "adamw_update exp_avg_sq");
   detail::expect_numel(exp_avg, n, "adamw_update exp_avg");
   detail::expect_numel(exp_avg_sq, n, "adamw_update exp_avg_sq");
+  unsigned long long* bad = nullptr;
+  if (nonfinite != nullptr) {
+    detail::expect_dtype(*nonfinite, DType::I64, "adamw_update non-finite count");
+    detail::expect_numel(*nonfinite, 1, "adamw_update non-finite count");
+    // The count is never negative: its i64 bits are those of the unsigned atomic's operand.
+    bad = reinterpret_cast<unsigned long long*>(nonfinite->data<int64_t>());
+  }
   if (n == 0) return;
   const AdamWScalars s = adamw_scalars(settings, step);
   const unsigned blocks = blocks_for(n, kThreads);
   if (exp_avg.dtype() == DType::BF16) {
     adamw_kernel<<<blocks, kThreads, 0, stream>>>(s, param.data<float>(), grad.data<float>(),
                                                   detail::bf16_mut(exp_avg),
-                                                  detail::bf16_mut(exp_avg_sq), n);
+                                                  detail::bf16_mut(exp_avg_sq), n, bad);
   } else {
     adamw_kernel<<<blocks, kThreads, 0, stream>>>(s, param.data<float>(), grad.data<float>(),
                                                   exp_avg.data<float>(), exp_avg_sq.data<float>(),
-                                                  n);
+                                                  n, bad);
   }
   TRIDENT_CHECK_LAUNCH();
 }

@@ -15,7 +15,7 @@ namespace trident::ops::cuda {
 // One AdamW step, element-wise, with the scalars of ops::adamw_scalars (the CPU's numbers).
 void adamw_update(const AdamWSettings& settings, const AdamWStep& step, Tensor& param,
                   const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq,
-                  cudaStream_t stream = nullptr);
+                  Tensor* nonfinite = nullptr, cudaStream_t stream = nullptr);
 // Σ x² in double: a block per chunk of 64K elements of each piece writes its partial sum,
 // then one block adds the partials in a fixed order; deterministic for given piece sizes.
 double sum_of_squares(const std::vector<Tensor>& pieces, cudaStream_t stream = nullptr);

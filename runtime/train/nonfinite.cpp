@@ -110,10 +110,10 @@ bool NonFiniteGuard::admit(const std::string& what, double loss, double grad_nor
                     ", set train.grad_clip, or set train.nonfinite = skip to skip such steps)");
 }
 
-void NonFiniteGuard::check_weights(const std::string& what, double lr) const {
+void NonFiniteGuard::check_update(const std::string& what, double lr,
+                                  int64_t nonfinite_here) const {
   TRIDENT_PROFILE_SCOPE("optimizer: finiteness check");
-  const auto specs = static_cast<int64_t>(store_.registry().specs().size());
-  std::vector<int64_t> count{first_nonfinite_here(store_, /*weights_only=*/true) < 2 * specs};
+  std::vector<int64_t> count{nonfinite_here};
   parallel::comm::sum_in_rank_order(context_.world(), count);
   if (count[0] == 0) return;
   TRIDENT_USER_FAIL(what, ": the update made weights non-finite; first non-finite tensor: ",

@@ -48,10 +48,11 @@ class NonFiniteGuard {
   // 2"): true when the loss and gradient norm are finite and the update may go ahead, false when
   // the step is to be skipped. Throws when the run stops.
   bool admit(const std::string& what, double loss, double grad_norm);
-  // After the update of `what`: throws, naming the first non-finite weight and the configured
-  // learning rate `lr` (the field settings.lr_field), unless every weight this job holds is
-  // finite. Collective over the world.
-  void check_weights(const std::string& what, double lr) const;
+  // After the update of `what`, given how many weights this rank's update made non-finite
+  // (Optimizer::update counts them as it writes them): throws, naming the first non-finite
+  // weight and the configured learning rate `lr` (the field settings.lr_field), unless the
+  // count is 0 on every rank. Collective over the world.
+  void check_update(const std::string& what, double lr, int64_t nonfinite_here) const;
 
   // Steps skipped so far in this run (a resumed run restores the count it had saved).
   int64_t skipped() const { return skipped_; }

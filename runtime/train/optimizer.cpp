@@ -98,6 +98,11 @@ Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelCon
     exp_avg_ = Tensor::zeros({store.numel()}, settings.moments, store.device());
     exp_avg_sq_ = Tensor::zeros({store.numel()}, settings.moments, store.device());
   }
+  // Beside the weights the update writes: the store's, or the ZeRO-1 masters'.
+  const Device updated_device = settings.zero1 && !groups_.empty()
+                                    ? groups_.front().zero1->master().device()
+                                    : store.device();
+  nonfinite_ = Tensor::zeros({1}, DType::I64, updated_device);
 }
 
 void Optimizer::begin_step() {
@@ -161,10 +166,11 @@ double Optimizer::grad_norm() const {
   return std::sqrt(parallel::comm::sum_in_rank_order(context_.world(), local_squares()));
 }
 
-void Optimizer::update(double lr, double clip, int64_t adam_step) {
+int64_t Optimizer::update(double lr, double clip, int64_t adam_step) {
   TRIDENT_PROFILE_SCOPE("optimizer: AdamW update");
   models::ParameterStore& store = model_.params();
   ops::AdamWStep adam{lr, adam_step, true, static_cast<float>(clip)};
+  nonfinite_.zero();
   if (!settings_.zero1) {
     const Tensor& values = store.flat_values();
     const Tensor& grads = store.flat_grads();
@@ -177,7 +183,7 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
       Tensor value = values.narrow(begin, end);
       Tensor m = exp_avg_.narrow(begin, end);
       Tensor v = exp_avg_sq_.narrow(begin, end);
-      ops::adamw_update(settings_.adam, adam, value, grads.narrow(begin, end), m, v);
+      ops::adamw_update(settings_.adam, adam, value, grads.narrow(begin, end), m, v, &nonfinite_);
     }
   } else {
     const Tensor& flat_values = store.flat_values();
@@ -199,13 +205,15 @@ void Optimizer::update(double lr, double clip, int64_t adam_step) {
         Tensor master = state.master().narrow(begin, end);
         Tensor m = state.exp_avg().narrow(begin, end);
         Tensor v = state.exp_avg_sq().narrow(begin, end);
-        ops::adamw_update(settings_.adam, adam, master, grads.narrow(begin, end), m, v);
+        ops::adamw_update(settings_.adam, adam, master, grads.narrow(begin, end), m, v,
+                          &nonfinite_);
       }
       parallel::dp::all_gather_weights(g.comm, g.reducer->plan(), state.master(), flat_values);
     }
   }
   refresh_copy();
   store.refresh_compute_weights();
+  return nonfinite_.on(Device::CPU).data<int64_t>()[0];  // the update's one host read
 }
 
 void Optimizer::refresh_copy() {

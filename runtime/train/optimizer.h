@@ -74,7 +74,9 @@ class Optimizer {
   void finish_gradients();
   double grad_norm() const;
   // AdamW step `adam_step` (1-based; its bias correction) with the gradients scaled by `clip`.
-  void update(double lr, double clip, int64_t adam_step);
+  // Returns how many of the weights this rank updated came out NaN or infinite (counted by the
+  // update itself: NonFiniteGuard::check_update sums it over the job).
+  [[nodiscard]] int64_t update(double lr, double clip, int64_t adam_step);
 
   ReductionStats reduction_stats() const;
   bool zero1() const { return settings_.zero1; }
@@ -115,6 +117,7 @@ class Optimizer {
   std::vector<bool> updated_;
   Tensor exp_avg_;
   Tensor exp_avg_sq_;
+  Tensor nonfinite_;  // i64[1] beside the updated weights: the update's non-finite ones
   CopyRole copy_role_ = CopyRole::None;
   int copy_peer_ = -1;  // pipeline rank of the other side of the embedding copy
   int embedding_block_ = 0;

@@ -182,8 +182,9 @@ StepMetrics Trainer::step() {
   metrics.lr = schedule_.at(step);
   const std::string what = "step " + std::to_string(step);
   if (nonfinite_.admit(what, metrics.loss, metrics.grad_norm)) {
-    optimizer_->update(metrics.lr, clip_coefficient(metrics.grad_norm, train.grad_clip()), step);
-    nonfinite_.check_weights(what, train.lr());
+    const int64_t nonfinite = optimizer_->update(
+        metrics.lr, clip_coefficient(metrics.grad_norm, train.grad_clip()), step);
+    nonfinite_.check_update(what, train.lr(), nonfinite);
     update_router_bias(record, metrics);
   } else {
     metrics.skipped = true;

@@ -31,6 +31,24 @@ TEST_P(CudaOptimizer, AdamWFollowsTheCpu) {
   }
 }
 
+// The update's count of non-finite weights, with NaN and infinite gradients planted.
+TEST_P(CudaOptimizer, AdamWCountsNonFiniteWeightsLikeTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = GetParam();
+  const ops::AdamWSettings settings{0.9, 0.95, 1e-8, 0.1};
+  Tensor param = random_tensor({n}, 2, 0.02f), grad = random_tensor({n}, 3);
+  grad.data<float>()[0] = std::numeric_limits<float>::quiet_NaN();
+  grad.data<float>()[n - 1] = std::numeric_limits<float>::infinity();
+  Tensor m = Tensor::zeros({n}), v = Tensor::zeros({n});
+  Tensor param_gpu = gpu(param), m_gpu = gpu(m), v_gpu = gpu(v);
+  Tensor count = Tensor::zeros({1}, DType::I64), count_gpu = gpu(count);
+  const ops::AdamWStep adam{1e-3, 1, true};
+  cpu::adamw_update(settings, adam, param, grad, m, v, &count);
+  cuda::adamw_update(settings, adam, param_gpu, gpu(grad), m_gpu, v_gpu, &count_gpu);
+  EXPECT_EQ(count.data<int64_t>()[0], n == 1 ? 1 : 2);
+  EXPECT_EQ(count_gpu.to(Device::CPU).data<int64_t>()[0], count.data<int64_t>()[0]);
+}
+
 // Pieces of the list, an undefined one and an empty one: the double sums agree to round-off.
 TEST_P(CudaOptimizer, SumOfSquaresAndNonfiniteCounts) {
   SKIP_WITHOUT_GPU();

@@ -69,7 +69,7 @@ else
   run as-is 0
   expect_line as-is "^gpu-check: no GPU, nothing checked: no nvidia-smi"
   report as-is "$no_gpu_report and 'nvidia-smi' in r['reason']"
-  report as-is '"no DeepSeek-V3-layer step" in r["checks"]["dsv3_layer_step_mfu"]["reason"]'
+  report as-is 'r["checks"]["dsv3_layer_step_mfu"]["reason"] == "no GPU"'
   # A second run replaces the report in one rename, leaving no temporary file behind.
   echo '{"old": true}' >"$work/as-is/report.json"
   run as-is 0
@@ -131,17 +131,20 @@ if [ -x "$binary_dir/tests/cuda/test_cuda_ops" ] && [ -x "$binary_dir/tests/cuda
     and r["checks"]["cuda_device_tests"]["status"] == "failed"
     and r["checks"]["cuda_op_benchmark"]["status"] == "failed"
     and "no usable GPU" in r["checks"]["cuda_op_benchmark"]["reason"]
-    and r["checks"]["dsv3_layer_step_mfu"]["status"] == "not_run"
+    and r["checks"]["dsv3_layer_step_mfu"]["status"] == "failed"
+    and "layer_step_gpu" in r["checks"]["dsv3_layer_step_mfu"]["reason"]
     and r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["status"] == "failed"
     and "train_small_gpu" in r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["reason"]
     and r["checks"]["grpo_step_gpu"]["status"] == "failed"
     and [s["name"] for s in r["steps"]]
         == ["probe", "tools", "build", "test_cuda_device", "test_cuda_ops", "bench_cuda_ops",
-            "train_small_gpu", "train_small_cpu", "grpo_step_gpu"]
-    and [s["status"] for s in r["steps"]][-3:] == ["failed", "passed", "failed"]'
-  grep -q 'train.device = "cuda", but this process cannot use a GPU' \
-    "$work/unusable-gpu/logs/train_small_gpu.log" ||
-    fail "unusable-gpu: the GPU training run does not say why it stopped"
+            "train_small_gpu", "train_small_cpu", "grpo_step_gpu", "layer_step_gpu"]
+    and [s["status"] for s in r["steps"]][-4:] == ["failed", "passed", "failed", "failed"]'
+  for run in train_small_gpu layer_step_gpu; do
+    grep -q 'train.device = "cuda", but this process cannot use a GPU' \
+      "$work/unusable-gpu/logs/$run.log" ||
+      fail "unusable-gpu: the GPU run $run does not say why it stopped"
+  done
 else
   echo "== unusable-gpu: skipped, $binary_dir has no CUDA test programs"
 fi
@@ -160,8 +163,8 @@ grep -q "unknown option '--bogus'" <(bash "$script" --bogus 2>&1) || fail "--bog
 bash "$script" --help | grep -q "^usage: bash scripts/gpu-check.sh" || fail "--help"
 
 # The report of a run that passed: every test passed, the benchmark measured (made-up round
-# figures), the training runs' metrics (made up: the GPU's losses 1% above the CPU's); the layer
-# step stays "not run", so the result is "incomplete", never "passed".
+# figures), the training runs' metrics (made up: the GPU's losses 1% above the CPU's) and the
+# layer step's figures (made up: 40% MFU). Without the layer step the result is "incomplete".
 echo "== report of a passing run"
 logs=$work/passing/logs
 mkdir -p "$logs"
@@ -193,6 +196,18 @@ write_losses train_small_cpu 1.0
 write_losses train_small_gpu 1.01
 echo '{"step": 1, "loss": 0.01, "reward": 0.4, "kl": 0.0, "grad_norm": 0.5, "rollout_s": 2.0}' \
   >"$logs/grpo_step_gpu.jsonl"
+# write_layer MFU: the layer step's --json record (`trident bench step` on a GPU).
+write_layer() {
+  "$TRIDENT_PYTHON" -c "
+import json
+mfu = $1
+print(json.dumps({'device': 'cuda', 'gpu': 'NVIDIA H100 80GB HBM3', 'trident_step_s': 0.5,
+                  'tokens_per_step': 4096, 'model_gflop_per_step': 1000.0,
+                  'model_tflops_per_s': 989.4 * mfu, 'peak_tflops': 989.4, 'mfu': mfu,
+                  'sgemm_gflops': 700000.0, 'ratio_to_sgemm': 989.4 * mfu / 700.0}))" \
+    >"$logs/layer_step_gpu.json"
+}
+write_layer 0.4
 t=$(date +%s)
 passing_run() {
   "$TRIDENT_PYTHON" "$source_dir/scripts/gpu_check_report.py" --out-dir "$work/passing" \
@@ -200,34 +215,48 @@ passing_run() {
     --arch 90-real --targets "test_cuda_device test_cuda_ops bench_cuda_ops trident" \
     --build-status passed --step build "$t" "$((t + 100))" passed --ran test_cuda_device 0 \
     --ran test_cuda_ops 0 --ran bench_cuda_ops 0 --iterations 10 --ran train_small_gpu 0 \
-    --ran train_small_cpu 0 --ran grpo_step_gpu 0 "$@"
+    --ran train_small_cpu 0 --ran grpo_step_gpu 0 --ran layer_step_gpu 0 "$@"
 }
 passing_run >"$work/passing.log" || fail "passing: the report writer failed"
 cat "$work/passing.log"
-report passing 'r["result"] == "incomplete" and r["exit_status"] == 0
+report passing 'r["result"] == "passed" and r["exit_status"] == 0
   and r["checks"]["cuda_op_tests"]["status"] == "passed" and r["checks"]["cuda_op_tests"]["passed"] == 2
   and r["checks"]["cuda_op_tests"]["disabled"] == 1
   and r["checks"]["cuda_op_benchmark"]["figures"]["baselines"]["bf16_gemm_8192"]["tflops"] == 100.0
-  and [n for n, c in r["checks"].items() if c["status"] == "not_run"] == ["dsv3_layer_step_mfu"]
+  and all(c["status"] == "passed" for c in r["checks"].values())
+  and abs(r["checks"]["dsv3_layer_step_mfu"]["figures"]["mfu"] - 0.4) < 1e-9
   and r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["status"] == "passed"
   and abs(r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["relative_difference"] - 0.01) < 1e-9
   and r["checks"]["grpo_step_gpu"]["status"] == "passed"
   and r["checks"]["grpo_step_gpu"]["figures"]["reward"] == 0.4
   and r["steps"][0]["seconds"] == 100'
-grep -q "^gpu-check: INCOMPLETE" "$work/passing.log" || fail "passing: the headline"
-grep -q "not run  dsv3_layer_step_mfu .*no DeepSeek-V3-layer step benchmark" "$work/passing.log" ||
-  fail "passing: the layer-step check is not reported as not run"
+grep -q "^gpu-check: PASSED" "$work/passing.log" || fail "passing: the headline"
+grep -q "passed   dsv3_layer_step_mfu .*MFU 40.0% of 989.4 TFLOP/s (target 35%)" \
+  "$work/passing.log" || fail "passing: the layer step's MFU is not in the summary"
 grep -q "passed   train_small_gpu_bf16_vs_cpu_fp32 .*relative difference 0.0100" \
   "$work/passing.log" || fail "passing: the loss comparison is not in the summary"
-# Losses 5% apart, and a GRPO step whose loss is NaN: both checks fail, saying why.
+# Without the layer step's run the result is incomplete.
+"$TRIDENT_PYTHON" "$source_dir/scripts/gpu_check_report.py" --out-dir "$work/passing" \
+  --logs "$logs" --root "$source_dir" --started "$t" --gpu "$h100" --build-status passed \
+  --ran test_cuda_device 0 --ran test_cuda_ops 0 --ran bench_cuda_ops 0 --ran train_small_gpu 0 \
+  --ran train_small_cpu 0 --ran grpo_step_gpu 0 >"$work/no-layer.log" ||
+  fail "no-layer: the report writer failed"
+report passing 'r["result"] == "incomplete"
+  and [n for n, c in r["checks"].items() if c["status"] == "not_run"] == ["dsv3_layer_step_mfu"]'
+# Losses 5% apart, a GRPO step whose loss is NaN and a layer step at 20% MFU: each check fails,
+# saying why.
 write_losses train_small_gpu 1.05
 echo '{"step": 1, "loss": NaN, "reward": 0.4}' >"$logs/grpo_step_gpu.jsonl"
+write_layer 0.2
 passing_run >"$work/diverged.log" && fail "diverged: the report writer exited 0"
 report passing 'r["result"] == "failed"
   and "differs by 0.05" in r["checks"]["train_small_gpu_bf16_vs_cpu_fp32"]["reason"]
-  and "not finite" in r["checks"]["grpo_step_gpu"]["reason"]'
+  and "not finite" in r["checks"]["grpo_step_gpu"]["reason"]
+  and "MFU 20.0%" in r["checks"]["dsv3_layer_step_mfu"]["reason"]
+  and "below the 35% target" in r["checks"]["dsv3_layer_step_mfu"]["reason"]'
 write_losses train_small_gpu 1.01
 echo '{"step": 1, "loss": 0.01, "reward": 0.4}' >"$logs/grpo_step_gpu.jsonl"
+write_layer 0.4
 # A program stopped at its time limit, before writing its results: a failure that says so.
 rm "$logs/test_cuda_ops.json"
 "$TRIDENT_PYTHON" "$source_dir/scripts/gpu_check_report.py" --out-dir "$work/passing" \

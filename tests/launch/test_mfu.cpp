@@ -3,6 +3,9 @@
 // job's ranks, and the --peak-tflops values accepted and refused.
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 #include "runtime/config/config.h"
 #include "runtime/core/error.h"
 #include "runtime/train/mfu.h"
@@ -43,11 +46,38 @@ TEST(Mfu, UtilisationIsModelFlopsOverEveryRanksPeak) {
 }
 
 TEST(Mfu, PeakFlag) {
+  EXPECT_DOUBLE_EQ(parse_peak_flops("auto"), kDefaultPeakTflops * 1e12);  // a CPU run
+  EXPECT_DOUBLE_EQ(parse_peak_flops("2.5", Device::CUDA), 2.5e12);
   EXPECT_DOUBLE_EQ(parse_peak_flops("2.5"), 2.5e12);
   EXPECT_DOUBLE_EQ(parse_peak_flops("989"), 989e12);
   EXPECT_GT(parse_peak_flops("measure"), 1e8);  // any machine does 0.1 GFLOPS in fp32
-  for (const char* bad : {"", "fast", "-1", "0", "3x"}) {
+  for (const char* bad : {"", "fast", "-1", "0", "3x", "Auto"}) {
     EXPECT_THROW(parse_peak_flops(bad), UserError) << bad;
+  }
+}
+
+// The names the CUDA driver reports for the boards, and the dense bf16 peaks of their data
+// sheets (half the "with sparsity" figure); a board the table does not know gets 0 (its GEMM is
+// then timed) rather than the figure of a family whose name it contains.
+TEST(Mfu, GpuPeaksByTheDriversName) {
+  const std::vector<std::pair<const char*, double>> known = {{"NVIDIA H100 80GB HBM3", 989.4},
+                                                             {"NVIDIA H100 PCIe", 756.5},
+                                                             {"NVIDIA H100 NVL", 835.5},
+                                                             {"NVIDIA H200", 989.4},
+                                                             {"NVIDIA H800", 989.4},
+                                                             {"NVIDIA GH200 480GB", 989.4},
+                                                             {"NVIDIA A100-SXM4-80GB", 312.0},
+                                                             {"NVIDIA A100 80GB PCIe", 312.0},
+                                                             {"NVIDIA L40S", 362.1},
+                                                             {"NVIDIA L40", 181.0},
+                                                             {"NVIDIA L4", 121.0},
+                                                             {"NVIDIA B200", 2250.0},
+                                                             {"NVIDIA H20", 148.0}};
+  for (const auto& [name, tflops] : known)
+    EXPECT_DOUBLE_EQ(gpu_dense_bf16_tflops(name), tflops) << name;
+  for (const char* unknown :
+       {"", "NVIDIA A10G", "Tesla V100-SXM2-32GB", "NVIDIA GeForce RTX 4090", "NVIDIA H1000"}) {
+    EXPECT_EQ(gpu_dense_bf16_tflops(unknown), 0.0) << unknown;
   }
 }
 

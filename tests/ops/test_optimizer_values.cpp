@@ -113,6 +113,38 @@ TEST(AdamWOp, RefusesMismatchedOperands) {
   EXPECT_THROW(adamw_update(settings, AdamWStep{1e-3, 0, true}, p, wrap(grad), m, v), Error);
 }
 
+// The update counts the weights it makes NaN or infinite into an i64[1], adding to what the
+// counter holds, in both moment dtypes and on both sides of the OpenMP threshold; the counter
+// must be i64[1].
+TEST(AdamWOp, CountsTheWeightsItMakesNonFinite) {
+  const AdamWSettings settings{0.9, 0.95, 1e-8, 0.1};
+  for (const DType moments : {DType::F32, DType::BF16}) {
+    for (const int64_t n : {int64_t{7}, int64_t{70000}}) {
+      std::vector<float> param(static_cast<size_t>(n), 0.5f), grad(static_cast<size_t>(n), 0.1f);
+      grad[1] = std::numeric_limits<float>::quiet_NaN();
+      grad[static_cast<size_t>(n) - 1] = std::numeric_limits<float>::infinity();
+      param[2] = std::numeric_limits<float>::infinity();
+      Tensor p = wrap(param), m = Tensor::zeros({n}, moments), v = Tensor::zeros({n}, moments);
+      Tensor count = Tensor::zeros({1}, DType::I64);
+      adamw_update(settings, AdamWStep{1e-3, 1, true}, p, wrap(grad), m, v, &count);
+      EXPECT_EQ(count.data<int64_t>()[0], 3) << dtype_name(moments) << " n=" << n;
+      int64_t expected = 0;
+      for (const float x : param) expected += std::isfinite(x) ? 0 : 1;
+      EXPECT_EQ(expected, 3);
+      // A finite update adds nothing; the count accumulates over calls.
+      std::vector<float> fine(4, 0.5f), fine_grad(4, 0.1f);
+      Tensor fp = wrap(fine), fm = Tensor::zeros({4}, moments), fv = Tensor::zeros({4}, moments);
+      adamw_update(settings, AdamWStep{1e-3, 1, true}, fp, wrap(fine_grad), fm, fv, &count);
+      EXPECT_EQ(count.data<int64_t>()[0], 3);
+    }
+  }
+  std::vector<float> param(4, 0.0f), grad(4, 0.0f);
+  Tensor p = wrap(param), m = Tensor::zeros({4}), v = Tensor::zeros({4});
+  Tensor wrong = Tensor::zeros({1}, DType::F32);
+  EXPECT_THROW(adamw_update(settings, AdamWStep{1e-3, 1, true}, p, wrap(grad), m, v, &wrong),
+               Error);
+}
+
 // The clip coefficient is applied as the gradient is read: the same bits as scaling the
 // gradient in place and updating with the scaled one.
 TEST(AdamWOp, GradScaleIsTheUpdateOfTheScaledGradient) {

@@ -372,8 +372,9 @@ void GrpoTrainer::update(int64_t step, std::vector<GroupBatch>& pass, GrpoStepMe
       break;
     }
     const double lr = lr_.at(step);
-    optimizer_.update(lr, clip_coefficient(norm, options_.grad_clip), ++optimizer_steps_);
-    nonfinite_.check_weights(what, options_.lr);
+    const int64_t nonfinite =
+        optimizer_.update(lr, clip_coefficient(norm, options_.grad_clip), ++optimizer_steps_);
+    nonfinite_.check_update(what, options_.lr, nonfinite);
   }
   m.skipped_steps = nonfinite_.skipped();
   const std::vector<double> token_sums = parallel::comm::sum_in_rank_order(
