@@ -1,7 +1,6 @@
 #include "parallel/dp/grad_reducer.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 #include <utility>
 
@@ -25,11 +24,13 @@ GradReducer::GradReducer(comm::Communicator* comm, const Tensor& flat_grads, Buc
                 " used with a group of ", group_size(comm_));
   TRIDENT_CHECK(flat_grads_.numel() == plan_.flat_numel && flat_grads_.dtype() == DType::F32,
                 "GradReducer: the flat gradient buffer does not match the bucket plan");
-  if (zero1_) shard_grads_ = Tensor::zeros({plan_.shard_numel});
+  // The reduced shard and the padded staging buffers live beside the gradients.
+  const Device device = flat_grads_.device();
+  if (zero1_) shard_grads_ = Tensor::zeros({plan_.shard_numel}, DType::F32, device);
   staging_.resize(plan_.buckets.size());
   for (size_t i = 0; i < plan_.buckets.size(); ++i) {
     if (zero1_ && plan_.buckets[i].needs_padding()) {
-      staging_[i] = Tensor::zeros({plan_.buckets[i].padded});
+      staging_[i] = Tensor::zeros({plan_.buckets[i].padded}, DType::F32, device);
     }
   }
 }
@@ -69,8 +70,8 @@ void GradReducer::post(size_t index) {
   }
   Tensor input = grads;
   if (staging_[index].defined()) {
-    std::memcpy(staging_[index].data<float>(), grads.data<float>(),
-                static_cast<size_t>(bucket.size()) * sizeof(float));
+    // A copy where the tensors live (device to device on a GPU); the padding stays zero.
+    staging_[index].narrow(0, bucket.size()).copy_from(grads);
     input = staging_[index];
   }
   Tensor output = shard_grads_.narrow(bucket.shard_offset, bucket.shard_offset + bucket.block);
@@ -127,7 +128,7 @@ void all_gather_weights(comm::Communicator* comm, const BucketPlan& plan,
     }
     Tensor output = target;
     if (bucket.needs_padding()) {
-      padded[i] = Tensor::empty({bucket.padded});
+      padded[i] = Tensor::empty({bucket.padded}, DType::F32, flat_values.device());
       output = padded[i];
     }
     pending.push_back(comm->all_gather(mine, output));

@@ -5,11 +5,11 @@
 namespace trident::parallel::dp {
 
 Zero1State::Zero1State(const BucketPlan& plan, int rank, const std::vector<ParamExtent>& params,
-                       DType moments)
+                       DType moments, Device device)
     : segments_(shard_segments(plan, rank, params)),
-      master_(Tensor::zeros({plan.shard_numel})),
-      exp_avg_(Tensor::zeros({plan.shard_numel}, moments)),
-      exp_avg_sq_(Tensor::zeros({plan.shard_numel}, moments)) {}
+      master_(Tensor::zeros({plan.shard_numel}, DType::F32, device)),
+      exp_avg_(Tensor::zeros({plan.shard_numel}, moments, device)),
+      exp_avg_sq_(Tensor::zeros({plan.shard_numel}, moments, device)) {}
 
 void Zero1State::load_master(const Tensor& flat_values) {
   for (const ShardSegment& s : segments_) copy_segment(s, flat_values);

@@ -3,7 +3,8 @@
 // moments for this rank's shard only (bucket_plan.h says which elements those are), so the
 // optimizer memory per rank is (4 + 2·b_m) bytes × shard_numel ≈ (4 + 2·b_m)·N/dp bytes instead
 // of the replicated state, with b_m = 4 for fp32 moments and 2 for bf16 ones. All three are
-// allocated through Tensor, so the allocator counts them.
+// allocated through Tensor on the device of the weights they update (a GPU's memory in a GPU
+// run), so the allocator counts them and AdamW runs where the gradients are.
 //
 // The update is element-wise, so running AdamW segment by segment on the shard is exactly the
 // unsharded update; each segment carries its parameter's weight-decay flag.
@@ -18,7 +19,7 @@ namespace trident::parallel::dp {
 class Zero1State {
  public:
   Zero1State(const BucketPlan& plan, int rank, const std::vector<ParamExtent>& params,
-             DType moments = DType::F32);
+             DType moments = DType::F32, Device device = Device::CPU);
 
   // Copies this rank's elements of the flat values into the master weights (initialisation,
   // and after anything outside the optimizer changed the weights).

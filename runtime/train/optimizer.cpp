@@ -87,8 +87,8 @@ Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelCon
         parallel::dp::plan_buckets(extents, store.numel(), bucket_elements, context.size(axis),
                                    parallel::dp::member_ranges(extents, member));
     if (settings.zero1) {
-      group.zero1 = std::make_unique<parallel::dp::Zero1State>(plan, context.rank(axis),
-                                                               member_extents, settings.moments);
+      group.zero1 = std::make_unique<parallel::dp::Zero1State>(
+          plan, context.rank(axis), member_extents, settings.moments, store.device());
     }
     group.reducer = std::make_unique<parallel::dp::GradReducer>(group.comm, store.flat_grads(),
                                                                 std::move(plan), settings.zero1);
@@ -98,11 +98,7 @@ Optimizer::Optimizer(models::DeepSeekV3Model& model, const parallel::ParallelCon
     exp_avg_ = Tensor::zeros({store.numel()}, settings.moments, store.device());
     exp_avg_sq_ = Tensor::zeros({store.numel()}, settings.moments, store.device());
   }
-  // Beside the weights the update writes: the store's, or the ZeRO-1 masters'.
-  const Device updated_device = settings.zero1 && !groups_.empty()
-                                    ? groups_.front().zero1->master().device()
-                                    : store.device();
-  nonfinite_ = Tensor::zeros({1}, DType::I64, updated_device);
+  nonfinite_ = Tensor::zeros({1}, DType::I64, store.device());
 }
 
 void Optimizer::begin_step() {

@@ -117,7 +117,7 @@ class Optimizer {
   std::vector<bool> updated_;
   Tensor exp_avg_;
   Tensor exp_avg_sq_;
-  Tensor nonfinite_;  // i64[1] beside the updated weights: the update's non-finite ones
+  Tensor nonfinite_;  // i64[1] on the store's device: the update's non-finite weights
   CopyRole copy_role_ = CopyRole::None;
   int copy_peer_ = -1;  // pipeline rank of the other side of the embedding copy
   int embedding_block_ = 0;

@@ -206,5 +206,27 @@ TEST(GradReducer, SingleRankZero1RoundTrip) {
   EXPECT_EQ(std::memcmp(values.raw_data(), grads.raw_data(), grads.nbytes()), 0);
 }
 
+// The ZeRO-1 state and the reducer's shard live beside the weights and gradients they serve:
+// in device memory (the CPU backend's, which host code may read only through a copy), the
+// round trip runs as copies and ops, and what comes back equals the gradients.
+TEST(GradReducer, Zero1BuffersFollowTheGradientsDevice) {
+  const std::vector<ParamExtent> params = synthetic_params();
+  const BucketPlan plan = plan_buckets(params, 163, 16, 1);
+  std::vector<float> values(163);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.25f;
+  const Tensor host = Tensor::from_vector(values, {163});
+  const Tensor grads = host.to(Device::CPUDevice);
+  const Zero1State state(plan, 0, params, DType::BF16, Device::CPUDevice);
+  EXPECT_EQ(state.master().device(), Device::CPUDevice);
+  EXPECT_EQ(state.exp_avg().device(), Device::CPUDevice);
+  GradReducer reducer(nullptr, grads, plan, /*zero1=*/true);
+  reducer.start_step();
+  reducer.finish();
+  EXPECT_EQ(reducer.shard_grads().device(), Device::CPUDevice);
+  Tensor gathered = Tensor::zeros({163}, DType::F32, Device::CPUDevice);
+  all_gather_weights(nullptr, plan, reducer.shard_grads(), gathered);
+  EXPECT_EQ(gathered.to(Device::CPU).to_vector(), values);
+}
+
 }  // namespace
 }  // namespace trident::parallel::dp
