@@ -1,7 +1,6 @@
 #include "ops/cuda/blas_lt_api.h"
 
-#include <dlfcn.h>
-
+#include "ops/cuda/library_loader.h"
 #include "runtime/core/error.h"
 
 namespace trident::ops::cuda {
@@ -13,40 +12,15 @@ struct Loaded {
   std::string reason;
 };
 
-std::string loader_error() {
-  const char* message = ::dlerror();
-  return message != nullptr ? message : "unknown dlopen error";
-}
-
-template <typename Function>
-bool resolve(void* library, const char* symbol, Function& out, std::string& reason) {
-  out = reinterpret_cast<Function>(::dlsym(library, symbol));
-  if (out == nullptr) reason = std::string("missing function ") + symbol + ": " + loader_error();
-  return out != nullptr;
-}
-
 Loaded load() {
   Loaded loaded;
   const std::string name = blas_lt_library_name();
-  void* library = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-  std::string tried;
-  if (library == nullptr) tried = name + " (" + loader_error() + ")";
-#ifdef TRIDENT_CUDA_LIBRARY_DIR
-  if (library == nullptr) {
-    const std::string path = std::string(TRIDENT_CUDA_LIBRARY_DIR) + "/" + name;
-    library = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (library == nullptr) tried += ", " + path + " (" + loader_error() + ")";
-  }
-#endif
-  if (library == nullptr) {
-    loaded.reason = "could not open cuBLASLt: tried " + tried +
-                    "; install the CUDA toolkit's cuBLAS or add its directory to LD_LIBRARY_PATH";
-    return loaded;
-  }
-  // The library stays open for the life of the process, as a linked one would.
+  void* library = detail::open_toolkit_library(name, "cuBLASLt", loaded.reason);
+  if (library == nullptr) return loaded;
   loaded.ok = true;
 #define TRIDENT_BLAS_LT_RESOLVE(name) \
-  loaded.ok = loaded.ok && resolve(library, "cublasLt" #name, loaded.api.name, loaded.reason);
+  loaded.ok =                         \
+      loaded.ok && detail::resolve(library, "cublasLt" #name, loaded.api.name, loaded.reason);
   TRIDENT_BLAS_LT_FUNCTIONS(TRIDENT_BLAS_LT_RESOLVE)
 #undef TRIDENT_BLAS_LT_RESOLVE
   if (!loaded.ok) loaded.reason = name + ": " + loaded.reason;
@@ -75,11 +49,6 @@ const BlasLtApi& blas_lt() {
   return *api;
 }
 
-bool blas_lt_loaded() {
-  void* handle = ::dlopen(blas_lt_library_name().c_str(), RTLD_NOW | RTLD_NOLOAD);
-  if (handle == nullptr) return false;
-  ::dlclose(handle);  // balances RTLD_NOLOAD's reference
-  return true;
-}
+bool blas_lt_loaded() { return detail::library_loaded(blas_lt_library_name()); }
 
 }  // namespace trident::ops::cuda

@@ -6,6 +6,7 @@
 
 #include "ops/cuda/blas_lt.h"
 #include "ops/cuda/blas_lt_api.h"
+#include "ops/cuda/grouped_gemm.h"
 #include "ops/cuda/kernel_utils.h"
 #include "ops/cuda/linear.h"
 
@@ -308,19 +309,37 @@ GroupedShape grouped_shape(const Tensor& w, const std::vector<int64_t>& counts,
   return s;
 }
 
-// Runs one matmul per non-empty group; `fill` sets the pointers and sizes of group g whose
-// rows start at `row`.
+// The matmuls of one grouped layer in one cuBLAS launch (grouped_gemm.h) when their operands
+// share a dtype and cuBLAS takes it; false when they were not run.
+bool run_in_one_launch(const std::vector<Matmul>& matmuls, cudaStream_t stream) {
+  if (matmuls.empty()) return false;
+  const DType type = matmuls.front().a_type;
+  std::vector<GemmProblem> problems;
+  problems.reserve(matmuls.size());
+  for (const Matmul& mm : matmuls) {
+    if (mm.a_type != type || mm.b_type != type || mm.c_type != type) return false;
+    problems.push_back(
+        {mm.trans_a, mm.trans_b, mm.m, mm.n, mm.k, mm.alpha, mm.beta, mm.a, mm.b, mm.c});
+  }
+  return grouped_gemm(problems, type, stream);
+}
+
+// The matmuls of every non-empty group, in one launch where cuBLAS can, else one matmul each;
+// `fill` sets the pointers and sizes of group g whose rows start at `row`.
 template <typename Fill>
 void for_each_group(const std::vector<int64_t>& counts, Fill fill, cudaStream_t stream) {
+  std::vector<Matmul> matmuls;
   int64_t row = 0;
   for (size_t g = 0; g < counts.size(); ++g) {
     if (counts[g] > 0) {
       Matmul mm;
       fill(static_cast<int64_t>(g), row, counts[g], mm);
-      run(mm, stream);
+      matmuls.push_back(mm);
     }
     row += counts[g];
   }
+  if (run_in_one_launch(matmuls, stream)) return;
+  for (const Matmul& mm : matmuls) run(mm, stream);
 }
 
 }  // namespace

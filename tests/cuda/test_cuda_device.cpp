@@ -5,15 +5,18 @@
 
 #include <utility>
 
+#include "ops/cuda/blas_api.h"
 #include "ops/cuda/blas_lt_api.h"
 #include "ops/cuda/cudnn_handle.h"
 #include "ops/cuda/device.h"
+#include "ops/cuda/library_loader.h"
 
 namespace trident::ops::cuda {
 namespace {
 
 // Read before main, before any test could have asked for a matmul.
 const bool blas_lt_loaded_at_start_up = blas_lt_loaded();
+const bool blas_loaded_at_start_up = detail::library_loaded(blas_library_name());
 
 TEST(CudaDevice, CublasLtOpensOnFirstUseNotAtStartUp) {
   EXPECT_FALSE(blas_lt_loaded_at_start_up)
@@ -24,6 +27,17 @@ TEST(CudaDevice, CublasLtOpensOnFirstUseNotAtStartUp) {
   EXPECT_TRUE(blas_lt_loaded());
   // The library opened is the major version the headers describe.
   EXPECT_EQ(static_cast<int64_t>(lt->GetVersion()) / 10000, CUBLAS_VER_MAJOR);
+}
+
+// cuBLAS, for the grouped GEMM of the routed experts, is opened the same way (no GPU needed),
+// and has the function.
+TEST(CudaDevice, CublasOpensOnFirstUseWithTheGroupedGemm) {
+  EXPECT_FALSE(blas_loaded_at_start_up) << blas_library_name() << " was loaded at start-up";
+  std::string reason;
+  const BlasApi* blas = try_blas(&reason);
+  ASSERT_NE(blas, nullptr) << reason;
+  EXPECT_NE(blas->GemmGroupedBatchedEx, nullptr);
+  EXPECT_TRUE(detail::library_loaded(blas_library_name()));
 }
 
 TEST(CudaDevice, QueryNeverThrowsAndExplainsAbsence) {

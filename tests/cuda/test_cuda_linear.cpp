@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "ops/cpu/linear.h"
+#include "ops/cuda/grouped_gemm.h"
 #include "ops/cuda/linear.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -144,6 +145,54 @@ INSTANTIATE_TEST_SUITE_P(Counts, CudaGroupedLinear,
                          ::testing::Values(GroupedCase{8, 4, {3}},
                                            GroupedCase{24, 16, {5, 0, 9, 1}},
                                            GroupedCase{64, 48, {0, 33, 17, 0, 70, 2, 0, 11}}));
+
+// The grouped layers' one launch: problems of different heights and every pair of transposes,
+// in f32 and in bf16, against the CPU product of the same (rounded) values. cuBLAS must take
+// both dtypes: a decline would put the experts back to one launch each.
+TEST(CudaGroupedGemm, OneLaunchMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = 24, k = 16;
+  const int64_t heights[] = {5, 17, 1, 33};
+  for (const DType dtype : {DType::F32, DType::BF16}) {
+    std::vector<Tensor> a_host, b_host, expected, a_gpu, b_gpu, c_gpu;
+    std::vector<cuda::GemmProblem> problems;
+    uint64_t seed = 300;
+    for (int i = 0; i < 4; ++i) {
+      cuda::GemmProblem p;
+      p.trans_a = (i & 1) != 0;
+      p.trans_b = (i & 2) != 0;
+      p.m = heights[i];
+      p.n = n;
+      p.k = k;
+      p.alpha = 0.5f;
+      p.beta = i == 3 ? 1.0f : 0.0f;
+      // The operands in `dtype`, and their values as f32 for the CPU.
+      const Tensor a = random_tensor(p.trans_a ? Shape{k, p.m} : Shape{p.m, k}, ++seed).to(dtype);
+      const Tensor b = random_tensor(p.trans_b ? Shape{n, k} : Shape{k, n}, ++seed).to(dtype);
+      const Tensor c = random_tensor({p.m, n}, ++seed).to(dtype);
+      Tensor want = c.to(DType::F32);
+      cpu::gemm(p.trans_a, p.trans_b, p.alpha, a.to(DType::F32), b.to(DType::F32), p.beta, want);
+      expected.push_back(want);
+      a_gpu.push_back(gpu(a));
+      b_gpu.push_back(gpu(b));
+      c_gpu.push_back(gpu(c));
+      p.a = a_gpu.back().raw_data();
+      p.b = b_gpu.back().raw_data();
+      p.c = c_gpu.back().raw_data();
+      problems.push_back(p);
+    }
+    ASSERT_TRUE(cuda::grouped_gemm(problems, dtype, nullptr)) << dtype_name(dtype);
+    const double tolerance = dtype == DType::F32 ? kMatmulTolerance : kBf16Tolerance;
+    for (size_t i = 0; i < problems.size(); ++i) {
+      EXPECT_LE(relative_error(c_gpu[i].to(Device::CPU).to(DType::F32), expected[i]), tolerance)
+          << dtype_name(dtype) << " problem " << i;
+    }
+  }
+  // What it declines, running nothing: a single problem, an empty inner dimension.
+  cuda::GemmProblem one;
+  EXPECT_FALSE(cuda::grouped_gemm({one}, DType::F32, nullptr));
+  EXPECT_FALSE(cuda::grouped_gemm({one, one}, DType::F32, nullptr));
+}
 
 }  // namespace
 }  // namespace trident::cuda_test
