@@ -36,19 +36,24 @@ void check_rows(const Tensor& t, int64_t rows, const char* what) {
                 rows, " f32 rows, got ", t.describe());
 }
 
-// Copies blocks between the two orders: `src_offset(p, e)` / `dst_offset(p, e)` are row offsets.
+// Moves the (rank, expert) blocks between the two orders in one op where the rows live: a GPU
+// gets one gather launch, not a copy per block. `counts` are in sender-major order.
 void move_blocks(const Tensor& src, const std::vector<int64_t>& counts, int64_t ranks,
                  int64_t local_experts, Tensor& dst, bool to_expert_major) {
   const int64_t rows = total(counts);
   check_rows(src, rows, "expert-parallel rows");
   check_rows(dst, rows, "expert-parallel rows");
-  const int64_t dim = src.size(1);
-  TRIDENT_CHECK(dst.size(1) == dim, "row widths differ: ", src.describe(), " vs ", dst.describe());
+  TRIDENT_CHECK(dst.size(1) == src.size(1), "row widths differ: ", src.describe(), " vs ",
+                dst.describe());
+  // An empty tensor moves nothing (and keeps its null data pointer away from the op: a rank
+  // whose experts got no rows, as in a decode step).
+  if (rows == 0) return;
   auto count = [&](int64_t p, int64_t e) {
     return counts[static_cast<size_t>(p * local_experts + e)];
   };
-  // Offsets in sender-major order, then in expert-major order.
-  std::vector<int64_t> sender_off(counts.size()), expert_off(counts.size());
+  // Where each block starts in sender-major order, then, walking the blocks in expert-major
+  // order, the source row of every destination row.
+  std::vector<int64_t> sender_off(counts.size());
   int64_t off = 0;
   for (int64_t p = 0; p < ranks; ++p) {
     for (int64_t e = 0; e < local_experts; ++e) {
@@ -56,21 +61,22 @@ void move_blocks(const Tensor& src, const std::vector<int64_t>& counts, int64_t 
       off += count(p, e);
     }
   }
-  off = 0;
+  std::vector<int64_t> source(static_cast<size_t>(rows));
+  int64_t expert_row = 0;
   for (int64_t e = 0; e < local_experts; ++e) {
     for (int64_t p = 0; p < ranks; ++p) {
-      expert_off[static_cast<size_t>(p * local_experts + e)] = off;
-      off += count(p, e);
+      const int64_t sender_row = sender_off[static_cast<size_t>(p * local_experts + e)];
+      for (int64_t i = 0; i < count(p, e); ++i, ++expert_row) {
+        // to expert-major: destination row expert_row reads sender_row + i; back: the reverse.
+        if (to_expert_major) {
+          source[static_cast<size_t>(expert_row)] = sender_row + i;
+        } else {
+          source[static_cast<size_t>(sender_row + i)] = expert_row;
+        }
+      }
     }
   }
-  for (size_t b = 0; b < counts.size(); ++b) {
-    // An empty block moves nothing; skipping it also keeps the null data pointer of an empty
-    // tensor (a rank whose experts got no rows, as in a decode step) away from the copy.
-    if (counts[b] == 0) continue;
-    const int64_t s = to_expert_major ? sender_off[b] : expert_off[b];
-    const int64_t d = to_expert_major ? expert_off[b] : sender_off[b];
-    dst.narrow(d, d + counts[b]).copy_from(src.narrow(s, s + counts[b]));  // where they live
-  }
+  ops::gather_rows(src, index_tensor(source, src.device()), dst);
 }
 
 }  // namespace
