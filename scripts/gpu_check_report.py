@@ -283,7 +283,11 @@ def layer_check(ran, logs):
                "model_tflops_per_s": record.get("model_tflops_per_s"),
                "peak_tflops": record.get("peak_tflops"), "mfu": record["mfu"],
                "bf16_gemm_tflops": record["sgemm_gflops"] / 1e3,
-               "ratio_to_gemm": record.get("ratio_to_sgemm")}
+               "ratio_to_gemm": record.get("ratio_to_sgemm"),
+               # The planner's memory for the step against the GPU allocator's peak: reported,
+               # not judged (docs/cuda.md, "The layer step").
+               "planned_memory_mib": record.get("planned_memory_mib"),
+               "peak_tensor_mib": record.get("peak_tensor_mib")}
     check = {"status": "passed" if record["mfu"] >= MFU_TARGET else "failed",
              "figures": figures, "target_mfu": MFU_TARGET}
     if check["status"] == "failed":
@@ -384,7 +388,10 @@ def describe(check, report):
                 f"{100 * check['target_mfu']:.0f}%): {f['model_tflops_per_s']:.1f} TFLOP/s, "
                 f"{f['step_seconds'] * 1000:.0f} ms per step of {f['tokens']} tokens; bf16 GEMM "
                 f"{f['bf16_gemm_tflops']:.1f} TFLOP/s, ratio {f['ratio_to_gemm']:.3f}")
-        return text
+        if f.get("planned_memory_mib") and f.get("peak_tensor_mib"):
+            text += (f"; memory {f['peak_tensor_mib'] / 1024:.1f} GiB, planned "
+                     f"{f['planned_memory_mib'] / 1024:.1f} GiB")
+        return check.get("reason", text) if check["status"] == "failed" else text
     if "figures" in check and "baselines" not in check["figures"]:
         f = check["figures"]
         return check.get("reason") or ", ".join(f"{k} {v:.4g}" for k, v in f.items())

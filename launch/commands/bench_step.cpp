@@ -18,6 +18,7 @@
 #include "launch/commands/process_race.h"
 #include "launch/commands/scratch_dir.h"
 #include "launch/commands/subprocess.h"
+#include "models/deepseek_v3/planner/planner.h"
 #include "ops/cpu_threads.h"
 #include "ops/ops.h"
 #include "runtime/core/allocator.h"
@@ -263,6 +264,10 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
                 100.0 * model_flops / peak_flops, trident::ops::cuda_device_name().c_str(),
                 peak_flops / 1e12);
   }
+  // The planner's memory for this one-rank step (`trident plan`), beside the allocator's peak.
+  const trident::models::planner::Plan plan = trident::models::planner::make_plan(
+      config, 0, trident::models::planner::HardwareSpec{}, trident::models::planner::PlanOptions{});
+  const double planned_bytes = trident::models::planner::plan_for_rank(plan, 0).memory.total();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf(
@@ -274,6 +279,9 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
       100.0 * trident_step.fragmentation,
       static_cast<double>(trident_step.system_allocations) / static_cast<double>(steps),
       static_cast<double>(usage.ru_maxrss) / 1024.0);
+  std::printf("memory planned by `trident plan`: %.2f MiB; peak in tensors / planned %.3f\n",
+              planned_bytes / (1 << 20),
+              static_cast<double>(trident_step.peak_bytes) / planned_bytes);
   if (json_file) {
     const trident::config::ModelConfig& m = config.model();
     nlohmann::json record{
@@ -301,6 +309,7 @@ TRIDENT_COMMAND(bench_step_command, "bench step",
         {"peak_tflops", nullptr},
         {"mfu", nullptr},
         {"peak_tensor_mib", static_cast<double>(trident_step.peak_bytes) / (1 << 20)},
+        {"planned_memory_mib", planned_bytes / (1 << 20)},
         {"peak_resident_mib", static_cast<double>(usage.ru_maxrss) / 1024.0},
         {"torch_step_s", nullptr},
         {"torch_version", nullptr}};

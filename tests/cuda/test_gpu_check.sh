@@ -204,7 +204,8 @@ mfu = $1
 print(json.dumps({'device': 'cuda', 'gpu': 'NVIDIA H100 80GB HBM3', 'trident_step_s': 0.5,
                   'tokens_per_step': 4096, 'model_gflop_per_step': 1000.0,
                   'model_tflops_per_s': 989.4 * mfu, 'peak_tflops': 989.4, 'mfu': mfu,
-                  'sgemm_gflops': 700000.0, 'ratio_to_sgemm': 989.4 * mfu / 700.0}))" \
+                  'sgemm_gflops': 700000.0, 'ratio_to_sgemm': 989.4 * mfu / 700.0,
+                  'planned_memory_mib': 19763.2, 'peak_tensor_mib': 22528.0}))" \
     >"$logs/layer_step_gpu.json"
 }
 write_layer 0.4
@@ -231,8 +232,8 @@ report passing 'r["result"] == "passed" and r["exit_status"] == 0
   and r["checks"]["grpo_step_gpu"]["figures"]["reward"] == 0.4
   and r["steps"][0]["seconds"] == 100'
 grep -q "^gpu-check: PASSED" "$work/passing.log" || fail "passing: the headline"
-grep -q "passed   dsv3_layer_step_mfu .*MFU 40.0% of 989.4 TFLOP/s (target 35%)" \
-  "$work/passing.log" || fail "passing: the layer step's MFU is not in the summary"
+grep -q "passed   dsv3_layer_step_mfu .*MFU 40.0% of 989.4 TFLOP/s (target 35%).*memory 22.0 GiB, planned 19.3 GiB" \
+  "$work/passing.log" || fail "passing: the layer step's MFU and memory are not in the summary"
 grep -q "passed   train_small_gpu_bf16_vs_cpu_fp32 .*relative difference 0.0100" \
   "$work/passing.log" || fail "passing: the loss comparison is not in the summary"
 # Without the layer step's run the result is incomplete.

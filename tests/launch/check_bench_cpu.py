@@ -106,7 +106,14 @@ def check_bench_step(trident, tmp):
     if not close(gflop_step, planned, 0.005):
         sys.exit(f"bench step counts {gflop_step} GFLOP per step, the planner {planned}")
 
-    find(r"memory \(host\): peak in tensors ([\d.]+) MiB", out, "memory line")
+    (peak_mib,) = find(r"memory \(host\): peak in tensors ([\d.]+) MiB", out, "memory line")
+    # The planner's memory for the step against the allocator's peak: in fp32 within 10%, the
+    # tolerance of tests/planner/check_planner_memory_mpi.py.
+    planned_mib, share = find(r"memory planned by `trident plan`: ([\d.]+) MiB; peak in tensors "
+                              r"/ planned ([\d.]+)", out, "planned-memory line")
+    # (The printed MiB are rounded to 0.1: a few percent of the tiny model's 3 MiB.)
+    if not close(share, 1.0, 0.10) or not close(share, peak_mib / planned_mib, 0.04):
+        sys.exit(f"peak {peak_mib} MiB against {planned_mib} MiB planned: printed ratio {share}")
     for phase in ("optimizer: AdamW update", "optimizer: gradient norm",
                   "optimizer: finiteness check", "linear_forward"):
         if not re.search(rf"^{re.escape(phase)}\s+[\d.]+\s+[\d.]+%\s+\d+$", out, re.MULTILINE):
@@ -116,7 +123,8 @@ def check_bench_step(trident, tmp):
         record = json.load(f)
     expected = {"trident_step_s": trident_s, "torch_step_s": torch_s,
                 "tokens_per_step": tokens_per_step, "model_gflop_per_step": gflop_step,
-                "ratio_to_sgemm": ratio, "hidden_size": 32, "batch": tokens[0]}
+                "ratio_to_sgemm": ratio, "hidden_size": 32, "batch": tokens[0],
+                "planned_memory_mib": planned_mib}
     for key, value in expected.items():
         # The table prints times to four decimals, so a step of a few milliseconds is printed
         # to two significant digits: the record may differ from it by half the last digit.
