@@ -49,16 +49,18 @@ bool fits_int(int64_t value) { return value >= 0 && value <= INT_MAX; }
 
 }  // namespace
 
-bool grouped_gemm(const std::vector<GemmProblem>& problems, DType dtype, cudaStream_t stream) {
+bool grouped_gemm(const std::vector<Matmul>& problems, cudaStream_t stream) {
   // Whether cuBLAS declined the dtype once already (f32, bf16).
   static std::atomic<bool> declined[2] = {false, false};
   if (!wanted() || problems.size() < 2 || !fits_int(static_cast<int64_t>(problems.size()))) {
     return false;
   }
+  const DType dtype = problems.front().a_type;
   if (dtype != DType::F32 && dtype != DType::BF16) return false;
   std::atomic<bool>& declined_here = declined[dtype == DType::F32 ? 0 : 1];
   if (declined_here.load()) return false;
-  for (const GemmProblem& p : problems) {
+  for (const Matmul& p : problems) {
+    if (p.a_type != dtype || p.b_type != dtype || p.c_type != dtype) return false;
     if (p.m <= 0 || p.n <= 0 || p.k <= 0 || !fits_int(p.m) || !fits_int(p.n) || !fits_int(p.k)) {
       return false;
     }
@@ -76,7 +78,7 @@ bool grouped_gemm(const std::vector<GemmProblem>& problems, DType dtype, cudaStr
   std::vector<float> alpha(count), beta(count);
   std::vector<const void*> pointers(3 * count);
   for (size_t i = 0; i < count; ++i) {
-    const GemmProblem& p = problems[i];
+    const Matmul& p = problems[i];
     trans_first[i] = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     trans_second[i] = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     rows[i] = static_cast<int>(p.n);

@@ -9,28 +9,12 @@
 #include "ops/cuda/grouped_gemm.h"
 #include "ops/cuda/kernel_utils.h"
 #include "ops/cuda/linear.h"
+#include "ops/cuda/matmul.h"
 
 namespace trident::ops::cuda {
 namespace {
 
 using detail::blocks_for;
-
-// One row-major matmul C[m, n] = alpha · op(A)[m, k] · op(B)[k, n] + beta · C on raw pointers.
-struct Matmul {
-  bool trans_a = false;
-  bool trans_b = false;
-  int64_t m = 0;
-  int64_t n = 0;
-  int64_t k = 0;
-  float alpha = 1.0f;
-  float beta = 0.0f;
-  const void* a = nullptr;
-  DType a_type = DType::F32;
-  const void* b = nullptr;
-  DType b_type = DType::F32;
-  void* c = nullptr;
-  DType c_type = DType::F32;
-};
 
 // A cuBLASLt descriptor, destroyed through the loaded library's function `Destroy` names.
 template <typename Handle, cublasStatus_t (*BlasLtApi::*Destroy)(Handle)>
@@ -309,21 +293,6 @@ GroupedShape grouped_shape(const Tensor& w, const std::vector<int64_t>& counts,
   return s;
 }
 
-// The matmuls of one grouped layer in one cuBLAS launch (grouped_gemm.h) when their operands
-// share a dtype and cuBLAS takes it; false when they were not run.
-bool run_in_one_launch(const std::vector<Matmul>& matmuls, cudaStream_t stream) {
-  if (matmuls.empty()) return false;
-  const DType type = matmuls.front().a_type;
-  std::vector<GemmProblem> problems;
-  problems.reserve(matmuls.size());
-  for (const Matmul& mm : matmuls) {
-    if (mm.a_type != type || mm.b_type != type || mm.c_type != type) return false;
-    problems.push_back(
-        {mm.trans_a, mm.trans_b, mm.m, mm.n, mm.k, mm.alpha, mm.beta, mm.a, mm.b, mm.c});
-  }
-  return grouped_gemm(problems, type, stream);
-}
-
 // The matmuls of every non-empty group, in one launch where cuBLAS can, else one matmul each;
 // `fill` sets the pointers and sizes of group g whose rows start at `row`.
 template <typename Fill>
@@ -338,7 +307,7 @@ void for_each_group(const std::vector<int64_t>& counts, Fill fill, cudaStream_t 
     }
     row += counts[g];
   }
-  if (run_in_one_launch(matmuls, stream)) return;
+  if (grouped_gemm(matmuls, stream)) return;
   for (const Matmul& mm : matmuls) run(mm, stream);
 }
 

@@ -155,10 +155,10 @@ TEST(CudaGroupedGemm, OneLaunchMatchesTheCpu) {
   const int64_t heights[] = {5, 17, 1, 33};
   for (const DType dtype : {DType::F32, DType::BF16}) {
     std::vector<Tensor> a_host, b_host, expected, a_gpu, b_gpu, c_gpu;
-    std::vector<cuda::GemmProblem> problems;
+    std::vector<cuda::Matmul> problems;
     uint64_t seed = 300;
     for (int i = 0; i < 4; ++i) {
-      cuda::GemmProblem p;
+      cuda::Matmul p;
       p.trans_a = (i & 1) != 0;
       p.trans_b = (i & 2) != 0;
       p.m = heights[i];
@@ -179,19 +179,24 @@ TEST(CudaGroupedGemm, OneLaunchMatchesTheCpu) {
       p.a = a_gpu.back().raw_data();
       p.b = b_gpu.back().raw_data();
       p.c = c_gpu.back().raw_data();
+      p.a_type = p.b_type = p.c_type = dtype;
       problems.push_back(p);
     }
-    ASSERT_TRUE(cuda::grouped_gemm(problems, dtype, nullptr)) << dtype_name(dtype);
+    ASSERT_TRUE(cuda::grouped_gemm(problems, nullptr)) << dtype_name(dtype);
     const double tolerance = dtype == DType::F32 ? kMatmulTolerance : kBf16Tolerance;
     for (size_t i = 0; i < problems.size(); ++i) {
       EXPECT_LE(relative_error(c_gpu[i].to(Device::CPU).to(DType::F32), expected[i]), tolerance)
           << dtype_name(dtype) << " problem " << i;
     }
   }
-  // What it declines, running nothing: a single problem, an empty inner dimension.
-  cuda::GemmProblem one;
-  EXPECT_FALSE(cuda::grouped_gemm({one}, DType::F32, nullptr));
-  EXPECT_FALSE(cuda::grouped_gemm({one, one}, DType::F32, nullptr));
+  // What it declines, running nothing: a single product, empty dimensions, mixed dtypes.
+  cuda::Matmul empty;
+  EXPECT_FALSE(cuda::grouped_gemm({empty}, nullptr));
+  EXPECT_FALSE(cuda::grouped_gemm({empty, empty}, nullptr));
+  cuda::Matmul mixed = empty;
+  mixed.m = mixed.n = mixed.k = 1;
+  mixed.b_type = DType::BF16;
+  EXPECT_FALSE(cuda::grouped_gemm({mixed, mixed}, nullptr));
 }
 
 }  // namespace
