@@ -1,7 +1,9 @@
 // trident bench step: one training step of a model in Trident and in the PyTorch reference
 // (eager, same model, same batch, same thread count, measured in the same run), the ratio,
 // and where Trident's time goes op by op. With --rounds N the two take turns N times and the
-// figures are the medians, each round's times and ratio printed too.
+// figures are the medians, each round's times and ratio printed too. With train.device = cuda
+// the step runs on the GPU, against a bf16 GEMM timed there and the GPU's dense bf16 peak (the
+// MFU), without the reference. Every run prints the planner's memory beside the allocator's.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -114,7 +116,8 @@ void print_rounds(const std::vector<double>& trident, const std::vector<double>&
 }  // namespace
 
 TRIDENT_COMMAND(bench_step_command, "bench step",
-                "time a training step in Trident vs the PyTorch reference, with a per-op profile") {
+                "time a training step in Trident vs the PyTorch reference, with a per-op profile "
+                "(train.device = cuda: against a bf16 GEMM on the GPU, with the MFU)") {
   trident::launch::ArgParser parser("bench step");
   trident::launch::ConfigFlags config_flags;
   config_flags.config = "small";
