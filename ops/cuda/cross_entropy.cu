@@ -102,15 +102,9 @@ __device__ RowStats row_stats(const float* row, int64_t vocab, float* float_scra
   float local_max = -INFINITY;
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) local_max = fmaxf(local_max, row[v]);
   const double max = detail::block_max(local_max, float_scratch);
-  double total = 0.0, weighted = 0.0;
-  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
-    const double e = exp(static_cast<double>(row[v]) - max);
-    total += e;
-    weighted += e * row[v];
-  }
-  total = detail::block_sum(total, double_scratch);
-  weighted = detail::block_sum(weighted, double_scratch);
-  return RowStats{max + log(total), weighted / total};
+  const detail::ShiftedExpSums sums =
+      detail::block_shifted_exp_sums(row, vocab, max, double_scratch);
+  return RowStats{max + log(sums.total), sums.weighted / sums.total};
 }
 
 __global__ void scores_kernel(const float* logits, const int32_t* targets, int64_t vocab,

@@ -149,4 +149,23 @@ __device__ __forceinline__ float block_logsumexp(LseState s, float* scratch) {
   return m == -INFINITY ? -INFINITY : m + logf(total);
 }
 
+// Σ e^(x − shift) and Σ e^(x − shift) · x over one row, in double, by the whole block; every
+// thread gets both (the softmax's normaliser and its unnormalised mean of the row).
+struct ShiftedExpSums {
+  double total;
+  double weighted;
+};
+__device__ __forceinline__ ShiftedExpSums block_shifted_exp_sums(const float* row, int64_t n,
+                                                                 double shift, double* scratch) {
+  double total = 0.0, weighted = 0.0;
+  for (int64_t v = threadIdx.x; v < n; v += blockDim.x) {
+    const double e = exp(static_cast<double>(row[v]) - shift);
+    total += e;
+    weighted += e * row[v];
+  }
+  total = block_sum(total, scratch);
+  weighted = block_sum(weighted, scratch);
+  return ShiftedExpSums{total, weighted};
+}
+
 }  // namespace trident::ops::cuda::detail

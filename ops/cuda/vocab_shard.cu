@@ -65,19 +65,11 @@ __global__ void softmax_stats_kernel(const float* logits, const int32_t* targets
   __shared__ double scratch[detail::kWarp];
   const int64_t i = blockIdx.x;
   const float* l = logits + i * vocab;
-  const double max = row_max[i];
-  double total = 0.0, weighted = 0.0;
-  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
-    const double e = exp(static_cast<double>(l[v]) - max);
-    total += e;
-    weighted += e * l[v];
-  }
-  total = detail::block_sum(total, scratch);
-  weighted = detail::block_sum(weighted, scratch);
+  const detail::ShiftedExpSums sums = detail::block_shifted_exp_sums(l, vocab, row_max[i], scratch);
   if (threadIdx.x == 0) {
     const int64_t col = shard_column(targets[i], shard_begin, vocab);
-    parts[3 * i] = total;
-    parts[3 * i + 1] = weighted;
+    parts[3 * i] = sums.total;
+    parts[3 * i + 1] = sums.weighted;
     parts[3 * i + 2] = col >= 0 ? l[col] : 0.0;
   }
 }
