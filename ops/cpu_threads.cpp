@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "ops/cpu/tiled_gemm.h"
+
 namespace trident::ops {
 
 namespace {
@@ -43,14 +45,20 @@ int affinity_cores() {
   return CPU_COUNT(&set);
 }
 
+// "; " and which products the CPU backend computes in its own kernel, when it does.
+std::string tiled_products() {
+  const std::string products = cpu::detail::tiled_gemm_description();
+  return products.empty() ? "" : "; " + products;
+}
+
 // OpenBLAS's threads for a backend of `threads`; says which build it is and what it runs on.
 std::string set_blas_threads(int threads) {
   if (openblas_get_parallel() == 2) {  // 0 sequential, 1 pthreads, 2 OpenMP
     openblas_set_num_threads(threads);
-    return "OpenBLAS OpenMP build, on the same pool";
+    return "OpenBLAS OpenMP build, on the same pool" + tiled_products();
   }
   openblas_set_num_threads(1);
-  return "OpenBLAS pthreads build, held to 1 thread beside the OpenMP pool";
+  return "OpenBLAS pthreads build, held to 1 thread beside the OpenMP pool" + tiled_products();
 }
 
 }  // namespace

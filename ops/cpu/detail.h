@@ -108,9 +108,10 @@ class Fp32Values {
   const float* data_ = nullptr;
 };
 
-// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C with leading dimensions (OpenBLAS sgemm;
-// beta = 0 ignores the old contents of C; any of M, N, K may be 0). Outside an OpenMP team a
-// product big enough is cut into one block of C per thread (ops/cpu/sgemm.cpp).
+// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C with leading dimensions (the tiled kernel
+// or OpenBLAS sgemm; beta = 0 ignores the old contents of C; any of M, N, K may be 0). Outside an
+// OpenMP team a product big enough is cut into blocks of rows of C over the threads
+// (ops/cpu/sgemm.cpp).
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 

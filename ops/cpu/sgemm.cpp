@@ -1,4 +1,10 @@
-// The one place the CPU backend calls BLAS: sgemm on raw pointers, and how it uses the threads.
+// The one place the CPU backend multiplies matrices: sgemm on raw pointers, which kernel computes
+// a product, and how it uses the threads.
+//
+// A product whose B is small enough (tiled_gemm_suits) with beta 0 or 1 runs in Trident's own
+// register-tiled kernel (tiled_gemm.h), whose sums do not depend on how C is cut: on one thread
+// it is one call, on several C is cut into one block of rows per thread. Every other product
+// goes to OpenBLAS, as follows.
 //
 // On small matrices OpenBLAS's own threading loses: measured on the 2-core development machine,
 // a [1024 × 96] · [96 × 48] product took 96 µs on one thread and 122 µs on two, and the
@@ -21,6 +27,7 @@
 #include <optional>
 
 #include "ops/cpu/detail.h"
+#include "ops/cpu/tiled_gemm.h"
 
 namespace trident::ops::cpu::detail {
 namespace {
@@ -83,6 +90,26 @@ class BlasOnCallingThread {
   std::optional<SingleThreadedBlasInTeam> pthreads_pool_;
 };
 
+// The tiled kernel on `threads` blocks of rows of C (its sums do not depend on the cut), each
+// thread copying a transposed B for itself: one call on one thread or inside a team.
+void tiled_product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                   const float* a, int64_t lda, const float* b, int64_t ldb, bool accumulate,
+                   float* c, int64_t ldc) {
+  const int64_t blocks = m * n * k < kMinThreadedMacs ? 1 : std::max<int64_t>(m / kMinBlockRows, 1);
+  const int threads = threads_for(blocks);
+  if (threads < 2) {
+    tiled_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t begin = block_begin(m, omp_get_thread_num(), threads);
+    const int64_t rows = block_begin(m, omp_get_thread_num() + 1, threads) - begin;
+    tiled_gemm(trans_a, trans_b, rows, n, k, alpha, a + (trans_a ? begin : begin * lda), lda, b,
+               ldb, accumulate, c + begin * ldc, ldc);
+  }
+}
+
 }  // namespace
 
 SingleThreadedBlasInTeam::SingleThreadedBlasInTeam() {
@@ -109,6 +136,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
       float* row = c + i * ldc;
       for (int64_t j = 0; j < n; ++j) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
     }
+    return;
+  }
+  if ((beta == 0.0f || beta == 1.0f) && tiled_gemm_available() &&
+      tiled_gemm_suits(trans_b, m, n, k)) {
+    tiled_product(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta == 1.0f, c, ldc);
     return;
   }
   const int64_t blocks = blocks_for(m, n, k);

@@ -6,8 +6,8 @@ found next to the including file and slip past that check, so it is refused here
 
 It also holds the op seam (docs/layers.md): code outside ops/ calls the op API (ops/ops.h) and
 never names a backend, neither by including ops/cpu/ or ops/cuda/ (the include roots already
-stop that in the libraries) nor by writing ops::cpu or ops::cuda. The tests of a backend
-(tests/ops, tests/cuda) are the one exception.
+stop that in the libraries) nor by writing ops::cpu or ops::cuda. Inside ops/, the dispatch and
+the CPU backend's thread setup may; outside, the tests of a backend (tests/ops, tests/cuda).
 
 usage: check_includes.py SOURCE_DIR
 """
@@ -18,8 +18,11 @@ import sys
 LAYERS = ["runtime", "ops", "parallel", "models", "launch"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 BACKEND = re.compile(r'ops/(cpu|cuda)/|\bops::(cpu|cuda)\b|namespace\s+(cpu|cuda)\s*=')
-# Folders that may name a backend: the backends themselves and their own tests.
-BACKEND_HOMES = ("ops/cpu/", "ops/cuda/", "ops/dispatch.cpp", "tests/ops/", "tests/cuda/")
+# Folders that may name a backend: the backends themselves, the dispatch, the CPU backend's thread
+# setup (which sets OpenBLAS's threads and says which products the CPU kernel computes), and
+# their own tests.
+BACKEND_HOMES = ("ops/cpu/", "ops/cuda/", "ops/dispatch.cpp", "ops/cpu_threads.cpp", "tests/ops/",
+                 "tests/cuda/")
 SEAM_CHECKED = LAYERS + ["tests", "fuzz"]
 
 
