@@ -1,8 +1,9 @@
 #pragma once
 // A register-tiled matrix product for the mid-sized products of a training step (a thousand
 // rows of activations against a weight of a few hundred by a few hundred), where OpenBLAS
-// spends a third of its time copying operands into panels and zeroing C: this kernel reads A
-// where it lies, walks B from the cache (B must fit in it: tiled_gemm_suits) and writes C once.
+// spends about a quarter of its time copying operands into panels and zeroing C: this kernel
+// reads A where it lies, walks B from the cache (what it walks at a time must fit there:
+// tiled_gemm_suits) and writes C once.
 //
 // Built for AVX-512, for AVX2 and for the baseline, the best the CPU runs picked at start-up
 // (OpenBLAS may be held to AVX2 kernels by OPENBLAS_CORETYPE; this kernel is not). Every element
