@@ -75,80 +75,74 @@ std::vector<TiledGemmIsa> runnable_isas() {
 const std::tuple<int64_t, int64_t, int64_t> kShapes[] = {
     {37, 45, 13}, {64, 61, 96}, {11, 16, 1}, {9, 1, 7}, {35, 96, 40}, {21, 45, 300}, {13, 61, 129}};
 
-TEST(TiledGemm, MatchesFp64InEveryTransposeAndTail) {
-  std::mt19937 rng(31);
+// Calls check(p) for a product of every shape of kShapes in every transpose combination, random
+// operands from `seed`, with the product's shape and transposes in the failure messages.
+template <typename Check>
+void for_each_product(unsigned seed, const Check& check) {
+  std::mt19937 rng(seed);
   for (const auto& [m, n, k] : kShapes) {
     for (bool trans_a : {false, true}) {
       for (bool trans_b : {false, true}) {
-        const Product p = make_product(m, n, k, trans_a, trans_b, rng);
-        for (bool accumulate : {false, true}) {
-          const std::vector<float> c = run(p, 0.5f, accumulate, tiled_gemm_best_isa());
-          for (int64_t i = 0; i < m; ++i) {
-            for (int64_t j = 0; j < p.ldc; ++j) {
-              const float got = c[i * p.ldc + j];
-              if (j >= n) {  // past C's columns: untouched
-                EXPECT_EQ(got, p.c[i * p.ldc + j]);
-                continue;
-              }
-              double sum = 0.0;
-              for (int64_t q = 0; q < k; ++q) sum += double{a_at(p, i, q)} * b_at(p, q, j);
-              const double want = 0.5 * sum + (accumulate ? p.c[i * p.ldc + j] : 0.0);
-              EXPECT_NEAR(got, want, 1e-5 * (1.0 + static_cast<double>(k)))
-                  << "m " << m << " n " << n << " k " << k << " trans " << trans_a << trans_b
-                  << " accumulate " << accumulate << " at (" << i << ", " << j << ")";
-            }
-          }
-        }
+        SCOPED_TRACE(::testing::Message() << "m " << m << " n " << n << " k " << k << " trans "
+                                        << trans_a << trans_b);
+        check(make_product(m, n, k, trans_a, trans_b, rng));
       }
     }
   }
+}
+
+TEST(TiledGemm, MatchesFp64InEveryTransposeAndTail) {
+  for_each_product(31, [](const Product& p) {
+    for (bool accumulate : {false, true}) {
+      const std::vector<float> c = run(p, 0.5f, accumulate, tiled_gemm_best_isa());
+      for (int64_t i = 0; i < p.m; ++i) {
+        for (int64_t j = 0; j < p.ldc; ++j) {
+          const float got = c[i * p.ldc + j];
+          if (j >= p.n) {  // past C's columns: untouched
+            EXPECT_EQ(got, p.c[i * p.ldc + j]);
+            continue;
+          }
+          double sum = 0.0;
+          for (int64_t q = 0; q < p.k; ++q) sum += double{a_at(p, i, q)} * b_at(p, q, j);
+          const double want = 0.5 * sum + (accumulate ? p.c[i * p.ldc + j] : 0.0);
+          EXPECT_NEAR(got, want, 1e-5 * (1.0 + static_cast<double>(p.k)))
+              << "accumulate " << accumulate << " at (" << i << ", " << j << ")";
+        }
+      }
+    }
+  });
 }
 
 // The contract itself: each element is the fp32 sum over p in ascending order of separately
 // rounded products (this file is built without FMA contraction), then scaled and added, also
 // where the depth is walked in blocks.
 TEST(TiledGemm, EachElementIsTheAscendingFp32Sum) {
-  std::mt19937 rng(34);
-  for (const auto& [m, n, k] : kShapes) {
-    for (bool trans_a : {false, true}) {
-      for (bool trans_b : {false, true}) {
-        const Product p = make_product(m, n, k, trans_a, trans_b, rng);
-        const std::vector<float> c = run(p, 0.75f, true, tiled_gemm_best_isa());
-        for (int64_t i = 0; i < m; ++i) {
-          for (int64_t j = 0; j < n; ++j) {
-            float sum = 0.0f;
-            for (int64_t q = 0; q < k; ++q) sum += a_at(p, i, q) * b_at(p, q, j);
-            const float want = p.c[i * p.ldc + j] + 0.75f * sum;
-            ASSERT_EQ(c[i * p.ldc + j], want)
-                << "m " << m << " n " << n << " k " << k << " trans " << trans_a << trans_b
-                << " at (" << i << ", " << j << ")";
-          }
-        }
+  for_each_product(34, [](const Product& p) {
+    const std::vector<float> c = run(p, 0.75f, true, tiled_gemm_best_isa());
+    for (int64_t i = 0; i < p.m; ++i) {
+      for (int64_t j = 0; j < p.n; ++j) {
+        float sum = 0.0f;
+        for (int64_t q = 0; q < p.k; ++q) sum += a_at(p, i, q) * b_at(p, q, j);
+        const float want = p.c[i * p.ldc + j] + 0.75f * sum;
+        ASSERT_EQ(c[i * p.ldc + j], want) << "at (" << i << ", " << j << ")";
       }
     }
-  }
+  });
 }
 
 TEST(TiledGemm, EveryBuildAndEveryCutOfTheRowsGiveTheSameBits) {
-  std::mt19937 rng(32);
   const std::vector<TiledGemmIsa> isas = runnable_isas();
-  for (const auto& [m, n, k] : kShapes) {
-    for (bool trans_a : {false, true}) {
-      for (bool trans_b : {false, true}) {
-        const Product p = make_product(m, n, k, trans_a, trans_b, rng);
-        const std::vector<float> baseline = run(p, 1.25f, true, TiledGemmIsa::kBaseline);
-        for (TiledGemmIsa isa : isas) {
-          EXPECT_EQ(run(p, 1.25f, true, isa), baseline)
-              << "build " << static_cast<int>(isa) << ", m " << m << " n " << n << " k " << k;
-          // Cut at a row that is no multiple of a strip.
-          std::vector<float> cut = p.c;
-          run_rows(p, 1.25f, true, isa, 0, m / 3, cut);
-          run_rows(p, 1.25f, true, isa, m / 3, m, cut);
-          EXPECT_EQ(cut, baseline) << "build " << static_cast<int>(isa) << ", cut at " << m / 3;
-        }
-      }
+  for_each_product(32, [&](const Product& p) {
+    const std::vector<float> baseline = run(p, 1.25f, true, TiledGemmIsa::kBaseline);
+    for (TiledGemmIsa isa : isas) {
+      EXPECT_EQ(run(p, 1.25f, true, isa), baseline) << "build " << static_cast<int>(isa);
+      // Cut at a row that is no multiple of a strip.
+      std::vector<float> cut = p.c;
+      run_rows(p, 1.25f, true, isa, 0, p.m / 3, cut);
+      run_rows(p, 1.25f, true, isa, p.m / 3, p.m, cut);
+      EXPECT_EQ(cut, baseline) << "build " << static_cast<int>(isa) << ", cut at " << p.m / 3;
     }
-  }
+  });
 }
 
 TEST(TiledGemm, SgemmGivesTheSameBitsAtOneAndThreeThreads) {
