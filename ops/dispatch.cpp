@@ -53,6 +53,17 @@ Device device_of_pieces(const char* op, const std::vector<Tensor>& pieces) {
   return first != nullptr ? first->device() : Device::CPU;
 }
 
+// A saved activation as the kernels read it: itself when it is fp32 (or undefined), else a
+// transient fp32 copy. Under train.activation_dtype = bfloat16 the layers keep what their
+// backward reads in bf16 (models/deepseek_v3/saved_activations.h); the values are bf16 values
+// already, so the copy is exact and the backward computes what it would from fp32 buffers.
+Tensor widened(const Tensor& saved) {
+  if (!saved.defined() || saved.dtype() != DType::BF16) return saved;
+  Tensor wide = Tensor::empty(saved.shape(), DType::F32, saved.device());
+  convert(saved, wide);  // the op below, on the tensor's backend
+  return wide;
+}
+
 #ifndef TRIDENT_WITH_CUDA
 [[noreturn]] void no_cuda_backend(const char* op) {
   TRIDENT_USER_FAIL(op, ": the tensors are CUDA tensors, but this build has no CUDA backend ",
@@ -92,7 +103,8 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Tensor& dx, bool a
                     w, dx, accumulate);
 }
 
-void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw) {
+void linear_backward_weight(const Tensor& dy, const Tensor& saved_x, Tensor& dw) {
+  const Tensor x = widened(saved_x);
   TRIDENT_ON_DEVICE(linear_backward_weight, device_of("linear_backward_weight", {&dy, &x, &dw}), dy,
                     x, dw);
 }
@@ -111,8 +123,9 @@ void grouped_linear_backward_input(const Tensor& dy, const Tensor& w,
                     accumulate);
 }
 
-void grouped_linear_backward_weight(const Tensor& dy, const Tensor& x,
+void grouped_linear_backward_weight(const Tensor& dy, const Tensor& saved_x,
                                     const std::vector<int64_t>& counts, Tensor& dw) {
+  const Tensor x = widened(saved_x);
   TRIDENT_ON_DEVICE(grouped_linear_backward_weight,
                     device_of("grouped_linear_backward_weight", {&dy, &x, &dw}), dy, x, counts, dw);
 }
@@ -134,14 +147,17 @@ void rmsnorm_forward(const Tensor& x, const Tensor& w, float eps, Tensor& y, Ten
                     y, rstd);
 }
 
-void rmsnorm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& rstd,
-                            Tensor& dx, bool accumulate) {
+void rmsnorm_backward_input(const Tensor& dy, const Tensor& saved_x, const Tensor& w,
+                            const Tensor& rstd, Tensor& dx, bool accumulate) {
+  const Tensor x = widened(saved_x);
   TRIDENT_ON_DEVICE(rmsnorm_backward_input,
                     device_of("rmsnorm_backward_input", {&dy, &x, &w, &rstd, &dx}), dy, x, w, rstd,
                     dx, accumulate);
 }
 
-void rmsnorm_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& rstd, Tensor& dw) {
+void rmsnorm_backward_weight(const Tensor& dy, const Tensor& saved_x, const Tensor& rstd,
+                             Tensor& dw) {
+  const Tensor x = widened(saved_x);
   TRIDENT_ON_DEVICE(rmsnorm_backward_weight,
                     device_of("rmsnorm_backward_weight", {&dy, &x, &rstd, &dw}), dy, x, rstd, dw);
 }
@@ -150,8 +166,9 @@ void swiglu_forward(const Tensor& gate, const Tensor& up, Tensor& out) {
   TRIDENT_ON_DEVICE(swiglu_forward, device_of("swiglu_forward", {&gate, &up, &out}), gate, up, out);
 }
 
-void swiglu_backward(const Tensor& dout, const Tensor& gate, const Tensor& up, Tensor& dgate,
-                     Tensor& dup) {
+void swiglu_backward(const Tensor& dout, const Tensor& saved_gate, const Tensor& saved_up,
+                     Tensor& dgate, Tensor& dup) {
+  const Tensor gate = widened(saved_gate), up = widened(saved_up);
   TRIDENT_ON_DEVICE(swiglu_backward,
                     device_of("swiglu_backward", {&dout, &gate, &up, &dgate, &dup}), dout, gate, up,
                     dgate, dup);
@@ -204,9 +221,10 @@ void combine_rows(const Tensor& rows, const Tensor& slot_row, int64_t top_k, con
                     rows, slot_row, top_k, weights, first_token, out);
 }
 
-void combine_rows_backward(const Tensor& dout, const Tensor& rows, const Tensor& weights,
+void combine_rows_backward(const Tensor& dout, const Tensor& saved_rows, const Tensor& weights,
                            const Tensor& slot_row, int64_t first_token, Tensor& d_rows,
                            Tensor& d_weights) {
+  const Tensor rows = widened(saved_rows);
   TRIDENT_ON_DEVICE(
       combine_rows_backward,
       device_of("combine_rows_backward", {&dout, &rows, &weights, &slot_row, &d_rows, &d_weights}),
@@ -303,9 +321,11 @@ void attention_forward(const AttentionShape& shape, const Tensor& q, const Tenso
                     shape, q, k, v, out, lse);
 }
 
-void attention_backward(const AttentionShape& shape, const Tensor& dout, const Tensor& q,
-                        const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                        Tensor& dq, Tensor& dk, Tensor& dv) {
+void attention_backward(const AttentionShape& shape, const Tensor& dout, const Tensor& saved_q,
+                        const Tensor& saved_k, const Tensor& saved_v, const Tensor& saved_out,
+                        const Tensor& lse, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const Tensor q = widened(saved_q), k = widened(saved_k), v = widened(saved_v),
+               out = widened(saved_out);
   TRIDENT_ON_DEVICE(attention_backward,
                     device_of("attention_backward", {&dout, &q, &k, &v, &out, &lse, &dq, &dk, &dv}),
                     shape, dout, q, k, v, out, lse, dq, dk, dv);
@@ -355,8 +375,9 @@ void unpermute_forward(const PermutePlan& plan, const Tensor& y, const Tensor& w
       plan, y, weights, out);
 }
 
-void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& y,
+void unpermute_backward(const PermutePlan& plan, const Tensor& dout, const Tensor& saved_y,
                         const Tensor& weights, Tensor& dy, Tensor& dweights) {
+  const Tensor y = widened(saved_y);
   TRIDENT_ON_DEVICE(unpermute_backward,
                     device_of("unpermute_backward", {&plan.slot_to_row, &plan.row_to_token, &dout,
                                                      &y, &weights, &dy, &dweights}),

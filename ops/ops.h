@@ -8,6 +8,10 @@
 // only add what is their own:
 //   * inputs are contiguous fp32 tensors (weights may be bf16: converted on the fly, fp32
 //     accumulation);
+//   * the forward's results that a backward op reads again (the saved x of the linear and
+//     RMSNorm weight and input gradients, SwiGLU's gate and up, attention's q, k, v and output,
+//     the expert outputs of unpermute_backward and combine_rows_backward) may be bf16 tensors:
+//     layers keep them so under bf16 activations, and the op widens them (exactly) first;
 //   * outputs are preallocated by the caller with the documented shape;
 //   * backward_input writes (overwrites) its result unless `accumulate` is true;
 //   * backward_weight always accumulates (+=) into the gradient, so micro-batches add up;

@@ -10,10 +10,13 @@ Tensor Embedding::forward(const Tensor& ids) const {
       Tensor::empty({ids.numel(), table_.value.size(1)}, DType::F32, table_.value.device());
   if (!tp_.split()) {
     ops::embedding_forward(ids, table_.value, out);
-    return out;
+  } else {
+    parallel::tp::vocab_parallel_embedding_local(ids, table_.value, vocab_begin_, out);
+    parallel::tp::tp_leave_forward(tp_, out);
   }
-  parallel::tp::vocab_parallel_embedding_local(ids, table_.value, vocab_begin_, out);
-  parallel::tp::tp_leave_forward(tp_, out);
+  // The first activation: bf16 like the rest (fp32 weights under bf16 activations hold values
+  // a bf16 tensor could not).
+  round_activations(table_.activations, {&out});
   return out;
 }
 

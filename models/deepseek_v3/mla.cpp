@@ -67,12 +67,14 @@ Tensor MlaAttention::forward(const Tensor& x, const SequenceLayout& layout, MlaC
   // Queries: rotate the rope part of every head.
   Tensor q_rope = take_columns(p.q, dq, dn, dr).view({T, nh, dr});
   ops::rope_forward(q_rope, layout.positions, *layout.rope, q_rope);
+  round_activations(w_.o.activations, {&q_rope});
   ctx.q_full = p.q.view({T, nh, dq});
   put_columns(ctx.q_full, dq, dn, q_rope, false);
 
   // Keys: per-head k_nope from the latent, the one rotated k_rope shared by all heads.
   Tensor k_rope = p.k_rope.view({T, 1, dr});
   ops::rope_forward(k_rope, layout.positions, *layout.rope, k_rope);
+  round_activations(w_.o.activations, {&k_rope});  // rotated q and k are bf16 activations too
   const Device device = x.device();
   ctx.k_full = Tensor::empty({T, nh, dq}, DType::F32, device);
   put_columns(ctx.k_full, dq, 0, take_columns(kv, dn + dv, 0, dn), false);
@@ -188,6 +190,7 @@ Tensor MlaAttention::forward_absorbed(const Tensor& x, int64_t n, const ops::Rop
   ops::rope_forward(q_rope, positions, rope, q_rope);
   Tensor k_rope = p.k_rope.view({B * n, 1, dr});
   ops::rope_forward(k_rope, positions, rope, k_rope);
+  round_activations(w_.o.activations, {&q_rope, &k_rope});  // as the training forward does
 
   // Append the new tokens to the cache: each sequence's row of the cache gets its n new
   // positions at start … start + n − 1 (qk_rope_head_dim ≥ 2 is validated, so k_rope has columns).

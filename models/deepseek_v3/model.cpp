@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "models/deepseek_v3/saved_activations.h"
 #include "ops/ops.h"
 #include "runtime/core/error.h"
 
@@ -140,8 +141,13 @@ Tensor DeepSeekV3Model::forward_layers(int64_t first, int64_t last, const Tensor
                 ", ", last, ")");
   contexts.resize(static_cast<size_t>(last - first));
   Tensor h = x;
+  // What the layers saved is kept in bf16 under bf16 activations (saved_activations.h); a model
+  // built for inference never runs the backward, so there is nothing to keep.
+  const DType activations = store_->has_gradients() ? store_->precision().activations : DType::F32;
   for (int64_t i = first; i < last; ++i) {
-    h = layer(i).forward(h, layout, balance_coef, contexts[static_cast<size_t>(i - first)]);
+    DecoderLayerContext& ctx = contexts[static_cast<size_t>(i - first)];
+    h = layer(i).forward(h, layout, balance_coef, ctx);
+    keep_in_bf16(activations, saved_activations(ctx));
   }
   return h;
 }
@@ -188,6 +194,7 @@ LossResult DeepSeekV3Model::forward_outputs(const TokenBatch& batch, const Tenso
     const int64_t count = scales.mtp_targets[static_cast<size_t>(d - 1)];
     m.ids = shifted_ids(batch, d, h_prev.device());
     const Tensor h = mtp(d).forward(embedding_.forward(m.ids), h_prev, layout, balance_coef, m);
+    keep_in_bf16(store_->precision().activations, saved_activations(m));
     const HeadForward out = mtp(d).head().forward(
         h, shifted_targets(batch, d + 1, h.device()),
         inverse_count(count, scales.mtp_weight / static_cast<double>(D)), m.head);

@@ -45,6 +45,7 @@ struct ExpertActivations {
   std::vector<int64_t> counts;  // [local experts]: rows of each expert, consecutive
   Tensor xp, gp, up, ap;        // input rows, gate/up outputs, activation
   Tensor d_yp, d_gp, d_up;      // kept by backward_input for backward_weight
+  std::vector<Tensor*> saved() { return {&xp, &gp, &up, &ap}; }
 };
 // yp [rows, H] = Expert_g(xp rows of group g) for rows grouped by local expert (counts).
 Tensor experts_forward(const ExpertBanks& banks, const Tensor& xp,
@@ -57,6 +58,9 @@ void experts_backward_weight(const ExpertBanks& banks, ExpertActivations& act);
 // Whatever an engine keeps between a layer's forward and its backward.
 struct RoutedExpertsState {
   virtual ~RoutedExpertsState() = default;
+  // The activations kept for the backward (models/deepseek_v3/saved_activations.h may store
+  // them in bf16; the engine's backward reads them through ops, which widen them).
+  virtual std::vector<Tensor*> saved_activations() { return {}; }
   int64_t dropped_slots = 0;  // (token, expert) slots over capacity: not computed, weight 0
 };
 

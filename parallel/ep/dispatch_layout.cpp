@@ -36,6 +36,14 @@ void check_rows(const Tensor& t, int64_t rows, const char* what) {
                 rows, " f32 rows, got ", t.describe());
 }
 
+// The same for rows the forward saved for the backward: bf16 under bf16 activations
+// (models/deepseek_v3/saved_activations.h; the op widens them).
+void check_saved_rows(const Tensor& t, int64_t rows, const char* what) {
+  TRIDENT_CHECK(
+      (t.dtype() == DType::F32 || t.dtype() == DType::BF16) && t.dim() == 2 && t.size(0) == rows,
+      what, ": expected ", rows, " f32 or bf16 rows, got ", t.describe());
+}
+
 // Moves the (rank, expert) blocks between the two orders in one op where the rows live: a GPU
 // gets one gather launch, not a copy per block. `counts` are in sender-major order.
 void move_blocks(const Tensor& src, const std::vector<int64_t>& counts, int64_t ranks,
@@ -203,7 +211,7 @@ void combine_weighted(const ChunkLayout& chunk, int64_t top_k, const Tensor& row
 
 Tensor weighted_output_grad(const ChunkLayout& chunk, int64_t top_k, const Tensor& dout,
                             const Tensor& weights, const Tensor& rows, Tensor& d_weights) {
-  check_rows(rows, chunk.send_rows(), "combined rows");
+  check_saved_rows(rows, chunk.send_rows(), "combined rows");
   TRIDENT_CHECK(weights.size(-1) == top_k, "gate weights ", weights.describe(), " are not ", top_k,
                 " per token");
   Tensor d_rows = Tensor::empty({chunk.send_rows(), dout.size(1)}, DType::F32, dout.device());

@@ -79,7 +79,8 @@ Tensor gather_send_rows(const ChunkLayout& chunk, const Tensor& x);
 void combine_weighted(const ChunkLayout& chunk, int64_t top_k, const Tensor& rows,
                       const Tensor& weights, Tensor& out);
 // Mirror of combine_weighted: d rows [send rows, D] = weights[t, j] · dout[t]; and
-// d_weights[t, j] = <dout[t], rows[slot_row(t, j)]> (0 for dropped slots).
+// d_weights[t, j] = <dout[t], rows[slot_row(t, j)]> (0 for dropped slots). rows, saved by the
+// forward, may be bf16.
 Tensor weighted_output_grad(const ChunkLayout& chunk, int64_t top_k, const Tensor& dout,
                             const Tensor& weights, const Tensor& rows, Tensor& d_weights);
 // Mirror of gather_send_rows: dx[t] = Σ_j rows[slot_row(t, j)] for the chunk's tokens.

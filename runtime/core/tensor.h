@@ -68,6 +68,12 @@ class Tensor {
   Device device() const { return device_; }
   size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
   bool is_view() const;  // shares storage with another tensor or wraps external memory
+  // Whether `other` is a handle on the same elements: the same storage, offset, element count
+  // and dtype (its shape may differ: a view). Touches no data, so device tensors may be asked.
+  bool same_elements(const Tensor& other) const {
+    return storage_ == other.storage_ && offset_bytes_ == other.offset_bytes_ &&
+           numel_ == other.numel_ && dtype_ == other.dtype_;
+  }
 
   void* raw_data() const;
   template <typename T>

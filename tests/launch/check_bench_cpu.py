@@ -6,6 +6,7 @@ the speed-up line (PyTorch time over Trident time), the FLOP-rate line (the plan
 per step over the step time, the sgemm rate measured in the run, and their ratio), the memory
 line and the profile, whose rows include the optimizer's phases. The model FLOPs per step must
 be the planner's FLOPs per token, worked out by hand for tiny, times the batch's tokens.
+In fp32 and in bf16 the allocator's peak is within 10% of `trident plan`'s memory.
 
 bench step --rounds 2: a row per round, the ratios' median and range, the table's times the
 medians of the rounds'.
@@ -176,6 +177,20 @@ def check_bench_step(trident, tmp):
           "round and the medians")
 
 
+def check_bench_step_bf16_memory(trident):
+    """In bf16 the saved activations are bf16 tensors (models/deepseek_v3/saved_activations.h), so
+    the allocator's peak follows the planner's bf16 sizes as fp32's follows its fp32 ones (1.30
+    while they were fp32 buffers holding bf16 values)."""
+    out = run([trident, "bench", "step", "--config", "tiny", "--steps", "2", "--warmup", "1",
+               "--no-reference", "--set", "train.param_dtype=bfloat16", "--set",
+               "train.activation_dtype=bfloat16"]).stdout
+    (peak_mib,) = find(r"memory \(host\): peak in tensors ([\d.]+) MiB", out, "memory line")
+    planned_mib, share = find(r"memory planned by `trident plan`: ([\d.]+) MiB; peak in tensors "
+                              r"/ planned ([\d.]+)", out, "planned-memory line")
+    if not close(share, 1.0, 0.10) or not close(share, peak_mib / planned_mib, 0.04):
+        sys.exit(f"bf16: peak {peak_mib} MiB against {planned_mib} MiB planned: ratio {share}")
+
+
 def check_step_cost(trident, tmp):
     out_dir = os.path.join(tmp, "step_cost")
     script = os.path.join(EXPERIMENTS, "step_cost.py")
@@ -286,6 +301,7 @@ def main():
     trident = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
         check_bench_step(trident, tmp)
+        check_bench_step_bf16_memory(trident)
         check_step_cost(trident, tmp)
     check_bench_score(trident)
     check_bench_generate(trident)

@@ -20,6 +20,15 @@ struct EpState final : models::RoutedExpertsState {
   std::vector<Tensor> combined;                   // per chunk: expert outputs in send order
   std::vector<models::ExpertActivations> expert;  // per chunk: expert-side activations
   bool weight_grads_done = false;
+
+  std::vector<Tensor*> saved_activations() override {
+    std::vector<Tensor*> out;
+    for (Tensor& rows : combined) out.push_back(&rows);
+    for (models::ExpertActivations& act : expert) {
+      for (Tensor* t : act.saved()) out.push_back(t);
+    }
+    return out;
+  }
 };
 
 EpState& as_ep_state(models::RoutedExpertsState& state) {
@@ -39,7 +48,7 @@ Tensor merge_chunks(const parallel::ep::DispatchLayout& layout, const std::vecto
     total += t.size(0);
     width = t.size(1);
   }
-  Tensor merged = Tensor::empty({total, width}, DType::F32, rows.front().device());
+  Tensor merged = Tensor::empty({total, width}, rows.front().dtype(), rows.front().device());
   // Row offset of block (e, p) inside each chunk's expert-order tensor.
   std::vector<std::vector<int64_t>> offsets(rows.size());
   for (size_t c = 0; c < rows.size(); ++c) {

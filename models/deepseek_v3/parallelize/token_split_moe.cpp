@@ -14,6 +14,10 @@ struct TokenSplitState final : models::RoutedExpertsState {
   std::shared_ptr<models::RoutedExpertsState> inner;
   TokenShare share;
   int64_t tokens = 0;
+
+  std::vector<Tensor*> saved_activations() override {
+    return inner ? inner->saved_activations() : std::vector<Tensor*>{};
+  }
 };
 
 TokenSplitState& as_split_state(models::RoutedExpertsState& state) {
