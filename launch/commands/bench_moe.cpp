@@ -323,7 +323,8 @@ TRIDENT_COMMAND(bench_moe, "bench moe",
       models::MoeContext previous;
       const Body paired{[&] {
                           models::MoeContext next;
-                          moe.forward_backward_input(x, seq_layout, 0.0f, next, dout, previous);
+                          moe.forward_backward_input(x, seq_layout, 0.0f, next, moe, dout,
+                                                     previous);
                           moe.backward_weight(previous);
                         },
                         [&] {

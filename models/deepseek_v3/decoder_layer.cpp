@@ -1,6 +1,8 @@
 #include "models/deepseek_v3/decoder_layer.h"
 
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "models/deepseek_v3/registry.h"
 #include "ops/ops.h"
@@ -28,20 +30,56 @@ DecoderLayer::DecoderLayer(const ModelDims& dims, const config::ModelConfig& con
 
 Tensor DecoderLayer::forward(const Tensor& x, const SequenceLayout& layout, float balance_coef,
                              DecoderLayerContext& ctx) const {
-  const Tensor xn = norm_step_forward(input_norm_, dims_.eps, x, ctx.input_norm);
-  Tensor h = attention_.forward(xn, layout, ctx.attention);
-  ops::axpy(1.0f, x, h);
-  round_activations(input_norm_.activations, {&h});  // the residual stream is bf16 as well
-  const Tensor hn = norm_step_forward(post_norm_, dims_.eps, h, ctx.post_norm);
-  Tensor out = moe_ ? moe_->forward(hn, layout, balance_coef, ctx.moe) : ffn_->forward(hn, ctx.ffn);
-  ops::axpy(1.0f, h, out);
-  round_activations(input_norm_.activations, {&out});
-  return out;
+  Tensor h;
+  const Tensor hn = forward_attention(x, layout, ctx, h);
+  const Tensor ffn_out =
+      moe_ ? moe_->forward(hn, layout, balance_coef, ctx.moe) : ffn_->forward(hn, ctx.ffn);
+  return add_residual(ffn_out, h);
 }
 
 Tensor DecoderLayer::backward_input(const Tensor& dout, DecoderLayerContext& ctx) const {
   const Tensor d_hn =
       moe_ ? moe_->backward_input(dout, ctx.moe) : ffn_->backward_input(dout, ctx.ffn);
+  return backward_attention(dout, d_hn, ctx);
+}
+
+std::pair<Tensor, Tensor> DecoderLayer::forward_backward_input(
+    const Tensor& x, const SequenceLayout& layout, float balance_coef,
+    DecoderLayerContext& forward_ctx, const DecoderLayer& backward_layer, const Tensor& dout,
+    DecoderLayerContext& backward_ctx) const {
+  Tensor h;
+  const Tensor hn = forward_attention(x, layout, forward_ctx, h);
+  Tensor ffn_out, d_hn;
+  if (moe_ && backward_layer.moe_) {
+    std::tie(ffn_out, d_hn) = moe_->forward_backward_input(
+        hn, layout, balance_coef, forward_ctx.moe, *backward_layer.moe_, dout, backward_ctx.moe);
+  } else {
+    ffn_out = moe_ ? moe_->forward(hn, layout, balance_coef, forward_ctx.moe)
+                   : ffn_->forward(hn, forward_ctx.ffn);
+    d_hn = backward_layer.moe_ ? backward_layer.moe_->backward_input(dout, backward_ctx.moe)
+                               : backward_layer.ffn_->backward_input(dout, backward_ctx.ffn);
+  }
+  Tensor out = add_residual(ffn_out, h);
+  return {std::move(out), backward_layer.backward_attention(dout, d_hn, backward_ctx)};
+}
+
+Tensor DecoderLayer::forward_attention(const Tensor& x, const SequenceLayout& layout,
+                                       DecoderLayerContext& ctx, Tensor& h) const {
+  const Tensor xn = norm_step_forward(input_norm_, dims_.eps, x, ctx.input_norm);
+  h = attention_.forward(xn, layout, ctx.attention);
+  ops::axpy(1.0f, x, h);
+  round_activations(input_norm_.activations, {&h});  // the residual stream is bf16 as well
+  return norm_step_forward(post_norm_, dims_.eps, h, ctx.post_norm);
+}
+
+Tensor DecoderLayer::add_residual(Tensor ffn_out, const Tensor& h) const {
+  ops::axpy(1.0f, h, ffn_out);
+  round_activations(input_norm_.activations, {&ffn_out});
+  return ffn_out;
+}
+
+Tensor DecoderLayer::backward_attention(const Tensor& dout, const Tensor& d_hn,
+                                        DecoderLayerContext& ctx) const {
   Tensor dh = dout.clone();
   norm_step_backward_input_into(post_norm_, d_hn, ctx.post_norm, dh, true);
   const Tensor d_xn = attention_.backward_input(dh, ctx.attention);

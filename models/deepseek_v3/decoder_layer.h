@@ -6,6 +6,7 @@
 // pipeline stage can run any contiguous range of layers.
 #include <cstdint>
 #include <optional>
+#include <utility>
 
 #include "models/deepseek_v3/ffn.h"
 #include "models/deepseek_v3/mla.h"
@@ -36,6 +37,18 @@ class DecoderLayer {
   Tensor backward_input(const Tensor& dout, DecoderLayerContext& ctx) const;
   void backward_weight(DecoderLayerContext& ctx) const;
 
+  // DualPipe's F&B on one layer pair: this layer's forward of one micro-batch and
+  // backward_layer's backward_input of another, with the results of the two calls. The
+  // forward's attention runs first, then the two FFNs (two MoE layers through
+  // MoeLayer::forward_backward_input, so one's all-to-alls travel while the other computes),
+  // then the backward's attention. Returns {forward output, input gradient}.
+  std::pair<Tensor, Tensor> forward_backward_input(const Tensor& x, const SequenceLayout& layout,
+                                                   float balance_coef,
+                                                   DecoderLayerContext& forward_ctx,
+                                                   const DecoderLayer& backward_layer,
+                                                   const Tensor& dout,
+                                                   DecoderLayerContext& backward_ctx) const;
+
   // Decoding with the absorbed MLA cache: x [batch · n, H] are n new tokens per row.
   Tensor forward_decode(const Tensor& x, int64_t n, const ops::RopeTable& rope,
                         MlaCache& cache) const;
@@ -47,6 +60,14 @@ class DecoderLayer {
   const MlaAttention& attention() const { return attention_; }
 
  private:
+  // The forward up to the FFN's input: returns rms(h) and sets h, the residual after attention.
+  Tensor forward_attention(const Tensor& x, const SequenceLayout& layout, DecoderLayerContext& ctx,
+                           Tensor& h) const;
+  // out = ffn_out + h (bf16 under bf16 activations).
+  Tensor add_residual(Tensor ffn_out, const Tensor& h) const;
+  // The backward below the FFN: d_hn is the FFN's input gradient, dout the layer's output's.
+  Tensor backward_attention(const Tensor& dout, const Tensor& d_hn, DecoderLayerContext& ctx) const;
+
   ModelDims dims_;
   int64_t layer_;
   Weight input_norm_;

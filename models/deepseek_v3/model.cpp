@@ -1,6 +1,8 @@
 #include "models/deepseek_v3/model.h"
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "models/deepseek_v3/saved_activations.h"
 #include "ops/ops.h"
@@ -141,15 +143,50 @@ Tensor DeepSeekV3Model::forward_layers(int64_t first, int64_t last, const Tensor
                 ", ", last, ")");
   contexts.resize(static_cast<size_t>(last - first));
   Tensor h = x;
-  // What the layers saved is kept in bf16 under bf16 activations (saved_activations.h); a model
-  // built for inference never runs the backward, so there is nothing to keep.
-  const DType activations = store_->has_gradients() ? store_->precision().activations : DType::F32;
+  const DType activations = saved_activation_dtype();
   for (int64_t i = first; i < last; ++i) {
     DecoderLayerContext& ctx = contexts[static_cast<size_t>(i - first)];
     h = layer(i).forward(h, layout, balance_coef, ctx);
     keep_in_bf16(activations, saved_activations(ctx));
   }
   return h;
+}
+
+DType DeepSeekV3Model::saved_activation_dtype() const {
+  // bf16 under bf16 activations (saved_activations.h); a model built for inference never runs
+  // the backward, so there is nothing to narrow.
+  return store_->has_gradients() ? store_->precision().activations : DType::F32;
+}
+
+std::pair<Tensor, Tensor> DeepSeekV3Model::forward_backward_layers(
+    int64_t f_first, int64_t f_last, const Tensor& x, const SequenceLayout& layout,
+    float balance_coef, std::vector<DecoderLayerContext>& forward_contexts, int64_t b_first,
+    int64_t b_last, const Tensor& dout, std::vector<DecoderLayerContext>& backward_contexts) const {
+  require_gradients("forward_backward_layers");
+  TRIDENT_CHECK(0 <= f_first && f_first <= f_last && f_last <= num_layers(),
+                "bad forward layer range [", f_first, ", ", f_last, ")");
+  TRIDENT_CHECK(static_cast<int64_t>(backward_contexts.size()) == b_last - b_first,
+                "forward_backward_layers: contexts do not match the backward layer range");
+  forward_contexts.resize(static_cast<size_t>(f_last - f_first));
+  const DType activations = saved_activation_dtype();
+  Tensor h = x, d = dout;
+  int64_t i = f_first, j = b_last - 1;
+  for (; i < f_last && j >= b_first; ++i, --j) {
+    DecoderLayerContext& fctx = forward_contexts[static_cast<size_t>(i - f_first)];
+    std::tie(h, d) =
+        layer(i).forward_backward_input(h, layout, balance_coef, fctx, layer(j), d,
+                                        backward_contexts[static_cast<size_t>(j - b_first)]);
+    keep_in_bf16(activations, saved_activations(fctx));
+  }
+  for (; i < f_last; ++i) {
+    DecoderLayerContext& fctx = forward_contexts[static_cast<size_t>(i - f_first)];
+    h = layer(i).forward(h, layout, balance_coef, fctx);
+    keep_in_bf16(activations, saved_activations(fctx));
+  }
+  for (; j >= b_first; --j) {
+    d = layer(j).backward_input(d, backward_contexts[static_cast<size_t>(j - b_first)]);
+  }
+  return {std::move(h), std::move(d)};
 }
 
 Tensor DeepSeekV3Model::backward_layers(int64_t first, int64_t last, const Tensor& dout,

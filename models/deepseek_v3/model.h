@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "models/batch.h"
@@ -175,6 +176,16 @@ class DeepSeekV3Model {
   // `with_weights` each layer's backward_weight runs right after its backward_input.
   Tensor backward_layers(int64_t first, int64_t last, const Tensor& dout,
                          std::vector<DecoderLayerContext>& contexts, bool with_weights) const;
+  // DualPipe's F&B over two layer ranges (two pipeline stages of one rank): forward_layers on
+  // [f_first, f_last) and backward_layers (input gradients only) on [b_first, b_last), with the
+  // same results, the layers taken in pairs: forward layer f_first + i with backward layer
+  // b_last − 1 − i (DecoderLayer::forward_backward_input); the longer range finishes alone.
+  // Returns {forward output, input gradient}.
+  std::pair<Tensor, Tensor> forward_backward_layers(
+      int64_t f_first, int64_t f_last, const Tensor& x, const SequenceLayout& layout,
+      float balance_coef, std::vector<DecoderLayerContext>& forward_contexts, int64_t b_first,
+      int64_t b_last, const Tensor& dout,
+      std::vector<DecoderLayerContext>& backward_contexts) const;
   // The outputs on the final hidden states h_final [T, H] of `batch` (the last pipeline
   // stage's part of forward): main-model cross-entropy, then the MTP depths, each embedding its
   // shifted inputs with the model's embedding; every loss divided by the global counts of
@@ -196,6 +207,8 @@ class DeepSeekV3Model {
                   const ModelParallel& parallel, const ExpertParallelSetup& setup);
   void ensure_rope(int64_t positions);
   void require_gradients(const char* what) const;
+  // The dtype the layers' saved activations are kept in between forward and backward.
+  DType saved_activation_dtype() const;
 
   ParameterRegistry registry_;
   PipelineHolding holding_;

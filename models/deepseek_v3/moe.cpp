@@ -148,10 +148,12 @@ Tensor MoeLayer::backward_input_expert_parallel(const Tensor& dout, MoeContext& 
 
 std::pair<Tensor, Tensor> MoeLayer::forward_backward_input(
     const Tensor& x, const SequenceLayout& layout, float balance_coef, MoeContext& forward_ctx,
-    const Tensor& dout, MoeContext& backward_ctx) const {
-  if (!engine_ || !backward_ctx.routed) {
+    const MoeLayer& backward_layer, const Tensor& dout, MoeContext& backward_ctx) const {
+  // Both passes must go through one engine to be interleaved (every layer of a model has the
+  // same one, parallelize.h); otherwise the plain calls.
+  if (!engine_ || !backward_ctx.routed || backward_layer.engine_ != engine_) {
     Tensor out = forward(x, layout, balance_coef, forward_ctx);
-    return {std::move(out), backward_input(dout, backward_ctx)};
+    return {std::move(out), backward_layer.backward_input(dout, backward_ctx)};
   }
   forward_ctx.layout = layout;
   forward_ctx.balance_coef = balance_coef;
@@ -160,14 +162,15 @@ std::pair<Tensor, Tensor> MoeLayer::forward_backward_input(
   const std::function<void()> run_shared = [&] {
     if (w_.has_shared) shared = shared_.forward(x, forward_ctx.shared);
   };
-  const std::function<void(const Tensor&)> local = local_backward(dout, backward_ctx, dx_local);
-  const ExpertBanks held = banks();
+  const std::function<void(const Tensor&)> local =
+      backward_layer.local_backward(dout, backward_ctx, dx_local);
+  const ExpertBanks forward_banks = banks(), backward_banks = backward_layer.banks();
   RoutedExpertsEngine::Paired paired = engine_->forward_backward_input(
-      {x, forward_ctx.indices, forward_ctx.weights, forward_ctx.layout.seq, held, run_shared,
-       forward_ctx.routed},
-      {dout, held, local, *backward_ctx.routed});
+      {x, forward_ctx.indices, forward_ctx.weights, forward_ctx.layout.seq, forward_banks,
+       run_shared, forward_ctx.routed},
+      {dout, backward_banks, local, *backward_ctx.routed});
   Tensor out = finish_forward(std::move(paired.forward_out), shared, forward_ctx);
-  Tensor dx = finish_backward(std::move(paired.backward_dx), dx_local, backward_ctx);
+  Tensor dx = backward_layer.finish_backward(std::move(paired.backward_dx), dx_local, backward_ctx);
   return {std::move(out), std::move(dx)};
 }
 

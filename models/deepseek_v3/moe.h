@@ -155,11 +155,14 @@ class MoeLayer {
   Tensor backward_input(const Tensor& dout, MoeContext& ctx) const;
   void backward_weight(MoeContext& ctx) const;
   // forward(x, layout, balance_coef, forward_ctx) of one micro-batch and
-  // backward_input(dout, backward_ctx) of another, with the same results. Under expert
-  // parallelism the engine interleaves the two (RoutedExpertsEngine::forward_backward_input);
-  // on one rank they run one after the other. Returns {forward output, input gradient}.
+  // backward_layer.backward_input(dout, backward_ctx) of another, with the same results; the
+  // backward may be this layer's or another's (DualPipe pairs the forward of one pipeline
+  // stage's layer with the backward of another stage's). Under expert parallelism the engine
+  // interleaves the two (RoutedExpertsEngine::forward_backward_input); otherwise they run one
+  // after the other. Returns {forward output, input gradient}.
   std::pair<Tensor, Tensor> forward_backward_input(const Tensor& x, const SequenceLayout& layout,
                                                    float balance_coef, MoeContext& forward_ctx,
+                                                   const MoeLayer& backward_layer,
                                                    const Tensor& dout,
                                                    MoeContext& backward_ctx) const;
 

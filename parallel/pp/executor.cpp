@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -101,6 +102,7 @@ class RankRun {
     stats_.timeline.resize(list_.size());
     for (size_t i = 0; i < list_.size(); ++i) stats_.timeline[i].action = list_[i];
     plan_gradient_reports();
+    plan_pairs();
   }
 
   ExecutorStats run() {
@@ -111,6 +113,14 @@ class RankRun {
         post_receives_through(i);
       } else if (is_send(a.kind)) {
         send(i);
+      } else if (paired_[i]) {
+        continue;  // the B of an F&B block: it ran with its F
+      } else if (const size_t b = backward_of_[i]; b != kNone) {
+        // An F&B block: both inputs are needed before it starts (the B's receive lies between
+        // the two in the list).
+        post_receives_ahead(b);
+        run_forward_backward(i, b);
+        release_completed_sends();
       } else {
         // Keep the window of receives ahead of this compute posted, so their data can land
         // while it runs.
@@ -148,6 +158,22 @@ class RankRun {
       }
     }
     for (const auto& [block, index] : last_toucher) final_after_[index].push_back(block);
+  }
+
+  // DualPipe's F&B blocks, when the stage pairs them: an overlapped F and the first compute
+  // action after it, a B (the generator's block: F, then the full backward of another chunk).
+  void plan_pairs() {
+    backward_of_.assign(list_.size(), kNone);
+    paired_.assign(list_.size(), false);
+    if (!compute_.pairs_forward_backward()) return;
+    for (size_t i = 0; i < list_.size(); ++i) {
+      if (list_[i].kind != ActionKind::Forward || !list_[i].overlapped) continue;
+      size_t j = i + 1;
+      while (j < list_.size() && !is_compute(list_[j].kind)) ++j;
+      if (j == list_.size() || list_[j].kind != ActionKind::BackwardInput) continue;
+      backward_of_[i] = j;
+      paired_[j] = true;
+    }
   }
 
   static DataKey data_key_of(const Action& a) {
@@ -261,15 +287,13 @@ class RankRun {
                   a.microbatch, ", ", boundary_stage, ") differs");
   }
 
-  // The compute action at `index`; with `fused`, a B together with its W at index + 1.
-  void run_compute(size_t index, bool fused) {
-    const Action& a = list_[index];
-    const Tensor input = take_input(a);
-    // Blocks final with this action are reported as soon as the action says it wrote them.
-    std::vector<int> final_here = final_after_[index];
-    if (fused) {
-      final_here.insert(final_here.end(), final_after_[index + 1].begin(),
-                        final_after_[index + 1].end());
+  // Runs `body` (the compute of the actions at `indices`), reporting each block that is final
+  // with those actions as soon as the stage says it wrote it, and the rest right after.
+  template <typename Body>
+  void reporting_final_blocks(std::initializer_list<size_t> indices, Body&& body) {
+    std::vector<int> final_here;
+    for (const size_t i : indices) {
+      final_here.insert(final_here.end(), final_after_[i].begin(), final_after_[i].end());
     }
     compute_.set_block_listener([&final_here, this](int block) {
       const auto it = std::find(final_here.begin(), final_here.end(), block);
@@ -277,48 +301,86 @@ class RankRun {
       final_here.erase(it);
       compute_.gradients_final(block);
     });
-    ActionTiming& timing = stats_.timeline[index];
-    timing.start_s = now();
-    switch (a.kind) {
-      case ActionKind::Forward: {
-        Tensor out = compute_.forward(a.microbatch, a.stage, input);
-        if (a.stage < last_stage_) {
-          check_boundary_tensor(out, a, a.stage + 1);
-          if (schedule_.layout.rank_of(a.stage + 1) == rank_) {
-            local_.emplace(DataKey{a.microbatch, a.stage + 1, false}, std::move(out));
-          } else {
-            produced_.emplace(DataKey{a.microbatch, a.stage, false}, std::move(out));
-          }
-        }
-        break;
-      }
-      case ActionKind::BackwardInput: {
-        Tensor grad = fused ? compute_.backward_full(a.microbatch, a.stage, input)
-                            : compute_.backward_input(a.microbatch, a.stage, input);
-        if (a.stage > 0) {
-          check_boundary_tensor(grad, a, a.stage);
-          if (schedule_.layout.rank_of(a.stage - 1) == rank_) {
-            local_.emplace(DataKey{a.microbatch, a.stage - 1, true}, std::move(grad));
-          } else {
-            produced_.emplace(DataKey{a.microbatch, a.stage, true}, std::move(grad));
-          }
-        }
-        break;
-      }
-      case ActionKind::BackwardWeight:
-        compute_.backward_weight(a.microbatch, a.stage);
-        break;
-      default:
-        TRIDENT_CHECK(false, "not a compute action: ", to_string(a));
-    }
-    timing.end_s = now();
-    stats_.compute_seconds += timing.end_s - timing.start_s;
+    body();
     compute_.set_block_listener(nullptr);
     for (const int block : final_here) compute_.gradients_final(block);
+  }
+
+  // The compute action at `index`; with `fused`, a B together with its W at index + 1.
+  void run_compute(size_t index, bool fused) {
+    const Action& a = list_[index];
+    const Tensor input = take_input(a);
+    ActionTiming& timing = stats_.timeline[index];
+    const auto body = [&] {
+      timing.start_s = now();
+      switch (a.kind) {
+        case ActionKind::Forward:
+          keep_forward_output(a, compute_.forward(a.microbatch, a.stage, input));
+          break;
+        case ActionKind::BackwardInput:
+          keep_input_gradient(a, fused ? compute_.backward_full(a.microbatch, a.stage, input)
+                                       : compute_.backward_input(a.microbatch, a.stage, input));
+          break;
+        case ActionKind::BackwardWeight:
+          compute_.backward_weight(a.microbatch, a.stage);
+          break;
+        default:
+          TRIDENT_CHECK(false, "not a compute action: ", to_string(a));
+      }
+      timing.end_s = now();
+    };
+    if (fused) {
+      reporting_final_blocks({index, index + 1}, body);
+    } else {
+      reporting_final_blocks({index}, body);
+    }
+    stats_.compute_seconds += timing.end_s - timing.start_s;
     if (fused) {  // the W ran inside the B
       stats_.timeline[index + 1].start_s = timing.end_s;
       stats_.timeline[index + 1].end_s = timing.end_s;
     }
+  }
+
+  // F(m, s)'s output: handed over on this rank or kept for its send.
+  void keep_forward_output(const Action& a, Tensor out) {
+    if (a.stage == last_stage_) return;
+    check_boundary_tensor(out, a, a.stage + 1);
+    if (schedule_.layout.rank_of(a.stage + 1) == rank_) {
+      local_.emplace(DataKey{a.microbatch, a.stage + 1, false}, std::move(out));
+    } else {
+      produced_.emplace(DataKey{a.microbatch, a.stage, false}, std::move(out));
+    }
+  }
+
+  // B(m, s)'s input gradient, likewise.
+  void keep_input_gradient(const Action& a, Tensor grad) {
+    if (a.stage == 0) return;
+    check_boundary_tensor(grad, a, a.stage);
+    if (schedule_.layout.rank_of(a.stage - 1) == rank_) {
+      local_.emplace(DataKey{a.microbatch, a.stage - 1, true}, std::move(grad));
+    } else {
+      produced_.emplace(DataKey{a.microbatch, a.stage, true}, std::move(grad));
+    }
+  }
+
+  // The F at `f` and the B at `b` as one call; both actions' timeline entries span it.
+  void run_forward_backward(size_t f, size_t b) {
+    const Action& fa = list_[f];
+    const Action& ba = list_[b];
+    const Tensor input = take_input(fa);
+    const Tensor output_grad = take_input(ba);
+    ActionTiming& timing = stats_.timeline[f];
+    reporting_final_blocks({f, b}, [&] {
+      timing.start_s = now();
+      auto [out, grad] = compute_.forward_backward_input(fa.microbatch, fa.stage, input,
+                                                         ba.microbatch, ba.stage, output_grad);
+      keep_forward_output(fa, std::move(out));
+      keep_input_gradient(ba, std::move(grad));
+      timing.end_s = now();
+    });
+    stats_.compute_seconds += timing.end_s - timing.start_s;
+    stats_.timeline[b].start_s = timing.start_s;
+    stats_.timeline[b].end_s = timing.end_s;
   }
 
   void send(size_t index) {
@@ -393,6 +455,9 @@ class RankRun {
   std::map<DataKey, Tensor> produced_;    // results waiting for their send, keyed by producer
   std::vector<InFlightSend> sends_;
   std::vector<std::vector<int>> final_after_;  // per action: blocks final once it has run
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  std::vector<size_t> backward_of_;  // per overlapped F: the list position of its B, or kNone
+  std::vector<bool> paired_;         // per action: a B that runs inside its F&B block
 };
 
 }  // namespace

@@ -54,6 +54,21 @@ class StageCompute {
     return grad;
   }
 
+  // DualPipe's F&B block: an F marked `overlapped` and the B that follows it in the list, run
+  // as one call so that a stage can interleave them (one micro-batch's all-to-alls travelling
+  // while the other's GEMMs run). Only called when pairs_forward_backward() says so; the
+  // executor then takes both inputs before the call. Returns {forward's result, backward_input's
+  // result}, which must be those of the two calls one after the other (the default).
+  virtual bool pairs_forward_backward() const { return false; }
+  virtual std::pair<Tensor, Tensor> forward_backward_input(int forward_microbatch,
+                                                           int forward_stage, const Tensor& input,
+                                                           int backward_microbatch,
+                                                           int backward_stage,
+                                                           const Tensor& output_grad) {
+    Tensor out = forward(forward_microbatch, forward_stage, input);
+    return {std::move(out), backward_input(backward_microbatch, backward_stage, output_grad)};
+  }
+
   // Gradient blocks (ids of the caller's choosing) whose weight gradients an action of `kind`
   // on `stage` accumulates. The executor calls gradients_final(block) once the last such action
   // of the step on this rank has written its last contribution to the block, so the caller can

@@ -12,6 +12,8 @@ DeviceCode::~DeviceCode() { --device_code_depth; }
 
 // An OpenMP team is opened only by op kernels (and the parameter initialisation, which writes
 // host memory): its worker threads run the body of the kernel whose scope opened it.
-bool in_device_code() { return device_code_depth > 0 || omp_in_parallel() != 0; }
+bool in_device_code() { return device_code_depth > 0 || in_openmp_team(); }
+
+bool in_openmp_team() { return omp_in_parallel() != 0; }
 
 }  // namespace trident

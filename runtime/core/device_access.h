@@ -17,4 +17,8 @@ class DeviceCode {
 // Whether this thread runs device code now (a DeviceCode scope, or inside an OpenMP team).
 bool in_device_code();
 
+// Whether this thread is inside an OpenMP team: a kernel's worker threads, which run on behalf
+// of the thread that opened the team (a stream's thread when the op runs in a queued item).
+bool in_openmp_team();
+
 }  // namespace trident

@@ -165,9 +165,12 @@ void* Tensor::raw_data() const {
                  " in device memory without a copy: read it through .on(Device::CPU) (or "
                  "to_vector), as a GPU's memory would need, or run the work as an op");
   }
-  // Device memory of the CPU backend: the host waits for the stream before it touches it.
+  // Memory a stream's work made: the host waits for the stream before it touches it. A kernel's
+  // OpenMP workers act for the thread that opened the team (which is a stream's thread when
+  // the op runs in a queued item; thread-local state does not pass to them).
   if (const StreamOrigin* origin = storage_->origin();
-      origin != nullptr && !current_stream_item() && !origin->host_may_read()) {
+      origin != nullptr && !current_stream_item() && !in_openmp_team() &&
+      !origin->host_may_read()) {
     fail_unsynchronized_host_access(*origin, describe());
   }
   return static_cast<char*>(storage_->data()) + offset_bytes_;

@@ -68,22 +68,32 @@ std::vector<int64_t> ModelStageCompute::activation_shape(int microbatch, int /*s
 
 Tensor ModelStageCompute::forward(int microbatch, int stage, const Tensor& input) {
   const models::parallelize::StageRange& r = range(stage);
-  const StageInput& in = micro(microbatch);
   StageState& state = states_[Key{microbatch, stage}];
+  const Tensor x = stage_input(microbatch, stage, input, state);
+  const Tensor h = model_.forward_layers(r.first_layer, r.last_layer, x, state.layout,
+                                         balance_coef_, state.layers);
+  return stage_output(microbatch, stage, h, state);
+}
+
+Tensor ModelStageCompute::stage_input(int microbatch, int stage, const Tensor& input,
+                                      StageState& state) {
+  const models::parallelize::StageRange& r = range(stage);
+  const StageInput& in = micro(microbatch);
   state.layout = model_.sequence_layout(in.batch, in.seq);
-  Tensor x;
   if (r.embedding) {
     // The batch's token ids come from the host; the embedding reads them where the weights are.
     state.ids = in.ids.on(model_.params().device());
-    x = model_.embedding().forward(state.ids);
     record_.tokens += in.batch * in.seq;
-  } else {
-    // The executor may reuse its receive buffers: the layers keep their input.
-    TRIDENT_CHECK(input.defined(), "stage ", stage, " got no input activation");
-    x = input.clone();
+    return model_.embedding().forward(state.ids);
   }
-  const Tensor h = model_.forward_layers(r.first_layer, r.last_layer, x, state.layout,
-                                         balance_coef_, state.layers);
+  // The executor may reuse its receive buffers: the layers keep their input.
+  TRIDENT_CHECK(input.defined(), "stage ", stage, " got no input activation");
+  return input.clone();
+}
+
+Tensor ModelStageCompute::stage_output(int microbatch, int stage, const Tensor& h,
+                                       StageState& state) {
+  const models::parallelize::StageRange& r = range(stage);
   for (int64_t l = r.first_layer; l < r.last_layer; ++l) {
     if (model_.layer(l).is_moe()) {
       record_.add_moe(l, state.layers[static_cast<size_t>(l - r.first_layer)].moe);
@@ -120,11 +130,33 @@ Tensor ModelStageCompute::backward_input(int microbatch, int stage, const Tensor
   StageState& state = state_of(microbatch, stage, "B");
   Tensor d = output_gradient(r, microbatch, output_grad);
   d = model_.backward_layers(r.first_layer, r.last_layer, d, state.layers, false);
+  return input_gradient(r, state, d);
+}
+
+Tensor ModelStageCompute::input_gradient(const models::parallelize::StageRange& r,
+                                         StageState& state, const Tensor& d) {
   if (r.embedding) {
     state.embedding_grad = d;
     return Tensor{};
   }
   return d;
+}
+
+std::pair<Tensor, Tensor> ModelStageCompute::forward_backward_input(
+    int forward_microbatch, int forward_stage, const Tensor& input, int backward_microbatch,
+    int backward_stage, const Tensor& output_grad) {
+  const models::parallelize::StageRange& fr = range(forward_stage);
+  const models::parallelize::StageRange& br = range(backward_stage);
+  StageState& backward_state = state_of(backward_microbatch, backward_stage, "B");
+  // The backward's head (the loss's gradient) before the pair: its layers need it.
+  const Tensor d = output_gradient(br, backward_microbatch, output_grad);
+  StageState& forward_state = states_[Key{forward_microbatch, forward_stage}];
+  const Tensor x = stage_input(forward_microbatch, forward_stage, input, forward_state);
+  auto [h, dx] = model_.forward_backward_layers(
+      fr.first_layer, fr.last_layer, x, forward_state.layout, balance_coef_, forward_state.layers,
+      br.first_layer, br.last_layer, d, backward_state.layers);
+  Tensor out = stage_output(forward_microbatch, forward_stage, h, forward_state);
+  return {std::move(out), input_gradient(br, backward_state, dx)};
 }
 
 void ModelStageCompute::backward_weight(int microbatch, int stage) {

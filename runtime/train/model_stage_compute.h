@@ -92,6 +92,13 @@ class ModelStageCompute : public parallel::pp::StageCompute {
   bool fuses_backward() const override { return true; }
   Tensor backward_full(int microbatch, int stage, const Tensor& output_grad) override;
   std::vector<int> gradient_blocks(parallel::pp::ActionKind kind, int stage) const override;
+  // DualPipe's F&B blocks run their layers in pairs (DeepSeekV3Model::forward_backward_layers):
+  // under expert parallelism one micro-batch's all-to-alls travel while the other's GEMMs run.
+  bool pairs_forward_backward() const override { return true; }
+  std::pair<Tensor, Tensor> forward_backward_input(int forward_microbatch, int forward_stage,
+                                                   const Tensor& input, int backward_microbatch,
+                                                   int backward_stage,
+                                                   const Tensor& output_grad) override;
 
  private:
   // What F(m, s) keeps for B and W.
@@ -109,6 +116,13 @@ class ModelStageCompute : public parallel::pp::StageCompute {
   // The gradient entering the stage's layers from above: the objective's on the last stage.
   Tensor output_gradient(const models::parallelize::StageRange& r, int microbatch,
                          const Tensor& output_grad);
+  // F's parts around the layers: the layers' input (the embedding on the first stage, else a
+  // copy of the received activation) and what leaves the stage (the loss on the last).
+  Tensor stage_input(int microbatch, int stage, const Tensor& input, StageState& state);
+  Tensor stage_output(int microbatch, int stage, const Tensor& h, StageState& state);
+  // B's part below the layers: what leaves the stage (kept for the embedding's W on the first).
+  Tensor input_gradient(const models::parallelize::StageRange& r, StageState& state,
+                        const Tensor& d);
 
   models::DeepSeekV3Model& model_;
   const models::parallelize::PipelinePartition& partition_;

@@ -30,6 +30,14 @@ class ReportingCompute final : public parallel::pp::StageCompute {
   void backward_weight(int microbatch, int stage) override {
     inner_.backward_weight(microbatch, stage);
   }
+  bool pairs_forward_backward() const override { return inner_.pairs_forward_backward(); }
+  std::pair<Tensor, Tensor> forward_backward_input(int forward_microbatch, int forward_stage,
+                                                   const Tensor& input, int backward_microbatch,
+                                                   int backward_stage,
+                                                   const Tensor& output_grad) override {
+    return inner_.forward_backward_input(forward_microbatch, forward_stage, input,
+                                         backward_microbatch, backward_stage, output_grad);
+  }
   bool fuses_backward() const override { return inner_.fuses_backward(); }
   Tensor backward_full(int microbatch, int stage, const Tensor& output_grad) override {
     return inner_.backward_full(microbatch, stage, output_grad);

@@ -2,6 +2,7 @@
 // block only the waiting stream; errors are sticky and travel along waits; delay injection is
 // reproducible from its seed.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -145,6 +146,29 @@ TEST(StreamMemory, HostTouchesStreamMadeMemoryOnlyAfterSynchronizing) {
   EXPECT_EQ(seen, 2.0f);
   stream.synchronize();
   EXPECT_EQ(rows.item(0), 2.0f);
+}
+
+// An op run inside a queued item may split its loop over an OpenMP team (the expert GEMMs in
+// the compute stream's items do): the team's workers act for the item, so they may touch what
+// the item made, though their thread-local state does not know the item.
+TEST(StreamMemory, AKernelsOpenMpWorkersActForTheItemThatOpenedTheTeam) {
+  Stream stream("compute");
+  std::atomic<int> failures{0}, touched{0};
+  stream.enqueue("experts", [&] {
+    Tensor rows = Tensor::zeros({64});
+#pragma omp parallel num_threads(2)
+    {
+      try {
+        rows.data<float>()[omp_get_thread_num()] = 1.0f;
+        ++touched;
+      } catch (const Error&) {
+        ++failures;
+      }
+    }
+  });
+  stream.synchronize();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GE(touched.load(), 1);
 }
 
 TEST(StreamMemory, AnEventCoversTheItemsBeforeItOnly) {

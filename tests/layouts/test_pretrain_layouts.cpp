@@ -10,8 +10,9 @@
 //   - with dp > 1, gradient buckets reduced while backward was still running (small buckets, so
 //     there are many), and with ZeRO-1 (no expert parallelism) less optimizer state per rank
 //     than the moments of the whole model.
-// The same for the tiny model as a DeepSeek-V2 on a sample of layouts, and in bf16 mixed
-// precision (bf16 weights, activations and moments) on a sample of layouts at the bf16
+// The same for the tiny model with every layer an MoE layer under DualPipeV (its F&B blocks
+// pair two MoE layers), for the tiny model as a DeepSeek-V2 on a sample of layouts, and in bf16
+// mixed precision (bf16 weights, activations and moments) on a sample of layouts at the bf16
 // tolerances below.
 // The binary runs under mpirun; each layout runs where its rank count equals the world size.
 #include <gtest/gtest.h>
@@ -133,6 +134,33 @@ INSTANTIATE_TEST_SUITE_P(
         // np 8
         Layout{2, 2, 2, 4, "dualpipev", true}, Layout{1, 4, 2, 8}),
     LayoutName());
+
+// DualPipeV with every layer an MoE layer: each F&B block then pairs two MoE layers, so the
+// expert-parallel engine interleaves one micro-batch's forward all-to-alls with another's
+// backward ones (ExpertParallelMoe::forward_backward_input) inside training. (In the tiny
+// model's V the blocks pair a dense layer with an MoE layer on every rank, which runs the two
+// one after the other.)
+class PretrainLayoutsPairedMoe : public ::testing::TestWithParam<Layout> {};
+
+TEST_P(PretrainLayoutsPairedMoe, MatchOneRank) {
+  const Layout layout = GetParam();
+  if (layout.ranks() != world_size()) {
+    GTEST_SKIP() << layout.name() << " runs on " << layout.ranks() << " ranks";
+  }
+  config::TridentConfig config = layout_test_config(layout.global_batch());
+  config.mutable_model()->set_first_k_dense_replace(0);
+  expect_layout_matches_one_rank(layout, config);
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyAllMoe, PretrainLayoutsPairedMoe,
+                         ::testing::Values(
+                             // np 2
+                             Layout{2, 1, 1, 1, "dualpipev"},
+                             // np 4
+                             Layout{2, 2, 1, 2, "dualpipev"}, Layout{2, 2, 1, 2, "dualpipev", true},
+                             // np 8
+                             Layout{2, 4, 1, 4, "dualpipev"}),
+                         LayoutName());
 
 // bf16 weights, activations and AdamW moments (docs/precision.md) on the layouts that change
 // summation orders: TP partial sums, the DP reduction with ZeRO-1, the expert dispatch, pipeline

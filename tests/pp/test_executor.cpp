@@ -86,8 +86,11 @@ double rel_error(const Tensor& got, const std::vector<float>& want) {
 
 class SyntheticStages final : public StageCompute {
  public:
-  SyntheticStages(const Schedule& schedule, int rank, int64_t width)
-      : width_(width),
+  // pairs: DualPipe's F&B blocks come as one forward_backward_input call (recorded as "P"),
+  // which runs the two one after the other.
+  SyntheticStages(const Schedule& schedule, int rank, int64_t width, bool pairs = false)
+      : pairs_(pairs),
+        width_(width),
         last_stage_(schedule.layout.num_stages() - 1),
         ref_(serial_reference(schedule.microbatches, schedule.layout.num_stages(), width)) {
     for (int c = 0; c < schedule.layout.chunks; ++c) {
@@ -166,6 +169,14 @@ class SyntheticStages final : public StageCompute {
     }
   }
 
+  bool pairs_forward_backward() const override { return pairs_; }
+  std::pair<Tensor, Tensor> forward_backward_input(int fm, int fs, const Tensor& input, int bm,
+                                                   int bs, const Tensor& output_grad) override {
+    record('P', fm, fs);
+    Tensor out = forward(fm, fs, input);
+    return {std::move(out), backward_input(bm, bs, output_grad)};
+  }
+
   bool done(int m, int s, char kind) const { return done_.count({m, s, kind}) > 0; }
   const std::vector<std::string>& calls() const { return calls_; }
   const std::map<int, std::vector<float>>& weight_grad() const { return weight_grad_; }
@@ -183,6 +194,7 @@ class SyntheticStages final : public StageCompute {
     calls_.push_back(std::string(1, kind) + std::to_string(m) + "," + std::to_string(s));
   }
 
+  bool pairs_;
   int64_t width_;
   int last_stage_;
   Reference ref_;
@@ -201,12 +213,13 @@ struct Case {
   int64_t width = 16;
   int receive_window = 4;
   double latency_us = 0;  // > 0: over a DelayedLink
+  bool pairs = false;     // the stage pairs DualPipe's F&B blocks
 };
 
 std::string describe(const Case& c, int pp) {
   return c.schedule + " pp=" + std::to_string(pp) + " M=" + std::to_string(c.microbatches) +
          " width=" + std::to_string(c.width) + " window=" + std::to_string(c.receive_window) +
-         " latency_us=" + std::to_string(c.latency_us);
+         " latency_us=" + std::to_string(c.latency_us) + (c.pairs ? " paired" : "");
 }
 
 std::shared_ptr<parallel::comm::Communicator> pipeline_comm(double latency_us) {
@@ -239,8 +252,28 @@ void run_case(const Case& c, int steps = 2) {
   const std::vector<Action>& list = schedule.ranks[rank];
 
   for (int step = 0; step < steps; ++step) {
-    SyntheticStages stages(schedule, rank, c.width);
+    SyntheticStages stages(schedule, rank, c.width, c.pairs);
     const ExecutorStats stats = executor.run(stages);
+    // The F&B blocks, when the stage pairs them: an overlapped F and the next compute, a B.
+    std::vector<bool> paired_backward(list.size(), false);
+    int pairs = 0;
+    for (size_t i = 0; c.pairs && i < list.size(); ++i) {
+      if (list[i].kind != ActionKind::Forward || !list[i].overlapped) continue;
+      size_t j = i + 1;
+      while (j < list.size() && !is_compute(list[j].kind)) ++j;
+      if (j == list.size() || list[j].kind != ActionKind::BackwardInput) continue;
+      paired_backward[j] = true;
+      ++pairs;
+      // The block is one call, and both actions' timeline entries span it.
+      EXPECT_EQ(stats.timeline[j].start_s, stats.timeline[i].start_s) << to_string(list[j]);
+      EXPECT_EQ(stats.timeline[j].end_s, stats.timeline[i].end_s) << to_string(list[j]);
+    }
+    if (c.pairs && schedule.name == "dualpipev") {
+      EXPECT_GT(pairs, 0);
+    }
+    int paired_calls = 0;
+    for (const std::string& call : stages.calls()) paired_calls += call[0] == 'P' ? 1 : 0;
+    EXPECT_EQ(paired_calls, pairs);
 
     // Exactly once: every (micro-batch, stage) this rank holds ran its F, B and W.
     for (int chunk = 0; chunk < schedule.layout.chunks; ++chunk) {
@@ -253,7 +286,7 @@ void run_case(const Case& c, int steps = 2) {
     }
     int computes = 0;
     for (const Action& a : list) computes += is_compute(a.kind) ? 1 : 0;
-    EXPECT_EQ(static_cast<int>(stages.calls().size()), computes);
+    EXPECT_EQ(static_cast<int>(stages.calls().size()), computes + pairs);
 
     // The weight gradients against the serial sums.
     for (const auto& [s, grad] : stages.weight_grad()) {
@@ -278,7 +311,7 @@ void run_case(const Case& c, int steps = 2) {
       EXPECT_EQ(t.action, list[i]);
       EXPECT_GE(t.end_s, t.start_s) << to_string(t.action);
       EXPECT_LE(t.end_s, stats.step_seconds) << to_string(t.action);
-      if (is_compute(t.action.kind)) {
+      if (is_compute(t.action.kind) && !paired_backward[i]) {
         EXPECT_GE(t.start_s, last_compute_end) << to_string(t.action) << " overlaps the previous";
         last_compute_end = t.end_s;
         compute_sum += t.end_s - t.start_s;
@@ -328,6 +361,17 @@ TEST_P(EverySchedule, OverADelayedLink) {
   const int pp = world_size();
   const int m = std::max(min_microbatches(GetParam(), pp), pp) + 1;
   run_case({GetParam(), m, 16, 2, 500.0}, 1);
+}
+
+// A stage that pairs DualPipe's F&B blocks gets each block as one call, both inputs in hand,
+// and computes exactly what the unpaired run computes; schedules without such blocks are
+// untouched.
+TEST_P(EverySchedule, PairedForwardBackwardBlocks) {
+  for (int m : microbatch_counts(GetParam(), world_size()))
+    run_case({GetParam(), m, 16, 4, 0.0, true});
+  const int pp = world_size();
+  const int m = std::max(min_microbatches(GetParam(), pp), pp) + 1;
+  run_case({GetParam(), m, 16, 1, 500.0, true}, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Pipeline, EverySchedule,

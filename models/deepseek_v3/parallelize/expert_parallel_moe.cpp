@@ -448,6 +448,9 @@ models::RoutedExpertsEngine::Paired ExpertParallelMoe::forward_backward_input(
   if (!options_.overlap) {
     return RoutedExpertsEngine::forward_backward_input(forward_in, backward_in);
   }
+  // The host's span around the pair: in a trace, the two passes' items on the compute and
+  // ep.comm tracks fall inside it (DualPipe's F&B blocks in training, `bench moe`'s paired runs).
+  TRIDENT_TRACE_SCOPE("ep paired forward+backward");
   DeviceStreams& streams = device_streams();
   // The backward's plan exists; the forward's is made here (its counts exchange is a collective
   // every rank makes in the same place).
